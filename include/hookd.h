@@ -1,0 +1,171 @@
+/*
+ * hookd.h — the MeetBit webhook protocol core: signing, verification, timestamps,
+ * webhook ids, the envelope and its event-type catalog, durations and sizes.
+ *
+ * Everything here is pure computation: no I/O but the OS's CSPRNG (hookd_id_new) and
+ * reading a catalog file (hookd_catalog_load_file), no global state, safe from any thread.
+ * Functions return HOOKD_OK (0) or a negative HOOKD_E* code; hookd_strerror names it.
+ * Strings are NUL-terminated UTF-8 unless a length is passed alongside.
+ */
+#ifndef HOOKD_H
+#define HOOKD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- errors: one table for the whole program ---- */
+
+enum hookd_error {
+    HOOKD_OK = 0,
+    HOOKD_ENOMEM = -1,           /* out of memory */
+    HOOKD_EINVAL = -2,           /* invalid argument */
+    HOOKD_EMISSING = -3,         /* a required header or value is missing */
+    HOOKD_ETIMESTAMP = -4,       /* timestamp is not YYYY-MM-DDTHH:MM:SSZ */
+    HOOKD_EEXPIRED = -5,         /* timestamp older than the tolerance */
+    HOOKD_EFUTURE = -6,          /* timestamp further in the future than the tolerance */
+    HOOKD_ESIGNATURE = -7,       /* signature matches none of the secrets */
+    HOOKD_ETOOBIG = -8,          /* input larger than its cap */
+    HOOKD_EENVELOPE = -9,        /* body is not {"event":string,"data":object} */
+    HOOKD_EEVENTTYPE = -10,      /* event type not in the catalog */
+    HOOKD_EDATA = -11,           /* data lacks a required attribute or has a wrong type */
+    HOOKD_EJSON = -12,           /* not valid JSON */
+    HOOKD_EIO = -13,             /* I/O error (file, socket) */
+    HOOKD_ESTORE = -14,          /* the store could not read or write */
+    HOOKD_ENOTFOUND = -15,       /* no such object */
+    HOOKD_ECONFLICT = -16,       /* conflicts with the current state */
+    HOOKD_EBUSY = -17,           /* a capacity limit was reached; try later */
+    HOOKD_ESIGNATURE_FORMAT = -18, /* signature is not 64 hex digits */
+    HOOKD_ELEASE = -19,          /* the lease on a claimed item was lost */
+    HOOKD_EADDRESS = -20,        /* destination address refused by policy */
+    HOOKD_ESHUTDOWN = -21,       /* the process is shutting down */
+};
+
+/* A short lowercase English phrase for a HOOKD_E* code ("expired", "bad signature", …).
+ * Never NULL; unknown codes give "unknown error". */
+const char *hookd_strerror(int err);
+
+/* ---- signatures ---- */
+
+#define HOOKD_SIGNATURE_HEX_LEN 64 /* lowercase hex of an HMAC-SHA256 */
+
+/* Writes into out (HOOKD_SIGNATURE_HEX_LEN + 1 bytes, NUL-terminated) the lowercase hex
+ * HMAC-SHA256, keyed with the secret's bytes, over `id "." timestamp "." body`. */
+int hookd_sign(const char *secret, size_t secret_len, const char *id, const char *timestamp,
+               const void *body, size_t body_len, char *out);
+
+/* A secret a receiver accepts; a receiver may hold several during a rotation. */
+typedef struct hookd_secret {
+    const char *bytes; /* the secret as shown to the user (not necessarily NUL-terminated) */
+    size_t len;        /* its length in bytes */
+} hookd_secret;
+
+/*
+ * Verifies one delivery as a receiver must, in this order:
+ *   id, timestamp or signature NULL or empty → HOOKD_EMISSING;
+ *   timestamp not YYYY-MM-DDTHH:MM:SSZ → HOOKD_ETIMESTAMP;
+ *   older than now - tolerance → HOOKD_EEXPIRED; newer than now + tolerance → HOOKD_EFUTURE;
+ *   signature not 64 hex digits → HOOKD_ESIGNATURE_FORMAT;
+ *   matches none of the secrets (constant-time) → HOOKD_ESIGNATURE.
+ * now and tolerance are in seconds (Unix time). Uppercase hex is accepted.
+ */
+int hookd_verify(const hookd_secret *secrets, size_t secret_count, const char *id,
+                 const char *timestamp, const char *signature, const void *body,
+                 size_t body_len, int64_t now, int64_t tolerance);
+
+/* ---- timestamps: strictly YYYY-MM-DDTHH:MM:SSZ, UTC ---- */
+
+#define HOOKD_TIMESTAMP_LEN 20 /* strlen("2024-08-22T01:04:05Z") */
+
+/* Formats Unix seconds into out (HOOKD_TIMESTAMP_LEN + 1 bytes). Years 0000–9999 only. */
+int hookd_timestamp_format(int64_t unix_seconds, char *out);
+
+/* Parses the strict form (no offset, no fraction, real calendar date) into Unix seconds.
+ * Anything else → HOOKD_ETIMESTAMP. */
+int hookd_timestamp_parse(const char *text, int64_t *unix_seconds);
+
+/* ---- webhook ids ---- */
+
+#define HOOKD_ID_LEN 36 /* canonical UUID text */
+
+/* Writes a fresh UUIDv4 from the OS's CSPRNG into out (HOOKD_ID_LEN + 1 bytes), lowercase. */
+int hookd_id_new(char *out);
+
+/* True when text is a canonical lowercase UUID (any version). */
+bool hookd_id_valid(const char *text);
+
+/* ---- the envelope: {"event":<type>,"data":<object>} ---- */
+
+/*
+ * Builds the compact envelope from an event type and the application's data, given as JSON
+ * text. data must be a JSON object; its members keep their order and their bytes (numbers
+ * and strings are copied as written, only insignificant whitespace is removed).
+ * On success *out is a malloc'd NUL-terminated string the caller frees, *out_len its length.
+ * Errors: HOOKD_EJSON (data not JSON), HOOKD_EENVELOPE (data not an object, or the type
+ * not a plain event name), HOOKD_ETOOBIG (data over max_len bytes, when max_len != 0).
+ */
+int hookd_envelope_build(const char *event, const char *data, size_t data_len, size_t max_len,
+                         char **out, size_t *out_len);
+
+/*
+ * Checks that body is exactly a JSON object with a string "event" and an object "data"
+ * (other members are allowed and ignored). On success, when event_out is not NULL, writes
+ * the event type there (malloc'd, the caller frees). Errors: HOOKD_EJSON, HOOKD_EENVELOPE.
+ */
+int hookd_envelope_parse(const void *body, size_t body_len, char **event_out);
+
+/* ---- the event-type catalog (SPEC §1) ---- */
+
+typedef struct hookd_catalog hookd_catalog;
+
+/* The default catalog of SPEC §1. The caller frees it with hookd_catalog_free. */
+hookd_catalog *hookd_catalog_default(void);
+
+/*
+ * Loads a catalog from a JSON file of the form
+ *   {"event_types":[{"type":"events.created","description":"…",
+ *                    "fields":{"id":"number","calendar_id":"number","name":"string?"}}]}
+ * Field kinds: "number", "string", "e164", "boolean", "object", "array"; a trailing "?"
+ * marks an optional field. With extend, the file's types are added to (or replace those of
+ * the same name in) the default catalog; otherwise they replace it entirely.
+ * On error returns NULL and writes a reason into err (errlen bytes).
+ */
+hookd_catalog *hookd_catalog_load_file(const char *path, bool extend, char *err, size_t errlen);
+
+void hookd_catalog_free(hookd_catalog *catalog);
+
+/*
+ * Validates an event for the catalog: the type must be known (HOOKD_EEVENTTYPE) and data
+ * (JSON text) an object (HOOKD_EENVELOPE / HOOKD_EJSON) having every required field with
+ * the right kind (HOOKD_EDATA). A human-readable reason is written into why (whylen bytes)
+ * on failure, e.g. "data.calendar_id is required (number)".
+ */
+int hookd_catalog_validate(const hookd_catalog *catalog, const char *event, const char *data,
+                           size_t data_len, char *why, size_t whylen);
+
+/* The catalog as JSON text {"data":[{"type","description","fields":{…}}…]}; malloc'd. */
+char *hookd_catalog_to_json(const hookd_catalog *catalog);
+
+/* ---- durations and sizes on the command line ---- */
+
+/* "500ms", "10s", "5m", "2h", "7d" or a bare number of seconds → milliseconds.
+ * Negative, empty, overflowing or unknown suffix → HOOKD_EINVAL. */
+int hookd_duration_parse(const char *text, int64_t *milliseconds);
+
+/* "1MiB", "512KiB", "1GiB", "64KB"/"64kB" (×1000), "1MB", or bare bytes → bytes.
+ * Anything else → HOOKD_EINVAL. */
+int hookd_size_parse(const char *text, uint64_t *bytes);
+
+/* "30s,5m,30m,2h" → up to max durations in ms; *count gets how many. HOOKD_EINVAL on a bad
+ * item, an empty list, or more than max items. */
+int hookd_duration_list_parse(const char *text, int64_t *milliseconds, size_t max,
+                              size_t *count);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HOOKD_H */

@@ -1,0 +1,122 @@
+/*
+ * db.h — one SQL connection, to SQLite or PostgreSQL, behind one small interface, and the
+ * store thread that runs batched transactions on it for the event loop.
+ *
+ * The sender's store (store.c) and the receiver's inbox (inbox.c) are written once against
+ * this interface; db_sqlite.c and db_pg.c are its two backends. SQL is written in
+ * PostgreSQL's dialect with $1, $2 … placeholders; the SQLite backend rewrites them.
+ * Both backends speak: INSERT … ON CONFLICT DO NOTHING, RETURNING, BIGINT, TEXT.
+ * Where they differ (FOR UPDATE SKIP LOCKED, LISTEN/NOTIFY) callers test db_kind().
+ *
+ * Threads: a db connection belongs to one thread at a time. The event loop never calls
+ * db_* on a connection that may wait for an fsync or the network; it submits work to a
+ * db_worker (below), which runs it on its own thread and calls back on the loop.
+ */
+#ifndef HOOKD_DB_H
+#define HOOKD_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+
+typedef struct db db;
+typedef struct db_rows db_rows;
+
+enum db_kind { DB_SQLITE = 1, DB_POSTGRES = 2 };
+
+/* A query parameter. Build them with the DB_* macros below. */
+typedef struct db_param {
+    enum { DB_NULL, DB_INT, DB_TEXT } type;
+    int64_t i;      /* DB_INT */
+    const char *s;  /* DB_TEXT: not copied; must outlive the call */
+    size_t len;     /* DB_TEXT: byte length */
+} db_param;
+
+#define DB_I(v) ((db_param){.type = DB_INT, .i = (int64_t)(v)})
+#define DB_S(v) ((db_param){.type = DB_TEXT, .s = (v), .len = strlen(v)})
+#define DB_SN(v, n) ((db_param){.type = DB_TEXT, .s = (v), .len = (n)})
+#define DB_NUL ((db_param){.type = DB_NULL})
+/* DB_S of a possibly-NULL string: NULL becomes SQL NULL. */
+#define DB_SOPT(v) ((v) ? DB_S(v) : DB_NUL)
+
+/*
+ * Opens a connection. url is "sqlite:PATH" (WAL, synchronous=FULL, busy timeout) or
+ * "postgres://…" / "postgresql://…". On failure returns HOOKD_ESTORE (or HOOKD_EINVAL for
+ * an unknown scheme) and writes a reason into err (errlen bytes); *out is NULL.
+ */
+int db_open(const char *url, db **out, char *err, size_t errlen);
+void db_close(db *conn);
+enum db_kind db_kind(const db *conn);
+
+/* The last error's message from the backend, for logs. Never NULL. */
+const char *db_errmsg(const db *conn);
+
+/* Runs one or more statements without parameters (schema, BEGIN …). 0 or HOOKD_ESTORE. */
+int db_exec(db *conn, const char *sql);
+
+/*
+ * Runs one statement with n parameters. When rows is not NULL, *rows receives the result
+ * to read with db_rows_next and free with db_rows_free; otherwise the result is dropped.
+ * Returns 0, or HOOKD_ESTORE; HOOKD_ECONFLICT when a unique constraint refused the row.
+ * If changed is not NULL it receives the number of rows inserted/updated/deleted.
+ */
+int db_query(db *conn, const char *sql, const db_param *params, size_t n, db_rows **rows,
+             int64_t *changed);
+
+/* Advances to the next row: true when there is one. */
+bool db_rows_next(db_rows *rows);
+bool db_rows_null(db_rows *rows, int col);
+int64_t db_rows_int(db_rows *rows, int col);
+/* Text of a column of the current row (valid until the next db_rows_next/free); "" for
+ * NULL. len, when not NULL, receives its length. */
+const char *db_rows_text(db_rows *rows, int col, size_t *len);
+void db_rows_free(db_rows *rows);
+
+/* Transactions. db_begin takes the write lock at once on SQLite (BEGIN IMMEDIATE). */
+int db_begin(db *conn);
+int db_commit(db *conn);
+int db_rollback(db *conn);
+
+/*
+ * Applies versioned migrations once each, in order, recording them in a table named
+ * `<component>_schema_version` (component is "serve" or "receive", so both can share one
+ * database). migrations[i] is the SQL of version i+1. Safe when several processes start at
+ * once on PostgreSQL (advisory lock).
+ */
+int db_migrate(db *conn, const char *component, const char *const *migrations, size_t count);
+
+/* ---- the store thread ---- */
+
+typedef struct db_worker db_worker;
+
+/*
+ * Work run on the store thread inside the batch's transaction. Returns 0 or a HOOKD_E*
+ * code; a non-zero return rolls back only this job's own writes (a savepoint), the batch
+ * goes on.
+ */
+typedef int (*db_work_fn)(db *conn, void *arg);
+
+/* Called on the event loop thread once the batch holding the job has committed (rc is the
+ * work's result) or failed to commit (rc = HOOKD_ESTORE). */
+typedef void (*db_done_fn)(void *arg, int rc);
+
+/*
+ * Starts a thread owning conn (the caller gives it up) that takes every job queued since its
+ * last batch, runs them in one transaction, commits — one fsync for the batch — and then
+ * calls each job's done on base's loop. max_batch bounds a batch (0: 1024).
+ */
+int db_worker_start(struct event_base *base, db *conn, size_t max_batch, db_worker **out);
+
+/* Queues a job; thread-safe. done may be NULL. Never fails (allocation failure aborts). */
+void db_worker_submit(db_worker *w, db_work_fn work, db_done_fn done, void *arg);
+
+/* Jobs queued or running, for metrics and back-pressure. */
+size_t db_worker_pending(db_worker *w);
+
+/* Runs every queued job, stops the thread, closes its connection. Calls the remaining done
+ * callbacks on the calling (loop) thread before returning. */
+void db_worker_stop(db_worker *w);
+
+#endif

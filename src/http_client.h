@@ -1,0 +1,89 @@
+/*
+ * http_client.h — outbound HTTP POSTs with libcurl's multi-socket API on the libevent loop.
+ *
+ * Used by the sender's dispatcher (deliveries) and the receiver's --forward handler. No thread
+ * per request: every transfer is driven by the one event loop. Connections are kept alive and
+ * reused per host. Redirects are never followed. The address a connection is about to reach
+ * is checked when the socket is opened (CURLOPT_OPENSOCKETFUNCTION sees the resolved
+ * address), so a DNS answer that changes after a URL was saved cannot reach a refused range.
+ *
+ * Thread: everything here is called on the loop thread only.
+ */
+#ifndef HOOKD_HTTP_CLIENT_H
+#define HOOKD_HTTP_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+
+typedef struct http_client http_client;
+
+typedef struct http_client_options {
+    bool allow_http;              /* permit http:// as well as https:// */
+    bool allow_private_addresses; /* permit loopback, private, link-local, CGNAT, multicast,
+                                     unspecified (and their IPv4-mapped forms) */
+    const char *ca_file;          /* extra PEM bundle to trust instead of the system's; NULL */
+    long max_total_connections;   /* curl's cap on open connections (0: 256) */
+    long max_host_connections;    /* per host (0: 16) */
+    const char *user_agent;       /* "hookd/<version>" when NULL */
+} http_client_options;
+
+typedef struct http_header {
+    const char *name;
+    const char *value;
+} http_header;
+
+typedef struct http_request {
+    const char *url;
+    const http_header *headers; /* extra headers; Content-Type: application/json is added */
+    size_t header_count;
+    const char *body;           /* copied before http_client_post returns */
+    size_t body_len;
+    int64_t timeout_ms;         /* the whole attempt, connect to last byte */
+} http_request;
+
+typedef struct http_result {
+    long status;             /* HTTP status, 0 when no answer was received */
+    int64_t duration_ms;     /* from the call to the end */
+    const char *error;       /* NULL on an answer; otherwise why, e.g. "timeout after 10000 ms",
+                                "address refused: 127.0.0.1 is loopback",
+                                "connection refused" */
+    bool address_refused;    /* the connect-time policy refused every address */
+    const char *response;    /* the first 4 KiB of the answer's body (not NUL-terminated) */
+    size_t response_len;
+    int64_t retry_after_ms;  /* Retry-After of the answer (seconds or HTTP date), else -1 */
+} http_result;
+
+/* Called on the loop thread when the request ends. result and its strings live only for
+ * the call. */
+typedef void (*http_done_fn)(void *arg, const http_result *result);
+
+/* Creates a client on base. Returns NULL (and logs why) only if curl cannot initialise. */
+http_client *http_client_new(struct event_base *base, const http_client_options *options);
+
+/*
+ * Starts a POST. done is always called later (never from within this call), exactly once,
+ * unless the client is freed first. Returns 0, or HOOKD_EINVAL for a URL whose scheme is not
+ * allowed (then done is not called).
+ */
+int http_client_post(http_client *client, const http_request *request, http_done_fn done,
+                     void *arg);
+
+/* Checks a URL against the scheme policy (https, or http when allowed): 0 or HOOKD_EINVAL
+ * with a reason in why. Used when a destination is saved. */
+int http_client_check_url(const http_client_options *options, const char *url, char *why,
+                          size_t whylen);
+
+/* Transfers under way. */
+size_t http_client_in_flight(const http_client *client);
+
+/* Aborts transfers under way without calling their done, and frees the client. */
+void http_client_free(http_client *client);
+
+/* True when the address (struct sockaddr *) is in a range refused without
+ * allow_private_addresses; writes the range's name ("loopback", "private", …) into why. */
+bool http_address_is_private(const void *sockaddr, char *why, size_t whylen);
+
+#endif

@@ -1,0 +1,65 @@
+/*
+ * http_server.h — helpers around libevent's evhttp for hookd's inbound servers (the sender's
+ * API, the receiver's public endpoint, the receiver's admin API): binding "HOST:PORT", caps
+ * on headers, bodies and idle clients, JSON answers and the one error shape
+ * {"error":{"code":…,"message":…}}.
+ *
+ * Thread: loop thread only.
+ */
+#ifndef HOOKD_HTTP_SERVER_H
+#define HOOKD_HTTP_SERVER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct evhttp;
+struct evhttp_request;
+
+typedef struct http_server_limits {
+    size_t max_body;          /* bytes; a larger Content-Length is answered 413 unread,
+                                 a chunked body is cut at the cap (0: 1 MiB) */
+    size_t max_headers;       /* bytes of all headers (0: 16 KiB) */
+    int64_t read_timeout_ms;  /* a client idle longer than this is dropped (0: 10 s) */
+    unsigned max_connections; /* open connections beyond this are closed at accept
+                                 (0: 10000) */
+} http_server_limits;
+
+/*
+ * Creates an evhttp on base listening on listen ("127.0.0.1:8080", "[::1]:9090", ":8080"),
+ * with the limits applied. On failure returns NULL and writes why into err.
+ * *bound_port (when not NULL) receives the port actually bound (useful with port 0).
+ */
+struct evhttp *http_server_listen(struct event_base *base, const char *listen,
+                                  const http_server_limits *limits, int *bound_port,
+                                  char *err, size_t errlen);
+
+/* Answers with status and the JSON value (compact, Content-Type: application/json).
+ * Takes ownership of (decrefs) value. */
+void http_reply_json(struct evhttp_request *req, int status, json_t *value);
+
+/* Answers {"error":{"code":code,"message":message}} with status. */
+void http_reply_error(struct evhttp_request *req, int status, const char *code,
+                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Answers with status and a text body of the given content type. */
+void http_reply_text(struct evhttp_request *req, int status, const char *content_type,
+                     const char *body, size_t len);
+
+/* The request body as one contiguous buffer (pulled up inside the evbuffer; valid until the
+ * reply). *len receives its length. Returns "" for an empty body. */
+const char *http_request_body(struct evhttp_request *req, size_t *len);
+
+/* The path of the request without its query string, decoded: malloc'd, caller frees. */
+char *http_request_path(struct evhttp_request *req);
+
+/* A query parameter's value (malloc'd, caller frees) or NULL when absent. */
+char *http_request_query(struct evhttp_request *req, const char *name);
+
+/* Splits path by '/' into at most max segments (pointers into a copy the caller frees with
+ * free(segments[0]) if count > 0). "/v1/destinations/abc" → "v1","destinations","abc". */
+size_t http_path_split(const char *path, char **segments, size_t max);
+
+#endif

@@ -1,0 +1,23 @@
+/*
+ * log.h — one-line logs on stderr: "2024-08-22T01:04:05Z level component: message".
+ *
+ * Callers never pass secrets, signatures or bodies here. Safe from any thread (one write(2)
+ * per line). The level is set once at start; below it nothing is formatted.
+ */
+#ifndef HOOKD_LOG_H
+#define HOOKD_LOG_H
+
+enum log_level { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 };
+
+/* Sets the lowest level written (default LOG_INFO; HOOKD_LOG_LEVEL=debug|info|warn|error). */
+void log_set_level(enum log_level level);
+
+void log_write(enum log_level level, const char *component, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define log_debug(c, ...) log_write(LOG_DEBUG, c, __VA_ARGS__)
+#define log_info(c, ...) log_write(LOG_INFO, c, __VA_ARGS__)
+#define log_warn(c, ...) log_write(LOG_WARN, c, __VA_ARGS__)
+#define log_error(c, ...) log_write(LOG_ERROR, c, __VA_ARGS__)
+
+#endif

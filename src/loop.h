@@ -1,0 +1,24 @@
+/*
+ * loop.h — the process's one libevent loop: creation, and SIGTERM/SIGINT turned into a
+ * callback on the loop (so shutdown runs as ordinary loop code, never in a signal handler).
+ */
+#ifndef HOOKD_LOOP_H
+#define HOOKD_LOOP_H
+
+#include <stdint.h>
+
+struct event_base;
+
+/* A new event base with libevent's pthread support enabled (the store thread wakes it).
+ * Aborts with a message if libevent cannot start. SIGPIPE is ignored. */
+struct event_base *loop_new(void);
+
+/* Calls on_stop(arg) on the loop the first time SIGTERM or SIGINT arrives; a second one
+ * exits at once with status 1. */
+void loop_on_stop(struct event_base *base, void (*on_stop)(void *arg), void *arg);
+
+/* Milliseconds of the wall clock (Unix epoch) and of a monotonic clock. */
+int64_t loop_now_ms(void);
+int64_t loop_monotonic_ms(void);
+
+#endif
