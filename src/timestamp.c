@@ -1,0 +1,79 @@
+/*
+ * timestamp.c — strict YYYY-MM-DDTHH:MM:SSZ timestamps (SPEC §1), always UTC.
+ *
+ * Parsing is deliberately narrow: exactly 20 characters, digits where digits belong, a real
+ * calendar date (leap years included), no offset, no fraction, no leap second. A receiver
+ * that accepted looser forms would sign-check strings the sender never produced.
+ */
+#include "hookd.h"
+
+#include <string.h>
+#include <time.h>
+
+int hookd_timestamp_format(int64_t unix_seconds, char *out)
+{
+    struct tm tm;
+    time_t t = (time_t)unix_seconds;
+
+    out[0] = '\0';
+    if ((int64_t)t != unix_seconds || gmtime_r(&t, &tm) == NULL)
+        return HOOKD_EINVAL;
+    if (tm.tm_year < -1900 || tm.tm_year > 9999 - 1900)
+        return HOOKD_EINVAL;
+    if (strftime(out, HOOKD_TIMESTAMP_LEN + 1, "%Y-%m-%dT%H:%M:%SZ", &tm) != HOOKD_TIMESTAMP_LEN) {
+        out[0] = '\0';
+        return HOOKD_EINVAL;
+    }
+    return HOOKD_OK;
+}
+
+/* Reads n ASCII digits at text into *value; false if any is not a digit. */
+static bool read_digits(const char *text, int n, int *value)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (text[i] < '0' || text[i] > '9')
+            return false;
+        v = v * 10 + (text[i] - '0');
+    }
+    *value = v;
+    return true;
+}
+
+static int days_in_month(int year, int month)
+{
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    return month == 2 && leap ? 29 : days[month - 1];
+}
+
+int hookd_timestamp_parse(const char *text, int64_t *unix_seconds)
+{
+    int year, month, day, hour, minute, second;
+    struct tm tm;
+    time_t t;
+
+    *unix_seconds = 0;
+    if (text == NULL || strlen(text) != HOOKD_TIMESTAMP_LEN)
+        return HOOKD_ETIMESTAMP;
+    if (text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' || text[16] != ':' ||
+        text[19] != 'Z')
+        return HOOKD_ETIMESTAMP;
+    if (!read_digits(text, 4, &year) || !read_digits(text + 5, 2, &month) ||
+        !read_digits(text + 8, 2, &day) || !read_digits(text + 11, 2, &hour) ||
+        !read_digits(text + 14, 2, &minute) || !read_digits(text + 17, 2, &second))
+        return HOOKD_ETIMESTAMP;
+    if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) || hour > 23 ||
+        minute > 59 || second > 59)
+        return HOOKD_ETIMESTAMP;
+    memset(&tm, 0, sizeof tm);
+    tm.tm_year = year - 1900;
+    tm.tm_mon = month - 1;
+    tm.tm_mday = day;
+    tm.tm_hour = hour;
+    tm.tm_min = minute;
+    tm.tm_sec = second;
+    t = timegm(&tm);
+    *unix_seconds = (int64_t)t;
+    return HOOKD_OK;
+}

@@ -1,0 +1,237 @@
+/* test_signature.c — hookd_sign / hookd_verify against SPEC §1's vector and every failure. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "hookd.h"
+
+#include <string.h>
+
+static const char vector_id[] = "3f0e2f9b-8d44-4a7d-9c2a-1f5b2e7d9a6c";
+static const char vector_ts[] = "2024-08-22T01:04:05Z";
+static const char vector_body[] = "{\"event\":\"meeting_links.scheduled\",\"data\":{\"id\":1234}}";
+/* Computed independently with Python: hmac.new(b"whsec_test", msg, hashlib.sha256). */
+static const char vector_sig[] = "52c455b420bc277114faeb71257e38dc8f7ce1d2dc5fa1c8b60d494e7b46f5a8";
+static const int64_t vector_now = 1724288645; /* 2024-08-22T01:04:05Z */
+
+static hookd_secret secret_of(const char *s)
+{
+    hookd_secret secret = {s, strlen(s)};
+    return secret;
+}
+
+static int verify_vector(const char *sig, int64_t now)
+{
+    hookd_secret secret = secret_of("whsec_test");
+    return hookd_verify(&secret, 1, vector_id, vector_ts, sig, vector_body, strlen(vector_body),
+                        now, 300);
+}
+
+static void test_spec_vector(void **state)
+{
+    char out[HOOKD_SIGNATURE_HEX_LEN + 1];
+    (void)state;
+    assert_int_equal(
+        hookd_sign("whsec_test", 10, vector_id, vector_ts, vector_body, strlen(vector_body), out),
+        HOOKD_OK);
+    assert_string_equal(out, vector_sig);
+    assert_int_equal(verify_vector(vector_sig, vector_now), HOOKD_OK);
+}
+
+static void test_utf8_body_and_secret(void **state)
+{
+    /* Python: hmac.new("sécret-🔑".encode(), b"id.2024-08-22T01:04:05Z." +
+     * '{"event":"e","data":{"name":"Zoë 日本"}}'.encode(), sha256).hexdigest() */
+    const char *secret = "s\xc3\xa9"
+                         "cret-\xf0\x9f\x94\x91";
+    const char *body =
+        "{\"event\":\"e\",\"data\":{\"name\":\"Zo\xc3\xab \xe6\x97\xa5\xe6\x9c\xac\"}}";
+    char out[HOOKD_SIGNATURE_HEX_LEN + 1];
+    hookd_secret s = secret_of(secret);
+    (void)state;
+    assert_int_equal(hookd_sign(secret, strlen(secret), "id", vector_ts, body, strlen(body), out),
+                     HOOKD_OK);
+    assert_string_equal(out, "ae8d0048f316349b9114e1691894492f3c9754d2174d39879d23d9eb1e8d4aac");
+    assert_int_equal(hookd_verify(&s, 1, "id", vector_ts, out, body, strlen(body), vector_now, 300),
+                     HOOKD_OK);
+}
+
+static void test_body_with_nul_and_empty(void **state)
+{
+    char a[HOOKD_SIGNATURE_HEX_LEN + 1], b[HOOKD_SIGNATURE_HEX_LEN + 1];
+    (void)state;
+    assert_int_equal(hookd_sign("k", 1, "id", vector_ts, "a\0b", 3, a), HOOKD_OK);
+    assert_int_equal(hookd_sign("k", 1, "id", vector_ts, "a\0c", 3, b), HOOKD_OK);
+    assert_string_not_equal(a, b);
+    assert_int_equal(hookd_sign("k", 1, "id", vector_ts, NULL, 0, a), HOOKD_OK);
+    assert_int_equal(strlen(a), HOOKD_SIGNATURE_HEX_LEN);
+}
+
+static void test_sign_rejects_bad_arguments(void **state)
+{
+    char out[HOOKD_SIGNATURE_HEX_LEN + 1];
+    (void)state;
+    assert_int_equal(hookd_sign("", 0, "id", vector_ts, "x", 1, out), HOOKD_EINVAL);
+    assert_int_equal(hookd_sign(NULL, 0, "id", vector_ts, "x", 1, out), HOOKD_EINVAL);
+    assert_int_equal(hookd_sign("k", 1, NULL, vector_ts, "x", 1, out), HOOKD_EINVAL);
+    assert_int_equal(hookd_sign("k", 1, "id", NULL, "x", 1, out), HOOKD_EINVAL);
+}
+
+static void test_uppercase_hex_accepted(void **state)
+{
+    char upper[HOOKD_SIGNATURE_HEX_LEN + 1];
+    (void)state;
+    for (size_t i = 0; i <= HOOKD_SIGNATURE_HEX_LEN; i++)
+        upper[i] = (char)(vector_sig[i] >= 'a' && vector_sig[i] <= 'f' ? vector_sig[i] - 32
+                                                                       : vector_sig[i]);
+    assert_int_equal(verify_vector(upper, vector_now), HOOKD_OK);
+}
+
+static void test_missing(void **state)
+{
+    hookd_secret s = secret_of("whsec_test");
+    (void)state;
+    assert_int_equal(hookd_verify(&s, 1, NULL, vector_ts, vector_sig, "x", 1, vector_now, 300),
+                     HOOKD_EMISSING);
+    assert_int_equal(hookd_verify(&s, 1, "", vector_ts, vector_sig, "x", 1, vector_now, 300),
+                     HOOKD_EMISSING);
+    assert_int_equal(hookd_verify(&s, 1, vector_id, NULL, vector_sig, "x", 1, vector_now, 300),
+                     HOOKD_EMISSING);
+    assert_int_equal(hookd_verify(&s, 1, vector_id, "", vector_sig, "x", 1, vector_now, 300),
+                     HOOKD_EMISSING);
+    assert_int_equal(hookd_verify(&s, 1, vector_id, vector_ts, NULL, "x", 1, vector_now, 300),
+                     HOOKD_EMISSING);
+    assert_int_equal(hookd_verify(&s, 1, vector_id, vector_ts, "", "x", 1, vector_now, 300),
+                     HOOKD_EMISSING);
+}
+
+static void test_malformed_timestamp(void **state)
+{
+    hookd_secret s = secret_of("whsec_test");
+    (void)state;
+    assert_int_equal(hookd_verify(&s, 1, vector_id, "2024-08-22T01:04:05+00:00", vector_sig,
+                                  vector_body, strlen(vector_body), vector_now, 300),
+                     HOOKD_ETIMESTAMP);
+    assert_int_equal(hookd_verify(&s, 1, vector_id, "1724288645", vector_sig, vector_body,
+                                  strlen(vector_body), vector_now, 300),
+                     HOOKD_ETIMESTAMP);
+}
+
+static void test_window(void **state)
+{
+    (void)state;
+    /* Exactly at the edges is accepted; one second beyond is not. */
+    assert_int_equal(verify_vector(vector_sig, vector_now + 300), HOOKD_OK);
+    assert_int_equal(verify_vector(vector_sig, vector_now - 300), HOOKD_OK);
+    assert_int_equal(verify_vector(vector_sig, vector_now + 301), HOOKD_EEXPIRED);
+    assert_int_equal(verify_vector(vector_sig, vector_now - 301), HOOKD_EFUTURE);
+    /* The window is checked before the signature. */
+    assert_int_equal(verify_vector("zz", vector_now + 3600), HOOKD_EEXPIRED);
+    /* Extreme clocks do not overflow. */
+    assert_int_equal(verify_vector(vector_sig, INT64_MAX), HOOKD_EEXPIRED);
+    assert_int_equal(verify_vector(vector_sig, INT64_MIN), HOOKD_EFUTURE);
+}
+
+static void test_signature_format(void **state)
+{
+    char bad[HOOKD_SIGNATURE_HEX_LEN + 1];
+    (void)state;
+    assert_int_equal(verify_vector("abc", vector_now), HOOKD_ESIGNATURE_FORMAT);
+    memcpy(bad, vector_sig, sizeof bad);
+    bad[10] = 'g';
+    assert_int_equal(verify_vector(bad, vector_now), HOOKD_ESIGNATURE_FORMAT);
+    /* "sha256=" prefixes and trailing characters are not accepted. */
+    assert_int_equal(
+        verify_vector("sha256=52c455b420bc277114faeb71257e38dc8f7ce1d2dc5fa1c8b60d494e7b46f5a8",
+                      vector_now),
+        HOOKD_ESIGNATURE_FORMAT);
+}
+
+static void test_bad_signature(void **state)
+{
+    char bad[HOOKD_SIGNATURE_HEX_LEN + 1];
+    hookd_secret wrong = secret_of("whsec_other");
+    char body[sizeof vector_body];
+    (void)state;
+    memcpy(bad, vector_sig, sizeof bad);
+    bad[63] = bad[63] == '0' ? '1' : '0';
+    assert_int_equal(verify_vector(bad, vector_now), HOOKD_ESIGNATURE);
+    /* Wrong secret. */
+    assert_int_equal(hookd_verify(&wrong, 1, vector_id, vector_ts, vector_sig, vector_body,
+                                  strlen(vector_body), vector_now, 300),
+                     HOOKD_ESIGNATURE);
+    /* One body byte changed. */
+    memcpy(body, vector_body, sizeof body);
+    body[strlen(body) - 3] = '5';
+    {
+        hookd_secret s = secret_of("whsec_test");
+        assert_int_equal(hookd_verify(&s, 1, vector_id, vector_ts, vector_sig, body, strlen(body),
+                                      vector_now, 300),
+                         HOOKD_ESIGNATURE);
+        /* Another id. */
+        assert_int_equal(hookd_verify(&s, 1, "3f0e2f9b-8d44-4a7d-9c2a-1f5b2e7d9a6d", vector_ts,
+                                      vector_sig, vector_body, strlen(vector_body), vector_now,
+                                      300),
+                         HOOKD_ESIGNATURE);
+    }
+    /* No secrets at all. */
+    assert_int_equal(hookd_verify(NULL, 0, vector_id, vector_ts, vector_sig, vector_body,
+                                  strlen(vector_body), vector_now, 300),
+                     HOOKD_ESIGNATURE);
+}
+
+static void test_several_secrets(void **state)
+{
+    hookd_secret secrets[3] = {secret_of("whsec_new"), secret_of("whsec_test"),
+                               secret_of("whsec_older")};
+    hookd_secret none[2] = {secret_of("a"), secret_of("b")};
+    (void)state;
+    assert_int_equal(hookd_verify(secrets, 3, vector_id, vector_ts, vector_sig, vector_body,
+                                  strlen(vector_body), vector_now, 300),
+                     HOOKD_OK);
+    assert_int_equal(hookd_verify(secrets + 1, 1, vector_id, vector_ts, vector_sig, vector_body,
+                                  strlen(vector_body), vector_now, 300),
+                     HOOKD_OK);
+    assert_int_equal(hookd_verify(none, 2, vector_id, vector_ts, vector_sig, vector_body,
+                                  strlen(vector_body), vector_now, 300),
+                     HOOKD_ESIGNATURE);
+    /* A secret given with an explicit length, not NUL-terminated at that length. */
+    {
+        hookd_secret prefix = {"whsec_testXYZ", 10};
+        assert_int_equal(hookd_verify(&prefix, 1, vector_id, vector_ts, vector_sig, vector_body,
+                                      strlen(vector_body), vector_now, 300),
+                         HOOKD_OK);
+    }
+}
+
+static void test_strerror(void **state)
+{
+    (void)state;
+    assert_string_equal(hookd_strerror(HOOKD_EEXPIRED), "expired");
+    assert_string_equal(hookd_strerror(HOOKD_ESIGNATURE), "bad signature");
+    assert_string_equal(hookd_strerror(HOOKD_ETIMESTAMP), "malformed timestamp");
+    assert_string_equal(hookd_strerror(12345), "unknown error");
+    for (int e = HOOKD_ESHUTDOWN; e < 0; e++)
+        assert_string_not_equal(hookd_strerror(e), "unknown error");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_spec_vector),
+        cmocka_unit_test(test_utf8_body_and_secret),
+        cmocka_unit_test(test_body_with_nul_and_empty),
+        cmocka_unit_test(test_sign_rejects_bad_arguments),
+        cmocka_unit_test(test_uppercase_hex_accepted),
+        cmocka_unit_test(test_missing),
+        cmocka_unit_test(test_malformed_timestamp),
+        cmocka_unit_test(test_window),
+        cmocka_unit_test(test_signature_format),
+        cmocka_unit_test(test_bad_signature),
+        cmocka_unit_test(test_several_secrets),
+        cmocka_unit_test(test_strerror),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
