@@ -5,7 +5,9 @@
  * The sender's store (store.c) and the receiver's inbox (inbox.c) are written once against
  * this interface; db_sqlite.c and db_pg.c are its two backends. SQL is written in
  * PostgreSQL's dialect with $1, $2 … placeholders; the SQLite backend rewrites them.
- * Both backends speak: INSERT … ON CONFLICT DO NOTHING, RETURNING, BIGINT, TEXT.
+ * Both backends speak: INSERT … ON CONFLICT DO NOTHING, RETURNING, BIGINT, TEXT, and
+ * one-word casts like $1::bigint (PostgreSQL needs them where a parameter's type cannot be
+ * inferred, e.g. "$1::bigint IS NULL"; SQLite drops them).
  * Where they differ (FOR UPDATE SKIP LOCKED, LISTEN/NOTIFY) callers test db_kind().
  *
  * Threads: a db connection belongs to one thread at a time. The event loop never calls

@@ -66,7 +66,10 @@ http_client *http_client_new(struct event_base *base, const http_client_options 
 /*
  * Starts a POST. done is always called later (never from within this call), exactly once,
  * unless the client is freed first. Returns 0, or HOOKD_EINVAL for a URL whose scheme is not
- * allowed (then done is not called).
+ * allowed or an extra header with an empty name or a line break in it (then done is not
+ * called). Extra headers named Content-Type, Content-Length, Transfer-Encoding, Host,
+ * Connection or Expect are ignored. A failed attempt has status 0 and error set (even when
+ * a status line had arrived before, e.g. a timeout while reading the body).
  */
 int http_client_post(http_client *client, const http_request *request, http_done_fn done,
                      void *arg);
@@ -79,7 +82,8 @@ int http_client_check_url(const http_client_options *options, const char *url, c
 /* Transfers under way. */
 size_t http_client_in_flight(const http_client *client);
 
-/* Aborts transfers under way without calling their done, and frees the client. */
+/* Aborts transfers under way without calling their done, and frees the client. Not from
+ * within a done callback of the same client. */
 void http_client_free(http_client *client);
 
 /* True when the address (struct sockaddr *) is in a range refused without

@@ -20,7 +20,10 @@ struct evhttp_request;
 
 typedef struct http_server_limits {
     size_t max_body;          /* bytes; a larger Content-Length is answered 413 unread,
-                                 a chunked body is cut at the cap (0: 1 MiB) */
+                                 a chunked body is cut at the cap (0: 1 MiB). That 413 is
+                                 evhttp's own (text/html, the handler never runs): to answer
+                                 a JSON 413, set this above the route's own cap and check
+                                 the length in the handler */
     size_t max_headers;       /* bytes of all headers (0: 16 KiB) */
     int64_t read_timeout_ms;  /* a client idle longer than this is dropped (0: 10 s) */
     unsigned max_connections; /* open connections beyond this are closed at accept
@@ -59,7 +62,16 @@ char *http_request_path(struct evhttp_request *req);
 char *http_request_query(struct evhttp_request *req, const char *name);
 
 /* Splits path by '/' into at most max segments (pointers into a copy the caller frees with
- * free(segments[0]) if count > 0). "/v1/destinations/abc" → "v1","destinations","abc". */
+ * free(segments[0]) if count > 0). "/v1/destinations/abc" → "v1","destinations","abc".
+ * Empty segments are skipped; when there are more than max, the last one holds the rest
+ * ("abc/x/y"), so a route matching on the count never mistakes a longer path for its own. */
 size_t http_path_split(const char *path, char **segments, size_t max);
+
+/* Frees a server made by http_server_listen (evhttp_free plus the connection counter).
+ * Plain evhttp_free also works but leaves the counter's few bytes allocated. */
+void http_server_free(struct evhttp *http);
+
+/* Connections currently open on a server made by http_server_listen (for metrics/tests). */
+unsigned http_server_connections(struct evhttp *http);
 
 #endif

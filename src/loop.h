@@ -14,7 +14,9 @@ struct event_base;
 struct event_base *loop_new(void);
 
 /* Calls on_stop(arg) on the loop the first time SIGTERM or SIGINT arrives; a second one
- * exits at once with status 1. */
+ * exits at once with status 1. The signal events stay registered (for that second signal),
+ * so the loop never runs out of events by itself: end it with event_base_loopexit once the
+ * shutdown is done. Calling it again replaces the callback. */
 void loop_on_stop(struct event_base *base, void (*on_stop)(void *arg), void *arg);
 
 /* Milliseconds of the wall clock (Unix epoch) and of a monotonic clock. */

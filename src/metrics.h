@@ -16,7 +16,9 @@ metrics *metrics_new(void);
 void metrics_free(metrics *m);
 
 /* Registers a series; name like "hookd_attempts_total", labels like "result=\"success\""
- * (or NULL). The same name with different labels shares one HELP/TYPE header. */
+ * (or NULL). The same name with different labels shares one HELP/TYPE header. Registering
+ * the same name and labels again returns the same metric; a name already registered with
+ * another type gives NULL (logged). metric_* calls on NULL do nothing. */
 metric *metrics_counter(metrics *m, const char *name, const char *labels, const char *help);
 metric *metrics_gauge(metrics *m, const char *name, const char *labels, const char *help);
 /* A histogram of milliseconds with buckets 1,2,5,10,25,50,100,250,500,1000,2500,5000,10000. */

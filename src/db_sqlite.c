@@ -1,0 +1,420 @@
+/*
+ * db_sqlite.c — the SQLite backend of db.h: WAL with synchronous=FULL, PostgreSQL-style $N
+ * placeholders rewritten to ?N, prepared statements cached by SQL text, and results read
+ * whole into memory (so a cached statement is reset at once and `changed` is exact even
+ * with RETURNING).
+ */
+#include "db_internal.h"
+
+#include "hookd.h"
+
+#include <sqlite3.h>
+#include <string.h>
+
+#define STMT_BUCKETS 128   /* hash buckets of the statement cache */
+#define STMT_CACHE_MAX 256 /* statements kept; beyond this, new SQL is prepared per call */
+
+/* One cached prepared statement. */
+typedef struct stmt_entry {
+    char *sql;               /* the caller's SQL text (the key), copied */
+    sqlite3_stmt *stmt;      /* prepared from the rewritten text */
+    struct stmt_entry *next; /* next in the bucket */
+} stmt_entry;
+
+typedef struct db_sqlite {
+    struct db base;
+    sqlite3 *handle;
+    stmt_entry *buckets[STMT_BUCKETS];
+    size_t cached; /* entries in the cache */
+} db_sqlite;
+
+/* One column of one row: text lives in the result's arena, at an offset (the arena moves). */
+typedef struct sqlite_cell {
+    bool null;
+    int64_t i;     /* sqlite3_column_int64 of the value */
+    size_t offset; /* of its text (NUL-terminated) in the arena */
+    size_t len;
+} sqlite_cell;
+
+typedef struct db_sqlite_rows {
+    struct db_rows base;
+    int ncols;
+    size_t nrows;
+    size_t cap;         /* rows allocated in cells */
+    size_t current;     /* 1-based index of the current row; 0 before the first */
+    sqlite_cell *cells; /* nrows * ncols */
+    char *arena;
+    size_t arena_len, arena_cap;
+} db_sqlite_rows;
+
+static const db_backend sqlite_backend;
+
+static int sqlite_error(db_sqlite *c, const char *what)
+{
+    int ext = sqlite3_extended_errcode(c->handle);
+    db_set_error(&c->base, "%s: %s", what, sqlite3_errmsg(c->handle));
+    if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+        return HOOKD_ECONFLICT;
+    return HOOKD_ESTORE;
+}
+
+static uint32_t sqlite_hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+static bool ident_char(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '_';
+}
+
+/* Copies sql with every $N outside quotes turned into ?N (SQLite's numbered parameter), and
+ * PostgreSQL's one-word casts ("$1::bigint", "x::text") dropped: SQLite has no such syntax,
+ * and its column affinities make the cast unnecessary. */
+static char *sqlite_rewrite(const char *sql)
+{
+    size_t n = strlen(sql);
+    char *out = db_xmalloc(n + 1);
+    size_t o = 0;
+    char quote = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = sql[i];
+        if (quote) {
+            if (ch == quote)
+                quote = 0;
+        } else if (ch == '\'' || ch == '"') {
+            quote = ch;
+        } else if (ch == '$' && sql[i + 1] >= '0' && sql[i + 1] <= '9') {
+            ch = '?';
+        } else if (ch == ':' && sql[i + 1] == ':' && ident_char(sql[i + 2])) {
+            i += 2;
+            while (i < n && ident_char(sql[i]))
+                i++;
+            if (i + 1 < n && sql[i] == '[' && sql[i + 1] == ']')
+                i += 2;
+            i--; /* the loop's i++ moves to the character after the type */
+            continue;
+        }
+        out[o++] = ch;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static void sqlite_cache_clear(db_sqlite *c)
+{
+    for (size_t b = 0; b < STMT_BUCKETS; b++) {
+        stmt_entry *e = c->buckets[b];
+        while (e) {
+            stmt_entry *next = e->next;
+            sqlite3_finalize(e->stmt);
+            free(e->sql);
+            free(e);
+            e = next;
+        }
+        c->buckets[b] = NULL;
+    }
+    c->cached = 0;
+}
+
+/* Finds or prepares the statement for sql. *transient is set when the statement was not
+ * cached (the caller finalizes it). */
+static int sqlite_prepare(db_sqlite *c, const char *sql, sqlite3_stmt **out, bool *transient)
+{
+    uint32_t b = sqlite_hash(sql) % STMT_BUCKETS;
+    for (stmt_entry *e = c->buckets[b]; e; e = e->next) {
+        if (strcmp(e->sql, sql) == 0) {
+            *out = e->stmt;
+            *transient = false;
+            return 0;
+        }
+    }
+    char *rewritten = sqlite_rewrite(sql);
+    bool keep = c->cached < STMT_CACHE_MAX;
+    sqlite3_stmt *stmt = NULL;
+    const char *tail = NULL;
+    int rc = sqlite3_prepare_v3(c->handle, rewritten, -1, keep ? SQLITE_PREPARE_PERSISTENT : 0,
+                                &stmt, &tail);
+    free(rewritten);
+    if (rc != SQLITE_OK || !stmt) {
+        if (rc == SQLITE_OK)
+            db_set_error(&c->base, "prepare: empty statement");
+        else
+            sqlite_error(c, "prepare");
+        return HOOKD_ESTORE;
+    }
+    if (keep) {
+        stmt_entry *e = db_xmalloc(sizeof *e);
+        e->sql = strdup(sql);
+        if (!e->sql) {
+            fprintf(stderr, "hookd: out of memory\n");
+            abort();
+        }
+        e->stmt = stmt;
+        e->next = c->buckets[b];
+        c->buckets[b] = e;
+        c->cached++;
+    }
+    *out = stmt;
+    *transient = !keep;
+    return 0;
+}
+
+static size_t rows_arena_put(db_sqlite_rows *r, const void *bytes, size_t len)
+{
+    if (r->arena_len + len + 1 > r->arena_cap) {
+        size_t cap = r->arena_cap ? r->arena_cap : 256;
+        while (cap < r->arena_len + len + 1)
+            cap *= 2;
+        r->arena = db_xrealloc(r->arena, cap);
+        r->arena_cap = cap;
+    }
+    size_t off = r->arena_len;
+    if (len)
+        memcpy(r->arena + off, bytes, len);
+    r->arena[off + len] = '\0';
+    r->arena_len += len + 1;
+    return off;
+}
+
+static void rows_add(db_sqlite_rows *r, sqlite3_stmt *stmt)
+{
+    if (r->nrows == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 8;
+        r->cells = db_xrealloc(r->cells, r->cap * (size_t)r->ncols * sizeof *r->cells);
+    }
+    sqlite_cell *row = r->cells + r->nrows * (size_t)r->ncols;
+    for (int i = 0; i < r->ncols; i++) {
+        sqlite_cell *cell = &row[i];
+        cell->null = sqlite3_column_type(stmt, i) == SQLITE_NULL;
+        cell->i = sqlite3_column_int64(stmt, i);
+        const unsigned char *text = sqlite3_column_text(stmt, i);
+        cell->len = text ? (size_t)sqlite3_column_bytes(stmt, i) : 0;
+        cell->offset = rows_arena_put(r, text, cell->len);
+    }
+    r->nrows++;
+}
+
+static void sqlite_rows_free(db_rows *rows)
+{
+    db_sqlite_rows *r = (db_sqlite_rows *)rows;
+    free(r->cells);
+    free(r->arena);
+    free(r);
+}
+
+static int sqlite_bind(db_sqlite *c, sqlite3_stmt *stmt, const db_param *params, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int idx = (int)i + 1;
+        int rc;
+        switch (params[i].type) {
+        case DB_INT: rc = sqlite3_bind_int64(stmt, idx, params[i].i); break;
+        case DB_TEXT:
+            rc = sqlite3_bind_text64(stmt, idx, params[i].s ? params[i].s : "", params[i].len,
+                                     SQLITE_STATIC, SQLITE_UTF8);
+            break;
+        default: rc = sqlite3_bind_null(stmt, idx); break;
+        }
+        if (rc != SQLITE_OK)
+            return sqlite_error(c, "bind");
+    }
+    return 0;
+}
+
+static int sqlite_query(db *conn, const char *sql, const db_param *params, size_t n,
+                        db_rows **rows, int64_t *changed)
+{
+    db_sqlite *c = (db_sqlite *)conn;
+    sqlite3_stmt *stmt;
+    bool transient;
+    int rc = sqlite_prepare(c, sql, &stmt, &transient);
+    if (rc != 0)
+        return rc;
+    db_sqlite_rows *r = NULL;
+    rc = sqlite_bind(c, stmt, params, n);
+    if (rc != 0)
+        goto done;
+    if (rows) {
+        r = db_xcalloc(1, sizeof *r);
+        r->base.backend = &sqlite_backend;
+        r->ncols = sqlite3_column_count(stmt);
+    }
+    for (;;) {
+        int step = sqlite3_step(stmt);
+        if (step == SQLITE_ROW) {
+            if (r && r->ncols > 0)
+                rows_add(r, stmt);
+            continue;
+        }
+        if (step == SQLITE_DONE)
+            break;
+        rc = sqlite_error(c, "step");
+        goto done;
+    }
+    if (changed)
+        *changed = sqlite3_changes64(c->handle);
+done:
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    if (transient)
+        sqlite3_finalize(stmt);
+    if (rc != 0 && r) {
+        sqlite_rows_free(&r->base);
+        r = NULL;
+    }
+    if (rows)
+        *rows = r ? &r->base : NULL;
+    return rc;
+}
+
+static int sqlite_exec(db *conn, const char *sql)
+{
+    db_sqlite *c = (db_sqlite *)conn;
+    char *msg = NULL;
+    int rc = sqlite3_exec(c->handle, sql, NULL, NULL, &msg);
+    if (rc == SQLITE_OK)
+        return 0;
+    int ext = sqlite3_extended_errcode(c->handle);
+    db_set_error(conn, "exec: %s", msg ? msg : sqlite3_errstr(rc));
+    sqlite3_free(msg);
+    if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+        return HOOKD_ECONFLICT;
+    return HOOKD_ESTORE;
+}
+
+static int sqlite_begin(db *conn)
+{
+    return sqlite_exec(conn, "BEGIN IMMEDIATE");
+}
+
+static int sqlite_commit(db *conn)
+{
+    return sqlite_exec(conn, "COMMIT");
+}
+
+static int sqlite_rollback(db *conn)
+{
+    db_sqlite *c = (db_sqlite *)conn;
+    if (sqlite3_get_autocommit(c->handle))
+        return 0; /* SQLite already rolled back (e.g. after an I/O error) */
+    return sqlite_exec(conn, "ROLLBACK");
+}
+
+/* BEGIN IMMEDIATE already holds SQLite's one write lock: migrations are serialised. */
+static int sqlite_migration_lock(db *conn, const char *component)
+{
+    (void)conn;
+    (void)component;
+    return 0;
+}
+
+static bool sqlite_rows_next(db_rows *rows)
+{
+    db_sqlite_rows *r = (db_sqlite_rows *)rows;
+    if (r->current < r->nrows) {
+        r->current++;
+        return true;
+    }
+    r->current = r->nrows + 1;
+    return false;
+}
+
+static const sqlite_cell *rows_cell(db_sqlite_rows *r, int col)
+{
+    if (r->current == 0 || r->current > r->nrows || col < 0 || col >= r->ncols)
+        return NULL;
+    return &r->cells[(r->current - 1) * (size_t)r->ncols + (size_t)col];
+}
+
+static bool sqlite_rows_null(db_rows *rows, int col)
+{
+    const sqlite_cell *cell = rows_cell((db_sqlite_rows *)rows, col);
+    return !cell || cell->null;
+}
+
+static int64_t sqlite_rows_int(db_rows *rows, int col)
+{
+    const sqlite_cell *cell = rows_cell((db_sqlite_rows *)rows, col);
+    return cell ? cell->i : 0;
+}
+
+static const char *sqlite_rows_text(db_rows *rows, int col, size_t *len)
+{
+    db_sqlite_rows *r = (db_sqlite_rows *)rows;
+    const sqlite_cell *cell = rows_cell(r, col);
+    if (!cell || cell->null) {
+        if (len)
+            *len = 0;
+        return "";
+    }
+    if (len)
+        *len = cell->len;
+    return r->arena + cell->offset;
+}
+
+static void sqlite_close(db *conn)
+{
+    db_sqlite *c = (db_sqlite *)conn;
+    sqlite_cache_clear(c);
+    sqlite3_close_v2(c->handle);
+    free(c);
+}
+
+static const db_backend sqlite_backend = {
+    .kind = DB_SQLITE,
+    .close = sqlite_close,
+    .exec = sqlite_exec,
+    .query = sqlite_query,
+    .begin = sqlite_begin,
+    .commit = sqlite_commit,
+    .rollback = sqlite_rollback,
+    .migration_lock = sqlite_migration_lock,
+    .rows_next = sqlite_rows_next,
+    .rows_null = sqlite_rows_null,
+    .rows_int = sqlite_rows_int,
+    .rows_text = sqlite_rows_text,
+    .rows_free = sqlite_rows_free,
+};
+
+int db_sqlite_open(const char *url, db **out, char *err, size_t errlen)
+{
+    const char *path = url + strlen("sqlite:");
+    if (strncmp(path, "//", 2) == 0)
+        path += 2; /* sqlite:///abs/path and sqlite://rel/path */
+    if (!*path) {
+        snprintf(err, errlen, "sqlite: no file path in the URL");
+        return HOOKD_EINVAL;
+    }
+    sqlite3 *handle = NULL;
+    int rc = sqlite3_open_v2(path, &handle,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "sqlite: cannot open %s: %s", path,
+                 handle ? sqlite3_errmsg(handle) : sqlite3_errstr(rc));
+        sqlite3_close_v2(handle);
+        return HOOKD_ESTORE;
+    }
+    sqlite3_extended_result_codes(handle, 1);
+    char *msg = NULL;
+    rc = sqlite3_exec(handle,
+                      "PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL; "
+                      "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+                      NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "sqlite: %s: %s", path, msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        sqlite3_close_v2(handle);
+        return HOOKD_ESTORE;
+    }
+    db_sqlite *c = db_xcalloc(1, sizeof *c);
+    c->base.backend = &sqlite_backend;
+    c->handle = handle;
+    *out = &c->base;
+    return 0;
+}

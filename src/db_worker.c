@@ -1,0 +1,265 @@
+/*
+ * db_worker.c — the store thread: takes every job queued since its last batch, runs them in
+ * one transaction (each inside its own savepoint, so one failing job undoes only its own
+ * writes), commits once, and hands the finished jobs back to the event loop, where their
+ * done callbacks run.
+ *
+ * The loop is woken with event_active on an fd-less event; libevent's pthread support
+ * (loop_new) makes that safe from this thread.
+ */
+#include "db_internal.h"
+
+#include "hookd.h"
+#include "log.h"
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <string.h>
+
+#define DB_WORKER_DEFAULT_BATCH 1024
+
+typedef struct db_job {
+    db_work_fn work;
+    db_done_fn done;
+    void *arg;
+    int rc;              /* the work's result, or HOOKD_ESTORE when the batch failed */
+    struct db_job *next;
+} db_job;
+
+/* A singly linked FIFO of jobs. */
+typedef struct job_list {
+    db_job *head;
+    db_job *tail;
+} job_list;
+
+struct db_worker {
+    struct event_base *base;
+    db *conn;               /* owned; used only by the thread until it is joined */
+    size_t max_batch;
+    pthread_t thread;
+    pthread_mutex_t lock;   /* guards everything below */
+    pthread_cond_t wake;    /* signalled when a job is queued or stop is asked */
+    job_list queue;         /* submitted, not yet taken */
+    job_list completed;     /* run, waiting for their done on the loop */
+    size_t pending;         /* submitted and whose done has not yet been called */
+    bool stopping;
+    struct event *notify;   /* activated to run completed jobs' done on the loop */
+};
+
+static void list_push(job_list *l, db_job *j)
+{
+    j->next = NULL;
+    if (l->tail)
+        l->tail->next = j;
+    else
+        l->head = j;
+    l->tail = j;
+}
+
+static void list_append(job_list *l, job_list *other)
+{
+    if (!other->head)
+        return;
+    if (l->tail)
+        l->tail->next = other->head;
+    else
+        l->head = other->head;
+    l->tail = other->tail;
+    other->head = other->tail = NULL;
+}
+
+/* Removes up to max jobs from the front of l into out. */
+static size_t list_take(job_list *l, size_t max, job_list *out)
+{
+    size_t n = 0;
+    out->head = out->tail = NULL;
+    while (l->head && n < max) {
+        db_job *j = l->head;
+        l->head = j->next;
+        if (!l->head)
+            l->tail = NULL;
+        list_push(out, j);
+        n++;
+    }
+    return n;
+}
+
+static void batch_fail(job_list *batch)
+{
+    for (db_job *j = batch->head; j; j = j->next)
+        j->rc = HOOKD_ESTORE;
+}
+
+/* Runs one batch in one transaction on conn. */
+static void batch_run(db *conn, job_list *batch)
+{
+    if (db_begin(conn) != 0) {
+        log_error("db", "cannot begin a transaction: %s", db_errmsg(conn));
+        db_rollback(conn);
+        batch_fail(batch);
+        return;
+    }
+    bool broken = false;
+    for (db_job *j = batch->head; j; j = j->next) {
+        if (broken) {
+            j->rc = HOOKD_ESTORE;
+            continue;
+        }
+        if (db_exec(conn, "SAVEPOINT j") != 0) {
+            log_error("db", "savepoint: %s", db_errmsg(conn));
+            broken = true;
+            j->rc = HOOKD_ESTORE;
+            continue;
+        }
+        j->rc = j->work(conn, j->arg);
+        if (j->rc == 0) {
+            if (db_exec(conn, "RELEASE j") != 0)
+                broken = true;
+        } else if (db_exec(conn, "ROLLBACK TO j") != 0 || db_exec(conn, "RELEASE j") != 0) {
+            broken = true;
+        }
+        if (broken)
+            log_error("db", "cannot end a job's savepoint: %s", db_errmsg(conn));
+    }
+    if (broken) {
+        db_rollback(conn);
+        batch_fail(batch);
+        return;
+    }
+    if (db_commit(conn) != 0) {
+        log_error("db", "commit failed: %s", db_errmsg(conn));
+        db_rollback(conn);
+        batch_fail(batch);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    db_worker *w = arg;
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (!w->queue.head && !w->stopping)
+            pthread_cond_wait(&w->wake, &w->lock);
+        if (!w->queue.head)
+            break; /* stopping and drained */
+        job_list batch;
+        list_take(&w->queue, w->max_batch, &batch);
+        pthread_mutex_unlock(&w->lock);
+
+        batch_run(w->conn, &batch);
+
+        pthread_mutex_lock(&w->lock);
+        list_append(&w->completed, &batch);
+        pthread_mutex_unlock(&w->lock);
+        event_active(w->notify, EV_READ, 0);
+        pthread_mutex_lock(&w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+/* Calls done for every completed job; on the loop thread (or the stopping thread). */
+static void worker_deliver(db_worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    job_list done = w->completed;
+    w->completed.head = w->completed.tail = NULL;
+    pthread_mutex_unlock(&w->lock);
+    while (done.head) {
+        db_job *j = done.head;
+        done.head = j->next;
+        if (j->done)
+            j->done(j->arg, j->rc);
+        free(j);
+        pthread_mutex_lock(&w->lock);
+        w->pending--;
+        pthread_mutex_unlock(&w->lock);
+    }
+}
+
+static void worker_notify_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    worker_deliver(arg);
+}
+
+int db_worker_start(struct event_base *base, db *conn, size_t max_batch, db_worker **out)
+{
+    *out = NULL;
+    db_worker *w = db_xcalloc(1, sizeof *w);
+    w->base = base;
+    w->conn = conn;
+    w->max_batch = max_batch ? max_batch : DB_WORKER_DEFAULT_BATCH;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->wake, NULL);
+    w->notify = event_new(base, -1, 0, worker_notify_cb, w);
+    if (!w->notify) {
+        fprintf(stderr, "hookd: cannot create the store thread's event\n");
+        abort();
+    }
+    int rc = pthread_create(&w->thread, NULL, worker_main, w);
+    if (rc != 0) {
+        log_error("db", "cannot start the store thread: %s", strerror(rc));
+        event_free(w->notify);
+        pthread_cond_destroy(&w->wake);
+        pthread_mutex_destroy(&w->lock);
+        free(w);
+        return HOOKD_ESTORE;
+    }
+    *out = w;
+    return 0;
+}
+
+void db_worker_submit(db_worker *w, db_work_fn work, db_done_fn done, void *arg)
+{
+    db_job *j = db_xcalloc(1, sizeof *j);
+    j->work = work;
+    j->done = done;
+    j->arg = arg;
+    pthread_mutex_lock(&w->lock);
+    list_push(&w->queue, j);
+    w->pending++;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+}
+
+size_t db_worker_pending(db_worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    size_t n = w->pending;
+    pthread_mutex_unlock(&w->lock);
+    return n;
+}
+
+void db_worker_stop(db_worker *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->stopping = true;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+
+    /* The thread is gone: the connection is ours. Done callbacks may queue more work;
+     * run it here until nothing is left. */
+    for (;;) {
+        worker_deliver(w);
+        pthread_mutex_lock(&w->lock);
+        job_list batch;
+        size_t n = list_take(&w->queue, w->max_batch, &batch);
+        pthread_mutex_unlock(&w->lock);
+        if (n == 0)
+            break;
+        batch_run(w->conn, &batch);
+        pthread_mutex_lock(&w->lock);
+        list_append(&w->completed, &batch);
+        pthread_mutex_unlock(&w->lock);
+    }
+    event_free(w->notify);
+    db_close(w->conn);
+    pthread_cond_destroy(&w->wake);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}

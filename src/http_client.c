@@ -1,0 +1,783 @@
+/*
+ * http_client.c — outbound POSTs on libcurl's multi-socket API, driven by the libevent loop
+ * (the pattern of curl's hiperfifo example): curl tells us which sockets to watch and when
+ * to wake it; libevent tells curl which socket is ready. One multi handle keeps connections
+ * alive per host. Every new connection's resolved address passes the address policy in the
+ * open-socket callback, so a DNS answer cannot steer a delivery into a refused range.
+ */
+#include "http_client.h"
+
+#include "hookd.h"
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RESPONSE_CAP 4096     /* bytes of an answer's body kept */
+#define URL_MAX 4096          /* longest URL accepted */
+#define FREE_TRANSFERS_MAX 64 /* idle easy handles kept for reuse */
+#define RETRY_AFTER_MAX_S (366LL * 24 * 3600)
+
+#ifndef HOOKD_VERSION_STRING
+#define HOOKD_VERSION_STRING "0"
+#endif
+
+typedef struct transfer transfer;
+
+/* A socket curl asked us to watch. */
+typedef struct sock_watch {
+    curl_socket_t fd;
+    struct event *ev;
+    struct http_client *client;
+    struct sock_watch *prev, *next; /* the client's list, freed with it */
+} sock_watch;
+
+struct http_client {
+    struct event_base *base;
+    CURLM *multi;
+    struct event *timer;     /* curl's one timeout */
+    bool allow_http;
+    bool allow_private;
+    char *ca_file;           /* copy, or NULL */
+    char *user_agent;        /* copy */
+    transfer *active;        /* transfers under way (doubly linked) */
+    size_t in_flight;
+    transfer *free_list;     /* finished transfers kept for their easy handle */
+    size_t free_count;
+    sock_watch *watches;
+};
+
+struct transfer {
+    http_client *client;
+    CURL *easy;
+    http_done_fn done;
+    void *arg;
+    struct curl_slist *headers;
+    char *body;               /* our copy of the request body */
+    size_t body_cap;
+    char response[RESPONSE_CAP];
+    size_t response_len;
+    int64_t retry_after_ms;
+    int64_t started_ms;       /* monotonic */
+    int64_t timeout_ms;
+    char errbuf[CURL_ERROR_SIZE];
+    char refused[160];        /* why the first refused address was refused */
+    unsigned refused_count;   /* addresses the policy refused */
+    unsigned opened_count;    /* sockets opened */
+    CURLcode fail_code;       /* set when the transfer could not even start */
+    transfer *prev, *next;
+};
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) {
+        fprintf(stderr, "hookd: out of memory\n");
+        abort();
+    }
+    return p;
+}
+
+static char *xstrdup(const char *s)
+{
+    char *p = strdup(s);
+    if (!p) {
+        fprintf(stderr, "hookd: out of memory\n");
+        abort();
+    }
+    return p;
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the address policy ---- */
+
+static bool v4_is_private(uint32_t a, char *why, size_t whylen)
+{
+    const char *name = NULL;
+    if ((a >> 24) == 127)
+        name = "loopback";
+    else if ((a >> 24) == 10 || (a >> 20) == 0xAC1 /* 172.16/12 */ ||
+             (a >> 16) == 0xC0A8 /* 192.168/16 */)
+        name = "private";
+    else if ((a >> 16) == 0xA9FE) /* 169.254/16 */
+        name = "link-local";
+    else if ((a >> 22) == (100u << 2 | 1u)) /* 100.64/10 */
+        name = "shared (CGNAT)";
+    else if ((a >> 28) == 0xE) /* 224/4 */
+        name = "multicast";
+    else if ((a >> 24) == 0)
+        name = "unspecified";
+    else if (a == 0xFFFFFFFFu)
+        name = "broadcast";
+    else if ((a >> 28) == 0xF) /* 240/4 */
+        name = "reserved";
+    if (name && why)
+        snprintf(why, whylen, "%s", name);
+    return name != NULL;
+}
+
+static uint32_t v4_from(const uint8_t *b)
+{
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+static bool v6_is_private(const uint8_t *b, char *why, size_t whylen)
+{
+    static const uint8_t zero[16];
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    static const uint8_t nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+    const char *name = NULL;
+    if (memcmp(b, zero, 16) == 0)
+        name = "unspecified";
+    else if (memcmp(b, zero, 15) == 0 && b[15] == 1)
+        name = "loopback";
+    else if (memcmp(b, mapped, 12) == 0 || memcmp(b, nat64, 12) == 0 ||
+             memcmp(b, zero, 12) == 0 /* IPv4-compatible ::a.b.c.d */)
+        return v4_is_private(v4_from(b + 12), why, whylen);
+    else if (b[0] == 0x20 && b[1] == 0x02) /* 6to4: 2002:a.b.c.d::/48 */
+        return v4_is_private(v4_from(b + 2), why, whylen);
+    else if ((b[0] & 0xfe) == 0xfc) /* fc00::/7 */
+        name = "private";
+    else if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) /* fe80::/10 */
+        name = "link-local";
+    else if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) /* fec0::/10, deprecated site-local */
+        name = "private";
+    else if (b[0] == 0xff)
+        name = "multicast";
+    if (name && why)
+        snprintf(why, whylen, "%s", name);
+    return name != NULL;
+}
+
+bool http_address_is_private(const void *sockaddr, char *why, size_t whylen)
+{
+    const struct sockaddr *sa = sockaddr;
+    if (why && whylen)
+        why[0] = '\0';
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = sockaddr;
+        return v4_is_private(ntohl(in->sin_addr.s_addr), why, whylen);
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = sockaddr;
+        return v6_is_private(in6->sin6_addr.s6_addr, why, whylen);
+    }
+    if (why)
+        snprintf(why, whylen, "not an internet address");
+    return true;
+}
+
+/* ---- URL policy ---- */
+
+int http_client_check_url(const http_client_options *options, const char *url, char *why,
+                          size_t whylen)
+{
+    bool allow_http = options && options->allow_http;
+    if (!url || !*url) {
+        snprintf(why, whylen, "URL is empty");
+        return HOOKD_EINVAL;
+    }
+    if (strlen(url) > URL_MAX) {
+        snprintf(why, whylen, "URL is longer than %d bytes", URL_MAX);
+        return HOOKD_EINVAL;
+    }
+    for (const char *p = url; *p; p++) {
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f) {
+            snprintf(why, whylen, "URL contains a space or control character");
+            return HOOKD_EINVAL;
+        }
+    }
+    CURLU *u = curl_url();
+    if (!u) {
+        fprintf(stderr, "hookd: out of memory\n");
+        abort();
+    }
+    int rc = 0;
+    char *scheme = NULL, *host = NULL;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
+        snprintf(why, whylen, "URL is not valid");
+        rc = HOOKD_EINVAL;
+        goto done;
+    }
+    bool is_https = strcasecmp(scheme, "https") == 0;
+    bool is_http = strcasecmp(scheme, "http") == 0;
+    if (!is_https && !(is_http && allow_http)) {
+        snprintf(why, whylen, "%s", allow_http ? "URL scheme must be http or https"
+                                               : "URL scheme must be https");
+        rc = HOOKD_EINVAL;
+        goto done;
+    }
+    if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host || !*host) {
+        snprintf(why, whylen, "URL has no host");
+        rc = HOOKD_EINVAL;
+        goto done;
+    }
+done:
+    curl_free(scheme);
+    curl_free(host);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+/* ---- curl callbacks ---- */
+
+static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose,
+                                    struct curl_sockaddr *address)
+{
+    transfer *t = clientp;
+    if (purpose == CURLSOCKTYPE_IPCXN && !t->client->allow_private) {
+        char why[64];
+        if (http_address_is_private(&address->addr, why, sizeof why)) {
+            char host[INET6_ADDRSTRLEN] = "?";
+            if (address->family == AF_INET)
+                inet_ntop(AF_INET, &((struct sockaddr_in *)&address->addr)->sin_addr, host,
+                          sizeof host);
+            else if (address->family == AF_INET6)
+                inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&address->addr)->sin6_addr,
+                          host, sizeof host);
+            if (t->refused_count++ == 0)
+                snprintf(t->refused, sizeof t->refused, "address refused: %s is %s", host,
+                         why);
+            return CURL_SOCKET_BAD;
+        }
+    }
+    /* CLOEXEC: the receiver spawns handlers, which must not inherit our connections. */
+    curl_socket_t fd = socket(address->family, address->socktype | SOCK_CLOEXEC,
+                              address->protocol);
+    if (fd != CURL_SOCKET_BAD)
+        t->opened_count++;
+    return fd;
+}
+
+static size_t write_cb(char *data, size_t size, size_t nmemb, void *userp)
+{
+    transfer *t = userp;
+    size_t n = size * nmemb;
+    size_t room = RESPONSE_CAP - t->response_len;
+    size_t keep = n < room ? n : room;
+    if (keep) {
+        memcpy(t->response + t->response_len, data, keep);
+        t->response_len += keep;
+    }
+    return n; /* the rest is read and dropped */
+}
+
+/* Retry-After: delta seconds or an HTTP date; a new status line (1XX) starts over. */
+static size_t header_cb(char *data, size_t size, size_t nmemb, void *userp)
+{
+    transfer *t = userp;
+    size_t n = size * nmemb;
+    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+        t->retry_after_ms = -1;
+        return n;
+    }
+    static const char name[] = "retry-after:";
+    if (n <= sizeof name - 1 || strncasecmp(data, name, sizeof name - 1) != 0)
+        return n;
+    char value[128];
+    size_t start = sizeof name - 1;
+    while (start < n && (data[start] == ' ' || data[start] == '\t'))
+        start++;
+    size_t end = n;
+    while (end > start && (data[end - 1] == '\r' || data[end - 1] == '\n' ||
+                           data[end - 1] == ' ' || data[end - 1] == '\t'))
+        end--;
+    if (end == start || end - start >= sizeof value)
+        return n;
+    memcpy(value, data + start, end - start);
+    value[end - start] = '\0';
+    bool digits = true;
+    for (const char *p = value; *p; p++)
+        if (*p < '0' || *p > '9')
+            digits = false;
+    if (digits) {
+        long long seconds = 0;
+        for (const char *p = value; *p && seconds <= RETRY_AFTER_MAX_S; p++)
+            seconds = seconds * 10 + (*p - '0');
+        if (seconds > RETRY_AFTER_MAX_S)
+            seconds = RETRY_AFTER_MAX_S;
+        t->retry_after_ms = seconds * 1000;
+    } else {
+        time_t when = curl_getdate(value, NULL);
+        if (when != (time_t)-1) {
+            long long delta = (long long)when - (long long)time(NULL);
+            if (delta < 0)
+                delta = 0;
+            if (delta > RETRY_AFTER_MAX_S)
+                delta = RETRY_AFTER_MAX_S;
+            t->retry_after_ms = delta * 1000;
+        }
+    }
+    return n;
+}
+
+/* ---- finishing ---- */
+
+static void list_remove(transfer *t)
+{
+    http_client *c = t->client;
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        c->active = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    t->prev = t->next = NULL;
+}
+
+static void transfer_release(transfer *t)
+{
+    http_client *c = t->client;
+    curl_slist_free_all(t->headers);
+    t->headers = NULL;
+    if (c->free_count < FREE_TRANSFERS_MAX) {
+        t->next = c->free_list;
+        c->free_list = t;
+        c->free_count++;
+    } else {
+        curl_easy_cleanup(t->easy);
+        free(t->body);
+        free(t);
+    }
+}
+
+/* Builds the result's error text for a failed transfer. */
+static void describe_error(transfer *t, CURLcode code, char *out, size_t outlen)
+{
+    const char *detail = t->errbuf[0] ? t->errbuf : curl_easy_strerror(code);
+    long os_errno = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_OS_ERRNO, &os_errno);
+    switch (code) {
+    case CURLE_OPERATION_TIMEDOUT:
+        snprintf(out, outlen, "timeout after %lld ms", (long long)t->timeout_ms);
+        break;
+    case CURLE_COULDNT_CONNECT:
+        if (t->refused_count > 0 && t->opened_count == 0)
+            snprintf(out, outlen, "%s", t->refused);
+        else if (os_errno == ECONNREFUSED)
+            snprintf(out, outlen, "connection refused (%s)", detail);
+        else if (os_errno != 0)
+            snprintf(out, outlen, "cannot connect: %s (%s)", strerror((int)os_errno), detail);
+        else
+            snprintf(out, outlen, "cannot connect (%s)", detail);
+        break;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        snprintf(out, outlen, "dns error (%s)", detail);
+        break;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_ISSUER_ERROR:
+        snprintf(out, outlen, "tls error (%s)", detail);
+        break;
+    case CURLE_GOT_NOTHING:
+        snprintf(out, outlen, "empty reply (the server closed the connection)");
+        break;
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+        if (os_errno == ECONNRESET || os_errno == EPIPE)
+            snprintf(out, outlen, "connection reset (%s)", detail);
+        else
+            snprintf(out, outlen, "%s (%s)", code == CURLE_RECV_ERROR ? "receive error"
+                                                                     : "send error", detail);
+        break;
+    default:
+        if (t->errbuf[0])
+            snprintf(out, outlen, "%s: %s", curl_easy_strerror(code), t->errbuf);
+        else
+            snprintf(out, outlen, "%s", curl_easy_strerror(code));
+        break;
+    }
+}
+
+/* Calls done with the outcome, then recycles the transfer. The easy handle is already out
+ * of the multi. */
+static void transfer_finish(transfer *t, CURLcode code)
+{
+    http_client *c = t->client;
+    list_remove(t);
+    c->in_flight--;
+    http_result r = {0};
+    char error[CURL_ERROR_SIZE + 200];
+    r.duration_ms = monotonic_ms() - t->started_ms;
+    r.retry_after_ms = -1;
+    if (code == CURLE_OK) {
+        long status = 0;
+        curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+        r.status = status;
+        r.response = t->response;
+        r.response_len = t->response_len;
+        r.retry_after_ms = t->retry_after_ms;
+    } else {
+        describe_error(t, code, error, sizeof error);
+        r.error = error;
+        r.address_refused = code == CURLE_COULDNT_CONNECT && t->refused_count > 0 &&
+                            t->opened_count == 0;
+    }
+    http_done_fn done = t->done;
+    void *arg = t->arg;
+    t->done = NULL;
+    if (done)
+        done(arg, &r);
+    transfer_release(t);
+}
+
+static void check_multi_info(http_client *c)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(c->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        CURL *easy = msg->easy_handle;
+        CURLcode code = msg->data.result;
+        transfer *t = NULL;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
+        curl_multi_remove_handle(c->multi, easy);
+        if (t)
+            transfer_finish(t, code);
+    }
+}
+
+static void socket_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+    http_client *c = arg;
+    int action = ((what & EV_READ) ? CURL_CSELECT_IN : 0) |
+                 ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+    int running = 0;
+    curl_multi_socket_action(c->multi, fd, action, &running);
+    check_multi_info(c);
+    if (running <= 0 && evtimer_pending(c->timer, NULL))
+        evtimer_del(c->timer);
+}
+
+static void timer_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    http_client *c = arg;
+    int running = 0;
+    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_multi_info(c);
+}
+
+static int multi_timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    http_client *c = userp;
+    if (timeout_ms < 0) {
+        evtimer_del(c->timer);
+        return 0;
+    }
+    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+    evtimer_add(c->timer, &tv); /* 0 runs it on the next turn, never from inside curl */
+    return 0;
+}
+
+static void watch_free(sock_watch *w)
+{
+    http_client *c = w->client;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        c->watches = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    event_free(w->ev);
+    free(w);
+}
+
+static int multi_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    (void)easy;
+    http_client *c = userp;
+    sock_watch *w = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (w) {
+            curl_multi_assign(c->multi, fd, NULL);
+            watch_free(w);
+        }
+        return 0;
+    }
+    short flags = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
+                  ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
+    if (!w) {
+        w = xcalloc(1, sizeof *w);
+        w->fd = fd;
+        w->client = c;
+        w->next = c->watches;
+        if (c->watches)
+            c->watches->prev = w;
+        c->watches = w;
+        curl_multi_assign(c->multi, fd, w);
+    } else {
+        event_free(w->ev);
+    }
+    w->ev = event_new(c->base, fd, flags, socket_event_cb, c);
+    if (!w->ev) {
+        fprintf(stderr, "hookd: cannot create an event\n");
+        abort();
+    }
+    event_add(w->ev, NULL);
+    return 0;
+}
+
+/* ---- the client ---- */
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_code;
+
+static void curl_init_global(void)
+{
+    curl_init_code = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+http_client *http_client_new(struct event_base *base, const http_client_options *options)
+{
+    pthread_once(&curl_once, curl_init_global);
+    if (curl_init_code != CURLE_OK) {
+        log_error("http", "curl cannot start: %s", curl_easy_strerror(curl_init_code));
+        return NULL;
+    }
+    http_client_options opt = options ? *options : (http_client_options){0};
+    http_client *c = xcalloc(1, sizeof *c);
+    c->base = base;
+    c->multi = curl_multi_init();
+    if (!c->multi) {
+        log_error("http", "curl_multi_init failed");
+        free(c);
+        return NULL;
+    }
+    c->allow_http = opt.allow_http;
+    c->allow_private = opt.allow_private_addresses;
+    c->ca_file = opt.ca_file ? xstrdup(opt.ca_file) : NULL;
+    c->user_agent = xstrdup(opt.user_agent ? opt.user_agent : "hookd/" HOOKD_VERSION_STRING);
+    c->timer = evtimer_new(base, timer_event_cb, c);
+    if (!c->timer) {
+        fprintf(stderr, "hookd: cannot create an event\n");
+        abort();
+    }
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, multi_socket_cb);
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+                      opt.max_total_connections > 0 ? opt.max_total_connections : 256L);
+    curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+                      opt.max_host_connections > 0 ? opt.max_host_connections : 16L);
+    return c;
+}
+
+/* Headers the caller may not set: curl or we own them. */
+static bool header_reserved(const char *name)
+{
+    static const char *const reserved[] = {"content-type", "content-length",
+                                           "transfer-encoding", "host", "connection",
+                                           "expect"};
+    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+        if (strcasecmp(name, reserved[i]) == 0)
+            return true;
+    return false;
+}
+
+static bool header_valid(const http_header *h)
+{
+    if (!h->name || !*h->name || !h->value)
+        return false;
+    for (const char *p = h->name; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == ':' || *p == 0x7f)
+            return false;
+    for (const char *p = h->value; *p; p++)
+        if (*p == '\r' || *p == '\n')
+            return false;
+    return true;
+}
+
+static struct curl_slist *slist_add(struct curl_slist *list, const char *line)
+{
+    struct curl_slist *l = curl_slist_append(list, line);
+    if (!l) {
+        fprintf(stderr, "hookd: out of memory\n");
+        abort();
+    }
+    return l;
+}
+
+static transfer *transfer_get(http_client *c)
+{
+    transfer *t = c->free_list;
+    if (t) {
+        c->free_list = t->next;
+        c->free_count--;
+        curl_easy_reset(t->easy);
+    } else {
+        t = xcalloc(1, sizeof *t);
+        t->easy = curl_easy_init();
+        if (!t->easy) {
+            fprintf(stderr, "hookd: curl_easy_init failed\n");
+            abort();
+        }
+    }
+    t->client = c;
+    t->next = t->prev = NULL;
+    t->response_len = 0;
+    t->retry_after_ms = -1;
+    t->errbuf[0] = '\0';
+    t->refused[0] = '\0';
+    t->refused_count = 0;
+    t->opened_count = 0;
+    t->fail_code = CURLE_OK;
+    return t;
+}
+
+/* A transfer curl refused to start: report it on the next loop turn. */
+static void deferred_fail_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    transfer *t = arg;
+    transfer_finish(t, t->fail_code);
+}
+
+int http_client_post(http_client *c, const http_request *req, http_done_fn done, void *arg)
+{
+    char why[128];
+    http_client_options policy = {.allow_http = c->allow_http};
+    if (http_client_check_url(&policy, req->url, why, sizeof why) != 0)
+        return HOOKD_EINVAL;
+    for (size_t i = 0; i < req->header_count; i++)
+        if (!header_valid(&req->headers[i]))
+            return HOOKD_EINVAL;
+
+    transfer *t = transfer_get(c);
+    t->done = done;
+    t->arg = arg;
+    t->started_ms = monotonic_ms();
+    t->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : 10000;
+    if (req->body_len + 1 > t->body_cap) {
+        free(t->body);
+        t->body_cap = req->body_len + 1;
+        t->body = malloc(t->body_cap);
+        if (!t->body) {
+            fprintf(stderr, "hookd: out of memory\n");
+            abort();
+        }
+    }
+    if (req->body_len)
+        memcpy(t->body, req->body, req->body_len);
+    t->body[req->body_len] = '\0';
+
+    struct curl_slist *h = slist_add(NULL, "Content-Type: application/json");
+    h = slist_add(h, "Expect:"); /* no 100-continue round trip */
+    for (size_t i = 0; i < req->header_count; i++) {
+        if (header_reserved(req->headers[i].name))
+            continue;
+        size_t len = strlen(req->headers[i].name) + strlen(req->headers[i].value) + 3;
+        char *line = malloc(len);
+        if (!line) {
+            fprintf(stderr, "hookd: out of memory\n");
+            abort();
+        }
+        snprintf(line, len, "%s: %s", req->headers[i].name, req->headers[i].value);
+        h = slist_add(h, line);
+        free(line);
+    }
+    t->headers = h;
+
+    CURL *e = t->easy;
+    curl_easy_setopt(e, CURLOPT_URL, req->url);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, c->user_agent);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)t->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)t->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, c->allow_http ? "http,https" : "https");
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROXY, ""); /* no proxy from the environment: the address
+                                               check must see the destination itself */
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)t);
+    if (c->ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+
+    t->next = c->active;
+    if (c->active)
+        c->active->prev = t;
+    c->active = t;
+    c->in_flight++;
+
+    CURLMcode mc = curl_multi_add_handle(c->multi, e);
+    if (mc != CURLM_OK) {
+        log_error("http", "curl_multi_add_handle: %s", curl_multi_strerror(mc));
+        t->fail_code = CURLE_FAILED_INIT;
+        struct timeval zero = {0, 0};
+        if (event_base_once(c->base, -1, EV_TIMEOUT, deferred_fail_cb, t, &zero) != 0) {
+            fprintf(stderr, "hookd: cannot schedule a callback\n");
+            abort();
+        }
+    }
+    return 0;
+}
+
+size_t http_client_in_flight(const http_client *c)
+{
+    return c->in_flight;
+}
+
+void http_client_free(http_client *c)
+{
+    if (!c)
+        return;
+    while (c->active) {
+        transfer *t = c->active;
+        list_remove(t);
+        curl_multi_remove_handle(c->multi, t->easy);
+        curl_slist_free_all(t->headers);
+        curl_easy_cleanup(t->easy);
+        free(t->body);
+        free(t);
+    }
+    while (c->free_list) {
+        transfer *t = c->free_list;
+        c->free_list = t->next;
+        curl_easy_cleanup(t->easy);
+        free(t->body);
+        free(t);
+    }
+    curl_multi_cleanup(c->multi);
+    while (c->watches)
+        watch_free(c->watches);
+    event_free(c->timer);
+    free(c->ca_file);
+    free(c->user_agent);
+    free(c);
+}

@@ -1,0 +1,414 @@
+/*
+ * http_server.c — evhttp set up for hookd's inbound servers: "HOST:PORT" binding, caps on
+ * headers, bodies, idle time and open connections, and the JSON reply helpers.
+ *
+ * The connection cap. libevent 2.1's evhttp has no limit on connections and no hook on a
+ * new one but the bufferevent factory (evhttp_set_bevcb), which it calls for each accepted
+ * socket before the connection exists. So the factory counts the socket, keeps a reference
+ * on its bufferevent and activates a check event; the check runs before any byte of the
+ * connection is read (it was activated first, and active events run in order), finds the
+ * evhttp_connection (the bufferevent's callback argument, which evhttp sets to it), and
+ * either frees it at once (over the cap: no request can exist yet) or sets its close
+ * callback to count it out.
+ */
+#include "http_server.h"
+
+#include "hookd.h"
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define DEFAULT_MAX_BODY (1024 * 1024)
+#define DEFAULT_MAX_HEADERS (16 * 1024)
+#define DEFAULT_READ_TIMEOUT_MS 10000
+#define DEFAULT_MAX_CONNECTIONS 10000
+
+/* A socket accepted whose connection has not been checked against the cap yet. */
+typedef struct accepted {
+    struct bufferevent *bev; /* we hold one reference until the check */
+    struct accepted *next;
+} accepted;
+
+/* Per server: the connection count and what the check needs. Kept in a process-wide list
+ * so that close callbacks run by a plain evhttp_free still find it alive. */
+typedef struct server_state {
+    struct evhttp *http;
+    struct event_base *base;
+    unsigned max_connections;
+    unsigned live;            /* connections admitted and not yet closed */
+    accepted *fresh;          /* sockets waiting for the check */
+    struct event *check;      /* runs server_check on the loop */
+    struct server_state *next;
+} server_state;
+
+static server_state *servers;
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) {
+        fprintf(stderr, "hookd: out of memory\n");
+        abort();
+    }
+    return p;
+}
+
+static void server_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+    (void)evcon;
+    server_state *s = arg;
+    if (s->live > 0)
+        s->live--;
+}
+
+static void server_check(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    server_state *s = arg;
+    accepted *list = s->fresh;
+    s->fresh = NULL;
+    while (list) {
+        accepted *a = list;
+        list = a->next;
+        bufferevent_event_cb eventcb = NULL;
+        void *cbarg = NULL;
+        bufferevent_getcb(a->bev, NULL, NULL, &eventcb, &cbarg);
+        /* A freed connection's bufferevent has no callbacks left: nothing to count. */
+        if (eventcb && cbarg) {
+            struct evhttp_connection *evcon = cbarg;
+            if (s->live >= s->max_connections) {
+                log_warn("http", "connection refused: %u connections open (the cap)", s->live);
+                evhttp_connection_free(evcon);
+            } else {
+                s->live++;
+                evhttp_connection_set_closecb(evcon, server_conn_closed, s);
+            }
+        }
+        bufferevent_decref(a->bev);
+        free(a);
+    }
+}
+
+static struct bufferevent *server_new_bev(struct event_base *base, void *arg)
+{
+    server_state *s = arg;
+    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev)
+        return NULL; /* evhttp makes its own */
+    bufferevent_incref(bev);
+    accepted *a = xcalloc(1, sizeof *a);
+    a->bev = bev;
+    a->next = s->fresh;
+    s->fresh = a;
+    event_active(s->check, EV_READ, 0);
+    return bev;
+}
+
+/* Splits "HOST:PORT", "[V6]:PORT" or ":PORT" into host (an address literal or name) and
+ * port. */
+static int parse_listen(const char *listen, char *host, size_t hostlen, int *port)
+{
+    const char *colon;
+    size_t n;
+    if (listen[0] == '[') {
+        const char *end = strchr(listen, ']');
+        if (!end || end[1] != ':')
+            return HOOKD_EINVAL;
+        n = (size_t)(end - listen - 1);
+        if (n == 0 || n >= hostlen)
+            return HOOKD_EINVAL;
+        memcpy(host, listen + 1, n);
+        host[n] = '\0';
+        colon = end + 1;
+    } else {
+        colon = strrchr(listen, ':');
+        if (!colon)
+            return HOOKD_EINVAL;
+        n = (size_t)(colon - listen);
+        if (n >= hostlen || memchr(listen, ':', n))
+            return HOOKD_EINVAL;
+        if (n == 0) {
+            snprintf(host, hostlen, "0.0.0.0");
+        } else {
+            memcpy(host, listen, n);
+            host[n] = '\0';
+        }
+    }
+    const char *digits = colon + 1;
+    if (*digits < '0' || *digits > '9')
+        return HOOKD_EINVAL;
+    char *end = NULL;
+    errno = 0;
+    long p = strtol(digits, &end, 10);
+    if (errno != 0 || *end != '\0' || p < 0 || p > 65535)
+        return HOOKD_EINVAL;
+    *port = (int)p;
+    return 0;
+}
+
+static server_state *server_find(struct evhttp *http, server_state ***link)
+{
+    for (server_state **pp = &servers; *pp; pp = &(*pp)->next) {
+        if ((*pp)->http == http) {
+            if (link)
+                *link = pp;
+            return *pp;
+        }
+    }
+    return NULL;
+}
+
+struct evhttp *http_server_listen(struct event_base *base, const char *listen,
+                                  const http_server_limits *limits, int *bound_port,
+                                  char *err, size_t errlen)
+{
+    char host[256];
+    int port = 0;
+    if (!listen || parse_listen(listen, host, sizeof host, &port) != 0) {
+        snprintf(err, errlen, "listen address \"%s\" is not HOST:PORT", listen ? listen : "");
+        return NULL;
+    }
+    http_server_limits lim = limits ? *limits : (http_server_limits){0};
+    struct evhttp *http = evhttp_new(base);
+    if (!http) {
+        snprintf(err, errlen, "cannot create an HTTP server");
+        return NULL;
+    }
+    struct evhttp_bound_socket *sock = evhttp_bind_socket_with_handle(http, host,
+                                                                      (ev_uint16_t)port);
+    if (!sock) {
+        snprintf(err, errlen, "cannot listen on %s: %s", listen, strerror(errno));
+        evhttp_free(http);
+        return NULL;
+    }
+    if (bound_port) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        *bound_port = port;
+        if (getsockname(evhttp_bound_socket_get_fd(sock), (struct sockaddr *)&ss, &sl) == 0) {
+            if (ss.ss_family == AF_INET)
+                *bound_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+            else if (ss.ss_family == AF_INET6)
+                *bound_port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        }
+    }
+    evhttp_set_max_body_size(http, (ev_ssize_t)(lim.max_body ? lim.max_body : DEFAULT_MAX_BODY));
+    evhttp_set_max_headers_size(http, (ev_ssize_t)(lim.max_headers ? lim.max_headers
+                                                                    : DEFAULT_MAX_HEADERS));
+    int64_t timeout_ms = lim.read_timeout_ms > 0 ? lim.read_timeout_ms : DEFAULT_READ_TIMEOUT_MS;
+    struct timeval tv = {.tv_sec = (time_t)(timeout_ms / 1000),
+                         .tv_usec = (suseconds_t)((timeout_ms % 1000) * 1000)};
+    evhttp_set_timeout_tv(http, &tv);
+    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PATCH |
+                                         EVHTTP_REQ_DELETE | EVHTTP_REQ_PUT | EVHTTP_REQ_HEAD |
+                                         EVHTTP_REQ_OPTIONS);
+    evhttp_set_default_content_type(http, "application/json");
+
+    server_state *s = xcalloc(1, sizeof *s);
+    s->http = http;
+    s->base = base;
+    s->max_connections = lim.max_connections ? lim.max_connections : DEFAULT_MAX_CONNECTIONS;
+    s->check = event_new(base, -1, 0, server_check, s);
+    if (!s->check) {
+        fprintf(stderr, "hookd: cannot create an event\n");
+        abort();
+    }
+    s->next = servers;
+    servers = s;
+    evhttp_set_bevcb(http, server_new_bev, s);
+    return http;
+}
+
+void http_server_free(struct evhttp *http)
+{
+    if (!http)
+        return;
+    server_state **link = NULL;
+    server_state *s = server_find(http, &link);
+    evhttp_free(http); /* runs the close callbacks, which still see s */
+    if (!s)
+        return;
+    *link = s->next;
+    while (s->fresh) {
+        accepted *a = s->fresh;
+        s->fresh = a->next;
+        bufferevent_decref(a->bev);
+        free(a);
+    }
+    event_free(s->check);
+    free(s);
+}
+
+unsigned http_server_connections(struct evhttp *http)
+{
+    server_state *s = server_find(http, NULL);
+    return s ? s->live : 0;
+}
+
+static const char *status_reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return status >= 500 ? "Error" : status >= 400 ? "Client Error" : "OK";
+    }
+}
+
+void http_reply_text(struct evhttp_request *req, int status, const char *content_type,
+                     const char *body, size_t len)
+{
+    struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
+    evhttp_remove_header(headers, "Content-Type");
+    if (content_type)
+        evhttp_add_header(headers, "Content-Type", content_type);
+    struct evbuffer *out = evbuffer_new();
+    if (!out) {
+        fprintf(stderr, "hookd: out of memory\n");
+        abort();
+    }
+    if (len && status != 204)
+        evbuffer_add(out, body, len);
+    evhttp_send_reply(req, status, status_reason(status), out);
+    evbuffer_free(out);
+}
+
+void http_reply_json(struct evhttp_request *req, int status, json_t *value)
+{
+    char *text = value ? json_dumps(value, JSON_COMPACT) : NULL;
+    json_decref(value);
+    if (value && !text) {
+        fprintf(stderr, "hookd: out of memory\n");
+        abort();
+    }
+    http_reply_text(req, status, "application/json", text ? text : "",
+                    text ? strlen(text) : 0);
+    free(text);
+}
+
+void http_reply_error(struct evhttp_request *req, int status, const char *code,
+                      const char *fmt, ...)
+{
+    char message[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    json_t *body = json_pack("{s:{s:s,s:s}}", "error", "code", code ? code : "error",
+                             "message", message);
+    if (!body) {
+        /* Only invalid UTF-8 in the message gets here: answer without it. */
+        body = json_pack("{s:{s:s,s:s}}", "error", "code", code ? code : "error", "message",
+                         "invalid request");
+    }
+    http_reply_json(req, status, body);
+}
+
+const char *http_request_body(struct evhttp_request *req, size_t *len)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t n = in ? evbuffer_get_length(in) : 0;
+    *len = n;
+    if (n == 0)
+        return "";
+    const char *p = (const char *)evbuffer_pullup(in, -1);
+    if (!p) {
+        fprintf(stderr, "hookd: out of memory\n");
+        abort();
+    }
+    return p;
+}
+
+char *http_request_path(struct evhttp_request *req)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    if (!path || !*path)
+        path = "/";
+    char *decoded = evhttp_uridecode(path, 0, NULL);
+    if (!decoded) {
+        fprintf(stderr, "hookd: out of memory\n");
+        abort();
+    }
+    return decoded;
+}
+
+char *http_request_query(struct evhttp_request *req, const char *name)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+    if (!query)
+        return NULL;
+    struct evkeyvalq params;
+    memset(&params, 0, sizeof params); /* evhttp_parse_query_str initialises it */
+    char *result = NULL;
+    if (evhttp_parse_query_str(query, &params) == 0) {
+        const char *value = evhttp_find_header(&params, name);
+        if (value) {
+            result = strdup(value);
+            if (!result) {
+                fprintf(stderr, "hookd: out of memory\n");
+                abort();
+            }
+        }
+    }
+    evhttp_clear_headers(&params);
+    return result;
+}
+
+size_t http_path_split(const char *path, char **segments, size_t max)
+{
+    if (!path || max == 0)
+        return 0;
+    while (*path == '/')
+        path++;
+    if (!*path)
+        return 0;
+    char *copy = strdup(path); /* segments[0] == copy: the caller frees it */
+    if (!copy) {
+        fprintf(stderr, "hookd: out of memory\n");
+        abort();
+    }
+    size_t count = 0;
+    char *p = copy;
+    while (*p) {
+        segments[count++] = p;
+        char *slash = strchr(p, '/');
+        if (!slash || count == max)
+            break; /* the last slot keeps whatever remains, slashes included */
+        *slash = '\0';
+        p = slash + 1;
+        while (*p == '/')
+            p++;
+    }
+    return count;
+}

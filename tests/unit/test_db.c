@@ -1,0 +1,583 @@
+/*
+ * test_db.c — db.h on SQLite (a temporary directory) and, when HOOKD_TEST_PG_URL names a
+ * server, on PostgreSQL: migrations, parameters, RETURNING, conflicts, and the store thread's
+ * batches. Without HOOKD_TEST_PG_URL the PostgreSQL cases are reported as skipped.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "db.h"
+#include "hookd.h"
+#include "loop.h"
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct fixture {
+    enum db_kind kind;
+    char url[512];
+    char dir[64];
+    db *conn;
+} fixture;
+
+static const char *const migrations[] = {
+    "CREATE TABLE ut_items (id BIGINT PRIMARY KEY, name TEXT UNIQUE, n BIGINT, note TEXT)",
+    "CREATE TABLE ut_log (id BIGINT PRIMARY KEY, what TEXT NOT NULL)",
+    "ALTER TABLE ut_items ADD COLUMN extra TEXT",
+};
+
+static void fixture_open(fixture *f, db **out)
+{
+    char err[256] = "";
+    int rc = db_open(f->url, out, err, sizeof err);
+    if (rc != 0)
+        fail_msg("db_open %s: %s", f->url, err);
+}
+
+static int setup(void **state, enum db_kind kind)
+{
+    fixture *f = calloc(1, sizeof *f);
+    f->kind = kind;
+    if (kind == DB_SQLITE) {
+        snprintf(f->dir, sizeof f->dir, "/tmp/hookd-test-db.XXXXXX");
+        assert_non_null(mkdtemp(f->dir));
+        snprintf(f->url, sizeof f->url, "sqlite:%s/test.db", f->dir);
+    } else {
+        const char *url = getenv("HOOKD_TEST_PG_URL");
+        if (!url || !*url) {
+            free(f);
+            *state = NULL;
+            return 0;
+        }
+        snprintf(f->url, sizeof f->url, "%s", url);
+    }
+    fixture_open(f, &f->conn);
+    if (kind == DB_POSTGRES)
+        assert_int_equal(db_exec(f->conn, "DROP TABLE IF EXISTS ut_items, ut_log, "
+                                          "ut_schema_version, ut_worker, ut_child"),
+                         0);
+    assert_int_equal(db_migrate(f->conn, "ut", migrations, 3), 0);
+    assert_int_equal(db_exec(f->conn, "CREATE TABLE IF NOT EXISTS ut_worker "
+                                      "(id BIGINT PRIMARY KEY, v TEXT)"),
+                     0);
+    *state = f;
+    return 0;
+}
+
+static int setup_sqlite(void **state)
+{
+    return setup(state, DB_SQLITE);
+}
+
+static int setup_pg(void **state)
+{
+    return setup(state, DB_POSTGRES);
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    if (!f)
+        return 0;
+    db_close(f->conn);
+    if (f->kind == DB_SQLITE) {
+        char path[128];
+        const char *suffix[] = {"", "-wal", "-shm"};
+        for (int i = 0; i < 3; i++) {
+            snprintf(path, sizeof path, "%s/test.db%s", f->dir, suffix[i]);
+            unlink(path);
+        }
+        rmdir(f->dir);
+    }
+    free(f);
+    return 0;
+}
+
+/* Skips a PostgreSQL case when no server was named. */
+#define FIXTURE(state)                                                                   \
+    fixture *f = *(state);                                                               \
+    if (!f) {                                                                            \
+        print_message("HOOKD_TEST_PG_URL not set: PostgreSQL case skipped\n");           \
+        skip();                                                                          \
+    }
+
+static int64_t count_rows(db *conn, const char *sql)
+{
+    db_rows *rows = NULL;
+    assert_int_equal(db_query(conn, sql, NULL, 0, &rows, NULL), 0);
+    assert_true(db_rows_next(rows));
+    int64_t n = db_rows_int(rows, 0);
+    db_rows_free(rows);
+    return n;
+}
+
+static void test_migrations_once(void **state)
+{
+    FIXTURE(state);
+    assert_int_equal(count_rows(f->conn, "SELECT COUNT(*) FROM ut_schema_version"), 3);
+    /* Again: nothing re-applied (re-running the ALTER would fail). */
+    assert_int_equal(db_migrate(f->conn, "ut", migrations, 3), 0);
+    assert_int_equal(count_rows(f->conn, "SELECT COUNT(*) FROM ut_schema_version"), 3);
+    assert_int_equal(count_rows(f->conn, "SELECT MAX(version) FROM ut_schema_version"), 3);
+    /* A failing new migration leaves nothing behind and reports the error. */
+    const char *more[] = {migrations[0], migrations[1], migrations[2],
+                          "CREATE TABLE ut_new (a BIGINT); SELECT * FROM no_such_table"};
+    assert_int_equal(db_migrate(f->conn, "ut", more, 4), HOOKD_ESTORE);
+    assert_int_equal(count_rows(f->conn, "SELECT COUNT(*) FROM ut_schema_version"), 3);
+    assert_int_equal(db_migrate(f->conn, "bad name", migrations, 1), HOOKD_EINVAL);
+}
+
+static void test_params_every_type(void **state)
+{
+    FIXTURE(state);
+    const char raw[] = "abc\"'$1 é";
+    db_param p[] = {DB_I(INT64_MAX), DB_SN(raw, 5), DB_I(-42), DB_NUL};
+    int64_t changed = -1;
+    assert_int_equal(db_query(f->conn,
+                              "INSERT INTO ut_items (id, name, n, note) VALUES ($1, $2, $3, $4)",
+                              p, 4, NULL, &changed),
+                     0);
+    assert_int_equal(changed, 1);
+    db_param k = DB_I(INT64_MAX);
+    db_rows *rows = NULL;
+    assert_int_equal(db_query(f->conn,
+                              "SELECT id, name, n, note, '$1' FROM ut_items WHERE id = $1", &k,
+                              1, &rows, NULL),
+                     0);
+    assert_true(db_rows_next(rows));
+    assert_true(db_rows_int(rows, 0) == INT64_MAX);
+    size_t len = 0;
+    const char *name = db_rows_text(rows, 1, &len);
+    assert_int_equal(len, 5);
+    assert_memory_equal(name, "abc\"'", 5);
+    assert_int_equal(db_rows_int(rows, 2), -42);
+    assert_false(db_rows_null(rows, 2));
+    assert_true(db_rows_null(rows, 3));
+    assert_string_equal(db_rows_text(rows, 3, &len), "");
+    assert_int_equal(len, 0);
+    assert_string_equal(db_rows_text(rows, 4, NULL), "$1"); /* quoted: not a parameter */
+    assert_false(db_rows_next(rows));
+    db_rows_free(rows);
+
+    /* UTF-8 text and DB_SOPT. */
+    const char *none = NULL;
+    db_param q[] = {DB_I(7), DB_S("é✓"), DB_SOPT(none)};
+    assert_int_equal(db_query(f->conn,
+                              "INSERT INTO ut_items (id, name, note) VALUES ($1, $2, $3)", q,
+                              3, NULL, NULL),
+                     0);
+    db_param k7 = DB_I(7);
+    assert_int_equal(db_query(f->conn, "SELECT name, note FROM ut_items WHERE id = $1", &k7,
+                              1, &rows, NULL),
+                     0);
+    assert_true(db_rows_next(rows));
+    assert_string_equal(db_rows_text(rows, 0, NULL), "é✓");
+    assert_true(db_rows_null(rows, 1));
+    db_rows_free(rows);
+}
+
+static void test_returning_and_conflicts(void **state)
+{
+    FIXTURE(state);
+    db_param p[] = {DB_I(1), DB_S("one")};
+    db_rows *rows = NULL;
+    int64_t changed = -1;
+    assert_int_equal(db_query(f->conn,
+                              "INSERT INTO ut_items (id, name) VALUES ($1, $2) "
+                              "ON CONFLICT DO NOTHING RETURNING id, name",
+                              p, 2, &rows, &changed),
+                     0);
+    assert_int_equal(changed, 1);
+    assert_true(db_rows_next(rows));
+    assert_int_equal(db_rows_int(rows, 0), 1);
+    assert_string_equal(db_rows_text(rows, 1, NULL), "one");
+    assert_false(db_rows_next(rows));
+    db_rows_free(rows);
+
+    /* The same again: nothing inserted, no row returned. */
+    assert_int_equal(db_query(f->conn,
+                              "INSERT INTO ut_items (id, name) VALUES ($1, $2) "
+                              "ON CONFLICT DO NOTHING RETURNING id, name",
+                              p, 2, &rows, &changed),
+                     0);
+    assert_int_equal(changed, 0);
+    assert_false(db_rows_next(rows));
+    db_rows_free(rows);
+
+    /* A plain duplicate: primary key, then unique column. */
+    assert_int_equal(db_query(f->conn, "INSERT INTO ut_items (id, name) VALUES ($1, $2)", p,
+                              2, NULL, NULL),
+                     HOOKD_ECONFLICT);
+    db_param q[] = {DB_I(2), DB_S("one")};
+    assert_int_equal(db_query(f->conn, "INSERT INTO ut_items (id, name) VALUES ($1, $2)", q,
+                              2, NULL, NULL),
+                     HOOKD_ECONFLICT);
+    assert_true(strlen(db_errmsg(f->conn)) > 0);
+
+    /* UPDATE … RETURNING and changed. */
+    db_param u[] = {DB_I(5)};
+    assert_int_equal(db_query(f->conn, "UPDATE ut_items SET n = $1 RETURNING n", u, 1, &rows,
+                              &changed),
+                     0);
+    assert_int_equal(changed, 1);
+    assert_true(db_rows_next(rows));
+    assert_int_equal(db_rows_int(rows, 0), 5);
+    db_rows_free(rows);
+
+    /* A syntax error is a store error, and the connection still works after it. */
+    assert_int_equal(db_query(f->conn, "SELEKT 1", NULL, 0, NULL, NULL), HOOKD_ESTORE);
+    assert_int_equal(count_rows(f->conn, "SELECT COUNT(*) FROM ut_items"), 1);
+
+    /* A transaction rolled back leaves nothing. */
+    assert_int_equal(db_begin(f->conn), 0);
+    db_param r[] = {DB_I(3), DB_S("three")};
+    assert_int_equal(db_query(f->conn, "INSERT INTO ut_items (id, name) VALUES ($1, $2)", r,
+                              2, NULL, NULL),
+                     0);
+    assert_int_equal(db_rollback(f->conn), 0);
+    assert_int_equal(count_rows(f->conn, "SELECT COUNT(*) FROM ut_items"), 1);
+}
+
+static void test_casts_and_quotes(void **state)
+{
+    FIXTURE(state);
+    db_param p[] = {DB_NUL, DB_I(12)};
+    db_rows *rows = NULL;
+    assert_int_equal(db_query(f->conn,
+                              "SELECT $1::bigint IS NULL, $2::bigint + 1, 'a::b', "
+                              "'it''s $1'",
+                              p, 2, &rows, NULL),
+                     0);
+    assert_true(db_rows_next(rows));
+    assert_int_equal(db_rows_int(rows, 0), 1);
+    assert_int_equal(db_rows_int(rows, 1), 13);
+    assert_string_equal(db_rows_text(rows, 2, NULL), "a::b");
+    assert_string_equal(db_rows_text(rows, 3, NULL), "it's $1");
+    db_rows_free(rows);
+}
+
+/* PostgreSQL only: a connection killed by the server is re-established before the next
+ * statement outside a transaction; inside one, the transaction fails at commit. */
+static void test_pg_reconnect(void **state)
+{
+    FIXTURE(state);
+    db *victim;
+    fixture_open(f, &victim);
+    for (int round = 0; round < 2; round++) {
+        bool in_tx = round == 1;
+        db_rows *rows = NULL;
+        assert_int_equal(db_query(victim, "SELECT pg_backend_pid()", NULL, 0, &rows, NULL), 0);
+        assert_true(db_rows_next(rows));
+        db_param pid = DB_I(db_rows_int(rows, 0));
+        db_rows_free(rows);
+        if (in_tx)
+            assert_int_equal(db_begin(victim), 0);
+        assert_int_equal(db_query(f->conn, "SELECT pg_terminate_backend($1::int)", &pid, 1,
+                                  NULL, NULL),
+                         0);
+        usleep(100000);
+        if (in_tx) {
+            assert_int_equal(db_exec(victim, "SELECT 1"), HOOKD_ESTORE);
+            assert_int_equal(db_exec(victim, "SELECT 1"), HOOKD_ESTORE);
+            assert_int_equal(db_commit(victim), HOOKD_ESTORE);
+            assert_int_equal(db_begin(victim), 0);
+            assert_int_equal(db_commit(victim), 0);
+        } else {
+            /* The first statement may see the dead socket; the next one reconnects. */
+            int rc = db_exec(victim, "SELECT 1");
+            if (rc != 0)
+                assert_int_equal(db_exec(victim, "SELECT 1"), 0);
+        }
+    }
+    db_close(victim);
+}
+
+/* ---- the store thread ---- */
+
+typedef struct job_state {
+    int64_t id;       /* row to insert */
+    int fail_with;    /* returned after the insert when non-zero */
+    int rc;           /* as reported to done */
+    int done_calls;
+    pthread_t done_thread;
+    int *done_total;
+} job_state;
+
+static int job_insert(db *conn, void *arg)
+{
+    job_state *j = arg;
+    db_param p[] = {DB_I(j->id), DB_S("x")};
+    int rc = db_query(conn, "INSERT INTO ut_worker (id, v) VALUES ($1, $2)", p, 2, NULL, NULL);
+    if (rc != 0)
+        return rc;
+    return j->fail_with;
+}
+
+static void job_done(void *arg, int rc)
+{
+    job_state *j = arg;
+    j->rc = rc;
+    j->done_calls++;
+    j->done_thread = pthread_self();
+    (*j->done_total)++;
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+}
+
+/* Runs the loop until *counter reaches want or 10 s pass. */
+static void run_until(struct event_base *base, int *counter, int want)
+{
+    struct event *tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
+    struct timeval tv = {0, 10000};
+    event_add(tick, &tv);
+    int64_t deadline = loop_monotonic_ms() + 10000;
+    while (*counter < want && loop_monotonic_ms() < deadline)
+        event_base_loop(base, EVLOOP_ONCE);
+    event_free(tick);
+}
+
+static void test_worker_batches(void **state)
+{
+    FIXTURE(state);
+    struct event_base *base = loop_new();
+    db *wconn;
+    fixture_open(f, &wconn);
+    db_worker *w;
+    assert_int_equal(db_worker_start(base, wconn, 0, &w), 0);
+
+    int total = 0;
+    job_state jobs[6];
+    memset(jobs, 0, sizeof jobs);
+    for (int i = 0; i < 6; i++) {
+        jobs[i].id = 100 + i;
+        jobs[i].done_total = &total;
+    }
+    jobs[2].fail_with = HOOKD_EINVAL; /* inserts, then fails: its row must vanish */
+    jobs[4].id = 101;                 /* duplicate of job 1: conflict */
+    for (int i = 0; i < 6; i++)
+        db_worker_submit(w, job_insert, job_done, &jobs[i]);
+    assert_true(db_worker_pending(w) <= 6);
+    run_until(base, &total, 6);
+    assert_int_equal(total, 6);
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(jobs[i].done_calls, 1);
+        assert_true(pthread_equal(jobs[i].done_thread, pthread_self()));
+    }
+    assert_int_equal(jobs[0].rc, 0);
+    assert_int_equal(jobs[1].rc, 0);
+    assert_int_equal(jobs[2].rc, HOOKD_EINVAL);
+    assert_int_equal(jobs[3].rc, 0);
+    assert_int_equal(jobs[4].rc, HOOKD_ECONFLICT);
+    assert_int_equal(jobs[5].rc, 0);
+    assert_int_equal(db_worker_pending(w), 0);
+
+    /* Stop drains: jobs queued just before stop run, and their done is called. */
+    job_state late[3];
+    memset(late, 0, sizeof late);
+    int late_total = 0;
+    for (int i = 0; i < 3; i++) {
+        late[i].id = 200 + i;
+        late[i].done_total = &late_total;
+        db_worker_submit(w, job_insert, job_done, &late[i]);
+    }
+    db_worker_submit(w, job_insert, NULL, &(job_state){.id = 300});
+    db_worker_stop(w);
+    assert_int_equal(late_total, 3);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(late[i].rc, 0);
+
+    assert_int_equal(count_rows(f->conn, "SELECT COUNT(*) FROM ut_worker"), 8);
+    assert_int_equal(count_rows(f->conn, "SELECT COUNT(*) FROM ut_worker WHERE id = 102"), 0);
+    event_base_free(base);
+}
+
+/* Holds the store thread until the test has queued the rest of a batch. */
+static volatile int gate_open;
+
+static int job_gate(db *conn, void *arg)
+{
+    (void)conn;
+    (void)arg;
+    for (int i = 0; i < 5000 && !__atomic_load_n(&gate_open, __ATOMIC_SEQ_CST); i++)
+        usleep(1000);
+    return 0;
+}
+
+/* Inserts a child whose parent does not exist: accepted now (the foreign key is deferred),
+ * refused at COMMIT. */
+static int job_orphan(db *conn, void *arg)
+{
+    (void)arg;
+    db_param p = DB_I(999);
+    return db_query(conn, "INSERT INTO ut_child (id, parent) VALUES (1, $1)", &p, 1, NULL, NULL);
+}
+
+/* A batch whose commit fails gives every job HOOKD_ESTORE and keeps none of its writes. */
+static void test_worker_commit_failure(void **state)
+{
+    FIXTURE(state);
+    assert_int_equal(db_exec(f->conn, "DROP TABLE IF EXISTS ut_child"), 0);
+    assert_int_equal(db_exec(f->conn, "CREATE TABLE ut_child (id BIGINT PRIMARY KEY, "
+                                      "parent BIGINT REFERENCES ut_worker (id) "
+                                      "DEFERRABLE INITIALLY DEFERRED)"),
+                     0);
+    struct event_base *base = loop_new();
+    db *wconn;
+    fixture_open(f, &wconn);
+    db_worker *w;
+    assert_int_equal(db_worker_start(base, wconn, 0, &w), 0);
+    int total = 0;
+    int gate_total = 0;
+    job_state gate = {.done_total = &gate_total};
+    job_state a = {.id = 400, .done_total = &total};
+    job_state b = {.id = 401, .done_total = &total};
+    job_state orphan = {.done_total = &total};
+    __atomic_store_n(&gate_open, 0, __ATOMIC_SEQ_CST);
+    db_worker_submit(w, job_gate, job_done, &gate);
+    usleep(20000); /* the thread takes the gate job alone and waits in it */
+    db_worker_submit(w, job_insert, job_done, &a);
+    db_worker_submit(w, job_orphan, job_done, &orphan);
+    db_worker_submit(w, job_insert, job_done, &b);
+    __atomic_store_n(&gate_open, 1, __ATOMIC_SEQ_CST);
+    run_until(base, &total, 3);
+    assert_int_equal(total, 3);
+    assert_int_equal(gate.rc, 0);
+    assert_int_equal(a.rc, HOOKD_ESTORE);
+    assert_int_equal(orphan.rc, HOOKD_ESTORE);
+    assert_int_equal(b.rc, HOOKD_ESTORE);
+    assert_int_equal(count_rows(f->conn, "SELECT COUNT(*) FROM ut_worker WHERE id >= 400"), 0);
+
+    /* The connection is still good for the next batch. */
+    job_state c = {.id = 402, .done_total = &total};
+    db_worker_submit(w, job_insert, job_done, &c);
+    run_until(base, &total, 4);
+    assert_int_equal(c.rc, 0);
+    db_worker_stop(w);
+    assert_int_equal(count_rows(f->conn, "SELECT COUNT(*) FROM ut_worker WHERE id >= 400"), 1);
+    event_base_free(base);
+}
+
+/* Several starters migrating at once: each version applied exactly once. */
+typedef struct migrator {
+    fixture *f;
+    int rc;
+} migrator;
+
+static const char *const concurrent_migrations[] = {
+    "CREATE TABLE ut_conc (id BIGINT PRIMARY KEY)",
+    "INSERT INTO ut_conc (id) VALUES (1)",
+    "INSERT INTO ut_conc (id) VALUES (2)",
+};
+
+static void *migrator_main(void *arg)
+{
+    migrator *m = arg;
+    db *conn;
+    char err[256];
+    m->rc = db_open(m->f->url, &conn, err, sizeof err);
+    if (m->rc == 0) {
+        m->rc = db_migrate(conn, "utc", concurrent_migrations, 3);
+        db_close(conn);
+    }
+    return NULL;
+}
+
+static void test_migrations_concurrent(void **state)
+{
+    FIXTURE(state);
+    assert_int_equal(db_exec(f->conn, "DROP TABLE IF EXISTS ut_conc"), 0);
+    assert_int_equal(db_exec(f->conn, "DROP TABLE IF EXISTS utc_schema_version"), 0);
+    pthread_t threads[3];
+    migrator m[3];
+    for (int i = 0; i < 3; i++) {
+        m[i] = (migrator){.f = f, .rc = -1};
+        assert_int_equal(pthread_create(&threads[i], NULL, migrator_main, &m[i]), 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        pthread_join(threads[i], NULL);
+        assert_int_equal(m[i].rc, 0);
+    }
+    assert_int_equal(count_rows(f->conn, "SELECT COUNT(*) FROM ut_conc"), 2);
+    assert_int_equal(count_rows(f->conn, "SELECT COUNT(*) FROM utc_schema_version"), 3);
+}
+
+/* SQLite only: a batch whose BEGIN cannot take the write lock within the busy timeout (5 s)
+ * fails whole with HOOKD_ESTORE; the next batch works. */
+static void test_worker_begin_failure(void **state)
+{
+    FIXTURE(state);
+    struct event_base *base = loop_new();
+    db *wconn;
+    fixture_open(f, &wconn);
+    db_worker *w;
+    assert_int_equal(db_worker_start(base, wconn, 0, &w), 0);
+    assert_int_equal(db_begin(f->conn), 0); /* holds SQLite's write lock */
+    int total = 0;
+    job_state a = {.id = 500, .done_total = &total};
+    db_worker_submit(w, job_insert, job_done, &a);
+    struct event *tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
+    struct timeval tv = {0, 10000};
+    event_add(tick, &tv);
+    int64_t deadline = loop_monotonic_ms() + 15000;
+    while (total < 1 && loop_monotonic_ms() < deadline)
+        event_base_loop(base, EVLOOP_ONCE);
+    event_free(tick);
+    assert_int_equal(a.rc, HOOKD_ESTORE);
+    assert_int_equal(db_rollback(f->conn), 0);
+    job_state b = {.id = 501, .done_total = &total};
+    db_worker_submit(w, job_insert, job_done, &b);
+    run_until(base, &total, 2);
+    assert_int_equal(b.rc, 0);
+    db_worker_stop(w);
+    event_base_free(base);
+}
+
+static void test_open_errors(void **state)
+{
+    (void)state;
+    db *conn = (db *)1;
+    char err[256] = "";
+    assert_int_equal(db_open("mysql://x", &conn, err, sizeof err), HOOKD_EINVAL);
+    assert_null(conn);
+    assert_true(strlen(err) > 0);
+    assert_int_equal(db_open("sqlite:/nonexistent-dir/x/y.db", &conn, err, sizeof err),
+                     HOOKD_ESTORE);
+    assert_null(conn);
+    assert_int_equal(db_open("postgres://127.0.0.1:1/none?connect_timeout=2", &conn, err,
+                             sizeof err),
+                     HOOKD_ESTORE);
+    assert_null(conn);
+}
+
+#define BOTH(fn)                                                                          \
+    cmocka_unit_test_setup_teardown(fn, setup_sqlite, teardown),                          \
+        cmocka_unit_test_setup_teardown(fn, setup_pg, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_errors),
+        BOTH(test_migrations_once),
+        BOTH(test_migrations_concurrent),
+        BOTH(test_params_every_type),
+        BOTH(test_casts_and_quotes),
+        cmocka_unit_test_setup_teardown(test_pg_reconnect, setup_pg, teardown),
+        BOTH(test_returning_and_conflicts),
+        BOTH(test_worker_batches),
+        BOTH(test_worker_commit_failure),
+        cmocka_unit_test_setup_teardown(test_worker_begin_failure, setup_sqlite, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
