@@ -159,7 +159,8 @@ class Hookd:
         wait_until(ready, timeout, what="hookd listening on %d" % port)
 
     def output(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log_path, "rb") as f:
             return f.read().decode(errors="replace")
 

@@ -1,0 +1,622 @@
+/*
+ * handler.c — the receiver's handler pool (see handler.h).
+ *
+ * Life of one run: a claim (store thread) hands back due webhooks under a lease; each gets
+ * a free worker slot and is started, either as a child process (posix_spawn of /bin/sh in
+ * its own process group, the body written to its stdin through a non-blocking pipe on the
+ * loop, its exit seen through SIGCHLD + waitpid(WNOHANG)) or as a POST through the shared
+ * libcurl client. When it ends, its outcome and the webhook's next state are recorded
+ * (store thread, only while the lease holds); the slot is freed once that record commits,
+ * and more work is looked for.
+ */
+#include "handler.h"
+
+#include "hookd.h"
+#include "http_client.h"
+#include "inbox.h"
+#include "log.h"
+#include "loop.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* How often due work is looked for when nothing else wakes the pool. */
+#define HANDLER_POLL_MS 1000
+
+struct handler_run;
+
+struct handler {
+    struct event_base *base;
+    db_worker *worker;
+    handler_options options;       /* copied; owner points at owner_copy */
+    char *owner_copy;
+    http_client *client;           /* --forward only */
+    int64_t pending;               /* pending webhooks in the store, as we know them */
+    unsigned busy;                 /* worker slots taken (reserved by a claim or running) */
+    unsigned records;              /* run outcomes submitted, not yet committed */
+    bool claiming;                 /* a claim job is under way */
+    bool kick_again;               /* work may have appeared while claiming */
+    bool stopping;                 /* handler_stop was called */
+    struct handler_run *runs;      /* runs under way (child or transfer), linked */
+    struct event *poll;            /* periodic look for due work */
+    struct event *wake;            /* one-shot: the soonest scheduled retry */
+    int64_t wake_at;               /* monotonic ms the wake is set for, 0 when not set */
+    struct event *sigchld;         /* children ended */
+    metric *pending_gauge;
+    metric *runs_success, *runs_failure, *runs_timeout;
+    metric *latency;
+};
+
+/* One run of the handler for one claimed webhook. */
+struct handler_run {
+    handler *h;
+    struct handler_run *next;  /* in h->runs */
+    inbox_item item;           /* the webhook (owned) */
+    char token[40];            /* the claim's lease token */
+    int64_t started_at;        /* wall clock ms */
+    int64_t started_mono;      /* monotonic ms */
+    pid_t pid;                 /* --exec: the child, 0 once reaped */
+    int stdin_fd;              /* --exec: our end of the child's stdin, -1 when closed */
+    struct event *stdin_event; /* writes the body as the pipe accepts it */
+    size_t written;            /* body bytes written to the pipe */
+    struct event *timer;       /* --handler-timeout */
+    bool timed_out;            /* the timer fired and the process group was killed */
+    bool in_flight;            /* --forward: the POST is under way */
+    inbox_run_job job;         /* the outcome to record */
+    char error[256];           /* job.error's storage */
+};
+
+static void *handler_xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) {
+        fprintf(stderr, "hookd: out of memory\n");
+        abort();
+    }
+    return p;
+}
+
+static char *handler_xstrdup(const char *s)
+{
+    size_t n = strlen(s);
+    char *p = handler_xcalloc(n + 1, 1);
+    memcpy(p, s, n);
+    return p;
+}
+
+static void handler_set_pending(handler *h, int64_t value)
+{
+    h->pending = value < 0 ? 0 : value;
+    metric_set(h->pending_gauge, (double)h->pending);
+}
+
+static void handler_run_list_remove(handler *h, struct handler_run *run)
+{
+    for (struct handler_run **p = &h->runs; *p; p = &(*p)->next) {
+        if (*p == run) {
+            *p = run->next;
+            return;
+        }
+    }
+}
+
+static void handler_run_free(struct handler_run *run)
+{
+    if (run->stdin_event)
+        event_free(run->stdin_event);
+    if (run->stdin_fd >= 0)
+        close(run->stdin_fd);
+    if (run->timer)
+        event_free(run->timer);
+    free(run->item.id);
+    free(run->item.timestamp);
+    free(run->item.signature);
+    free(run->item.event);
+    free(run->item.body);
+    free(run);
+}
+
+/* Arms the one-shot wake for a retry due in delay_ms, unless one sooner is already set. */
+static void handler_wake_in(handler *h, int64_t delay_ms)
+{
+    int64_t at = loop_monotonic_ms() + delay_ms;
+    if (h->wake_at != 0 && h->wake_at <= at)
+        return;
+    h->wake_at = at;
+    struct timeval tv = {.tv_sec = delay_ms / 1000, .tv_usec = (delay_ms % 1000) * 1000};
+    event_add(h->wake, &tv);
+}
+
+/* Store-thread work: records the run held in a struct handler_run. */
+static int handler_record_work(db *conn, void *arg)
+{
+    struct handler_run *run = arg;
+    return inbox_record_run(conn, &run->job);
+}
+
+static void handler_recorded(void *arg, int rc)
+{
+    struct handler_run *run = arg;
+    handler *h = run->h;
+    h->records--;
+    h->busy--;
+    if (rc == 0) {
+        if (strcmp(run->job.next_status, "pending") == 0)
+            handler_wake_in(h, run->job.next_attempt_at - loop_now_ms() + 5);
+        else
+            handler_set_pending(h, h->pending - 1);
+    } else if (rc == HOOKD_ELEASE) {
+        log_warn("receive", "webhook %s: lease lost before its run was recorded",
+                 run->item.id);
+    } else {
+        log_error("receive", "webhook %s: cannot record its run (%s); it will run again",
+                  run->item.id, hookd_strerror(rc));
+    }
+    handler_run_free(run);
+    handler_kick(h);
+}
+
+/* The run is over: decides the next state and records it. */
+static void handler_finish(struct handler_run *run, bool success, bool timeout)
+{
+    handler *h = run->h;
+    handler_run_list_remove(h, run);
+    if (run->timer)
+        event_del(run->timer);
+    int64_t duration = loop_monotonic_ms() - run->started_mono;
+    metric_observe(h->latency, (double)duration);
+    metric_add(success ? h->runs_success : timeout ? h->runs_timeout : h->runs_failure, 1);
+
+    inbox_run_job *job = &run->job;
+    job->id = run->item.id;
+    job->token = run->token;
+    job->started_at = run->started_at;
+    job->duration_ms = duration;
+    job->error = success ? NULL : run->error;
+    job->now = loop_now_ms();
+    int64_t attempts = run->item.attempts + 1;
+    if (success) {
+        job->next_status = "done";
+        job->next_attempt_at = job->now;
+    } else if (attempts >= (int64_t)h->options.max_attempts) {
+        job->next_status = "failed";
+        job->next_attempt_at = job->now;
+        log_warn("receive", "webhook %s failed after %lld runs: %s", run->item.id,
+                 (long long)attempts, run->error);
+    } else {
+        size_t i = (size_t)(attempts - 1);
+        if (i >= h->options.retry_delay_count)
+            i = h->options.retry_delay_count - 1;
+        job->next_status = "pending";
+        job->next_attempt_at = job->now + h->options.retry_delays_ms[i];
+        log_info("receive", "webhook %s run %lld failed (%s); next in %lld ms", run->item.id,
+                 (long long)attempts, run->error, (long long)h->options.retry_delays_ms[i]);
+    }
+    h->records++;
+    db_worker_submit(h->worker, handler_record_work, handler_recorded, run);
+}
+
+/* ---- --exec ---- */
+
+static void handler_exec_reaped(struct handler_run *run, int status)
+{
+    run->pid = 0;
+    if (run->stdin_event) {
+        event_free(run->stdin_event);
+        run->stdin_event = NULL;
+    }
+    if (run->stdin_fd >= 0) {
+        close(run->stdin_fd);
+        run->stdin_fd = -1;
+    }
+    bool success = false;
+    if (run->timed_out) {
+        run->job.exit_status = -1;
+        snprintf(run->error, sizeof run->error, "timed out after %lld ms",
+                 (long long)run->h->options.timeout_ms);
+    } else if (WIFEXITED(status)) {
+        run->job.exit_status = WEXITSTATUS(status);
+        success = run->job.exit_status == 0;
+        snprintf(run->error, sizeof run->error, "exit status %d", run->job.exit_status);
+    } else if (WIFSIGNALED(status)) {
+        run->job.exit_status = -1;
+        snprintf(run->error, sizeof run->error, "killed by signal %d", WTERMSIG(status));
+    } else {
+        run->job.exit_status = -1;
+        snprintf(run->error, sizeof run->error, "ended abnormally");
+    }
+    handler_finish(run, success, run->timed_out);
+}
+
+static void handler_sigchld(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    handler *h = arg;
+    struct handler_run *run = h->runs;
+    while (run) {
+        struct handler_run *next = run->next;
+        if (run->pid > 0) {
+            int status = 0;
+            pid_t r = waitpid(run->pid, &status, WNOHANG);
+            if (r == run->pid)
+                handler_exec_reaped(run, status);
+            else if (r < 0 && errno == ECHILD)
+                handler_exec_reaped(run, 255 << 8);
+        }
+        run = next;
+    }
+}
+
+static void handler_stdin_writable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct handler_run *run = arg;
+    while (run->written < run->item.body_len) {
+        ssize_t n = write(fd, run->item.body + run->written, run->item.body_len - run->written);
+        if (n > 0) {
+            run->written += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        break; /* EPIPE: the handler does not read its stdin; that is its choice */
+    }
+    event_free(run->stdin_event);
+    run->stdin_event = NULL;
+    close(run->stdin_fd);
+    run->stdin_fd = -1;
+}
+
+static void handler_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct handler_run *run = arg;
+    if (run->pid > 0) {
+        run->timed_out = true;
+        kill(-run->pid, SIGKILL);
+        kill(run->pid, SIGKILL);
+    }
+}
+
+/* environ without any WEBHOOK_* of ours, plus the three variables; malloc'd pieces. */
+static char **handler_environment(const inbox_item *it, char *vars[3])
+{
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **envp = handler_xcalloc(n + 4, sizeof *envp);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strncmp(environ[i], "WEBHOOK_ID=", 11) == 0 ||
+            strncmp(environ[i], "WEBHOOK_EVENT=", 14) == 0 ||
+            strncmp(environ[i], "WEBHOOK_TIMESTAMP=", 18) == 0)
+            continue;
+        envp[k++] = environ[i];
+    }
+    const char *names[3] = {"WEBHOOK_ID=", "WEBHOOK_EVENT=", "WEBHOOK_TIMESTAMP="};
+    const char *values[3] = {it->id, it->event, it->timestamp};
+    for (int i = 0; i < 3; i++) {
+        size_t len = strlen(names[i]) + strlen(values[i]) + 1;
+        vars[i] = handler_xcalloc(len, 1);
+        snprintf(vars[i], len, "%s%s", names[i], values[i]);
+        envp[k++] = vars[i];
+    }
+    envp[k] = NULL;
+    return envp;
+}
+
+static int handler_exec_start(handler *h, struct handler_run *run)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        snprintf(run->error, sizeof run->error, "cannot create a pipe: %s", strerror(errno));
+        return HOOKD_EIO;
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fds[0], STDIN_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, STDERR_FILENO, STDOUT_FILENO);
+
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                        POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setpgroup(&attr, 0);
+    sigset_t none, defaults;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&attr, &none);
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGPIPE);
+    sigaddset(&defaults, SIGCHLD);
+    sigaddset(&defaults, SIGTERM);
+    sigaddset(&defaults, SIGINT);
+    sigaddset(&defaults, SIGHUP);
+    posix_spawnattr_setsigdefault(&attr, &defaults);
+
+    char *vars[3];
+    char **envp = handler_environment(&run->item, vars);
+    char *argv[] = {"sh", "-c", (char *)h->options.exec_command, NULL};
+    pid_t pid = 0;
+    int err = posix_spawn(&pid, "/bin/sh", &actions, &attr, argv, envp);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    free(envp);
+    for (int i = 0; i < 3; i++)
+        free(vars[i]);
+    close(fds[0]);
+    if (err != 0) {
+        close(fds[1]);
+        snprintf(run->error, sizeof run->error, "cannot start /bin/sh: %s", strerror(err));
+        return HOOKD_EIO;
+    }
+    run->pid = pid;
+    run->stdin_fd = fds[1];
+    fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK);
+    run->stdin_event =
+        event_new(h->base, fds[1], EV_WRITE | EV_PERSIST, handler_stdin_writable, run);
+    event_add(run->stdin_event, NULL);
+    run->timer = evtimer_new(h->base, handler_timeout, run);
+    struct timeval tv = {.tv_sec = h->options.timeout_ms / 1000,
+                         .tv_usec = (h->options.timeout_ms % 1000) * 1000};
+    evtimer_add(run->timer, &tv);
+    return 0;
+}
+
+/* ---- --forward ---- */
+
+static void handler_forward_done(void *arg, const http_result *result)
+{
+    struct handler_run *run = arg;
+    run->in_flight = false;
+    run->job.exit_status = -1;
+    run->job.http_status = (int)result->status;
+    bool success = result->error == NULL && result->status >= 200 && result->status < 300;
+    bool timeout = false;
+    if (result->error) {
+        snprintf(run->error, sizeof run->error, "%s", result->error);
+        timeout = strstr(result->error, "timeout") != NULL;
+    } else {
+        snprintf(run->error, sizeof run->error, "HTTP %ld", result->status);
+    }
+    handler_finish(run, success, timeout);
+}
+
+static int handler_forward_start(handler *h, struct handler_run *run)
+{
+    http_header headers[] = {
+        {"X-Webhook-Id", run->item.id},
+        {"X-Webhook-Timestamp", run->item.timestamp},
+        {"X-Webhook-Signature", run->item.signature},
+        {"X-Webhook-Event", run->item.event},
+    };
+    http_request req = {.url = h->options.forward_url,
+                        .headers = headers,
+                        .header_count = sizeof headers / sizeof headers[0],
+                        .body = run->item.body,
+                        .body_len = run->item.body_len,
+                        .timeout_ms = h->options.timeout_ms};
+    run->in_flight = true;
+    int rc = http_client_post(h->client, &req, handler_forward_done, run);
+    if (rc != 0) {
+        run->in_flight = false;
+        snprintf(run->error, sizeof run->error, "cannot post to the forward URL: %s",
+                 hookd_strerror(rc));
+    }
+    return rc;
+}
+
+/* ---- claiming ---- */
+
+static void handler_start(handler *h, inbox_item *item, const char *token)
+{
+    struct handler_run *run = handler_xcalloc(1, sizeof *run);
+    run->h = h;
+    run->item = *item;
+    memset(item, 0, sizeof *item);
+    snprintf(run->token, sizeof run->token, "%s", token);
+    run->stdin_fd = -1;
+    run->job.exit_status = -1;
+    run->started_at = loop_now_ms();
+    run->started_mono = loop_monotonic_ms();
+    run->next = h->runs;
+    h->runs = run;
+    log_debug("receive", "webhook %s: run %lld starts", run->item.id,
+              (long long)run->item.attempts + 1);
+    int rc = h->options.exec_command ? handler_exec_start(h, run) : handler_forward_start(h, run);
+    if (rc != 0)
+        handler_finish(run, false, false);
+}
+
+typedef struct handler_claim {
+    handler *h;
+    unsigned reserved; /* slots reserved for this claim */
+    inbox_claim_job job;
+} handler_claim;
+
+/* Store-thread work: the claim held in a handler_claim. */
+static int handler_claim_work(db *conn, void *arg)
+{
+    handler_claim *c = arg;
+    return inbox_claim(conn, &c->job);
+}
+
+static void handler_claimed(void *arg, int rc)
+{
+    handler_claim *c = arg;
+    handler *h = c->h;
+    h->claiming = false;
+    if (rc != 0) {
+        log_error("receive", "cannot claim pending webhooks: %s", hookd_strerror(rc));
+        c->job.count = 0;
+    }
+    h->busy -= c->reserved - (unsigned)c->job.count;
+    for (size_t i = 0; i < c->job.count; i++)
+        handler_start(h, &c->job.items[i], c->job.token);
+    bool more = rc == 0 && (c->job.count == c->reserved || h->kick_again);
+    inbox_claim_job_clear(&c->job);
+    free(c);
+    if (more)
+        handler_kick(h);
+}
+
+void handler_kick(handler *h)
+{
+    if (h->stopping)
+        return;
+    if (h->claiming) {
+        h->kick_again = true;
+        return;
+    }
+    if (h->busy >= h->options.workers)
+        return;
+    handler_claim *c = handler_xcalloc(1, sizeof *c);
+    c->h = h;
+    c->reserved = h->options.workers - h->busy;
+    c->job.now = loop_now_ms();
+    c->job.lease_ms = h->options.lease_ms;
+    c->job.owner = h->owner_copy;
+    c->job.limit = c->reserved;
+    h->busy += c->reserved;
+    h->claiming = true;
+    h->kick_again = false;
+    db_worker_submit(h->worker, handler_claim_work, handler_claimed, c);
+}
+
+static void handler_poll(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    handler_kick(arg);
+}
+
+static void handler_wake(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    handler *h = arg;
+    h->wake_at = 0;
+    handler_kick(h);
+}
+
+handler *handler_new(struct event_base *base, db_worker *worker, metrics *m,
+                     const handler_options *options, int64_t pending, char *err,
+                     size_t errlen)
+{
+    if ((options->exec_command == NULL) == (options->forward_url == NULL) ||
+        options->workers == 0 || options->max_attempts == 0 ||
+        options->retry_delay_count == 0 || options->retry_delay_count > HANDLER_MAX_RETRY_DELAYS ||
+        options->timeout_ms <= 0 || options->lease_ms <= 0) {
+        snprintf(err, errlen, "invalid handler options");
+        return NULL;
+    }
+    handler *h = handler_xcalloc(1, sizeof *h);
+    h->base = base;
+    h->worker = worker;
+    h->options = *options;
+    h->owner_copy = handler_xstrdup(options->owner ? options->owner : "");
+    h->options.owner = h->owner_copy;
+    if (options->forward_url) {
+        http_client_options co = {.allow_http = true, .allow_private_addresses = true};
+        char why[256];
+        if (http_client_check_url(&co, options->forward_url, why, sizeof why) != 0) {
+            snprintf(err, errlen, "--forward %s: %s", options->forward_url, why);
+            free(h->owner_copy);
+            free(h);
+            return NULL;
+        }
+        h->client = http_client_new(base, &co);
+        if (!h->client) {
+            snprintf(err, errlen, "cannot start the HTTP client");
+            free(h->owner_copy);
+            free(h);
+            return NULL;
+        }
+    }
+    h->pending_gauge = metrics_gauge(m, "hookd_receive_pending", NULL,
+                                     "Accepted webhooks not yet handled (waiting or running)");
+    h->runs_success = metrics_counter(m, "hookd_receive_handler_runs_total", "result=\"success\"",
+                                      "Handler runs by result");
+    h->runs_failure = metrics_counter(m, "hookd_receive_handler_runs_total", "result=\"failure\"",
+                                      "Handler runs by result");
+    h->runs_timeout = metrics_counter(m, "hookd_receive_handler_runs_total", "result=\"timeout\"",
+                                      "Handler runs by result");
+    h->latency = metrics_histogram_ms(m, "hookd_receive_handler_duration_ms", NULL,
+                                      "Duration of handler runs in milliseconds");
+    handler_set_pending(h, pending);
+
+    h->sigchld = evsignal_new(base, SIGCHLD, handler_sigchld, h);
+    evsignal_add(h->sigchld, NULL);
+    h->poll = event_new(base, -1, EV_PERSIST, handler_poll, h);
+    struct timeval tv = {.tv_sec = HANDLER_POLL_MS / 1000,
+                         .tv_usec = (HANDLER_POLL_MS % 1000) * 1000};
+    event_add(h->poll, &tv);
+    h->wake = evtimer_new(base, handler_wake, h);
+    handler_kick(h);
+    return h;
+}
+
+void handler_accepted(handler *h)
+{
+    handler_set_pending(h, h->pending + 1);
+    handler_kick(h);
+}
+
+void handler_requeued(handler *h)
+{
+    handler_set_pending(h, h->pending + 1);
+    handler_kick(h);
+}
+
+int64_t handler_pending(const handler *h)
+{
+    return h->pending;
+}
+
+void handler_stop(handler *h)
+{
+    h->stopping = true;
+    event_del(h->poll);
+    event_del(h->wake);
+}
+
+bool handler_idle(const handler *h)
+{
+    return h->runs == NULL && !h->claiming && h->records == 0;
+}
+
+void handler_free(handler *h)
+{
+    if (!h)
+        return;
+    while (h->runs) {
+        struct handler_run *run = h->runs;
+        h->runs = run->next;
+        if (run->pid > 0) {
+            kill(-run->pid, SIGKILL);
+            waitpid(run->pid, NULL, 0);
+        }
+        handler_run_free(run);
+    }
+    if (h->client)
+        http_client_free(h->client);
+    event_free(h->sigchld);
+    event_free(h->poll);
+    event_free(h->wake);
+    free(h->owner_copy);
+    free(h);
+}

@@ -1,0 +1,75 @@
+/*
+ * handler.h — hands each accepted webhook to the owner's handler, asynchronously, at most
+ * `--workers` at once: `--exec` runs `/bin/sh -c COMMAND` with the raw body on stdin and
+ * WEBHOOK_ID, WEBHOOK_EVENT, WEBHOOK_TIMESTAMP in its environment (exit 0 is success);
+ * `--forward` POSTs the body and the X-Webhook-* headers to a URL (2XX is success).
+ *
+ * Work is claimed from the inbox under a lease, through the store thread, when workers are
+ * free: right after an accept commits (handler_accepted), after each run, and on a timer.
+ * A failed or timed-out run is retried after the next of `--retry-delays`, up to
+ * `--max-attempts` in all, then the webhook is failed. A handler still running at
+ * `--handler-timeout` is killed (SIGKILL to its process group).
+ *
+ * The handler also keeps the count of pending webhooks (for `--max-pending` and metrics).
+ * Thread: loop thread only.
+ */
+#ifndef HOOKD_HANDLER_H
+#define HOOKD_HANDLER_H
+
+#include "db.h"
+#include "metrics.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+
+typedef struct handler handler;
+
+#define HANDLER_MAX_RETRY_DELAYS 32
+
+typedef struct handler_options {
+    const char *exec_command;  /* --exec COMMAND, or NULL */
+    const char *forward_url;   /* --forward URL, or NULL (exactly one of the two is set) */
+    unsigned workers;          /* runs at once, >= 1 */
+    int64_t timeout_ms;        /* one run's limit */
+    unsigned max_attempts;     /* runs per round before the webhook is failed, >= 1 */
+    int64_t retry_delays_ms[HANDLER_MAX_RETRY_DELAYS]; /* waits before runs 2..N */
+    size_t retry_delay_count;  /* >= 1; the last delay repeats */
+    int64_t lease_ms;          /* how long a claim holds; longer than timeout_ms */
+    const char *owner;         /* this process's name in the leases it takes (copied) */
+} handler_options;
+
+/*
+ * Creates the handler on base; it claims work through worker and registers its series in
+ * m. pending is the number of pending webhooks in the store at start. Returns NULL and
+ * writes why into err when the options cannot work (e.g. a --forward URL that is not
+ * http(s)). Work starts at once.
+ */
+handler *handler_new(struct event_base *base, db_worker *worker, metrics *m,
+                     const handler_options *options, int64_t pending, char *err,
+                     size_t errlen);
+
+/* A webhook was saved as pending: counts it and looks for work. */
+void handler_accepted(handler *h);
+
+/* A finished webhook was made pending again by a manual retry: counts it, looks for work. */
+void handler_requeued(handler *h);
+
+/* Looks for due work now (e.g. a pending webhook was made due by a retry). */
+void handler_kick(handler *h);
+
+/* Pending webhooks (waiting or running) as this process knows them. */
+int64_t handler_pending(const handler *h);
+
+/* Stops claiming new work; runs under way go on to their end and are recorded. */
+void handler_stop(handler *h);
+
+/* True when no run, claim or record is under way (after handler_stop: safe to free). */
+bool handler_idle(const handler *h);
+
+/* Frees the handler. Call only once handler_idle, before stopping the worker. */
+void handler_free(handler *h);
+
+#endif

@@ -1,0 +1,394 @@
+/*
+ * inbox.c — the receiver's tables and every statement run on them (see inbox.h).
+ *
+ * The SQL is the dialect both backends speak: $N placeholders (each used once, so the
+ * SQLite rewrite stays simple), BIGINT unix milliseconds, TEXT, ON CONFLICT DO NOTHING and
+ * RETURNING. Only the claim differs: PostgreSQL locks its candidates FOR UPDATE SKIP LOCKED
+ * (SQLite has one writer at a time already: BEGIN IMMEDIATE).
+ */
+#include "inbox.h"
+
+#include "hookd.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const inbox_migrations[] = {
+    "CREATE TABLE receive_webhooks ("
+    " id TEXT PRIMARY KEY,"
+    " webhook_timestamp TEXT NOT NULL,"
+    " signature TEXT NOT NULL,"
+    " event TEXT NOT NULL,"
+    " body TEXT NOT NULL,"
+    " received_at BIGINT NOT NULL,"
+    " status TEXT NOT NULL,"
+    " attempts BIGINT NOT NULL DEFAULT 0,"
+    " runs BIGINT NOT NULL DEFAULT 0,"
+    " next_attempt_at BIGINT NOT NULL,"
+    " lease_until BIGINT,"
+    " lease_token TEXT,"
+    " lease_owner TEXT,"
+    " updated_at BIGINT NOT NULL);"
+    "CREATE INDEX receive_webhooks_due ON receive_webhooks (status, next_attempt_at);"
+    "CREATE INDEX receive_webhooks_received ON receive_webhooks (received_at, id);"
+    "CREATE TABLE receive_runs ("
+    " webhook_id TEXT NOT NULL,"
+    " n BIGINT NOT NULL,"
+    " started_at BIGINT NOT NULL,"
+    " duration_ms BIGINT NOT NULL,"
+    " exit_status BIGINT,"
+    " http_status BIGINT,"
+    " error TEXT,"
+    " PRIMARY KEY (webhook_id, n));",
+};
+
+static void *inbox_xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "hookd: out of memory\n");
+        abort();
+    }
+    return p;
+}
+
+static char *inbox_xstrndup(const char *s, size_t n)
+{
+    char *p = inbox_xmalloc(n + 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+static json_t *inbox_json_string(const char *s, size_t len)
+{
+    json_t *v = json_stringn(s, len);
+    return v ? v : json_null();
+}
+
+int inbox_migrate(db *conn)
+{
+    return db_migrate(conn, "receive", inbox_migrations,
+                      sizeof inbox_migrations / sizeof inbox_migrations[0]);
+}
+
+int inbox_insert(db *conn, void *arg)
+{
+    inbox_insert_job *job = arg;
+    static const char sql[] =
+        "INSERT INTO receive_webhooks (id, webhook_timestamp, signature, event, body,"
+        " received_at, status, attempts, runs, next_attempt_at, updated_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, 0, $7, $8)"
+        " ON CONFLICT (id) DO NOTHING";
+    db_param p[] = {DB_S(job->id),        DB_S(job->timestamp),
+                    DB_S(job->signature), DB_S(job->event),
+                    DB_SN(job->body, job->body_len), DB_I(job->received_at),
+                    DB_I(job->received_at), DB_I(job->received_at)};
+    int64_t changed = 0;
+    int rc = db_query(conn, sql, p, sizeof p / sizeof p[0], NULL, &changed);
+    if (rc == HOOKD_ECONFLICT) {
+        job->duplicate = true;
+        return 0;
+    }
+    if (rc != 0)
+        return rc;
+    job->duplicate = changed == 0;
+    return 0;
+}
+
+int inbox_claim(db *conn, void *arg)
+{
+    inbox_claim_job *job = arg;
+    static const char sql_sqlite[] =
+        "UPDATE receive_webhooks SET lease_until = $1, lease_token = $2, lease_owner = $3"
+        " WHERE id IN (SELECT id FROM receive_webhooks WHERE status = 'pending'"
+        " AND next_attempt_at <= $4 AND (lease_until IS NULL OR lease_until <= $5)"
+        " ORDER BY next_attempt_at LIMIT $6)"
+        " RETURNING id, webhook_timestamp, signature, event, body, attempts";
+    static const char sql_pg[] =
+        "UPDATE receive_webhooks SET lease_until = $1, lease_token = $2, lease_owner = $3"
+        " WHERE id IN (SELECT id FROM receive_webhooks WHERE status = 'pending'"
+        " AND next_attempt_at <= $4 AND (lease_until IS NULL OR lease_until <= $5)"
+        " ORDER BY next_attempt_at LIMIT $6 FOR UPDATE SKIP LOCKED)"
+        " RETURNING id, webhook_timestamp, signature, event, body, attempts";
+    job->items = NULL;
+    job->count = 0;
+    if (job->limit == 0)
+        return 0;
+    int rc = hookd_id_new(job->token);
+    if (rc != 0)
+        return rc;
+    db_param p[] = {DB_I(job->now + job->lease_ms), DB_S(job->token), DB_S(job->owner),
+                    DB_I(job->now), DB_I(job->now), DB_I(job->limit)};
+    db_rows *rows = NULL;
+    rc = db_query(conn, db_kind(conn) == DB_POSTGRES ? sql_pg : sql_sqlite, p,
+                  sizeof p / sizeof p[0], &rows, NULL);
+    if (rc != 0)
+        return rc;
+    job->items = inbox_xmalloc(job->limit * sizeof *job->items);
+    while (db_rows_next(rows) && job->count < job->limit) {
+        inbox_item *it = &job->items[job->count++];
+        size_t len = 0;
+        const char *s = db_rows_text(rows, 0, &len);
+        it->id = inbox_xstrndup(s, len);
+        s = db_rows_text(rows, 1, &len);
+        it->timestamp = inbox_xstrndup(s, len);
+        s = db_rows_text(rows, 2, &len);
+        it->signature = inbox_xstrndup(s, len);
+        s = db_rows_text(rows, 3, &len);
+        it->event = inbox_xstrndup(s, len);
+        s = db_rows_text(rows, 4, &len);
+        it->body = inbox_xstrndup(s, len);
+        it->body_len = len;
+        it->attempts = db_rows_int(rows, 5);
+    }
+    db_rows_free(rows);
+    return 0;
+}
+
+void inbox_claim_job_clear(inbox_claim_job *job)
+{
+    for (size_t i = 0; i < job->count; i++) {
+        inbox_item *it = &job->items[i];
+        free(it->id);
+        free(it->timestamp);
+        free(it->signature);
+        free(it->event);
+        free(it->body);
+    }
+    free(job->items);
+    job->items = NULL;
+    job->count = 0;
+}
+
+int inbox_record_run(db *conn, void *arg)
+{
+    inbox_run_job *job = arg;
+    static const char update[] =
+        "UPDATE receive_webhooks SET status = $1, next_attempt_at = $2,"
+        " attempts = attempts + 1, runs = runs + 1, lease_until = NULL, lease_token = NULL,"
+        " lease_owner = NULL, updated_at = $3"
+        " WHERE id = $4 AND lease_token = $5 AND status = 'pending' RETURNING runs";
+    static const char insert[] =
+        "INSERT INTO receive_runs (webhook_id, n, started_at, duration_ms, exit_status,"
+        " http_status, error) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    db_param p[] = {DB_S(job->next_status), DB_I(job->next_attempt_at), DB_I(job->now),
+                    DB_S(job->id), DB_S(job->token)};
+    db_rows *rows = NULL;
+    int rc = db_query(conn, update, p, sizeof p / sizeof p[0], &rows, NULL);
+    if (rc != 0)
+        return rc;
+    bool held = db_rows_next(rows);
+    if (held)
+        job->n = db_rows_int(rows, 0);
+    db_rows_free(rows);
+    if (!held)
+        return HOOKD_ELEASE;
+    db_param r[] = {DB_S(job->id),
+                    DB_I(job->n),
+                    DB_I(job->started_at),
+                    DB_I(job->duration_ms),
+                    job->exit_status >= 0 ? DB_I(job->exit_status) : DB_NUL,
+                    job->http_status > 0 ? DB_I(job->http_status) : DB_NUL,
+                    DB_SOPT(job->error)};
+    return db_query(conn, insert, r, sizeof r / sizeof r[0], NULL, NULL);
+}
+
+/* The columns every listing shows, in the order inbox_webhook_json reads them. */
+#define INBOX_COLUMNS                                                                     \
+    "id, event, webhook_timestamp, status, attempts, runs, received_at, next_attempt_at," \
+    " lease_until"
+
+static json_t *inbox_webhook_json(db_rows *rows)
+{
+    size_t len = 0;
+    const char *s;
+    json_t *o = json_object();
+    s = db_rows_text(rows, 0, &len);
+    json_object_set_new(o, "id", inbox_json_string(s, len));
+    s = db_rows_text(rows, 1, &len);
+    json_object_set_new(o, "event", inbox_json_string(s, len));
+    s = db_rows_text(rows, 2, &len);
+    json_object_set_new(o, "timestamp", inbox_json_string(s, len));
+    s = db_rows_text(rows, 3, &len);
+    bool pending = strcmp(s, "pending") == 0;
+    json_object_set_new(o, "status", inbox_json_string(s, len));
+    json_object_set_new(o, "attempts", json_integer(db_rows_int(rows, 4)));
+    json_object_set_new(o, "runs", json_integer(db_rows_int(rows, 5)));
+    json_object_set_new(o, "received_at", json_integer(db_rows_int(rows, 6)));
+    json_object_set_new(o, "next_attempt_at",
+                        pending ? json_integer(db_rows_int(rows, 7)) : json_null());
+    json_object_set_new(o, "handling", json_boolean(!db_rows_null(rows, 8)));
+    return o;
+}
+
+int inbox_list(db *conn, void *arg)
+{
+    inbox_list_job *job = arg;
+    static const char *const sqls[4] = {
+        "SELECT " INBOX_COLUMNS " FROM receive_webhooks"
+        " ORDER BY received_at, id LIMIT $1",
+        "SELECT " INBOX_COLUMNS " FROM receive_webhooks WHERE status = $1"
+        " ORDER BY received_at, id LIMIT $2",
+        "SELECT " INBOX_COLUMNS " FROM receive_webhooks"
+        " WHERE (received_at, id) > (SELECT received_at, id FROM receive_webhooks WHERE id = $1)"
+        " ORDER BY received_at, id LIMIT $2",
+        "SELECT " INBOX_COLUMNS " FROM receive_webhooks WHERE status = $1"
+        " AND (received_at, id) > (SELECT received_at, id FROM receive_webhooks WHERE id = $2)"
+        " ORDER BY received_at, id LIMIT $3",
+    };
+    db_param p[3];
+    size_t n = 0;
+    if (job->status)
+        p[n++] = DB_S(job->status);
+    if (job->after)
+        p[n++] = DB_S(job->after);
+    /* One more than asked: whether there is a next page. */
+    p[n++] = DB_I(job->limit + 1);
+    const char *sql = sqls[(job->status ? 1 : 0) + (job->after ? 2 : 0)];
+    db_rows *rows = NULL;
+    int rc = db_query(conn, sql, p, n, &rows, NULL);
+    if (rc != 0)
+        return rc;
+    json_t *data = json_array();
+    json_t *next = json_null();
+    int64_t count = 0;
+    while (db_rows_next(rows)) {
+        if (count == job->limit) {
+            json_t *last = json_array_get(data, json_array_size(data) - 1);
+            json_decref(next);
+            next = json_incref(json_object_get(last, "id"));
+            break;
+        }
+        json_array_append_new(data, inbox_webhook_json(rows));
+        count++;
+    }
+    db_rows_free(rows);
+    job->result = json_pack("{s:o,s:o}", "data", data, "next", next);
+    return 0;
+}
+
+int inbox_get(db *conn, void *arg)
+{
+    inbox_get_job *job = arg;
+    static const char one[] =
+        "SELECT " INBOX_COLUMNS ", body FROM receive_webhooks WHERE id = $1";
+    static const char runs[] =
+        "SELECT n, started_at, duration_ms, exit_status, http_status, error"
+        " FROM receive_runs WHERE webhook_id = $1 ORDER BY n";
+    db_param p[] = {DB_S(job->id)};
+    db_rows *rows = NULL;
+    int rc = db_query(conn, one, p, 1, &rows, NULL);
+    if (rc != 0)
+        return rc;
+    if (!db_rows_next(rows)) {
+        db_rows_free(rows);
+        return HOOKD_ENOTFOUND;
+    }
+    json_t *o = inbox_webhook_json(rows);
+    size_t len = 0;
+    const char *body = db_rows_text(rows, 9, &len);
+    json_object_set_new(o, "body", inbox_json_string(body, len));
+    db_rows_free(rows);
+
+    rc = db_query(conn, runs, p, 1, &rows, NULL);
+    if (rc != 0) {
+        json_decref(o);
+        return rc;
+    }
+    json_t *list = json_array();
+    while (db_rows_next(rows)) {
+        json_t *r = json_object();
+        json_object_set_new(r, "n", json_integer(db_rows_int(rows, 0)));
+        json_object_set_new(r, "started_at", json_integer(db_rows_int(rows, 1)));
+        json_object_set_new(r, "duration_ms", json_integer(db_rows_int(rows, 2)));
+        if (!db_rows_null(rows, 3))
+            json_object_set_new(r, "exit_status", json_integer(db_rows_int(rows, 3)));
+        if (!db_rows_null(rows, 4))
+            json_object_set_new(r, "http_status", json_integer(db_rows_int(rows, 4)));
+        if (db_rows_null(rows, 5)) {
+            json_object_set_new(r, "error", json_null());
+        } else {
+            const char *e = db_rows_text(rows, 5, &len);
+            json_object_set_new(r, "error", inbox_json_string(e, len));
+        }
+        json_array_append_new(list, r);
+    }
+    db_rows_free(rows);
+    json_object_set_new(o, "runs", list);
+    job->result = o;
+    return 0;
+}
+
+int inbox_retry(db *conn, void *arg)
+{
+    inbox_retry_job *job = arg;
+    static const char finished[] =
+        "UPDATE receive_webhooks SET status = 'pending', attempts = 0, next_attempt_at = $1,"
+        " updated_at = $2 WHERE id = $3 AND status IN ('done', 'failed')";
+    static const char waiting[] =
+        "UPDATE receive_webhooks SET next_attempt_at = $1, updated_at = $2"
+        " WHERE id = $3 AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $4)";
+    static const char exists[] = "SELECT status FROM receive_webhooks WHERE id = $1";
+    db_param p[] = {DB_I(job->now), DB_I(job->now), DB_S(job->id), DB_I(job->now)};
+    int64_t changed = 0;
+    job->was_finished = false;
+    int rc = db_query(conn, finished, p, 3, NULL, &changed);
+    if (rc != 0)
+        return rc;
+    if (changed > 0) {
+        job->was_finished = true;
+        return 0;
+    }
+    rc = db_query(conn, waiting, p, 4, NULL, &changed);
+    if (rc != 0)
+        return rc;
+    if (changed > 0)
+        return 0;
+    db_rows *rows = NULL;
+    rc = db_query(conn, exists, &p[2], 1, &rows, NULL);
+    if (rc != 0)
+        return rc;
+    bool found = db_rows_next(rows);
+    db_rows_free(rows);
+    return found ? HOOKD_ECONFLICT : HOOKD_ENOTFOUND;
+}
+
+int inbox_count_pending(db *conn, void *arg)
+{
+    inbox_count_job *job = arg;
+    db_rows *rows = NULL;
+    int rc = db_query(conn, "SELECT COUNT(*) FROM receive_webhooks WHERE status = 'pending'",
+                      NULL, 0, &rows, NULL);
+    if (rc != 0)
+        return rc;
+    job->count = db_rows_next(rows) ? db_rows_int(rows, 0) : 0;
+    db_rows_free(rows);
+    return 0;
+}
+
+int inbox_purge(db *conn, void *arg)
+{
+    inbox_purge_job *job = arg;
+    static const char runs[] =
+        "DELETE FROM receive_runs WHERE webhook_id IN (SELECT id FROM receive_webhooks"
+        " WHERE status IN ('done', 'failed') AND updated_at < $1)";
+    static const char hooks[] =
+        "DELETE FROM receive_webhooks WHERE status IN ('done', 'failed') AND updated_at < $1";
+    db_param p[] = {DB_I(job->before)};
+    int rc = db_query(conn, runs, p, 1, NULL, NULL);
+    if (rc != 0)
+        return rc;
+    return db_query(conn, hooks, p, 1, NULL, &job->deleted);
+}
+
+int inbox_release_owner(db *conn, void *arg)
+{
+    inbox_release_job *job = arg;
+    static const char sql[] =
+        "UPDATE receive_webhooks SET lease_until = NULL, lease_token = NULL, lease_owner = NULL"
+        " WHERE lease_owner = $1 AND status = 'pending'";
+    db_param p[] = {DB_S(job->owner)};
+    return db_query(conn, sql, p, 1, NULL, &job->released);
+}

@@ -1,0 +1,153 @@
+/*
+ * inbox.h — the receiver's store: every accepted webhook, its handling state and the runs of
+ * the owner's handler, in tables prefixed `receive_` (so `serve` and `receive` can share a
+ * database). All of the receiver's SQL lives in inbox.c.
+ *
+ * A webhook is `pending` (waiting for, or being handled by, the handler), `done` or `failed`.
+ * A pending webhook is handed to the handler under a lease (an expiry time, a random token
+ * and the owner's name): only the holder of the lease may record the run's outcome, and a
+ * lease that is not renewed expires, so a crashed process's work is taken up again.
+ *
+ * Every inbox_* function but inbox_migrate has the db_work_fn shape: it takes a connection
+ * and one of the *_job structs below, runs on the store thread inside the batch's
+ * transaction, fills the job's outputs and returns 0 or a negative HOOKD_E* code. Inputs
+ * the job points at must stay valid until the job's done callback runs.
+ */
+#ifndef HOOKD_INBOX_H
+#define HOOKD_INBOX_H
+
+#include "db.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Creates or migrates the receiver's tables (component "receive"). 0 or HOOKD_ESTORE. */
+int inbox_migrate(db *conn);
+
+/* Saves an accepted webhook as pending, due at once. */
+typedef struct inbox_insert_job {
+    const char *id;        /* X-Webhook-Id */
+    const char *timestamp; /* X-Webhook-Timestamp */
+    const char *signature; /* X-Webhook-Signature, kept for --forward */
+    const char *event;     /* the envelope's event type */
+    const char *body;      /* the raw body (valid UTF-8 JSON: the envelope parsed) */
+    size_t body_len;
+    int64_t received_at;   /* unix ms */
+    bool duplicate;        /* out: the id was already saved; nothing was written */
+} inbox_insert_job;
+
+/* INSERT … ON CONFLICT (id) DO NOTHING. arg: inbox_insert_job. */
+int inbox_insert(db *conn, void *arg);
+
+/* One webhook handed to the handler by inbox_claim; every string is malloc'd. */
+typedef struct inbox_item {
+    char *id;
+    char *timestamp;
+    char *signature;
+    char *event;
+    char *body;
+    size_t body_len;
+    int64_t attempts; /* runs already made in the current round (see inbox_retry) */
+} inbox_item;
+
+/* Claims up to limit due pending webhooks whose lease is free or expired. */
+typedef struct inbox_claim_job {
+    int64_t now;            /* unix ms */
+    int64_t lease_ms;       /* how long the claim holds */
+    const char *owner;      /* this process's name, for inbox_release_owner */
+    size_t limit;           /* at most this many */
+    char token[40];         /* out: the lease token of every claimed item */
+    inbox_item *items;      /* out: malloc'd array; free with inbox_claim_job_clear */
+    size_t count;           /* out: how many */
+} inbox_claim_job;
+
+/* arg: inbox_claim_job. On PostgreSQL the candidates are locked FOR UPDATE SKIP LOCKED so
+ * that several receivers sharing a database never claim the same row. */
+int inbox_claim(db *conn, void *arg);
+
+/* Frees the claim's items (and their strings); the job may be reused. */
+void inbox_claim_job_clear(inbox_claim_job *job);
+
+/* The outcome of one handler run and the webhook's next state. */
+typedef struct inbox_run_job {
+    const char *id;          /* the webhook */
+    const char *token;       /* the lease token from inbox_claim */
+    int64_t started_at;      /* unix ms */
+    int64_t duration_ms;
+    int exit_status;         /* --exec: the exit status, or -1 (killed, not started) */
+    int http_status;         /* --forward: the answer's status, 0 for none */
+    const char *error;       /* NULL on success; why the run failed */
+    const char *next_status; /* "done", "pending" or "failed" */
+    int64_t next_attempt_at; /* unix ms, when next_status is "pending" */
+    int64_t now;             /* unix ms */
+    int64_t n;               /* out: the run's number among all runs of the webhook */
+} inbox_run_job;
+
+/* Records the run and moves the webhook on, only while the lease is held (otherwise
+ * HOOKD_ELEASE and nothing is written). arg: inbox_run_job. */
+int inbox_record_run(db *conn, void *arg);
+
+/* A page of webhooks in the order they were received. */
+typedef struct inbox_list_job {
+    const char *status; /* "pending", "done", "failed", or NULL for all */
+    int64_t limit;      /* 1..1000 */
+    const char *after;  /* the cursor: the last id of the previous page, or NULL */
+    json_t *result;     /* out: {"data":[{id,event,timestamp,status,attempts,runs,
+                           received_at,next_attempt_at}…],"next":id|null}; caller decrefs */
+} inbox_list_job;
+
+/* arg: inbox_list_job. */
+int inbox_list(db *conn, void *arg);
+
+/* One webhook with its body and its handler runs. */
+typedef struct inbox_get_job {
+    const char *id;
+    json_t *result; /* out: the webhook's fields, "body" (text) and
+                       "runs":[{n,started_at,duration_ms,exit_status|http_status,error}];
+                       caller decrefs. HOOKD_ENOTFOUND when there is no such id. */
+} inbox_get_job;
+
+/* arg: inbox_get_job. */
+int inbox_get(db *conn, void *arg);
+
+/* A manual retry: a done or failed webhook becomes pending, due now, with a fresh round of
+ * attempts; a pending one not under lease is made due now. */
+typedef struct inbox_retry_job {
+    const char *id;
+    int64_t now;       /* unix ms */
+    bool was_finished; /* out: it was done or failed (the pending count grows by one) */
+} inbox_retry_job;
+
+/* arg: inbox_retry_job. HOOKD_ENOTFOUND, or HOOKD_ECONFLICT while a handler runs it. */
+int inbox_retry(db *conn, void *arg);
+
+/* Counts pending webhooks. */
+typedef struct inbox_count_job {
+    int64_t count; /* out */
+} inbox_count_job;
+
+/* arg: inbox_count_job. */
+int inbox_count_pending(db *conn, void *arg);
+
+/* Deletes done and failed webhooks (and their runs) last changed before a time. */
+typedef struct inbox_purge_job {
+    int64_t before;  /* unix ms */
+    int64_t deleted; /* out: webhooks deleted */
+} inbox_purge_job;
+
+/* arg: inbox_purge_job. */
+int inbox_purge(db *conn, void *arg);
+
+/* Frees the leases held by an owner: used at start, once this process holds the owner's
+ * listening address, so no other live process can be using that name. */
+typedef struct inbox_release_job {
+    const char *owner;
+    int64_t released; /* out */
+} inbox_release_job;
+
+/* arg: inbox_release_job. */
+int inbox_release_owner(db *conn, void *arg);
+
+#endif

@@ -1,0 +1,46 @@
+/*
+ * receiver.h — the receiver's public endpoint (SPEC §4): checks each POST in the spec's
+ * order, saves the accepted webhook through the store thread and answers only once that
+ * save has committed — 200 {"status":"accepted"}, 200 {"status":"duplicate"}, or 503.
+ *
+ * Thread: loop thread only.
+ */
+#ifndef HOOKD_RECEIVER_H
+#define HOOKD_RECEIVER_H
+
+#include "db.h"
+#include "handler.h"
+#include "hookd.h"
+#include "metrics.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct evhttp;
+
+typedef struct receiver receiver;
+
+typedef struct receiver_options {
+    const hookd_secret *secrets; /* accepted secrets (not copied: must outlive the receiver) */
+    size_t secret_count;         /* >= 1 */
+    int64_t tolerance_s;         /* accepted clock skew, seconds */
+    const char *path;            /* the one path webhooks are POSTed to (copied) */
+    size_t max_body;             /* bytes */
+    int64_t max_pending;         /* pending webhooks beyond which new ones get 503 */
+} receiver_options;
+
+/*
+ * Serves webhooks on http (every path: wrong ones are answered 404/405). Saves through
+ * worker, tells h about each accepted webhook, counts in m. Never fails (allocation
+ * failure aborts).
+ */
+receiver *receiver_new(struct evhttp *http, db_worker *worker, handler *h, metrics *m,
+                       const receiver_options *options);
+
+/* Requests waiting for their save to commit. */
+size_t receiver_in_flight(const receiver *r);
+
+/* Frees the receiver; call once receiver_in_flight is 0. */
+void receiver_free(receiver *r);
+
+#endif
