@@ -118,8 +118,8 @@ static int pg_query(db *conn, const char *sql, const db_param *params, size_t n,
         db_set_error(conn, "too many parameters");
         return HOOKD_EINVAL;
     }
-    const char *inline_values[PG_INLINE_PARAMS];
-    char *inline_owned[PG_INLINE_PARAMS];
+    const char *inline_values[PG_INLINE_PARAMS] = {0};
+    char *inline_owned[PG_INLINE_PARAMS] = {0};
     const char **values = inline_values;
     char **owned = inline_owned;
     if (n > PG_INLINE_PARAMS) {

@@ -19,7 +19,7 @@ static void duration_rejected(const char *text)
 {
     int64_t ms;
     if (hookd_duration_parse(text, &ms) != HOOKD_EINVAL)
-        fail_msg("accepted '%s'", text);
+        fail_msg("accepted '%s'", text ? text : "(null)");
 }
 
 static uint64_t size(const char *text)
@@ -34,7 +34,7 @@ static void size_rejected(const char *text)
 {
     uint64_t bytes;
     if (hookd_size_parse(text, &bytes) != HOOKD_EINVAL)
-        fail_msg("accepted '%s'", text);
+        fail_msg("accepted '%s'", text ? text : "(null)");
 }
 
 static void test_durations(void **state)
