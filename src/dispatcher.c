@@ -1,0 +1,629 @@
+/*
+ * dispatcher.c — claims due webhooks, attempts them under global and per-destination caps,
+ * records each outcome. Claimed webhooks wait in a small per-destination queue until their
+ * destination has a free slot; the claim itself never takes more than a destination's free
+ * slots, so the queues stay short. Every write goes through the db_worker: outcomes of one
+ * loop turn land in the same batch transaction.
+ */
+#include "dispatcher.h"
+
+#include "hookd.h"
+#include "log.h"
+#include "loop.h"
+#include "store.h"
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEST_BUCKETS 256           /* hash buckets of the per-destination table */
+#define CLAIM_BATCH_MAX 256        /* webhooks one claim takes at most */
+#define MAX_CUSTOM_HEADERS 32      /* a destination's headers sent, at most */
+#define DEFAULT_POLL_MS 250
+
+typedef struct destination_state destination_state;
+
+/* One claimed webhook, from its claim to its recorded outcome. */
+typedef struct attempt {
+    dispatcher *owner;
+    store_claimed item;        /* what the claim returned (owned) */
+    destination_state *dest;   /* its destination's slot counter */
+    int64_t started_at;        /* wall clock, ms */
+    struct attempt *next;      /* in the destination's queue */
+} attempt;
+
+/* Slots and queue of one destination with work under way. Freed when idle. */
+struct destination_state {
+    char *id;
+    int in_flight;             /* attempts under way */
+    int queued;                /* attempts waiting for a slot */
+    attempt *head, *tail;      /* the waiting ones, oldest first */
+    destination_state *next;   /* hash chain */
+};
+
+struct dispatcher {
+    struct event_base *base;
+    db_worker *worker;
+    http_client *client;
+    dispatcher_options opt;
+    char *owner;                           /* copy of opt.owner */
+    destination_state *buckets[DEST_BUCKETS];
+    int in_flight;                         /* attempts under way, all destinations */
+    int queued;                            /* claimed, waiting for a slot */
+    int recording;                         /* outcomes submitted, not yet committed */
+    bool claiming;                         /* a claim job is with the worker */
+    bool rewake;                           /* woken while claiming: claim again after */
+    bool stopping;
+    void (*drained)(void *arg);
+    void *drained_arg;
+    bool drained_called;
+    struct event *tick;                    /* the poll / next-due timer */
+    int64_t tick_at;                       /* monotonic ms the timer fires at, 0 if idle */
+    metric *attempts_ok, *attempts_failed, *latency, *in_flight_gauge, *outcome_retry,
+        *outcome_failed, *outcome_succeeded, *lease_lost;
+};
+
+static void *xmalloc(size_t size)
+{
+    void *p = malloc(size ? size : 1);
+    if (!p) {
+        fputs("hookd: out of memory\n", stderr);
+        abort();
+    }
+    return p;
+}
+
+static char *xstrndup(const char *s, size_t len)
+{
+    char *p = xmalloc(len + 1);
+    memcpy(p, s, len);
+    p[len] = '\0';
+    return p;
+}
+
+static char *xstrdup(const char *s)
+{
+    return s ? xstrndup(s, strlen(s)) : NULL;
+}
+
+static unsigned hash(const char *s)
+{
+    unsigned h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h % DEST_BUCKETS;
+}
+
+static destination_state *dest_find(dispatcher *d, const char *id, bool create)
+{
+    unsigned b = hash(id);
+    for (destination_state *s = d->buckets[b]; s; s = s->next)
+        if (strcmp(s->id, id) == 0)
+            return s;
+    if (!create)
+        return NULL;
+    destination_state *s = xmalloc(sizeof *s);
+    memset(s, 0, sizeof *s);
+    s->id = xstrdup(id);
+    s->next = d->buckets[b];
+    d->buckets[b] = s;
+    return s;
+}
+
+/* Drops a destination's state once nothing is under way or waiting for it. */
+static void dest_release_if_idle(dispatcher *d, destination_state *s)
+{
+    if (s->in_flight > 0 || s->queued > 0)
+        return;
+    destination_state **pp = &d->buckets[hash(s->id)];
+    while (*pp && *pp != s)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = s->next;
+    free(s->id);
+    free(s);
+}
+
+static void attempt_free(attempt *a)
+{
+    store_claimed *it = &a->item;
+    free(it->webhook_id);
+    free(it->event_id);
+    free(it->destination_id);
+    free(it->url);
+    free(it->secret);
+    free(it->headers_json);
+    free(it->body);
+    free(a);
+}
+
+/* A copy of bytes that is valid UTF-8 without NUL: anything else becomes '?'. */
+static char *utf8_sanitize(const char *s, size_t len)
+{
+    char *out = xmalloc(len + 1);
+    size_t i = 0, o = 0;
+    const unsigned char *u = (const unsigned char *)s;
+    while (i < len) {
+        unsigned c = u[i];
+        size_t n = 0;
+        unsigned cp = 0;
+        if (c >= 0x01 && c < 0x80)
+            n = 1;
+        else if (c >= 0xC2 && c <= 0xDF)
+            n = 2, cp = c & 0x1F;
+        else if (c >= 0xE0 && c <= 0xEF)
+            n = 3, cp = c & 0x0F;
+        else if (c >= 0xF0 && c <= 0xF4)
+            n = 4, cp = c & 0x07;
+        bool ok = n > 0 && i + n <= len;
+        for (size_t k = 1; ok && k < n; k++) {
+            if ((u[i + k] & 0xC0) != 0x80)
+                ok = false;
+            else
+                cp = (cp << 6) | (u[i + k] & 0x3F);
+        }
+        if (ok && ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+                   (n == 4 && (cp < 0x10000 || cp > 0x10FFFF))))
+            ok = false;
+        if (!ok) {
+            out[o++] = '?';
+            i++;
+            continue;
+        }
+        memcpy(out + o, s + i, n);
+        o += n;
+        i += n;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static void claim_start(dispatcher *d);
+static void dest_pump(dispatcher *d, destination_state *s);
+
+static void check_drained(dispatcher *d)
+{
+    if (!d->stopping || d->drained_called || d->in_flight > 0 || d->recording > 0 ||
+        d->claiming)
+        return;
+    d->drained_called = true;
+    if (d->drained)
+        d->drained(d->drained_arg);
+}
+
+/* Arms the timer to fire in `ms` unless it already fires sooner. */
+static void tick_arm(dispatcher *d, int64_t ms)
+{
+    if (d->stopping)
+        return;
+    if (ms < 0)
+        ms = 0;
+    int64_t at = loop_monotonic_ms() + ms;
+    if (d->tick_at != 0 && d->tick_at <= at)
+        return;
+    d->tick_at = at;
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(d->tick, &tv);
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    dispatcher *d = arg;
+    d->tick_at = 0;
+    claim_start(d);
+    if (!d->claiming)
+        tick_arm(d, d->opt.poll_ms);
+}
+
+/* ---- outcomes ---- */
+
+/* The state carried from an attempt's end to its outcome's commit. */
+typedef struct recording {
+    dispatcher *d;
+    store_outcome *outcome;
+} recording;
+
+static int recording_work(db *conn, void *arg)
+{
+    return store_w_outcome(conn, ((recording *)arg)->outcome);
+}
+
+static void recording_done(void *arg, int rc)
+{
+    recording *r = arg;
+    dispatcher *d = r->d;
+    store_outcome *o = r->outcome;
+    d->recording--;
+    if (rc == HOOKD_ELEASE) {
+        metric_add(d->lease_lost, 1);
+        log_warn("dispatcher", "webhook %s: lease lost, attempt not recorded", o->webhook_id);
+    } else if (rc != 0) {
+        log_error("dispatcher", "webhook %s: cannot record the attempt (%s); it will be "
+                  "attempted again when its lease expires", o->webhook_id, hookd_strerror(rc));
+    } else {
+        if (o->state == STORE_RETRY)
+            tick_arm(d, o->next_attempt_at - loop_now_ms());
+        if (o->deactivated)
+            log_warn("dispatcher", "destination %s deactivated: %s", o->destination_id,
+                     o->deactivate_reason ? o->deactivate_reason
+                                          : "every attempt failed for too long");
+    }
+    store_outcome_free(o);
+    free(r);
+    check_drained(d);
+}
+
+static void attempt_done(void *arg, const http_result *res)
+{
+    attempt *a = arg;
+    dispatcher *d = a->owner;
+    destination_state *s = a->dest;
+    int64_t now = loop_now_ms();
+    bool success = res->error == NULL && res->status >= 200 && res->status < 300;
+    int64_t round = a->item.round_attempts + 1;
+
+    metric_add(success ? d->attempts_ok : d->attempts_failed, 1);
+    metric_observe(d->latency, (double)res->duration_ms);
+
+    store_outcome *o = xmalloc(sizeof *o);
+    memset(o, 0, sizeof *o);
+    o->owner = d->owner;
+    o->webhook_id = a->item.webhook_id;
+    a->item.webhook_id = NULL;
+    o->destination_id = xstrdup(a->item.destination_id);
+    o->now = now;
+    o->started_at = a->started_at;
+    o->duration_ms = res->duration_ms;
+    o->status_code = res->status;
+    o->fail_window_ms = d->opt.fail_window_ms;
+    if (res->error) {
+        o->error = xstrdup(res->error);
+    } else if (!success) {
+        char why[64];
+        snprintf(why, sizeof why, "HTTP status %ld", res->status);
+        o->error = xstrdup(why);
+    }
+    if (res->response && res->response_len > 0)
+        o->response = utf8_sanitize(res->response, res->response_len);
+
+    if (success) {
+        o->state = STORE_SUCCEEDED;
+        metric_add(d->outcome_succeeded, 1);
+    } else if (res->status == 410) {
+        o->state = STORE_FAILED;
+        o->deactivate_reason = xstrdup("the destination answered 410 Gone");
+        metric_add(d->outcome_failed, 1);
+    } else if (round >= d->opt.max_attempts) {
+        o->state = STORE_FAILED;
+        metric_add(d->outcome_failed, 1);
+    } else {
+        int64_t retry_after =
+            (res->status == 429 || res->status == 503) ? res->retry_after_ms : -1;
+        o->state = STORE_RETRY;
+        o->next_attempt_at =
+            now + retry_delay_ms(&d->opt.retry, (int)round + 1, retry_after, retry_jitter());
+        metric_add(d->outcome_retry, 1);
+    }
+
+    recording *r = xmalloc(sizeof *r);
+    r->d = d;
+    r->outcome = o;
+    d->recording++;
+    db_worker_submit(d->worker, recording_work, recording_done, r);
+
+    log_debug("dispatcher", "webhook %s attempt %lld: %s", o->webhook_id,
+              (long long)(a->item.attempt_count + 1),
+              success ? "delivered" : (o->error ? o->error : "failed"));
+
+    d->in_flight--;
+    s->in_flight--;
+    metric_set(d->in_flight_gauge, d->in_flight);
+    attempt_free(a);
+    if (!d->stopping)
+        dest_pump(d, s);
+    dest_release_if_idle(d, s);
+    if (!d->stopping)
+        dispatcher_wake(d);
+    check_drained(d);
+}
+
+/* Ends an attempt that could not start (its URL's scheme is not allowed any more). */
+static void attempt_refused_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    attempt *a = arg;
+    http_result res;
+    memset(&res, 0, sizeof res);
+    res.error = "URL scheme not allowed (https only, or --allow-http)";
+    res.retry_after_ms = -1;
+    attempt_done(a, &res);
+}
+
+/* Signs and posts one attempt. */
+static void attempt_start(dispatcher *d, attempt *a)
+{
+    store_claimed *it = &a->item;
+    char ts[HOOKD_TIMESTAMP_LEN + 1];
+    char sig[HOOKD_SIGNATURE_HEX_LEN + 1];
+    a->started_at = loop_now_ms();
+    hookd_timestamp_format(a->started_at / 1000, ts);
+    hookd_sign(it->secret, strlen(it->secret), it->webhook_id, ts, it->body, it->body_len, sig);
+
+    http_header headers[3 + MAX_CUSTOM_HEADERS];
+    size_t n = 0;
+    headers[n++] = (http_header){"X-Webhook-Id", it->webhook_id};
+    headers[n++] = (http_header){"X-Webhook-Timestamp", ts};
+    headers[n++] = (http_header){"X-Webhook-Signature", sig};
+    json_t *custom = json_loads(it->headers_json ? it->headers_json : "{}", 0, NULL);
+    const char *key;
+    json_t *value;
+    json_object_foreach(custom, key, value)
+    {
+        if (n >= sizeof headers / sizeof headers[0])
+            break;
+        if (json_is_string(value))
+            headers[n++] = (http_header){key, json_string_value(value)};
+    }
+    http_request req = {
+        .url = it->url,
+        .headers = headers,
+        .header_count = n,
+        .body = it->body,
+        .body_len = it->body_len,
+        .timeout_ms = d->opt.timeout_ms,
+    };
+    d->in_flight++;
+    a->dest->in_flight++;
+    metric_set(d->in_flight_gauge, d->in_flight);
+    int rc = http_client_post(d->client, &req, attempt_done, a);
+    json_decref(custom);
+    if (rc != 0) {
+        struct timeval zero = {0, 0};
+        event_base_once(d->base, -1, EV_TIMEOUT, attempt_refused_cb, a, &zero);
+    }
+}
+
+/* Starts the destination's waiting attempts while it has free slots. */
+static void dest_pump(dispatcher *d, destination_state *s)
+{
+    while (s->head && s->in_flight < d->opt.max_per_destination) {
+        attempt *a = s->head;
+        s->head = a->next;
+        if (!s->head)
+            s->tail = NULL;
+        s->queued--;
+        d->queued--;
+        attempt_start(d, a);
+    }
+}
+
+/* ---- claims ---- */
+
+/* A claim in flight, with its dispatcher. */
+typedef struct claiming {
+    dispatcher *d;
+    store_claim *claim;
+} claiming;
+
+static int claiming_work(db *conn, void *arg)
+{
+    return store_w_claim(conn, ((claiming *)arg)->claim);
+}
+
+static void claiming_done(void *arg, int rc)
+{
+    claiming *cl = arg;
+    dispatcher *d = cl->d;
+    store_claim *c = cl->claim;
+    d->claiming = false;
+    bool full = false;
+    if (rc != 0) {
+        log_error("dispatcher", "claim failed: %s", hookd_strerror(rc));
+    } else if (d->stopping) {
+        if (c->count > 0)
+            log_info("dispatcher", "shutting down: %zu claimed webhooks left for later",
+                     c->count);
+    } else {
+        full = c->count == (size_t)c->limit;
+        for (size_t i = 0; i < c->count; i++) {
+            attempt *a = xmalloc(sizeof *a);
+            memset(a, 0, sizeof *a);
+            a->owner = d;
+            a->item = c->items[i];
+            memset(&c->items[i], 0, sizeof c->items[i]);
+            a->dest = dest_find(d, a->item.destination_id, true);
+            if (a->dest->tail)
+                a->dest->tail->next = a;
+            else
+                a->dest->head = a;
+            a->dest->tail = a;
+            a->dest->queued++;
+            d->queued++;
+        }
+        for (size_t b = 0; b < DEST_BUCKETS; b++)
+            for (destination_state *s = d->buckets[b]; s; s = s->next)
+                if (s->head)
+                    dest_pump(d, s);
+        if (c->next_due > 0)
+            tick_arm(d, c->next_due - loop_now_ms());
+    }
+    if (rc == 0 && !d->stopping)
+        c->count = 0; /* the items were moved into attempts */
+    store_claim_free(c);
+    free(cl);
+    if (!d->stopping) {
+        if (full || d->rewake) {
+            d->rewake = false;
+            claim_start(d);
+        }
+        tick_arm(d, d->opt.poll_ms);
+    }
+    check_drained(d);
+}
+
+/* Submits a claim for as many webhooks as there are free slots. */
+static void claim_start(dispatcher *d)
+{
+    if (d->stopping)
+        return;
+    if (d->claiming) {
+        d->rewake = true;
+        return;
+    }
+    int room = d->opt.max_in_flight - d->in_flight - d->queued;
+    if (room <= 0)
+        return;
+    if (room > CLAIM_BATCH_MAX)
+        room = CLAIM_BATCH_MAX;
+    store_claim *c = xmalloc(sizeof *c);
+    memset(c, 0, sizeof *c);
+    c->owner = d->owner;
+    c->now = loop_now_ms();
+    c->lease_until = c->now + d->opt.lease_ms;
+    c->limit = room;
+    c->per_destination = d->opt.max_per_destination;
+    size_t busy = 0;
+    for (size_t b = 0; b < DEST_BUCKETS; b++)
+        for (destination_state *s = d->buckets[b]; s; s = s->next)
+            busy++;
+    c->limits = xmalloc((busy ? busy : 1) * sizeof *c->limits);
+    for (size_t b = 0; b < DEST_BUCKETS; b++)
+        for (destination_state *s = d->buckets[b]; s; s = s->next) {
+            int free_slots = d->opt.max_per_destination - s->in_flight - s->queued;
+            c->limits[c->limit_count].destination_id = xstrdup(s->id);
+            c->limits[c->limit_count].free = free_slots > 0 ? free_slots : 0;
+            c->limit_count++;
+        }
+    claiming *cl = xmalloc(sizeof *cl);
+    cl->d = d;
+    cl->claim = c;
+    d->claiming = true;
+    db_worker_submit(d->worker, claiming_work, claiming_done, cl);
+}
+
+/* ---- public ---- */
+
+dispatcher *dispatcher_new(struct event_base *base, db_worker *worker, http_client *client,
+                           metrics *registry, const dispatcher_options *options)
+{
+    dispatcher *d = xmalloc(sizeof *d);
+    memset(d, 0, sizeof *d);
+    d->base = base;
+    d->worker = worker;
+    d->client = client;
+    d->opt = *options;
+    if (d->opt.poll_ms <= 0)
+        d->opt.poll_ms = DEFAULT_POLL_MS;
+    if (d->opt.max_in_flight <= 0)
+        d->opt.max_in_flight = 1;
+    if (d->opt.max_per_destination <= 0)
+        d->opt.max_per_destination = 1;
+    d->owner = xstrdup(options->owner);
+    d->opt.owner = d->owner;
+    d->tick = evtimer_new(base, tick_cb, d);
+    if (!d->tick) {
+        fputs("hookd: cannot create a timer\n", stderr);
+        abort();
+    }
+    d->attempts_ok = metrics_counter(registry, "hookd_attempts_total", "result=\"success\"",
+                                     "Delivery attempts made, by result.");
+    d->attempts_failed = metrics_counter(registry, "hookd_attempts_total",
+                                         "result=\"failure\"",
+                                         "Delivery attempts made, by result.");
+    d->latency = metrics_histogram_ms(registry, "hookd_attempt_duration_ms", NULL,
+                                      "Duration of delivery attempts in milliseconds.");
+    d->in_flight_gauge = metrics_gauge(registry, "hookd_attempts_in_flight", NULL,
+                                       "Delivery attempts under way.");
+    d->outcome_succeeded = metrics_counter(registry, "hookd_webhook_transitions_total",
+                                           "to=\"succeeded\"",
+                                           "Webhook state changes after an attempt.");
+    d->outcome_retry = metrics_counter(registry, "hookd_webhook_transitions_total",
+                                       "to=\"pending\"",
+                                       "Webhook state changes after an attempt.");
+    d->outcome_failed = metrics_counter(registry, "hookd_webhook_transitions_total",
+                                        "to=\"failed\"",
+                                        "Webhook state changes after an attempt.");
+    d->lease_lost = metrics_counter(registry, "hookd_lease_lost_total", NULL,
+                                    "Attempts whose outcome was dropped: the lease was lost.");
+    tick_arm(d, 0);
+    return d;
+}
+
+void dispatcher_wake(dispatcher *d)
+{
+    claim_start(d);
+}
+
+static void drained_later_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    check_drained(arg);
+}
+
+void dispatcher_stop(dispatcher *d, void (*drained)(void *arg), void *arg)
+{
+    d->stopping = true;
+    d->drained = drained;
+    d->drained_arg = arg;
+    evtimer_del(d->tick);
+    d->tick_at = 0;
+    /* Waiting attempts are not started: they keep their lease until the next start. */
+    for (size_t b = 0; b < DEST_BUCKETS; b++) {
+        destination_state **pp = &d->buckets[b];
+        while (*pp) {
+            destination_state *s = *pp;
+            while (s->head) {
+                attempt *a = s->head;
+                s->head = a->next;
+                attempt_free(a);
+            }
+            s->tail = NULL;
+            d->queued -= s->queued;
+            s->queued = 0;
+            if (s->in_flight == 0) {
+                *pp = s->next;
+                free(s->id);
+                free(s);
+            } else {
+                pp = &s->next;
+            }
+        }
+    }
+    struct timeval zero = {0, 0};
+    event_base_once(d->base, -1, EV_TIMEOUT, drained_later_cb, d, &zero);
+}
+
+size_t dispatcher_in_flight(const dispatcher *d)
+{
+    return (size_t)d->in_flight;
+}
+
+void dispatcher_free(dispatcher *d)
+{
+    if (!d)
+        return;
+    for (size_t b = 0; b < DEST_BUCKETS; b++) {
+        destination_state *s = d->buckets[b];
+        while (s) {
+            destination_state *next = s->next;
+            while (s->head) {
+                attempt *a = s->head;
+                s->head = a->next;
+                attempt_free(a);
+            }
+            free(s->id);
+            free(s);
+            s = next;
+        }
+    }
+    event_free(d->tick);
+    free(d->owner);
+    free(d);
+}

@@ -1,0 +1,1116 @@
+/*
+ * store.c — the sender's store on db.h: the serve_* schema and every query the API and the
+ * dispatcher need. The SQL is PostgreSQL's dialect that SQLite also runs ($n placeholders,
+ * BIGINT milliseconds, TEXT ids and JSON); the one difference, FOR UPDATE SKIP LOCKED in the
+ * claim, is added only on PostgreSQL. Work functions run on the db_worker's thread inside its
+ * batch transaction; a non-zero return undoes only that job's writes.
+ */
+#include "store.h"
+
+#include "hookd.h"
+#include "log.h"
+
+#include <inttypes.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define IDEMPOTENCY_KEEP_MS (25LL * 3600 * 1000) /* keys kept a little over 24 hours */
+#define CLAIM_CANDIDATES_MAX 2000                 /* rows a claim looks at, at most */
+
+static const char *const migrations[] = {
+    /* 1: the whole schema */
+    "CREATE TABLE serve_destinations ("
+    "  id TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  url TEXT NOT NULL,"
+    "  description TEXT,"
+    "  events TEXT NOT NULL,"
+    "  headers TEXT NOT NULL,"
+    "  secret TEXT NOT NULL,"
+    "  active BIGINT NOT NULL DEFAULT 0,"
+    "  disabled_reason TEXT,"
+    "  failing_since BIGINT,"
+    "  created_at BIGINT NOT NULL,"
+    "  updated_at BIGINT NOT NULL,"
+    "  deleted_at BIGINT);"
+    "CREATE TABLE serve_subscriptions ("
+    "  destination_id TEXT NOT NULL,"
+    "  event_type TEXT NOT NULL,"
+    "  PRIMARY KEY (destination_id, event_type));"
+    "CREATE INDEX serve_subscriptions_type ON serve_subscriptions (event_type);"
+    "CREATE TABLE serve_events ("
+    "  id TEXT PRIMARY KEY,"
+    "  type TEXT NOT NULL,"
+    "  body TEXT NOT NULL,"
+    "  created_at BIGINT NOT NULL);"
+    "CREATE TABLE serve_webhooks ("
+    "  id TEXT PRIMARY KEY,"
+    "  event_id TEXT NOT NULL,"
+    "  destination_id TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  attempt_count BIGINT NOT NULL DEFAULT 0,"
+    "  round_attempts BIGINT NOT NULL DEFAULT 0,"
+    "  next_attempt_at BIGINT,"
+    "  lease_owner TEXT,"
+    "  lease_until BIGINT,"
+    "  created_at BIGINT NOT NULL,"
+    "  updated_at BIGINT NOT NULL);"
+    "CREATE INDEX serve_webhooks_due ON serve_webhooks (status, next_attempt_at);"
+    "CREATE INDEX serve_webhooks_event ON serve_webhooks (event_id);"
+    "CREATE INDEX serve_webhooks_destination ON serve_webhooks (destination_id, status);"
+    "CREATE INDEX serve_webhooks_created ON serve_webhooks (created_at, id);"
+    "CREATE INDEX serve_webhooks_lease ON serve_webhooks (lease_owner);"
+    "CREATE TABLE serve_attempts ("
+    "  webhook_id TEXT NOT NULL,"
+    "  n BIGINT NOT NULL,"
+    "  started_at BIGINT NOT NULL,"
+    "  duration_ms BIGINT NOT NULL,"
+    "  status_code BIGINT,"
+    "  error TEXT,"
+    "  response TEXT,"
+    "  PRIMARY KEY (webhook_id, n));"
+    "CREATE TABLE serve_idempotency ("
+    "  key TEXT PRIMARY KEY,"
+    "  response TEXT NOT NULL,"
+    "  created_at BIGINT NOT NULL);"
+    "CREATE INDEX serve_idempotency_created ON serve_idempotency (created_at);"
+    "CREATE TABLE serve_settings ("
+    "  name TEXT PRIMARY KEY,"
+    "  value TEXT NOT NULL);",
+};
+
+/* The columns dest_json reads, in its order. */
+#define DEST_COLS                                                                          \
+    "id, name, url, description, events, headers, active, disabled_reason, created_at, "  \
+    "updated_at, secret"
+/* The columns webhook_json reads, in its order. */
+#define WEBHOOK_COLS                                                                       \
+    "id, event_id, destination_id, status, attempt_count, next_attempt_at, created_at, "  \
+    "updated_at"
+
+static void *xmalloc(size_t size)
+{
+    void *p = malloc(size ? size : 1);
+    if (!p) {
+        fputs("hookd: out of memory\n", stderr);
+        abort();
+    }
+    return p;
+}
+
+static char *xstrndup(const char *s, size_t len)
+{
+    char *p = xmalloc(len + 1);
+    memcpy(p, s, len);
+    p[len] = '\0';
+    return p;
+}
+
+static char *xstrdup(const char *s)
+{
+    return s ? xstrndup(s, strlen(s)) : NULL;
+}
+
+/* Runs one statement, logging the backend's message on failure. */
+static int query(db *conn, const char *sql, const db_param *params, size_t n, db_rows **rows,
+                 int64_t *changed)
+{
+    int rc = db_query(conn, sql, params, n, rows, changed);
+    if (rc != 0 && rc != HOOKD_ECONFLICT)
+        log_error("store", "query failed: %s", db_errmsg(conn));
+    return rc;
+}
+
+/* A JSON string of the ISO 8601 time of ms, or null. */
+static json_t *json_time(int64_t ms)
+{
+    char ts[HOOKD_TIMESTAMP_LEN + 1];
+    if (hookd_timestamp_format(ms / 1000, ts) != 0)
+        return json_null();
+    return json_string(ts);
+}
+
+/* The column as a JSON string, or null when SQL NULL. */
+static json_t *json_text_or_null(db_rows *rows, int col)
+{
+    if (db_rows_null(rows, col))
+        return json_null();
+    size_t len;
+    const char *s = db_rows_text(rows, col, &len);
+    json_t *v = json_stringn(s, len);
+    return v ? v : json_null();
+}
+
+/* The column parsed as JSON text, or fallback when it does not parse. */
+static json_t *json_parsed(db_rows *rows, int col, json_t *fallback)
+{
+    size_t len;
+    const char *s = db_rows_text(rows, col, &len);
+    json_t *v = json_loadb(s, len, 0, NULL);
+    if (!v)
+        return fallback;
+    json_decref(fallback);
+    return v;
+}
+
+/* Lowercase hex of n random bytes from OpenSSL's CSPRNG, after prefix. */
+static int random_token(const char *prefix, size_t n, char *out, size_t outlen)
+{
+    unsigned char bytes[64];
+    static const char hex[] = "0123456789abcdef";
+    size_t plen = strlen(prefix);
+    if (n > sizeof bytes || plen + 2 * n + 1 > outlen)
+        return HOOKD_EINVAL;
+    if (RAND_bytes(bytes, (int)n) != 1)
+        return HOOKD_EIO;
+    memcpy(out, prefix, plen);
+    for (size_t i = 0; i < n; i++) {
+        out[plen + 2 * i] = hex[bytes[i] >> 4];
+        out[plen + 2 * i + 1] = hex[bytes[i] & 15];
+    }
+    out[plen + 2 * n] = '\0';
+    return 0;
+}
+
+/* ---- startup ---- */
+
+int store_migrate(db *conn)
+{
+    return db_migrate(conn, "serve", migrations, sizeof migrations / sizeof migrations[0]);
+}
+
+int store_admin_token(db *conn, unsigned char digest[32], char *generated, size_t genlen,
+                      bool *was_generated)
+{
+    static const char name[] = "admin_token_sha256";
+    db_rows *rows = NULL;
+    db_param p[2] = {DB_S(name)};
+    *was_generated = false;
+    int rc = query(conn, "SELECT value FROM serve_settings WHERE name = $1", p, 1, &rows, NULL);
+    if (rc != 0)
+        return rc;
+    if (db_rows_next(rows)) {
+        size_t len;
+        const char *hex = db_rows_text(rows, 0, &len);
+        bool ok = len == 64;
+        for (size_t i = 0; ok && i < 32; i++) {
+            unsigned int byte;
+            ok = sscanf(hex + 2 * i, "%2x", &byte) == 1;
+            digest[i] = (unsigned char)byte;
+        }
+        db_rows_free(rows);
+        return ok ? 0 : HOOKD_ESTORE;
+    }
+    db_rows_free(rows);
+
+    rc = random_token("hk_", 24, generated, genlen);
+    if (rc != 0)
+        return rc;
+    SHA256((const unsigned char *)generated, strlen(generated), digest);
+    char hex[65];
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    p[1] = DB_S(hex);
+    rc = query(conn, "INSERT INTO serve_settings (name, value) VALUES ($1, $2)", p, 2, NULL,
+               NULL);
+    if (rc != 0)
+        return rc;
+    *was_generated = true;
+    return 0;
+}
+
+int store_release_leases(db *conn, const char *node_id, int64_t *released)
+{
+    char pattern[200];
+    snprintf(pattern, sizeof pattern, "%s/%%", node_id);
+    db_param p[] = {DB_S(pattern)};
+    return query(conn,
+                 "UPDATE serve_webhooks SET lease_owner = NULL, lease_until = NULL "
+                 "WHERE lease_owner LIKE $1",
+                 p, 1, NULL, released);
+}
+
+/* ---- requests ---- */
+
+store_request *store_request_new(int64_t now)
+{
+    store_request *r = xmalloc(sizeof *r);
+    memset(r, 0, sizeof *r);
+    r->now = now;
+    return r;
+}
+
+void store_request_free(store_request *r)
+{
+    if (!r)
+        return;
+    free(r->id);
+    free(r->name);
+    free(r->url);
+    free(r->description);
+    free(r->events_json);
+    free(r->headers_json);
+    free(r->event_type);
+    free(r->body);
+    free(r->idempotency_key);
+    free(r->filter_event_id);
+    free(r->filter_destination_id);
+    free(r->filter_status);
+    free(r->after);
+    json_decref(r->result);
+    free(r->result_text);
+    free(r);
+}
+
+/* The destination of the current row (DEST_COLS), with its secret when asked. */
+static json_t *dest_json(db_rows *rows, bool with_secret)
+{
+    json_t *d = json_object();
+    json_object_set_new(d, "id", json_text_or_null(rows, 0));
+    json_object_set_new(d, "name", json_text_or_null(rows, 1));
+    json_object_set_new(d, "url", json_text_or_null(rows, 2));
+    json_object_set_new(d, "description", json_text_or_null(rows, 3));
+    json_object_set_new(d, "events", json_parsed(rows, 4, json_array()));
+    json_object_set_new(d, "headers", json_parsed(rows, 5, json_object()));
+    json_object_set_new(d, "active", json_boolean(db_rows_int(rows, 6) != 0));
+    json_object_set_new(d, "disabled_reason", json_text_or_null(rows, 7));
+    json_object_set_new(d, "created_at", json_time(db_rows_int(rows, 8)));
+    json_object_set_new(d, "updated_at", json_time(db_rows_int(rows, 9)));
+    if (with_secret)
+        json_object_set_new(d, "secret", json_text_or_null(rows, 10));
+    return d;
+}
+
+/* Reads the live destination id into *out. HOOKD_ENOTFOUND when it does not exist. */
+static int dest_load(db *conn, const char *id, bool with_secret, json_t **out)
+{
+    db_rows *rows = NULL;
+    db_param p[] = {DB_S(id)};
+    int rc = query(conn,
+                   "SELECT " DEST_COLS " FROM serve_destinations "
+                   "WHERE id = $1 AND deleted_at IS NULL",
+                   p, 1, &rows, NULL);
+    if (rc != 0)
+        return rc;
+    if (!db_rows_next(rows)) {
+        db_rows_free(rows);
+        return HOOKD_ENOTFOUND;
+    }
+    *out = dest_json(rows, with_secret);
+    db_rows_free(rows);
+    return 0;
+}
+
+/* Replaces the subscriptions of destination id by the types of events_json. */
+static int subscriptions_set(db *conn, const char *id, const char *events_json)
+{
+    db_param p[2] = {DB_S(id)};
+    int rc = query(conn, "DELETE FROM serve_subscriptions WHERE destination_id = $1", p, 1,
+                   NULL, NULL);
+    if (rc != 0 || !events_json)
+        return rc;
+    json_t *events = json_loads(events_json, 0, NULL);
+    if (!json_is_array(events)) {
+        json_decref(events);
+        return HOOKD_EINVAL;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(events, i, v)
+    {
+        if (!json_is_string(v))
+            continue;
+        p[1] = DB_S(json_string_value(v));
+        rc = query(conn,
+                   "INSERT INTO serve_subscriptions (destination_id, event_type) "
+                   "VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                   p, 2, NULL, NULL);
+        if (rc != 0)
+            break;
+    }
+    json_decref(events);
+    return rc;
+}
+
+int store_w_destination_create(db *conn, void *arg)
+{
+    store_request *r = arg;
+    char id[HOOKD_ID_LEN + 1], secret[64];
+    int rc = hookd_id_new(id);
+    if (rc == 0)
+        rc = random_token("whsec_", 24, secret, sizeof secret);
+    if (rc != 0)
+        return rc;
+    db_param p[] = {DB_S(id),
+                    DB_S(r->name),
+                    DB_S(r->url),
+                    DB_SOPT(r->description),
+                    DB_S(r->events_json ? r->events_json : "[]"),
+                    DB_S(r->headers_json ? r->headers_json : "{}"),
+                    DB_S(secret),
+                    DB_I(r->now)};
+    rc = query(conn,
+               "INSERT INTO serve_destinations (id, name, url, description, events, headers, "
+               "secret, active, created_at, updated_at) "
+               "VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $8)",
+               p, 8, NULL, NULL);
+    if (rc == 0)
+        rc = subscriptions_set(conn, id, r->events_json);
+    if (rc == 0)
+        rc = dest_load(conn, id, true, &r->result);
+    return rc;
+}
+
+int store_w_destination_list(db *conn, void *arg)
+{
+    store_request *r = arg;
+    db_rows *rows = NULL;
+    int rc = query(conn,
+                   "SELECT " DEST_COLS " FROM serve_destinations WHERE deleted_at IS NULL "
+                   "ORDER BY created_at, id",
+                   NULL, 0, &rows, NULL);
+    if (rc != 0)
+        return rc;
+    json_t *data = json_array();
+    while (db_rows_next(rows))
+        json_array_append_new(data, dest_json(rows, false));
+    db_rows_free(rows);
+    r->result = json_object();
+    json_object_set_new(r->result, "data", data);
+    return 0;
+}
+
+int store_w_destination_get(db *conn, void *arg)
+{
+    store_request *r = arg;
+    return dest_load(conn, r->id, false, &r->result);
+}
+
+int store_w_destination_update(db *conn, void *arg)
+{
+    store_request *r = arg;
+    char sql[512];
+    db_param p[8];
+    size_t n = 0;
+    int len = snprintf(sql, sizeof sql, "UPDATE serve_destinations SET updated_at = $1");
+    p[n++] = DB_I(r->now);
+    struct {
+        unsigned flag;
+        const char *column;
+        const char *value;
+    } sets[] = {
+        {STORE_F_NAME, "name", r->name},
+        {STORE_F_URL, "url", r->url},
+        {STORE_F_DESCRIPTION, "description", r->description},
+        {STORE_F_EVENTS, "events", r->events_json},
+        {STORE_F_HEADERS, "headers", r->headers_json},
+    };
+    for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
+        if (!(r->fields & sets[i].flag))
+            continue;
+        p[n] = DB_SOPT(sets[i].value);
+        n++;
+        len += snprintf(sql + len, sizeof sql - (size_t)len, ", %s = $%zu", sets[i].column, n);
+    }
+    p[n] = DB_S(r->id);
+    n++;
+    snprintf(sql + len, sizeof sql - (size_t)len, " WHERE id = $%zu AND deleted_at IS NULL", n);
+    int64_t changed = 0;
+    int rc = query(conn, sql, p, n, NULL, &changed);
+    if (rc != 0)
+        return rc;
+    if (changed == 0)
+        return HOOKD_ENOTFOUND;
+    if (r->fields & STORE_F_EVENTS) {
+        rc = subscriptions_set(conn, r->id, r->events_json);
+        if (rc != 0)
+            return rc;
+    }
+    return dest_load(conn, r->id, false, &r->result);
+}
+
+int store_w_destination_delete(db *conn, void *arg)
+{
+    store_request *r = arg;
+    db_param p[] = {DB_S(r->id), DB_I(r->now)};
+    int64_t changed = 0;
+    int rc = query(conn,
+                   "UPDATE serve_destinations SET deleted_at = $2, active = 0, updated_at = $2 "
+                   "WHERE id = $1 AND deleted_at IS NULL",
+                   p, 2, NULL, &changed);
+    if (rc != 0)
+        return rc;
+    if (changed == 0)
+        return HOOKD_ENOTFOUND;
+    rc = query(conn,
+               "UPDATE serve_webhooks SET status = 'cancelled', next_attempt_at = NULL, "
+               "lease_owner = NULL, lease_until = NULL, updated_at = $2 "
+               "WHERE destination_id = $1 AND status = 'pending'",
+               p, 2, NULL, &r->count);
+    if (rc != 0)
+        return rc;
+    return subscriptions_set(conn, r->id, NULL);
+}
+
+int store_w_destination_set_active(db *conn, void *arg)
+{
+    store_request *r = arg;
+    db_param p[] = {DB_S(r->id), DB_I(r->now)};
+    int64_t changed = 0;
+    int rc = query(conn,
+                   r->active ? "UPDATE serve_destinations SET active = 1, disabled_reason = NULL, "
+                               "failing_since = NULL, updated_at = $2 "
+                               "WHERE id = $1 AND deleted_at IS NULL"
+                             : "UPDATE serve_destinations SET active = 0, updated_at = $2 "
+                               "WHERE id = $1 AND deleted_at IS NULL",
+                   p, 2, NULL, &changed);
+    if (rc != 0)
+        return rc;
+    if (changed == 0)
+        return HOOKD_ENOTFOUND;
+    return dest_load(conn, r->id, false, &r->result);
+}
+
+int store_w_destination_secret(db *conn, void *arg)
+{
+    store_request *r = arg;
+    json_t *d = NULL;
+    int rc = dest_load(conn, r->id, true, &d);
+    if (rc != 0)
+        return rc;
+    r->result = json_object();
+    json_object_set(r->result, "secret", json_object_get(d, "secret"));
+    json_decref(d);
+    return 0;
+}
+
+int store_w_destination_rotate(db *conn, void *arg)
+{
+    store_request *r = arg;
+    char secret[64];
+    int rc = random_token("whsec_", 24, secret, sizeof secret);
+    if (rc != 0)
+        return rc;
+    db_param p[] = {DB_S(r->id), DB_S(secret), DB_I(r->now)};
+    int64_t changed = 0;
+    rc = query(conn,
+               "UPDATE serve_destinations SET secret = $2, updated_at = $3 "
+               "WHERE id = $1 AND deleted_at IS NULL",
+               p, 3, NULL, &changed);
+    if (rc != 0)
+        return rc;
+    if (changed == 0)
+        return HOOKD_ENOTFOUND;
+    r->result = json_object();
+    json_object_set_new(r->result, "secret", json_string(secret));
+    return 0;
+}
+
+int store_w_destination_recover(db *conn, void *arg)
+{
+    store_request *r = arg;
+    json_t *d = NULL;
+    int rc = dest_load(conn, r->id, false, &d);
+    if (rc != 0)
+        return rc;
+    json_decref(d);
+    db_param p[] = {DB_S(r->id), DB_I(r->since), DB_I(r->now)};
+    rc = query(conn,
+               "UPDATE serve_webhooks SET status = 'pending', round_attempts = 0, "
+               "next_attempt_at = $3, lease_owner = NULL, lease_until = NULL, updated_at = $3 "
+               "WHERE destination_id = $1 AND status = 'failed' AND created_at >= $2",
+               p, 3, NULL, &r->count);
+    if (rc != 0)
+        return rc;
+    r->result = json_object();
+    json_object_set_new(r->result, "count", json_integer(r->count));
+    return 0;
+}
+
+/* ---- events ---- */
+
+int store_w_event_insert(db *conn, void *arg)
+{
+    store_request *r = arg;
+    int rc;
+    if (r->idempotency_key) {
+        db_param k[] = {DB_S(r->idempotency_key), DB_I(r->now - IDEMPOTENCY_KEEP_MS)};
+        rc = query(conn, "DELETE FROM serve_idempotency WHERE created_at < $1", &k[1], 1,
+                   NULL, NULL);
+        if (rc != 0)
+            return rc;
+        db_rows *rows = NULL;
+        rc = query(conn, "SELECT response FROM serve_idempotency WHERE key = $1", k, 1, &rows,
+                   NULL);
+        if (rc != 0)
+            return rc;
+        if (db_rows_next(rows)) {
+            r->result_text = xstrdup(db_rows_text(rows, 0, NULL));
+            r->replayed = true;
+            db_rows_free(rows);
+            return 0;
+        }
+        db_rows_free(rows);
+    }
+
+    char event_id[HOOKD_ID_LEN + 1];
+    rc = hookd_id_new(event_id);
+    if (rc != 0)
+        return rc;
+    db_param e[] = {DB_S(event_id), DB_S(r->event_type), DB_SN(r->body, r->body_len),
+                    DB_I(r->now)};
+    rc = query(conn,
+               "INSERT INTO serve_events (id, type, body, created_at) VALUES ($1, $2, $3, $4)",
+               e, 4, NULL, NULL);
+    if (rc != 0)
+        return rc;
+
+    /* The subscribed active destinations, read whole before writing. */
+    db_rows *rows = NULL;
+    db_param t[] = {DB_S(r->event_type)};
+    rc = query(conn,
+               "SELECT d.id FROM serve_subscriptions s "
+               "JOIN serve_destinations d ON d.id = s.destination_id "
+               "WHERE s.event_type = $1 AND d.active = 1 AND d.deleted_at IS NULL "
+               "ORDER BY d.created_at, d.id",
+               t, 1, &rows, NULL);
+    if (rc != 0)
+        return rc;
+    json_t *dests = json_array();
+    while (db_rows_next(rows))
+        json_array_append_new(dests, json_string(db_rows_text(rows, 0, NULL)));
+    db_rows_free(rows);
+
+    json_t *webhooks = json_array();
+    size_t i;
+    json_t *dest;
+    json_array_foreach(dests, i, dest)
+    {
+        char webhook_id[HOOKD_ID_LEN + 1];
+        rc = hookd_id_new(webhook_id);
+        if (rc != 0)
+            break;
+        db_param w[] = {DB_S(webhook_id), DB_S(event_id), DB_S(json_string_value(dest)),
+                        DB_I(r->now)};
+        rc = query(conn,
+                   "INSERT INTO serve_webhooks (id, event_id, destination_id, status, "
+                   "attempt_count, round_attempts, next_attempt_at, created_at, updated_at) "
+                   "VALUES ($1, $2, $3, 'pending', 0, 0, $4, $4, $4)",
+                   w, 4, NULL, NULL);
+        if (rc != 0)
+            break;
+        json_t *item = json_object();
+        json_object_set_new(item, "id", json_string(webhook_id));
+        json_object_set(item, "destination_id", dest);
+        json_array_append_new(webhooks, item);
+    }
+    json_decref(dests);
+    if (rc != 0) {
+        json_decref(webhooks);
+        return rc;
+    }
+    r->count = (int64_t)json_array_size(webhooks);
+
+    json_t *answer = json_object();
+    json_object_set_new(answer, "id", json_string(event_id));
+    json_object_set_new(answer, "event", json_string(r->event_type));
+    json_object_set_new(answer, "created_at", json_time(r->now));
+    json_object_set_new(answer, "webhooks", webhooks);
+    r->result_text = json_dumps(answer, JSON_COMPACT);
+    json_decref(answer);
+    if (!r->result_text) {
+        fputs("hookd: out of memory\n", stderr);
+        abort();
+    }
+
+    if (r->idempotency_key) {
+        db_param k[] = {DB_S(r->idempotency_key), DB_S(r->result_text), DB_I(r->now)};
+        rc = query(conn,
+                   "INSERT INTO serve_idempotency (key, response, created_at) "
+                   "VALUES ($1, $2, $3)",
+                   k, 3, NULL, NULL);
+        if (rc == HOOKD_ECONFLICT)
+            snprintf(r->why, sizeof r->why,
+                     "a request with this Idempotency-Key is being processed");
+    }
+    return rc;
+}
+
+/* The webhook of the current row (WEBHOOK_COLS). */
+static json_t *webhook_json(db_rows *rows)
+{
+    json_t *w = json_object();
+    json_object_set_new(w, "id", json_text_or_null(rows, 0));
+    json_object_set_new(w, "event_id", json_text_or_null(rows, 1));
+    json_object_set_new(w, "destination_id", json_text_or_null(rows, 2));
+    json_object_set_new(w, "status", json_text_or_null(rows, 3));
+    json_object_set_new(w, "attempt_count", json_integer(db_rows_int(rows, 4)));
+    json_object_set_new(w, "next_attempt_at",
+                        db_rows_null(rows, 5) ? json_null() : json_time(db_rows_int(rows, 5)));
+    json_object_set_new(w, "created_at", json_time(db_rows_int(rows, 6)));
+    json_object_set_new(w, "updated_at", json_time(db_rows_int(rows, 7)));
+    return w;
+}
+
+int store_w_event_get(db *conn, void *arg)
+{
+    store_request *r = arg;
+    db_rows *rows = NULL;
+    db_param p[] = {DB_S(r->id)};
+    int rc = query(conn, "SELECT id, type, body, created_at FROM serve_events WHERE id = $1",
+                   p, 1, &rows, NULL);
+    if (rc != 0)
+        return rc;
+    if (!db_rows_next(rows)) {
+        db_rows_free(rows);
+        return HOOKD_ENOTFOUND;
+    }
+    json_t *ev = json_object();
+    json_object_set_new(ev, "id", json_text_or_null(rows, 0));
+    json_object_set_new(ev, "event", json_text_or_null(rows, 1));
+    json_t *envelope = json_parsed(rows, 2, json_object());
+    json_t *data = json_object_get(envelope, "data");
+    json_object_set(ev, "data", data ? data : json_null());
+    json_decref(envelope);
+    json_object_set_new(ev, "created_at", json_time(db_rows_int(rows, 3)));
+    db_rows_free(rows);
+
+    rc = query(conn,
+               "SELECT " WEBHOOK_COLS " FROM serve_webhooks WHERE event_id = $1 "
+               "ORDER BY created_at, id",
+               p, 1, &rows, NULL);
+    if (rc != 0) {
+        json_decref(ev);
+        return rc;
+    }
+    json_t *webhooks = json_array();
+    while (db_rows_next(rows))
+        json_array_append_new(webhooks, webhook_json(rows));
+    db_rows_free(rows);
+    json_object_set_new(ev, "webhooks", webhooks);
+    r->result = ev;
+    return 0;
+}
+
+/* ---- webhooks ---- */
+
+int store_w_webhook_list(db *conn, void *arg)
+{
+    store_request *r = arg;
+    char sql[768];
+    db_param p[8];
+    size_t n = 0;
+    int len = snprintf(sql, sizeof sql, "SELECT " WEBHOOK_COLS " FROM serve_webhooks WHERE 1 = 1");
+    const struct {
+        const char *column;
+        const char *value;
+    } filters[] = {
+        {"event_id", r->filter_event_id},
+        {"destination_id", r->filter_destination_id},
+        {"status", r->filter_status},
+    };
+    for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++) {
+        if (!filters[i].value)
+            continue;
+        p[n] = DB_S(filters[i].value);
+        n++;
+        len += snprintf(sql + len, sizeof sql - (size_t)len, " AND %s = $%zu", filters[i].column,
+                        n);
+    }
+    char after_id[HOOKD_ID_LEN + 1];
+    if (r->after) {
+        /* cursor: "<created_at ms>.<id>" */
+        char *end = NULL;
+        long long created = strtoll(r->after, &end, 10);
+        if (!end || *end != '.' || strlen(end + 1) != HOOKD_ID_LEN || !hookd_id_valid(end + 1))
+            return HOOKD_EINVAL;
+        memcpy(after_id, end + 1, sizeof after_id);
+        p[n] = DB_I(created);
+        p[n + 1] = DB_S(after_id);
+        len += snprintf(sql + len, sizeof sql - (size_t)len,
+                        " AND (created_at > $%zu OR (created_at = $%zu AND id > $%zu))", n + 1,
+                        n + 1, n + 2);
+        n += 2;
+    }
+    p[n] = DB_I(r->limit + 1);
+    n++;
+    snprintf(sql + len, sizeof sql - (size_t)len, " ORDER BY created_at, id LIMIT $%zu", n);
+
+    db_rows *rows = NULL;
+    int rc = query(conn, sql, p, n, &rows, NULL);
+    if (rc != 0)
+        return rc;
+    json_t *data = json_array();
+    json_t *next = json_null();
+    int64_t seen = 0;
+    int64_t last_created = 0;
+    char last_id[HOOKD_ID_LEN + 1] = "";
+    while (db_rows_next(rows)) {
+        if (seen == r->limit) {
+            char cursor[64];
+            snprintf(cursor, sizeof cursor, "%" PRId64 ".%s", last_created, last_id);
+            json_decref(next);
+            next = json_string(cursor);
+            break;
+        }
+        json_array_append_new(data, webhook_json(rows));
+        last_created = db_rows_int(rows, 6);
+        snprintf(last_id, sizeof last_id, "%s", db_rows_text(rows, 0, NULL));
+        seen++;
+    }
+    db_rows_free(rows);
+    r->result = json_object();
+    json_object_set_new(r->result, "data", data);
+    json_object_set_new(r->result, "next", next);
+    return 0;
+}
+
+/* Reads webhook id into *out (without attempts). */
+static int webhook_load(db *conn, const char *id, json_t **out)
+{
+    db_rows *rows = NULL;
+    db_param p[] = {DB_S(id)};
+    int rc = query(conn, "SELECT " WEBHOOK_COLS " FROM serve_webhooks WHERE id = $1", p, 1,
+                   &rows, NULL);
+    if (rc != 0)
+        return rc;
+    if (!db_rows_next(rows)) {
+        db_rows_free(rows);
+        return HOOKD_ENOTFOUND;
+    }
+    *out = webhook_json(rows);
+    db_rows_free(rows);
+    return 0;
+}
+
+int store_w_webhook_get(db *conn, void *arg)
+{
+    store_request *r = arg;
+    json_t *w = NULL;
+    int rc = webhook_load(conn, r->id, &w);
+    if (rc != 0)
+        return rc;
+    db_rows *rows = NULL;
+    db_param p[] = {DB_S(r->id)};
+    rc = query(conn,
+               "SELECT n, started_at, duration_ms, status_code, error, response "
+               "FROM serve_attempts WHERE webhook_id = $1 ORDER BY n",
+               p, 1, &rows, NULL);
+    if (rc != 0) {
+        json_decref(w);
+        return rc;
+    }
+    json_t *attempts = json_array();
+    while (db_rows_next(rows)) {
+        json_t *a = json_object();
+        json_object_set_new(a, "n", json_integer(db_rows_int(rows, 0)));
+        json_object_set_new(a, "started_at", json_time(db_rows_int(rows, 1)));
+        json_object_set_new(a, "duration_ms", json_integer(db_rows_int(rows, 2)));
+        json_object_set_new(a, "status_code", db_rows_null(rows, 3)
+                                                  ? json_null()
+                                                  : json_integer(db_rows_int(rows, 3)));
+        json_object_set_new(a, "error", json_text_or_null(rows, 4));
+        json_object_set_new(a, "response", json_text_or_null(rows, 5));
+        json_array_append_new(attempts, a);
+    }
+    db_rows_free(rows);
+    json_object_set_new(w, "attempts", attempts);
+    r->result = w;
+    return 0;
+}
+
+int store_w_webhook_retry(db *conn, void *arg)
+{
+    store_request *r = arg;
+    db_rows *rows = NULL;
+    db_param p[] = {DB_S(r->id), DB_I(r->now)};
+    int rc = query(conn,
+                   "SELECT w.status, d.deleted_at FROM serve_webhooks w "
+                   "JOIN serve_destinations d ON d.id = w.destination_id WHERE w.id = $1",
+                   p, 1, &rows, NULL);
+    if (rc != 0)
+        return rc;
+    if (!db_rows_next(rows)) {
+        db_rows_free(rows);
+        return HOOKD_ENOTFOUND;
+    }
+    char status[32];
+    snprintf(status, sizeof status, "%s", db_rows_text(rows, 0, NULL));
+    bool deleted = !db_rows_null(rows, 1);
+    db_rows_free(rows);
+    if (deleted) {
+        snprintf(r->why, sizeof r->why, "the webhook's destination was deleted");
+        return HOOKD_ECONFLICT;
+    }
+    if (strcmp(status, "failed") != 0 && strcmp(status, "succeeded") != 0) {
+        snprintf(r->why, sizeof r->why, "the webhook is %s; only a failed or succeeded webhook "
+                 "can be retried", status);
+        return HOOKD_ECONFLICT;
+    }
+    rc = query(conn,
+               "UPDATE serve_webhooks SET status = 'pending', round_attempts = 0, "
+               "next_attempt_at = $2, lease_owner = NULL, lease_until = NULL, updated_at = $2 "
+               "WHERE id = $1",
+               p, 2, NULL, NULL);
+    if (rc != 0)
+        return rc;
+    return webhook_load(conn, r->id, &r->result);
+}
+
+int store_w_stats(db *conn, void *arg)
+{
+    store_request *r = arg;
+    db_rows *rows = NULL;
+    int rc = query(conn, "SELECT status, COUNT(*) FROM serve_webhooks GROUP BY status", NULL, 0,
+                   &rows, NULL);
+    if (rc != 0)
+        return rc;
+    json_t *by_status = json_object();
+    static const char *const statuses[] = {"pending", "succeeded", "failed", "cancelled"};
+    for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
+        json_object_set_new(by_status, statuses[i], json_integer(0));
+    while (db_rows_next(rows))
+        json_object_set_new(by_status, db_rows_text(rows, 0, NULL),
+                            json_integer(db_rows_int(rows, 1)));
+    db_rows_free(rows);
+    db_param p[] = {DB_I(r->now)};
+    rc = query(conn,
+               "SELECT COUNT(*) FROM serve_webhooks WHERE status = 'pending' "
+               "AND next_attempt_at <= $1",
+               p, 1, &rows, NULL);
+    if (rc != 0) {
+        json_decref(by_status);
+        return rc;
+    }
+    int64_t due = db_rows_next(rows) ? db_rows_int(rows, 0) : 0;
+    db_rows_free(rows);
+    r->result = json_object();
+    json_object_set_new(r->result, "webhooks", by_status);
+    json_object_set_new(r->result, "due", json_integer(due));
+    return 0;
+}
+
+/* ---- the dispatcher ---- */
+
+/* Slots the claim may still fill for destination id: its limit (per the claimer's limits,
+ * else per_destination) less what this claim already took of it. */
+static int claim_room(const store_claim *c, const char *id)
+{
+    int room = c->per_destination;
+    for (size_t i = 0; i < c->limit_count; i++)
+        if (strcmp(c->limits[i].destination_id, id) == 0) {
+            room = c->limits[i].free;
+            break;
+        }
+    for (size_t i = 0; i < c->count; i++)
+        if (strcmp(c->items[i].destination_id, id) == 0)
+            room--;
+    return room;
+}
+
+int store_w_claim(db *conn, void *arg)
+{
+    store_claim *c = arg;
+    c->count = 0;
+    c->next_due = -1;
+    if (c->limit <= 0)
+        return 0;
+    size_t skip_count = 0;
+    for (size_t i = 0; i < c->limit_count; i++)
+        if (c->limits[i].free <= 0)
+            skip_count++;
+    size_t nparams = 2 + skip_count;
+    db_param *p = xmalloc(nparams * sizeof *p);
+    size_t sqlcap = 1024 + skip_count * 8;
+    char *sql = xmalloc(sqlcap);
+    int64_t candidates = (int64_t)c->limit * 4;
+    if (candidates > CLAIM_CANDIDATES_MAX)
+        candidates = CLAIM_CANDIDATES_MAX;
+    p[0] = DB_I(c->now);
+    p[1] = DB_I(candidates);
+    size_t len = (size_t)snprintf(
+        sql, sqlcap,
+        "SELECT w.id, w.event_id, w.destination_id, w.round_attempts, w.attempt_count, "
+        "e.body, d.url, d.secret, d.headers FROM serve_webhooks w "
+        "JOIN serve_events e ON e.id = w.event_id "
+        "JOIN serve_destinations d ON d.id = w.destination_id "
+        "WHERE w.status = 'pending' AND w.next_attempt_at <= $1 "
+        "AND (w.lease_until IS NULL OR w.lease_until < $1) "
+        "AND d.active = 1 AND d.deleted_at IS NULL");
+    if (skip_count > 0) {
+        len += (size_t)snprintf(sql + len, sqlcap - len, " AND w.destination_id NOT IN (");
+        size_t k = 2;
+        for (size_t i = 0; i < c->limit_count; i++) {
+            if (c->limits[i].free > 0)
+                continue;
+            p[k] = DB_S(c->limits[i].destination_id);
+            k++;
+            len += (size_t)snprintf(sql + len, sqlcap - len, "%s$%zu", k > 3 ? ", " : "", k);
+        }
+        len += (size_t)snprintf(sql + len, sqlcap - len, ")");
+    }
+    len += (size_t)snprintf(sql + len, sqlcap - len, " ORDER BY w.next_attempt_at LIMIT $2");
+    if (db_kind(conn) == DB_POSTGRES)
+        snprintf(sql + len, sqlcap - len, " FOR UPDATE OF w SKIP LOCKED");
+
+    db_rows *rows = NULL;
+    int rc = query(conn, sql, p, nparams, &rows, NULL);
+    free(sql);
+    free(p);
+    if (rc != 0)
+        return rc;
+    c->items = xmalloc((size_t)c->limit * sizeof *c->items);
+    while (db_rows_next(rows) && c->count < (size_t)c->limit) {
+        const char *dest = db_rows_text(rows, 2, NULL);
+        if (claim_room(c, dest) <= 0)
+            continue;
+        store_claimed *it = &c->items[c->count++];
+        size_t blen;
+        const char *body = db_rows_text(rows, 5, &blen);
+        it->webhook_id = xstrdup(db_rows_text(rows, 0, NULL));
+        it->event_id = xstrdup(db_rows_text(rows, 1, NULL));
+        it->destination_id = xstrdup(dest);
+        it->round_attempts = db_rows_int(rows, 3);
+        it->attempt_count = db_rows_int(rows, 4);
+        it->body = xstrndup(body, blen);
+        it->body_len = blen;
+        it->url = xstrdup(db_rows_text(rows, 6, NULL));
+        it->secret = xstrdup(db_rows_text(rows, 7, NULL));
+        it->headers_json = xstrdup(db_rows_text(rows, 8, NULL));
+    }
+    db_rows_free(rows);
+
+    for (size_t i = 0; i < c->count; i++) {
+        db_param u[] = {DB_S(c->owner), DB_I(c->lease_until), DB_S(c->items[i].webhook_id)};
+        rc = query(conn,
+                   "UPDATE serve_webhooks SET lease_owner = $1, lease_until = $2 WHERE id = $3",
+                   u, 3, NULL, NULL);
+        if (rc != 0)
+            return rc;
+    }
+
+    db_param q[] = {DB_I(c->now)};
+    rc = query(conn,
+               "SELECT MIN(next_attempt_at) FROM serve_webhooks "
+               "WHERE status = 'pending' AND next_attempt_at > $1",
+               q, 1, &rows, NULL);
+    if (rc != 0)
+        return rc;
+    if (db_rows_next(rows) && !db_rows_null(rows, 0))
+        c->next_due = db_rows_int(rows, 0);
+    db_rows_free(rows);
+    return 0;
+}
+
+void store_claim_free(store_claim *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->limit_count; i++)
+        free(c->limits[i].destination_id);
+    free(c->limits);
+    for (size_t i = 0; i < c->count; i++) {
+        store_claimed *it = &c->items[i];
+        free(it->webhook_id);
+        free(it->event_id);
+        free(it->destination_id);
+        free(it->url);
+        free(it->secret);
+        free(it->headers_json);
+        free(it->body);
+    }
+    free(c->items);
+    free(c);
+}
+
+int store_w_outcome(db *conn, void *arg)
+{
+    store_outcome *o = arg;
+    static const char *const states[] = {"", "succeeded", "pending", "failed"};
+    db_rows *rows = NULL;
+    db_param p[] = {DB_S(states[o->state]),
+                    o->state == STORE_RETRY ? DB_I(o->next_attempt_at) : DB_NUL,
+                    DB_I(o->now), DB_S(o->webhook_id), DB_S(o->owner)};
+    int rc = query(conn,
+                   "UPDATE serve_webhooks SET status = $1, attempt_count = attempt_count + 1, "
+                   "round_attempts = round_attempts + 1, next_attempt_at = $2, "
+                   "lease_owner = NULL, lease_until = NULL, updated_at = $3 "
+                   "WHERE id = $4 AND lease_owner = $5 AND status = 'pending' "
+                   "RETURNING attempt_count",
+                   p, 5, &rows, NULL);
+    if (rc != 0)
+        return rc;
+    if (!db_rows_next(rows)) {
+        db_rows_free(rows);
+        return HOOKD_ELEASE;
+    }
+    o->attempt_number = db_rows_int(rows, 0);
+    db_rows_free(rows);
+
+    db_param a[] = {DB_S(o->webhook_id),
+                    DB_I(o->attempt_number),
+                    DB_I(o->started_at),
+                    DB_I(o->duration_ms),
+                    o->status_code > 0 ? DB_I(o->status_code) : DB_NUL,
+                    DB_SOPT(o->error),
+                    DB_SOPT(o->response)};
+    rc = query(conn,
+               "INSERT INTO serve_attempts (webhook_id, n, started_at, duration_ms, "
+               "status_code, error, response) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+               a, 7, NULL, NULL);
+    if (rc != 0)
+        return rc;
+
+    int64_t changed = 0;
+    if (o->deactivate_reason) {
+        db_param d[] = {DB_S(o->destination_id), DB_S(o->deactivate_reason), DB_I(o->now)};
+        rc = query(conn,
+                   "UPDATE serve_destinations SET active = 0, disabled_reason = $2, "
+                   "updated_at = $3 WHERE id = $1 AND active = 1",
+                   d, 3, NULL, &changed);
+        if (rc != 0)
+            return rc;
+        o->deactivated = changed > 0;
+    }
+    if (o->state == STORE_SUCCEEDED) {
+        db_param d[] = {DB_S(o->destination_id)};
+        return query(conn,
+                     "UPDATE serve_destinations SET failing_since = NULL "
+                     "WHERE id = $1 AND failing_since IS NOT NULL",
+                     d, 1, NULL, NULL);
+    }
+    db_param d[] = {DB_S(o->destination_id), DB_I(o->started_at)};
+    rc = query(conn,
+               "UPDATE serve_destinations SET failing_since = $2 "
+               "WHERE id = $1 AND failing_since IS NULL",
+               d, 2, NULL, NULL);
+    if (rc != 0 || o->deactivated)
+        return rc;
+    char reason[96];
+    snprintf(reason, sizeof reason, "every attempt failed for %" PRId64 " days in a row",
+             (int64_t)(o->fail_window_ms / (24LL * 3600 * 1000)));
+    db_param f[] = {DB_S(o->destination_id), DB_I(o->now - o->fail_window_ms), DB_S(reason),
+                    DB_I(o->now)};
+    rc = query(conn,
+               "UPDATE serve_destinations SET active = 0, disabled_reason = $3, updated_at = $4 "
+               "WHERE id = $1 AND active = 1 AND failing_since <= $2",
+               f, 4, NULL, &changed);
+    if (rc == 0 && changed > 0)
+        o->deactivated = true;
+    return rc;
+}
+
+void store_outcome_free(store_outcome *o)
+{
+    if (!o)
+        return;
+    free(o->webhook_id);
+    free(o->destination_id);
+    free(o->error);
+    free(o->response);
+    free(o->deactivate_reason);
+    free(o);
+}

@@ -1,0 +1,235 @@
+/*
+ * store.h — the sender's store: destinations, events, webhooks, attempts, idempotency keys,
+ * in SQL that runs on SQLite and PostgreSQL alike (db.h). All of the sender's SQL lives in
+ * store.c; the API and the dispatcher only fill requests and read results.
+ *
+ * Tables (all prefixed serve_, so a receiver may share the database):
+ *   serve_destinations   one row per destination; deleted ones are kept (deleted_at) so that
+ *                        their webhooks stay readable; failing_since tracks the 5-day rule
+ *   serve_subscriptions  (destination, event type) pairs: the fan-out index
+ *   serve_events         the event and its envelope, the exact bytes that are signed
+ *   serve_webhooks       one per (event, destination): status, attempt counts, the next
+ *                        attempt's time and the lease (lease_owner, lease_until) of whoever
+ *                        is attempting it
+ *   serve_attempts       one per attempt: when, how long, status code, error, response
+ *   serve_idempotency    Idempotency-Key → the first answer (kept at least 24 hours)
+ *   serve_settings       the admin token's SHA-256
+ *
+ * Two kinds of functions:
+ *   - startup calls (store_migrate, store_admin_token, store_release_leases) run on the
+ *     main thread before the loop starts;
+ *   - work functions (store_w_*), db_work_fn-compatible, run on the db_worker's thread
+ *     inside a batch transaction: db_worker_submit(worker, store_w_x, done, request). They
+ *     read their inputs from the request and write their outputs into it; the caller reads
+ *     the outputs in the done callback (on the loop) when rc is 0, then frees the request.
+ *
+ * Times are Unix milliseconds (BIGINT). Ids are canonical UUIDs (TEXT).
+ */
+#ifndef HOOKD_STORE_H
+#define HOOKD_STORE_H
+
+#include "db.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- startup (main thread, before the loop) ---- */
+
+/* Creates or migrates the serve_* tables. 0 or HOOKD_ESTORE. */
+int store_migrate(db *conn);
+
+/*
+ * Finds the admin token's SHA-256 (32 bytes) in the store. When none is stored, generates a
+ * token, stores only its digest, and copies the token into generated (genlen bytes, ≥ 80) so
+ * the caller can print it once; *was_generated tells which case happened.
+ */
+int store_admin_token(db *conn, unsigned char digest[32], char *generated, size_t genlen,
+                      bool *was_generated);
+
+/* Drops the leases taken by earlier runs of this node (lease_owner "<node_id>/…"): after a
+ * crash, their webhooks become due again at once. *released receives how many. */
+int store_release_leases(db *conn, const char *node_id, int64_t *released);
+
+/* ---- the API's requests ---- */
+
+/* Which fields of a destination a request sets (create sets all it has, PATCH some). */
+enum {
+    STORE_F_NAME = 1 << 0,
+    STORE_F_URL = 1 << 1,
+    STORE_F_EVENTS = 1 << 2,
+    STORE_F_DESCRIPTION = 1 << 3,
+    STORE_F_HEADERS = 1 << 4,
+};
+
+/*
+ * One API request to the store. Inputs are owned by the request (malloc'd; freed by
+ * store_request_free); so are the outputs. Which inputs a work function reads is said next
+ * to it below. Errors: HOOKD_ENOTFOUND (no such object), HOOKD_ECONFLICT (the object's state
+ * forbids it; message in why), HOOKD_ESTORE.
+ */
+typedef struct store_request {
+    /* inputs */
+    int64_t now;             /* the request's time, ms */
+    char *id;                /* the destination, event or webhook the path names */
+    unsigned fields;         /* STORE_F_* set by a create or PATCH */
+    char *name;              /* destination name */
+    char *url;               /* destination URL (already checked against the policy) */
+    char *description;       /* destination description, NULL for none */
+    char *events_json;       /* destination's event types: JSON array of strings */
+    char *headers_json;      /* destination's custom headers: JSON object of strings */
+    bool active;             /* store_w_destination_set_active: the new state */
+    char *event_type;        /* store_w_event_insert: the event's type */
+    char *body;              /* store_w_event_insert: the envelope (signed bytes) */
+    size_t body_len;         /* its length */
+    char *idempotency_key;   /* store_w_event_insert: the Idempotency-Key, or NULL */
+    char *filter_event_id;   /* store_w_webhook_list filters (NULL: any) */
+    char *filter_destination_id;
+    char *filter_status;
+    int64_t limit;           /* store_w_webhook_list: page size */
+    char *after;             /* store_w_webhook_list: cursor from a previous page, or NULL */
+    int64_t since;           /* store_w_destination_recover: ms */
+    /* outputs */
+    json_t *result;          /* the answer's JSON; taken by the caller (set to NULL) or
+                                freed with the request */
+    char *result_text;       /* store_w_event_insert: the answer as compact JSON text */
+    bool replayed;           /* store_w_event_insert: an earlier answer for the same key */
+    int64_t count;           /* rows affected, where the function says so */
+    char why[256];           /* a reason to show with HOOKD_ECONFLICT */
+} store_request;
+
+/* A zeroed request with now set. Never NULL (allocation failure aborts). */
+store_request *store_request_new(int64_t now);
+void store_request_free(store_request *request);
+
+/* Creates a destination (inactive, fresh secret) from name, url, events_json, description,
+ * headers_json. result: the destination with its "secret". */
+int store_w_destination_create(db *conn, void *request);
+/* result: {"data":[destination…]}, without secrets, deleted ones left out. */
+int store_w_destination_list(db *conn, void *request);
+/* id → result: the destination (no secret). */
+int store_w_destination_get(db *conn, void *request);
+/* id + the fields named by `fields` → result: the updated destination. */
+int store_w_destination_update(db *conn, void *request);
+/* id → marks it deleted and cancels its pending webhooks; count: webhooks cancelled. */
+int store_w_destination_delete(db *conn, void *request);
+/* id + active → result: the destination. Activating clears the deactivation reason. */
+int store_w_destination_set_active(db *conn, void *request);
+/* id → result: {"secret":…}. */
+int store_w_destination_secret(db *conn, void *request);
+/* id → a new secret, used by every attempt from now on; result: {"secret":…}. */
+int store_w_destination_rotate(db *conn, void *request);
+/* id + since → every failed webhook of the destination created since then gets a fresh
+ * round of attempts; result: {"count":n}. */
+int store_w_destination_recover(db *conn, void *request);
+
+/*
+ * event_type, body, idempotency_key → in one job: the event, one pending webhook per active
+ * destination subscribed to the type (due now), and the key with the answer. When the key
+ * was seen before, nothing is written: replayed is set and result_text is the first answer.
+ * result_text: {"id","event","created_at","webhooks":[{"id","destination_id"}…]}; count:
+ * webhooks created.
+ */
+int store_w_event_insert(db *conn, void *request);
+/* id → result: the event with its data and its webhooks. */
+int store_w_event_get(db *conn, void *request);
+
+/* filters, limit, after → result: {"data":[webhook…],"next":cursor|null}. HOOKD_EINVAL for
+ * a malformed cursor. */
+int store_w_webhook_list(db *conn, void *request);
+/* id → result: the webhook with its attempts. */
+int store_w_webhook_get(db *conn, void *request);
+/* id → a failed or succeeded webhook gets a fresh round of attempts, due now, same id.
+ * HOOKD_ECONFLICT when it is pending or cancelled. result: the webhook. */
+int store_w_webhook_retry(db *conn, void *request);
+
+/* result: {"webhooks":{"pending":n,…}} — for /metrics. */
+int store_w_stats(db *conn, void *request);
+
+/* ---- the dispatcher's requests ---- */
+
+/* A destination the claim must treat specially: skip it (saturated) or take at most `free`
+ * of its webhooks. */
+typedef struct store_claim_limit {
+    char *destination_id; /* owned by the claim request */
+    int free;             /* slots left: 0 means skip it */
+} store_claim_limit;
+
+/* A claimed webhook, with everything needed to attempt it. All strings owned by it. */
+typedef struct store_claimed {
+    char *webhook_id;
+    char *event_id;
+    char *destination_id;
+    char *url;             /* the destination's URL now */
+    char *secret;          /* its current secret */
+    char *headers_json;    /* its custom headers, a JSON object of strings */
+    char *body;            /* the envelope, the exact bytes to sign and send */
+    size_t body_len;
+    int64_t round_attempts; /* attempts already made in the current round */
+    int64_t attempt_count;  /* attempts made in all */
+} store_claimed;
+
+/*
+ * Claims due webhooks (pending, next_attempt_at ≤ now, no live lease) of active destinations,
+ * oldest due first, at most `limit`, at most per_destination of each destination (fewer per
+ * `limits`), setting lease_owner = owner and lease_until = lease_until. On PostgreSQL rows
+ * locked by another claimer are skipped (FOR UPDATE SKIP LOCKED). next_due is the earliest
+ * next_attempt_at still pending after the claim (-1 if none).
+ */
+typedef struct store_claim {
+    /* inputs */
+    const char *owner;         /* not owned: outlives the request */
+    int64_t now;
+    int64_t lease_until;
+    int limit;
+    int per_destination;
+    store_claim_limit *limits; /* owned */
+    size_t limit_count;
+    /* outputs */
+    store_claimed *items;      /* owned; count of them */
+    size_t count;
+    int64_t next_due;
+} store_claim;
+
+int store_w_claim(db *conn, void *claim);
+void store_claim_free(store_claim *claim);
+
+enum store_outcome_state {
+    STORE_SUCCEEDED = 1, /* 2XX */
+    STORE_RETRY = 2,     /* failed; pending again at next_attempt_at */
+    STORE_FAILED = 3,    /* failed; no more automatic attempts */
+};
+
+/*
+ * One attempt's outcome: the attempt row and the webhook's next state, written only while
+ * owner still holds the lease (else HOOKD_ELEASE and nothing is written). A failure also
+ * starts (or continues) the destination's failing streak, and deactivates it when the streak
+ * is older than fail_window_ms; a success ends the streak. deactivate_reason, when set,
+ * deactivates the destination at once (410 Gone). deactivated tells whether this outcome
+ * deactivated the destination.
+ */
+typedef struct store_outcome {
+    /* inputs (strings owned by the outcome) */
+    const char *owner;          /* not owned */
+    char *webhook_id;
+    char *destination_id;
+    int64_t now;
+    int64_t started_at;         /* the attempt's start, ms */
+    int64_t duration_ms;
+    long status_code;           /* 0: no answer */
+    char *error;                /* why it failed, or NULL */
+    char *response;             /* the first 4 KiB of the answer (valid UTF-8), or NULL */
+    enum store_outcome_state state;
+    int64_t next_attempt_at;    /* STORE_RETRY */
+    char *deactivate_reason;    /* or NULL */
+    int64_t fail_window_ms;     /* the failing-streak limit (5 days) */
+    /* outputs */
+    int64_t attempt_number;     /* n of the row written */
+    bool deactivated;
+} store_outcome;
+
+int store_w_outcome(db *conn, void *outcome);
+void store_outcome_free(store_outcome *outcome);
+
+#endif
