@@ -18,7 +18,7 @@ static void rejected(const char *text)
 {
     int64_t t;
     if (hookd_timestamp_parse(text, &t) != HOOKD_ETIMESTAMP)
-        fail_msg("accepted '%s'", text);
+        fail_msg("accepted '%s'", text ? text : "(null)");
 }
 
 static void test_format(void **state)
