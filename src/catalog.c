@@ -413,6 +413,12 @@ int hookd_catalog_validate(const hookd_catalog *catalog, const char *event, cons
         say(why, whylen, "unknown event type '%.128s'", event);
         return HOOKD_EEVENTTYPE;
     }
+    /* jansson skips a raw NUL byte after a number or literal (akheron/jansson#331); it is
+     * not JSON, and hookd_envelope_build refuses it too. */
+    if (memchr(data, '\0', data_len) != NULL) {
+        say(why, whylen, "data is not valid JSON: NUL byte");
+        return HOOKD_EJSON;
+    }
     parsed = json_loadb(data, data_len,
                         JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL | JSON_DECODE_ANY, &error);
     if (parsed == NULL) {

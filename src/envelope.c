@@ -18,7 +18,9 @@
 
 /* Flags for every decode: duplicate keys are ambiguous to receivers; integers too large for
  * json_int_t are still valid JSON (the bytes are kept, not the value); a scalar is valid
- * JSON that is merely not an object. */
+ * JSON that is merely not an object. A raw NUL byte is never valid JSON, but jansson skips
+ * one right after a number or literal ({"id":1\0} loads; akheron/jansson#331), so callers
+ * reject NUL bytes before decoding; otherwise build would copy one into the body. */
 #define DECODE_FLAGS (JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL | JSON_DECODE_ANY)
 
 static void *xmalloc(size_t size)
@@ -87,6 +89,8 @@ int hookd_envelope_build(const char *event, const char *data, size_t data_len, s
         return HOOKD_EENVELOPE;
     if (max_len != 0 && data_len > max_len)
         return HOOKD_ETOOBIG;
+    if (memchr(data, '\0', data_len) != NULL) /* see DECODE_FLAGS */
+        return HOOKD_EJSON;
     parsed = json_loadb(data, data_len, DECODE_FLAGS, &error);
     if (parsed == NULL)
         return HOOKD_EJSON;
@@ -121,7 +125,7 @@ int hookd_envelope_parse(const void *body, size_t body_len, char **event_out)
 
     if (event_out != NULL)
         *event_out = NULL;
-    if (body == NULL)
+    if (body == NULL || memchr(body, '\0', body_len) != NULL) /* see DECODE_FLAGS */
         return HOOKD_EJSON;
     root = json_loadb(body, body_len, DECODE_FLAGS, &error);
     if (root == NULL)

@@ -7,6 +7,7 @@
  */
 #include "hookd.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -20,7 +21,10 @@ int hookd_timestamp_format(int64_t unix_seconds, char *out)
         return HOOKD_EINVAL;
     if (tm.tm_year < -1900 || tm.tm_year > 9999 - 1900)
         return HOOKD_EINVAL;
-    if (strftime(out, HOOKD_TIMESTAMP_LEN + 1, "%Y-%m-%dT%H:%M:%SZ", &tm) != HOOKD_TIMESTAMP_LEN) {
+    /* Not strftime: glibc's %Y does not pad years 0-999 to four digits. */
+    if (snprintf(out, HOOKD_TIMESTAMP_LEN + 1, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                 tm.tm_sec) != HOOKD_TIMESTAMP_LEN) {
         out[0] = '\0';
         return HOOKD_EINVAL;
     }

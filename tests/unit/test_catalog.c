@@ -116,6 +116,11 @@ static void test_data_not_object(void **state)
     assert_string_equal(why, "data must be a JSON object");
     assert_int_equal(check(catalog, "events.created", "{\"id\":", why), HOOKD_EJSON);
     assert_non_null(strstr(why, "data is not valid JSON"));
+    /* Regression (found by fuzz/fuzz_envelope): jansson skips a NUL byte after a number. */
+    assert_int_equal(hookd_catalog_validate(catalog, "events.created",
+                                            "{\"id\":1,\"calendar_id\":2\0}", 25, why, 256),
+                     HOOKD_EJSON);
+    assert_non_null(strstr(why, "data is not valid JSON"));
     hookd_catalog_free(catalog);
 }
 

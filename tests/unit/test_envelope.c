@@ -173,6 +173,23 @@ static void test_build_then_parse(void **state)
     free(out);
 }
 
+/* Regression (found by fuzz/fuzz_envelope): jansson skips a raw NUL byte right after a
+ * number or literal, so {"id":1\0} used to build into a body with a NUL byte in it. */
+static void test_nul_byte_rejected(void **state)
+{
+    static const char data[] = "{ \"id\":1\0}",
+                      body[] = "{\"event\":\"x\",\"data\":{\"a\":true\0}}";
+    char *out = (char *)1, *event = (char *)1;
+    size_t len = 99;
+    (void)state;
+    assert_int_equal(hookd_envelope_build("events.created", data, sizeof data - 1, 0, &out, &len),
+                     HOOKD_EJSON);
+    assert_null(out);
+    assert_int_equal(len, 0);
+    assert_int_equal(hookd_envelope_parse(body, sizeof body - 1, &event), HOOKD_EJSON);
+    assert_null(event);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -186,6 +203,7 @@ int main(void)
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_parse_rejects),
         cmocka_unit_test(test_build_then_parse),
+        cmocka_unit_test(test_nul_byte_rejected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -58,6 +58,20 @@ static void test_round_trip(void **state)
     }
 }
 
+/* Regression (found by fuzz/fuzz_timestamp): years 0000-0999 parse, so they must format
+ * back to the same four-digit form rather than fail (strftime's %Y does not pad them). */
+static void test_early_years(void **state)
+{
+    char out[HOOKD_TIMESTAMP_LEN + 1];
+    (void)state;
+    assert_int_equal(hookd_timestamp_format(parse("0000-01-01T00:00:00Z"), out), HOOKD_OK);
+    assert_string_equal(out, "0000-01-01T00:00:00Z");
+    assert_int_equal(hookd_timestamp_format(parse("0999-12-31T23:59:59Z"), out), HOOKD_OK);
+    assert_string_equal(out, "0999-12-31T23:59:59Z");
+    assert_int_equal(hookd_timestamp_format(parse("0000-01-01T00:00:00Z") - 1, out), HOOKD_EINVAL);
+    assert_string_equal(out, "");
+}
+
 static void test_calendar(void **state)
 {
     (void)state;
@@ -104,7 +118,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_format),         cmocka_unit_test(test_parse_valid),
         cmocka_unit_test(test_round_trip),     cmocka_unit_test(test_calendar),
-        cmocka_unit_test(test_forms_rejected),
+        cmocka_unit_test(test_forms_rejected), cmocka_unit_test(test_early_years),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
