@@ -13,16 +13,26 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
+#include <pthread.h>
 #include <string.h>
 
 #define MAC_LEN 32 /* bytes in an HMAC-SHA256 */
+
+/* Fetching the HMAC implementation is a locked provider lookup: done once per process, not
+ * per signature (the receiver verifies every request). EVP_MAC objects are shareable. */
+static EVP_MAC *hmac_implementation;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+
+static void hmac_fetch(void)
+{
+    hmac_implementation = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
 
 /* Computes the raw HMAC-SHA256 of `id "." timestamp "." body` into mac. */
 static int compute_mac(const char *secret, size_t secret_len, const char *id, const char *timestamp,
                        const void *body, size_t body_len, unsigned char mac[MAC_LEN])
 {
     int rc = HOOKD_EINVAL;
-    EVP_MAC *hmac = NULL;
     EVP_MAC_CTX *ctx = NULL;
     char digest_name[] = "SHA256";
     OSSL_PARAM params[2];
@@ -31,10 +41,10 @@ static int compute_mac(const char *secret, size_t secret_len, const char *id, co
     if (secret == NULL || secret_len == 0 || id == NULL || timestamp == NULL ||
         (body == NULL && body_len != 0))
         return HOOKD_EINVAL;
-    hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    if (hmac == NULL)
+    pthread_once(&hmac_once, hmac_fetch);
+    if (hmac_implementation == NULL)
         goto done;
-    ctx = EVP_MAC_CTX_new(hmac);
+    ctx = EVP_MAC_CTX_new(hmac_implementation);
     if (ctx == NULL)
         goto done;
     params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0);
@@ -50,7 +60,6 @@ static int compute_mac(const char *secret, size_t secret_len, const char *id, co
     rc = HOOKD_OK;
 done:
     EVP_MAC_CTX_free(ctx);
-    EVP_MAC_free(hmac);
     return rc;
 }
 
