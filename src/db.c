@@ -207,3 +207,24 @@ int db_migrate(db *conn, const char *component, const char *const *migrations, s
     }
     return 0;
 }
+
+bool db_channel_valid(const char *channel)
+{
+    size_t n = 0;
+    for (const char *c = channel; *c; c++, n++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_'))
+            return false;
+    return n > 0 && n < 64 && !(channel[0] >= '0' && channel[0] <= '9');
+}
+
+int db_notify(db *conn, const char *channel)
+{
+    if (db_kind(conn) != DB_POSTGRES)
+        return 0;
+    if (!db_channel_valid(channel)) {
+        db_set_error(conn, "invalid notification channel");
+        return HOOKD_EINVAL;
+    }
+    db_param p = DB_S(channel);
+    return db_query(conn, "SELECT pg_notify($1, '')", &p, 1, NULL, NULL);
+}

@@ -8,7 +8,8 @@
  * Both backends speak: INSERT … ON CONFLICT DO NOTHING, RETURNING, BIGINT, TEXT, and
  * one-word casts like $1::bigint (PostgreSQL needs them where a parameter's type cannot be
  * inferred, e.g. "$1::bigint IS NULL"; SQLite drops them).
- * Where they differ (FOR UPDATE SKIP LOCKED, LISTEN/NOTIFY) callers test db_kind().
+ * Where they differ (FOR UPDATE SKIP LOCKED) callers test db_kind(); notifications
+ * (db_notify, db_listener) are PostgreSQL's LISTEN/NOTIFY and no-ops on SQLite.
  *
  * Threads: a db connection belongs to one thread at a time. The event loop never calls
  * db_* on a connection that may wait for an fsync or the network; it submits work to a
@@ -88,6 +89,40 @@ int db_rollback(db *conn);
  * once on PostgreSQL (advisory lock).
  */
 int db_migrate(db *conn, const char *component, const char *const *migrations, size_t count);
+
+/* ---- notifications between processes sharing a database ---- */
+
+/*
+ * Inside the current transaction: wakes every listener of channel once it commits
+ * (pg_notify; notifications of one transaction are sent once each). A no-op on SQLite,
+ * where only the process that wrote learns of it. channel is an identifier of lowercase
+ * letters, digits and '_'. 0 or HOOKD_ESTORE.
+ */
+int db_notify(db *conn, const char *channel);
+
+typedef struct db_listener db_listener;
+
+/* Called on the loop thread when a notification arrives on the channel, and after every
+ * (re)connection, since notifications sent while disconnected are lost. */
+typedef void (*db_notify_fn)(void *arg);
+
+/*
+ * Listens on a PostgreSQL channel (see db_notify) on a connection of its own, opened from
+ * url, whose socket is watched by base's loop: the loop never waits on it. The connection is
+ * made in the background; a lost one is made again after 0.5 s, doubling up to 30 s, each
+ * failure logged (without the password). A host name in url is resolved at each connect,
+ * blocking: an address avoids that. TCP keepalives (30 s) notice a vanished server.
+ * Returns HOOKD_EINVAL for a sqlite: URL (no notifications: *out is NULL) or an invalid
+ * channel. Never fails otherwise (allocation failure aborts). Thread: loop thread only.
+ */
+int db_listener_open(struct event_base *base, const char *url, const char *channel,
+                     db_notify_fn fn, void *arg, db_listener **out);
+
+/* True while the LISTEN is in force (notifications are being received). */
+bool db_listener_ready(const db_listener *l);
+
+/* Closes the connection and frees the listener; fn is not called again. NULL is a no-op. */
+void db_listener_close(db_listener *l);
 
 /* ---- the store thread ---- */
 

@@ -55,6 +55,10 @@ void *db_xmalloc(size_t size);
 void *db_xcalloc(size_t count, size_t size);
 void *db_xrealloc(void *ptr, size_t size);
 
+/* True for a notification channel name that needs no quoting in LISTEN: 1 to 63 lowercase
+ * letters, digits and '_', not starting with a digit. */
+bool db_channel_valid(const char *channel);
+
 /* Records the last error message on conn (printf-style). */
 void db_set_error(db *conn, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

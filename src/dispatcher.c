@@ -197,7 +197,7 @@ static void check_drained(dispatcher *d)
 /* Arms the timer to fire in `ms` unless it already fires sooner. */
 static void tick_arm(dispatcher *d, int64_t ms)
 {
-    if (d->stopping)
+    if (d->stopping || d->opt.max_in_flight == 0)
         return;
     if (ms < 0)
         ms = 0;
@@ -470,7 +470,7 @@ static void claiming_done(void *arg, int rc)
 /* Submits a claim for as many webhooks as there are free slots. */
 static void claim_start(dispatcher *d)
 {
-    if (d->stopping)
+    if (d->stopping || d->opt.max_in_flight == 0)
         return;
     if (d->claiming) {
         d->rewake = true;
@@ -520,8 +520,8 @@ dispatcher *dispatcher_new(struct event_base *base, db_worker *worker, http_clie
     d->opt = *options;
     if (d->opt.poll_ms <= 0)
         d->opt.poll_ms = DEFAULT_POLL_MS;
-    if (d->opt.max_in_flight <= 0)
-        d->opt.max_in_flight = 1;
+    if (d->opt.max_in_flight < 0)
+        d->opt.max_in_flight = 0;
     if (d->opt.max_per_destination <= 0)
         d->opt.max_per_destination = 1;
     d->owner = xstrdup(options->owner);
@@ -551,7 +551,8 @@ dispatcher *dispatcher_new(struct event_base *base, db_worker *worker, http_clie
                                         "Webhook state changes after an attempt.");
     d->lease_lost = metrics_counter(registry, "hookd_lease_lost_total", NULL,
                                     "Attempts whose outcome was dropped: the lease was lost.");
-    tick_arm(d, 0);
+    if (d->opt.max_in_flight > 0)
+        tick_arm(d, 0);
     return d;
 }
 

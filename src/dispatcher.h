@@ -5,8 +5,9 @@
  * (attempt row + next state: succeeded · pending at next_attempt_at · failed) to the store.
  *
  * Claims happen when there is capacity: right after dispatcher_wake (an event was ingested,
- * a webhook retried), after a claim that filled up, and on a timer (a short poll, sooner
- * when a retry is due sooner). A saturated destination is left out of claims, so one that
+ * a webhook retried — here or, through the store's notifications, on another node), after a
+ * claim that filled up, and on a timer (the poll, sooner when a retry is due sooner; the
+ * poll is what finds other nodes' expired leases and, without notifications, their work). A saturated destination is left out of claims, so one that
  * hangs holds only its own slots and never delays the others.
  *
  * Thread: loop thread only.
@@ -32,7 +33,8 @@ typedef struct dispatcher_options {
     int max_attempts;          /* attempts per round (the first and the retries) */
     retry_policy retry;        /* waits between attempts */
     int64_t lease_ms;          /* how long a claim holds a webhook; longer than timeout_ms */
-    int max_in_flight;         /* attempts under way or queued in memory, in all */
+    int max_in_flight;         /* attempts under way or queued in memory, in all; 0: this
+                                  node delivers nothing (API only), never claims */
     int max_per_destination;   /* attempts under way per destination */
     int64_t poll_ms;           /* claim at least this often (0: 250 ms) */
     int64_t fail_window_ms;    /* a destination failing this long is deactivated (5 days) */
@@ -43,7 +45,8 @@ typedef struct dispatcher_options {
 dispatcher *dispatcher_new(struct event_base *base, db_worker *worker, http_client *client,
                            metrics *registry, const dispatcher_options *options);
 
-/* New work may be due now (an event was ingested, a webhook retried): claim soon. */
+/* New work may be due now (an event was ingested, a webhook retried, a notification came):
+ * claims at once, or right after the claim under way. */
 void dispatcher_wake(dispatcher *d);
 
 /*

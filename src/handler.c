@@ -46,6 +46,7 @@ struct handler {
     unsigned busy;                 /* worker slots taken (reserved by a claim or running) */
     unsigned records;              /* run outcomes submitted, not yet committed */
     bool claiming;                 /* a claim job is under way */
+    bool counting;                 /* a count of pending webhooks is under way */
     bool kick_again;               /* work may have appeared while claiming */
     bool stopping;                 /* handler_stop was called */
     struct handler_run *runs;      /* runs under way (child or transfer), linked */
@@ -497,11 +498,42 @@ void handler_kick(handler *h)
     db_worker_submit(h->worker, handler_claim_work, handler_claimed, c);
 }
 
+/* A count of the store's pending webhooks, to replace the one kept here. */
+typedef struct handler_count {
+    handler *h;
+    inbox_count_job job;
+} handler_count;
+
+static int handler_count_work(db *conn, void *arg)
+{
+    return inbox_count_pending(conn, &((handler_count *)arg)->job);
+}
+
+/* Jobs' done callbacks run in the order they were submitted, so the count is exact as of
+ * now: accepts and records that committed after it adjust it as usual. */
+static void handler_counted(void *arg, int rc)
+{
+    handler_count *c = arg;
+    c->h->counting = false;
+    if (rc == 0)
+        handler_set_pending(c->h, c->job.count);
+    free(c);
+}
+
+/* Looks for due work, and recounts the pending webhooks: other receivers sharing the
+ * database handle (and accept) webhooks this one counted (or did not). */
 static void handler_poll(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    handler_kick(arg);
+    handler *h = arg;
+    handler_kick(h);
+    if (!h->counting && !h->stopping) {
+        handler_count *c = handler_xcalloc(1, sizeof *c);
+        c->h = h;
+        h->counting = true;
+        db_worker_submit(h->worker, handler_count_work, handler_counted, c);
+    }
 }
 
 static void handler_wake(evutil_socket_t fd, short what, void *arg)
@@ -596,7 +628,7 @@ void handler_stop(handler *h)
 
 bool handler_idle(const handler *h)
 {
-    return h->runs == NULL && !h->claiming && h->records == 0;
+    return h->runs == NULL && !h->claiming && !h->counting && h->records == 0;
 }
 
 void handler_free(handler *h)

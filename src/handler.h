@@ -5,12 +5,14 @@
  * `--forward` POSTs the body and the X-Webhook-* headers to a URL (2XX is success).
  *
  * Work is claimed from the inbox under a lease, through the store thread, when workers are
- * free: right after an accept commits (handler_accepted), after each run, and on a timer.
+ * free: right after an accept commits (handler_accepted), on handler_kick (e.g. another
+ * receiver on the database accepted one: a notification), after each run, and on a timer.
  * A failed or timed-out run is retried after the next of `--retry-delays`, up to
  * `--max-attempts` in all, then the webhook is failed. A handler still running at
  * `--handler-timeout` is killed (SIGKILL to its process group).
  *
- * The handler also keeps the count of pending webhooks (for `--max-pending` and metrics).
+ * The handler also keeps the count of pending webhooks (for `--max-pending` and metrics),
+ * recounted from the store on each timer tick since other receivers may share it.
  * Thread: loop thread only.
  */
 #ifndef HOOKD_HANDLER_H

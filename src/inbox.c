@@ -94,7 +94,7 @@ int inbox_insert(db *conn, void *arg)
     if (rc != 0)
         return rc;
     job->duplicate = changed == 0;
-    return 0;
+    return job->duplicate ? 0 : db_notify(conn, INBOX_NOTIFY_CHANNEL);
 }
 
 int inbox_claim(db *conn, void *arg)
@@ -339,13 +339,13 @@ int inbox_retry(db *conn, void *arg)
         return rc;
     if (changed > 0) {
         job->was_finished = true;
-        return 0;
+        return db_notify(conn, INBOX_NOTIFY_CHANNEL);
     }
     rc = db_query(conn, waiting, p, 4, NULL, &changed);
     if (rc != 0)
         return rc;
     if (changed > 0)
-        return 0;
+        return db_notify(conn, INBOX_NOTIFY_CHANNEL);
     db_rows *rows = NULL;
     rc = db_query(conn, exists, &p[2], 1, &rows, NULL);
     if (rc != 0)

@@ -23,6 +23,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The notification channel (db_notify, db_listener) on which inbox_insert says "a webhook
+ * was accepted": every receiver's handler sharing the database listens (PostgreSQL only). */
+#define INBOX_NOTIFY_CHANNEL "hookd_receive"
+
 /* Creates or migrates the receiver's tables (component "receive"). 0 or HOOKD_ESTORE. */
 int inbox_migrate(db *conn);
 
@@ -38,7 +42,9 @@ typedef struct inbox_insert_job {
     bool duplicate;        /* out: the id was already saved; nothing was written */
 } inbox_insert_job;
 
-/* INSERT … ON CONFLICT (id) DO NOTHING. arg: inbox_insert_job. */
+/* INSERT … ON CONFLICT (id) DO NOTHING: the id's primary key deduplicates across every
+ * receiver sharing the database (a concurrent insert of the same id waits for the first to
+ * commit, then does nothing). A new row notifies INBOX_NOTIFY_CHANNEL. arg: inbox_insert_job. */
 int inbox_insert(db *conn, void *arg);
 
 /* One webhook handed to the handler by inbox_claim; every string is malloc'd. */
@@ -113,7 +119,8 @@ typedef struct inbox_get_job {
 int inbox_get(db *conn, void *arg);
 
 /* A manual retry: a done or failed webhook becomes pending, due now, with a fresh round of
- * attempts; a pending one not under lease is made due now. */
+ * attempts; a pending one not under lease is made due now. Either notifies
+ * INBOX_NOTIFY_CHANNEL; a lease someone holds is never touched. */
 typedef struct inbox_retry_job {
     const char *id;
     int64_t now;       /* unix ms */

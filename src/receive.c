@@ -96,6 +96,7 @@ typedef struct receive_state {
     handler *handler;
     receiver *receiver;
     admin *admin;
+    db_listener *listener;       /* PostgreSQL notifications of accepts, or NULL */
     struct event *purge_timer;
     struct event *drain_timer;
     int64_t retention_ms;
@@ -361,10 +362,18 @@ static void receive_on_stop(void *arg)
     log_info("receive", "stopping: finishing saves and handler runs under way");
     receive_stop_listening(st->public_http);
     receive_stop_listening(st->admin_http);
+    db_listener_close(st->listener);
+    st->listener = NULL;
     handler_stop(st->handler);
     event_del(st->purge_timer);
     struct timeval tv = {.tv_sec = 0, .tv_usec = 20 * 1000};
     event_add(st->drain_timer, &tv);
+}
+
+/* A notification: a receiver sharing the database accepted a webhook (or one was retried). */
+static void receive_notified(void *arg)
+{
+    handler_kick(arg);
 }
 
 /* This process's name in the leases it takes: the host and the public address it holds. */
@@ -439,6 +448,7 @@ int cmd_receive(int argc, char **argv)
         log_info("receive", "took back %lld webhooks a previous run was handling",
                  (long long)release.released);
 
+    bool postgres = db_kind(conn) == DB_POSTGRES;
     if (db_worker_start(st.base, conn, 0, &st.worker) != 0) {
         fprintf(stderr, "hookd receive: cannot start the store thread\n");
         goto done;
@@ -468,6 +478,10 @@ int cmd_receive(int argc, char **argv)
                            .max_pending = c.max_pending};
     st.receiver = receiver_new(st.public_http, st.worker, st.handler, st.metrics, &ro);
     st.admin = admin_new(st.admin_http, st.worker, st.handler, st.metrics);
+    if (postgres &&
+        db_listener_open(st.base, c.db_url, INBOX_NOTIFY_CHANNEL, receive_notified, st.handler,
+                         &st.listener) != 0)
+        log_warn("receive", "cannot listen for notifications; polling for work instead");
 
     int64_t purge_every = c.retention_ms < RECEIVE_PURGE_EVERY_MS ? c.retention_ms
                                                                   : RECEIVE_PURGE_EVERY_MS;
@@ -488,6 +502,7 @@ int cmd_receive(int argc, char **argv)
     status = 0;
 
 done:
+    db_listener_close(st.listener);
     if (st.worker) {
         if (st.handler)
             handler_stop(st.handler);

@@ -30,6 +30,9 @@
 
 #define FAIL_WINDOW_MS (5LL * 24 * 3600 * 1000) /* deactivate after 5 days of failures */
 #define API_MAX_REQUEST_BODY (1024 * 1024)      /* evhttp's cap; the API answers 413 at 256 KiB */
+#define POLL_SQLITE_MS 250   /* other processes on the file are seen only by polling */
+#define POLL_POSTGRES_MS 1000 /* new work arrives by NOTIFY; the poll finds due retries and
+                                 expired leases of other nodes */
 
 static const char usage[] =
     "usage: hookd serve [OPTIONS]\n"
@@ -52,12 +55,20 @@ static const char usage[] =
     "  --ca-file PEM             trust these certificates instead of the system's\n"
     "  --event-types FILE        add the event types of FILE to the default catalog\n"
     "  --event-types-only        with --event-types: FILE replaces the default catalog\n"
-    "  --lease DURATION          how long a claimed webhook is held (default 60s)\n"
-    "  --max-in-flight N         attempts under way at once, in all (default 512)\n"
+    "  --lease DURATION          how long a claimed webhook is held (default 60s); longer\n"
+    "                            than --timeout. Webhooks claimed by a node that died are\n"
+    "                            taken up by the others once their lease has expired\n"
+    "  --max-in-flight N         attempts under way at once, in all (default 512); 0: this\n"
+    "                            process serves the API only and delivers nothing\n"
     "  --max-in-flight-per-destination N\n"
     "                            attempts under way at once per destination (default 8)\n"
-    "  --node-id NAME            this process's name in leases (default: the host name);\n"
-    "                            give each process sharing one database its own\n"
+    "  --node-id NAME            this process's name in leases (default: \"HOST ADDR:PORT\",\n"
+    "                            the host name and the --listen address); at start the\n"
+    "                            leases left by earlier runs under this name are released,\n"
+    "                            so no two live processes on one database may share it\n"
+    "  --poll-interval DURATION  look for due retries and expired leases at least this\n"
+    "                            often (default 250ms on SQLite; 1s on PostgreSQL, where\n"
+    "                            new events wake every node at once through LISTEN/NOTIFY)\n"
     "  --help                    this text\n"
     "\n"
     "Durations take ms, s, m, h suffixes; a bare number is seconds.\n";
@@ -65,6 +76,7 @@ static const char usage[] =
 /* Everything cmd_serve sets up, for the shutdown callbacks. */
 typedef struct serve_state {
     struct event_base *base;
+    db_listener *listener;   /* PostgreSQL notifications, or NULL */
     api *api;
     dispatcher *dispatch;
     bool drained;            /* the dispatcher's attempts are finished and recorded */
@@ -76,7 +88,7 @@ typedef struct serve_state {
 enum {
     OPT_LISTEN = 256, OPT_DB, OPT_TOKEN, OPT_TIMEOUT, OPT_MAX_ATTEMPTS, OPT_RETRY_DELAYS,
     OPT_ALLOW_HTTP, OPT_ALLOW_PRIVATE, OPT_CA_FILE, OPT_EVENT_TYPES, OPT_EVENT_TYPES_ONLY,
-    OPT_LEASE, OPT_MAX_IN_FLIGHT, OPT_MAX_PER_DEST, OPT_NODE_ID, OPT_HELP,
+    OPT_LEASE, OPT_MAX_IN_FLIGHT, OPT_MAX_PER_DEST, OPT_NODE_ID, OPT_POLL, OPT_HELP,
 };
 
 static const struct option options[] = {
@@ -95,6 +107,7 @@ static const struct option options[] = {
     {"max-in-flight", required_argument, NULL, OPT_MAX_IN_FLIGHT},
     {"max-in-flight-per-destination", required_argument, NULL, OPT_MAX_PER_DEST},
     {"node-id", required_argument, NULL, OPT_NODE_ID},
+    {"poll-interval", required_argument, NULL, OPT_POLL},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -124,14 +137,16 @@ static bool parse_int(const char *text, long min, long max, int *out)
     return true;
 }
 
-/* The node id: letters, digits, '.', '-' and '_' kept, the rest made '-'; at most 64. */
+/* The node id: letters, digits and . - _ : [ ] space kept, the rest (notably '/', which
+ * ends the node id in a lease owner) made '-'; at most 128 characters. */
 static void node_id_clean(const char *in, char *out, size_t outlen)
 {
     size_t n = 0;
-    for (; *in && n + 1 < outlen && n < 64; in++) {
+    for (; *in && n + 1 < outlen && n < 128; in++) {
         char c = *in;
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '-';
+                  c == '.' || c == '-' || c == '_' || c == ':' || c == '[' || c == ']' ||
+                  c == ' ';
         out[n++] = ok ? c : '-';
     }
     out[n] = '\0';
@@ -163,6 +178,12 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
     event_base_loopexit(st->base, NULL);
 }
 
+/* A notification: another node (or this one) stored work that may be due now. */
+static void notified_cb(void *arg)
+{
+    dispatcher_wake(arg);
+}
+
 static void drained_cb(void *arg)
 {
     serve_state *st = arg;
@@ -175,6 +196,8 @@ static void on_stop(void *arg)
     log_info("serve", "stopping: no new requests; waiting for %zu attempts under way",
              dispatcher_in_flight(st->dispatch));
     api_stop(st->api);
+    db_listener_close(st->listener);
+    st->listener = NULL;
     dispatcher_stop(st->dispatch, drained_cb, st);
     struct timeval now = {0, 0};
     evtimer_add(st->finish, &now);
@@ -193,7 +216,7 @@ int cmd_serve(int argc, char **argv)
     const char *event_types = NULL;
     const char *node_arg = NULL;
     bool event_types_only = false;
-    int64_t timeout_ms = 10000, lease_ms = 60000;
+    int64_t timeout_ms = 10000, lease_ms = 60000, poll_ms = 0;
     int max_attempts = 5, max_in_flight = 512, max_per_dest = 8;
     http_client_options client_opt = {0};
 
@@ -227,8 +250,8 @@ int cmd_serve(int argc, char **argv)
                 return usage_error("--lease: \"%s\" is not a duration", optarg);
             break;
         case OPT_MAX_IN_FLIGHT:
-            if (!parse_int(optarg, 1, 100000, &max_in_flight))
-                return usage_error("--max-in-flight: \"%s\" is not a number from 1 to 100000",
+            if (!parse_int(optarg, 0, 100000, &max_in_flight))
+                return usage_error("--max-in-flight: \"%s\" is not a number from 0 to 100000",
                                    optarg);
             break;
         case OPT_MAX_PER_DEST:
@@ -237,6 +260,12 @@ int cmd_serve(int argc, char **argv)
                                    "from 1 to 10000", optarg);
             break;
         case OPT_NODE_ID: node_arg = optarg; break;
+        case OPT_POLL:
+            if (hookd_duration_parse(optarg, &poll_ms) != 0 || poll_ms < 10 ||
+                poll_ms > 3600000)
+                return usage_error("--poll-interval: \"%s\" is not a duration from 10ms to 1h",
+                                   optarg);
+            break;
         case OPT_HELP: fputs(usage, stdout); return 0;
         default:
             return usage_error("unknown or incomplete option \"%s\"",
@@ -314,13 +343,29 @@ int cmd_serve(int argc, char **argv)
         }
     }
 
-    char host[256] = "", node_id[72], owner[96];
-    if (node_arg)
+    base = loop_new();
+    http_server_limits limits = {.max_body = API_MAX_REQUEST_BODY};
+    int port = 0;
+    http = http_server_listen(base, listen, &limits, &port, err, sizeof err);
+    if (!http) {
+        fprintf(stderr, "hookd serve: %s\n", err);
+        goto done;
+    }
+
+    /* The default node id names the address this process now holds, so no other live
+     * process has it: the leases left under it are a dead run's, and are released. */
+    const char *colon = strrchr(listen, ':');
+    int hostlen = colon ? (int)(colon - listen) : (int)strlen(listen);
+    char node_id[136], owner[160];
+    if (node_arg) {
         node_id_clean(node_arg, node_id, sizeof node_id);
-    else {
-        if (gethostname(host, sizeof host - 1) != 0)
-            host[0] = '\0';
-        node_id_clean(host, node_id, sizeof node_id);
+    } else {
+        char host[256] = "", name[400];
+        if (gethostname(host, sizeof host - 1) != 0 || !host[0])
+            snprintf(host, sizeof host, "localhost");
+        host[sizeof host - 1] = '\0';
+        snprintf(name, sizeof name, "%s %.*s:%d", host, hostlen, listen, port);
+        node_id_clean(name, node_id, sizeof node_id);
     }
     unsigned char instance[4];
     if (RAND_bytes(instance, sizeof instance) != 1) {
@@ -337,8 +382,8 @@ int cmd_serve(int argc, char **argv)
     if (released > 0)
         log_info("serve", "%lld webhooks claimed by an earlier run are due again",
                  (long long)released);
+    bool postgres = db_kind(conn) == DB_POSTGRES;
 
-    base = loop_new();
     client = http_client_new(base, &client_opt);
     if (!client) {
         fputs("hookd serve: cannot start the HTTP client\n", stderr);
@@ -351,14 +396,6 @@ int cmd_serve(int argc, char **argv)
     conn = NULL; /* the worker owns it */
     registry = metrics_new();
 
-    http_server_limits limits = {.max_body = API_MAX_REQUEST_BODY};
-    int port = 0;
-    http = http_server_listen(base, listen, &limits, &port, err, sizeof err);
-    if (!http) {
-        fprintf(stderr, "hookd serve: %s\n", err);
-        goto done;
-    }
-
     dopt.owner = owner;
     dopt.timeout_ms = timeout_ms;
     dopt.max_attempts = max_attempts;
@@ -366,7 +403,13 @@ int cmd_serve(int argc, char **argv)
     dopt.max_in_flight = max_in_flight;
     dopt.max_per_destination = max_per_dest;
     dopt.fail_window_ms = FAIL_WINDOW_MS;
+    dopt.poll_ms = poll_ms > 0 ? poll_ms : postgres ? POLL_POSTGRES_MS : POLL_SQLITE_MS;
     dispatch = dispatcher_new(base, worker, client, registry, &dopt);
+    if (postgres && max_in_flight > 0 &&
+        db_listener_open(base, db_url, STORE_NOTIFY_CHANNEL, notified_cb, dispatch,
+                         &st.listener) != 0)
+        log_warn("serve", "cannot listen for notifications; polling every %lld ms",
+                 (long long)dopt.poll_ms);
     rest = api_new(http, worker, dispatch, registry, &aopt);
 
     st.base = base;
@@ -377,16 +420,16 @@ int cmd_serve(int argc, char **argv)
     st.deadline = evtimer_new(base, deadline_cb, &st);
     loop_on_stop(base, on_stop, &st);
 
-    const char *colon = strrchr(listen, ':');
-    log_info("serve", "listening on http://%.*s:%d (node %s, store %s)",
-             colon ? (int)(colon - listen) : 0, listen, port, owner,
-             strncmp(db_url, "sqlite:", 7) == 0 ? db_url : "postgres");
+    log_info("serve", "listening on http://%.*s:%d (node \"%s\", store %s%s)", hostlen, listen,
+             port, owner, strncmp(db_url, "sqlite:", 7) == 0 ? db_url : "postgres",
+             max_in_flight == 0 ? ", API only: delivers nothing" : "");
 
     event_base_dispatch(base);
     status = 0;
     log_info("serve", "stopped");
 
 done:
+    db_listener_close(st.listener);
     if (client)
         http_client_free(client); /* aborts what the deadline left, without callbacks */
     if (worker)

@@ -11,6 +11,7 @@
 #include "log.h"
 
 #include <inttypes.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <stdio.h>
@@ -216,6 +217,12 @@ int store_admin_token(db *conn, unsigned char digest[32], char *generated, size_
     p[1] = DB_S(hex);
     rc = query(conn, "INSERT INTO serve_settings (name, value) VALUES ($1, $2)", p, 2, NULL,
                NULL);
+    if (rc == HOOKD_ECONFLICT) {
+        /* Another node starting at the same time stored its token first: use that one. */
+        OPENSSL_cleanse(generated, genlen);
+        generated[0] = '\0';
+        return store_admin_token(conn, digest, generated, genlen, was_generated);
+    }
     if (rc != 0)
         return rc;
     *was_generated = true;
@@ -224,13 +231,14 @@ int store_admin_token(db *conn, unsigned char digest[32], char *generated, size_
 
 int store_release_leases(db *conn, const char *node_id, int64_t *released)
 {
-    char pattern[200];
-    snprintf(pattern, sizeof pattern, "%s/%%", node_id);
-    db_param p[] = {DB_S(pattern)};
+    /* An exact prefix, not LIKE: SQLite's LIKE ignores case, and '_' would be a wildcard. */
+    char prefix[256];
+    snprintf(prefix, sizeof prefix, "%s/", node_id);
+    db_param p[] = {DB_S(prefix), DB_I((int64_t)strlen(prefix))};
     return query(conn,
                  "UPDATE serve_webhooks SET lease_owner = NULL, lease_until = NULL "
-                 "WHERE lease_owner LIKE $1",
-                 p, 1, NULL, released);
+                 "WHERE lease_owner IS NOT NULL AND substr(lease_owner, 1, $2) = $1",
+                 p, 2, NULL, released);
 }
 
 /* ---- requests ---- */
@@ -471,6 +479,12 @@ int store_w_destination_set_active(db *conn, void *arg)
         return rc;
     if (changed == 0)
         return HOOKD_ENOTFOUND;
+    if (r->active) {
+        /* Its pending webhooks become claimable: wake the other nodes. */
+        rc = db_notify(conn, STORE_NOTIFY_CHANNEL);
+        if (rc != 0)
+            return rc;
+    }
     return dest_load(conn, r->id, false, &r->result);
 }
 
@@ -523,6 +537,8 @@ int store_w_destination_recover(db *conn, void *arg)
                "next_attempt_at = $3, lease_owner = NULL, lease_until = NULL, updated_at = $3 "
                "WHERE destination_id = $1 AND status = 'failed' AND created_at >= $2",
                p, 3, NULL, &r->count);
+    if (rc == 0 && r->count > 0)
+        rc = db_notify(conn, STORE_NOTIFY_CHANNEL);
     if (rc != 0)
         return rc;
     r->result = json_object();
@@ -613,6 +629,14 @@ int store_w_event_insert(db *conn, void *arg)
         return rc;
     }
     r->count = (int64_t)json_array_size(webhooks);
+    if (r->count > 0) {
+        /* Idle nodes claim at once when this commits (one notification per transaction). */
+        rc = db_notify(conn, STORE_NOTIFY_CHANNEL);
+        if (rc != 0) {
+            json_decref(webhooks);
+            return rc;
+        }
+    }
 
     json_t *answer = json_object();
     json_object_set_new(answer, "id", json_string(event_id));
@@ -850,11 +874,22 @@ int store_w_webhook_retry(db *conn, void *arg)
                  "can be retried", status);
         return HOOKD_ECONFLICT;
     }
+    /* The state is tested again by the UPDATE: another node may have retried it since the
+     * SELECT, and a claimer may already hold its lease (PostgreSQL re-reads the row). */
+    int64_t changed = 0;
     rc = query(conn,
                "UPDATE serve_webhooks SET status = 'pending', round_attempts = 0, "
                "next_attempt_at = $2, lease_owner = NULL, lease_until = NULL, updated_at = $2 "
-               "WHERE id = $1",
-               p, 2, NULL, NULL);
+               "WHERE id = $1 AND status IN ('failed', 'succeeded')",
+               p, 2, NULL, &changed);
+    if (rc != 0)
+        return rc;
+    if (changed == 0) {
+        snprintf(r->why, sizeof r->why, "the webhook is pending; only a failed or succeeded "
+                 "webhook can be retried");
+        return HOOKD_ECONFLICT;
+    }
+    rc = db_notify(conn, STORE_NOTIFY_CHANNEL);
     if (rc != 0)
         return rc;
     return webhook_load(conn, r->id, &r->result);

@@ -35,6 +35,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The notification channel (db_notify, db_listener) on which the store says "webhooks may
+ * be due now": an event with webhooks was inserted, a webhook retried, a destination
+ * recovered or activated. Every node's dispatcher listens on it (PostgreSQL only). */
+#define STORE_NOTIFY_CHANNEL "hookd_serve"
+
 /* ---- startup (main thread, before the loop) ---- */
 
 /* Creates or migrates the serve_* tables. 0 or HOOKD_ESTORE. */
@@ -48,8 +53,9 @@ int store_migrate(db *conn);
 int store_admin_token(db *conn, unsigned char digest[32], char *generated, size_t genlen,
                       bool *was_generated);
 
-/* Drops the leases taken by earlier runs of this node (lease_owner "<node_id>/…"): after a
- * crash, their webhooks become due again at once. *released receives how many. */
+/* Drops the leases taken by earlier runs of this node (lease_owner "<node_id>/…", an exact
+ * prefix): after a crash, their webhooks become due again at once. Only safe when no other
+ * live process uses node_id. *released receives how many. */
 int store_release_leases(db *conn, const char *node_id, int64_t *released);
 
 /* ---- the API's requests ---- */
@@ -141,7 +147,9 @@ int store_w_webhook_list(db *conn, void *request);
 /* id → result: the webhook with its attempts. */
 int store_w_webhook_get(db *conn, void *request);
 /* id → a failed or succeeded webhook gets a fresh round of attempts, due now, same id.
- * HOOKD_ECONFLICT when it is pending or cancelled. result: the webhook. */
+ * HOOKD_ECONFLICT when it is pending or cancelled (tested again in the UPDATE, so that two
+ * nodes retrying at once, or a claim in between, never reset a lease someone holds).
+ * result: the webhook. */
 int store_w_webhook_retry(db *conn, void *request);
 
 /* result: {"webhooks":{"pending":n,…}} — for /metrics. */
