@@ -60,6 +60,7 @@ struct dispatcher {
     void (*drained)(void *arg);
     void *drained_arg;
     bool drained_called;
+    int releasing;                         /* 0, 1 while the leases are released, 2 done */
     struct event *tick;                    /* the poll / next-due timer */
     int64_t tick_at;                       /* monotonic ms the timer fires at, 0 if idle */
     metric *attempts_ok, *attempts_failed, *latency, *in_flight_gauge, *outcome_retry,
@@ -184,11 +185,35 @@ static char *utf8_sanitize(const char *s, size_t len)
 static void claim_start(dispatcher *d);
 static void dest_pump(dispatcher *d, destination_state *s);
 
+static int release_work(db *conn, void *arg)
+{
+    return store_w_release_owner(conn, (void *)((dispatcher *)arg)->owner);
+}
+
+static void check_drained(dispatcher *d);
+
+static void release_done(void *arg, int rc)
+{
+    dispatcher *d = arg;
+    if (rc != 0)
+        log_warn("dispatcher", "cannot release the leases of waiting webhooks (%s); other "
+                 "nodes take them when the leases expire", hookd_strerror(rc));
+    d->releasing = 2;
+    check_drained(d);
+}
+
 static void check_drained(dispatcher *d)
 {
     if (!d->stopping || d->drained_called || d->in_flight > 0 || d->recording > 0 ||
-        d->claiming)
+        d->claiming || d->releasing == 1)
         return;
+    /* Every attempt under way is recorded: what this node still holds was claimed and never
+     * started. Hand it back now rather than make the other nodes wait out the lease. */
+    if (d->releasing == 0) {
+        d->releasing = 1;
+        db_worker_submit(d->worker, release_work, release_done, d);
+        return;
+    }
     d->drained_called = true;
     if (d->drained)
         d->drained(d->drained_arg);
@@ -575,7 +600,8 @@ void dispatcher_stop(dispatcher *d, void (*drained)(void *arg), void *arg)
     d->drained_arg = arg;
     evtimer_del(d->tick);
     d->tick_at = 0;
-    /* Waiting attempts are not started: they keep their lease until the next start. */
+    /* Waiting attempts are not started: their leases are released once the attempts under
+     * way are recorded (check_drained). */
     for (size_t b = 0; b < DEST_BUCKETS; b++) {
         destination_state **pp = &d->buckets[b];
         while (*pp) {

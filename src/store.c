@@ -241,6 +241,15 @@ int store_release_leases(db *conn, const char *node_id, int64_t *released)
                  p, 2, NULL, released);
 }
 
+int store_w_release_owner(db *conn, void *owner)
+{
+    db_param p[] = {DB_S((const char *)owner)};
+    return query(conn,
+                 "UPDATE serve_webhooks SET lease_owner = NULL, lease_until = NULL "
+                 "WHERE lease_owner = $1",
+                 p, 1, NULL, NULL);
+}
+
 /* ---- requests ---- */
 
 store_request *store_request_new(int64_t now)

@@ -58,6 +58,10 @@ int store_admin_token(db *conn, unsigned char digest[32], char *generated, size_
  * live process uses node_id. *released receives how many. */
 int store_release_leases(db *conn, const char *node_id, int64_t *released);
 
+/* Work function: drops every lease held by owner (the exact lease_owner of a live process,
+ * passed as the request), for a process that stops after recording its attempts under way. */
+int store_w_release_owner(db *conn, void *owner);
+
 /* ---- the API's requests ---- */
 
 /* Which fields of a destination a request sets (create sets all it has, PATCH some). */

@@ -190,6 +190,25 @@ class MultinodeServe(ServeCase):
         time.sleep(0.3)
         self.assertEqual(self.ids(rec), [wid])
 
+    def test_after_sigterm_another_node_delivers_the_rest_once(self):
+        # A delivers to a slow destination one attempt at a time; on SIGTERM it finishes and
+        # records the attempt under way and hands back any lease it still holds, so B
+        # delivers the rest at once (not after A's 60 s lease) and nothing twice.
+        rec = self.recorder(lambda req: (200, {}, b"ok", 0.3))
+        a = self.start_serve(["--lease", "60s", "--max-in-flight-per-destination", "1"])
+        self.destination(a, rec.url)
+        wids = [self.event(a)["webhooks"][0]["id"] for _ in range(20)]
+        harness.wait_until(lambda: rec.count() >= 1, 10, what="A's first delivery")
+        self.assertEqual(a.terminate(), 0)
+        delivered_by_a = len(set(self.ids(rec)))
+        self.assertLess(delivered_by_a, 20, "A delivered everything before it stopped")
+        b = self.start_serve(["--lease", "60s", "--max-in-flight-per-destination", "4",
+                              "--poll-interval", "200ms"])
+        harness.wait_until(lambda: set(self.ids(rec)) >= set(wids), 15,
+                           what="B delivering what A held")
+        self.assertEqual(sorted(self.ids(rec)), sorted(wids), "a webhook was sent twice")
+        self.assertIsNotNone(b)
+
 
 if __name__ == "__main__":
     harness.main()
