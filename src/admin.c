@@ -3,6 +3,7 @@
  * store thread; the answer is sent from its done callback on the loop.
  */
 #include "admin.h"
+#include "mem.h"
 
 #include "hookd.h"
 #include "http_server.h"
@@ -38,16 +39,6 @@ typedef struct admin_query {
         inbox_retry_job retry;
     } job;
 } admin_query;
-
-static char *admin_xstrdup(const char *s)
-{
-    char *p = strdup(s);
-    if (!p) {
-        fprintf(stderr, "hookd: out of memory\n");
-        abort();
-    }
-    return p;
-}
 
 static admin_query *admin_query_new(admin *a, struct evhttp_request *req)
 {
@@ -202,7 +193,7 @@ static void admin_request(struct evhttp_request *req, void *arg)
     } else if (n == 2 && strcmp(seg[0], "webhooks") == 0) {
         if (get) {
             admin_query *q = admin_query_new(a, req);
-            q->id = admin_xstrdup(seg[1]);
+            q->id = xstrdup(seg[1]);
             q->job.get.id = q->id;
             db_worker_submit(a->worker, admin_get_work, admin_got, q);
         } else {
@@ -211,7 +202,7 @@ static void admin_request(struct evhttp_request *req, void *arg)
     } else if (n == 3 && strcmp(seg[0], "webhooks") == 0 && strcmp(seg[2], "retry") == 0) {
         if (post) {
             admin_query *q = admin_query_new(a, req);
-            q->id = admin_xstrdup(seg[1]);
+            q->id = xstrdup(seg[1]);
             q->job.retry.id = q->id;
             q->job.retry.now = loop_now_ms();
             db_worker_submit(a->worker, admin_retry_work, admin_retried, q);

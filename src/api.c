@@ -5,6 +5,7 @@
  * disk or writes SQL.
  */
 #include "api.h"
+#include "mem.h"
 
 #include "http_server.h"
 #include "log.h"
@@ -65,29 +66,6 @@ typedef struct pending {
     const char *what;    /* "destination", "event", "webhook": for 404 messages */
     bool wake;           /* new work may be due: wake the dispatcher after commit */
 } pending;
-
-static void *xmalloc(size_t size)
-{
-    void *p = malloc(size ? size : 1);
-    if (!p) {
-        fputs("hookd: out of memory\n", stderr);
-        abort();
-    }
-    return p;
-}
-
-static char *xstrndup(const char *s, size_t len)
-{
-    char *p = xmalloc(len + 1);
-    memcpy(p, s, len);
-    p[len] = '\0';
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    return s ? xstrndup(s, strlen(s)) : NULL;
-}
 
 /* compact JSON text of v; aborts when out of memory */
 static char *dump(const json_t *v)

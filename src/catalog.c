@@ -4,6 +4,7 @@
  * from a JSON file. The catalog is immutable once built, so threads may share it.
  */
 #include "hookd.h"
+#include "mem.h"
 
 #include <jansson.h>
 
@@ -40,24 +41,6 @@ struct hookd_catalog {
     struct catalog_type *types; /* in declaration order, names unique */
     size_t count;
 };
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (p == NULL) {
-        fputs("hookd: out of memory\n", stderr);
-        abort();
-    }
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    size_t len = strlen(s);
-    char *copy = xcalloc(len + 1, 1);
-    memcpy(copy, s, len);
-    return copy;
-}
 
 /* Writes a formatted reason into buf when the caller gave room for one. */
 static void say(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -10,36 +10,6 @@
 #include <stdarg.h>
 #include <string.h>
 
-void *db_xmalloc(size_t size)
-{
-    void *p = malloc(size ? size : 1);
-    if (!p) {
-        fprintf(stderr, "hookd: out of memory (%zu bytes)\n", size);
-        abort();
-    }
-    return p;
-}
-
-void *db_xcalloc(size_t count, size_t size)
-{
-    void *p = calloc(count ? count : 1, size ? size : 1);
-    if (!p) {
-        fprintf(stderr, "hookd: out of memory (%zu x %zu bytes)\n", count, size);
-        abort();
-    }
-    return p;
-}
-
-void *db_xrealloc(void *ptr, size_t size)
-{
-    void *p = realloc(ptr, size ? size : 1);
-    if (!p) {
-        fprintf(stderr, "hookd: out of memory (%zu bytes)\n", size);
-        abort();
-    }
-    return p;
-}
-
 void db_set_error(db *conn, const char *fmt, ...)
 {
     va_list ap;

@@ -8,6 +8,7 @@
 #define HOOKD_DB_INTERNAL_H
 
 #include "db.h"
+#include "mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,11 +50,6 @@ struct db_rows {
  * the reason into err. */
 int db_sqlite_open(const char *url, db **out, char *err, size_t errlen);
 int db_pg_open(const char *url, db **out, char *err, size_t errlen);
-
-/* Aborts with a message when out of memory (the project's rule); never returns NULL. */
-void *db_xmalloc(size_t size);
-void *db_xcalloc(size_t count, size_t size);
-void *db_xrealloc(void *ptr, size_t size);
 
 /* True for a notification channel name that needs no quoting in LISTEN: 1 to 63 lowercase
  * letters, digits and '_', not starting with a digit. */

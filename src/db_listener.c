@@ -240,9 +240,9 @@ int db_listener_open(struct event_base *base, const char *url, const char *chann
         return HOOKD_EINVAL;
     if (!channel || !db_channel_valid(channel) || !fn)
         return HOOKD_EINVAL;
-    db_listener *l = db_xcalloc(1, sizeof *l);
+    db_listener *l = xcalloc(1, sizeof *l);
     size_t len = strlen(url);
-    l->url = db_xmalloc(len + 1);
+    l->url = xmalloc(len + 1);
     memcpy(l->url, url, len + 1);
     snprintf(l->channel, sizeof l->channel, "%s", channel);
     l->base = base;

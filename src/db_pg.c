@@ -123,14 +123,14 @@ static int pg_query(db *conn, const char *sql, const db_param *params, size_t n,
     const char **values = inline_values;
     char **owned = inline_owned;
     if (n > PG_INLINE_PARAMS) {
-        values = db_xcalloc(n, sizeof *values);
-        owned = db_xcalloc(n, sizeof *owned);
+        values = xcalloc(n, sizeof *values);
+        owned = xcalloc(n, sizeof *owned);
     }
     for (size_t i = 0; i < n; i++) {
         owned[i] = NULL;
         switch (params[i].type) {
         case DB_INT: {
-            char *text = db_xmalloc(24);
+            char *text = xmalloc(24);
             snprintf(text, 24, "%" PRId64, params[i].i);
             owned[i] = text;
             values[i] = text;
@@ -138,7 +138,7 @@ static int pg_query(db *conn, const char *sql, const db_param *params, size_t n,
         }
         case DB_TEXT: {
             /* libpq wants NUL-terminated text; the caller's bytes need not be. */
-            char *text = db_xmalloc(params[i].len + 1);
+            char *text = xmalloc(params[i].len + 1);
             if (params[i].len)
                 memcpy(text, params[i].s, params[i].len);
             text[params[i].len] = '\0';
@@ -166,7 +166,7 @@ static int pg_query(db *conn, const char *sql, const db_param *params, size_t n,
         *changed = (tuples && *tuples) ? strtoll(tuples, NULL, 10) : 0;
     }
     if (rows) {
-        db_pg_rows *r = db_xcalloc(1, sizeof *r);
+        db_pg_rows *r = xcalloc(1, sizeof *r);
         r->base.backend = &pg_backend;
         r->res = res;
         r->nrows = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) : 0;
@@ -336,7 +336,7 @@ int db_pg_open(const char *url, db **out, char *err, size_t errlen)
         return HOOKD_ESTORE;
     }
     PQsetNoticeProcessor(conn, pg_notice, NULL);
-    db_pg *c = db_xcalloc(1, sizeof *c);
+    db_pg *c = xcalloc(1, sizeof *c);
     c->base.backend = &pg_backend;
     c->conn = conn;
     *out = &c->base;

@@ -78,7 +78,7 @@ static bool ident_char(char ch)
 static char *sqlite_rewrite(const char *sql)
 {
     size_t n = strlen(sql);
-    char *out = db_xmalloc(n + 1);
+    char *out = xmalloc(n + 1);
     size_t o = 0;
     char quote = 0;
     for (size_t i = 0; i < n; i++) {
@@ -148,7 +148,7 @@ static int sqlite_prepare(db_sqlite *c, const char *sql, sqlite3_stmt **out, boo
         return HOOKD_ESTORE;
     }
     if (keep) {
-        stmt_entry *e = db_xmalloc(sizeof *e);
+        stmt_entry *e = xmalloc(sizeof *e);
         e->sql = strdup(sql);
         if (!e->sql) {
             fprintf(stderr, "hookd: out of memory\n");
@@ -170,7 +170,7 @@ static size_t rows_arena_put(db_sqlite_rows *r, const void *bytes, size_t len)
         size_t cap = r->arena_cap ? r->arena_cap : 256;
         while (cap < r->arena_len + len + 1)
             cap *= 2;
-        r->arena = db_xrealloc(r->arena, cap);
+        r->arena = xrealloc(r->arena, cap);
         r->arena_cap = cap;
     }
     size_t off = r->arena_len;
@@ -185,7 +185,7 @@ static void rows_add(db_sqlite_rows *r, sqlite3_stmt *stmt)
 {
     if (r->nrows == r->cap) {
         r->cap = r->cap ? r->cap * 2 : 8;
-        r->cells = db_xrealloc(r->cells, r->cap * (size_t)r->ncols * sizeof *r->cells);
+        r->cells = xrealloc(r->cells, r->cap * (size_t)r->ncols * sizeof *r->cells);
     }
     sqlite_cell *row = r->cells + r->nrows * (size_t)r->ncols;
     for (int i = 0; i < r->ncols; i++) {
@@ -240,7 +240,7 @@ static int sqlite_query(db *conn, const char *sql, const db_param *params, size_
     if (rc != 0)
         goto done;
     if (rows) {
-        r = db_xcalloc(1, sizeof *r);
+        r = xcalloc(1, sizeof *r);
         r->base.backend = &sqlite_backend;
         r->ncols = sqlite3_column_count(stmt);
     }
@@ -412,7 +412,7 @@ int db_sqlite_open(const char *url, db **out, char *err, size_t errlen)
         sqlite3_close_v2(handle);
         return HOOKD_ESTORE;
     }
-    db_sqlite *c = db_xcalloc(1, sizeof *c);
+    db_sqlite *c = xcalloc(1, sizeof *c);
     c->base.backend = &sqlite_backend;
     c->handle = handle;
     *out = &c->base;

@@ -187,7 +187,7 @@ static void worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 int db_worker_start(struct event_base *base, db *conn, size_t max_batch, db_worker **out)
 {
     *out = NULL;
-    db_worker *w = db_xcalloc(1, sizeof *w);
+    db_worker *w = xcalloc(1, sizeof *w);
     w->base = base;
     w->conn = conn;
     w->max_batch = max_batch ? max_batch : DB_WORKER_DEFAULT_BATCH;
@@ -213,7 +213,7 @@ int db_worker_start(struct event_base *base, db *conn, size_t max_batch, db_work
 
 void db_worker_submit(db_worker *w, db_work_fn work, db_done_fn done, void *arg)
 {
-    db_job *j = db_xcalloc(1, sizeof *j);
+    db_job *j = xcalloc(1, sizeof *j);
     j->work = work;
     j->done = done;
     j->arg = arg;

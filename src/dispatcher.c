@@ -6,6 +6,7 @@
  * loop turn land in the same batch transaction.
  */
 #include "dispatcher.h"
+#include "mem.h"
 
 #include "hookd.h"
 #include "log.h"
@@ -66,29 +67,6 @@ struct dispatcher {
     metric *attempts_ok, *attempts_failed, *latency, *in_flight_gauge, *outcome_retry,
         *outcome_failed, *outcome_succeeded, *lease_lost;
 };
-
-static void *xmalloc(size_t size)
-{
-    void *p = malloc(size ? size : 1);
-    if (!p) {
-        fputs("hookd: out of memory\n", stderr);
-        abort();
-    }
-    return p;
-}
-
-static char *xstrndup(const char *s, size_t len)
-{
-    char *p = xmalloc(len + 1);
-    memcpy(p, s, len);
-    p[len] = '\0';
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    return s ? xstrndup(s, strlen(s)) : NULL;
-}
 
 static unsigned hash(const char *s)
 {

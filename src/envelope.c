@@ -7,6 +7,7 @@
  * the signature covers what the application sent.
  */
 #include "hookd.h"
+#include "mem.h"
 
 #include <jansson.h>
 
@@ -22,16 +23,6 @@
  * one right after a number or literal ({"id":1\0} loads; akheron/jansson#331), so callers
  * reject NUL bytes before decoding; otherwise build would copy one into the body. */
 #define DECODE_FLAGS (JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL | JSON_DECODE_ANY)
-
-static void *xmalloc(size_t size)
-{
-    void *p = malloc(size);
-    if (p == NULL) {
-        fputs("hookd: out of memory\n", stderr);
-        abort();
-    }
-    return p;
-}
 
 /* True when event is a plain event name: [A-Za-z0-9_.-]{1,128}. */
 static bool event_type_ok(const char *event)

@@ -10,6 +10,7 @@
  * and more work is looked for.
  */
 #include "handler.h"
+#include "mem.h"
 
 #include "hookd.h"
 #include "http_client.h"
@@ -77,24 +78,6 @@ struct handler_run {
     inbox_run_job job;         /* the outcome to record */
     char error[256];           /* job.error's storage */
 };
-
-static void *handler_xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) {
-        fprintf(stderr, "hookd: out of memory\n");
-        abort();
-    }
-    return p;
-}
-
-static char *handler_xstrdup(const char *s)
-{
-    size_t n = strlen(s);
-    char *p = handler_xcalloc(n + 1, 1);
-    memcpy(p, s, n);
-    return p;
-}
 
 static void handler_set_pending(handler *h, int64_t value)
 {
@@ -300,7 +283,7 @@ static char **handler_environment(const inbox_item *it, char *vars[3])
     size_t n = 0;
     while (environ[n])
         n++;
-    char **envp = handler_xcalloc(n + 4, sizeof *envp);
+    char **envp = xcalloc(n + 4, sizeof *envp);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         if (strncmp(environ[i], "WEBHOOK_ID=", 11) == 0 ||
@@ -313,7 +296,7 @@ static char **handler_environment(const inbox_item *it, char *vars[3])
     const char *values[3] = {it->id, it->event, it->timestamp};
     for (int i = 0; i < 3; i++) {
         size_t len = strlen(names[i]) + strlen(values[i]) + 1;
-        vars[i] = handler_xcalloc(len, 1);
+        vars[i] = xcalloc(len, 1);
         snprintf(vars[i], len, "%s%s", names[i], values[i]);
         envp[k++] = vars[i];
     }
@@ -425,7 +408,7 @@ static int handler_forward_start(handler *h, struct handler_run *run)
 
 static void handler_start(handler *h, inbox_item *item, const char *token)
 {
-    struct handler_run *run = handler_xcalloc(1, sizeof *run);
+    struct handler_run *run = xcalloc(1, sizeof *run);
     run->h = h;
     run->item = *item;
     memset(item, 0, sizeof *item);
@@ -485,7 +468,7 @@ void handler_kick(handler *h)
     }
     if (h->busy >= h->options.workers)
         return;
-    handler_claim *c = handler_xcalloc(1, sizeof *c);
+    handler_claim *c = xcalloc(1, sizeof *c);
     c->h = h;
     c->reserved = h->options.workers - h->busy;
     c->job.now = loop_now_ms();
@@ -529,7 +512,7 @@ static void handler_poll(evutil_socket_t fd, short what, void *arg)
     handler *h = arg;
     handler_kick(h);
     if (!h->counting && !h->stopping) {
-        handler_count *c = handler_xcalloc(1, sizeof *c);
+        handler_count *c = xcalloc(1, sizeof *c);
         c->h = h;
         h->counting = true;
         db_worker_submit(h->worker, handler_count_work, handler_counted, c);
@@ -556,11 +539,11 @@ handler *handler_new(struct event_base *base, db_worker *worker, metrics *m,
         snprintf(err, errlen, "invalid handler options");
         return NULL;
     }
-    handler *h = handler_xcalloc(1, sizeof *h);
+    handler *h = xcalloc(1, sizeof *h);
     h->base = base;
     h->worker = worker;
     h->options = *options;
-    h->owner_copy = handler_xstrdup(options->owner ? options->owner : "");
+    h->owner_copy = xstrdup(options->owner ? options->owner : "");
     h->options.owner = h->owner_copy;
     if (options->forward_url) {
         http_client_options co = {.allow_http = true, .allow_private_addresses = true};

@@ -6,6 +6,7 @@
  * open-socket callback, so a DNS answer cannot steer a delivery into a refused range.
  */
 #include "http_client.h"
+#include "mem.h"
 
 #include "hookd.h"
 #include "log.h"
@@ -78,26 +79,6 @@ struct transfer {
     CURLcode fail_code;       /* set when the transfer could not even start */
     transfer *prev, *next;
 };
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) {
-        fprintf(stderr, "hookd: out of memory\n");
-        abort();
-    }
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    char *p = strdup(s);
-    if (!p) {
-        fprintf(stderr, "hookd: out of memory\n");
-        abort();
-    }
-    return p;
-}
 
 static int64_t monotonic_ms(void)
 {

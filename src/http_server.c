@@ -12,6 +12,7 @@
  * callback to count it out.
  */
 #include "http_server.h"
+#include "mem.h"
 
 #include "hookd.h"
 #include "log.h"
@@ -54,16 +55,6 @@ typedef struct server_state {
 } server_state;
 
 static server_state *servers;
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) {
-        fprintf(stderr, "hookd: out of memory\n");
-        abort();
-    }
-    return p;
-}
 
 static void server_conn_closed(struct evhttp_connection *evcon, void *arg)
 {

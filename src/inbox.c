@@ -7,6 +7,7 @@
  * (SQLite has one writer at a time already: BEGIN IMMEDIATE).
  */
 #include "inbox.h"
+#include "mem.h"
 
 #include "hookd.h"
 
@@ -42,24 +43,6 @@ static const char *const inbox_migrations[] = {
     " error TEXT,"
     " PRIMARY KEY (webhook_id, n));",
 };
-
-static void *inbox_xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "hookd: out of memory\n");
-        abort();
-    }
-    return p;
-}
-
-static char *inbox_xstrndup(const char *s, size_t n)
-{
-    char *p = inbox_xmalloc(n + 1);
-    memcpy(p, s, n);
-    p[n] = '\0';
-    return p;
-}
 
 static json_t *inbox_json_string(const char *s, size_t len)
 {
@@ -126,20 +109,20 @@ int inbox_claim(db *conn, void *arg)
                   sizeof p / sizeof p[0], &rows, NULL);
     if (rc != 0)
         return rc;
-    job->items = inbox_xmalloc(job->limit * sizeof *job->items);
+    job->items = xmalloc(job->limit * sizeof *job->items);
     while (db_rows_next(rows) && job->count < job->limit) {
         inbox_item *it = &job->items[job->count++];
         size_t len = 0;
         const char *s = db_rows_text(rows, 0, &len);
-        it->id = inbox_xstrndup(s, len);
+        it->id = xstrndup(s, len);
         s = db_rows_text(rows, 1, &len);
-        it->timestamp = inbox_xstrndup(s, len);
+        it->timestamp = xstrndup(s, len);
         s = db_rows_text(rows, 2, &len);
-        it->signature = inbox_xstrndup(s, len);
+        it->signature = xstrndup(s, len);
         s = db_rows_text(rows, 3, &len);
-        it->event = inbox_xstrndup(s, len);
+        it->event = xstrndup(s, len);
         s = db_rows_text(rows, 4, &len);
-        it->body = inbox_xstrndup(s, len);
+        it->body = xstrndup(s, len);
         it->body_len = len;
         it->attempts = db_rows_int(rows, 5);
     }

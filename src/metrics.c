@@ -3,6 +3,7 @@
  * series (one label set each), rendered in text format 0.0.4 in registration order.
  */
 #include "metrics.h"
+#include "mem.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -40,26 +41,6 @@ typedef struct family {
 struct metrics {
     family *families, *last;
 };
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n, size);
-    if (!p) {
-        fprintf(stderr, "hookd: out of memory\n");
-        abort();
-    }
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    char *p = strdup(s);
-    if (!p) {
-        fprintf(stderr, "hookd: out of memory\n");
-        abort();
-    }
-    return p;
-}
 
 metrics *metrics_new(void)
 {

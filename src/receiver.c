@@ -8,6 +8,7 @@
  * that hangs up meanwhile is harmless: evhttp keeps the request until it is answered.
  */
 #include "receiver.h"
+#include "mem.h"
 
 #include "http_server.h"
 #include "inbox.h"
@@ -68,23 +69,6 @@ typedef struct receiver_save {
     char *event;
     char *body;
 } receiver_save;
-
-static void *receiver_xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) {
-        fprintf(stderr, "hookd: out of memory\n");
-        abort();
-    }
-    return p;
-}
-
-static char *receiver_xstrndup(const char *s, size_t n)
-{
-    char *p = receiver_xcalloc(n + 1, 1);
-    memcpy(p, s, n);
-    return p;
-}
 
 static void receiver_reject(receiver *r, struct evhttp_request *req, enum receiver_reason why,
                             int status, const char *message)
@@ -222,14 +206,14 @@ static void receiver_request(struct evhttp_request *req, void *arg)
                         "too many webhooks wait for the handler; retry later");
         return;
     }
-    receiver_save *s = receiver_xcalloc(1, sizeof *s);
+    receiver_save *s = xcalloc(1, sizeof *s);
     s->r = r;
     s->req = req;
-    s->id = receiver_xstrndup(id, strlen(id));
-    s->timestamp = receiver_xstrndup(timestamp, strlen(timestamp));
-    s->signature = receiver_xstrndup(signature, strlen(signature));
+    s->id = xstrndup(id, strlen(id));
+    s->timestamp = xstrndup(timestamp, strlen(timestamp));
+    s->signature = xstrndup(signature, strlen(signature));
     s->event = event;
-    s->body = receiver_xstrndup(body, body_len);
+    s->body = xstrndup(body, body_len);
     s->job = (inbox_insert_job){.id = s->id,
                                 .timestamp = s->timestamp,
                                 .signature = s->signature,
@@ -244,11 +228,11 @@ static void receiver_request(struct evhttp_request *req, void *arg)
 receiver *receiver_new(struct evhttp *http, db_worker *worker, handler *h, metrics *m,
                        const receiver_options *options)
 {
-    receiver *r = receiver_xcalloc(1, sizeof *r);
+    receiver *r = xcalloc(1, sizeof *r);
     r->worker = worker;
     r->handler = h;
     r->options = *options;
-    r->path_copy = receiver_xstrndup(options->path, strlen(options->path));
+    r->path_copy = xstrndup(options->path, strlen(options->path));
     r->options.path = r->path_copy;
     r->accepted = metrics_counter(m, "hookd_receive_accepted_total", NULL,
                                   "Webhooks accepted and saved");

@@ -6,6 +6,7 @@
  * batch transaction; a non-zero return undoes only that job's writes.
  */
 #include "store.h"
+#include "mem.h"
 
 #include "hookd.h"
 #include "log.h"
@@ -91,29 +92,6 @@ static const char *const migrations[] = {
 #define WEBHOOK_COLS                                                                       \
     "id, event_id, destination_id, status, attempt_count, next_attempt_at, created_at, "  \
     "updated_at"
-
-static void *xmalloc(size_t size)
-{
-    void *p = malloc(size ? size : 1);
-    if (!p) {
-        fputs("hookd: out of memory\n", stderr);
-        abort();
-    }
-    return p;
-}
-
-static char *xstrndup(const char *s, size_t len)
-{
-    char *p = xmalloc(len + 1);
-    memcpy(p, s, len);
-    p[len] = '\0';
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    return s ? xstrndup(s, strlen(s)) : NULL;
-}
 
 /* Runs one statement, logging the backend's message on failure. */
 static int query(db *conn, const char *sql, const db_param *params, size_t n, db_rows **rows,

@@ -5,6 +5,7 @@
  * (include/hookd.h) exactly as the sender and receiver do.
  */
 #include "cli.h"
+#include "mem.h"
 #include "hookd.h"
 
 #include <curl/curl.h>
@@ -88,16 +89,6 @@ static int bad_option(const char *command, const char *usage, char **argv, int i
     const char *arg = index > 0 ? argv[index - 1] : "?";
     snprintf(why, sizeof why, "bad option or missing value: '%.200s'", arg);
     return usage_error(command, usage, why);
-}
-
-static void *xrealloc(void *p, size_t size)
-{
-    void *q = realloc(p, size);
-    if (q == NULL) {
-        fputs("hookd: out of memory\n", stderr);
-        abort();
-    }
-    return q;
 }
 
 /* Reads all of stdin (at most BODY_MAX bytes) into a malloc'd buffer, NUL-terminated. */
