@@ -1,5 +1,11 @@
-# lib.sh — shared by the bench/*.sh scripts: temp dirs, free ports, nginx, peak RSS, waits.
+# lib.sh — shared by the bench/*.sh scripts: temp dirs, free ports, nginx, hookd, peak RSS,
+# CPU time, waits, and the CHECK / TARGET lines the smoke test reads.
 # SMOKE=1 makes every scenario tiny (seconds) so `make test` keeps the scripts working.
+#
+# Every script prints a Markdown table, then lines of the form
+#   CHECK ok|FAIL  what          — correctness (durability, counts): must hold even in SMOKE
+#   TARGET met|missed  what      — performance goals: only meaningful in a full run
+# and exits 1 when a CHECK failed.
 set -eu
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$BENCH_DIR/.." && pwd)
@@ -7,14 +13,30 @@ HOOKD=${HOOKD_BIN:-$ROOT/build/hookd}
 SMOKE=${SMOKE:-0}
 WORK=$(mktemp -d /tmp/hookd-bench.XXXXXX)
 PIDS=""
+CHECK_FAILED=0
+TOKEN=bench-token-0123456789
+SECRET=whsec_bench
+PY="python3 $BENCH_DIR/benchlib.py"
+# The client: one wrk thread (the other core is the server's), the same for every target.
+WRK_THREADS=${WRK_THREADS:-1}
+WRK_CONNS=${WRK_CONNS:-16}
 
 cleanup() {
   for p in $PIDS; do kill "$p" 2>/dev/null || true; done
   for p in $PIDS; do wait "$p" 2>/dev/null || true; done
-  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
-  rm -rf "$WORK"
+  for f in "$WORK"/nginx-*/nginx.pid; do
+    p=$(cat "$f" 2>/dev/null || true)
+    [ -n "$p" ] && kill "$p" 2>/dev/null || true
+  done
+  [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+for tool in wrk nginx python3 curl; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool is missing (scripts/deps.sh installs it)" >&2; exit 2; }
+done
+[ -x "$HOOKD" ] || { echo "bench: no hookd at $HOOKD (make, or set HOOKD_BIN)" >&2; exit 2; }
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -22,38 +44,124 @@ free_port() {
 
 # wait_port PORT: until something listens (bounded: 15 s).
 wait_port() {
-  i=0
-  while ! (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; do
-    i=$((i + 1)); [ $i -gt 300 ] && { echo "bench: nothing listens on $1" >&2; exit 1; }
-    sleep 0.05
-  done
+  python3 -c '
+import socket, sys, time
+deadline = time.time() + 15
+while time.time() < deadline:
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.02)
+sys.exit("bench: nothing listens on %s" % sys.argv[1])' "$1"
 }
 
-# start_nginx PORT STATUS: nginx, one worker (hookd runs one loop), answering STATUS to all.
+# start_bg NAME CMD…: runs CMD in the background, output in $WORK/NAME.log; sets BG_PID.
+start_bg() {
+  bg_name=$1; shift
+  "$@" >"$WORK/$bg_name.log" 2>&1 &
+  BG_PID=$!
+  PIDS="$PIDS $BG_PID"
+}
+
+# stop_pid PID: SIGTERM and wait (the process must be one of ours).
+stop_pid() {
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+# start_nginx PORT STATUS [ACCESS_LOG]: nginx, one worker (hookd runs one loop), answering
+# STATUS to every request; with ACCESS_LOG, logs "$msec $http_x_webhook_id $status".
+# Sets NGINX_PID (the worker's pid, for its peak RSS).
 start_nginx() {
-  mkdir -p "$WORK/nginx"
-  cat >"$WORK/nginx/nginx.conf" <<NGX
+  d="$WORK/nginx-$1"
+  mkdir -p "$d"
+  if [ -n "${3:-}" ]; then
+    log="access_log $3 wh buffer=256k flush=1s;"
+  else
+    log="access_log off;"
+  fi
+  cat >"$d/nginx.conf" <<NGX
 worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx/error.log;
-events { worker_connections 4096; }
+pid $d/nginx.pid;
+error_log $d/error.log;
+events { worker_connections 16384; }
 http {
-  access_log off;
-  client_body_temp_path $WORK/nginx;
+  log_format wh '\$msec \$http_x_webhook_id \$status';
+  $log
+  client_body_temp_path $d;
   keepalive_requests 1000000;
-  server { listen 127.0.0.1:$1; location / { return $2; } }
+  keepalive_timeout 300s;
+  server { listen 127.0.0.1:$1 backlog=4096; location / { return $2; } }
 }
 NGX
-  nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" -e "$WORK/nginx/error.log"
+  nginx -c "$d/nginx.conf" -p "$d" -e "$d/error.log"
   wait_port "$1"
+  NGINX_PID=$(ps -o pid= --ppid "$(cat "$d/nginx.pid")" | head -1 | tr -d ' ')
+}
+
+# stop_nginx PORT: quick shutdown (flushes the access log).
+stop_nginx() {
+  f="$WORK/nginx-$1/nginx.pid"
+  [ -f "$f" ] || return 0
+  p=$(cat "$f")
+  kill -QUIT "$p" 2>/dev/null || true
+  i=0
+  while kill -0 "$p" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+  rm -f "$f"
+}
+
+# start_serve NAME PORT DBPATH EXTRA…: hookd serve with the bench token, plain HTTP to
+# loopback allowed; env SERVE_ARGS adds flags (for experiments). Sets SERVE_PID.
+start_serve() {
+  s_name=$1; port=$2; db=$3; shift 3
+  start_bg "$s_name" "$HOOKD" serve --listen "127.0.0.1:$port" --db "sqlite:$db" \
+    --api-token "$TOKEN" --allow-http --allow-private-addresses ${SERVE_ARGS:-} "$@"
+  SERVE_PID=$BG_PID
+  wait_port "$port"
 }
 
 # peak_rss_kib PID: the process's high-water resident set, KiB.
 peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
-# parse_wrk FILE: "requests/s p50_ms p99_ms errors" from wrk-signed.lua's RESULT line.
+# cpu_ticks PID: user + system CPU time used so far by PID and its waited-for children, in
+# clock ticks (1/100 s).
+cpu_ticks() { awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+now_ms() { date +%s%3N; }
+
+# parse_wrk FILE: "requests/s p50_ms p99_ms errors ok_2xx" from a RESULT line.
 parse_wrk() {
   awk '/^RESULT/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-       printf "%.0f %.2f %.2f %d\n", v["requests"] / (v["duration_us"] / 1e6),
-              v["p50_us"] / 1000, v["p99_us"] / 1000, v["errors"] + v["non2xx"] }' "$1"
+       printf "%.0f %.2f %.2f %d %d\n", v["requests"] / (v["duration_us"] / 1e6),
+              v["p50_us"] / 1000, v["p99_us"] / 1000, v["errors"] + v["non2xx"],
+              v["requests"] - v["non2xx"] }' "$1"
+}
+
+# check OK_EXPR WHAT: records a correctness check (OK_EXPR is a shell test expression).
+check() {
+  if eval "[ $1 ]"; then
+    echo "CHECK ok: $2"
+  else
+    echo "CHECK FAIL: $2"
+    CHECK_FAILED=1
+  fi
+}
+
+# target OK_EXPR WHAT: records whether a performance target was met (awk expression).
+target() {
+  if awk "BEGIN { exit !($1) }"; then echo "TARGET met: $2"; else echo "TARGET missed: $2"; fi
+}
+
+# ratio A B: A / B with two decimals.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+
+finish() {
+  [ "$CHECK_FAILED" = 0 ] || { echo "bench: a correctness check failed" >&2; exit 1; }
+}
+
+# The machine, once per script: what the figures depend on.
+machine() {
+  cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
+  echo "machine: $(nproc) CPU ($cpu), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg), hookd $("$HOOKD" --version 2>/dev/null | head -1), SMOKE=$SMOKE"
 }

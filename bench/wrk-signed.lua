@@ -53,4 +53,11 @@ done = function(summary, latency, requests)
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
     summary.errors.status))
+  -- The latency distribution, for plots: "CDF latency_ms fraction".
+  local ps = {}
+  for q = 1, 99 do ps[#ps + 1] = q end
+  for _, q in ipairs({99.5, 99.9, 99.99, 100}) do ps[#ps + 1] = q end
+  for _, q in ipairs(ps) do
+    io.write(string.format("CDF %.3f %.4f\n", latency:percentile(q) / 1000, q / 100))
+  end
 end

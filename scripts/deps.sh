@@ -3,7 +3,7 @@
 # otherwise names the exact apt-get line and stops.
 set -eu
 pkgs="build-essential cmake pkg-config libcurl4-openssl-dev libevent-dev libjansson-dev
-libsqlite3-dev libssl-dev libpq-dev libcmocka-dev postgresql python3 curl openssl"
+libsqlite3-dev libssl-dev libpq-dev libcmocka-dev postgresql python3 curl openssl wrk nginx-light webhook gnuplot-nox"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

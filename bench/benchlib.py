@@ -1,0 +1,221 @@
+"""benchlib.py — the bench/*.sh scripts' helpers that need more than sh: API setup over
+keep-alive connections, polling /metrics with millisecond timing, counting rows, joining
+latency logs, percentiles, bulk-inserting a backlog. Python 3 standard library only.
+
+Usage: python3 benchlib.py COMMAND ARGS…  (each command documents its arguments below).
+"""
+import http.client
+import json
+import os
+import sqlite3
+import sys
+import threading
+import time
+import uuid
+
+
+def api(conn, method, path, token, body=None):
+    """(status, parsed JSON or None) of one call on a keep-alive connection."""
+    headers = {"Authorization": "Bearer " + token}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    conn.request(method, path, body=data, headers=headers)
+    r = conn.getresponse()
+    raw = r.read()
+    try:
+        return r.status, json.loads(raw) if raw else None
+    except ValueError:
+        return r.status, None
+
+
+def cmd_destinations(port, token, count, url_template, threads="8", events="events.created"):
+    """Creates COUNT destinations (URL_TEMPLATE with {i} replaced) and activates them,
+    THREADS connections at once. Prints the ids, one a line."""
+    port, count, threads = int(port), int(count), int(threads)
+    ids = [None] * count
+    failures = []
+
+    def work(start):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        for i in range(start, count, threads):
+            body = {"name": "bench-%d" % i, "url": url_template.replace("{i}", str(i)),
+                    "events": events.split(",")}
+            st, d = api(conn, "POST", "/v1/destinations", token, body)
+            if st != 201:
+                failures.append("create %d: %s %s" % (i, st, d))
+                return
+            st, _ = api(conn, "POST", "/v1/destinations/%s/activate" % d["id"], token)
+            if st != 200:
+                failures.append("activate %d: %s" % (i, st))
+                return
+            ids[i] = d["id"]
+        conn.close()
+
+    ts = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    if failures:
+        sys.exit("benchlib: " + failures[0])
+    print("\n".join(ids))
+
+
+def metric(port, name):
+    """The value of the first /metrics line starting with NAME (a full series name)."""
+    conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=30)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode()
+    conn.close()
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return None
+
+
+def cmd_metric(port, name):
+    """Prints one metric's value."""
+    v = metric(port, name)
+    print("%d" % v if v is not None else "")
+
+
+def cmd_wait_metric(port, name, target, timeout, start_ms=None):
+    """Waits until metric NAME reaches TARGET (at most TIMEOUT seconds, polled every 10 ms).
+    Prints 'elapsed_ms value': the time since START_MS (epoch ms; default: now)."""
+    target, timeout = float(target), float(timeout)
+    start = float(start_ms) / 1000 if start_ms else time.time()
+    deadline = time.time() + timeout
+    v = None
+    while time.time() < deadline:
+        v = metric(port, name)
+        if v is not None and v >= target:
+            break
+        time.sleep(0.01)
+    print("%.0f %d" % ((time.time() - start) * 1000, v or 0))
+
+
+def cmd_now_ms():
+    print("%d" % int(time.time() * 1000))
+
+
+def cmd_count(db, sql):
+    """Prints the single number a query on the SQLite file DB answers."""
+    c = sqlite3.connect(db, timeout=30)
+    print(c.execute(sql).fetchone()[0])
+    c.close()
+
+
+def percentiles(values, ps=(50, 90, 99, 99.9)):
+    s = sorted(values)
+    if not s:
+        return [0.0 for _ in ps]
+    return [s[min(len(s) - 1, int(len(s) * p / 100.0))] for p in ps]
+
+
+def cmd_latency_join(client_log, nginx_log, out_hist=None):
+    """Joins the client's '202_ms webhook_id…' lines with nginx's 'msec webhook_id status'
+    lines. Prints 'matched missing p50 p90 p99 p99.9 max' (ms); with OUT_HIST, writes
+    'latency_ms cumulative_fraction' lines for a plot."""
+    sent = {}
+    with open(client_log) as f:
+        for line in f:
+            parts = line.split()
+            for wid in parts[1:]:
+                sent[wid] = float(parts[0])
+    lat = []
+    with open(nginx_log) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 2 and parts[1] in sent:
+                # $msec is truncated to the ms: +1 ms makes each figure an upper bound.
+                lat.append(max(0.0, float(parts[0]) * 1000 + 1 - sent.pop(parts[1])))
+    p = percentiles(lat)
+    print("%d %d %.1f %.1f %.1f %.1f %.1f" % (len(lat), len(sent), p[0], p[1], p[2], p[3],
+                                              max(lat) if lat else 0))
+    if out_hist:
+        write_cdf(lat, out_hist)
+
+
+def write_cdf(values, path):
+    s = sorted(values)
+    n = len(s)
+    with open(path, "w") as f:
+        step = max(1, n // 2000)
+        for i in range(0, n, step):
+            f.write("%.3f %.5f\n" % (s[i], (i + 1) / n))
+        if n:
+            f.write("%.3f 1.0\n" % s[-1])
+
+
+def cmd_backlog(db, events, dest_ids_file, body_template):
+    """Inserts EVENTS events, each with one pending webhook per destination listed in
+    DEST_IDS_FILE, straight into the serve schema (as POST /v1/events would), due now."""
+    events = int(events)
+    dests = [x.strip() for x in open(dest_ids_file) if x.strip()]
+    c = sqlite3.connect(db, timeout=60)
+    c.execute("PRAGMA synchronous=OFF")
+    now = int(time.time() * 1000)
+    batch = 10000
+    for start in range(0, events, batch):
+        ev, wh = [], []
+        for i in range(start, min(events, start + batch)):
+            eid = str(uuid.uuid4())
+            ev.append((eid, "events.created", body_template.replace("{i}", str(i)), now))
+            for d in dests:
+                wh.append((str(uuid.uuid4()), eid, d, "pending", 0, 0, now, now, now))
+        c.executemany("INSERT INTO serve_events (id, type, body, created_at) VALUES (?,?,?,?)", ev)
+        c.executemany("INSERT INTO serve_webhooks (id, event_id, destination_id, status, "
+                      "attempt_count, round_attempts, next_attempt_at, created_at, updated_at) "
+                      "VALUES (?,?,?,?,?,?,?,?,?)", wh)
+        c.commit()
+    c.close()
+
+
+def cmd_cdf(infile, column, outfile):
+    """Writes the CDF of column COLUMN (0-based) of INFILE's numeric lines to OUTFILE."""
+    col = int(column)
+    vals = []
+    with open(infile) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) > col:
+                try:
+                    vals.append(float(parts[col]))
+                except ValueError:
+                    pass
+    write_cdf(vals, outfile)
+
+
+def cmd_blackhole(port):
+    """Listens on PORT, accepts every connection, and never answers (until killed)."""
+    import socket
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", int(port)))
+    s.listen(1024)
+    held = []
+    while True:
+        c, _ = s.accept()
+        held.append(c)
+
+
+COMMANDS = {
+    "destinations": cmd_destinations,
+    "metric": cmd_metric,
+    "wait-metric": cmd_wait_metric,
+    "now-ms": cmd_now_ms,
+    "count": cmd_count,
+    "latency-join": cmd_latency_join,
+    "backlog": cmd_backlog,
+    "cdf": cmd_cdf,
+    "blackhole": cmd_blackhole,
+}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        sys.exit("usage: benchlib.py %s ARGS…" % "|".join(COMMANDS))
+    COMMANDS[sys.argv[1]](*sys.argv[2:])
+    sys.stdout.flush()
+    os._exit(0)

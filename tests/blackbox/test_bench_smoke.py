@@ -1,0 +1,59 @@
+"""test_bench_smoke.py — every bench/*.sh scenario, once, in SMOKE=1 mode (a few seconds
+each): it must print its Markdown table and every correctness CHECK inside it (durability,
+counts: every 2XX stored, every webhook delivered) must hold. Performance TARGET lines are
+not judged here: tiny runs on a shared machine say nothing about speed.
+"""
+import os
+import shutil
+import subprocess
+import unittest
+
+import harness
+
+ROOT = os.environ.get("HOOKD_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
+BENCH = os.path.join(ROOT, "bench")
+SCENARIOS = ["receiver_ingest", "sender_throughput", "fanout", "isolation", "sender_latency",
+             "backlog"]
+TOOLS = ["wrk", "nginx"]
+
+
+@unittest.skipUnless(all(shutil.which(t) for t in TOOLS),
+                     "wrk and nginx are needed (scripts/deps.sh installs them)")
+class BenchSmoke(unittest.TestCase):
+    def run_scenario(self, name):
+        env = dict(os.environ, SMOKE="1", HOOKD_BIN=os.path.abspath(harness.HOOKD))
+        p = subprocess.run(["sh", os.path.join(BENCH, name + ".sh")], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+        out = p.stdout.decode(errors="replace")
+        lines = out.splitlines()
+        self.assertTrue(any(line.startswith("|---") for line in lines),
+                        "%s printed no table:\n%s" % (name, out))
+        checks = [line for line in lines if line.startswith("CHECK ")]
+        self.assertTrue(checks, "%s made no checks:\n%s" % (name, out))
+        failed = [line for line in checks if not line.startswith("CHECK ok:")]
+        self.assertEqual(failed, [], "%s:\n%s" % (name, out))
+        self.assertEqual(p.returncode, 0, "%s exited %d:\n%s" % (name, p.returncode, out))
+        self.assertTrue(any(line.startswith("TARGET ") for line in lines),
+                        "%s judged no target:\n%s" % (name, out))
+
+    def test_receiver_ingest(self):
+        self.run_scenario("receiver_ingest")
+
+    def test_sender_throughput(self):
+        self.run_scenario("sender_throughput")
+
+    def test_fanout(self):
+        self.run_scenario("fanout")
+
+    def test_isolation(self):
+        self.run_scenario("isolation")
+
+    def test_sender_latency(self):
+        self.run_scenario("sender_latency")
+
+    def test_backlog(self):
+        self.run_scenario("backlog")
+
+
+if __name__ == "__main__":
+    harness.main()
