@@ -287,14 +287,15 @@ static int sqlite_exec(db *conn, const char *sql)
     return HOOKD_ESTORE;
 }
 
+/* BEGIN and COMMIT run once per batch: through the statement cache, not parsed each time. */
 static int sqlite_begin(db *conn)
 {
-    return sqlite_exec(conn, "BEGIN IMMEDIATE");
+    return sqlite_query(conn, "BEGIN IMMEDIATE", NULL, 0, NULL, NULL);
 }
 
 static int sqlite_commit(db *conn)
 {
-    return sqlite_exec(conn, "COMMIT");
+    return sqlite_query(conn, "COMMIT", NULL, 0, NULL, NULL);
 }
 
 static int sqlite_rollback(db *conn)

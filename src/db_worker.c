@@ -90,7 +90,18 @@ static void batch_fail(job_list *batch)
         j->rc = HOOKD_ESTORE;
 }
 
-/* Runs one batch in one transaction on conn. */
+/* A statement without parameters through db_query, so that SQLite prepares it once and
+ * reuses it (db_exec would parse it again for every job). */
+static int batch_sql(db *conn, const char *sql)
+{
+    return db_query(conn, sql, NULL, 0, NULL, NULL);
+}
+
+/*
+ * Runs one batch in one transaction on conn. Each job runs inside a savepoint so that a
+ * failing job undoes only its own writes; a batch of one job needs none (its failure rolls
+ * back the whole transaction, which is the same thing).
+ */
 static void batch_run(db *conn, job_list *batch)
 {
     if (db_begin(conn) != 0) {
@@ -99,13 +110,22 @@ static void batch_run(db *conn, job_list *batch)
         batch_fail(batch);
         return;
     }
+    db_job *only = batch->head && !batch->head->next ? batch->head : NULL;
+    if (only) {
+        only->rc = only->work(conn, only->arg);
+        if (only->rc != 0) {
+            if (db_rollback(conn) != 0)
+                log_error("db", "rollback failed: %s", db_errmsg(conn));
+            return;
+        }
+    }
     bool broken = false;
-    for (db_job *j = batch->head; j; j = j->next) {
+    for (db_job *j = only ? NULL : batch->head; j; j = j->next) {
         if (broken) {
             j->rc = HOOKD_ESTORE;
             continue;
         }
-        if (db_exec(conn, "SAVEPOINT j") != 0) {
+        if (batch_sql(conn, "SAVEPOINT j") != 0) {
             log_error("db", "savepoint: %s", db_errmsg(conn));
             broken = true;
             j->rc = HOOKD_ESTORE;
@@ -113,9 +133,9 @@ static void batch_run(db *conn, job_list *batch)
         }
         j->rc = j->work(conn, j->arg);
         if (j->rc == 0) {
-            if (db_exec(conn, "RELEASE j") != 0)
+            if (batch_sql(conn, "RELEASE j") != 0)
                 broken = true;
-        } else if (db_exec(conn, "ROLLBACK TO j") != 0 || db_exec(conn, "RELEASE j") != 0) {
+        } else if (batch_sql(conn, "ROLLBACK TO j") != 0 || batch_sql(conn, "RELEASE j") != 0) {
             broken = true;
         }
         if (broken)
