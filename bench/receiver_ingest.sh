@@ -5,6 +5,7 @@
 # 200; handler --forward to that nginx, which runs on hookd's own loop: no process per
 # webhook; --max-pending raised so that the handler, slower than ingest, does not turn the
 # run into fast 503s once 100,000 webhooks wait), (c) adnanh/webhook with a body-only HMAC trigger rule running /bin/true.
+# RECEIVE_ARGS="…" adds flags to that hookd receive (experiments).
 # After (b), the rows in hookd's store are counted against wrk's 2XX answers.
 . "$(dirname "$0")/lib.sh"
 
@@ -13,6 +14,17 @@ DUR=${DUR:-10}
 OUT=${OUT_DIR:-$WORK}
 machine
 echo "client: wrk -t$WRK_THREADS -c$WRK_CONNS -d${DUR}s, wrk-signed.lua (fresh id, timestamp, HMAC per request)"
+# The disk's floor: a durable answer waits for at least one fdatasync that began after the
+# request arrived. A bare loop of 4 KiB appends + fdatasync on the store's filesystem.
+FSYNC_FLOOR=$(python3 -c '
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+block, n, t0 = b"x" * 4096, 0, time.monotonic()
+while time.monotonic() - t0 < float(sys.argv[2]):
+    os.write(fd, block); os.fdatasync(fd); n += 1
+dt = time.monotonic() - t0
+print("%.0f fdatasync/s (%.0f us each)" % (n / dt, dt / n * 1e6))' "$WORK/fsync-floor" "$( [ "$SMOKE" = 1 ] && echo 0.2 || echo 2 )")
+echo "disk floor: $FSYNC_FLOOR"
 
 NG=$(free_port)
 start_nginx "$NG" 204
@@ -45,7 +57,7 @@ ROW_A=$(row "nginx 204 (ceiling)")
 RP=$(free_port); AP=$(free_port)
 start_bg receive "$HOOKD" receive --listen "127.0.0.1:$RP" --admin-listen "127.0.0.1:$AP" \
   --db "sqlite:$WORK/receive.db" --secret "$SECRET" --forward "http://127.0.0.1:$NG/handler" \
-  --max-pending 10000000
+  --max-pending 10000000 ${RECEIVE_ARGS:-}
 RECV_PID=$BG_PID
 wait_port "$RP"
 run_wrk hookd "http://127.0.0.1:$RP/" "$RECV_PID"

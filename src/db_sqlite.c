@@ -405,7 +405,8 @@ int db_sqlite_open(const char *url, db **out, char *err, size_t errlen)
     char *msg = NULL;
     rc = sqlite3_exec(handle,
                       "PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL; "
-                      "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+                      "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
+                      "PRAGMA temp_store=MEMORY;",
                       NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "sqlite: %s: %s", path, msg ? msg : sqlite3_errstr(rc));

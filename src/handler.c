@@ -1,13 +1,18 @@
 /*
  * handler.c — the receiver's handler pool (see handler.h).
  *
- * Life of one run: a claim (store thread) hands back due webhooks under a lease; each gets
- * a free worker slot and is started, either as a child process (posix_spawn of /bin/sh in
- * its own process group, the body written to its stdin through a non-blocking pipe on the
- * loop, its exit seen through SIGCHLD + waitpid(WNOHANG)) or as a POST through the shared
- * libcurl client. When it ends, its outcome and the webhook's next state are recorded
- * (store thread, only while the lease holds); the slot is freed once that record commits,
- * and more work is looked for.
+ * Life of one run: a claim (store thread) hands back due webhooks under a lease — ahead of
+ * need, up to HANDLER_AHEAD per worker, so that a freed slot finds the next webhook waiting
+ * here rather than behind a store round trip. Each gets a free worker slot and is started,
+ * either as a child process (posix_spawn of /bin/sh in its own process group, the body
+ * written to its stdin through a non-blocking pipe on the loop, its exit seen through
+ * SIGCHLD + waitpid(WNOHANG)) or as a POST through the shared libcurl client. When it ends,
+ * its outcome and the webhook's next state are recorded (store thread, only while the lease
+ * holds), together with those of every run that ended meanwhile (one record job per store
+ * batch); the slot is freed once that record commits — so a crash repeats at most
+ * --workers runs — and the next claimed webhook starts. A webhook claimed ahead that waited
+ * here too long to run safely within its lease is dropped (its lease expires and it is
+ * claimed again); on stop, the ones not started are given back (inbox_unclaim).
  */
 #include "handler.h"
 #include "mem.h"
@@ -34,6 +39,22 @@ extern char **environ;
 
 /* How often due work is looked for when nothing else wakes the pool. */
 #define HANDLER_POLL_MS 1000
+/* Webhooks claimed per worker slot at most (running or waiting here). */
+#define HANDLER_AHEAD 8
+/* Work is claimed ahead only as much as the workers are expected to start within this
+ * time, judged by how long recent runs took: a node whose runs are slow claims only for its
+ * free slots, and leaves the rest to idle nodes sharing the store. */
+#define HANDLER_AHEAD_HORIZON_MS 100.0
+/* A webhook claimed ahead is started only if its run ends this long before its lease. */
+#define HANDLER_LEASE_MARGIN_MS 2000
+
+/* A claimed webhook waiting for a free worker slot. */
+typedef struct handler_ready {
+    struct handler_ready *next;
+    inbox_item item;      /* owned */
+    char token[40];       /* its lease token */
+    int64_t claimed_mono; /* monotonic ms when the claim was asked for (its lease started) */
+} handler_ready;
 
 struct handler_run;
 
@@ -44,8 +65,17 @@ struct handler {
     char *owner_copy;
     http_client *client;           /* --forward only */
     int64_t pending;               /* pending webhooks in the store, as we know them */
-    unsigned busy;                 /* worker slots taken (reserved by a claim or running) */
-    unsigned records;              /* run outcomes submitted, not yet committed */
+    unsigned busy;                 /* slots taken: running, or ended and not yet recorded */
+    handler_ready *ready;          /* claimed, waiting for a slot, oldest first */
+    handler_ready **ready_tail;
+    size_t ready_count;
+    size_t claim_limit;            /* claimed at most: running + ready + being claimed */
+    double run_ms;                 /* moving average of runs' durations */
+    unsigned unclaiming;           /* give-backs of unstarted claims under way */
+    unsigned records;              /* run outcomes to record, not yet committed */
+    struct handler_run *to_record; /* finished runs waiting for the next record job */
+    struct handler_run **to_record_tail;
+    bool recording;                /* a record job is under way */
     bool claiming;                 /* a claim job is under way */
     bool counting;                 /* a count of pending webhooks is under way */
     bool kick_again;               /* work may have appeared while claiming */
@@ -63,7 +93,8 @@ struct handler {
 /* One run of the handler for one claimed webhook. */
 struct handler_run {
     handler *h;
-    struct handler_run *next;  /* in h->runs */
+    struct handler_run *next;  /* in h->runs; once finished, in a list to record */
+    int record_rc;             /* inbox_record_run's result for this run */
     inbox_item item;           /* the webhook (owned) */
     char token[40];            /* the claim's lease token */
     int64_t started_at;        /* wall clock ms */
@@ -122,33 +153,61 @@ static void handler_wake_in(handler *h, int64_t delay_ms)
     event_add(h->wake, &tv);
 }
 
-/* Store-thread work: records the run held in a struct handler_run. */
+/* Store-thread work: records a list of finished runs (linked by next), each run's own
+ * result in its record_rc. A lost lease is that run's alone; any other error fails the
+ * whole list (its writes are undone with the job). */
 static int handler_record_work(db *conn, void *arg)
 {
-    struct handler_run *run = arg;
-    return inbox_record_run(conn, &run->job);
+    for (struct handler_run *run = arg; run; run = run->next) {
+        run->record_rc = inbox_record_run(conn, &run->job);
+        if (run->record_rc != 0 && run->record_rc != HOOKD_ELEASE)
+            return run->record_rc;
+    }
+    return 0;
 }
+
+static void handler_record_submit(handler *h);
 
 static void handler_recorded(void *arg, int rc)
 {
     struct handler_run *run = arg;
     handler *h = run->h;
-    h->records--;
-    h->busy--;
-    if (rc == 0) {
-        if (strcmp(run->job.next_status, "pending") == 0)
-            handler_wake_in(h, run->job.next_attempt_at - loop_now_ms() + 5);
-        else
-            handler_set_pending(h, h->pending - 1);
-    } else if (rc == HOOKD_ELEASE) {
-        log_warn("receive", "webhook %s: lease lost before its run was recorded",
-                 run->item.id);
-    } else {
-        log_error("receive", "webhook %s: cannot record its run (%s); it will run again",
-                  run->item.id, hookd_strerror(rc));
+    h->recording = false;
+    while (run) {
+        struct handler_run *next = run->next;
+        int run_rc = rc != 0 ? rc : run->record_rc;
+        h->records--;
+        h->busy--;
+        if (run_rc == 0) {
+            if (strcmp(run->job.next_status, "pending") == 0)
+                handler_wake_in(h, run->job.next_attempt_at - loop_now_ms() + 5);
+            else
+                handler_set_pending(h, h->pending - 1);
+        } else if (run_rc == HOOKD_ELEASE) {
+            log_warn("receive", "webhook %s: lease lost before its run was recorded",
+                     run->item.id);
+        } else {
+            log_error("receive", "webhook %s: cannot record its run (%s); it will run again",
+                      run->item.id, hookd_strerror(run_rc));
+        }
+        handler_run_free(run);
+        run = next;
     }
-    handler_run_free(run);
+    handler_record_submit(h);
     handler_kick(h);
+}
+
+/* Submits the finished runs waiting to be recorded as one job, unless one is under way
+ * (those that finish meanwhile go into the next: one record job per store batch). */
+static void handler_record_submit(handler *h)
+{
+    if (h->recording || !h->to_record)
+        return;
+    struct handler_run *list = h->to_record;
+    h->to_record = NULL;
+    h->to_record_tail = &h->to_record;
+    h->recording = true;
+    db_worker_submit(h->worker, handler_record_work, handler_recorded, list);
 }
 
 /* The run is over: decides the next state and records it. */
@@ -159,6 +218,7 @@ static void handler_finish(struct handler_run *run, bool success, bool timeout)
     if (run->timer)
         event_del(run->timer);
     int64_t duration = loop_monotonic_ms() - run->started_mono;
+    h->run_ms += ((double)duration - h->run_ms) / 8;
     metric_observe(h->latency, (double)duration);
     metric_add(success ? h->runs_success : timeout ? h->runs_timeout : h->runs_failure, 1);
 
@@ -188,7 +248,10 @@ static void handler_finish(struct handler_run *run, bool success, bool timeout)
                  (long long)attempts, run->error, (long long)h->options.retry_delays_ms[i]);
     }
     h->records++;
-    db_worker_submit(h->worker, handler_record_work, handler_recorded, run);
+    run->next = NULL;
+    *h->to_record_tail = run;
+    h->to_record_tail = &run->next;
+    handler_record_submit(h);
 }
 
 /* ---- --exec ---- */
@@ -428,7 +491,7 @@ static void handler_start(handler *h, inbox_item *item, const char *token)
 
 typedef struct handler_claim {
     handler *h;
-    unsigned reserved; /* slots reserved for this claim */
+    int64_t asked_mono; /* when the claim was asked for: its leases start no earlier */
     inbox_claim_job job;
 } handler_claim;
 
@@ -437,6 +500,40 @@ static int handler_claim_work(db *conn, void *arg)
 {
     handler_claim *c = arg;
     return inbox_claim(conn, &c->job);
+}
+
+static void handler_give_back(handler *h);
+
+static void handler_ready_free(handler_ready *r)
+{
+    free(r->item.id);
+    free(r->item.timestamp);
+    free(r->item.signature);
+    free(r->item.event);
+    free(r->item.body);
+    free(r);
+}
+
+/* Starts waiting webhooks while worker slots are free. */
+static void handler_dispatch(handler *h)
+{
+    while (h->busy < h->options.workers && h->ready && !h->stopping) {
+        handler_ready *r = h->ready;
+        h->ready = r->next;
+        if (!h->ready)
+            h->ready_tail = &h->ready;
+        h->ready_count--;
+        int64_t waited = loop_monotonic_ms() - r->claimed_mono;
+        if (waited + h->options.timeout_ms + HANDLER_LEASE_MARGIN_MS > h->options.lease_ms) {
+            log_warn("receive", "webhook %s: claimed %lld ms ago, too late to run within its "
+                     "lease; it will be claimed again", r->item.id, (long long)waited);
+            handler_ready_free(r);
+            continue;
+        }
+        h->busy++;
+        handler_start(h, &r->item, r->token);
+        free(r);
+    }
 }
 
 static void handler_claimed(void *arg, int rc)
@@ -448,12 +545,24 @@ static void handler_claimed(void *arg, int rc)
         log_error("receive", "cannot claim pending webhooks: %s", hookd_strerror(rc));
         c->job.count = 0;
     }
-    h->busy -= c->reserved - (unsigned)c->job.count;
-    for (size_t i = 0; i < c->job.count; i++)
-        handler_start(h, &c->job.items[i], c->job.token);
-    bool more = rc == 0 && (c->job.count == c->reserved || h->kick_again);
+    for (size_t i = 0; i < c->job.count; i++) {
+        handler_ready *r = xcalloc(1, sizeof *r);
+        r->item = c->job.items[i];
+        memset(&c->job.items[i], 0, sizeof c->job.items[i]);
+        snprintf(r->token, sizeof r->token, "%s", c->job.token);
+        r->claimed_mono = c->asked_mono;
+        *h->ready_tail = r;
+        h->ready_tail = &r->next;
+        h->ready_count++;
+    }
+    bool more = rc == 0 && (c->job.count == c->job.limit || h->kick_again);
     inbox_claim_job_clear(&c->job);
     free(c);
+    if (h->stopping) {
+        handler_give_back(h);
+        return;
+    }
+    handler_dispatch(h);
     if (more)
         handler_kick(h);
 }
@@ -462,20 +571,28 @@ void handler_kick(handler *h)
 {
     if (h->stopping)
         return;
+    handler_dispatch(h);
     if (h->claiming) {
         h->kick_again = true;
         return;
     }
-    if (h->busy >= h->options.workers)
-        return;
+    /* How many to hold: a slot each, plus what the slots should get through soon. */
+    double soon = HANDLER_AHEAD_HORIZON_MS / (h->run_ms > 0.1 ? h->run_ms : 0.1);
+    size_t ahead = soon >= (double)h->claim_limit ? h->claim_limit
+                                                  : (size_t)soon * h->options.workers;
+    size_t target = h->options.workers + ahead;
+    if (target > h->claim_limit)
+        target = h->claim_limit;
+    size_t held = h->busy + h->ready_count;
+    if (held >= target || (h->ready_count > 0 && h->ready_count * 2 > ahead))
+        return; /* enough here; claim again when half of what waits is started */
     handler_claim *c = xcalloc(1, sizeof *c);
     c->h = h;
-    c->reserved = h->options.workers - h->busy;
+    c->asked_mono = loop_monotonic_ms();
     c->job.now = loop_now_ms();
     c->job.lease_ms = h->options.lease_ms;
     c->job.owner = h->owner_copy;
-    c->job.limit = c->reserved;
-    h->busy += c->reserved;
+    c->job.limit = target - held;
     h->claiming = true;
     h->kick_again = false;
     db_worker_submit(h->worker, handler_claim_work, handler_claimed, c);
@@ -545,6 +662,10 @@ handler *handler_new(struct event_base *base, db_worker *worker, metrics *m,
     h->options = *options;
     h->owner_copy = xstrdup(options->owner ? options->owner : "");
     h->options.owner = h->owner_copy;
+    h->ready_tail = &h->ready;
+    h->to_record_tail = &h->to_record;
+    h->claim_limit = (size_t)options->workers * HANDLER_AHEAD;
+    h->run_ms = 1000; /* until runs are seen: no claiming ahead */
     if (options->forward_url) {
         http_client_options co = {.allow_http = true, .allow_private_addresses = true};
         char why[256];
@@ -602,16 +723,70 @@ int64_t handler_pending(const handler *h)
     return h->pending;
 }
 
+/* The give-back of unstarted claims, and what it owns. */
+typedef struct handler_unclaim {
+    handler *h;
+    handler_ready *list;
+    inbox_unclaim_job job;
+} handler_unclaim;
+
+static int handler_unclaim_work(db *conn, void *arg)
+{
+    return inbox_unclaim(conn, &((handler_unclaim *)arg)->job);
+}
+
+static void handler_unclaimed(void *arg, int rc)
+{
+    handler_unclaim *u = arg;
+    u->h->unclaiming--;
+    if (rc != 0)
+        log_warn("receive", "cannot give back %zu claimed webhooks (%s); their leases expire",
+                 u->job.count, hookd_strerror(rc));
+    while (u->list) {
+        handler_ready *r = u->list;
+        u->list = r->next;
+        handler_ready_free(r);
+    }
+    free((void *)u->job.ids);
+    free((void *)u->job.tokens);
+    free(u);
+}
+
+/* Gives back every webhook waiting here (stopping: none of them will be started). */
+static void handler_give_back(handler *h)
+{
+    if (!h->ready)
+        return;
+    handler_unclaim *u = xcalloc(1, sizeof *u);
+    u->h = h;
+    u->list = h->ready;
+    const char **ids = xcalloc(h->ready_count, sizeof *ids);
+    const char **tokens = xcalloc(h->ready_count, sizeof *tokens);
+    size_t n = 0;
+    for (handler_ready *r = h->ready; r; r = r->next, n++) {
+        ids[n] = r->item.id;
+        tokens[n] = r->token;
+    }
+    u->job = (inbox_unclaim_job){.ids = ids, .tokens = tokens, .count = n};
+    h->ready = NULL;
+    h->ready_tail = &h->ready;
+    h->ready_count = 0;
+    h->unclaiming++;
+    db_worker_submit(h->worker, handler_unclaim_work, handler_unclaimed, u);
+}
+
 void handler_stop(handler *h)
 {
     h->stopping = true;
     event_del(h->poll);
     event_del(h->wake);
+    handler_give_back(h);
 }
 
 bool handler_idle(const handler *h)
 {
-    return h->runs == NULL && !h->claiming && !h->counting && h->records == 0;
+    return h->runs == NULL && !h->claiming && !h->counting && h->records == 0 &&
+           h->unclaiming == 0;
 }
 
 void handler_free(handler *h)
@@ -626,6 +801,16 @@ void handler_free(handler *h)
             waitpid(run->pid, NULL, 0);
         }
         handler_run_free(run);
+    }
+    while (h->to_record) {
+        struct handler_run *run = h->to_record;
+        h->to_record = run->next;
+        handler_run_free(run);
+    }
+    while (h->ready) {
+        handler_ready *r = h->ready;
+        h->ready = r->next;
+        handler_ready_free(r);
     }
     if (h->client)
         http_client_free(h->client);

@@ -4,9 +4,12 @@
  * WEBHOOK_ID, WEBHOOK_EVENT, WEBHOOK_TIMESTAMP in its environment (exit 0 is success);
  * `--forward` POSTs the body and the X-Webhook-* headers to a URL (2XX is success).
  *
- * Work is claimed from the inbox under a lease, through the store thread, when workers are
- * free: right after an accept commits (handler_accepted), on handler_kick (e.g. another
+ * Work is claimed from the inbox under a lease, through the store thread, for free workers
+ * and, when recent runs were quick, a little ahead of them (what they should start within
+ * 0.1 s): right after an accept commits (handler_accepted), on handler_kick (e.g. another
  * receiver on the database accepted one: a notification), after each run, and on a timer.
+ * A worker's slot is held until its run's outcome is recorded, so a crash repeats at most
+ * `--workers` runs.
  * A failed or timed-out run is retried after the next of `--retry-delays`, up to
  * `--max-attempts` in all, then the webhook is failed. A handler still running at
  * `--handler-timeout` is killed (SIGKILL to its process group).

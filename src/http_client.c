@@ -447,9 +447,10 @@ static void socket_event_cb(evutil_socket_t fd, short what, void *arg)
                  ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
     int running = 0;
     curl_multi_socket_action(c->multi, fd, action, &running);
+    /* No timer bookkeeping here: curl says through multi_timer_cb (-1) when it wants the
+     * timer gone. `running` is stale once check_multi_info has run done callbacks, which
+     * may have started new transfers. */
     check_multi_info(c);
-    if (running <= 0 && evtimer_pending(c->timer, NULL))
-        evtimer_del(c->timer);
 }
 
 static void timer_event_cb(evutil_socket_t fd, short what, void *arg)

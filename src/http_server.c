@@ -282,15 +282,12 @@ void http_reply_text(struct evhttp_request *req, int status, const char *content
     evhttp_remove_header(headers, "Content-Type");
     if (content_type)
         evhttp_add_header(headers, "Content-Type", content_type);
-    struct evbuffer *out = evbuffer_new();
-    if (!out) {
+    if (len && status != 204 &&
+        evbuffer_add(evhttp_request_get_output_buffer(req), body, len) != 0) {
         fprintf(stderr, "hookd: out of memory\n");
         abort();
     }
-    if (len && status != 204)
-        evbuffer_add(out, body, len);
-    evhttp_send_reply(req, status, status_reason(status), out);
-    evbuffer_free(out);
+    evhttp_send_reply(req, status, status_reason(status), NULL);
 }
 
 void http_reply_json(struct evhttp_request *req, int status, json_t *value)

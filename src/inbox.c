@@ -80,6 +80,92 @@ int inbox_insert(db *conn, void *arg)
     return job->duplicate ? 0 : db_notify(conn, INBOX_NOTIFY_CHANNEL);
 }
 
+/* Rows per multi-row INSERT at most (8 parameters each: far below both backends' caps). */
+#define INBOX_INSERT_CHUNK 64
+
+/* The multi-row INSERT for n rows (1..INBOX_INSERT_CHUNK); malloc'd. */
+static char *inbox_insert_sql(size_t n)
+{
+    static const char head[] =
+        "INSERT INTO receive_webhooks (id, webhook_timestamp, signature, event, body,"
+        " received_at, status, attempts, runs, next_attempt_at, updated_at) VALUES ";
+    static const char tail[] = " ON CONFLICT (id) DO NOTHING RETURNING id";
+    size_t cap = sizeof head + sizeof tail + n * 96;
+    char *sql = xmalloc(cap);
+    size_t o = (size_t)snprintf(sql, cap, "%s", head);
+    for (size_t i = 0; i < n; i++) {
+        size_t p = i * 8;
+        o += (size_t)snprintf(sql + o, cap - o,
+                              "%s($%zu, $%zu, $%zu, $%zu, $%zu, $%zu, 'pending', 0, 0, $%zu, $%zu)",
+                              i ? ", " : "", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7,
+                              p + 8);
+    }
+    snprintf(sql + o, cap - o, "%s", tail);
+    return sql;
+}
+
+/* Inserts jobs[0..n) with one statement; marks each as duplicate unless its id came back
+ * (the first job holding an id takes it). *inserted grows by the rows written. */
+static int inbox_insert_chunk(db *conn, inbox_insert_job *jobs, size_t n, size_t *inserted)
+{
+    db_param p[INBOX_INSERT_CHUNK * 8];
+    for (size_t i = 0; i < n; i++) {
+        inbox_insert_job *j = &jobs[i];
+        db_param *q = &p[i * 8];
+        q[0] = DB_S(j->id);
+        q[1] = DB_S(j->timestamp);
+        q[2] = DB_S(j->signature);
+        q[3] = DB_S(j->event);
+        q[4] = DB_SN(j->body, j->body_len);
+        q[5] = DB_I(j->received_at);
+        q[6] = DB_I(j->received_at);
+        q[7] = DB_I(j->received_at);
+        j->duplicate = true;
+    }
+    char *sql = inbox_insert_sql(n);
+    db_rows *rows = NULL;
+    int rc = db_query(conn, sql, p, n * 8, &rows, NULL);
+    free(sql);
+    if (rc != 0)
+        return rc;
+    /* Each id comes back at most once; it belongs to the first job holding it. */
+    size_t lens[INBOX_INSERT_CHUNK];
+    for (size_t i = 0; i < n; i++)
+        lens[i] = strlen(jobs[i].id);
+    while (db_rows_next(rows)) {
+        size_t len = 0;
+        const char *id = db_rows_text(rows, 0, &len);
+        for (size_t k = 0; k < n; k++) {
+            if (lens[k] == len && memcmp(jobs[k].id, id, len) == 0) {
+                jobs[k].duplicate = false;
+                (*inserted)++;
+                break;
+            }
+        }
+    }
+    db_rows_free(rows);
+    return 0;
+}
+
+int inbox_insert_many(db *conn, void *arg)
+{
+    inbox_insert_many_job *many = arg;
+    size_t inserted = 0;
+    for (size_t done = 0; done < many->count;) {
+        size_t n = many->count - done;
+        if (n > INBOX_INSERT_CHUNK)
+            n = INBOX_INSERT_CHUNK;
+        /* Powers of two below the cap: a handful of distinct statements to cache. */
+        while (n & (n - 1))
+            n &= n - 1;
+        int rc = inbox_insert_chunk(conn, many->jobs + done, n, &inserted);
+        if (rc != 0)
+            return rc;
+        done += n;
+    }
+    return inserted > 0 ? db_notify(conn, INBOX_NOTIFY_CHANNEL) : 0;
+}
+
 int inbox_claim(db *conn, void *arg)
 {
     inbox_claim_job *job = arg;
@@ -374,4 +460,19 @@ int inbox_release_owner(db *conn, void *arg)
         " WHERE lease_owner = $1 AND status = 'pending'";
     db_param p[] = {DB_S(job->owner)};
     return db_query(conn, sql, p, 1, NULL, &job->released);
+}
+
+int inbox_unclaim(db *conn, void *arg)
+{
+    inbox_unclaim_job *job = arg;
+    static const char sql[] =
+        "UPDATE receive_webhooks SET lease_until = NULL, lease_token = NULL, lease_owner = NULL"
+        " WHERE id = $1 AND lease_token = $2 AND status = 'pending'";
+    for (size_t i = 0; i < job->count; i++) {
+        db_param p[] = {DB_S(job->ids[i]), DB_S(job->tokens[i])};
+        int rc = db_query(conn, sql, p, 2, NULL, NULL);
+        if (rc != 0)
+            return rc;
+    }
+    return job->count > 0 ? db_notify(conn, INBOX_NOTIFY_CHANNEL) : 0;
 }

@@ -47,6 +47,20 @@ typedef struct inbox_insert_job {
  * commit, then does nothing). A new row notifies INBOX_NOTIFY_CHANNEL. arg: inbox_insert_job. */
 int inbox_insert(db *conn, void *arg);
 
+/* Saves a group of accepted webhooks in as few statements as possible. */
+typedef struct inbox_insert_many_job {
+    inbox_insert_job *jobs; /* count of them, in arrival order; each gets its duplicate */
+    size_t count;
+} inbox_insert_many_job;
+
+/* Like inbox_insert for each job, with one multi-row INSERT … ON CONFLICT (id) DO NOTHING
+ * RETURNING id per chunk of up to 64 rows: a job whose id is not returned is a duplicate,
+ * and of two jobs with the same id in the group the first wins. One notification if
+ * anything was inserted. On an error nothing is known to be saved: the caller answers
+ * every job of the group as failed (the batch's savepoint or rollback undoes the writes).
+ * arg: inbox_insert_many_job. */
+int inbox_insert_many(db *conn, void *arg);
+
 /* One webhook handed to the handler by inbox_claim; every string is malloc'd. */
 typedef struct inbox_item {
     char *id;
@@ -153,6 +167,17 @@ typedef struct inbox_release_job {
     const char *owner;
     int64_t released; /* out */
 } inbox_release_job;
+
+/* Gives back claimed webhooks that were never started (a handler stopping with work it
+ * claimed ahead): each lease is freed if the token still holds it. */
+typedef struct inbox_unclaim_job {
+    const char *const *ids;    /* count ids … */
+    const char *const *tokens; /* … and the lease token each was claimed with */
+    size_t count;
+} inbox_unclaim_job;
+
+/* arg: inbox_unclaim_job. */
+int inbox_unclaim(db *conn, void *arg);
 
 /* arg: inbox_release_job. */
 int inbox_release_owner(db *conn, void *arg);

@@ -20,6 +20,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -396,6 +397,12 @@ int cmd_receive(int argc, char **argv)
         return 0;
     if (prc != 0)
         return 2;
+
+    /* Requests and store batches allocate and free the same sizes over and over: without
+     * this, glibc hands freed memory back to the kernel (madvise, with a TLB shootdown on
+     * every core) many times a second under load — 5 % of the receiver's CPU. */
+    mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+    mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
 
     int status = 1;
     char err[512];

@@ -2,10 +2,14 @@
  * receiver.c — the public endpoint of `hookd receive` (see receiver.h).
  *
  * The checks run in SPEC §4's order and stop at the first failure. An accepted request is
- * copied into a store job (the request itself is left alone until its answer) and answered
- * from the job's done callback, which the store thread calls on the loop only after the
- * batch holding the insert committed: never a 2XX before the save is durable. A client
- * that hangs up meanwhile is harmless: evhttp keeps the request until it is answered.
+ * copied (the request itself is left alone until its answer) onto the receiver's queue of
+ * saves. At most one store job (a "group") waits for the store thread at a time: when it
+ * runs it takes every save queued so far and inserts them with inbox_insert_many, so the
+ * saves that arrive while a batch is being committed go together into the next one — one
+ * job, one statement per 64 rows, no savepoint per request. The group's done callback,
+ * which the store thread calls on the loop only after the batch committed, answers each
+ * request: never a 2XX before the save is durable. A client that hangs up meanwhile is
+ * harmless: evhttp keeps the request until it is answered.
  */
 #include "receiver.h"
 #include "mem.h"
@@ -16,6 +20,7 @@
 #include "loop.h"
 
 #include <event2/http.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,23 +57,36 @@ struct receiver {
     handler *handler;
     receiver_options options;           /* path points at path_copy */
     char *path_copy;
-    size_t in_flight;                   /* saves submitted, not yet answered */
+    size_t in_flight;                   /* saves queued, not yet answered */
+    pthread_mutex_t lock;               /* guards the queue, shared with the store thread */
+    struct receiver_save *queue;        /* saves no group has taken yet, oldest first */
+    struct receiver_save **queue_tail;
+    bool group_queued;                  /* a group job waits to take the queue */
     metric *accepted;
     metric *duplicates;
     metric *rejected[REJECT_COUNT];
 };
 
-/* One accepted request waiting for its save. */
+/* One accepted request waiting for its save: one allocation, the strings after it. */
 typedef struct receiver_save {
-    receiver *r;
+    struct receiver_save *next;
     struct evhttp_request *req;
-    inbox_insert_job job; /* points into the strings below */
-    char *id;
-    char *timestamp;
-    char *signature;
-    char *event;
-    char *body;
+    char *event;          /* the envelope's event type (malloc'd) */
+    inbox_insert_job job; /* points at event and into data */
+    char data[];          /* id, timestamp, signature, body: NUL-terminated copies */
 } receiver_save;
+
+/* One store job: the saves queued before it ran, inserted together. */
+typedef struct receiver_group {
+    receiver *r;
+    receiver_save *saves; /* taken from the queue on the store thread */
+    size_t count;
+    bool taken;           /* the work ran and took the queue */
+} receiver_group;
+
+/* The answers' bodies (SPEC §4), constant. */
+static const char receiver_accepted_body[] = "{\"status\":\"accepted\"}";
+static const char receiver_duplicate_body[] = "{\"status\":\"duplicate\"}";
 
 static void receiver_reject(receiver *r, struct evhttp_request *req, enum receiver_reason why,
                             int status, const char *message)
@@ -77,37 +95,118 @@ static void receiver_reject(receiver *r, struct evhttp_request *req, enum receiv
     http_reply_error(req, status, receiver_reason_names[why], "%s", message);
 }
 
-/* Store-thread work: the insert held in a receiver_save. */
-static int receiver_save_work(db *conn, void *arg)
+/* Store-thread work: takes the queue and inserts it. */
+static int receiver_group_work(db *conn, void *arg)
 {
-    receiver_save *s = arg;
-    return inbox_insert(conn, &s->job);
+    receiver_group *g = arg;
+    receiver *r = g->r;
+    pthread_mutex_lock(&r->lock);
+    g->saves = r->queue;
+    r->queue = NULL;
+    r->queue_tail = &r->queue;
+    r->group_queued = false;
+    pthread_mutex_unlock(&r->lock);
+    g->taken = true;
+    for (receiver_save *s = g->saves; s; s = s->next)
+        g->count++;
+    if (g->count == 0)
+        return 0;
+    inbox_insert_many_job many = {.jobs = xmalloc(g->count * sizeof *many.jobs),
+                                  .count = g->count};
+    size_t i = 0;
+    for (receiver_save *s = g->saves; s; s = s->next)
+        many.jobs[i++] = s->job;
+    int rc = inbox_insert_many(conn, &many);
+    i = 0;
+    for (receiver_save *s = g->saves; s; s = s->next)
+        s->job.duplicate = many.jobs[i++].duplicate;
+    free(many.jobs);
+    return rc;
 }
 
-static void receiver_saved(void *arg, int rc)
+/* On the loop, once the group's batch committed (rc 0) or failed: answers every save. */
+static void receiver_group_done(void *arg, int rc)
 {
-    receiver_save *s = arg;
-    receiver *r = s->r;
-    r->in_flight--;
-    if (rc != 0) {
-        log_error("receive", "webhook %s: cannot save it: %s", s->id, hookd_strerror(rc));
-        receiver_reject(r, s->req, REJECT_STORE, 503, "the webhook could not be saved; retry later");
-    } else if (s->job.duplicate) {
-        metric_add(r->duplicates, 1);
-        log_debug("receive", "webhook %s: duplicate", s->id);
-        http_reply_json(s->req, 200, json_pack("{s:s}", "status", "duplicate"));
-    } else {
-        metric_add(r->accepted, 1);
-        log_debug("receive", "webhook %s (%s): accepted", s->id, s->event);
-        http_reply_json(s->req, 200, json_pack("{s:s}", "status", "accepted"));
-        handler_accepted(r->handler);
+    receiver_group *g = arg;
+    receiver *r = g->r;
+    if (!g->taken) {
+        /* The batch failed before the work ran (e.g. BEGIN found the store locked): the
+         * saves it was to take are still queued, and this group is still the queued one. */
+        pthread_mutex_lock(&r->lock);
+        g->saves = r->queue;
+        r->queue = NULL;
+        r->queue_tail = &r->queue;
+        r->group_queued = false;
+        pthread_mutex_unlock(&r->lock);
     }
-    free(s->id);
-    free(s->timestamp);
-    free(s->signature);
-    free(s->event);
-    free(s->body);
-    free(s);
+    receiver_save *s = g->saves;
+    while (s) {
+        receiver_save *next = s->next;
+        r->in_flight--;
+        if (rc != 0) {
+            log_error("receive", "webhook %s: cannot save it: %s", s->job.id,
+                      hookd_strerror(rc));
+            receiver_reject(r, s->req, REJECT_STORE, 503,
+                            "the webhook could not be saved; retry later");
+        } else if (s->job.duplicate) {
+            metric_add(r->duplicates, 1);
+            log_debug("receive", "webhook %s: duplicate", s->job.id);
+            http_reply_text(s->req, 200, "application/json", receiver_duplicate_body,
+                            sizeof receiver_duplicate_body - 1);
+        } else {
+            metric_add(r->accepted, 1);
+            log_debug("receive", "webhook %s (%s): accepted", s->job.id, s->event);
+            http_reply_text(s->req, 200, "application/json", receiver_accepted_body,
+                            sizeof receiver_accepted_body - 1);
+            handler_accepted(r->handler);
+        }
+        free(s->event);
+        free(s);
+        s = next;
+    }
+    free(g);
+}
+
+/* Copies len bytes of src at *at in a save's data, NUL-terminated; returns the copy. */
+static const char *receiver_put(char **at, const char *src, size_t len)
+{
+    char *dst = *at;
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+    *at += len + 1;
+    return dst;
+}
+
+/* Queues an accepted request's save, and a group job to take it unless one waits. */
+static void receiver_queue(receiver *r, struct evhttp_request *req, const char *id,
+                           const char *timestamp, const char *signature, char *event,
+                           const char *body, size_t body_len)
+{
+    size_t id_len = strlen(id), ts_len = strlen(timestamp), sig_len = strlen(signature);
+    receiver_save *s = xmalloc(sizeof *s + id_len + ts_len + sig_len + body_len + 4);
+    char *at = s->data;
+    s->next = NULL;
+    s->req = req;
+    s->event = event;
+    s->job = (inbox_insert_job){.id = receiver_put(&at, id, id_len),
+                                .timestamp = receiver_put(&at, timestamp, ts_len),
+                                .signature = receiver_put(&at, signature, sig_len),
+                                .event = event,
+                                .body = receiver_put(&at, body, body_len),
+                                .body_len = body_len,
+                                .received_at = loop_now_ms()};
+    r->in_flight++;
+    pthread_mutex_lock(&r->lock);
+    *r->queue_tail = s;
+    r->queue_tail = &s->next;
+    bool submit = !r->group_queued;
+    r->group_queued = true;
+    pthread_mutex_unlock(&r->lock);
+    if (submit) {
+        receiver_group *g = xcalloc(1, sizeof *g);
+        g->r = r;
+        db_worker_submit(r->worker, receiver_group_work, receiver_group_done, g);
+    }
 }
 
 static bool receiver_id_ok(const char *id)
@@ -198,7 +297,7 @@ static void receiver_request(struct evhttp_request *req, void *arg)
         return;
     }
 
-    /* 6. room, then the durable save; the answer comes from receiver_saved */
+    /* 6. room, then the durable save; the answer comes from receiver_group_done */
     if (handler_pending(r->handler) + (int64_t)r->in_flight >= r->options.max_pending) {
         free(event);
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "60");
@@ -206,23 +305,7 @@ static void receiver_request(struct evhttp_request *req, void *arg)
                         "too many webhooks wait for the handler; retry later");
         return;
     }
-    receiver_save *s = xcalloc(1, sizeof *s);
-    s->r = r;
-    s->req = req;
-    s->id = xstrndup(id, strlen(id));
-    s->timestamp = xstrndup(timestamp, strlen(timestamp));
-    s->signature = xstrndup(signature, strlen(signature));
-    s->event = event;
-    s->body = xstrndup(body, body_len);
-    s->job = (inbox_insert_job){.id = s->id,
-                                .timestamp = s->timestamp,
-                                .signature = s->signature,
-                                .event = s->event,
-                                .body = s->body,
-                                .body_len = body_len,
-                                .received_at = loop_now_ms()};
-    r->in_flight++;
-    db_worker_submit(r->worker, receiver_save_work, receiver_saved, s);
+    receiver_queue(r, req, id, timestamp, signature, event, body, body_len);
 }
 
 receiver *receiver_new(struct evhttp *http, db_worker *worker, handler *h, metrics *m,
@@ -234,6 +317,8 @@ receiver *receiver_new(struct evhttp *http, db_worker *worker, handler *h, metri
     r->options = *options;
     r->path_copy = xstrndup(options->path, strlen(options->path));
     r->options.path = r->path_copy;
+    pthread_mutex_init(&r->lock, NULL);
+    r->queue_tail = &r->queue;
     r->accepted = metrics_counter(m, "hookd_receive_accepted_total", NULL,
                                   "Webhooks accepted and saved");
     r->duplicates = metrics_counter(m, "hookd_receive_duplicates_total", NULL,
@@ -257,6 +342,7 @@ void receiver_free(receiver *r)
 {
     if (!r)
         return;
+    pthread_mutex_destroy(&r->lock);
     free(r->path_copy);
     free(r);
 }
