@@ -1,9 +1,13 @@
 /*
  * dispatcher.c — claims due webhooks, attempts them under global and per-destination caps,
- * records each outcome. Claimed webhooks wait in a small per-destination queue until their
- * destination has a free slot; the claim itself never takes more than a destination's free
- * slots, so the queues stay short. Every write goes through the db_worker: outcomes of one
- * loop turn land in the same batch transaction.
+ * records each outcome. Claims run ahead: a destination whose attempts finish quickly keeps
+ * up to CLAIM_AHEAD times its slots claimed in memory, so a finished attempt refills its slot
+ * at once and claims come in large batches, not one per finished attempt. The queue is
+ * bounded by time as well: only as many rounds as the destination completes within a small
+ * share of the lease are claimed ahead (none for a destination that hangs or has not
+ * finished an attempt yet), and a queued webhook whose lease no longer covers a whole
+ * attempt is dropped, not started (its lease runs out and it is claimed again). Every write
+ * goes through the db_worker: outcomes of one loop turn land in the same batch transaction.
  */
 #include "dispatcher.h"
 #include "mem.h"
@@ -24,6 +28,10 @@
 #define CLAIM_BATCH_MAX 256        /* webhooks one claim takes at most */
 #define MAX_CUSTOM_HEADERS 32      /* a destination's headers sent, at most */
 #define DEFAULT_POLL_MS 250
+#define CLAIM_AHEAD 8              /* a fast destination's claimed work: up to 8x its slots */
+#define AHEAD_LEASE_SHARE 20       /* queued rounds must finish within 1/20 of the lease */
+#define LEASE_MARGIN_MS 1000       /* an attempt starts only with this much lease to spare
+                                      (less when lease - timeout is short: half of it) */
 
 typedef struct destination_state destination_state;
 
@@ -33,6 +41,7 @@ typedef struct attempt {
     store_claimed item;        /* what the claim returned (owned) */
     destination_state *dest;   /* its destination's slot counter */
     int64_t started_at;        /* wall clock, ms */
+    int64_t lease_until;       /* wall clock, ms: the lease's end */
     struct attempt *next;      /* in the destination's queue */
 } attempt;
 
@@ -42,6 +51,10 @@ struct destination_state {
     int in_flight;             /* attempts under way */
     int queued;                /* attempts waiting for a slot */
     attempt *head, *tail;      /* the waiting ones, oldest first */
+    int64_t avg_ms;            /* moving average of its attempts' durations, -1: none yet */
+    int64_t last_done_at;      /* wall clock ms the last attempt ended (or state created) */
+    int asked;                 /* webhooks the claim under way may take of it (-1: not asked) */
+    bool maybe_more;           /* its last claim filled its room: more may be due */
     destination_state *next;   /* hash chain */
 };
 
@@ -58,11 +71,13 @@ struct dispatcher {
     bool claiming;                         /* a claim job is with the worker */
     bool rewake;                           /* woken while claiming: claim again after */
     bool stopping;
+    char *cursor;                          /* where the next claim starts (store_claim) */
     void (*drained)(void *arg);
     void *drained_arg;
     bool drained_called;
     int releasing;                         /* 0, 1 while the leases are released, 2 done */
     struct event *tick;                    /* the poll / next-due timer */
+    struct event *pump;                    /* starts queued attempts on the next turn */
     int64_t tick_at;                       /* monotonic ms the timer fires at, 0 if idle */
     metric *attempts_ok, *attempts_failed, *latency, *in_flight_gauge, *outcome_retry,
         *outcome_failed, *outcome_succeeded, *lease_lost;
@@ -87,9 +102,32 @@ static destination_state *dest_find(dispatcher *d, const char *id, bool create)
     destination_state *s = xmalloc(sizeof *s);
     memset(s, 0, sizeof *s);
     s->id = xstrdup(id);
+    s->avg_ms = -1;
+    s->last_done_at = loop_now_ms();
+    s->asked = -1;
     s->next = d->buckets[b];
     d->buckets[b] = s;
     return s;
+}
+
+/* Work a destination may have claimed (under way + queued): its slots, plus as many more
+ * rounds of them as it completes within lease_ms / AHEAD_LEASE_SHARE at its pace. The pace
+ * is its average attempt duration, or the time since its last attempt ended when that is
+ * longer and attempts are under way (a destination that just started to hang). */
+static int dest_depth(const dispatcher *d, const destination_state *s, int64_t now)
+{
+    int slots = d->opt.max_per_destination;
+    if (s->avg_ms < 0)
+        return slots;
+    int64_t pace = s->avg_ms;
+    if (s->in_flight > 0 && now - s->last_done_at > pace)
+        pace = now - s->last_done_at;
+    if (pace < 1)
+        pace = 1;
+    int64_t rounds = d->opt.lease_ms / AHEAD_LEASE_SHARE / pace;
+    if (rounds > CLAIM_AHEAD - 1)
+        rounds = CLAIM_AHEAD - 1;
+    return slots * (1 + (int)rounds);
 }
 
 /* Drops a destination's state once nothing is under way or waiting for it. */
@@ -325,12 +363,21 @@ static void attempt_done(void *arg, const http_result *res)
 
     d->in_flight--;
     s->in_flight--;
+    s->avg_ms = s->avg_ms < 0 ? res->duration_ms : (s->avg_ms * 7 + res->duration_ms) / 8;
+    s->last_done_at = now;
     metric_set(d->in_flight_gauge, d->in_flight);
     attempt_free(a);
-    if (!d->stopping)
-        dest_pump(d, s);
+    /* Claim when a round of this destination's room is free and it may have more due, or
+     * when it emptied (other destinations may be waiting for room). */
+    bool want = s->maybe_more && s->in_flight + s->queued <=
+                                     dest_depth(d, s, now) - d->opt.max_per_destination;
+    /* The next queued attempt starts on the next loop turn, not from inside the http
+     * client's completion callback (a transfer added from there may never be driven). */
+    if (!d->stopping && s->head)
+        event_active(d->pump, EV_TIMEOUT, 0);
+    bool idle = s->in_flight == 0 && s->queued == 0;
     dest_release_if_idle(d, s);
-    if (!d->stopping)
+    if (!d->stopping && (want || idle))
         dispatcher_wake(d);
     check_drained(d);
 }
@@ -392,7 +439,8 @@ static void attempt_start(dispatcher *d, attempt *a)
     }
 }
 
-/* Starts the destination's waiting attempts while it has free slots. */
+/* Starts the destination's waiting attempts while it has free slots. One whose lease
+ * would not outlast the attempt is dropped: it is claimed again once the lease is over. */
 static void dest_pump(dispatcher *d, destination_state *s)
 {
     while (s->head && s->in_flight < d->opt.max_per_destination) {
@@ -402,8 +450,31 @@ static void dest_pump(dispatcher *d, destination_state *s)
             s->tail = NULL;
         s->queued--;
         d->queued--;
+        int64_t margin = (d->opt.lease_ms - d->opt.timeout_ms) / 2;
+        if (margin > LEASE_MARGIN_MS)
+            margin = LEASE_MARGIN_MS;
+        if (a->lease_until - loop_now_ms() < d->opt.timeout_ms + margin) {
+            log_debug("dispatcher", "webhook %s: waited too long for a slot, left for its "
+                      "lease to expire", a->item.webhook_id);
+            tick_arm(d, a->lease_until - loop_now_ms() + 1);
+            attempt_free(a);
+            continue;
+        }
         attempt_start(d, a);
     }
+}
+
+static void pump_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    dispatcher *d = arg;
+    if (d->stopping)
+        return;
+    for (size_t b = 0; b < DEST_BUCKETS; b++)
+        for (destination_state *s = d->buckets[b]; s; s = s->next)
+            if (s->head && s->in_flight < d->opt.max_per_destination)
+                dest_pump(d, s);
 }
 
 /* ---- claims ---- */
@@ -433,14 +504,21 @@ static void claiming_done(void *arg, int rc)
             log_info("dispatcher", "shutting down: %zu claimed webhooks left for later",
                      c->count);
     } else {
-        full = c->count == (size_t)c->limit;
+        full = c->more;
+        free(d->cursor);
+        d->cursor = c->cursor;
+        c->cursor = NULL;
         for (size_t i = 0; i < c->count; i++) {
             attempt *a = xmalloc(sizeof *a);
             memset(a, 0, sizeof *a);
             a->owner = d;
             a->item = c->items[i];
+            a->lease_until = c->lease_until;
             memset(&c->items[i], 0, sizeof c->items[i]);
             a->dest = dest_find(d, a->item.destination_id, true);
+            if (a->dest->asked < 0)
+                a->dest->asked = c->per_destination; /* not in the claim's limits */
+            a->dest->asked--;
             if (a->dest->tail)
                 a->dest->tail->next = a;
             else
@@ -450,9 +528,13 @@ static void claiming_done(void *arg, int rc)
             d->queued++;
         }
         for (size_t b = 0; b < DEST_BUCKETS; b++)
-            for (destination_state *s = d->buckets[b]; s; s = s->next)
+            for (destination_state *s = d->buckets[b]; s; s = s->next) {
+                if (s->asked >= 0)
+                    s->maybe_more = s->asked == 0; /* got all it asked for */
+                s->asked = -1;
                 if (s->head)
                     dest_pump(d, s);
+            }
         if (c->next_due > 0)
             tick_arm(d, c->next_due - loop_now_ms());
     }
@@ -491,6 +573,7 @@ static void claim_start(dispatcher *d)
     c->lease_until = c->now + d->opt.lease_ms;
     c->limit = room;
     c->per_destination = d->opt.max_per_destination;
+    c->cursor = d->cursor ? xstrdup(d->cursor) : NULL;
     size_t busy = 0;
     for (size_t b = 0; b < DEST_BUCKETS; b++)
         for (destination_state *s = d->buckets[b]; s; s = s->next)
@@ -498,9 +581,12 @@ static void claim_start(dispatcher *d)
     c->limits = xmalloc((busy ? busy : 1) * sizeof *c->limits);
     for (size_t b = 0; b < DEST_BUCKETS; b++)
         for (destination_state *s = d->buckets[b]; s; s = s->next) {
-            int free_slots = d->opt.max_per_destination - s->in_flight - s->queued;
+            int free_slots = dest_depth(d, s, c->now) - s->in_flight - s->queued;
+            if (free_slots < 0)
+                free_slots = 0;
+            s->asked = free_slots > 0 ? free_slots : -1;
             c->limits[c->limit_count].destination_id = xstrdup(s->id);
-            c->limits[c->limit_count].free = free_slots > 0 ? free_slots : 0;
+            c->limits[c->limit_count].free = free_slots;
             c->limit_count++;
         }
     claiming *cl = xmalloc(sizeof *cl);
@@ -530,7 +616,8 @@ dispatcher *dispatcher_new(struct event_base *base, db_worker *worker, http_clie
     d->owner = xstrdup(options->owner);
     d->opt.owner = d->owner;
     d->tick = evtimer_new(base, tick_cb, d);
-    if (!d->tick) {
+    d->pump = event_new(base, -1, 0, pump_cb, d);
+    if (!d->tick || !d->pump) {
         fputs("hookd: cannot create a timer\n", stderr);
         abort();
     }
@@ -629,6 +716,8 @@ void dispatcher_free(dispatcher *d)
         }
     }
     event_free(d->tick);
+    event_free(d->pump);
+    free(d->cursor);
     free(d->owner);
     free(d);
 }

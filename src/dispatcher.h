@@ -8,7 +8,9 @@
  * a webhook retried — here or, through the store's notifications, on another node), after a
  * claim that filled up, and on a timer (the poll, sooner when a retry is due sooner; the
  * poll is what finds other nodes' expired leases and, without notifications, their work). A saturated destination is left out of claims, so one that
- * hangs holds only its own slots and never delays the others.
+ * hangs holds only its own slots and never delays the others. A destination whose attempts
+ * finish quickly has work claimed ahead (up to a few rounds of its slots, waiting in memory
+ * under their leases), so a finished attempt is followed by the next one at once.
  *
  * Thread: loop thread only.
  */

@@ -20,7 +20,6 @@
 #include <string.h>
 
 #define IDEMPOTENCY_KEEP_MS (25LL * 3600 * 1000) /* keys kept a little over 24 hours */
-#define CLAIM_CANDIDATES_MAX 2000                 /* rows a claim looks at, at most */
 
 static const char *const migrations[] = {
     /* 1: the whole schema */
@@ -82,6 +81,19 @@ static const char *const migrations[] = {
     "CREATE TABLE serve_settings ("
     "  name TEXT PRIMARY KEY,"
     "  value TEXT NOT NULL);",
+    /* 2: indexes for claiming per destination. serve_webhooks_ready holds exactly the
+     * claimable rows (pending, no lease) by destination and due time, so a claim seeks
+     * straight to a destination's oldest due webhooks and never walks past leased rows or
+     * rows of destinations it is not claiming for; due and lease hold pending and leased
+     * rows only. */
+    "DROP INDEX IF EXISTS serve_webhooks_due;"
+    "DROP INDEX IF EXISTS serve_webhooks_lease;"
+    "CREATE INDEX serve_webhooks_due ON serve_webhooks (next_attempt_at) "
+    "  WHERE status = 'pending';"
+    "CREATE INDEX serve_webhooks_lease ON serve_webhooks (lease_until) "
+    "  WHERE lease_until IS NOT NULL;"
+    "CREATE INDEX serve_webhooks_ready ON serve_webhooks (destination_id, next_attempt_at) "
+    "  WHERE status = 'pending' AND lease_until IS NULL;",
 };
 
 /* The columns dest_json reads, in its order. */
@@ -133,6 +145,35 @@ static json_t *json_parsed(db_rows *rows, int col, json_t *fallback)
         return fallback;
     json_decref(fallback);
     return v;
+}
+
+/*
+ * Writes a fresh UUIDv7 (RFC 9562: 48-bit Unix milliseconds, then 74 random bits from
+ * OpenSSL's CSPRNG) into out, lowercase canonical text. Events and webhooks get v7 ids (the
+ * spec allows v4 or v7): ids made one after the other sort together, so inserts land at the
+ * right edge of the primary-key B-trees (events, webhooks, attempts) instead of on a random
+ * page each, which is most of the store's page reads and writes under load.
+ */
+static int id_v7(int64_t now_ms, char out[HOOKD_ID_LEN + 1])
+{
+    unsigned char b[16];
+    if (RAND_bytes(b + 6, 10) != 1)
+        return HOOKD_EIO;
+    uint64_t ms = (uint64_t)now_ms;
+    for (int i = 0; i < 6; i++)
+        b[i] = (unsigned char)(ms >> (40 - 8 * i));
+    b[6] = (unsigned char)(0x70 | (b[6] & 0x0F)); /* version 7 */
+    b[8] = (unsigned char)(0x80 | (b[8] & 0x3F)); /* variant 10 */
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex[b[i] >> 4];
+        out[o++] = hex[b[i] & 15];
+    }
+    out[o] = '\0';
+    return 0;
 }
 
 /* Lowercase hex of n random bytes from OpenSSL's CSPRNG, after prefix. */
@@ -215,7 +256,7 @@ int store_release_leases(db *conn, const char *node_id, int64_t *released)
     db_param p[] = {DB_S(prefix), DB_I((int64_t)strlen(prefix))};
     return query(conn,
                  "UPDATE serve_webhooks SET lease_owner = NULL, lease_until = NULL "
-                 "WHERE lease_owner IS NOT NULL AND substr(lease_owner, 1, $2) = $1",
+                 "WHERE lease_until IS NOT NULL AND substr(lease_owner, 1, $2) = $1",
                  p, 2, NULL, released);
 }
 
@@ -224,7 +265,7 @@ int store_w_release_owner(db *conn, void *owner)
     db_param p[] = {DB_S((const char *)owner)};
     return query(conn,
                  "UPDATE serve_webhooks SET lease_owner = NULL, lease_until = NULL "
-                 "WHERE lease_owner = $1",
+                 "WHERE lease_until IS NOT NULL AND lease_owner = $1",
                  p, 1, NULL, NULL);
 }
 
@@ -560,7 +601,7 @@ int store_w_event_insert(db *conn, void *arg)
     }
 
     char event_id[HOOKD_ID_LEN + 1];
-    rc = hookd_id_new(event_id);
+    rc = id_v7(r->now, event_id);
     if (rc != 0)
         return rc;
     db_param e[] = {DB_S(event_id), DB_S(r->event_type), DB_SN(r->body, r->body_len),
@@ -593,7 +634,7 @@ int store_w_event_insert(db *conn, void *arg)
     json_array_foreach(dests, i, dest)
     {
         char webhook_id[HOOKD_ID_LEN + 1];
-        rc = hookd_id_new(webhook_id);
+        rc = id_v7(r->now, webhook_id);
         if (rc != 0)
             break;
         db_param w[] = {DB_S(webhook_id), DB_S(event_id), DB_S(json_string_value(dest)),
@@ -917,95 +958,62 @@ int store_w_stats(db *conn, void *arg)
 
 /* ---- the dispatcher ---- */
 
-/* Slots the claim may still fill for destination id: its limit (per the claimer's limits,
- * else per_destination) less what this claim already took of it. */
-static int claim_room(const store_claim *c, const char *id)
+/* Orders claim limits by destination id (for bsearch). */
+static int limit_cmp(const void *a, const void *b)
 {
-    int room = c->per_destination;
-    for (size_t i = 0; i < c->limit_count; i++)
-        if (strcmp(c->limits[i].destination_id, id) == 0) {
-            room = c->limits[i].free;
-            break;
-        }
-    for (size_t i = 0; i < c->count; i++)
-        if (strcmp(c->items[i].destination_id, id) == 0)
-            room--;
-    return room;
+    return strcmp(((const store_claim_limit *)a)->destination_id,
+                  ((const store_claim_limit *)b)->destination_id);
 }
 
-int store_w_claim(db *conn, void *arg)
+/* Webhooks the claim may take of destination id. */
+static int claim_room(const store_claim *c, const char *id)
 {
-    store_claim *c = arg;
-    c->count = 0;
-    c->next_due = -1;
-    if (c->limit <= 0)
-        return 0;
-    size_t skip_count = 0;
-    for (size_t i = 0; i < c->limit_count; i++)
-        if (c->limits[i].free <= 0)
-            skip_count++;
-    size_t nparams = 2 + skip_count;
-    db_param *p = xmalloc(nparams * sizeof *p);
-    size_t sqlcap = 1024 + skip_count * 8;
-    char *sql = xmalloc(sqlcap);
-    int64_t candidates = (int64_t)c->limit * 4;
-    if (candidates > CLAIM_CANDIDATES_MAX)
-        candidates = CLAIM_CANDIDATES_MAX;
-    p[0] = DB_I(c->now);
-    p[1] = DB_I(candidates);
-    size_t len = (size_t)snprintf(
-        sql, sqlcap,
-        "SELECT w.id, w.event_id, w.destination_id, w.round_attempts, w.attempt_count, "
-        "e.body, d.url, d.secret, d.headers FROM serve_webhooks w "
-        "JOIN serve_events e ON e.id = w.event_id "
-        "JOIN serve_destinations d ON d.id = w.destination_id "
-        "WHERE w.status = 'pending' AND w.next_attempt_at <= $1 "
-        "AND (w.lease_until IS NULL OR w.lease_until < $1) "
-        "AND d.active = 1 AND d.deleted_at IS NULL");
-    if (skip_count > 0) {
-        len += (size_t)snprintf(sql + len, sqlcap - len, " AND w.destination_id NOT IN (");
-        size_t k = 2;
-        for (size_t i = 0; i < c->limit_count; i++) {
-            if (c->limits[i].free > 0)
-                continue;
-            p[k] = DB_S(c->limits[i].destination_id);
-            k++;
-            len += (size_t)snprintf(sql + len, sqlcap - len, "%s$%zu", k > 3 ? ", " : "", k);
-        }
-        len += (size_t)snprintf(sql + len, sqlcap - len, ")");
-    }
-    len += (size_t)snprintf(sql + len, sqlcap - len, " ORDER BY w.next_attempt_at LIMIT $2");
-    if (db_kind(conn) == DB_POSTGRES)
-        snprintf(sql + len, sqlcap - len, " FOR UPDATE OF w SKIP LOCKED");
+    store_claim_limit key = {.destination_id = (char *)id};
+    const store_claim_limit *l =
+        c->limit_count ? bsearch(&key, c->limits, c->limit_count, sizeof *c->limits, limit_cmp)
+                       : NULL;
+    return l ? l->free : c->per_destination;
+}
 
+/* A destination's due, unleased webhooks, oldest due first: a seek into
+ * serve_webhooks_ready, whose condition the WHERE repeats so both planners use it. */
+#define CLAIM_SQL                                                                          \
+    "SELECT w.id, w.event_id, w.round_attempts, w.attempt_count, e.body "                  \
+    "FROM serve_webhooks w JOIN serve_events e ON e.id = w.event_id "                      \
+    "WHERE w.destination_id = $1 AND w.status = 'pending' AND w.lease_until IS NULL "      \
+    "AND w.next_attempt_at <= $2 ORDER BY w.next_attempt_at LIMIT $3"
+
+/* Claims up to room webhooks of the destination in the current row of dest (id, url,
+ * secret, headers). */
+static int claim_destination(db *conn, store_claim *c, db_rows *dest, int room)
+{
+    const char *id = db_rows_text(dest, 0, NULL);
+    db_param p[] = {DB_S(id), DB_I(c->now), DB_I(room)};
     db_rows *rows = NULL;
-    int rc = query(conn, sql, p, nparams, &rows, NULL);
-    free(sql);
-    free(p);
+    int rc = query(conn,
+                   db_kind(conn) == DB_POSTGRES ? CLAIM_SQL " FOR UPDATE OF w SKIP LOCKED"
+                                                : CLAIM_SQL,
+                   p, 3, &rows, NULL);
     if (rc != 0)
         return rc;
-    c->items = xmalloc((size_t)c->limit * sizeof *c->items);
+    size_t first = c->count;
     while (db_rows_next(rows) && c->count < (size_t)c->limit) {
-        const char *dest = db_rows_text(rows, 2, NULL);
-        if (claim_room(c, dest) <= 0)
-            continue;
         store_claimed *it = &c->items[c->count++];
         size_t blen;
-        const char *body = db_rows_text(rows, 5, &blen);
+        const char *body = db_rows_text(rows, 4, &blen);
         it->webhook_id = xstrdup(db_rows_text(rows, 0, NULL));
         it->event_id = xstrdup(db_rows_text(rows, 1, NULL));
-        it->destination_id = xstrdup(dest);
-        it->round_attempts = db_rows_int(rows, 3);
-        it->attempt_count = db_rows_int(rows, 4);
+        it->destination_id = xstrdup(id);
+        it->round_attempts = db_rows_int(rows, 2);
+        it->attempt_count = db_rows_int(rows, 3);
         it->body = xstrndup(body, blen);
         it->body_len = blen;
-        it->url = xstrdup(db_rows_text(rows, 6, NULL));
-        it->secret = xstrdup(db_rows_text(rows, 7, NULL));
-        it->headers_json = xstrdup(db_rows_text(rows, 8, NULL));
+        it->url = xstrdup(db_rows_text(dest, 1, NULL));
+        it->secret = xstrdup(db_rows_text(dest, 2, NULL));
+        it->headers_json = xstrdup(db_rows_text(dest, 3, NULL));
     }
     db_rows_free(rows);
-
-    for (size_t i = 0; i < c->count; i++) {
+    for (size_t i = first; i < c->count; i++) {
         db_param u[] = {DB_S(c->owner), DB_I(c->lease_until), DB_S(c->items[i].webhook_id)};
         rc = query(conn,
                    "UPDATE serve_webhooks SET lease_owner = $1, lease_until = $2 WHERE id = $3",
@@ -1013,8 +1021,115 @@ int store_w_claim(db *conn, void *arg)
         if (rc != 0)
             return rc;
     }
+    return 0;
+}
 
+#define CLAIM_PAGE 512 /* destinations read per query */
+
+/* Visits the active destinations with id > after (and <= upto when upto is not NULL), in id
+ * order, claiming for each that has room, until the claim is full. */
+static int claim_pass(db *conn, store_claim *c, const char *after, const char *upto)
+{
+    char last[256];
+    snprintf(last, sizeof last, "%s", after);
+    for (;;) {
+        db_param p[] = {DB_S(last), DB_I(CLAIM_PAGE), upto ? DB_S(upto) : DB_NUL};
+        db_rows *dests = NULL;
+        int rc = query(conn,
+                       upto ? "SELECT id, url, secret, headers FROM serve_destinations "
+                              "WHERE active = 1 AND deleted_at IS NULL AND id > $1 AND id <= $3 "
+                              "ORDER BY id LIMIT $2"
+                            : "SELECT id, url, secret, headers FROM serve_destinations "
+                              "WHERE active = 1 AND deleted_at IS NULL AND id > $1 "
+                              "ORDER BY id LIMIT $2",
+                       p, upto ? 3 : 2, &dests, NULL);
+        if (rc != 0)
+            return rc;
+        int seen = 0;
+        while (db_rows_next(dests)) {
+            seen++;
+            const char *id = db_rows_text(dests, 0, NULL);
+            snprintf(last, sizeof last, "%s", id);
+            int room = claim_room(c, id);
+            if (room <= 0)
+                continue;
+            if (room > c->limit - (int)c->count)
+                room = c->limit - (int)c->count;
+            rc = claim_destination(conn, c, dests, room);
+            if (rc == 0 && c->count >= (size_t)c->limit) {
+                /* Full: the next claim starts with the destination after this one. */
+                free(c->cursor);
+                c->cursor = xstrdup(id);
+                c->more = true;
+                db_rows_free(dests);
+                return 0;
+            }
+            if (rc != 0) {
+                db_rows_free(dests);
+                return rc;
+            }
+        }
+        db_rows_free(dests);
+        if (seen < CLAIM_PAGE)
+            return 0;
+    }
+}
+
+int store_w_claim(db *conn, void *arg)
+{
+    store_claim *c = arg;
+    c->count = 0;
+    c->next_due = -1;
+    c->more = false;
+    if (c->limit <= 0)
+        return 0;
+
+    /* Leases that ran out: their holder is gone or gave up; the rows become claimable. On
+     * PostgreSQL rows another transaction holds are left for later (SKIP LOCKED): waiting
+     * for them could deadlock with that transaction's own writes. */
     db_param q[] = {DB_I(c->now)};
+    int rc = query(conn,
+                   db_kind(conn) == DB_POSTGRES
+                       ? "UPDATE serve_webhooks SET lease_owner = NULL, lease_until = NULL "
+                         "WHERE id IN (SELECT id FROM serve_webhooks WHERE lease_until IS NOT "
+                         "NULL AND lease_until < $1 AND status = 'pending' "
+                         "FOR UPDATE SKIP LOCKED)"
+                       : "UPDATE serve_webhooks SET lease_owner = NULL, lease_until = NULL "
+                         "WHERE lease_until IS NOT NULL AND lease_until < $1 "
+                         "AND status = 'pending'",
+                   q, 1, NULL, NULL);
+    if (rc != 0)
+        return rc;
+
+    /* Nothing due at all (the common idle case): one seek, no destination visited. */
+    db_rows *rows = NULL;
+    rc = query(conn,
+               "SELECT MIN(next_attempt_at) FROM serve_webhooks WHERE status = 'pending'", NULL,
+               0, &rows, NULL);
+    if (rc != 0)
+        return rc;
+    int64_t first_due = -1;
+    if (db_rows_next(rows) && !db_rows_null(rows, 0))
+        first_due = db_rows_int(rows, 0);
+    db_rows_free(rows);
+    if (first_due < 0)
+        return 0;
+    if (first_due > c->now) {
+        c->next_due = first_due;
+        return 0;
+    }
+
+    if (c->limit_count > 1)
+        qsort(c->limits, c->limit_count, sizeof *c->limits, limit_cmp);
+    c->items = xmalloc((size_t)c->limit * sizeof *c->items);
+    char *start = c->cursor ? xstrdup(c->cursor) : xstrdup("");
+    rc = claim_pass(conn, c, start, NULL);
+    if (rc == 0 && !c->more && start[0] != '\0')
+        rc = claim_pass(conn, c, "", start); /* wrap around */
+    free(start);
+    if (rc != 0)
+        return rc;
+
     rc = query(conn,
                "SELECT MIN(next_attempt_at) FROM serve_webhooks "
                "WHERE status = 'pending' AND next_attempt_at > $1",
@@ -1034,6 +1149,7 @@ void store_claim_free(store_claim *c)
     for (size_t i = 0; i < c->limit_count; i++)
         free(c->limits[i].destination_id);
     free(c->limits);
+    free(c->cursor);
     for (size_t i = 0; i < c->count; i++) {
         store_claimed *it = &c->items[i];
         free(it->webhook_id);

@@ -165,7 +165,7 @@ int store_w_stats(db *conn, void *request);
  * of its webhooks. */
 typedef struct store_claim_limit {
     char *destination_id; /* owned by the claim request */
-    int free;             /* slots left: 0 means skip it */
+    int free;             /* webhooks the claim may take of it: 0 means skip it */
 } store_claim_limit;
 
 /* A claimed webhook, with everything needed to attempt it. All strings owned by it. */
@@ -183,11 +183,17 @@ typedef struct store_claimed {
 } store_claimed;
 
 /*
- * Claims due webhooks (pending, next_attempt_at ≤ now, no live lease) of active destinations,
- * oldest due first, at most `limit`, at most per_destination of each destination (fewer per
- * `limits`), setting lease_owner = owner and lease_until = lease_until. On PostgreSQL rows
- * locked by another claimer are skipped (FOR UPDATE SKIP LOCKED). next_due is the earliest
- * next_attempt_at still pending after the claim (-1 if none).
+ * Claims due webhooks (pending, next_attempt_at <= now, no lease) of active destinations,
+ * at most `limit` in all and at most per_destination of each destination (or its `free` in
+ * `limits`), setting lease_owner = owner and lease_until = lease_until. Destinations are
+ * visited in id order starting after `cursor` (round robin across claims: a claim that
+ * stops at `limit` leaves the cursor where it stopped); within one, oldest due first.
+ * Rows of a destination with no room are never read, so a destination that hangs costs the
+ * claim nothing however many of its webhooks wait. Leases expired before `now` are dropped
+ * first (their holder died or gave up), which makes those webhooks claimable again.
+ * On PostgreSQL rows locked by another claimer are skipped (FOR UPDATE SKIP LOCKED).
+ * next_due is the earliest next_attempt_at still pending after `now` (-1 if none); `more`
+ * is set when the claim stopped at `limit` (claim again soon).
  */
 typedef struct store_claim {
     /* inputs */
@@ -196,12 +202,15 @@ typedef struct store_claim {
     int64_t lease_until;
     int limit;
     int per_destination;
-    store_claim_limit *limits; /* owned */
+    store_claim_limit *limits; /* owned; reordered by the claim */
     size_t limit_count;
+    char *cursor;              /* owned, or NULL (start at the first destination); the claim
+                                  replaces it with where the next claim should start */
     /* outputs */
     store_claimed *items;      /* owned; count of them */
     size_t count;
     int64_t next_due;
+    bool more;
 } store_claim;
 
 int store_w_claim(db *conn, void *claim);
