@@ -7,6 +7,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -23,8 +24,24 @@ struct loop_stop {
 
 static struct loop_stop loop_stop_state;
 
+/* Every attempt, client and store connection is a descriptor: lift the soft limit (1024 on
+ * a stock Debian login) to the hard one, as nginx's worker_rlimit_nofile does, so that the
+ * in-flight caps, not the descriptor table, bound concurrency. */
+static void loop_raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+    if (want > rl.rlim_cur) {
+        rl.rlim_cur = want;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 struct event_base *loop_new(void)
 {
+    loop_raise_fd_limit();
     if (evthread_use_pthreads() != 0) {
         fprintf(stderr, "hookd: libevent has no pthread support\n");
         abort();

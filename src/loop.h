@@ -10,6 +10,7 @@
 struct event_base;
 
 /* A new event base with libevent's pthread support enabled (the store thread wakes it).
+ * Raises the soft limit on open descriptors to the hard one (at most 65536).
  * Aborts with a message if libevent cannot start. SIGPIPE is ignored. */
 struct event_base *loop_new(void);
 

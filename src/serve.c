@@ -59,7 +59,7 @@ static const char usage[] =
     "  --lease DURATION          how long a claimed webhook is held (default 60s); longer\n"
     "                            than --timeout. Webhooks claimed by a node that died are\n"
     "                            taken up by the others once their lease has expired\n"
-    "  --max-in-flight N         attempts under way at once, in all (default 512); 0: this\n"
+    "  --max-in-flight N         attempts under way at once, in all (default 1024); 0: this\n"
     "                            process serves the API only and delivers nothing\n"
     "  --max-in-flight-per-destination N\n"
     "                            attempts under way at once per destination (default 8)\n"
@@ -218,7 +218,7 @@ int cmd_serve(int argc, char **argv)
     const char *node_arg = NULL;
     bool event_types_only = false;
     int64_t timeout_ms = 10000, lease_ms = 60000, poll_ms = 0;
-    int max_attempts = 5, max_in_flight = 512, max_per_dest = 8;
+    int max_attempts = 5, max_in_flight = 1024, max_per_dest = 8;
     http_client_options client_opt = {0};
 
     optind = 1;
