@@ -146,14 +146,7 @@ static void dest_release_if_idle(dispatcher *d, destination_state *s)
 
 static void attempt_free(attempt *a)
 {
-    store_claimed *it = &a->item;
-    free(it->webhook_id);
-    free(it->event_id);
-    free(it->destination_id);
-    free(it->url);
-    free(it->secret);
-    free(it->headers_json);
-    free(it->body);
+    store_claimed_clear(&a->item);
     free(a);
 }
 

@@ -1142,6 +1142,18 @@ int store_w_claim(db *conn, void *arg)
     return 0;
 }
 
+void store_claimed_clear(store_claimed *it)
+{
+    free(it->webhook_id);
+    free(it->event_id);
+    free(it->destination_id);
+    free(it->url);
+    free(it->secret);
+    free(it->headers_json);
+    free(it->body);
+    memset(it, 0, sizeof *it);
+}
+
 void store_claim_free(store_claim *c)
 {
     if (!c)
@@ -1150,16 +1162,8 @@ void store_claim_free(store_claim *c)
         free(c->limits[i].destination_id);
     free(c->limits);
     free(c->cursor);
-    for (size_t i = 0; i < c->count; i++) {
-        store_claimed *it = &c->items[i];
-        free(it->webhook_id);
-        free(it->event_id);
-        free(it->destination_id);
-        free(it->url);
-        free(it->secret);
-        free(it->headers_json);
-        free(it->body);
-    }
+    for (size_t i = 0; i < c->count; i++)
+        store_claimed_clear(&c->items[i]);
     free(c->items);
     free(c);
 }

@@ -214,6 +214,9 @@ typedef struct store_claim {
 } store_claim;
 
 int store_w_claim(db *conn, void *claim);
+
+/* Frees the strings of one claimed webhook (not the struct itself) and zeroes it. */
+void store_claimed_clear(store_claimed *item);
 void store_claim_free(store_claim *claim);
 
 enum store_outcome_state {
