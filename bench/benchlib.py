@@ -201,10 +201,78 @@ def cmd_blackhole(port):
         held.append(c)
 
 
+def cmd_wait_metrics(ports, name, target, timeout, start_ms=None):
+    """As wait-metric, but over several nodes: PORTS is comma-separated and the value is the
+    sum of NAME over them (a node that does not answer counts 0)."""
+    target, timeout = float(target), float(timeout)
+    start = float(start_ms) / 1000 if start_ms else time.time()
+    deadline = time.time() + timeout
+    total = 0.0
+    while time.time() < deadline:
+        total = 0.0
+        for p in ports.split(","):
+            try:
+                total += metric(p, name) or 0
+            except OSError:
+                pass
+        if total >= target:
+            break
+        time.sleep(0.01)
+    print("%.0f %d" % ((time.time() - start) * 1000, total))
+
+
+def cmd_merge_wrk(*files):
+    """Merges the RESULT and CDF lines of wrk runs made side by side (wrk-signed.lua or
+    wrk-events.lua output). Prints 'requests/s p50_ms p99_ms errors ok_2xx': the rates
+    summed, the percentiles read off the request-weighted union of their CDFs (without CDF
+    lines: the highest of the runs' own percentiles)."""
+    runs = []
+    for path in files:
+        res, cdf = {}, []
+        with open(path) as f:
+            for line in f:
+                parts = line.split()
+                if parts and parts[0] == "RESULT":
+                    res = dict(kv.split("=") for kv in parts[1:])
+                elif parts and parts[0] == "CDF" and float(parts[2]) < 1.0:
+                    # (wrk's percentile(100) reads 0: the 100 % point is left out)
+                    cdf.append((float(parts[1]), float(parts[2])))
+        runs.append((res, cdf))
+    rate = sum(int(r["requests"]) / (int(r["duration_us"]) / 1e6) for r, _ in runs if r)
+    errors = sum(int(r["errors"]) + int(r["non2xx"]) for r, _ in runs if r)
+    ok = sum(int(r["requests"]) - int(r["non2xx"]) for r, _ in runs if r)
+    weights = [int(r.get("requests", 0)) for r, _ in runs]
+    total = float(sum(weights)) or 1.0
+
+    def fraction_below(x):
+        f = 0.0
+        for (_, cdf), w in zip(runs, weights):
+            below = [q for lat, q in cdf if lat <= x]
+            f += (max(below) if below else 0.0) * w / total
+        return f
+
+    points = sorted(lat for _, cdf in runs for lat, _ in cdf)
+
+    def pct(q):
+        for x in points:
+            if fraction_below(x) >= q - 1e-9:
+                return x
+        return points[-1] if points else 0.0
+
+    if all(cdf for _, cdf in runs):
+        p50, p99 = pct(0.50), pct(0.99)
+    else:  # no CDF lines (wrk-events.lua): the worse run's percentiles, an upper bound
+        p50 = max(int(r.get("p50_us", 0)) for r, _ in runs) / 1000.0
+        p99 = max(int(r.get("p99_us", 0)) for r, _ in runs) / 1000.0
+    print("%.0f %.2f %.2f %d %d" % (rate, p50, p99, errors, ok))
+
+
 COMMANDS = {
     "destinations": cmd_destinations,
     "metric": cmd_metric,
     "wait-metric": cmd_wait_metric,
+    "wait-metrics": cmd_wait_metrics,
+    "merge-wrk": cmd_merge_wrk,
     "now-ms": cmd_now_ms,
     "count": cmd_count,
     "latency-join": cmd_latency_join,

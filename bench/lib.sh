@@ -111,11 +111,13 @@ stop_nginx() {
   rm -f "$f"
 }
 
-# start_serve NAME PORT DBPATH EXTRA…: hookd serve with the bench token, plain HTTP to
-# loopback allowed; env SERVE_ARGS adds flags (for experiments). Sets SERVE_PID.
+# start_serve NAME PORT DB EXTRA…: hookd serve with the bench token, plain HTTP to
+# loopback allowed; env SERVE_ARGS adds flags (for experiments). DB is a SQLite file path,
+# or a postgres://… URL used as is. Sets SERVE_PID.
 start_serve() {
   s_name=$1; port=$2; db=$3; shift 3
-  start_bg "$s_name" "$HOOKD" serve --listen "127.0.0.1:$port" --db "sqlite:$db" \
+  case $db in postgres://*) ;; *) db="sqlite:$db" ;; esac
+  start_bg "$s_name" "$HOOKD" serve --listen "127.0.0.1:$port" --db "$db" \
     --api-token "$TOKEN" --allow-http --allow-private-addresses ${SERVE_ARGS:-} "$@"
   SERVE_PID=$BG_PID
   wait_port "$port"

@@ -1,8 +1,11 @@
 """test_bench_smoke.py — every bench/*.sh scenario, once, in SMOKE=1 mode (a few seconds
 each): it must print its Markdown table and every correctness CHECK inside it (durability,
 counts: every 2XX stored, every webhook delivered) must hold. Performance TARGET lines are
-not judged here: tiny runs on a shared machine say nothing about speed.
+not judged here: tiny runs on a shared machine say nothing about speed. The postgres
+scenario starts its own throwaway server (scripts/pg-test.sh) and is skipped where no
+PostgreSQL server is installed.
 """
+import glob
 import os
 import shutil
 import subprocess
@@ -13,7 +16,7 @@ import harness
 ROOT = os.environ.get("HOOKD_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
 BENCH = os.path.join(ROOT, "bench")
 SCENARIOS = ["receiver_ingest", "sender_throughput", "fanout", "isolation", "sender_latency",
-             "backlog"]
+             "backlog", "postgres"]
 TOOLS = ["wrk", "nginx"]
 
 
@@ -53,6 +56,11 @@ class BenchSmoke(unittest.TestCase):
 
     def test_backlog(self):
         self.run_scenario("backlog")
+
+    @unittest.skipUnless(shutil.which("psql") and glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+                         "PostgreSQL (server and psql) is needed for the postgres scenario")
+    def test_postgres(self):
+        self.run_scenario("postgres")
 
 
 if __name__ == "__main__":
