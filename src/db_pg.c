@@ -3,6 +3,10 @@
  * the store thread or at startup, never on the loop). Parameters are sent as text; a lost
  * connection is re-established before the next statement outside a transaction, and makes
  * the transaction it broke fail at commit.
+ *
+ * Statements are prepared once per connection and executed by name afterwards: the same few
+ * statements run for every webhook, and parsing and planning them each time was most of the
+ * server's work (docs/BENCHMARKS.md §7).
  */
 #include "db_internal.h"
 
@@ -11,14 +15,19 @@
 #include <inttypes.h>
 #include <libpq-fe.h>
 #include <string.h>
+#include <strings.h>
 
 #define PG_INLINE_PARAMS 16 /* parameters handled without allocating */
+#define PG_PREPARED_MAX 256 /* statements prepared per connection; the rest run unprepared */
 
 typedef struct db_pg {
     struct db base;
     PGconn *conn;
     bool in_tx;     /* between our BEGIN and COMMIT/ROLLBACK */
     bool tx_broken; /* the connection was lost inside the transaction */
+    char *prepared[PG_PREPARED_MAX]; /* SQL text of statement "hookd_<i>" on this session */
+    uint64_t prepared_hash[PG_PREPARED_MAX];
+    size_t prepared_count;
 } db_pg;
 
 typedef struct db_pg_rows {
@@ -55,6 +64,68 @@ static void pg_set_error(db_pg *c, const char *what, const char *msg)
     db_set_error(&c->base, "%s: %s", what, line);
 }
 
+static int pg_check(db_pg *c, PGresult *res, const char *what);
+
+static void pg_forget_prepared(db_pg *c)
+{
+    for (size_t i = 0; i < c->prepared_count; i++)
+        free(c->prepared[i]);
+    c->prepared_count = 0;
+}
+
+static uint64_t pg_hash(const char *s)
+{
+    uint64_t h = 14695981039346656037ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* Only plain DML is prepared; BEGIN, SAVEPOINT and the like run as they are. */
+static bool pg_preparable(const char *sql)
+{
+    static const char *const verbs[] = {"SELECT", "INSERT", "UPDATE", "DELETE", "WITH"};
+    while (*sql == ' ' || *sql == '\n')
+        sql++;
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+        if (strncasecmp(sql, verbs[i], strlen(verbs[i])) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * The name under which sql is prepared on this session, preparing it first if needed, into
+ * name (32 bytes); "" when it is not to be prepared (not DML, or the cache is full).
+ * Returns 0, or the error of a failed prepare (which is the statement's own error).
+ */
+static int pg_prepared_name(db_pg *c, const char *sql, size_t n, char *name)
+{
+    name[0] = '\0';
+    if (!pg_preparable(sql))
+        return 0;
+    uint64_t h = pg_hash(sql);
+    for (size_t i = 0; i < c->prepared_count; i++) {
+        if (c->prepared_hash[i] == h && strcmp(c->prepared[i], sql) == 0) {
+            snprintf(name, 32, "hookd_%zu", i);
+            return 0;
+        }
+    }
+    if (c->prepared_count == PG_PREPARED_MAX)
+        return 0;
+    snprintf(name, 32, "hookd_%zu", c->prepared_count);
+    PGresult *res = PQprepare(c->conn, name, sql, (int)n, NULL);
+    int rc = pg_check(c, res, "prepare");
+    PQclear(res);
+    if (rc != 0) {
+        name[0] = '\0';
+        return rc;
+    }
+    c->prepared[c->prepared_count] = xstrdup(sql);
+    c->prepared_hash[c->prepared_count] = h;
+    c->prepared_count++;
+    return 0;
+}
+
 /* Makes sure the connection is usable before a statement. Inside a transaction a lost
  * connection cannot be repaired: the transaction is gone, so the statement fails. */
 static int pg_ensure(db_pg *c)
@@ -67,6 +138,7 @@ static int pg_ensure(db_pg *c)
         return HOOKD_ESTORE;
     }
     PQreset(c->conn);
+    pg_forget_prepared(c); /* a new session has none */
     if (PQstatus(c->conn) != CONNECTION_OK) {
         pg_set_error(c, "reconnect", PQerrorMessage(c->conn));
         return HOOKD_ESTORE;
@@ -149,14 +221,20 @@ static int pg_query(db *conn, const char *sql, const db_param *params, size_t n,
         default: values[i] = NULL; break;
         }
     }
-    PGresult *res = PQexecParams(c->conn, sql, (int)n, NULL, values, NULL, NULL, 0);
+    char name[32];
+    PGresult *res = NULL;
+    rc = pg_prepared_name(c, sql, n, name);
+    if (rc == 0)
+        res = name[0] ? PQexecPrepared(c->conn, name, (int)n, values, NULL, NULL, 0)
+                      : PQexecParams(c->conn, sql, (int)n, NULL, values, NULL, NULL, 0);
     for (size_t i = 0; i < n; i++)
         free(owned[i]);
     if (n > PG_INLINE_PARAMS) {
         free(values);
         free(owned);
     }
-    rc = pg_check(c, res, "query");
+    if (rc == 0)
+        rc = pg_check(c, res, "query");
     if (rc != 0) {
         PQclear(res);
         return rc;
@@ -294,6 +372,7 @@ static void pg_close(db *conn)
 {
     db_pg *c = (db_pg *)conn;
     PQfinish(c->conn);
+    pg_forget_prepared(c);
     free(c);
 }
 
