@@ -401,7 +401,12 @@ static void pg_notice(void *arg, const char *message)
 
 int db_pg_open(const char *url, db **out, char *err, size_t errlen)
 {
-    PGconn *conn = PQconnectdb(url);
+    /* Statements are prepared (pg_prepared_name), but planned for each execution's values:
+     * a generic plan for a claim ("due before $1") can be far worse than a custom one. The
+     * setting rides in the connection options, so a reconnect keeps it. */
+    static const char *const keys[] = {"dbname", "options", NULL};
+    const char *values[] = {url, "-c plan_cache_mode=force_custom_plan", NULL};
+    PGconn *conn = PQconnectdbParams(keys, values, 1);
     if (!conn) {
         snprintf(err, errlen, "postgres: out of memory");
         return HOOKD_ESTORE;
