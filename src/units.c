@@ -33,61 +33,53 @@ static bool scale(uint64_t value, uint64_t factor, uint64_t limit, uint64_t *out
     return true;
 }
 
+/* A number followed by one of the suffixes, scaled by that suffix's factor; false when the
+ * suffix is unknown or the result would exceed max. */
+typedef struct unit {
+    const char *suffix;
+    uint64_t factor;
+} unit;
+
+static bool parse_with_units(const char *text, const unit *units, size_t count, uint64_t max,
+                             uint64_t *result)
+{
+    uint64_t value;
+    size_t n = text ? read_number(text, &value) : 0;
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(text + n, units[i].suffix) == 0)
+            return scale(value, units[i].factor, max, result);
+    return false;
+}
+
 int hookd_duration_parse(const char *text, int64_t *milliseconds)
 {
-    static const struct {
-        const char *suffix;
-        uint64_t ms;
-    } units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
-    uint64_t value, result;
-    size_t n;
-
+    static const unit units[] = {{"", 1000},   {"ms", 1},       {"s", 1000},
+                                 {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+    uint64_t result = 0;
     *milliseconds = 0;
-    if (text == NULL)
+    if (!parse_with_units(text, units, sizeof units / sizeof units[0], INT64_MAX, &result))
         return HOOKD_EINVAL;
-    n = read_number(text, &value);
-    if (n == 0)
-        return HOOKD_EINVAL;
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (strcmp(text + n, units[i].suffix) != 0)
-            continue;
-        if (!scale(value, units[i].ms, INT64_MAX, &result))
-            return HOOKD_EINVAL;
-        *milliseconds = (int64_t)result;
-        return HOOKD_OK;
-    }
-    return HOOKD_EINVAL;
+    *milliseconds = (int64_t)result;
+    return HOOKD_OK;
 }
 
 int hookd_size_parse(const char *text, uint64_t *bytes)
 {
-    static const struct {
-        const char *suffix;
-        uint64_t factor;
-    } units[] = {{"", 1},
-                 {"B", 1},
-                 {"KiB", 1024},
-                 {"MiB", 1024 * 1024},
-                 {"GiB", 1024 * 1024 * 1024},
-                 {"KB", 1000},
-                 {"kB", 1000},
-                 {"MB", 1000 * 1000},
-                 {"GB", 1000 * 1000 * 1000}};
-    uint64_t value;
-    size_t n;
-
+    static const unit units[] = {{"", 1},
+                                 {"B", 1},
+                                 {"KiB", 1024},
+                                 {"MiB", 1024 * 1024},
+                                 {"GiB", 1024 * 1024 * 1024},
+                                 {"KB", 1000},
+                                 {"kB", 1000},
+                                 {"MB", 1000 * 1000},
+                                 {"GB", 1000 * 1000 * 1000}};
     *bytes = 0;
-    if (text == NULL)
+    if (!parse_with_units(text, units, sizeof units / sizeof units[0], UINT64_MAX, bytes))
         return HOOKD_EINVAL;
-    n = read_number(text, &value);
-    if (n == 0)
-        return HOOKD_EINVAL;
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (strcmp(text + n, units[i].suffix) != 0)
-            continue;
-        return scale(value, units[i].factor, UINT64_MAX, bytes) ? HOOKD_OK : HOOKD_EINVAL;
-    }
-    return HOOKD_EINVAL;
+    return HOOKD_OK;
 }
 
 int hookd_duration_list_parse(const char *text, int64_t *milliseconds, size_t max, size_t *count)
