@@ -13,22 +13,22 @@
 #define HOOKD_ADMIN_H
 
 #include "db.h"
-#include "handler.h"
+#include "receive_handler.h"
 #include "metrics.h"
 
 #include <stddef.h>
 
 struct evhttp;
 
-typedef struct admin admin;
+typedef struct receive_api receive_api;
 
 /* Serves the admin routes on http. m is rendered by /metrics. Never fails. */
-admin *admin_new(struct evhttp *http, db_worker *worker, handler *h, metrics *m);
+receive_api *receive_api_new(struct evhttp *http, db_worker *worker, receive_handler *h, metrics *m);
 
 /* Requests waiting for the store. */
-size_t admin_in_flight(const admin *a);
+size_t receive_api_in_flight(const receive_api *a);
 
 /* Frees it; call once admin_in_flight is 0. */
-void admin_free(admin *a);
+void receive_api_free(receive_api *a);
 
 #endif

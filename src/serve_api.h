@@ -14,7 +14,7 @@
 #define HOOKD_API_H
 
 #include "db.h"
-#include "dispatcher.h"
+#include "serve_deliver.h"
 #include "hookd.h"
 #include "http_client.h"
 #include "metrics.h"
@@ -23,28 +23,28 @@
 
 struct evhttp;
 
-#define API_MAX_EVENT_BODY (256 * 1024) /* an event request over this is answered 413 */
+#define SERVE_API_MAX_EVENT_BODY (256 * 1024) /* an event request over this is answered 413 */
 
-typedef struct api api;
+typedef struct serve_api serve_api;
 
-typedef struct api_options {
+typedef struct serve_api_options {
     unsigned char token_digest[32];          /* SHA-256 of the admin token */
     const hookd_catalog *catalog;            /* the event types; outlives the api */
     const http_client_options *url_policy;   /* schemes a destination URL may use */
-} api_options;
+} serve_api_options;
 
 /* Routes every request of http to the API. The worker, dispatcher and registry must outlive
  * it. Never NULL (allocation failure aborts). */
-api *api_new(struct evhttp *http, db_worker *worker, dispatcher *dispatch, metrics *registry,
-             const api_options *options);
+serve_api *serve_api_new(struct evhttp *http, db_worker *worker, serve_deliver *dispatch, metrics *registry,
+             const serve_api_options *options);
 
 /* Stops taking requests: closes the listening sockets and answers 503 to requests that still
  * arrive on open connections. Requests already waiting on the store are answered. */
-void api_stop(api *a);
+void serve_api_stop(serve_api *a);
 
 /* Requests waiting on the store (their answer not sent yet). */
-size_t api_pending(const api *a);
+size_t serve_api_pending(const serve_api *a);
 
-void api_free(api *a);
+void serve_api_free(serve_api *a);
 
 #endif

@@ -4,10 +4,10 @@
  * the API together. SIGTERM/SIGINT: stop taking requests and claiming, let attempts under
  * way finish and be recorded, exit 0.
  */
-#include "api.h"
+#include "serve_api.h"
 #include "cli.h"
 #include "db.h"
-#include "dispatcher.h"
+#include "serve_deliver.h"
 #include "hookd.h"
 #include "http_client.h"
 #include "http_server.h"
@@ -15,7 +15,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "retry.h"
-#include "store.h"
+#include "serve_store.h"
 
 #include <event2/event.h>
 #include <getopt.h>
@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #define FAIL_WINDOW_MS (5LL * 24 * 3600 * 1000) /* deactivate after 5 days of failures */
-#define API_MAX_REQUEST_BODY (1024 * 1024)      /* evhttp's cap; the API answers 413 at 256 KiB */
+#define SERVE_API_MAX_REQUEST_BODY (1024 * 1024)      /* evhttp's cap; the API answers 413 at 256 KiB */
 #define SQLITE_CACHE_PRAGMA "PRAGMA cache_size = -16384" /* KiB: 16 MiB at most */
 #define POLL_SQLITE_MS 250   /* other processes on the file are seen only by polling */
 #define POLL_POSTGRES_MS 1000 /* new work arrives by NOTIFY; the poll finds due retries and
@@ -78,8 +78,8 @@ static const char usage[] =
 typedef struct serve_state {
     struct event_base *base;
     db_listener *listener;   /* PostgreSQL notifications, or NULL */
-    api *api;
-    dispatcher *dispatch;
+    serve_api *serve_api;
+    serve_deliver *dispatch;
     bool drained;            /* the dispatcher's attempts are finished and recorded */
     struct event *finish;    /* polls for the end of shutdown */
     struct event *deadline;  /* gives up waiting after the timeout */
@@ -160,7 +160,7 @@ static void finish_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     serve_state *st = arg;
-    if (st->drained && api_pending(st->api) == 0) {
+    if (st->drained && serve_api_pending(st->serve_api) == 0) {
         struct timeval flush = {0, 50000}; /* lets the last answers leave */
         event_base_loopexit(st->base, &flush);
         return;
@@ -175,14 +175,14 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     serve_state *st = arg;
     log_warn("serve", "attempts still under way at the shutdown deadline: %zu; they will be "
-             "attempted again at the next start", dispatcher_in_flight(st->dispatch));
+             "attempted again at the next start", serve_deliver_in_flight(st->dispatch));
     event_base_loopexit(st->base, NULL);
 }
 
 /* A notification: another node (or this one) stored work that may be due now. */
 static void notified_cb(void *arg)
 {
-    dispatcher_wake(arg);
+    serve_deliver_wake(arg);
 }
 
 static void drained_cb(void *arg)
@@ -195,11 +195,11 @@ static void on_stop(void *arg)
 {
     serve_state *st = arg;
     log_info("serve", "stopping: no new requests; waiting for %zu attempts under way",
-             dispatcher_in_flight(st->dispatch));
-    api_stop(st->api);
+             serve_deliver_in_flight(st->dispatch));
+    serve_api_stop(st->serve_api);
     db_listener_close(st->listener);
     st->listener = NULL;
-    dispatcher_stop(st->dispatch, drained_cb, st);
+    serve_deliver_stop(st->dispatch, drained_cb, st);
     struct timeval now = {0, 0};
     evtimer_add(st->finish, &now);
     int64_t wait_ms = st->timeout_ms + 3000;
@@ -277,7 +277,7 @@ int cmd_serve(int argc, char **argv)
         token = NULL; /* an empty HOOKD_API_TOKEN counts as unset */
     if (optind < argc)
         return usage_error("unexpected argument \"%s\"", argv[optind]);
-    dispatcher_options dopt = {0};
+    serve_deliver_options dopt = {0};
     if (retry_policy_parse(&dopt.retry, retry_text) != 0)
         return usage_error("--retry-delays: \"%s\" is not a list like 30s,5m,30m,2h",
                            retry_text);
@@ -296,8 +296,8 @@ int cmd_serve(int argc, char **argv)
     db_worker *worker = NULL;
     metrics *registry = NULL;
     struct evhttp *http = NULL;
-    dispatcher *dispatch = NULL;
-    api *rest = NULL;
+    serve_deliver *dispatch = NULL;
+    serve_api *rest = NULL;
     serve_state st = {0};
     char err[512];
 
@@ -315,7 +315,7 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "hookd serve: cannot open the database: %s\n", err);
         goto done;
     }
-    if (store_migrate(conn) != 0) {
+    if (serve_store_migrate(conn) != 0) {
         fprintf(stderr, "hookd serve: cannot create the tables: %s\n", db_errmsg(conn));
         goto done;
     }
@@ -324,13 +324,13 @@ int cmd_serve(int argc, char **argv)
     if (db_kind(conn) == DB_SQLITE && db_exec(conn, SQLITE_CACHE_PRAGMA) != 0)
         log_warn("serve", "cannot size the SQLite page cache: %s", db_errmsg(conn));
 
-    api_options aopt = {.catalog = catalog, .url_policy = &client_opt};
+    serve_api_options aopt = {.catalog = catalog, .url_policy = &client_opt};
     if (token) {
         SHA256((const unsigned char *)token, strlen(token), aopt.token_digest);
     } else {
         char generated[128];
         bool was_generated = false;
-        if (store_admin_token(conn, aopt.token_digest, generated, sizeof generated,
+        if (serve_store_admin_token(conn, aopt.token_digest, generated, sizeof generated,
                               &was_generated) != 0) {
             fprintf(stderr, "hookd serve: cannot read or store the admin token: %s\n",
                     db_errmsg(conn));
@@ -349,7 +349,7 @@ int cmd_serve(int argc, char **argv)
     }
 
     base = loop_new();
-    http_server_limits limits = {.max_body = API_MAX_REQUEST_BODY};
+    http_server_limits limits = {.max_body = SERVE_API_MAX_REQUEST_BODY};
     int port = 0;
     http = http_server_listen(base, listen, &limits, &port, err, sizeof err);
     if (!http) {
@@ -380,7 +380,7 @@ int cmd_serve(int argc, char **argv)
     snprintf(owner, sizeof owner, "%s/%02x%02x%02x%02x", node_id, instance[0], instance[1],
              instance[2], instance[3]);
     int64_t released = 0;
-    if (store_release_leases(conn, node_id, &released) != 0) {
+    if (serve_store_release_leases(conn, node_id, &released) != 0) {
         fprintf(stderr, "hookd serve: cannot release old leases: %s\n", db_errmsg(conn));
         goto done;
     }
@@ -409,16 +409,16 @@ int cmd_serve(int argc, char **argv)
     dopt.max_per_destination = max_per_dest;
     dopt.fail_window_ms = FAIL_WINDOW_MS;
     dopt.poll_ms = poll_ms > 0 ? poll_ms : postgres ? POLL_POSTGRES_MS : POLL_SQLITE_MS;
-    dispatch = dispatcher_new(base, worker, client, registry, &dopt);
+    dispatch = serve_deliver_new(base, worker, client, registry, &dopt);
     if (postgres && max_in_flight > 0 &&
-        db_listener_open(base, db_url, STORE_NOTIFY_CHANNEL, notified_cb, dispatch,
+        db_listener_open(base, db_url, SERVE_STORE_NOTIFY_CHANNEL, notified_cb, dispatch,
                          &st.listener) != 0)
         log_warn("serve", "cannot listen for notifications; polling every %lld ms",
                  (long long)dopt.poll_ms);
-    rest = api_new(http, worker, dispatch, registry, &aopt);
+    rest = serve_api_new(http, worker, dispatch, registry, &aopt);
 
     st.base = base;
-    st.api = rest;
+    st.serve_api = rest;
     st.dispatch = dispatch;
     st.timeout_ms = timeout_ms;
     st.finish = evtimer_new(base, finish_cb, &st);
@@ -441,8 +441,8 @@ done:
         db_worker_stop(worker);   /* runs what is queued: outcomes get recorded */
     if (conn)
         db_close(conn);
-    dispatcher_free(dispatch);
-    api_free(rest);
+    serve_deliver_free(dispatch);
+    serve_api_free(rest);
     if (http)
         http_server_free(http);
     if (st.finish)

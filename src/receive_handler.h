@@ -30,21 +30,21 @@
 
 struct event_base;
 
-typedef struct handler handler;
+typedef struct receive_handler receive_handler;
 
-#define HANDLER_MAX_RETRY_DELAYS 32
+#define RECEIVE_HANDLER_MAX_RETRY_DELAYS 32
 
-typedef struct handler_options {
+typedef struct receive_handler_options {
     const char *exec_command;  /* --exec COMMAND, or NULL */
     const char *forward_url;   /* --forward URL, or NULL (exactly one of the two is set) */
     unsigned workers;          /* runs at once, >= 1 */
     int64_t timeout_ms;        /* one run's limit */
     unsigned max_attempts;     /* runs per round before the webhook is failed, >= 1 */
-    int64_t retry_delays_ms[HANDLER_MAX_RETRY_DELAYS]; /* waits before runs 2..N */
+    int64_t retry_delays_ms[RECEIVE_HANDLER_MAX_RETRY_DELAYS]; /* waits before runs 2..N */
     size_t retry_delay_count;  /* >= 1; the last delay repeats */
     int64_t lease_ms;          /* how long a claim holds; longer than timeout_ms */
     const char *owner;         /* this process's name in the leases it takes (copied) */
-} handler_options;
+} receive_handler_options;
 
 /*
  * Creates the handler on base; it claims work through worker and registers its series in
@@ -52,29 +52,29 @@ typedef struct handler_options {
  * writes why into err when the options cannot work (e.g. a --forward URL that is not
  * http(s)). Work starts at once.
  */
-handler *handler_new(struct event_base *base, db_worker *worker, metrics *m,
-                     const handler_options *options, int64_t pending, char *err,
+receive_handler *receive_handler_new(struct event_base *base, db_worker *worker, metrics *m,
+                     const receive_handler_options *options, int64_t pending, char *err,
                      size_t errlen);
 
 /* A webhook was saved as pending: counts it and looks for work. */
-void handler_accepted(handler *h);
+void receive_handler_accepted(receive_handler *h);
 
 /* A finished webhook was made pending again by a manual retry: counts it, looks for work. */
-void handler_requeued(handler *h);
+void receive_handler_requeued(receive_handler *h);
 
 /* Looks for due work now (e.g. a pending webhook was made due by a retry). */
-void handler_kick(handler *h);
+void receive_handler_kick(receive_handler *h);
 
 /* Pending webhooks (waiting or running) as this process knows them. */
-int64_t handler_pending(const handler *h);
+int64_t receive_handler_pending(const receive_handler *h);
 
 /* Stops claiming new work; runs under way go on to their end and are recorded. */
-void handler_stop(handler *h);
+void receive_handler_stop(receive_handler *h);
 
 /* True when no run, claim or record is under way (after handler_stop: safe to free). */
-bool handler_idle(const handler *h);
+bool receive_handler_idle(const receive_handler *h);
 
 /* Frees the handler. Call only once handler_idle, before stopping the worker. */
-void handler_free(handler *h);
+void receive_handler_free(receive_handler *h);
 
 #endif

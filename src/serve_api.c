@@ -4,13 +4,13 @@
  * sent from the job's done callback, once the batch has committed. Nothing here touches the
  * disk or writes SQL.
  */
-#include "api.h"
+#include "serve_api.h"
 #include "mem.h"
 
 #include "http_server.h"
 #include "log.h"
 #include "loop.h"
-#include "store.h"
+#include "serve_store.h"
 
 #include <ctype.h>
 #include <event2/http.h>
@@ -35,12 +35,12 @@
 #define DEFAULT_PAGE 50
 #define STATS_EVERY_MS 1000 /* /metrics counts the store's webhooks at most this often */
 
-struct api {
+struct serve_api {
     struct evhttp *http;
     db_worker *worker;
-    dispatcher *dispatch;
+    serve_deliver *dispatch;
     metrics *registry;
-    api_options opt;
+    serve_api_options opt;
     size_t pending;      /* requests waiting on the store */
     bool stopping;
     metric *webhooks_by_status[4], *queue_depth, *store_queue, *events_total;
@@ -59,9 +59,9 @@ enum reply_kind {
 
 /* One request waiting on the store. */
 typedef struct pending {
-    api *a;
+    serve_api *a;
     struct evhttp_request *req;
-    store_request *sr;
+    serve_store_request *sr;
     db_work_fn work;     /* the store function, run on sr */
     enum reply_kind kind;
     int status;          /* the success status for REPLY_JSON */
@@ -82,7 +82,7 @@ static char *dump(const json_t *v)
 
 /* ---- store jobs ---- */
 
-static void metrics_reply(api *a, struct evhttp_request *req, const json_t *stats)
+static void metrics_reply(serve_api *a, struct evhttp_request *req, const json_t *stats)
 {
     json_t *by = json_object_get(stats, "webhooks");
     for (size_t i = 0; i < 4; i++) {
@@ -109,8 +109,8 @@ static int job_work(db *conn, void *arg)
 static void job_done(void *arg, int rc)
 {
     pending *p = arg;
-    api *a = p->a;
-    store_request *sr = p->sr;
+    serve_api *a = p->a;
+    serve_store_request *sr = p->sr;
     a->pending--;
     if (p->kind == REPLY_METRICS) {
         if (rc != 0)
@@ -135,7 +135,7 @@ static void job_done(void *arg, int rc)
             break;
         }
         if (p->wake && !a->stopping)
-            dispatcher_wake(a->dispatch);
+            serve_deliver_wake(a->dispatch);
     } else if (rc == HOOKD_ENOTFOUND) {
         http_reply_error(p->req, 404, "not_found", "%s not found", p->what);
     } else if (rc == HOOKD_ECONFLICT) {
@@ -146,11 +146,11 @@ static void job_done(void *arg, int rc)
         http_reply_error(p->req, 503, "store_unavailable",
                          "the store could not complete the request; try again");
     }
-    store_request_free(sr);
+    serve_store_request_free(sr);
     free(p);
 }
 
-static void submit(api *a, struct evhttp_request *req, store_request *sr, db_work_fn work,
+static void submit(serve_api *a, struct evhttp_request *req, serve_store_request *sr, db_work_fn work,
                    enum reply_kind kind, int status, const char *what, bool wake)
 {
     pending *p = xmalloc(sizeof *p);
@@ -187,7 +187,7 @@ static json_t *body_object(struct evhttp_request *req)
     return v;
 }
 
-static bool event_type_known(const api *a, const char *type)
+static bool event_type_known(const serve_api *a, const char *type)
 {
     char why[128];
     return hookd_catalog_validate(a->opt.catalog, type, "{}", 2, why, sizeof why) !=
@@ -210,8 +210,8 @@ static bool header_name_reserved(const char *name)
  * sr->fields). `create` requires name, url and events. Answers 422 and returns false on the
  * first bad field.
  */
-static bool destination_fields(api *a, struct evhttp_request *req, json_t *body, bool create,
-                               store_request *sr)
+static bool destination_fields(serve_api *a, struct evhttp_request *req, json_t *body, bool create,
+                               serve_store_request *sr)
 {
     json_t *v;
     v = json_object_get(body, "name");
@@ -223,7 +223,7 @@ static bool destination_fields(api *a, struct evhttp_request *req, json_t *body,
             return false;
         }
         sr->name = xstrdup(json_string_value(v));
-        sr->fields |= STORE_F_NAME;
+        sr->fields |= SERVE_STORE_F_NAME;
     }
     v = json_object_get(body, "url");
     if (v || create) {
@@ -241,7 +241,7 @@ static bool destination_fields(api *a, struct evhttp_request *req, json_t *body,
             return false;
         }
         sr->url = xstrdup(json_string_value(v));
-        sr->fields |= STORE_F_URL;
+        sr->fields |= SERVE_STORE_F_URL;
     }
     v = json_object_get(body, "events");
     if (v || create) {
@@ -268,7 +268,7 @@ static bool destination_fields(api *a, struct evhttp_request *req, json_t *body,
             }
         }
         sr->events_json = dump(v);
-        sr->fields |= STORE_F_EVENTS;
+        sr->fields |= SERVE_STORE_F_EVENTS;
     }
     v = json_object_get(body, "description");
     if (v) {
@@ -280,13 +280,13 @@ static bool destination_fields(api *a, struct evhttp_request *req, json_t *body,
             return false;
         }
         sr->description = json_is_string(v) ? xstrdup(json_string_value(v)) : NULL;
-        sr->fields |= STORE_F_DESCRIPTION;
+        sr->fields |= SERVE_STORE_F_DESCRIPTION;
     }
     v = json_object_get(body, "headers");
     if (v) {
         if (json_is_null(v)) {
             sr->headers_json = xstrdup("{}");
-            sr->fields |= STORE_F_HEADERS;
+            sr->fields |= SERVE_STORE_F_HEADERS;
             return true;
         }
         if (!json_is_object(v) || json_object_size(v) > MAX_HEADERS) {
@@ -319,7 +319,7 @@ static bool destination_fields(api *a, struct evhttp_request *req, json_t *body,
             }
         }
         sr->headers_json = dump(v);
-        sr->fields |= STORE_F_HEADERS;
+        sr->fields |= SERVE_STORE_F_HEADERS;
     }
     return true;
 }
@@ -409,13 +409,13 @@ static bool json_member_raw(const char *s, size_t len, const char *key, const ch
 
 /* ---- handlers ---- */
 
-static void handle_event_post(api *a, struct evhttp_request *req)
+static void handle_event_post(serve_api *a, struct evhttp_request *req)
 {
     size_t len;
     const char *raw = http_request_body(req, &len);
-    if (len > API_MAX_EVENT_BODY) {
+    if (len > SERVE_API_MAX_EVENT_BODY) {
         http_reply_error(req, 413, "too_large", "the event body is over %d bytes",
-                         API_MAX_EVENT_BODY);
+                         SERVE_API_MAX_EVENT_BODY);
         return;
     }
     const char *key = evhttp_find_header(evhttp_request_get_input_headers(req),
@@ -474,47 +474,47 @@ static void handle_event_post(api *a, struct evhttp_request *req)
         json_decref(body);
         return;
     }
-    store_request *sr = store_request_new(loop_now_ms());
+    serve_store_request *sr = serve_store_request_new(loop_now_ms());
     sr->event_type = xstrdup(event_type);
     sr->body = envelope;
     sr->body_len = envelope_len;
     sr->idempotency_key = xstrdup(key);
     json_decref(body);
-    submit(a, req, sr, store_w_event_insert, REPLY_EVENT, 202, "event", true);
+    submit(a, req, sr, serve_store_w_event_insert, REPLY_EVENT, 202, "event", true);
 }
 
-static void handle_destination_create(api *a, struct evhttp_request *req)
+static void handle_destination_create(serve_api *a, struct evhttp_request *req)
 {
     json_t *body = body_object(req);
     if (!body)
         return;
-    store_request *sr = store_request_new(loop_now_ms());
+    serve_store_request *sr = serve_store_request_new(loop_now_ms());
     if (!destination_fields(a, req, body, true, sr)) {
-        store_request_free(sr);
+        serve_store_request_free(sr);
         json_decref(body);
         return;
     }
     json_decref(body);
-    submit(a, req, sr, store_w_destination_create, REPLY_JSON, 201, "destination", false);
+    submit(a, req, sr, serve_store_w_destination_create, REPLY_JSON, 201, "destination", false);
 }
 
-static void handle_destination_patch(api *a, struct evhttp_request *req, const char *id)
+static void handle_destination_patch(serve_api *a, struct evhttp_request *req, const char *id)
 {
     json_t *body = body_object(req);
     if (!body)
         return;
-    store_request *sr = store_request_new(loop_now_ms());
+    serve_store_request *sr = serve_store_request_new(loop_now_ms());
     sr->id = xstrdup(id);
     if (!destination_fields(a, req, body, false, sr)) {
-        store_request_free(sr);
+        serve_store_request_free(sr);
         json_decref(body);
         return;
     }
     json_decref(body);
-    submit(a, req, sr, store_w_destination_update, REPLY_JSON, 200, "destination", false);
+    submit(a, req, sr, serve_store_w_destination_update, REPLY_JSON, 200, "destination", false);
 }
 
-static void handle_recover(api *a, struct evhttp_request *req, const char *id)
+static void handle_recover(serve_api *a, struct evhttp_request *req, const char *id)
 {
     json_t *body = body_object(req);
     if (!body)
@@ -537,15 +537,15 @@ static void handle_recover(api *a, struct evhttp_request *req, const char *id)
         return;
     }
     json_decref(body);
-    store_request *sr = store_request_new(loop_now_ms());
+    serve_store_request *sr = serve_store_request_new(loop_now_ms());
     sr->id = xstrdup(id);
     sr->since = since_s * 1000;
-    submit(a, req, sr, store_w_destination_recover, REPLY_JSON, 202, "destination", true);
+    submit(a, req, sr, serve_store_w_destination_recover, REPLY_JSON, 202, "destination", true);
 }
 
-static void handle_webhook_list(api *a, struct evhttp_request *req)
+static void handle_webhook_list(serve_api *a, struct evhttp_request *req)
 {
-    store_request *sr = store_request_new(loop_now_ms());
+    serve_store_request *sr = serve_store_request_new(loop_now_ms());
     sr->filter_event_id = http_request_query(req, "event_id");
     sr->filter_destination_id = http_request_query(req, "destination_id");
     sr->filter_status = http_request_query(req, "status");
@@ -578,13 +578,13 @@ static void handle_webhook_list(api *a, struct evhttp_request *req)
     }
     if (bad) {
         http_reply_error(req, 422, "invalid_parameter", "%s", bad);
-        store_request_free(sr);
+        serve_store_request_free(sr);
         return;
     }
-    submit(a, req, sr, store_w_webhook_list, REPLY_JSON, 200, "webhook", false);
+    submit(a, req, sr, serve_store_w_webhook_list, REPLY_JSON, 200, "webhook", false);
 }
 
-static bool authorized(const api *a, struct evhttp_request *req)
+static bool authorized(const serve_api *a, struct evhttp_request *req)
 {
     const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
     if (!h || strncasecmp(h, "Bearer ", 7) != 0)
@@ -603,20 +603,20 @@ static void method_not_allowed(struct evhttp_request *req)
 }
 
 /* Routes /v1/… with segs[0] == "v1". */
-static void route_v1(api *a, struct evhttp_request *req, enum evhttp_cmd_type m, char **segs,
+static void route_v1(serve_api *a, struct evhttp_request *req, enum evhttp_cmd_type m, char **segs,
                      size_t n)
 {
     const char *kind = n > 1 ? segs[1] : "";
     const char *id = n > 2 ? segs[2] : NULL;
     const char *sub = n > 3 ? segs[3] : NULL;
-    store_request *sr;
+    serve_store_request *sr;
 
     if (strcmp(kind, "destinations") == 0) {
         if (n == 2) {
             if (m == EVHTTP_REQ_POST)
                 handle_destination_create(a, req);
             else if (m == EVHTTP_REQ_GET)
-                submit(a, req, store_request_new(loop_now_ms()), store_w_destination_list,
+                submit(a, req, serve_store_request_new(loop_now_ms()), serve_store_w_destination_list,
                        REPLY_JSON, 200, "destination", false);
             else
                 method_not_allowed(req);
@@ -627,16 +627,16 @@ static void route_v1(api *a, struct evhttp_request *req, enum evhttp_cmd_type m,
                 handle_destination_patch(a, req, id);
                 return;
             }
-            sr = store_request_new(loop_now_ms());
+            sr = serve_store_request_new(loop_now_ms());
             sr->id = xstrdup(id);
             if (m == EVHTTP_REQ_GET)
-                submit(a, req, sr, store_w_destination_get, REPLY_JSON, 200, "destination",
+                submit(a, req, sr, serve_store_w_destination_get, REPLY_JSON, 200, "destination",
                        false);
             else if (m == EVHTTP_REQ_DELETE)
-                submit(a, req, sr, store_w_destination_delete, REPLY_NO_CONTENT, 204,
+                submit(a, req, sr, serve_store_w_destination_delete, REPLY_NO_CONTENT, 204,
                        "destination", false);
             else {
-                store_request_free(sr);
+                serve_store_request_free(sr);
                 method_not_allowed(req);
             }
             return;
@@ -658,17 +658,17 @@ static void route_v1(api *a, struct evhttp_request *req, enum evhttp_cmd_type m,
             handle_recover(a, req, id);
             return;
         }
-        sr = store_request_new(loop_now_ms());
+        sr = serve_store_request_new(loop_now_ms());
         sr->id = xstrdup(id);
         if (activate || deactivate) {
             sr->active = activate;
-            submit(a, req, sr, store_w_destination_set_active, REPLY_JSON, 200, "destination",
+            submit(a, req, sr, serve_store_w_destination_set_active, REPLY_JSON, 200, "destination",
                    activate);
         } else if (secret) {
-            submit(a, req, sr, store_w_destination_secret, REPLY_JSON, 200, "destination",
+            submit(a, req, sr, serve_store_w_destination_secret, REPLY_JSON, 200, "destination",
                    false);
         } else {
-            submit(a, req, sr, store_w_destination_rotate, REPLY_JSON, 200, "destination",
+            submit(a, req, sr, serve_store_w_destination_rotate, REPLY_JSON, 200, "destination",
                    false);
         }
         return;
@@ -685,9 +685,9 @@ static void route_v1(api *a, struct evhttp_request *req, enum evhttp_cmd_type m,
             method_not_allowed(req);
             return;
         }
-        sr = store_request_new(loop_now_ms());
+        sr = serve_store_request_new(loop_now_ms());
         sr->id = xstrdup(id);
-        submit(a, req, sr, store_w_event_get, REPLY_JSON, 200, "event", false);
+        submit(a, req, sr, serve_store_w_event_get, REPLY_JSON, 200, "event", false);
         return;
     }
     if (strcmp(kind, "webhooks") == 0 && n <= 4) {
@@ -706,12 +706,12 @@ static void route_v1(api *a, struct evhttp_request *req, enum evhttp_cmd_type m,
             method_not_allowed(req);
             return;
         }
-        sr = store_request_new(loop_now_ms());
+        sr = serve_store_request_new(loop_now_ms());
         sr->id = xstrdup(id);
         if (n == 3)
-            submit(a, req, sr, store_w_webhook_get, REPLY_JSON, 200, "webhook", false);
+            submit(a, req, sr, serve_store_w_webhook_get, REPLY_JSON, 200, "webhook", false);
         else
-            submit(a, req, sr, store_w_webhook_retry, REPLY_JSON, 202, "webhook", true);
+            submit(a, req, sr, serve_store_w_webhook_retry, REPLY_JSON, 202, "webhook", true);
         return;
     }
     if (strcmp(kind, "event-types") == 0 && n == 2) {
@@ -731,9 +731,9 @@ static void route_v1(api *a, struct evhttp_request *req, enum evhttp_cmd_type m,
     http_reply_error(req, 404, "not_found", "no such route");
 }
 
-static void api_handle(struct evhttp_request *req, void *arg)
+static void serve_api_handle(struct evhttp_request *req, void *arg)
 {
-    api *a = arg;
+    serve_api *a = arg;
     if (a->stopping) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
         http_reply_error(req, 503, "shutting_down", "the server is shutting down");
@@ -754,7 +754,7 @@ static void api_handle(struct evhttp_request *req, void *arg)
         if (a->stats_at != 0 && loop_monotonic_ms() - a->stats_at < STATS_EVERY_MS)
             metrics_reply(a, req, NULL);
         else
-            submit(a, req, store_request_new(loop_now_ms()), store_w_stats, REPLY_METRICS, 200,
+            submit(a, req, serve_store_request_new(loop_now_ms()), serve_store_w_stats, REPLY_METRICS, 200,
                    "metrics", false);
     } else if (n >= 1 && strcmp(segs[0], "v1") == 0) {
         if (!authorized(a, req)) {
@@ -774,10 +774,10 @@ static void api_handle(struct evhttp_request *req, void *arg)
         free(segs[0]);
 }
 
-api *api_new(struct evhttp *http, db_worker *worker, dispatcher *dispatch, metrics *registry,
-             const api_options *options)
+serve_api *serve_api_new(struct evhttp *http, db_worker *worker, serve_deliver *dispatch, metrics *registry,
+             const serve_api_options *options)
 {
-    api *a = xmalloc(sizeof *a);
+    serve_api *a = xmalloc(sizeof *a);
     memset(a, 0, sizeof *a);
     a->http = http;
     a->worker = worker;
@@ -796,7 +796,7 @@ api *api_new(struct evhttp *http, db_worker *worker, dispatcher *dispatch, metri
                                    "Jobs queued or running on the store thread.");
     a->events_total = metrics_counter(registry, "hookd_events_total", NULL,
                                       "Events accepted through the API.");
-    evhttp_set_gencb(http, api_handle, a);
+    evhttp_set_gencb(http, serve_api_handle, a);
     return a;
 }
 
@@ -813,7 +813,7 @@ static void collect_socket(struct evhttp_bound_socket *s, void *arg)
         l->items[l->count++] = s;
 }
 
-void api_stop(api *a)
+void serve_api_stop(serve_api *a)
 {
     a->stopping = true;
     socket_list l = {.count = 0};
@@ -822,12 +822,12 @@ void api_stop(api *a)
         evhttp_del_accept_socket(a->http, l.items[i]);
 }
 
-size_t api_pending(const api *a)
+size_t serve_api_pending(const serve_api *a)
 {
     return a->pending;
 }
 
-void api_free(api *a)
+void serve_api_free(serve_api *a)
 {
     free(a);
 }

@@ -11,11 +11,11 @@
  * request: never a 2XX before the save is durable. A client that hangs up meanwhile is
  * harmless: evhttp keeps the request until it is answered.
  */
-#include "receiver.h"
+#include "receive_ingest.h"
 #include "mem.h"
 
 #include "http_server.h"
-#include "inbox.h"
+#include "receive_store.h"
 #include "log.h"
 #include "loop.h"
 
@@ -27,9 +27,9 @@
 #include <time.h>
 
 /* Longest X-Webhook-Id kept (a UUID is 36). */
-#define RECEIVER_MAX_ID 128
+#define RECEIVE_INGEST_MAX_ID 128
 
-enum receiver_reason {
+enum receive_ingest_reason {
     REJECT_PATH,
     REJECT_METHOD,
     REJECT_TOO_LARGE,
@@ -46,21 +46,21 @@ enum receiver_reason {
 };
 
 /* The reason's label in hookd_receive_rejected_total and the error code of the answer. */
-static const char *const receiver_reason_names[REJECT_COUNT] = {
+static const char *const receive_ingest_reason_names[REJECT_COUNT] = {
     "not_found",      "method_not_allowed", "too_large",     "missing_header",
     "bad_timestamp",  "expired",            "future",        "bad_signature",
     "bad_id",         "not_envelope",       "busy",          "store_error",
 };
 
-struct receiver {
+struct receive_ingest {
     db_worker *worker;
-    handler *handler;
-    receiver_options options;           /* path points at path_copy */
+    receive_handler *receive_handler;
+    receive_ingest_options options;           /* path points at path_copy */
     char *path_copy;
     size_t in_flight;                   /* saves queued, not yet answered */
     pthread_mutex_t lock;               /* guards the queue, shared with the store thread */
-    struct receiver_save *queue;        /* saves no group has taken yet, oldest first */
-    struct receiver_save **queue_tail;
+    struct receive_ingest_save *queue;        /* saves no group has taken yet, oldest first */
+    struct receive_ingest_save **queue_tail;
     bool group_queued;                  /* a group job waits to take the queue */
     metric *accepted;
     metric *duplicates;
@@ -68,38 +68,38 @@ struct receiver {
 };
 
 /* One accepted request waiting for its save: one allocation, the strings after it. */
-typedef struct receiver_save {
-    struct receiver_save *next;
+typedef struct receive_ingest_save {
+    struct receive_ingest_save *next;
     struct evhttp_request *req;
     char *event;          /* the envelope's event type (malloc'd) */
-    inbox_insert_job job; /* points at event and into data */
+    receive_store_insert_job job; /* points at event and into data */
     char data[];          /* id, timestamp, signature, body: NUL-terminated copies */
-} receiver_save;
+} receive_ingest_save;
 
 /* One store job: the saves queued before it ran, inserted together. */
-typedef struct receiver_group {
-    receiver *r;
-    receiver_save *saves; /* taken from the queue on the store thread */
+typedef struct receive_ingest_group {
+    receive_ingest *r;
+    receive_ingest_save *saves; /* taken from the queue on the store thread */
     size_t count;
     bool taken;           /* the work ran and took the queue */
-} receiver_group;
+} receive_ingest_group;
 
 /* The answers' bodies (SPEC §4), constant. */
-static const char receiver_accepted_body[] = "{\"status\":\"accepted\"}";
-static const char receiver_duplicate_body[] = "{\"status\":\"duplicate\"}";
+static const char receive_ingest_accepted_body[] = "{\"status\":\"accepted\"}";
+static const char receive_ingest_duplicate_body[] = "{\"status\":\"duplicate\"}";
 
-static void receiver_reject(receiver *r, struct evhttp_request *req, enum receiver_reason why,
+static void receive_ingest_reject(receive_ingest *r, struct evhttp_request *req, enum receive_ingest_reason why,
                             int status, const char *message)
 {
     metric_add(r->rejected[why], 1);
-    http_reply_error(req, status, receiver_reason_names[why], "%s", message);
+    http_reply_error(req, status, receive_ingest_reason_names[why], "%s", message);
 }
 
 /* Store-thread work: takes the queue and inserts it. */
-static int receiver_group_work(db *conn, void *arg)
+static int receive_ingest_group_work(db *conn, void *arg)
 {
-    receiver_group *g = arg;
-    receiver *r = g->r;
+    receive_ingest_group *g = arg;
+    receive_ingest *r = g->r;
     pthread_mutex_lock(&r->lock);
     g->saves = r->queue;
     r->queue = NULL;
@@ -107,28 +107,28 @@ static int receiver_group_work(db *conn, void *arg)
     r->group_queued = false;
     pthread_mutex_unlock(&r->lock);
     g->taken = true;
-    for (receiver_save *s = g->saves; s; s = s->next)
+    for (receive_ingest_save *s = g->saves; s; s = s->next)
         g->count++;
     if (g->count == 0)
         return 0;
-    inbox_insert_many_job many = {.jobs = xmalloc(g->count * sizeof *many.jobs),
+    receive_store_insert_many_job many = {.jobs = xmalloc(g->count * sizeof *many.jobs),
                                   .count = g->count};
     size_t i = 0;
-    for (receiver_save *s = g->saves; s; s = s->next)
+    for (receive_ingest_save *s = g->saves; s; s = s->next)
         many.jobs[i++] = s->job;
-    int rc = inbox_insert_many(conn, &many);
+    int rc = receive_store_insert_many(conn, &many);
     i = 0;
-    for (receiver_save *s = g->saves; s; s = s->next)
+    for (receive_ingest_save *s = g->saves; s; s = s->next)
         s->job.duplicate = many.jobs[i++].duplicate;
     free(many.jobs);
     return rc;
 }
 
 /* On the loop, once the group's batch committed (rc 0) or failed: answers every save. */
-static void receiver_group_done(void *arg, int rc)
+static void receive_ingest_group_done(void *arg, int rc)
 {
-    receiver_group *g = arg;
-    receiver *r = g->r;
+    receive_ingest_group *g = arg;
+    receive_ingest *r = g->r;
     if (!g->taken) {
         /* The batch failed before the work ran (e.g. BEGIN found the store locked): the
          * saves it was to take are still queued, and this group is still the queued one. */
@@ -139,26 +139,26 @@ static void receiver_group_done(void *arg, int rc)
         r->group_queued = false;
         pthread_mutex_unlock(&r->lock);
     }
-    receiver_save *s = g->saves;
+    receive_ingest_save *s = g->saves;
     while (s) {
-        receiver_save *next = s->next;
+        receive_ingest_save *next = s->next;
         r->in_flight--;
         if (rc != 0) {
             log_error("receive", "webhook %s: cannot save it: %s", s->job.id,
                       hookd_strerror(rc));
-            receiver_reject(r, s->req, REJECT_STORE, 503,
+            receive_ingest_reject(r, s->req, REJECT_STORE, 503,
                             "the webhook could not be saved; retry later");
         } else if (s->job.duplicate) {
             metric_add(r->duplicates, 1);
             log_debug("receive", "webhook %s: duplicate", s->job.id);
-            http_reply_text(s->req, 200, "application/json", receiver_duplicate_body,
-                            sizeof receiver_duplicate_body - 1);
+            http_reply_text(s->req, 200, "application/json", receive_ingest_duplicate_body,
+                            sizeof receive_ingest_duplicate_body - 1);
         } else {
             metric_add(r->accepted, 1);
             log_debug("receive", "webhook %s (%s): accepted", s->job.id, s->event);
-            http_reply_text(s->req, 200, "application/json", receiver_accepted_body,
-                            sizeof receiver_accepted_body - 1);
-            handler_accepted(r->handler);
+            http_reply_text(s->req, 200, "application/json", receive_ingest_accepted_body,
+                            sizeof receive_ingest_accepted_body - 1);
+            receive_handler_accepted(r->receive_handler);
         }
         free(s->event);
         free(s);
@@ -168,7 +168,7 @@ static void receiver_group_done(void *arg, int rc)
 }
 
 /* Copies len bytes of src at *at in a save's data, NUL-terminated; returns the copy. */
-static const char *receiver_put(char **at, const char *src, size_t len)
+static const char *receive_ingest_put(char **at, const char *src, size_t len)
 {
     char *dst = *at;
     memcpy(dst, src, len);
@@ -178,21 +178,21 @@ static const char *receiver_put(char **at, const char *src, size_t len)
 }
 
 /* Queues an accepted request's save, and a group job to take it unless one waits. */
-static void receiver_queue(receiver *r, struct evhttp_request *req, const char *id,
+static void receive_ingest_queue(receive_ingest *r, struct evhttp_request *req, const char *id,
                            const char *timestamp, const char *signature, char *event,
                            const char *body, size_t body_len)
 {
     size_t id_len = strlen(id), ts_len = strlen(timestamp), sig_len = strlen(signature);
-    receiver_save *s = xmalloc(sizeof *s + id_len + ts_len + sig_len + body_len + 4);
+    receive_ingest_save *s = xmalloc(sizeof *s + id_len + ts_len + sig_len + body_len + 4);
     char *at = s->data;
     s->next = NULL;
     s->req = req;
     s->event = event;
-    s->job = (inbox_insert_job){.id = receiver_put(&at, id, id_len),
-                                .timestamp = receiver_put(&at, timestamp, ts_len),
-                                .signature = receiver_put(&at, signature, sig_len),
+    s->job = (receive_store_insert_job){.id = receive_ingest_put(&at, id, id_len),
+                                .timestamp = receive_ingest_put(&at, timestamp, ts_len),
+                                .signature = receive_ingest_put(&at, signature, sig_len),
                                 .event = event,
-                                .body = receiver_put(&at, body, body_len),
+                                .body = receive_ingest_put(&at, body, body_len),
                                 .body_len = body_len,
                                 .received_at = loop_now_ms()};
     r->in_flight++;
@@ -203,16 +203,16 @@ static void receiver_queue(receiver *r, struct evhttp_request *req, const char *
     r->group_queued = true;
     pthread_mutex_unlock(&r->lock);
     if (submit) {
-        receiver_group *g = xcalloc(1, sizeof *g);
+        receive_ingest_group *g = xcalloc(1, sizeof *g);
         g->r = r;
-        db_worker_submit(r->worker, receiver_group_work, receiver_group_done, g);
+        db_worker_submit(r->worker, receive_ingest_group_work, receive_ingest_group_done, g);
     }
 }
 
-static bool receiver_id_ok(const char *id)
+static bool receive_ingest_id_ok(const char *id)
 {
     size_t n = strlen(id);
-    if (n == 0 || n > RECEIVER_MAX_ID)
+    if (n == 0 || n > RECEIVE_INGEST_MAX_ID)
         return false;
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)id[i] <= 0x20 || (unsigned char)id[i] >= 0x7f)
@@ -220,27 +220,27 @@ static bool receiver_id_ok(const char *id)
     return true;
 }
 
-static void receiver_request(struct evhttp_request *req, void *arg)
+static void receive_ingest_request(struct evhttp_request *req, void *arg)
 {
-    receiver *r = arg;
+    receive_ingest *r = arg;
 
     /* 1. POST to the path, and not too large */
     char *path = http_request_path(req);
     bool path_ok = path && strcmp(path, r->options.path) == 0;
     free(path);
     if (!path_ok) {
-        receiver_reject(r, req, REJECT_PATH, 404, "no such path");
+        receive_ingest_reject(r, req, REJECT_PATH, 404, "no such path");
         return;
     }
     if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
-        receiver_reject(r, req, REJECT_METHOD, 405, "webhooks are POSTed");
+        receive_ingest_reject(r, req, REJECT_METHOD, 405, "webhooks are POSTed");
         return;
     }
     size_t body_len = 0;
     const char *body = http_request_body(req, &body_len);
     if (body_len > r->options.max_body) {
-        receiver_reject(r, req, REJECT_TOO_LARGE, 413, "body larger than --max-body");
+        receive_ingest_reject(r, req, REJECT_TOO_LARGE, 413, "body larger than --max-body");
         return;
     }
 
@@ -260,31 +260,31 @@ static void receiver_request(struct evhttp_request *req, void *arg)
                  !id || !*id                 ? "X-Webhook-Id"
                  : !timestamp || !*timestamp ? "X-Webhook-Timestamp"
                                              : "X-Webhook-Signature");
-        receiver_reject(r, req, REJECT_MISSING_HEADER, 400, message);
+        receive_ingest_reject(r, req, REJECT_MISSING_HEADER, 400, message);
         return;
     case HOOKD_ETIMESTAMP:
-        receiver_reject(r, req, REJECT_BAD_TIMESTAMP, 400,
+        receive_ingest_reject(r, req, REJECT_BAD_TIMESTAMP, 400,
                         "X-Webhook-Timestamp is not YYYY-MM-DDTHH:MM:SSZ");
         return;
     case HOOKD_EEXPIRED:
         snprintf(message, sizeof message,
                  "timestamp expired: more than %lld seconds in the past",
                  (long long)r->options.tolerance_s);
-        receiver_reject(r, req, REJECT_EXPIRED, 401, message);
+        receive_ingest_reject(r, req, REJECT_EXPIRED, 401, message);
         return;
     case HOOKD_EFUTURE:
         snprintf(message, sizeof message,
                  "timestamp in the future: more than %lld seconds ahead",
                  (long long)r->options.tolerance_s);
-        receiver_reject(r, req, REJECT_FUTURE, 401, message);
+        receive_ingest_reject(r, req, REJECT_FUTURE, 401, message);
         return;
     default: /* HOOKD_ESIGNATURE, HOOKD_ESIGNATURE_FORMAT */
-        receiver_reject(r, req, REJECT_BAD_SIGNATURE, 401,
+        receive_ingest_reject(r, req, REJECT_BAD_SIGNATURE, 401,
                         "signature matches none of the secrets");
         return;
     }
-    if (!receiver_id_ok(id)) {
-        receiver_reject(r, req, REJECT_BAD_ID, 400,
+    if (!receive_ingest_id_ok(id)) {
+        receive_ingest_reject(r, req, REJECT_BAD_ID, 400,
                         "X-Webhook-Id must be 1 to 128 printable characters");
         return;
     }
@@ -292,28 +292,28 @@ static void receiver_request(struct evhttp_request *req, void *arg)
     /* 5. the envelope */
     char *event = NULL;
     if (hookd_envelope_parse(body, body_len, &event) != 0) {
-        receiver_reject(r, req, REJECT_NOT_ENVELOPE, 400,
+        receive_ingest_reject(r, req, REJECT_NOT_ENVELOPE, 400,
                         "body is not a JSON object with a string \"event\" and an object \"data\"");
         return;
     }
 
     /* 6. room, then the durable save; the answer comes from receiver_group_done */
-    if (handler_pending(r->handler) + (int64_t)r->in_flight >= r->options.max_pending) {
+    if (receive_handler_pending(r->receive_handler) + (int64_t)r->in_flight >= r->options.max_pending) {
         free(event);
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "60");
-        receiver_reject(r, req, REJECT_BUSY, 503,
+        receive_ingest_reject(r, req, REJECT_BUSY, 503,
                         "too many webhooks wait for the handler; retry later");
         return;
     }
-    receiver_queue(r, req, id, timestamp, signature, event, body, body_len);
+    receive_ingest_queue(r, req, id, timestamp, signature, event, body, body_len);
 }
 
-receiver *receiver_new(struct evhttp *http, db_worker *worker, handler *h, metrics *m,
-                       const receiver_options *options)
+receive_ingest *receive_ingest_new(struct evhttp *http, db_worker *worker, receive_handler *h, metrics *m,
+                       const receive_ingest_options *options)
 {
-    receiver *r = xcalloc(1, sizeof *r);
+    receive_ingest *r = xcalloc(1, sizeof *r);
     r->worker = worker;
-    r->handler = h;
+    r->receive_handler = h;
     r->options = *options;
     r->path_copy = xstrndup(options->path, strlen(options->path));
     r->options.path = r->path_copy;
@@ -325,20 +325,20 @@ receiver *receiver_new(struct evhttp *http, db_worker *worker, handler *h, metri
                                     "Webhooks whose id was already saved");
     for (int i = 0; i < REJECT_COUNT; i++) {
         char label[64];
-        snprintf(label, sizeof label, "reason=\"%s\"", receiver_reason_names[i]);
+        snprintf(label, sizeof label, "reason=\"%s\"", receive_ingest_reason_names[i]);
         r->rejected[i] = metrics_counter(m, "hookd_receive_rejected_total", label,
                                          "Requests refused, by reason");
     }
-    evhttp_set_gencb(http, receiver_request, r);
+    evhttp_set_gencb(http, receive_ingest_request, r);
     return r;
 }
 
-size_t receiver_in_flight(const receiver *r)
+size_t receive_ingest_in_flight(const receive_ingest *r)
 {
     return r->in_flight;
 }
 
-void receiver_free(receiver *r)
+void receive_ingest_free(receive_ingest *r)
 {
     if (!r)
         return;

@@ -9,13 +9,13 @@
  * attempt is dropped, not started (its lease runs out and it is claimed again). Every write
  * goes through the db_worker: outcomes of one loop turn land in the same batch transaction.
  */
-#include "dispatcher.h"
+#include "serve_deliver.h"
 #include "mem.h"
 
 #include "hookd.h"
 #include "log.h"
 #include "loop.h"
-#include "store.h"
+#include "serve_store.h"
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -37,8 +37,8 @@ typedef struct destination_state destination_state;
 
 /* One claimed webhook, from its claim to its recorded outcome. */
 typedef struct attempt {
-    dispatcher *owner;
-    store_claimed item;        /* what the claim returned (owned) */
+    serve_deliver *owner;
+    serve_store_claimed item;        /* what the claim returned (owned) */
     destination_state *dest;   /* its destination's slot counter */
     int64_t started_at;        /* wall clock, ms */
     int64_t lease_until;       /* wall clock, ms: the lease's end */
@@ -58,11 +58,11 @@ struct destination_state {
     destination_state *next;   /* hash chain */
 };
 
-struct dispatcher {
+struct serve_deliver {
     struct event_base *base;
     db_worker *worker;
     http_client *client;
-    dispatcher_options opt;
+    serve_deliver_options opt;
     char *owner;                           /* copy of opt.owner */
     destination_state *buckets[DEST_BUCKETS];
     int in_flight;                         /* attempts under way, all destinations */
@@ -91,7 +91,7 @@ static unsigned hash(const char *s)
     return h % DEST_BUCKETS;
 }
 
-static destination_state *dest_find(dispatcher *d, const char *id, bool create)
+static destination_state *dest_find(serve_deliver *d, const char *id, bool create)
 {
     unsigned b = hash(id);
     for (destination_state *s = d->buckets[b]; s; s = s->next)
@@ -114,7 +114,7 @@ static destination_state *dest_find(dispatcher *d, const char *id, bool create)
  * rounds of them as it completes within lease_ms / AHEAD_LEASE_SHARE at its pace. The pace
  * is its average attempt duration, or the time since its last attempt ended when that is
  * longer and attempts are under way (a destination that just started to hang). */
-static int dest_depth(const dispatcher *d, const destination_state *s, int64_t now)
+static int dest_depth(const serve_deliver *d, const destination_state *s, int64_t now)
 {
     int slots = d->opt.max_per_destination;
     if (s->avg_ms < 0)
@@ -131,7 +131,7 @@ static int dest_depth(const dispatcher *d, const destination_state *s, int64_t n
 }
 
 /* Drops a destination's state once nothing is under way or waiting for it. */
-static void dest_release_if_idle(dispatcher *d, destination_state *s)
+static void dest_release_if_idle(serve_deliver *d, destination_state *s)
 {
     if (s->in_flight > 0 || s->queued > 0)
         return;
@@ -146,7 +146,7 @@ static void dest_release_if_idle(dispatcher *d, destination_state *s)
 
 static void attempt_free(attempt *a)
 {
-    store_claimed_clear(&a->item);
+    serve_store_claimed_clear(&a->item);
     free(a);
 }
 
@@ -191,19 +191,19 @@ static char *utf8_sanitize(const char *s, size_t len)
     return out;
 }
 
-static void claim_start(dispatcher *d);
-static void dest_pump(dispatcher *d, destination_state *s);
+static void claim_start(serve_deliver *d);
+static void dest_pump(serve_deliver *d, destination_state *s);
 
 static int release_work(db *conn, void *arg)
 {
-    return store_w_release_owner(conn, (void *)((dispatcher *)arg)->owner);
+    return serve_store_w_release_owner(conn, (void *)((serve_deliver *)arg)->owner);
 }
 
-static void check_drained(dispatcher *d);
+static void check_drained(serve_deliver *d);
 
 static void release_done(void *arg, int rc)
 {
-    dispatcher *d = arg;
+    serve_deliver *d = arg;
     if (rc != 0)
         log_warn("dispatcher", "cannot release the leases of waiting webhooks (%s); other "
                  "nodes take them when the leases expire", hookd_strerror(rc));
@@ -211,7 +211,7 @@ static void release_done(void *arg, int rc)
     check_drained(d);
 }
 
-static void check_drained(dispatcher *d)
+static void check_drained(serve_deliver *d)
 {
     if (!d->stopping || d->drained_called || d->in_flight > 0 || d->recording > 0 ||
         d->claiming || d->releasing == 1)
@@ -229,7 +229,7 @@ static void check_drained(dispatcher *d)
 }
 
 /* Arms the timer to fire in `ms` unless it already fires sooner. */
-static void tick_arm(dispatcher *d, int64_t ms)
+static void tick_arm(serve_deliver *d, int64_t ms)
 {
     if (d->stopping || d->opt.max_in_flight == 0)
         return;
@@ -247,7 +247,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    dispatcher *d = arg;
+    serve_deliver *d = arg;
     d->tick_at = 0;
     claim_start(d);
     if (!d->claiming)
@@ -258,20 +258,20 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 
 /* The state carried from an attempt's end to its outcome's commit. */
 typedef struct recording {
-    dispatcher *d;
-    store_outcome *outcome;
+    serve_deliver *d;
+    serve_store_outcome *outcome;
 } recording;
 
 static int recording_work(db *conn, void *arg)
 {
-    return store_w_outcome(conn, ((recording *)arg)->outcome);
+    return serve_store_w_outcome(conn, ((recording *)arg)->outcome);
 }
 
 static void recording_done(void *arg, int rc)
 {
     recording *r = arg;
-    dispatcher *d = r->d;
-    store_outcome *o = r->outcome;
+    serve_deliver *d = r->d;
+    serve_store_outcome *o = r->outcome;
     d->recording--;
     if (rc == HOOKD_ELEASE) {
         metric_add(d->lease_lost, 1);
@@ -280,14 +280,14 @@ static void recording_done(void *arg, int rc)
         log_error("dispatcher", "webhook %s: cannot record the attempt (%s); it will be "
                   "attempted again when its lease expires", o->webhook_id, hookd_strerror(rc));
     } else {
-        if (o->state == STORE_RETRY)
+        if (o->state == SERVE_STORE_RETRY)
             tick_arm(d, o->next_attempt_at - loop_now_ms());
         if (o->deactivated)
             log_warn("dispatcher", "destination %s deactivated: %s", o->destination_id,
                      o->deactivate_reason ? o->deactivate_reason
                                           : "every attempt failed for too long");
     }
-    store_outcome_free(o);
+    serve_store_outcome_free(o);
     free(r);
     check_drained(d);
 }
@@ -295,7 +295,7 @@ static void recording_done(void *arg, int rc)
 static void attempt_done(void *arg, const http_result *res)
 {
     attempt *a = arg;
-    dispatcher *d = a->owner;
+    serve_deliver *d = a->owner;
     destination_state *s = a->dest;
     int64_t now = loop_now_ms();
     bool success = res->error == NULL && res->status >= 200 && res->status < 300;
@@ -304,7 +304,7 @@ static void attempt_done(void *arg, const http_result *res)
     metric_add(success ? d->attempts_ok : d->attempts_failed, 1);
     metric_observe(d->latency, (double)res->duration_ms);
 
-    store_outcome *o = xmalloc(sizeof *o);
+    serve_store_outcome *o = xmalloc(sizeof *o);
     memset(o, 0, sizeof *o);
     o->owner = d->owner;
     o->webhook_id = a->item.webhook_id;
@@ -326,19 +326,19 @@ static void attempt_done(void *arg, const http_result *res)
         o->response = utf8_sanitize(res->response, res->response_len);
 
     if (success) {
-        o->state = STORE_SUCCEEDED;
+        o->state = SERVE_STORE_SUCCEEDED;
         metric_add(d->outcome_succeeded, 1);
     } else if (res->status == 410) {
-        o->state = STORE_FAILED;
+        o->state = SERVE_STORE_FAILED;
         o->deactivate_reason = xstrdup("the destination answered 410 Gone");
         metric_add(d->outcome_failed, 1);
     } else if (round >= d->opt.max_attempts) {
-        o->state = STORE_FAILED;
+        o->state = SERVE_STORE_FAILED;
         metric_add(d->outcome_failed, 1);
     } else {
         int64_t retry_after =
             (res->status == 429 || res->status == 503) ? res->retry_after_ms : -1;
-        o->state = STORE_RETRY;
+        o->state = SERVE_STORE_RETRY;
         o->next_attempt_at =
             now + retry_delay_ms(&d->opt.retry, (int)round + 1, retry_after, retry_jitter());
         metric_add(d->outcome_retry, 1);
@@ -371,7 +371,7 @@ static void attempt_done(void *arg, const http_result *res)
     bool idle = s->in_flight == 0 && s->queued == 0;
     dest_release_if_idle(d, s);
     if (!d->stopping && (want || idle))
-        dispatcher_wake(d);
+        serve_deliver_wake(d);
     check_drained(d);
 }
 
@@ -389,9 +389,9 @@ static void attempt_refused_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Signs and posts one attempt. */
-static void attempt_start(dispatcher *d, attempt *a)
+static void attempt_start(serve_deliver *d, attempt *a)
 {
-    store_claimed *it = &a->item;
+    serve_store_claimed *it = &a->item;
     char ts[HOOKD_TIMESTAMP_LEN + 1];
     char sig[HOOKD_SIGNATURE_HEX_LEN + 1];
     a->started_at = loop_now_ms();
@@ -434,7 +434,7 @@ static void attempt_start(dispatcher *d, attempt *a)
 
 /* Starts the destination's waiting attempts while it has free slots. One whose lease
  * would not outlast the attempt is dropped: it is claimed again once the lease is over. */
-static void dest_pump(dispatcher *d, destination_state *s)
+static void dest_pump(serve_deliver *d, destination_state *s)
 {
     while (s->head && s->in_flight < d->opt.max_per_destination) {
         attempt *a = s->head;
@@ -461,7 +461,7 @@ static void pump_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    dispatcher *d = arg;
+    serve_deliver *d = arg;
     if (d->stopping)
         return;
     for (size_t b = 0; b < DEST_BUCKETS; b++)
@@ -474,20 +474,20 @@ static void pump_cb(evutil_socket_t fd, short what, void *arg)
 
 /* A claim in flight, with its dispatcher. */
 typedef struct claiming {
-    dispatcher *d;
-    store_claim *claim;
+    serve_deliver *d;
+    serve_store_claim *claim;
 } claiming;
 
 static int claiming_work(db *conn, void *arg)
 {
-    return store_w_claim(conn, ((claiming *)arg)->claim);
+    return serve_store_w_claim(conn, ((claiming *)arg)->claim);
 }
 
 static void claiming_done(void *arg, int rc)
 {
     claiming *cl = arg;
-    dispatcher *d = cl->d;
-    store_claim *c = cl->claim;
+    serve_deliver *d = cl->d;
+    serve_store_claim *c = cl->claim;
     d->claiming = false;
     bool full = false;
     if (rc != 0) {
@@ -533,7 +533,7 @@ static void claiming_done(void *arg, int rc)
     }
     if (rc == 0 && !d->stopping)
         c->count = 0; /* the items were moved into attempts */
-    store_claim_free(c);
+    serve_store_claim_free(c);
     free(cl);
     if (!d->stopping) {
         if (full || d->rewake) {
@@ -546,7 +546,7 @@ static void claiming_done(void *arg, int rc)
 }
 
 /* Submits a claim for as many webhooks as there are free slots. */
-static void claim_start(dispatcher *d)
+static void claim_start(serve_deliver *d)
 {
     if (d->stopping || d->opt.max_in_flight == 0)
         return;
@@ -559,7 +559,7 @@ static void claim_start(dispatcher *d)
         return;
     if (room > CLAIM_BATCH_MAX)
         room = CLAIM_BATCH_MAX;
-    store_claim *c = xmalloc(sizeof *c);
+    serve_store_claim *c = xmalloc(sizeof *c);
     memset(c, 0, sizeof *c);
     c->owner = d->owner;
     c->now = loop_now_ms();
@@ -591,10 +591,10 @@ static void claim_start(dispatcher *d)
 
 /* ---- public ---- */
 
-dispatcher *dispatcher_new(struct event_base *base, db_worker *worker, http_client *client,
-                           metrics *registry, const dispatcher_options *options)
+serve_deliver *serve_deliver_new(struct event_base *base, db_worker *worker, http_client *client,
+                           metrics *registry, const serve_deliver_options *options)
 {
-    dispatcher *d = xmalloc(sizeof *d);
+    serve_deliver *d = xmalloc(sizeof *d);
     memset(d, 0, sizeof *d);
     d->base = base;
     d->worker = worker;
@@ -639,7 +639,7 @@ dispatcher *dispatcher_new(struct event_base *base, db_worker *worker, http_clie
     return d;
 }
 
-void dispatcher_wake(dispatcher *d)
+void serve_deliver_wake(serve_deliver *d)
 {
     claim_start(d);
 }
@@ -651,7 +651,7 @@ static void drained_later_cb(evutil_socket_t fd, short what, void *arg)
     check_drained(arg);
 }
 
-void dispatcher_stop(dispatcher *d, void (*drained)(void *arg), void *arg)
+void serve_deliver_stop(serve_deliver *d, void (*drained)(void *arg), void *arg)
 {
     d->stopping = true;
     d->drained = drained;
@@ -685,12 +685,12 @@ void dispatcher_stop(dispatcher *d, void (*drained)(void *arg), void *arg)
     event_base_once(d->base, -1, EV_TIMEOUT, drained_later_cb, d, &zero);
 }
 
-size_t dispatcher_in_flight(const dispatcher *d)
+size_t serve_deliver_in_flight(const serve_deliver *d)
 {
     return (size_t)d->in_flight;
 }
 
-void dispatcher_free(dispatcher *d)
+void serve_deliver_free(serve_deliver *d)
 {
     if (!d)
         return;

@@ -4,17 +4,17 @@
  * an orderly stop on SIGTERM/SIGINT (stop listening, let saves and handler runs finish and
  * be recorded, then close the store).
  */
-#include "admin.h"
+#include "receive_api.h"
 #include "cli.h"
 #include "db.h"
-#include "handler.h"
+#include "receive_handler.h"
 #include "hookd.h"
 #include "http_server.h"
-#include "inbox.h"
+#include "receive_store.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
-#include "receiver.h"
+#include "receive_ingest.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -79,7 +79,7 @@ typedef struct receive_config {
     long workers;
     int64_t handler_timeout_ms;
     long max_attempts;
-    int64_t retry_delays_ms[HANDLER_MAX_RETRY_DELAYS];
+    int64_t retry_delays_ms[RECEIVE_HANDLER_MAX_RETRY_DELAYS];
     size_t retry_delay_count;
     long max_pending;
     const char *admin_listen;
@@ -94,15 +94,15 @@ typedef struct receive_state {
     struct evhttp *admin_http;
     db_worker *worker;
     metrics *metrics;
-    handler *handler;
-    receiver *receiver;
-    admin *admin;
+    receive_handler *receive_handler;
+    receive_ingest *receive_ingest;
+    receive_api *receive_api;
     db_listener *listener;       /* PostgreSQL notifications of accepts, or NULL */
     struct event *purge_timer;
     struct event *drain_timer;
     int64_t retention_ms;
     bool purging;
-    inbox_purge_job purge;
+    receive_store_purge_job purge;
 } receive_state;
 
 static int receive_parse_long(const char *flag, const char *text, long min, long max,
@@ -223,11 +223,11 @@ static int receive_parse(int argc, char **argv, receive_config *c)
                 return 2;
             break;
         case OPT_RETRY_DELAYS:
-            if (hookd_duration_list_parse(optarg, c->retry_delays_ms, HANDLER_MAX_RETRY_DELAYS,
+            if (hookd_duration_list_parse(optarg, c->retry_delays_ms, RECEIVE_HANDLER_MAX_RETRY_DELAYS,
                                           &c->retry_delay_count) != 0) {
                 fprintf(stderr, "hookd receive: --retry-delays: '%s' is not a list of at most "
                                 "%d durations (e.g. 10s,1m,10m)\n", optarg,
-                        HANDLER_MAX_RETRY_DELAYS);
+                        RECEIVE_HANDLER_MAX_RETRY_DELAYS);
                 return 2;
             }
             break;
@@ -296,7 +296,7 @@ static void receive_purge_tick(evutil_socket_t fd, short what, void *arg);
 static int receive_purge_work(db *conn, void *arg)
 {
     receive_state *st = arg;
-    return inbox_purge(conn, &st->purge);
+    return receive_store_purge(conn, &st->purge);
 }
 
 static void receive_purged(void *arg, int rc)
@@ -318,7 +318,7 @@ static void receive_purge_tick(evutil_socket_t fd, short what, void *arg)
     if (st->purging)
         return;
     st->purging = true;
-    st->purge = (inbox_purge_job){.before = loop_now_ms() - st->retention_ms};
+    st->purge = (receive_store_purge_job){.before = loop_now_ms() - st->retention_ms};
     db_worker_submit(st->worker, receive_purge_work, receive_purged, st);
 }
 
@@ -350,8 +350,8 @@ static void receive_drain(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     receive_state *st = arg;
-    if (receiver_in_flight(st->receiver) > 0 || admin_in_flight(st->admin) > 0 ||
-        !handler_idle(st->handler) || st->purging)
+    if (receive_ingest_in_flight(st->receive_ingest) > 0 || receive_api_in_flight(st->receive_api) > 0 ||
+        !receive_handler_idle(st->receive_handler) || st->purging)
         return;
     event_del(st->drain_timer);
     event_base_loopexit(st->base, NULL);
@@ -365,7 +365,7 @@ static void receive_on_stop(void *arg)
     receive_stop_listening(st->admin_http);
     db_listener_close(st->listener);
     st->listener = NULL;
-    handler_stop(st->handler);
+    receive_handler_stop(st->receive_handler);
     event_del(st->purge_timer);
     struct timeval tv = {.tv_sec = 0, .tv_usec = 20 * 1000};
     event_add(st->drain_timer, &tv);
@@ -374,7 +374,7 @@ static void receive_on_stop(void *arg)
 /* A notification: a receiver sharing the database accepted a webhook (or one was retried). */
 static void receive_notified(void *arg)
 {
-    handler_kick(arg);
+    receive_handler_kick(arg);
 }
 
 /* This process's name in the leases it takes: the host and the public address it holds. */
@@ -414,7 +414,7 @@ int cmd_receive(int argc, char **argv)
         fprintf(stderr, "hookd receive: cannot open the database: %s\n", err);
         goto done;
     }
-    if (inbox_migrate(conn) != 0) {
+    if (receive_store_migrate(conn) != 0) {
         fprintf(stderr, "hookd receive: cannot create the receiver's tables: %s\n",
                 db_errmsg(conn));
         goto done;
@@ -445,9 +445,9 @@ int cmd_receive(int argc, char **argv)
      * those of a process that died, and can be taken up at once. */
     char owner[512];
     receive_owner(c.listen, public_port, owner, sizeof owner);
-    inbox_release_job release = {.owner = owner};
-    inbox_count_job count = {0};
-    if (inbox_release_owner(conn, &release) != 0 || inbox_count_pending(conn, &count) != 0) {
+    receive_store_release_job release = {.owner = owner};
+    receive_store_count_job count = {0};
+    if (receive_store_release_owner(conn, &release) != 0 || receive_store_count_pending(conn, &count) != 0) {
         fprintf(stderr, "hookd receive: cannot read the store: %s\n", db_errmsg(conn));
         goto done;
     }
@@ -463,7 +463,7 @@ int cmd_receive(int argc, char **argv)
     conn = NULL;
 
     st.metrics = metrics_new();
-    handler_options ho = {.exec_command = c.exec_command,
+    receive_handler_options ho = {.exec_command = c.exec_command,
                           .forward_url = c.forward_url,
                           .workers = (unsigned)c.workers,
                           .timeout_ms = c.handler_timeout_ms,
@@ -472,21 +472,21 @@ int cmd_receive(int argc, char **argv)
                           .lease_ms = c.lease_ms,
                           .owner = owner};
     memcpy(ho.retry_delays_ms, c.retry_delays_ms, sizeof ho.retry_delays_ms);
-    st.handler = handler_new(st.base, st.worker, st.metrics, &ho, count.count, err, sizeof err);
-    if (!st.handler) {
+    st.receive_handler = receive_handler_new(st.base, st.worker, st.metrics, &ho, count.count, err, sizeof err);
+    if (!st.receive_handler) {
         fprintf(stderr, "hookd receive: %s\n", err);
         goto done;
     }
-    receiver_options ro = {.secrets = c.secrets,
+    receive_ingest_options ro = {.secrets = c.secrets,
                            .secret_count = c.secret_count,
                            .tolerance_s = c.tolerance_ms / 1000,
                            .path = c.path,
                            .max_body = (size_t)c.max_body,
                            .max_pending = c.max_pending};
-    st.receiver = receiver_new(st.public_http, st.worker, st.handler, st.metrics, &ro);
-    st.admin = admin_new(st.admin_http, st.worker, st.handler, st.metrics);
+    st.receive_ingest = receive_ingest_new(st.public_http, st.worker, st.receive_handler, st.metrics, &ro);
+    st.receive_api = receive_api_new(st.admin_http, st.worker, st.receive_handler, st.metrics);
     if (postgres &&
-        db_listener_open(st.base, c.db_url, INBOX_NOTIFY_CHANNEL, receive_notified, st.handler,
+        db_listener_open(st.base, c.db_url, RECEIVE_STORE_NOTIFY_CHANNEL, receive_notified, st.receive_handler,
                          &st.listener) != 0)
         log_warn("receive", "cannot listen for notifications; polling for work instead");
 
@@ -511,13 +511,13 @@ int cmd_receive(int argc, char **argv)
 done:
     db_listener_close(st.listener);
     if (st.worker) {
-        if (st.handler)
-            handler_stop(st.handler);
+        if (st.receive_handler)
+            receive_handler_stop(st.receive_handler);
         db_worker_stop(st.worker);
     }
-    admin_free(st.admin);
-    receiver_free(st.receiver);
-    handler_free(st.handler);
+    receive_api_free(st.receive_api);
+    receive_ingest_free(st.receive_ingest);
+    receive_handler_free(st.receive_handler);
     if (st.purge_timer)
         event_free(st.purge_timer);
     if (st.drain_timer)

@@ -25,13 +25,13 @@
 
 /* The notification channel (db_notify, db_listener) on which inbox_insert says "a webhook
  * was accepted": every receiver's handler sharing the database listens (PostgreSQL only). */
-#define INBOX_NOTIFY_CHANNEL "hookd_receive"
+#define RECEIVE_STORE_NOTIFY_CHANNEL "hookd_receive"
 
 /* Creates or migrates the receiver's tables (component "receive"). 0 or HOOKD_ESTORE. */
-int inbox_migrate(db *conn);
+int receive_store_migrate(db *conn);
 
 /* Saves an accepted webhook as pending, due at once. */
-typedef struct inbox_insert_job {
+typedef struct receive_store_insert_job {
     const char *id;        /* X-Webhook-Id */
     const char *timestamp; /* X-Webhook-Timestamp */
     const char *signature; /* X-Webhook-Signature, kept for --forward */
@@ -40,18 +40,18 @@ typedef struct inbox_insert_job {
     size_t body_len;
     int64_t received_at;   /* unix ms */
     bool duplicate;        /* out: the id was already saved; nothing was written */
-} inbox_insert_job;
+} receive_store_insert_job;
 
 /* INSERT … ON CONFLICT (id) DO NOTHING: the id's primary key deduplicates across every
  * receiver sharing the database (a concurrent insert of the same id waits for the first to
  * commit, then does nothing). A new row notifies INBOX_NOTIFY_CHANNEL. arg: inbox_insert_job. */
-int inbox_insert(db *conn, void *arg);
+int receive_store_insert(db *conn, void *arg);
 
 /* Saves a group of accepted webhooks in as few statements as possible. */
-typedef struct inbox_insert_many_job {
-    inbox_insert_job *jobs; /* count of them, in arrival order; each gets its duplicate */
+typedef struct receive_store_insert_many_job {
+    receive_store_insert_job *jobs; /* count of them, in arrival order; each gets its duplicate */
     size_t count;
-} inbox_insert_many_job;
+} receive_store_insert_many_job;
 
 /* Like inbox_insert for each job, with one multi-row INSERT … ON CONFLICT (id) DO NOTHING
  * RETURNING id per chunk of up to 64 rows: a job whose id is not returned is a duplicate,
@@ -59,10 +59,10 @@ typedef struct inbox_insert_many_job {
  * anything was inserted. On an error nothing is known to be saved: the caller answers
  * every job of the group as failed (the batch's savepoint or rollback undoes the writes).
  * arg: inbox_insert_many_job. */
-int inbox_insert_many(db *conn, void *arg);
+int receive_store_insert_many(db *conn, void *arg);
 
 /* One webhook handed to the handler by inbox_claim; every string is malloc'd. */
-typedef struct inbox_item {
+typedef struct receive_store_item {
     char *id;
     char *timestamp;
     char *signature;
@@ -70,28 +70,28 @@ typedef struct inbox_item {
     char *body;
     size_t body_len;
     int64_t attempts; /* runs already made in the current round (see inbox_retry) */
-} inbox_item;
+} receive_store_item;
 
 /* Claims up to limit due pending webhooks whose lease is free or expired. */
-typedef struct inbox_claim_job {
+typedef struct receive_store_claim_job {
     int64_t now;            /* unix ms */
     int64_t lease_ms;       /* how long the claim holds */
     const char *owner;      /* this process's name, for inbox_release_owner */
     size_t limit;           /* at most this many */
     char token[40];         /* out: the lease token of every claimed item */
-    inbox_item *items;      /* out: malloc'd array; free with inbox_claim_job_clear */
+    receive_store_item *items;      /* out: malloc'd array; free with inbox_claim_job_clear */
     size_t count;           /* out: how many */
-} inbox_claim_job;
+} receive_store_claim_job;
 
 /* arg: inbox_claim_job. On PostgreSQL the candidates are locked FOR UPDATE SKIP LOCKED so
  * that several receivers sharing a database never claim the same row. */
-int inbox_claim(db *conn, void *arg);
+int receive_store_claim(db *conn, void *arg);
 
 /* Frees the claim's items (and their strings); the job may be reused. */
-void inbox_claim_job_clear(inbox_claim_job *job);
+void receive_store_claim_job_clear(receive_store_claim_job *job);
 
 /* The outcome of one handler run and the webhook's next state. */
-typedef struct inbox_run_job {
+typedef struct receive_store_run_job {
     const char *id;          /* the webhook */
     const char *token;       /* the lease token from inbox_claim */
     int64_t started_at;      /* unix ms */
@@ -103,83 +103,83 @@ typedef struct inbox_run_job {
     int64_t next_attempt_at; /* unix ms, when next_status is "pending" */
     int64_t now;             /* unix ms */
     int64_t n;               /* out: the run's number among all runs of the webhook */
-} inbox_run_job;
+} receive_store_run_job;
 
 /* Records the run and moves the webhook on, only while the lease is held (otherwise
  * HOOKD_ELEASE and nothing is written). arg: inbox_run_job. */
-int inbox_record_run(db *conn, void *arg);
+int receive_store_record_run(db *conn, void *arg);
 
 /* A page of webhooks in the order they were received. */
-typedef struct inbox_list_job {
+typedef struct receive_store_list_job {
     const char *status; /* "pending", "done", "failed", or NULL for all */
     int64_t limit;      /* 1..1000 */
     const char *after;  /* the cursor: the last id of the previous page, or NULL */
     json_t *result;     /* out: {"data":[{id,event,timestamp,status,attempts,runs,
                            received_at,next_attempt_at}…],"next":id|null}; caller decrefs */
-} inbox_list_job;
+} receive_store_list_job;
 
 /* arg: inbox_list_job. */
-int inbox_list(db *conn, void *arg);
+int receive_store_list(db *conn, void *arg);
 
 /* One webhook with its body and its handler runs. */
-typedef struct inbox_get_job {
+typedef struct receive_store_get_job {
     const char *id;
     json_t *result; /* out: the webhook's fields, "body" (text) and
                        "runs":[{n,started_at,duration_ms,exit_status|http_status,error}];
                        caller decrefs. HOOKD_ENOTFOUND when there is no such id. */
-} inbox_get_job;
+} receive_store_get_job;
 
 /* arg: inbox_get_job. */
-int inbox_get(db *conn, void *arg);
+int receive_store_get(db *conn, void *arg);
 
 /* A manual retry: a done or failed webhook becomes pending, due now, with a fresh round of
  * attempts; a pending one not under lease is made due now. Either notifies
  * INBOX_NOTIFY_CHANNEL; a lease someone holds is never touched. */
-typedef struct inbox_retry_job {
+typedef struct receive_store_retry_job {
     const char *id;
     int64_t now;       /* unix ms */
     bool was_finished; /* out: it was done or failed (the pending count grows by one) */
-} inbox_retry_job;
+} receive_store_retry_job;
 
 /* arg: inbox_retry_job. HOOKD_ENOTFOUND, or HOOKD_ECONFLICT while a handler runs it. */
-int inbox_retry(db *conn, void *arg);
+int receive_store_retry(db *conn, void *arg);
 
 /* Counts pending webhooks. */
-typedef struct inbox_count_job {
+typedef struct receive_store_count_job {
     int64_t count; /* out */
-} inbox_count_job;
+} receive_store_count_job;
 
 /* arg: inbox_count_job. */
-int inbox_count_pending(db *conn, void *arg);
+int receive_store_count_pending(db *conn, void *arg);
 
 /* Deletes done and failed webhooks (and their runs) last changed before a time. */
-typedef struct inbox_purge_job {
+typedef struct receive_store_purge_job {
     int64_t before;  /* unix ms */
     int64_t deleted; /* out: webhooks deleted */
-} inbox_purge_job;
+} receive_store_purge_job;
 
 /* arg: inbox_purge_job. */
-int inbox_purge(db *conn, void *arg);
+int receive_store_purge(db *conn, void *arg);
 
 /* Frees the leases held by an owner: used at start, once this process holds the owner's
  * listening address, so no other live process can be using that name. */
-typedef struct inbox_release_job {
+typedef struct receive_store_release_job {
     const char *owner;
     int64_t released; /* out */
-} inbox_release_job;
+} receive_store_release_job;
 
 /* Gives back claimed webhooks that were never started (a handler stopping with work it
  * claimed ahead): each lease is freed if the token still holds it. */
-typedef struct inbox_unclaim_job {
+typedef struct receive_store_unclaim_job {
     const char *const *ids;    /* count ids … */
     const char *const *tokens; /* … and the lease token each was claimed with */
     size_t count;
-} inbox_unclaim_job;
+} receive_store_unclaim_job;
 
 /* arg: inbox_unclaim_job. */
-int inbox_unclaim(db *conn, void *arg);
+int receive_store_unclaim(db *conn, void *arg);
 
 /* arg: inbox_release_job. */
-int inbox_release_owner(db *conn, void *arg);
+int receive_store_release_owner(db *conn, void *arg);
 
 #endif

@@ -7,7 +7,7 @@
  * the signature covers what the application sent.
  */
 #include "hookd.h"
-#include "mem.h"
+#include "core_alloc.h"
 
 #include <jansson.h>
 
@@ -92,7 +92,7 @@ int hookd_envelope_build(const char *event, const char *data, size_t data_len, s
     json_decref(parsed);
 
     event_len = strlen(event);
-    body = xmalloc(sizeof head - 1 + event_len + sizeof middle - 1 + data_len + 2);
+    body = core_malloc(sizeof head - 1 + event_len + sizeof middle - 1 + data_len + 2);
     n = 0;
     memcpy(body + n, head, sizeof head - 1);
     n += sizeof head - 1;
@@ -129,7 +129,7 @@ int hookd_envelope_parse(const void *body, size_t body_len, char **event_out)
         goto done;
     if (event_out != NULL) {
         size_t len = json_string_length(event);
-        *event_out = xmalloc(len + 1);
+        *event_out = core_malloc(len + 1);
         memcpy(*event_out, json_string_value(event), len + 1);
     }
     rc = HOOKD_OK;

@@ -5,7 +5,7 @@
  * claim, is added only on PostgreSQL. Work functions run on the db_worker's thread inside its
  * batch transaction; a non-zero return undoes only that job's writes.
  */
-#include "store.h"
+#include "serve_store.h"
 #include "mem.h"
 
 #include "hookd.h"
@@ -197,12 +197,12 @@ static int random_token(const char *prefix, size_t n, char *out, size_t outlen)
 
 /* ---- startup ---- */
 
-int store_migrate(db *conn)
+int serve_store_migrate(db *conn)
 {
     return db_migrate(conn, "serve", migrations, sizeof migrations / sizeof migrations[0]);
 }
 
-int store_admin_token(db *conn, unsigned char digest[32], char *generated, size_t genlen,
+int serve_store_admin_token(db *conn, unsigned char digest[32], char *generated, size_t genlen,
                       bool *was_generated)
 {
     static const char name[] = "admin_token_sha256";
@@ -240,7 +240,7 @@ int store_admin_token(db *conn, unsigned char digest[32], char *generated, size_
         /* Another node starting at the same time stored its token first: use that one. */
         OPENSSL_cleanse(generated, genlen);
         generated[0] = '\0';
-        return store_admin_token(conn, digest, generated, genlen, was_generated);
+        return serve_store_admin_token(conn, digest, generated, genlen, was_generated);
     }
     if (rc != 0)
         return rc;
@@ -248,7 +248,7 @@ int store_admin_token(db *conn, unsigned char digest[32], char *generated, size_
     return 0;
 }
 
-int store_release_leases(db *conn, const char *node_id, int64_t *released)
+int serve_store_release_leases(db *conn, const char *node_id, int64_t *released)
 {
     /* An exact prefix, not LIKE: SQLite's LIKE ignores case, and '_' would be a wildcard. */
     char prefix[256];
@@ -260,7 +260,7 @@ int store_release_leases(db *conn, const char *node_id, int64_t *released)
                  p, 2, NULL, released);
 }
 
-int store_w_release_owner(db *conn, void *owner)
+int serve_store_w_release_owner(db *conn, void *owner)
 {
     db_param p[] = {DB_S((const char *)owner)};
     return query(conn,
@@ -271,15 +271,15 @@ int store_w_release_owner(db *conn, void *owner)
 
 /* ---- requests ---- */
 
-store_request *store_request_new(int64_t now)
+serve_store_request *serve_store_request_new(int64_t now)
 {
-    store_request *r = xmalloc(sizeof *r);
+    serve_store_request *r = xmalloc(sizeof *r);
     memset(r, 0, sizeof *r);
     r->now = now;
     return r;
 }
 
-void store_request_free(store_request *r)
+void serve_store_request_free(serve_store_request *r)
 {
     if (!r)
         return;
@@ -371,9 +371,9 @@ static int subscriptions_set(db *conn, const char *id, const char *events_json)
     return rc;
 }
 
-int store_w_destination_create(db *conn, void *arg)
+int serve_store_w_destination_create(db *conn, void *arg)
 {
-    store_request *r = arg;
+    serve_store_request *r = arg;
     char id[HOOKD_ID_LEN + 1], secret[64];
     int rc = hookd_id_new(id);
     if (rc == 0)
@@ -400,9 +400,9 @@ int store_w_destination_create(db *conn, void *arg)
     return rc;
 }
 
-int store_w_destination_list(db *conn, void *arg)
+int serve_store_w_destination_list(db *conn, void *arg)
 {
-    store_request *r = arg;
+    serve_store_request *r = arg;
     db_rows *rows = NULL;
     int rc = query(conn,
                    "SELECT " DEST_COLS " FROM serve_destinations WHERE deleted_at IS NULL "
@@ -419,15 +419,15 @@ int store_w_destination_list(db *conn, void *arg)
     return 0;
 }
 
-int store_w_destination_get(db *conn, void *arg)
+int serve_store_w_destination_get(db *conn, void *arg)
 {
-    store_request *r = arg;
+    serve_store_request *r = arg;
     return dest_load(conn, r->id, false, &r->result);
 }
 
-int store_w_destination_update(db *conn, void *arg)
+int serve_store_w_destination_update(db *conn, void *arg)
 {
-    store_request *r = arg;
+    serve_store_request *r = arg;
     char sql[512];
     db_param p[8];
     size_t n = 0;
@@ -438,11 +438,11 @@ int store_w_destination_update(db *conn, void *arg)
         const char *column;
         const char *value;
     } sets[] = {
-        {STORE_F_NAME, "name", r->name},
-        {STORE_F_URL, "url", r->url},
-        {STORE_F_DESCRIPTION, "description", r->description},
-        {STORE_F_EVENTS, "events", r->events_json},
-        {STORE_F_HEADERS, "headers", r->headers_json},
+        {SERVE_STORE_F_NAME, "name", r->name},
+        {SERVE_STORE_F_URL, "url", r->url},
+        {SERVE_STORE_F_DESCRIPTION, "description", r->description},
+        {SERVE_STORE_F_EVENTS, "events", r->events_json},
+        {SERVE_STORE_F_HEADERS, "headers", r->headers_json},
     };
     for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
         if (!(r->fields & sets[i].flag))
@@ -460,7 +460,7 @@ int store_w_destination_update(db *conn, void *arg)
         return rc;
     if (changed == 0)
         return HOOKD_ENOTFOUND;
-    if (r->fields & STORE_F_EVENTS) {
+    if (r->fields & SERVE_STORE_F_EVENTS) {
         rc = subscriptions_set(conn, r->id, r->events_json);
         if (rc != 0)
             return rc;
@@ -468,9 +468,9 @@ int store_w_destination_update(db *conn, void *arg)
     return dest_load(conn, r->id, false, &r->result);
 }
 
-int store_w_destination_delete(db *conn, void *arg)
+int serve_store_w_destination_delete(db *conn, void *arg)
 {
-    store_request *r = arg;
+    serve_store_request *r = arg;
     db_param p[] = {DB_S(r->id), DB_I(r->now)};
     int64_t changed = 0;
     int rc = query(conn,
@@ -491,9 +491,9 @@ int store_w_destination_delete(db *conn, void *arg)
     return subscriptions_set(conn, r->id, NULL);
 }
 
-int store_w_destination_set_active(db *conn, void *arg)
+int serve_store_w_destination_set_active(db *conn, void *arg)
 {
-    store_request *r = arg;
+    serve_store_request *r = arg;
     db_param p[] = {DB_S(r->id), DB_I(r->now)};
     int64_t changed = 0;
     int rc = query(conn,
@@ -509,16 +509,16 @@ int store_w_destination_set_active(db *conn, void *arg)
         return HOOKD_ENOTFOUND;
     if (r->active) {
         /* Its pending webhooks become claimable: wake the other nodes. */
-        rc = db_notify(conn, STORE_NOTIFY_CHANNEL);
+        rc = db_notify(conn, SERVE_STORE_NOTIFY_CHANNEL);
         if (rc != 0)
             return rc;
     }
     return dest_load(conn, r->id, false, &r->result);
 }
 
-int store_w_destination_secret(db *conn, void *arg)
+int serve_store_w_destination_secret(db *conn, void *arg)
 {
-    store_request *r = arg;
+    serve_store_request *r = arg;
     json_t *d = NULL;
     int rc = dest_load(conn, r->id, true, &d);
     if (rc != 0)
@@ -529,9 +529,9 @@ int store_w_destination_secret(db *conn, void *arg)
     return 0;
 }
 
-int store_w_destination_rotate(db *conn, void *arg)
+int serve_store_w_destination_rotate(db *conn, void *arg)
 {
-    store_request *r = arg;
+    serve_store_request *r = arg;
     char secret[64];
     int rc = random_token("whsec_", 24, secret, sizeof secret);
     if (rc != 0)
@@ -551,9 +551,9 @@ int store_w_destination_rotate(db *conn, void *arg)
     return 0;
 }
 
-int store_w_destination_recover(db *conn, void *arg)
+int serve_store_w_destination_recover(db *conn, void *arg)
 {
-    store_request *r = arg;
+    serve_store_request *r = arg;
     json_t *d = NULL;
     int rc = dest_load(conn, r->id, false, &d);
     if (rc != 0)
@@ -566,7 +566,7 @@ int store_w_destination_recover(db *conn, void *arg)
                "WHERE destination_id = $1 AND status = 'failed' AND created_at >= $2",
                p, 3, NULL, &r->count);
     if (rc == 0 && r->count > 0)
-        rc = db_notify(conn, STORE_NOTIFY_CHANNEL);
+        rc = db_notify(conn, SERVE_STORE_NOTIFY_CHANNEL);
     if (rc != 0)
         return rc;
     r->result = json_object();
@@ -576,9 +576,9 @@ int store_w_destination_recover(db *conn, void *arg)
 
 /* ---- events ---- */
 
-int store_w_event_insert(db *conn, void *arg)
+int serve_store_w_event_insert(db *conn, void *arg)
 {
-    store_request *r = arg;
+    serve_store_request *r = arg;
     int rc;
     if (r->idempotency_key) {
         db_param k[] = {DB_S(r->idempotency_key), DB_I(r->now - IDEMPOTENCY_KEEP_MS)};
@@ -659,7 +659,7 @@ int store_w_event_insert(db *conn, void *arg)
     r->count = (int64_t)json_array_size(webhooks);
     if (r->count > 0) {
         /* Idle nodes claim at once when this commits (one notification per transaction). */
-        rc = db_notify(conn, STORE_NOTIFY_CHANNEL);
+        rc = db_notify(conn, SERVE_STORE_NOTIFY_CHANNEL);
         if (rc != 0) {
             json_decref(webhooks);
             return rc;
@@ -707,9 +707,9 @@ static json_t *webhook_json(db_rows *rows)
     return w;
 }
 
-int store_w_event_get(db *conn, void *arg)
+int serve_store_w_event_get(db *conn, void *arg)
 {
-    store_request *r = arg;
+    serve_store_request *r = arg;
     db_rows *rows = NULL;
     db_param p[] = {DB_S(r->id)};
     int rc = query(conn, "SELECT id, type, body, created_at FROM serve_events WHERE id = $1",
@@ -749,9 +749,9 @@ int store_w_event_get(db *conn, void *arg)
 
 /* ---- webhooks ---- */
 
-int store_w_webhook_list(db *conn, void *arg)
+int serve_store_w_webhook_list(db *conn, void *arg)
 {
-    store_request *r = arg;
+    serve_store_request *r = arg;
     char sql[768];
     db_param p[8];
     size_t n = 0;
@@ -838,9 +838,9 @@ static int webhook_load(db *conn, const char *id, json_t **out)
     return 0;
 }
 
-int store_w_webhook_get(db *conn, void *arg)
+int serve_store_w_webhook_get(db *conn, void *arg)
 {
-    store_request *r = arg;
+    serve_store_request *r = arg;
     json_t *w = NULL;
     int rc = webhook_load(conn, r->id, &w);
     if (rc != 0)
@@ -874,9 +874,9 @@ int store_w_webhook_get(db *conn, void *arg)
     return 0;
 }
 
-int store_w_webhook_retry(db *conn, void *arg)
+int serve_store_w_webhook_retry(db *conn, void *arg)
 {
-    store_request *r = arg;
+    serve_store_request *r = arg;
     db_rows *rows = NULL;
     db_param p[] = {DB_S(r->id), DB_I(r->now)};
     int rc = query(conn,
@@ -917,15 +917,15 @@ int store_w_webhook_retry(db *conn, void *arg)
                  "webhook can be retried");
         return HOOKD_ECONFLICT;
     }
-    rc = db_notify(conn, STORE_NOTIFY_CHANNEL);
+    rc = db_notify(conn, SERVE_STORE_NOTIFY_CHANNEL);
     if (rc != 0)
         return rc;
     return webhook_load(conn, r->id, &r->result);
 }
 
-int store_w_stats(db *conn, void *arg)
+int serve_store_w_stats(db *conn, void *arg)
 {
-    store_request *r = arg;
+    serve_store_request *r = arg;
     db_rows *rows = NULL;
     int rc = query(conn, "SELECT status, COUNT(*) FROM serve_webhooks GROUP BY status", NULL, 0,
                    &rows, NULL);
@@ -961,15 +961,15 @@ int store_w_stats(db *conn, void *arg)
 /* Orders claim limits by destination id (for bsearch). */
 static int limit_cmp(const void *a, const void *b)
 {
-    return strcmp(((const store_claim_limit *)a)->destination_id,
-                  ((const store_claim_limit *)b)->destination_id);
+    return strcmp(((const serve_store_claim_limit *)a)->destination_id,
+                  ((const serve_store_claim_limit *)b)->destination_id);
 }
 
 /* Webhooks the claim may take of destination id. */
-static int claim_room(const store_claim *c, const char *id)
+static int claim_room(const serve_store_claim *c, const char *id)
 {
-    store_claim_limit key = {.destination_id = (char *)id};
-    const store_claim_limit *l =
+    serve_store_claim_limit key = {.destination_id = (char *)id};
+    const serve_store_claim_limit *l =
         c->limit_count ? bsearch(&key, c->limits, c->limit_count, sizeof *c->limits, limit_cmp)
                        : NULL;
     return l ? l->free : c->per_destination;
@@ -985,7 +985,7 @@ static int claim_room(const store_claim *c, const char *id)
 
 /* Claims up to room webhooks of the destination in the current row of dest (id, url,
  * secret, headers). */
-static int claim_destination(db *conn, store_claim *c, db_rows *dest, int room)
+static int claim_destination(db *conn, serve_store_claim *c, db_rows *dest, int room)
 {
     const char *id = db_rows_text(dest, 0, NULL);
     db_param p[] = {DB_S(id), DB_I(c->now), DB_I(room)};
@@ -998,7 +998,7 @@ static int claim_destination(db *conn, store_claim *c, db_rows *dest, int room)
         return rc;
     size_t first = c->count;
     while (db_rows_next(rows) && c->count < (size_t)c->limit) {
-        store_claimed *it = &c->items[c->count++];
+        serve_store_claimed *it = &c->items[c->count++];
         size_t blen;
         const char *body = db_rows_text(rows, 4, &blen);
         it->webhook_id = xstrdup(db_rows_text(rows, 0, NULL));
@@ -1028,7 +1028,7 @@ static int claim_destination(db *conn, store_claim *c, db_rows *dest, int room)
 
 /* Visits the active destinations with id > after (and <= upto when upto is not NULL), in id
  * order, claiming for each that has room, until the claim is full. */
-static int claim_pass(db *conn, store_claim *c, const char *after, const char *upto)
+static int claim_pass(db *conn, serve_store_claim *c, const char *after, const char *upto)
 {
     char last[256];
     snprintf(last, sizeof last, "%s", after);
@@ -1075,9 +1075,9 @@ static int claim_pass(db *conn, store_claim *c, const char *after, const char *u
     }
 }
 
-int store_w_claim(db *conn, void *arg)
+int serve_store_w_claim(db *conn, void *arg)
 {
-    store_claim *c = arg;
+    serve_store_claim *c = arg;
     c->count = 0;
     c->next_due = -1;
     c->more = false;
@@ -1142,7 +1142,7 @@ int store_w_claim(db *conn, void *arg)
     return 0;
 }
 
-void store_claimed_clear(store_claimed *it)
+void serve_store_claimed_clear(serve_store_claimed *it)
 {
     free(it->webhook_id);
     free(it->event_id);
@@ -1154,7 +1154,7 @@ void store_claimed_clear(store_claimed *it)
     memset(it, 0, sizeof *it);
 }
 
-void store_claim_free(store_claim *c)
+void serve_store_claim_free(serve_store_claim *c)
 {
     if (!c)
         return;
@@ -1163,18 +1163,18 @@ void store_claim_free(store_claim *c)
     free(c->limits);
     free(c->cursor);
     for (size_t i = 0; i < c->count; i++)
-        store_claimed_clear(&c->items[i]);
+        serve_store_claimed_clear(&c->items[i]);
     free(c->items);
     free(c);
 }
 
-int store_w_outcome(db *conn, void *arg)
+int serve_store_w_outcome(db *conn, void *arg)
 {
-    store_outcome *o = arg;
+    serve_store_outcome *o = arg;
     static const char *const states[] = {"", "succeeded", "pending", "failed"};
     db_rows *rows = NULL;
     db_param p[] = {DB_S(states[o->state]),
-                    o->state == STORE_RETRY ? DB_I(o->next_attempt_at) : DB_NUL,
+                    o->state == SERVE_STORE_RETRY ? DB_I(o->next_attempt_at) : DB_NUL,
                     DB_I(o->now), DB_S(o->webhook_id), DB_S(o->owner)};
     int rc = query(conn,
                    "UPDATE serve_webhooks SET status = $1, attempt_count = attempt_count + 1, "
@@ -1217,7 +1217,7 @@ int store_w_outcome(db *conn, void *arg)
             return rc;
         o->deactivated = changed > 0;
     }
-    if (o->state == STORE_SUCCEEDED) {
+    if (o->state == SERVE_STORE_SUCCEEDED) {
         db_param d[] = {DB_S(o->destination_id)};
         return query(conn,
                      "UPDATE serve_destinations SET failing_since = NULL "
@@ -1245,7 +1245,7 @@ int store_w_outcome(db *conn, void *arg)
     return rc;
 }
 
-void store_outcome_free(store_outcome *o)
+void serve_store_outcome_free(serve_store_outcome *o)
 {
     if (!o)
         return;

@@ -4,7 +4,7 @@
  * from a JSON file. The catalog is immutable once built, so threads may share it.
  */
 #include "hookd.h"
-#include "mem.h"
+#include "core_alloc.h"
 
 #include <jansson.h>
 
@@ -115,12 +115,12 @@ static bool parse_kind(const char *text, enum field_kind *kind, bool *optional)
 static bool type_from_spec(struct catalog_type *t, const char *type, const char *description,
                            const char *const *field_specs, size_t field_count)
 {
-    t->type = xstrdup(type);
-    t->description = xstrdup(description);
-    t->fields = xcalloc(field_count, sizeof *t->fields);
+    t->type = core_strdup(type);
+    t->description = core_strdup(description);
+    t->fields = core_calloc(field_count, sizeof *t->fields);
     for (size_t i = 0; i < field_count; i++) {
         struct catalog_field *f = &t->fields[i];
-        f->name = xstrdup(field_specs[2 * i]);
+        f->name = core_strdup(field_specs[2 * i]);
         t->field_count++;
         if (!parse_kind(field_specs[2 * i + 1], &f->kind, &f->optional))
             return false;
@@ -147,9 +147,9 @@ hookd_catalog *hookd_catalog_default(void)
         {"events.reassigned", "a calendar event was given to another host", event_fields, 2},
     };
     size_t n = sizeof defaults / sizeof defaults[0];
-    hookd_catalog *catalog = xcalloc(1, sizeof *catalog);
+    hookd_catalog *catalog = core_calloc(1, sizeof *catalog);
 
-    catalog->types = xcalloc(n, sizeof *catalog->types);
+    catalog->types = core_calloc(n, sizeof *catalog->types);
     for (size_t i = 0; i < n; i++) {
         if (!type_from_spec(&catalog->types[i], defaults[i].type, defaults[i].description,
                             defaults[i].fields, defaults[i].field_count)) {
@@ -198,9 +198,9 @@ static bool type_from_json(struct catalog_type *t, json_t *entry, size_t index, 
             CATALOG_MAX_FIELDS);
         return false;
     }
-    t->type = xstrdup(json_string_value(type));
-    t->description = xstrdup(json_is_string(description) ? json_string_value(description) : "");
-    t->fields = xcalloc(json_object_size(fields), sizeof *t->fields);
+    t->type = core_strdup(json_string_value(type));
+    t->description = core_strdup(json_is_string(description) ? json_string_value(description) : "");
+    t->fields = core_calloc(json_object_size(fields), sizeof *t->fields);
     json_object_foreach(fields, key, value)
     {
         struct catalog_field *f = &t->fields[t->field_count];
@@ -216,7 +216,7 @@ static bool type_from_json(struct catalog_type *t, json_t *entry, size_t index, 
                 index, key);
             return false;
         }
-        f->name = xstrdup(key);
+        f->name = core_strdup(key);
         t->field_count++;
     }
     return true;
@@ -233,7 +233,7 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
         say(err, errlen, "%s: %s", path, strerror(errno));
         return NULL;
     }
-    text = xcalloc(CATALOG_FILE_MAX + 1, 1);
+    text = core_calloc(CATALOG_FILE_MAX + 1, 1);
     n = fread(text, 1, CATALOG_FILE_MAX + 1, file);
     if (ferror(file)) {
         say(err, errlen, "%s: read error", path);
@@ -303,12 +303,12 @@ hookd_catalog *hookd_catalog_load_file(const char *path, bool extend, char *err,
             goto fail;
         }
     } else {
-        catalog = xcalloc(1, sizeof *catalog);
+        catalog = core_calloc(1, sizeof *catalog);
     }
     {
         /* Room for the defaults plus every file entry; replacements only reuse slots. */
         struct catalog_type *grown =
-            xcalloc(catalog->count + json_array_size(types), sizeof *grown);
+            core_calloc(catalog->count + json_array_size(types), sizeof *grown);
         if (catalog->count != 0)
             memcpy(grown, catalog->types, catalog->count * sizeof *grown);
         free(catalog->types);

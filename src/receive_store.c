@@ -6,7 +6,7 @@
  * RETURNING. Only the claim differs: PostgreSQL locks its candidates FOR UPDATE SKIP LOCKED
  * (SQLite has one writer at a time already: BEGIN IMMEDIATE).
  */
-#include "inbox.h"
+#include "receive_store.h"
 #include "mem.h"
 
 #include "hookd.h"
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const inbox_migrations[] = {
+static const char *const receive_store_migrations[] = {
     "CREATE TABLE receive_webhooks ("
     " id TEXT PRIMARY KEY,"
     " webhook_timestamp TEXT NOT NULL,"
@@ -44,21 +44,21 @@ static const char *const inbox_migrations[] = {
     " PRIMARY KEY (webhook_id, n));",
 };
 
-static json_t *inbox_json_string(const char *s, size_t len)
+static json_t *receive_store_json_string(const char *s, size_t len)
 {
     json_t *v = json_stringn(s, len);
     return v ? v : json_null();
 }
 
-int inbox_migrate(db *conn)
+int receive_store_migrate(db *conn)
 {
-    return db_migrate(conn, "receive", inbox_migrations,
-                      sizeof inbox_migrations / sizeof inbox_migrations[0]);
+    return db_migrate(conn, "receive", receive_store_migrations,
+                      sizeof receive_store_migrations / sizeof receive_store_migrations[0]);
 }
 
-int inbox_insert(db *conn, void *arg)
+int receive_store_insert(db *conn, void *arg)
 {
-    inbox_insert_job *job = arg;
+    receive_store_insert_job *job = arg;
     static const char sql[] =
         "INSERT INTO receive_webhooks (id, webhook_timestamp, signature, event, body,"
         " received_at, status, attempts, runs, next_attempt_at, updated_at)"
@@ -77,14 +77,14 @@ int inbox_insert(db *conn, void *arg)
     if (rc != 0)
         return rc;
     job->duplicate = changed == 0;
-    return job->duplicate ? 0 : db_notify(conn, INBOX_NOTIFY_CHANNEL);
+    return job->duplicate ? 0 : db_notify(conn, RECEIVE_STORE_NOTIFY_CHANNEL);
 }
 
 /* Rows per multi-row INSERT at most (8 parameters each: far below both backends' caps). */
-#define INBOX_INSERT_CHUNK 64
+#define RECEIVE_STORE_INSERT_CHUNK 64
 
 /* The multi-row INSERT for n rows (1..INBOX_INSERT_CHUNK); malloc'd. */
-static char *inbox_insert_sql(size_t n)
+static char *receive_store_insert_sql(size_t n)
 {
     static const char head[] =
         "INSERT INTO receive_webhooks (id, webhook_timestamp, signature, event, body,"
@@ -106,11 +106,11 @@ static char *inbox_insert_sql(size_t n)
 
 /* Inserts jobs[0..n) with one statement; marks each as duplicate unless its id came back
  * (the first job holding an id takes it). *inserted grows by the rows written. */
-static int inbox_insert_chunk(db *conn, inbox_insert_job *jobs, size_t n, size_t *inserted)
+static int receive_store_insert_chunk(db *conn, receive_store_insert_job *jobs, size_t n, size_t *inserted)
 {
-    db_param p[INBOX_INSERT_CHUNK * 8];
+    db_param p[RECEIVE_STORE_INSERT_CHUNK * 8];
     for (size_t i = 0; i < n; i++) {
-        inbox_insert_job *j = &jobs[i];
+        receive_store_insert_job *j = &jobs[i];
         db_param *q = &p[i * 8];
         q[0] = DB_S(j->id);
         q[1] = DB_S(j->timestamp);
@@ -122,14 +122,14 @@ static int inbox_insert_chunk(db *conn, inbox_insert_job *jobs, size_t n, size_t
         q[7] = DB_I(j->received_at);
         j->duplicate = true;
     }
-    char *sql = inbox_insert_sql(n);
+    char *sql = receive_store_insert_sql(n);
     db_rows *rows = NULL;
     int rc = db_query(conn, sql, p, n * 8, &rows, NULL);
     free(sql);
     if (rc != 0)
         return rc;
     /* Each id comes back at most once; it belongs to the first job holding it. */
-    size_t lens[INBOX_INSERT_CHUNK];
+    size_t lens[RECEIVE_STORE_INSERT_CHUNK];
     for (size_t i = 0; i < n; i++)
         lens[i] = strlen(jobs[i].id);
     while (db_rows_next(rows)) {
@@ -147,28 +147,28 @@ static int inbox_insert_chunk(db *conn, inbox_insert_job *jobs, size_t n, size_t
     return 0;
 }
 
-int inbox_insert_many(db *conn, void *arg)
+int receive_store_insert_many(db *conn, void *arg)
 {
-    inbox_insert_many_job *many = arg;
+    receive_store_insert_many_job *many = arg;
     size_t inserted = 0;
     for (size_t done = 0; done < many->count;) {
         size_t n = many->count - done;
-        if (n > INBOX_INSERT_CHUNK)
-            n = INBOX_INSERT_CHUNK;
+        if (n > RECEIVE_STORE_INSERT_CHUNK)
+            n = RECEIVE_STORE_INSERT_CHUNK;
         /* Powers of two below the cap: a handful of distinct statements to cache. */
         while (n & (n - 1))
             n &= n - 1;
-        int rc = inbox_insert_chunk(conn, many->jobs + done, n, &inserted);
+        int rc = receive_store_insert_chunk(conn, many->jobs + done, n, &inserted);
         if (rc != 0)
             return rc;
         done += n;
     }
-    return inserted > 0 ? db_notify(conn, INBOX_NOTIFY_CHANNEL) : 0;
+    return inserted > 0 ? db_notify(conn, RECEIVE_STORE_NOTIFY_CHANNEL) : 0;
 }
 
-int inbox_claim(db *conn, void *arg)
+int receive_store_claim(db *conn, void *arg)
 {
-    inbox_claim_job *job = arg;
+    receive_store_claim_job *job = arg;
     static const char sql_sqlite[] =
         "UPDATE receive_webhooks SET lease_until = $1, lease_token = $2, lease_owner = $3"
         " WHERE id IN (SELECT id FROM receive_webhooks WHERE status = 'pending'"
@@ -197,7 +197,7 @@ int inbox_claim(db *conn, void *arg)
         return rc;
     job->items = xmalloc(job->limit * sizeof *job->items);
     while (db_rows_next(rows) && job->count < job->limit) {
-        inbox_item *it = &job->items[job->count++];
+        receive_store_item *it = &job->items[job->count++];
         size_t len = 0;
         const char *s = db_rows_text(rows, 0, &len);
         it->id = xstrndup(s, len);
@@ -216,10 +216,10 @@ int inbox_claim(db *conn, void *arg)
     return 0;
 }
 
-void inbox_claim_job_clear(inbox_claim_job *job)
+void receive_store_claim_job_clear(receive_store_claim_job *job)
 {
     for (size_t i = 0; i < job->count; i++) {
-        inbox_item *it = &job->items[i];
+        receive_store_item *it = &job->items[i];
         free(it->id);
         free(it->timestamp);
         free(it->signature);
@@ -231,9 +231,9 @@ void inbox_claim_job_clear(inbox_claim_job *job)
     job->count = 0;
 }
 
-int inbox_record_run(db *conn, void *arg)
+int receive_store_record_run(db *conn, void *arg)
 {
-    inbox_run_job *job = arg;
+    receive_store_run_job *job = arg;
     static const char update[] =
         "UPDATE receive_webhooks SET status = $1, next_attempt_at = $2,"
         " attempts = attempts + 1, runs = runs + 1, lease_until = NULL, lease_token = NULL,"
@@ -265,24 +265,24 @@ int inbox_record_run(db *conn, void *arg)
 }
 
 /* The columns every listing shows, in the order inbox_webhook_json reads them. */
-#define INBOX_COLUMNS                                                                     \
+#define RECEIVE_STORE_COLUMNS                                                                     \
     "id, event, webhook_timestamp, status, attempts, runs, received_at, next_attempt_at," \
     " lease_until"
 
-static json_t *inbox_webhook_json(db_rows *rows)
+static json_t *receive_store_webhook_json(db_rows *rows)
 {
     size_t len = 0;
     const char *s;
     json_t *o = json_object();
     s = db_rows_text(rows, 0, &len);
-    json_object_set_new(o, "id", inbox_json_string(s, len));
+    json_object_set_new(o, "id", receive_store_json_string(s, len));
     s = db_rows_text(rows, 1, &len);
-    json_object_set_new(o, "event", inbox_json_string(s, len));
+    json_object_set_new(o, "event", receive_store_json_string(s, len));
     s = db_rows_text(rows, 2, &len);
-    json_object_set_new(o, "timestamp", inbox_json_string(s, len));
+    json_object_set_new(o, "timestamp", receive_store_json_string(s, len));
     s = db_rows_text(rows, 3, &len);
     bool pending = strcmp(s, "pending") == 0;
-    json_object_set_new(o, "status", inbox_json_string(s, len));
+    json_object_set_new(o, "status", receive_store_json_string(s, len));
     json_object_set_new(o, "attempts", json_integer(db_rows_int(rows, 4)));
     json_object_set_new(o, "runs", json_integer(db_rows_int(rows, 5)));
     json_object_set_new(o, "received_at", json_integer(db_rows_int(rows, 6)));
@@ -292,18 +292,18 @@ static json_t *inbox_webhook_json(db_rows *rows)
     return o;
 }
 
-int inbox_list(db *conn, void *arg)
+int receive_store_list(db *conn, void *arg)
 {
-    inbox_list_job *job = arg;
+    receive_store_list_job *job = arg;
     static const char *const sqls[4] = {
-        "SELECT " INBOX_COLUMNS " FROM receive_webhooks"
+        "SELECT " RECEIVE_STORE_COLUMNS " FROM receive_webhooks"
         " ORDER BY received_at, id LIMIT $1",
-        "SELECT " INBOX_COLUMNS " FROM receive_webhooks WHERE status = $1"
+        "SELECT " RECEIVE_STORE_COLUMNS " FROM receive_webhooks WHERE status = $1"
         " ORDER BY received_at, id LIMIT $2",
-        "SELECT " INBOX_COLUMNS " FROM receive_webhooks"
+        "SELECT " RECEIVE_STORE_COLUMNS " FROM receive_webhooks"
         " WHERE (received_at, id) > (SELECT received_at, id FROM receive_webhooks WHERE id = $1)"
         " ORDER BY received_at, id LIMIT $2",
-        "SELECT " INBOX_COLUMNS " FROM receive_webhooks WHERE status = $1"
+        "SELECT " RECEIVE_STORE_COLUMNS " FROM receive_webhooks WHERE status = $1"
         " AND (received_at, id) > (SELECT received_at, id FROM receive_webhooks WHERE id = $2)"
         " ORDER BY received_at, id LIMIT $3",
     };
@@ -330,7 +330,7 @@ int inbox_list(db *conn, void *arg)
             next = json_incref(json_object_get(last, "id"));
             break;
         }
-        json_array_append_new(data, inbox_webhook_json(rows));
+        json_array_append_new(data, receive_store_webhook_json(rows));
         count++;
     }
     db_rows_free(rows);
@@ -338,11 +338,11 @@ int inbox_list(db *conn, void *arg)
     return 0;
 }
 
-int inbox_get(db *conn, void *arg)
+int receive_store_get(db *conn, void *arg)
 {
-    inbox_get_job *job = arg;
+    receive_store_get_job *job = arg;
     static const char one[] =
-        "SELECT " INBOX_COLUMNS ", body FROM receive_webhooks WHERE id = $1";
+        "SELECT " RECEIVE_STORE_COLUMNS ", body FROM receive_webhooks WHERE id = $1";
     static const char runs[] =
         "SELECT n, started_at, duration_ms, exit_status, http_status, error"
         " FROM receive_runs WHERE webhook_id = $1 ORDER BY n";
@@ -355,10 +355,10 @@ int inbox_get(db *conn, void *arg)
         db_rows_free(rows);
         return HOOKD_ENOTFOUND;
     }
-    json_t *o = inbox_webhook_json(rows);
+    json_t *o = receive_store_webhook_json(rows);
     size_t len = 0;
     const char *body = db_rows_text(rows, 9, &len);
-    json_object_set_new(o, "body", inbox_json_string(body, len));
+    json_object_set_new(o, "body", receive_store_json_string(body, len));
     db_rows_free(rows);
 
     rc = db_query(conn, runs, p, 1, &rows, NULL);
@@ -380,7 +380,7 @@ int inbox_get(db *conn, void *arg)
             json_object_set_new(r, "error", json_null());
         } else {
             const char *e = db_rows_text(rows, 5, &len);
-            json_object_set_new(r, "error", inbox_json_string(e, len));
+            json_object_set_new(r, "error", receive_store_json_string(e, len));
         }
         json_array_append_new(list, r);
     }
@@ -390,9 +390,9 @@ int inbox_get(db *conn, void *arg)
     return 0;
 }
 
-int inbox_retry(db *conn, void *arg)
+int receive_store_retry(db *conn, void *arg)
 {
-    inbox_retry_job *job = arg;
+    receive_store_retry_job *job = arg;
     static const char finished[] =
         "UPDATE receive_webhooks SET status = 'pending', attempts = 0, next_attempt_at = $1,"
         " updated_at = $2 WHERE id = $3 AND status IN ('done', 'failed')";
@@ -408,13 +408,13 @@ int inbox_retry(db *conn, void *arg)
         return rc;
     if (changed > 0) {
         job->was_finished = true;
-        return db_notify(conn, INBOX_NOTIFY_CHANNEL);
+        return db_notify(conn, RECEIVE_STORE_NOTIFY_CHANNEL);
     }
     rc = db_query(conn, waiting, p, 4, NULL, &changed);
     if (rc != 0)
         return rc;
     if (changed > 0)
-        return db_notify(conn, INBOX_NOTIFY_CHANNEL);
+        return db_notify(conn, RECEIVE_STORE_NOTIFY_CHANNEL);
     db_rows *rows = NULL;
     rc = db_query(conn, exists, &p[2], 1, &rows, NULL);
     if (rc != 0)
@@ -424,9 +424,9 @@ int inbox_retry(db *conn, void *arg)
     return found ? HOOKD_ECONFLICT : HOOKD_ENOTFOUND;
 }
 
-int inbox_count_pending(db *conn, void *arg)
+int receive_store_count_pending(db *conn, void *arg)
 {
-    inbox_count_job *job = arg;
+    receive_store_count_job *job = arg;
     db_rows *rows = NULL;
     int rc = db_query(conn, "SELECT COUNT(*) FROM receive_webhooks WHERE status = 'pending'",
                       NULL, 0, &rows, NULL);
@@ -437,9 +437,9 @@ int inbox_count_pending(db *conn, void *arg)
     return 0;
 }
 
-int inbox_purge(db *conn, void *arg)
+int receive_store_purge(db *conn, void *arg)
 {
-    inbox_purge_job *job = arg;
+    receive_store_purge_job *job = arg;
     static const char runs[] =
         "DELETE FROM receive_runs WHERE webhook_id IN (SELECT id FROM receive_webhooks"
         " WHERE status IN ('done', 'failed') AND updated_at < $1)";
@@ -452,9 +452,9 @@ int inbox_purge(db *conn, void *arg)
     return db_query(conn, hooks, p, 1, NULL, &job->deleted);
 }
 
-int inbox_release_owner(db *conn, void *arg)
+int receive_store_release_owner(db *conn, void *arg)
 {
-    inbox_release_job *job = arg;
+    receive_store_release_job *job = arg;
     static const char sql[] =
         "UPDATE receive_webhooks SET lease_until = NULL, lease_token = NULL, lease_owner = NULL"
         " WHERE lease_owner = $1 AND status = 'pending'";
@@ -462,9 +462,9 @@ int inbox_release_owner(db *conn, void *arg)
     return db_query(conn, sql, p, 1, NULL, &job->released);
 }
 
-int inbox_unclaim(db *conn, void *arg)
+int receive_store_unclaim(db *conn, void *arg)
 {
-    inbox_unclaim_job *job = arg;
+    receive_store_unclaim_job *job = arg;
     static const char sql[] =
         "UPDATE receive_webhooks SET lease_until = NULL, lease_token = NULL, lease_owner = NULL"
         " WHERE id = $1 AND lease_token = $2 AND status = 'pending'";
@@ -474,5 +474,5 @@ int inbox_unclaim(db *conn, void *arg)
         if (rc != 0)
             return rc;
     }
-    return job->count > 0 ? db_notify(conn, INBOX_NOTIFY_CHANNEL) : 0;
+    return job->count > 0 ? db_notify(conn, RECEIVE_STORE_NOTIFY_CHANNEL) : 0;
 }

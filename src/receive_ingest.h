@@ -9,7 +9,7 @@
 #define HOOKD_RECEIVER_H
 
 #include "db.h"
-#include "handler.h"
+#include "receive_handler.h"
 #include "hookd.h"
 #include "metrics.h"
 
@@ -18,29 +18,29 @@
 
 struct evhttp;
 
-typedef struct receiver receiver;
+typedef struct receive_ingest receive_ingest;
 
-typedef struct receiver_options {
+typedef struct receive_ingest_options {
     const hookd_secret *secrets; /* accepted secrets (not copied: must outlive the receiver) */
     size_t secret_count;         /* >= 1 */
     int64_t tolerance_s;         /* accepted clock skew, seconds */
     const char *path;            /* the one path webhooks are POSTed to (copied) */
     size_t max_body;             /* bytes */
     int64_t max_pending;         /* pending webhooks beyond which new ones get 503 */
-} receiver_options;
+} receive_ingest_options;
 
 /*
  * Serves webhooks on http (every path: wrong ones are answered 404/405). Saves through
  * worker, tells h about each accepted webhook, counts in m. Never fails (allocation
  * failure aborts).
  */
-receiver *receiver_new(struct evhttp *http, db_worker *worker, handler *h, metrics *m,
-                       const receiver_options *options);
+receive_ingest *receive_ingest_new(struct evhttp *http, db_worker *worker, receive_handler *h, metrics *m,
+                       const receive_ingest_options *options);
 
 /* Requests waiting for their save to commit. */
-size_t receiver_in_flight(const receiver *r);
+size_t receive_ingest_in_flight(const receive_ingest *r);
 
 /* Frees the receiver; call once receiver_in_flight is 0. */
-void receiver_free(receiver *r);
+void receive_ingest_free(receive_ingest *r);
 
 #endif

@@ -38,39 +38,39 @@
 /* The notification channel (db_notify, db_listener) on which the store says "webhooks may
  * be due now": an event with webhooks was inserted, a webhook retried, a destination
  * recovered or activated. Every node's dispatcher listens on it (PostgreSQL only). */
-#define STORE_NOTIFY_CHANNEL "hookd_serve"
+#define SERVE_STORE_NOTIFY_CHANNEL "hookd_serve"
 
 /* ---- startup (main thread, before the loop) ---- */
 
 /* Creates or migrates the serve_* tables. 0 or HOOKD_ESTORE. */
-int store_migrate(db *conn);
+int serve_store_migrate(db *conn);
 
 /*
  * Finds the admin token's SHA-256 (32 bytes) in the store. When none is stored, generates a
  * token, stores only its digest, and copies the token into generated (genlen bytes, ≥ 80) so
  * the caller can print it once; *was_generated tells which case happened.
  */
-int store_admin_token(db *conn, unsigned char digest[32], char *generated, size_t genlen,
+int serve_store_admin_token(db *conn, unsigned char digest[32], char *generated, size_t genlen,
                       bool *was_generated);
 
 /* Drops the leases taken by earlier runs of this node (lease_owner "<node_id>/…", an exact
  * prefix): after a crash, their webhooks become due again at once. Only safe when no other
  * live process uses node_id. *released receives how many. */
-int store_release_leases(db *conn, const char *node_id, int64_t *released);
+int serve_store_release_leases(db *conn, const char *node_id, int64_t *released);
 
 /* Work function: drops every lease held by owner (the exact lease_owner of a live process,
  * passed as the request), for a process that stops after recording its attempts under way. */
-int store_w_release_owner(db *conn, void *owner);
+int serve_store_w_release_owner(db *conn, void *owner);
 
 /* ---- the API's requests ---- */
 
 /* Which fields of a destination a request sets (create sets all it has, PATCH some). */
 enum {
-    STORE_F_NAME = 1 << 0,
-    STORE_F_URL = 1 << 1,
-    STORE_F_EVENTS = 1 << 2,
-    STORE_F_DESCRIPTION = 1 << 3,
-    STORE_F_HEADERS = 1 << 4,
+    SERVE_STORE_F_NAME = 1 << 0,
+    SERVE_STORE_F_URL = 1 << 1,
+    SERVE_STORE_F_EVENTS = 1 << 2,
+    SERVE_STORE_F_DESCRIPTION = 1 << 3,
+    SERVE_STORE_F_HEADERS = 1 << 4,
 };
 
 /*
@@ -79,7 +79,7 @@ enum {
  * to it below. Errors: HOOKD_ENOTFOUND (no such object), HOOKD_ECONFLICT (the object's state
  * forbids it; message in why), HOOKD_ESTORE.
  */
-typedef struct store_request {
+typedef struct serve_store_request {
     /* inputs */
     int64_t now;             /* the request's time, ms */
     char *id;                /* the destination, event or webhook the path names */
@@ -107,32 +107,32 @@ typedef struct store_request {
     bool replayed;           /* store_w_event_insert: an earlier answer for the same key */
     int64_t count;           /* rows affected, where the function says so */
     char why[256];           /* a reason to show with HOOKD_ECONFLICT */
-} store_request;
+} serve_store_request;
 
 /* A zeroed request with now set. Never NULL (allocation failure aborts). */
-store_request *store_request_new(int64_t now);
-void store_request_free(store_request *request);
+serve_store_request *serve_store_request_new(int64_t now);
+void serve_store_request_free(serve_store_request *request);
 
 /* Creates a destination (inactive, fresh secret) from name, url, events_json, description,
  * headers_json. result: the destination with its "secret". */
-int store_w_destination_create(db *conn, void *request);
+int serve_store_w_destination_create(db *conn, void *request);
 /* result: {"data":[destination…]}, without secrets, deleted ones left out. */
-int store_w_destination_list(db *conn, void *request);
+int serve_store_w_destination_list(db *conn, void *request);
 /* id → result: the destination (no secret). */
-int store_w_destination_get(db *conn, void *request);
+int serve_store_w_destination_get(db *conn, void *request);
 /* id + the fields named by `fields` → result: the updated destination. */
-int store_w_destination_update(db *conn, void *request);
+int serve_store_w_destination_update(db *conn, void *request);
 /* id → marks it deleted and cancels its pending webhooks; count: webhooks cancelled. */
-int store_w_destination_delete(db *conn, void *request);
+int serve_store_w_destination_delete(db *conn, void *request);
 /* id + active → result: the destination. Activating clears the deactivation reason. */
-int store_w_destination_set_active(db *conn, void *request);
+int serve_store_w_destination_set_active(db *conn, void *request);
 /* id → result: {"secret":…}. */
-int store_w_destination_secret(db *conn, void *request);
+int serve_store_w_destination_secret(db *conn, void *request);
 /* id → a new secret, used by every attempt from now on; result: {"secret":…}. */
-int store_w_destination_rotate(db *conn, void *request);
+int serve_store_w_destination_rotate(db *conn, void *request);
 /* id + since → every failed webhook of the destination created since then gets a fresh
  * round of attempts; result: {"count":n}. */
-int store_w_destination_recover(db *conn, void *request);
+int serve_store_w_destination_recover(db *conn, void *request);
 
 /*
  * event_type, body, idempotency_key → in one job: the event, one pending webhook per active
@@ -141,35 +141,35 @@ int store_w_destination_recover(db *conn, void *request);
  * result_text: {"id","event","created_at","webhooks":[{"id","destination_id"}…]}; count:
  * webhooks created.
  */
-int store_w_event_insert(db *conn, void *request);
+int serve_store_w_event_insert(db *conn, void *request);
 /* id → result: the event with its data and its webhooks. */
-int store_w_event_get(db *conn, void *request);
+int serve_store_w_event_get(db *conn, void *request);
 
 /* filters, limit, after → result: {"data":[webhook…],"next":cursor|null}. HOOKD_EINVAL for
  * a malformed cursor. */
-int store_w_webhook_list(db *conn, void *request);
+int serve_store_w_webhook_list(db *conn, void *request);
 /* id → result: the webhook with its attempts. */
-int store_w_webhook_get(db *conn, void *request);
+int serve_store_w_webhook_get(db *conn, void *request);
 /* id → a failed or succeeded webhook gets a fresh round of attempts, due now, same id.
  * HOOKD_ECONFLICT when it is pending or cancelled (tested again in the UPDATE, so that two
  * nodes retrying at once, or a claim in between, never reset a lease someone holds).
  * result: the webhook. */
-int store_w_webhook_retry(db *conn, void *request);
+int serve_store_w_webhook_retry(db *conn, void *request);
 
 /* result: {"webhooks":{"pending":n,…}} — for /metrics. */
-int store_w_stats(db *conn, void *request);
+int serve_store_w_stats(db *conn, void *request);
 
 /* ---- the dispatcher's requests ---- */
 
 /* A destination the claim must treat specially: skip it (saturated) or take at most `free`
  * of its webhooks. */
-typedef struct store_claim_limit {
+typedef struct serve_store_claim_limit {
     char *destination_id; /* owned by the claim request */
     int free;             /* webhooks the claim may take of it: 0 means skip it */
-} store_claim_limit;
+} serve_store_claim_limit;
 
 /* A claimed webhook, with everything needed to attempt it. All strings owned by it. */
-typedef struct store_claimed {
+typedef struct serve_store_claimed {
     char *webhook_id;
     char *event_id;
     char *destination_id;
@@ -180,7 +180,7 @@ typedef struct store_claimed {
     size_t body_len;
     int64_t round_attempts; /* attempts already made in the current round */
     int64_t attempt_count;  /* attempts made in all */
-} store_claimed;
+} serve_store_claimed;
 
 /*
  * Claims due webhooks (pending, next_attempt_at <= now, no lease) of active destinations,
@@ -195,34 +195,34 @@ typedef struct store_claimed {
  * next_due is the earliest next_attempt_at still pending after `now` (-1 if none); `more`
  * is set when the claim stopped at `limit` (claim again soon).
  */
-typedef struct store_claim {
+typedef struct serve_store_claim {
     /* inputs */
     const char *owner;         /* not owned: outlives the request */
     int64_t now;
     int64_t lease_until;
     int limit;
     int per_destination;
-    store_claim_limit *limits; /* owned; reordered by the claim */
+    serve_store_claim_limit *limits; /* owned; reordered by the claim */
     size_t limit_count;
     char *cursor;              /* owned, or NULL (start at the first destination); the claim
                                   replaces it with where the next claim should start */
     /* outputs */
-    store_claimed *items;      /* owned; count of them */
+    serve_store_claimed *items;      /* owned; count of them */
     size_t count;
     int64_t next_due;
     bool more;
-} store_claim;
+} serve_store_claim;
 
-int store_w_claim(db *conn, void *claim);
+int serve_store_w_claim(db *conn, void *claim);
 
 /* Frees the strings of one claimed webhook (not the struct itself) and zeroes it. */
-void store_claimed_clear(store_claimed *item);
-void store_claim_free(store_claim *claim);
+void serve_store_claimed_clear(serve_store_claimed *item);
+void serve_store_claim_free(serve_store_claim *claim);
 
-enum store_outcome_state {
-    STORE_SUCCEEDED = 1, /* 2XX */
-    STORE_RETRY = 2,     /* failed; pending again at next_attempt_at */
-    STORE_FAILED = 3,    /* failed; no more automatic attempts */
+enum serve_store_outcome_state {
+    SERVE_STORE_SUCCEEDED = 1, /* 2XX */
+    SERVE_STORE_RETRY = 2,     /* failed; pending again at next_attempt_at */
+    SERVE_STORE_FAILED = 3,    /* failed; no more automatic attempts */
 };
 
 /*
@@ -233,7 +233,7 @@ enum store_outcome_state {
  * deactivates the destination at once (410 Gone). deactivated tells whether this outcome
  * deactivated the destination.
  */
-typedef struct store_outcome {
+typedef struct serve_store_outcome {
     /* inputs (strings owned by the outcome) */
     const char *owner;          /* not owned */
     char *webhook_id;
@@ -244,16 +244,16 @@ typedef struct store_outcome {
     long status_code;           /* 0: no answer */
     char *error;                /* why it failed, or NULL */
     char *response;             /* the first 4 KiB of the answer (valid UTF-8), or NULL */
-    enum store_outcome_state state;
+    enum serve_store_outcome_state state;
     int64_t next_attempt_at;    /* STORE_RETRY */
     char *deactivate_reason;    /* or NULL */
     int64_t fail_window_ms;     /* the failing-streak limit (5 days) */
     /* outputs */
     int64_t attempt_number;     /* n of the row written */
     bool deactivated;
-} store_outcome;
+} serve_store_outcome;
 
-int store_w_outcome(db *conn, void *outcome);
-void store_outcome_free(store_outcome *outcome);
+int serve_store_w_outcome(db *conn, void *outcome);
+void serve_store_outcome_free(serve_store_outcome *outcome);
 
 #endif

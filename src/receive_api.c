@@ -2,12 +2,12 @@
  * admin.c — the receiver's admin routes (see admin.h). Each store query is a job on the
  * store thread; the answer is sent from its done callback on the loop.
  */
-#include "admin.h"
+#include "receive_api.h"
 #include "mem.h"
 
 #include "hookd.h"
 #include "http_server.h"
-#include "inbox.h"
+#include "receive_store.h"
 #include "loop.h"
 
 #include <errno.h>
@@ -16,33 +16,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ADMIN_DEFAULT_LIMIT 100
-#define ADMIN_MAX_LIMIT 1000
+#define RECEIVE_API_DEFAULT_LIMIT 100
+#define RECEIVE_API_MAX_LIMIT 1000
 
-struct admin {
+struct receive_api {
     db_worker *worker;
-    handler *handler;
+    receive_handler *receive_handler;
     metrics *metrics;
     size_t in_flight; /* store jobs not yet answered */
 };
 
 /* One admin request waiting for the store; only the job matching kind is used. */
-typedef struct admin_query {
-    admin *a;
+typedef struct receive_api_query {
+    receive_api *a;
     struct evhttp_request *req;
     char *id;     /* owned: the webhook id of the path */
     char *status; /* owned: ?status= */
     char *after;  /* owned: ?after= */
     union {
-        inbox_list_job list;
-        inbox_get_job get;
-        inbox_retry_job retry;
+        receive_store_list_job list;
+        receive_store_get_job get;
+        receive_store_retry_job retry;
     } job;
-} admin_query;
+} receive_api_query;
 
-static admin_query *admin_query_new(admin *a, struct evhttp_request *req)
+static receive_api_query *receive_api_query_new(receive_api *a, struct evhttp_request *req)
 {
-    admin_query *q = calloc(1, sizeof *q);
+    receive_api_query *q = calloc(1, sizeof *q);
     if (!q) {
         fprintf(stderr, "hookd: out of memory\n");
         abort();
@@ -53,7 +53,7 @@ static admin_query *admin_query_new(admin *a, struct evhttp_request *req)
     return q;
 }
 
-static void admin_query_free(admin_query *q)
+static void receive_api_query_free(receive_api_query *q)
 {
     q->a->in_flight--;
     free(q->id);
@@ -62,7 +62,7 @@ static void admin_query_free(admin_query *q)
     free(q);
 }
 
-static void admin_reply_store_error(struct evhttp_request *req, int rc)
+static void receive_api_reply_store_error(struct evhttp_request *req, int rc)
 {
     if (rc == HOOKD_ENOTFOUND)
         http_reply_error(req, 404, "not_found", "no webhook with this id");
@@ -71,59 +71,59 @@ static void admin_reply_store_error(struct evhttp_request *req, int rc)
 }
 
 /* Store-thread work for each kind of admin_query. */
-static int admin_list_work(db *conn, void *arg)
+static int receive_api_list_work(db *conn, void *arg)
 {
-    return inbox_list(conn, &((admin_query *)arg)->job.list);
+    return receive_store_list(conn, &((receive_api_query *)arg)->job.list);
 }
 
-static int admin_get_work(db *conn, void *arg)
+static int receive_api_get_work(db *conn, void *arg)
 {
-    return inbox_get(conn, &((admin_query *)arg)->job.get);
+    return receive_store_get(conn, &((receive_api_query *)arg)->job.get);
 }
 
-static int admin_retry_work(db *conn, void *arg)
+static int receive_api_retry_work(db *conn, void *arg)
 {
-    return inbox_retry(conn, &((admin_query *)arg)->job.retry);
+    return receive_store_retry(conn, &((receive_api_query *)arg)->job.retry);
 }
 
-static void admin_listed(void *arg, int rc)
+static void receive_api_listed(void *arg, int rc)
 {
-    admin_query *q = arg;
+    receive_api_query *q = arg;
     if (rc == 0)
         http_reply_json(q->req, 200, q->job.list.result);
     else
-        admin_reply_store_error(q->req, rc);
-    admin_query_free(q);
+        receive_api_reply_store_error(q->req, rc);
+    receive_api_query_free(q);
 }
 
-static void admin_got(void *arg, int rc)
+static void receive_api_got(void *arg, int rc)
 {
-    admin_query *q = arg;
+    receive_api_query *q = arg;
     if (rc == 0)
         http_reply_json(q->req, 200, q->job.get.result);
     else
-        admin_reply_store_error(q->req, rc);
-    admin_query_free(q);
+        receive_api_reply_store_error(q->req, rc);
+    receive_api_query_free(q);
 }
 
-static void admin_retried(void *arg, int rc)
+static void receive_api_retried(void *arg, int rc)
 {
-    admin_query *q = arg;
+    receive_api_query *q = arg;
     if (rc == 0) {
         if (q->job.retry.was_finished)
-            handler_requeued(q->a->handler);
+            receive_handler_requeued(q->a->receive_handler);
         else
-            handler_kick(q->a->handler);
+            receive_handler_kick(q->a->receive_handler);
         http_reply_json(q->req, 202, json_pack("{s:s,s:s}", "id", q->id, "status", "pending"));
     } else if (rc == HOOKD_ECONFLICT) {
         http_reply_error(q->req, 409, "running", "the handler is running this webhook now");
     } else {
-        admin_reply_store_error(q->req, rc);
+        receive_api_reply_store_error(q->req, rc);
     }
-    admin_query_free(q);
+    receive_api_query_free(q);
 }
 
-static void admin_list(admin *a, struct evhttp_request *req)
+static void receive_api_list(receive_api *a, struct evhttp_request *req)
 {
     char *status = http_request_query(req, "status");
     if (status && strcmp(status, "pending") != 0 && strcmp(status, "done") != 0 &&
@@ -132,22 +132,22 @@ static void admin_list(admin *a, struct evhttp_request *req)
         http_reply_error(req, 400, "bad_status", "status must be pending, done or failed");
         return;
     }
-    long limit = ADMIN_DEFAULT_LIMIT;
+    long limit = RECEIVE_API_DEFAULT_LIMIT;
     char *text = http_request_query(req, "limit");
     if (text) {
         char *end = NULL;
         errno = 0;
         limit = strtol(text, &end, 10);
         bool bad = errno != 0 || end == text || *end != '\0' || limit < 1 ||
-                   limit > ADMIN_MAX_LIMIT;
+                   limit > RECEIVE_API_MAX_LIMIT;
         free(text);
         if (bad) {
             free(status);
-            http_reply_error(req, 400, "bad_limit", "limit must be 1 to %d", ADMIN_MAX_LIMIT);
+            http_reply_error(req, 400, "bad_limit", "limit must be 1 to %d", RECEIVE_API_MAX_LIMIT);
             return;
         }
     }
-    admin_query *q = admin_query_new(a, req);
+    receive_api_query *q = receive_api_query_new(a, req);
     q->status = status;
     q->after = http_request_query(req, "after");
     if (q->after && !*q->after) {
@@ -157,12 +157,12 @@ static void admin_list(admin *a, struct evhttp_request *req)
     q->job.list.status = q->status;
     q->job.list.after = q->after;
     q->job.list.limit = limit;
-    db_worker_submit(a->worker, admin_list_work, admin_listed, q);
+    db_worker_submit(a->worker, receive_api_list_work, receive_api_listed, q);
 }
 
-static void admin_request(struct evhttp_request *req, void *arg)
+static void receive_api_request(struct evhttp_request *req, void *arg)
 {
-    admin *a = arg;
+    receive_api *a = arg;
     enum evhttp_cmd_type method = evhttp_request_get_command(req);
     char *path = http_request_path(req);
     char *seg[4] = {0};
@@ -187,25 +187,25 @@ static void admin_request(struct evhttp_request *req, void *arg)
         }
     } else if (n == 1 && strcmp(seg[0], "webhooks") == 0) {
         if (get)
-            admin_list(a, req);
+            receive_api_list(a, req);
         else
             http_reply_error(req, 405, "method_not_allowed", "use GET");
     } else if (n == 2 && strcmp(seg[0], "webhooks") == 0) {
         if (get) {
-            admin_query *q = admin_query_new(a, req);
+            receive_api_query *q = receive_api_query_new(a, req);
             q->id = xstrdup(seg[1]);
             q->job.get.id = q->id;
-            db_worker_submit(a->worker, admin_get_work, admin_got, q);
+            db_worker_submit(a->worker, receive_api_get_work, receive_api_got, q);
         } else {
             http_reply_error(req, 405, "method_not_allowed", "use GET");
         }
     } else if (n == 3 && strcmp(seg[0], "webhooks") == 0 && strcmp(seg[2], "retry") == 0) {
         if (post) {
-            admin_query *q = admin_query_new(a, req);
+            receive_api_query *q = receive_api_query_new(a, req);
             q->id = xstrdup(seg[1]);
             q->job.retry.id = q->id;
             q->job.retry.now = loop_now_ms();
-            db_worker_submit(a->worker, admin_retry_work, admin_retried, q);
+            db_worker_submit(a->worker, receive_api_retry_work, receive_api_retried, q);
         } else {
             http_reply_error(req, 405, "method_not_allowed", "use POST");
         }
@@ -216,26 +216,26 @@ static void admin_request(struct evhttp_request *req, void *arg)
         free(seg[0]);
 }
 
-admin *admin_new(struct evhttp *http, db_worker *worker, handler *h, metrics *m)
+receive_api *receive_api_new(struct evhttp *http, db_worker *worker, receive_handler *h, metrics *m)
 {
-    admin *a = calloc(1, sizeof *a);
+    receive_api *a = calloc(1, sizeof *a);
     if (!a) {
         fprintf(stderr, "hookd: out of memory\n");
         abort();
     }
     a->worker = worker;
-    a->handler = h;
+    a->receive_handler = h;
     a->metrics = m;
-    evhttp_set_gencb(http, admin_request, a);
+    evhttp_set_gencb(http, receive_api_request, a);
     return a;
 }
 
-size_t admin_in_flight(const admin *a)
+size_t receive_api_in_flight(const receive_api *a)
 {
     return a->in_flight;
 }
 
-void admin_free(admin *a)
+void receive_api_free(receive_api *a)
 {
     free(a);
 }

@@ -14,12 +14,12 @@
  * here too long to run safely within its lease is dropped (its lease expires and it is
  * claimed again); on stop, the ones not started are given back (inbox_unclaim).
  */
-#include "handler.h"
+#include "receive_handler.h"
 #include "mem.h"
 
 #include "hookd.h"
 #include "http_client.h"
-#include "inbox.h"
+#include "receive_store.h"
 #include "log.h"
 #include "loop.h"
 
@@ -38,49 +38,49 @@
 extern char **environ;
 
 /* How often due work is looked for when nothing else wakes the pool. */
-#define HANDLER_POLL_MS 1000
+#define RECEIVE_HANDLER_POLL_MS 1000
 /* Webhooks claimed per worker slot at most (running or waiting here). */
-#define HANDLER_AHEAD 8
+#define RECEIVE_HANDLER_AHEAD 8
 /* Work is claimed ahead only as much as the workers are expected to start within this
  * time, judged by how long recent runs took: a node whose runs are slow claims only for its
  * free slots, and leaves the rest to idle nodes sharing the store. */
-#define HANDLER_AHEAD_HORIZON_MS 100.0
+#define RECEIVE_HANDLER_AHEAD_HORIZON_MS 100.0
 /* A webhook claimed ahead is started only if its run ends this long before its lease. */
-#define HANDLER_LEASE_MARGIN_MS 2000
+#define RECEIVE_HANDLER_LEASE_MARGIN_MS 2000
 
 /* A claimed webhook waiting for a free worker slot. */
-typedef struct handler_ready {
-    struct handler_ready *next;
-    inbox_item item;      /* owned */
+typedef struct receive_handler_ready {
+    struct receive_handler_ready *next;
+    receive_store_item item;      /* owned */
     char token[40];       /* its lease token */
     int64_t claimed_mono; /* monotonic ms when the claim was asked for (its lease started) */
-} handler_ready;
+} receive_handler_ready;
 
-struct handler_run;
+struct receive_handler_run;
 
-struct handler {
+struct receive_handler {
     struct event_base *base;
     db_worker *worker;
-    handler_options options;       /* copied; owner points at owner_copy */
+    receive_handler_options options;       /* copied; owner points at owner_copy */
     char *owner_copy;
     http_client *client;           /* --forward only */
     int64_t pending;               /* pending webhooks in the store, as we know them */
     unsigned busy;                 /* slots taken: running, or ended and not yet recorded */
-    handler_ready *ready;          /* claimed, waiting for a slot, oldest first */
-    handler_ready **ready_tail;
+    receive_handler_ready *ready;          /* claimed, waiting for a slot, oldest first */
+    receive_handler_ready **ready_tail;
     size_t ready_count;
     size_t claim_limit;            /* claimed at most: running + ready + being claimed */
     double run_ms;                 /* moving average of runs' durations */
     unsigned unclaiming;           /* give-backs of unstarted claims under way */
     unsigned records;              /* run outcomes to record, not yet committed */
-    struct handler_run *to_record; /* finished runs waiting for the next record job */
-    struct handler_run **to_record_tail;
+    struct receive_handler_run *to_record; /* finished runs waiting for the next record job */
+    struct receive_handler_run **to_record_tail;
     bool recording;                /* a record job is under way */
     bool claiming;                 /* a claim job is under way */
     bool counting;                 /* a count of pending webhooks is under way */
     bool kick_again;               /* work may have appeared while claiming */
     bool stopping;                 /* handler_stop was called */
-    struct handler_run *runs;      /* runs under way (child or transfer), linked */
+    struct receive_handler_run *runs;      /* runs under way (child or transfer), linked */
     struct event *poll;            /* periodic look for due work */
     struct event *wake;            /* one-shot: the soonest scheduled retry */
     int64_t wake_at;               /* monotonic ms the wake is set for, 0 when not set */
@@ -91,11 +91,11 @@ struct handler {
 };
 
 /* One run of the handler for one claimed webhook. */
-struct handler_run {
-    handler *h;
-    struct handler_run *next;  /* in h->runs; once finished, in a list to record */
+struct receive_handler_run {
+    receive_handler *h;
+    struct receive_handler_run *next;  /* in h->runs; once finished, in a list to record */
     int record_rc;             /* inbox_record_run's result for this run */
-    inbox_item item;           /* the webhook (owned) */
+    receive_store_item item;           /* the webhook (owned) */
     char token[40];            /* the claim's lease token */
     int64_t started_at;        /* wall clock ms */
     int64_t started_mono;      /* monotonic ms */
@@ -106,19 +106,19 @@ struct handler_run {
     struct event *timer;       /* --handler-timeout */
     bool timed_out;            /* the timer fired and the process group was killed */
     bool in_flight;            /* --forward: the POST is under way */
-    inbox_run_job job;         /* the outcome to record */
+    receive_store_run_job job;         /* the outcome to record */
     char error[256];           /* job.error's storage */
 };
 
-static void handler_set_pending(handler *h, int64_t value)
+static void receive_handler_set_pending(receive_handler *h, int64_t value)
 {
     h->pending = value < 0 ? 0 : value;
     metric_set(h->pending_gauge, (double)h->pending);
 }
 
-static void handler_run_list_remove(handler *h, struct handler_run *run)
+static void receive_handler_run_list_remove(receive_handler *h, struct receive_handler_run *run)
 {
-    for (struct handler_run **p = &h->runs; *p; p = &(*p)->next) {
+    for (struct receive_handler_run **p = &h->runs; *p; p = &(*p)->next) {
         if (*p == run) {
             *p = run->next;
             return;
@@ -126,7 +126,7 @@ static void handler_run_list_remove(handler *h, struct handler_run *run)
     }
 }
 
-static void handler_run_free(struct handler_run *run)
+static void receive_handler_run_free(struct receive_handler_run *run)
 {
     if (run->stdin_event)
         event_free(run->stdin_event);
@@ -143,7 +143,7 @@ static void handler_run_free(struct handler_run *run)
 }
 
 /* Arms the one-shot wake for a retry due in delay_ms, unless one sooner is already set. */
-static void handler_wake_in(handler *h, int64_t delay_ms)
+static void receive_handler_wake_in(receive_handler *h, int64_t delay_ms)
 {
     int64_t at = loop_monotonic_ms() + delay_ms;
     if (h->wake_at != 0 && h->wake_at <= at)
@@ -156,33 +156,33 @@ static void handler_wake_in(handler *h, int64_t delay_ms)
 /* Store-thread work: records a list of finished runs (linked by next), each run's own
  * result in its record_rc. A lost lease is that run's alone; any other error fails the
  * whole list (its writes are undone with the job). */
-static int handler_record_work(db *conn, void *arg)
+static int receive_handler_record_work(db *conn, void *arg)
 {
-    for (struct handler_run *run = arg; run; run = run->next) {
-        run->record_rc = inbox_record_run(conn, &run->job);
+    for (struct receive_handler_run *run = arg; run; run = run->next) {
+        run->record_rc = receive_store_record_run(conn, &run->job);
         if (run->record_rc != 0 && run->record_rc != HOOKD_ELEASE)
             return run->record_rc;
     }
     return 0;
 }
 
-static void handler_record_submit(handler *h);
+static void receive_handler_record_submit(receive_handler *h);
 
-static void handler_recorded(void *arg, int rc)
+static void receive_handler_recorded(void *arg, int rc)
 {
-    struct handler_run *run = arg;
-    handler *h = run->h;
+    struct receive_handler_run *run = arg;
+    receive_handler *h = run->h;
     h->recording = false;
     while (run) {
-        struct handler_run *next = run->next;
+        struct receive_handler_run *next = run->next;
         int run_rc = rc != 0 ? rc : run->record_rc;
         h->records--;
         h->busy--;
         if (run_rc == 0) {
             if (strcmp(run->job.next_status, "pending") == 0)
-                handler_wake_in(h, run->job.next_attempt_at - loop_now_ms() + 5);
+                receive_handler_wake_in(h, run->job.next_attempt_at - loop_now_ms() + 5);
             else
-                handler_set_pending(h, h->pending - 1);
+                receive_handler_set_pending(h, h->pending - 1);
         } else if (run_rc == HOOKD_ELEASE) {
             log_warn("receive", "webhook %s: lease lost before its run was recorded",
                      run->item.id);
@@ -190,31 +190,31 @@ static void handler_recorded(void *arg, int rc)
             log_error("receive", "webhook %s: cannot record its run (%s); it will run again",
                       run->item.id, hookd_strerror(run_rc));
         }
-        handler_run_free(run);
+        receive_handler_run_free(run);
         run = next;
     }
-    handler_record_submit(h);
-    handler_kick(h);
+    receive_handler_record_submit(h);
+    receive_handler_kick(h);
 }
 
 /* Submits the finished runs waiting to be recorded as one job, unless one is under way
  * (those that finish meanwhile go into the next: one record job per store batch). */
-static void handler_record_submit(handler *h)
+static void receive_handler_record_submit(receive_handler *h)
 {
     if (h->recording || !h->to_record)
         return;
-    struct handler_run *list = h->to_record;
+    struct receive_handler_run *list = h->to_record;
     h->to_record = NULL;
     h->to_record_tail = &h->to_record;
     h->recording = true;
-    db_worker_submit(h->worker, handler_record_work, handler_recorded, list);
+    db_worker_submit(h->worker, receive_handler_record_work, receive_handler_recorded, list);
 }
 
 /* The run is over: decides the next state and records it. */
-static void handler_finish(struct handler_run *run, bool success, bool timeout)
+static void receive_handler_finish(struct receive_handler_run *run, bool success, bool timeout)
 {
-    handler *h = run->h;
-    handler_run_list_remove(h, run);
+    receive_handler *h = run->h;
+    receive_handler_run_list_remove(h, run);
     if (run->timer)
         event_del(run->timer);
     int64_t duration = loop_monotonic_ms() - run->started_mono;
@@ -222,7 +222,7 @@ static void handler_finish(struct handler_run *run, bool success, bool timeout)
     metric_observe(h->latency, (double)duration);
     metric_add(success ? h->runs_success : timeout ? h->runs_timeout : h->runs_failure, 1);
 
-    inbox_run_job *job = &run->job;
+    receive_store_run_job *job = &run->job;
     job->id = run->item.id;
     job->token = run->token;
     job->started_at = run->started_at;
@@ -251,12 +251,12 @@ static void handler_finish(struct handler_run *run, bool success, bool timeout)
     run->next = NULL;
     *h->to_record_tail = run;
     h->to_record_tail = &run->next;
-    handler_record_submit(h);
+    receive_handler_record_submit(h);
 }
 
 /* ---- --exec ---- */
 
-static void handler_exec_reaped(struct handler_run *run, int status)
+static void receive_handler_exec_reaped(struct receive_handler_run *run, int status)
 {
     run->pid = 0;
     if (run->stdin_event) {
@@ -283,33 +283,33 @@ static void handler_exec_reaped(struct handler_run *run, int status)
         run->job.exit_status = -1;
         snprintf(run->error, sizeof run->error, "ended abnormally");
     }
-    handler_finish(run, success, run->timed_out);
+    receive_handler_finish(run, success, run->timed_out);
 }
 
-static void handler_sigchld(evutil_socket_t sig, short what, void *arg)
+static void receive_handler_sigchld(evutil_socket_t sig, short what, void *arg)
 {
     (void)sig;
     (void)what;
-    handler *h = arg;
-    struct handler_run *run = h->runs;
+    receive_handler *h = arg;
+    struct receive_handler_run *run = h->runs;
     while (run) {
-        struct handler_run *next = run->next;
+        struct receive_handler_run *next = run->next;
         if (run->pid > 0) {
             int status = 0;
             pid_t r = waitpid(run->pid, &status, WNOHANG);
             if (r == run->pid)
-                handler_exec_reaped(run, status);
+                receive_handler_exec_reaped(run, status);
             else if (r < 0 && errno == ECHILD)
-                handler_exec_reaped(run, 255 << 8);
+                receive_handler_exec_reaped(run, 255 << 8);
         }
         run = next;
     }
 }
 
-static void handler_stdin_writable(evutil_socket_t fd, short what, void *arg)
+static void receive_handler_stdin_writable(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
-    struct handler_run *run = arg;
+    struct receive_handler_run *run = arg;
     while (run->written < run->item.body_len) {
         ssize_t n = write(fd, run->item.body + run->written, run->item.body_len - run->written);
         if (n > 0) {
@@ -328,11 +328,11 @@ static void handler_stdin_writable(evutil_socket_t fd, short what, void *arg)
     run->stdin_fd = -1;
 }
 
-static void handler_timeout(evutil_socket_t fd, short what, void *arg)
+static void receive_handler_timeout(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    struct handler_run *run = arg;
+    struct receive_handler_run *run = arg;
     if (run->pid > 0) {
         run->timed_out = true;
         kill(-run->pid, SIGKILL);
@@ -341,7 +341,7 @@ static void handler_timeout(evutil_socket_t fd, short what, void *arg)
 }
 
 /* environ without any WEBHOOK_* of ours, plus the three variables; malloc'd pieces. */
-static char **handler_environment(const inbox_item *it, char *vars[3])
+static char **receive_handler_environment(const receive_store_item *it, char *vars[3])
 {
     size_t n = 0;
     while (environ[n])
@@ -367,7 +367,7 @@ static char **handler_environment(const inbox_item *it, char *vars[3])
     return envp;
 }
 
-static int handler_exec_start(handler *h, struct handler_run *run)
+static int receive_handler_exec_start(receive_handler *h, struct receive_handler_run *run)
 {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
@@ -396,7 +396,7 @@ static int handler_exec_start(handler *h, struct handler_run *run)
     posix_spawnattr_setsigdefault(&attr, &defaults);
 
     char *vars[3];
-    char **envp = handler_environment(&run->item, vars);
+    char **envp = receive_handler_environment(&run->item, vars);
     char *argv[] = {"sh", "-c", (char *)h->options.exec_command, NULL};
     pid_t pid = 0;
     int err = posix_spawn(&pid, "/bin/sh", &actions, &attr, argv, envp);
@@ -415,9 +415,9 @@ static int handler_exec_start(handler *h, struct handler_run *run)
     run->stdin_fd = fds[1];
     fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK);
     run->stdin_event =
-        event_new(h->base, fds[1], EV_WRITE | EV_PERSIST, handler_stdin_writable, run);
+        event_new(h->base, fds[1], EV_WRITE | EV_PERSIST, receive_handler_stdin_writable, run);
     event_add(run->stdin_event, NULL);
-    run->timer = evtimer_new(h->base, handler_timeout, run);
+    run->timer = evtimer_new(h->base, receive_handler_timeout, run);
     struct timeval tv = {.tv_sec = h->options.timeout_ms / 1000,
                          .tv_usec = (h->options.timeout_ms % 1000) * 1000};
     evtimer_add(run->timer, &tv);
@@ -426,9 +426,9 @@ static int handler_exec_start(handler *h, struct handler_run *run)
 
 /* ---- --forward ---- */
 
-static void handler_forward_done(void *arg, const http_result *result)
+static void receive_handler_forward_done(void *arg, const http_result *result)
 {
-    struct handler_run *run = arg;
+    struct receive_handler_run *run = arg;
     run->in_flight = false;
     run->job.exit_status = -1;
     run->job.http_status = (int)result->status;
@@ -440,10 +440,10 @@ static void handler_forward_done(void *arg, const http_result *result)
     } else {
         snprintf(run->error, sizeof run->error, "HTTP %ld", result->status);
     }
-    handler_finish(run, success, timeout);
+    receive_handler_finish(run, success, timeout);
 }
 
-static int handler_forward_start(handler *h, struct handler_run *run)
+static int receive_handler_forward_start(receive_handler *h, struct receive_handler_run *run)
 {
     http_header headers[] = {
         {"X-Webhook-Id", run->item.id},
@@ -458,7 +458,7 @@ static int handler_forward_start(handler *h, struct handler_run *run)
                         .body_len = run->item.body_len,
                         .timeout_ms = h->options.timeout_ms};
     run->in_flight = true;
-    int rc = http_client_post(h->client, &req, handler_forward_done, run);
+    int rc = http_client_post(h->client, &req, receive_handler_forward_done, run);
     if (rc != 0) {
         run->in_flight = false;
         snprintf(run->error, sizeof run->error, "cannot post to the forward URL: %s",
@@ -469,9 +469,9 @@ static int handler_forward_start(handler *h, struct handler_run *run)
 
 /* ---- claiming ---- */
 
-static void handler_start(handler *h, inbox_item *item, const char *token)
+static void receive_handler_start(receive_handler *h, receive_store_item *item, const char *token)
 {
-    struct handler_run *run = xcalloc(1, sizeof *run);
+    struct receive_handler_run *run = xcalloc(1, sizeof *run);
     run->h = h;
     run->item = *item;
     memset(item, 0, sizeof *item);
@@ -484,27 +484,27 @@ static void handler_start(handler *h, inbox_item *item, const char *token)
     h->runs = run;
     log_debug("receive", "webhook %s: run %lld starts", run->item.id,
               (long long)run->item.attempts + 1);
-    int rc = h->options.exec_command ? handler_exec_start(h, run) : handler_forward_start(h, run);
+    int rc = h->options.exec_command ? receive_handler_exec_start(h, run) : receive_handler_forward_start(h, run);
     if (rc != 0)
-        handler_finish(run, false, false);
+        receive_handler_finish(run, false, false);
 }
 
-typedef struct handler_claim {
-    handler *h;
+typedef struct receive_handler_claim {
+    receive_handler *h;
     int64_t asked_mono; /* when the claim was asked for: its leases start no earlier */
-    inbox_claim_job job;
-} handler_claim;
+    receive_store_claim_job job;
+} receive_handler_claim;
 
 /* Store-thread work: the claim held in a handler_claim. */
-static int handler_claim_work(db *conn, void *arg)
+static int receive_handler_claim_work(db *conn, void *arg)
 {
-    handler_claim *c = arg;
-    return inbox_claim(conn, &c->job);
+    receive_handler_claim *c = arg;
+    return receive_store_claim(conn, &c->job);
 }
 
-static void handler_give_back(handler *h);
+static void receive_handler_give_back(receive_handler *h);
 
-static void handler_ready_free(handler_ready *r)
+static void receive_handler_ready_free(receive_handler_ready *r)
 {
     free(r->item.id);
     free(r->item.timestamp);
@@ -515,38 +515,38 @@ static void handler_ready_free(handler_ready *r)
 }
 
 /* Starts waiting webhooks while worker slots are free. */
-static void handler_dispatch(handler *h)
+static void receive_handler_dispatch(receive_handler *h)
 {
     while (h->busy < h->options.workers && h->ready && !h->stopping) {
-        handler_ready *r = h->ready;
+        receive_handler_ready *r = h->ready;
         h->ready = r->next;
         if (!h->ready)
             h->ready_tail = &h->ready;
         h->ready_count--;
         int64_t waited = loop_monotonic_ms() - r->claimed_mono;
-        if (waited + h->options.timeout_ms + HANDLER_LEASE_MARGIN_MS > h->options.lease_ms) {
+        if (waited + h->options.timeout_ms + RECEIVE_HANDLER_LEASE_MARGIN_MS > h->options.lease_ms) {
             log_warn("receive", "webhook %s: claimed %lld ms ago, too late to run within its "
                      "lease; it will be claimed again", r->item.id, (long long)waited);
-            handler_ready_free(r);
+            receive_handler_ready_free(r);
             continue;
         }
         h->busy++;
-        handler_start(h, &r->item, r->token);
+        receive_handler_start(h, &r->item, r->token);
         free(r);
     }
 }
 
-static void handler_claimed(void *arg, int rc)
+static void receive_handler_claimed(void *arg, int rc)
 {
-    handler_claim *c = arg;
-    handler *h = c->h;
+    receive_handler_claim *c = arg;
+    receive_handler *h = c->h;
     h->claiming = false;
     if (rc != 0) {
         log_error("receive", "cannot claim pending webhooks: %s", hookd_strerror(rc));
         c->job.count = 0;
     }
     for (size_t i = 0; i < c->job.count; i++) {
-        handler_ready *r = xcalloc(1, sizeof *r);
+        receive_handler_ready *r = xcalloc(1, sizeof *r);
         r->item = c->job.items[i];
         memset(&c->job.items[i], 0, sizeof c->job.items[i]);
         snprintf(r->token, sizeof r->token, "%s", c->job.token);
@@ -556,28 +556,28 @@ static void handler_claimed(void *arg, int rc)
         h->ready_count++;
     }
     bool more = rc == 0 && (c->job.count == c->job.limit || h->kick_again);
-    inbox_claim_job_clear(&c->job);
+    receive_store_claim_job_clear(&c->job);
     free(c);
     if (h->stopping) {
-        handler_give_back(h);
+        receive_handler_give_back(h);
         return;
     }
-    handler_dispatch(h);
+    receive_handler_dispatch(h);
     if (more)
-        handler_kick(h);
+        receive_handler_kick(h);
 }
 
-void handler_kick(handler *h)
+void receive_handler_kick(receive_handler *h)
 {
     if (h->stopping)
         return;
-    handler_dispatch(h);
+    receive_handler_dispatch(h);
     if (h->claiming) {
         h->kick_again = true;
         return;
     }
     /* How many to hold: a slot each, plus what the slots should get through soon. */
-    double soon = HANDLER_AHEAD_HORIZON_MS / (h->run_ms > 0.1 ? h->run_ms : 0.1);
+    double soon = RECEIVE_HANDLER_AHEAD_HORIZON_MS / (h->run_ms > 0.1 ? h->run_ms : 0.1);
     size_t ahead = soon >= (double)h->claim_limit ? h->claim_limit
                                                   : (size_t)soon * h->options.workers;
     size_t target = h->options.workers + ahead;
@@ -586,7 +586,7 @@ void handler_kick(handler *h)
     size_t held = h->busy + h->ready_count;
     if (held >= target || (h->ready_count > 0 && h->ready_count * 2 > ahead))
         return; /* enough here; claim again when half of what waits is started */
-    handler_claim *c = xcalloc(1, sizeof *c);
+    receive_handler_claim *c = xcalloc(1, sizeof *c);
     c->h = h;
     c->asked_mono = loop_monotonic_ms();
     c->job.now = loop_now_ms();
@@ -595,68 +595,68 @@ void handler_kick(handler *h)
     c->job.limit = target - held;
     h->claiming = true;
     h->kick_again = false;
-    db_worker_submit(h->worker, handler_claim_work, handler_claimed, c);
+    db_worker_submit(h->worker, receive_handler_claim_work, receive_handler_claimed, c);
 }
 
 /* A count of the store's pending webhooks, to replace the one kept here. */
-typedef struct handler_count {
-    handler *h;
-    inbox_count_job job;
-} handler_count;
+typedef struct receive_handler_count {
+    receive_handler *h;
+    receive_store_count_job job;
+} receive_handler_count;
 
-static int handler_count_work(db *conn, void *arg)
+static int receive_handler_count_work(db *conn, void *arg)
 {
-    return inbox_count_pending(conn, &((handler_count *)arg)->job);
+    return receive_store_count_pending(conn, &((receive_handler_count *)arg)->job);
 }
 
 /* Jobs' done callbacks run in the order they were submitted, so the count is exact as of
  * now: accepts and records that committed after it adjust it as usual. */
-static void handler_counted(void *arg, int rc)
+static void receive_handler_counted(void *arg, int rc)
 {
-    handler_count *c = arg;
+    receive_handler_count *c = arg;
     c->h->counting = false;
     if (rc == 0)
-        handler_set_pending(c->h, c->job.count);
+        receive_handler_set_pending(c->h, c->job.count);
     free(c);
 }
 
 /* Looks for due work, and recounts the pending webhooks: other receivers sharing the
  * database handle (and accept) webhooks this one counted (or did not). */
-static void handler_poll(evutil_socket_t fd, short what, void *arg)
+static void receive_handler_poll(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    handler *h = arg;
-    handler_kick(h);
+    receive_handler *h = arg;
+    receive_handler_kick(h);
     if (!h->counting && !h->stopping) {
-        handler_count *c = xcalloc(1, sizeof *c);
+        receive_handler_count *c = xcalloc(1, sizeof *c);
         c->h = h;
         h->counting = true;
-        db_worker_submit(h->worker, handler_count_work, handler_counted, c);
+        db_worker_submit(h->worker, receive_handler_count_work, receive_handler_counted, c);
     }
 }
 
-static void handler_wake(evutil_socket_t fd, short what, void *arg)
+static void receive_handler_wake(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    handler *h = arg;
+    receive_handler *h = arg;
     h->wake_at = 0;
-    handler_kick(h);
+    receive_handler_kick(h);
 }
 
-handler *handler_new(struct event_base *base, db_worker *worker, metrics *m,
-                     const handler_options *options, int64_t pending, char *err,
+receive_handler *receive_handler_new(struct event_base *base, db_worker *worker, metrics *m,
+                     const receive_handler_options *options, int64_t pending, char *err,
                      size_t errlen)
 {
     if ((options->exec_command == NULL) == (options->forward_url == NULL) ||
         options->workers == 0 || options->max_attempts == 0 ||
-        options->retry_delay_count == 0 || options->retry_delay_count > HANDLER_MAX_RETRY_DELAYS ||
+        options->retry_delay_count == 0 || options->retry_delay_count > RECEIVE_HANDLER_MAX_RETRY_DELAYS ||
         options->timeout_ms <= 0 || options->lease_ms <= 0) {
         snprintf(err, errlen, "invalid handler options");
         return NULL;
     }
-    handler *h = xcalloc(1, sizeof *h);
+    receive_handler *h = xcalloc(1, sizeof *h);
     h->base = base;
     h->worker = worker;
     h->options = *options;
@@ -664,7 +664,7 @@ handler *handler_new(struct event_base *base, db_worker *worker, metrics *m,
     h->options.owner = h->owner_copy;
     h->ready_tail = &h->ready;
     h->to_record_tail = &h->to_record;
-    h->claim_limit = (size_t)options->workers * HANDLER_AHEAD;
+    h->claim_limit = (size_t)options->workers * RECEIVE_HANDLER_AHEAD;
     h->run_ms = 1000; /* until runs are seen: no claiming ahead */
     if (options->forward_url) {
         http_client_options co = {.allow_http = true, .allow_private_addresses = true};
@@ -693,59 +693,59 @@ handler *handler_new(struct event_base *base, db_worker *worker, metrics *m,
                                       "Handler runs by result");
     h->latency = metrics_histogram_ms(m, "hookd_receive_handler_duration_ms", NULL,
                                       "Duration of handler runs in milliseconds");
-    handler_set_pending(h, pending);
+    receive_handler_set_pending(h, pending);
 
-    h->sigchld = evsignal_new(base, SIGCHLD, handler_sigchld, h);
+    h->sigchld = evsignal_new(base, SIGCHLD, receive_handler_sigchld, h);
     evsignal_add(h->sigchld, NULL);
-    h->poll = event_new(base, -1, EV_PERSIST, handler_poll, h);
-    struct timeval tv = {.tv_sec = HANDLER_POLL_MS / 1000,
-                         .tv_usec = (HANDLER_POLL_MS % 1000) * 1000};
+    h->poll = event_new(base, -1, EV_PERSIST, receive_handler_poll, h);
+    struct timeval tv = {.tv_sec = RECEIVE_HANDLER_POLL_MS / 1000,
+                         .tv_usec = (RECEIVE_HANDLER_POLL_MS % 1000) * 1000};
     event_add(h->poll, &tv);
-    h->wake = evtimer_new(base, handler_wake, h);
-    handler_kick(h);
+    h->wake = evtimer_new(base, receive_handler_wake, h);
+    receive_handler_kick(h);
     return h;
 }
 
-void handler_accepted(handler *h)
+void receive_handler_accepted(receive_handler *h)
 {
-    handler_set_pending(h, h->pending + 1);
-    handler_kick(h);
+    receive_handler_set_pending(h, h->pending + 1);
+    receive_handler_kick(h);
 }
 
-void handler_requeued(handler *h)
+void receive_handler_requeued(receive_handler *h)
 {
-    handler_set_pending(h, h->pending + 1);
-    handler_kick(h);
+    receive_handler_set_pending(h, h->pending + 1);
+    receive_handler_kick(h);
 }
 
-int64_t handler_pending(const handler *h)
+int64_t receive_handler_pending(const receive_handler *h)
 {
     return h->pending;
 }
 
 /* The give-back of unstarted claims, and what it owns. */
-typedef struct handler_unclaim {
-    handler *h;
-    handler_ready *list;
-    inbox_unclaim_job job;
-} handler_unclaim;
+typedef struct receive_handler_unclaim {
+    receive_handler *h;
+    receive_handler_ready *list;
+    receive_store_unclaim_job job;
+} receive_handler_unclaim;
 
-static int handler_unclaim_work(db *conn, void *arg)
+static int receive_handler_unclaim_work(db *conn, void *arg)
 {
-    return inbox_unclaim(conn, &((handler_unclaim *)arg)->job);
+    return receive_store_unclaim(conn, &((receive_handler_unclaim *)arg)->job);
 }
 
-static void handler_unclaimed(void *arg, int rc)
+static void receive_handler_unclaimed(void *arg, int rc)
 {
-    handler_unclaim *u = arg;
+    receive_handler_unclaim *u = arg;
     u->h->unclaiming--;
     if (rc != 0)
         log_warn("receive", "cannot give back %zu claimed webhooks (%s); their leases expire",
                  u->job.count, hookd_strerror(rc));
     while (u->list) {
-        handler_ready *r = u->list;
+        receive_handler_ready *r = u->list;
         u->list = r->next;
-        handler_ready_free(r);
+        receive_handler_ready_free(r);
     }
     free((void *)u->job.ids);
     free((void *)u->job.tokens);
@@ -753,64 +753,64 @@ static void handler_unclaimed(void *arg, int rc)
 }
 
 /* Gives back every webhook waiting here (stopping: none of them will be started). */
-static void handler_give_back(handler *h)
+static void receive_handler_give_back(receive_handler *h)
 {
     if (!h->ready)
         return;
-    handler_unclaim *u = xcalloc(1, sizeof *u);
+    receive_handler_unclaim *u = xcalloc(1, sizeof *u);
     u->h = h;
     u->list = h->ready;
     const char **ids = xcalloc(h->ready_count, sizeof *ids);
     const char **tokens = xcalloc(h->ready_count, sizeof *tokens);
     size_t n = 0;
-    for (handler_ready *r = h->ready; r; r = r->next, n++) {
+    for (receive_handler_ready *r = h->ready; r; r = r->next, n++) {
         ids[n] = r->item.id;
         tokens[n] = r->token;
     }
-    u->job = (inbox_unclaim_job){.ids = ids, .tokens = tokens, .count = n};
+    u->job = (receive_store_unclaim_job){.ids = ids, .tokens = tokens, .count = n};
     h->ready = NULL;
     h->ready_tail = &h->ready;
     h->ready_count = 0;
     h->unclaiming++;
-    db_worker_submit(h->worker, handler_unclaim_work, handler_unclaimed, u);
+    db_worker_submit(h->worker, receive_handler_unclaim_work, receive_handler_unclaimed, u);
 }
 
-void handler_stop(handler *h)
+void receive_handler_stop(receive_handler *h)
 {
     h->stopping = true;
     event_del(h->poll);
     event_del(h->wake);
-    handler_give_back(h);
+    receive_handler_give_back(h);
 }
 
-bool handler_idle(const handler *h)
+bool receive_handler_idle(const receive_handler *h)
 {
     return h->runs == NULL && !h->claiming && !h->counting && h->records == 0 &&
            h->unclaiming == 0;
 }
 
-void handler_free(handler *h)
+void receive_handler_free(receive_handler *h)
 {
     if (!h)
         return;
     while (h->runs) {
-        struct handler_run *run = h->runs;
+        struct receive_handler_run *run = h->runs;
         h->runs = run->next;
         if (run->pid > 0) {
             kill(-run->pid, SIGKILL);
             waitpid(run->pid, NULL, 0);
         }
-        handler_run_free(run);
+        receive_handler_run_free(run);
     }
     while (h->to_record) {
-        struct handler_run *run = h->to_record;
+        struct receive_handler_run *run = h->to_record;
         h->to_record = run->next;
-        handler_run_free(run);
+        receive_handler_run_free(run);
     }
     while (h->ready) {
-        handler_ready *r = h->ready;
+        receive_handler_ready *r = h->ready;
         h->ready = r->next;
-        handler_ready_free(r);
+        receive_handler_ready_free(r);
     }
     if (h->client)
         http_client_free(h->client);

@@ -27,9 +27,9 @@
 
 struct event_base;
 
-typedef struct dispatcher dispatcher;
+typedef struct serve_deliver serve_deliver;
 
-typedef struct dispatcher_options {
+typedef struct serve_deliver_options {
     const char *owner;         /* lease owner, "<node-id>/<instance>"; copied */
     int64_t timeout_ms;        /* one attempt, connect to last byte */
     int max_attempts;          /* attempts per round (the first and the retries) */
@@ -40,16 +40,16 @@ typedef struct dispatcher_options {
     int max_per_destination;   /* attempts under way per destination */
     int64_t poll_ms;           /* claim at least this often (0: 250 ms) */
     int64_t fail_window_ms;    /* a destination failing this long is deactivated (5 days) */
-} dispatcher_options;
+} serve_deliver_options;
 
 /* Creates a dispatcher; it claims nothing until dispatcher_wake or its first poll. The
  * worker, client and metrics must outlive it. Never NULL (allocation failure aborts). */
-dispatcher *dispatcher_new(struct event_base *base, db_worker *worker, http_client *client,
-                           metrics *registry, const dispatcher_options *options);
+serve_deliver *serve_deliver_new(struct event_base *base, db_worker *worker, http_client *client,
+                           metrics *registry, const serve_deliver_options *options);
 
 /* New work may be due now (an event was ingested, a webhook retried, a notification came):
  * claims at once, or right after the claim under way. */
-void dispatcher_wake(dispatcher *d);
+void serve_deliver_wake(serve_deliver *d);
 
 /*
  * Stops claiming. Attempts under way finish (at most the timeout) and their outcomes are
@@ -57,13 +57,13 @@ void dispatcher_wake(dispatcher *d);
  * Webhooks claimed but not started keep their lease until it expires or this node restarts
  * (store_release_leases).
  */
-void dispatcher_stop(dispatcher *d, void (*drained)(void *arg), void *arg);
+void serve_deliver_stop(serve_deliver *d, void (*drained)(void *arg), void *arg);
 
 /* Attempts under way (HTTP requests not finished). */
-size_t dispatcher_in_flight(const dispatcher *d);
+size_t serve_deliver_in_flight(const serve_deliver *d);
 
 /* Frees the dispatcher. Call once the loop has stopped, after drained or after
  * http_client_free (which aborts attempts under way without calling back). */
-void dispatcher_free(dispatcher *d);
+void serve_deliver_free(serve_deliver *d);
 
 #endif
