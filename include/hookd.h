@@ -49,6 +49,12 @@ enum hookd_error {
  * Never NULL; unknown codes give "unknown error". */
 const char *hookd_strerror(int err);
 
+/* ---- the wire: header names (SPEC §1) ---- */
+
+#define HOOKD_HEADER_ID "X-Webhook-Id"
+#define HOOKD_HEADER_TIMESTAMP "X-Webhook-Timestamp"
+#define HOOKD_HEADER_SIGNATURE "X-Webhook-Signature"
+
 /* ---- signatures ---- */
 
 #define HOOKD_SIGNATURE_HEX_LEN 64 /* lowercase hex of an HMAC-SHA256 */
@@ -57,6 +63,20 @@ const char *hookd_strerror(int err);
  * HMAC-SHA256, keyed with the secret's bytes, over `id "." timestamp "." body`. */
 int hookd_sign(const char *secret, size_t secret_len, const char *id, const char *timestamp,
                const void *body, size_t body_len, char *out);
+
+/* The two values a sender computes for each attempt: the attempt's timestamp and the
+ * signature over `id "." timestamp "." body`. */
+typedef struct hookd_signed {
+    char timestamp[21]; /* HOOKD_TIMESTAMP_LEN + 1: YYYY-MM-DDTHH:MM:SSZ */
+    char signature[HOOKD_SIGNATURE_HEX_LEN + 1];
+} hookd_signed;
+
+/* Signs one attempt sent at unix_seconds: formats the timestamp, then signs. On error out
+ * holds empty strings and the code of the step that failed (HOOKD_EINVAL for a time outside
+ * years 0000–9999, HOOKD_EIO when the HMAC could not be computed): never send it then. */
+int hookd_sign_attempt(const char *secret, size_t secret_len, const char *id,
+                       int64_t unix_seconds, const void *body, size_t body_len,
+                       hookd_signed *out);
 
 /* A secret a receiver accepts; a receiver may hold several during a rotation. */
 typedef struct hookd_secret {
@@ -95,8 +115,15 @@ int hookd_timestamp_parse(const char *text, int64_t *unix_seconds);
 /* Writes a fresh UUIDv4 from the OS's CSPRNG into out (HOOKD_ID_LEN + 1 bytes), lowercase. */
 int hookd_id_new(char *out);
 
+/* Writes a fresh UUIDv7 into out (HOOKD_ID_LEN + 1 bytes): unix_ms in the first 48 bits,
+ * so ids made later sort later (and index pages fill in order), the rest from the CSPRNG. */
+int hookd_id_new_v7(int64_t unix_ms, char *out);
+
 /* True when text is a canonical lowercase UUID (any version). */
 bool hookd_id_valid(const char *text);
+
+/* Lowercase hex of len bytes into out (2 * len + 1 bytes, NUL-terminated). */
+void hookd_hex_encode(const void *bytes, size_t len, char *out);
 
 /* ---- the envelope: {"event":<type>,"data":<object>} ---- */
 

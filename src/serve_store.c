@@ -147,51 +147,17 @@ static json_t *json_parsed(db_rows *rows, int col, json_t *fallback)
     return v;
 }
 
-/*
- * Writes a fresh UUIDv7 (RFC 9562: 48-bit Unix milliseconds, then 74 random bits from
- * OpenSSL's CSPRNG) into out, lowercase canonical text. Events and webhooks get v7 ids (the
- * spec allows v4 or v7): ids made one after the other sort together, so inserts land at the
- * right edge of the primary-key B-trees (events, webhooks, attempts) instead of on a random
- * page each, which is most of the store's page reads and writes under load.
- */
-static int id_v7(int64_t now_ms, char out[HOOKD_ID_LEN + 1])
-{
-    unsigned char b[16];
-    if (RAND_bytes(b + 6, 10) != 1)
-        return HOOKD_EIO;
-    uint64_t ms = (uint64_t)now_ms;
-    for (int i = 0; i < 6; i++)
-        b[i] = (unsigned char)(ms >> (40 - 8 * i));
-    b[6] = (unsigned char)(0x70 | (b[6] & 0x0F)); /* version 7 */
-    b[8] = (unsigned char)(0x80 | (b[8] & 0x3F)); /* variant 10 */
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[o++] = '-';
-        out[o++] = hex[b[i] >> 4];
-        out[o++] = hex[b[i] & 15];
-    }
-    out[o] = '\0';
-    return 0;
-}
-
 /* Lowercase hex of n random bytes from OpenSSL's CSPRNG, after prefix. */
 static int random_token(const char *prefix, size_t n, char *out, size_t outlen)
 {
     unsigned char bytes[64];
-    static const char hex[] = "0123456789abcdef";
     size_t plen = strlen(prefix);
     if (n > sizeof bytes || plen + 2 * n + 1 > outlen)
         return HOOKD_EINVAL;
     if (RAND_bytes(bytes, (int)n) != 1)
         return HOOKD_EIO;
     memcpy(out, prefix, plen);
-    for (size_t i = 0; i < n; i++) {
-        out[plen + 2 * i] = hex[bytes[i] >> 4];
-        out[plen + 2 * i + 1] = hex[bytes[i] & 15];
-    }
-    out[plen + 2 * n] = '\0';
+    hookd_hex_encode(bytes, n, out + plen);
     return 0;
 }
 
@@ -601,7 +567,7 @@ int serve_store_w_event_insert(db *conn, void *arg)
     }
 
     char event_id[HOOKD_ID_LEN + 1];
-    rc = id_v7(r->now, event_id);
+    rc = hookd_id_new_v7(r->now, event_id);
     if (rc != 0)
         return rc;
     db_param e[] = {DB_S(event_id), DB_S(r->event_type), DB_SN(r->body, r->body_len),
@@ -634,7 +600,7 @@ int serve_store_w_event_insert(db *conn, void *arg)
     json_array_foreach(dests, i, dest)
     {
         char webhook_id[HOOKD_ID_LEN + 1];
-        rc = id_v7(r->now, webhook_id);
+        rc = hookd_id_new_v7(r->now, webhook_id);
         if (rc != 0)
             break;
         db_param w[] = {DB_S(webhook_id), DB_S(event_id), DB_S(json_string_value(dest)),

@@ -66,7 +66,6 @@ done:
 int hookd_sign(const char *secret, size_t secret_len, const char *id, const char *timestamp,
                const void *body, size_t body_len, char *out)
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char mac[MAC_LEN];
     int rc;
 
@@ -74,13 +73,23 @@ int hookd_sign(const char *secret, size_t secret_len, const char *id, const char
     rc = compute_mac(secret, secret_len, id, timestamp, body, body_len, mac);
     if (rc != HOOKD_OK)
         return rc;
-    for (size_t i = 0; i < MAC_LEN; i++) {
-        out[2 * i] = hex[mac[i] >> 4];
-        out[2 * i + 1] = hex[mac[i] & 0x0f];
-    }
-    out[HOOKD_SIGNATURE_HEX_LEN] = '\0';
+    hookd_hex_encode(mac, MAC_LEN, out);
     OPENSSL_cleanse(mac, sizeof mac);
     return HOOKD_OK;
+}
+
+int hookd_sign_attempt(const char *secret, size_t secret_len, const char *id,
+                       int64_t unix_seconds, const void *body, size_t body_len,
+                       hookd_signed *out)
+{
+    int rc = hookd_timestamp_format(unix_seconds, out->timestamp);
+    if (rc == HOOKD_OK)
+        rc = hookd_sign(secret, secret_len, id, out->timestamp, body, body_len, out->signature);
+    if (rc != HOOKD_OK) {
+        out->timestamp[0] = '\0';
+        out->signature[0] = '\0';
+    }
+    return rc;
 }
 
 static int hex_value(char c)

@@ -5,24 +5,56 @@
 
 #include <string.h>
 
-int hookd_id_new(char *out)
+void hookd_hex_encode(const void *bytes, size_t len, char *out)
 {
     static const char hex[] = "0123456789abcdef";
-    unsigned char bytes[16];
+    const unsigned char *b = bytes;
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = hex[b[i] >> 4];
+        out[2 * i + 1] = hex[b[i] & 0x0f];
+    }
+    out[2 * len] = '\0';
+}
+
+/* Canonical text of 16 bytes: 8-4-4-4-12 lowercase hex digits. */
+static void uuid_text(const unsigned char bytes[16], char *out)
+{
+    static const size_t groups[5][2] = {{0, 4}, {4, 2}, {6, 2}, {8, 2}, {10, 6}};
     size_t pos = 0;
+    for (size_t g = 0; g < 5; g++) {
+        if (g)
+            out[pos++] = '-';
+        hookd_hex_encode(bytes + groups[g][0], groups[g][1], out + pos);
+        pos += 2 * groups[g][1];
+    }
+}
+
+int hookd_id_new(char *out)
+{
+    unsigned char bytes[16];
 
     out[0] = '\0';
     if (RAND_bytes(bytes, sizeof bytes) != 1)
         return HOOKD_EIO;
     bytes[6] = (unsigned char)((bytes[6] & 0x0f) | 0x40); /* version 4 */
     bytes[8] = (unsigned char)((bytes[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-    for (size_t i = 0; i < sizeof bytes; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[pos++] = '-';
-        out[pos++] = hex[bytes[i] >> 4];
-        out[pos++] = hex[bytes[i] & 0x0f];
-    }
-    out[pos] = '\0';
+    uuid_text(bytes, out);
+    return HOOKD_OK;
+}
+
+int hookd_id_new_v7(int64_t unix_ms, char *out)
+{
+    unsigned char bytes[16];
+    uint64_t ms = (uint64_t)unix_ms;
+
+    out[0] = '\0';
+    if (unix_ms < 0 || RAND_bytes(bytes + 6, 10) != 1)
+        return unix_ms < 0 ? HOOKD_EINVAL : HOOKD_EIO;
+    for (int i = 0; i < 6; i++)
+        bytes[i] = (unsigned char)(ms >> (40 - 8 * i));
+    bytes[6] = (unsigned char)(0x70 | (bytes[6] & 0x0f)); /* version 7 */
+    bytes[8] = (unsigned char)(0x80 | (bytes[8] & 0x3f)); /* RFC 4122 variant */
+    uuid_text(bytes, out);
     return HOOKD_OK;
 }
 
