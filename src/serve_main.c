@@ -1,13 +1,12 @@
 /*
- * serve.c — `hookd serve`: parses the flags (SPEC §3), opens and migrates the store, sets up
- * the admin token, and wires the loop, the store thread, the http client, the dispatcher and
- * the API together. SIGTERM/SIGINT: stop taking requests and claiming, let attempts under
- * way finish and be recorded, exit 0.
+ * serve_main.c — `hookd serve`: the sender's flags (SPEC §3) and its wiring, one step per
+ * function: catalog, store (open, migrate), admin token, listener, lease owner, the store
+ * thread, the HTTP client, the deliveries and the API, then the loop. SIGTERM/SIGINT: stop
+ * taking requests and claiming, let attempts under way finish and be recorded, exit 0.
+ * The flags are read by cli.c from the table below; nothing here parses text by hand.
  */
-#include "serve_api.h"
 #include "cli.h"
 #include "db.h"
-#include "serve_deliver.h"
 #include "hookd.h"
 #include "http_client.h"
 #include "http_server.h"
@@ -15,13 +14,14 @@
 #include "loop.h"
 #include "metrics.h"
 #include "retry.h"
+#include "serve_api.h"
+#include "serve_deliver.h"
 #include "serve_store.h"
 
 #include <event2/event.h>
-#include <getopt.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,48 +35,120 @@
 #define POLL_POSTGRES_MS 1000 /* new work arrives by NOTIFY; the poll finds due retries and
                                  expired leases of other nodes */
 
-static const char usage[] =
-    "usage: hookd serve [OPTIONS]\n"
-    "\n"
-    "Runs the sender: keeps destinations, takes events, delivers each to every active\n"
-    "subscribed destination, signed, with retries; every attempt is recorded.\n"
-    "\n"
-    "  --listen HOST:PORT        API address (default 127.0.0.1:8080)\n"
-    "  --db URL                  sqlite:PATH or postgres://… (default sqlite:hookd.db)\n"
-    "  --api-token TOKEN         bearer token of the /v1/ API (or env HOOKD_API_TOKEN);\n"
-    "                            without one, a token is generated at first start, printed\n"
-    "                            once, and only its SHA-256 is stored\n"
-    "  --timeout DURATION        one attempt, connect to last byte (default 10s)\n"
-    "  --max-attempts N          attempts per webhook, first included (default 5)\n"
-    "  --retry-delays LIST       waits before attempts 2..N, jittered ±10%\n"
-    "                            (default 30s,5m,30m,2h; the last one repeats)\n"
-    "  --allow-http              accept http:// destination URLs (default: https only)\n"
-    "  --allow-private-addresses allow connections to loopback, private, link-local,\n"
-    "                            multicast and unspecified addresses\n"
-    "  --ca-file PEM             trust these certificates instead of the system's\n"
-    "  --event-types FILE        add the event types of FILE to the default catalog\n"
-    "  --event-types-only        with --event-types: FILE replaces the default catalog\n"
-    "  --lease DURATION          how long a claimed webhook is held (default 60s); longer\n"
-    "                            than --timeout. Webhooks claimed by a node that died are\n"
-    "                            taken up by the others once their lease has expired\n"
-    "  --max-in-flight N         attempts under way at once, in all (default 1024); 0: this\n"
-    "                            process serves the API only and delivers nothing\n"
-    "  --max-in-flight-per-destination N\n"
-    "                            attempts under way at once per destination (default 8)\n"
-    "  --node-id NAME            this process's name in leases (default: \"HOST ADDR:PORT\",\n"
-    "                            the host name and the --listen address); at start the\n"
-    "                            leases left by earlier runs under this name are released,\n"
-    "                            so no two live processes on one database may share it\n"
-    "  --poll-interval DURATION  look for due retries and expired leases at least this\n"
-    "                            often (default 250ms on SQLite; 1s on PostgreSQL, where\n"
-    "                            new events wake every node at once through LISTEN/NOTIFY)\n"
-    "  --help                    this text\n"
-    "\n"
-    "Durations take ms, s, m, h suffixes; a bare number is seconds.\n";
+/* Everything the command line decides; serve_config_defaults holds what it starts as. */
+typedef struct serve_config {
+    const char *listen;
+    const char *db_url;
+    const char *token;       /* --api-token or HOOKD_API_TOKEN, or NULL: stored/generated */
+    int64_t timeout_ms;
+    long max_attempts;
+    cli_list retry_delays;
+    bool allow_http;
+    bool allow_private;
+    const char *ca_file;
+    const char *event_types;
+    bool event_types_only;
+    int64_t lease_ms;
+    long max_in_flight;
+    long max_per_destination;
+    const char *node_id;     /* --node-id, or NULL: "HOST ADDR:PORT" */
+    int64_t poll_ms;         /* 0: by backend */
+} serve_config;
 
-/* Everything cmd_serve sets up, for the shutdown callbacks. */
+static const serve_config serve_config_defaults = {
+    .listen = "127.0.0.1:8080",
+    .db_url = "sqlite:hookd.db",
+    .timeout_ms = 10000,
+    .max_attempts = 5,
+    .retry_delays = {.text = RETRY_DEFAULT_DELAYS},
+    .lease_ms = 60000,
+    .max_in_flight = 1024,
+    .max_per_destination = 8,
+};
+
+#define AT(field) CLI_AT(serve_config, field)
+
+static const cli_option serve_options[] = {
+    {.name = "listen", .kind = CLI_STRING, .offset = AT(listen), .arg = "HOST:PORT",
+     .help = "API address (default 127.0.0.1:8080)"},
+    {.name = "db", .kind = CLI_STRING, .offset = AT(db_url), .arg = "URL",
+     .help = "sqlite:PATH or postgres://… (default sqlite:hookd.db)"},
+    {.name = "api-token", .kind = CLI_STRING, .offset = AT(token), .arg = "TOKEN",
+     .help = "bearer token of the /v1/ API (or env HOOKD_API_TOKEN);\n"
+     "without one, a token is generated at first start, printed\n"
+     "once, and only its SHA-256 is stored",
+     .env = "HOOKD_API_TOKEN"},
+    {.name = "timeout", .kind = CLI_DURATION, .offset = AT(timeout_ms), .arg = "DURATION",
+     .help = "one attempt, connect to last byte (default 10s)", .min = 1, .max = 600000},
+    {.name = "max-attempts", .kind = CLI_COUNT, .offset = AT(max_attempts), .arg = "N",
+     .help = "attempts per webhook, first included (default 5)", .min = 1, .max = 100},
+    {.name = "retry-delays", .kind = CLI_LIST, .offset = AT(retry_delays), .arg = "LIST",
+     .help = "waits before attempts 2..N, jittered ±10%\n"
+     "(default 30s,5m,30m,2h; the last one repeats)",
+     .max = RETRY_MAX_DELAYS},
+    {.name = "allow-http", .kind = CLI_FLAG, .offset = AT(allow_http), .arg = NULL,
+     .help = "accept http:// destination URLs (default: https only)"},
+    {.name = "allow-private-addresses", .kind = CLI_FLAG, .offset = AT(allow_private), .arg = NULL,
+     .help = "allow connections to loopback, private, link-local,\n"
+     "multicast and unspecified addresses"},
+    {.name = "ca-file", .kind = CLI_STRING, .offset = AT(ca_file), .arg = "PEM",
+     .help = "trust these certificates instead of the system's"},
+    {.name = "event-types", .kind = CLI_STRING, .offset = AT(event_types), .arg = "FILE",
+     .help = "add the event types of FILE to the default catalog"},
+    {.name = "event-types-only", .kind = CLI_FLAG, .offset = AT(event_types_only), .arg = NULL,
+     .help = "with --event-types: FILE replaces the default catalog"},
+    {.name = "lease", .kind = CLI_DURATION, .offset = AT(lease_ms), .arg = "DURATION",
+     .help = "how long a claimed webhook is held (default 60s); longer\n"
+     "than --timeout. Webhooks claimed by a node that died are\n"
+     "taken up by the others once their lease has expired",
+     .min = 1},
+    {.name = "max-in-flight", .kind = CLI_COUNT, .offset = AT(max_in_flight), .arg = "N",
+     .help = "attempts under way at once, in all (default 1024); 0: this\n"
+     "process serves the API only and delivers nothing",
+     .min = 0, .max = 100000},
+    {.name = "max-in-flight-per-destination", .kind = CLI_COUNT, .offset = AT(max_per_destination), .arg = "N",
+     .help = "attempts under way at once per destination (default 8)", .min = 1, .max = 10000},
+    {.name = "node-id", .kind = CLI_STRING, .offset = AT(node_id), .arg = "NAME",
+     .help = "this process's name in leases (default: \"HOST ADDR:PORT\",\n"
+     "the host name and the --listen address); at start the\n"
+     "leases left by earlier runs under this name are released,\n"
+     "so no two live processes on one database may share it"},
+    {.name = "poll-interval", .kind = CLI_DURATION, .offset = AT(poll_ms), .arg = "DURATION",
+     .help = "look for due retries and expired leases at least this\n"
+     "often (default 250ms on SQLite; 1s on PostgreSQL, where\n"
+     "new events wake every node at once through LISTEN/NOTIFY)",
+     .min = 10, .max = 3600000},
+};
+
+#undef AT
+
+static const cli_command serve_command = {
+    .name = "serve",
+    .synopsis = "[OPTIONS]",
+    .summary = "Runs the sender: keeps destinations, takes events, delivers each to every active\n"
+               "subscribed destination, signed, with retries; every attempt is recorded.\n",
+    .options = serve_options,
+    .option_count = sizeof serve_options / sizeof serve_options[0],
+    .footer = "Durations take ms, s, m, h suffixes; a bare number is seconds.\n" CLI_LOG_LEVEL_HELP,
+};
+
+/* Everything cmd_serve sets up, in the order it is set up, for the steps and the shutdown. */
 typedef struct serve_state {
+    const serve_config *config;
+    hookd_catalog *catalog;
+    db *conn;                /* until the store thread owns it */
+    bool postgres;
+    http_client_options client_options; /* the URL policy, also read by the API */
+    serve_api_options api_options;
+    retry_policy retry;
     struct event_base *base;
+    struct evhttp *http;
+    int port;                /* the port --listen resolved to */
+    char node_id[136];
+    char owner[160];         /* the lease owner: "<node id>/<8 hex digits>" */
+    http_client *client;
+    db_worker *worker;
+    metrics *registry;
     db_listener *listener;   /* PostgreSQL notifications, or NULL */
     serve_api *serve_api;
     serve_deliver *dispatch;
@@ -86,56 +158,18 @@ typedef struct serve_state {
     int64_t timeout_ms;      /* --timeout: attempts under way end within it */
 } serve_state;
 
-enum {
-    OPT_LISTEN = 256, OPT_DB, OPT_TOKEN, OPT_TIMEOUT, OPT_MAX_ATTEMPTS, OPT_RETRY_DELAYS,
-    OPT_ALLOW_HTTP, OPT_ALLOW_PRIVATE, OPT_CA_FILE, OPT_EVENT_TYPES, OPT_EVENT_TYPES_ONLY,
-    OPT_LEASE, OPT_MAX_IN_FLIGHT, OPT_MAX_PER_DEST, OPT_NODE_ID, OPT_POLL, OPT_HELP,
-};
-
-static const struct option options[] = {
-    {"listen", required_argument, NULL, OPT_LISTEN},
-    {"db", required_argument, NULL, OPT_DB},
-    {"api-token", required_argument, NULL, OPT_TOKEN},
-    {"timeout", required_argument, NULL, OPT_TIMEOUT},
-    {"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
-    {"retry-delays", required_argument, NULL, OPT_RETRY_DELAYS},
-    {"allow-http", no_argument, NULL, OPT_ALLOW_HTTP},
-    {"allow-private-addresses", no_argument, NULL, OPT_ALLOW_PRIVATE},
-    {"ca-file", required_argument, NULL, OPT_CA_FILE},
-    {"event-types", required_argument, NULL, OPT_EVENT_TYPES},
-    {"event-types-only", no_argument, NULL, OPT_EVENT_TYPES_ONLY},
-    {"lease", required_argument, NULL, OPT_LEASE},
-    {"max-in-flight", required_argument, NULL, OPT_MAX_IN_FLIGHT},
-    {"max-in-flight-per-destination", required_argument, NULL, OPT_MAX_PER_DEST},
-    {"node-id", required_argument, NULL, OPT_NODE_ID},
-    {"poll-interval", required_argument, NULL, OPT_POLL},
-    {"help", no_argument, NULL, OPT_HELP},
-    {NULL, 0, NULL, 0},
-};
-
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
+/* Checks between flags, once each has parsed. CLI_CONTINUE, or 2 once reported. */
+static int serve_check(serve_config *c)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("hookd serve: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("\n\n", stderr);
-    fputs(usage, stderr);
-    return 2;
-}
-
-/* A whole number in [min, max], or false. */
-static bool parse_int(const char *text, long min, long max, int *out)
-{
-    char *end = NULL;
-    long v = strtol(text, &end, 10);
-    if (!*text || *end || v < min || v > max)
-        return false;
-    *out = (int)v;
-    return true;
+    if (c->token && !*c->token)
+        c->token = NULL; /* an empty --api-token counts as unset */
+    if (c->lease_ms <= c->timeout_ms)
+        return cli_usage_error(&serve_command, "--lease must be longer than --timeout");
+    if (c->event_types_only && !c->event_types)
+        return cli_usage_error(&serve_command, "--event-types-only needs --event-types FILE");
+    if (c->token && (strlen(c->token) < 8 || strlen(c->token) > 512))
+        return cli_usage_error(&serve_command, "the API token must be 8 to 512 characters");
+    return CLI_CONTINUE;
 }
 
 /* The node id: letters, digits and . - _ : [ ] space kept, the rest (notably '/', which
@@ -208,252 +242,257 @@ static void on_stop(void *arg)
     evtimer_add(st->deadline, &limit);
 }
 
-int cmd_serve(int argc, char **argv)
+/* The event catalog: the default, or --event-types (added to it or replacing it). */
+static int serve_load_catalog(serve_state *st)
 {
-    const char *listen = "127.0.0.1:8080";
-    const char *db_url = "sqlite:hookd.db";
-    const char *token = getenv("HOOKD_API_TOKEN");
-    const char *retry_text = RETRY_DEFAULT_DELAYS;
-    const char *event_types = NULL;
-    const char *node_arg = NULL;
-    bool event_types_only = false;
-    int64_t timeout_ms = 10000, lease_ms = 60000, poll_ms = 0;
-    int max_attempts = 5, max_in_flight = 1024, max_per_dest = 8;
-    http_client_options client_opt = {0};
-
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        switch (c) {
-        case OPT_LISTEN: listen = optarg; break;
-        case OPT_DB: db_url = optarg; break;
-        case OPT_TOKEN: token = optarg; break;
-        case OPT_TIMEOUT:
-            if (hookd_duration_parse(optarg, &timeout_ms) != 0 || timeout_ms <= 0 ||
-                timeout_ms > 600000)
-                return usage_error("--timeout: \"%s\" is not a duration from 1ms to 10m",
-                                   optarg);
-            break;
-        case OPT_MAX_ATTEMPTS:
-            if (!parse_int(optarg, 1, 100, &max_attempts))
-                return usage_error("--max-attempts: \"%s\" is not a number from 1 to 100",
-                                   optarg);
-            break;
-        case OPT_RETRY_DELAYS: retry_text = optarg; break;
-        case OPT_ALLOW_HTTP: client_opt.allow_http = true; break;
-        case OPT_ALLOW_PRIVATE: client_opt.allow_private_addresses = true; break;
-        case OPT_CA_FILE: client_opt.ca_file = optarg; break;
-        case OPT_EVENT_TYPES: event_types = optarg; break;
-        case OPT_EVENT_TYPES_ONLY: event_types_only = true; break;
-        case OPT_LEASE:
-            if (hookd_duration_parse(optarg, &lease_ms) != 0 || lease_ms <= 0)
-                return usage_error("--lease: \"%s\" is not a duration", optarg);
-            break;
-        case OPT_MAX_IN_FLIGHT:
-            if (!parse_int(optarg, 0, 100000, &max_in_flight))
-                return usage_error("--max-in-flight: \"%s\" is not a number from 0 to 100000",
-                                   optarg);
-            break;
-        case OPT_MAX_PER_DEST:
-            if (!parse_int(optarg, 1, 10000, &max_per_dest))
-                return usage_error("--max-in-flight-per-destination: \"%s\" is not a number "
-                                   "from 1 to 10000", optarg);
-            break;
-        case OPT_NODE_ID: node_arg = optarg; break;
-        case OPT_POLL:
-            if (hookd_duration_parse(optarg, &poll_ms) != 0 || poll_ms < 10 ||
-                poll_ms > 3600000)
-                return usage_error("--poll-interval: \"%s\" is not a duration from 10ms to 1h",
-                                   optarg);
-            break;
-        case OPT_HELP: fputs(usage, stdout); return 0;
-        default:
-            return usage_error("unknown or incomplete option \"%s\"",
-                               argv[optind - 1] ? argv[optind - 1] : "");
-        }
-    }
-    if (token && !*token)
-        token = NULL; /* an empty HOOKD_API_TOKEN counts as unset */
-    if (optind < argc)
-        return usage_error("unexpected argument \"%s\"", argv[optind]);
-    serve_deliver_options dopt = {0};
-    if (retry_policy_parse(&dopt.retry, retry_text) != 0)
-        return usage_error("--retry-delays: \"%s\" is not a list like 30s,5m,30m,2h",
-                           retry_text);
-    if (lease_ms <= timeout_ms)
-        return usage_error("--lease must be longer than --timeout");
-    if (event_types_only && !event_types)
-        return usage_error("--event-types-only needs --event-types FILE");
-    if (token && (strlen(token) < 8 || strlen(token) > 512))
-        return usage_error("the API token must be 8 to 512 characters");
-
-    int status = 1;
-    hookd_catalog *catalog = NULL;
-    db *conn = NULL;
-    struct event_base *base = NULL;
-    http_client *client = NULL;
-    db_worker *worker = NULL;
-    metrics *registry = NULL;
-    struct evhttp *http = NULL;
-    serve_deliver *dispatch = NULL;
-    serve_api *rest = NULL;
-    serve_state st = {0};
+    const serve_config *c = st->config;
     char err[512];
-
-    if (event_types) {
-        catalog = hookd_catalog_load_file(event_types, !event_types_only, err, sizeof err);
-        if (!catalog) {
-            fprintf(stderr, "hookd serve: --event-types %s: %s\n", event_types, err);
-            goto done;
-        }
-    } else {
-        catalog = hookd_catalog_default();
+    if (!c->event_types) {
+        st->catalog = hookd_catalog_default();
+        return 0;
     }
+    st->catalog = hookd_catalog_load_file(c->event_types, !c->event_types_only, err, sizeof err);
+    if (!st->catalog) {
+        fprintf(stderr, "hookd serve: --event-types %s: %s\n", c->event_types, err);
+        return -1;
+    }
+    return 0;
+}
 
-    if (db_open(db_url, &conn, err, sizeof err) != 0) {
+/* Opens the database, creates or upgrades the sender's tables, sizes SQLite's cache. */
+static int serve_open_store(serve_state *st)
+{
+    char err[512];
+    if (db_open(st->config->db_url, &st->conn, err, sizeof err) != 0) {
         fprintf(stderr, "hookd serve: cannot open the database: %s\n", err);
-        goto done;
+        return -1;
     }
-    if (serve_store_migrate(conn) != 0) {
-        fprintf(stderr, "hookd serve: cannot create the tables: %s\n", db_errmsg(conn));
-        goto done;
+    if (serve_store_migrate(st->conn) != 0) {
+        fprintf(stderr, "hookd serve: cannot create the tables: %s\n", db_errmsg(st->conn));
+        return -1;
     }
+    st->postgres = db_kind(st->conn) == DB_POSTGRES;
     /* SQLite's default page cache (2 MiB) is smaller than the webhooks' hot indexes under
      * load: every miss is a pread. SQLITE_CACHE_PRAGMA bounds what it may grow to. */
-    if (db_kind(conn) == DB_SQLITE && db_exec(conn, SQLITE_CACHE_PRAGMA) != 0)
-        log_warn("serve", "cannot size the SQLite page cache: %s", db_errmsg(conn));
+    if (db_kind(st->conn) == DB_SQLITE && db_exec(st->conn, SQLITE_CACHE_PRAGMA) != 0)
+        log_warn("serve", "cannot size the SQLite page cache: %s", db_errmsg(st->conn));
+    return 0;
+}
 
-    serve_api_options aopt = {.catalog = catalog, .url_policy = &client_opt};
+/* The API's token digest: of --api-token, or of the token stored (generated and printed
+ * once at first start). The token itself is never logged. */
+static int serve_token(serve_state *st)
+{
+    const char *token = st->config->token;
     if (token) {
-        SHA256((const unsigned char *)token, strlen(token), aopt.token_digest);
-    } else {
-        char generated[128];
-        bool was_generated = false;
-        if (serve_store_admin_token(conn, aopt.token_digest, generated, sizeof generated,
-                              &was_generated) != 0) {
-            fprintf(stderr, "hookd serve: cannot read or store the admin token: %s\n",
-                    db_errmsg(conn));
-            goto done;
-        }
-        if (was_generated) {
-            printf("admin token: %s\n", generated);
-            printf("(shown once: only its SHA-256 is stored; use it as "
-                   "\"Authorization: Bearer <token>\")\n");
-            fflush(stdout);
-            OPENSSL_cleanse(generated, sizeof generated);
-        } else {
-            log_info("serve", "using the admin token generated at first start (not shown "
-                     "again; --api-token or HOOKD_API_TOKEN to set one)");
-        }
+        SHA256((const unsigned char *)token, strlen(token), st->api_options.token_digest);
+        return 0;
     }
+    char generated[128];
+    bool was_generated = false;
+    if (serve_store_admin_token(st->conn, st->api_options.token_digest, generated,
+                                sizeof generated, &was_generated) != 0) {
+        fprintf(stderr, "hookd serve: cannot read or store the admin token: %s\n",
+                db_errmsg(st->conn));
+        return -1;
+    }
+    if (!was_generated) {
+        log_info("serve", "using the admin token generated at first start (not shown "
+                 "again; --api-token or HOOKD_API_TOKEN to set one)");
+        return 0;
+    }
+    printf("admin token: %s\n", generated);
+    printf("(shown once: only its SHA-256 is stored; use it as "
+           "\"Authorization: Bearer <token>\")\n");
+    OPENSSL_cleanse(generated, sizeof generated);
+    if (fflush(stdout) != 0) {
+        fputs("hookd serve: cannot print the admin token\n", stderr);
+        return -1;
+    }
+    return 0;
+}
 
-    base = loop_new();
+/* The loop and the API's listening socket. */
+static int serve_listen(serve_state *st)
+{
+    char err[512];
     http_server_limits limits = {.max_body = SERVE_API_MAX_REQUEST_BODY};
-    int port = 0;
-    http = http_server_listen(base, listen, &limits, &port, err, sizeof err);
-    if (!http) {
+    st->base = loop_new();
+    st->http = http_server_listen(st->base, st->config->listen, &limits, &st->port, err,
+                                  sizeof err);
+    if (!st->http) {
         fprintf(stderr, "hookd serve: %s\n", err);
-        goto done;
+        return -1;
     }
+    return 0;
+}
 
-    /* The default node id names the address this process now holds, so no other live
-     * process has it: the leases left under it are a dead run's, and are released. */
+/* The length of --listen's host part ("127.0.0.1" of "127.0.0.1:8080"). */
+static int serve_listen_host_len(const char *listen)
+{
     const char *colon = strrchr(listen, ':');
-    int hostlen = colon ? (int)(colon - listen) : (int)strlen(listen);
-    char node_id[136], owner[160];
-    if (node_arg) {
-        node_id_clean(node_arg, node_id, sizeof node_id);
+    return colon ? (int)(colon - listen) : (int)strlen(listen);
+}
+
+/* The lease owner: the node id (--node-id, or "HOST ADDR:PORT") and a random instance
+ * suffix; then the leases an earlier run left under the node id are released. The default
+ * node id names the address this process now holds, so no other live process has it: the
+ * leases left under it are a dead run's. */
+static int serve_lease_owner(serve_state *st)
+{
+    const char *listen = st->config->listen;
+    if (st->config->node_id) {
+        node_id_clean(st->config->node_id, st->node_id, sizeof st->node_id);
     } else {
         char host[256] = "", name[400];
         if (gethostname(host, sizeof host - 1) != 0 || !host[0])
             snprintf(host, sizeof host, "localhost");
         host[sizeof host - 1] = '\0';
-        snprintf(name, sizeof name, "%s %.*s:%d", host, hostlen, listen, port);
-        node_id_clean(name, node_id, sizeof node_id);
+        snprintf(name, sizeof name, "%s %.*s:%d", host, serve_listen_host_len(listen), listen,
+                 st->port);
+        node_id_clean(name, st->node_id, sizeof st->node_id);
     }
     unsigned char instance[4];
     if (RAND_bytes(instance, sizeof instance) != 1) {
         fputs("hookd serve: no randomness available\n", stderr);
-        goto done;
+        return -1;
     }
-    snprintf(owner, sizeof owner, "%s/%02x%02x%02x%02x", node_id, instance[0], instance[1],
-             instance[2], instance[3]);
+    snprintf(st->owner, sizeof st->owner, "%s/%02x%02x%02x%02x", st->node_id, instance[0],
+             instance[1], instance[2], instance[3]);
     int64_t released = 0;
-    if (serve_store_release_leases(conn, node_id, &released) != 0) {
-        fprintf(stderr, "hookd serve: cannot release old leases: %s\n", db_errmsg(conn));
-        goto done;
+    if (serve_store_release_leases(st->conn, st->node_id, &released) != 0) {
+        fprintf(stderr, "hookd serve: cannot release old leases: %s\n", db_errmsg(st->conn));
+        return -1;
     }
     if (released > 0)
         log_info("serve", "%lld webhooks claimed by an earlier run are due again",
                  (long long)released);
-    bool postgres = db_kind(conn) == DB_POSTGRES;
+    return 0;
+}
 
-    client = http_client_new(base, &client_opt);
-    if (!client) {
+/* The HTTP client and the store thread (which takes the connection over). */
+static int serve_start_workers(serve_state *st)
+{
+    st->client = http_client_new(st->base, &st->client_options);
+    if (!st->client) {
         fputs("hookd serve: cannot start the HTTP client\n", stderr);
-        goto done;
+        return -1;
     }
-    if (db_worker_start(base, conn, 0, &worker) != 0) {
+    if (db_worker_start(st->base, st->conn, 0, &st->worker) != 0) {
         fputs("hookd serve: cannot start the store thread\n", stderr);
-        goto done;
+        return -1;
     }
-    conn = NULL; /* the worker owns it */
-    registry = metrics_new();
+    st->conn = NULL; /* the worker owns it */
+    st->registry = metrics_new();
+    return 0;
+}
 
-    dopt.owner = owner;
-    dopt.timeout_ms = timeout_ms;
-    dopt.max_attempts = max_attempts;
-    dopt.lease_ms = lease_ms;
-    dopt.max_in_flight = max_in_flight;
-    dopt.max_per_destination = max_per_dest;
+/* The deliveries, PostgreSQL's notifications, and the API. */
+static void serve_start_delivery(serve_state *st)
+{
+    const serve_config *c = st->config;
+    serve_deliver_options dopt = {0};
+    dopt.retry = st->retry;
+    dopt.owner = st->owner;
+    dopt.timeout_ms = c->timeout_ms;
+    dopt.max_attempts = (int)c->max_attempts;
+    dopt.lease_ms = c->lease_ms;
+    dopt.max_in_flight = (int)c->max_in_flight;
+    dopt.max_per_destination = (int)c->max_per_destination;
     dopt.fail_window_ms = FAIL_WINDOW_MS;
-    dopt.poll_ms = poll_ms > 0 ? poll_ms : postgres ? POLL_POSTGRES_MS : POLL_SQLITE_MS;
-    dispatch = serve_deliver_new(base, worker, client, registry, &dopt);
-    if (postgres && max_in_flight > 0 &&
-        db_listener_open(base, db_url, SERVE_STORE_NOTIFY_CHANNEL, notified_cb, dispatch,
-                         &st.listener) != 0)
+    dopt.poll_ms = c->poll_ms > 0 ? c->poll_ms : st->postgres ? POLL_POSTGRES_MS : POLL_SQLITE_MS;
+    st->dispatch = serve_deliver_new(st->base, st->worker, st->client, st->registry, &dopt);
+    if (st->postgres && c->max_in_flight > 0 &&
+        db_listener_open(st->base, c->db_url, SERVE_STORE_NOTIFY_CHANNEL, notified_cb,
+                         st->dispatch, &st->listener) != 0)
         log_warn("serve", "cannot listen for notifications; polling every %lld ms",
                  (long long)dopt.poll_ms);
-    rest = serve_api_new(http, worker, dispatch, registry, &aopt);
+    st->api_options.catalog = st->catalog;
+    st->api_options.url_policy = &st->client_options;
+    st->serve_api = serve_api_new(st->http, st->worker, st->dispatch, st->registry,
+                                  &st->api_options);
+}
 
-    st.base = base;
-    st.serve_api = rest;
-    st.dispatch = dispatch;
-    st.timeout_ms = timeout_ms;
-    st.finish = evtimer_new(base, finish_cb, &st);
-    st.deadline = evtimer_new(base, deadline_cb, &st);
-    loop_on_stop(base, on_stop, &st);
+/* SIGTERM/SIGINT start the orderly stop (on_stop); two timers watch it end. */
+static void serve_signals(serve_state *st)
+{
+    st->timeout_ms = st->config->timeout_ms;
+    st->finish = evtimer_new(st->base, finish_cb, st);
+    st->deadline = evtimer_new(st->base, deadline_cb, st);
+    if (!st->finish || !st->deadline) {
+        fputs("hookd: cannot create a timer\n", stderr);
+        abort();
+    }
+    loop_on_stop(st->base, on_stop, st);
+}
 
-    log_info("serve", "listening on http://%.*s:%d (node \"%s\", store %s%s)", hostlen, listen,
-             port, owner, strncmp(db_url, "sqlite:", 7) == 0 ? db_url : "postgres",
-             max_in_flight == 0 ? ", API only: delivers nothing" : "");
-
-    event_base_dispatch(base);
-    status = 0;
+/* Runs the loop until the stop sequence ends it. */
+static int serve_run(serve_state *st)
+{
+    const serve_config *c = st->config;
+    log_info("serve", "listening on http://%.*s:%d (node \"%s\", store %s%s)",
+             serve_listen_host_len(c->listen), c->listen, st->port, st->owner,
+             strncmp(c->db_url, "sqlite:", 7) == 0 ? c->db_url : "postgres",
+             c->max_in_flight == 0 ? ", API only: delivers nothing" : "");
+    if (event_base_dispatch(st->base) != 0) {
+        log_error("serve", "the event loop failed");
+        return 1;
+    }
     log_info("serve", "stopped");
+    return 0;
+}
 
-done:
-    db_listener_close(st.listener);
-    if (client)
-        http_client_free(client); /* aborts what the deadline left, without callbacks */
-    if (worker)
-        db_worker_stop(worker);   /* runs what is queued: outcomes get recorded */
-    if (conn)
-        db_close(conn);
-    serve_deliver_free(dispatch);
-    serve_api_free(rest);
-    if (http)
-        http_server_free(http);
-    if (st.finish)
-        event_free(st.finish);
-    if (st.deadline)
-        event_free(st.deadline);
-    if (registry)
-        metrics_free(registry);
-    if (catalog)
-        hookd_catalog_free(catalog);
-    if (base)
-        event_base_free(base);
+/* Frees what the steps set up, in the order that lets queued outcomes be recorded. */
+static void serve_free(serve_state *st)
+{
+    db_listener_close(st->listener);
+    if (st->client)
+        http_client_free(st->client); /* aborts what the deadline left, without callbacks */
+    if (st->worker)
+        db_worker_stop(st->worker);   /* runs what is queued: outcomes get recorded */
+    if (st->conn)
+        db_close(st->conn);
+    serve_deliver_free(st->dispatch);
+    serve_api_free(st->serve_api);
+    if (st->http)
+        http_server_free(st->http);
+    if (st->finish)
+        event_free(st->finish);
+    if (st->deadline)
+        event_free(st->deadline);
+    if (st->registry)
+        metrics_free(st->registry);
+    if (st->catalog)
+        hookd_catalog_free(st->catalog);
+    if (st->base)
+        event_base_free(st->base);
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    serve_config c = serve_config_defaults;
+    int rc = cli_parse(&serve_command, &c, argc, argv, NULL);
+    if (rc == CLI_CONTINUE)
+        rc = serve_check(&c);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    serve_state st = {
+        .config = &c,
+        .client_options = {.allow_http = c.allow_http,
+                           .allow_private_addresses = c.allow_private,
+                           .ca_file = c.ca_file},
+    };
+    if (retry_policy_parse(&st.retry, c.retry_delays.text) != 0)
+        return cli_usage_error(&serve_command, "--retry-delays: \"%s\" is not a list of durations",
+                               c.retry_delays.text);
+    int status = 1;
+    if (serve_load_catalog(&st) == 0 && serve_open_store(&st) == 0 && serve_token(&st) == 0 &&
+        serve_listen(&st) == 0 && serve_lease_owner(&st) == 0 &&
+        serve_start_workers(&st) == 0) {
+        serve_start_delivery(&st);
+        serve_signals(&st);
+        status = serve_run(&st);
+    }
+    serve_free(&st);
     return status;
 }

@@ -1,0 +1,335 @@
+/*
+ * cli.c — flags for every hookd command, from one table per command (see cli.h).
+ *
+ * getopt_long does the scanning (long flags, "--flag=value", GNU argument order, -h); this
+ * file turns a command's table into getopt's, converts each value by its kind through the
+ * protocol core's parsers, applies the environment fallbacks, prints the generated help and
+ * reports every mistake in one style: one line naming the flag (and the value when there is
+ * one), then a hint to --help, never the whole usage on stderr.
+ */
+#include "cli.h"
+#include "hookd.h"
+#include "mem.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CLI_HELP_COLUMN 28 /* where help texts start in the usage */
+#define CLI_OPT_BASE 256   /* getopt values of table entries: CLI_OPT_BASE + index */
+
+/* The phrase naming what a kind expects, with examples, for values that do not parse. */
+static const char *cli_kind_example(cli_kind kind)
+{
+    switch (kind) {
+    case CLI_DURATION: return "is not a duration (use 500ms, 10s, 5m, 2h)";
+    case CLI_SIZE: return "is not a size (use 512KiB, 1MiB, 1GiB)";
+    case CLI_COUNT: return "is not a whole number";
+    default: return "is not valid";
+    }
+}
+
+void cli_hint(const char *name)
+{
+    fprintf(stderr, "run 'hookd %s --help' for the flags\n", name);
+}
+
+static void cli_vreport(const cli_command *cmd, const char *fmt, va_list ap)
+{
+    fprintf(stderr, "hookd %s: ", cmd->name);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    cli_hint(cmd->name);
+}
+
+int cli_usage_error(const cli_command *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    cli_vreport(cmd, fmt, ap);
+    va_end(ap);
+    return 2;
+}
+
+/* A duration as people write it: the largest unit that divides it ("10m", "1500ms"). */
+static void cli_format_duration(int64_t ms, char *out, size_t len)
+{
+    static const struct { int64_t ms; const char *unit; } units[] = {
+        {86400000, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (ms != 0 && ms % units[i].ms == 0) {
+            snprintf(out, len, "%lld%s", (long long)(ms / units[i].ms), units[i].unit);
+            return;
+        }
+    snprintf(out, len, "%lldms", (long long)ms);
+}
+
+/* A size as people write it: "1GiB", "512KiB", "1 byte". */
+static void cli_format_size(int64_t bytes, char *out, size_t len)
+{
+    static const struct { int64_t bytes; const char *unit; } units[] = {
+        {1LL << 30, "GiB"}, {1LL << 20, "MiB"}, {1LL << 10, "KiB"}};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (bytes != 0 && bytes % units[i].bytes == 0) {
+            snprintf(out, len, "%lld%s", (long long)(bytes / units[i].bytes), units[i].unit);
+            return;
+        }
+    snprintf(out, len, "%lld byte%s", (long long)bytes, bytes == 1 ? "" : "s");
+}
+
+static void cli_format_bound(cli_kind kind, int64_t v, char *out, size_t len)
+{
+    if (kind == CLI_DURATION)
+        cli_format_duration(v, out, len);
+    else if (kind == CLI_SIZE)
+        cli_format_size(v, out, len);
+    else
+        snprintf(out, len, "%lld", (long long)v);
+}
+
+/* Reports a value that parsed but lies outside the option's range. Returns 2. */
+static int cli_out_of_range(const cli_command *cmd, const cli_option *o, const char *text)
+{
+    static const char *const nouns[] = {[CLI_DURATION] = "a duration", [CLI_SIZE] = "a size",
+                                        [CLI_COUNT] = "a number"};
+    char lo[32], hi[32];
+    cli_format_bound(o->kind, o->min, lo, sizeof lo);
+    cli_format_bound(o->kind, o->max, hi, sizeof hi);
+    if (o->max > 0)
+        return cli_usage_error(cmd, "--%s: \"%s\" is not %s from %s to %s", o->name, text,
+                               nouns[o->kind], lo, hi);
+    return cli_usage_error(cmd, "--%s: \"%s\" is not %s of at least %s", o->name, text,
+                           nouns[o->kind], lo);
+}
+
+static bool cli_in_range(const cli_option *o, int64_t v)
+{
+    return v >= o->min && (o->max <= 0 || v <= o->max);
+}
+
+/* A whole number in decimal, or false. */
+static bool cli_parse_count(const char *text, int64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0')
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Converts and stores one numeric value (DURATION, SIZE, COUNT). 0, or 2 once reported. */
+static int cli_store_number(const cli_command *cmd, const cli_option *o, void *value,
+                            const char *text)
+{
+    int64_t v = 0;
+    uint64_t bytes = 0;
+    bool ok;
+    if (o->kind == CLI_DURATION) {
+        ok = hookd_duration_parse(text, &v) == HOOKD_OK;
+    } else if (o->kind == CLI_SIZE) {
+        ok = hookd_size_parse(text, &bytes) == HOOKD_OK && bytes <= INT64_MAX;
+        v = (int64_t)bytes;
+    } else {
+        ok = cli_parse_count(text, &v);
+    }
+    if (!ok)
+        return cli_usage_error(cmd, "--%s: \"%s\" %s", o->name, text, cli_kind_example(o->kind));
+    if (!cli_in_range(o, v))
+        return cli_out_of_range(cmd, o, text);
+    if (o->kind == CLI_DURATION)
+        *(int64_t *)value = v;
+    else if (o->kind == CLI_SIZE)
+        *(uint64_t *)value = (uint64_t)v;
+    else
+        *(long *)value = (long)v;
+    return 0;
+}
+
+static size_t cli_capacity(const cli_option *o, size_t type_max)
+{
+    return o->max > 0 && (uint64_t)o->max < type_max ? (size_t)o->max : type_max;
+}
+
+static int cli_store_list(const cli_command *cmd, const cli_option *o, void *value,
+                          const char *text)
+{
+    cli_list *list = value;
+    size_t max = cli_capacity(o, CLI_LIST_MAX), count = 0;
+    int64_t ms[CLI_LIST_MAX];
+    if (hookd_duration_list_parse(text, ms, max, &count) != HOOKD_OK || count == 0)
+        return cli_usage_error(cmd, "--%s: \"%s\" is not a list of at most %zu durations "
+                               "(use 10s,1m,10m,1h)", o->name, text, max);
+    memcpy(list->ms, ms, count * sizeof ms[0]);
+    list->count = count;
+    list->text = text;
+    return 0;
+}
+
+/* Checks and stores a string value (STRING, STRINGS). 0, or 2 once reported. */
+static int cli_store_string(const cli_command *cmd, const cli_option *o, void *value,
+                            const char *text)
+{
+    if (o->valid && !o->valid(text))
+        return cli_usage_error(cmd, "--%s: \"%s\" %s", o->name, text, o->what);
+    if (o->kind == CLI_STRING) {
+        *(const char **)value = text;
+        return 0;
+    }
+    cli_strings *s = value;
+    size_t max = cli_capacity(o, CLI_STRINGS_MAX);
+    if (s->count >= max)
+        return cli_usage_error(cmd, "--%s: given more than %zu times", o->name, max);
+    s->items[s->count++] = text;
+    return 0;
+}
+
+/* Stores the value of option o given as text. 0, or 2 once the mistake is reported. */
+static int cli_store(const cli_command *cmd, const cli_option *o, void *config,
+                     const char *text)
+{
+    void *value = (char *)config + o->offset;
+    switch (o->kind) {
+    case CLI_STRING:
+    case CLI_STRINGS: return cli_store_string(cmd, o, value, text);
+    case CLI_LIST: return cli_store_list(cmd, o, value, text);
+    case CLI_FLAG: *(bool *)value = true; return 0;
+    default: return cli_store_number(cmd, o, value, text);
+    }
+}
+
+/* Reports what getopt refused: an unknown flag or a flag without its value. Returns 2. */
+static int cli_refused(const cli_command *cmd, char **argv)
+{
+    if (optopt >= CLI_OPT_BASE) {
+        const cli_option *o = &cmd->options[optopt - CLI_OPT_BASE];
+        return cli_usage_error(cmd, o->kind == CLI_FLAG ? "--%s takes no value"
+                                                        : "--%s needs a value", o->name);
+    }
+    if (optopt == 'h' && strncmp(argv[optind - 1], "--", 2) == 0)
+        return cli_usage_error(cmd, "--help takes no value");
+    if (optopt != 0)
+        return cli_usage_error(cmd, "unknown flag -%c", optopt);
+    const char *arg = argv[optind - 1];
+    size_t len = strcspn(arg, "=");
+    return cli_usage_error(cmd, "unknown flag %.*s", (int)(len > 100 ? 100 : len), arg);
+}
+
+/* The environment fallbacks of the options the command line did not give. */
+static int cli_apply_env(const cli_command *cmd, void *config, const bool *given)
+{
+    for (size_t i = 0; i < cmd->option_count; i++) {
+        const cli_option *o = &cmd->options[i];
+        const char *env = o->env ? getenv(o->env) : NULL;
+        if (!env || !*env)
+            continue;
+        if (o->kind == CLI_STRINGS) {
+            cli_strings *s = (cli_strings *)((char *)config + o->offset);
+            if ((given[i] && !o->env_adds) || s->count >= cli_capacity(o, CLI_STRINGS_MAX))
+                continue;
+        } else if (given[i]) {
+            continue;
+        }
+        if (cli_store(cmd, o, config, env) != 0)
+            return 2;
+    }
+    return 0;
+}
+
+/* getopt_long's table for cmd: every option by name, plus --help. xcalloc'd. */
+static struct option *cli_getopt_table(const cli_command *cmd)
+{
+    struct option *t = xcalloc(cmd->option_count + 2, sizeof *t);
+    for (size_t i = 0; i < cmd->option_count; i++)
+        t[i] = (struct option){cmd->options[i].name,
+                               cmd->options[i].kind == CLI_FLAG ? no_argument : required_argument,
+                               NULL, CLI_OPT_BASE + (int)i};
+    t[cmd->option_count] = (struct option){"help", no_argument, NULL, 'h'};
+    return t;
+}
+
+/* Runs getopt over argv, storing values and marking given[]. CLI_CONTINUE, 0 or 2. */
+static int cli_scan(const cli_command *cmd, void *config, int argc, char **argv, bool *given)
+{
+    struct option *table = cli_getopt_table(cmd);
+    int status = CLI_CONTINUE, c;
+    optind = 0; /* glibc: 0 also resets getopt's internal state between parses */
+    opterr = 0;
+    while (status == CLI_CONTINUE && (c = getopt_long(argc, argv, "h", table, NULL)) != -1) {
+        if (c == 'h') {
+            cli_help(cmd, stdout);
+            status = fflush(stdout) == 0 ? 0 : 1;
+        } else if (c >= CLI_OPT_BASE && (size_t)(c - CLI_OPT_BASE) < cmd->option_count) {
+            given[c - CLI_OPT_BASE] = true;
+            if (cli_store(cmd, &cmd->options[c - CLI_OPT_BASE], config, optarg) != 0)
+                status = 2;
+        } else {
+            status = cli_refused(cmd, argv);
+        }
+    }
+    free(table);
+    return status;
+}
+
+int cli_parse(const cli_command *cmd, void *config, int argc, char **argv,
+              int *first_positional)
+{
+    bool *given = xcalloc(cmd->option_count + 1, sizeof *given);
+    int status = cli_scan(cmd, config, argc, argv, given);
+    if (status == CLI_CONTINUE && (size_t)(argc - optind) > cmd->positional_max)
+        status = cli_usage_error(cmd, "unexpected argument \"%.200s\"",
+                                 argv[optind + (int)cmd->positional_max]);
+    if (status == CLI_CONTINUE && cli_apply_env(cmd, config, given) != 0)
+        status = 2;
+    if (first_positional)
+        *first_positional = optind;
+    free(given);
+    return status;
+}
+
+/* Prints text from column `column` on, each '\n' continuing at that column. */
+static void cli_print_indented(FILE *out, const char *text, int column)
+{
+    for (const char *p = text; *p;) {
+        size_t len = strcspn(p, "\n");
+        fprintf(out, "%.*s\n", (int)len, p);
+        p += len;
+        if (*p == '\n' && *++p)
+            fprintf(out, "%*s", column, "");
+    }
+}
+
+/* "  --name ARG" then the help text at CLI_HELP_COLUMN (on the next line when too long). */
+static void cli_help_option(FILE *out, const char *flag, const char *arg, const char *help)
+{
+    int n = fprintf(out, "  %s%s%s", flag, arg ? " " : "", arg ? arg : "");
+    if (n >= CLI_HELP_COLUMN - 1)
+        fprintf(out, "\n%*s", CLI_HELP_COLUMN, "");
+    else
+        fprintf(out, "%*s", CLI_HELP_COLUMN - (n > 0 ? n : 0), "");
+    cli_print_indented(out, help, CLI_HELP_COLUMN);
+}
+
+void cli_help(const cli_command *cmd, FILE *out)
+{
+    int column = (int)strlen("usage: hookd ") + (int)strlen(cmd->name) + 1;
+    fprintf(out, "usage: hookd %s ", cmd->name);
+    cli_print_indented(out, cmd->synopsis, column);
+    fputc('\n', out);
+    fputs(cmd->summary, out);
+    fputc('\n', out);
+    for (size_t i = 0; i < cmd->option_count; i++) {
+        const cli_option *o = &cmd->options[i];
+        char flag[80];
+        snprintf(flag, sizeof flag, "--%s", o->name);
+        cli_help_option(out, flag, o->kind == CLI_FLAG ? NULL : o->arg, o->help);
+    }
+    cli_help_option(out, "-h, --help", NULL, "this text");
+    if (cmd->footer) {
+        fputc('\n', out);
+        fputs(cmd->footer, out);
+    }
+}
