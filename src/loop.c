@@ -94,6 +94,26 @@ void loop_on_stop(struct event_base *base, void (*on_stop)(void *arg), void *arg
     }
 }
 
+struct event *loop_timer_new(struct event_base *base, bool persist,
+                             void (*cb)(int fd, short what, void *arg), void *arg)
+{
+    struct event *ev = event_new(base, -1, persist ? EV_PERSIST : 0, cb, arg);
+    if (!ev) {
+        fprintf(stderr, "hookd: cannot create a timer\n");
+        abort();
+    }
+    return ev;
+}
+
+void loop_timer_add(struct event *timer, int64_t ms)
+{
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    if (event_add(timer, &tv) != 0) {
+        fprintf(stderr, "hookd: cannot arm a timer\n");
+        abort();
+    }
+}
+
 int64_t loop_now_ms(void)
 {
     struct timespec ts;

@@ -5,9 +5,11 @@
 #ifndef HOOKD_LOOP_H
 #define HOOKD_LOOP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct event_base;
+struct event;
 
 /* A new event base with libevent's pthread support enabled (the store thread wakes it).
  * Raises the soft limit on open descriptors to the hard one (at most 65536).
@@ -19,6 +21,16 @@ struct event_base *loop_new(void);
  * so the loop never runs out of events by itself: end it with event_base_loopexit once the
  * shutdown is done. Calling it again replaces the callback. */
 void loop_on_stop(struct event_base *base, void (*on_stop)(void *arg), void *arg);
+
+/* A timer event on base calling cb(-1, EV_TIMEOUT, arg); persistent (it fires every
+ * interval once added) when persist. Aborts with a message if libevent cannot make one (it
+ * only fails when out of memory). Free it with event_free. */
+struct event *loop_timer_new(struct event_base *base, bool persist,
+                             void (*cb)(int fd, short what, void *arg), void *arg);
+
+/* (Re)arms a timer to fire in ms milliseconds (0: on the next loop turn). Aborts with a
+ * message if libevent refuses, which only a freed or foreign event can cause. */
+void loop_timer_add(struct event *timer, int64_t ms);
 
 /* Milliseconds of the wall clock (Unix epoch) and of a monotonic clock. */
 int64_t loop_now_ms(void);

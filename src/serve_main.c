@@ -199,8 +199,7 @@ static void finish_cb(evutil_socket_t fd, short what, void *arg)
         event_base_loopexit(st->base, &flush);
         return;
     }
-    struct timeval again = {0, 20000};
-    evtimer_add(st->finish, &again);
+    loop_timer_add(st->finish, 20);
 }
 
 static void deadline_cb(evutil_socket_t fd, short what, void *arg)
@@ -234,12 +233,8 @@ static void on_stop(void *arg)
     db_listener_close(st->listener);
     st->listener = NULL;
     serve_deliver_stop(st->dispatch, drained_cb, st);
-    struct timeval now = {0, 0};
-    evtimer_add(st->finish, &now);
-    int64_t wait_ms = st->timeout_ms + 3000;
-    struct timeval limit = {.tv_sec = (time_t)(wait_ms / 1000),
-                            .tv_usec = (suseconds_t)(wait_ms % 1000) * 1000};
-    evtimer_add(st->deadline, &limit);
+    loop_timer_add(st->finish, 0);
+    loop_timer_add(st->deadline, st->timeout_ms + 3000);
 }
 
 /* The event catalog: the default, or --event-types (added to it or replacing it). */
@@ -417,12 +412,8 @@ static void serve_start_delivery(serve_state *st)
 static void serve_signals(serve_state *st)
 {
     st->timeout_ms = st->config->timeout_ms;
-    st->finish = evtimer_new(st->base, finish_cb, st);
-    st->deadline = evtimer_new(st->base, deadline_cb, st);
-    if (!st->finish || !st->deadline) {
-        fputs("hookd: cannot create a timer\n", stderr);
-        abort();
-    }
+    st->finish = loop_timer_new(st->base, false, finish_cb, st);
+    st->deadline = loop_timer_new(st->base, false, deadline_cb, st);
     loop_on_stop(st->base, on_stop, st);
 }
 
