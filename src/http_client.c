@@ -10,6 +10,7 @@
 
 #include "hookd.h"
 #include "log.h"
+#include "loop.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -80,11 +81,14 @@ struct transfer {
     transfer *prev, *next;
 };
 
-static int64_t monotonic_ms(void)
+/* curl allocates with its own malloc; when that fails hookd follows mem.h's rule: a message
+ * and abort, from this one place. */
+static void curl_out_of_memory(void) __attribute__((noreturn));
+
+static void curl_out_of_memory(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    fputs("hookd: out of memory (libcurl)\n", stderr);
+    abort();
 }
 
 /* ---- the address policy ---- */
@@ -186,10 +190,8 @@ int http_client_check_url(const http_client_options *options, const char *url, c
         }
     }
     CURLU *u = curl_url();
-    if (!u) {
-        fprintf(stderr, "hookd: out of memory\n");
-        abort();
-    }
+    if (!u)
+        curl_out_of_memory();
     int rc = 0;
     char *scheme = NULL, *host = NULL;
     if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
@@ -400,7 +402,7 @@ static void transfer_finish(transfer *t, CURLcode code)
     c->in_flight--;
     http_result r = {0};
     char error[CURL_ERROR_SIZE + 200];
-    r.duration_ms = monotonic_ms() - t->started_ms;
+    r.duration_ms = loop_monotonic_ms() - t->started_ms;
     r.retry_after_ms = -1;
     if (code == CURLE_OK) {
         long status = 0;
@@ -570,16 +572,26 @@ http_client *http_client_new(struct event_base *base, const http_client_options 
     return c;
 }
 
-/* Headers the caller may not set: curl or we own them. */
-static bool header_reserved(const char *name)
+/* The one list of headers a request's framing or hookd itself sets on every POST: curl
+ * writes Content-Length, Host, Transfer-Encoding, Connection, TE, Upgrade and Trailer;
+ * http_client_post writes Content-Type, Expect and User-Agent. A caller's extra header of
+ * one of these names is dropped; a destination may not configure one (http_header_reserved). */
+static bool header_owned_by_transport(const char *name)
 {
-    static const char *const reserved[] = {"content-type", "content-length",
-                                           "transfer-encoding", "host", "connection",
-                                           "expect"};
-    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
-        if (strcasecmp(name, reserved[i]) == 0)
+    static const char *const owned[] = {"content-type", "content-length", "transfer-encoding",
+                                        "host", "connection", "expect", "user-agent", "te",
+                                        "upgrade", "trailer"};
+    for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
+        if (strcasecmp(name, owned[i]) == 0)
             return true;
     return false;
+}
+
+bool http_header_reserved(const char *name)
+{
+    /* X-Webhook-Id, -Timestamp, -Signature (and -Event, which --forward adds) are the
+     * protocol's: the callers set them per attempt, never a destination's configuration. */
+    return header_owned_by_transport(name) || strncasecmp(name, "x-webhook-", 10) == 0;
 }
 
 static bool header_valid(const http_header *h)
@@ -595,13 +607,11 @@ static bool header_valid(const http_header *h)
     return true;
 }
 
-static struct curl_slist *slist_add(struct curl_slist *list, const char *line)
+struct curl_slist *http_header_list_add(struct curl_slist *list, const char *line)
 {
     struct curl_slist *l = curl_slist_append(list, line);
-    if (!l) {
-        fprintf(stderr, "hookd: out of memory\n");
-        abort();
-    }
+    if (!l)
+        curl_out_of_memory();
     return l;
 }
 
@@ -654,34 +664,26 @@ int http_client_post(http_client *c, const http_request *req, http_done_fn done,
     transfer *t = transfer_get(c);
     t->done = done;
     t->arg = arg;
-    t->started_ms = monotonic_ms();
+    t->started_ms = loop_monotonic_ms();
     t->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : 10000;
     if (req->body_len + 1 > t->body_cap) {
         free(t->body);
         t->body_cap = req->body_len + 1;
-        t->body = malloc(t->body_cap);
-        if (!t->body) {
-            fprintf(stderr, "hookd: out of memory\n");
-            abort();
-        }
+        t->body = xmalloc(t->body_cap);
     }
     if (req->body_len)
         memcpy(t->body, req->body, req->body_len);
     t->body[req->body_len] = '\0';
 
-    struct curl_slist *h = slist_add(NULL, "Content-Type: application/json");
-    h = slist_add(h, "Expect:"); /* no 100-continue round trip */
+    struct curl_slist *h = http_header_list_add(NULL, "Content-Type: application/json");
+    h = http_header_list_add(h, "Expect:"); /* no 100-continue round trip */
     for (size_t i = 0; i < req->header_count; i++) {
-        if (header_reserved(req->headers[i].name))
+        if (header_owned_by_transport(req->headers[i].name))
             continue;
         size_t len = strlen(req->headers[i].name) + strlen(req->headers[i].value) + 3;
-        char *line = malloc(len);
-        if (!line) {
-            fprintf(stderr, "hookd: out of memory\n");
-            abort();
-        }
+        char *line = xmalloc(len);
         snprintf(line, len, "%s: %s", req->headers[i].name, req->headers[i].value);
-        h = slist_add(h, line);
+        h = http_header_list_add(h, line);
         free(line);
     }
     t->headers = h;

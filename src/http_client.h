@@ -67,8 +67,9 @@ http_client *http_client_new(struct event_base *base, const http_client_options 
  * Starts a POST. done is always called later (never from within this call), exactly once,
  * unless the client is freed first. Returns 0, or HOOKD_EINVAL for a URL whose scheme is not
  * allowed or an extra header with an empty name or a line break in it (then done is not
- * called). Extra headers named Content-Type, Content-Length, Transfer-Encoding, Host,
- * Connection or Expect are ignored. A failed attempt has status 0 and error set (even when
+ * called). Extra headers the transport sets itself (Content-Type, Content-Length,
+ * Transfer-Encoding, Host, Connection, Expect, User-Agent, TE, Upgrade, Trailer) are ignored;
+ * X-Webhook-* headers pass (the callers sign them). A failed attempt has status 0 and error set (even when
  * a status line had arrived before, e.g. a timeout while reading the body).
  */
 int http_client_post(http_client *client, const http_request *request, http_done_fn done,
@@ -85,6 +86,18 @@ size_t http_client_in_flight(const http_client *client);
 /* Aborts transfers under way without calling their done, and frees the client. Not from
  * within a done callback of the same client. */
 void http_client_free(http_client *client);
+
+/* True when a destination may not configure a header of this name (any case): the headers
+ * the transport sets on every request (see http_client_post) and the protocol's X-Webhook-*
+ * names. The one list: the API checks destinations' custom headers with it. */
+bool http_header_reserved(const char *name);
+
+struct curl_slist;
+
+/* Appends a raw header line ("Name: value", or "Name:" to suppress curl's own) to a curl
+ * header list; aborts with a message when curl cannot allocate (the memory rule of mem.h
+ * for curl's lists). */
+struct curl_slist *http_header_list_add(struct curl_slist *list, const char *line);
 
 /* True when the address (struct sockaddr *) is in a range refused without
  * allow_private_addresses; writes the range's name ("loopback", "private", …) into why. */

@@ -194,17 +194,6 @@ static bool event_type_known(const serve_api *a, const char *type)
            HOOKD_EEVENTTYPE;
 }
 
-static bool header_name_reserved(const char *name)
-{
-    static const char *const reserved[] = {"content-type", "content-length", "host",
-                                           "user-agent", "transfer-encoding", "connection",
-                                           "expect", "te", "upgrade", "trailer"};
-    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
-        if (strcasecmp(name, reserved[i]) == 0)
-            return true;
-    return strncasecmp(name, "x-webhook-", 10) == 0;
-}
-
 /*
  * Checks the destination fields present in body and copies them into sr (fields set in
  * sr->fields). `create` requires name, url and events. Answers 422 and returns false on the
@@ -303,7 +292,7 @@ static bool destination_fields(serve_api *a, struct evhttp_request *req, json_t 
             bool ok = nlen > 0 && nlen <= MAX_HEADER_NAME;
             for (size_t i = 0; ok && i < nlen; i++)
                 ok = isalnum((unsigned char)name[i]) || name[i] == '-' || name[i] == '_';
-            if (!ok || header_name_reserved(name)) {
+            if (!ok || http_header_reserved(name)) {
                 http_reply_error(req, 422, "invalid_headers",
                                  "header name \"%.64s\" is not allowed", ok ? name : "");
                 return false;

@@ -2,14 +2,15 @@
  * tools.c — `hookd sign`, `hookd verify`, `hookd send` (SPEC §5): the wire protocol by hand,
  * for people who test or debug webhooks. Each reads its body from stdin as raw bytes (a
  * trailing newline from `echo` is part of the body) and uses the protocol core
- * (include/hookd.h) exactly as the sender and receiver do.
+ * (include/hookd.h) exactly as the sender and receiver do: hookd_sign_attempt for a fresh
+ * timestamp and signature, HOOKD_HEADER_* for the header names. Flags go through cli.c.
  */
 #include "cli.h"
-#include "mem.h"
 #include "hookd.h"
+#include "http_client.h"
+#include "mem.h"
 
 #include <curl/curl.h>
-#include <getopt.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,84 +19,143 @@
 
 #define BODY_MAX (16u << 20)     /* bytes read from stdin */
 #define RESPONSE_SHOWN 4096      /* bytes of an answer's body printed by send */
-#define MAX_SECRETS 16           /* --secret flags accepted by verify */
+#define MAX_SECRETS CLI_STRINGS_MAX /* --secret flags accepted by verify */
 #define DEFAULT_TOLERANCE_S 300  /* verify's --tolerance */
 #define DEFAULT_TIMEOUT_MS 10000 /* send's --timeout */
+#define ID_MAX 128               /* bytes of a webhook id given with --id */
 
-static const char sign_usage[] =
-    "usage: hookd sign --secret S --id ID [--timestamp TS] < BODY\n"
-    "\n"
-    "Prints the three X-Webhook-* headers for the body read on stdin (its exact bytes:\n"
-    "use printf or echo -n to avoid signing a trailing newline).\n"
-    "\n"
-    "  --secret S       the destination's secret (or set HOOKD_SECRET)\n"
-    "  --id ID          the webhook id, e.g. a UUID\n"
-    "  --timestamp TS   YYYY-MM-DDTHH:MM:SSZ (default: now)\n"
-    "  --help           show this help\n";
+/* A webhook id goes into a header: printable ASCII without spaces, at most ID_MAX bytes. */
+static bool header_value_ok(const char *text)
+{
+    size_t len = strlen(text);
+    if (len == 0 || len > ID_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (text[i] <= ' ' || text[i] > '~')
+            return false;
+    return true;
+}
 
-static const char verify_usage[] =
-    "usage: hookd verify --secret S [--secret S_OLD …] --id ID --timestamp TS\n"
-    "                    --signature SIG [--tolerance 5m] < BODY\n"
-    "\n"
-    "Checks a delivery as a receiver does. Prints \"ok\" on stdout and exits 0, or prints\n"
-    "the reason on stderr (\"hookd verify: expired\", \"… bad signature\", \"… malformed\n"
-    "timestamp\", …) and exits 1. The body is read on stdin, exact bytes.\n"
-    "\n"
-    "  --secret S       a secret to accept; repeat during a rotation (or set HOOKD_SECRET)\n"
-    "  --id ID          the X-Webhook-Id header\n"
-    "  --timestamp TS   the X-Webhook-Timestamp header\n"
-    "  --signature SIG  the X-Webhook-Signature header\n"
-    "  --tolerance D    accepted clock distance, past or future (default 5m;\n"
-    "                   units ms, s, m, h, d; a bare number is seconds)\n"
-    "  --help           show this help\n";
+static bool timestamp_ok(const char *text)
+{
+    int64_t parsed;
+    return hookd_timestamp_parse(text, &parsed) == HOOKD_OK;
+}
 
-static const char send_usage[] =
-    "usage: hookd send URL --secret S --event TYPE --data JSON [--id ID] [--timeout 10s]\n"
-    "\n"
-    "Delivers one signed webhook {\"event\":TYPE,\"data\":JSON} to URL with a fresh\n"
-    "timestamp. Redirects are not followed. Prints \"HTTP <status>\" and the first 4 KiB\n"
-    "of the answer; exits 0 on a 2XX answer, 1 otherwise.\n"
-    "\n"
-    "  --secret S       the destination's secret (or set HOOKD_SECRET)\n"
-    "  --event TYPE     the event type, e.g. events.created\n"
-    "  --data JSON      the data: a JSON object, or - to read it on stdin\n"
-    "  --id ID          the webhook id (default: a fresh UUID)\n"
-    "  --timeout D      the whole attempt, connect to last byte (default 10s)\n"
-    "  --help           show this help\n";
+static bool nonempty(const char *text)
+{
+    return *text != '\0';
+}
 
-enum {
-    OPT_HELP = 'h',
-    OPT_SECRET = 256,
-    OPT_ID,
-    OPT_TIMESTAMP,
-    OPT_SIGNATURE,
-    OPT_TOLERANCE,
-    OPT_EVENT,
-    OPT_DATA,
-    OPT_TIMEOUT
+#define ID_WHAT "is not printable ASCII without spaces (1 to 128 bytes)"
+
+/* ---- hookd sign ---- */
+
+typedef struct sign_config {
+    const char *secret;
+    const char *id;
+    const char *timestamp; /* NULL: now */
+} sign_config;
+
+static const cli_option sign_options[] = {
+    {.name = "secret", .kind = CLI_STRING, .offset = CLI_AT(sign_config, secret), .arg = "S",
+     .help = "the destination's secret (or set HOOKD_SECRET)", .env = "HOOKD_SECRET"},
+    {.name = "id", .kind = CLI_STRING, .offset = CLI_AT(sign_config, id), .arg = "ID",
+     .help = "the webhook id, e.g. a UUID", .valid = header_value_ok, .what = ID_WHAT},
+    {.name = "timestamp", .kind = CLI_STRING, .offset = CLI_AT(sign_config, timestamp),
+     .arg = "TS", .help = "YYYY-MM-DDTHH:MM:SSZ (default: now)", .valid = timestamp_ok,
+     .what = "is not a timestamp YYYY-MM-DDTHH:MM:SSZ"},
 };
 
-/* Prints why and the usage on stderr; returns the usage-error status. */
-static int usage_error(const char *command, const char *usage, const char *why)
-{
-    fprintf(stderr, "hookd %s: %s\n\n%s", command, why, usage);
-    return 2;
-}
+static const cli_command sign_command = {
+    .name = "sign",
+    .synopsis = "--secret S --id ID [--timestamp TS] < BODY",
+    .summary = "Prints the three X-Webhook-* headers for the body read on stdin (its exact bytes:\n"
+               "use printf or echo -n to avoid signing a trailing newline).\n",
+    .options = sign_options,
+    .option_count = sizeof sign_options / sizeof sign_options[0],
+};
 
-/* Reports an option getopt_long refused, from the argv element it stopped on. */
-static int bad_option(const char *command, const char *usage, char **argv, int index)
-{
-    char why[256];
-    const char *arg = index > 0 ? argv[index - 1] : "?";
-    snprintf(why, sizeof why, "bad option or missing value: '%.200s'", arg);
-    return usage_error(command, usage, why);
-}
+/* ---- hookd verify ---- */
 
-/* Reads all of stdin (at most BODY_MAX bytes) into a malloc'd buffer, NUL-terminated. */
+typedef struct verify_config {
+    cli_strings secrets;
+    const char *id;
+    const char *timestamp;
+    const char *signature;
+    int64_t tolerance_ms;
+} verify_config;
+
+static const cli_option verify_options[] = {
+    {.name = "secret", .kind = CLI_STRINGS, .offset = CLI_AT(verify_config, secrets),
+     .arg = "S", .help = "a secret to accept; repeat during a rotation (or set HOOKD_SECRET)",
+     .env = "HOOKD_SECRET", .max = MAX_SECRETS, .valid = nonempty, .what = "is empty"},
+    {.name = "id", .kind = CLI_STRING, .offset = CLI_AT(verify_config, id), .arg = "ID",
+     .help = "the X-Webhook-Id header"},
+    {.name = "timestamp", .kind = CLI_STRING, .offset = CLI_AT(verify_config, timestamp),
+     .arg = "TS", .help = "the X-Webhook-Timestamp header"},
+    {.name = "signature", .kind = CLI_STRING, .offset = CLI_AT(verify_config, signature),
+     .arg = "SIG", .help = "the X-Webhook-Signature header"},
+    {.name = "tolerance", .kind = CLI_DURATION, .offset = CLI_AT(verify_config, tolerance_ms),
+     .arg = "D",
+     .help = "accepted clock distance, past or future (default 5m;\n"
+             "units ms, s, m, h, d; a bare number is seconds)"},
+};
+
+static const cli_command verify_command = {
+    .name = "verify",
+    .synopsis = "--secret S [--secret S_OLD …] --id ID --timestamp TS\n"
+                "--signature SIG [--tolerance 5m] < BODY",
+    .summary = "Checks a delivery as a receiver does. Prints \"ok\" on stdout and exits 0, or prints\n"
+               "the reason on stderr (\"hookd verify: expired\", \"… bad signature\", \"… malformed\n"
+               "timestamp\", …) and exits 1. The body is read on stdin, exact bytes.\n",
+    .options = verify_options,
+    .option_count = sizeof verify_options / sizeof verify_options[0],
+};
+
+/* ---- hookd send ---- */
+
+typedef struct send_config {
+    const char *secret;
+    const char *event;
+    const char *data;      /* a JSON object, or "-": stdin */
+    const char *id;        /* NULL: a fresh UUID */
+    int64_t timeout_ms;
+} send_config;
+
+static const cli_option send_options[] = {
+    {.name = "secret", .kind = CLI_STRING, .offset = CLI_AT(send_config, secret), .arg = "S",
+     .help = "the destination's secret (or set HOOKD_SECRET)", .env = "HOOKD_SECRET"},
+    {.name = "event", .kind = CLI_STRING, .offset = CLI_AT(send_config, event), .arg = "TYPE",
+     .help = "the event type, e.g. events.created"},
+    {.name = "data", .kind = CLI_STRING, .offset = CLI_AT(send_config, data), .arg = "JSON",
+     .help = "the data: a JSON object, or - to read it on stdin"},
+    {.name = "id", .kind = CLI_STRING, .offset = CLI_AT(send_config, id), .arg = "ID",
+     .help = "the webhook id (default: a fresh UUID)", .valid = header_value_ok,
+     .what = ID_WHAT},
+    {.name = "timeout", .kind = CLI_DURATION, .offset = CLI_AT(send_config, timeout_ms),
+     .arg = "D", .help = "the whole attempt, connect to last byte (default 10s)", .min = 1,
+     .max = 3600000},
+};
+
+static const cli_command send_command = {
+    .name = "send",
+    .synopsis = "URL --secret S --event TYPE --data JSON [--id ID] [--timeout 10s]",
+    .summary = "Delivers one signed webhook {\"event\":TYPE,\"data\":JSON} to URL with a fresh\n"
+               "timestamp. Redirects are not followed. Prints \"HTTP <status>\" and the first 4 KiB\n"
+               "of the answer; exits 0 on a 2XX answer, 1 otherwise.\n",
+    .options = send_options,
+    .option_count = sizeof send_options / sizeof send_options[0],
+    .positional_max = 1,
+};
+
+/* ---- shared ---- */
+
+/* Reads all of stdin (at most BODY_MAX bytes) into an xmalloc'd buffer, NUL-terminated. */
 static int read_stdin(char **out, size_t *out_len)
 {
     size_t len = 0, cap = 65536;
-    char *buf = xrealloc(NULL, cap + 1);
+    char *buf = xmalloc(cap + 1);
 
     *out = NULL;
     *out_len = 0;
@@ -138,151 +198,73 @@ static int stdin_failed(const char *command, int rc)
     return 1;
 }
 
-/* A webhook id goes into a header: printable ASCII without spaces, at most 128 bytes. */
-static bool header_value_ok(const char *text)
+
+/* Signs body for id: at timestamp when given, else at the current time (then timestamp
+ * is written into out). Reports a failure on stderr for command; returns 0 or 1. */
+static int sign_body(const char *command, const char *secret, const char *id,
+                     const char *timestamp, const char *body, size_t body_len,
+                     hookd_signed *out)
 {
-    size_t len = strlen(text);
-    if (len == 0 || len > 128)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (text[i] <= ' ' || text[i] > '~')
-            return false;
-    return true;
+    int rc;
+    if (timestamp) {
+        snprintf(out->timestamp, sizeof out->timestamp, "%s", timestamp);
+        rc = hookd_sign(secret, strlen(secret), id, timestamp, body, body_len, out->signature);
+    } else {
+        rc = hookd_sign_attempt(secret, strlen(secret), id, (int64_t)time(NULL), body,
+                                body_len, out);
+    }
+    if (rc != HOOKD_OK) {
+        fprintf(stderr, "hookd %s: %s\n", command, hookd_strerror(rc));
+        return 1;
+    }
+    return 0;
 }
 
 int cmd_sign(int argc, char **argv)
 {
-    static const struct option options[] = {{"secret", required_argument, NULL, OPT_SECRET},
-                                            {"id", required_argument, NULL, OPT_ID},
-                                            {"timestamp", required_argument, NULL, OPT_TIMESTAMP},
-                                            {"help", no_argument, NULL, OPT_HELP},
-                                            {NULL, 0, NULL, 0}};
-    const char *secret = getenv("HOOKD_SECRET"), *id = NULL, *timestamp = NULL;
-    char now_text[HOOKD_TIMESTAMP_LEN + 1], signature[HOOKD_SIGNATURE_HEX_LEN + 1];
-    int64_t parsed;
-    size_t body_len;
+    sign_config c = {.secret = NULL};
+    int rc = cli_parse(&sign_command, &c, argc, argv, NULL);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    if (c.secret == NULL || *c.secret == '\0')
+        return cli_usage_error(&sign_command, "--secret is required (or env HOOKD_SECRET)");
+    if (c.id == NULL)
+        return cli_usage_error(&sign_command, "--id is required");
     char *body;
-    int opt, rc;
-
-    optind = 1;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        switch (opt) {
-        case OPT_SECRET:
-            secret = optarg;
-            break;
-        case OPT_ID:
-            id = optarg;
-            break;
-        case OPT_TIMESTAMP:
-            timestamp = optarg;
-            break;
-        case OPT_HELP:
-            fputs(sign_usage, stdout);
-            return 0;
-        default:
-            return bad_option("sign", sign_usage, argv, optind);
-        }
-    }
-    if (optind < argc)
-        return usage_error("sign", sign_usage, "unexpected argument");
-    if (secret == NULL || *secret == '\0')
-        return usage_error("sign", sign_usage, "--secret is required");
-    if (id == NULL)
-        return usage_error("sign", sign_usage, "--id is required");
-    if (!header_value_ok(id))
-        return usage_error("sign", sign_usage, "--id must be printable ASCII without spaces");
-    if (timestamp == NULL) {
-        if (hookd_timestamp_format((int64_t)time(NULL), now_text) != HOOKD_OK) {
-            fputs("hookd sign: cannot format the current time\n", stderr);
-            return 1;
-        }
-        timestamp = now_text;
-    } else if (hookd_timestamp_parse(timestamp, &parsed) != HOOKD_OK) {
-        return usage_error("sign", sign_usage, "--timestamp must be YYYY-MM-DDTHH:MM:SSZ");
-    }
+    size_t body_len;
     rc = read_stdin(&body, &body_len);
     if (rc != HOOKD_OK)
         return stdin_failed("sign", rc);
-    rc = hookd_sign(secret, strlen(secret), id, timestamp, body, body_len, signature);
+    hookd_signed sig;
+    rc = sign_body("sign", c.secret, c.id, c.timestamp, body, body_len, &sig);
     free(body);
-    if (rc != HOOKD_OK) {
-        fprintf(stderr, "hookd sign: %s\n", hookd_strerror(rc));
-        return 1;
-    }
-    printf("X-Webhook-Id: %s\nX-Webhook-Timestamp: %s\nX-Webhook-Signature: %s\n", id, timestamp,
-           signature);
+    if (rc != 0)
+        return rc;
+    printf("%s: %s\n%s: %s\n%s: %s\n", HOOKD_HEADER_ID, c.id, HOOKD_HEADER_TIMESTAMP,
+           sig.timestamp, HOOKD_HEADER_SIGNATURE, sig.signature);
     return fflush(stdout) == 0 ? 0 : 1;
 }
 
 int cmd_verify(int argc, char **argv)
 {
-    static const struct option options[] = {{"secret", required_argument, NULL, OPT_SECRET},
-                                            {"id", required_argument, NULL, OPT_ID},
-                                            {"timestamp", required_argument, NULL, OPT_TIMESTAMP},
-                                            {"signature", required_argument, NULL, OPT_SIGNATURE},
-                                            {"tolerance", required_argument, NULL, OPT_TOLERANCE},
-                                            {"help", no_argument, NULL, OPT_HELP},
-                                            {NULL, 0, NULL, 0}};
+    verify_config c = {.tolerance_ms = (int64_t)DEFAULT_TOLERANCE_S * 1000};
+    int rc = cli_parse(&verify_command, &c, argc, argv, NULL);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    if (c.secrets.count == 0)
+        return cli_usage_error(&verify_command, "--secret is required (or env HOOKD_SECRET)");
+    if (c.id == NULL || c.timestamp == NULL || c.signature == NULL)
+        return cli_usage_error(&verify_command, "--id, --timestamp and --signature are required");
     hookd_secret secrets[MAX_SECRETS];
-    size_t secret_count = 0;
-    const char *id = NULL, *timestamp = NULL, *signature = NULL, *env_secret;
-    int64_t tolerance_ms = (int64_t)DEFAULT_TOLERANCE_S * 1000;
-    size_t body_len;
+    for (size_t i = 0; i < c.secrets.count; i++)
+        secrets[i] = (hookd_secret){c.secrets.items[i], strlen(c.secrets.items[i])};
     char *body;
-    int opt, rc;
-
-    optind = 1;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        switch (opt) {
-        case OPT_SECRET:
-            if (*optarg == '\0')
-                return usage_error("verify", verify_usage, "--secret must not be empty");
-            if (secret_count == MAX_SECRETS)
-                return usage_error("verify", verify_usage, "too many --secret flags");
-            secrets[secret_count].bytes = optarg;
-            secrets[secret_count++].len = strlen(optarg);
-            break;
-        case OPT_ID:
-            id = optarg;
-            break;
-        case OPT_TIMESTAMP:
-            timestamp = optarg;
-            break;
-        case OPT_SIGNATURE:
-            signature = optarg;
-            break;
-        case OPT_TOLERANCE:
-            if (hookd_duration_parse(optarg, &tolerance_ms) != HOOKD_OK)
-                return usage_error("verify", verify_usage,
-                                   "--tolerance must be a duration such as 300s or 5m");
-            break;
-        case OPT_HELP:
-            fputs(verify_usage, stdout);
-            return 0;
-        default:
-            return bad_option("verify", verify_usage, argv, optind);
-        }
-    }
-    if (optind < argc)
-        return usage_error("verify", verify_usage, "unexpected argument");
-    env_secret = getenv("HOOKD_SECRET");
-    if (secret_count == 0 && env_secret != NULL && *env_secret != '\0') {
-        secrets[0].bytes = env_secret;
-        secrets[0].len = strlen(env_secret);
-        secret_count = 1;
-    }
-    if (secret_count == 0)
-        return usage_error("verify", verify_usage, "--secret is required");
-    if (id == NULL || timestamp == NULL || signature == NULL)
-        return usage_error("verify", verify_usage,
-                           "--id, --timestamp and --signature are required");
+    size_t body_len;
     rc = read_stdin(&body, &body_len);
     if (rc != HOOKD_OK)
         return stdin_failed("verify", rc);
-    rc = hookd_verify(secrets, secret_count, id, timestamp, signature, body, body_len,
-                      (int64_t)time(NULL), tolerance_ms / 1000);
+    rc = hookd_verify(secrets, c.secrets.count, c.id, c.timestamp, c.signature, body, body_len,
+                      (int64_t)time(NULL), c.tolerance_ms / 1000);
     free(body);
     if (rc != HOOKD_OK) {
         fprintf(stderr, "hookd verify: %s\n", hookd_strerror(rc));
@@ -307,182 +289,154 @@ static size_t keep_response(char *data, size_t size, size_t count, void *userdat
     return n;
 }
 
-/* POSTs body to url with the signed headers; prints the outcome; returns the exit status. */
-static int post_webhook(const char *url, const char *secret, const char *id, const char *body,
-                        size_t body_len, int64_t timeout_ms)
+/* Appends "name: value" to a curl header list. */
+static struct curl_slist *header_add(struct curl_slist *list, const char *name,
+                                     const char *value)
 {
-    char timestamp[HOOKD_TIMESTAMP_LEN + 1], signature[HOOKD_SIGNATURE_HEX_LEN + 1];
-    char errbuf[CURL_ERROR_SIZE];
-    struct curl_slist *headers = NULL, *grown;
-    struct response response = {.len = 0};
-    long status = 0;
-    int exit_status = 1;
-    CURLcode code;
-    CURL *curl;
-    int rc;
+    char line[256];
+    snprintf(line, sizeof line, "%s: %s", name, value);
+    return http_header_list_add(list, line);
+}
 
-    if (hookd_timestamp_format((int64_t)time(NULL), timestamp) != HOOKD_OK) {
-        fputs("hookd send: cannot format the current time\n", stderr);
-        return 1;
-    }
-    rc = hookd_sign(secret, strlen(secret), id, timestamp, body, body_len, signature);
-    if (rc != HOOKD_OK) {
-        fprintf(stderr, "hookd send: %s\n", hookd_strerror(rc));
-        return 1;
-    }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fputs("hookd send: cannot initialize libcurl\n", stderr);
-        return 1;
-    }
-    curl = curl_easy_init();
-    if (curl == NULL) {
-        fputs("hookd send: cannot initialize libcurl\n", stderr);
-        goto done;
-    }
-    {
-        const char *lines[] = {"Content-Type: application/json",
-                               "User-Agent: hookd/" HOOKD_VERSION_STRING,
-                               "Expect:",
-                               NULL,
-                               NULL,
-                               NULL};
-        char id_line[200], ts_line[64], sig_line[128];
-        snprintf(id_line, sizeof id_line, "X-Webhook-Id: %s", id);
-        snprintf(ts_line, sizeof ts_line, "X-Webhook-Timestamp: %s", timestamp);
-        snprintf(sig_line, sizeof sig_line, "X-Webhook-Signature: %s", signature);
-        lines[3] = id_line;
-        lines[4] = ts_line;
-        lines[5] = sig_line;
-        for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
-            grown = curl_slist_append(headers, lines[i]);
-            if (grown == NULL) {
-                fputs("hookd: out of memory\n", stderr);
-                abort();
-            }
-            headers = grown;
-        }
-    }
-    errbuf[0] = '\0';
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-    curl_easy_setopt(curl, CURLOPT_POST, 1L);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, keep_response);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-    code = curl_easy_perform(curl);
+/* The request's headers: the content type, our agent, no 100-continue, the three signed. */
+static struct curl_slist *webhook_headers(const char *id, const hookd_signed *sig)
+{
+    struct curl_slist *h = http_header_list_add(NULL, "Content-Type: application/json");
+    h = http_header_list_add(h, "User-Agent: hookd/" HOOKD_VERSION_STRING);
+    h = http_header_list_add(h, "Expect:");
+    h = header_add(h, HOOKD_HEADER_ID, id);
+    h = header_add(h, HOOKD_HEADER_TIMESTAMP, sig->timestamp);
+    return header_add(h, HOOKD_HEADER_SIGNATURE, sig->signature);
+}
+
+/* Performs the POST; prints the status and the start of the answer. Returns the exit
+ * status: 0 on a 2XX answer, 1 otherwise. */
+static int perform_post(CURL *curl, const char *url, struct curl_slist *headers,
+                        const char *body, size_t body_len, int64_t timeout_ms)
+{
+    char errbuf[CURL_ERROR_SIZE] = "";
+    struct response response = {.len = 0};
+    bool set = curl_easy_setopt(curl, CURLOPT_URL, url) == CURLE_OK &&
+               curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
+               curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+               curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+               curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms) == CURLE_OK &&
+               curl_easy_setopt(curl, CURLOPT_POST, 1L) == CURLE_OK &&
+               curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body) == CURLE_OK &&
+               curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len) == CURLE_OK &&
+               curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers) == CURLE_OK &&
+               curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, keep_response) == CURLE_OK &&
+               curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response) == CURLE_OK &&
+               curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK;
+    CURLcode code = set ? curl_easy_perform(curl) : CURLE_FAILED_INIT;
+    long status = 0;
+    if (code == CURLE_OK)
+        code = curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     if (code != CURLE_OK) {
         fprintf(stderr, "hookd send: %s\n", errbuf[0] != '\0' ? errbuf : curl_easy_strerror(code));
-        goto done;
+        return 1;
     }
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     printf("HTTP %ld\n", status);
     if (response.len > 0) {
         fwrite(response.bytes, 1, response.len, stdout);
         if (response.bytes[response.len - 1] != '\n')
             putchar('\n');
     }
-    exit_status = status >= 200 && status <= 299 ? 0 : 1;
     if (fflush(stdout) != 0)
-        exit_status = 1;
-done:
-    curl_slist_free_all(headers);
-    curl_easy_cleanup(curl);
+        return 1;
+    return status >= 200 && status <= 299 ? 0 : 1;
+}
+
+/* POSTs body to url signed now; prints the outcome; returns the exit status. */
+static int post_webhook(const char *url, const char *secret, const char *id, const char *body,
+                        size_t body_len, int64_t timeout_ms)
+{
+    hookd_signed sig;
+    if (sign_body("send", secret, id, NULL, body, body_len, &sig) != 0)
+        return 1;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fputs("hookd send: cannot initialize libcurl\n", stderr);
+        return 1;
+    }
+    int exit_status = 1;
+    CURL *curl = curl_easy_init();
+    if (curl == NULL) {
+        fputs("hookd send: cannot initialize libcurl\n", stderr);
+    } else {
+        struct curl_slist *headers = webhook_headers(id, &sig);
+        exit_status = perform_post(curl, url, headers, body, body_len, timeout_ms);
+        curl_slist_free_all(headers);
+        curl_easy_cleanup(curl);
+    }
     curl_global_cleanup();
     return exit_status;
 }
 
-int cmd_send(int argc, char **argv)
+/* Checks send's flags beyond their own syntax. CLI_CONTINUE, or 2 once reported. */
+static int send_check(const send_config *c, int argc, int first_positional)
 {
-    static const struct option options[] = {{"secret", required_argument, NULL, OPT_SECRET},
-                                            {"event", required_argument, NULL, OPT_EVENT},
-                                            {"data", required_argument, NULL, OPT_DATA},
-                                            {"id", required_argument, NULL, OPT_ID},
-                                            {"timeout", required_argument, NULL, OPT_TIMEOUT},
-                                            {"help", no_argument, NULL, OPT_HELP},
-                                            {NULL, 0, NULL, 0}};
-    const char *secret = getenv("HOOKD_SECRET"), *event = NULL, *data = NULL, *id = NULL;
-    const char *url;
-    char fresh_id[HOOKD_ID_LEN + 1];
-    int64_t timeout_ms = DEFAULT_TIMEOUT_MS;
-    char *stdin_data = NULL, *body = NULL, *probe = NULL;
-    size_t data_len, body_len, probe_len;
-    int opt, rc, exit_status = 1;
-
-    optind = 1;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        switch (opt) {
-        case OPT_SECRET:
-            secret = optarg;
-            break;
-        case OPT_EVENT:
-            event = optarg;
-            break;
-        case OPT_DATA:
-            data = optarg;
-            break;
-        case OPT_ID:
-            id = optarg;
-            break;
-        case OPT_TIMEOUT:
-            if (hookd_duration_parse(optarg, &timeout_ms) != HOOKD_OK || timeout_ms <= 0 ||
-                timeout_ms > 3600000)
-                return usage_error("send", send_usage,
-                                   "--timeout must be a duration from 1ms to 1h, such as 10s");
-            break;
-        case OPT_HELP:
-            fputs(send_usage, stdout);
-            return 0;
-        default:
-            return bad_option("send", send_usage, argv, optind);
-        }
-    }
-    if (optind != argc - 1)
-        return usage_error("send", send_usage, "exactly one URL is required");
-    url = argv[optind];
-    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
-        return usage_error("send", send_usage, "URL must start with http:// or https://");
-    if (secret == NULL || *secret == '\0')
-        return usage_error("send", send_usage, "--secret is required");
-    if (event == NULL || data == NULL)
-        return usage_error("send", send_usage, "--event and --data are required");
-    if (id != NULL && !header_value_ok(id))
-        return usage_error("send", send_usage, "--id must be printable ASCII without spaces");
-    if (hookd_envelope_build(event, "{}", 2, 0, &probe, &probe_len) != HOOKD_OK)
-        return usage_error("send", send_usage,
-                           "--event must be 1 to 128 letters, digits, '_', '.' or '-'");
+    if (argc - first_positional != 1)
+        return cli_usage_error(&send_command, "exactly one URL is required");
+    if (c->secret == NULL || *c->secret == '\0')
+        return cli_usage_error(&send_command, "--secret is required (or env HOOKD_SECRET)");
+    if (c->event == NULL || c->data == NULL)
+        return cli_usage_error(&send_command, "--event and --data are required");
+    char *probe = NULL;
+    size_t probe_len;
+    if (hookd_envelope_build(c->event, "{}", 2, 0, &probe, &probe_len) != HOOKD_OK)
+        return cli_usage_error(&send_command,
+                               "--event must be 1 to 128 letters, digits, '_', '.' or '-'");
     free(probe);
-    if (id == NULL) {
-        if (hookd_id_new(fresh_id) != HOOKD_OK) {
-            fputs("hookd send: cannot generate an id\n", stderr);
-            return 1;
-        }
-        id = fresh_id;
-    }
+    return CLI_CONTINUE;
+}
+
+/* The body {"event":…,"data":…} from --event and --data (or stdin). 0, 1 or 2 (reported). */
+static int send_body(const send_config *c, char **body, size_t *body_len)
+{
+    char *stdin_data = NULL;
+    const char *data = c->data;
+    size_t data_len;
     if (strcmp(data, "-") == 0) {
-        rc = read_stdin(&stdin_data, &data_len);
+        int rc = read_stdin(&stdin_data, &data_len);
         if (rc != HOOKD_OK)
             return stdin_failed("send", rc);
         data = stdin_data;
     } else {
         data_len = strlen(data);
     }
-    rc = hookd_envelope_build(event, data, data_len, BODY_MAX, &body, &body_len);
-    if (rc != HOOKD_OK) {
-        exit_status = usage_error("send", send_usage,
-                                  rc == HOOKD_ETOOBIG ? "--data is too large"
-                                                      : "--data must be a JSON object");
-        goto done;
-    }
-    exit_status = post_webhook(url, secret, id, body, body_len, timeout_ms);
-done:
-    free(body);
+    int rc = hookd_envelope_build(c->event, data, data_len, BODY_MAX, body, body_len);
     free(stdin_data);
-    return exit_status;
+    if (rc == HOOKD_OK)
+        return 0;
+    return cli_usage_error(&send_command, rc == HOOKD_ETOOBIG ? "--data is too large"
+                                                              : "--data must be a JSON object");
+}
+
+int cmd_send(int argc, char **argv)
+{
+    send_config c = {.timeout_ms = DEFAULT_TIMEOUT_MS};
+    int first = 0;
+    int rc = cli_parse(&send_command, &c, argc, argv, &first);
+    if (rc == CLI_CONTINUE)
+        rc = send_check(&c, argc, first);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    const char *url = argv[first];
+    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+        return cli_usage_error(&send_command, "URL must start with http:// or https://");
+    char fresh_id[HOOKD_ID_LEN + 1];
+    if (c.id == NULL) {
+        if (hookd_id_new(fresh_id) != HOOKD_OK) {
+            fputs("hookd send: cannot generate an id\n", stderr);
+            return 1;
+        }
+        c.id = fresh_id;
+    }
+    char *body = NULL;
+    size_t body_len = 0;
+    rc = send_body(&c, &body, &body_len);
+    if (rc == 0)
+        rc = post_webhook(url, c.secret, c.id, body, body_len, c.timeout_ms);
+    free(body);
+    return rc;
 }

@@ -58,11 +58,16 @@ class SignTest(harness.TestCase):
         self.assertIn("--timestamp", err)
 
     def test_missing_flags(self):
-        for args in (["--id", "x"], ["--secret", "s"], ["--secret"]):
-            code, out, err = self.run_hookd(["sign"] + args, stdin=b"{}")
+        # One line naming what is missing, then the hint (not the whole usage).
+        for args, why in ((["--id", "x"], "--secret is required"),
+                          (["--secret", "s"], "--id is required"),
+                          (["--secret"], "--secret needs a value")):
+            code, out, err = self.run_hookd(["sign"] + args, stdin=b"{}",
+                                            env={"HOOKD_SECRET": ""})
             self.assertEqual(code, 2, args)
             self.assertEqual(out, "")
-            self.assertIn("usage: hookd sign", err)
+            self.assertEqual(err.splitlines(), ["hookd sign: " + why,
+                                                "run 'hookd sign --help' for the flags"])
 
 
 class VerifyTest(harness.TestCase):
@@ -162,7 +167,8 @@ class VerifyTest(harness.TestCase):
     def test_usage(self):
         code, out, err = self.run_hookd(["verify", "--secret", "s", "--id", "x"], stdin=b"")
         self.assertEqual(code, 2)
-        self.assertIn("usage: hookd verify", err)
+        self.assertIn("--id, --timestamp and --signature are required", err)
+        self.assertIn("run 'hookd verify --help' for the flags", err)
         code, out, err = self.run_hookd(["verify", "--help"])
         self.assertEqual(code, 0)
         self.assertIn("usage: hookd verify", out)
@@ -296,8 +302,8 @@ class UsageTest(harness.TestCase):
             code, out, err = self.run_hookd([cmd, "--bogus"], stdin=b"")
             self.assertEqual(code, 2, cmd)
             self.assertEqual(out, "")
-            self.assertIn("--bogus", err)
-            self.assertIn("usage: hookd " + cmd, err)
+            self.assertEqual(err, "hookd %s: unknown flag --bogus\n"
+                                  "run 'hookd %s --help' for the flags\n" % (cmd, cmd))
 
 
 if __name__ == "__main__":
