@@ -59,7 +59,7 @@ class SignTest(harness.TestCase):
 
     def test_missing_flags(self):
         # One line naming what is missing, then the hint (not the whole usage).
-        for args, why in ((["--id", "x"], "--secret is required"),
+        for args, why in ((["--id", "x"], "--secret is required (or env HOOKD_SECRET)"),
                           (["--secret", "s"], "--id is required"),
                           (["--secret"], "--secret needs a value")):
             code, out, err = self.run_hookd(["sign"] + args, stdin=b"{}",
