@@ -94,6 +94,9 @@ typedef struct cli_command {
     "Environment: HOOKD_LOG_LEVEL=debug|info|warn|error sets the lowest level logged on\n"    \
     "stderr (default info). Secrets, signatures and bodies are never logged.\n"
 
+/* .options and .option_count of a cli_command, from a static array of cli_option. */
+#define CLI_OPTIONS(array) .options = (array), .option_count = sizeof(array) / sizeof((array)[0])
+
 /* The offset of a config field, for cli_option.offset. */
 #define CLI_AT(type, field) offsetof(type, field)
 

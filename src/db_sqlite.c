@@ -149,11 +149,7 @@ static int sqlite_prepare(db_sqlite *c, const char *sql, sqlite3_stmt **out, boo
     }
     if (keep) {
         stmt_entry *e = xmalloc(sizeof *e);
-        e->sql = strdup(sql);
-        if (!e->sql) {
-            fprintf(stderr, "hookd: out of memory\n");
-            abort();
-        }
+        e->sql = xstrdup(sql);
         e->stmt = stmt;
         e->next = c->buckets[b];
         c->buckets[b] = e;

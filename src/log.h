@@ -9,7 +9,8 @@
 
 enum log_level { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 };
 
-/* Sets the lowest level written (default LOG_INFO; HOOKD_LOG_LEVEL=debug|info|warn|error). */
+/* Sets the lowest level written, overriding HOOKD_LOG_LEVEL=debug|info|warn|error (read at
+ * the first log line or call here; default LOG_INFO; documented in serve/receive --help). */
 void log_set_level(enum log_level level);
 
 void log_write(enum log_level level, const char *component, const char *fmt, ...)

@@ -179,12 +179,7 @@ static void out_printf(out_buf *o, const char *fmt, ...)
         size_t cap = o->cap * 2;
         while (cap - o->len <= (size_t)n)
             cap *= 2;
-        char *p = realloc(o->data, cap);
-        if (!p) {
-            fprintf(stderr, "hookd: out of memory\n");
-            abort();
-        }
-        o->data = p;
+        o->data = xrealloc(o->data, cap);
         o->cap = cap;
     }
 }
@@ -242,11 +237,7 @@ char *metrics_render(const metrics *m, size_t *len)
 {
     static const char *const type_names[] = {"counter", "gauge", "histogram"};
     out_buf o = {.cap = 4096};
-    o.data = malloc(o.cap);
-    if (!o.data) {
-        fprintf(stderr, "hookd: out of memory\n");
-        abort();
-    }
+    o.data = xmalloc(o.cap);
     o.data[0] = '\0';
     for (const family *f = m->families; f; f = f->next) {
         if (f->help[0]) {

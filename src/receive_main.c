@@ -137,8 +137,7 @@ static const cli_command receive_command = {
                 "[--retention 7d] [--lease DURATION]",
     .summary = "Receives MeetBit webhooks: checks the timestamp and signature, saves each webhook\n"
                "durably before answering 200, drops duplicates, and hands each one to your handler.\n",
-    .options = receive_options,
-    .option_count = sizeof receive_options / sizeof receive_options[0],
+    CLI_OPTIONS(receive_options),
     .footer = "Durations take ms, s, m, h, d suffixes (a bare number is seconds).\n"
               CLI_LOG_LEVEL_HELP,
 };

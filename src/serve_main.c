@@ -127,8 +127,7 @@ static const cli_command serve_command = {
     .synopsis = "[OPTIONS]",
     .summary = "Runs the sender: keeps destinations, takes events, delivers each to every active\n"
                "subscribed destination, signed, with retries; every attempt is recorded.\n",
-    .options = serve_options,
-    .option_count = sizeof serve_options / sizeof serve_options[0],
+    CLI_OPTIONS(serve_options),
     .footer = "Durations take ms, s, m, h suffixes; a bare number is seconds.\n" CLI_LOG_LEVEL_HELP,
 };
 

@@ -72,8 +72,7 @@ static const cli_command sign_command = {
     .synopsis = "--secret S --id ID [--timestamp TS] < BODY",
     .summary = "Prints the three X-Webhook-* headers for the body read on stdin (its exact bytes:\n"
                "use printf or echo -n to avoid signing a trailing newline).\n",
-    .options = sign_options,
-    .option_count = sizeof sign_options / sizeof sign_options[0],
+    CLI_OPTIONS(sign_options),
 };
 
 /* ---- hookd verify ---- */
@@ -109,8 +108,7 @@ static const cli_command verify_command = {
     .summary = "Checks a delivery as a receiver does. Prints \"ok\" on stdout and exits 0, or prints\n"
                "the reason on stderr (\"hookd verify: expired\", \"… bad signature\", \"… malformed\n"
                "timestamp\", …) and exits 1. The body is read on stdin, exact bytes.\n",
-    .options = verify_options,
-    .option_count = sizeof verify_options / sizeof verify_options[0],
+    CLI_OPTIONS(verify_options),
 };
 
 /* ---- hookd send ---- */
@@ -144,8 +142,7 @@ static const cli_command send_command = {
     .summary = "Delivers one signed webhook {\"event\":TYPE,\"data\":JSON} to URL with a fresh\n"
                "timestamp. Redirects are not followed. Prints \"HTTP <status>\" and the first 4 KiB\n"
                "of the answer; exits 0 on a 2XX answer, 1 otherwise.\n",
-    .options = send_options,
-    .option_count = sizeof send_options / sizeof send_options[0],
+    CLI_OPTIONS(send_options),
     .positional_max = 1,
 };
 

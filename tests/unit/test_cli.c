@@ -51,8 +51,7 @@ static const cli_command demo = {
     .name = "demo",
     .synopsis = "[OPTIONS] [FILE]",
     .summary = "A command for tests.\n",
-    .options = demo_options,
-    .option_count = sizeof demo_options / sizeof demo_options[0],
+    CLI_OPTIONS(demo_options),
     .positional_max = 1,
     .footer = "The end.\n",
 };
