@@ -114,6 +114,23 @@ void loop_timer_add(struct event *timer, int64_t ms)
     }
 }
 
+void loop_timer_stop(struct event *timer)
+{
+    if (event_del(timer) != 0) {
+        fprintf(stderr, "hookd: cannot disarm a timer\n");
+        abort();
+    }
+}
+
+void loop_exit(struct event_base *base, int64_t ms)
+{
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    if (event_base_loopexit(base, ms > 0 ? &tv : NULL) != 0) {
+        fprintf(stderr, "hookd: cannot end the event loop\n");
+        abort();
+    }
+}
+
 int64_t loop_now_ms(void)
 {
     struct timespec ts;

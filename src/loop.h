@@ -32,6 +32,13 @@ struct event *loop_timer_new(struct event_base *base, bool persist,
  * message if libevent refuses, which only a freed or foreign event can cause. */
 void loop_timer_add(struct event *timer, int64_t ms);
 
+/* Disarms a timer (a no-op when it is not armed). */
+void loop_timer_stop(struct event *timer);
+
+/* Ends event_base_dispatch after ms milliseconds (0: once the current callbacks ran).
+ * Aborts with a message if libevent cannot schedule it (only when out of memory). */
+void loop_exit(struct event_base *base, int64_t ms);
+
 /* Milliseconds of the wall clock (Unix epoch) and of a monotonic clock. */
 int64_t loop_now_ms(void);
 int64_t loop_monotonic_ms(void);

@@ -252,8 +252,8 @@ static void receive_drain(evutil_socket_t fd, short what, void *arg)
     if (receive_ingest_in_flight(st->receive_ingest) > 0 || receive_api_in_flight(st->receive_api) > 0 ||
         !receive_handler_idle(st->receive_handler) || st->purging)
         return;
-    event_del(st->drain_timer);
-    event_base_loopexit(st->base, NULL);
+    loop_timer_stop(st->drain_timer);
+    loop_exit(st->base, 0);
 }
 
 static void receive_on_stop(void *arg)
@@ -265,7 +265,7 @@ static void receive_on_stop(void *arg)
     db_listener_close(st->listener);
     st->listener = NULL;
     receive_handler_stop(st->receive_handler);
-    event_del(st->purge_timer);
+    loop_timer_stop(st->purge_timer);
     loop_timer_add(st->drain_timer, 20);
 }
 

@@ -194,8 +194,7 @@ static void finish_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     serve_state *st = arg;
     if (st->drained && serve_api_pending(st->serve_api) == 0) {
-        struct timeval flush = {0, 50000}; /* lets the last answers leave */
-        event_base_loopexit(st->base, &flush);
+        loop_exit(st->base, 50); /* lets the last answers leave */
         return;
     }
     loop_timer_add(st->finish, 20);
@@ -208,7 +207,7 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
     serve_state *st = arg;
     log_warn("serve", "attempts still under way at the shutdown deadline: %zu; they will be "
              "attempted again at the next start", serve_deliver_in_flight(st->dispatch));
-    event_base_loopexit(st->base, NULL);
+    loop_exit(st->base, 0);
 }
 
 /* A notification: another node (or this one) stored work that may be due now. */

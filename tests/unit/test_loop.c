@@ -60,11 +60,44 @@ static void test_clocks(void **state)
     assert_true(loop_monotonic_ms() >= a + 4);
 }
 
+static int ticks;
+
+static void tick(int fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    if (++ticks == 3)
+        loop_exit(arg, 0);
+}
+
+/* A persistent timer fires every interval until stopped; loop_exit ends the loop. */
+static void test_timers(void **state)
+{
+    (void)state;
+    struct event_base *base = loop_new();
+    struct event *timer = loop_timer_new(base, true, tick, base);
+    int64_t start = loop_monotonic_ms();
+    loop_timer_add(timer, 10);
+    assert_int_equal(event_base_dispatch(base), 0);
+    assert_int_equal(ticks, 3);
+    assert_true(loop_monotonic_ms() - start >= 25);
+    /* Stopped, it fires no more: the loop runs until loop_exit's 40 ms, ticks stay 3. */
+    loop_timer_stop(timer);
+    start = loop_monotonic_ms();
+    loop_exit(base, 40);
+    assert_int_equal(event_base_dispatch(base), 0);
+    assert_true(loop_monotonic_ms() - start >= 35);
+    assert_int_equal(ticks, 3);
+    event_free(timer);
+    event_base_free(base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_signal_becomes_callback),
         cmocka_unit_test(test_clocks),
+        cmocka_unit_test(test_timers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
