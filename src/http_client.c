@@ -470,11 +470,10 @@ static int multi_timer_cb(CURLM *multi, long timeout_ms, void *userp)
     (void)multi;
     http_client *c = userp;
     if (timeout_ms < 0) {
-        evtimer_del(c->timer);
+        loop_timer_stop(c->timer);
         return 0;
     }
-    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
-    evtimer_add(c->timer, &tv); /* 0 runs it on the next turn, never from inside curl */
+    loop_timer_add(c->timer, timeout_ms); /* 0 runs it on the next turn, never inside curl */
     return 0;
 }
 
@@ -518,11 +517,10 @@ static int multi_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, 
         event_free(w->ev);
     }
     w->ev = event_new(c->base, fd, flags, socket_event_cb, c);
-    if (!w->ev) {
-        fprintf(stderr, "hookd: cannot create an event\n");
+    if (!w->ev || event_add(w->ev, NULL) != 0) {
+        fprintf(stderr, "hookd: cannot watch a socket\n");
         abort();
     }
-    event_add(w->ev, NULL);
     return 0;
 }
 
@@ -556,19 +554,23 @@ http_client *http_client_new(struct event_base *base, const http_client_options 
     c->allow_private = opt.allow_private_addresses;
     c->ca_file = opt.ca_file ? xstrdup(opt.ca_file) : NULL;
     c->user_agent = xstrdup(opt.user_agent ? opt.user_agent : "hookd/" HOOKD_VERSION_STRING);
-    c->timer = evtimer_new(base, timer_event_cb, c);
-    if (!c->timer) {
-        fprintf(stderr, "hookd: cannot create an event\n");
-        abort();
+    c->timer = loop_timer_new(base, false, timer_event_cb, c);
+    bool set =
+        curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, multi_socket_cb) == CURLM_OK &&
+        curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c) == CURLM_OK &&
+        curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb) == CURLM_OK &&
+        curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c) == CURLM_OK &&
+        curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+                          opt.max_total_connections > 0 ? opt.max_total_connections : 256L) ==
+            CURLM_OK &&
+        curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+                          opt.max_host_connections > 0 ? opt.max_host_connections : 16L) ==
+            CURLM_OK;
+    if (!set) {
+        log_error("http", "curl refused a multi-handle option");
+        http_client_free(c);
+        return NULL;
     }
-    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, multi_socket_cb);
-    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
-    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb);
-    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
-    curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
-                      opt.max_total_connections > 0 ? opt.max_total_connections : 256L);
-    curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-                      opt.max_host_connections > 0 ? opt.max_host_connections : 16L);
     return c;
 }
 
@@ -651,6 +653,83 @@ static void deferred_fail_cb(evutil_socket_t fd, short what, void *arg)
     transfer_finish(t, t->fail_code);
 }
 
+/* Copies the request's body into the transfer's buffer (kept between transfers). */
+static void transfer_copy_body(transfer *t, const http_request *req)
+{
+    if (req->body_len + 1 > t->body_cap) {
+        free(t->body);
+        t->body_cap = req->body_len + 1;
+        t->body = xmalloc(t->body_cap);
+    }
+    if (req->body_len)
+        memcpy(t->body, req->body, req->body_len);
+    t->body[req->body_len] = '\0';
+}
+
+/* Our headers, then the caller's, minus those the transport sets itself. */
+static struct curl_slist *transfer_headers(const http_request *req)
+{
+    struct curl_slist *h = http_header_list_add(NULL, "Content-Type: application/json");
+    h = http_header_list_add(h, "Expect:"); /* no 100-continue round trip */
+    for (size_t i = 0; i < req->header_count; i++) {
+        if (header_owned_by_transport(req->headers[i].name))
+            continue;
+        size_t len = strlen(req->headers[i].name) + strlen(req->headers[i].value) + 3;
+        char *line = xmalloc(len);
+        snprintf(line, len, "%s: %s", req->headers[i].name, req->headers[i].value);
+        h = http_header_list_add(h, line);
+        free(line);
+    }
+    return h;
+}
+
+/* Sets the easy handle up for t. CURLE_OK, or the first option curl refused (then the
+ * transfer must not start: a refused protocol or proxy option would weaken the policy). */
+static CURLcode transfer_setup(http_client *c, transfer *t, const http_request *req)
+{
+    CURL *e = t->easy;
+    CURLcode rc = CURLE_OK;
+#define SET(option, value)                                                                    \
+    if (rc == CURLE_OK)                                                                       \
+    rc = curl_easy_setopt(e, option, value)
+    SET(CURLOPT_URL, req->url);
+    SET(CURLOPT_POST, 1L);
+    SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    SET(CURLOPT_POSTFIELDS, t->body);
+    SET(CURLOPT_HTTPHEADER, t->headers);
+    SET(CURLOPT_USERAGENT, c->user_agent);
+    SET(CURLOPT_TIMEOUT_MS, (long)t->timeout_ms);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, (long)t->timeout_ms);
+    SET(CURLOPT_FOLLOWLOCATION, 0L);
+    SET(CURLOPT_PROTOCOLS_STR, c->allow_http ? "http,https" : "https");
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_PROXY, ""); /* no proxy from the environment: the address check must see
+                               the destination itself */
+    SET(CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
+    SET(CURLOPT_OPENSOCKETDATA, t);
+    SET(CURLOPT_WRITEFUNCTION, write_cb);
+    SET(CURLOPT_WRITEDATA, t);
+    SET(CURLOPT_HEADERFUNCTION, header_cb);
+    SET(CURLOPT_HEADERDATA, t);
+    SET(CURLOPT_ERRORBUFFER, t->errbuf);
+    SET(CURLOPT_PRIVATE, (char *)t);
+    if (c->ca_file)
+        SET(CURLOPT_CAINFO, c->ca_file);
+#undef SET
+    return rc;
+}
+
+/* A transfer that cannot start is reported like any failure, on the next loop turn. */
+static void transfer_fail_later(http_client *c, transfer *t, CURLcode code)
+{
+    t->fail_code = code;
+    struct timeval zero = {0, 0};
+    if (event_base_once(c->base, -1, EV_TIMEOUT, deferred_fail_cb, t, &zero) != 0) {
+        fprintf(stderr, "hookd: cannot schedule a callback\n");
+        abort();
+    }
+}
+
 int http_client_post(http_client *c, const http_request *req, http_done_fn done, void *arg)
 {
     char why[128];
@@ -666,52 +745,8 @@ int http_client_post(http_client *c, const http_request *req, http_done_fn done,
     t->arg = arg;
     t->started_ms = loop_monotonic_ms();
     t->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : 10000;
-    if (req->body_len + 1 > t->body_cap) {
-        free(t->body);
-        t->body_cap = req->body_len + 1;
-        t->body = xmalloc(t->body_cap);
-    }
-    if (req->body_len)
-        memcpy(t->body, req->body, req->body_len);
-    t->body[req->body_len] = '\0';
-
-    struct curl_slist *h = http_header_list_add(NULL, "Content-Type: application/json");
-    h = http_header_list_add(h, "Expect:"); /* no 100-continue round trip */
-    for (size_t i = 0; i < req->header_count; i++) {
-        if (header_owned_by_transport(req->headers[i].name))
-            continue;
-        size_t len = strlen(req->headers[i].name) + strlen(req->headers[i].value) + 3;
-        char *line = xmalloc(len);
-        snprintf(line, len, "%s: %s", req->headers[i].name, req->headers[i].value);
-        h = http_header_list_add(h, line);
-        free(line);
-    }
-    t->headers = h;
-
-    CURL *e = t->easy;
-    curl_easy_setopt(e, CURLOPT_URL, req->url);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, c->user_agent);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)t->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)t->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, c->allow_http ? "http,https" : "https");
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_PROXY, ""); /* no proxy from the environment: the address
-                                               check must see the destination itself */
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)t);
-    if (c->ca_file)
-        curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+    transfer_copy_body(t, req);
+    t->headers = transfer_headers(req);
 
     t->next = c->active;
     if (c->active)
@@ -719,15 +754,16 @@ int http_client_post(http_client *c, const http_request *req, http_done_fn done,
     c->active = t;
     c->in_flight++;
 
-    CURLMcode mc = curl_multi_add_handle(c->multi, e);
+    CURLcode setup = transfer_setup(c, t, req);
+    if (setup != CURLE_OK) {
+        log_error("http", "curl refused an option: %s", curl_easy_strerror(setup));
+        transfer_fail_later(c, t, setup);
+        return 0;
+    }
+    CURLMcode mc = curl_multi_add_handle(c->multi, t->easy);
     if (mc != CURLM_OK) {
         log_error("http", "curl_multi_add_handle: %s", curl_multi_strerror(mc));
-        t->fail_code = CURLE_FAILED_INIT;
-        struct timeval zero = {0, 0};
-        if (event_base_once(c->base, -1, EV_TIMEOUT, deferred_fail_cb, t, &zero) != 0) {
-            fprintf(stderr, "hookd: cannot schedule a callback\n");
-            abort();
-        }
+        transfer_fail_later(c, t, CURLE_FAILED_INIT);
     }
     return 0;
 }

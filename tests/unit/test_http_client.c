@@ -35,6 +35,7 @@ typedef struct env {
     char last_ua[128];
     char last_custom[128];
     char last_ctype[128];
+    char last_webhook_id[128];
     char last_body[256];
     ev_uint16_t last_peer_port;
 } env;
@@ -65,6 +66,7 @@ static void handler(struct evhttp_request *req, void *arg)
     copy_header(req, "User-Agent", e->last_ua, sizeof e->last_ua);
     copy_header(req, "X-Custom", e->last_custom, sizeof e->last_custom);
     copy_header(req, "Content-Type", e->last_ctype, sizeof e->last_ctype);
+    copy_header(req, "X-Webhook-Id", e->last_webhook_id, sizeof e->last_webhook_id);
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t n = evbuffer_get_length(in);
     if (n >= sizeof e->last_body)
@@ -155,8 +157,9 @@ static int post(http_client *c, const char *path, outcome *o, int64_t timeout_ms
 {
     char url[256];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", E->port, path);
-    http_header h[] = {{"X-Custom", "v1"}, {"Content-Type", "text/evil"}};
-    http_request req = {.url = url, .headers = h, .header_count = 2, .body = "{\"a\":1}xyz",
+    http_header h[] = {{"X-Custom", "v1"}, {"Content-Type", "text/evil"},
+                       {"user-agent", "evil/1"}, {"X-Webhook-Id", "wh_1"}};
+    http_request req = {.url = url, .headers = h, .header_count = 4, .body = "{\"a\":1}xyz",
                         .body_len = 7, .timeout_ms = timeout_ms};
     in_post = true;
     int rc = http_client_post(c, &req, on_done, o);
@@ -211,6 +214,7 @@ static void test_ok_and_headers(void **state)
     assert_string_equal(E->last_ua, "hookd/" HOOKD_VERSION_STRING);
     assert_string_equal(E->last_custom, "v1");
     assert_string_equal(E->last_ctype, "application/json");
+    assert_string_equal(E->last_webhook_id, "wh_1"); /* the protocol's headers pass */
     assert_string_equal(E->last_body, "{\"a\":1}");
 
     /* The connection is kept alive and reused. */
@@ -398,10 +402,29 @@ static void test_address_ranges(void **state)
     }
 }
 
+/* The one reserved list: the transport's own headers and the protocol's, in any case. */
+static void test_header_reserved(void **state)
+{
+    (void)state;
+    static const char *const reserved[] = {
+        "Content-Type", "content-length", "HOST", "Transfer-Encoding", "Connection", "Expect",
+        "User-Agent", "TE", "Upgrade", "Trailer", "X-Webhook-Id", "x-webhook-timestamp",
+        "X-WEBHOOK-SIGNATURE", "X-Webhook-Event"};
+    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+        if (!http_header_reserved(reserved[i]))
+            fail_msg("%s should be reserved", reserved[i]);
+    static const char *const allowed[] = {"Authorization", "X-Custom", "X-Webhook", "Hostname",
+                                          "X-Request-Id"};
+    for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
+        if (http_header_reserved(allowed[i]))
+            fail_msg("%s should be allowed", allowed[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_address_ranges),
+        cmocka_unit_test(test_header_reserved),
         cmocka_unit_test_setup_teardown(test_ok_and_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_statuses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
