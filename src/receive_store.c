@@ -358,10 +358,7 @@ static int receive_store_runs_read(db *conn, receive_store_get_job *job)
         return rc;
     size_t cap = 0;
     while (db_rows_next(rows)) {
-        if (job->run_count == cap) {
-            cap = cap ? cap * 2 : 8;
-            job->runs = xrealloc(job->runs, cap * sizeof *job->runs);
-        }
+        job->runs = xgrow(job->runs, job->run_count, &cap, sizeof *job->runs);
         receive_store_run *r = &job->runs[job->run_count++];
         r->n = db_rows_int(rows, 0);
         r->started_at = db_rows_int(rows, 1);

@@ -408,10 +408,8 @@ int serve_store_w_destination_list(db *conn, void *arg)
         return rc;
     size_t cap = 0;
     while (db_rows_next(rows)) {
-        if (r->destination_count == cap) {
-            cap = cap ? cap * 2 : 16;
-            r->destinations = xrealloc(r->destinations, cap * sizeof *r->destinations);
-        }
+        r->destinations = xgrow(r->destinations, r->destination_count, &cap,
+                                sizeof *r->destinations);
         serve_store_destination *d = &r->destinations[r->destination_count++];
         dest_read(rows, false, d);
     }
@@ -601,10 +599,7 @@ static int subscribers(db *conn, const char *type, char ***ids, size_t *count)
         return rc;
     size_t cap = 0;
     while (db_rows_next(rows)) {
-        if (*count == cap) {
-            cap = cap ? cap * 2 : 16;
-            *ids = xrealloc(*ids, cap * sizeof **ids);
-        }
+        *ids = xgrow(*ids, *count, &cap, sizeof **ids);
         (*ids)[(*count)++] = text_or_null(rows, 0);
     }
     db_rows_free(rows);
@@ -709,10 +704,7 @@ static void webhooks_read(db_rows *rows, serve_store_request *r, size_t max, boo
             *more = true;
             break;
         }
-        if (r->webhook_count == cap) {
-            cap = cap ? cap * 2 : 16;
-            r->webhooks = xrealloc(r->webhooks, cap * sizeof *r->webhooks);
-        }
+        r->webhooks = xgrow(r->webhooks, r->webhook_count, &cap, sizeof *r->webhooks);
         webhook_read(rows, &r->webhooks[r->webhook_count++]);
     }
 }
@@ -852,10 +844,7 @@ int serve_store_w_webhook_get(db *conn, void *arg)
         return rc;
     size_t cap = 0;
     while (db_rows_next(rows)) {
-        if (r->attempt_count == cap) {
-            cap = cap ? cap * 2 : 8;
-            r->attempts = xrealloc(r->attempts, cap * sizeof *r->attempts);
-        }
+        r->attempts = xgrow(r->attempts, r->attempt_count, &cap, sizeof *r->attempts);
         serve_store_attempt *a = &r->attempts[r->attempt_count++];
         a->n = db_rows_int(rows, 0);
         a->started_at = db_rows_int(rows, 1);
