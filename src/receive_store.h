@@ -11,7 +11,8 @@
  * Every inbox_* function but inbox_migrate has the db_work_fn shape: it takes a connection
  * and one of the *_job structs below, runs on the store thread inside the batch's
  * transaction, fills the job's outputs and returns 0 or a negative HOOKD_E* code. Inputs
- * the job points at must stay valid until the job's done callback runs.
+ * the job points at must stay valid until the job's done callback runs. Outputs are plain
+ * structs, never JSON: the admin API (receive_api.c) owns the answers' shape.
  */
 #ifndef HOOKD_INBOX_H
 #define HOOKD_INBOX_H

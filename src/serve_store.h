@@ -18,10 +18,12 @@
  * Two kinds of functions:
  *   - startup calls (store_migrate, store_admin_token, store_release_leases) run on the
  *     main thread before the loop starts;
- *   - work functions (store_w_*), db_work_fn-compatible, run on the db_worker's thread
- *     inside a batch transaction: db_worker_submit(worker, store_w_x, done, request). They
- *     read their inputs from the request and write their outputs into it; the caller reads
- *     the outputs in the done callback (on the loop) when rc is 0, then frees the request.
+ *   - work functions (serve_store_w_*), db_work_fn-compatible, run on the db_worker's
+ *     thread inside a batch transaction: db_worker_submit(worker, serve_store_w_x, done,
+ *     request). They read their inputs from the request and write their outputs into it as
+ *     plain structs (no JSON: the API layer, serve_api_json.c, owns the answers' shape); the
+ *     caller reads the outputs in the done callback (on the loop) when rc is 0, then frees
+ *     the request.
  *
  * Times are Unix milliseconds (BIGINT). Ids are canonical UUIDs (TEXT).
  */
