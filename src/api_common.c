@@ -41,32 +41,27 @@ int api_time_parse(const char *text, int64_t *unix_ms)
     size_t len = text ? strlen(text) : 0;
     if (len < HOOKD_TIMESTAMP_LEN)
         return HOOKD_ETIMESTAMP;
-    int64_t fraction_ms = 0;
-    if (len > HOOKD_TIMESTAMP_LEN) {
-        /* "…:SS.fffZ": 1 to 9 digits after the dot, then the Z */
-        size_t digits = len - HOOKD_TIMESTAMP_LEN - 1;
-        if (text[19] != '.' || text[len - 1] != 'Z' || digits < 1 || digits > 9)
-            return HOOKD_ETIMESTAMP;
-        for (size_t i = 0; i < digits; i++) {
-            if (!isdigit((unsigned char)text[20 + i]))
-                return HOOKD_ETIMESTAMP;
-            if (i < 3)
-                fraction_ms = fraction_ms * 10 + (text[20 + i] - '0');
-        }
-        for (size_t i = digits; i < 3; i++)
-            fraction_ms *= 10;
-    }
-    char seconds[HOOKD_TIMESTAMP_LEN + 1];
-    memcpy(seconds, text, 19);
-    seconds[19] = 'Z';
-    seconds[20] = '\0';
-    int64_t unix_seconds = 0;
-    if (len > HOOKD_TIMESTAMP_LEN || text[19] == 'Z') {
-        if (hookd_timestamp_parse(seconds, &unix_seconds) != 0)
-            return HOOKD_ETIMESTAMP;
-    } else {
+    /* "…:SS.fffZ": 1 to 9 digits after the dot, cut to milliseconds */
+    size_t digits = len > HOOKD_TIMESTAMP_LEN ? len - HOOKD_TIMESTAMP_LEN - 1 : 0;
+    if (len > HOOKD_TIMESTAMP_LEN &&
+        (text[19] != '.' || text[len - 1] != 'Z' || digits < 1 || digits > 9))
         return HOOKD_ETIMESTAMP;
+    int64_t fraction_ms = 0;
+    for (size_t i = 0; i < 3; i++) {
+        if (i < digits && !isdigit((unsigned char)text[20 + i]))
+            return HOOKD_ETIMESTAMP;
+        fraction_ms = fraction_ms * 10 + (i < digits ? text[20 + i] - '0' : 0);
     }
+    for (size_t i = 3; i < digits; i++)
+        if (!isdigit((unsigned char)text[20 + i]))
+            return HOOKD_ETIMESTAMP;
+    char seconds[HOOKD_TIMESTAMP_LEN + 1];
+    memcpy(seconds, text, 19); /* "YYYY-MM-DDTHH:MM:SS", then the Z the core wants */
+    memcpy(seconds + 19, "Z", 2);
+    int64_t unix_seconds = 0;
+    if ((len == HOOKD_TIMESTAMP_LEN && text[19] != 'Z') ||
+        hookd_timestamp_parse(seconds, &unix_seconds) != 0)
+        return HOOKD_ETIMESTAMP;
     *unix_ms = unix_seconds * 1000 + fraction_ms;
     return 0;
 }
