@@ -1,6 +1,7 @@
 #!/bin/sh
 # fuzz/run.sh — builds hookd's fuzz targets (clang, libFuzzer + ASan + UBSan) against the
-# protocol core and runs them one after another.
+# protocol core (and, for fuzz_api_body, the API's pure body scanner src/json_raw.c) and
+# runs them one after another.
 #
 #   fuzz/run.sh            fuzz each target for 60 seconds
 #   fuzz/run.sh 10         ... for 10 seconds each
@@ -16,7 +17,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 out=${FUZZ_OUT:-$root/build-fuzz}
-targets=${FUZZ_TARGETS:-"fuzz_timestamp fuzz_verify fuzz_envelope fuzz_catalog fuzz_units"}
+targets=${FUZZ_TARGETS:-"fuzz_timestamp fuzz_verify fuzz_envelope fuzz_catalog fuzz_units fuzz_api_body"}
 seconds=60
 smoke=0
 

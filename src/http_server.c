@@ -284,22 +284,31 @@ void http_reply_text(struct evhttp_request *req, int status, const char *content
         evhttp_add_header(headers, "Content-Type", content_type);
     if (len && status != 204 &&
         evbuffer_add(evhttp_request_get_output_buffer(req), body, len) != 0) {
-        fprintf(stderr, "hookd: out of memory\n");
-        abort();
+        /* the body could not be queued: never send a status with a cut body */
+        evhttp_send_error(req, 500, NULL);
+        return;
     }
     evhttp_send_reply(req, status, status_reason(status), NULL);
 }
 
+char *http_json_text(const json_t *value)
+{
+    /* Sized first, then written into a buffer from mem.h: without JSON_SORT_KEYS jansson
+     * allocates nothing while dumping, so no out-of-memory path is left to check. */
+    size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
+    size_t len = value ? json_dumpb(value, NULL, 0, flags) : 0;
+    char *text = xmalloc(len + 1);
+    if (len > 0)
+        len = json_dumpb(value, text, len, flags);
+    text[len] = '\0';
+    return text;
+}
+
 void http_reply_json(struct evhttp_request *req, int status, json_t *value)
 {
-    char *text = value ? json_dumps(value, JSON_COMPACT) : NULL;
+    char *text = http_json_text(value);
     json_decref(value);
-    if (value && !text) {
-        fprintf(stderr, "hookd: out of memory\n");
-        abort();
-    }
-    http_reply_text(req, status, "application/json", text ? text : "",
-                    text ? strlen(text) : 0);
+    http_reply_text(req, status, "application/json", text, strlen(text));
     free(text);
 }
 
@@ -361,13 +370,7 @@ char *http_request_query(struct evhttp_request *req, const char *name)
     char *result = NULL;
     if (evhttp_parse_query_str(query, &params) == 0) {
         const char *value = evhttp_find_header(&params, name);
-        if (value) {
-            result = strdup(value);
-            if (!result) {
-                fprintf(stderr, "hookd: out of memory\n");
-                abort();
-            }
-        }
+        result = xstrdup(value);
     }
     evhttp_clear_headers(&params);
     return result;
@@ -381,11 +384,7 @@ size_t http_path_split(const char *path, char **segments, size_t max)
         path++;
     if (!*path)
         return 0;
-    char *copy = strdup(path); /* segments[0] == copy: the caller frees it */
-    if (!copy) {
-        fprintf(stderr, "hookd: out of memory\n");
-        abort();
-    }
+    char *copy = xstrdup(path); /* segments[0] == copy: the caller frees it */
     size_t count = 0;
     char *p = copy;
     while (*p) {

@@ -39,6 +39,9 @@ struct evhttp *http_server_listen(struct event_base *base, const char *listen,
                                   const http_server_limits *limits, int *bound_port,
                                   char *err, size_t errlen);
 
+/* Compact JSON text of value (malloc'd, caller frees; "" for NULL). Never NULL. */
+char *http_json_text(const json_t *value);
+
 /* Answers with status and the JSON value (compact, Content-Type: application/json).
  * Takes ownership of (decrefs) value. */
 void http_reply_json(struct evhttp_request *req, int status, json_t *value);

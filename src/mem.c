@@ -42,3 +42,11 @@ char *xstrdup(const char *s)
 {
     return s ? xstrndup(s, strlen(s)) : NULL;
 }
+
+void *xgrow(void *array, size_t count, size_t *cap, size_t size)
+{
+    if (count < *cap)
+        return array;
+    *cap = *cap ? *cap * 2 : 8;
+    return xrealloc(array, *cap * size);
+}

@@ -1,16 +1,18 @@
 /*
- * admin.c — the receiver's admin routes (see admin.h). Each store query is a job on the
- * store thread; the answer is sent from its done callback on the loop.
+ * receive_api.c — the receiver's admin routes (see receive_api.h). Each store query is a job
+ * on the store thread that fills plain structs (receive_store.h); its done callback, on the
+ * loop, turns them into JSON here. Errors, times and store failures follow the one dialect
+ * of api_common.h, shared with the sender's REST API.
  */
 #include "receive_api.h"
 #include "mem.h"
 
+#include "api_common.h"
 #include "hookd.h"
 #include "http_server.h"
-#include "receive_store.h"
 #include "loop.h"
+#include "receive_store.h"
 
-#include <errno.h>
 #include <event2/http.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +28,7 @@ struct receive_api {
     size_t in_flight; /* store jobs not yet answered */
 };
 
-/* One admin request waiting for the store; only the job matching kind is used. */
+/* One admin request waiting for the store; only the job matching the route is used. */
 typedef struct receive_api_query {
     receive_api *a;
     struct evhttp_request *req;
@@ -42,11 +44,7 @@ typedef struct receive_api_query {
 
 static receive_api_query *receive_api_query_new(receive_api *a, struct evhttp_request *req)
 {
-    receive_api_query *q = calloc(1, sizeof *q);
-    if (!q) {
-        fprintf(stderr, "hookd: out of memory\n");
-        abort();
-    }
+    receive_api_query *q = xcalloc(1, sizeof *q);
     q->a = a;
     q->req = req;
     a->in_flight++;
@@ -62,15 +60,71 @@ static void receive_api_query_free(receive_api_query *q)
     free(q);
 }
 
-static void receive_api_reply_store_error(struct evhttp_request *req, int rc)
+/* ---- answers from the store's structs ---- */
+
+static json_t *receive_api_string(const char *s, size_t len)
 {
-    if (rc == HOOKD_ENOTFOUND)
-        http_reply_error(req, 404, "not_found", "no webhook with this id");
-    else
-        http_reply_error(req, 503, "store_error", "the store failed: %s", hookd_strerror(rc));
+    json_t *v = s ? json_stringn(s, len) : NULL;
+    return v ? v : json_null();
 }
 
-/* Store-thread work for each kind of admin_query. */
+/* {id, event, timestamp, status, attempts, runs, received_at, next_attempt_at, handling}
+ * and "body" when w has one. */
+static json_t *receive_api_webhook_json(const receive_store_webhook *w)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", receive_api_string(w->id, strlen(w->id)));
+    json_object_set_new(o, "event", receive_api_string(w->event, strlen(w->event)));
+    json_object_set_new(o, "timestamp", receive_api_string(w->timestamp, strlen(w->timestamp)));
+    json_object_set_new(o, "status", receive_api_string(w->status, strlen(w->status)));
+    json_object_set_new(o, "attempts", json_integer(w->attempts));
+    json_object_set_new(o, "runs", json_integer(w->runs));
+    json_object_set_new(o, "received_at", api_time_json(w->received_at));
+    json_object_set_new(o, "next_attempt_at", api_time_json(w->next_attempt_at));
+    json_object_set_new(o, "handling", json_boolean(w->handling));
+    if (w->body)
+        json_object_set_new(o, "body", receive_api_string(w->body, w->body_len));
+    return o;
+}
+
+/* {n, started_at, duration_ms, exit_status, http_status, error}: the status a run did not
+ * have (exit for --forward, HTTP for --exec) is null. */
+static json_t *receive_api_run_json(const receive_store_run *r)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "n", json_integer(r->n));
+    json_object_set_new(o, "started_at", api_time_json(r->started_at));
+    json_object_set_new(o, "duration_ms", json_integer(r->duration_ms));
+    json_object_set_new(o, "exit_status",
+                        r->exit_status < 0 ? json_null() : json_integer(r->exit_status));
+    json_object_set_new(o, "http_status",
+                        r->http_status < 0 ? json_null() : json_integer(r->http_status));
+    json_object_set_new(o, "error",
+                        r->error ? receive_api_string(r->error, strlen(r->error)) : json_null());
+    return o;
+}
+
+static json_t *receive_api_list_json(const receive_store_list_job *job)
+{
+    json_t *data = json_array();
+    for (size_t i = 0; i < job->count; i++)
+        json_array_append_new(data, receive_api_webhook_json(&job->items[i]));
+    json_t *next = job->next ? receive_api_string(job->next, strlen(job->next)) : json_null();
+    return json_pack("{s:o,s:o}", "data", data, "next", next);
+}
+
+static json_t *receive_api_get_json(const receive_store_get_job *job)
+{
+    json_t *o = receive_api_webhook_json(&job->webhook);
+    json_t *runs = json_array();
+    for (size_t i = 0; i < job->run_count; i++)
+        json_array_append_new(runs, receive_api_run_json(&job->runs[i]));
+    json_object_set_new(o, "runs", runs);
+    return o;
+}
+
+/* ---- store jobs ---- */
+
 static int receive_api_list_work(db *conn, void *arg)
 {
     return receive_store_list(conn, &((receive_api_query *)arg)->job.list);
@@ -90,9 +144,10 @@ static void receive_api_listed(void *arg, int rc)
 {
     receive_api_query *q = arg;
     if (rc == 0)
-        http_reply_json(q->req, 200, q->job.list.result);
+        http_reply_json(q->req, 200, receive_api_list_json(&q->job.list));
     else
-        receive_api_reply_store_error(q->req, rc);
+        api_reply_store_error(q->req, rc, "webhook", NULL);
+    receive_store_list_job_clear(&q->job.list);
     receive_api_query_free(q);
 }
 
@@ -100,9 +155,10 @@ static void receive_api_got(void *arg, int rc)
 {
     receive_api_query *q = arg;
     if (rc == 0)
-        http_reply_json(q->req, 200, q->job.get.result);
+        http_reply_json(q->req, 200, receive_api_get_json(&q->job.get));
     else
-        receive_api_reply_store_error(q->req, rc);
+        api_reply_store_error(q->req, rc, "webhook", NULL);
+    receive_store_get_job_clear(&q->job.get);
     receive_api_query_free(q);
 }
 
@@ -115,13 +171,14 @@ static void receive_api_retried(void *arg, int rc)
         else
             receive_handler_kick(q->a->receive_handler);
         http_reply_json(q->req, 202, json_pack("{s:s,s:s}", "id", q->id, "status", "pending"));
-    } else if (rc == HOOKD_ECONFLICT) {
-        http_reply_error(q->req, 409, "running", "the handler is running this webhook now");
     } else {
-        receive_api_reply_store_error(q->req, rc);
+        api_reply_store_error(q->req, rc, "webhook",
+                              "the handler is running this webhook now");
     }
     receive_api_query_free(q);
 }
+
+/* ---- routes ---- */
 
 static void receive_api_list(receive_api *a, struct evhttp_request *req)
 {
@@ -129,23 +186,18 @@ static void receive_api_list(receive_api *a, struct evhttp_request *req)
     if (status && strcmp(status, "pending") != 0 && strcmp(status, "done") != 0 &&
         strcmp(status, "failed") != 0) {
         free(status);
-        http_reply_error(req, 400, "bad_status", "status must be pending, done or failed");
+        api_reply_invalid_parameter(req, "status must be pending, done or failed");
         return;
     }
     long limit = RECEIVE_API_DEFAULT_LIMIT;
     char *text = http_request_query(req, "limit");
-    if (text) {
-        char *end = NULL;
-        errno = 0;
-        limit = strtol(text, &end, 10);
-        bool bad = errno != 0 || end == text || *end != '\0' || limit < 1 ||
-                   limit > RECEIVE_API_MAX_LIMIT;
-        free(text);
-        if (bad) {
-            free(status);
-            http_reply_error(req, 400, "bad_limit", "limit must be 1 to %d", RECEIVE_API_MAX_LIMIT);
-            return;
-        }
+    int rc = text ? api_parse_limit(text, RECEIVE_API_MAX_LIMIT, &limit) : 0;
+    free(text);
+    if (rc != 0) {
+        free(status);
+        api_reply_invalid_parameter(req, "limit must be a number from 1 to %d",
+                                    RECEIVE_API_MAX_LIMIT);
+        return;
     }
     receive_api_query *q = receive_api_query_new(a, req);
     q->status = status;
@@ -160,69 +212,73 @@ static void receive_api_list(receive_api *a, struct evhttp_request *req)
     db_worker_submit(a->worker, receive_api_list_work, receive_api_listed, q);
 }
 
+static void receive_api_get(receive_api *a, struct evhttp_request *req, const char *id)
+{
+    receive_api_query *q = receive_api_query_new(a, req);
+    q->id = xstrdup(id);
+    q->job.get.id = q->id;
+    db_worker_submit(a->worker, receive_api_get_work, receive_api_got, q);
+}
+
+static void receive_api_retry(receive_api *a, struct evhttp_request *req, const char *id)
+{
+    receive_api_query *q = receive_api_query_new(a, req);
+    q->id = xstrdup(id);
+    q->job.retry.id = q->id;
+    q->job.retry.now = loop_now_ms();
+    db_worker_submit(a->worker, receive_api_retry_work, receive_api_retried, q);
+}
+
+static void receive_api_metrics(receive_api *a, struct evhttp_request *req)
+{
+    size_t len = 0;
+    char *text = metrics_render(a->metrics, &len);
+    http_reply_text(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+    free(text);
+}
+
+/* Routes one request by its path segments. */
+static void receive_api_route(receive_api *a, struct evhttp_request *req, char **seg, size_t n)
+{
+    bool get = evhttp_request_get_command(req) == EVHTTP_REQ_GET;
+    bool post = evhttp_request_get_command(req) == EVHTTP_REQ_POST;
+    bool webhooks = n >= 1 && strcmp(seg[0], "webhooks") == 0;
+    bool retry = webhooks && n == 3 && strcmp(seg[2], "retry") == 0;
+    bool known = (n == 1 && (strcmp(seg[0], "healthz") == 0 ||
+                             strcmp(seg[0], "metrics") == 0 || webhooks)) ||
+                 (webhooks && n == 2) || retry;
+    if (!known)
+        api_reply_no_route(req);
+    else if (retry ? !post : !get)
+        api_reply_method_not_allowed(req, retry ? "POST" : "GET");
+    else if (retry)
+        receive_api_retry(a, req, seg[1]);
+    else if (n == 2)
+        receive_api_get(a, req, seg[1]);
+    else if (webhooks)
+        receive_api_list(a, req);
+    else if (strcmp(seg[0], "metrics") == 0)
+        receive_api_metrics(a, req);
+    else
+        http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+}
+
 static void receive_api_request(struct evhttp_request *req, void *arg)
 {
     receive_api *a = arg;
-    enum evhttp_cmd_type method = evhttp_request_get_command(req);
     char *path = http_request_path(req);
     char *seg[4] = {0};
-    size_t n = path ? http_path_split(path, seg, 4) : 0;
+    size_t n = http_path_split(path, seg, 4);
     free(path);
-    bool get = method == EVHTTP_REQ_GET;
-    bool post = method == EVHTTP_REQ_POST;
-
-    if (n == 1 && strcmp(seg[0], "healthz") == 0) {
-        if (get)
-            http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
-        else
-            http_reply_error(req, 405, "method_not_allowed", "use GET");
-    } else if (n == 1 && strcmp(seg[0], "metrics") == 0) {
-        if (get) {
-            size_t len = 0;
-            char *text = metrics_render(a->metrics, &len);
-            http_reply_text(req, 200, "text/plain; version=0.0.4", text, len);
-            free(text);
-        } else {
-            http_reply_error(req, 405, "method_not_allowed", "use GET");
-        }
-    } else if (n == 1 && strcmp(seg[0], "webhooks") == 0) {
-        if (get)
-            receive_api_list(a, req);
-        else
-            http_reply_error(req, 405, "method_not_allowed", "use GET");
-    } else if (n == 2 && strcmp(seg[0], "webhooks") == 0) {
-        if (get) {
-            receive_api_query *q = receive_api_query_new(a, req);
-            q->id = xstrdup(seg[1]);
-            q->job.get.id = q->id;
-            db_worker_submit(a->worker, receive_api_get_work, receive_api_got, q);
-        } else {
-            http_reply_error(req, 405, "method_not_allowed", "use GET");
-        }
-    } else if (n == 3 && strcmp(seg[0], "webhooks") == 0 && strcmp(seg[2], "retry") == 0) {
-        if (post) {
-            receive_api_query *q = receive_api_query_new(a, req);
-            q->id = xstrdup(seg[1]);
-            q->job.retry.id = q->id;
-            q->job.retry.now = loop_now_ms();
-            db_worker_submit(a->worker, receive_api_retry_work, receive_api_retried, q);
-        } else {
-            http_reply_error(req, 405, "method_not_allowed", "use POST");
-        }
-    } else {
-        http_reply_error(req, 404, "not_found", "no such route");
-    }
+    receive_api_route(a, req, seg, n);
     if (n > 0)
         free(seg[0]);
 }
 
-receive_api *receive_api_new(struct evhttp *http, db_worker *worker, receive_handler *h, metrics *m)
+receive_api *receive_api_new(struct evhttp *http, db_worker *worker, receive_handler *h,
+                             metrics *m)
 {
-    receive_api *a = calloc(1, sizeof *a);
-    if (!a) {
-        fprintf(stderr, "hookd: out of memory\n");
-        abort();
-    }
+    receive_api *a = xcalloc(1, sizeof *a);
     a->worker = worker;
     a->receive_handler = h;
     a->metrics = m;

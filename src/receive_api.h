@@ -1,16 +1,19 @@
 /*
- * admin.h — the receiver's admin API, served on its own listener (--admin-listen, loopback
- * by default), never on the public port:
+ * receive_api.h — the receiver's admin API, served on its own listener (--admin-listen,
+ * loopback by default), never on the public port:
  *   GET  /webhooks?status=pending|done|failed[&limit=N][&after=ID]  a page of webhooks
  *   GET  /webhooks/{id}                                            one, with its handler runs
  *   POST /webhooks/{id}/retry                                      run it again (202)
  *   GET  /healthz                                                  200 {"status":"ok"}
  *   GET  /metrics                                                  Prometheus text
  *
+ * Errors, times (ISO 8601 with milliseconds) and statuses are the dialect of api_common.h,
+ * the same as the sender's REST API.
+ *
  * Thread: loop thread only. Reads go through the store thread like every other query.
  */
-#ifndef HOOKD_ADMIN_H
-#define HOOKD_ADMIN_H
+#ifndef HOOKD_RECEIVE_API_H
+#define HOOKD_RECEIVE_API_H
 
 #include "db.h"
 #include "receive_handler.h"
@@ -28,7 +31,7 @@ receive_api *receive_api_new(struct evhttp *http, db_worker *worker, receive_han
 /* Requests waiting for the store. */
 size_t receive_api_in_flight(const receive_api *a);
 
-/* Frees it; call once admin_in_flight is 0. */
+/* Frees it; call once receive_api_in_flight is 0. */
 void receive_api_free(receive_api *a);
 
 #endif

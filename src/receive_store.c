@@ -44,12 +44,6 @@ static const char *const receive_store_migrations[] = {
     " PRIMARY KEY (webhook_id, n));",
 };
 
-static json_t *receive_store_json_string(const char *s, size_t len)
-{
-    json_t *v = json_stringn(s, len);
-    return v ? v : json_null();
-}
-
 int receive_store_migrate(db *conn)
 {
     return db_migrate(conn, "receive", receive_store_migrations,
@@ -264,32 +258,40 @@ int receive_store_record_run(db *conn, void *arg)
     return db_query(conn, insert, r, sizeof r / sizeof r[0], NULL, NULL);
 }
 
-/* The columns every listing shows, in the order inbox_webhook_json reads them. */
-#define RECEIVE_STORE_COLUMNS                                                                     \
+/* The columns every listing shows, in the order receive_store_webhook_read reads them. */
+#define RECEIVE_STORE_COLUMNS                                                             \
     "id, event, webhook_timestamp, status, attempts, runs, received_at, next_attempt_at," \
     " lease_until"
 
-static json_t *receive_store_webhook_json(db_rows *rows)
+static char *receive_store_text(db_rows *rows, int col)
 {
     size_t len = 0;
-    const char *s;
-    json_t *o = json_object();
-    s = db_rows_text(rows, 0, &len);
-    json_object_set_new(o, "id", receive_store_json_string(s, len));
-    s = db_rows_text(rows, 1, &len);
-    json_object_set_new(o, "event", receive_store_json_string(s, len));
-    s = db_rows_text(rows, 2, &len);
-    json_object_set_new(o, "timestamp", receive_store_json_string(s, len));
-    s = db_rows_text(rows, 3, &len);
-    bool pending = strcmp(s, "pending") == 0;
-    json_object_set_new(o, "status", receive_store_json_string(s, len));
-    json_object_set_new(o, "attempts", json_integer(db_rows_int(rows, 4)));
-    json_object_set_new(o, "runs", json_integer(db_rows_int(rows, 5)));
-    json_object_set_new(o, "received_at", json_integer(db_rows_int(rows, 6)));
-    json_object_set_new(o, "next_attempt_at",
-                        pending ? json_integer(db_rows_int(rows, 7)) : json_null());
-    json_object_set_new(o, "handling", json_boolean(!db_rows_null(rows, 8)));
-    return o;
+    const char *s = db_rows_text(rows, col, &len);
+    return xstrndup(s, len);
+}
+
+/* Fills w from the current row (RECEIVE_STORE_COLUMNS). */
+static void receive_store_webhook_read(db_rows *rows, receive_store_webhook *w)
+{
+    w->id = receive_store_text(rows, 0);
+    w->event = receive_store_text(rows, 1);
+    w->timestamp = receive_store_text(rows, 2);
+    w->status = receive_store_text(rows, 3);
+    w->attempts = db_rows_int(rows, 4);
+    w->runs = db_rows_int(rows, 5);
+    w->received_at = db_rows_int(rows, 6);
+    w->next_attempt_at = strcmp(w->status, "pending") == 0 ? db_rows_int(rows, 7) : -1;
+    w->handling = !db_rows_null(rows, 8);
+}
+
+static void receive_store_webhook_clear(receive_store_webhook *w)
+{
+    free(w->id);
+    free(w->event);
+    free(w->timestamp);
+    free(w->status);
+    free(w->body);
+    memset(w, 0, sizeof *w);
 }
 
 int receive_store_list(db *conn, void *arg)
@@ -320,21 +322,52 @@ int receive_store_list(db *conn, void *arg)
     int rc = db_query(conn, sql, p, n, &rows, NULL);
     if (rc != 0)
         return rc;
-    json_t *data = json_array();
-    json_t *next = json_null();
-    int64_t count = 0;
+    job->items = xcalloc((size_t)job->limit, sizeof *job->items);
     while (db_rows_next(rows)) {
-        if (count == job->limit) {
-            json_t *last = json_array_get(data, json_array_size(data) - 1);
-            json_decref(next);
-            next = json_incref(json_object_get(last, "id"));
+        if (job->count == (size_t)job->limit) {
+            job->next = xstrdup(job->items[job->count - 1].id);
             break;
         }
-        json_array_append_new(data, receive_store_webhook_json(rows));
-        count++;
+        receive_store_webhook_read(rows, &job->items[job->count++]);
     }
     db_rows_free(rows);
-    job->result = json_pack("{s:o,s:o}", "data", data, "next", next);
+    return 0;
+}
+
+void receive_store_list_job_clear(receive_store_list_job *job)
+{
+    for (size_t i = 0; i < job->count; i++)
+        receive_store_webhook_clear(&job->items[i]);
+    free(job->items);
+    free(job->next);
+    job->items = NULL;
+    job->count = 0;
+    job->next = NULL;
+}
+
+/* Reads the runs of job->id into job->runs. */
+static int receive_store_runs_read(db *conn, receive_store_get_job *job)
+{
+    static const char runs[] =
+        "SELECT n, started_at, duration_ms, exit_status, http_status, error"
+        " FROM receive_runs WHERE webhook_id = $1 ORDER BY n";
+    db_param p[] = {DB_S(job->id)};
+    db_rows *rows = NULL;
+    int rc = db_query(conn, runs, p, 1, &rows, NULL);
+    if (rc != 0)
+        return rc;
+    size_t cap = 0;
+    while (db_rows_next(rows)) {
+        job->runs = xgrow(job->runs, job->run_count, &cap, sizeof *job->runs);
+        receive_store_run *r = &job->runs[job->run_count++];
+        r->n = db_rows_int(rows, 0);
+        r->started_at = db_rows_int(rows, 1);
+        r->duration_ms = db_rows_int(rows, 2);
+        r->exit_status = db_rows_null(rows, 3) ? -1 : db_rows_int(rows, 3);
+        r->http_status = db_rows_null(rows, 4) ? -1 : db_rows_int(rows, 4);
+        r->error = db_rows_null(rows, 5) ? NULL : receive_store_text(rows, 5);
+    }
+    db_rows_free(rows);
     return 0;
 }
 
@@ -343,9 +376,6 @@ int receive_store_get(db *conn, void *arg)
     receive_store_get_job *job = arg;
     static const char one[] =
         "SELECT " RECEIVE_STORE_COLUMNS ", body FROM receive_webhooks WHERE id = $1";
-    static const char runs[] =
-        "SELECT n, started_at, duration_ms, exit_status, http_status, error"
-        " FROM receive_runs WHERE webhook_id = $1 ORDER BY n";
     db_param p[] = {DB_S(job->id)};
     db_rows *rows = NULL;
     int rc = db_query(conn, one, p, 1, &rows, NULL);
@@ -355,39 +385,21 @@ int receive_store_get(db *conn, void *arg)
         db_rows_free(rows);
         return HOOKD_ENOTFOUND;
     }
-    json_t *o = receive_store_webhook_json(rows);
-    size_t len = 0;
-    const char *body = db_rows_text(rows, 9, &len);
-    json_object_set_new(o, "body", receive_store_json_string(body, len));
+    receive_store_webhook_read(rows, &job->webhook);
+    const char *body = db_rows_text(rows, 9, &job->webhook.body_len);
+    job->webhook.body = xstrndup(body, job->webhook.body_len);
     db_rows_free(rows);
+    return receive_store_runs_read(conn, job);
+}
 
-    rc = db_query(conn, runs, p, 1, &rows, NULL);
-    if (rc != 0) {
-        json_decref(o);
-        return rc;
-    }
-    json_t *list = json_array();
-    while (db_rows_next(rows)) {
-        json_t *r = json_object();
-        json_object_set_new(r, "n", json_integer(db_rows_int(rows, 0)));
-        json_object_set_new(r, "started_at", json_integer(db_rows_int(rows, 1)));
-        json_object_set_new(r, "duration_ms", json_integer(db_rows_int(rows, 2)));
-        if (!db_rows_null(rows, 3))
-            json_object_set_new(r, "exit_status", json_integer(db_rows_int(rows, 3)));
-        if (!db_rows_null(rows, 4))
-            json_object_set_new(r, "http_status", json_integer(db_rows_int(rows, 4)));
-        if (db_rows_null(rows, 5)) {
-            json_object_set_new(r, "error", json_null());
-        } else {
-            const char *e = db_rows_text(rows, 5, &len);
-            json_object_set_new(r, "error", receive_store_json_string(e, len));
-        }
-        json_array_append_new(list, r);
-    }
-    db_rows_free(rows);
-    json_object_set_new(o, "runs", list);
-    job->result = o;
-    return 0;
+void receive_store_get_job_clear(receive_store_get_job *job)
+{
+    receive_store_webhook_clear(&job->webhook);
+    for (size_t i = 0; i < job->run_count; i++)
+        free(job->runs[i].error);
+    free(job->runs);
+    job->runs = NULL;
+    job->run_count = 0;
 }
 
 int receive_store_retry(db *conn, void *arg)

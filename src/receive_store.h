@@ -11,14 +11,14 @@
  * Every inbox_* function but inbox_migrate has the db_work_fn shape: it takes a connection
  * and one of the *_job structs below, runs on the store thread inside the batch's
  * transaction, fills the job's outputs and returns 0 or a negative HOOKD_E* code. Inputs
- * the job points at must stay valid until the job's done callback runs.
+ * the job points at must stay valid until the job's done callback runs. Outputs are plain
+ * structs, never JSON: the admin API (receive_api.c) owns the answers' shape.
  */
 #ifndef HOOKD_INBOX_H
 #define HOOKD_INBOX_H
 
 #include "db.h"
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -109,28 +109,58 @@ typedef struct receive_store_run_job {
  * HOOKD_ELEASE and nothing is written). arg: inbox_run_job. */
 int receive_store_record_run(db *conn, void *arg);
 
+/* A webhook as the admin API shows it. Strings owned by the struct (freed by the job's
+ * clear function). Times are Unix ms. */
+typedef struct receive_store_webhook {
+    char *id;
+    char *event;
+    char *timestamp;         /* X-Webhook-Timestamp as received */
+    char *status;            /* "pending", "done" or "failed" */
+    int64_t attempts;        /* runs in the current round */
+    int64_t runs;            /* runs in all */
+    int64_t received_at;
+    int64_t next_attempt_at; /* -1 unless pending */
+    bool handling;           /* a handler holds its lease now */
+    char *body;              /* receive_store_get only: the raw body; NULL in a list */
+    size_t body_len;
+} receive_store_webhook;
+
+/* One handler run. */
+typedef struct receive_store_run {
+    int64_t n;           /* 1, 2, … among all the webhook's runs */
+    int64_t started_at;  /* Unix ms */
+    int64_t duration_ms;
+    int64_t exit_status; /* --exec: the exit status, -1 for none (killed, not started) */
+    int64_t http_status; /* --forward: the answer's status, -1 for none */
+    char *error;         /* why it failed, or NULL; owned */
+} receive_store_run;
+
 /* A page of webhooks in the order they were received. */
 typedef struct receive_store_list_job {
-    const char *status; /* "pending", "done", "failed", or NULL for all */
-    int64_t limit;      /* 1..1000 */
-    const char *after;  /* the cursor: the last id of the previous page, or NULL */
-    json_t *result;     /* out: {"data":[{id,event,timestamp,status,attempts,runs,
-                           received_at,next_attempt_at}…],"next":id|null}; caller decrefs */
+    const char *status;           /* "pending", "done", "failed", or NULL for all */
+    int64_t limit;                /* 1..1000 */
+    const char *after;            /* the cursor: the last id of the previous page, or NULL */
+    receive_store_webhook *items; /* out: count of them (without body) */
+    size_t count;
+    char *next;                   /* out: the next page's cursor, NULL on the last page */
 } receive_store_list_job;
 
-/* arg: inbox_list_job. */
+/* arg: receive_store_list_job. Free its outputs with receive_store_list_job_clear. */
 int receive_store_list(db *conn, void *arg);
+void receive_store_list_job_clear(receive_store_list_job *job);
 
 /* One webhook with its body and its handler runs. */
 typedef struct receive_store_get_job {
     const char *id;
-    json_t *result; /* out: the webhook's fields, "body" (text) and
-                       "runs":[{n,started_at,duration_ms,exit_status|http_status,error}];
-                       caller decrefs. HOOKD_ENOTFOUND when there is no such id. */
+    receive_store_webhook webhook; /* out, with body */
+    receive_store_run *runs;       /* out: run_count of them, oldest first */
+    size_t run_count;
 } receive_store_get_job;
 
-/* arg: inbox_get_job. */
+/* arg: receive_store_get_job. HOOKD_ENOTFOUND when there is no such id. Free its outputs
+ * with receive_store_get_job_clear. */
 int receive_store_get(db *conn, void *arg);
+void receive_store_get_job_clear(receive_store_get_job *job);
 
 /* A manual retry: a done or failed webhook becomes pending, due now, with a fresh round of
  * attempts; a pending one not under lease is made due now. Either notifies

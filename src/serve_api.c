@@ -1,15 +1,21 @@
 /*
- * api.c — the REST routes of `hookd serve`. Each handler checks its input (auth, JSON,
- * fields, the catalog), fills a store_request and submits it to the db_worker; the reply is
- * sent from the job's done callback, once the batch has committed. Nothing here touches the
- * disk or writes SQL.
+ * serve_api.c — the REST routes of `hookd serve` (see serve_api.h). A route table maps
+ * method and path to an action; each action checks its input (auth, JSON, fields, the
+ * catalog), fills a serve_store_request and submits it to the db_worker; the reply is built
+ * from the request's plain structs (serve_api_json.c) in the job's done callback, once the
+ * batch has committed. Errors, times and store failures follow the one dialect of
+ * api_common.h, shared with the receiver's admin API. Nothing here touches the disk or
+ * writes SQL.
  */
 #include "serve_api.h"
 #include "mem.h"
 
+#include "api_common.h"
 #include "http_server.h"
+#include "json_raw.h"
 #include "log.h"
 #include "loop.h"
+#include "serve_api_json.h"
 #include "serve_store.h"
 
 #include <ctype.h>
@@ -33,6 +39,7 @@
 #define MAX_IDEMPOTENCY_KEY 255
 #define MAX_PAGE 100
 #define DEFAULT_PAGE 50
+#define MAX_FILTER 128      /* bytes of an id filter or cursor in a query */
 #define STATS_EVERY_MS 1000 /* /metrics counts the store's webhooks at most this often */
 
 struct serve_api {
@@ -43,18 +50,33 @@ struct serve_api {
     serve_api_options opt;
     size_t pending;      /* requests waiting on the store */
     bool stopping;
-    metric *webhooks_by_status[4], *queue_depth, *store_queue, *events_total;
+    metric *webhooks_by_status[SERVE_STORE_STATUS_COUNT], *queue_depth, *store_queue,
+        *events_total;
     int64_t stats_at;    /* monotonic ms of the last count of webhooks by status, 0: never */
 };
 
-static const char *const webhook_statuses[] = {"pending", "succeeded", "failed", "cancelled"};
+typedef struct action action;
 
-/* What to answer when a store job ends. */
+/* Starts an action on the request; id is the path's {id} or NULL. */
+typedef void (*action_fn)(serve_api *a, struct evhttp_request *req, const char *id,
+                          const action *act);
+
+/* What one route does: its handler, and for a store job its work and its answer. */
+struct action {
+    action_fn handle;
+    db_work_fn work;                                 /* the store job */
+    json_t *(*render)(const serve_store_request *r); /* the answer, NULL: 204 No Content */
+    int status;                                      /* the success status */
+    const char *what;                                /* the object, for 404 messages */
+    bool wake;   /* new work may be due: wake the dispatcher after commit */
+    bool active; /* destination_set_active: the new state */
+};
+
+/* How a store job's success is answered. */
 enum reply_kind {
-    REPLY_JSON,       /* the result, with `status` */
-    REPLY_NO_CONTENT, /* 204 */
-    REPLY_EVENT,      /* result_text, 202 */
-    REPLY_METRICS,    /* the registry, refreshed from the result */
+    REPLY_RENDER,  /* act->render (or 204) with act->status */
+    REPLY_EVENT,   /* the event answer text, 202 */
+    REPLY_METRICS, /* the registry, refreshed from the counts */
 };
 
 /* One request waiting on the store. */
@@ -62,37 +84,19 @@ typedef struct pending {
     serve_api *a;
     struct evhttp_request *req;
     serve_store_request *sr;
-    db_work_fn work;     /* the store function, run on sr */
+    db_work_fn work;
     enum reply_kind kind;
-    int status;          /* the success status for REPLY_JSON */
-    const char *what;    /* "destination", "event", "webhook": for 404 messages */
-    bool wake;           /* new work may be due: wake the dispatcher after commit */
+    const action *act; /* REPLY_RENDER, REPLY_EVENT: the route's action */
 } pending;
-
-/* compact JSON text of v; aborts when out of memory */
-static char *dump(const json_t *v)
-{
-    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (!s) {
-        fputs("hookd: out of memory\n", stderr);
-        abort();
-    }
-    return s;
-}
 
 /* ---- store jobs ---- */
 
-static void metrics_reply(serve_api *a, struct evhttp_request *req, const json_t *stats)
+static void metrics_reply(serve_api *a, struct evhttp_request *req, const serve_store_request *sr)
 {
-    json_t *by = json_object_get(stats, "webhooks");
-    for (size_t i = 0; i < 4; i++) {
-        json_t *v = json_object_get(by, webhook_statuses[i]);
-        if (v)
-            metric_set(a->webhooks_by_status[i], (double)json_integer_value(v));
-    }
-    json_t *due = json_object_get(stats, "due");
-    if (due)
-        metric_set(a->queue_depth, (double)json_integer_value(due));
+    for (size_t i = 0; sr && i < SERVE_STORE_STATUS_COUNT; i++)
+        metric_set(a->webhooks_by_status[i], (double)sr->by_status[i]);
+    if (sr)
+        metric_set(a->queue_depth, (double)sr->due);
     metric_set(a->store_queue, (double)db_worker_pending(a->worker));
     size_t len = 0;
     char *text = metrics_render(a->registry, &len);
@@ -106,64 +110,74 @@ static int job_work(db *conn, void *arg)
     return p->work(conn, p->sr);
 }
 
+/* Answers a job that succeeded. */
+static void job_reply(pending *p)
+{
+    serve_api *a = p->a;
+    serve_store_request *sr = p->sr;
+    if (p->kind == REPLY_EVENT) {
+        if (!sr->replayed)
+            metric_add(a->events_total, 1);
+        http_reply_text(p->req, 202, "application/json", sr->result_text,
+                        strlen(sr->result_text));
+    } else if (!p->act->render) {
+        http_reply_text(p->req, 204, NULL, "", 0);
+    } else {
+        http_reply_json(p->req, p->act->status, p->act->render(sr));
+    }
+    if (p->act->wake && !a->stopping)
+        serve_deliver_wake(a->dispatch);
+}
+
 static void job_done(void *arg, int rc)
 {
     pending *p = arg;
     serve_api *a = p->a;
-    serve_store_request *sr = p->sr;
     a->pending--;
     if (p->kind == REPLY_METRICS) {
         if (rc != 0)
             log_warn("api", "metrics: cannot count webhooks: %s", hookd_strerror(rc));
         else
             a->stats_at = loop_monotonic_ms();
-        metrics_reply(a, p->req, rc == 0 ? sr->result : NULL);
+        metrics_reply(a, p->req, rc == 0 ? p->sr : NULL);
     } else if (rc == 0) {
-        switch (p->kind) {
-        case REPLY_NO_CONTENT:
-            http_reply_text(p->req, 204, NULL, "", 0);
-            break;
-        case REPLY_EVENT:
-            if (!sr->replayed)
-                metric_add(a->events_total, 1);
-            http_reply_text(p->req, 202, "application/json", sr->result_text,
-                            strlen(sr->result_text));
-            break;
-        default:
-            http_reply_json(p->req, p->status, sr->result);
-            sr->result = NULL;
-            break;
-        }
-        if (p->wake && !a->stopping)
-            serve_deliver_wake(a->dispatch);
-    } else if (rc == HOOKD_ENOTFOUND) {
-        http_reply_error(p->req, 404, "not_found", "%s not found", p->what);
-    } else if (rc == HOOKD_ECONFLICT) {
-        http_reply_error(p->req, 409, "conflict", "%s", sr->why[0] ? sr->why : "conflict");
-    } else if (rc == HOOKD_EINVAL) {
-        http_reply_error(p->req, 422, "invalid_request", "invalid cursor or parameter");
+        job_reply(p);
     } else {
-        http_reply_error(p->req, 503, "store_unavailable",
-                         "the store could not complete the request; try again");
+        api_reply_store_error(p->req, rc, p->act->what, p->sr->why);
     }
-    serve_store_request_free(sr);
+    serve_store_request_free(p->sr);
     free(p);
 }
 
-static void submit(serve_api *a, struct evhttp_request *req, serve_store_request *sr, db_work_fn work,
-                   enum reply_kind kind, int status, const char *what, bool wake)
+static void submit(serve_api *a, struct evhttp_request *req, serve_store_request *sr,
+                   db_work_fn work, enum reply_kind kind, const action *act)
 {
-    pending *p = xmalloc(sizeof *p);
+    pending *p = xcalloc(1, sizeof *p);
     p->a = a;
     p->req = req;
     p->sr = sr;
     p->work = work;
     p->kind = kind;
-    p->status = status;
-    p->what = what;
-    p->wake = wake;
+    p->act = act;
     a->pending++;
     db_worker_submit(a->worker, job_work, job_done, p);
+}
+
+/* The action's store job on a request naming id (NULL for none). */
+static void submit_action(serve_api *a, struct evhttp_request *req, serve_store_request *sr,
+                          const char *id, const action *act)
+{
+    if (id)
+        sr->id = xstrdup(id);
+    sr->active = act->active;
+    submit(a, req, sr, act->work, REPLY_RENDER, act);
+}
+
+/* The action for routes that need no input but the path's id. */
+static void handle_plain(serve_api *a, struct evhttp_request *req, const char *id,
+                         const action *act)
+{
+    submit_action(a, req, serve_store_request_new(loop_now_ms()), id, act);
 }
 
 /* ---- input checks ---- */
@@ -194,246 +208,216 @@ static bool event_type_known(const serve_api *a, const char *type)
            HOOKD_EEVENTTYPE;
 }
 
-/*
- * Checks the destination fields present in body and copies them into sr (fields set in
- * sr->fields). `create` requires name, url and events. Answers 422 and returns false on the
- * first bad field.
- */
-static bool destination_fields(serve_api *a, struct evhttp_request *req, json_t *body, bool create,
-                               serve_store_request *sr)
+/* A JSON string of 1 to max bytes without NUL. */
+static bool short_string(const json_t *v, size_t max)
 {
-    json_t *v;
-    v = json_object_get(body, "name");
-    if (v || create) {
-        if (!json_is_string(v) || json_string_length(v) == 0 ||
-            json_string_length(v) > MAX_NAME) {
-            http_reply_error(req, 422, "invalid_name",
-                             "name is required: a string of 1 to %d bytes", MAX_NAME);
-            return false;
-        }
-        sr->name = xstrdup(json_string_value(v));
-        sr->fields |= SERVE_STORE_F_NAME;
+    return json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) <= max &&
+           strlen(json_string_value(v)) == json_string_length(v);
+}
+
+/*
+ * Each field check below looks at one member v of a destination body (NULL when absent),
+ * copies it into sr when valid (marking sr->fields), and answers 422 and returns false
+ * otherwise. `required` is set on create.
+ */
+static bool field_name(struct evhttp_request *req, const json_t *v, bool required,
+                       serve_store_request *sr)
+{
+    if (!v && !required)
+        return true;
+    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > MAX_NAME) {
+        http_reply_error(req, 422, "invalid_name", "name is required: a string of 1 to %d bytes",
+                         MAX_NAME);
+        return false;
     }
-    v = json_object_get(body, "url");
-    if (v || create) {
-        char why[256] = "";
-        if (!json_is_string(v) || json_string_length(v) == 0 ||
-            json_string_length(v) > MAX_URL ||
-            strlen(json_string_value(v)) != json_string_length(v)) {
-            http_reply_error(req, 422, "invalid_url",
-                             "url is required: a string of 1 to %d bytes", MAX_URL);
-            return false;
-        }
-        if (http_client_check_url(a->opt.url_policy, json_string_value(v), why, sizeof why) != 0) {
-            http_reply_error(req, 422, "invalid_url", "url refused: %s",
-                             why[0] ? why : "not an allowed URL");
-            return false;
-        }
-        sr->url = xstrdup(json_string_value(v));
-        sr->fields |= SERVE_STORE_F_URL;
+    sr->name = xstrdup(json_string_value(v));
+    sr->fields |= SERVE_STORE_F_NAME;
+    return true;
+}
+
+static bool field_url(serve_api *a, struct evhttp_request *req, const json_t *v, bool required,
+                      serve_store_request *sr)
+{
+    if (!v && !required)
+        return true;
+    if (!short_string(v, MAX_URL)) {
+        http_reply_error(req, 422, "invalid_url", "url is required: a string of 1 to %d bytes",
+                         MAX_URL);
+        return false;
     }
-    v = json_object_get(body, "events");
-    if (v || create) {
-        if (!json_is_array(v) || json_array_size(v) == 0 ||
-            json_array_size(v) > MAX_EVENT_TYPES) {
-            http_reply_error(req, 422, "invalid_events",
-                             "events is required: an array of 1 to %d event types",
-                             MAX_EVENT_TYPES);
-            return false;
-        }
-        size_t i;
-        json_t *t;
-        json_array_foreach(v, i, t)
-        {
-            if (!json_is_string(t)) {
-                http_reply_error(req, 422, "invalid_events", "events[%zu] is not a string", i);
-                return false;
-            }
-            if (!event_type_known(a, json_string_value(t))) {
-                http_reply_error(req, 422, "unknown_event_type",
-                                 "events[%zu]: unknown event type (see GET /v1/event-types)",
-                                 i);
-                return false;
-            }
-        }
-        sr->events_json = dump(v);
-        sr->fields |= SERVE_STORE_F_EVENTS;
+    char why[256] = "";
+    if (http_client_check_url(a->opt.url_policy, json_string_value(v), why, sizeof why) != 0) {
+        http_reply_error(req, 422, "invalid_url", "url refused: %s",
+                         why[0] ? why : "not an allowed URL");
+        return false;
     }
-    v = json_object_get(body, "description");
-    if (v) {
-        if (!json_is_null(v) &&
-            (!json_is_string(v) || json_string_length(v) > MAX_DESCRIPTION)) {
-            http_reply_error(req, 422, "invalid_description",
-                             "description must be a string of at most %d bytes or null",
-                             MAX_DESCRIPTION);
-            return false;
-        }
-        sr->description = json_is_string(v) ? xstrdup(json_string_value(v)) : NULL;
-        sr->fields |= SERVE_STORE_F_DESCRIPTION;
+    sr->url = xstrdup(json_string_value(v));
+    sr->fields |= SERVE_STORE_F_URL;
+    return true;
+}
+
+static bool field_events(serve_api *a, struct evhttp_request *req, const json_t *v,
+                         bool required, serve_store_request *sr)
+{
+    if (!v && !required)
+        return true;
+    if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > MAX_EVENT_TYPES) {
+        http_reply_error(req, 422, "invalid_events",
+                         "events is required: an array of 1 to %d event types", MAX_EVENT_TYPES);
+        return false;
     }
-    v = json_object_get(body, "headers");
-    if (v) {
-        if (json_is_null(v)) {
-            sr->headers_json = xstrdup("{}");
-            sr->fields |= SERVE_STORE_F_HEADERS;
-            return true;
-        }
-        if (!json_is_object(v) || json_object_size(v) > MAX_HEADERS) {
-            http_reply_error(req, 422, "invalid_headers",
-                             "headers must be an object of at most %d string values",
-                             MAX_HEADERS);
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        const json_t *t = json_array_get(v, i);
+        if (!json_is_string(t)) {
+            http_reply_error(req, 422, "invalid_events", "events[%zu] is not a string", i);
             return false;
         }
-        const char *name;
-        json_t *value;
-        json_object_foreach(v, name, value)
-        {
-            size_t nlen = strlen(name);
-            bool ok = nlen > 0 && nlen <= MAX_HEADER_NAME;
-            for (size_t i = 0; ok && i < nlen; i++)
-                ok = isalnum((unsigned char)name[i]) || name[i] == '-' || name[i] == '_';
-            if (!ok || http_header_reserved(name)) {
-                http_reply_error(req, 422, "invalid_headers",
-                                 "header name \"%.64s\" is not allowed", ok ? name : "");
-                return false;
-            }
-            if (!json_is_string(value) || json_string_length(value) > MAX_HEADER_VALUE ||
-                strlen(json_string_value(value)) != json_string_length(value) ||
-                strpbrk(json_string_value(value), "\r\n")) {
-                http_reply_error(req, 422, "invalid_headers",
-                                 "header %s: the value must be a string of at most %d bytes "
-                                 "on one line",
-                                 name, MAX_HEADER_VALUE);
-                return false;
-            }
+        if (!event_type_known(a, json_string_value(t))) {
+            http_reply_error(req, 422, "unknown_event_type",
+                             "events[%zu]: unknown event type (see GET /v1/event-types)", i);
+            return false;
         }
-        sr->headers_json = dump(v);
-        sr->fields |= SERVE_STORE_F_HEADERS;
+    }
+    sr->events_json = http_json_text(v);
+    sr->fields |= SERVE_STORE_F_EVENTS;
+    return true;
+}
+
+static bool field_description(struct evhttp_request *req, const json_t *v,
+                              serve_store_request *sr)
+{
+    if (!v)
+        return true;
+    if (!json_is_null(v) && (!json_is_string(v) || json_string_length(v) > MAX_DESCRIPTION)) {
+        http_reply_error(req, 422, "invalid_description",
+                         "description must be a string of at most %d bytes or null",
+                         MAX_DESCRIPTION);
+        return false;
+    }
+    sr->description = json_is_string(v) ? xstrdup(json_string_value(v)) : NULL;
+    sr->fields |= SERVE_STORE_F_DESCRIPTION;
+    return true;
+}
+
+/* One custom header: a plain token name that hookd does not set itself, and a short value
+ * on one line. Answers 422 otherwise. */
+static bool header_ok(struct evhttp_request *req, const char *name, const json_t *value)
+{
+    size_t nlen = strlen(name);
+    bool ok = nlen > 0 && nlen <= MAX_HEADER_NAME;
+    for (size_t i = 0; ok && i < nlen; i++)
+        ok = isalnum((unsigned char)name[i]) || name[i] == '-' || name[i] == '_';
+    if (!ok || http_header_reserved(name)) {
+        http_reply_error(req, 422, "invalid_headers", "header name \"%.64s\" is not allowed",
+                         ok ? name : "");
+        return false;
+    }
+    if (!json_is_string(value) || json_string_length(value) > MAX_HEADER_VALUE ||
+        strlen(json_string_value(value)) != json_string_length(value) ||
+        strpbrk(json_string_value(value), "\r\n")) {
+        http_reply_error(req, 422, "invalid_headers",
+                         "header %s: the value must be a string of at most %d bytes on one line",
+                         name, MAX_HEADER_VALUE);
+        return false;
     }
     return true;
 }
 
-/* A tiny scanner over JSON text that jansson has already accepted as valid. */
-static size_t skip_ws(const char *s, size_t i, size_t len)
+static bool field_headers(struct evhttp_request *req, json_t *v, serve_store_request *sr)
 {
-    while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
-        i++;
-    return i;
-}
-
-static size_t skip_string(const char *s, size_t i, size_t len)
-{
-    for (i++; i < len && s[i] != '"'; i++)
-        if (s[i] == '\\')
-            i++;
-    return i + 1;
-}
-
-static size_t skip_value(const char *s, size_t i, size_t len)
-{
-    if (i < len && s[i] == '"')
-        return skip_string(s, i, len);
-    if (i < len && (s[i] == '{' || s[i] == '[')) {
-        int depth = 0;
-        while (i < len) {
-            char c = s[i];
-            if (c == '"') {
-                i = skip_string(s, i, len);
-                continue;
-            }
-            if (c == '{' || c == '[')
-                depth++;
-            else if (c == '}' || c == ']')
-                depth--;
-            i++;
-            if (depth == 0)
-                break;
-        }
-        return i;
+    if (!v)
+        return true;
+    if (json_is_null(v)) {
+        sr->headers_json = xstrdup("{}");
+        sr->fields |= SERVE_STORE_F_HEADERS;
+        return true;
     }
-    while (i < len && !strchr(",}] \t\r\n", s[i]))
-        i++;
-    return i;
-}
-
-/*
- * Finds the raw text of the top-level member `key` of a JSON object text already known to be
- * valid, so the application's bytes are kept exactly. Returns false when not found as
- * written (e.g. the key is spelled with escapes).
- */
-static bool json_member_raw(const char *s, size_t len, const char *key, const char **out,
-                            size_t *out_len)
-{
-    size_t klen = strlen(key);
-    size_t i = skip_ws(s, 0, len);
-    if (i >= len || s[i] != '{')
+    if (!json_is_object(v) || json_object_size(v) > MAX_HEADERS) {
+        http_reply_error(req, 422, "invalid_headers",
+                         "headers must be an object of at most %d string values", MAX_HEADERS);
         return false;
-    i++;
-    for (;;) {
-        i = skip_ws(s, i, len);
-        if (i >= len || s[i] != '"')
-            return false;
-        size_t kstart = i + 1;
-        i = skip_string(s, i, len);
-        bool match = i - 1 - kstart == klen && memcmp(s + kstart, key, klen) == 0;
-        i = skip_ws(s, i, len);
-        if (i >= len || s[i] != ':')
-            return false;
-        i = skip_ws(s, i + 1, len);
-        size_t vstart = i;
-        i = skip_value(s, i, len);
-        if (i > len)
-            return false;
-        if (match) {
-            *out = s + vstart;
-            *out_len = i - vstart;
-            return true;
-        }
-        i = skip_ws(s, i, len);
-        if (i >= len || s[i] != ',')
-            return false;
-        i++;
     }
+    const char *name;
+    json_t *value;
+    json_object_foreach(v, name, value)
+    {
+        if (!header_ok(req, name, value))
+            return false;
+    }
+    sr->headers_json = http_json_text(v);
+    sr->fields |= SERVE_STORE_F_HEADERS;
+    return true;
 }
 
-/* ---- handlers ---- */
-
-static void handle_event_post(serve_api *a, struct evhttp_request *req)
+/* Checks the destination fields present in body and copies them into sr; create requires
+ * name, url and events. Answers 422 and returns false on the first bad field. */
+static bool destination_fields(serve_api *a, struct evhttp_request *req, json_t *body,
+                               bool create, serve_store_request *sr)
 {
-    size_t len;
-    const char *raw = http_request_body(req, &len);
+    return field_name(req, json_object_get(body, "name"), create, sr) &&
+           field_url(a, req, json_object_get(body, "url"), create, sr) &&
+           field_events(a, req, json_object_get(body, "events"), create, sr) &&
+           field_description(req, json_object_get(body, "description"), sr) &&
+           field_headers(req, json_object_get(body, "headers"), sr);
+}
+
+/* ---- events ---- */
+
+/* Store thread: the event, its webhooks and the answer remembered under its
+ * Idempotency-Key, in one job so they commit together; the answer is built here, by the API,
+ * from what the store inserted. */
+static int event_work(db *conn, void *arg)
+{
+    serve_store_request *sr = arg;
+    int rc = serve_store_event_replay(conn, sr);
+    if (rc != 0 || sr->replayed)
+        return rc;
+    rc = serve_store_event_insert(conn, sr);
+    if (rc != 0)
+        return rc;
+    sr->result_text = serve_api_event_answer_text(sr);
+    return serve_store_event_remember(conn, sr);
+}
+
+/* The body's size and the Idempotency-Key header; answers 413 / 400 and returns false when
+ * either is refused. *key: the header or NULL. */
+static bool event_request_ok(struct evhttp_request *req, size_t len, const char **key)
+{
     if (len > SERVE_API_MAX_EVENT_BODY) {
         http_reply_error(req, 413, "too_large", "the event body is over %d bytes",
                          SERVE_API_MAX_EVENT_BODY);
-        return;
+        return false;
     }
-    const char *key = evhttp_find_header(evhttp_request_get_input_headers(req),
-                                         "Idempotency-Key");
-    if (key && (strlen(key) == 0 || strlen(key) > MAX_IDEMPOTENCY_KEY)) {
+    *key = evhttp_find_header(evhttp_request_get_input_headers(req), "Idempotency-Key");
+    if (*key && (strlen(*key) == 0 || strlen(*key) > MAX_IDEMPOTENCY_KEY)) {
         http_reply_error(req, 400, "invalid_idempotency_key",
                          "Idempotency-Key must be 1 to %d characters", MAX_IDEMPOTENCY_KEY);
-        return;
+        return false;
     }
-    json_t *body = body_object(req);
-    if (!body)
-        return;
+    return true;
+}
+
+/* Checks the event body (raw, len bytes, parsed as body) against the catalog and builds its
+ * envelope from data's exact bytes into sr. Answers 422 and returns false otherwise. */
+static bool event_envelope(serve_api *a, struct evhttp_request *req, const char *raw, size_t len,
+                           json_t *body, serve_store_request *sr)
+{
     json_t *type = json_object_get(body, "event");
     json_t *data = json_object_get(body, "data");
     if (!json_is_string(type) || json_string_length(type) == 0) {
         http_reply_error(req, 422, "invalid_event", "event is required: a string");
-        json_decref(body);
-        return;
+        return false;
     }
     if (!json_is_object(data)) {
         http_reply_error(req, 422, "invalid_data", "data is required: a JSON object");
-        json_decref(body);
-        return;
+        return false;
     }
+    /* data's own bytes (SPEC §1); re-encoded only when its name was written with escapes */
     const char *data_text = NULL;
     size_t data_len = 0;
     char *data_copy = NULL;
-    if (!json_member_raw(raw, len, "data", &data_text, &data_len)) {
-        data_copy = dump(data);
+    if (!json_raw_member(raw, len, "data", &data_text, &data_len)) {
+        data_copy = http_json_text(data);
         data_text = data_copy;
         data_len = strlen(data_copy);
     }
@@ -441,137 +425,261 @@ static void handle_event_post(serve_api *a, struct evhttp_request *req)
     const char *event_type = json_string_value(type);
     int rc = hookd_catalog_validate(a->opt.catalog, event_type, data_text, data_len, why,
                                     sizeof why);
-    if (rc != 0) {
-        if (rc == HOOKD_EEVENTTYPE)
-            http_reply_error(req, 422, "unknown_event_type",
-                             "unknown event type \"%.100s\" (see GET /v1/event-types)",
-                             event_type);
-        else
-            http_reply_error(req, 422, "invalid_data", "%s",
-                             why[0] ? why : hookd_strerror(rc));
-        free(data_copy);
-        json_decref(body);
-        return;
+    if (rc == HOOKD_EEVENTTYPE)
+        http_reply_error(req, 422, "unknown_event_type",
+                         "unknown event type \"%.100s\" (see GET /v1/event-types)", event_type);
+    else if (rc != 0)
+        http_reply_error(req, 422, "invalid_data", "%s", why[0] ? why : hookd_strerror(rc));
+    if (rc == 0) {
+        rc = hookd_envelope_build(event_type, data_text, data_len, 0, &sr->body, &sr->body_len);
+        if (rc != 0)
+            http_reply_error(req, 422, "invalid_data", "cannot build the webhook body: %s",
+                             hookd_strerror(rc));
     }
-    char *envelope = NULL;
-    size_t envelope_len = 0;
-    rc = hookd_envelope_build(event_type, data_text, data_len, 0, &envelope, &envelope_len);
     free(data_copy);
-    if (rc != 0) {
-        http_reply_error(req, 422, "invalid_data", "cannot build the webhook body: %s",
-                         hookd_strerror(rc));
-        json_decref(body);
+    if (rc == 0)
+        sr->event_type = xstrdup(event_type);
+    return rc == 0;
+}
+
+static void handle_event_post(serve_api *a, struct evhttp_request *req, const char *id,
+                              const action *act)
+{
+    (void)id;
+    size_t len;
+    const char *raw = http_request_body(req, &len);
+    const char *key = NULL;
+    if (!event_request_ok(req, len, &key))
+        return;
+    json_t *body = body_object(req);
+    if (!body)
+        return;
+    serve_store_request *sr = serve_store_request_new(loop_now_ms());
+    bool ok = event_envelope(a, req, raw, len, body, sr);
+    json_decref(body);
+    if (!ok) {
+        serve_store_request_free(sr);
         return;
     }
-    serve_store_request *sr = serve_store_request_new(loop_now_ms());
-    sr->event_type = xstrdup(event_type);
-    sr->body = envelope;
-    sr->body_len = envelope_len;
     sr->idempotency_key = xstrdup(key);
-    json_decref(body);
-    submit(a, req, sr, serve_store_w_event_insert, REPLY_EVENT, 202, "event", true);
+    submit(a, req, sr, event_work, REPLY_EVENT, act);
 }
 
-static void handle_destination_create(serve_api *a, struct evhttp_request *req)
+/* ---- destinations and webhooks ---- */
+
+/* create (no id) or PATCH (id): the body's destination fields, then the store job. */
+static void handle_destination_write(serve_api *a, struct evhttp_request *req, const char *id,
+                                     const action *act)
 {
     json_t *body = body_object(req);
     if (!body)
         return;
     serve_store_request *sr = serve_store_request_new(loop_now_ms());
-    if (!destination_fields(a, req, body, true, sr)) {
+    bool ok = destination_fields(a, req, body, id == NULL, sr);
+    json_decref(body);
+    if (!ok) {
         serve_store_request_free(sr);
-        json_decref(body);
         return;
     }
-    json_decref(body);
-    submit(a, req, sr, serve_store_w_destination_create, REPLY_JSON, 201, "destination", false);
+    submit_action(a, req, sr, id, act);
 }
 
-static void handle_destination_patch(serve_api *a, struct evhttp_request *req, const char *id)
+/* {"since": ISO 8601 time or Unix seconds} → *since_ms; answers 422 otherwise. */
+static bool recover_since(struct evhttp_request *req, const json_t *since, int64_t *since_ms)
+{
+    if (json_is_string(since) && api_time_parse(json_string_value(since), since_ms) == 0)
+        return true;
+    if (json_is_integer(since) && json_integer_value(since) >= 0) {
+        *since_ms = json_integer_value(since) * 1000;
+        return true;
+    }
+    http_reply_error(req, 422, "invalid_since",
+                     "since is required: a time like 2024-08-22T01:04:05Z or Unix seconds");
+    return false;
+}
+
+static void handle_recover(serve_api *a, struct evhttp_request *req, const char *id,
+                           const action *act)
 {
     json_t *body = body_object(req);
     if (!body)
         return;
-    serve_store_request *sr = serve_store_request_new(loop_now_ms());
-    sr->id = xstrdup(id);
-    if (!destination_fields(a, req, body, false, sr)) {
-        serve_store_request_free(sr);
-        json_decref(body);
-        return;
-    }
+    int64_t since = 0;
+    bool ok = recover_since(req, json_object_get(body, "since"), &since);
     json_decref(body);
-    submit(a, req, sr, serve_store_w_destination_update, REPLY_JSON, 200, "destination", false);
+    if (!ok)
+        return;
+    serve_store_request *sr = serve_store_request_new(loop_now_ms());
+    sr->since = since;
+    submit_action(a, req, sr, id, act);
 }
 
-static void handle_recover(serve_api *a, struct evhttp_request *req, const char *id)
+/* Reads the list's query into sr; returns why it is refused, or NULL. */
+static const char *webhook_list_query(struct evhttp_request *req, serve_store_request *sr)
 {
-    json_t *body = body_object(req);
-    if (!body)
-        return;
-    json_t *since = json_object_get(body, "since");
-    int64_t since_s = 0;
-    if (json_is_string(since)) {
-        if (hookd_timestamp_parse(json_string_value(since), &since_s) != 0) {
-            http_reply_error(req, 422, "invalid_since",
-                             "since must be a time like 2024-08-22T01:04:05Z");
-            json_decref(body);
-            return;
-        }
-    } else if (json_is_integer(since)) {
-        since_s = json_integer_value(since);
-    } else {
-        http_reply_error(req, 422, "invalid_since",
-                         "since is required: a time like 2024-08-22T01:04:05Z");
-        json_decref(body);
-        return;
-    }
-    json_decref(body);
-    serve_store_request *sr = serve_store_request_new(loop_now_ms());
-    sr->id = xstrdup(id);
-    sr->since = since_s * 1000;
-    submit(a, req, sr, serve_store_w_destination_recover, REPLY_JSON, 202, "destination", true);
-}
-
-static void handle_webhook_list(serve_api *a, struct evhttp_request *req)
-{
-    serve_store_request *sr = serve_store_request_new(loop_now_ms());
     sr->filter_event_id = http_request_query(req, "event_id");
     sr->filter_destination_id = http_request_query(req, "destination_id");
     sr->filter_status = http_request_query(req, "status");
     sr->after = http_request_query(req, "after");
-    char *limit = http_request_query(req, "limit");
-    sr->limit = DEFAULT_PAGE;
-    const char *bad = NULL;
-    if (limit) {
-        char *end = NULL;
-        long v = strtol(limit, &end, 10);
-        if (!*limit || *end || v < 1 || v > MAX_PAGE)
-            bad = "limit must be a number from 1 to 100";
-        sr->limit = v;
-        free(limit);
-    }
+    char *limit_text = http_request_query(req, "limit");
+    long limit = DEFAULT_PAGE;
+    int rc = limit_text ? api_parse_limit(limit_text, MAX_PAGE, &limit) : 0;
+    free(limit_text);
+    sr->limit = limit;
+    if (rc != 0)
+        return "limit must be a number from 1 to 100";
     if (sr->filter_status) {
         bool known = false;
-        for (size_t i = 0; i < 4; i++)
-            known = known || strcmp(sr->filter_status, webhook_statuses[i]) == 0;
+        for (size_t i = 0; i < SERVE_STORE_STATUS_COUNT; i++)
+            known = known || strcmp(sr->filter_status, serve_store_statuses[i]) == 0;
         if (!known)
-            bad = "status must be pending, succeeded, failed or cancelled";
+            return "status must be pending, succeeded, failed or cancelled";
     }
-    if ((sr->after && strlen(sr->after) > 128) ||
-        (sr->filter_event_id && strlen(sr->filter_event_id) > 128) ||
-        (sr->filter_destination_id && strlen(sr->filter_destination_id) > 128))
-        bad = "a parameter is too long";
+    if ((sr->after && strlen(sr->after) > MAX_FILTER) ||
+        (sr->filter_event_id && strlen(sr->filter_event_id) > MAX_FILTER) ||
+        (sr->filter_destination_id && strlen(sr->filter_destination_id) > MAX_FILTER))
+        return "a parameter is too long";
     if (sr->after && !*sr->after) {
         free(sr->after);
         sr->after = NULL;
     }
+    return NULL;
+}
+
+static void handle_webhook_list(serve_api *a, struct evhttp_request *req, const char *id,
+                                const action *act)
+{
+    serve_store_request *sr = serve_store_request_new(loop_now_ms());
+    const char *bad = webhook_list_query(req, sr);
     if (bad) {
-        http_reply_error(req, 422, "invalid_parameter", "%s", bad);
+        api_reply_invalid_parameter(req, "%s", bad);
         serve_store_request_free(sr);
         return;
     }
-    submit(a, req, sr, serve_store_w_webhook_list, REPLY_JSON, 200, "webhook", false);
+    submit_action(a, req, sr, id, act);
 }
+
+static void handle_event_types(serve_api *a, struct evhttp_request *req, const char *id,
+                               const action *act)
+{
+    (void)id;
+    (void)act;
+    char *text = hookd_catalog_to_json(a->opt.catalog);
+    if (!text) {
+        http_reply_error(req, 500, "internal_error", "cannot render the event types");
+        return;
+    }
+    http_reply_text(req, 200, "application/json", text, strlen(text));
+    free(text);
+}
+
+/* ---- routes ---- */
+
+/* The routes under /v1/, in the order their methods are listed in Allow. ":id" matches one
+ * path segment, handed to the action. */
+static const struct {
+    const char *pattern;
+    serve_api_method method;
+    serve_api_action action;
+} routes[] = {
+    {"destinations", SERVE_API_GET, SERVE_API_DESTINATION_LIST},
+    {"destinations", SERVE_API_POST, SERVE_API_DESTINATION_CREATE},
+    {"destinations/:id", SERVE_API_GET, SERVE_API_DESTINATION_GET},
+    {"destinations/:id", SERVE_API_PATCH, SERVE_API_DESTINATION_UPDATE},
+    {"destinations/:id", SERVE_API_DELETE, SERVE_API_DESTINATION_DELETE},
+    {"destinations/:id/activate", SERVE_API_POST, SERVE_API_DESTINATION_ACTIVATE},
+    {"destinations/:id/deactivate", SERVE_API_POST, SERVE_API_DESTINATION_DEACTIVATE},
+    {"destinations/:id/secret", SERVE_API_GET, SERVE_API_DESTINATION_SECRET},
+    {"destinations/:id/secret/rotate", SERVE_API_POST, SERVE_API_DESTINATION_ROTATE},
+    {"destinations/:id/recover", SERVE_API_POST, SERVE_API_DESTINATION_RECOVER},
+    {"events", SERVE_API_POST, SERVE_API_EVENT_CREATE},
+    {"events/:id", SERVE_API_GET, SERVE_API_EVENT_GET},
+    {"webhooks", SERVE_API_GET, SERVE_API_WEBHOOK_LIST},
+    {"webhooks/:id", SERVE_API_GET, SERVE_API_WEBHOOK_GET},
+    {"webhooks/:id/retry", SERVE_API_POST, SERVE_API_WEBHOOK_RETRY},
+    {"event-types", SERVE_API_GET, SERVE_API_EVENT_TYPES},
+};
+
+static const char *const method_names[] = {"GET", "POST", "PATCH", "DELETE"};
+
+/* Whether pattern matches the n segments; *id receives the ":id" segment. */
+static bool pattern_matches(const char *pattern, const char *const *segs, size_t n,
+                            const char **id)
+{
+    size_t i = 0;
+    const char *p = pattern;
+    for (; *p && i < n; i++) {
+        size_t len = strcspn(p, "/");
+        if (len == 3 && strncmp(p, ":id", 3) == 0)
+            *id = segs[i];
+        else if (strlen(segs[i]) != len || strncmp(p, segs[i], len) != 0)
+            return false;
+        p += len;
+        if (*p == '/')
+            p++;
+    }
+    return !*p && i == n;
+}
+
+int serve_api_route_match(const char *const *segs, size_t n, serve_api_method method,
+                          const char **id, char *allow, size_t allow_len)
+{
+    size_t used = 0;
+    allow[0] = '\0';
+    for (size_t r = 0; r < sizeof routes / sizeof routes[0]; r++) {
+        const char *found = NULL;
+        if (!pattern_matches(routes[r].pattern, segs, n, &found))
+            continue;
+        if (routes[r].method == method) {
+            *id = found;
+            return (int)routes[r].action;
+        }
+        if (used < allow_len) /* "GET, POST": every method the path has */
+            used += (size_t)snprintf(allow + used, allow_len - used, "%s%s", used ? ", " : "",
+                                     method_names[routes[r].method]);
+    }
+    return allow[0] ? SERVE_API_BAD_METHOD : SERVE_API_NO_ROUTE;
+}
+
+/* What each action does, indexed by serve_api_action. */
+static const action actions[SERVE_API_ACTION_COUNT] = {
+    [SERVE_API_DESTINATION_LIST] = {handle_plain, serve_store_w_destination_list,
+                                    serve_api_destination_list_json, 200, "destination", false,
+                                    false},
+    [SERVE_API_DESTINATION_CREATE] = {handle_destination_write, serve_store_w_destination_create,
+                                      serve_api_destination_one_json, 201, "destination",
+                                      false, false},
+    [SERVE_API_DESTINATION_GET] = {handle_plain, serve_store_w_destination_get,
+                                   serve_api_destination_one_json, 200, "destination", false,
+                                   false},
+    [SERVE_API_DESTINATION_UPDATE] = {handle_destination_write, serve_store_w_destination_update,
+                                      serve_api_destination_one_json, 200, "destination", false,
+                                      false},
+    [SERVE_API_DESTINATION_DELETE] = {handle_plain, serve_store_w_destination_delete, NULL, 204,
+                                      "destination", false, false},
+    [SERVE_API_DESTINATION_ACTIVATE] = {handle_plain, serve_store_w_destination_set_active,
+                                        serve_api_destination_one_json, 200, "destination", true,
+                                        true},
+    [SERVE_API_DESTINATION_DEACTIVATE] = {handle_plain, serve_store_w_destination_set_active,
+                                          serve_api_destination_one_json, 200, "destination",
+                                          false, false},
+    [SERVE_API_DESTINATION_SECRET] = {handle_plain, serve_store_w_destination_secret,
+                                      serve_api_secret_json, 200, "destination", false, false},
+    [SERVE_API_DESTINATION_ROTATE] = {handle_plain, serve_store_w_destination_rotate,
+                                      serve_api_secret_json, 200, "destination", false, false},
+    [SERVE_API_DESTINATION_RECOVER] = {handle_recover, serve_store_w_destination_recover,
+                                       serve_api_count_json, 202, "destination", true, false},
+    [SERVE_API_EVENT_CREATE] = {handle_event_post, NULL, NULL, 202, "event", true, false},
+    [SERVE_API_EVENT_GET] = {handle_plain, serve_store_w_event_get, serve_api_event_json, 200,
+                             "event", false, false},
+    [SERVE_API_WEBHOOK_LIST] = {handle_webhook_list, serve_store_w_webhook_list,
+                                serve_api_webhook_list_json, 200, "webhook", false, false},
+    [SERVE_API_WEBHOOK_GET] = {handle_plain, serve_store_w_webhook_get,
+                               serve_api_webhook_detail_json, 200, "webhook", false, false},
+    [SERVE_API_WEBHOOK_RETRY] = {handle_plain, serve_store_w_webhook_retry,
+                                 serve_api_webhook_only_json, 202, "webhook", true, false},
+    [SERVE_API_EVENT_TYPES] = {handle_event_types, NULL, NULL, 200, "event type", false, false},
+};
 
 static bool authorized(const serve_api *a, struct evhttp_request *req)
 {
@@ -586,138 +694,48 @@ static bool authorized(const serve_api *a, struct evhttp_request *req)
     return CRYPTO_memcmp(digest, a->opt.token_digest, sizeof digest) == 0;
 }
 
-static void method_not_allowed(struct evhttp_request *req)
+static serve_api_method method_of(struct evhttp_request *req)
 {
-    http_reply_error(req, 405, "method_not_allowed", "method not allowed on this path");
+    switch (evhttp_request_get_command(req)) {
+    case EVHTTP_REQ_GET:
+        return SERVE_API_GET;
+    case EVHTTP_REQ_POST:
+        return SERVE_API_POST;
+    case EVHTTP_REQ_PATCH:
+        return SERVE_API_PATCH;
+    case EVHTTP_REQ_DELETE:
+        return SERVE_API_DELETE;
+    default:
+        return SERVE_API_OTHER;
+    }
 }
 
-/* Routes /v1/… with segs[0] == "v1". */
-static void route_v1(serve_api *a, struct evhttp_request *req, enum evhttp_cmd_type m, char **segs,
-                     size_t n)
+/* Routes /v1/… (segs[0] == "v1"), once authorized. */
+static void route_v1(serve_api *a, struct evhttp_request *req, char **segs, size_t n)
 {
-    const char *kind = n > 1 ? segs[1] : "";
-    const char *id = n > 2 ? segs[2] : NULL;
-    const char *sub = n > 3 ? segs[3] : NULL;
-    serve_store_request *sr;
+    const char *id = NULL;
+    char allow[64];
+    int r = serve_api_route_match((const char *const *)segs + 1, n - 1, method_of(req), &id,
+                                  allow, sizeof allow);
+    if (r == SERVE_API_NO_ROUTE)
+        api_reply_no_route(req);
+    else if (r == SERVE_API_BAD_METHOD)
+        api_reply_method_not_allowed(req, allow);
+    else
+        actions[r].handle(a, req, id, &actions[r]);
+}
 
-    if (strcmp(kind, "destinations") == 0) {
-        if (n == 2) {
-            if (m == EVHTTP_REQ_POST)
-                handle_destination_create(a, req);
-            else if (m == EVHTTP_REQ_GET)
-                submit(a, req, serve_store_request_new(loop_now_ms()), serve_store_w_destination_list,
-                       REPLY_JSON, 200, "destination", false);
-            else
-                method_not_allowed(req);
-            return;
-        }
-        if (n == 3) {
-            if (m == EVHTTP_REQ_PATCH) {
-                handle_destination_patch(a, req, id);
-                return;
-            }
-            sr = serve_store_request_new(loop_now_ms());
-            sr->id = xstrdup(id);
-            if (m == EVHTTP_REQ_GET)
-                submit(a, req, sr, serve_store_w_destination_get, REPLY_JSON, 200, "destination",
-                       false);
-            else if (m == EVHTTP_REQ_DELETE)
-                submit(a, req, sr, serve_store_w_destination_delete, REPLY_NO_CONTENT, 204,
-                       "destination", false);
-            else {
-                serve_store_request_free(sr);
-                method_not_allowed(req);
-            }
-            return;
-        }
-        bool activate = n == 4 && strcmp(sub, "activate") == 0;
-        bool deactivate = n == 4 && strcmp(sub, "deactivate") == 0;
-        bool secret = n == 4 && strcmp(sub, "secret") == 0;
-        bool rotate = n == 5 && strcmp(sub, "secret") == 0 && strcmp(segs[4], "rotate") == 0;
-        bool recover = n == 4 && strcmp(sub, "recover") == 0;
-        if (!activate && !deactivate && !secret && !rotate && !recover) {
-            http_reply_error(req, 404, "not_found", "no such route");
-            return;
-        }
-        if ((secret && m != EVHTTP_REQ_GET) || (!secret && m != EVHTTP_REQ_POST)) {
-            method_not_allowed(req);
-            return;
-        }
-        if (recover) {
-            handle_recover(a, req, id);
-            return;
-        }
-        sr = serve_store_request_new(loop_now_ms());
-        sr->id = xstrdup(id);
-        if (activate || deactivate) {
-            sr->active = activate;
-            submit(a, req, sr, serve_store_w_destination_set_active, REPLY_JSON, 200, "destination",
-                   activate);
-        } else if (secret) {
-            submit(a, req, sr, serve_store_w_destination_secret, REPLY_JSON, 200, "destination",
-                   false);
-        } else {
-            submit(a, req, sr, serve_store_w_destination_rotate, REPLY_JSON, 200, "destination",
-                   false);
-        }
-        return;
-    }
-    if (strcmp(kind, "events") == 0 && n <= 3) {
-        if (n == 2) {
-            if (m == EVHTTP_REQ_POST)
-                handle_event_post(a, req);
-            else
-                method_not_allowed(req);
-            return;
-        }
-        if (m != EVHTTP_REQ_GET) {
-            method_not_allowed(req);
-            return;
-        }
-        sr = serve_store_request_new(loop_now_ms());
-        sr->id = xstrdup(id);
-        submit(a, req, sr, serve_store_w_event_get, REPLY_JSON, 200, "event", false);
-        return;
-    }
-    if (strcmp(kind, "webhooks") == 0 && n <= 4) {
-        if (n == 2) {
-            if (m == EVHTTP_REQ_GET)
-                handle_webhook_list(a, req);
-            else
-                method_not_allowed(req);
-            return;
-        }
-        if (n == 4 && strcmp(sub, "retry") != 0) {
-            http_reply_error(req, 404, "not_found", "no such route");
-            return;
-        }
-        if ((n == 3 && m != EVHTTP_REQ_GET) || (n == 4 && m != EVHTTP_REQ_POST)) {
-            method_not_allowed(req);
-            return;
-        }
-        sr = serve_store_request_new(loop_now_ms());
-        sr->id = xstrdup(id);
-        if (n == 3)
-            submit(a, req, sr, serve_store_w_webhook_get, REPLY_JSON, 200, "webhook", false);
-        else
-            submit(a, req, sr, serve_store_w_webhook_retry, REPLY_JSON, 202, "webhook", true);
-        return;
-    }
-    if (strcmp(kind, "event-types") == 0 && n == 2) {
-        if (m != EVHTTP_REQ_GET) {
-            method_not_allowed(req);
-            return;
-        }
-        char *text = hookd_catalog_to_json(a->opt.catalog);
-        if (!text) {
-            fputs("hookd: out of memory\n", stderr);
-            abort();
-        }
-        http_reply_text(req, 200, "application/json", text, strlen(text));
-        free(text);
-        return;
-    }
-    http_reply_error(req, 404, "not_found", "no such route");
+/* /metrics: counting webhooks by status reads the whole table, so a scrape within
+ * STATS_EVERY_MS of the last count is answered with that count (the counters, the histogram
+ * and the store queue are always current). */
+static void handle_metrics(serve_api *a, struct evhttp_request *req)
+{
+    static const action metrics_action = {.what = "metrics"};
+    if (a->stats_at != 0 && loop_monotonic_ms() - a->stats_at < STATS_EVERY_MS)
+        metrics_reply(a, req, NULL);
+    else
+        submit(a, req, serve_store_request_new(loop_now_ms()), serve_store_w_stats,
+               REPLY_METRICS, &metrics_action);
 }
 
 static void serve_api_handle(struct evhttp_request *req, void *arg)
@@ -725,39 +743,28 @@ static void serve_api_handle(struct evhttp_request *req, void *arg)
     serve_api *a = arg;
     if (a->stopping) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-        http_reply_error(req, 503, "shutting_down", "the server is shutting down");
+        api_reply_unavailable(req, "shutting_down", "the server is shutting down");
         return;
     }
-    enum evhttp_cmd_type m = evhttp_request_get_command(req);
     char *path = http_request_path(req);
     char *segs[8];
     size_t n = http_path_split(path, segs, 8);
     free(path);
-
     if (n == 1 && strcmp(segs[0], "healthz") == 0) {
         http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
     } else if (n == 1 && strcmp(segs[0], "metrics") == 0) {
-        /* Counting webhooks by status reads the whole table: a scrape within
-         * STATS_EVERY_MS of the last count is answered with that count (the counters, the
-         * histogram and the store queue are always current). */
-        if (a->stats_at != 0 && loop_monotonic_ms() - a->stats_at < STATS_EVERY_MS)
-            metrics_reply(a, req, NULL);
-        else
-            submit(a, req, serve_store_request_new(loop_now_ms()), serve_store_w_stats, REPLY_METRICS, 200,
-                   "metrics", false);
+        handle_metrics(a, req);
     } else if (n >= 1 && strcmp(segs[0], "v1") == 0) {
         if (!authorized(a, req)) {
             evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
                               "Bearer");
             http_reply_error(req, 401, "unauthorized",
                              "a valid Authorization: Bearer <token> header is required");
-        } else if (n > 6) {
-            http_reply_error(req, 404, "not_found", "no such route");
         } else {
-            route_v1(a, req, m, segs, n);
+            route_v1(a, req, segs, n);
         }
     } else {
-        http_reply_error(req, 404, "not_found", "no such route");
+        api_reply_no_route(req);
     }
     if (n > 0)
         free(segs[0]);
@@ -766,16 +773,15 @@ static void serve_api_handle(struct evhttp_request *req, void *arg)
 serve_api *serve_api_new(struct evhttp *http, db_worker *worker, serve_deliver *dispatch, metrics *registry,
              const serve_api_options *options)
 {
-    serve_api *a = xmalloc(sizeof *a);
-    memset(a, 0, sizeof *a);
+    serve_api *a = xcalloc(1, sizeof *a);
     a->http = http;
     a->worker = worker;
     a->dispatch = dispatch;
     a->registry = registry;
     a->opt = *options;
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < SERVE_STORE_STATUS_COUNT; i++) {
         char labels[64];
-        snprintf(labels, sizeof labels, "status=\"%s\"", webhook_statuses[i]);
+        snprintf(labels, sizeof labels, "status=\"%s\"", serve_store_statuses[i]);
         a->webhooks_by_status[i] = metrics_gauge(registry, "hookd_webhooks", labels,
                                                  "Webhooks in the store, by status.");
     }

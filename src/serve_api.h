@@ -1,17 +1,18 @@
 /*
- * api.h — the REST API of `hookd serve` (SPEC §3): destinations, events, webhooks, the
- * event-type catalog, /healthz and /metrics, on an evhttp server.
+ * serve_api.h — the REST API of `hookd serve` (SPEC §3): destinations, events, webhooks,
+ * the event-type catalog, /healthz and /metrics, on an evhttp server.
  *
  * Every /v1/ call needs `Authorization: Bearer <token>` (compared in constant time, as
  * SHA-256 digests). Every store access is a job on the db_worker; the answer is sent from its
  * done callback, after the batch holding it has committed (so a 202 for an event means the
- * event and all its webhooks are durable). Errors are {"error":{"code","message"}} with 400,
- * 401, 404, 405, 409, 413, 422 or 503.
+ * event and all its webhooks are durable). Errors, times and statuses are the dialect of
+ * api_common.h, shared with the receiver's admin API; answers are built from the store's
+ * structs by serve_api_json.c.
  *
  * Thread: loop thread only.
  */
-#ifndef HOOKD_API_H
-#define HOOKD_API_H
+#ifndef HOOKD_SERVE_API_H
+#define HOOKD_SERVE_API_H
 
 #include "db.h"
 #include "serve_deliver.h"
@@ -46,5 +47,47 @@ void serve_api_stop(serve_api *a);
 size_t serve_api_pending(const serve_api *a);
 
 void serve_api_free(serve_api *a);
+
+/* ---- the route table (pure; exposed for tests) ---- */
+
+typedef enum serve_api_method {
+    SERVE_API_GET,
+    SERVE_API_POST,
+    SERVE_API_PATCH,
+    SERVE_API_DELETE,
+    SERVE_API_OTHER, /* any other method: never routed */
+} serve_api_method;
+
+typedef enum serve_api_action {
+    SERVE_API_DESTINATION_LIST,
+    SERVE_API_DESTINATION_CREATE,
+    SERVE_API_DESTINATION_GET,
+    SERVE_API_DESTINATION_UPDATE,
+    SERVE_API_DESTINATION_DELETE,
+    SERVE_API_DESTINATION_ACTIVATE,
+    SERVE_API_DESTINATION_DEACTIVATE,
+    SERVE_API_DESTINATION_SECRET,
+    SERVE_API_DESTINATION_ROTATE,
+    SERVE_API_DESTINATION_RECOVER,
+    SERVE_API_EVENT_CREATE,
+    SERVE_API_EVENT_GET,
+    SERVE_API_WEBHOOK_LIST,
+    SERVE_API_WEBHOOK_GET,
+    SERVE_API_WEBHOOK_RETRY,
+    SERVE_API_EVENT_TYPES,
+    SERVE_API_ACTION_COUNT,
+} serve_api_action;
+
+#define SERVE_API_NO_ROUTE (-404)   /* no route has this path */
+#define SERVE_API_BAD_METHOD (-405) /* the path exists, not with this method */
+
+/*
+ * Finds the route of the n path segments after "/v1/" (segs[0] is "destinations", …) for
+ * method. Returns its serve_api_action, with *id pointing at the {id} segment (or NULL);
+ * SERVE_API_BAD_METHOD with allow set to the path's methods ("GET, POST"); or
+ * SERVE_API_NO_ROUTE.
+ */
+int serve_api_route_match(const char *const *segs, size_t n, serve_api_method method,
+                          const char **id, char *allow, size_t allow_len);
 
 #endif

@@ -12,6 +12,7 @@
 #include "log.h"
 
 #include <inttypes.h>
+#include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -96,11 +97,11 @@ static const char *const migrations[] = {
     "  WHERE status = 'pending' AND lease_until IS NULL;",
 };
 
-/* The columns dest_json reads, in its order. */
+/* The columns dest_read reads, in its order. */
 #define DEST_COLS                                                                          \
     "id, name, url, description, events, headers, active, disabled_reason, created_at, "  \
     "updated_at, secret"
-/* The columns webhook_json reads, in its order. */
+/* The columns webhook_read reads, in its order. */
 #define WEBHOOK_COLS                                                                       \
     "id, event_id, destination_id, status, attempt_count, next_attempt_at, created_at, "  \
     "updated_at"
@@ -113,38 +114,6 @@ static int query(db *conn, const char *sql, const db_param *params, size_t n, db
     if (rc != 0 && rc != HOOKD_ECONFLICT)
         log_error("store", "query failed: %s", db_errmsg(conn));
     return rc;
-}
-
-/* A JSON string of the ISO 8601 time of ms, or null. */
-static json_t *json_time(int64_t ms)
-{
-    char ts[HOOKD_TIMESTAMP_LEN + 1];
-    if (hookd_timestamp_format(ms / 1000, ts) != 0)
-        return json_null();
-    return json_string(ts);
-}
-
-/* The column as a JSON string, or null when SQL NULL. */
-static json_t *json_text_or_null(db_rows *rows, int col)
-{
-    if (db_rows_null(rows, col))
-        return json_null();
-    size_t len;
-    const char *s = db_rows_text(rows, col, &len);
-    json_t *v = json_stringn(s, len);
-    return v ? v : json_null();
-}
-
-/* The column parsed as JSON text, or fallback when it does not parse. */
-static json_t *json_parsed(db_rows *rows, int col, json_t *fallback)
-{
-    size_t len;
-    const char *s = db_rows_text(rows, col, &len);
-    json_t *v = json_loadb(s, len, 0, NULL);
-    if (!v)
-        return fallback;
-    json_decref(fallback);
-    return v;
 }
 
 /* Lowercase hex of n random bytes from OpenSSL's CSPRNG, after prefix. */
@@ -237,12 +206,59 @@ int serve_store_w_release_owner(db *conn, void *owner)
 
 /* ---- requests ---- */
 
+const char *const serve_store_statuses[SERVE_STORE_STATUS_COUNT] = {"pending", "succeeded",
+                                                                   "failed", "cancelled"};
+
 serve_store_request *serve_store_request_new(int64_t now)
 {
-    serve_store_request *r = xmalloc(sizeof *r);
-    memset(r, 0, sizeof *r);
+    serve_store_request *r = xcalloc(1, sizeof *r);
     r->now = now;
     return r;
+}
+
+static void destination_clear(serve_store_destination *d)
+{
+    free(d->id);
+    free(d->name);
+    free(d->url);
+    free(d->description);
+    free(d->events_json);
+    free(d->headers_json);
+    free(d->disabled_reason);
+    free(d->secret);
+    memset(d, 0, sizeof *d);
+}
+
+static void webhook_clear(serve_store_webhook *w)
+{
+    free(w->id);
+    free(w->event_id);
+    free(w->destination_id);
+    free(w->status);
+    memset(w, 0, sizeof *w);
+}
+
+/* Frees the outputs of r (its inputs stay). */
+static void request_outputs_free(serve_store_request *r)
+{
+    destination_clear(&r->destination);
+    for (size_t i = 0; i < r->destination_count; i++)
+        destination_clear(&r->destinations[i]);
+    free(r->destinations);
+    free(r->event.id);
+    free(r->event.type);
+    free(r->event.body);
+    webhook_clear(&r->webhook);
+    for (size_t i = 0; i < r->webhook_count; i++)
+        webhook_clear(&r->webhooks[i]);
+    free(r->webhooks);
+    for (size_t i = 0; i < r->attempt_count; i++) {
+        free(r->attempts[i].error);
+        free(r->attempts[i].response);
+    }
+    free(r->attempts);
+    free(r->next);
+    free(r->result_text);
 }
 
 void serve_store_request_free(serve_store_request *r)
@@ -262,32 +278,45 @@ void serve_store_request_free(serve_store_request *r)
     free(r->filter_destination_id);
     free(r->filter_status);
     free(r->after);
-    json_decref(r->result);
-    free(r->result_text);
+    request_outputs_free(r);
     free(r);
 }
 
-/* The destination of the current row (DEST_COLS), with its secret when asked. */
-static json_t *dest_json(db_rows *rows, bool with_secret)
+/* The column's text (copied), or NULL when SQL NULL. */
+static char *text_or_null(db_rows *rows, int col)
 {
-    json_t *d = json_object();
-    json_object_set_new(d, "id", json_text_or_null(rows, 0));
-    json_object_set_new(d, "name", json_text_or_null(rows, 1));
-    json_object_set_new(d, "url", json_text_or_null(rows, 2));
-    json_object_set_new(d, "description", json_text_or_null(rows, 3));
-    json_object_set_new(d, "events", json_parsed(rows, 4, json_array()));
-    json_object_set_new(d, "headers", json_parsed(rows, 5, json_object()));
-    json_object_set_new(d, "active", json_boolean(db_rows_int(rows, 6) != 0));
-    json_object_set_new(d, "disabled_reason", json_text_or_null(rows, 7));
-    json_object_set_new(d, "created_at", json_time(db_rows_int(rows, 8)));
-    json_object_set_new(d, "updated_at", json_time(db_rows_int(rows, 9)));
-    if (with_secret)
-        json_object_set_new(d, "secret", json_text_or_null(rows, 10));
-    return d;
+    if (db_rows_null(rows, col))
+        return NULL;
+    size_t len;
+    const char *s = db_rows_text(rows, col, &len);
+    return xstrndup(s, len);
 }
 
-/* Reads the live destination id into *out. HOOKD_ENOTFOUND when it does not exist. */
-static int dest_load(db *conn, const char *id, bool with_secret, json_t **out)
+/* The column's integer, or -1 when SQL NULL. */
+static int64_t int_or_none(db_rows *rows, int col)
+{
+    return db_rows_null(rows, col) ? -1 : db_rows_int(rows, col);
+}
+
+/* Fills d from the current row (DEST_COLS), with the secret when asked. */
+static void dest_read(db_rows *rows, bool with_secret, serve_store_destination *d)
+{
+    d->id = text_or_null(rows, 0);
+    d->name = text_or_null(rows, 1);
+    d->url = text_or_null(rows, 2);
+    d->description = text_or_null(rows, 3);
+    d->events_json = text_or_null(rows, 4);
+    d->headers_json = text_or_null(rows, 5);
+    d->active = db_rows_int(rows, 6) != 0;
+    d->disabled_reason = text_or_null(rows, 7);
+    d->created_at = db_rows_int(rows, 8);
+    d->updated_at = db_rows_int(rows, 9);
+    d->secret = with_secret ? text_or_null(rows, 10) : NULL;
+}
+
+/* Reads the live destination id into *out (cleared first). HOOKD_ENOTFOUND when it does
+ * not exist. */
+static int dest_load(db *conn, const char *id, bool with_secret, serve_store_destination *out)
 {
     db_rows *rows = NULL;
     db_param p[] = {DB_S(id)};
@@ -301,7 +330,8 @@ static int dest_load(db *conn, const char *id, bool with_secret, json_t **out)
         db_rows_free(rows);
         return HOOKD_ENOTFOUND;
     }
-    *out = dest_json(rows, with_secret);
+    destination_clear(out);
+    dest_read(rows, with_secret, out);
     db_rows_free(rows);
     return 0;
 }
@@ -362,7 +392,7 @@ int serve_store_w_destination_create(db *conn, void *arg)
     if (rc == 0)
         rc = subscriptions_set(conn, id, r->events_json);
     if (rc == 0)
-        rc = dest_load(conn, id, true, &r->result);
+        rc = dest_load(conn, id, true, &r->destination);
     return rc;
 }
 
@@ -376,19 +406,21 @@ int serve_store_w_destination_list(db *conn, void *arg)
                    NULL, 0, &rows, NULL);
     if (rc != 0)
         return rc;
-    json_t *data = json_array();
-    while (db_rows_next(rows))
-        json_array_append_new(data, dest_json(rows, false));
+    size_t cap = 0;
+    while (db_rows_next(rows)) {
+        r->destinations = xgrow(r->destinations, r->destination_count, &cap,
+                                sizeof *r->destinations);
+        serve_store_destination *d = &r->destinations[r->destination_count++];
+        dest_read(rows, false, d);
+    }
     db_rows_free(rows);
-    r->result = json_object();
-    json_object_set_new(r->result, "data", data);
     return 0;
 }
 
 int serve_store_w_destination_get(db *conn, void *arg)
 {
     serve_store_request *r = arg;
-    return dest_load(conn, r->id, false, &r->result);
+    return dest_load(conn, r->id, false, &r->destination);
 }
 
 int serve_store_w_destination_update(db *conn, void *arg)
@@ -431,7 +463,7 @@ int serve_store_w_destination_update(db *conn, void *arg)
         if (rc != 0)
             return rc;
     }
-    return dest_load(conn, r->id, false, &r->result);
+    return dest_load(conn, r->id, false, &r->destination);
 }
 
 int serve_store_w_destination_delete(db *conn, void *arg)
@@ -479,20 +511,13 @@ int serve_store_w_destination_set_active(db *conn, void *arg)
         if (rc != 0)
             return rc;
     }
-    return dest_load(conn, r->id, false, &r->result);
+    return dest_load(conn, r->id, false, &r->destination);
 }
 
 int serve_store_w_destination_secret(db *conn, void *arg)
 {
     serve_store_request *r = arg;
-    json_t *d = NULL;
-    int rc = dest_load(conn, r->id, true, &d);
-    if (rc != 0)
-        return rc;
-    r->result = json_object();
-    json_object_set(r->result, "secret", json_object_get(d, "secret"));
-    json_decref(d);
-    return 0;
+    return dest_load(conn, r->id, true, &r->destination);
 }
 
 int serve_store_w_destination_rotate(db *conn, void *arg)
@@ -512,19 +537,17 @@ int serve_store_w_destination_rotate(db *conn, void *arg)
         return rc;
     if (changed == 0)
         return HOOKD_ENOTFOUND;
-    r->result = json_object();
-    json_object_set_new(r->result, "secret", json_string(secret));
+    destination_clear(&r->destination);
+    r->destination.secret = xstrdup(secret);
     return 0;
 }
 
 int serve_store_w_destination_recover(db *conn, void *arg)
 {
     serve_store_request *r = arg;
-    json_t *d = NULL;
-    int rc = dest_load(conn, r->id, false, &d);
+    int rc = dest_load(conn, r->id, false, &r->destination);
     if (rc != 0)
         return rc;
-    json_decref(d);
     db_param p[] = {DB_S(r->id), DB_I(r->since), DB_I(r->now)};
     rc = query(conn,
                "UPDATE serve_webhooks SET status = 'pending', round_attempts = 0, "
@@ -533,144 +556,157 @@ int serve_store_w_destination_recover(db *conn, void *arg)
                p, 3, NULL, &r->count);
     if (rc == 0 && r->count > 0)
         rc = db_notify(conn, SERVE_STORE_NOTIFY_CHANNEL);
-    if (rc != 0)
-        return rc;
-    r->result = json_object();
-    json_object_set_new(r->result, "count", json_integer(r->count));
-    return 0;
+    return rc;
 }
 
 /* ---- events ---- */
 
-int serve_store_w_event_insert(db *conn, void *arg)
+int serve_store_event_replay(db *conn, serve_store_request *r)
 {
-    serve_store_request *r = arg;
-    int rc;
-    if (r->idempotency_key) {
-        db_param k[] = {DB_S(r->idempotency_key), DB_I(r->now - IDEMPOTENCY_KEEP_MS)};
-        rc = query(conn, "DELETE FROM serve_idempotency WHERE created_at < $1", &k[1], 1,
-                   NULL, NULL);
-        if (rc != 0)
-            return rc;
-        db_rows *rows = NULL;
-        rc = query(conn, "SELECT response FROM serve_idempotency WHERE key = $1", k, 1, &rows,
+    if (!r->idempotency_key)
+        return 0;
+    db_param k[] = {DB_S(r->idempotency_key), DB_I(r->now - IDEMPOTENCY_KEEP_MS)};
+    int rc = query(conn, "DELETE FROM serve_idempotency WHERE created_at < $1", &k[1], 1, NULL,
                    NULL);
-        if (rc != 0)
-            return rc;
-        if (db_rows_next(rows)) {
-            r->result_text = xstrdup(db_rows_text(rows, 0, NULL));
-            r->replayed = true;
-            db_rows_free(rows);
-            return 0;
-        }
-        db_rows_free(rows);
-    }
-
-    char event_id[HOOKD_ID_LEN + 1];
-    rc = hookd_id_new_v7(r->now, event_id);
     if (rc != 0)
         return rc;
-    db_param e[] = {DB_S(event_id), DB_S(r->event_type), DB_SN(r->body, r->body_len),
+    db_rows *rows = NULL;
+    rc = query(conn, "SELECT response FROM serve_idempotency WHERE key = $1", k, 1, &rows,
+               NULL);
+    if (rc != 0)
+        return rc;
+    if (db_rows_next(rows)) {
+        r->result_text = text_or_null(rows, 0);
+        r->replayed = true;
+    }
+    db_rows_free(rows);
+    return 0;
+}
+
+/* The ids of the active destinations subscribed to type, oldest first: *ids gets *count
+ * malloc'd strings in a malloc'd array. */
+static int subscribers(db *conn, const char *type, char ***ids, size_t *count)
+{
+    db_rows *rows = NULL;
+    db_param t[] = {DB_S(type)};
+    int rc = query(conn,
+                   "SELECT d.id FROM serve_subscriptions s "
+                   "JOIN serve_destinations d ON d.id = s.destination_id "
+                   "WHERE s.event_type = $1 AND d.active = 1 AND d.deleted_at IS NULL "
+                   "ORDER BY d.created_at, d.id",
+                   t, 1, &rows, NULL);
+    if (rc != 0)
+        return rc;
+    size_t cap = 0;
+    while (db_rows_next(rows)) {
+        *ids = xgrow(*ids, *count, &cap, sizeof **ids);
+        (*ids)[(*count)++] = text_or_null(rows, 0);
+    }
+    db_rows_free(rows);
+    return 0;
+}
+
+/* Inserts one pending webhook of the event for each destination in ids (taking the id
+ * strings) into r->webhooks. */
+static int webhooks_insert(db *conn, serve_store_request *r, char **ids, size_t count)
+{
+    int rc = 0;
+    r->webhooks = xcalloc(count, sizeof *r->webhooks);
+    for (size_t i = 0; i < count; i++) {
+        serve_store_webhook *w = &r->webhooks[r->webhook_count++];
+        w->destination_id = ids[i];
+        ids[i] = NULL;
+        w->id = xcalloc(1, HOOKD_ID_LEN + 1);
+        w->event_id = xstrdup(r->event.id);
+        w->status = xstrdup("pending");
+        w->next_attempt_at = w->created_at = w->updated_at = r->now;
+        if (rc == 0)
+            rc = hookd_id_new_v7(r->now, w->id);
+        if (rc != 0)
+            continue; /* still take the remaining ids, so the caller frees none twice */
+        db_param p[] = {DB_S(w->id), DB_S(w->event_id), DB_S(w->destination_id), DB_I(r->now)};
+        rc = query(conn,
+                   "INSERT INTO serve_webhooks (id, event_id, destination_id, status, "
+                   "attempt_count, round_attempts, next_attempt_at, created_at, updated_at) "
+                   "VALUES ($1, $2, $3, 'pending', 0, 0, $4, $4, $4)",
+                   p, 4, NULL, NULL);
+    }
+    return rc;
+}
+
+int serve_store_event_insert(db *conn, serve_store_request *r)
+{
+    r->event.id = xcalloc(1, HOOKD_ID_LEN + 1);
+    r->event.type = xstrdup(r->event_type);
+    r->event.created_at = r->now;
+    int rc = hookd_id_new_v7(r->now, r->event.id);
+    if (rc != 0)
+        return rc;
+    db_param e[] = {DB_S(r->event.id), DB_S(r->event_type), DB_SN(r->body, r->body_len),
                     DB_I(r->now)};
     rc = query(conn,
                "INSERT INTO serve_events (id, type, body, created_at) VALUES ($1, $2, $3, $4)",
                e, 4, NULL, NULL);
     if (rc != 0)
         return rc;
-
     /* The subscribed active destinations, read whole before writing. */
-    db_rows *rows = NULL;
-    db_param t[] = {DB_S(r->event_type)};
-    rc = query(conn,
-               "SELECT d.id FROM serve_subscriptions s "
-               "JOIN serve_destinations d ON d.id = s.destination_id "
-               "WHERE s.event_type = $1 AND d.active = 1 AND d.deleted_at IS NULL "
-               "ORDER BY d.created_at, d.id",
-               t, 1, &rows, NULL);
+    char **ids = NULL;
+    size_t count = 0;
+    rc = subscribers(conn, r->event_type, &ids, &count);
+    if (rc == 0 && count > 0)
+        rc = webhooks_insert(conn, r, ids, count);
+    for (size_t i = 0; i < count; i++)
+        free(ids[i]);
+    free(ids);
     if (rc != 0)
         return rc;
-    json_t *dests = json_array();
-    while (db_rows_next(rows))
-        json_array_append_new(dests, json_string(db_rows_text(rows, 0, NULL)));
-    db_rows_free(rows);
+    r->count = (int64_t)r->webhook_count;
+    /* Idle nodes claim at once when this commits (one notification per transaction). */
+    return r->count > 0 ? db_notify(conn, SERVE_STORE_NOTIFY_CHANNEL) : 0;
+}
 
-    json_t *webhooks = json_array();
-    size_t i;
-    json_t *dest;
-    json_array_foreach(dests, i, dest)
-    {
-        char webhook_id[HOOKD_ID_LEN + 1];
-        rc = hookd_id_new_v7(r->now, webhook_id);
-        if (rc != 0)
-            break;
-        db_param w[] = {DB_S(webhook_id), DB_S(event_id), DB_S(json_string_value(dest)),
-                        DB_I(r->now)};
-        rc = query(conn,
-                   "INSERT INTO serve_webhooks (id, event_id, destination_id, status, "
-                   "attempt_count, round_attempts, next_attempt_at, created_at, updated_at) "
-                   "VALUES ($1, $2, $3, 'pending', 0, 0, $4, $4, $4)",
-                   w, 4, NULL, NULL);
-        if (rc != 0)
-            break;
-        json_t *item = json_object();
-        json_object_set_new(item, "id", json_string(webhook_id));
-        json_object_set(item, "destination_id", dest);
-        json_array_append_new(webhooks, item);
-    }
-    json_decref(dests);
-    if (rc != 0) {
-        json_decref(webhooks);
-        return rc;
-    }
-    r->count = (int64_t)json_array_size(webhooks);
-    if (r->count > 0) {
-        /* Idle nodes claim at once when this commits (one notification per transaction). */
-        rc = db_notify(conn, SERVE_STORE_NOTIFY_CHANNEL);
-        if (rc != 0) {
-            json_decref(webhooks);
-            return rc;
-        }
-    }
-
-    json_t *answer = json_object();
-    json_object_set_new(answer, "id", json_string(event_id));
-    json_object_set_new(answer, "event", json_string(r->event_type));
-    json_object_set_new(answer, "created_at", json_time(r->now));
-    json_object_set_new(answer, "webhooks", webhooks);
-    r->result_text = json_dumps(answer, JSON_COMPACT);
-    json_decref(answer);
-    if (!r->result_text) {
-        fputs("hookd: out of memory\n", stderr);
-        abort();
-    }
-
-    if (r->idempotency_key) {
-        db_param k[] = {DB_S(r->idempotency_key), DB_S(r->result_text), DB_I(r->now)};
-        rc = query(conn,
+int serve_store_event_remember(db *conn, serve_store_request *r)
+{
+    if (!r->idempotency_key)
+        return 0;
+    db_param k[] = {DB_S(r->idempotency_key), DB_S(r->result_text), DB_I(r->now)};
+    int rc = query(conn,
                    "INSERT INTO serve_idempotency (key, response, created_at) "
                    "VALUES ($1, $2, $3)",
                    k, 3, NULL, NULL);
-        if (rc == HOOKD_ECONFLICT)
-            snprintf(r->why, sizeof r->why,
-                     "a request with this Idempotency-Key is being processed");
-    }
+    if (rc == HOOKD_ECONFLICT)
+        snprintf(r->why, sizeof r->why,
+                 "a request with this Idempotency-Key is being processed");
     return rc;
 }
 
-/* The webhook of the current row (WEBHOOK_COLS). */
-static json_t *webhook_json(db_rows *rows)
+/* Fills w from the current row (WEBHOOK_COLS). */
+static void webhook_read(db_rows *rows, serve_store_webhook *w)
 {
-    json_t *w = json_object();
-    json_object_set_new(w, "id", json_text_or_null(rows, 0));
-    json_object_set_new(w, "event_id", json_text_or_null(rows, 1));
-    json_object_set_new(w, "destination_id", json_text_or_null(rows, 2));
-    json_object_set_new(w, "status", json_text_or_null(rows, 3));
-    json_object_set_new(w, "attempt_count", json_integer(db_rows_int(rows, 4)));
-    json_object_set_new(w, "next_attempt_at",
-                        db_rows_null(rows, 5) ? json_null() : json_time(db_rows_int(rows, 5)));
-    json_object_set_new(w, "created_at", json_time(db_rows_int(rows, 6)));
-    json_object_set_new(w, "updated_at", json_time(db_rows_int(rows, 7)));
-    return w;
+    w->id = text_or_null(rows, 0);
+    w->event_id = text_or_null(rows, 1);
+    w->destination_id = text_or_null(rows, 2);
+    w->status = text_or_null(rows, 3);
+    w->attempt_count = db_rows_int(rows, 4);
+    w->next_attempt_at = int_or_none(rows, 5);
+    w->created_at = db_rows_int(rows, 6);
+    w->updated_at = db_rows_int(rows, 7);
+}
+
+/* Reads every row (WEBHOOK_COLS) into r->webhooks, at most max of them (0: all); *more is
+ * set when a row was left. */
+static void webhooks_read(db_rows *rows, serve_store_request *r, size_t max, bool *more)
+{
+    size_t cap = 0;
+    *more = false;
+    while (db_rows_next(rows)) {
+        if (max && r->webhook_count == max) {
+            *more = true;
+            break;
+        }
+        r->webhooks = xgrow(r->webhooks, r->webhook_count, &cap, sizeof *r->webhooks);
+        webhook_read(rows, &r->webhooks[r->webhook_count++]);
+    }
 }
 
 int serve_store_w_event_get(db *conn, void *arg)
@@ -686,42 +722,31 @@ int serve_store_w_event_get(db *conn, void *arg)
         db_rows_free(rows);
         return HOOKD_ENOTFOUND;
     }
-    json_t *ev = json_object();
-    json_object_set_new(ev, "id", json_text_or_null(rows, 0));
-    json_object_set_new(ev, "event", json_text_or_null(rows, 1));
-    json_t *envelope = json_parsed(rows, 2, json_object());
-    json_t *data = json_object_get(envelope, "data");
-    json_object_set(ev, "data", data ? data : json_null());
-    json_decref(envelope);
-    json_object_set_new(ev, "created_at", json_time(db_rows_int(rows, 3)));
+    r->event.id = text_or_null(rows, 0);
+    r->event.type = text_or_null(rows, 1);
+    const char *body = db_rows_text(rows, 2, &r->event.body_len);
+    r->event.body = xstrndup(body, r->event.body_len);
+    r->event.created_at = db_rows_int(rows, 3);
     db_rows_free(rows);
-
     rc = query(conn,
                "SELECT " WEBHOOK_COLS " FROM serve_webhooks WHERE event_id = $1 "
                "ORDER BY created_at, id",
                p, 1, &rows, NULL);
-    if (rc != 0) {
-        json_decref(ev);
+    if (rc != 0)
         return rc;
-    }
-    json_t *webhooks = json_array();
-    while (db_rows_next(rows))
-        json_array_append_new(webhooks, webhook_json(rows));
+    bool more;
+    webhooks_read(rows, r, 0, &more);
     db_rows_free(rows);
-    json_object_set_new(ev, "webhooks", webhooks);
-    r->result = ev;
     return 0;
 }
 
 /* ---- webhooks ---- */
 
-int serve_store_w_webhook_list(db *conn, void *arg)
+/* Appends " AND …" for each filter and the cursor of r to sql (len bytes used), with their
+ * parameters at p[*n…]. HOOKD_EINVAL for a malformed cursor. */
+static int webhook_list_where(const serve_store_request *r, char *sql, size_t size, int *len,
+                              db_param *p, size_t *n, char *after_id)
 {
-    serve_store_request *r = arg;
-    char sql[768];
-    db_param p[8];
-    size_t n = 0;
-    int len = snprintf(sql, sizeof sql, "SELECT " WEBHOOK_COLS " FROM serve_webhooks WHERE 1 = 1");
     const struct {
         const char *column;
         const char *value;
@@ -733,61 +758,59 @@ int serve_store_w_webhook_list(db *conn, void *arg)
     for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++) {
         if (!filters[i].value)
             continue;
-        p[n] = DB_S(filters[i].value);
-        n++;
-        len += snprintf(sql + len, sizeof sql - (size_t)len, " AND %s = $%zu", filters[i].column,
-                        n);
+        p[(*n)++] = DB_S(filters[i].value);
+        *len += snprintf(sql + *len, size - (size_t)*len, " AND %s = $%zu", filters[i].column,
+                         *n);
     }
-    char after_id[HOOKD_ID_LEN + 1];
-    if (r->after) {
-        /* cursor: "<created_at ms>.<id>" */
-        char *end = NULL;
-        long long created = strtoll(r->after, &end, 10);
-        if (!end || *end != '.' || strlen(end + 1) != HOOKD_ID_LEN || !hookd_id_valid(end + 1))
-            return HOOKD_EINVAL;
-        memcpy(after_id, end + 1, sizeof after_id);
-        p[n] = DB_I(created);
-        p[n + 1] = DB_S(after_id);
-        len += snprintf(sql + len, sizeof sql - (size_t)len,
-                        " AND (created_at > $%zu OR (created_at = $%zu AND id > $%zu))", n + 1,
-                        n + 1, n + 2);
-        n += 2;
-    }
-    p[n] = DB_I(r->limit + 1);
-    n++;
-    snprintf(sql + len, sizeof sql - (size_t)len, " ORDER BY created_at, id LIMIT $%zu", n);
+    if (!r->after)
+        return 0;
+    /* cursor: "<created_at ms>.<id>" */
+    char *end = NULL;
+    long long created = strtoll(r->after, &end, 10);
+    if (!end || *end != '.' || strlen(end + 1) != HOOKD_ID_LEN || !hookd_id_valid(end + 1))
+        return HOOKD_EINVAL;
+    memcpy(after_id, end + 1, HOOKD_ID_LEN + 1);
+    p[*n] = DB_I(created);
+    p[*n + 1] = DB_S(after_id);
+    *len += snprintf(sql + *len, size - (size_t)*len,
+                     " AND (created_at > $%zu OR (created_at = $%zu AND id > $%zu))", *n + 1,
+                     *n + 1, *n + 2);
+    *n += 2;
+    return 0;
+}
 
-    db_rows *rows = NULL;
-    int rc = query(conn, sql, p, n, &rows, NULL);
+int serve_store_w_webhook_list(db *conn, void *arg)
+{
+    serve_store_request *r = arg;
+    char sql[768];
+    db_param p[8];
+    size_t n = 0;
+    char after_id[HOOKD_ID_LEN + 1];
+    int len = snprintf(sql, sizeof sql, "SELECT " WEBHOOK_COLS " FROM serve_webhooks WHERE 1 = 1");
+    int rc = webhook_list_where(r, sql, sizeof sql, &len, p, &n, after_id);
     if (rc != 0)
         return rc;
-    json_t *data = json_array();
-    json_t *next = json_null();
-    int64_t seen = 0;
-    int64_t last_created = 0;
-    char last_id[HOOKD_ID_LEN + 1] = "";
-    while (db_rows_next(rows)) {
-        if (seen == r->limit) {
-            char cursor[64];
-            snprintf(cursor, sizeof cursor, "%" PRId64 ".%s", last_created, last_id);
-            json_decref(next);
-            next = json_string(cursor);
-            break;
-        }
-        json_array_append_new(data, webhook_json(rows));
-        last_created = db_rows_int(rows, 6);
-        snprintf(last_id, sizeof last_id, "%s", db_rows_text(rows, 0, NULL));
-        seen++;
-    }
+    p[n] = DB_I(r->limit + 1); /* one more than asked: whether there is a next page */
+    n++;
+    snprintf(sql + len, sizeof sql - (size_t)len, " ORDER BY created_at, id LIMIT $%zu", n);
+    db_rows *rows = NULL;
+    rc = query(conn, sql, p, n, &rows, NULL);
+    if (rc != 0)
+        return rc;
+    bool more = false;
+    webhooks_read(rows, r, (size_t)r->limit, &more);
     db_rows_free(rows);
-    r->result = json_object();
-    json_object_set_new(r->result, "data", data);
-    json_object_set_new(r->result, "next", next);
+    if (more && r->webhook_count > 0) {
+        const serve_store_webhook *last = &r->webhooks[r->webhook_count - 1];
+        char cursor[64];
+        snprintf(cursor, sizeof cursor, "%" PRId64 ".%s", last->created_at, last->id);
+        r->next = xstrdup(cursor);
+    }
     return 0;
 }
 
 /* Reads webhook id into *out (without attempts). */
-static int webhook_load(db *conn, const char *id, json_t **out)
+static int webhook_load(db *conn, const char *id, serve_store_webhook *out)
 {
     db_rows *rows = NULL;
     db_param p[] = {DB_S(id)};
@@ -799,7 +822,8 @@ static int webhook_load(db *conn, const char *id, json_t **out)
         db_rows_free(rows);
         return HOOKD_ENOTFOUND;
     }
-    *out = webhook_json(rows);
+    webhook_clear(out);
+    webhook_read(rows, out);
     db_rows_free(rows);
     return 0;
 }
@@ -807,8 +831,7 @@ static int webhook_load(db *conn, const char *id, json_t **out)
 int serve_store_w_webhook_get(db *conn, void *arg)
 {
     serve_store_request *r = arg;
-    json_t *w = NULL;
-    int rc = webhook_load(conn, r->id, &w);
+    int rc = webhook_load(conn, r->id, &r->webhook);
     if (rc != 0)
         return rc;
     db_rows *rows = NULL;
@@ -817,26 +840,20 @@ int serve_store_w_webhook_get(db *conn, void *arg)
                "SELECT n, started_at, duration_ms, status_code, error, response "
                "FROM serve_attempts WHERE webhook_id = $1 ORDER BY n",
                p, 1, &rows, NULL);
-    if (rc != 0) {
-        json_decref(w);
+    if (rc != 0)
         return rc;
-    }
-    json_t *attempts = json_array();
+    size_t cap = 0;
     while (db_rows_next(rows)) {
-        json_t *a = json_object();
-        json_object_set_new(a, "n", json_integer(db_rows_int(rows, 0)));
-        json_object_set_new(a, "started_at", json_time(db_rows_int(rows, 1)));
-        json_object_set_new(a, "duration_ms", json_integer(db_rows_int(rows, 2)));
-        json_object_set_new(a, "status_code", db_rows_null(rows, 3)
-                                                  ? json_null()
-                                                  : json_integer(db_rows_int(rows, 3)));
-        json_object_set_new(a, "error", json_text_or_null(rows, 4));
-        json_object_set_new(a, "response", json_text_or_null(rows, 5));
-        json_array_append_new(attempts, a);
+        r->attempts = xgrow(r->attempts, r->attempt_count, &cap, sizeof *r->attempts);
+        serve_store_attempt *a = &r->attempts[r->attempt_count++];
+        a->n = db_rows_int(rows, 0);
+        a->started_at = db_rows_int(rows, 1);
+        a->duration_ms = db_rows_int(rows, 2);
+        a->status_code = int_or_none(rows, 3);
+        a->error = text_or_null(rows, 4);
+        a->response = text_or_null(rows, 5);
     }
     db_rows_free(rows);
-    json_object_set_new(w, "attempts", attempts);
-    r->result = w;
     return 0;
 }
 
@@ -886,7 +903,7 @@ int serve_store_w_webhook_retry(db *conn, void *arg)
     rc = db_notify(conn, SERVE_STORE_NOTIFY_CHANNEL);
     if (rc != 0)
         return rc;
-    return webhook_load(conn, r->id, &r->result);
+    return webhook_load(conn, r->id, &r->webhook);
 }
 
 int serve_store_w_stats(db *conn, void *arg)
@@ -897,28 +914,23 @@ int serve_store_w_stats(db *conn, void *arg)
                    &rows, NULL);
     if (rc != 0)
         return rc;
-    json_t *by_status = json_object();
-    static const char *const statuses[] = {"pending", "succeeded", "failed", "cancelled"};
-    for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
-        json_object_set_new(by_status, statuses[i], json_integer(0));
-    while (db_rows_next(rows))
-        json_object_set_new(by_status, db_rows_text(rows, 0, NULL),
-                            json_integer(db_rows_int(rows, 1)));
+    memset(r->by_status, 0, sizeof r->by_status);
+    while (db_rows_next(rows)) {
+        const char *status = db_rows_text(rows, 0, NULL);
+        for (size_t i = 0; i < SERVE_STORE_STATUS_COUNT; i++)
+            if (strcmp(status, serve_store_statuses[i]) == 0)
+                r->by_status[i] = db_rows_int(rows, 1);
+    }
     db_rows_free(rows);
     db_param p[] = {DB_I(r->now)};
     rc = query(conn,
                "SELECT COUNT(*) FROM serve_webhooks WHERE status = 'pending' "
                "AND next_attempt_at <= $1",
                p, 1, &rows, NULL);
-    if (rc != 0) {
-        json_decref(by_status);
+    if (rc != 0)
         return rc;
-    }
-    int64_t due = db_rows_next(rows) ? db_rows_int(rows, 0) : 0;
+    r->due = db_rows_next(rows) ? db_rows_int(rows, 0) : 0;
     db_rows_free(rows);
-    r->result = json_object();
-    json_object_set_new(r->result, "webhooks", by_status);
-    json_object_set_new(r->result, "due", json_integer(due));
     return 0;
 }
 

@@ -18,10 +18,12 @@
  * Two kinds of functions:
  *   - startup calls (store_migrate, store_admin_token, store_release_leases) run on the
  *     main thread before the loop starts;
- *   - work functions (store_w_*), db_work_fn-compatible, run on the db_worker's thread
- *     inside a batch transaction: db_worker_submit(worker, store_w_x, done, request). They
- *     read their inputs from the request and write their outputs into it; the caller reads
- *     the outputs in the done callback (on the loop) when rc is 0, then frees the request.
+ *   - work functions (serve_store_w_*), db_work_fn-compatible, run on the db_worker's
+ *     thread inside a batch transaction: db_worker_submit(worker, serve_store_w_x, done,
+ *     request). They read their inputs from the request and write their outputs into it as
+ *     plain structs (no JSON: the API layer, serve_api_json.c, owns the answers' shape); the
+ *     caller reads the outputs in the done callback (on the loop) when rc is 0, then frees
+ *     the request.
  *
  * Times are Unix milliseconds (BIGINT). Ids are canonical UUIDs (TEXT).
  */
@@ -30,7 +32,6 @@
 
 #include "db.h"
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -73,38 +74,100 @@ enum {
     SERVE_STORE_F_HEADERS = 1 << 4,
 };
 
+/* The webhook statuses, in the order of serve_store_request.by_status. */
+#define SERVE_STORE_STATUS_COUNT 4
+extern const char *const serve_store_statuses[SERVE_STORE_STATUS_COUNT];
+
+/* A destination as stored. Every string is owned by the struct (serve_store_request_free
+ * frees those of the request's outputs). Times are Unix ms. */
+typedef struct serve_store_destination {
+    char *id;
+    char *name;
+    char *url;
+    char *description;     /* NULL: none */
+    char *events_json;     /* its event types: JSON array text, as stored */
+    char *headers_json;    /* its custom headers: JSON object text, as stored */
+    bool active;
+    char *disabled_reason; /* why the sender deactivated it (410, failing streak), or NULL */
+    char *secret;          /* set only by create, secret and rotate; NULL otherwise */
+    int64_t created_at;
+    int64_t updated_at;
+} serve_store_destination;
+
+/* A webhook (one event for one destination), without its attempts. Strings owned. */
+typedef struct serve_store_webhook {
+    char *id;
+    char *event_id;
+    char *destination_id;
+    char *status;            /* one of serve_store_statuses */
+    int64_t attempt_count;   /* attempts made in all */
+    int64_t next_attempt_at; /* Unix ms, -1 when none is planned */
+    int64_t created_at;
+    int64_t updated_at;
+} serve_store_webhook;
+
+/* One attempt of a webhook. Strings owned. */
+typedef struct serve_store_attempt {
+    int64_t n;           /* 1, 2, … among all the webhook's attempts */
+    int64_t started_at;  /* Unix ms */
+    int64_t duration_ms;
+    int64_t status_code; /* the answer's status, -1 when there was no answer */
+    char *error;         /* why it failed, or NULL */
+    char *response;      /* the first 4 KiB of the answer's body, or NULL */
+} serve_store_attempt;
+
+/* An event as stored. Strings owned. */
+typedef struct serve_store_event {
+    char *id;
+    char *type;
+    char *body; /* the envelope {"event","data"}: the exact bytes that are signed */
+    size_t body_len;
+    int64_t created_at;
+} serve_store_event;
+
 /*
  * One API request to the store. Inputs are owned by the request (malloc'd; freed by
- * store_request_free); so are the outputs. Which inputs a work function reads is said next
- * to it below. Errors: HOOKD_ENOTFOUND (no such object), HOOKD_ECONFLICT (the object's state
- * forbids it; message in why), HOOKD_ESTORE.
+ * serve_store_request_free); so are the outputs, plain structs the API turns into JSON.
+ * Which inputs a work function reads and which outputs it fills is said next to it below.
+ * Errors: HOOKD_ENOTFOUND (no such object), HOOKD_ECONFLICT (the object's state forbids
+ * it; message in why), HOOKD_EINVAL (a malformed cursor), HOOKD_ESTORE.
  */
 typedef struct serve_store_request {
     /* inputs */
     int64_t now;             /* the request's time, ms */
     char *id;                /* the destination, event or webhook the path names */
-    unsigned fields;         /* STORE_F_* set by a create or PATCH */
+    unsigned fields;         /* SERVE_STORE_F_* set by a create or PATCH */
     char *name;              /* destination name */
     char *url;               /* destination URL (already checked against the policy) */
     char *description;       /* destination description, NULL for none */
     char *events_json;       /* destination's event types: JSON array of strings */
     char *headers_json;      /* destination's custom headers: JSON object of strings */
-    bool active;             /* store_w_destination_set_active: the new state */
-    char *event_type;        /* store_w_event_insert: the event's type */
-    char *body;              /* store_w_event_insert: the envelope (signed bytes) */
+    bool active;             /* destination_set_active: the new state */
+    char *event_type;        /* event insert: the event's type */
+    char *body;              /* event insert: the envelope (signed bytes) */
     size_t body_len;         /* its length */
-    char *idempotency_key;   /* store_w_event_insert: the Idempotency-Key, or NULL */
-    char *filter_event_id;   /* store_w_webhook_list filters (NULL: any) */
+    char *idempotency_key;   /* event insert: the Idempotency-Key, or NULL */
+    char *filter_event_id;   /* webhook_list filters (NULL: any) */
     char *filter_destination_id;
     char *filter_status;
-    int64_t limit;           /* store_w_webhook_list: page size */
-    char *after;             /* store_w_webhook_list: cursor from a previous page, or NULL */
-    int64_t since;           /* store_w_destination_recover: ms */
+    int64_t limit;           /* webhook_list: page size */
+    char *after;             /* webhook_list: cursor from a previous page, or NULL */
+    int64_t since;           /* destination_recover: ms */
     /* outputs */
-    json_t *result;          /* the answer's JSON; taken by the caller (set to NULL) or
-                                freed with the request */
-    char *result_text;       /* store_w_event_insert: the answer as compact JSON text */
-    bool replayed;           /* store_w_event_insert: an earlier answer for the same key */
+    serve_store_destination destination;   /* one destination */
+    serve_store_destination *destinations; /* destination_list: destination_count of them */
+    size_t destination_count;
+    serve_store_event event;               /* event_get, event insert (no body) */
+    serve_store_webhook webhook;           /* webhook_get, webhook_retry */
+    serve_store_webhook *webhooks;         /* event_get, event insert, webhook_list */
+    size_t webhook_count;
+    serve_store_attempt *attempts;         /* webhook_get: attempt_count of them */
+    size_t attempt_count;
+    char *next;              /* webhook_list: the next page's cursor, NULL on the last */
+    int64_t by_status[SERVE_STORE_STATUS_COUNT]; /* stats: webhooks per status */
+    int64_t due;             /* stats: pending webhooks due now */
+    char *result_text;       /* event insert: the answer remembered under the key */
+    bool replayed;           /* event insert: result_text is an earlier answer */
     int64_t count;           /* rows affected, where the function says so */
     char why[256];           /* a reason to show with HOOKD_ECONFLICT */
 } serve_store_request;
@@ -114,49 +177,55 @@ serve_store_request *serve_store_request_new(int64_t now);
 void serve_store_request_free(serve_store_request *request);
 
 /* Creates a destination (inactive, fresh secret) from name, url, events_json, description,
- * headers_json. result: the destination with its "secret". */
+ * headers_json → destination, with its secret. */
 int serve_store_w_destination_create(db *conn, void *request);
-/* result: {"data":[destination…]}, without secrets, deleted ones left out. */
+/* → destinations (deleted ones left out), without secrets, oldest first. */
 int serve_store_w_destination_list(db *conn, void *request);
-/* id → result: the destination (no secret). */
+/* id → destination (no secret). */
 int serve_store_w_destination_get(db *conn, void *request);
-/* id + the fields named by `fields` → result: the updated destination. */
+/* id + the fields named by `fields` → destination, updated. */
 int serve_store_w_destination_update(db *conn, void *request);
 /* id → marks it deleted and cancels its pending webhooks; count: webhooks cancelled. */
 int serve_store_w_destination_delete(db *conn, void *request);
-/* id + active → result: the destination. Activating clears the deactivation reason. */
+/* id + active → destination. Activating clears the deactivation reason. */
 int serve_store_w_destination_set_active(db *conn, void *request);
-/* id → result: {"secret":…}. */
+/* id → destination.secret. */
 int serve_store_w_destination_secret(db *conn, void *request);
-/* id → a new secret, used by every attempt from now on; result: {"secret":…}. */
+/* id → a new secret, used by every attempt from now on: destination.secret. */
 int serve_store_w_destination_rotate(db *conn, void *request);
 /* id + since → every failed webhook of the destination created since then gets a fresh
- * round of attempts; result: {"count":n}. */
+ * round of attempts; count: how many. */
 int serve_store_w_destination_recover(db *conn, void *request);
 
 /*
- * event_type, body, idempotency_key → in one job: the event, one pending webhook per active
- * destination subscribed to the type (due now), and the key with the answer. When the key
- * was seen before, nothing is written: replayed is set and result_text is the first answer.
- * result_text: {"id","event","created_at","webhooks":[{"id","destination_id"}…]}; count:
- * webhooks created.
+ * An event is accepted by one job running these three in order, so the event, its webhooks
+ * and the remembered answer commit together (the API builds the answer text in between):
+ *   serve_store_event_replay: idempotency_key → when the key was seen in the last 24 hours,
+ *     replayed is set and result_text is the first answer (write nothing more then);
+ *   serve_store_event_insert: event_type, body → the event, one pending webhook per active
+ *     destination subscribed to the type (due now); event (id, type, created_at) and
+ *     webhooks (id, destination_id, …); count: webhooks created;
+ *   serve_store_event_remember: idempotency_key, result_text → the key with the answer;
+ *     HOOKD_ECONFLICT (why set) when another request with the key is being processed.
+ * Each does nothing and returns 0 when idempotency_key is NULL, where it is read.
  */
-int serve_store_w_event_insert(db *conn, void *request);
-/* id → result: the event with its data and its webhooks. */
+int serve_store_event_replay(db *conn, serve_store_request *request);
+int serve_store_event_insert(db *conn, serve_store_request *request);
+int serve_store_event_remember(db *conn, serve_store_request *request);
+/* id → event (with its body) and its webhooks. */
 int serve_store_w_event_get(db *conn, void *request);
 
-/* filters, limit, after → result: {"data":[webhook…],"next":cursor|null}. HOOKD_EINVAL for
- * a malformed cursor. */
+/* filters, limit, after → webhooks, next. HOOKD_EINVAL for a malformed cursor. */
 int serve_store_w_webhook_list(db *conn, void *request);
-/* id → result: the webhook with its attempts. */
+/* id → webhook and its attempts. */
 int serve_store_w_webhook_get(db *conn, void *request);
 /* id → a failed or succeeded webhook gets a fresh round of attempts, due now, same id.
  * HOOKD_ECONFLICT when it is pending or cancelled (tested again in the UPDATE, so that two
  * nodes retrying at once, or a claim in between, never reset a lease someone holds).
- * result: the webhook. */
+ * → webhook. */
 int serve_store_w_webhook_retry(db *conn, void *request);
 
-/* result: {"webhooks":{"pending":n,…}} — for /metrics. */
+/* → by_status and due — for /metrics. */
 int serve_store_w_stats(db *conn, void *request);
 
 /* ---- the dispatcher's requests ---- */

@@ -204,14 +204,25 @@ class ReceiveHandler(harness.TestCase):
         self.assertIsNone(out2["next"])
         status, out = harness.json_request("GET", self.admin, "/webhooks?status=pending")
         self.assertEqual(out["data"], [])
-        status, out = harness.json_request("GET", self.admin, "/webhooks?status=bogus")
-        self.assertEqual(status, 400)
+        # a malformed query parameter is 400 invalid_parameter, as on the sender's API
+        for query in ("status=bogus", "limit=0", "limit=1001", "limit=x"):
+            status, out = harness.json_request("GET", self.admin, "/webhooks?" + query)
+            self.assertEqual((status, out["error"]["code"]), (400, "invalid_parameter"), query)
         w = self.webhook(ids[0])
         self.assertEqual(w["event"], "events.updated")
         self.assertEqual(w["body"], envelope(20))
         run = w["runs"][0]
-        for key in ("n", "started_at", "duration_ms", "exit_status", "error"):
+        for key in ("n", "started_at", "duration_ms", "exit_status", "http_status", "error"):
             self.assertIn(key, run)
+        # times are ISO 8601 UTC with milliseconds, as on the sender's API
+        iso_ms = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
+        self.assertRegex(run["started_at"], iso_ms)
+        self.assertRegex(w["received_at"], iso_ms)
+        self.assertIsNone(w["next_attempt_at"])
+        self.assertEqual((run["exit_status"], run["http_status"]), (0, None))
+        self.assertIsInstance(run["duration_ms"], int)
+        status, out = harness.json_request("GET", self.admin, "/webhooks/" + ids[0] + "/retry")
+        self.assertEqual((status, out["error"]["code"]), (405, "method_not_allowed"))
         status, out = harness.json_request("GET", self.admin, "/webhooks/" + str(uuid.uuid4()))
         self.assertEqual(status, 404)
         status, out = harness.json_request("POST", self.admin,

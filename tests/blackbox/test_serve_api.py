@@ -10,6 +10,10 @@ import harness
 from serve_support import ServeCase, TOKEN
 
 
+# The time format of every API answer (api_common.h): 2024-08-22T01:04:05.123Z.
+ISO_MS = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
+
+
 class ServeApiTest(ServeCase):
 
     def assert_error(self, status_body, status, code=None):
@@ -31,8 +35,13 @@ class ServeApiTest(ServeCase):
         self.assert_error(self.api(p, "GET", "/v1/destinations", token="wrong-token-x"), 401)
         self.assert_error(self.api(p, "GET", "/v1/destinations", token=TOKEN + "x"), 401)
         self.assertEqual(self.ok(p, "GET", "/v1/destinations"), {"data": []})
-        self.assert_error(self.api(p, "GET", "/v1/nothing-here"), 404)
-        self.assert_error(self.api(p, "GET", "/nothing"), 404)
+        self.assert_error(self.api(p, "GET", "/v1/nothing-here"), 404, "not_found")
+        self.assert_error(self.api(p, "GET", "/nothing"), 404, "not_found")
+        status, headers, body = harness.request("PUT", p.port, "/v1/destinations", b"{}",
+                                                {"Authorization": "Bearer " + TOKEN})
+        self.assertEqual(status, 405, body)
+        self.assertEqual(json.loads(body)["error"]["code"], "method_not_allowed")
+        self.assertEqual({k.lower(): v for k, v in headers.items()}.get("allow"), "GET, POST")
 
     def test_destination_lifecycle(self):
         p = self.start_serve()
@@ -147,6 +156,9 @@ class ServeApiTest(ServeCase):
         self.assertEqual(ev["event"], "events.created")
         got = self.ok(p, "GET", "/v1/events/" + ev["id"])
         self.assertEqual(got["data"], {"id": 1, "calendar_id": 2})
+        # times are ISO 8601 UTC with milliseconds, the same in every answer of both APIs
+        self.assertRegex(ev["created_at"], ISO_MS)
+        self.assertEqual(got["created_at"], ev["created_at"])
         types = self.ok(p, "GET", "/v1/event-types")["data"]
         self.assertIn("meeting_links.scheduled", [t["type"] for t in types])
 
@@ -197,9 +209,10 @@ class ServeApiTest(ServeCase):
             lambda: len(self.ok(p, "GET", "/v1/webhooks?status=succeeded")["data"]) == 6,
             what="six succeeded webhooks")
         self.assertEqual(self.ok(p, "GET", "/v1/webhooks?status=pending")["data"], [])
-        self.assert_error(self.api(p, "GET", "/v1/webhooks?status=bogus"), 422)
-        self.assert_error(self.api(p, "GET", "/v1/webhooks?limit=0"), 422)
-        self.assert_error(self.api(p, "GET", "/v1/webhooks?after=garbage"), 422)
+        # a malformed query parameter is 400 invalid_parameter, as on the receiver's admin API
+        for query in ("status=bogus", "limit=0", "limit=101", "limit=5x", "after=garbage"):
+            self.assert_error(self.api(p, "GET", "/v1/webhooks?" + query), 400,
+                              "invalid_parameter")
         ev = self.ok(p, "GET", "/v1/events/" + events[1]["id"])
         self.assertEqual(len(ev["webhooks"]), 2)
         self.assertTrue(all(w["status"] == "succeeded" for w in ev["webhooks"]))

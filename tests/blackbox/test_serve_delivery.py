@@ -92,6 +92,13 @@ class ServeDeliveryTest(ServeCase):
         self.assertEqual([a["status_code"] for a in w["attempts"]], [500, 503, 200])
         self.assertEqual([a["n"] for a in w["attempts"]], [1, 2, 3])
         self.assertIsNone(w["next_attempt_at"])
+        # ISO 8601 with milliseconds; attempts in order; durations in integer ms
+        iso_ms = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
+        starts = [a["started_at"] for a in w["attempts"]]
+        for t in starts + [w["created_at"], w["updated_at"]]:
+            self.assertRegex(t, iso_ms)
+        self.assertEqual(starts, sorted(starts))
+        self.assertTrue(all(isinstance(a["duration_ms"], int) for a in w["attempts"]))
 
     def test_always_failing_exactly_five_attempts(self):
         rec = self.recorder(lambda req: (500, {}, b"down", 0))
@@ -189,6 +196,10 @@ class ServeDeliveryTest(ServeCase):
             self.wait_status(p, wid, "succeeded")
         self.assertEqual(self.api(p, "POST", "/v1/destinations/%s/recover" % d["id"],
                                   {"since": "yesterday"})[0], 422)
+        # a time copied from an answer (with milliseconds) is a valid `since`
+        created = self.ok(p, "GET", "/v1/webhooks/" + wids[0])["created_at"]
+        self.assertEqual(self.ok(p, "POST", "/v1/destinations/%s/recover" % d["id"],
+                                 {"since": created}, status=202), {"count": 0})
 
     def test_gone_deactivates_with_reason(self):
         rec = self.recorder(lambda req: (410, {}, b"gone", 0))

@@ -6,6 +6,7 @@ HOOKD_BACKENDS: sqlite
 The store is made unable to write the way it happens in production: another process holds
 the SQLite write lock longer than hookd's busy timeout (5 s).
 """
+import json
 import sqlite3
 
 import harness
@@ -21,15 +22,17 @@ class ServeStoreFailure(ServeCase):
         blocker = sqlite3.connect(self.db.path, timeout=30, isolation_level=None)
         blocker.execute("BEGIN EXCLUSIVE")
         try:
-            status, err = self.api(p, "POST", "/v1/events",
-                                   {"event": "events.created",
-                                    "data": {"id": 1, "calendar_id": 2}},
-                                   headers={"Idempotency-Key": "order-42"})
+            status, headers, data = harness.request(
+                "POST", p.port, "/v1/events",
+                {"event": "events.created", "data": {"id": 1, "calendar_id": 2}},
+                {"Idempotency-Key": "order-42", "Authorization": "Bearer " + p.token})
         finally:
             blocker.execute("ROLLBACK")
             blocker.close()
-        self.assertEqual(status, 503, err)
-        self.assertIn("code", err["error"])
+        # the one dialect's store failure: 503 store_unavailable, with Retry-After
+        self.assertEqual(status, 503, data)
+        self.assertEqual(json.loads(data)["error"]["code"], "store_unavailable")
+        self.assertTrue(headers.get("retry-after", "").isdigit(), headers)
         self.assertEqual(self.db.query("SELECT COUNT(*) FROM serve_events")[0][0], "0")
         self.assertEqual(self.db.query("SELECT COUNT(*) FROM serve_webhooks")[0][0], "0")
 

@@ -1,0 +1,157 @@
+/*
+ * serve_api_json.c — the sender's REST answers from the store's structs (see
+ * serve_api_json.h). Stored JSON texts (a destination's events and headers, an event's
+ * envelope) are parsed back here; one that does not parse shows as its empty form rather
+ * than failing a read.
+ */
+#include "serve_api_json.h"
+#include "mem.h"
+
+#include "api_common.h"
+#include "http_server.h"
+
+#include <string.h>
+
+/* A JSON string of s, or null for NULL (or text jansson refuses, never stored by us). */
+static json_t *string_or_null(const char *s)
+{
+    json_t *v = s ? json_string(s) : NULL;
+    return v ? v : json_null();
+}
+
+/* The stored JSON text parsed, or fallback when it does not parse. */
+static json_t *parsed(const char *text, json_t *fallback)
+{
+    json_t *v = text ? json_loads(text, 0, NULL) : NULL;
+    if (!v)
+        return fallback;
+    json_decref(fallback);
+    return v;
+}
+
+json_t *serve_api_destination_json(const serve_store_destination *d)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", string_or_null(d->id));
+    json_object_set_new(o, "name", string_or_null(d->name));
+    json_object_set_new(o, "url", string_or_null(d->url));
+    json_object_set_new(o, "description", string_or_null(d->description));
+    json_object_set_new(o, "events", parsed(d->events_json, json_array()));
+    json_object_set_new(o, "headers", parsed(d->headers_json, json_object()));
+    json_object_set_new(o, "active", json_boolean(d->active));
+    json_object_set_new(o, "disabled_reason", string_or_null(d->disabled_reason));
+    json_object_set_new(o, "created_at", api_time_json(d->created_at));
+    json_object_set_new(o, "updated_at", api_time_json(d->updated_at));
+    if (d->secret)
+        json_object_set_new(o, "secret", string_or_null(d->secret));
+    return o;
+}
+
+json_t *serve_api_destination_one_json(const serve_store_request *r)
+{
+    return serve_api_destination_json(&r->destination);
+}
+
+json_t *serve_api_destination_list_json(const serve_store_request *r)
+{
+    json_t *data = json_array();
+    for (size_t i = 0; i < r->destination_count; i++)
+        json_array_append_new(data, serve_api_destination_json(&r->destinations[i]));
+    return json_pack("{s:o}", "data", data);
+}
+
+json_t *serve_api_secret_json(const serve_store_request *r)
+{
+    return json_pack("{s:o}", "secret", string_or_null(r->destination.secret));
+}
+
+json_t *serve_api_count_json(const serve_store_request *r)
+{
+    return json_pack("{s:I}", "count", (json_int_t)r->count);
+}
+
+json_t *serve_api_webhook_json(const serve_store_webhook *w)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", string_or_null(w->id));
+    json_object_set_new(o, "event_id", string_or_null(w->event_id));
+    json_object_set_new(o, "destination_id", string_or_null(w->destination_id));
+    json_object_set_new(o, "status", string_or_null(w->status));
+    json_object_set_new(o, "attempt_count", json_integer(w->attempt_count));
+    json_object_set_new(o, "next_attempt_at", api_time_json(w->next_attempt_at));
+    json_object_set_new(o, "created_at", api_time_json(w->created_at));
+    json_object_set_new(o, "updated_at", api_time_json(w->updated_at));
+    return o;
+}
+
+static json_t *attempt_json(const serve_store_attempt *a)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "n", json_integer(a->n));
+    json_object_set_new(o, "started_at", api_time_json(a->started_at));
+    json_object_set_new(o, "duration_ms", json_integer(a->duration_ms));
+    json_object_set_new(o, "status_code",
+                        a->status_code < 0 ? json_null() : json_integer(a->status_code));
+    json_object_set_new(o, "error", string_or_null(a->error));
+    json_object_set_new(o, "response", string_or_null(a->response));
+    return o;
+}
+
+json_t *serve_api_webhook_detail_json(const serve_store_request *r)
+{
+    json_t *o = serve_api_webhook_json(&r->webhook);
+    json_t *attempts = json_array();
+    for (size_t i = 0; i < r->attempt_count; i++)
+        json_array_append_new(attempts, attempt_json(&r->attempts[i]));
+    json_object_set_new(o, "attempts", attempts);
+    return o;
+}
+
+json_t *serve_api_webhook_only_json(const serve_store_request *r)
+{
+    return serve_api_webhook_json(&r->webhook);
+}
+
+json_t *serve_api_webhook_list_json(const serve_store_request *r)
+{
+    json_t *data = json_array();
+    for (size_t i = 0; i < r->webhook_count; i++)
+        json_array_append_new(data, serve_api_webhook_json(&r->webhooks[i]));
+    return json_pack("{s:o,s:o}", "data", data, "next", string_or_null(r->next));
+}
+
+json_t *serve_api_event_json(const serve_store_request *r)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", string_or_null(r->event.id));
+    json_object_set_new(o, "event", string_or_null(r->event.type));
+    json_t *envelope = r->event.body ? json_loadb(r->event.body, r->event.body_len, 0, NULL)
+                                     : NULL;
+    json_t *data = json_object_get(envelope, "data");
+    json_object_set(o, "data", data ? data : json_null());
+    json_decref(envelope);
+    json_object_set_new(o, "created_at", api_time_json(r->event.created_at));
+    json_t *webhooks = json_array();
+    for (size_t i = 0; i < r->webhook_count; i++)
+        json_array_append_new(webhooks, serve_api_webhook_json(&r->webhooks[i]));
+    json_object_set_new(o, "webhooks", webhooks);
+    return o;
+}
+
+char *serve_api_event_answer_text(const serve_store_request *r)
+{
+    json_t *webhooks = json_array();
+    for (size_t i = 0; i < r->webhook_count; i++)
+        json_array_append_new(webhooks,
+                              json_pack("{s:o,s:o}", "id", string_or_null(r->webhooks[i].id),
+                                        "destination_id",
+                                        string_or_null(r->webhooks[i].destination_id)));
+    json_t *answer = json_object();
+    json_object_set_new(answer, "id", string_or_null(r->event.id));
+    json_object_set_new(answer, "event", string_or_null(r->event.type));
+    json_object_set_new(answer, "created_at", api_time_json(r->event.created_at));
+    json_object_set_new(answer, "webhooks", webhooks);
+    char *text = http_json_text(answer);
+    json_decref(answer);
+    return text;
+}

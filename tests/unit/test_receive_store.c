@@ -1,0 +1,176 @@
+/*
+ * test_receive_store.c — the admin API's functions of receive_store.c against a real
+ * database (SQLite, and PostgreSQL when HOOKD_TEST_PG_URL is set): the page of webhooks with
+ * its status filter and cursor, one webhook with its body and handler runs, a manual retry
+ * (done → pending, a leased one refused, an unknown one not found), the pending count and
+ * the purge — read from the plain structs the admin API turns into JSON.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "store_fixture.h"
+
+#include "hookd.h"
+#include "receive_store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NOW 1724288645123LL
+
+static const char drop_receive[] =
+    "DROP TABLE IF EXISTS receive_webhooks, receive_runs, receive_schema_version";
+
+static int setup_kind(void **state, enum db_kind kind)
+{
+    int rc = store_fixture_setup(state, kind, drop_receive);
+    if (*state)
+        assert_int_equal(receive_store_migrate(((store_fixture *)*state)->conn), 0);
+    return rc;
+}
+
+static int setup_sqlite(void **state)
+{
+    return setup_kind(state, DB_SQLITE);
+}
+
+static int setup_pg(void **state)
+{
+    return setup_kind(state, DB_POSTGRES);
+}
+
+static const char *const ids[] = {
+    "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002",
+    "00000000-0000-4000-8000-000000000003", "00000000-0000-4000-8000-000000000004",
+    "00000000-0000-4000-8000-000000000005",
+};
+
+/* Saves the five webhooks, received a millisecond apart, then marks the first three done. */
+static void save_five(store_fixture *f)
+{
+    static const char body[] = "{\"event\":\"events.created\",\"data\":{\"id\":1}}";
+    for (size_t i = 0; i < 5; i++) {
+        receive_store_insert_job job = {.id = ids[i], .timestamp = "2024-08-22T01:04:05Z",
+                                        .signature = "sig", .event = "events.created",
+                                        .body = body, .body_len = strlen(body),
+                                        .received_at = NOW + (int64_t)i};
+        assert_int_equal(receive_store_insert(f->conn, &job), 0);
+        assert_false(job.duplicate);
+    }
+    store_fixture_exec(f, "UPDATE receive_webhooks SET status = 'done' WHERE id IN ("
+                          "'00000000-0000-4000-8000-000000000001',"
+                          "'00000000-0000-4000-8000-000000000002',"
+                          "'00000000-0000-4000-8000-000000000003')");
+}
+
+static void test_list_filter_and_cursor(void **state)
+{
+    STORE_FIXTURE(state);
+    save_five(f);
+    receive_store_list_job job = {.status = "done", .limit = 2};
+    assert_int_equal(receive_store_list(f->conn, &job), 0);
+    assert_int_equal(job.count, 2);
+    assert_string_equal(job.items[0].id, ids[0]);
+    assert_string_equal(job.items[0].status, "done");
+    assert_int_equal(job.items[0].received_at, NOW);
+    assert_int_equal(job.items[0].next_attempt_at, -1); /* only pending ones have one */
+    assert_null(job.items[0].body);                     /* a list carries no bodies */
+    assert_string_equal(job.next, ids[1]);
+    char after[64];
+    snprintf(after, sizeof after, "%s", job.next);
+    receive_store_list_job_clear(&job);
+
+    job = (receive_store_list_job){.status = "done", .limit = 2, .after = after};
+    assert_int_equal(receive_store_list(f->conn, &job), 0);
+    assert_int_equal(job.count, 1);
+    assert_string_equal(job.items[0].id, ids[2]);
+    assert_null(job.next);
+    receive_store_list_job_clear(&job);
+
+    job = (receive_store_list_job){.status = "pending", .limit = 10};
+    assert_int_equal(receive_store_list(f->conn, &job), 0);
+    assert_int_equal(job.count, 2);
+    assert_int_equal(job.items[0].next_attempt_at, NOW + 3);
+    assert_false(job.items[0].handling);
+    receive_store_list_job_clear(&job);
+
+    receive_store_count_job count = {0};
+    assert_int_equal(receive_store_count_pending(f->conn, &count), 0);
+    assert_int_equal(count.count, 2);
+}
+
+static void test_get_with_runs(void **state)
+{
+    STORE_FIXTURE(state);
+    save_five(f);
+    store_fixture_exec(f, "INSERT INTO receive_runs (webhook_id, n, started_at, duration_ms, "
+                          "exit_status, http_status, error) VALUES "
+                          "('00000000-0000-4000-8000-000000000001', 1, 1000, 30, 2, NULL, "
+                          "'exit 2'), "
+                          "('00000000-0000-4000-8000-000000000001', 2, 2000, 40, NULL, 204, "
+                          "NULL)");
+    receive_store_get_job job = {.id = ids[0]};
+    assert_int_equal(receive_store_get(f->conn, &job), 0);
+    assert_string_equal(job.webhook.event, "events.created");
+    assert_string_equal(job.webhook.timestamp, "2024-08-22T01:04:05Z");
+    assert_memory_equal(job.webhook.body, "{\"event\":\"events.created\"", 25);
+    assert_int_equal(job.run_count, 2);
+    assert_int_equal(job.runs[0].exit_status, 2);
+    assert_int_equal(job.runs[0].http_status, -1);
+    assert_string_equal(job.runs[0].error, "exit 2");
+    assert_int_equal(job.runs[1].exit_status, -1);
+    assert_int_equal(job.runs[1].http_status, 204);
+    assert_int_equal(job.runs[1].started_at, 2000);
+    assert_int_equal(job.runs[1].duration_ms, 40);
+    assert_null(job.runs[1].error);
+    receive_store_get_job_clear(&job);
+
+    job = (receive_store_get_job){.id = "00000000-0000-4000-8000-00000000beef"};
+    assert_int_equal(receive_store_get(f->conn, &job), HOOKD_ENOTFOUND);
+    receive_store_get_job_clear(&job);
+}
+
+static void test_retry_and_purge(void **state)
+{
+    STORE_FIXTURE(state);
+    save_five(f);
+    receive_store_retry_job retry = {.id = ids[0], .now = NOW + 100};
+    assert_int_equal(receive_store_retry(f->conn, &retry), 0);
+    assert_true(retry.was_finished);
+    receive_store_get_job got = {.id = ids[0]};
+    assert_int_equal(receive_store_get(f->conn, &got), 0);
+    assert_string_equal(got.webhook.status, "pending");
+    assert_int_equal(got.webhook.next_attempt_at, NOW + 100);
+    receive_store_get_job_clear(&got);
+
+    /* a webhook a handler holds under lease is not touched */
+    store_fixture_exec(f, "UPDATE receive_webhooks SET lease_until = 9999999999999 "
+                          "WHERE id = '00000000-0000-4000-8000-000000000004'");
+    retry = (receive_store_retry_job){.id = ids[3], .now = NOW + 100};
+    assert_int_equal(receive_store_retry(f->conn, &retry), HOOKD_ECONFLICT);
+    retry = (receive_store_retry_job){.id = "00000000-0000-4000-8000-00000000beef"};
+    assert_int_equal(receive_store_retry(f->conn, &retry), HOOKD_ENOTFOUND);
+
+    store_fixture_exec(f, "UPDATE receive_webhooks SET updated_at = 0 WHERE status = 'done'");
+    receive_store_purge_job purge = {.before = 1};
+    assert_int_equal(receive_store_purge(f->conn, &purge), 0);
+    assert_int_equal(purge.deleted, 2);
+}
+
+#define BOTH(fn)                                                                          \
+    cmocka_unit_test_setup_teardown(fn, setup_sqlite, store_fixture_teardown),            \
+        cmocka_unit_test_setup_teardown(fn, setup_pg, store_fixture_teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        BOTH(test_list_filter_and_cursor),
+        BOTH(test_get_with_runs),
+        BOTH(test_retry_and_purge),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

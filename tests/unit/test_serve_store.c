@@ -1,0 +1,304 @@
+/*
+ * test_serve_store.c — the REST functions of serve_store.c against a real database (SQLite,
+ * and PostgreSQL when HOOKD_TEST_PG_URL is set): destinations from create to delete, the
+ * event insert's fan-out and Idempotency-Key replay, the webhook list's filters and cursor,
+ * a webhook's attempts, retry's conflicts, recover and the stats — what the API turns into
+ * JSON, read from the plain structs the store fills.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "store_fixture.h"
+
+#include "hookd.h"
+#include "serve_store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NOW 1724288645123LL
+
+static const char drop_serve[] =
+    "DROP TABLE IF EXISTS serve_destinations, serve_subscriptions, serve_events, "
+    "serve_webhooks, serve_attempts, serve_idempotency, serve_settings, "
+    "serve_schema_version";
+
+static int setup_sqlite(void **state)
+{
+    int rc = store_fixture_setup(state, DB_SQLITE, drop_serve);
+    if (*state)
+        assert_int_equal(serve_store_migrate(((store_fixture *)*state)->conn), 0);
+    return rc;
+}
+
+static int setup_pg(void **state)
+{
+    int rc = store_fixture_setup(state, DB_POSTGRES, drop_serve);
+    if (*state)
+        assert_int_equal(serve_store_migrate(((store_fixture *)*state)->conn), 0);
+    return rc;
+}
+
+/* Creates a destination subscribed to events (a JSON array), activated when asked; copies
+ * its id into id. */
+static void make_destination(db *conn, const char *name, const char *events, bool active,
+                             char *id)
+{
+    serve_store_request *r = serve_store_request_new(NOW);
+    r->name = strdup(name);
+    r->url = strdup("https://example.test/hook");
+    r->events_json = strdup(events);
+    r->headers_json = strdup("{\"X-Team\":\"a\"}");
+    assert_int_equal(serve_store_w_destination_create(conn, r), 0);
+    assert_non_null(r->destination.secret);
+    assert_int_equal(strncmp(r->destination.secret, "whsec_", 6), 0);
+    assert_false(r->destination.active);
+    snprintf(id, HOOKD_ID_LEN + 1, "%s", r->destination.id);
+    serve_store_request_free(r);
+    if (!active)
+        return;
+    r = serve_store_request_new(NOW);
+    r->id = strdup(id);
+    r->active = true;
+    assert_int_equal(serve_store_w_destination_set_active(conn, r), 0);
+    assert_true(r->destination.active);
+    serve_store_request_free(r);
+}
+
+/* The event insert as the API's job runs it, in one transaction; returns the request. */
+static serve_store_request *insert_event(db *conn, const char *type, const char *key,
+                                         int64_t now)
+{
+    serve_store_request *r = serve_store_request_new(now);
+    r->event_type = strdup(type);
+    r->body = strdup("{\"event\":\"x\",\"data\":{\"id\":1}}");
+    r->body_len = strlen(r->body);
+    r->idempotency_key = key ? strdup(key) : NULL;
+    assert_int_equal(db_begin(conn), 0);
+    assert_int_equal(serve_store_event_replay(conn, r), 0);
+    if (!r->replayed) {
+        assert_int_equal(serve_store_event_insert(conn, r), 0);
+        r->result_text = strdup(r->event.id); /* stands for the API's answer text */
+        assert_int_equal(serve_store_event_remember(conn, r), 0);
+    }
+    assert_int_equal(db_commit(conn), 0);
+    return r;
+}
+
+static void test_destination_lifecycle(void **state)
+{
+    STORE_FIXTURE(state);
+    char id[HOOKD_ID_LEN + 1];
+    make_destination(f->conn, "crm", "[\"events.created\"]", false, id);
+
+    serve_store_request *r = serve_store_request_new(NOW + 1000);
+    r->id = strdup(id);
+    r->fields = SERVE_STORE_F_NAME | SERVE_STORE_F_DESCRIPTION;
+    r->name = strdup("crm-2");
+    r->description = strdup("the CRM");
+    assert_int_equal(serve_store_w_destination_update(f->conn, r), 0);
+    assert_string_equal(r->destination.name, "crm-2");
+    assert_string_equal(r->destination.description, "the CRM");
+    assert_string_equal(r->destination.events_json, "[\"events.created\"]");
+    assert_string_equal(r->destination.headers_json, "{\"X-Team\":\"a\"}");
+    assert_int_equal(r->destination.created_at, NOW);
+    assert_int_equal(r->destination.updated_at, NOW + 1000);
+    assert_null(r->destination.secret); /* only create, secret and rotate show it */
+    serve_store_request_free(r);
+
+    r = serve_store_request_new(NOW);
+    r->id = strdup(id);
+    assert_int_equal(serve_store_w_destination_secret(f->conn, r), 0);
+    char *old = strdup(r->destination.secret);
+    serve_store_request_free(r);
+    r = serve_store_request_new(NOW);
+    r->id = strdup(id);
+    assert_int_equal(serve_store_w_destination_rotate(f->conn, r), 0);
+    assert_string_not_equal(r->destination.secret, old);
+    free(old);
+    serve_store_request_free(r);
+
+    r = serve_store_request_new(NOW);
+    assert_int_equal(serve_store_w_destination_list(f->conn, r), 0);
+    assert_int_equal(r->destination_count, 1);
+    assert_null(r->destinations[0].secret);
+    serve_store_request_free(r);
+
+    r = serve_store_request_new(NOW);
+    r->id = strdup(id);
+    assert_int_equal(serve_store_w_destination_delete(f->conn, r), 0);
+    assert_int_equal(serve_store_w_destination_get(f->conn, r), HOOKD_ENOTFOUND);
+    assert_int_equal(serve_store_w_destination_delete(f->conn, r), HOOKD_ENOTFOUND);
+    serve_store_request_free(r);
+    r = serve_store_request_new(NOW);
+    assert_int_equal(serve_store_w_destination_list(f->conn, r), 0);
+    assert_int_equal(r->destination_count, 0);
+    serve_store_request_free(r);
+}
+
+static void test_event_fan_out_and_replay(void **state)
+{
+    STORE_FIXTURE(state);
+    char a[HOOKD_ID_LEN + 1], b[HOOKD_ID_LEN + 1], c[HOOKD_ID_LEN + 1];
+    make_destination(f->conn, "a", "[\"events.created\",\"events.updated\"]", true, a);
+    make_destination(f->conn, "b", "[\"events.created\"]", true, b);
+    make_destination(f->conn, "inactive", "[\"events.created\"]", false, c);
+
+    serve_store_request *first = insert_event(f->conn, "events.created", "k1", NOW);
+    assert_false(first->replayed);
+    assert_int_equal(first->webhook_count, 2); /* the inactive one gets none */
+    assert_int_equal(first->count, 2);
+    /* one each for a and b (destinations created in one millisecond: either order) */
+    bool a_first = strcmp(first->webhooks[0].destination_id, a) == 0;
+    assert_string_equal(first->webhooks[a_first ? 0 : 1].destination_id, a);
+    assert_string_equal(first->webhooks[a_first ? 1 : 0].destination_id, b);
+    assert_string_equal(first->webhooks[0].event_id, first->event.id);
+    assert_true(hookd_id_valid(first->webhooks[0].id));
+
+    serve_store_request *again = insert_event(f->conn, "events.created", "k1", NOW + 5);
+    assert_true(again->replayed);
+    assert_string_equal(again->result_text, first->event.id);
+    assert_int_equal(again->webhook_count, 0);
+
+    serve_store_request *got = serve_store_request_new(NOW);
+    got->id = strdup(first->event.id);
+    assert_int_equal(serve_store_w_event_get(f->conn, got), 0);
+    assert_string_equal(got->event.type, "events.created");
+    assert_int_equal(got->event.created_at, NOW);
+    assert_memory_equal(got->event.body, first->body, first->body_len);
+    assert_int_equal(got->webhook_count, 2);
+    assert_string_equal(got->webhooks[0].status, "pending");
+    assert_int_equal(got->webhooks[0].next_attempt_at, NOW);
+    serve_store_request_free(got);
+    got = serve_store_request_new(NOW);
+    got->id = strdup("00000000-0000-4000-8000-000000000000");
+    assert_int_equal(serve_store_w_event_get(f->conn, got), HOOKD_ENOTFOUND);
+    serve_store_request_free(got);
+    serve_store_request_free(first);
+    serve_store_request_free(again);
+
+    serve_store_request *stats = serve_store_request_new(NOW);
+    assert_int_equal(serve_store_w_stats(f->conn, stats), 0);
+    assert_int_equal(stats->by_status[0], 2); /* pending */
+    assert_int_equal(stats->by_status[1], 0);
+    assert_int_equal(stats->due, 2);
+    serve_store_request_free(stats);
+}
+
+/* Lists webhooks with limit, following the cursor; returns how many were seen. */
+static size_t list_all(db *conn, const char *destination, int64_t limit, size_t *pages)
+{
+    size_t seen = 0;
+    char *after = NULL;
+    *pages = 0;
+    do {
+        serve_store_request *r = serve_store_request_new(NOW);
+        r->limit = limit;
+        r->after = after;
+        r->filter_destination_id = destination ? strdup(destination) : NULL;
+        assert_int_equal(serve_store_w_webhook_list(conn, r), 0);
+        assert_true(r->webhook_count <= (size_t)limit);
+        seen += r->webhook_count;
+        (*pages)++;
+        after = r->next ? strdup(r->next) : NULL;
+        serve_store_request_free(r);
+    } while (after);
+    return seen;
+}
+
+static void test_webhook_list_cursor(void **state)
+{
+    STORE_FIXTURE(state);
+    char a[HOOKD_ID_LEN + 1], b[HOOKD_ID_LEN + 1];
+    make_destination(f->conn, "a", "[\"events.created\"]", true, a);
+    make_destination(f->conn, "b", "[\"events.created\"]", true, b);
+    for (int i = 0; i < 5; i++)
+        serve_store_request_free(insert_event(f->conn, "events.created", NULL, NOW + i));
+    size_t pages = 0;
+    assert_int_equal(list_all(f->conn, NULL, 3, &pages), 10);
+    assert_int_equal(pages, 4);
+    assert_int_equal(list_all(f->conn, a, 5, &pages), 5);
+    assert_int_equal(pages, 1); /* exactly a full page: no next cursor */
+    serve_store_request *r = serve_store_request_new(NOW);
+    r->limit = 10;
+    r->after = strdup("garbage");
+    assert_int_equal(serve_store_w_webhook_list(f->conn, r), HOOKD_EINVAL);
+    serve_store_request_free(r);
+}
+
+static void test_webhook_attempts_retry_recover(void **state)
+{
+    STORE_FIXTURE(state);
+    char a[HOOKD_ID_LEN + 1];
+    make_destination(f->conn, "a", "[\"events.created\"]", true, a);
+    serve_store_request *ev = insert_event(f->conn, "events.created", NULL, NOW);
+    char wid[HOOKD_ID_LEN + 1];
+    snprintf(wid, sizeof wid, "%s", ev->webhooks[0].id);
+    serve_store_request_free(ev);
+
+    serve_store_request *r = serve_store_request_new(NOW);
+    r->id = strdup(wid);
+    assert_int_equal(serve_store_w_webhook_retry(f->conn, r), HOOKD_ECONFLICT);
+    assert_non_null(strstr(r->why, "pending"));
+    serve_store_request_free(r);
+
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO serve_attempts (webhook_id, n, started_at, duration_ms, status_code, "
+             "error, response) VALUES ('%s', 1, %lld, 12, NULL, 'refused', NULL), "
+             "('%s', 2, %lld, 7, 500, NULL, 'oops')",
+             wid, NOW + 10, wid, NOW + 20);
+    store_fixture_exec(f, sql);
+    snprintf(sql, sizeof sql,
+             "UPDATE serve_webhooks SET status = 'failed', attempt_count = 2, "
+             "next_attempt_at = NULL WHERE id = '%s'", wid);
+    store_fixture_exec(f, sql);
+
+    r = serve_store_request_new(NOW);
+    r->id = strdup(wid);
+    assert_int_equal(serve_store_w_webhook_get(f->conn, r), 0);
+    assert_string_equal(r->webhook.status, "failed");
+    assert_int_equal(r->webhook.next_attempt_at, -1);
+    assert_int_equal(r->attempt_count, 2);
+    assert_int_equal(r->attempts[0].status_code, -1);
+    assert_string_equal(r->attempts[0].error, "refused");
+    assert_null(r->attempts[0].response);
+    assert_int_equal(r->attempts[1].status_code, 500);
+    assert_int_equal(r->attempts[1].started_at, NOW + 20);
+    assert_string_equal(r->attempts[1].response, "oops");
+    serve_store_request_free(r);
+
+    r = serve_store_request_new(NOW + 100);
+    r->id = strdup(a);
+    r->since = NOW - 1;
+    assert_int_equal(serve_store_w_destination_recover(f->conn, r), 0);
+    assert_int_equal(r->count, 1);
+    serve_store_request_free(r);
+
+    store_fixture_exec(f, "UPDATE serve_webhooks SET status = 'succeeded'");
+    r = serve_store_request_new(NOW + 200);
+    r->id = strdup(wid);
+    assert_int_equal(serve_store_w_webhook_retry(f->conn, r), 0);
+    assert_string_equal(r->webhook.status, "pending");
+    assert_int_equal(r->webhook.next_attempt_at, NOW + 200);
+    serve_store_request_free(r);
+}
+
+#define BOTH(fn)                                                                          \
+    cmocka_unit_test_setup_teardown(fn, setup_sqlite, store_fixture_teardown),            \
+        cmocka_unit_test_setup_teardown(fn, setup_pg, store_fixture_teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        BOTH(test_destination_lifecycle),
+        BOTH(test_event_fan_out_and_replay),
+        BOTH(test_webhook_list_cursor),
+        BOTH(test_webhook_attempts_retry_recover),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
