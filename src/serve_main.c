@@ -307,8 +307,9 @@ int cmd_serve(int argc, char **argv)
             fprintf(stderr, "hookd serve: --event-types %s: %s\n", event_types, err);
             goto done;
         }
-    } else {
-        catalog = hookd_catalog_default();
+    } else if ((catalog = hookd_catalog_default()) == NULL) {
+        fputs("hookd serve: out of memory building the event-type catalog\n", stderr);
+        goto done;
     }
 
     if (db_open(db_url, &conn, err, sizeof err) != 0) {

@@ -111,21 +111,26 @@ static bool parse_kind(const char *text, enum field_kind *kind, bool *optional)
     return false;
 }
 
-/* Fills t from a spec of the file's form; t owns copies of everything. */
-static bool type_from_spec(struct catalog_type *t, const char *type, const char *description,
-                           const char *const *field_specs, size_t field_count)
+/* Fills t from a spec of the file's form; t owns copies of everything, also of what it holds
+ * after a failure (type_clear frees it). HOOKD_ENOMEM, or HOOKD_EINVAL for a bad kind. */
+static int type_from_spec(struct catalog_type *t, const char *type, const char *description,
+                          const char *const *field_specs, size_t field_count)
 {
     t->type = core_strdup(type);
     t->description = core_strdup(description);
     t->fields = core_calloc(field_count, sizeof *t->fields);
+    if (t->type == NULL || t->description == NULL || t->fields == NULL)
+        return HOOKD_ENOMEM;
     for (size_t i = 0; i < field_count; i++) {
         struct catalog_field *f = &t->fields[i];
         f->name = core_strdup(field_specs[2 * i]);
+        if (f->name == NULL)
+            return HOOKD_ENOMEM;
         t->field_count++;
         if (!parse_kind(field_specs[2 * i + 1], &f->kind, &f->optional))
-            return false;
+            return HOOKD_EINVAL;
     }
-    return true;
+    return HOOKD_OK;
 }
 
 hookd_catalog *hookd_catalog_default(void)
@@ -149,19 +154,26 @@ hookd_catalog *hookd_catalog_default(void)
     size_t n = sizeof defaults / sizeof defaults[0];
     hookd_catalog *catalog = core_calloc(1, sizeof *catalog);
 
+    if (catalog == NULL)
+        return NULL;
     catalog->types = core_calloc(n, sizeof *catalog->types);
+    if (catalog->types == NULL)
+        goto fail;
     for (size_t i = 0; i < n; i++) {
-        if (!type_from_spec(&catalog->types[i], defaults[i].type, defaults[i].description,
-                            defaults[i].fields, defaults[i].field_count)) {
-            hookd_catalog_free(catalog);
-            return NULL;
-        }
+        /* Counted first, so that hookd_catalog_free also frees a half-built type. */
         catalog->count++;
+        if (type_from_spec(&catalog->types[i], defaults[i].type, defaults[i].description,
+                           defaults[i].fields, defaults[i].field_count) != HOOKD_OK)
+            goto fail;
     }
     return catalog;
+fail:
+    hookd_catalog_free(catalog);
+    return NULL;
 }
 
-/* Reads one entry of "event_types" into t; on failure writes why into err. */
+/* Reads one entry of "event_types" into t; on failure writes why into err ("out of memory"
+ * included) and leaves in t what it built, for type_clear. */
 static bool type_from_json(struct catalog_type *t, json_t *entry, size_t index, char *err,
                            size_t errlen)
 {
@@ -201,6 +213,8 @@ static bool type_from_json(struct catalog_type *t, json_t *entry, size_t index, 
     t->type = core_strdup(json_string_value(type));
     t->description = core_strdup(json_is_string(description) ? json_string_value(description) : "");
     t->fields = core_calloc(json_object_size(fields), sizeof *t->fields);
+    if (t->type == NULL || t->description == NULL || t->fields == NULL)
+        goto out_of_memory;
     json_object_foreach(fields, key, value)
     {
         struct catalog_field *f = &t->fields[t->field_count];
@@ -217,9 +231,14 @@ static bool type_from_json(struct catalog_type *t, json_t *entry, size_t index, 
             return false;
         }
         f->name = core_strdup(key);
+        if (f->name == NULL)
+            goto out_of_memory;
         t->field_count++;
     }
     return true;
+out_of_memory:
+    say(err, errlen, "out of memory");
+    return false;
 }
 
 /* Reads a whole file of at most CATALOG_FILE_MAX bytes; malloc'd, NUL-terminated. */
@@ -234,6 +253,10 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
         return NULL;
     }
     text = core_calloc(CATALOG_FILE_MAX + 1, 1);
+    if (text == NULL) {
+        say(err, errlen, "out of memory");
+        goto fail;
+    }
     n = fread(text, 1, CATALOG_FILE_MAX + 1, file);
     if (ferror(file)) {
         say(err, errlen, "%s: read error", path);
@@ -298,17 +321,21 @@ hookd_catalog *hookd_catalog_load_file(const char *path, bool extend, char *err,
     }
     if (extend) {
         catalog = hookd_catalog_default();
-        if (catalog == NULL) {
-            say(err, errlen, "cannot build the default catalog");
-            goto fail;
-        }
     } else {
         catalog = core_calloc(1, sizeof *catalog);
+    }
+    if (catalog == NULL) {
+        say(err, errlen, "out of memory");
+        goto fail;
     }
     {
         /* Room for the defaults plus every file entry; replacements only reuse slots. */
         struct catalog_type *grown =
             core_calloc(catalog->count + json_array_size(types), sizeof *grown);
+        if (grown == NULL) {
+            say(err, errlen, "out of memory");
+            goto fail;
+        }
         if (catalog->count != 0)
             memcpy(grown, catalog->types, catalog->count * sizeof *grown);
         free(catalog->types);
@@ -406,7 +433,7 @@ int hookd_catalog_validate(const hookd_catalog *catalog, const char *event, cons
                         JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL | JSON_DECODE_ANY, &error);
     if (parsed == NULL) {
         say(why, whylen, "data is not valid JSON: %s", error.text);
-        return HOOKD_EJSON;
+        return json_error_code(&error) == json_error_out_of_memory ? HOOKD_ENOMEM : HOOKD_EJSON;
     }
     if (!json_is_object(parsed)) {
         say(why, whylen, "data must be a JSON object");
@@ -440,33 +467,41 @@ done:
     return rc;
 }
 
+/* {"type","description","fields":{name: kind}} for one type; NULL when out of memory. */
+static json_t *type_to_json(const struct catalog_type *t)
+{
+    json_t *fields = json_object();
+
+    if (fields == NULL)
+        return NULL;
+    for (size_t j = 0; j < t->field_count; j++) {
+        char kind[16];
+        snprintf(kind, sizeof kind, "%s%s", kind_names[t->fields[j].kind],
+                 t->fields[j].optional ? "?" : "");
+        /* set_new takes the value's reference even when it fails (or the value is NULL). */
+        if (json_object_set_new(fields, t->fields[j].name, json_string(kind)) != 0) {
+            json_decref(fields);
+            return NULL;
+        }
+    }
+    /* "o" hands fields over to the packed object, also when packing fails. */
+    return json_pack("{s:s, s:s, s:o}", "type", t->type, "description", t->description, "fields",
+                     fields);
+}
+
 char *hookd_catalog_to_json(const hookd_catalog *catalog)
 {
     json_t *root = json_object(), *list = json_array();
-    char *text;
+    char *text = NULL;
 
-    if (root == NULL || list == NULL) {
-        fputs("hookd: out of memory\n", stderr);
-        abort();
-    }
-    for (size_t i = 0; catalog != NULL && i < catalog->count; i++) {
-        const struct catalog_type *t = &catalog->types[i];
-        json_t *fields = json_object();
-        for (size_t j = 0; j < t->field_count; j++) {
-            char kind[16];
-            snprintf(kind, sizeof kind, "%s%s", kind_names[t->fields[j].kind],
-                     t->fields[j].optional ? "?" : "");
-            json_object_set_new(fields, t->fields[j].name, json_string(kind));
-        }
-        json_array_append_new(list, json_pack("{s:s, s:s, s:o}", "type", t->type, "description",
-                                              t->description, "fields", fields));
-    }
-    json_object_set_new(root, "data", list);
+    if (root == NULL || list == NULL || json_object_set(root, "data", list) != 0)
+        goto done;
+    for (size_t i = 0; catalog != NULL && i < catalog->count; i++)
+        if (json_array_append_new(list, type_to_json(&catalog->types[i])) != 0)
+            goto done;
     text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+done:
+    json_decref(list);
     json_decref(root);
-    if (text == NULL) {
-        fputs("hookd: out of memory\n", stderr);
-        abort();
-    }
     return text;
 }

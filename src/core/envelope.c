@@ -84,7 +84,7 @@ int hookd_envelope_build(const char *event, const char *data, size_t data_len, s
         return HOOKD_EJSON;
     parsed = json_loadb(data, data_len, DECODE_FLAGS, &error);
     if (parsed == NULL)
-        return HOOKD_EJSON;
+        return json_error_code(&error) == json_error_out_of_memory ? HOOKD_ENOMEM : HOOKD_EJSON;
     if (!json_is_object(parsed)) {
         json_decref(parsed);
         return HOOKD_EENVELOPE;
@@ -93,6 +93,8 @@ int hookd_envelope_build(const char *event, const char *data, size_t data_len, s
 
     event_len = strlen(event);
     body = core_malloc(sizeof head - 1 + event_len + sizeof middle - 1 + data_len + 2);
+    if (body == NULL)
+        return HOOKD_ENOMEM;
     n = 0;
     memcpy(body + n, head, sizeof head - 1);
     n += sizeof head - 1;
@@ -120,7 +122,7 @@ int hookd_envelope_parse(const void *body, size_t body_len, char **event_out)
         return HOOKD_EJSON;
     root = json_loadb(body, body_len, DECODE_FLAGS, &error);
     if (root == NULL)
-        return HOOKD_EJSON;
+        return json_error_code(&error) == json_error_out_of_memory ? HOOKD_ENOMEM : HOOKD_EJSON;
     if (!json_is_object(root))
         goto done;
     event = json_object_get(root, "event");
@@ -130,6 +132,10 @@ int hookd_envelope_parse(const void *body, size_t body_len, char **event_out)
     if (event_out != NULL) {
         size_t len = json_string_length(event);
         *event_out = core_malloc(len + 1);
+        if (*event_out == NULL) {
+            rc = HOOKD_ENOMEM;
+            goto done;
+        }
         memcpy(*event_out, json_string_value(event), len + 1);
     }
     rc = HOOKD_OK;
