@@ -16,7 +16,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 out=${FUZZ_OUT:-$root/build-fuzz}
-targets=${FUZZ_TARGETS:-"fuzz_timestamp fuzz_verify fuzz_envelope fuzz_catalog fuzz_units"}
+targets=${FUZZ_TARGETS:-"fuzz_timestamp fuzz_verify fuzz_envelope fuzz_catalog fuzz_units fuzz_retry_after"}
 seconds=60
 smoke=0
 
