@@ -5,13 +5,14 @@ BUILD ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CLANG_FORMAT ?= clang-format
+PREFIX ?= /usr/local
 # Everything clang-format checks: the C of src/ (core included), the headers, tests, fuzz.
 FORMAT_FILES = $(shell find src include tests/unit fuzz -name '*.[ch]' | sort)
 # What `make tsan` runs: the unit tests and the black-box tests whose daemon runs its store
 # thread under load (the thread shares its queues with the loop), on SQLite.
 TSAN_TESTS ?= ^unit\.|^bb\.test_(serve|receive|multinode)_.*\.sqlite$$
 
-.PHONY: all deps configure test sanitize tsan run bench clean format format-check
+.PHONY: all deps configure test sanitize tsan run bench install clean format format-check
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -55,6 +56,11 @@ run: all
 bench: all
 	@scripts/deps.sh bench
 	bench/run-all.sh
+
+# bin/hookd, lib/libhookd.a, include/hookd.h and lib/pkgconfig/hookd.pc under PREFIX
+# (DESTDIR=/tmp/stage make install stages them for a package).
+install: all
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 # Rewrites every C file in place to .clang-format (Debian 12's clang-format 14).
 format:
