@@ -5,6 +5,7 @@
 #include "hookd.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,19 +54,6 @@ double retry_jitter(void)
 
 /* ---- Retry-After ---- */
 
-/* Reads exactly n decimal digits at s into *out. */
-static bool digits(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
 /* The month (1-12) of a three-letter English name, case-sensitive as RFC 9110 says; 0 if
  * none. */
 static int month_number(const char *s)
@@ -93,32 +81,21 @@ static bool day_name(const char *s, size_t *long_len)
     return false;
 }
 
-/* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar (H. Hinnant's
- * days_from_civil). */
-static int64_t days_from_civil(int64_t y, int m, int d)
+/* Unix seconds of a date given as text fields: year (4 characters), day (2) and hms
+ * ("HH:MM:SS"). The strict timestamp parser of the core checks the digits and the calendar;
+ * it refuses a leap second, which HTTP-dates may carry: :60 is read as :59 plus one. */
+static bool date_seconds(const char *year, int month, const char *day, const char *hms,
+                         int64_t *unix_s)
 {
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400; /* floor: year 0's January is in era -1 */
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
+    char text[HOOKD_TIMESTAMP_LEN + 2];
+    bool leap_second = hms[6] == '6' && hms[7] == '0';
 
-/* The date and time fields of an HTTP-date, checked and turned into Unix seconds. */
-static bool date_seconds(int year, int month, int day, const char *hms, int64_t *unix_s)
-{
-    static const int month_days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int h, m, s;
-    bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-
-    if (month < 1 || day < 1 || day > month_days[month - 1] ||
-        (month == 2 && day == 29 && !leap))
+    if (month == 0 ||
+        snprintf(text, sizeof text, "%.4s-%02d-%.2sT%.6s%.2sZ", year, month, day, hms,
+                 leap_second ? "59" : hms + 6) != HOOKD_TIMESTAMP_LEN ||
+        hookd_timestamp_parse(text, unix_s) != HOOKD_OK)
         return false;
-    if (!digits(hms, 2, &h) || hms[2] != ':' || !digits(hms + 3, 2, &m) || hms[5] != ':' ||
-        !digits(hms + 6, 2, &s) || h > 23 || m > 59 || s > 60) /* 60: a leap second */
-        return false;
-    *unix_s = days_from_civil(year, month, day) * 86400 + h * 3600 + m * 60 + s;
+    *unix_s += leap_second;
     return true;
 }
 
@@ -127,30 +104,30 @@ static bool date_seconds(int year, int month, int day, const char *hms, int64_t 
 static bool http_date(const char *s, size_t len, int64_t now_s, int64_t *unix_s)
 {
     size_t long_len;
-    int year, day;
 
     if (len < 3 || !day_name(s, &long_len))
         return false;
     if (len == 29 && memcmp(s + 3, ", ", 2) == 0 && s[7] == ' ' && s[11] == ' ' &&
         s[16] == ' ' && memcmp(s + 25, " GMT", 4) == 0) /* Sun, 06 Nov 1994 08:49:37 GMT */
-        return digits(s + 5, 2, &day) && digits(s + 12, 4, &year) &&
-               date_seconds(year, month_number(s + 8), day, s + 17, unix_s);
+        return date_seconds(s + 12, month_number(s + 8), s + 5, s + 17, unix_s);
     if (len == 24 && s[3] == ' ' && s[7] == ' ' && s[10] == ' ' && s[19] == ' ') {
         /* Sun Nov  6 08:49:37 1994: the day is padded with a space */
-        char day_text[2] = {s[8] == ' ' ? '0' : s[8], s[9]};
-        return digits(day_text, 2, &day) && digits(s + 20, 4, &year) &&
-               date_seconds(year, month_number(s + 4), day, s + 11, unix_s);
+        char day[2] = {s[8] == ' ' ? '0' : s[8], s[9]};
+        return date_seconds(s + 20, month_number(s + 4), day, s + 11, unix_s);
     }
     if (long_len != 0 && len == long_len + 24 && memcmp(s + long_len, ", ", 2) == 0) {
         const char *p = s + long_len + 2; /* 06-Nov-94 08:49:37 GMT */
         int64_t this_year = 1970 + now_s / 31556952;
+        char year[5];
+        int yy;
         if (p[2] != '-' || p[6] != '-' || p[9] != ' ' || memcmp(p + 18, " GMT", 4) != 0 ||
-            !digits(p, 2, &day) || !digits(p + 7, 2, &year))
+            p[7] < '0' || p[7] > '9' || p[8] < '0' || p[8] > '9')
             return false;
-        year += 2000;
-        if (year > this_year + 50)
-            year -= 100;
-        return date_seconds(year, month_number(p + 3), day, p + 10, unix_s);
+        yy = 2000 + (p[7] - '0') * 10 + (p[8] - '0');
+        if (yy > this_year + 50)
+            yy -= 100;
+        snprintf(year, sizeof year, "%d", yy);
+        return date_seconds(year, month_number(p + 3), p, p + 10, unix_s);
     }
     return false;
 }

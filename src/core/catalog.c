@@ -5,6 +5,7 @@
  */
 #include "hookd.h"
 #include "core_alloc.h"
+#include "core_name.h"
 
 #include <jansson.h>
 
@@ -17,7 +18,6 @@
 #define CATALOG_MAX_TYPES 1000       /* event types in one catalog */
 #define CATALOG_MAX_FIELDS 100       /* fields in one event type */
 #define CATALOG_FILE_MAX (1 << 20)   /* bytes in a catalog file */
-#define CATALOG_NAME_MAX 128         /* bytes in a type or field name */
 #define CATALOG_DESCRIPTION_MAX 1024 /* bytes in a description */
 
 enum field_kind { KIND_NUMBER, KIND_STRING, KIND_E164, KIND_BOOLEAN, KIND_OBJECT, KIND_ARRAY };
@@ -80,19 +80,6 @@ static struct catalog_type *find_type(const hookd_catalog *catalog, const char *
         if (strcmp(catalog->types[i].type, type) == 0)
             return &catalog->types[i];
     return NULL;
-}
-
-/* True when name is [A-Za-z0-9_.-]{1,128}: event types and field names alike. */
-static bool name_ok(const char *name)
-{
-    size_t len = 0;
-    for (const char *c = name; *c != '\0'; c++, len++) {
-        bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-                  (*c >= '0' && *c <= '9') || *c == '_' || *c == '.' || *c == '-';
-        if (!ok || len >= CATALOG_NAME_MAX)
-            return false;
-    }
-    return len > 0;
 }
 
 /* Parses "number", "string?", … into kind and optional. */
@@ -187,11 +174,11 @@ static bool type_from_json(struct catalog_type *t, json_t *entry, size_t index, 
         say(err, errlen, "event_types[%zu] must be an object", index);
         return false;
     }
-    if (!json_is_string(type) || !name_ok(json_string_value(type))) {
+    if (!json_is_string(type) || !core_name_ok(json_string_value(type))) {
         say(err, errlen,
             "event_types[%zu].type must be a name of letters, digits, '_', '.' "
             "or '-' (at most %d bytes)",
-            index, CATALOG_NAME_MAX);
+            index, CORE_NAME_MAX);
         return false;
     }
     if (description != NULL && !json_is_null(description) &&
@@ -218,7 +205,7 @@ static bool type_from_json(struct catalog_type *t, json_t *entry, size_t index, 
     json_object_foreach(fields, key, value)
     {
         struct catalog_field *f = &t->fields[t->field_count];
-        if (!name_ok(key)) {
+        if (!core_name_ok(key)) {
             say(err, errlen, "event_types[%zu].fields: bad field name", index);
             return false;
         }

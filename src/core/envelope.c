@@ -8,6 +8,7 @@
  */
 #include "hookd.h"
 #include "core_alloc.h"
+#include "core_name.h"
 
 #include <jansson.h>
 
@@ -15,27 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EVENT_TYPE_MAX 128 /* bytes in an event type */
-
 /* Flags for every decode: duplicate keys are ambiguous to receivers; integers too large for
  * json_int_t are still valid JSON (the bytes are kept, not the value); a scalar is valid
  * JSON that is merely not an object. A raw NUL byte is never valid JSON, but jansson skips
  * one right after a number or literal ({"id":1\0} loads; akheron/jansson#331), so callers
  * reject NUL bytes before decoding; otherwise build would copy one into the body. */
 #define DECODE_FLAGS (JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL | JSON_DECODE_ANY)
-
-/* True when event is a plain event name: [A-Za-z0-9_.-]{1,128}. */
-static bool event_type_ok(const char *event)
-{
-    size_t len = 0;
-    for (const char *c = event; *c != '\0'; c++, len++) {
-        bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-                  (*c >= '0' && *c <= '9') || *c == '_' || *c == '.' || *c == '-';
-        if (!ok || len >= EVENT_TYPE_MAX)
-            return false;
-    }
-    return len > 0;
-}
 
 /* Copies valid JSON text into out without the whitespace between tokens; returns the
  * length written (never more than len). */
@@ -76,7 +62,7 @@ int hookd_envelope_build(const char *event, const char *data, size_t data_len, s
     *out_len = 0;
     if (event == NULL || data == NULL)
         return HOOKD_EINVAL;
-    if (!event_type_ok(event))
+    if (!core_name_ok(event))
         return HOOKD_EENVELOPE;
     if (max_len != 0 && data_len > max_len)
         return HOOKD_ETOOBIG;
