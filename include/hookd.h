@@ -7,6 +7,8 @@
  * Functions return HOOKD_OK (0) or a negative HOOKD_E* code, exactly those listed at each
  * declaration; hookd_strerror names it. The library never aborts: when an allocation fails
  * a function returns HOOKD_ENOMEM, and a constructor returning a pointer returns NULL.
+ * (One limit, jansson's: when its lexer cannot allocate a token it reports a syntax error,
+ * so a function parsing JSON may then answer HOOKD_EJSON instead.)
  * Strings are NUL-terminated UTF-8 unless a length is passed alongside.
  */
 #ifndef HOOKD_H
@@ -178,7 +180,7 @@ hookd_catalog *hookd_catalog_default(void);
  * marks an optional field. With extend, the file's types are added to (or replace those of
  * the same name in) the default catalog; otherwise they replace it entirely.
  * On error returns NULL and writes a reason into err (errlen bytes): the file's problem, or
- * "out of memory".
+ * one ending in "out of memory".
  */
 hookd_catalog *hookd_catalog_load_file(const char *path, bool extend, char *err, size_t errlen);
 

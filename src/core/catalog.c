@@ -294,7 +294,10 @@ hookd_catalog *hookd_catalog_load_file(const char *path, bool extend, char *err,
     root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
     free(text);
     if (root == NULL) {
-        say(err, errlen, "%s:%d:%d: %s", path, error.line, error.column, error.text);
+        if (core_json_error(&error) == HOOKD_ENOMEM)
+            say(err, errlen, "out of memory");
+        else
+            say(err, errlen, "%s:%d:%d: %s", path, error.line, error.column, error.text);
         return NULL;
     }
     types = json_object_get(root, "event_types");
@@ -419,8 +422,12 @@ int hookd_catalog_validate(const hookd_catalog *catalog, const char *event, cons
     parsed = json_loadb(data, data_len,
                         JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL | JSON_DECODE_ANY, &error);
     if (parsed == NULL) {
-        say(why, whylen, "data is not valid JSON: %s", error.text);
-        return json_error_code(&error) == json_error_out_of_memory ? HOOKD_ENOMEM : HOOKD_EJSON;
+        rc = core_json_error(&error);
+        if (rc == HOOKD_ENOMEM)
+            say(why, whylen, "out of memory");
+        else
+            say(why, whylen, "data is not valid JSON: %s", error.text);
+        return rc;
     }
     if (!json_is_object(parsed)) {
         say(why, whylen, "data must be a JSON object");

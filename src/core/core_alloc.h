@@ -9,6 +9,10 @@
 #ifndef HOOKD_CORE_ALLOC_H
 #define HOOKD_CORE_ALLOC_H
 
+#include "hookd.h"
+
+#include <jansson.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +32,17 @@ static inline void *core_calloc(size_t count, size_t size)
 static inline char *core_strdup(const char *s)
 {
     return strdup(s);
+}
+
+/* The code for a failed json_loadb. jansson 2.14 sets json_error_out_of_memory only in some
+ * places; elsewhere an allocation failure leaves no reason at all (every syntax error has
+ * one), so an empty reason counts as out of memory too. When its lexer cannot allocate a
+ * token it reports a syntax error, which nothing here can tell from bad JSON: HOOKD_EJSON. */
+static inline int core_json_error(const json_error_t *error)
+{
+    if (json_error_code(error) == json_error_out_of_memory || error->text[0] == '\0')
+        return HOOKD_ENOMEM;
+    return HOOKD_EJSON;
 }
 
 #endif

@@ -70,7 +70,7 @@ int hookd_envelope_build(const char *event, const char *data, size_t data_len, s
         return HOOKD_EJSON;
     parsed = json_loadb(data, data_len, DECODE_FLAGS, &error);
     if (parsed == NULL)
-        return json_error_code(&error) == json_error_out_of_memory ? HOOKD_ENOMEM : HOOKD_EJSON;
+        return core_json_error(&error);
     if (!json_is_object(parsed)) {
         json_decref(parsed);
         return HOOKD_EENVELOPE;
@@ -108,7 +108,7 @@ int hookd_envelope_parse(const void *body, size_t body_len, char **event_out)
         return HOOKD_EJSON;
     root = json_loadb(body, body_len, DECODE_FLAGS, &error);
     if (root == NULL)
-        return json_error_code(&error) == json_error_out_of_memory ? HOOKD_ENOMEM : HOOKD_EJSON;
+        return core_json_error(&error);
     if (!json_is_object(root))
         goto done;
     event = json_object_get(root, "event");
