@@ -2,9 +2,13 @@
  * hookd.h — the MeetBit webhook protocol core: signing, verification, timestamps,
  * webhook ids, the envelope and its event-type catalog, durations and sizes.
  *
- * Everything here is pure computation: no I/O but the OS's CSPRNG (hookd_id_new) and
+ * Everything here is pure computation: no I/O but the OS's CSPRNG (hookd_id_new*) and
  * reading a catalog file (hookd_catalog_load_file), no global state, safe from any thread.
- * Functions return HOOKD_OK (0) or a negative HOOKD_E* code; hookd_strerror names it.
+ * Functions return HOOKD_OK (0) or a negative HOOKD_E* code, exactly those listed at each
+ * declaration; hookd_strerror names it. The library never aborts: when an allocation fails
+ * a function returns HOOKD_ENOMEM, and a constructor returning a pointer returns NULL.
+ * (One limit, jansson's: when its lexer cannot allocate a token it reports a syntax error,
+ * so a function parsing JSON may then answer HOOKD_EJSON instead.)
  * Strings are NUL-terminated UTF-8 unless a length is passed alongside.
  */
 #ifndef HOOKD_H
@@ -20,9 +24,13 @@ extern "C" {
 
 /* ---- errors: one table for the whole program ---- */
 
+/* The library returns the codes of the first group; the second group are the hookd
+ * program's own (its store, APIs and work engine), kept in this table so that the whole
+ * program has one vocabulary and one hookd_strerror. No libhookd function returns them. */
 enum hookd_error {
     HOOKD_OK = 0,
-    HOOKD_ENOMEM = -1,           /* out of memory */
+    /* returned by libhookd (each function below says which) */
+    HOOKD_ENOMEM = -1,           /* out of memory (the library never aborts its host) */
     HOOKD_EINVAL = -2,           /* invalid argument */
     HOOKD_EMISSING = -3,         /* a required header or value is missing */
     HOOKD_ETIMESTAMP = -4,       /* timestamp is not YYYY-MM-DDTHH:MM:SSZ */
@@ -34,16 +42,15 @@ enum hookd_error {
     HOOKD_EEVENTTYPE = -10,      /* event type not in the catalog */
     HOOKD_EDATA = -11,           /* data lacks a required attribute or has a wrong type */
     HOOKD_EJSON = -12,           /* not valid JSON */
-    HOOKD_EIO = -13,             /* I/O error (file, socket) */
-    HOOKD_ESTORE = -14,          /* the store could not read or write */
-    HOOKD_ENOTFOUND = -15,       /* no such object */
-    HOOKD_ECONFLICT = -16,       /* conflicts with the current state */
-    HOOKD_EBUSY = -17,           /* a capacity limit was reached; try later */
-    HOOKD_ESIGNATURE_FORMAT = -18, /* signature is not 64 hex digits */
-    HOOKD_ELEASE = -19,          /* the lease on a claimed item was lost */
-    HOOKD_EADDRESS = -20,        /* destination address refused by policy */
-    HOOKD_ESHUTDOWN = -21,       /* the process is shutting down */
+    HOOKD_EIO = -13,             /* I/O error (file, the CSPRNG, OpenSSL) */
+    HOOKD_ESIGNATURE_FORMAT = -14, /* signature is not 64 hex digits */
+    /* the program's only */
+    HOOKD_ESTORE = -15,          /* the store could not read or write */
+    HOOKD_ENOTFOUND = -16,       /* no such object */
+    HOOKD_ECONFLICT = -17,       /* conflicts with the current state */
+    HOOKD_ELEASE = -18,          /* the lease on a claimed item was lost */
 };
+#define HOOKD_ELAST HOOKD_ELEASE /* the lowest code: every code is in [HOOKD_ELAST, 0] */
 
 /* A short lowercase English phrase for a HOOKD_E* code ("expired", "bad signature", …).
  * Never NULL; unknown codes give "unknown error". */
@@ -60,7 +67,10 @@ const char *hookd_strerror(int err);
 #define HOOKD_SIGNATURE_HEX_LEN 64 /* lowercase hex of an HMAC-SHA256 */
 
 /* Writes into out (HOOKD_SIGNATURE_HEX_LEN + 1 bytes, NUL-terminated) the lowercase hex
- * HMAC-SHA256, keyed with the secret's bytes, over `id "." timestamp "." body`. */
+ * HMAC-SHA256, keyed with the secret's bytes, over `id "." timestamp "." body`.
+ * Returns HOOKD_OK; HOOKD_EINVAL when secret is NULL or empty, id or timestamp NULL, or body
+ * NULL with a nonzero body_len; HOOKD_ENOMEM; HOOKD_EIO when OpenSSL has no HMAC. On error
+ * out is "". */
 int hookd_sign(const char *secret, size_t secret_len, const char *id, const char *timestamp,
                const void *body, size_t body_len, char *out);
 
@@ -71,9 +81,10 @@ typedef struct hookd_signed {
     char signature[HOOKD_SIGNATURE_HEX_LEN + 1];
 } hookd_signed;
 
-/* Signs one attempt sent at unix_seconds: formats the timestamp, then signs. On error out
- * holds empty strings and the code of the step that failed (HOOKD_EINVAL for a time outside
- * years 0000–9999, HOOKD_EIO when the HMAC could not be computed): never send it then. */
+/* Signs one attempt sent at unix_seconds: formats the timestamp, then signs. Returns
+ * HOOKD_OK, or the code of the step that failed: HOOKD_EINVAL for a time outside years
+ * 0000–9999 or an argument hookd_sign refuses, HOOKD_ENOMEM, HOOKD_EIO. On error both
+ * strings of out are "": never send the attempt then. */
 int hookd_sign_attempt(const char *secret, size_t secret_len, const char *id,
                        int64_t unix_seconds, const void *body, size_t body_len,
                        hookd_signed *out);
@@ -90,8 +101,10 @@ typedef struct hookd_secret {
  *   timestamp not YYYY-MM-DDTHH:MM:SSZ → HOOKD_ETIMESTAMP;
  *   older than now - tolerance → HOOKD_EEXPIRED; newer than now + tolerance → HOOKD_EFUTURE;
  *   signature not 64 hex digits → HOOKD_ESIGNATURE_FORMAT;
- *   matches none of the secrets (constant-time) → HOOKD_ESIGNATURE.
- * now and tolerance are in seconds (Unix time). Uppercase hex is accepted.
+ *   matches none of the secrets (constant-time) → HOOKD_ESIGNATURE, unless computing an
+ *   HMAC failed: then HOOKD_ENOMEM or HOOKD_EIO (not the sender's fault; answer 5xx).
+ * A secret of length 0 matches nothing. now and tolerance are in seconds (Unix time).
+ * Uppercase hex is accepted. Returns HOOKD_OK when one secret matches.
  */
 int hookd_verify(const hookd_secret *secrets, size_t secret_count, const char *id,
                  const char *timestamp, const char *signature, const void *body,
@@ -101,28 +114,32 @@ int hookd_verify(const hookd_secret *secrets, size_t secret_count, const char *i
 
 #define HOOKD_TIMESTAMP_LEN 20 /* strlen("2024-08-22T01:04:05Z") */
 
-/* Formats Unix seconds into out (HOOKD_TIMESTAMP_LEN + 1 bytes). Years 0000–9999 only. */
+/* Formats Unix seconds into out (HOOKD_TIMESTAMP_LEN + 1 bytes). Years 0000–9999 only:
+ * HOOKD_OK, or HOOKD_EINVAL for a time outside them. */
 int hookd_timestamp_format(int64_t unix_seconds, char *out);
 
 /* Parses the strict form (no offset, no fraction, real calendar date) into Unix seconds.
- * Anything else → HOOKD_ETIMESTAMP. */
+ * HOOKD_OK; anything else → HOOKD_ETIMESTAMP. */
 int hookd_timestamp_parse(const char *text, int64_t *unix_seconds);
 
 /* ---- webhook ids ---- */
 
 #define HOOKD_ID_LEN 36 /* canonical UUID text */
 
-/* Writes a fresh UUIDv4 from the OS's CSPRNG into out (HOOKD_ID_LEN + 1 bytes), lowercase. */
+/* Writes a fresh UUIDv4 from the OS's CSPRNG into out (HOOKD_ID_LEN + 1 bytes), lowercase.
+ * HOOKD_OK, or HOOKD_EIO when the CSPRNG fails (out is "" then). */
 int hookd_id_new(char *out);
 
 /* Writes a fresh UUIDv7 into out (HOOKD_ID_LEN + 1 bytes): unix_ms in the first 48 bits,
- * so ids made later sort later (and index pages fill in order), the rest from the CSPRNG. */
+ * so ids made later sort later (and index pages fill in order), the rest from the CSPRNG.
+ * Within one millisecond the order is random. HOOKD_OK; HOOKD_EINVAL when unix_ms is
+ * negative or past 2^48 - 1 (year 10889); HOOKD_EIO when the CSPRNG fails. On error out is "". */
 int hookd_id_new_v7(int64_t unix_ms, char *out);
 
-/* True when text is a canonical lowercase UUID (any version). */
+/* True when text is a canonical lowercase UUID (any version); false for NULL. */
 bool hookd_id_valid(const char *text);
 
-/* Lowercase hex of len bytes into out (2 * len + 1 bytes, NUL-terminated). */
+/* Lowercase hex of len bytes into out (2 * len + 1 bytes, NUL-terminated). Cannot fail. */
 void hookd_hex_encode(const void *bytes, size_t len, char *out);
 
 /* ---- the envelope: {"event":<type>,"data":<object>} ---- */
@@ -132,8 +149,9 @@ void hookd_hex_encode(const void *bytes, size_t len, char *out);
  * text. data must be a JSON object; its members keep their order and their bytes (numbers
  * and strings are copied as written, only insignificant whitespace is removed).
  * On success *out is a malloc'd NUL-terminated string the caller frees, *out_len its length.
- * Errors: HOOKD_EJSON (data not JSON), HOOKD_EENVELOPE (data not an object, or the type
- * not a plain event name), HOOKD_ETOOBIG (data over max_len bytes, when max_len != 0).
+ * Errors (*out is NULL then): HOOKD_EINVAL (event or data NULL), HOOKD_EJSON (data not
+ * JSON), HOOKD_EENVELOPE (data not an object, or the type not a plain event name),
+ * HOOKD_ETOOBIG (data over max_len bytes, when max_len != 0), HOOKD_ENOMEM.
  */
 int hookd_envelope_build(const char *event, const char *data, size_t data_len, size_t max_len,
                          char **out, size_t *out_len);
@@ -141,7 +159,8 @@ int hookd_envelope_build(const char *event, const char *data, size_t data_len, s
 /*
  * Checks that body is exactly a JSON object with a string "event" and an object "data"
  * (other members are allowed and ignored). On success, when event_out is not NULL, writes
- * the event type there (malloc'd, the caller frees). Errors: HOOKD_EJSON, HOOKD_EENVELOPE.
+ * the event type there (malloc'd, the caller frees). Returns HOOKD_OK; HOOKD_EJSON (not
+ * JSON, or body NULL); HOOKD_EENVELOPE; HOOKD_ENOMEM. On error *event_out is NULL.
  */
 int hookd_envelope_parse(const void *body, size_t body_len, char **event_out);
 
@@ -149,7 +168,8 @@ int hookd_envelope_parse(const void *body, size_t body_len, char **event_out);
 
 typedef struct hookd_catalog hookd_catalog;
 
-/* The default catalog of SPEC §1. The caller frees it with hookd_catalog_free. */
+/* The default catalog of SPEC §1. The caller frees it with hookd_catalog_free.
+ * NULL only when out of memory. */
 hookd_catalog *hookd_catalog_default(void);
 
 /*
@@ -159,36 +179,40 @@ hookd_catalog *hookd_catalog_default(void);
  * Field kinds: "number", "string", "e164", "boolean", "object", "array"; a trailing "?"
  * marks an optional field. With extend, the file's types are added to (or replace those of
  * the same name in) the default catalog; otherwise they replace it entirely.
- * On error returns NULL and writes a reason into err (errlen bytes).
+ * On error returns NULL and writes a reason into err (errlen bytes): the file's problem, or
+ * one ending in "out of memory".
  */
 hookd_catalog *hookd_catalog_load_file(const char *path, bool extend, char *err, size_t errlen);
 
+/* Frees a catalog; NULL is a no-op. */
 void hookd_catalog_free(hookd_catalog *catalog);
 
 /*
  * Validates an event for the catalog: the type must be known (HOOKD_EEVENTTYPE) and data
  * (JSON text) an object (HOOKD_EENVELOPE / HOOKD_EJSON) having every required field with
  * the right kind (HOOKD_EDATA). A human-readable reason is written into why (whylen bytes)
- * on failure, e.g. "data.calendar_id is required (number)".
+ * on failure, e.g. "data.calendar_id is required (number)". HOOKD_EINVAL when catalog,
+ * event or data is NULL; HOOKD_ENOMEM when out of memory. HOOKD_OK when the event is valid.
  */
 int hookd_catalog_validate(const hookd_catalog *catalog, const char *event, const char *data,
                            size_t data_len, char *why, size_t whylen);
 
-/* The catalog as JSON text {"data":[{"type","description","fields":{…}}…]}; malloc'd. */
+/* The catalog as JSON text {"data":[{"type","description","fields":{…}}…]}; malloc'd, the
+ * caller frees. NULL only when out of memory ({"data":[]} for a NULL catalog). */
 char *hookd_catalog_to_json(const hookd_catalog *catalog);
 
 /* ---- durations and sizes on the command line ---- */
 
 /* "500ms", "10s", "5m", "2h", "7d" or a bare number of seconds → milliseconds.
- * Negative, empty, overflowing or unknown suffix → HOOKD_EINVAL. */
+ * HOOKD_OK; negative, empty, overflowing or unknown suffix → HOOKD_EINVAL. */
 int hookd_duration_parse(const char *text, int64_t *milliseconds);
 
 /* "1MiB", "512KiB", "1GiB", "64KB"/"64kB" (×1000), "1MB", or bare bytes → bytes.
- * Anything else → HOOKD_EINVAL. */
+ * HOOKD_OK; anything else → HOOKD_EINVAL. */
 int hookd_size_parse(const char *text, uint64_t *bytes);
 
-/* "30s,5m,30m,2h" → up to max durations in ms; *count gets how many. HOOKD_EINVAL on a bad
- * item, an empty list, or more than max items. */
+/* "30s,5m,30m,2h" → up to max durations in ms; *count gets how many. HOOKD_OK, or
+ * HOOKD_EINVAL on a bad item, an empty list, or more than max items. */
 int hookd_duration_list_parse(const char *text, int64_t *milliseconds, size_t max,
                               size_t *count);
 

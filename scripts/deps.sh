@@ -1,11 +1,35 @@
 #!/bin/sh
-# Installs the Debian packages hookd builds and tests with, when run as root;
-# otherwise names the exact apt-get line and stops.
+# scripts/deps.sh [SET...] — the Debian packages hookd needs, by what you want to do:
+#   build   compile hookd and its unit tests (make, make run)         — the default
+#   test    build + what the tests start or call (make test, make sanitize, make tsan):
+#           PostgreSQL, python3, curl, clang-format, and wrk + nginx + adnanh/webhook for
+#           the benchmark smoke test that make test runs
+#   bench   build + the benchmark tools (make bench): wrk, nginx, webhook, gnuplot
+#   fuzz    clang with libFuzzer (fuzz/run.sh)
+#   format  clang-format (make format, make format-check)
+# As root it installs what is missing; otherwise it prints the exact apt-get line and
+# exits 1. Only the sets asked for are checked, so `make` never needs a benchmark tool.
 set -eu
-pkgs="build-essential cmake pkg-config libcurl4-openssl-dev libevent-dev libjansson-dev
-libsqlite3-dev libssl-dev libpq-dev libcmocka-dev postgresql python3 curl openssl wrk nginx-light webhook gnuplot-nox"
+build="build-essential cmake pkg-config libcurl4-openssl-dev libevent-dev libjansson-dev
+libsqlite3-dev libssl-dev libpq-dev libcmocka-dev python3"
+# python3 is in build: the configure step registers the Python black-box tests.
+test_only="postgresql curl openssl clang-format wrk nginx-light webhook"
+bench_only="curl wrk nginx-light webhook gnuplot-nox postgresql"
+
+pkgs=""
+for set in "${@:-build}"; do
+  case "$set" in
+  build) pkgs="$pkgs $build" ;;
+  test) pkgs="$pkgs $build $test_only" ;;
+  bench) pkgs="$pkgs $build $bench_only" ;;
+  fuzz) pkgs="$pkgs clang" ;;
+  format) pkgs="$pkgs clang-format" ;;
+  *) echo "usage: $0 [build|test|bench|fuzz|format]..." >&2; exit 2 ;;
+  esac
+done
+
 missing=""
-for p in $pkgs; do
+for p in $(echo $pkgs | tr ' ' '\n' | sort -u); do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
 [ -z "$missing" ] && exit 0
@@ -16,7 +40,7 @@ if [ "$(id -u)" = 0 ]; then
   # shellcheck disable=SC2086
   apt-get install -y -qq --no-install-recommends $missing >/dev/null
 else
-  echo "deps: missing Debian packages. Run:" >&2
+  echo "deps: missing Debian packages for '${*:-build}'. Run:" >&2
   echo "  sudo apt-get install -y$missing" >&2
   exit 1
 fi

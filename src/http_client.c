@@ -11,6 +11,7 @@
 #include "hookd.h"
 #include "log.h"
 #include "loop.h"
+#include "retry.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -29,7 +30,6 @@
 #define RESPONSE_CAP 4096     /* bytes of an answer's body kept */
 #define URL_MAX 4096          /* longest URL accepted */
 #define FREE_TRANSFERS_MAX 64 /* idle easy handles kept for reuse */
-#define RETRY_AFTER_MAX_S (366LL * 24 * 3600)
 
 #ifndef HOOKD_VERSION_STRING
 #define HOOKD_VERSION_STRING "0"
@@ -287,28 +287,9 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *userp)
         return n;
     memcpy(value, data + start, end - start);
     value[end - start] = '\0';
-    bool digits = true;
-    for (const char *p = value; *p; p++)
-        if (*p < '0' || *p > '9')
-            digits = false;
-    if (digits) {
-        long long seconds = 0;
-        for (const char *p = value; *p && seconds <= RETRY_AFTER_MAX_S; p++)
-            seconds = seconds * 10 + (*p - '0');
-        if (seconds > RETRY_AFTER_MAX_S)
-            seconds = RETRY_AFTER_MAX_S;
-        t->retry_after_ms = seconds * 1000;
-    } else {
-        time_t when = curl_getdate(value, NULL);
-        if (when != (time_t)-1) {
-            long long delta = (long long)when - (long long)time(NULL);
-            if (delta < 0)
-                delta = 0;
-            if (delta > RETRY_AFTER_MAX_S)
-                delta = RETRY_AFTER_MAX_S;
-            t->retry_after_ms = delta * 1000;
-        }
-    }
+    int64_t delay_ms;
+    if (retry_after_parse(value, (int64_t)time(NULL) * 1000, &delay_ms) == 0)
+        t->retry_after_ms = delay_ms;
     return n;
 }
 

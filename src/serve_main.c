@@ -29,11 +29,12 @@
 #include <unistd.h>
 
 #define FAIL_WINDOW_MS (5LL * 24 * 3600 * 1000) /* deactivate after 5 days of failures */
-#define SERVE_API_MAX_REQUEST_BODY (1024 * 1024)      /* evhttp's cap; the API answers 413 at 256 KiB */
+/* evhttp's cap; the API itself answers 413 at 256 KiB */
+#define SERVE_API_MAX_REQUEST_BODY (1024 * 1024)
 #define SQLITE_CACHE_PRAGMA "PRAGMA cache_size = -16384" /* KiB: 16 MiB at most */
 #define POLL_SQLITE_MS 250   /* other processes on the file are seen only by polling */
-#define POLL_POSTGRES_MS 1000 /* new work arrives by NOTIFY; the poll finds due retries and
-                                 expired leases of other nodes */
+/* new work arrives by NOTIFY; the poll finds due retries and expired leases of other nodes */
+#define POLL_POSTGRES_MS 1000
 
 /* Everything the command line decides; serve_config_defaults holds what it starts as. */
 typedef struct serve_config {
@@ -242,6 +243,10 @@ static int serve_load_catalog(serve_state *st)
     char err[512];
     if (!c->event_types) {
         st->catalog = hookd_catalog_default();
+        if (!st->catalog) {
+            fputs("hookd serve: out of memory building the event-type catalog\n", stderr);
+            return -1;
+        }
         return 0;
     }
     st->catalog = hookd_catalog_load_file(c->event_types, !c->event_types_only, err, sizeof err);

@@ -5,6 +5,7 @@
  */
 #include "hookd.h"
 #include "core_alloc.h"
+#include "core_name.h"
 
 #include <jansson.h>
 
@@ -17,7 +18,6 @@
 #define CATALOG_MAX_TYPES 1000       /* event types in one catalog */
 #define CATALOG_MAX_FIELDS 100       /* fields in one event type */
 #define CATALOG_FILE_MAX (1 << 20)   /* bytes in a catalog file */
-#define CATALOG_NAME_MAX 128         /* bytes in a type or field name */
 #define CATALOG_DESCRIPTION_MAX 1024 /* bytes in a description */
 
 enum field_kind { KIND_NUMBER, KIND_STRING, KIND_E164, KIND_BOOLEAN, KIND_OBJECT, KIND_ARRAY };
@@ -82,19 +82,6 @@ static struct catalog_type *find_type(const hookd_catalog *catalog, const char *
     return NULL;
 }
 
-/* True when name is [A-Za-z0-9_.-]{1,128}: event types and field names alike. */
-static bool name_ok(const char *name)
-{
-    size_t len = 0;
-    for (const char *c = name; *c != '\0'; c++, len++) {
-        bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-                  (*c >= '0' && *c <= '9') || *c == '_' || *c == '.' || *c == '-';
-        if (!ok || len >= CATALOG_NAME_MAX)
-            return false;
-    }
-    return len > 0;
-}
-
 /* Parses "number", "string?", … into kind and optional. */
 static bool parse_kind(const char *text, enum field_kind *kind, bool *optional)
 {
@@ -111,21 +98,26 @@ static bool parse_kind(const char *text, enum field_kind *kind, bool *optional)
     return false;
 }
 
-/* Fills t from a spec of the file's form; t owns copies of everything. */
-static bool type_from_spec(struct catalog_type *t, const char *type, const char *description,
-                           const char *const *field_specs, size_t field_count)
+/* Fills t from a spec of the file's form; t owns copies of everything, also of what it holds
+ * after a failure (type_clear frees it). HOOKD_ENOMEM, or HOOKD_EINVAL for a bad kind. */
+static int type_from_spec(struct catalog_type *t, const char *type, const char *description,
+                          const char *const *field_specs, size_t field_count)
 {
     t->type = core_strdup(type);
     t->description = core_strdup(description);
     t->fields = core_calloc(field_count, sizeof *t->fields);
+    if (t->type == NULL || t->description == NULL || t->fields == NULL)
+        return HOOKD_ENOMEM;
     for (size_t i = 0; i < field_count; i++) {
         struct catalog_field *f = &t->fields[i];
         f->name = core_strdup(field_specs[2 * i]);
+        if (f->name == NULL)
+            return HOOKD_ENOMEM;
         t->field_count++;
         if (!parse_kind(field_specs[2 * i + 1], &f->kind, &f->optional))
-            return false;
+            return HOOKD_EINVAL;
     }
-    return true;
+    return HOOKD_OK;
 }
 
 hookd_catalog *hookd_catalog_default(void)
@@ -149,19 +141,26 @@ hookd_catalog *hookd_catalog_default(void)
     size_t n = sizeof defaults / sizeof defaults[0];
     hookd_catalog *catalog = core_calloc(1, sizeof *catalog);
 
+    if (catalog == NULL)
+        return NULL;
     catalog->types = core_calloc(n, sizeof *catalog->types);
+    if (catalog->types == NULL)
+        goto fail;
     for (size_t i = 0; i < n; i++) {
-        if (!type_from_spec(&catalog->types[i], defaults[i].type, defaults[i].description,
-                            defaults[i].fields, defaults[i].field_count)) {
-            hookd_catalog_free(catalog);
-            return NULL;
-        }
+        /* Counted first, so that hookd_catalog_free also frees a half-built type. */
         catalog->count++;
+        if (type_from_spec(&catalog->types[i], defaults[i].type, defaults[i].description,
+                           defaults[i].fields, defaults[i].field_count) != HOOKD_OK)
+            goto fail;
     }
     return catalog;
+fail:
+    hookd_catalog_free(catalog);
+    return NULL;
 }
 
-/* Reads one entry of "event_types" into t; on failure writes why into err. */
+/* Reads one entry of "event_types" into t; on failure writes why into err ("out of memory"
+ * included) and leaves in t what it built, for type_clear. */
 static bool type_from_json(struct catalog_type *t, json_t *entry, size_t index, char *err,
                            size_t errlen)
 {
@@ -175,11 +174,11 @@ static bool type_from_json(struct catalog_type *t, json_t *entry, size_t index, 
         say(err, errlen, "event_types[%zu] must be an object", index);
         return false;
     }
-    if (!json_is_string(type) || !name_ok(json_string_value(type))) {
+    if (!json_is_string(type) || !core_name_ok(json_string_value(type))) {
         say(err, errlen,
             "event_types[%zu].type must be a name of letters, digits, '_', '.' "
             "or '-' (at most %d bytes)",
-            index, CATALOG_NAME_MAX);
+            index, CORE_NAME_MAX);
         return false;
     }
     if (description != NULL && !json_is_null(description) &&
@@ -201,10 +200,12 @@ static bool type_from_json(struct catalog_type *t, json_t *entry, size_t index, 
     t->type = core_strdup(json_string_value(type));
     t->description = core_strdup(json_is_string(description) ? json_string_value(description) : "");
     t->fields = core_calloc(json_object_size(fields), sizeof *t->fields);
+    if (t->type == NULL || t->description == NULL || t->fields == NULL)
+        goto out_of_memory;
     json_object_foreach(fields, key, value)
     {
         struct catalog_field *f = &t->fields[t->field_count];
-        if (!name_ok(key)) {
+        if (!core_name_ok(key)) {
             say(err, errlen, "event_types[%zu].fields: bad field name", index);
             return false;
         }
@@ -217,9 +218,14 @@ static bool type_from_json(struct catalog_type *t, json_t *entry, size_t index, 
             return false;
         }
         f->name = core_strdup(key);
+        if (f->name == NULL)
+            goto out_of_memory;
         t->field_count++;
     }
     return true;
+out_of_memory:
+    say(err, errlen, "out of memory");
+    return false;
 }
 
 /* Reads a whole file of at most CATALOG_FILE_MAX bytes; malloc'd, NUL-terminated. */
@@ -234,6 +240,10 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
         return NULL;
     }
     text = core_calloc(CATALOG_FILE_MAX + 1, 1);
+    if (text == NULL) {
+        say(err, errlen, "out of memory");
+        goto fail;
+    }
     n = fread(text, 1, CATALOG_FILE_MAX + 1, file);
     if (ferror(file)) {
         say(err, errlen, "%s: read error", path);
@@ -284,7 +294,10 @@ hookd_catalog *hookd_catalog_load_file(const char *path, bool extend, char *err,
     root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
     free(text);
     if (root == NULL) {
-        say(err, errlen, "%s:%d:%d: %s", path, error.line, error.column, error.text);
+        if (core_json_error(&error) == HOOKD_ENOMEM)
+            say(err, errlen, "out of memory");
+        else
+            say(err, errlen, "%s:%d:%d: %s", path, error.line, error.column, error.text);
         return NULL;
     }
     types = json_object_get(root, "event_types");
@@ -298,17 +311,21 @@ hookd_catalog *hookd_catalog_load_file(const char *path, bool extend, char *err,
     }
     if (extend) {
         catalog = hookd_catalog_default();
-        if (catalog == NULL) {
-            say(err, errlen, "cannot build the default catalog");
-            goto fail;
-        }
     } else {
         catalog = core_calloc(1, sizeof *catalog);
+    }
+    if (catalog == NULL) {
+        say(err, errlen, "out of memory");
+        goto fail;
     }
     {
         /* Room for the defaults plus every file entry; replacements only reuse slots. */
         struct catalog_type *grown =
             core_calloc(catalog->count + json_array_size(types), sizeof *grown);
+        if (grown == NULL) {
+            say(err, errlen, "out of memory");
+            goto fail;
+        }
         if (catalog->count != 0)
             memcpy(grown, catalog->types, catalog->count * sizeof *grown);
         free(catalog->types);
@@ -405,8 +422,12 @@ int hookd_catalog_validate(const hookd_catalog *catalog, const char *event, cons
     parsed = json_loadb(data, data_len,
                         JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL | JSON_DECODE_ANY, &error);
     if (parsed == NULL) {
-        say(why, whylen, "data is not valid JSON: %s", error.text);
-        return HOOKD_EJSON;
+        rc = core_json_error(&error);
+        if (rc == HOOKD_ENOMEM)
+            say(why, whylen, "out of memory");
+        else
+            say(why, whylen, "data is not valid JSON: %s", error.text);
+        return rc;
     }
     if (!json_is_object(parsed)) {
         say(why, whylen, "data must be a JSON object");
@@ -440,33 +461,41 @@ done:
     return rc;
 }
 
+/* {"type","description","fields":{name: kind}} for one type; NULL when out of memory. */
+static json_t *type_to_json(const struct catalog_type *t)
+{
+    json_t *fields = json_object();
+
+    if (fields == NULL)
+        return NULL;
+    for (size_t j = 0; j < t->field_count; j++) {
+        char kind[16];
+        snprintf(kind, sizeof kind, "%s%s", kind_names[t->fields[j].kind],
+                 t->fields[j].optional ? "?" : "");
+        /* set_new takes the value's reference even when it fails (or the value is NULL). */
+        if (json_object_set_new(fields, t->fields[j].name, json_string(kind)) != 0) {
+            json_decref(fields);
+            return NULL;
+        }
+    }
+    /* "o" hands fields over to the packed object, also when packing fails. */
+    return json_pack("{s:s, s:s, s:o}", "type", t->type, "description", t->description, "fields",
+                     fields);
+}
+
 char *hookd_catalog_to_json(const hookd_catalog *catalog)
 {
     json_t *root = json_object(), *list = json_array();
-    char *text;
+    char *text = NULL;
 
-    if (root == NULL || list == NULL) {
-        fputs("hookd: out of memory\n", stderr);
-        abort();
-    }
-    for (size_t i = 0; catalog != NULL && i < catalog->count; i++) {
-        const struct catalog_type *t = &catalog->types[i];
-        json_t *fields = json_object();
-        for (size_t j = 0; j < t->field_count; j++) {
-            char kind[16];
-            snprintf(kind, sizeof kind, "%s%s", kind_names[t->fields[j].kind],
-                     t->fields[j].optional ? "?" : "");
-            json_object_set_new(fields, t->fields[j].name, json_string(kind));
-        }
-        json_array_append_new(list, json_pack("{s:s, s:s, s:o}", "type", t->type, "description",
-                                              t->description, "fields", fields));
-    }
-    json_object_set_new(root, "data", list);
+    if (root == NULL || list == NULL || json_object_set(root, "data", list) != 0)
+        goto done;
+    for (size_t i = 0; catalog != NULL && i < catalog->count; i++)
+        if (json_array_append_new(list, type_to_json(&catalog->types[i])) != 0)
+            goto done;
     text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+done:
+    json_decref(list);
     json_decref(root);
-    if (text == NULL) {
-        fputs("hookd: out of memory\n", stderr);
-        abort();
-    }
     return text;
 }

@@ -8,6 +8,7 @@
  */
 #include "hookd.h"
 #include "core_alloc.h"
+#include "core_name.h"
 
 #include <jansson.h>
 
@@ -15,27 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EVENT_TYPE_MAX 128 /* bytes in an event type */
-
 /* Flags for every decode: duplicate keys are ambiguous to receivers; integers too large for
  * json_int_t are still valid JSON (the bytes are kept, not the value); a scalar is valid
  * JSON that is merely not an object. A raw NUL byte is never valid JSON, but jansson skips
  * one right after a number or literal ({"id":1\0} loads; akheron/jansson#331), so callers
  * reject NUL bytes before decoding; otherwise build would copy one into the body. */
 #define DECODE_FLAGS (JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL | JSON_DECODE_ANY)
-
-/* True when event is a plain event name: [A-Za-z0-9_.-]{1,128}. */
-static bool event_type_ok(const char *event)
-{
-    size_t len = 0;
-    for (const char *c = event; *c != '\0'; c++, len++) {
-        bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-                  (*c >= '0' && *c <= '9') || *c == '_' || *c == '.' || *c == '-';
-        if (!ok || len >= EVENT_TYPE_MAX)
-            return false;
-    }
-    return len > 0;
-}
 
 /* Copies valid JSON text into out without the whitespace between tokens; returns the
  * length written (never more than len). */
@@ -76,7 +62,7 @@ int hookd_envelope_build(const char *event, const char *data, size_t data_len, s
     *out_len = 0;
     if (event == NULL || data == NULL)
         return HOOKD_EINVAL;
-    if (!event_type_ok(event))
+    if (!core_name_ok(event))
         return HOOKD_EENVELOPE;
     if (max_len != 0 && data_len > max_len)
         return HOOKD_ETOOBIG;
@@ -84,7 +70,7 @@ int hookd_envelope_build(const char *event, const char *data, size_t data_len, s
         return HOOKD_EJSON;
     parsed = json_loadb(data, data_len, DECODE_FLAGS, &error);
     if (parsed == NULL)
-        return HOOKD_EJSON;
+        return core_json_error(&error);
     if (!json_is_object(parsed)) {
         json_decref(parsed);
         return HOOKD_EENVELOPE;
@@ -93,6 +79,8 @@ int hookd_envelope_build(const char *event, const char *data, size_t data_len, s
 
     event_len = strlen(event);
     body = core_malloc(sizeof head - 1 + event_len + sizeof middle - 1 + data_len + 2);
+    if (body == NULL)
+        return HOOKD_ENOMEM;
     n = 0;
     memcpy(body + n, head, sizeof head - 1);
     n += sizeof head - 1;
@@ -120,7 +108,7 @@ int hookd_envelope_parse(const void *body, size_t body_len, char **event_out)
         return HOOKD_EJSON;
     root = json_loadb(body, body_len, DECODE_FLAGS, &error);
     if (root == NULL)
-        return HOOKD_EJSON;
+        return core_json_error(&error);
     if (!json_is_object(root))
         goto done;
     event = json_object_get(root, "event");
@@ -130,6 +118,10 @@ int hookd_envelope_parse(const void *body, size_t body_len, char **event_out)
     if (event_out != NULL) {
         size_t len = json_string_length(event);
         *event_out = core_malloc(len + 1);
+        if (*event_out == NULL) {
+            rc = HOOKD_ENOMEM;
+            goto done;
+        }
         memcpy(*event_out, json_string_value(event), len + 1);
     }
     rc = HOOKD_OK;

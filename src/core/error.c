@@ -38,16 +38,10 @@ const char *hookd_strerror(int err)
         return "not found";
     case HOOKD_ECONFLICT:
         return "conflict";
-    case HOOKD_EBUSY:
-        return "busy";
     case HOOKD_ESIGNATURE_FORMAT:
         return "malformed signature";
     case HOOKD_ELEASE:
         return "lease lost";
-    case HOOKD_EADDRESS:
-        return "address refused";
-    case HOOKD_ESHUTDOWN:
-        return "shutting down";
     default:
         return "unknown error";
     }

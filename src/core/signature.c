@@ -28,11 +28,13 @@ static void hmac_fetch(void)
     hmac_implementation = EVP_MAC_fetch(NULL, "HMAC", NULL);
 }
 
-/* Computes the raw HMAC-SHA256 of `id "." timestamp "." body` into mac. */
+/* Computes the raw HMAC-SHA256 of `id "." timestamp "." body` into mac. HOOKD_EINVAL for a
+ * missing argument, HOOKD_ENOMEM when OpenSSL cannot allocate its context, HOOKD_EIO when
+ * OpenSSL fails otherwise (no HMAC provider loaded). */
 static int compute_mac(const char *secret, size_t secret_len, const char *id, const char *timestamp,
                        const void *body, size_t body_len, unsigned char mac[MAC_LEN])
 {
-    int rc = HOOKD_EINVAL;
+    int rc = HOOKD_EIO;
     EVP_MAC_CTX *ctx = NULL;
     char digest_name[] = "SHA256";
     OSSL_PARAM params[2];
@@ -45,8 +47,10 @@ static int compute_mac(const char *secret, size_t secret_len, const char *id, co
     if (hmac_implementation == NULL)
         goto done;
     ctx = EVP_MAC_CTX_new(hmac_implementation);
-    if (ctx == NULL)
+    if (ctx == NULL) {
+        rc = HOOKD_ENOMEM;
         goto done;
+    }
     params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0);
     params[1] = OSSL_PARAM_construct_end();
     if (!EVP_MAC_init(ctx, (const unsigned char *)secret, secret_len, params) ||
@@ -123,7 +127,7 @@ int hookd_verify(const hookd_secret *secrets, size_t secret_count, const char *i
 {
     unsigned char given[MAC_LEN], expected[MAC_LEN];
     int64_t sent_at;
-    int matched = 0;
+    int matched = 0, failure = HOOKD_OK;
 
     if (id == NULL || *id == '\0' || timestamp == NULL || *timestamp == '\0' || signature == NULL ||
         *signature == '\0')
@@ -140,11 +144,20 @@ int hookd_verify(const hookd_secret *secrets, size_t secret_count, const char *i
     if (decode_signature(signature, given) != HOOKD_OK)
         return HOOKD_ESIGNATURE_FORMAT;
     for (size_t i = 0; i < secret_count; i++) {
-        if (compute_mac(secrets[i].bytes, secrets[i].len, id, timestamp, body, body_len,
-                        expected) != HOOKD_OK)
+        int rc = compute_mac(secrets[i].bytes, secrets[i].len, id, timestamp, body, body_len,
+                             expected);
+        /* An empty secret (EINVAL) matches nothing; running out of memory or a broken
+         * OpenSSL is not the sender's fault, so it is reported rather than called a bad
+         * signature. */
+        if (rc != HOOKD_OK) {
+            if (rc != HOOKD_EINVAL)
+                failure = rc;
             continue;
+        }
         matched |= CRYPTO_memcmp(given, expected, MAC_LEN) == 0;
     }
     OPENSSL_cleanse(expected, sizeof expected);
-    return matched ? HOOKD_OK : HOOKD_ESIGNATURE;
+    if (matched)
+        return HOOKD_OK;
+    return failure != HOOKD_OK ? failure : HOOKD_ESIGNATURE;
 }

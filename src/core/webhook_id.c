@@ -1,4 +1,6 @@
-/* webhook_id.c — webhook ids: canonical lowercase UUIDs, new ones v4 from the CSPRNG. */
+/* webhook_id.c — webhook ids: canonical lowercase UUIDs, new ones v4 (random) or v7 (time
+ * then random, for ids that sort by creation) from the CSPRNG; and the hex encoder they and
+ * the signatures share. */
 #include "hookd.h"
 
 #include <openssl/rand.h>
@@ -48,8 +50,11 @@ int hookd_id_new_v7(int64_t unix_ms, char *out)
     uint64_t ms = (uint64_t)unix_ms;
 
     out[0] = '\0';
-    if (unix_ms < 0 || RAND_bytes(bytes + 6, 10) != 1)
-        return unix_ms < 0 ? HOOKD_EINVAL : HOOKD_EIO;
+    /* 48 bits of milliseconds: a larger value would wrap and sort before older ids. */
+    if (unix_ms < 0 || ms >> 48 != 0)
+        return HOOKD_EINVAL;
+    if (RAND_bytes(bytes + 6, 10) != 1)
+        return HOOKD_EIO;
     for (int i = 0; i < 6; i++)
         bytes[i] = (unsigned char)(ms >> (40 - 8 * i));
     bytes[6] = (unsigned char)(0x70 | (bytes[6] & 0x0f)); /* version 7 */

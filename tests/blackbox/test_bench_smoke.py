@@ -1,9 +1,11 @@
-"""test_bench_smoke.py — every bench/*.sh scenario, once, in SMOKE=1 mode (a few seconds
-each): it must print its Markdown table and every correctness CHECK inside it (durability,
-counts: every 2XX stored, every webhook delivered) must hold. Performance TARGET lines are
-not judged here: tiny runs on a shared machine say nothing about speed. The postgres
-scenario starts its own throwaway server (scripts/pg-test.sh) and is skipped where no
-PostgreSQL server is installed.
+"""test_bench_smoke.py — every bench/*.sh scenario, once, in SMOKE=1 mode.
+HOOKD_BACKENDS: none
+
+Each runs a few seconds: it must print its Markdown table and every correctness CHECK inside
+it (durability, counts: every 2XX stored, every webhook delivered) must hold. Performance
+TARGET lines are not judged here: tiny runs on a shared machine say nothing about speed. The
+postgres scenario starts its own throwaway server (scripts/pg-test.sh) and is skipped where
+no PostgreSQL server is installed.
 """
 import glob
 import os

@@ -1,6 +1,7 @@
 """test_cli.py — the command line as a person meets it: every command's help, one style for
 every bad flag (one line naming the flag and the value, then a hint; exit 2), `hookd help
 COMMAND`, and the environment fallbacks (HOOKD_SECRET, HOOKD_API_TOKEN).
+HOOKD_BACKENDS: none
 """
 import uuid
 

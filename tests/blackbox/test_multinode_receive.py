@@ -1,5 +1,5 @@
 """test_multinode_receive.py — several `hookd receive` processes sharing one database.
-HOOKD_BACKENDS: postgres
+HOOKD_BACKENDS: sqlite postgres
 
 The same webhook id sent to two receivers at once is accepted once, answered duplicate once
 and handled once; the handler queue is shared (an idle receiver takes what a busy one

@@ -1,5 +1,5 @@
 """test_multinode_serve.py — several `hookd serve` processes sharing one database.
-HOOKD_BACKENDS: postgres
+HOOKD_BACKENDS: sqlite postgres
 
 A node killed with kill -9 mid-burst leaves its leases to expire and the others deliver
 everything, with no more duplicates than it had in flight; live nodes share the work, each

@@ -1,5 +1,6 @@
 """test_tools.py — `hookd sign`, `hookd verify`, `hookd send` and the top-level usage, run as
 a person would from a shell. Signatures are checked against Python's own hmac (harness.sign).
+HOOKD_BACKENDS: none
 """
 import json
 import re

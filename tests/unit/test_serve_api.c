@@ -140,7 +140,7 @@ static void test_limits_and_error_table(void **state)
     assert_string_equal(code, "invalid_parameter");
     assert_int_equal(api_store_error_status(HOOKD_ESTORE, &code), 503);
     assert_string_equal(code, "store_unavailable");
-    assert_int_equal(api_store_error_status(HOOKD_EBUSY, &code), 503);
+    assert_int_equal(api_store_error_status(HOOKD_EIO, &code), 503);
 }
 
 static void test_destination_json(void **state)

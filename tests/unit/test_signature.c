@@ -206,6 +206,45 @@ static void test_several_secrets(void **state)
     }
 }
 
+static void test_sign_attempt(void **state)
+{
+    hookd_signed out;
+    hookd_secret secret = secret_of("whsec_test");
+    (void)state;
+    /* The SPEC vector's time gives the SPEC vector's timestamp and signature. */
+    assert_int_equal(hookd_sign_attempt("whsec_test", 10, vector_id, vector_now, vector_body,
+                                        strlen(vector_body), &out),
+                     HOOKD_OK);
+    assert_string_equal(out.timestamp, vector_ts);
+    assert_string_equal(out.signature, vector_sig);
+    /* What it produces at another time is what a receiver accepts at that time. */
+    assert_int_equal(hookd_sign_attempt("whsec_test", 10, "other-id", 1900000000, "{}", 2, &out),
+                     HOOKD_OK);
+    assert_string_equal(out.timestamp, "2030-03-17T17:46:40Z");
+    assert_int_equal(hookd_verify(&secret, 1, "other-id", out.timestamp, out.signature, "{}", 2,
+                                  1900000000, 300),
+                     HOOKD_OK);
+}
+
+static void test_sign_attempt_failures_leave_nothing_to_send(void **state)
+{
+    hookd_signed out;
+    (void)state;
+    /* A time outside years 0000-9999: no timestamp, no signature. */
+    memset(&out, 'x', sizeof out);
+    assert_int_equal(hookd_sign_attempt("k", 1, "id", INT64_C(253402300800), "{}", 2, &out),
+                     HOOKD_EINVAL);
+    assert_string_equal(out.timestamp, "");
+    assert_string_equal(out.signature, "");
+    /* The timestamp formats, but signing is refused: the timestamp is cleared too. */
+    memset(&out, 'x', sizeof out);
+    assert_int_equal(hookd_sign_attempt("", 0, "id", vector_now, "{}", 2, &out), HOOKD_EINVAL);
+    assert_string_equal(out.timestamp, "");
+    assert_string_equal(out.signature, "");
+    assert_int_equal(hookd_sign_attempt("k", 1, NULL, vector_now, "{}", 2, &out), HOOKD_EINVAL);
+    assert_string_equal(out.signature, "");
+}
+
 static void test_strerror(void **state)
 {
     (void)state;
@@ -213,8 +252,9 @@ static void test_strerror(void **state)
     assert_string_equal(hookd_strerror(HOOKD_ESIGNATURE), "bad signature");
     assert_string_equal(hookd_strerror(HOOKD_ETIMESTAMP), "malformed timestamp");
     assert_string_equal(hookd_strerror(12345), "unknown error");
-    for (int e = HOOKD_ESHUTDOWN; e < 0; e++)
+    for (int e = HOOKD_ELAST; e < 0; e++)
         assert_string_not_equal(hookd_strerror(e), "unknown error");
+    assert_string_equal(hookd_strerror(HOOKD_ELAST - 1), "unknown error");
 }
 
 int main(void)
@@ -231,6 +271,8 @@ int main(void)
         cmocka_unit_test(test_signature_format),
         cmocka_unit_test(test_bad_signature),
         cmocka_unit_test(test_several_secrets),
+        cmocka_unit_test(test_sign_attempt),
+        cmocka_unit_test(test_sign_attempt_failures_leave_nothing_to_send),
         cmocka_unit_test(test_strerror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

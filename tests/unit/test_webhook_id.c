@@ -1,4 +1,4 @@
-/* test_webhook_id.c — fresh UUIDv4 ids and the canonical-form check. */
+/* test_webhook_id.c — fresh UUIDv4 and UUIDv7 ids, the canonical-form check, hex encoding. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +7,7 @@
 
 #include "hookd.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static void test_new_is_v4_canonical(void **state)
@@ -47,10 +48,84 @@ static void test_invalid(void **state)
     assert_false(hookd_id_valid("3f0e2f9b-8d444a7d--9c2a-1f5b2e7d9a6c"));
 }
 
+/* The 48-bit millisecond prefix of a v7 id's text: its first 12 hex digits. */
+static uint64_t v7_ms(const char *id)
+{
+    char hex[13];
+    memcpy(hex, id, 8);
+    memcpy(hex + 8, id + 9, 4);
+    hex[12] = '\0';
+    return strtoull(hex, NULL, 16);
+}
+
+static void test_new_v7_layout(void **state)
+{
+    /* 2024-08-22T01:04:05.123Z = 1724288645123 ms = 0x0191779cb803 */
+    char id[HOOKD_ID_LEN + 1], other[HOOKD_ID_LEN + 1];
+    (void)state;
+    for (int i = 0; i < 200; i++) {
+        assert_int_equal(hookd_id_new_v7(1724288645123, id), HOOKD_OK);
+        assert_true(hookd_id_valid(id));
+        assert_memory_equal(id, "0191779c-b803-7", 15); /* time prefix, version nibble 7 */
+        assert_non_null(strchr("89ab", id[19]));        /* RFC 4122 variant 10xx */
+        assert_int_equal(v7_ms(id), 1724288645123);
+    }
+    /* The 74 random bits differ between two ids of the same millisecond. */
+    assert_int_equal(hookd_id_new_v7(1724288645123, other), HOOKD_OK);
+    assert_string_not_equal(id, other);
+}
+
+static void test_new_v7_sorts_by_time(void **state)
+{
+    /* Later milliseconds sort later as text (what an index on the id column sees), also
+     * across a carry in the hex digits and at the ends of the 48-bit range. */
+    static const int64_t times[] = {0, 1, 15, 16, 255, 256, INT64_C(1) << 40, 1724288645123,
+                                    1724288645124, (INT64_C(1) << 48) - 1};
+    char prev[HOOKD_ID_LEN + 1], id[HOOKD_ID_LEN + 1];
+    (void)state;
+    assert_int_equal(hookd_id_new_v7(times[0], prev), HOOKD_OK);
+    assert_memory_equal(prev, "00000000-0000-7", 15);
+    for (size_t i = 1; i < sizeof times / sizeof times[0]; i++) {
+        assert_int_equal(hookd_id_new_v7(times[i], id), HOOKD_OK);
+        assert_int_equal(v7_ms(id), (uint64_t)times[i]);
+        assert_true(strcmp(prev, id) < 0);
+        memcpy(prev, id, sizeof id);
+    }
+    assert_memory_equal(prev, "ffffffff-ffff-7", 15);
+}
+
+static void test_new_v7_rejects_out_of_range(void **state)
+{
+    char id[HOOKD_ID_LEN + 1] = "x";
+    (void)state;
+    assert_int_equal(hookd_id_new_v7(-1, id), HOOKD_EINVAL);
+    assert_string_equal(id, "");
+    /* 2^48 would wrap to 0 and sort before every earlier id. */
+    assert_int_equal(hookd_id_new_v7(INT64_C(1) << 48, id), HOOKD_EINVAL);
+    assert_int_equal(hookd_id_new_v7(INT64_MAX, id), HOOKD_EINVAL);
+}
+
+static void test_hex_encode(void **state)
+{
+    static const unsigned char bytes[] = {0x00, 0x01, 0x7f, 0x80, 0xab, 0xff};
+    char out[2 * sizeof bytes + 1];
+    char empty[1] = {'x'};
+    (void)state;
+    memset(out, 'x', sizeof out);
+    hookd_hex_encode(bytes, sizeof bytes, out);
+    assert_string_equal(out, "00017f80abff");
+    hookd_hex_encode(bytes, 0, empty); /* nothing to encode: just the terminator */
+    assert_int_equal(empty[0], '\0');
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_new_is_v4_canonical),
+        cmocka_unit_test(test_new_v7_layout),
+        cmocka_unit_test(test_new_v7_sorts_by_time),
+        cmocka_unit_test(test_new_v7_rejects_out_of_range),
+        cmocka_unit_test(test_hex_encode),
         cmocka_unit_test(test_valid),
         cmocka_unit_test(test_invalid),
     };
