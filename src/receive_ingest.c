@@ -1,10 +1,10 @@
 /*
- * receiver.c — the public endpoint of `hookd receive` (see receiver.h).
+ * receive_ingest.c — the public endpoint of `hookd receive` (see receive_ingest.h).
  *
  * The checks run in SPEC §4's order and stop at the first failure. An accepted request is
  * copied (the request itself is left alone until its answer) onto the receiver's queue of
  * saves. At most one store job (a "group") waits for the store thread at a time: when it
- * runs it takes every save queued so far and inserts them with inbox_insert_many, so the
+ * runs it takes every save queued so far and inserts them with receive_store_insert_many, so the
  * saves that arrive while a batch is being committed go together into the next one — one
  * job, one statement per 64 rows, no savepoint per request. The group's done callback,
  * which the store thread calls on the loop only after the batch committed, answers each
@@ -49,7 +49,7 @@ enum receive_ingest_reason {
 static const char *const receive_ingest_reason_names[REJECT_COUNT] = {
     "not_found",      "method_not_allowed", "too_large",     "missing_header",
     "bad_timestamp",  "expired",            "future",        "bad_signature",
-    "bad_id",         "not_envelope",       "busy",          "store_error",
+    "bad_id",         "not_envelope",       "busy",          "store_unavailable",
 };
 
 struct receive_ingest {
@@ -146,8 +146,9 @@ static void receive_ingest_group_done(void *arg, int rc)
         if (rc != 0) {
             log_error("receive", "webhook %s: cannot save it: %s", s->job.id,
                       hookd_strerror(rc));
+            evhttp_add_header(evhttp_request_get_output_headers(s->req), "Retry-After", "5");
             receive_ingest_reject(r, s->req, REJECT_STORE, 503,
-                            "the webhook could not be saved; retry later");
+                                  "the webhook could not be saved; retry later");
         } else if (s->job.duplicate) {
             metric_add(r->duplicates, 1);
             log_debug("receive", "webhook %s: duplicate", s->job.id);
@@ -220,72 +221,104 @@ static bool receive_ingest_id_ok(const char *id)
     return true;
 }
 
-static void receive_ingest_request(struct evhttp_request *req, void *arg)
+/* 1. POST to the path, within --max-body. Answers and returns false otherwise. */
+static bool receive_ingest_check_target(receive_ingest *r, struct evhttp_request *req,
+                                        const char **body, size_t *body_len)
 {
-    receive_ingest *r = arg;
-
-    /* 1. POST to the path, and not too large */
     char *path = http_request_path(req);
     bool path_ok = path && strcmp(path, r->options.path) == 0;
     free(path);
     if (!path_ok) {
         receive_ingest_reject(r, req, REJECT_PATH, 404, "no such path");
-        return;
+        return false;
     }
     if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
         receive_ingest_reject(r, req, REJECT_METHOD, 405, "webhooks are POSTed");
-        return;
+        return false;
     }
-    size_t body_len = 0;
-    const char *body = http_request_body(req, &body_len);
-    if (body_len > r->options.max_body) {
+    *body = http_request_body(req, body_len);
+    if (*body_len > r->options.max_body) {
         receive_ingest_reject(r, req, REJECT_TOO_LARGE, 413, "body larger than --max-body");
-        return;
+        return false;
     }
+    return true;
+}
 
-    /* 2.–4. headers, timestamp window, signature */
-    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-    const char *id = evhttp_find_header(in, "X-Webhook-Id");
-    const char *timestamp = evhttp_find_header(in, "X-Webhook-Timestamp");
-    const char *signature = evhttp_find_header(in, "X-Webhook-Signature");
-    int rc = hookd_verify(r->options.secrets, r->options.secret_count, id, timestamp, signature,
-                          body, body_len, (int64_t)time(NULL), r->options.tolerance_s);
+/* Answers a verification failure (hookd_verify's rc) with SPEC §4's status and reason. */
+static void receive_ingest_reject_verify(receive_ingest *r, struct evhttp_request *req, int rc,
+                                         const char *id, const char *timestamp)
+{
     char message[160];
+    long long tolerance = (long long)r->options.tolerance_s;
     switch (rc) {
-    case 0:
-        break;
     case HOOKD_EMISSING:
         snprintf(message, sizeof message, "missing %s header",
-                 !id || !*id                 ? "X-Webhook-Id"
-                 : !timestamp || !*timestamp ? "X-Webhook-Timestamp"
-                                             : "X-Webhook-Signature");
+                 !id || !*id                 ? HOOKD_HEADER_ID
+                 : !timestamp || !*timestamp ? HOOKD_HEADER_TIMESTAMP
+                                             : HOOKD_HEADER_SIGNATURE);
         receive_ingest_reject(r, req, REJECT_MISSING_HEADER, 400, message);
         return;
     case HOOKD_ETIMESTAMP:
         receive_ingest_reject(r, req, REJECT_BAD_TIMESTAMP, 400,
-                        "X-Webhook-Timestamp is not YYYY-MM-DDTHH:MM:SSZ");
+                              HOOKD_HEADER_TIMESTAMP " is not YYYY-MM-DDTHH:MM:SSZ");
         return;
     case HOOKD_EEXPIRED:
         snprintf(message, sizeof message,
-                 "timestamp expired: more than %lld seconds in the past",
-                 (long long)r->options.tolerance_s);
+                 "timestamp expired: more than %lld seconds in the past", tolerance);
         receive_ingest_reject(r, req, REJECT_EXPIRED, 401, message);
         return;
     case HOOKD_EFUTURE:
         snprintf(message, sizeof message,
-                 "timestamp in the future: more than %lld seconds ahead",
-                 (long long)r->options.tolerance_s);
+                 "timestamp in the future: more than %lld seconds ahead", tolerance);
         receive_ingest_reject(r, req, REJECT_FUTURE, 401, message);
         return;
-    default: /* HOOKD_ESIGNATURE, HOOKD_ESIGNATURE_FORMAT */
+    case HOOKD_ESIGNATURE:
+    case HOOKD_ESIGNATURE_FORMAT:
         receive_ingest_reject(r, req, REJECT_BAD_SIGNATURE, 401,
-                        "signature matches none of the secrets");
+                              "signature matches none of the secrets");
+        return;
+    default: /* HOOKD_ENOMEM, HOOKD_EIO: our failure, not the sender's */
+        log_error("receive", "cannot verify a webhook: %s", hookd_strerror(rc));
+        http_reply_error(req, 500, "internal_error", "the signature could not be checked");
+        return;
+    }
+}
+
+/* 6. room for one more webhook waiting for the handler (--max-pending). */
+static bool receive_ingest_has_room(receive_ingest *r, struct evhttp_request *req)
+{
+    int64_t waiting = receive_handler_pending(r->receive_handler) + (int64_t)r->in_flight;
+    if (waiting < r->options.max_pending)
+        return true;
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "60");
+    receive_ingest_reject(r, req, REJECT_BUSY, 503,
+                          "too many webhooks wait for the handler; retry later");
+    return false;
+}
+
+static void receive_ingest_request(struct evhttp_request *req, void *arg)
+{
+    receive_ingest *r = arg;
+    const char *body;
+    size_t body_len = 0;
+    if (!receive_ingest_check_target(r, req, &body, &body_len))
+        return;
+
+    /* 2.–4. headers, timestamp window, signature */
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    const char *id = evhttp_find_header(in, HOOKD_HEADER_ID);
+    const char *timestamp = evhttp_find_header(in, HOOKD_HEADER_TIMESTAMP);
+    const char *signature = evhttp_find_header(in, HOOKD_HEADER_SIGNATURE);
+    int rc = hookd_verify(r->options.secrets, r->options.secret_count, id, timestamp, signature,
+                          body, body_len, (int64_t)time(NULL), r->options.tolerance_s);
+    if (rc != 0) {
+        receive_ingest_reject_verify(r, req, rc, id, timestamp);
         return;
     }
     if (!receive_ingest_id_ok(id)) {
         receive_ingest_reject(r, req, REJECT_BAD_ID, 400,
-                        "X-Webhook-Id must be 1 to 128 printable characters");
+                              HOOKD_HEADER_ID " must be 1 to 128 printable characters");
         return;
     }
 
@@ -293,16 +326,12 @@ static void receive_ingest_request(struct evhttp_request *req, void *arg)
     char *event = NULL;
     if (hookd_envelope_parse(body, body_len, &event) != 0) {
         receive_ingest_reject(r, req, REJECT_NOT_ENVELOPE, 400,
-                        "body is not a JSON object with a string \"event\" and an object \"data\"");
+                              "body is not a JSON object with a string \"event\" and an "
+                              "object \"data\"");
         return;
     }
-
-    /* 6. room, then the durable save; the answer comes from receiver_group_done */
-    if (receive_handler_pending(r->receive_handler) + (int64_t)r->in_flight >= r->options.max_pending) {
+    if (!receive_ingest_has_room(r, req)) {
         free(event);
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "60");
-        receive_ingest_reject(r, req, REJECT_BUSY, 503,
-                        "too many webhooks wait for the handler; retry later");
         return;
     }
     receive_ingest_queue(r, req, id, timestamp, signature, event, body, body_len);

@@ -41,7 +41,7 @@ class ReceiveStoreFailure(harness.TestCase):
             blocker.execute("ROLLBACK")
             blocker.close()
         self.assertEqual(status, 503, data)
-        self.assertEqual(json.loads(data)["error"]["code"], "store_error")
+        self.assertEqual(json.loads(data)["error"]["code"], "store_unavailable")
         self.assertLess(waited, 20)
         self.assertEqual(db.query("SELECT COUNT(*) FROM receive_webhooks")[0][0], "0")
 
