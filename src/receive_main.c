@@ -441,19 +441,15 @@ int cmd_receive(int argc, char **argv)
         goto done;
     }
 
-    /* Holding the public address, no other live process has our name: its leases are
-     * those of a process that died, and can be taken up at once. */
+    /* Holding the public address, no other live process has our node id: the engine
+     * releases the leases left under it (a process that died) before it claims. */
     char owner[512];
     receive_owner(c.listen, public_port, owner, sizeof owner);
-    receive_store_release_job release = {.owner = owner};
     receive_store_count_job count = {0};
-    if (receive_store_release_owner(conn, &release) != 0 || receive_store_count_pending(conn, &count) != 0) {
+    if (receive_store_count_pending(conn, &count) != 0) {
         fprintf(stderr, "hookd receive: cannot read the store: %s\n", db_errmsg(conn));
         goto done;
     }
-    if (release.released > 0)
-        log_info("receive", "took back %lld webhooks a previous run was handling",
-                 (long long)release.released);
 
     bool postgres = db_kind(conn) == DB_POSTGRES;
     if (db_worker_start(st.base, conn, 0, &st.worker) != 0) {
@@ -470,7 +466,7 @@ int cmd_receive(int argc, char **argv)
                           .max_attempts = (unsigned)c.max_attempts,
                           .retry_delay_count = c.retry_delay_count,
                           .lease_ms = c.lease_ms,
-                          .owner = owner};
+                          .node_id = owner};
     memcpy(ho.retry_delays_ms, c.retry_delays_ms, sizeof ho.retry_delays_ms);
     st.receive_handler = receive_handler_new(st.base, st.worker, st.metrics, &ho, count.count, err, sizeof err);
     if (!st.receive_handler) {

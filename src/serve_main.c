@@ -138,23 +138,6 @@ static bool parse_int(const char *text, long min, long max, int *out)
     return true;
 }
 
-/* The node id: letters, digits and . - _ : [ ] space kept, the rest (notably '/', which
- * ends the node id in a lease owner) made '-'; at most 128 characters. */
-static void node_id_clean(const char *in, char *out, size_t outlen)
-{
-    size_t n = 0;
-    for (; *in && n + 1 < outlen && n < 128; in++) {
-        char c = *in;
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '-' || c == '_' || c == ':' || c == '[' || c == ']' ||
-                  c == ' ';
-        out[n++] = ok ? c : '-';
-    }
-    out[n] = '\0';
-    if (n == 0)
-        snprintf(out, outlen, "hookd");
-}
-
 static void finish_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -361,32 +344,18 @@ int cmd_serve(int argc, char **argv)
      * process has it: the leases left under it are a dead run's, and are released. */
     const char *colon = strrchr(listen, ':');
     int hostlen = colon ? (int)(colon - listen) : (int)strlen(listen);
-    char node_id[136], owner[160];
+    /* The engine cleans it, adds a random suffix for the lease owner and releases at
+     * start the leases an earlier run under this node id left. */
+    char node_id[400];
     if (node_arg) {
-        node_id_clean(node_arg, node_id, sizeof node_id);
+        snprintf(node_id, sizeof node_id, "%s", node_arg);
     } else {
-        char host[256] = "", name[400];
+        char host[256] = "";
         if (gethostname(host, sizeof host - 1) != 0 || !host[0])
             snprintf(host, sizeof host, "localhost");
         host[sizeof host - 1] = '\0';
-        snprintf(name, sizeof name, "%s %.*s:%d", host, hostlen, listen, port);
-        node_id_clean(name, node_id, sizeof node_id);
+        snprintf(node_id, sizeof node_id, "%s %.*s:%d", host, hostlen, listen, port);
     }
-    unsigned char instance[4];
-    if (RAND_bytes(instance, sizeof instance) != 1) {
-        fputs("hookd serve: no randomness available\n", stderr);
-        goto done;
-    }
-    snprintf(owner, sizeof owner, "%s/%02x%02x%02x%02x", node_id, instance[0], instance[1],
-             instance[2], instance[3]);
-    int64_t released = 0;
-    if (serve_store_release_leases(conn, node_id, &released) != 0) {
-        fprintf(stderr, "hookd serve: cannot release old leases: %s\n", db_errmsg(conn));
-        goto done;
-    }
-    if (released > 0)
-        log_info("serve", "%lld webhooks claimed by an earlier run are due again",
-                 (long long)released);
     bool postgres = db_kind(conn) == DB_POSTGRES;
 
     client = http_client_new(base, &client_opt);
@@ -401,7 +370,7 @@ int cmd_serve(int argc, char **argv)
     conn = NULL; /* the worker owns it */
     registry = metrics_new();
 
-    dopt.owner = owner;
+    dopt.node_id = node_id;
     dopt.timeout_ms = timeout_ms;
     dopt.max_attempts = max_attempts;
     dopt.lease_ms = lease_ms;
@@ -426,7 +395,7 @@ int cmd_serve(int argc, char **argv)
     loop_on_stop(base, on_stop, &st);
 
     log_info("serve", "listening on http://%.*s:%d (node \"%s\", store %s%s)", hostlen, listen,
-             port, owner, strncmp(db_url, "sqlite:", 7) == 0 ? db_url : "postgres",
+             port, serve_deliver_owner(dispatch), strncmp(db_url, "sqlite:", 7) == 0 ? db_url : "postgres",
              max_in_flight == 0 ? ", API only: delivers nothing" : "");
 
     event_base_dispatch(base);
