@@ -90,12 +90,14 @@ struct engine {
     engine_key *buckets[ENGINE_BUCKETS];
     int running;                     /* runs under way */
     int queued;                      /* claimed, waiting for a slot */
+    int unrecorded;                  /* ended runs whose outcomes are not yet committed */
     engine_run *runs;                /* runs under way */
     engine_run *to_record;           /* ended runs whose outcomes wait for a record job */
     engine_run **to_record_tail;
-    bool recording;                  /* a record job is with the store */
+    int recording;                   /* record jobs with the store */
     bool claiming;                   /* a claim job is with the store */
     bool rewake;                     /* woken while claiming: claim again after */
+    bool starved;                    /* a claim found no room while outcomes held leases */
     bool stopping;
     int unclaiming;                  /* give-back jobs under way */
     int releasing;                   /* release jobs under way */
@@ -106,6 +108,7 @@ struct engine {
     void *drained_arg;
     struct event *tick;              /* poll, next due, refused outcomes' retries */
     struct event *pump;              /* starts waiting runs on the next loop turn */
+    struct event *flush;             /* submits this turn's outcomes as one record job */
     struct event *later;             /* check_drained on the next turn, after engine_stop */
     int64_t tick_at;                 /* monotonic ms the tick fires at, 0 when idle */
 };
@@ -236,12 +239,18 @@ static void run_start(engine *e, engine_run *r)
     e->runner.start(e->runner.ctx, r, r->payload);
 }
 
+/* A run may start: a slot is free and the store is not too far behind with outcomes. */
+static bool engine_has_room(const engine *e)
+{
+    return e->running < e->opt.max_runs && !e->stopping &&
+           (e->opt.max_unrecorded == 0 || e->unrecorded < e->opt.max_unrecorded);
+}
+
 /* Starts a key's waiting items while it and the engine have free slots. One whose lease
  * would not outlast the run is dropped: it is claimed again once the lease is over. */
 static void key_pump(engine *e, engine_key *k)
 {
-    while (k->head && k->running < e->opt.max_per_key && e->running < e->opt.max_runs &&
-           !e->stopping) {
+    while (k->head && k->running < e->opt.max_per_key && engine_has_room(e)) {
         engine_run *r = k->head;
         k->head = r->next;
         if (!k->head)
@@ -273,6 +282,13 @@ static void pump_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     pump_all(arg);
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    records_flush(arg);
 }
 
 /* The state after a run: done, failed, or due again after retry.c's wait. */
@@ -316,12 +332,13 @@ void engine_finished(engine_run *r, const engine_result *res)
         e->runner.decided(e->runner.ctx, r->payload, &r->outcome);
 
     /* The slot is free now; the outcome goes with the next record job. */
+    e->unrecorded++;
     r->next = NULL;
     r->retry_at = 0;
     r->backoff_ms = ENGINE_RECORD_BACKOFF_MS;
     *e->to_record_tail = r;
     e->to_record_tail = &r->next;
-    records_flush(e);
+    event_active(e->flush, EV_TIMEOUT, 0);
 
     /* Claim when a round of this key's room is free and it may have more due, or when it
      * emptied (other keys may be waiting for room). The next waiting run starts on the next
@@ -408,6 +425,7 @@ static void record_result(engine *e, engine_run *r, int rc, int64_t now)
     if (e->store.recorded)
         e->store.recorded(e->store.ctx, r->payload, &r->outcome, rc);
     run_free(e, r);
+    e->unrecorded--;
 }
 
 static void record_done(void *arg, int rc)
@@ -415,7 +433,7 @@ static void record_done(void *arg, int rc)
     record_job *job = arg;
     engine *e = job->e;
     int64_t now = engine_now(e);
-    e->recording = false;
+    e->recording--;
     engine_run *r = job->list;
     free(job);
     while (r) {
@@ -428,14 +446,18 @@ static void record_done(void *arg, int rc)
         r = next;
     }
     records_flush(e);
+    if (e->queued > 0 && !e->stopping)
+        event_active(e->pump, EV_TIMEOUT, 0); /* runs held back by max_unrecorded */
+    if (e->starved)
+        claim_start(e); /* the recorded outcomes' leases made room */
     check_drained(e);
 }
 
-/* Submits the outcomes due for recording as one job, unless one is under way (those that
- * come meanwhile go with the next: one record job per store batch). */
+/* Submits the outcomes due for recording as one job: those of runs that ended in this
+ * loop turn, and refused ones whose wait is over. They go with the store's next batch. */
 static void records_flush(engine *e)
 {
-    if (e->recording || !e->to_record)
+    if (!e->to_record)
         return;
     int64_t now = engine_now(e);
     int64_t soonest = -1;
@@ -463,7 +485,7 @@ static void records_flush(engine *e)
     record_job *job = xcalloc(1, sizeof *job);
     job->e = e;
     job->list = due;
-    e->recording = true;
+    e->recording++;
     submit(e, record_work, record_done, job);
 }
 
@@ -558,8 +580,8 @@ static void release_submit(engine *e, const char *prefix)
  * and never started or given back), then tells the caller. */
 static void check_drained(engine *e)
 {
-    if (!e->stopping || e->drained_called || e->running > 0 || e->to_record || e->recording ||
-        e->claiming || e->unclaiming > 0 || e->releasing > 0)
+    if (!e->stopping || e->drained_called || e->running > 0 || e->to_record ||
+        e->recording > 0 || e->claiming || e->unclaiming > 0 || e->releasing > 0)
         return;
     if (!e->released_at_stop) {
         e->released_at_stop = true;
@@ -739,7 +761,9 @@ static void claim_start(engine *e)
         e->rewake = true;
         return;
     }
-    int room = e->opt.max_held - e->running - e->queued;
+    /* Outcomes not yet recorded still hold their leases: they count as held. */
+    int room = e->opt.max_held - e->running - e->queued - e->unrecorded;
+    e->starved = room <= 0 && e->unrecorded > 0;
     if (room <= 0)
         return;
     if (room > ENGINE_CLAIM_MAX)
@@ -816,7 +840,8 @@ engine *engine_new(struct event_base *base, const engine_options *options,
     engine_setup(e, options);
     e->tick = evtimer_new(base, tick_cb, e);
     e->pump = event_new(base, -1, 0, pump_cb, e);
-    if (!e->tick || !e->pump) {
+    e->flush = event_new(base, -1, 0, flush_cb, e);
+    if (!e->tick || !e->pump || !e->flush) {
         fputs("hookd: cannot create a timer\n", stderr);
         abort();
     }
@@ -883,7 +908,7 @@ size_t engine_running(const engine *e)
 
 bool engine_idle(const engine *e)
 {
-    return e->running == 0 && !e->claiming && !e->recording && !e->to_record &&
+    return e->running == 0 && !e->claiming && e->recording == 0 && !e->to_record &&
            e->unclaiming == 0 && e->releasing == 0 && (!e->stopping || e->drained_called);
 }
 
@@ -916,6 +941,7 @@ void engine_free(engine *e)
     }
     event_free(e->tick);
     event_free(e->pump);
+    event_free(e->flush);
     if (e->later)
         event_free(e->later);
     free(e->cursor);

@@ -13,10 +13,12 @@
  * Life of an item: claimed (a batch, under a lease for this process's owner name) → waits
  * here for a slot, started only while its lease still covers a whole run plus a margin →
  * runs → its slot is freed at once and its outcome (done · retry at next_attempt_at ·
- * failed) is queued → recorded with every outcome that ended meanwhile in one store job.
+ * failed) is queued → recorded with every outcome that ended in the same loop turn in one
+ * store job, which lands in the store thread's next batch transaction.
  * A run never waits on a store round trip before it starts or after it ends; the lease
  * covers the gap. So a crash (kill -9, power loss) can repeat the runs under way AND the
- * runs whose outcomes were queued but not yet committed (a store batch or two). An outcome
+ * runs whose outcomes were queued but not yet committed (a store batch or two; at most
+ * max_unrecorded when set: past it new runs wait for the store to catch up). An outcome
  * the store refused (any error but HOOKD_ELEASE) is kept and retried with backoff until
  * its lease ends: only a process death, or a store down for a whole lease, makes a run
  * happen twice. HOOKD_ELEASE (another process holds it now) drops the outcome.
@@ -144,6 +146,9 @@ typedef struct engine_options {
     int max_runs;            /* runs at once, all keys; 0: claims nothing (API only) */
     int max_per_key;         /* runs at once per key (≥ 1) */
     int max_held;            /* items claimed in memory (running or waiting); 0: 8 × max_runs */
+    int max_unrecorded;      /* ended runs whose outcomes are not yet committed, at most: no
+                                run starts past it (what a crash can repeat beyond the runs
+                                under way); 0: no bound */
     int64_t timeout_ms;      /* one run's limit (the runner enforces it) */
     int64_t lease_ms;        /* how long a claim holds; longer than timeout_ms */
     int64_t poll_ms;         /* claim at least this often */

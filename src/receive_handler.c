@@ -555,6 +555,8 @@ static engine *receive_handler_engine(receive_handler *h, db_worker *worker)
                          .node_id = o->node_id,
                          .max_runs = (int)o->workers,
                          .max_per_key = (int)o->workers,
+                         /* a crash repeats at most 2 × --workers runs */
+                         .max_unrecorded = (int)o->workers,
                          .timeout_ms = o->timeout_ms,
                          .lease_ms = o->lease_ms,
                          .poll_ms = RECEIVE_HANDLER_POLL_MS,
