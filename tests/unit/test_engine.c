@@ -402,7 +402,7 @@ static void test_slow_runs_claim_no_more_than_the_slots(void **state)
     engine *e = start_engine(2, 2, 16);
     settle();
     for (int k = 0; k < 3; k++) {
-        fake_now += 500; /* slow runs: the 100 ms horizon holds no round ahead */
+        fake_now += 200; /* slow runs: the 100 ms horizon holds no round ahead */
         for (size_t i = 0; i < fake.count; i++)
             if (fake.items[i].run)
                 finish(&fake.items[i], true);
