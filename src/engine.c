@@ -21,6 +21,18 @@
  * id; leases written by a receiver before this change (owner without a "/") expire
  * instead. Runs on other addresses (the multinode tests) are never touched.
  *
+ * One set of constants for both sides (they used to differ): the 100 ms horizon is the
+ * receiver's old one (the sender's lease/20, 3 s by default, claimed 8 rounds ahead for a
+ * destination at 400 ms an attempt, work that other nodes could then not share; a fast
+ * destination still gets its 8 rounds); the margin is the sender's (the receiver's fixed
+ * 2 s refused every run when --lease was under --handler-timeout + 2 s). The poll period
+ * stays each side's option.
+ *
+ * Outcomes: a run's slot is freed when it ends; its outcome waits (at most a loop turn) for
+ * the record job of that turn. Until it commits its lease is still held, so it counts
+ * against max_held in claims, and max_unrecorded (the receiver: --workers) holds new runs
+ * back when the store falls that far behind — that bounds what a crash repeats.
+ *
  * Everything here runs on the loop; the store's functions run on the store thread through
  * opt.submit, reading only what their job carries.
  */

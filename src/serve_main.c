@@ -395,7 +395,8 @@ int cmd_serve(int argc, char **argv)
     loop_on_stop(base, on_stop, &st);
 
     log_info("serve", "listening on http://%.*s:%d (node \"%s\", store %s%s)", hostlen, listen,
-             port, serve_deliver_owner(dispatch), strncmp(db_url, "sqlite:", 7) == 0 ? db_url : "postgres",
+             port, serve_deliver_owner(dispatch),
+             strncmp(db_url, "sqlite:", 7) == 0 ? db_url : "postgres",
              max_in_flight == 0 ? ", API only: delivers nothing" : "");
 
     event_base_dispatch(base);
