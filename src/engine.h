@@ -192,7 +192,8 @@ size_t engine_running(const engine *e);
 /* True when nothing is under way: no run, claim, record or give-back. */
 bool engine_idle(const engine *e);
 
-/* Frees the engine; runs still under way are cancelled (runner.cancel). */
+/* Frees the engine; runs still under way are cancelled (runner.cancel). Call once no
+ * store job of it is left (after db_worker_stop, which runs them all). */
 void engine_free(engine *e);
 
 /* The node id rule, exposed for the mains' logs: letters, digits and . - _ : [ ] space

@@ -257,6 +257,13 @@ static int running_of(const char *key)
     return n;
 }
 
+/* Like the program: the store thread runs every queued job before the engine is freed. */
+static void engine_done(engine *e)
+{
+    store_flush();
+    engine_free(e);
+}
+
 static void drained_cb(void *arg)
 {
     (void)arg;
@@ -324,7 +331,7 @@ static void test_release_at_start_and_owner_name(void **state)
     assert_int_equal(fake.events[1], 'c');
     assert_int_equal(old->runs, 1);   /* released, claimed again at once */
     assert_int_equal(other->runs, 0); /* another node's lease is left alone */
-    engine_free(e);
+    engine_done(e);
 }
 
 static void test_global_and_per_key_caps(void **state)
@@ -362,7 +369,7 @@ static void test_global_and_per_key_caps(void **state)
         assert_int_equal(fake.items[i].state, 'd');
         assert_int_equal(fake.items[i].runs, 1);
     }
-    engine_free(e);
+    engine_done(e);
 }
 
 static int held_count(void)
@@ -391,7 +398,7 @@ static void test_claim_ahead_follows_the_pace(void **state)
     assert_true(fake.max_room >= 14);
     assert_int_equal(held_count(), 16); /* --max-held, 8 rounds of 2 */
     assert_int_equal(engine_running(e), 2);
-    engine_free(e);
+    engine_done(e);
 }
 
 static void test_slow_runs_claim_no_more_than_the_slots(void **state)
@@ -410,7 +417,7 @@ static void test_slow_runs_claim_no_more_than_the_slots(void **state)
         assert_int_equal(held_count(), 2);
     }
     assert_int_equal(fake.max_room, 2);
-    engine_free(e);
+    engine_done(e);
 }
 
 static void test_retry_schedule(void **state)
@@ -440,7 +447,7 @@ static void test_retry_schedule(void **state)
     assert_int_equal(ra->last.next_attempt_at, end + 30000); /* Retry-After lengthens */
     assert_int_equal(gone->last.state, ENGINE_FAILED);       /* no retry after a final no */
     assert_int_equal(r0->last.duration_ms, 7);
-    engine_free(e);
+    engine_done(e);
 }
 
 static void test_slot_freed_before_the_outcome_is_recorded(void **state)
@@ -459,7 +466,7 @@ static void test_slot_freed_before_the_outcome_is_recorded(void **state)
     assert_int_equal(waiting->runs, 1); /* started without a store round trip */
     store_flush();
     assert_int_equal(first->records, 1);
-    engine_free(e);
+    engine_done(e);
 }
 
 static void test_unrecorded_outcomes_bound_new_runs(void **state)
@@ -487,7 +494,7 @@ static void test_unrecorded_outcomes_bound_new_runs(void **state)
     turn();
     assert_int_equal(first->records, 1);
     assert_int_equal(waiting->runs, 1);
-    engine_free(e);
+    engine_done(e);
 }
 
 static void test_outcomes_batched(void **state)
@@ -510,7 +517,7 @@ static void test_outcomes_batched(void **state)
     assert_int_equal(a->record_job, b->record_job);
     assert_int_equal(b->record_job, c->record_job);
     assert_int_not_equal(c->record_job, d->record_job);
-    engine_free(e);
+    engine_done(e);
 }
 
 static void test_refused_outcome_is_retried_not_rerun(void **state)
@@ -539,7 +546,7 @@ static void test_refused_outcome_is_retried_not_rerun(void **state)
     assert_int_equal(a->records, 1);
     assert_int_equal(a->state, 'd');
     assert_int_equal(a->runs, 1); /* never run again */
-    engine_free(e);
+    engine_done(e);
 }
 
 static void test_refused_until_the_lease_ends_is_dropped(void **state)
@@ -558,7 +565,7 @@ static void test_refused_until_the_lease_ends_is_dropped(void **state)
     assert_int_equal(a->records, 0);
     assert_int_equal(fake.frees, 1); /* given up: its lease runs out, it will run again */
     assert_true(a->leased);
-    engine_free(e);
+    engine_done(e);
 }
 
 static void test_lease_margin_drops_items_that_waited_too_long(void **state)
@@ -580,7 +587,7 @@ static void test_lease_margin_drops_items_that_waited_too_long(void **state)
     assert_int_equal(waiting->runs, 0);
     assert_int_equal(fake.frees, frees + 1);
     assert_true(waiting->leased); /* left for its lease to expire */
-    engine_free(e);
+    engine_done(e);
 }
 
 static void test_stop_gives_back_then_releases(void **state)
@@ -607,7 +614,7 @@ static void test_stop_gives_back_then_releases(void **state)
     assert_string_equal(fake.events, "url"); /* give back, record, release */
     assert_string_equal(fake.releases[1], engine_owner(e));
     assert_int_equal(waiting->runs, 0);
-    engine_free(e);
+    engine_done(e);
 }
 
 static void test_node_id_clean(void **state)
