@@ -636,9 +636,11 @@ static int claim_work(db *conn, void *arg)
 /* Queues the claimed items under their keys and starts what has a slot. */
 static void claim_take(engine *e, engine_claim *c)
 {
-    free(e->cursor);
-    e->cursor = c->next_cursor;
-    c->next_cursor = NULL;
+    if (c->next_cursor) {
+        free(e->cursor);
+        e->cursor = c->next_cursor;
+        c->next_cursor = NULL;
+    }
     for (size_t i = 0; i < c->count; i++) {
         engine_run *r = xcalloc(1, sizeof *r);
         r->e = e;

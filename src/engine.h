@@ -74,7 +74,7 @@ typedef struct engine_claim {
     /* outputs */
     engine_claimed *items;       /* xmalloc'd array (taken by the engine); count of them */
     size_t count;
-    char *next_cursor;           /* xmalloc'd or NULL (taken by the engine) */
+    char *next_cursor;           /* xmalloc'd (taken by the engine), or NULL: keep cursor */
     int64_t next_due;            /* wall ms of the next item due after now, -1: unknown */
     bool more;                   /* stopped at limit: more may be due now */
 } engine_claim;

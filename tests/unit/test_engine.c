@@ -58,6 +58,7 @@ static struct {
     int last_claim_limit;
     int last_room;             /* room the last claim gave key "A" */
     int max_room;              /* the most any claim gave key "A" */
+    char last_cursor[16];      /* the cursor the last claim was given, "" for none */
     int unclaimed;             /* items given back */
     char releases[4][200];     /* prefixes released, in order */
     int release_count;
@@ -162,6 +163,9 @@ static int fake_claim(db *conn, void *ctx, engine_claim *c)
         c->items[c->count++] = (engine_claimed){it, it->key, it->id, it->round};
     }
     c->more = c->count == (size_t)c->limit;
+    snprintf(fake.last_cursor, sizeof fake.last_cursor, "%s", c->cursor ? c->cursor : "");
+    if (c->more) /* a round robin resumes after the last item taken */
+        c->next_cursor = strdup(c->items[c->count - 1].id);
     return 0;
 }
 
@@ -617,6 +621,30 @@ static void test_stop_gives_back_then_releases(void **state)
     engine_done(e);
 }
 
+static void test_claim_cursor_is_kept_between_claims(void **state)
+{
+    (void)state;
+    fake_item *a = add_item("A", 0);
+    fake_item *b = add_item("B", 0);
+    engine *e = start_engine(1, 1, 1); /* one item per claim: each claim is full */
+    settle();
+    assert_string_equal(fake.last_cursor, "");
+    fake_item *first = a->runs ? a : b;
+    fake_item *second = a->runs ? b : a;
+    finish(first, true);
+    settle();
+    assert_string_equal(fake.last_cursor, first->id); /* resumed where the full one stopped */
+    finish(second, true);
+    settle();
+    assert_string_equal(fake.last_cursor, second->id);
+    engine_wake(e); /* a claim that takes nothing leaves the cursor alone */
+    settle();
+    engine_wake(e);
+    settle();
+    assert_string_equal(fake.last_cursor, second->id);
+    engine_done(e);
+}
+
 static void test_node_id_clean(void **state)
 {
     (void)state;
@@ -648,6 +676,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lease_margin_drops_items_that_waited_too_long,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_gives_back_then_releases, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_cursor_is_kept_between_claims, setup,
+                                        teardown),
         cmocka_unit_test(test_node_id_clean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
