@@ -1,27 +1,25 @@
 /*
- * handler.c — the receiver's handler pool (see handler.h).
- *
- * Life of one run: a claim (store thread) hands back due webhooks under a lease — ahead of
- * need, up to HANDLER_AHEAD per worker, so that a freed slot finds the next webhook waiting
- * here rather than behind a store round trip. Each gets a free worker slot and is started,
- * either as a child process (posix_spawn of /bin/sh in its own process group, the body
- * written to its stdin through a non-blocking pipe on the loop, its exit seen through
- * SIGCHLD + waitpid(WNOHANG)) or as a POST through the shared libcurl client. When it ends,
- * its outcome and the webhook's next state are recorded (store thread, only while the lease
- * holds), together with those of every run that ended meanwhile (one record job per store
- * batch); the slot is freed once that record commits — so a crash repeats at most
- * --workers runs — and the next claimed webhook starts. A webhook claimed ahead that waited
- * here too long to run safely within its lease is dropped (its lease expires and it is
- * claimed again); on stop, the ones not started are given back (inbox_unclaim).
+ * receive_handler.c — the receiver's side of the work engine (see receive_handler.h and
+ * engine.h): its runner runs the owner's handler for one claimed webhook, either as a child
+ * process (posix_spawn of /bin/sh in its own process group, the body written to its stdin
+ * through a non-blocking pipe on the loop, its exit seen through SIGCHLD + waitpid(WNOHANG),
+ * the whole group killed at --handler-timeout) or as a POST through a libcurl client; its
+ * store claims, records, gives back and releases through receive_store.c. Every webhook
+ * has the same key: --workers is both the global and the per-key cap, so at most --workers
+ * runs are under way. The engine claims ahead, retries on --retry-delays (with retry.c's
+ * jitter) and records outcomes in batches; this file also keeps the pending count for
+ * --max-pending and the metrics.
  */
 #include "receive_handler.h"
-#include "mem.h"
 
+#include "engine.h"
 #include "hookd.h"
 #include "http_client.h"
-#include "receive_store.h"
 #include "log.h"
 #include "loop.h"
+#include "mem.h"
+#include "receive_store.h"
+#include "retry.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -37,77 +35,44 @@
 
 extern char **environ;
 
-/* How often due work is looked for when nothing else wakes the pool. */
+/* How often the pending count is read again from the store (and due work looked for). */
 #define RECEIVE_HANDLER_POLL_MS 1000
-/* Webhooks claimed per worker slot at most (running or waiting here). */
-#define RECEIVE_HANDLER_AHEAD 8
-/* Work is claimed ahead only as much as the workers are expected to start within this
- * time, judged by how long recent runs took: a node whose runs are slow claims only for its
- * free slots, and leaves the rest to idle nodes sharing the store. */
-#define RECEIVE_HANDLER_AHEAD_HORIZON_MS 100.0
-/* A webhook claimed ahead is started only if its run ends this long before its lease. */
-#define RECEIVE_HANDLER_LEASE_MARGIN_MS 2000
-
-/* A claimed webhook waiting for a free worker slot. */
-typedef struct receive_handler_ready {
-    struct receive_handler_ready *next;
-    receive_store_item item;      /* owned */
-    char token[40];       /* its lease token */
-    int64_t claimed_mono; /* monotonic ms when the claim was asked for (its lease started) */
-} receive_handler_ready;
+/* Every webhook's key: one queue, --workers slots. */
+#define RECEIVE_HANDLER_KEY ""
 
 struct receive_handler_run;
 
 struct receive_handler {
     struct event_base *base;
+    receive_handler_options options;       /* copied; node_id not kept (the engine has it) */
+    engine *engine;
+    http_client *client;                   /* --forward only */
+    int64_t pending;                       /* pending webhooks in the store, as we know them */
+    bool counting;                         /* a count of pending webhooks is under way */
     db_worker *worker;
-    receive_handler_options options;       /* copied; owner points at owner_copy */
-    char *owner_copy;
-    http_client *client;           /* --forward only */
-    int64_t pending;               /* pending webhooks in the store, as we know them */
-    unsigned busy;                 /* slots taken: running, or ended and not yet recorded */
-    receive_handler_ready *ready;          /* claimed, waiting for a slot, oldest first */
-    receive_handler_ready **ready_tail;
-    size_t ready_count;
-    size_t claim_limit;            /* claimed at most: running + ready + being claimed */
-    double run_ms;                 /* moving average of runs' durations */
-    unsigned unclaiming;           /* give-backs of unstarted claims under way */
-    unsigned records;              /* run outcomes to record, not yet committed */
-    struct receive_handler_run *to_record; /* finished runs waiting for the next record job */
-    struct receive_handler_run **to_record_tail;
-    bool recording;                /* a record job is under way */
-    bool claiming;                 /* a claim job is under way */
-    bool counting;                 /* a count of pending webhooks is under way */
-    bool kick_again;               /* work may have appeared while claiming */
-    bool stopping;                 /* handler_stop was called */
-    struct receive_handler_run *runs;      /* runs under way (child or transfer), linked */
-    struct event *poll;            /* periodic look for due work */
-    struct event *wake;            /* one-shot: the soonest scheduled retry */
-    int64_t wake_at;               /* monotonic ms the wake is set for, 0 when not set */
-    struct event *sigchld;         /* children ended */
+    struct receive_handler_run *children;  /* --exec runs whose process may be alive */
+    struct event *poll;                    /* periodic recount of pending webhooks */
+    struct event *sigchld;                 /* children ended */
     metric *pending_gauge;
     metric *runs_success, *runs_failure, *runs_timeout;
     metric *latency;
 };
 
-/* One run of the handler for one claimed webhook. */
+/* One claimed webhook (the engine's payload) and, once started, its run. */
 struct receive_handler_run {
     receive_handler *h;
-    struct receive_handler_run *next;  /* in h->runs; once finished, in a list to record */
-    int record_rc;             /* inbox_record_run's result for this run */
-    receive_store_item item;           /* the webhook (owned) */
-    char token[40];            /* the claim's lease token */
-    int64_t started_at;        /* wall clock ms */
-    int64_t started_mono;      /* monotonic ms */
-    pid_t pid;                 /* --exec: the child, 0 once reaped */
-    int stdin_fd;              /* --exec: our end of the child's stdin, -1 when closed */
-    struct event *stdin_event; /* writes the body as the pipe accepts it */
-    size_t written;            /* body bytes written to the pipe */
-    struct event *timer;       /* --handler-timeout */
-    bool timed_out;            /* the timer fired and the process group was killed */
-    bool in_flight;            /* --forward: the POST is under way */
-    receive_store_run_job job;         /* the outcome to record */
-    char error[256];           /* job.error's storage */
+    engine_run *run;                  /* while running: the engine's handle */
+    struct receive_handler_run *next; /* in h->children */
+    receive_store_item item;          /* the webhook (owned) */
+    char token[40];                   /* the claim's lease token */
+    pid_t pid;                        /* --exec: the child, 0 once reaped */
+    int stdin_fd;                     /* --exec: our end of the child's stdin, -1 when closed */
+    struct event *stdin_event;        /* writes the body as the pipe accepts it */
+    size_t written;                   /* body bytes written to the pipe */
+    struct event *timer;              /* --handler-timeout */
+    bool timed_out;                   /* the timer fired and the process group was killed */
+    receive_store_run_job job;        /* the outcome to record */
+    char error[256];                  /* job.error's storage */
 };
 
 static void receive_handler_set_pending(receive_handler *h, int64_t value)
@@ -116,9 +81,9 @@ static void receive_handler_set_pending(receive_handler *h, int64_t value)
     metric_set(h->pending_gauge, (double)h->pending);
 }
 
-static void receive_handler_run_list_remove(receive_handler *h, struct receive_handler_run *run)
+static void receive_handler_children_remove(receive_handler *h, struct receive_handler_run *run)
 {
-    for (struct receive_handler_run **p = &h->runs; *p; p = &(*p)->next) {
+    for (struct receive_handler_run **p = &h->children; *p; p = &(*p)->next) {
         if (*p == run) {
             *p = run->next;
             return;
@@ -126,14 +91,23 @@ static void receive_handler_run_list_remove(receive_handler *h, struct receive_h
     }
 }
 
-static void receive_handler_run_free(struct receive_handler_run *run)
+/* Closes what a run holds on the loop: its stdin pipe and timer. */
+static void receive_handler_run_close(struct receive_handler_run *run)
 {
     if (run->stdin_event)
         event_free(run->stdin_event);
+    run->stdin_event = NULL;
     if (run->stdin_fd >= 0)
         close(run->stdin_fd);
+    run->stdin_fd = -1;
     if (run->timer)
         event_free(run->timer);
+    run->timer = NULL;
+}
+
+static void receive_handler_run_free(struct receive_handler_run *run)
+{
+    receive_handler_run_close(run);
     free(run->item.id);
     free(run->item.timestamp);
     free(run->item.signature);
@@ -142,116 +116,21 @@ static void receive_handler_run_free(struct receive_handler_run *run)
     free(run);
 }
 
-/* Arms the one-shot wake for a retry due in delay_ms, unless one sooner is already set. */
-static void receive_handler_wake_in(receive_handler *h, int64_t delay_ms)
-{
-    int64_t at = loop_monotonic_ms() + delay_ms;
-    if (h->wake_at != 0 && h->wake_at <= at)
-        return;
-    h->wake_at = at;
-    struct timeval tv = {.tv_sec = delay_ms / 1000, .tv_usec = (delay_ms % 1000) * 1000};
-    event_add(h->wake, &tv);
-}
-
-/* Store-thread work: records a list of finished runs (linked by next), each run's own
- * result in its record_rc. A lost lease is that run's alone; any other error fails the
- * whole list (its writes are undone with the job). */
-static int receive_handler_record_work(db *conn, void *arg)
-{
-    for (struct receive_handler_run *run = arg; run; run = run->next) {
-        run->record_rc = receive_store_record_run(conn, &run->job);
-        if (run->record_rc != 0 && run->record_rc != HOOKD_ELEASE)
-            return run->record_rc;
-    }
-    return 0;
-}
-
-static void receive_handler_record_submit(receive_handler *h);
-
-static void receive_handler_recorded(void *arg, int rc)
-{
-    struct receive_handler_run *run = arg;
-    receive_handler *h = run->h;
-    h->recording = false;
-    while (run) {
-        struct receive_handler_run *next = run->next;
-        int run_rc = rc != 0 ? rc : run->record_rc;
-        h->records--;
-        h->busy--;
-        if (run_rc == 0) {
-            if (strcmp(run->job.next_status, "pending") == 0)
-                receive_handler_wake_in(h, run->job.next_attempt_at - loop_now_ms() + 5);
-            else
-                receive_handler_set_pending(h, h->pending - 1);
-        } else if (run_rc == HOOKD_ELEASE) {
-            log_warn("receive", "webhook %s: lease lost before its run was recorded",
-                     run->item.id);
-        } else {
-            log_error("receive", "webhook %s: cannot record its run (%s); it will run again",
-                      run->item.id, hookd_strerror(run_rc));
-        }
-        receive_handler_run_free(run);
-        run = next;
-    }
-    receive_handler_record_submit(h);
-    receive_handler_kick(h);
-}
-
-/* Submits the finished runs waiting to be recorded as one job, unless one is under way
- * (those that finish meanwhile go into the next: one record job per store batch). */
-static void receive_handler_record_submit(receive_handler *h)
-{
-    if (h->recording || !h->to_record)
-        return;
-    struct receive_handler_run *list = h->to_record;
-    h->to_record = NULL;
-    h->to_record_tail = &h->to_record;
-    h->recording = true;
-    db_worker_submit(h->worker, receive_handler_record_work, receive_handler_recorded, list);
-}
-
-/* The run is over: decides the next state and records it. */
+/* The run is over: hands how it went to the engine, which decides the next state. */
 static void receive_handler_finish(struct receive_handler_run *run, bool success, bool timeout)
 {
     receive_handler *h = run->h;
-    receive_handler_run_list_remove(h, run);
+    receive_handler_children_remove(h, run);
     if (run->timer)
         event_del(run->timer);
-    int64_t duration = loop_monotonic_ms() - run->started_mono;
-    h->run_ms += ((double)duration - h->run_ms) / 8;
+    int64_t duration = loop_now_ms() - engine_run_started_at(run->run);
     metric_observe(h->latency, (double)duration);
     metric_add(success ? h->runs_success : timeout ? h->runs_timeout : h->runs_failure, 1);
-
-    receive_store_run_job *job = &run->job;
-    job->id = run->item.id;
-    job->token = run->token;
-    job->started_at = run->started_at;
-    job->duration_ms = duration;
-    job->error = success ? NULL : run->error;
-    job->now = loop_now_ms();
-    int64_t attempts = run->item.attempts + 1;
-    if (success) {
-        job->next_status = "done";
-        job->next_attempt_at = job->now;
-    } else if (attempts >= (int64_t)h->options.max_attempts) {
-        job->next_status = "failed";
-        job->next_attempt_at = job->now;
-        log_warn("receive", "webhook %s failed after %lld runs: %s", run->item.id,
-                 (long long)attempts, run->error);
-    } else {
-        size_t i = (size_t)(attempts - 1);
-        if (i >= h->options.retry_delay_count)
-            i = h->options.retry_delay_count - 1;
-        job->next_status = "pending";
-        job->next_attempt_at = job->now + h->options.retry_delays_ms[i];
-        log_info("receive", "webhook %s run %lld failed (%s); next in %lld ms", run->item.id,
-                 (long long)attempts, run->error, (long long)h->options.retry_delays_ms[i]);
-    }
-    h->records++;
-    run->next = NULL;
-    *h->to_record_tail = run;
-    h->to_record_tail = &run->next;
-    receive_handler_record_submit(h);
+    run->job.error = success ? NULL : run->error;
+    engine_result result = {.success = success, .retry_after_ms = -1};
+    engine_run *er = run->run;
+    run->run = NULL;
+    engine_finished(er, &result);
 }
 
 /* ---- --exec ---- */
@@ -291,7 +170,7 @@ static void receive_handler_sigchld(evutil_socket_t sig, short what, void *arg)
     (void)sig;
     (void)what;
     receive_handler *h = arg;
-    struct receive_handler_run *run = h->runs;
+    struct receive_handler_run *run = h->children;
     while (run) {
         struct receive_handler_run *next = run->next;
         if (run->pid > 0) {
@@ -412,6 +291,8 @@ static int receive_handler_exec_start(receive_handler *h, struct receive_handler
         return HOOKD_EIO;
     }
     run->pid = pid;
+    run->next = h->children;
+    h->children = run;
     run->stdin_fd = fds[1];
     fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK);
     run->stdin_event =
@@ -429,7 +310,6 @@ static int receive_handler_exec_start(receive_handler *h, struct receive_handler
 static void receive_handler_forward_done(void *arg, const http_result *result)
 {
     struct receive_handler_run *run = arg;
-    run->in_flight = false;
     run->job.exit_status = -1;
     run->job.http_status = (int)result->status;
     bool success = result->error == NULL && result->status >= 200 && result->status < 300;
@@ -446,9 +326,9 @@ static void receive_handler_forward_done(void *arg, const http_result *result)
 static int receive_handler_forward_start(receive_handler *h, struct receive_handler_run *run)
 {
     http_header headers[] = {
-        {"X-Webhook-Id", run->item.id},
-        {"X-Webhook-Timestamp", run->item.timestamp},
-        {"X-Webhook-Signature", run->item.signature},
+        {HOOKD_HEADER_ID, run->item.id},
+        {HOOKD_HEADER_TIMESTAMP, run->item.timestamp},
+        {HOOKD_HEADER_SIGNATURE, run->item.signature},
         {"X-Webhook-Event", run->item.event},
     };
     http_request req = {.url = h->options.forward_url,
@@ -457,146 +337,154 @@ static int receive_handler_forward_start(receive_handler *h, struct receive_hand
                         .body = run->item.body,
                         .body_len = run->item.body_len,
                         .timeout_ms = h->options.timeout_ms};
-    run->in_flight = true;
     int rc = http_client_post(h->client, &req, receive_handler_forward_done, run);
     if (rc != 0) {
-        run->in_flight = false;
         snprintf(run->error, sizeof run->error, "cannot post to the forward URL: %s",
                  hookd_strerror(rc));
     }
     return rc;
 }
 
-/* ---- claiming ---- */
+/* ---- the runner (engine_runner) ---- */
 
-static void receive_handler_start(receive_handler *h, receive_store_item *item, const char *token)
+static void receive_handler_start(void *ctx, engine_run *er, void *payload)
 {
-    struct receive_handler_run *run = xcalloc(1, sizeof *run);
-    run->h = h;
-    run->item = *item;
-    memset(item, 0, sizeof *item);
-    snprintf(run->token, sizeof run->token, "%s", token);
-    run->stdin_fd = -1;
-    run->job.exit_status = -1;
-    run->started_at = loop_now_ms();
-    run->started_mono = loop_monotonic_ms();
-    run->next = h->runs;
-    h->runs = run;
+    receive_handler *h = ctx;
+    struct receive_handler_run *run = payload;
+    run->run = er;
     log_debug("receive", "webhook %s: run %lld starts", run->item.id,
               (long long)run->item.attempts + 1);
-    int rc = h->options.exec_command ? receive_handler_exec_start(h, run) : receive_handler_forward_start(h, run);
+    int rc = h->options.exec_command ? receive_handler_exec_start(h, run)
+                                     : receive_handler_forward_start(h, run);
     if (rc != 0)
         receive_handler_finish(run, false, false);
 }
 
-typedef struct receive_handler_claim {
-    receive_handler *h;
-    int64_t asked_mono; /* when the claim was asked for: its leases start no earlier */
-    receive_store_claim_job job;
-} receive_handler_claim;
-
-/* Store-thread work: the claim held in a handler_claim. */
-static int receive_handler_claim_work(db *conn, void *arg)
+/* The engine's decision goes into the run's record. */
+static void receive_handler_decided(void *ctx, void *payload, const engine_outcome *o)
 {
-    receive_handler_claim *c = arg;
-    return receive_store_claim(conn, &c->job);
-}
-
-static void receive_handler_give_back(receive_handler *h);
-
-static void receive_handler_ready_free(receive_handler_ready *r)
-{
-    free(r->item.id);
-    free(r->item.timestamp);
-    free(r->item.signature);
-    free(r->item.event);
-    free(r->item.body);
-    free(r);
-}
-
-/* Starts waiting webhooks while worker slots are free. */
-static void receive_handler_dispatch(receive_handler *h)
-{
-    while (h->busy < h->options.workers && h->ready && !h->stopping) {
-        receive_handler_ready *r = h->ready;
-        h->ready = r->next;
-        if (!h->ready)
-            h->ready_tail = &h->ready;
-        h->ready_count--;
-        int64_t waited = loop_monotonic_ms() - r->claimed_mono;
-        if (waited + h->options.timeout_ms + RECEIVE_HANDLER_LEASE_MARGIN_MS > h->options.lease_ms) {
-            log_warn("receive", "webhook %s: claimed %lld ms ago, too late to run within its "
-                     "lease; it will be claimed again", r->item.id, (long long)waited);
-            receive_handler_ready_free(r);
-            continue;
-        }
-        h->busy++;
-        receive_handler_start(h, &r->item, r->token);
-        free(r);
+    (void)ctx;
+    struct receive_handler_run *run = payload;
+    receive_store_run_job *job = &run->job;
+    job->id = run->item.id;
+    job->token = run->token;
+    job->started_at = o->started_at;
+    job->duration_ms = o->duration_ms;
+    job->now = o->now;
+    job->next_attempt_at = o->state == ENGINE_RETRY ? o->next_attempt_at : o->now;
+    if (o->state == ENGINE_DONE) {
+        job->next_status = "done";
+    } else if (o->state == ENGINE_FAILED) {
+        job->next_status = "failed";
+        log_warn("receive", "webhook %s failed after %lld runs: %s", run->item.id,
+                 (long long)o->attempt, run->error);
+    } else {
+        job->next_status = "pending";
+        log_info("receive", "webhook %s run %lld failed (%s); next in %lld ms", run->item.id,
+                 (long long)o->attempt, run->error, (long long)(o->next_attempt_at - o->now));
     }
 }
 
-static void receive_handler_claimed(void *arg, int rc)
+/* engine_free with the run under way: its process group is killed and reaped. */
+static void receive_handler_cancel(void *ctx, void *payload)
 {
-    receive_handler_claim *c = arg;
-    receive_handler *h = c->h;
-    h->claiming = false;
+    (void)ctx;
+    struct receive_handler_run *run = payload;
+    if (run->pid > 0) {
+        kill(-run->pid, SIGKILL);
+        waitpid(run->pid, NULL, 0);
+        run->pid = 0;
+    }
+}
+
+/* ---- the store side (engine_store) ---- */
+
+/* Store thread: claims for the one key's room; each item becomes a run (the payload). */
+static int receive_handler_claim_work(db *conn, void *ctx, engine_claim *c)
+{
+    int room = engine_claim_room(c, RECEIVE_HANDLER_KEY);
+    size_t limit = (size_t)(room < c->limit ? room : c->limit);
+    if (room <= 0)
+        return 0;
+    receive_store_claim_job job = {.now = c->now,
+                                   .lease_ms = c->lease_until - c->now,
+                                   .owner = c->owner,
+                                   .limit = limit};
+    int rc = receive_store_claim(conn, &job);
     if (rc != 0) {
-        log_error("receive", "cannot claim pending webhooks: %s", hookd_strerror(rc));
-        c->job.count = 0;
+        receive_store_claim_job_clear(&job);
+        return rc;
     }
-    for (size_t i = 0; i < c->job.count; i++) {
-        receive_handler_ready *r = xcalloc(1, sizeof *r);
-        r->item = c->job.items[i];
-        memset(&c->job.items[i], 0, sizeof c->job.items[i]);
-        snprintf(r->token, sizeof r->token, "%s", c->job.token);
-        r->claimed_mono = c->asked_mono;
-        *h->ready_tail = r;
-        h->ready_tail = &r->next;
-        h->ready_count++;
+    c->items = xcalloc(job.count ? job.count : 1, sizeof *c->items);
+    for (size_t i = 0; i < job.count; i++) {
+        struct receive_handler_run *run = xcalloc(1, sizeof *run);
+        run->h = ctx;
+        run->item = job.items[i];
+        snprintf(run->token, sizeof run->token, "%s", job.token);
+        run->stdin_fd = -1;
+        run->job.exit_status = -1;
+        c->items[i] = (engine_claimed){.payload = run,
+                                       .key = RECEIVE_HANDLER_KEY,
+                                       .id = run->item.id,
+                                       .round_attempts = run->item.attempts};
     }
-    bool more = rc == 0 && (c->job.count == c->job.limit || h->kick_again);
-    receive_store_claim_job_clear(&c->job);
-    free(c);
-    if (h->stopping) {
-        receive_handler_give_back(h);
-        return;
-    }
-    receive_handler_dispatch(h);
-    if (more)
-        receive_handler_kick(h);
+    c->count = job.count;
+    c->more = job.count == limit;
+    free(job.items); /* the strings moved into the runs */
+    return 0;
 }
 
-void receive_handler_kick(receive_handler *h)
+static int receive_handler_record_work(db *conn, void *ctx, void *payload,
+                                       const engine_outcome *o)
 {
-    if (h->stopping)
-        return;
-    receive_handler_dispatch(h);
-    if (h->claiming) {
-        h->kick_again = true;
-        return;
-    }
-    /* How many to hold: a slot each, plus what the slots should get through soon. */
-    double soon = RECEIVE_HANDLER_AHEAD_HORIZON_MS / (h->run_ms > 0.1 ? h->run_ms : 0.1);
-    size_t ahead = soon >= (double)h->claim_limit ? h->claim_limit
-                                                  : (size_t)soon * h->options.workers;
-    size_t target = h->options.workers + ahead;
-    if (target > h->claim_limit)
-        target = h->claim_limit;
-    size_t held = h->busy + h->ready_count;
-    if (held >= target || (h->ready_count > 0 && h->ready_count * 2 > ahead))
-        return; /* enough here; claim again when half of what waits is started */
-    receive_handler_claim *c = xcalloc(1, sizeof *c);
-    c->h = h;
-    c->asked_mono = loop_monotonic_ms();
-    c->job.now = loop_now_ms();
-    c->job.lease_ms = h->options.lease_ms;
-    c->job.owner = h->owner_copy;
-    c->job.limit = target - held;
-    h->claiming = true;
-    h->kick_again = false;
-    db_worker_submit(h->worker, receive_handler_claim_work, receive_handler_claimed, c);
+    (void)ctx;
+    (void)o; /* copied into the run's job by receive_handler_decided */
+    return receive_store_record_run(conn, &((struct receive_handler_run *)payload)->job);
 }
+
+static int receive_handler_unclaim_work(db *conn, void *ctx, void *const *payloads,
+                                        size_t count)
+{
+    (void)ctx;
+    const char **ids = xcalloc(count, sizeof *ids);
+    const char **tokens = xcalloc(count, sizeof *tokens);
+    for (size_t i = 0; i < count; i++) {
+        const struct receive_handler_run *run = payloads[i];
+        ids[i] = run->item.id;
+        tokens[i] = run->token;
+    }
+    receive_store_unclaim_job job = {.ids = ids, .tokens = tokens, .count = count};
+    int rc = receive_store_unclaim(conn, &job);
+    free(ids);
+    free(tokens);
+    return rc;
+}
+
+static int receive_handler_release_work(db *conn, void *ctx, const char *prefix,
+                                        int64_t *released)
+{
+    (void)ctx;
+    receive_store_release_job job = {.prefix = prefix};
+    int rc = receive_store_release(conn, &job);
+    *released = job.released;
+    return rc;
+}
+
+static void receive_handler_recorded(void *ctx, void *payload, const engine_outcome *o, int rc)
+{
+    receive_handler *h = ctx;
+    (void)payload;
+    if (rc == 0 && o->state != ENGINE_RETRY)
+        receive_handler_set_pending(h, h->pending - 1);
+}
+
+static void receive_handler_payload_free(void *ctx, void *payload)
+{
+    (void)ctx;
+    receive_handler_run_free(payload);
+}
+
+/* ---- the pending count ---- */
 
 /* A count of the store's pending webhooks, to replace the one kept here. */
 typedef struct receive_handler_count {
@@ -620,102 +508,140 @@ static void receive_handler_counted(void *arg, int rc)
     free(c);
 }
 
-/* Looks for due work, and recounts the pending webhooks: other receivers sharing the
- * database handle (and accept) webhooks this one counted (or did not). */
+/* Recounts the pending webhooks: other receivers sharing the database handle (and accept)
+ * webhooks this one counted (or did not). */
 static void receive_handler_poll(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     receive_handler *h = arg;
-    receive_handler_kick(h);
-    if (!h->counting && !h->stopping) {
-        receive_handler_count *c = xcalloc(1, sizeof *c);
-        c->h = h;
-        h->counting = true;
-        db_worker_submit(h->worker, receive_handler_count_work, receive_handler_counted, c);
-    }
+    if (h->counting)
+        return;
+    receive_handler_count *c = xcalloc(1, sizeof *c);
+    c->h = h;
+    h->counting = true;
+    db_worker_submit(h->worker, receive_handler_count_work, receive_handler_counted, c);
 }
 
-static void receive_handler_wake(evutil_socket_t fd, short what, void *arg)
+/* ---- public ---- */
+
+static bool receive_handler_options_ok(const receive_handler_options *o)
 {
-    (void)fd;
-    (void)what;
-    receive_handler *h = arg;
-    h->wake_at = 0;
-    receive_handler_kick(h);
+    return (o->exec_command == NULL) != (o->forward_url == NULL) && o->workers > 0 &&
+           o->max_attempts > 0 && o->retry_delay_count > 0 &&
+           o->retry_delay_count <= RECEIVE_HANDLER_MAX_RETRY_DELAYS && o->timeout_ms > 0 &&
+           o->lease_ms > 0;
+}
+
+static void receive_handler_metrics(receive_handler *h, metrics *m)
+{
+    h->pending_gauge = metrics_gauge(m, "hookd_receive_pending", NULL,
+                                     "Accepted webhooks not yet handled (waiting or running)");
+    h->runs_success = metrics_counter(m, "hookd_receive_handler_runs_total",
+                                      "result=\"success\"", "Handler runs by result");
+    h->runs_failure = metrics_counter(m, "hookd_receive_handler_runs_total",
+                                      "result=\"failure\"", "Handler runs by result");
+    h->runs_timeout = metrics_counter(m, "hookd_receive_handler_runs_total",
+                                      "result=\"timeout\"", "Handler runs by result");
+    h->latency = metrics_histogram_ms(m, "hookd_receive_handler_duration_ms", NULL,
+                                      "Duration of handler runs in milliseconds");
+}
+
+/* The engine, with this side's store and runner. */
+static engine *receive_handler_engine(receive_handler *h, db_worker *worker)
+{
+    const receive_handler_options *o = &h->options;
+    engine_options eo = {.name = "receive",
+                         .node_id = o->node_id,
+                         .max_runs = (int)o->workers,
+                         .max_per_key = (int)o->workers,
+                         /* a crash repeats at most 2 × --workers runs */
+                         .max_unrecorded = (int)o->workers,
+                         .timeout_ms = o->timeout_ms,
+                         .lease_ms = o->lease_ms,
+                         .poll_ms = RECEIVE_HANDLER_POLL_MS,
+                         .max_attempts = (int)o->max_attempts,
+                         .submit_ctx = worker};
+    eo.retry.count = o->retry_delay_count;
+    for (size_t i = 0; i < o->retry_delay_count; i++) {
+        eo.retry.delays_ms[i] = o->retry_delays_ms[i];
+        if (o->retry_delays_ms[i] > eo.retry.longest_ms)
+            eo.retry.longest_ms = o->retry_delays_ms[i];
+    }
+    engine_store store = {.ctx = h,
+                          .claim_work = receive_handler_claim_work,
+                          .record_work = receive_handler_record_work,
+                          .unclaim_work = receive_handler_unclaim_work,
+                          .release_work = receive_handler_release_work,
+                          .recorded = receive_handler_recorded,
+                          .payload_free = receive_handler_payload_free};
+    engine_runner runner = {.ctx = h,
+                            .start = receive_handler_start,
+                            .decided = receive_handler_decided,
+                            .cancel = receive_handler_cancel};
+    return engine_new(h->base, &eo, &store, &runner);
 }
 
 receive_handler *receive_handler_new(struct event_base *base, db_worker *worker, metrics *m,
-                     const receive_handler_options *options, int64_t pending, char *err,
-                     size_t errlen)
+                                     const receive_handler_options *options, int64_t pending,
+                                     char *err, size_t errlen)
 {
-    if ((options->exec_command == NULL) == (options->forward_url == NULL) ||
-        options->workers == 0 || options->max_attempts == 0 ||
-        options->retry_delay_count == 0 || options->retry_delay_count > RECEIVE_HANDLER_MAX_RETRY_DELAYS ||
-        options->timeout_ms <= 0 || options->lease_ms <= 0) {
+    if (!receive_handler_options_ok(options)) {
         snprintf(err, errlen, "invalid handler options");
         return NULL;
     }
-    receive_handler *h = xcalloc(1, sizeof *h);
-    h->base = base;
-    h->worker = worker;
-    h->options = *options;
-    h->owner_copy = xstrdup(options->owner ? options->owner : "");
-    h->options.owner = h->owner_copy;
-    h->ready_tail = &h->ready;
-    h->to_record_tail = &h->to_record;
-    h->claim_limit = (size_t)options->workers * RECEIVE_HANDLER_AHEAD;
-    h->run_ms = 1000; /* until runs are seen: no claiming ahead */
+    http_client *client = NULL;
     if (options->forward_url) {
         http_client_options co = {.allow_http = true, .allow_private_addresses = true};
         char why[256];
         if (http_client_check_url(&co, options->forward_url, why, sizeof why) != 0) {
             snprintf(err, errlen, "--forward %s: %s", options->forward_url, why);
-            free(h->owner_copy);
-            free(h);
             return NULL;
         }
-        h->client = http_client_new(base, &co);
-        if (!h->client) {
+        client = http_client_new(base, &co);
+        if (!client) {
             snprintf(err, errlen, "cannot start the HTTP client");
-            free(h->owner_copy);
-            free(h);
             return NULL;
         }
     }
-    h->pending_gauge = metrics_gauge(m, "hookd_receive_pending", NULL,
-                                     "Accepted webhooks not yet handled (waiting or running)");
-    h->runs_success = metrics_counter(m, "hookd_receive_handler_runs_total", "result=\"success\"",
-                                      "Handler runs by result");
-    h->runs_failure = metrics_counter(m, "hookd_receive_handler_runs_total", "result=\"failure\"",
-                                      "Handler runs by result");
-    h->runs_timeout = metrics_counter(m, "hookd_receive_handler_runs_total", "result=\"timeout\"",
-                                      "Handler runs by result");
-    h->latency = metrics_histogram_ms(m, "hookd_receive_handler_duration_ms", NULL,
-                                      "Duration of handler runs in milliseconds");
+    receive_handler *h = xcalloc(1, sizeof *h);
+    h->base = base;
+    h->worker = worker;
+    h->options = *options;
+    h->client = client;
+    receive_handler_metrics(h, m);
     receive_handler_set_pending(h, pending);
-
     h->sigchld = evsignal_new(base, SIGCHLD, receive_handler_sigchld, h);
     evsignal_add(h->sigchld, NULL);
     h->poll = event_new(base, -1, EV_PERSIST, receive_handler_poll, h);
     struct timeval tv = {.tv_sec = RECEIVE_HANDLER_POLL_MS / 1000,
                          .tv_usec = (RECEIVE_HANDLER_POLL_MS % 1000) * 1000};
     event_add(h->poll, &tv);
-    h->wake = evtimer_new(base, receive_handler_wake, h);
-    receive_handler_kick(h);
+    h->engine = receive_handler_engine(h, worker);
+    h->options.node_id = NULL; /* the engine keeps its own copy */
     return h;
+}
+
+const char *receive_handler_owner(const receive_handler *h)
+{
+    return engine_owner(h->engine);
 }
 
 void receive_handler_accepted(receive_handler *h)
 {
     receive_handler_set_pending(h, h->pending + 1);
-    receive_handler_kick(h);
+    engine_wake(h->engine);
 }
 
 void receive_handler_requeued(receive_handler *h)
 {
     receive_handler_set_pending(h, h->pending + 1);
-    receive_handler_kick(h);
+    engine_wake(h->engine);
+}
+
+void receive_handler_kick(receive_handler *h)
+{
+    engine_wake(h->engine);
 }
 
 int64_t receive_handler_pending(const receive_handler *h)
@@ -723,100 +649,25 @@ int64_t receive_handler_pending(const receive_handler *h)
     return h->pending;
 }
 
-/* The give-back of unstarted claims, and what it owns. */
-typedef struct receive_handler_unclaim {
-    receive_handler *h;
-    receive_handler_ready *list;
-    receive_store_unclaim_job job;
-} receive_handler_unclaim;
-
-static int receive_handler_unclaim_work(db *conn, void *arg)
-{
-    return receive_store_unclaim(conn, &((receive_handler_unclaim *)arg)->job);
-}
-
-static void receive_handler_unclaimed(void *arg, int rc)
-{
-    receive_handler_unclaim *u = arg;
-    u->h->unclaiming--;
-    if (rc != 0)
-        log_warn("receive", "cannot give back %zu claimed webhooks (%s); their leases expire",
-                 u->job.count, hookd_strerror(rc));
-    while (u->list) {
-        receive_handler_ready *r = u->list;
-        u->list = r->next;
-        receive_handler_ready_free(r);
-    }
-    free((void *)u->job.ids);
-    free((void *)u->job.tokens);
-    free(u);
-}
-
-/* Gives back every webhook waiting here (stopping: none of them will be started). */
-static void receive_handler_give_back(receive_handler *h)
-{
-    if (!h->ready)
-        return;
-    receive_handler_unclaim *u = xcalloc(1, sizeof *u);
-    u->h = h;
-    u->list = h->ready;
-    const char **ids = xcalloc(h->ready_count, sizeof *ids);
-    const char **tokens = xcalloc(h->ready_count, sizeof *tokens);
-    size_t n = 0;
-    for (receive_handler_ready *r = h->ready; r; r = r->next, n++) {
-        ids[n] = r->item.id;
-        tokens[n] = r->token;
-    }
-    u->job = (receive_store_unclaim_job){.ids = ids, .tokens = tokens, .count = n};
-    h->ready = NULL;
-    h->ready_tail = &h->ready;
-    h->ready_count = 0;
-    h->unclaiming++;
-    db_worker_submit(h->worker, receive_handler_unclaim_work, receive_handler_unclaimed, u);
-}
-
 void receive_handler_stop(receive_handler *h)
 {
-    h->stopping = true;
     event_del(h->poll);
-    event_del(h->wake);
-    receive_handler_give_back(h);
+    engine_stop(h->engine, NULL, NULL);
 }
 
 bool receive_handler_idle(const receive_handler *h)
 {
-    return h->runs == NULL && !h->claiming && !h->counting && h->records == 0 &&
-           h->unclaiming == 0;
+    return engine_idle(h->engine) && !h->counting;
 }
 
 void receive_handler_free(receive_handler *h)
 {
     if (!h)
         return;
-    while (h->runs) {
-        struct receive_handler_run *run = h->runs;
-        h->runs = run->next;
-        if (run->pid > 0) {
-            kill(-run->pid, SIGKILL);
-            waitpid(run->pid, NULL, 0);
-        }
-        receive_handler_run_free(run);
-    }
-    while (h->to_record) {
-        struct receive_handler_run *run = h->to_record;
-        h->to_record = run->next;
-        receive_handler_run_free(run);
-    }
-    while (h->ready) {
-        receive_handler_ready *r = h->ready;
-        h->ready = r->next;
-        receive_handler_ready_free(r);
-    }
+    engine_free(h->engine);
     if (h->client)
         http_client_free(h->client);
     event_free(h->sigchld);
     event_free(h->poll);
-    event_free(h->wake);
-    free(h->owner_copy);
     free(h);
 }

@@ -1,25 +1,27 @@
 /*
- * handler.h — hands each accepted webhook to the owner's handler, asynchronously, at most
- * `--workers` at once: `--exec` runs `/bin/sh -c COMMAND` with the raw body on stdin and
+ * receive_handler.h — hands each accepted webhook to the owner's handler, asynchronously, at
+ * most `--workers` at once: `--exec` runs `/bin/sh -c COMMAND` with the raw body on stdin and
  * WEBHOOK_ID, WEBHOOK_EVENT, WEBHOOK_TIMESTAMP in its environment (exit 0 is success);
  * `--forward` POSTs the body and the X-Webhook-* headers to a URL (2XX is success).
  *
- * Work is claimed from the inbox under a lease, through the store thread, for free workers
- * and, when recent runs were quick, a little ahead of them (what they should start within
- * 0.1 s): right after an accept commits (handler_accepted), on handler_kick (e.g. another
- * receiver on the database accepted one: a notification), after each run, and on a timer.
- * A worker's slot is held until its run's outcome is recorded, so a crash repeats at most
- * `--workers` runs.
- * A failed or timed-out run is retried after the next of `--retry-delays`, up to
- * `--max-attempts` in all, then the webhook is failed. A handler still running at
- * `--handler-timeout` is killed (SIGKILL to its process group).
+ * It is the receiver's side of the work engine (engine.h): work is claimed from the inbox
+ * under a lease, through the store thread, for free workers and, when recent runs were
+ * quick, a little ahead of them: right after an accept commits (receive_handler_accepted),
+ * on receive_handler_kick (e.g. another receiver on the database accepted one: a
+ * notification), after each run, and on a timer. A worker's slot is freed when its run
+ * ends; the outcome is recorded with the next store batch, so a crash repeats the runs
+ * under way and those whose outcomes were not yet committed: at most 2 × `--workers` (no
+ * run starts while `--workers` outcomes wait for the store).
+ * A failed or timed-out run is retried after the next of `--retry-delays` (±10% jitter,
+ * retry.c), up to `--max-attempts` in all, then the webhook is failed. A handler still
+ * running at `--handler-timeout` is killed (SIGKILL to its process group).
  *
  * The handler also keeps the count of pending webhooks (for `--max-pending` and metrics),
  * recounted from the store on each timer tick since other receivers may share it.
  * Thread: loop thread only.
  */
-#ifndef HOOKD_HANDLER_H
-#define HOOKD_HANDLER_H
+#ifndef HOOKD_RECEIVE_HANDLER_H
+#define HOOKD_RECEIVE_HANDLER_H
 
 #include "db.h"
 #include "metrics.h"
@@ -43,18 +45,23 @@ typedef struct receive_handler_options {
     int64_t retry_delays_ms[RECEIVE_HANDLER_MAX_RETRY_DELAYS]; /* waits before runs 2..N */
     size_t retry_delay_count;  /* >= 1; the last delay repeats */
     int64_t lease_ms;          /* how long a claim holds; longer than timeout_ms */
-    const char *owner;         /* this process's name in the leases it takes (copied) */
+    const char *node_id;       /* this process's place (host and address); the engine makes
+                                  the lease owner "<node-id>/<random>" from it (copied) */
 } receive_handler_options;
 
 /*
  * Creates the handler on base; it claims work through worker and registers its series in
  * m. pending is the number of pending webhooks in the store at start. Returns NULL and
  * writes why into err when the options cannot work (e.g. a --forward URL that is not
- * http(s)). Work starts at once.
+ * http(s)). Work starts at once, after the leases an earlier run of this node id left are
+ * released.
  */
 receive_handler *receive_handler_new(struct event_base *base, db_worker *worker, metrics *m,
                      const receive_handler_options *options, int64_t pending, char *err,
                      size_t errlen);
+
+/* The lease owner this process writes, "<node-id>/<8 hex>". */
+const char *receive_handler_owner(const receive_handler *h);
 
 /* A webhook was saved as pending: counts it and looks for work. */
 void receive_handler_accepted(receive_handler *h);
@@ -68,10 +75,12 @@ void receive_handler_kick(receive_handler *h);
 /* Pending webhooks (waiting or running) as this process knows them. */
 int64_t receive_handler_pending(const receive_handler *h);
 
-/* Stops claiming new work; runs under way go on to their end and are recorded. */
+/* Stops claiming new work; claimed webhooks not started are given back; runs under way go
+ * on to their end and are recorded, then the leases still held are released. */
 void receive_handler_stop(receive_handler *h);
 
-/* True when no run, claim or record is under way (after handler_stop: safe to free). */
+/* True when no run, claim, record or release is under way (after receive_handler_stop:
+ * safe to free). */
 bool receive_handler_idle(const receive_handler *h);
 
 /* Frees the handler. Call only once handler_idle, before stopping the worker. */

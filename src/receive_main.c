@@ -341,22 +341,16 @@ static int receive_listen(receive_state *st)
     return 0;
 }
 
-/* Takes back the claims of an earlier run under this process's name and counts what is
- * pending. Holding the public address, no other live process has our name: its leases are
- * those of a process that died, and can be taken up at once. */
+/* Counts what is pending. Holding the public address, no other live process has our node
+ * id: the engine releases the leases left under it (a process that died) before it claims. */
 static int receive_take_back(receive_state *st)
 {
     receive_owner(st->config->listen, st->public_port, st->owner, sizeof st->owner);
-    receive_store_release_job release = {.owner = st->owner};
     receive_store_count_job count = {0};
-    if (receive_store_release_owner(st->conn, &release) != 0 ||
-        receive_store_count_pending(st->conn, &count) != 0) {
+    if (receive_store_count_pending(st->conn, &count) != 0) {
         fprintf(stderr, "hookd receive: cannot read the store: %s\n", db_errmsg(st->conn));
         return -1;
     }
-    if (release.released > 0)
-        log_info("receive", "took back %lld webhooks a previous run was handling",
-                 (long long)release.released);
     st->pending = count.count;
     return 0;
 }
@@ -379,7 +373,7 @@ static int receive_start_handler(receive_state *st)
                                   .max_attempts = (unsigned)c->max_attempts,
                                   .retry_delay_count = c->retry_delays.count,
                                   .lease_ms = c->lease_ms,
-                                  .owner = st->owner};
+                                  .node_id = st->owner};
     memcpy(ho.retry_delays_ms, c->retry_delays.ms, c->retry_delays.count * sizeof(int64_t));
     st->receive_handler = receive_handler_new(st->base, st->worker, st->metrics, &ho,
                                               st->pending, err, sizeof err);

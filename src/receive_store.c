@@ -464,14 +464,14 @@ int receive_store_purge(db *conn, void *arg)
     return db_query(conn, hooks, p, 1, NULL, &job->deleted);
 }
 
-int receive_store_release_owner(db *conn, void *arg)
+int receive_store_release(db *conn, void *arg)
 {
     receive_store_release_job *job = arg;
     static const char sql[] =
         "UPDATE receive_webhooks SET lease_until = NULL, lease_token = NULL, lease_owner = NULL"
-        " WHERE lease_owner = $1 AND status = 'pending'";
-    db_param p[] = {DB_S(job->owner)};
-    return db_query(conn, sql, p, 1, NULL, &job->released);
+        " WHERE substr(lease_owner, 1, $1) = $2 AND status = 'pending'";
+    db_param p[] = {DB_I((int64_t)strlen(job->prefix)), DB_S(job->prefix)};
+    return db_query(conn, sql, p, 2, NULL, &job->released);
 }
 
 int receive_store_unclaim(db *conn, void *arg)

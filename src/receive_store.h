@@ -76,7 +76,7 @@ typedef struct receive_store_item {
 typedef struct receive_store_claim_job {
     int64_t now;            /* unix ms */
     int64_t lease_ms;       /* how long the claim holds */
-    const char *owner;      /* this process's name, for inbox_release_owner */
+    const char *owner;      /* this process's lease owner, for receive_store_release */
     size_t limit;           /* at most this many */
     char token[40];         /* out: the lease token of every claimed item */
     receive_store_item *items;      /* out: malloc'd array; free with inbox_claim_job_clear */
@@ -191,10 +191,11 @@ typedef struct receive_store_purge_job {
 /* arg: inbox_purge_job. */
 int receive_store_purge(db *conn, void *arg);
 
-/* Frees the leases held by an owner: used at start, once this process holds the owner's
- * listening address, so no other live process can be using that name. */
+/* Frees the leases whose owner starts with prefix (an exact prefix, not LIKE): the work
+ * engine's release — "<node-id>/" at start, once this process holds the node's listening
+ * address (so no other live process can be using that name), its exact owner at stop. */
 typedef struct receive_store_release_job {
-    const char *owner;
+    const char *prefix;
     int64_t released; /* out */
 } receive_store_release_job;
 
@@ -209,7 +210,7 @@ typedef struct receive_store_unclaim_job {
 /* arg: inbox_unclaim_job. */
 int receive_store_unclaim(db *conn, void *arg);
 
-/* arg: inbox_release_job. */
-int receive_store_release_owner(db *conn, void *arg);
+/* arg: receive_store_release_job. */
+int receive_store_release(db *conn, void *arg);
 
 #endif

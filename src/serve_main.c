@@ -20,7 +20,6 @@
 
 #include <event2/event.h>
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -144,8 +143,7 @@ typedef struct serve_state {
     struct event_base *base;
     struct evhttp *http;
     int port;                /* the port --listen resolved to */
-    char node_id[136];
-    char owner[160];         /* the lease owner: "<node id>/<8 hex digits>" */
+    char node_id[400];       /* --node-id or "HOST ADDR:PORT", before the engine cleans it */
     http_client *client;
     db_worker *worker;
     metrics *registry;
@@ -170,23 +168,6 @@ static int serve_check(serve_config *c)
     if (c->token && (strlen(c->token) < 8 || strlen(c->token) > 512))
         return cli_usage_error(&serve_command, "the API token must be 8 to 512 characters");
     return CLI_CONTINUE;
-}
-
-/* The node id: letters, digits and . - _ : [ ] space kept, the rest (notably '/', which
- * ends the node id in a lease owner) made '-'; at most 128 characters. */
-static void node_id_clean(const char *in, char *out, size_t outlen)
-{
-    size_t n = 0;
-    for (; *in && n + 1 < outlen && n < 128; in++) {
-        char c = *in;
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '-' || c == '_' || c == ':' || c == '[' || c == ']' ||
-                  c == ' ';
-        out[n++] = ok ? c : '-';
-    }
-    out[n] = '\0';
-    if (n == 0)
-        snprintf(out, outlen, "hookd");
 }
 
 static void finish_cb(evutil_socket_t fd, short what, void *arg)
@@ -332,40 +313,22 @@ static int serve_listen_host_len(const char *listen)
     return colon ? (int)(colon - listen) : (int)strlen(listen);
 }
 
-/* The lease owner: the node id (--node-id, or "HOST ADDR:PORT") and a random instance
- * suffix; then the leases an earlier run left under the node id are released. The default
- * node id names the address this process now holds, so no other live process has it: the
- * leases left under it are a dead run's. */
-static int serve_lease_owner(serve_state *st)
+/* The node id: --node-id, or "HOST ADDR:PORT" — the address this process now holds, so no
+ * other live process has it. The engine cleans it, adds a random suffix for the lease owner
+ * and, before its first claim, releases the leases an earlier run left under it. */
+static void serve_node_id(serve_state *st)
 {
     const char *listen = st->config->listen;
     if (st->config->node_id) {
-        node_id_clean(st->config->node_id, st->node_id, sizeof st->node_id);
-    } else {
-        char host[256] = "", name[400];
-        if (gethostname(host, sizeof host - 1) != 0 || !host[0])
-            snprintf(host, sizeof host, "localhost");
-        host[sizeof host - 1] = '\0';
-        snprintf(name, sizeof name, "%s %.*s:%d", host, serve_listen_host_len(listen), listen,
-                 st->port);
-        node_id_clean(name, st->node_id, sizeof st->node_id);
+        snprintf(st->node_id, sizeof st->node_id, "%s", st->config->node_id);
+        return;
     }
-    unsigned char instance[4];
-    if (RAND_bytes(instance, sizeof instance) != 1) {
-        fputs("hookd serve: no randomness available\n", stderr);
-        return -1;
-    }
-    snprintf(st->owner, sizeof st->owner, "%s/%02x%02x%02x%02x", st->node_id, instance[0],
-             instance[1], instance[2], instance[3]);
-    int64_t released = 0;
-    if (serve_store_release_leases(st->conn, st->node_id, &released) != 0) {
-        fprintf(stderr, "hookd serve: cannot release old leases: %s\n", db_errmsg(st->conn));
-        return -1;
-    }
-    if (released > 0)
-        log_info("serve", "%lld webhooks claimed by an earlier run are due again",
-                 (long long)released);
-    return 0;
+    char host[256] = "";
+    if (gethostname(host, sizeof host - 1) != 0 || !host[0])
+        snprintf(host, sizeof host, "localhost");
+    host[sizeof host - 1] = '\0';
+    snprintf(st->node_id, sizeof st->node_id, "%s %.*s:%d", host, serve_listen_host_len(listen),
+             listen, st->port);
 }
 
 /* The HTTP client and the store thread (which takes the connection over). */
@@ -391,7 +354,7 @@ static void serve_start_delivery(serve_state *st)
     const serve_config *c = st->config;
     serve_deliver_options dopt = {0};
     dopt.retry = st->retry;
-    dopt.owner = st->owner;
+    dopt.node_id = st->node_id;
     dopt.timeout_ms = c->timeout_ms;
     dopt.max_attempts = (int)c->max_attempts;
     dopt.lease_ms = c->lease_ms;
@@ -425,7 +388,7 @@ static int serve_run(serve_state *st)
 {
     const serve_config *c = st->config;
     log_info("serve", "listening on http://%.*s:%d (node \"%s\", store %s%s)",
-             serve_listen_host_len(c->listen), c->listen, st->port, st->owner,
+             serve_listen_host_len(c->listen), c->listen, st->port, serve_deliver_owner(st->dispatch),
              strncmp(c->db_url, "sqlite:", 7) == 0 ? c->db_url : "postgres",
              c->max_in_flight == 0 ? ", API only: delivers nothing" : "");
     if (event_base_dispatch(st->base) != 0) {
@@ -481,8 +444,8 @@ int cmd_serve(int argc, char **argv)
                                c.retry_delays.text);
     int status = 1;
     if (serve_load_catalog(&st) == 0 && serve_open_store(&st) == 0 && serve_token(&st) == 0 &&
-        serve_listen(&st) == 0 && serve_lease_owner(&st) == 0 &&
-        serve_start_workers(&st) == 0) {
+        serve_listen(&st) == 0 && serve_start_workers(&st) == 0) {
+        serve_node_id(&st);
         serve_start_delivery(&st);
         serve_signals(&st);
         status = serve_run(&st);

@@ -183,25 +183,14 @@ int serve_store_admin_token(db *conn, unsigned char digest[32], char *generated,
     return 0;
 }
 
-int serve_store_release_leases(db *conn, const char *node_id, int64_t *released)
+int serve_store_release(db *conn, const char *prefix, int64_t *released)
 {
     /* An exact prefix, not LIKE: SQLite's LIKE ignores case, and '_' would be a wildcard. */
-    char prefix[256];
-    snprintf(prefix, sizeof prefix, "%s/", node_id);
     db_param p[] = {DB_S(prefix), DB_I((int64_t)strlen(prefix))};
     return query(conn,
                  "UPDATE serve_webhooks SET lease_owner = NULL, lease_until = NULL "
                  "WHERE lease_until IS NOT NULL AND substr(lease_owner, 1, $2) = $1",
                  p, 2, NULL, released);
-}
-
-int serve_store_w_release_owner(db *conn, void *owner)
-{
-    db_param p[] = {DB_S((const char *)owner)};
-    return query(conn,
-                 "UPDATE serve_webhooks SET lease_owner = NULL, lease_until = NULL "
-                 "WHERE lease_until IS NOT NULL AND lease_owner = $1",
-                 p, 1, NULL, NULL);
 }
 
 /* ---- requests ---- */
@@ -936,23 +925,6 @@ int serve_store_w_stats(db *conn, void *arg)
 
 /* ---- the dispatcher ---- */
 
-/* Orders claim limits by destination id (for bsearch). */
-static int limit_cmp(const void *a, const void *b)
-{
-    return strcmp(((const serve_store_claim_limit *)a)->destination_id,
-                  ((const serve_store_claim_limit *)b)->destination_id);
-}
-
-/* Webhooks the claim may take of destination id. */
-static int claim_room(const serve_store_claim *c, const char *id)
-{
-    serve_store_claim_limit key = {.destination_id = (char *)id};
-    const serve_store_claim_limit *l =
-        c->limit_count ? bsearch(&key, c->limits, c->limit_count, sizeof *c->limits, limit_cmp)
-                       : NULL;
-    return l ? l->free : c->per_destination;
-}
-
 /* A destination's due, unleased webhooks, oldest due first: a seek into
  * serve_webhooks_ready, whose condition the WHERE repeats so both planners use it. */
 #define CLAIM_SQL                                                                          \
@@ -963,7 +935,7 @@ static int claim_room(const serve_store_claim *c, const char *id)
 
 /* Claims up to room webhooks of the destination in the current row of dest (id, url,
  * secret, headers). */
-static int claim_destination(db *conn, serve_store_claim *c, db_rows *dest, int room)
+static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room)
 {
     const char *id = db_rows_text(dest, 0, NULL);
     db_param p[] = {DB_S(id), DB_I(c->now), DB_I(room)};
@@ -976,7 +948,7 @@ static int claim_destination(db *conn, serve_store_claim *c, db_rows *dest, int 
         return rc;
     size_t first = c->count;
     while (db_rows_next(rows) && c->count < (size_t)c->limit) {
-        serve_store_claimed *it = &c->items[c->count++];
+        serve_store_claimed *it = xcalloc(1, sizeof *it);
         size_t blen;
         const char *body = db_rows_text(rows, 4, &blen);
         it->webhook_id = xstrdup(db_rows_text(rows, 0, NULL));
@@ -989,10 +961,14 @@ static int claim_destination(db *conn, serve_store_claim *c, db_rows *dest, int 
         it->url = xstrdup(db_rows_text(dest, 1, NULL));
         it->secret = xstrdup(db_rows_text(dest, 2, NULL));
         it->headers_json = xstrdup(db_rows_text(dest, 3, NULL));
+        c->items[c->count++] = (engine_claimed){.payload = it,
+                                                .key = it->destination_id,
+                                                .id = it->webhook_id,
+                                                .round_attempts = it->round_attempts};
     }
     db_rows_free(rows);
     for (size_t i = first; i < c->count; i++) {
-        db_param u[] = {DB_S(c->owner), DB_I(c->lease_until), DB_S(c->items[i].webhook_id)};
+        db_param u[] = {DB_S(c->owner), DB_I(c->lease_until), DB_S(c->items[i].id)};
         rc = query(conn,
                    "UPDATE serve_webhooks SET lease_owner = $1, lease_until = $2 WHERE id = $3",
                    u, 3, NULL, NULL);
@@ -1006,7 +982,7 @@ static int claim_destination(db *conn, serve_store_claim *c, db_rows *dest, int 
 
 /* Visits the active destinations with id > after (and <= upto when upto is not NULL), in id
  * order, claiming for each that has room, until the claim is full. */
-static int claim_pass(db *conn, serve_store_claim *c, const char *after, const char *upto)
+static int claim_pass(db *conn, engine_claim *c, const char *after, const char *upto)
 {
     char last[256];
     snprintf(last, sizeof last, "%s", after);
@@ -1028,7 +1004,7 @@ static int claim_pass(db *conn, serve_store_claim *c, const char *after, const c
             seen++;
             const char *id = db_rows_text(dests, 0, NULL);
             snprintf(last, sizeof last, "%s", id);
-            int room = claim_room(c, id);
+            int room = engine_claim_room(c, id);
             if (room <= 0)
                 continue;
             if (room > c->limit - (int)c->count)
@@ -1036,8 +1012,8 @@ static int claim_pass(db *conn, serve_store_claim *c, const char *after, const c
             rc = claim_destination(conn, c, dests, room);
             if (rc == 0 && c->count >= (size_t)c->limit) {
                 /* Full: the next claim starts with the destination after this one. */
-                free(c->cursor);
-                c->cursor = xstrdup(id);
+                free(c->next_cursor);
+                c->next_cursor = xstrdup(id);
                 c->more = true;
                 db_rows_free(dests);
                 return 0;
@@ -1053,9 +1029,8 @@ static int claim_pass(db *conn, serve_store_claim *c, const char *after, const c
     }
 }
 
-int serve_store_w_claim(db *conn, void *arg)
+int serve_store_claim(db *conn, engine_claim *c)
 {
-    serve_store_claim *c = arg;
     c->count = 0;
     c->next_due = -1;
     c->more = false;
@@ -1097,9 +1072,7 @@ int serve_store_w_claim(db *conn, void *arg)
         return 0;
     }
 
-    if (c->limit_count > 1)
-        qsort(c->limits, c->limit_count, sizeof *c->limits, limit_cmp);
-    c->items = xmalloc((size_t)c->limit * sizeof *c->items);
+    c->items = xcalloc((size_t)c->limit, sizeof *c->items);
     char *start = c->cursor ? xstrdup(c->cursor) : xstrdup("");
     rc = claim_pass(conn, c, start, NULL);
     if (rc == 0 && !c->more && start[0] != '\0')
@@ -1120,8 +1093,10 @@ int serve_store_w_claim(db *conn, void *arg)
     return 0;
 }
 
-void serve_store_claimed_clear(serve_store_claimed *it)
+void serve_store_claimed_free(serve_store_claimed *it)
 {
+    if (!it)
+        return;
     free(it->webhook_id);
     free(it->event_id);
     free(it->destination_id);
@@ -1129,21 +1104,23 @@ void serve_store_claimed_clear(serve_store_claimed *it)
     free(it->secret);
     free(it->headers_json);
     free(it->body);
-    memset(it, 0, sizeof *it);
+    serve_store_outcome_free(it->outcome);
+    free(it);
 }
 
-void serve_store_claim_free(serve_store_claim *c)
+int serve_store_unclaim(db *conn, const char *owner, void *const *items, size_t count)
 {
-    if (!c)
-        return;
-    for (size_t i = 0; i < c->limit_count; i++)
-        free(c->limits[i].destination_id);
-    free(c->limits);
-    free(c->cursor);
-    for (size_t i = 0; i < c->count; i++)
-        serve_store_claimed_clear(&c->items[i]);
-    free(c->items);
-    free(c);
+    for (size_t i = 0; i < count; i++) {
+        const serve_store_claimed *it = items[i];
+        db_param p[] = {DB_S(it->webhook_id), DB_S(owner)};
+        int rc = query(conn,
+                       "UPDATE serve_webhooks SET lease_owner = NULL, lease_until = NULL "
+                       "WHERE id = $1 AND lease_owner = $2 AND status = 'pending'",
+                       p, 2, NULL, NULL);
+        if (rc != 0)
+            return rc;
+    }
+    return count > 0 ? db_notify(conn, SERVE_STORE_NOTIFY_CHANNEL) : 0;
 }
 
 int serve_store_w_outcome(db *conn, void *arg)

@@ -16,8 +16,9 @@
  *   serve_settings       the admin token's SHA-256
  *
  * Two kinds of functions:
- *   - startup calls (store_migrate, store_admin_token, store_release_leases) run on the
- *     main thread before the loop starts;
+ *   - startup calls (serve_store_migrate, serve_store_admin_token) run on the main thread
+ *     before the loop starts; the engine's (serve_store_claim, serve_store_unclaim,
+ *     serve_store_release) on its store thread (engine.h);
  *   - work functions (serve_store_w_*), db_work_fn-compatible, run on the db_worker's
  *     thread inside a batch transaction: db_worker_submit(worker, serve_store_w_x, done,
  *     request). They read their inputs from the request and write their outputs into it as
@@ -31,6 +32,7 @@
 #define HOOKD_STORE_H
 
 #include "db.h"
+#include "engine.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -54,14 +56,10 @@ int serve_store_migrate(db *conn);
 int serve_store_admin_token(db *conn, unsigned char digest[32], char *generated, size_t genlen,
                       bool *was_generated);
 
-/* Drops the leases taken by earlier runs of this node (lease_owner "<node_id>/…", an exact
- * prefix): after a crash, their webhooks become due again at once. Only safe when no other
- * live process uses node_id. *released receives how many. */
-int serve_store_release_leases(db *conn, const char *node_id, int64_t *released);
-
-/* Work function: drops every lease held by owner (the exact lease_owner of a live process,
- * passed as the request), for a process that stops after recording its attempts under way. */
-int serve_store_w_release_owner(db *conn, void *owner);
+/* Work function shape (engine_store.release_work): drops every lease whose owner starts
+ * with prefix — "<node-id>/" at start (an earlier run of this node died), the exact owner
+ * at stop. An exact prefix, not LIKE. *released receives how many. */
+int serve_store_release(db *conn, const char *prefix, int64_t *released);
 
 /* ---- the API's requests ---- */
 
@@ -228,16 +226,12 @@ int serve_store_w_webhook_retry(db *conn, void *request);
 /* → by_status and due — for /metrics. */
 int serve_store_w_stats(db *conn, void *request);
 
-/* ---- the dispatcher's requests ---- */
+/* ---- the delivery engine's requests (engine.h) ---- */
 
-/* A destination the claim must treat specially: skip it (saturated) or take at most `free`
- * of its webhooks. */
-typedef struct serve_store_claim_limit {
-    char *destination_id; /* owned by the claim request */
-    int free;             /* webhooks the claim may take of it: 0 means skip it */
-} serve_store_claim_limit;
+typedef struct serve_store_outcome serve_store_outcome;
 
-/* A claimed webhook, with everything needed to attempt it. All strings owned by it. */
+/* A claimed webhook, with everything needed to attempt it: the engine's payload. All
+ * strings owned by it. */
 typedef struct serve_store_claimed {
     char *webhook_id;
     char *event_id;
@@ -249,44 +243,29 @@ typedef struct serve_store_claimed {
     size_t body_len;
     int64_t round_attempts; /* attempts already made in the current round */
     int64_t attempt_count;  /* attempts made in all */
+    serve_store_outcome *outcome; /* set when its attempt ended (owned), else NULL */
 } serve_store_claimed;
 
 /*
  * Claims due webhooks (pending, next_attempt_at <= now, no lease) of active destinations,
- * at most `limit` in all and at most per_destination of each destination (or its `free` in
- * `limits`), setting lease_owner = owner and lease_until = lease_until. Destinations are
- * visited in id order starting after `cursor` (round robin across claims: a claim that
- * stops at `limit` leaves the cursor where it stopped); within one, oldest due first.
- * Rows of a destination with no room are never read, so a destination that hangs costs the
- * claim nothing however many of its webhooks wait. Leases expired before `now` are dropped
- * first (their holder died or gave up), which makes those webhooks claimable again.
- * On PostgreSQL rows locked by another claimer are skipped (FOR UPDATE SKIP LOCKED).
- * next_due is the earliest next_attempt_at still pending after `now` (-1 if none); `more`
- * is set when the claim stopped at `limit` (claim again soon).
+ * at most claim->limit in all and at most engine_claim_room(claim, destination id) of each,
+ * setting lease_owner and lease_until. Destinations are visited in id order starting after
+ * claim->cursor (round robin across claims: a claim that stops at its limit sets
+ * next_cursor where it stopped); within one, oldest due first. Rows of a destination with
+ * no room are never read, so a destination that hangs costs the claim nothing however many
+ * of its webhooks wait. Leases expired before now are dropped first (their holder died or
+ * gave up). On PostgreSQL rows locked by another claimer are skipped (SKIP LOCKED).
+ * Outputs: items (payload: a serve_store_claimed, key: its destination id), next_due (the
+ * earliest next_attempt_at still pending after now, -1 if none), more (stopped at limit).
  */
-typedef struct serve_store_claim {
-    /* inputs */
-    const char *owner;         /* not owned: outlives the request */
-    int64_t now;
-    int64_t lease_until;
-    int limit;
-    int per_destination;
-    serve_store_claim_limit *limits; /* owned; reordered by the claim */
-    size_t limit_count;
-    char *cursor;              /* owned, or NULL (start at the first destination); the claim
-                                  replaces it with where the next claim should start */
-    /* outputs */
-    serve_store_claimed *items;      /* owned; count of them */
-    size_t count;
-    int64_t next_due;
-    bool more;
-} serve_store_claim;
+int serve_store_claim(db *conn, engine_claim *claim);
 
-int serve_store_w_claim(db *conn, void *claim);
+/* Frees a claimed webhook, its strings and its outcome. NULL is a no-op. */
+void serve_store_claimed_free(serve_store_claimed *item);
 
-/* Frees the strings of one claimed webhook (not the struct itself) and zeroes it. */
-void serve_store_claimed_clear(serve_store_claimed *item);
-void serve_store_claim_free(serve_store_claim *claim);
+/* Gives back claimed webhooks never attempted: frees each lease owner still holds, and
+ * notifies SERVE_STORE_NOTIFY_CHANNEL so that other nodes claim them at once. */
+int serve_store_unclaim(db *conn, const char *owner, void *const *items, size_t count);
 
 enum serve_store_outcome_state {
     SERVE_STORE_SUCCEEDED = 1, /* 2XX */
@@ -300,9 +279,9 @@ enum serve_store_outcome_state {
  * starts (or continues) the destination's failing streak, and deactivates it when the streak
  * is older than fail_window_ms; a success ends the streak. deactivate_reason, when set,
  * deactivates the destination at once (410 Gone). deactivated tells whether this outcome
- * deactivated the destination.
+ * deactivated the destination. Safe to run again after a failed job (its writes were undone).
  */
-typedef struct serve_store_outcome {
+struct serve_store_outcome {
     /* inputs (strings owned by the outcome) */
     const char *owner;          /* not owned */
     char *webhook_id;
@@ -320,7 +299,7 @@ typedef struct serve_store_outcome {
     /* outputs */
     int64_t attempt_number;     /* n of the row written */
     bool deactivated;
-} serve_store_outcome;
+};
 
 int serve_store_w_outcome(db *conn, void *outcome);
 void serve_store_outcome_free(serve_store_outcome *outcome);
