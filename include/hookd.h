@@ -30,25 +30,25 @@ extern "C" {
 enum hookd_error {
     HOOKD_OK = 0,
     /* returned by libhookd (each function below says which) */
-    HOOKD_ENOMEM = -1,           /* out of memory (the library never aborts its host) */
-    HOOKD_EINVAL = -2,           /* invalid argument */
-    HOOKD_EMISSING = -3,         /* a required header or value is missing */
-    HOOKD_ETIMESTAMP = -4,       /* timestamp is not YYYY-MM-DDTHH:MM:SSZ */
-    HOOKD_EEXPIRED = -5,         /* timestamp older than the tolerance */
-    HOOKD_EFUTURE = -6,          /* timestamp further in the future than the tolerance */
-    HOOKD_ESIGNATURE = -7,       /* signature matches none of the secrets */
-    HOOKD_ETOOBIG = -8,          /* input larger than its cap */
-    HOOKD_EENVELOPE = -9,        /* body is not {"event":string,"data":object} */
-    HOOKD_EEVENTTYPE = -10,      /* event type not in the catalog */
-    HOOKD_EDATA = -11,           /* data lacks a required attribute or has a wrong type */
-    HOOKD_EJSON = -12,           /* not valid JSON */
-    HOOKD_EIO = -13,             /* I/O error (file, the CSPRNG, OpenSSL) */
+    HOOKD_ENOMEM = -1,             /* out of memory (the library never aborts its host) */
+    HOOKD_EINVAL = -2,             /* invalid argument */
+    HOOKD_EMISSING = -3,           /* a required header or value is missing */
+    HOOKD_ETIMESTAMP = -4,         /* timestamp is not YYYY-MM-DDTHH:MM:SSZ */
+    HOOKD_EEXPIRED = -5,           /* timestamp older than the tolerance */
+    HOOKD_EFUTURE = -6,            /* timestamp further in the future than the tolerance */
+    HOOKD_ESIGNATURE = -7,         /* signature matches none of the secrets */
+    HOOKD_ETOOBIG = -8,            /* input larger than its cap */
+    HOOKD_EENVELOPE = -9,          /* body is not {"event":string,"data":object} */
+    HOOKD_EEVENTTYPE = -10,        /* event type not in the catalog */
+    HOOKD_EDATA = -11,             /* data lacks a required attribute or has a wrong type */
+    HOOKD_EJSON = -12,             /* not valid JSON */
+    HOOKD_EIO = -13,               /* I/O error (file, the CSPRNG, OpenSSL) */
     HOOKD_ESIGNATURE_FORMAT = -14, /* signature is not 64 hex digits */
     /* the program's only */
-    HOOKD_ESTORE = -15,          /* the store could not read or write */
-    HOOKD_ENOTFOUND = -16,       /* no such object */
-    HOOKD_ECONFLICT = -17,       /* conflicts with the current state */
-    HOOKD_ELEASE = -18,          /* the lease on a claimed item was lost */
+    HOOKD_ESTORE = -15,    /* the store could not read or write */
+    HOOKD_ENOTFOUND = -16, /* no such object */
+    HOOKD_ECONFLICT = -17, /* conflicts with the current state */
+    HOOKD_ELEASE = -18,    /* the lease on a claimed item was lost */
 };
 #define HOOKD_ELAST HOOKD_ELEASE /* the lowest code: every code is in [HOOKD_ELAST, 0] */
 
@@ -85,9 +85,8 @@ typedef struct hookd_signed {
  * HOOKD_OK, or the code of the step that failed: HOOKD_EINVAL for a time outside years
  * 0000–9999 or an argument hookd_sign refuses, HOOKD_ENOMEM, HOOKD_EIO. On error both
  * strings of out are "": never send the attempt then. */
-int hookd_sign_attempt(const char *secret, size_t secret_len, const char *id,
-                       int64_t unix_seconds, const void *body, size_t body_len,
-                       hookd_signed *out);
+int hookd_sign_attempt(const char *secret, size_t secret_len, const char *id, int64_t unix_seconds,
+                       const void *body, size_t body_len, hookd_signed *out);
 
 /* A secret a receiver accepts; a receiver may hold several during a rotation. */
 typedef struct hookd_secret {
@@ -107,8 +106,8 @@ typedef struct hookd_secret {
  * Uppercase hex is accepted. Returns HOOKD_OK when one secret matches.
  */
 int hookd_verify(const hookd_secret *secrets, size_t secret_count, const char *id,
-                 const char *timestamp, const char *signature, const void *body,
-                 size_t body_len, int64_t now, int64_t tolerance);
+                 const char *timestamp, const char *signature, const void *body, size_t body_len,
+                 int64_t now, int64_t tolerance);
 
 /* ---- timestamps: strictly YYYY-MM-DDTHH:MM:SSZ, UTC ---- */
 
@@ -213,8 +212,7 @@ int hookd_size_parse(const char *text, uint64_t *bytes);
 
 /* "30s,5m,30m,2h" → up to max durations in ms; *count gets how many. HOOKD_OK, or
  * HOOKD_EINVAL on a bad item, an empty list, or more than max items. */
-int hookd_duration_list_parse(const char *text, int64_t *milliseconds, size_t max,
-                              size_t *count);
+int hookd_duration_list_parse(const char *text, int64_t *milliseconds, size_t max, size_t *count);
 
 #ifdef __cplusplus
 }

@@ -101,8 +101,7 @@ int api_store_error_status(int rc, const char **code)
     }
 }
 
-void api_reply_store_error(struct evhttp_request *req, int rc, const char *what,
-                           const char *why)
+void api_reply_store_error(struct evhttp_request *req, int rc, const char *what, const char *why)
 {
     const char *code = NULL;
     int status = api_store_error_status(rc, &code);

@@ -37,8 +37,8 @@
 
 struct evhttp_request;
 
-#define API_TIME_LEN 24            /* strlen("2024-08-22T01:04:05.123Z") */
-#define API_RETRY_AFTER_SECONDS 5  /* Retry-After on a 503: a busy store clears in seconds */
+#define API_TIME_LEN 24           /* strlen("2024-08-22T01:04:05.123Z") */
+#define API_RETRY_AFTER_SECONDS 5 /* Retry-After on a 503: a busy store clears in seconds */
 
 /* Formats Unix milliseconds into out (API_TIME_LEN + 1 bytes). 0, or HOOKD_EINVAL outside
  * years 0000–9999. */
@@ -62,8 +62,7 @@ int api_store_error_status(int rc, const char **code);
 
 /* Answers a failed store job (see api_store_error_status). what names the object for the
  * 404 message ("webhook"); why, when not NULL or empty, is the 409's message. */
-void api_reply_store_error(struct evhttp_request *req, int rc, const char *what,
-                           const char *why);
+void api_reply_store_error(struct evhttp_request *req, int rc, const char *what, const char *why);
 
 /* 503 with Retry-After: API_RETRY_AFTER_SECONDS, code and message. */
 void api_reply_unavailable(struct evhttp_request *req, const char *code, const char *message);

@@ -24,10 +24,14 @@
 static const char *cli_kind_example(cli_kind kind)
 {
     switch (kind) {
-    case CLI_DURATION: return "is not a duration (use 500ms, 10s, 5m, 2h)";
-    case CLI_SIZE: return "is not a size (use 512KiB, 1MiB, 1GiB)";
-    case CLI_COUNT: return "is not a whole number";
-    default: return "is not valid";
+    case CLI_DURATION:
+        return "is not a duration (use 500ms, 10s, 5m, 2h)";
+    case CLI_SIZE:
+        return "is not a size (use 512KiB, 1MiB, 1GiB)";
+    case CLI_COUNT:
+        return "is not a whole number";
+    default:
+        return "is not valid";
     }
 }
 
@@ -56,8 +60,10 @@ int cli_usage_error(const cli_command *cmd, const char *fmt, ...)
 /* A duration as people write it: the largest unit that divides it ("10m", "1500ms"). */
 static void cli_format_duration(int64_t ms, char *out, size_t len)
 {
-    static const struct { int64_t ms; const char *unit; } units[] = {
-        {86400000, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}};
+    static const struct {
+        int64_t ms;
+        const char *unit;
+    } units[] = {{86400000, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}};
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
         if (ms != 0 && ms % units[i].ms == 0) {
             snprintf(out, len, "%lld%s", (long long)(ms / units[i].ms), units[i].unit);
@@ -69,8 +75,10 @@ static void cli_format_duration(int64_t ms, char *out, size_t len)
 /* A size as people write it: "1GiB", "512KiB", "1 byte". */
 static void cli_format_size(int64_t bytes, char *out, size_t len)
 {
-    static const struct { int64_t bytes; const char *unit; } units[] = {
-        {1LL << 30, "GiB"}, {1LL << 20, "MiB"}, {1LL << 10, "KiB"}};
+    static const struct {
+        int64_t bytes;
+        const char *unit;
+    } units[] = {{1LL << 30, "GiB"}, {1LL << 20, "MiB"}, {1LL << 10, "KiB"}};
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
         if (bytes != 0 && bytes % units[i].bytes == 0) {
             snprintf(out, len, "%lld%s", (long long)(bytes / units[i].bytes), units[i].unit);
@@ -92,8 +100,8 @@ static void cli_format_bound(cli_kind kind, int64_t v, char *out, size_t len)
 /* Reports a value that parsed but lies outside the option's range. Returns 2. */
 static int cli_out_of_range(const cli_command *cmd, const cli_option *o, const char *text)
 {
-    static const char *const nouns[] = {[CLI_DURATION] = "a duration", [CLI_SIZE] = "a size",
-                                        [CLI_COUNT] = "a number"};
+    static const char *const nouns[] = {
+        [CLI_DURATION] = "a duration", [CLI_SIZE] = "a size", [CLI_COUNT] = "a number"};
     char lo[32], hi[32];
     cli_format_bound(o->kind, o->min, lo, sizeof lo);
     cli_format_bound(o->kind, o->max, hi, sizeof hi);
@@ -161,8 +169,10 @@ static int cli_store_list(const cli_command *cmd, const cli_option *o, void *val
     size_t max = cli_capacity(o, CLI_LIST_MAX), count = 0;
     int64_t ms[CLI_LIST_MAX];
     if (hookd_duration_list_parse(text, ms, max, &count) != HOOKD_OK || count == 0)
-        return cli_usage_error(cmd, "--%s: \"%s\" is not a list of at most %zu durations "
-                               "(use 10s,1m,10m,1h)", o->name, text, max);
+        return cli_usage_error(cmd,
+                               "--%s: \"%s\" is not a list of at most %zu durations "
+                               "(use 10s,1m,10m,1h)",
+                               o->name, text, max);
     memcpy(list->ms, ms, count * sizeof ms[0]);
     list->count = count;
     list->text = text;
@@ -188,16 +198,20 @@ static int cli_store_string(const cli_command *cmd, const cli_option *o, void *v
 }
 
 /* Stores the value of option o given as text. 0, or 2 once the mistake is reported. */
-static int cli_store(const cli_command *cmd, const cli_option *o, void *config,
-                     const char *text)
+static int cli_store(const cli_command *cmd, const cli_option *o, void *config, const char *text)
 {
     void *value = (char *)config + o->offset;
     switch (o->kind) {
     case CLI_STRING:
-    case CLI_STRINGS: return cli_store_string(cmd, o, value, text);
-    case CLI_LIST: return cli_store_list(cmd, o, value, text);
-    case CLI_FLAG: *(bool *)value = true; return 0;
-    default: return cli_store_number(cmd, o, value, text);
+    case CLI_STRINGS:
+        return cli_store_string(cmd, o, value, text);
+    case CLI_LIST:
+        return cli_store_list(cmd, o, value, text);
+    case CLI_FLAG:
+        *(bool *)value = true;
+        return 0;
+    default:
+        return cli_store_number(cmd, o, value, text);
     }
 }
 
@@ -206,8 +220,8 @@ static int cli_refused(const cli_command *cmd, char **argv)
 {
     if (optopt >= CLI_OPT_BASE) {
         const cli_option *o = &cmd->options[optopt - CLI_OPT_BASE];
-        return cli_usage_error(cmd, o->kind == CLI_FLAG ? "--%s takes no value"
-                                                        : "--%s needs a value", o->name);
+        return cli_usage_error(
+            cmd, o->kind == CLI_FLAG ? "--%s takes no value" : "--%s needs a value", o->name);
     }
     if (optopt == 'h' && strncmp(argv[optind - 1], "--", 2) == 0)
         return cli_usage_error(cmd, "--help takes no value");
@@ -274,8 +288,7 @@ static int cli_scan(const cli_command *cmd, void *config, int argc, char **argv,
     return status;
 }
 
-int cli_parse(const cli_command *cmd, void *config, int argc, char **argv,
-              int *first_positional)
+int cli_parse(const cli_command *cmd, void *config, int argc, char **argv, int *first_positional)
 {
     bool *given = xcalloc(cmd->option_count + 1, sizeof *given);
     int status = cli_scan(cmd, config, argc, argv, given);

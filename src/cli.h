@@ -59,18 +59,18 @@ typedef struct cli_list {
 
 /* One flag. Values the flag is not given keep what the caller preset (the default). */
 typedef struct cli_option {
-    const char *name;  /* without the dashes: "timeout" */
+    const char *name; /* without the dashes: "timeout" */
     cli_kind kind;
-    size_t offset;     /* where the value goes: CLI_AT(config type, field); the field's type
-                          follows kind */
-    const char *arg;   /* the argument's name in the help ("DURATION"); NULL for CLI_FLAG */
-    const char *help;  /* the help text; '\n' starts a continuation line */
-    int64_t min, max;  /* DURATION (ms), SIZE (bytes), COUNT: accepted range when max > 0
-                          (min alone is checked when max is 0); STRINGS, LIST: at most max
-                          items (0: the type's capacity) */
-    const char *env;   /* environment variable read when the flag is absent (an empty value
-                          counts as unset), or NULL; for STRINGS, see env_adds */
-    bool env_adds;     /* STRINGS: the variable adds one more value even when the flag is given */
+    size_t offset;    /* where the value goes: CLI_AT(config type, field); the field's type
+                         follows kind */
+    const char *arg;  /* the argument's name in the help ("DURATION"); NULL for CLI_FLAG */
+    const char *help; /* the help text; '\n' starts a continuation line */
+    int64_t min, max; /* DURATION (ms), SIZE (bytes), COUNT: accepted range when max > 0
+                         (min alone is checked when max is 0); STRINGS, LIST: at most max
+                         items (0: the type's capacity) */
+    const char *env;  /* environment variable read when the flag is absent (an empty value
+                         counts as unset), or NULL; for STRINGS, see env_adds */
+    bool env_adds;    /* STRINGS: the variable adds one more value even when the flag is given */
     /* STRING and STRINGS: a check of the text, NULL for none. A refused text is reported as
      * `--name: "text" WHAT`, e.g. WHAT = "does not start with /"; never used on secrets'
      * contents beyond emptiness, since the text is echoed. */
@@ -85,13 +85,13 @@ typedef struct cli_command {
     const char *summary;       /* a paragraph under the usage line */
     const cli_option *options; /* the flags, in the order of the help */
     size_t option_count;
-    size_t positional_max;     /* positional arguments accepted (send: 1 URL) */
-    const char *footer;        /* notes after the flags, or NULL */
+    size_t positional_max; /* positional arguments accepted (send: 1 URL) */
+    const char *footer;    /* notes after the flags, or NULL */
 } cli_command;
 
 /* The help line that every long-running command ends with. */
-#define CLI_LOG_LEVEL_HELP                                                                    \
-    "Environment: HOOKD_LOG_LEVEL=debug|info|warn|error sets the lowest level logged on\n"    \
+#define CLI_LOG_LEVEL_HELP                                                                         \
+    "Environment: HOOKD_LOG_LEVEL=debug|info|warn|error sets the lowest level logged on\n"         \
     "stderr (default info). Secrets, signatures and bodies are never logged.\n"
 
 /* .options and .option_count of a cli_command, from a static array of cli_option. */
@@ -112,8 +112,7 @@ typedef struct cli_command {
  * once: 0 after printing the help on stdout, 2 after printing a usage error on stderr.
  * Not thread-safe (getopt's globals); call it once per command, on the main thread.
  */
-int cli_parse(const cli_command *cmd, void *config, int argc, char **argv,
-              int *first_positional);
+int cli_parse(const cli_command *cmd, void *config, int argc, char **argv, int *first_positional);
 
 /* Prints cmd's usage (generated from its table) on out. */
 void cli_help(const cli_command *cmd, FILE *out);

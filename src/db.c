@@ -130,8 +130,7 @@ static int db_migrate_one(db *conn, const char *component, int64_t version, cons
     if (rc != 0)
         goto fail;
     snprintf(stmt, sizeof stmt,
-             "CREATE TABLE IF NOT EXISTS %s_schema_version (version BIGINT NOT NULL)",
-             component);
+             "CREATE TABLE IF NOT EXISTS %s_schema_version (version BIGINT NOT NULL)", component);
     rc = db_exec(conn, stmt);
     if (rc != 0)
         goto fail;
@@ -150,8 +149,7 @@ static int db_migrate_one(db *conn, const char *component, int64_t version, cons
                   db_errmsg(conn));
         goto fail;
     }
-    snprintf(stmt, sizeof stmt, "INSERT INTO %s_schema_version (version) VALUES ($1)",
-             component);
+    snprintf(stmt, sizeof stmt, "INSERT INTO %s_schema_version (version) VALUES ($1)", component);
     rc = db_query(conn, stmt, &p, 1, NULL, NULL);
     if (rc != 0)
         goto fail;

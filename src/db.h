@@ -32,9 +32,9 @@ enum db_kind { DB_SQLITE = 1, DB_POSTGRES = 2 };
 /* A query parameter. Build them with the DB_* macros below. */
 typedef struct db_param {
     enum { DB_NULL, DB_INT, DB_TEXT } type;
-    int64_t i;      /* DB_INT */
-    const char *s;  /* DB_TEXT: not copied; must outlive the call */
-    size_t len;     /* DB_TEXT: byte length */
+    int64_t i;     /* DB_INT */
+    const char *s; /* DB_TEXT: not copied; must outlive the call */
+    size_t len;    /* DB_TEXT: byte length */
 } db_param;
 
 #define DB_I(v) ((db_param){.type = DB_INT, .i = (int64_t)(v)})
@@ -115,8 +115,8 @@ typedef void (*db_notify_fn)(void *arg);
  * Returns HOOKD_EINVAL for a sqlite: URL (no notifications: *out is NULL) or an invalid
  * channel. Never fails otherwise (allocation failure aborts). Thread: loop thread only.
  */
-int db_listener_open(struct event_base *base, const char *url, const char *channel,
-                     db_notify_fn fn, void *arg, db_listener **out);
+int db_listener_open(struct event_base *base, const char *url, const char *channel, db_notify_fn fn,
+                     void *arg, db_listener **out);
 
 /* True while the LISTEN is in force (notifications are being received). */
 bool db_listener_ready(const db_listener *l);

@@ -20,8 +20,8 @@ typedef struct db_backend {
     enum db_kind kind;
     void (*close)(db *conn);
     int (*exec)(db *conn, const char *sql);
-    int (*query)(db *conn, const char *sql, const db_param *params, size_t n,
-                 db_rows **rows, int64_t *changed);
+    int (*query)(db *conn, const char *sql, const db_param *params, size_t n, db_rows **rows,
+                 int64_t *changed);
     int (*begin)(db *conn);
     int (*commit)(db *conn);
     int (*rollback)(db *conn);

@@ -18,24 +18,24 @@
 #define LISTENER_BACKOFF_MAX_MS 30000
 
 enum listener_state {
-    LISTENER_WAITING,    /* no connection; the retry timer is armed */
-    LISTENER_CONNECTING, /* PQconnectPoll in progress */
+    LISTENER_WAITING,     /* no connection; the retry timer is armed */
+    LISTENER_CONNECTING,  /* PQconnectPoll in progress */
     LISTENER_SUBSCRIBING, /* LISTEN sent, its answer not yet read */
-    LISTENER_READY,      /* LISTEN in force */
+    LISTENER_READY,       /* LISTEN in force */
 };
 
 struct db_listener {
     struct event_base *base;
-    char *url;                 /* owned copy; holds the password: never logged */
+    char *url; /* owned copy; holds the password: never logged */
     char channel[64];
     db_notify_fn fn;
     void *arg;
-    PGconn *conn;              /* NULL while waiting */
+    PGconn *conn; /* NULL while waiting */
     enum listener_state state;
-    struct event *io;          /* on PQsocket(conn), re-created at each connect step */
-    struct event *retry;       /* the backoff timer */
-    int64_t backoff_ms;        /* the next wait after a failure */
-    bool was_ready;            /* it has been ready once: later connects are reconnects */
+    struct event *io;    /* on PQsocket(conn), re-created at each connect step */
+    struct event *retry; /* the backoff timer */
+    int64_t backoff_ms;  /* the next wait after a failure */
+    bool was_ready;      /* it has been ready once: later connects are reconnects */
 };
 
 static void listener_io_cb(evutil_socket_t fd, short what, void *arg);
@@ -180,8 +180,12 @@ static void listener_io_cb(evutil_socket_t fd, short what, void *arg)
             if (listener_watch(l, EV_WRITE) != 0)
                 listener_fail(l, "connect", PQerrorMessage(l->conn));
             return;
-        case PGRES_POLLING_OK: listener_subscribe(l); return;
-        default: listener_fail(l, "cannot connect", PQerrorMessage(l->conn)); return;
+        case PGRES_POLLING_OK:
+            listener_subscribe(l);
+            return;
+        default:
+            listener_fail(l, "cannot connect", PQerrorMessage(l->conn));
+            return;
         }
     }
     if (what & EV_WRITE) {
@@ -211,9 +215,12 @@ static void listener_notice(void *arg, const char *message)
 static void listener_connect(db_listener *l)
 {
     /* The URL first, expanded; the keywords after it override its own. */
-    static const char *const keywords[] = {"dbname",         "application_name",
-                                           "keepalives",     "keepalives_idle",
-                                           "keepalives_interval", "keepalives_count",
+    static const char *const keywords[] = {"dbname",
+                                           "application_name",
+                                           "keepalives",
+                                           "keepalives_idle",
+                                           "keepalives_interval",
+                                           "keepalives_count",
                                            NULL};
     const char *values[] = {l->url, "hookd-listener", "1", "30", "10", "3", NULL};
     l->conn = PQconnectStartParams(keywords, values, 1);
@@ -232,8 +239,8 @@ static void listener_connect(db_listener *l)
         listener_fail(l, "cannot connect", PQerrorMessage(l->conn));
 }
 
-int db_listener_open(struct event_base *base, const char *url, const char *channel,
-                     db_notify_fn fn, void *arg, db_listener **out)
+int db_listener_open(struct event_base *base, const char *url, const char *channel, db_notify_fn fn,
+                     void *arg, db_listener **out)
 {
     *out = NULL;
     if (!url || !(strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0))

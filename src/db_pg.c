@@ -23,8 +23,8 @@
 typedef struct db_pg {
     struct db base;
     PGconn *conn;
-    bool in_tx;     /* between our BEGIN and COMMIT/ROLLBACK */
-    bool tx_broken; /* the connection was lost inside the transaction */
+    bool in_tx;                      /* between our BEGIN and COMMIT/ROLLBACK */
+    bool tx_broken;                  /* the connection was lost inside the transaction */
     char *prepared[PG_PREPARED_MAX]; /* SQL text of statement "hookd_<i>" on this session */
     uint64_t prepared_hash[PG_PREPARED_MAX];
     size_t prepared_count;
@@ -179,8 +179,8 @@ static int pg_exec(db *conn, const char *sql)
     return rc;
 }
 
-static int pg_query(db *conn, const char *sql, const db_param *params, size_t n,
-                    db_rows **rows, int64_t *changed)
+static int pg_query(db *conn, const char *sql, const db_param *params, size_t n, db_rows **rows,
+                    int64_t *changed)
 {
     db_pg *c = (db_pg *)conn;
     int rc = pg_ensure(c);
@@ -218,7 +218,9 @@ static int pg_query(db *conn, const char *sql, const db_param *params, size_t n,
             values[i] = text;
             break;
         }
-        default: values[i] = NULL; break;
+        default:
+            values[i] = NULL;
+            break;
         }
     }
     char name[32];

@@ -209,12 +209,16 @@ static int sqlite_bind(db_sqlite *c, sqlite3_stmt *stmt, const db_param *params,
         int idx = (int)i + 1;
         int rc;
         switch (params[i].type) {
-        case DB_INT: rc = sqlite3_bind_int64(stmt, idx, params[i].i); break;
+        case DB_INT:
+            rc = sqlite3_bind_int64(stmt, idx, params[i].i);
+            break;
         case DB_TEXT:
             rc = sqlite3_bind_text64(stmt, idx, params[i].s ? params[i].s : "", params[i].len,
                                      SQLITE_STATIC, SQLITE_UTF8);
             break;
-        default: rc = sqlite3_bind_null(stmt, idx); break;
+        default:
+            rc = sqlite3_bind_null(stmt, idx);
+            break;
         }
         if (rc != SQLITE_OK)
             return sqlite_error(c, "bind");
@@ -222,8 +226,8 @@ static int sqlite_bind(db_sqlite *c, sqlite3_stmt *stmt, const db_param *params,
     return 0;
 }
 
-static int sqlite_query(db *conn, const char *sql, const db_param *params, size_t n,
-                        db_rows **rows, int64_t *changed)
+static int sqlite_query(db *conn, const char *sql, const db_param *params, size_t n, db_rows **rows,
+                        int64_t *changed)
 {
     db_sqlite *c = (db_sqlite *)conn;
     sqlite3_stmt *stmt;
@@ -388,9 +392,8 @@ int db_sqlite_open(const char *url, db **out, char *err, size_t errlen)
         return HOOKD_EINVAL;
     }
     sqlite3 *handle = NULL;
-    int rc = sqlite3_open_v2(path, &handle,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+    int rc = sqlite3_open_v2(
+        path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "sqlite: cannot open %s: %s", path,
                  handle ? sqlite3_errmsg(handle) : sqlite3_errstr(rc));

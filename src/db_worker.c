@@ -22,7 +22,7 @@ typedef struct db_job {
     db_work_fn work;
     db_done_fn done;
     void *arg;
-    int rc;              /* the work's result, or HOOKD_ESTORE when the batch failed */
+    int rc; /* the work's result, or HOOKD_ESTORE when the batch failed */
     struct db_job *next;
 } db_job;
 
@@ -34,16 +34,16 @@ typedef struct job_list {
 
 struct db_worker {
     struct event_base *base;
-    db *conn;               /* owned; used only by the thread until it is joined */
+    db *conn; /* owned; used only by the thread until it is joined */
     size_t max_batch;
     pthread_t thread;
-    pthread_mutex_t lock;   /* guards everything below */
-    pthread_cond_t wake;    /* signalled when a job is queued or stop is asked */
-    job_list queue;         /* submitted, not yet taken */
-    job_list completed;     /* run, waiting for their done on the loop */
-    size_t pending;         /* submitted and whose done has not yet been called */
+    pthread_mutex_t lock; /* guards everything below */
+    pthread_cond_t wake;  /* signalled when a job is queued or stop is asked */
+    job_list queue;       /* submitted, not yet taken */
+    job_list completed;   /* run, waiting for their done on the loop */
+    size_t pending;       /* submitted and whose done has not yet been called */
     bool stopping;
-    struct event *notify;   /* activated to run completed jobs' done on the loop */
+    struct event *notify; /* activated to run completed jobs' done on the loop */
 };
 
 static void list_push(job_list *l, db_job *j)

@@ -48,12 +48,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ENGINE_BUCKETS 256             /* hash buckets of the per-key table */
-#define ENGINE_CLAIM_MAX 256           /* items one claim takes at most */
-#define ENGINE_AHEAD 8                 /* a fast key's claimed work: up to 8 rounds of slots */
-#define ENGINE_AHEAD_HORIZON_MS 100    /* rounds claimed ahead must end within this time */
-#define ENGINE_AHEAD_LEASE_SHARE 20    /* … and within 1/20 of the lease */
-#define ENGINE_LEASE_MARGIN_MS 1000    /* a run starts only with this much lease to spare
+#define ENGINE_BUCKETS 256          /* hash buckets of the per-key table */
+#define ENGINE_CLAIM_MAX 256        /* items one claim takes at most */
+#define ENGINE_AHEAD 8              /* a fast key's claimed work: up to 8 rounds of slots */
+#define ENGINE_AHEAD_HORIZON_MS 100 /* rounds claimed ahead must end within this time */
+#define ENGINE_AHEAD_LEASE_SHARE 20 /* … and within 1/20 of the lease */
+#define ENGINE_LEASE_MARGIN_MS                                                                     \
+    1000                               /* a run starts only with this much lease to spare          \
                                           (half of lease - timeout when that is less) */
 #define ENGINE_RECORD_BACKOFF_MS 250   /* first wait before a refused outcome is retried */
 #define ENGINE_RECORD_BACKOFF_MAX 5000 /* the wait doubles up to this */
@@ -100,29 +101,29 @@ struct engine {
     char node_id[136];
     char owner[160];
     engine_key *buckets[ENGINE_BUCKETS];
-    int running;                     /* runs under way */
-    int queued;                      /* claimed, waiting for a slot */
-    int unrecorded;                  /* ended runs whose outcomes are not yet committed */
-    engine_run *runs;                /* runs under way */
-    engine_run *to_record;           /* ended runs whose outcomes wait for a record job */
+    int running;           /* runs under way */
+    int queued;            /* claimed, waiting for a slot */
+    int unrecorded;        /* ended runs whose outcomes are not yet committed */
+    engine_run *runs;      /* runs under way */
+    engine_run *to_record; /* ended runs whose outcomes wait for a record job */
     engine_run **to_record_tail;
-    int recording;                   /* record jobs with the store */
-    bool claiming;                   /* a claim job is with the store */
-    bool rewake;                     /* woken while claiming: claim again after */
-    bool starved;                    /* a claim found no room while outcomes held leases */
+    int recording; /* record jobs with the store */
+    bool claiming; /* a claim job is with the store */
+    bool rewake;   /* woken while claiming: claim again after */
+    bool starved;  /* a claim found no room while outcomes held leases */
     bool stopping;
-    int unclaiming;                  /* give-back jobs under way */
-    int releasing;                   /* release jobs under way */
-    bool released_at_stop;           /* the final release was submitted */
+    int unclaiming;        /* give-back jobs under way */
+    int releasing;         /* release jobs under way */
+    bool released_at_stop; /* the final release was submitted */
     bool drained_called;
-    char *cursor;                    /* where the next claim's round robin resumes */
+    char *cursor; /* where the next claim's round robin resumes */
     void (*drained)(void *arg);
     void *drained_arg;
-    struct event *tick;              /* poll, next due, refused outcomes' retries */
-    struct event *pump;              /* starts waiting runs on the next loop turn */
-    struct event *flush;             /* submits this turn's outcomes as one record job */
-    struct event *later;             /* check_drained on the next turn, after engine_stop */
-    int64_t tick_at;                 /* monotonic ms the tick fires at, 0 when idle */
+    struct event *tick;  /* poll, next due, refused outcomes' retries */
+    struct event *pump;  /* starts waiting runs on the next loop turn */
+    struct event *flush; /* submits this turn's outcomes as one record job */
+    struct event *later; /* check_drained on the next turn, after engine_stop */
+    int64_t tick_at;     /* monotonic ms the tick fires at, 0 when idle */
 };
 
 static void claim_start(engine *e);
@@ -355,8 +356,8 @@ void engine_finished(engine_run *r, const engine_result *res)
     /* Claim when a round of this key's room is free and it may have more due, or when it
      * emptied (other keys may be waiting for room). The next waiting run starts on the next
      * loop turn, never from inside the runner's completion callback. */
-    bool want = k->maybe_more &&
-                k->running + k->queued <= key_depth(e, k, now) - e->opt.max_per_key;
+    bool want =
+        k->maybe_more && k->running + k->queued <= key_depth(e, k, now) - e->opt.max_per_key;
     bool idle = k->running == 0 && k->queued == 0;
     if (!e->stopping && e->queued > 0)
         event_active(e->pump, EV_TIMEOUT, 0);
@@ -408,13 +409,15 @@ static int record_work(db *conn, void *arg)
 static bool record_refused(engine *e, engine_run *r, int rc, int64_t now)
 {
     if (now + r->backoff_ms >= r->lease_until) {
-        log_error(e->name, "%s: cannot record the run's outcome (%s) before its lease ends; "
-                  "it will run again", r->id, hookd_strerror(rc));
+        log_error(e->name,
+                  "%s: cannot record the run's outcome (%s) before its lease ends; "
+                  "it will run again",
+                  r->id, hookd_strerror(rc));
         return false;
     }
     if (r->backoff_ms == ENGINE_RECORD_BACKOFF_MS)
-        log_warn(e->name, "%s: cannot record the run's outcome (%s); kept, trying again",
-                 r->id, hookd_strerror(rc));
+        log_warn(e->name, "%s: cannot record the run's outcome (%s); kept, trying again", r->id,
+                 hookd_strerror(rc));
     r->retry_at = now + r->backoff_ms;
     r->backoff_ms *= 2;
     if (r->backoff_ms > ENGINE_RECORD_BACKOFF_MAX)
@@ -505,7 +508,7 @@ static void records_flush(engine *e)
 
 typedef struct unclaim_job {
     engine *e;
-    engine_run *list;  /* linked by next */
+    engine_run *list; /* linked by next */
     void **payloads;
     size_t count;
 } unclaim_job;
@@ -592,8 +595,8 @@ static void release_submit(engine *e, const char *prefix)
  * and never started or given back), then tells the caller. */
 static void check_drained(engine *e)
 {
-    if (!e->stopping || e->drained_called || e->running > 0 || e->to_record ||
-        e->recording > 0 || e->claiming || e->unclaiming > 0 || e->releasing > 0)
+    if (!e->stopping || e->drained_called || e->running > 0 || e->to_record || e->recording > 0 ||
+        e->claiming || e->unclaiming > 0 || e->releasing > 0)
         return;
     if (!e->released_at_stop) {
         e->released_at_stop = true;
@@ -622,8 +625,7 @@ int engine_claim_room(const engine_claim *c, const char *key)
 {
     engine_key_room probe = {.key = key};
     const engine_key_room *r =
-        c->room_count ? bsearch(&probe, c->rooms, c->room_count, sizeof *c->rooms, room_cmp)
-                      : NULL;
+        c->room_count ? bsearch(&probe, c->rooms, c->room_count, sizeof *c->rooms, room_cmp) : NULL;
     return r ? r->room : c->per_key;
 }
 
@@ -807,8 +809,7 @@ void engine_node_id_clean(const char *in, char *out, size_t outlen)
     for (; in && *in && n + 1 < outlen && n < 128; in++) {
         char c = *in;
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '-' || c == '_' || c == ':' || c == '[' || c == ']' ||
-                  c == ' ';
+                  c == '.' || c == '-' || c == '_' || c == ':' || c == '[' || c == ']' || c == ' ';
         out[n++] = ok ? c : '-';
     }
     out[n] = '\0';

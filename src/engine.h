@@ -63,20 +63,20 @@ typedef struct engine_key_room {
 /* One claim, filled by the engine, run by store.claim on the store thread. */
 typedef struct engine_claim {
     /* inputs */
-    const char *owner;           /* the lease owner to write */
-    int64_t now;                 /* wall ms */
-    int64_t lease_until;         /* wall ms: the leases' end */
-    int limit;                   /* items at most, in all (≥ 1) */
-    int per_key;                 /* items at most of a key not in rooms */
-    const engine_key_room *rooms;/* keys with their own room, sorted by strcmp of key */
+    const char *owner;            /* the lease owner to write */
+    int64_t now;                  /* wall ms */
+    int64_t lease_until;          /* wall ms: the leases' end */
+    int limit;                    /* items at most, in all (≥ 1) */
+    int per_key;                  /* items at most of a key not in rooms */
+    const engine_key_room *rooms; /* keys with their own room, sorted by strcmp of key */
     size_t room_count;
-    const char *cursor;          /* where a round robin over keys resumes, or NULL */
+    const char *cursor; /* where a round robin over keys resumes, or NULL */
     /* outputs */
-    engine_claimed *items;       /* xmalloc'd array (taken by the engine); count of them */
+    engine_claimed *items; /* xmalloc'd array (taken by the engine); count of them */
     size_t count;
-    char *next_cursor;           /* xmalloc'd (taken by the engine), or NULL: keep cursor */
-    int64_t next_due;            /* wall ms of the next item due after now, -1: unknown */
-    bool more;                   /* stopped at limit: more may be due now */
+    char *next_cursor; /* xmalloc'd (taken by the engine), or NULL: keep cursor */
+    int64_t next_due;  /* wall ms of the next item due after now, -1: unknown */
+    bool more;         /* stopped at limit: more may be due now */
 } engine_claim;
 
 /* Room of key in a claim (its rooms entry, else per_key). For store.claim. */
@@ -90,10 +90,10 @@ enum engine_state {
 
 /* What the engine decided at a run's end, handed to store.record. */
 typedef struct engine_outcome {
-    const char *owner;       /* the lease owner */
+    const char *owner; /* the lease owner */
     enum engine_state state;
-    int64_t attempt;         /* this run's number in its round (1 for the first) */
-    int64_t started_at;      /* wall ms */
+    int64_t attempt;    /* this run's number in its round (1 for the first) */
+    int64_t started_at; /* wall ms */
     int64_t duration_ms;
     int64_t now;             /* wall ms of the run's end */
     int64_t next_attempt_at; /* ENGINE_RETRY: wall ms */

@@ -48,14 +48,14 @@ typedef struct sock_watch {
 struct http_client {
     struct event_base *base;
     CURLM *multi;
-    struct event *timer;     /* curl's one timeout */
+    struct event *timer; /* curl's one timeout */
     bool allow_http;
     bool allow_private;
-    char *ca_file;           /* copy, or NULL */
-    char *user_agent;        /* copy */
-    transfer *active;        /* transfers under way (doubly linked) */
+    char *ca_file;    /* copy, or NULL */
+    char *user_agent; /* copy */
+    transfer *active; /* transfers under way (doubly linked) */
     size_t in_flight;
-    transfer *free_list;     /* finished transfers kept for their easy handle */
+    transfer *free_list; /* finished transfers kept for their easy handle */
     size_t free_count;
     sock_watch *watches;
 };
@@ -66,18 +66,18 @@ struct transfer {
     http_done_fn done;
     void *arg;
     struct curl_slist *headers;
-    char *body;               /* our copy of the request body */
+    char *body; /* our copy of the request body */
     size_t body_cap;
     char response[RESPONSE_CAP];
     size_t response_len;
     int64_t retry_after_ms;
-    int64_t started_ms;       /* monotonic */
+    int64_t started_ms; /* monotonic */
     int64_t timeout_ms;
     char errbuf[CURL_ERROR_SIZE];
-    char refused[160];        /* why the first refused address was refused */
-    unsigned refused_count;   /* addresses the policy refused */
-    unsigned opened_count;    /* sockets opened */
-    CURLcode fail_code;       /* set when the transfer could not even start */
+    char refused[160];      /* why the first refused address was refused */
+    unsigned refused_count; /* addresses the policy refused */
+    unsigned opened_count;  /* sockets opened */
+    CURLcode fail_code;     /* set when the transfer could not even start */
     transfer *prev, *next;
 };
 
@@ -203,8 +203,8 @@ int http_client_check_url(const http_client_options *options, const char *url, c
     bool is_https = strcasecmp(scheme, "https") == 0;
     bool is_http = strcasecmp(scheme, "http") == 0;
     if (!is_https && !(is_http && allow_http)) {
-        snprintf(why, whylen, "%s", allow_http ? "URL scheme must be http or https"
-                                               : "URL scheme must be https");
+        snprintf(why, whylen, "%s",
+                 allow_http ? "URL scheme must be http or https" : "URL scheme must be https");
         rc = HOOKD_EINVAL;
         goto done;
     }
@@ -234,17 +234,15 @@ static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose,
                 inet_ntop(AF_INET, &((struct sockaddr_in *)&address->addr)->sin_addr, host,
                           sizeof host);
             else if (address->family == AF_INET6)
-                inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&address->addr)->sin6_addr,
-                          host, sizeof host);
+                inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&address->addr)->sin6_addr, host,
+                          sizeof host);
             if (t->refused_count++ == 0)
-                snprintf(t->refused, sizeof t->refused, "address refused: %s is %s", host,
-                         why);
+                snprintf(t->refused, sizeof t->refused, "address refused: %s is %s", host, why);
             return CURL_SOCKET_BAD;
         }
     }
     /* CLOEXEC: the receiver spawns handlers, which must not inherit our connections. */
-    curl_socket_t fd = socket(address->family, address->socktype | SOCK_CLOEXEC,
-                              address->protocol);
+    curl_socket_t fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
     if (fd != CURL_SOCKET_BAD)
         t->opened_count++;
     return fd;
@@ -280,8 +278,8 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *userp)
     while (start < n && (data[start] == ' ' || data[start] == '\t'))
         start++;
     size_t end = n;
-    while (end > start && (data[end - 1] == '\r' || data[end - 1] == '\n' ||
-                           data[end - 1] == ' ' || data[end - 1] == '\t'))
+    while (end > start && (data[end - 1] == '\r' || data[end - 1] == '\n' || data[end - 1] == ' ' ||
+                           data[end - 1] == '\t'))
         end--;
     if (end == start || end - start >= sizeof value)
         return n;
@@ -362,8 +360,8 @@ static void describe_error(transfer *t, CURLcode code, char *out, size_t outlen)
         if (os_errno == ECONNRESET || os_errno == EPIPE)
             snprintf(out, outlen, "connection reset (%s)", detail);
         else
-            snprintf(out, outlen, "%s (%s)", code == CURLE_RECV_ERROR ? "receive error"
-                                                                     : "send error", detail);
+            snprintf(out, outlen, "%s (%s)",
+                     code == CURLE_RECV_ERROR ? "receive error" : "send error", detail);
         break;
     default:
         if (t->errbuf[0])
@@ -395,8 +393,8 @@ static void transfer_finish(transfer *t, CURLcode code)
     } else {
         describe_error(t, code, error, sizeof error);
         r.error = error;
-        r.address_refused = code == CURLE_COULDNT_CONNECT && t->refused_count > 0 &&
-                            t->opened_count == 0;
+        r.address_refused =
+            code == CURLE_COULDNT_CONNECT && t->refused_count > 0 && t->opened_count == 0;
     }
     http_done_fn done = t->done;
     void *arg = t->arg;
@@ -426,8 +424,8 @@ static void check_multi_info(http_client *c)
 static void socket_event_cb(evutil_socket_t fd, short what, void *arg)
 {
     http_client *c = arg;
-    int action = ((what & EV_READ) ? CURL_CSELECT_IN : 0) |
-                 ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+    int action =
+        ((what & EV_READ) ? CURL_CSELECT_IN : 0) | ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
     int running = 0;
     curl_multi_socket_action(c->multi, fd, action, &running);
     /* No timer bookkeeping here: curl says through multi_timer_cb (-1) when it wants the
@@ -536,17 +534,16 @@ http_client *http_client_new(struct event_base *base, const http_client_options 
     c->ca_file = opt.ca_file ? xstrdup(opt.ca_file) : NULL;
     c->user_agent = xstrdup(opt.user_agent ? opt.user_agent : "hookd/" HOOKD_VERSION_STRING);
     c->timer = loop_timer_new(base, false, timer_event_cb, c);
-    bool set =
-        curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, multi_socket_cb) == CURLM_OK &&
-        curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c) == CURLM_OK &&
-        curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb) == CURLM_OK &&
-        curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c) == CURLM_OK &&
-        curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
-                          opt.max_total_connections > 0 ? opt.max_total_connections : 256L) ==
-            CURLM_OK &&
-        curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-                          opt.max_host_connections > 0 ? opt.max_host_connections : 16L) ==
-            CURLM_OK;
+    bool set = curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, multi_socket_cb) == CURLM_OK &&
+               curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c) == CURLM_OK &&
+               curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb) == CURLM_OK &&
+               curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c) == CURLM_OK &&
+               curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+                                 opt.max_total_connections > 0 ? opt.max_total_connections
+                                                               : 256L) == CURLM_OK &&
+               curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+                                 opt.max_host_connections > 0 ? opt.max_host_connections : 16L) ==
+                   CURLM_OK;
     if (!set) {
         log_error("http", "curl refused a multi-handle option");
         http_client_free(c);
@@ -561,9 +558,10 @@ http_client *http_client_new(struct event_base *base, const http_client_options 
  * one of these names is dropped; a destination may not configure one (http_header_reserved). */
 static bool header_owned_by_transport(const char *name)
 {
-    static const char *const owned[] = {"content-type", "content-length", "transfer-encoding",
-                                        "host", "connection", "expect", "user-agent", "te",
-                                        "upgrade", "trailer"};
+    static const char *const owned[] = {
+        "content-type", "content-length", "transfer-encoding", "host",
+        "connection",   "expect",         "user-agent",        "te",
+        "upgrade",      "trailer"};
     for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
         if (strcasecmp(name, owned[i]) == 0)
             return true;
@@ -670,8 +668,8 @@ static CURLcode transfer_setup(http_client *c, transfer *t, const http_request *
 {
     CURL *e = t->easy;
     CURLcode rc = CURLE_OK;
-#define SET(option, value)                                                                    \
-    if (rc == CURLE_OK)                                                                       \
+#define SET(option, value)                                                                         \
+    if (rc == CURLE_OK)                                                                            \
     rc = curl_easy_setopt(e, option, value)
     SET(CURLOPT_URL, req->url);
     SET(CURLOPT_POST, 1L);

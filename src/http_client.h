@@ -39,21 +39,21 @@ typedef struct http_request {
     const char *url;
     const http_header *headers; /* extra headers; Content-Type: application/json is added */
     size_t header_count;
-    const char *body;           /* copied before http_client_post returns */
+    const char *body; /* copied before http_client_post returns */
     size_t body_len;
-    int64_t timeout_ms;         /* the whole attempt, connect to last byte */
+    int64_t timeout_ms; /* the whole attempt, connect to last byte */
 } http_request;
 
 typedef struct http_result {
-    long status;             /* HTTP status, 0 when no answer was received */
-    int64_t duration_ms;     /* from the call to the end */
-    const char *error;       /* NULL on an answer; otherwise why, e.g. "timeout after 10000 ms",
-                                "address refused: 127.0.0.1 is loopback",
-                                "connection refused" */
-    bool address_refused;    /* the connect-time policy refused every address */
-    const char *response;    /* the first 4 KiB of the answer's body (not NUL-terminated) */
+    long status;          /* HTTP status, 0 when no answer was received */
+    int64_t duration_ms;  /* from the call to the end */
+    const char *error;    /* NULL on an answer; otherwise why, e.g. "timeout after 10000 ms",
+                             "address refused: 127.0.0.1 is loopback",
+                             "connection refused" */
+    bool address_refused; /* the connect-time policy refused every address */
+    const char *response; /* the first 4 KiB of the answer's body (not NUL-terminated) */
     size_t response_len;
-    int64_t retry_after_ms;  /* Retry-After of the answer (seconds or HTTP date), else -1 */
+    int64_t retry_after_ms; /* Retry-After of the answer (seconds or HTTP date), else -1 */
 } http_result;
 
 /* Called on the loop thread when the request ends. result and its strings live only for
@@ -69,8 +69,8 @@ http_client *http_client_new(struct event_base *base, const http_client_options 
  * allowed or an extra header with an empty name or a line break in it (then done is not
  * called). Extra headers the transport sets itself (Content-Type, Content-Length,
  * Transfer-Encoding, Host, Connection, Expect, User-Agent, TE, Upgrade, Trailer) are ignored;
- * X-Webhook-* headers pass (the callers sign them). A failed attempt has status 0 and error set (even when
- * a status line had arrived before, e.g. a timeout while reading the body).
+ * X-Webhook-* headers pass (the callers sign them). A failed attempt has status 0 and error set
+ * (even when a status line had arrived before, e.g. a timeout while reading the body).
  */
 int http_client_post(http_client *client, const http_request *request, http_done_fn done,
                      void *arg);

@@ -48,9 +48,9 @@ typedef struct server_state {
     struct evhttp *http;
     struct event_base *base;
     unsigned max_connections;
-    unsigned live;            /* connections admitted and not yet closed */
-    accepted *fresh;          /* sockets waiting for the check */
-    struct event *check;      /* runs server_check on the loop */
+    unsigned live;       /* connections admitted and not yet closed */
+    accepted *fresh;     /* sockets waiting for the check */
+    struct event *check; /* runs server_check on the loop */
     struct server_state *next;
 } server_state;
 
@@ -163,8 +163,8 @@ static server_state *server_find(struct evhttp *http, server_state ***link)
 }
 
 struct evhttp *http_server_listen(struct event_base *base, const char *listen,
-                                  const http_server_limits *limits, int *bound_port,
-                                  char *err, size_t errlen)
+                                  const http_server_limits *limits, int *bound_port, char *err,
+                                  size_t errlen)
 {
     char host[256];
     int port = 0;
@@ -178,8 +178,8 @@ struct evhttp *http_server_listen(struct event_base *base, const char *listen,
         snprintf(err, errlen, "cannot create an HTTP server");
         return NULL;
     }
-    struct evhttp_bound_socket *sock = evhttp_bind_socket_with_handle(http, host,
-                                                                      (ev_uint16_t)port);
+    struct evhttp_bound_socket *sock =
+        evhttp_bind_socket_with_handle(http, host, (ev_uint16_t)port);
     if (!sock) {
         snprintf(err, errlen, "cannot listen on %s: %s", listen, strerror(errno));
         evhttp_free(http);
@@ -197,8 +197,8 @@ struct evhttp *http_server_listen(struct event_base *base, const char *listen,
         }
     }
     evhttp_set_max_body_size(http, (ev_ssize_t)(lim.max_body ? lim.max_body : DEFAULT_MAX_BODY));
-    evhttp_set_max_headers_size(http, (ev_ssize_t)(lim.max_headers ? lim.max_headers
-                                                                    : DEFAULT_MAX_HEADERS));
+    evhttp_set_max_headers_size(
+        http, (ev_ssize_t)(lim.max_headers ? lim.max_headers : DEFAULT_MAX_HEADERS));
     int64_t timeout_ms = lim.read_timeout_ms > 0 ? lim.read_timeout_ms : DEFAULT_READ_TIMEOUT_MS;
     struct timeval tv = {.tv_sec = (time_t)(timeout_ms / 1000),
                          .tv_usec = (suseconds_t)((timeout_ms % 1000) * 1000)};
@@ -252,26 +252,46 @@ unsigned http_server_connections(struct evhttp *http)
 static const char *status_reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return status >= 500 ? "Error" : status >= 400 ? "Client Error" : "OK";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 410:
+        return "Gone";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Entity";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return status >= 500 ? "Error" : status >= 400 ? "Client Error" : "OK";
     }
 }
 
@@ -312,16 +332,16 @@ void http_reply_json(struct evhttp_request *req, int status, json_t *value)
     free(text);
 }
 
-void http_reply_error(struct evhttp_request *req, int status, const char *code,
-                      const char *fmt, ...)
+void http_reply_error(struct evhttp_request *req, int status, const char *code, const char *fmt,
+                      ...)
 {
     char message[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    json_t *body = json_pack("{s:{s:s,s:s}}", "error", "code", code ? code : "error",
-                             "message", message);
+    json_t *body =
+        json_pack("{s:{s:s,s:s}}", "error", "code", code ? code : "error", "message", message);
     if (!body) {
         /* Only invalid UTF-8 in the message gets here: answer without it. */
         body = json_pack("{s:{s:s,s:s}}", "error", "code", code ? code : "error", "message",

@@ -36,8 +36,8 @@ typedef struct http_server_limits {
  * *bound_port (when not NULL) receives the port actually bound (useful with port 0).
  */
 struct evhttp *http_server_listen(struct event_base *base, const char *listen,
-                                  const http_server_limits *limits, int *bound_port,
-                                  char *err, size_t errlen);
+                                  const http_server_limits *limits, int *bound_port, char *err,
+                                  size_t errlen);
 
 /* Compact JSON text of value (malloc'd, caller frees; "" for NULL). Never NULL. */
 char *http_json_text(const json_t *value);
@@ -47,8 +47,8 @@ char *http_json_text(const json_t *value);
 void http_reply_json(struct evhttp_request *req, int status, json_t *value);
 
 /* Answers {"error":{"code":code,"message":message}} with status. */
-void http_reply_error(struct evhttp_request *req, int status, const char *code,
-                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void http_reply_error(struct evhttp_request *req, int status, const char *code, const char *fmt,
+                      ...) __attribute__((format(printf, 4, 5)));
 
 /* Answers with status and a text body of the given content type. */
 void http_reply_text(struct evhttp_request *req, int status, const char *content_type,

@@ -27,7 +27,7 @@ static const struct {
     const char *name;
     int (*run)(int argc, char **argv);
 } commands[] = {
-    {"serve", cmd_serve}, {"receive", cmd_receive}, {"sign", cmd_sign},
+    {"serve", cmd_serve},   {"receive", cmd_receive}, {"sign", cmd_sign},
     {"verify", cmd_verify}, {"send", cmd_send},
 };
 

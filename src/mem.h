@@ -8,10 +8,10 @@
 
 #include <stddef.h>
 
-void *xmalloc(size_t size);               /* malloc; size 0 gives a unique pointer */
-void *xcalloc(size_t count, size_t size); /* calloc, zeroed; overflow-checked */
-void *xrealloc(void *ptr, size_t size);   /* realloc */
-char *xstrdup(const char *s);             /* copy of s; NULL gives NULL */
+void *xmalloc(size_t size);                /* malloc; size 0 gives a unique pointer */
+void *xcalloc(size_t count, size_t size);  /* calloc, zeroed; overflow-checked */
+void *xrealloc(void *ptr, size_t size);    /* realloc */
+char *xstrdup(const char *s);              /* copy of s; NULL gives NULL */
 char *xstrndup(const char *s, size_t len); /* copy of len bytes of s, NUL-terminated */
 /* Makes room for element number count (0-based) of an array of size-byte elements holding
  * *cap: doubles *cap (from 8) when full and returns the array, maybe moved. */

@@ -16,17 +16,17 @@
 
 enum metric_type { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM };
 
-static const double histogram_bounds[] = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000,
-                                          2500, 5000, 10000};
+static const double histogram_bounds[] = {1,   2,   5,    10,   25,   50,   100,
+                                          250, 500, 1000, 2500, 5000, 10000};
 #define BUCKETS (sizeof histogram_bounds / sizeof histogram_bounds[0])
 
 struct metric {
     enum metric_type type;
-    char *labels;                  /* "a=\"b\"" or NULL */
-    double value;                  /* counters and gauges */
-    uint64_t buckets[BUCKETS];     /* histograms: observations <= each bound (not cumulative) */
-    uint64_t count;                /* histograms: all observations */
-    double sum;                    /* histograms: their total */
+    char *labels;              /* "a=\"b\"" or NULL */
+    double value;              /* counters and gauges */
+    uint64_t buckets[BUCKETS]; /* histograms: observations <= each bound (not cumulative) */
+    uint64_t count;            /* histograms: all observations */
+    double sum;                /* histograms: their total */
     struct metric *next;
 };
 
@@ -122,8 +122,7 @@ metric *metrics_gauge(metrics *m, const char *name, const char *labels, const ch
     return metrics_register(m, METRIC_GAUGE, name, labels, help);
 }
 
-metric *metrics_histogram_ms(metrics *m, const char *name, const char *labels,
-                             const char *help)
+metric *metrics_histogram_ms(metrics *m, const char *name, const char *labels, const char *help)
 {
     return metrics_register(m, METRIC_HISTOGRAM, name, labels, help);
 }

@@ -22,12 +22,11 @@ void metrics_free(metrics *m);
 metric *metrics_counter(metrics *m, const char *name, const char *labels, const char *help);
 metric *metrics_gauge(metrics *m, const char *name, const char *labels, const char *help);
 /* A histogram of milliseconds with buckets 1,2,5,10,25,50,100,250,500,1000,2500,5000,10000. */
-metric *metrics_histogram_ms(metrics *m, const char *name, const char *labels,
-                             const char *help);
+metric *metrics_histogram_ms(metrics *m, const char *name, const char *labels, const char *help);
 
-void metric_add(metric *c, double v);        /* counters and gauges */
-void metric_set(metric *g, double v);        /* gauges */
-void metric_observe(metric *h, double ms);   /* histograms */
+void metric_add(metric *c, double v);      /* counters and gauges */
+void metric_set(metric *g, double v);      /* gauges */
+void metric_observe(metric *h, double ms); /* histograms */
 
 /* The whole registry as text; malloc'd, caller frees; *len receives its length. */
 char *metrics_render(const metrics *m, size_t *len);

@@ -172,8 +172,7 @@ static void receive_api_retried(void *arg, int rc)
             receive_handler_kick(q->a->receive_handler);
         http_reply_json(q->req, 202, json_pack("{s:s,s:s}", "id", q->id, "status", "pending"));
     } else {
-        api_reply_store_error(q->req, rc, "webhook",
-                              "the handler is running this webhook now");
+        api_reply_store_error(q->req, rc, "webhook", "the handler is running this webhook now");
     }
     receive_api_query_free(q);
 }
@@ -244,8 +243,8 @@ static void receive_api_route(receive_api *a, struct evhttp_request *req, char *
     bool post = evhttp_request_get_command(req) == EVHTTP_REQ_POST;
     bool webhooks = n >= 1 && strcmp(seg[0], "webhooks") == 0;
     bool retry = webhooks && n == 3 && strcmp(seg[2], "retry") == 0;
-    bool known = (n == 1 && (strcmp(seg[0], "healthz") == 0 ||
-                             strcmp(seg[0], "metrics") == 0 || webhooks)) ||
+    bool known = (n == 1 &&
+                  (strcmp(seg[0], "healthz") == 0 || strcmp(seg[0], "metrics") == 0 || webhooks)) ||
                  (webhooks && n == 2) || retry;
     if (!known)
         api_reply_no_route(req);
@@ -275,8 +274,7 @@ static void receive_api_request(struct evhttp_request *req, void *arg)
         free(seg[0]);
 }
 
-receive_api *receive_api_new(struct evhttp *http, db_worker *worker, receive_handler *h,
-                             metrics *m)
+receive_api *receive_api_new(struct evhttp *http, db_worker *worker, receive_handler *h, metrics *m)
 {
     receive_api *a = xcalloc(1, sizeof *a);
     a->worker = worker;

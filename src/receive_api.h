@@ -26,7 +26,8 @@ struct evhttp;
 typedef struct receive_api receive_api;
 
 /* Serves the admin routes on http. m is rendered by /metrics. Never fails. */
-receive_api *receive_api_new(struct evhttp *http, db_worker *worker, receive_handler *h, metrics *m);
+receive_api *receive_api_new(struct evhttp *http, db_worker *worker, receive_handler *h,
+                             metrics *m);
 
 /* Requests waiting for the store. */
 size_t receive_api_in_flight(const receive_api *a);

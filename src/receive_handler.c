@@ -44,15 +44,15 @@ struct receive_handler_run;
 
 struct receive_handler {
     struct event_base *base;
-    receive_handler_options options;       /* copied; node_id not kept (the engine has it) */
+    receive_handler_options options; /* copied; node_id not kept (the engine has it) */
     engine *engine;
-    http_client *client;                   /* --forward only */
-    int64_t pending;                       /* pending webhooks in the store, as we know them */
-    bool counting;                         /* a count of pending webhooks is under way */
+    http_client *client; /* --forward only */
+    int64_t pending;     /* pending webhooks in the store, as we know them */
+    bool counting;       /* a count of pending webhooks is under way */
     db_worker *worker;
-    struct receive_handler_run *children;  /* --exec runs whose process may be alive */
-    struct event *poll;                    /* periodic recount of pending webhooks */
-    struct event *sigchld;                 /* children ended */
+    struct receive_handler_run *children; /* --exec runs whose process may be alive */
+    struct event *poll;                   /* periodic recount of pending webhooks */
+    struct event *sigchld;                /* children ended */
     metric *pending_gauge;
     metric *runs_success, *runs_failure, *runs_timeout;
     metric *latency;
@@ -406,10 +406,8 @@ static int receive_handler_claim_work(db *conn, void *ctx, engine_claim *c)
     size_t limit = (size_t)(room < c->limit ? room : c->limit);
     if (room <= 0)
         return 0;
-    receive_store_claim_job job = {.now = c->now,
-                                   .lease_ms = c->lease_until - c->now,
-                                   .owner = c->owner,
-                                   .limit = limit};
+    receive_store_claim_job job = {
+        .now = c->now, .lease_ms = c->lease_until - c->now, .owner = c->owner, .limit = limit};
     int rc = receive_store_claim(conn, &job);
     if (rc != 0) {
         receive_store_claim_job_clear(&job);
@@ -434,16 +432,14 @@ static int receive_handler_claim_work(db *conn, void *ctx, engine_claim *c)
     return 0;
 }
 
-static int receive_handler_record_work(db *conn, void *ctx, void *payload,
-                                       const engine_outcome *o)
+static int receive_handler_record_work(db *conn, void *ctx, void *payload, const engine_outcome *o)
 {
     (void)ctx;
     (void)o; /* copied into the run's job by receive_handler_decided */
     return receive_store_record_run(conn, &((struct receive_handler_run *)payload)->job);
 }
 
-static int receive_handler_unclaim_work(db *conn, void *ctx, void *const *payloads,
-                                        size_t count)
+static int receive_handler_unclaim_work(db *conn, void *ctx, void *const *payloads, size_t count)
 {
     (void)ctx;
     const char **ids = xcalloc(count, sizeof *ids);
@@ -460,8 +456,7 @@ static int receive_handler_unclaim_work(db *conn, void *ctx, void *const *payloa
     return rc;
 }
 
-static int receive_handler_release_work(db *conn, void *ctx, const char *prefix,
-                                        int64_t *released)
+static int receive_handler_release_work(db *conn, void *ctx, const char *prefix, int64_t *released)
 {
     (void)ctx;
     receive_store_release_job job = {.prefix = prefix};
@@ -537,12 +532,12 @@ static void receive_handler_metrics(receive_handler *h, metrics *m)
 {
     h->pending_gauge = metrics_gauge(m, "hookd_receive_pending", NULL,
                                      "Accepted webhooks not yet handled (waiting or running)");
-    h->runs_success = metrics_counter(m, "hookd_receive_handler_runs_total",
-                                      "result=\"success\"", "Handler runs by result");
-    h->runs_failure = metrics_counter(m, "hookd_receive_handler_runs_total",
-                                      "result=\"failure\"", "Handler runs by result");
-    h->runs_timeout = metrics_counter(m, "hookd_receive_handler_runs_total",
-                                      "result=\"timeout\"", "Handler runs by result");
+    h->runs_success = metrics_counter(m, "hookd_receive_handler_runs_total", "result=\"success\"",
+                                      "Handler runs by result");
+    h->runs_failure = metrics_counter(m, "hookd_receive_handler_runs_total", "result=\"failure\"",
+                                      "Handler runs by result");
+    h->runs_timeout = metrics_counter(m, "hookd_receive_handler_runs_total", "result=\"timeout\"",
+                                      "Handler runs by result");
     h->latency = metrics_histogram_ms(m, "hookd_receive_handler_duration_ms", NULL,
                                       "Duration of handler runs in milliseconds");
 }

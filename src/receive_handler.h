@@ -37,16 +37,16 @@ typedef struct receive_handler receive_handler;
 #define RECEIVE_HANDLER_MAX_RETRY_DELAYS 32
 
 typedef struct receive_handler_options {
-    const char *exec_command;  /* --exec COMMAND, or NULL */
-    const char *forward_url;   /* --forward URL, or NULL (exactly one of the two is set) */
-    unsigned workers;          /* runs at once, >= 1 */
-    int64_t timeout_ms;        /* one run's limit */
-    unsigned max_attempts;     /* runs per round before the webhook is failed, >= 1 */
+    const char *exec_command; /* --exec COMMAND, or NULL */
+    const char *forward_url;  /* --forward URL, or NULL (exactly one of the two is set) */
+    unsigned workers;         /* runs at once, >= 1 */
+    int64_t timeout_ms;       /* one run's limit */
+    unsigned max_attempts;    /* runs per round before the webhook is failed, >= 1 */
     int64_t retry_delays_ms[RECEIVE_HANDLER_MAX_RETRY_DELAYS]; /* waits before runs 2..N */
-    size_t retry_delay_count;  /* >= 1; the last delay repeats */
-    int64_t lease_ms;          /* how long a claim holds; longer than timeout_ms */
-    const char *node_id;       /* this process's place (host and address); the engine makes
-                                  the lease owner "<node-id>/<random>" from it (copied) */
+    size_t retry_delay_count;                                  /* >= 1; the last delay repeats */
+    int64_t lease_ms;    /* how long a claim holds; longer than timeout_ms */
+    const char *node_id; /* this process's place (host and address); the engine makes
+                            the lease owner "<node-id>/<random>" from it (copied) */
 } receive_handler_options;
 
 /*
@@ -57,8 +57,8 @@ typedef struct receive_handler_options {
  * released.
  */
 receive_handler *receive_handler_new(struct event_base *base, db_worker *worker, metrics *m,
-                     const receive_handler_options *options, int64_t pending, char *err,
-                     size_t errlen);
+                                     const receive_handler_options *options, int64_t pending,
+                                     char *err, size_t errlen);
 
 /* The lease owner this process writes, "<node-id>/<8 hex>". */
 const char *receive_handler_owner(const receive_handler *h);

@@ -47,21 +47,24 @@ enum receive_ingest_reason {
 
 /* The reason's label in hookd_receive_rejected_total and the error code of the answer. */
 static const char *const receive_ingest_reason_names[REJECT_COUNT] = {
-    "not_found",      "method_not_allowed", "too_large",     "missing_header",
-    "bad_timestamp",  "expired",            "future",        "bad_signature",
-    "bad_id",         "not_envelope",       "busy",          "store_unavailable",
+    "not_found",     "method_not_allowed",
+    "too_large",     "missing_header",
+    "bad_timestamp", "expired",
+    "future",        "bad_signature",
+    "bad_id",        "not_envelope",
+    "busy",          "store_unavailable",
 };
 
 struct receive_ingest {
     db_worker *worker;
     receive_handler *receive_handler;
-    receive_ingest_options options;           /* path points at path_copy */
+    receive_ingest_options options; /* path points at path_copy */
     char *path_copy;
-    size_t in_flight;                   /* saves queued, not yet answered */
-    pthread_mutex_t lock;               /* guards the queue, shared with the store thread */
-    struct receive_ingest_save *queue;        /* saves no group has taken yet, oldest first */
+    size_t in_flight;                  /* saves queued, not yet answered */
+    pthread_mutex_t lock;              /* guards the queue, shared with the store thread */
+    struct receive_ingest_save *queue; /* saves no group has taken yet, oldest first */
     struct receive_ingest_save **queue_tail;
-    bool group_queued;                  /* a group job waits to take the queue */
+    bool group_queued; /* a group job waits to take the queue */
     metric *accepted;
     metric *duplicates;
     metric *rejected[REJECT_COUNT];
@@ -71,9 +74,9 @@ struct receive_ingest {
 typedef struct receive_ingest_save {
     struct receive_ingest_save *next;
     struct evhttp_request *req;
-    char *event;          /* the envelope's event type (malloc'd) */
+    char *event;                  /* the envelope's event type (malloc'd) */
     receive_store_insert_job job; /* points at event and into data */
-    char data[];          /* id, timestamp, signature, body: NUL-terminated copies */
+    char data[];                  /* id, timestamp, signature, body: NUL-terminated copies */
 } receive_ingest_save;
 
 /* One store job: the saves queued before it ran, inserted together. */
@@ -81,15 +84,15 @@ typedef struct receive_ingest_group {
     receive_ingest *r;
     receive_ingest_save *saves; /* taken from the queue on the store thread */
     size_t count;
-    bool taken;           /* the work ran and took the queue */
+    bool taken; /* the work ran and took the queue */
 } receive_ingest_group;
 
 /* The answers' bodies (SPEC §4), constant. */
 static const char receive_ingest_accepted_body[] = "{\"status\":\"accepted\"}";
 static const char receive_ingest_duplicate_body[] = "{\"status\":\"duplicate\"}";
 
-static void receive_ingest_reject(receive_ingest *r, struct evhttp_request *req, enum receive_ingest_reason why,
-                            int status, const char *message)
+static void receive_ingest_reject(receive_ingest *r, struct evhttp_request *req,
+                                  enum receive_ingest_reason why, int status, const char *message)
 {
     metric_add(r->rejected[why], 1);
     http_reply_error(req, status, receive_ingest_reason_names[why], "%s", message);
@@ -112,7 +115,7 @@ static int receive_ingest_group_work(db *conn, void *arg)
     if (g->count == 0)
         return 0;
     receive_store_insert_many_job many = {.jobs = xmalloc(g->count * sizeof *many.jobs),
-                                  .count = g->count};
+                                          .count = g->count};
     size_t i = 0;
     for (receive_ingest_save *s = g->saves; s; s = s->next)
         many.jobs[i++] = s->job;
@@ -144,8 +147,7 @@ static void receive_ingest_group_done(void *arg, int rc)
         receive_ingest_save *next = s->next;
         r->in_flight--;
         if (rc != 0) {
-            log_error("receive", "webhook %s: cannot save it: %s", s->job.id,
-                      hookd_strerror(rc));
+            log_error("receive", "webhook %s: cannot save it: %s", s->job.id, hookd_strerror(rc));
             evhttp_add_header(evhttp_request_get_output_headers(s->req), "Retry-After", "5");
             receive_ingest_reject(r, s->req, REJECT_STORE, 503,
                                   "the webhook could not be saved; retry later");
@@ -180,8 +182,8 @@ static const char *receive_ingest_put(char **at, const char *src, size_t len)
 
 /* Queues an accepted request's save, and a group job to take it unless one waits. */
 static void receive_ingest_queue(receive_ingest *r, struct evhttp_request *req, const char *id,
-                           const char *timestamp, const char *signature, char *event,
-                           const char *body, size_t body_len)
+                                 const char *timestamp, const char *signature, char *event,
+                                 const char *body, size_t body_len)
 {
     size_t id_len = strlen(id), ts_len = strlen(timestamp), sig_len = strlen(signature);
     receive_ingest_save *s = xmalloc(sizeof *s + id_len + ts_len + sig_len + body_len + 4);
@@ -190,12 +192,12 @@ static void receive_ingest_queue(receive_ingest *r, struct evhttp_request *req, 
     s->req = req;
     s->event = event;
     s->job = (receive_store_insert_job){.id = receive_ingest_put(&at, id, id_len),
-                                .timestamp = receive_ingest_put(&at, timestamp, ts_len),
-                                .signature = receive_ingest_put(&at, signature, sig_len),
-                                .event = event,
-                                .body = receive_ingest_put(&at, body, body_len),
-                                .body_len = body_len,
-                                .received_at = loop_now_ms()};
+                                        .timestamp = receive_ingest_put(&at, timestamp, ts_len),
+                                        .signature = receive_ingest_put(&at, signature, sig_len),
+                                        .event = event,
+                                        .body = receive_ingest_put(&at, body, body_len),
+                                        .body_len = body_len,
+                                        .received_at = loop_now_ms()};
     r->in_flight++;
     pthread_mutex_lock(&r->lock);
     *r->queue_tail = s;
@@ -264,13 +266,13 @@ static void receive_ingest_reject_verify(receive_ingest *r, struct evhttp_reques
                               HOOKD_HEADER_TIMESTAMP " is not YYYY-MM-DDTHH:MM:SSZ");
         return;
     case HOOKD_EEXPIRED:
-        snprintf(message, sizeof message,
-                 "timestamp expired: more than %lld seconds in the past", tolerance);
+        snprintf(message, sizeof message, "timestamp expired: more than %lld seconds in the past",
+                 tolerance);
         receive_ingest_reject(r, req, REJECT_EXPIRED, 401, message);
         return;
     case HOOKD_EFUTURE:
-        snprintf(message, sizeof message,
-                 "timestamp in the future: more than %lld seconds ahead", tolerance);
+        snprintf(message, sizeof message, "timestamp in the future: more than %lld seconds ahead",
+                 tolerance);
         receive_ingest_reject(r, req, REJECT_FUTURE, 401, message);
         return;
     case HOOKD_ESIGNATURE:
@@ -337,8 +339,8 @@ static void receive_ingest_request(struct evhttp_request *req, void *arg)
     receive_ingest_queue(r, req, id, timestamp, signature, event, body, body_len);
 }
 
-receive_ingest *receive_ingest_new(struct evhttp *http, db_worker *worker, receive_handler *h, metrics *m,
-                       const receive_ingest_options *options)
+receive_ingest *receive_ingest_new(struct evhttp *http, db_worker *worker, receive_handler *h,
+                                   metrics *m, const receive_ingest_options *options)
 {
     receive_ingest *r = xcalloc(1, sizeof *r);
     r->worker = worker;
@@ -348,8 +350,8 @@ receive_ingest *receive_ingest_new(struct evhttp *http, db_worker *worker, recei
     r->options.path = r->path_copy;
     pthread_mutex_init(&r->lock, NULL);
     r->queue_tail = &r->queue;
-    r->accepted = metrics_counter(m, "hookd_receive_accepted_total", NULL,
-                                  "Webhooks accepted and saved");
+    r->accepted =
+        metrics_counter(m, "hookd_receive_accepted_total", NULL, "Webhooks accepted and saved");
     r->duplicates = metrics_counter(m, "hookd_receive_duplicates_total", NULL,
                                     "Webhooks whose id was already saved");
     for (int i = 0; i < REJECT_COUNT; i++) {

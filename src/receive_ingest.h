@@ -34,8 +34,8 @@ typedef struct receive_ingest_options {
  * worker, tells h about each accepted webhook, counts in m. Never fails (allocation
  * failure aborts).
  */
-receive_ingest *receive_ingest_new(struct evhttp *http, db_worker *worker, receive_handler *h, metrics *m,
-                       const receive_ingest_options *options);
+receive_ingest *receive_ingest_new(struct evhttp *http, db_worker *worker, receive_handler *h,
+                                   metrics *m, const receive_ingest_options *options);
 
 /* Requests waiting for their save to commit. */
 size_t receive_ingest_in_flight(const receive_ingest *r);

@@ -34,7 +34,7 @@
 typedef struct receive_config {
     const char *listen;
     const char *db_url;
-    cli_strings secrets;       /* --secret flags, then HOOKD_SECRET */
+    cli_strings secrets; /* --secret flags, then HOOKD_SECRET */
     int64_t tolerance_ms;
     const char *path;
     uint64_t max_body;
@@ -47,7 +47,7 @@ typedef struct receive_config {
     long max_pending;
     const char *admin_listen;
     int64_t retention_ms;
-    int64_t lease_ms;          /* 0: handler timeout + RECEIVE_LEASE_MARGIN_MS */
+    int64_t lease_ms; /* 0: handler timeout + RECEIVE_LEASE_MARGIN_MS */
 } receive_config;
 
 static const receive_config receive_config_defaults = {
@@ -80,46 +80,108 @@ static bool receive_path_valid(const char *text)
 #define AT(field) CLI_AT(receive_config, field)
 
 static const cli_option receive_options[] = {
-    {.name = "listen", .kind = CLI_STRING, .offset = AT(listen), .arg = "HOST:PORT",
+    {.name = "listen",
+     .kind = CLI_STRING,
+     .offset = AT(listen),
+     .arg = "HOST:PORT",
      .help = "public endpoint (default 127.0.0.1:9090)"},
-    {.name = "db", .kind = CLI_STRING, .offset = AT(db_url), .arg = "URL",
+    {.name = "db",
+     .kind = CLI_STRING,
+     .offset = AT(db_url),
+     .arg = "URL",
      .help = "sqlite:PATH or postgres://… (default sqlite:hookd.db)"},
-    {.name = "secret", .kind = CLI_STRINGS, .offset = AT(secrets), .arg = "S",
+    {.name = "secret",
+     .kind = CLI_STRINGS,
+     .offset = AT(secrets),
+     .arg = "S",
      .help = "the destination's secret; repeat to accept an old one during\n"
              "a rotation; env HOOKD_SECRET adds one more",
-     .env = "HOOKD_SECRET", .env_adds = true, .max = RECEIVE_MAX_SECRETS,
-     .valid = receive_secret_valid, .what = "is empty"},
-    {.name = "tolerance", .kind = CLI_DURATION, .offset = AT(tolerance_ms), .arg = "D",
-     .help = "accepted clock skew of X-Webhook-Timestamp (default 5m)", .min = 1},
-    {.name = "path", .kind = CLI_STRING, .offset = AT(path), .arg = "PATH",
+     .env = "HOOKD_SECRET",
+     .env_adds = true,
+     .max = RECEIVE_MAX_SECRETS,
+     .valid = receive_secret_valid,
+     .what = "is empty"},
+    {.name = "tolerance",
+     .kind = CLI_DURATION,
+     .offset = AT(tolerance_ms),
+     .arg = "D",
+     .help = "accepted clock skew of X-Webhook-Timestamp (default 5m)",
+     .min = 1},
+    {.name = "path",
+     .kind = CLI_STRING,
+     .offset = AT(path),
+     .arg = "PATH",
      .help = "the path webhooks are POSTed to (default /)",
-     .valid = receive_path_valid, .what = "does not start with /"},
-    {.name = "max-body", .kind = CLI_SIZE, .offset = AT(max_body), .arg = "SIZE",
-     .help = "larger bodies are answered 413 (default 1MiB)", .min = 1, .max = 1LL << 30},
-    {.name = "exec", .kind = CLI_STRING, .offset = AT(exec_command), .arg = "'COMMAND'",
+     .valid = receive_path_valid,
+     .what = "does not start with /"},
+    {.name = "max-body",
+     .kind = CLI_SIZE,
+     .offset = AT(max_body),
+     .arg = "SIZE",
+     .help = "larger bodies are answered 413 (default 1MiB)",
+     .min = 1,
+     .max = 1LL << 30},
+    {.name = "exec",
+     .kind = CLI_STRING,
+     .offset = AT(exec_command),
+     .arg = "'COMMAND'",
      .help = "run /bin/sh -c COMMAND per webhook: body on stdin, WEBHOOK_ID,\n"
              "WEBHOOK_EVENT, WEBHOOK_TIMESTAMP in the environment; exit 0\n"
              "is success"},
-    {.name = "forward", .kind = CLI_STRING, .offset = AT(forward_url), .arg = "URL",
+    {.name = "forward",
+     .kind = CLI_STRING,
+     .offset = AT(forward_url),
+     .arg = "URL",
      .help = "POST the body and the X-Webhook-* headers to URL; 2XX is\n"
              "success"},
-    {.name = "workers", .kind = CLI_COUNT, .offset = AT(workers), .arg = "N",
-     .help = "handler runs at once (default 4)", .min = 1, .max = 1024},
-    {.name = "handler-timeout", .kind = CLI_DURATION, .offset = AT(handler_timeout_ms),
-     .arg = "D", .help = "a run still going after D is killed (default 30s)", .min = 1},
-    {.name = "max-attempts", .kind = CLI_COUNT, .offset = AT(max_attempts), .arg = "N",
-     .help = "runs before a webhook is failed (default 5)", .min = 1, .max = 1000},
-    {.name = "retry-delays", .kind = CLI_LIST, .offset = AT(retry_delays), .arg = "LIST",
+    {.name = "workers",
+     .kind = CLI_COUNT,
+     .offset = AT(workers),
+     .arg = "N",
+     .help = "handler runs at once (default 4)",
+     .min = 1,
+     .max = 1024},
+    {.name = "handler-timeout",
+     .kind = CLI_DURATION,
+     .offset = AT(handler_timeout_ms),
+     .arg = "D",
+     .help = "a run still going after D is killed (default 30s)",
+     .min = 1},
+    {.name = "max-attempts",
+     .kind = CLI_COUNT,
+     .offset = AT(max_attempts),
+     .arg = "N",
+     .help = "runs before a webhook is failed (default 5)",
+     .min = 1,
+     .max = 1000},
+    {.name = "retry-delays",
+     .kind = CLI_LIST,
+     .offset = AT(retry_delays),
+     .arg = "LIST",
      .help = "waits before runs 2..N (default 10s,1m,10m,1h)",
      .max = RECEIVE_HANDLER_MAX_RETRY_DELAYS},
-    {.name = "max-pending", .kind = CLI_COUNT, .offset = AT(max_pending), .arg = "N",
-     .help = "beyond N webhooks waiting, new ones get 503 (default 100000)", .min = 1,
+    {.name = "max-pending",
+     .kind = CLI_COUNT,
+     .offset = AT(max_pending),
+     .arg = "N",
+     .help = "beyond N webhooks waiting, new ones get 503 (default 100000)",
+     .min = 1,
      .max = 1000000000L},
-    {.name = "admin-listen", .kind = CLI_STRING, .offset = AT(admin_listen), .arg = "H:P",
+    {.name = "admin-listen",
+     .kind = CLI_STRING,
+     .offset = AT(admin_listen),
+     .arg = "H:P",
      .help = "admin API (default 127.0.0.1:9091)"},
-    {.name = "retention", .kind = CLI_DURATION, .offset = AT(retention_ms), .arg = "D",
-     .help = "done and failed webhooks are deleted after D (default 7d)", .min = 1},
-    {.name = "lease", .kind = CLI_DURATION, .offset = AT(lease_ms), .arg = "D",
+    {.name = "retention",
+     .kind = CLI_DURATION,
+     .offset = AT(retention_ms),
+     .arg = "D",
+     .help = "done and failed webhooks are deleted after D (default 7d)",
+     .min = 1},
+    {.name = "lease",
+     .kind = CLI_DURATION,
+     .offset = AT(lease_ms),
+     .arg = "D",
      .help = "how long a claimed webhook stays claimed; a crashed process's\n"
              "claims expire after it (default handler-timeout + 10s)",
      .min = 1},
@@ -135,11 +197,12 @@ static const cli_command receive_command = {
                 "[--max-attempts 5] [--retry-delays 10s,1m,10m,1h]\n"
                 "[--max-pending 100000] [--admin-listen 127.0.0.1:9091]\n"
                 "[--retention 7d] [--lease DURATION]",
-    .summary = "Receives MeetBit webhooks: checks the timestamp and signature, saves each webhook\n"
-               "durably before answering 200, drops duplicates, and hands each one to your handler.\n",
+    .summary =
+        "Receives MeetBit webhooks: checks the timestamp and signature, saves each webhook\n"
+        "durably before answering 200, drops duplicates, and hands each one to your handler.\n",
     CLI_OPTIONS(receive_options),
-    .footer = "Durations take ms, s, m, h, d suffixes (a bare number is seconds).\n"
-              CLI_LOG_LEVEL_HELP,
+    .footer =
+        "Durations take ms, s, m, h, d suffixes (a bare number is seconds).\n" CLI_LOG_LEVEL_HELP,
 };
 
 /* The running receiver, in the order it is set up, for the steps, the stop sequence and
@@ -147,21 +210,21 @@ static const cli_command receive_command = {
 typedef struct receive_state {
     const receive_config *config;
     hookd_secret secrets[RECEIVE_MAX_SECRETS];
-    db *conn;                    /* until the store thread owns it */
+    db *conn; /* until the store thread owns it */
     bool postgres;
     struct event_base *base;
     struct evhttp *public_http;
     int public_port;
     struct evhttp *admin_http;
     int admin_port;
-    char owner[512];             /* this process's name in the leases it takes */
-    int64_t pending;             /* webhooks pending at start */
+    char owner[512]; /* this process's name in the leases it takes */
+    int64_t pending; /* webhooks pending at start */
     db_worker *worker;
     metrics *metrics;
     receive_handler *receive_handler;
     receive_ingest *receive_ingest;
     receive_api *receive_api;
-    db_listener *listener;       /* PostgreSQL notifications of accepts, or NULL */
+    db_listener *listener; /* PostgreSQL notifications of accepts, or NULL */
     struct event *purge_timer;
     struct event *drain_timer;
     int64_t retention_ms;
@@ -249,8 +312,9 @@ static void receive_drain(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     receive_state *st = arg;
-    if (receive_ingest_in_flight(st->receive_ingest) > 0 || receive_api_in_flight(st->receive_api) > 0 ||
-        !receive_handler_idle(st->receive_handler) || st->purging)
+    if (receive_ingest_in_flight(st->receive_ingest) > 0 ||
+        receive_api_in_flight(st->receive_api) > 0 || !receive_handler_idle(st->receive_handler) ||
+        st->purging)
         return;
     loop_timer_stop(st->drain_timer);
     loop_exit(st->base, 0);
@@ -320,8 +384,8 @@ static int receive_listen(receive_state *st)
     const receive_config *c = st->config;
     char err[512];
     http_server_limits public_limits = {.max_body = (size_t)c->max_body};
-    st->public_http = http_server_listen(st->base, c->listen, &public_limits, &st->public_port,
-                                         err, sizeof err);
+    st->public_http =
+        http_server_listen(st->base, c->listen, &public_limits, &st->public_port, err, sizeof err);
     if (!st->public_http) {
         fprintf(stderr, "hookd receive: cannot listen on %s: %s\n", c->listen, err);
         return -1;
@@ -331,8 +395,8 @@ static int receive_listen(receive_state *st)
     if (evhttp_set_flags(st->public_http, EVHTTP_SERVER_LINGERING_CLOSE) != 0)
         log_warn("receive", "no lingering close: a body over --max-body may see a reset");
     http_server_limits admin_limits = {.max_body = 64 * 1024, .max_connections = 256};
-    st->admin_http = http_server_listen(st->base, c->admin_listen, &admin_limits,
-                                        &st->admin_port, err, sizeof err);
+    st->admin_http = http_server_listen(st->base, c->admin_listen, &admin_limits, &st->admin_port,
+                                        err, sizeof err);
     if (!st->admin_http) {
         fprintf(stderr, "hookd receive: cannot listen on %s (--admin-listen): %s\n",
                 c->admin_listen, err);
@@ -375,8 +439,8 @@ static int receive_start_handler(receive_state *st)
                                   .lease_ms = c->lease_ms,
                                   .node_id = st->owner};
     memcpy(ho.retry_delays_ms, c->retry_delays.ms, c->retry_delays.count * sizeof(int64_t));
-    st->receive_handler = receive_handler_new(st->base, st->worker, st->metrics, &ho,
-                                              st->pending, err, sizeof err);
+    st->receive_handler =
+        receive_handler_new(st->base, st->worker, st->metrics, &ho, st->pending, err, sizeof err);
     if (!st->receive_handler) {
         fprintf(stderr, "hookd receive: %s\n", err);
         return -1;
@@ -396,21 +460,19 @@ static void receive_start_endpoints(receive_state *st)
                                  .path = c->path,
                                  .max_body = (size_t)c->max_body,
                                  .max_pending = c->max_pending};
-    st->receive_ingest = receive_ingest_new(st->public_http, st->worker, st->receive_handler,
-                                            st->metrics, &ro);
-    st->receive_api = receive_api_new(st->admin_http, st->worker, st->receive_handler,
-                                      st->metrics);
-    if (st->postgres &&
-        db_listener_open(st->base, c->db_url, RECEIVE_STORE_NOTIFY_CHANNEL, receive_notified,
-                         st->receive_handler, &st->listener) != 0)
+    st->receive_ingest =
+        receive_ingest_new(st->public_http, st->worker, st->receive_handler, st->metrics, &ro);
+    st->receive_api = receive_api_new(st->admin_http, st->worker, st->receive_handler, st->metrics);
+    if (st->postgres && db_listener_open(st->base, c->db_url, RECEIVE_STORE_NOTIFY_CHANNEL,
+                                         receive_notified, st->receive_handler, &st->listener) != 0)
         log_warn("receive", "cannot listen for notifications; polling for work instead");
 }
 
 /* The retention purge (now, then every hour at most) and the stop sequence. */
 static void receive_timers(receive_state *st)
 {
-    int64_t every = st->retention_ms < RECEIVE_PURGE_EVERY_MS ? st->retention_ms
-                                                               : RECEIVE_PURGE_EVERY_MS;
+    int64_t every =
+        st->retention_ms < RECEIVE_PURGE_EVERY_MS ? st->retention_ms : RECEIVE_PURGE_EVERY_MS;
     st->purge_timer = loop_timer_new(st->base, true, receive_purge_tick, st);
     loop_timer_add(st->purge_timer, every);
     st->drain_timer = loop_timer_new(st->base, true, receive_drain, st);
@@ -421,7 +483,8 @@ static void receive_timers(receive_state *st)
 static int receive_run(receive_state *st)
 {
     const receive_config *c = st->config;
-    log_info("receive", "listening on http://%s%s (port %d), admin on %s (port %d), "
+    log_info("receive",
+             "listening on http://%s%s (port %d), admin on %s (port %d), "
              "%lld pending, handler: %s",
              c->listen, c->path, st->public_port, c->admin_listen, st->admin_port,
              (long long)st->pending, c->exec_command ? "exec" : "forward");
@@ -473,8 +536,8 @@ int cmd_receive(int argc, char **argv)
     receive_state st = {.config = &c, .retention_ms = c.retention_ms};
     st.base = loop_new();
     int status = 1;
-    if (receive_open_store(&st) == 0 && receive_listen(&st) == 0 &&
-        receive_take_back(&st) == 0 && receive_start_handler(&st) == 0) {
+    if (receive_open_store(&st) == 0 && receive_listen(&st) == 0 && receive_take_back(&st) == 0 &&
+        receive_start_handler(&st) == 0) {
         receive_start_endpoints(&st);
         receive_timers(&st);
         status = receive_run(&st);

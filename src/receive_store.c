@@ -58,10 +58,14 @@ int receive_store_insert(db *conn, void *arg)
         " received_at, status, attempts, runs, next_attempt_at, updated_at)"
         " VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, 0, $7, $8)"
         " ON CONFLICT (id) DO NOTHING";
-    db_param p[] = {DB_S(job->id),        DB_S(job->timestamp),
-                    DB_S(job->signature), DB_S(job->event),
-                    DB_SN(job->body, job->body_len), DB_I(job->received_at),
-                    DB_I(job->received_at), DB_I(job->received_at)};
+    db_param p[] = {DB_S(job->id),
+                    DB_S(job->timestamp),
+                    DB_S(job->signature),
+                    DB_S(job->event),
+                    DB_SN(job->body, job->body_len),
+                    DB_I(job->received_at),
+                    DB_I(job->received_at),
+                    DB_I(job->received_at)};
     int64_t changed = 0;
     int rc = db_query(conn, sql, p, sizeof p / sizeof p[0], NULL, &changed);
     if (rc == HOOKD_ECONFLICT) {
@@ -89,10 +93,9 @@ static char *receive_store_insert_sql(size_t n)
     size_t o = (size_t)snprintf(sql, cap, "%s", head);
     for (size_t i = 0; i < n; i++) {
         size_t p = i * 8;
-        o += (size_t)snprintf(sql + o, cap - o,
-                              "%s($%zu, $%zu, $%zu, $%zu, $%zu, $%zu, 'pending', 0, 0, $%zu, $%zu)",
-                              i ? ", " : "", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7,
-                              p + 8);
+        o += (size_t)snprintf(
+            sql + o, cap - o, "%s($%zu, $%zu, $%zu, $%zu, $%zu, $%zu, 'pending', 0, 0, $%zu, $%zu)",
+            i ? ", " : "", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7, p + 8);
     }
     snprintf(sql + o, cap - o, "%s", tail);
     return sql;
@@ -100,7 +103,8 @@ static char *receive_store_insert_sql(size_t n)
 
 /* Inserts jobs[0..n) with one statement; marks each as duplicate unless its id came back
  * (the first job holding an id takes it). *inserted grows by the rows written. */
-static int receive_store_insert_chunk(db *conn, receive_store_insert_job *jobs, size_t n, size_t *inserted)
+static int receive_store_insert_chunk(db *conn, receive_store_insert_job *jobs, size_t n,
+                                      size_t *inserted)
 {
     db_param p[RECEIVE_STORE_INSERT_CHUNK * 8];
     for (size_t i = 0; i < n; i++) {
@@ -182,8 +186,12 @@ int receive_store_claim(db *conn, void *arg)
     int rc = hookd_id_new(job->token);
     if (rc != 0)
         return rc;
-    db_param p[] = {DB_I(job->now + job->lease_ms), DB_S(job->token), DB_S(job->owner),
-                    DB_I(job->now), DB_I(job->now), DB_I(job->limit)};
+    db_param p[] = {DB_I(job->now + job->lease_ms),
+                    DB_S(job->token),
+                    DB_S(job->owner),
+                    DB_I(job->now),
+                    DB_I(job->now),
+                    DB_I(job->limit)};
     db_rows *rows = NULL;
     rc = db_query(conn, db_kind(conn) == DB_POSTGRES ? sql_pg : sql_sqlite, p,
                   sizeof p / sizeof p[0], &rows, NULL);
@@ -259,8 +267,8 @@ int receive_store_record_run(db *conn, void *arg)
 }
 
 /* The columns every listing shows, in the order receive_store_webhook_read reads them. */
-#define RECEIVE_STORE_COLUMNS                                                             \
-    "id, event, webhook_timestamp, status, attempts, runs, received_at, next_attempt_at," \
+#define RECEIVE_STORE_COLUMNS                                                                      \
+    "id, event, webhook_timestamp, status, attempts, runs, received_at, next_attempt_at,"          \
     " lease_until"
 
 static char *receive_store_text(db_rows *rows, int col)
@@ -348,9 +356,8 @@ void receive_store_list_job_clear(receive_store_list_job *job)
 /* Reads the runs of job->id into job->runs. */
 static int receive_store_runs_read(db *conn, receive_store_get_job *job)
 {
-    static const char runs[] =
-        "SELECT n, started_at, duration_ms, exit_status, http_status, error"
-        " FROM receive_runs WHERE webhook_id = $1 ORDER BY n";
+    static const char runs[] = "SELECT n, started_at, duration_ms, exit_status, http_status, error"
+                               " FROM receive_runs WHERE webhook_id = $1 ORDER BY n";
     db_param p[] = {DB_S(job->id)};
     db_rows *rows = NULL;
     int rc = db_query(conn, runs, p, 1, &rows, NULL);
@@ -440,8 +447,8 @@ int receive_store_count_pending(db *conn, void *arg)
 {
     receive_store_count_job *job = arg;
     db_rows *rows = NULL;
-    int rc = db_query(conn, "SELECT COUNT(*) FROM receive_webhooks WHERE status = 'pending'",
-                      NULL, 0, &rows, NULL);
+    int rc = db_query(conn, "SELECT COUNT(*) FROM receive_webhooks WHERE status = 'pending'", NULL,
+                      0, &rows, NULL);
     if (rc != 0)
         return rc;
     job->count = db_rows_next(rows) ? db_rows_int(rows, 0) : 0;

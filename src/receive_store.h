@@ -38,8 +38,8 @@ typedef struct receive_store_insert_job {
     const char *event;     /* the envelope's event type */
     const char *body;      /* the raw body (valid UTF-8 JSON: the envelope parsed) */
     size_t body_len;
-    int64_t received_at;   /* unix ms */
-    bool duplicate;        /* out: the id was already saved; nothing was written */
+    int64_t received_at; /* unix ms */
+    bool duplicate;      /* out: the id was already saved; nothing was written */
 } receive_store_insert_job;
 
 /* INSERT … ON CONFLICT (id) DO NOTHING: the id's primary key deduplicates across every
@@ -74,13 +74,13 @@ typedef struct receive_store_item {
 
 /* Claims up to limit due pending webhooks whose lease is free or expired. */
 typedef struct receive_store_claim_job {
-    int64_t now;            /* unix ms */
-    int64_t lease_ms;       /* how long the claim holds */
-    const char *owner;      /* this process's lease owner, for receive_store_release */
-    size_t limit;           /* at most this many */
-    char token[40];         /* out: the lease token of every claimed item */
-    receive_store_item *items;      /* out: malloc'd array; free with inbox_claim_job_clear */
-    size_t count;           /* out: how many */
+    int64_t now;               /* unix ms */
+    int64_t lease_ms;          /* how long the claim holds */
+    const char *owner;         /* this process's lease owner, for receive_store_release */
+    size_t limit;              /* at most this many */
+    char token[40];            /* out: the lease token of every claimed item */
+    receive_store_item *items; /* out: malloc'd array; free with inbox_claim_job_clear */
+    size_t count;              /* out: how many */
 } receive_store_claim_job;
 
 /* arg: inbox_claim_job. On PostgreSQL the candidates are locked FOR UPDATE SKIP LOCKED so
@@ -92,9 +92,9 @@ void receive_store_claim_job_clear(receive_store_claim_job *job);
 
 /* The outcome of one handler run and the webhook's next state. */
 typedef struct receive_store_run_job {
-    const char *id;          /* the webhook */
-    const char *token;       /* the lease token from inbox_claim */
-    int64_t started_at;      /* unix ms */
+    const char *id;     /* the webhook */
+    const char *token;  /* the lease token from inbox_claim */
+    int64_t started_at; /* unix ms */
     int64_t duration_ms;
     int exit_status;         /* --exec: the exit status, or -1 (killed, not started) */
     int http_status;         /* --forward: the answer's status, 0 for none */
@@ -114,10 +114,10 @@ int receive_store_record_run(db *conn, void *arg);
 typedef struct receive_store_webhook {
     char *id;
     char *event;
-    char *timestamp;         /* X-Webhook-Timestamp as received */
-    char *status;            /* "pending", "done" or "failed" */
-    int64_t attempts;        /* runs in the current round */
-    int64_t runs;            /* runs in all */
+    char *timestamp;  /* X-Webhook-Timestamp as received */
+    char *status;     /* "pending", "done" or "failed" */
+    int64_t attempts; /* runs in the current round */
+    int64_t runs;     /* runs in all */
     int64_t received_at;
     int64_t next_attempt_at; /* -1 unless pending */
     bool handling;           /* a handler holds its lease now */
@@ -127,8 +127,8 @@ typedef struct receive_store_webhook {
 
 /* One handler run. */
 typedef struct receive_store_run {
-    int64_t n;           /* 1, 2, … among all the webhook's runs */
-    int64_t started_at;  /* Unix ms */
+    int64_t n;          /* 1, 2, … among all the webhook's runs */
+    int64_t started_at; /* Unix ms */
     int64_t duration_ms;
     int64_t exit_status; /* --exec: the exit status, -1 for none (killed, not started) */
     int64_t http_status; /* --forward: the answer's status, -1 for none */
@@ -142,7 +142,7 @@ typedef struct receive_store_list_job {
     const char *after;            /* the cursor: the last id of the previous page, or NULL */
     receive_store_webhook *items; /* out: count of them (without body) */
     size_t count;
-    char *next;                   /* out: the next page's cursor, NULL on the last page */
+    char *next; /* out: the next page's cursor, NULL on the last page */
 } receive_store_list_job;
 
 /* arg: receive_store_list_job. Free its outputs with receive_store_list_job_clear. */

@@ -69,7 +69,7 @@ static int month_number(const char *s)
  * full name ("Monday") when s starts with that too, else 0. */
 static bool day_name(const char *s, size_t *long_len)
 {
-    static const char *const names[] = {"Monday", "Tuesday", "Wednesday", "Thursday",
+    static const char *const names[] = {"Monday", "Tuesday",  "Wednesday", "Thursday",
                                         "Friday", "Saturday", "Sunday"};
     for (size_t d = 0; d < 7; d++) {
         if (strncmp(s, names[d], 3) == 0) {
@@ -107,8 +107,8 @@ static bool http_date(const char *s, size_t len, int64_t now_s, int64_t *unix_s)
 
     if (len < 3 || !day_name(s, &long_len))
         return false;
-    if (len == 29 && memcmp(s + 3, ", ", 2) == 0 && s[7] == ' ' && s[11] == ' ' &&
-        s[16] == ' ' && memcmp(s + 25, " GMT", 4) == 0) /* Sun, 06 Nov 1994 08:49:37 GMT */
+    if (len == 29 && memcmp(s + 3, ", ", 2) == 0 && s[7] == ' ' && s[11] == ' ' && s[16] == ' ' &&
+        memcmp(s + 25, " GMT", 4) == 0) /* Sun, 06 Nov 1994 08:49:37 GMT */
         return date_seconds(s + 12, month_number(s + 8), s + 5, s + 17, unix_s);
     if (len == 24 && s[3] == ' ' && s[7] == ' ' && s[10] == ' ' && s[19] == ' ') {
         /* Sun Nov  6 08:49:37 1994: the day is padded with a space */

@@ -48,11 +48,10 @@ struct serve_api {
     serve_deliver *dispatch;
     metrics *registry;
     serve_api_options opt;
-    size_t pending;      /* requests waiting on the store */
+    size_t pending; /* requests waiting on the store */
     bool stopping;
-    metric *webhooks_by_status[SERVE_STORE_STATUS_COUNT], *queue_depth, *store_queue,
-        *events_total;
-    int64_t stats_at;    /* monotonic ms of the last count of webhooks by status, 0: never */
+    metric *webhooks_by_status[SERVE_STORE_STATUS_COUNT], *queue_depth, *store_queue, *events_total;
+    int64_t stats_at; /* monotonic ms of the last count of webhooks by status, 0: never */
 };
 
 typedef struct action action;
@@ -118,8 +117,7 @@ static void job_reply(pending *p)
     if (p->kind == REPLY_EVENT) {
         if (!sr->replayed)
             metric_add(a->events_total, 1);
-        http_reply_text(p->req, 202, "application/json", sr->result_text,
-                        strlen(sr->result_text));
+        http_reply_text(p->req, 202, "application/json", sr->result_text, strlen(sr->result_text));
     } else if (!p->act->render) {
         http_reply_text(p->req, 204, NULL, "", 0);
     } else {
@@ -256,8 +254,8 @@ static bool field_url(serve_api *a, struct evhttp_request *req, const json_t *v,
     return true;
 }
 
-static bool field_events(serve_api *a, struct evhttp_request *req, const json_t *v,
-                         bool required, serve_store_request *sr)
+static bool field_events(serve_api *a, struct evhttp_request *req, const json_t *v, bool required,
+                         serve_store_request *sr)
 {
     if (!v && !required)
         return true;
@@ -283,8 +281,7 @@ static bool field_events(serve_api *a, struct evhttp_request *req, const json_t 
     return true;
 }
 
-static bool field_description(struct evhttp_request *req, const json_t *v,
-                              serve_store_request *sr)
+static bool field_description(struct evhttp_request *req, const json_t *v, serve_store_request *sr)
 {
     if (!v)
         return true;
@@ -351,8 +348,8 @@ static bool field_headers(struct evhttp_request *req, json_t *v, serve_store_req
 
 /* Checks the destination fields present in body and copies them into sr; create requires
  * name, url and events. Answers 422 and returns false on the first bad field. */
-static bool destination_fields(serve_api *a, struct evhttp_request *req, json_t *body,
-                               bool create, serve_store_request *sr)
+static bool destination_fields(serve_api *a, struct evhttp_request *req, json_t *body, bool create,
+                               serve_store_request *sr)
 {
     return field_name(req, json_object_get(body, "name"), create, sr) &&
            field_url(a, req, json_object_get(body, "url"), create, sr) &&
@@ -423,8 +420,8 @@ static bool event_envelope(serve_api *a, struct evhttp_request *req, const char 
     }
     char why[256] = "";
     const char *event_type = json_string_value(type);
-    int rc = hookd_catalog_validate(a->opt.catalog, event_type, data_text, data_len, why,
-                                    sizeof why);
+    int rc =
+        hookd_catalog_validate(a->opt.catalog, event_type, data_text, data_len, why, sizeof why);
     if (rc == HOOKD_EEVENTTYPE)
         http_reply_error(req, 422, "unknown_event_type",
                          "unknown event type \"%.100s\" (see GET /v1/event-types)", event_type);
@@ -603,8 +600,7 @@ static const struct {
 static const char *const method_names[] = {"GET", "POST", "PATCH", "DELETE"};
 
 /* Whether pattern matches the n segments; *id receives the ":id" segment. */
-static bool pattern_matches(const char *pattern, const char *const *segs, size_t n,
-                            const char **id)
+static bool pattern_matches(const char *pattern, const char *const *segs, size_t n, const char **id)
 {
     size_t i = 0;
     const char *p = pattern;
@@ -647,8 +643,8 @@ static const action actions[SERVE_API_ACTION_COUNT] = {
                                     serve_api_destination_list_json, 200, "destination", false,
                                     false},
     [SERVE_API_DESTINATION_CREATE] = {handle_destination_write, serve_store_w_destination_create,
-                                      serve_api_destination_one_json, 201, "destination",
-                                      false, false},
+                                      serve_api_destination_one_json, 201, "destination", false,
+                                      false},
     [SERVE_API_DESTINATION_GET] = {handle_plain, serve_store_w_destination_get,
                                    serve_api_destination_one_json, 200, "destination", false,
                                    false},
@@ -661,8 +657,8 @@ static const action actions[SERVE_API_ACTION_COUNT] = {
                                         serve_api_destination_one_json, 200, "destination", true,
                                         true},
     [SERVE_API_DESTINATION_DEACTIVATE] = {handle_plain, serve_store_w_destination_set_active,
-                                          serve_api_destination_one_json, 200, "destination",
-                                          false, false},
+                                          serve_api_destination_one_json, 200, "destination", false,
+                                          false},
     [SERVE_API_DESTINATION_SECRET] = {handle_plain, serve_store_w_destination_secret,
                                       serve_api_secret_json, 200, "destination", false, false},
     [SERVE_API_DESTINATION_ROTATE] = {handle_plain, serve_store_w_destination_rotate,
@@ -715,8 +711,8 @@ static void route_v1(serve_api *a, struct evhttp_request *req, char **segs, size
 {
     const char *id = NULL;
     char allow[64];
-    int r = serve_api_route_match((const char *const *)segs + 1, n - 1, method_of(req), &id,
-                                  allow, sizeof allow);
+    int r = serve_api_route_match((const char *const *)segs + 1, n - 1, method_of(req), &id, allow,
+                                  sizeof allow);
     if (r == SERVE_API_NO_ROUTE)
         api_reply_no_route(req);
     else if (r == SERVE_API_BAD_METHOD)
@@ -734,8 +730,8 @@ static void handle_metrics(serve_api *a, struct evhttp_request *req)
     if (a->stats_at != 0 && loop_monotonic_ms() - a->stats_at < STATS_EVERY_MS)
         metrics_reply(a, req, NULL);
     else
-        submit(a, req, serve_store_request_new(loop_now_ms()), serve_store_w_stats,
-               REPLY_METRICS, &metrics_action);
+        submit(a, req, serve_store_request_new(loop_now_ms()), serve_store_w_stats, REPLY_METRICS,
+               &metrics_action);
 }
 
 static void serve_api_handle(struct evhttp_request *req, void *arg)
@@ -756,8 +752,7 @@ static void serve_api_handle(struct evhttp_request *req, void *arg)
         handle_metrics(a, req);
     } else if (n >= 1 && strcmp(segs[0], "v1") == 0) {
         if (!authorized(a, req)) {
-            evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
-                              "Bearer");
+            evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
             http_reply_error(req, 401, "unauthorized",
                              "a valid Authorization: Bearer <token> header is required");
         } else {
@@ -770,8 +765,8 @@ static void serve_api_handle(struct evhttp_request *req, void *arg)
         free(segs[0]);
 }
 
-serve_api *serve_api_new(struct evhttp *http, db_worker *worker, serve_deliver *dispatch, metrics *registry,
-             const serve_api_options *options)
+serve_api *serve_api_new(struct evhttp *http, db_worker *worker, serve_deliver *dispatch,
+                         metrics *registry, const serve_api_options *options)
 {
     serve_api *a = xcalloc(1, sizeof *a);
     a->http = http;
@@ -782,15 +777,15 @@ serve_api *serve_api_new(struct evhttp *http, db_worker *worker, serve_deliver *
     for (size_t i = 0; i < SERVE_STORE_STATUS_COUNT; i++) {
         char labels[64];
         snprintf(labels, sizeof labels, "status=\"%s\"", serve_store_statuses[i]);
-        a->webhooks_by_status[i] = metrics_gauge(registry, "hookd_webhooks", labels,
-                                                 "Webhooks in the store, by status.");
+        a->webhooks_by_status[i] =
+            metrics_gauge(registry, "hookd_webhooks", labels, "Webhooks in the store, by status.");
     }
     a->queue_depth = metrics_gauge(registry, "hookd_queue_depth", NULL,
                                    "Pending webhooks due now, waiting for an attempt.");
     a->store_queue = metrics_gauge(registry, "hookd_store_queue", NULL,
                                    "Jobs queued or running on the store thread.");
-    a->events_total = metrics_counter(registry, "hookd_events_total", NULL,
-                                      "Events accepted through the API.");
+    a->events_total =
+        metrics_counter(registry, "hookd_events_total", NULL, "Events accepted through the API.");
     evhttp_set_gencb(http, serve_api_handle, a);
     return a;
 }

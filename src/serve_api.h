@@ -29,15 +29,15 @@ struct evhttp;
 typedef struct serve_api serve_api;
 
 typedef struct serve_api_options {
-    unsigned char token_digest[32];          /* SHA-256 of the admin token */
-    const hookd_catalog *catalog;            /* the event types; outlives the api */
-    const http_client_options *url_policy;   /* schemes a destination URL may use */
+    unsigned char token_digest[32];        /* SHA-256 of the admin token */
+    const hookd_catalog *catalog;          /* the event types; outlives the api */
+    const http_client_options *url_policy; /* schemes a destination URL may use */
 } serve_api_options;
 
 /* Routes every request of http to the API. The worker, dispatcher and registry must outlive
  * it. Never NULL (allocation failure aborts). */
-serve_api *serve_api_new(struct evhttp *http, db_worker *worker, serve_deliver *dispatch, metrics *registry,
-             const serve_api_options *options);
+serve_api *serve_api_new(struct evhttp *http, db_worker *worker, serve_deliver *dispatch,
+                         metrics *registry, const serve_api_options *options);
 
 /* Stops taking requests: closes the listening sockets and answers 503 to requests that still
  * arrive on open connections. Requests already waiting on the store are answered. */

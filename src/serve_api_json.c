@@ -125,8 +125,7 @@ json_t *serve_api_event_json(const serve_store_request *r)
     json_t *o = json_object();
     json_object_set_new(o, "id", string_or_null(r->event.id));
     json_object_set_new(o, "event", string_or_null(r->event.type));
-    json_t *envelope = r->event.body ? json_loadb(r->event.body, r->event.body_len, 0, NULL)
-                                     : NULL;
+    json_t *envelope = r->event.body ? json_loadb(r->event.body, r->event.body_len, 0, NULL) : NULL;
     json_t *data = json_object_get(envelope, "data");
     json_object_set(o, "data", data ? data : json_null());
     json_decref(envelope);
@@ -142,10 +141,9 @@ char *serve_api_event_answer_text(const serve_store_request *r)
 {
     json_t *webhooks = json_array();
     for (size_t i = 0; i < r->webhook_count; i++)
-        json_array_append_new(webhooks,
-                              json_pack("{s:o,s:o}", "id", string_or_null(r->webhooks[i].id),
-                                        "destination_id",
-                                        string_or_null(r->webhooks[i].destination_id)));
+        json_array_append_new(
+            webhooks, json_pack("{s:o,s:o}", "id", string_or_null(r->webhooks[i].id),
+                                "destination_id", string_or_null(r->webhooks[i].destination_id)));
     json_t *answer = json_object();
     json_object_set_new(answer, "id", string_or_null(r->event.id));
     json_object_set_new(answer, "event", string_or_null(r->event.type));

@@ -109,8 +109,7 @@ static void deliver_recorded(void *ctx, void *payload, const engine_outcome *eo,
         metric_add(d->lease_lost, 1);
     else if (rc == 0 && o->deactivated)
         log_warn("deliver", "destination %s deactivated: %s", o->destination_id,
-                 o->deactivate_reason ? o->deactivate_reason
-                                      : "every attempt failed for too long");
+                 o->deactivate_reason ? o->deactivate_reason : "every attempt failed for too long");
 }
 
 static void deliver_payload_free(void *ctx, void *payload)
@@ -158,8 +157,7 @@ static void attempt_done(void *arg, const http_result *res)
     serve_store_outcome_free(it->outcome);
     it->outcome = outcome_new(d, it, res, success);
     log_debug("deliver", "webhook %s attempt %lld: %s", it->webhook_id,
-              (long long)(it->attempt_count + 1),
-              success ? "delivered" : it->outcome->error);
+              (long long)(it->attempt_count + 1), success ? "delivered" : it->outcome->error);
     engine_result result = {
         .success = success,
         .final = res->status == 410,
@@ -187,8 +185,7 @@ static void deliver_start(void *ctx, engine_run *run, void *payload)
     metric_set(d->in_flight_gauge, (double)engine_running(d->engine));
     hookd_signed sig;
     int rc = hookd_sign_attempt(it->secret, strlen(it->secret), it->webhook_id,
-                                engine_run_started_at(run) / 1000, it->body, it->body_len,
-                                &sig);
+                                engine_run_started_at(run) / 1000, it->body, it->body_len, &sig);
     if (rc != 0) {
         char why[96];
         snprintf(why, sizeof why, "cannot sign the attempt: %s", hookd_strerror(rc));
@@ -251,29 +248,25 @@ static void deliver_metrics(serve_deliver *d, metrics *registry)
 {
     d->attempts_ok = metrics_counter(registry, "hookd_attempts_total", "result=\"success\"",
                                      "Delivery attempts made, by result.");
-    d->attempts_failed = metrics_counter(registry, "hookd_attempts_total",
-                                         "result=\"failure\"",
+    d->attempts_failed = metrics_counter(registry, "hookd_attempts_total", "result=\"failure\"",
                                          "Delivery attempts made, by result.");
     d->latency = metrics_histogram_ms(registry, "hookd_attempt_duration_ms", NULL,
                                       "Duration of delivery attempts in milliseconds.");
-    d->in_flight_gauge = metrics_gauge(registry, "hookd_attempts_in_flight", NULL,
-                                       "Delivery attempts under way.");
-    d->outcome_succeeded = metrics_counter(registry, "hookd_webhook_transitions_total",
-                                           "to=\"succeeded\"",
-                                           "Webhook state changes after an attempt.");
+    d->in_flight_gauge =
+        metrics_gauge(registry, "hookd_attempts_in_flight", NULL, "Delivery attempts under way.");
+    d->outcome_succeeded =
+        metrics_counter(registry, "hookd_webhook_transitions_total", "to=\"succeeded\"",
+                        "Webhook state changes after an attempt.");
     d->outcome_retry = metrics_counter(registry, "hookd_webhook_transitions_total",
-                                       "to=\"pending\"",
-                                       "Webhook state changes after an attempt.");
+                                       "to=\"pending\"", "Webhook state changes after an attempt.");
     d->outcome_failed = metrics_counter(registry, "hookd_webhook_transitions_total",
-                                        "to=\"failed\"",
-                                        "Webhook state changes after an attempt.");
+                                        "to=\"failed\"", "Webhook state changes after an attempt.");
     d->lease_lost = metrics_counter(registry, "hookd_lease_lost_total", NULL,
                                     "Attempts whose outcome was dropped: the lease was lost.");
 }
 
-serve_deliver *serve_deliver_new(struct event_base *base, db_worker *worker,
-                                 http_client *client, metrics *registry,
-                                 const serve_deliver_options *options)
+serve_deliver *serve_deliver_new(struct event_base *base, db_worker *worker, http_client *client,
+                                 metrics *registry, const serve_deliver_options *options)
 {
     serve_deliver *d = xcalloc(1, sizeof *d);
     d->client = client;

@@ -31,23 +31,23 @@ struct event_base;
 typedef struct serve_deliver serve_deliver;
 
 typedef struct serve_deliver_options {
-    const char *node_id;       /* this node's name; leases are "<node-id>/<random>"; copied */
-    int64_t timeout_ms;        /* one attempt, connect to last byte */
-    int max_attempts;          /* attempts per round (the first and the retries) */
-    retry_policy retry;        /* waits between attempts */
-    int64_t lease_ms;          /* how long a claim holds a webhook; longer than timeout_ms */
-    int max_in_flight;         /* attempts under way or queued in memory, in all; 0: this
-                                  node delivers nothing (API only), never claims */
-    int max_per_destination;   /* attempts under way per destination */
-    int64_t poll_ms;           /* claim at least this often (0: 250 ms) */
-    int64_t fail_window_ms;    /* a destination failing this long is deactivated (5 days) */
+    const char *node_id;     /* this node's name; leases are "<node-id>/<random>"; copied */
+    int64_t timeout_ms;      /* one attempt, connect to last byte */
+    int max_attempts;        /* attempts per round (the first and the retries) */
+    retry_policy retry;      /* waits between attempts */
+    int64_t lease_ms;        /* how long a claim holds a webhook; longer than timeout_ms */
+    int max_in_flight;       /* attempts under way or queued in memory, in all; 0: this
+                                node delivers nothing (API only), never claims */
+    int max_per_destination; /* attempts under way per destination */
+    int64_t poll_ms;         /* claim at least this often (0: 250 ms) */
+    int64_t fail_window_ms;  /* a destination failing this long is deactivated (5 days) */
 } serve_deliver_options;
 
 /* Creates the sender's engine: its first store job releases the leases of an earlier run
  * of this node id, then it claims (at once, unless max_in_flight is 0). The worker, client
  * and metrics must outlive it. Never NULL (allocation failure aborts). */
 serve_deliver *serve_deliver_new(struct event_base *base, db_worker *worker, http_client *client,
-                           metrics *registry, const serve_deliver_options *options);
+                                 metrics *registry, const serve_deliver_options *options);
 
 /* The lease owner this process writes, "<node-id>/<8 hex>". */
 const char *serve_deliver_owner(const serve_deliver *d);

@@ -31,7 +31,7 @@
 /* evhttp's cap; the API itself answers 413 at 256 KiB */
 #define SERVE_API_MAX_REQUEST_BODY (1024 * 1024)
 #define SQLITE_CACHE_PRAGMA "PRAGMA cache_size = -16384" /* KiB: 16 MiB at most */
-#define POLL_SQLITE_MS 250   /* other processes on the file are seen only by polling */
+#define POLL_SQLITE_MS 250 /* other processes on the file are seen only by polling */
 /* new work arrives by NOTIFY; the poll finds due retries and expired leases of other nodes */
 #define POLL_POSTGRES_MS 1000
 
@@ -39,7 +39,7 @@
 typedef struct serve_config {
     const char *listen;
     const char *db_url;
-    const char *token;       /* --api-token or HOOKD_API_TOKEN, or NULL: stored/generated */
+    const char *token; /* --api-token or HOOKD_API_TOKEN, or NULL: stored/generated */
     int64_t timeout_ms;
     long max_attempts;
     cli_list retry_delays;
@@ -51,8 +51,8 @@ typedef struct serve_config {
     int64_t lease_ms;
     long max_in_flight;
     long max_per_destination;
-    const char *node_id;     /* --node-id, or NULL: "HOST ADDR:PORT" */
-    int64_t poll_ms;         /* 0: by backend */
+    const char *node_id; /* --node-id, or NULL: "HOST ADDR:PORT" */
+    int64_t poll_ms;     /* 0: by backend */
 } serve_config;
 
 static const serve_config serve_config_defaults = {
@@ -69,55 +69,111 @@ static const serve_config serve_config_defaults = {
 #define AT(field) CLI_AT(serve_config, field)
 
 static const cli_option serve_options[] = {
-    {.name = "listen", .kind = CLI_STRING, .offset = AT(listen), .arg = "HOST:PORT",
+    {.name = "listen",
+     .kind = CLI_STRING,
+     .offset = AT(listen),
+     .arg = "HOST:PORT",
      .help = "API address (default 127.0.0.1:8080)"},
-    {.name = "db", .kind = CLI_STRING, .offset = AT(db_url), .arg = "URL",
+    {.name = "db",
+     .kind = CLI_STRING,
+     .offset = AT(db_url),
+     .arg = "URL",
      .help = "sqlite:PATH or postgres://… (default sqlite:hookd.db)"},
-    {.name = "api-token", .kind = CLI_STRING, .offset = AT(token), .arg = "TOKEN",
+    {.name = "api-token",
+     .kind = CLI_STRING,
+     .offset = AT(token),
+     .arg = "TOKEN",
      .help = "bearer token of the /v1/ API (or env HOOKD_API_TOKEN);\n"
-     "without one, a token is generated at first start, printed\n"
-     "once, and only its SHA-256 is stored",
+             "without one, a token is generated at first start, printed\n"
+             "once, and only its SHA-256 is stored",
      .env = "HOOKD_API_TOKEN"},
-    {.name = "timeout", .kind = CLI_DURATION, .offset = AT(timeout_ms), .arg = "DURATION",
-     .help = "one attempt, connect to last byte (default 10s)", .min = 1, .max = 600000},
-    {.name = "max-attempts", .kind = CLI_COUNT, .offset = AT(max_attempts), .arg = "N",
-     .help = "attempts per webhook, first included (default 5)", .min = 1, .max = 100},
-    {.name = "retry-delays", .kind = CLI_LIST, .offset = AT(retry_delays), .arg = "LIST",
+    {.name = "timeout",
+     .kind = CLI_DURATION,
+     .offset = AT(timeout_ms),
+     .arg = "DURATION",
+     .help = "one attempt, connect to last byte (default 10s)",
+     .min = 1,
+     .max = 600000},
+    {.name = "max-attempts",
+     .kind = CLI_COUNT,
+     .offset = AT(max_attempts),
+     .arg = "N",
+     .help = "attempts per webhook, first included (default 5)",
+     .min = 1,
+     .max = 100},
+    {.name = "retry-delays",
+     .kind = CLI_LIST,
+     .offset = AT(retry_delays),
+     .arg = "LIST",
      .help = "waits before attempts 2..N, jittered ±10%\n"
-     "(default 30s,5m,30m,2h; the last one repeats)",
+             "(default 30s,5m,30m,2h; the last one repeats)",
      .max = RETRY_MAX_DELAYS},
-    {.name = "allow-http", .kind = CLI_FLAG, .offset = AT(allow_http), .arg = NULL,
+    {.name = "allow-http",
+     .kind = CLI_FLAG,
+     .offset = AT(allow_http),
+     .arg = NULL,
      .help = "accept http:// destination URLs (default: https only)"},
-    {.name = "allow-private-addresses", .kind = CLI_FLAG, .offset = AT(allow_private), .arg = NULL,
+    {.name = "allow-private-addresses",
+     .kind = CLI_FLAG,
+     .offset = AT(allow_private),
+     .arg = NULL,
      .help = "allow connections to loopback, private, link-local,\n"
-     "multicast and unspecified addresses"},
-    {.name = "ca-file", .kind = CLI_STRING, .offset = AT(ca_file), .arg = "PEM",
+             "multicast and unspecified addresses"},
+    {.name = "ca-file",
+     .kind = CLI_STRING,
+     .offset = AT(ca_file),
+     .arg = "PEM",
      .help = "trust these certificates instead of the system's"},
-    {.name = "event-types", .kind = CLI_STRING, .offset = AT(event_types), .arg = "FILE",
+    {.name = "event-types",
+     .kind = CLI_STRING,
+     .offset = AT(event_types),
+     .arg = "FILE",
      .help = "add the event types of FILE to the default catalog"},
-    {.name = "event-types-only", .kind = CLI_FLAG, .offset = AT(event_types_only), .arg = NULL,
+    {.name = "event-types-only",
+     .kind = CLI_FLAG,
+     .offset = AT(event_types_only),
+     .arg = NULL,
      .help = "with --event-types: FILE replaces the default catalog"},
-    {.name = "lease", .kind = CLI_DURATION, .offset = AT(lease_ms), .arg = "DURATION",
+    {.name = "lease",
+     .kind = CLI_DURATION,
+     .offset = AT(lease_ms),
+     .arg = "DURATION",
      .help = "how long a claimed webhook is held (default 60s); longer\n"
-     "than --timeout. Webhooks claimed by a node that died are\n"
-     "taken up by the others once their lease has expired",
+             "than --timeout. Webhooks claimed by a node that died are\n"
+             "taken up by the others once their lease has expired",
      .min = 1},
-    {.name = "max-in-flight", .kind = CLI_COUNT, .offset = AT(max_in_flight), .arg = "N",
+    {.name = "max-in-flight",
+     .kind = CLI_COUNT,
+     .offset = AT(max_in_flight),
+     .arg = "N",
      .help = "attempts under way at once, in all (default 1024); 0: this\n"
-     "process serves the API only and delivers nothing",
-     .min = 0, .max = 100000},
-    {.name = "max-in-flight-per-destination", .kind = CLI_COUNT, .offset = AT(max_per_destination), .arg = "N",
-     .help = "attempts under way at once per destination (default 8)", .min = 1, .max = 10000},
-    {.name = "node-id", .kind = CLI_STRING, .offset = AT(node_id), .arg = "NAME",
+             "process serves the API only and delivers nothing",
+     .min = 0,
+     .max = 100000},
+    {.name = "max-in-flight-per-destination",
+     .kind = CLI_COUNT,
+     .offset = AT(max_per_destination),
+     .arg = "N",
+     .help = "attempts under way at once per destination (default 8)",
+     .min = 1,
+     .max = 10000},
+    {.name = "node-id",
+     .kind = CLI_STRING,
+     .offset = AT(node_id),
+     .arg = "NAME",
      .help = "this process's name in leases (default: \"HOST ADDR:PORT\",\n"
-     "the host name and the --listen address); at start the\n"
-     "leases left by earlier runs under this name are released,\n"
-     "so no two live processes on one database may share it"},
-    {.name = "poll-interval", .kind = CLI_DURATION, .offset = AT(poll_ms), .arg = "DURATION",
+             "the host name and the --listen address); at start the\n"
+             "leases left by earlier runs under this name are released,\n"
+             "so no two live processes on one database may share it"},
+    {.name = "poll-interval",
+     .kind = CLI_DURATION,
+     .offset = AT(poll_ms),
+     .arg = "DURATION",
      .help = "look for due retries and expired leases at least this\n"
-     "often (default 250ms on SQLite; 1s on PostgreSQL, where\n"
-     "new events wake every node at once through LISTEN/NOTIFY)",
-     .min = 10, .max = 3600000},
+             "often (default 250ms on SQLite; 1s on PostgreSQL, where\n"
+             "new events wake every node at once through LISTEN/NOTIFY)",
+     .min = 10,
+     .max = 3600000},
 };
 
 #undef AT
@@ -135,25 +191,25 @@ static const cli_command serve_command = {
 typedef struct serve_state {
     const serve_config *config;
     hookd_catalog *catalog;
-    db *conn;                /* until the store thread owns it */
+    db *conn; /* until the store thread owns it */
     bool postgres;
     http_client_options client_options; /* the URL policy, also read by the API */
     serve_api_options api_options;
     retry_policy retry;
     struct event_base *base;
     struct evhttp *http;
-    int port;                /* the port --listen resolved to */
-    char node_id[400];       /* --node-id or "HOST ADDR:PORT", before the engine cleans it */
+    int port;          /* the port --listen resolved to */
+    char node_id[400]; /* --node-id or "HOST ADDR:PORT", before the engine cleans it */
     http_client *client;
     db_worker *worker;
     metrics *registry;
-    db_listener *listener;   /* PostgreSQL notifications, or NULL */
+    db_listener *listener; /* PostgreSQL notifications, or NULL */
     serve_api *serve_api;
     serve_deliver *dispatch;
-    bool drained;            /* the dispatcher's attempts are finished and recorded */
-    struct event *finish;    /* polls for the end of shutdown */
-    struct event *deadline;  /* gives up waiting after the timeout */
-    int64_t timeout_ms;      /* --timeout: attempts under way end within it */
+    bool drained;           /* the dispatcher's attempts are finished and recorded */
+    struct event *finish;   /* polls for the end of shutdown */
+    struct event *deadline; /* gives up waiting after the timeout */
+    int64_t timeout_ms;     /* --timeout: attempts under way end within it */
 } serve_state;
 
 /* Checks between flags, once each has parsed. CLI_CONTINUE, or 2 once reported. */
@@ -187,8 +243,10 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     serve_state *st = arg;
-    log_warn("serve", "attempts still under way at the shutdown deadline: %zu; they will be "
-             "attempted again at the next start", serve_deliver_in_flight(st->dispatch));
+    log_warn("serve",
+             "attempts still under way at the shutdown deadline: %zu; they will be "
+             "attempted again at the next start",
+             serve_deliver_in_flight(st->dispatch));
     loop_exit(st->base, 0);
 }
 
@@ -269,15 +327,15 @@ static int serve_token(serve_state *st)
     }
     char generated[128];
     bool was_generated = false;
-    if (serve_store_admin_token(st->conn, st->api_options.token_digest, generated,
-                                sizeof generated, &was_generated) != 0) {
+    if (serve_store_admin_token(st->conn, st->api_options.token_digest, generated, sizeof generated,
+                                &was_generated) != 0) {
         fprintf(stderr, "hookd serve: cannot read or store the admin token: %s\n",
                 db_errmsg(st->conn));
         return -1;
     }
     if (!was_generated) {
         log_info("serve", "using the admin token generated at first start (not shown "
-                 "again; --api-token or HOOKD_API_TOKEN to set one)");
+                          "again; --api-token or HOOKD_API_TOKEN to set one)");
         return 0;
     }
     printf("admin token: %s\n", generated);
@@ -297,8 +355,8 @@ static int serve_listen(serve_state *st)
     char err[512];
     http_server_limits limits = {.max_body = SERVE_API_MAX_REQUEST_BODY};
     st->base = loop_new();
-    st->http = http_server_listen(st->base, st->config->listen, &limits, &st->port, err,
-                                  sizeof err);
+    st->http =
+        http_server_listen(st->base, st->config->listen, &limits, &st->port, err, sizeof err);
     if (!st->http) {
         fprintf(stderr, "hookd serve: %s\n", err);
         return -1;
@@ -364,14 +422,14 @@ static void serve_start_delivery(serve_state *st)
     dopt.poll_ms = c->poll_ms > 0 ? c->poll_ms : st->postgres ? POLL_POSTGRES_MS : POLL_SQLITE_MS;
     st->dispatch = serve_deliver_new(st->base, st->worker, st->client, st->registry, &dopt);
     if (st->postgres && c->max_in_flight > 0 &&
-        db_listener_open(st->base, c->db_url, SERVE_STORE_NOTIFY_CHANNEL, notified_cb,
-                         st->dispatch, &st->listener) != 0)
+        db_listener_open(st->base, c->db_url, SERVE_STORE_NOTIFY_CHANNEL, notified_cb, st->dispatch,
+                         &st->listener) != 0)
         log_warn("serve", "cannot listen for notifications; polling every %lld ms",
                  (long long)dopt.poll_ms);
     st->api_options.catalog = st->catalog;
     st->api_options.url_policy = &st->client_options;
-    st->serve_api = serve_api_new(st->http, st->worker, st->dispatch, st->registry,
-                                  &st->api_options);
+    st->serve_api =
+        serve_api_new(st->http, st->worker, st->dispatch, st->registry, &st->api_options);
 }
 
 /* SIGTERM/SIGINT start the orderly stop (on_stop); two timers watch it end. */
@@ -388,7 +446,8 @@ static int serve_run(serve_state *st)
 {
     const serve_config *c = st->config;
     log_info("serve", "listening on http://%.*s:%d (node \"%s\", store %s%s)",
-             serve_listen_host_len(c->listen), c->listen, st->port, serve_deliver_owner(st->dispatch),
+             serve_listen_host_len(c->listen), c->listen, st->port,
+             serve_deliver_owner(st->dispatch),
              strncmp(c->db_url, "sqlite:", 7) == 0 ? c->db_url : "postgres",
              c->max_in_flight == 0 ? ", API only: delivers nothing" : "");
     if (event_base_dispatch(st->base) != 0) {
@@ -406,7 +465,7 @@ static void serve_free(serve_state *st)
     if (st->client)
         http_client_free(st->client); /* aborts what the deadline left, without callbacks */
     if (st->worker)
-        db_worker_stop(st->worker);   /* runs what is queued: outcomes get recorded */
+        db_worker_stop(st->worker); /* runs what is queued: outcomes get recorded */
     if (st->conn)
         db_close(st->conn);
     serve_deliver_free(st->dispatch);

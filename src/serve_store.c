@@ -98,12 +98,12 @@ static const char *const migrations[] = {
 };
 
 /* The columns dest_read reads, in its order. */
-#define DEST_COLS                                                                          \
-    "id, name, url, description, events, headers, active, disabled_reason, created_at, "  \
+#define DEST_COLS                                                                                  \
+    "id, name, url, description, events, headers, active, disabled_reason, created_at, "           \
     "updated_at, secret"
 /* The columns webhook_read reads, in its order. */
-#define WEBHOOK_COLS                                                                       \
-    "id, event_id, destination_id, status, attempt_count, next_attempt_at, created_at, "  \
+#define WEBHOOK_COLS                                                                               \
+    "id, event_id, destination_id, status, attempt_count, next_attempt_at, created_at, "           \
     "updated_at"
 
 /* Runs one statement, logging the backend's message on failure. */
@@ -138,7 +138,7 @@ int serve_store_migrate(db *conn)
 }
 
 int serve_store_admin_token(db *conn, unsigned char digest[32], char *generated, size_t genlen,
-                      bool *was_generated)
+                            bool *was_generated)
 {
     static const char name[] = "admin_token_sha256";
     db_rows *rows = NULL;
@@ -169,8 +169,7 @@ int serve_store_admin_token(db *conn, unsigned char digest[32], char *generated,
     for (int i = 0; i < 32; i++)
         snprintf(hex + 2 * i, 3, "%02x", digest[i]);
     p[1] = DB_S(hex);
-    rc = query(conn, "INSERT INTO serve_settings (name, value) VALUES ($1, $2)", p, 2, NULL,
-               NULL);
+    rc = query(conn, "INSERT INTO serve_settings (name, value) VALUES ($1, $2)", p, 2, NULL, NULL);
     if (rc == HOOKD_ECONFLICT) {
         /* Another node starting at the same time stored its token first: use that one. */
         OPENSSL_cleanse(generated, genlen);
@@ -196,7 +195,7 @@ int serve_store_release(db *conn, const char *prefix, int64_t *released)
 /* ---- requests ---- */
 
 const char *const serve_store_statuses[SERVE_STORE_STATUS_COUNT] = {"pending", "succeeded",
-                                                                   "failed", "cancelled"};
+                                                                    "failed", "cancelled"};
 
 serve_store_request *serve_store_request_new(int64_t now)
 {
@@ -329,8 +328,8 @@ static int dest_load(db *conn, const char *id, bool with_secret, serve_store_des
 static int subscriptions_set(db *conn, const char *id, const char *events_json)
 {
     db_param p[2] = {DB_S(id)};
-    int rc = query(conn, "DELETE FROM serve_subscriptions WHERE destination_id = $1", p, 1,
-                   NULL, NULL);
+    int rc =
+        query(conn, "DELETE FROM serve_subscriptions WHERE destination_id = $1", p, 1, NULL, NULL);
     if (rc != 0 || !events_json)
         return rc;
     json_t *events = json_loads(events_json, 0, NULL);
@@ -397,8 +396,8 @@ int serve_store_w_destination_list(db *conn, void *arg)
         return rc;
     size_t cap = 0;
     while (db_rows_next(rows)) {
-        r->destinations = xgrow(r->destinations, r->destination_count, &cap,
-                                sizeof *r->destinations);
+        r->destinations =
+            xgrow(r->destinations, r->destination_count, &cap, sizeof *r->destinations);
         serve_store_destination *d = &r->destinations[r->destination_count++];
         dest_read(rows, false, d);
     }
@@ -555,13 +554,12 @@ int serve_store_event_replay(db *conn, serve_store_request *r)
     if (!r->idempotency_key)
         return 0;
     db_param k[] = {DB_S(r->idempotency_key), DB_I(r->now - IDEMPOTENCY_KEEP_MS)};
-    int rc = query(conn, "DELETE FROM serve_idempotency WHERE created_at < $1", &k[1], 1, NULL,
-                   NULL);
+    int rc =
+        query(conn, "DELETE FROM serve_idempotency WHERE created_at < $1", &k[1], 1, NULL, NULL);
     if (rc != 0)
         return rc;
     db_rows *rows = NULL;
-    rc = query(conn, "SELECT response FROM serve_idempotency WHERE key = $1", k, 1, &rows,
-               NULL);
+    rc = query(conn, "SELECT response FROM serve_idempotency WHERE key = $1", k, 1, &rows, NULL);
     if (rc != 0)
         return rc;
     if (db_rows_next(rows)) {
@@ -633,9 +631,9 @@ int serve_store_event_insert(db *conn, serve_store_request *r)
         return rc;
     db_param e[] = {DB_S(r->event.id), DB_S(r->event_type), DB_SN(r->body, r->body_len),
                     DB_I(r->now)};
-    rc = query(conn,
-               "INSERT INTO serve_events (id, type, body, created_at) VALUES ($1, $2, $3, $4)",
-               e, 4, NULL, NULL);
+    rc =
+        query(conn, "INSERT INTO serve_events (id, type, body, created_at) VALUES ($1, $2, $3, $4)",
+              e, 4, NULL, NULL);
     if (rc != 0)
         return rc;
     /* The subscribed active destinations, read whole before writing. */
@@ -664,8 +662,7 @@ int serve_store_event_remember(db *conn, serve_store_request *r)
                    "VALUES ($1, $2, $3)",
                    k, 3, NULL, NULL);
     if (rc == HOOKD_ECONFLICT)
-        snprintf(r->why, sizeof r->why,
-                 "a request with this Idempotency-Key is being processed");
+        snprintf(r->why, sizeof r->why, "a request with this Idempotency-Key is being processed");
     return rc;
 }
 
@@ -703,8 +700,8 @@ int serve_store_w_event_get(db *conn, void *arg)
     serve_store_request *r = arg;
     db_rows *rows = NULL;
     db_param p[] = {DB_S(r->id)};
-    int rc = query(conn, "SELECT id, type, body, created_at FROM serve_events WHERE id = $1",
-                   p, 1, &rows, NULL);
+    int rc = query(conn, "SELECT id, type, body, created_at FROM serve_events WHERE id = $1", p, 1,
+                   &rows, NULL);
     if (rc != 0)
         return rc;
     if (!db_rows_next(rows)) {
@@ -748,8 +745,7 @@ static int webhook_list_where(const serve_store_request *r, char *sql, size_t si
         if (!filters[i].value)
             continue;
         p[(*n)++] = DB_S(filters[i].value);
-        *len += snprintf(sql + *len, size - (size_t)*len, " AND %s = $%zu", filters[i].column,
-                         *n);
+        *len += snprintf(sql + *len, size - (size_t)*len, " AND %s = $%zu", filters[i].column, *n);
     }
     if (!r->after)
         return 0;
@@ -803,8 +799,8 @@ static int webhook_load(db *conn, const char *id, serve_store_webhook *out)
 {
     db_rows *rows = NULL;
     db_param p[] = {DB_S(id)};
-    int rc = query(conn, "SELECT " WEBHOOK_COLS " FROM serve_webhooks WHERE id = $1", p, 1,
-                   &rows, NULL);
+    int rc =
+        query(conn, "SELECT " WEBHOOK_COLS " FROM serve_webhooks WHERE id = $1", p, 1, &rows, NULL);
     if (rc != 0)
         return rc;
     if (!db_rows_next(rows)) {
@@ -870,8 +866,10 @@ int serve_store_w_webhook_retry(db *conn, void *arg)
         return HOOKD_ECONFLICT;
     }
     if (strcmp(status, "failed") != 0 && strcmp(status, "succeeded") != 0) {
-        snprintf(r->why, sizeof r->why, "the webhook is %s; only a failed or succeeded webhook "
-                 "can be retried", status);
+        snprintf(r->why, sizeof r->why,
+                 "the webhook is %s; only a failed or succeeded webhook "
+                 "can be retried",
+                 status);
         return HOOKD_ECONFLICT;
     }
     /* The state is tested again by the UPDATE: another node may have retried it since the
@@ -885,7 +883,8 @@ int serve_store_w_webhook_retry(db *conn, void *arg)
     if (rc != 0)
         return rc;
     if (changed == 0) {
-        snprintf(r->why, sizeof r->why, "the webhook is pending; only a failed or succeeded "
+        snprintf(r->why, sizeof r->why,
+                 "the webhook is pending; only a failed or succeeded "
                  "webhook can be retried");
         return HOOKD_ECONFLICT;
     }
@@ -927,10 +926,10 @@ int serve_store_w_stats(db *conn, void *arg)
 
 /* A destination's due, unleased webhooks, oldest due first: a seek into
  * serve_webhooks_ready, whose condition the WHERE repeats so both planners use it. */
-#define CLAIM_SQL                                                                          \
-    "SELECT w.id, w.event_id, w.round_attempts, w.attempt_count, e.body "                  \
-    "FROM serve_webhooks w JOIN serve_events e ON e.id = w.event_id "                      \
-    "WHERE w.destination_id = $1 AND w.status = 'pending' AND w.lease_until IS NULL "      \
+#define CLAIM_SQL                                                                                  \
+    "SELECT w.id, w.event_id, w.round_attempts, w.attempt_count, e.body "                          \
+    "FROM serve_webhooks w JOIN serve_events e ON e.id = w.event_id "                              \
+    "WHERE w.destination_id = $1 AND w.status = 'pending' AND w.lease_until IS NULL "              \
     "AND w.next_attempt_at <= $2 ORDER BY w.next_attempt_at LIMIT $3"
 
 /* Claims up to room webhooks of the destination in the current row of dest (id, url,
@@ -940,10 +939,9 @@ static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room)
     const char *id = db_rows_text(dest, 0, NULL);
     db_param p[] = {DB_S(id), DB_I(c->now), DB_I(room)};
     db_rows *rows = NULL;
-    int rc = query(conn,
-                   db_kind(conn) == DB_POSTGRES ? CLAIM_SQL " FOR UPDATE OF w SKIP LOCKED"
-                                                : CLAIM_SQL,
-                   p, 3, &rows, NULL);
+    int rc = query(
+        conn, db_kind(conn) == DB_POSTGRES ? CLAIM_SQL " FOR UPDATE OF w SKIP LOCKED" : CLAIM_SQL,
+        p, 3, &rows, NULL);
     if (rc != 0)
         return rc;
     size_t first = c->count;
@@ -970,8 +968,8 @@ static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room)
     for (size_t i = first; i < c->count; i++) {
         db_param u[] = {DB_S(c->owner), DB_I(c->lease_until), DB_S(c->items[i].id)};
         rc = query(conn,
-                   "UPDATE serve_webhooks SET lease_owner = $1, lease_until = $2 WHERE id = $3",
-                   u, 3, NULL, NULL);
+                   "UPDATE serve_webhooks SET lease_owner = $1, lease_until = $2 WHERE id = $3", u,
+                   3, NULL, NULL);
         if (rc != 0)
             return rc;
     }
@@ -1056,9 +1054,8 @@ int serve_store_claim(db *conn, engine_claim *c)
 
     /* Nothing due at all (the common idle case): one seek, no destination visited. */
     db_rows *rows = NULL;
-    rc = query(conn,
-               "SELECT MIN(next_attempt_at) FROM serve_webhooks WHERE status = 'pending'", NULL,
-               0, &rows, NULL);
+    rc = query(conn, "SELECT MIN(next_attempt_at) FROM serve_webhooks WHERE status = 'pending'",
+               NULL, 0, &rows, NULL);
     if (rc != 0)
         return rc;
     int64_t first_due = -1;
@@ -1129,8 +1126,8 @@ int serve_store_w_outcome(db *conn, void *arg)
     static const char *const states[] = {"", "succeeded", "pending", "failed"};
     db_rows *rows = NULL;
     db_param p[] = {DB_S(states[o->state]),
-                    o->state == SERVE_STORE_RETRY ? DB_I(o->next_attempt_at) : DB_NUL,
-                    DB_I(o->now), DB_S(o->webhook_id), DB_S(o->owner)};
+                    o->state == SERVE_STORE_RETRY ? DB_I(o->next_attempt_at) : DB_NUL, DB_I(o->now),
+                    DB_S(o->webhook_id), DB_S(o->owner)};
     int rc = query(conn,
                    "UPDATE serve_webhooks SET status = $1, attempt_count = attempt_count + 1, "
                    "round_attempts = round_attempts + 1, next_attempt_at = $2, "

@@ -54,7 +54,7 @@ int serve_store_migrate(db *conn);
  * the caller can print it once; *was_generated tells which case happened.
  */
 int serve_store_admin_token(db *conn, unsigned char digest[32], char *generated, size_t genlen,
-                      bool *was_generated);
+                            bool *was_generated);
 
 /* Work function shape (engine_store.release_work): drops every lease whose owner starts
  * with prefix — "<node-id>/" at start (an earlier run of this node died), the exact owner
@@ -82,9 +82,9 @@ typedef struct serve_store_destination {
     char *id;
     char *name;
     char *url;
-    char *description;     /* NULL: none */
-    char *events_json;     /* its event types: JSON array text, as stored */
-    char *headers_json;    /* its custom headers: JSON object text, as stored */
+    char *description;  /* NULL: none */
+    char *events_json;  /* its event types: JSON array text, as stored */
+    char *headers_json; /* its custom headers: JSON object text, as stored */
     bool active;
     char *disabled_reason; /* why the sender deactivated it (410, failing streak), or NULL */
     char *secret;          /* set only by create, secret and rotate; NULL otherwise */
@@ -106,8 +106,8 @@ typedef struct serve_store_webhook {
 
 /* One attempt of a webhook. Strings owned. */
 typedef struct serve_store_attempt {
-    int64_t n;           /* 1, 2, … among all the webhook's attempts */
-    int64_t started_at;  /* Unix ms */
+    int64_t n;          /* 1, 2, … among all the webhook's attempts */
+    int64_t started_at; /* Unix ms */
     int64_t duration_ms;
     int64_t status_code; /* the answer's status, -1 when there was no answer */
     char *error;         /* why it failed, or NULL */
@@ -132,42 +132,42 @@ typedef struct serve_store_event {
  */
 typedef struct serve_store_request {
     /* inputs */
-    int64_t now;             /* the request's time, ms */
-    char *id;                /* the destination, event or webhook the path names */
-    unsigned fields;         /* SERVE_STORE_F_* set by a create or PATCH */
-    char *name;              /* destination name */
-    char *url;               /* destination URL (already checked against the policy) */
-    char *description;       /* destination description, NULL for none */
-    char *events_json;       /* destination's event types: JSON array of strings */
-    char *headers_json;      /* destination's custom headers: JSON object of strings */
-    bool active;             /* destination_set_active: the new state */
-    char *event_type;        /* event insert: the event's type */
-    char *body;              /* event insert: the envelope (signed bytes) */
-    size_t body_len;         /* its length */
-    char *idempotency_key;   /* event insert: the Idempotency-Key, or NULL */
-    char *filter_event_id;   /* webhook_list filters (NULL: any) */
+    int64_t now;           /* the request's time, ms */
+    char *id;              /* the destination, event or webhook the path names */
+    unsigned fields;       /* SERVE_STORE_F_* set by a create or PATCH */
+    char *name;            /* destination name */
+    char *url;             /* destination URL (already checked against the policy) */
+    char *description;     /* destination description, NULL for none */
+    char *events_json;     /* destination's event types: JSON array of strings */
+    char *headers_json;    /* destination's custom headers: JSON object of strings */
+    bool active;           /* destination_set_active: the new state */
+    char *event_type;      /* event insert: the event's type */
+    char *body;            /* event insert: the envelope (signed bytes) */
+    size_t body_len;       /* its length */
+    char *idempotency_key; /* event insert: the Idempotency-Key, or NULL */
+    char *filter_event_id; /* webhook_list filters (NULL: any) */
     char *filter_destination_id;
     char *filter_status;
-    int64_t limit;           /* webhook_list: page size */
-    char *after;             /* webhook_list: cursor from a previous page, or NULL */
-    int64_t since;           /* destination_recover: ms */
+    int64_t limit; /* webhook_list: page size */
+    char *after;   /* webhook_list: cursor from a previous page, or NULL */
+    int64_t since; /* destination_recover: ms */
     /* outputs */
     serve_store_destination destination;   /* one destination */
     serve_store_destination *destinations; /* destination_list: destination_count of them */
     size_t destination_count;
-    serve_store_event event;               /* event_get, event insert (no body) */
-    serve_store_webhook webhook;           /* webhook_get, webhook_retry */
-    serve_store_webhook *webhooks;         /* event_get, event insert, webhook_list */
+    serve_store_event event;       /* event_get, event insert (no body) */
+    serve_store_webhook webhook;   /* webhook_get, webhook_retry */
+    serve_store_webhook *webhooks; /* event_get, event insert, webhook_list */
     size_t webhook_count;
-    serve_store_attempt *attempts;         /* webhook_get: attempt_count of them */
+    serve_store_attempt *attempts; /* webhook_get: attempt_count of them */
     size_t attempt_count;
-    char *next;              /* webhook_list: the next page's cursor, NULL on the last */
+    char *next; /* webhook_list: the next page's cursor, NULL on the last */
     int64_t by_status[SERVE_STORE_STATUS_COUNT]; /* stats: webhooks per status */
-    int64_t due;             /* stats: pending webhooks due now */
-    char *result_text;       /* event insert: the answer remembered under the key */
-    bool replayed;           /* event insert: result_text is an earlier answer */
-    int64_t count;           /* rows affected, where the function says so */
-    char why[256];           /* a reason to show with HOOKD_ECONFLICT */
+    int64_t due;                                 /* stats: pending webhooks due now */
+    char *result_text; /* event insert: the answer remembered under the key */
+    bool replayed;     /* event insert: result_text is an earlier answer */
+    int64_t count;     /* rows affected, where the function says so */
+    char why[256];     /* a reason to show with HOOKD_ECONFLICT */
 } serve_store_request;
 
 /* A zeroed request with now set. Never NULL (allocation failure aborts). */
@@ -236,13 +236,13 @@ typedef struct serve_store_claimed {
     char *webhook_id;
     char *event_id;
     char *destination_id;
-    char *url;             /* the destination's URL now */
-    char *secret;          /* its current secret */
-    char *headers_json;    /* its custom headers, a JSON object of strings */
-    char *body;            /* the envelope, the exact bytes to sign and send */
+    char *url;          /* the destination's URL now */
+    char *secret;       /* its current secret */
+    char *headers_json; /* its custom headers, a JSON object of strings */
+    char *body;         /* the envelope, the exact bytes to sign and send */
     size_t body_len;
-    int64_t round_attempts; /* attempts already made in the current round */
-    int64_t attempt_count;  /* attempts made in all */
+    int64_t round_attempts;       /* attempts already made in the current round */
+    int64_t attempt_count;        /* attempts made in all */
     serve_store_outcome *outcome; /* set when its attempt ended (owned), else NULL */
 } serve_store_claimed;
 
@@ -283,21 +283,21 @@ enum serve_store_outcome_state {
  */
 struct serve_store_outcome {
     /* inputs (strings owned by the outcome) */
-    const char *owner;          /* not owned */
+    const char *owner; /* not owned */
     char *webhook_id;
     char *destination_id;
     int64_t now;
-    int64_t started_at;         /* the attempt's start, ms */
+    int64_t started_at; /* the attempt's start, ms */
     int64_t duration_ms;
-    long status_code;           /* 0: no answer */
-    char *error;                /* why it failed, or NULL */
-    char *response;             /* the first 4 KiB of the answer (valid UTF-8), or NULL */
+    long status_code; /* 0: no answer */
+    char *error;      /* why it failed, or NULL */
+    char *response;   /* the first 4 KiB of the answer (valid UTF-8), or NULL */
     enum serve_store_outcome_state state;
-    int64_t next_attempt_at;    /* STORE_RETRY */
-    char *deactivate_reason;    /* or NULL */
-    int64_t fail_window_ms;     /* the failing-streak limit (5 days) */
+    int64_t next_attempt_at; /* STORE_RETRY */
+    char *deactivate_reason; /* or NULL */
+    int64_t fail_window_ms;  /* the failing-streak limit (5 days) */
     /* outputs */
-    int64_t attempt_number;     /* n of the row written */
+    int64_t attempt_number; /* n of the row written */
     bool deactivated;
 };
 

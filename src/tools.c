@@ -17,12 +17,12 @@
 #include <string.h>
 #include <time.h>
 
-#define BODY_MAX (16u << 20)     /* bytes read from stdin */
-#define RESPONSE_SHOWN 4096      /* bytes of an answer's body printed by send */
+#define BODY_MAX (16u << 20)        /* bytes read from stdin */
+#define RESPONSE_SHOWN 4096         /* bytes of an answer's body printed by send */
 #define MAX_SECRETS CLI_STRINGS_MAX /* --secret flags accepted by verify */
-#define DEFAULT_TOLERANCE_S 300  /* verify's --tolerance */
-#define DEFAULT_TIMEOUT_MS 10000 /* send's --timeout */
-#define ID_MAX 128               /* bytes of a webhook id given with --id */
+#define DEFAULT_TOLERANCE_S 300     /* verify's --tolerance */
+#define DEFAULT_TIMEOUT_MS 10000    /* send's --timeout */
+#define ID_MAX 128                  /* bytes of a webhook id given with --id */
 
 /* A webhook id goes into a header: printable ASCII without spaces, at most ID_MAX bytes. */
 static bool header_value_ok(const char *text)
@@ -58,12 +58,25 @@ typedef struct sign_config {
 } sign_config;
 
 static const cli_option sign_options[] = {
-    {.name = "secret", .kind = CLI_STRING, .offset = CLI_AT(sign_config, secret), .arg = "S",
-     .help = "the destination's secret (or set HOOKD_SECRET)", .env = "HOOKD_SECRET"},
-    {.name = "id", .kind = CLI_STRING, .offset = CLI_AT(sign_config, id), .arg = "ID",
-     .help = "the webhook id, e.g. a UUID", .valid = header_value_ok, .what = ID_WHAT},
-    {.name = "timestamp", .kind = CLI_STRING, .offset = CLI_AT(sign_config, timestamp),
-     .arg = "TS", .help = "YYYY-MM-DDTHH:MM:SSZ (default: now)", .valid = timestamp_ok,
+    {.name = "secret",
+     .kind = CLI_STRING,
+     .offset = CLI_AT(sign_config, secret),
+     .arg = "S",
+     .help = "the destination's secret (or set HOOKD_SECRET)",
+     .env = "HOOKD_SECRET"},
+    {.name = "id",
+     .kind = CLI_STRING,
+     .offset = CLI_AT(sign_config, id),
+     .arg = "ID",
+     .help = "the webhook id, e.g. a UUID",
+     .valid = header_value_ok,
+     .what = ID_WHAT},
+    {.name = "timestamp",
+     .kind = CLI_STRING,
+     .offset = CLI_AT(sign_config, timestamp),
+     .arg = "TS",
+     .help = "YYYY-MM-DDTHH:MM:SSZ (default: now)",
+     .valid = timestamp_ok,
      .what = "is not a timestamp YYYY-MM-DDTHH:MM:SSZ"},
 };
 
@@ -86,16 +99,33 @@ typedef struct verify_config {
 } verify_config;
 
 static const cli_option verify_options[] = {
-    {.name = "secret", .kind = CLI_STRINGS, .offset = CLI_AT(verify_config, secrets),
-     .arg = "S", .help = "a secret to accept; repeat during a rotation (or set HOOKD_SECRET)",
-     .env = "HOOKD_SECRET", .max = MAX_SECRETS, .valid = nonempty, .what = "is empty"},
-    {.name = "id", .kind = CLI_STRING, .offset = CLI_AT(verify_config, id), .arg = "ID",
+    {.name = "secret",
+     .kind = CLI_STRINGS,
+     .offset = CLI_AT(verify_config, secrets),
+     .arg = "S",
+     .help = "a secret to accept; repeat during a rotation (or set HOOKD_SECRET)",
+     .env = "HOOKD_SECRET",
+     .max = MAX_SECRETS,
+     .valid = nonempty,
+     .what = "is empty"},
+    {.name = "id",
+     .kind = CLI_STRING,
+     .offset = CLI_AT(verify_config, id),
+     .arg = "ID",
      .help = "the X-Webhook-Id header"},
-    {.name = "timestamp", .kind = CLI_STRING, .offset = CLI_AT(verify_config, timestamp),
-     .arg = "TS", .help = "the X-Webhook-Timestamp header"},
-    {.name = "signature", .kind = CLI_STRING, .offset = CLI_AT(verify_config, signature),
-     .arg = "SIG", .help = "the X-Webhook-Signature header"},
-    {.name = "tolerance", .kind = CLI_DURATION, .offset = CLI_AT(verify_config, tolerance_ms),
+    {.name = "timestamp",
+     .kind = CLI_STRING,
+     .offset = CLI_AT(verify_config, timestamp),
+     .arg = "TS",
+     .help = "the X-Webhook-Timestamp header"},
+    {.name = "signature",
+     .kind = CLI_STRING,
+     .offset = CLI_AT(verify_config, signature),
+     .arg = "SIG",
+     .help = "the X-Webhook-Signature header"},
+    {.name = "tolerance",
+     .kind = CLI_DURATION,
+     .offset = CLI_AT(verify_config, tolerance_ms),
      .arg = "D",
      .help = "accepted clock distance, past or future (default 5m;\n"
              "units ms, s, m, h, d; a bare number is seconds)"},
@@ -105,9 +135,10 @@ static const cli_command verify_command = {
     .name = "verify",
     .synopsis = "--secret S [--secret S_OLD …] --id ID --timestamp TS\n"
                 "--signature SIG [--tolerance 5m] < BODY",
-    .summary = "Checks a delivery as a receiver does. Prints \"ok\" on stdout and exits 0, or prints\n"
-               "the reason on stderr (\"hookd verify: expired\", \"… bad signature\", \"… malformed\n"
-               "timestamp\", …) and exits 1. The body is read on stdin, exact bytes.\n",
+    .summary =
+        "Checks a delivery as a receiver does. Prints \"ok\" on stdout and exits 0, or prints\n"
+        "the reason on stderr (\"hookd verify: expired\", \"… bad signature\", \"… malformed\n"
+        "timestamp\", …) and exits 1. The body is read on stdin, exact bytes.\n",
     CLI_OPTIONS(verify_options),
 };
 
@@ -116,32 +147,51 @@ static const cli_command verify_command = {
 typedef struct send_config {
     const char *secret;
     const char *event;
-    const char *data;      /* a JSON object, or "-": stdin */
-    const char *id;        /* NULL: a fresh UUID */
+    const char *data; /* a JSON object, or "-": stdin */
+    const char *id;   /* NULL: a fresh UUID */
     int64_t timeout_ms;
 } send_config;
 
 static const cli_option send_options[] = {
-    {.name = "secret", .kind = CLI_STRING, .offset = CLI_AT(send_config, secret), .arg = "S",
-     .help = "the destination's secret (or set HOOKD_SECRET)", .env = "HOOKD_SECRET"},
-    {.name = "event", .kind = CLI_STRING, .offset = CLI_AT(send_config, event), .arg = "TYPE",
+    {.name = "secret",
+     .kind = CLI_STRING,
+     .offset = CLI_AT(send_config, secret),
+     .arg = "S",
+     .help = "the destination's secret (or set HOOKD_SECRET)",
+     .env = "HOOKD_SECRET"},
+    {.name = "event",
+     .kind = CLI_STRING,
+     .offset = CLI_AT(send_config, event),
+     .arg = "TYPE",
      .help = "the event type, e.g. events.created"},
-    {.name = "data", .kind = CLI_STRING, .offset = CLI_AT(send_config, data), .arg = "JSON",
+    {.name = "data",
+     .kind = CLI_STRING,
+     .offset = CLI_AT(send_config, data),
+     .arg = "JSON",
      .help = "the data: a JSON object, or - to read it on stdin"},
-    {.name = "id", .kind = CLI_STRING, .offset = CLI_AT(send_config, id), .arg = "ID",
-     .help = "the webhook id (default: a fresh UUID)", .valid = header_value_ok,
+    {.name = "id",
+     .kind = CLI_STRING,
+     .offset = CLI_AT(send_config, id),
+     .arg = "ID",
+     .help = "the webhook id (default: a fresh UUID)",
+     .valid = header_value_ok,
      .what = ID_WHAT},
-    {.name = "timeout", .kind = CLI_DURATION, .offset = CLI_AT(send_config, timeout_ms),
-     .arg = "D", .help = "the whole attempt, connect to last byte (default 10s)", .min = 1,
+    {.name = "timeout",
+     .kind = CLI_DURATION,
+     .offset = CLI_AT(send_config, timeout_ms),
+     .arg = "D",
+     .help = "the whole attempt, connect to last byte (default 10s)",
+     .min = 1,
      .max = 3600000},
 };
 
 static const cli_command send_command = {
     .name = "send",
     .synopsis = "URL --secret S --event TYPE --data JSON [--id ID] [--timeout 10s]",
-    .summary = "Delivers one signed webhook {\"event\":TYPE,\"data\":JSON} to URL with a fresh\n"
-               "timestamp. Redirects are not followed. Prints \"HTTP <status>\" and the first 4 KiB\n"
-               "of the answer; exits 0 on a 2XX answer, 1 otherwise.\n",
+    .summary =
+        "Delivers one signed webhook {\"event\":TYPE,\"data\":JSON} to URL with a fresh\n"
+        "timestamp. Redirects are not followed. Prints \"HTTP <status>\" and the first 4 KiB\n"
+        "of the answer; exits 0 on a 2XX answer, 1 otherwise.\n",
     CLI_OPTIONS(send_options),
     .positional_max = 1,
 };
@@ -195,20 +245,18 @@ static int stdin_failed(const char *command, int rc)
     return 1;
 }
 
-
 /* Signs body for id: at timestamp when given, else at the current time (then timestamp
  * is written into out). Reports a failure on stderr for command; returns 0 or 1. */
-static int sign_body(const char *command, const char *secret, const char *id,
-                     const char *timestamp, const char *body, size_t body_len,
-                     hookd_signed *out)
+static int sign_body(const char *command, const char *secret, const char *id, const char *timestamp,
+                     const char *body, size_t body_len, hookd_signed *out)
 {
     int rc;
     if (timestamp) {
         snprintf(out->timestamp, sizeof out->timestamp, "%s", timestamp);
         rc = hookd_sign(secret, strlen(secret), id, timestamp, body, body_len, out->signature);
     } else {
-        rc = hookd_sign_attempt(secret, strlen(secret), id, (int64_t)time(NULL), body,
-                                body_len, out);
+        rc = hookd_sign_attempt(secret, strlen(secret), id, (int64_t)time(NULL), body, body_len,
+                                out);
     }
     if (rc != HOOKD_OK) {
         fprintf(stderr, "hookd %s: %s\n", command, hookd_strerror(rc));
@@ -237,8 +285,8 @@ int cmd_sign(int argc, char **argv)
     free(body);
     if (rc != 0)
         return rc;
-    printf("%s: %s\n%s: %s\n%s: %s\n", HOOKD_HEADER_ID, c.id, HOOKD_HEADER_TIMESTAMP,
-           sig.timestamp, HOOKD_HEADER_SIGNATURE, sig.signature);
+    printf("%s: %s\n%s: %s\n%s: %s\n", HOOKD_HEADER_ID, c.id, HOOKD_HEADER_TIMESTAMP, sig.timestamp,
+           HOOKD_HEADER_SIGNATURE, sig.signature);
     return fflush(stdout) == 0 ? 0 : 1;
 }
 
@@ -287,8 +335,7 @@ static size_t keep_response(char *data, size_t size, size_t count, void *userdat
 }
 
 /* Appends "name: value" to a curl header list. */
-static struct curl_slist *header_add(struct curl_slist *list, const char *name,
-                                     const char *value)
+static struct curl_slist *header_add(struct curl_slist *list, const char *name, const char *value)
 {
     char line[256];
     snprintf(line, sizeof line, "%s: %s", name, value);
@@ -308,23 +355,24 @@ static struct curl_slist *webhook_headers(const char *id, const hookd_signed *si
 
 /* Performs the POST; prints the status and the start of the answer. Returns the exit
  * status: 0 on a 2XX answer, 1 otherwise. */
-static int perform_post(CURL *curl, const char *url, struct curl_slist *headers,
-                        const char *body, size_t body_len, int64_t timeout_ms)
+static int perform_post(CURL *curl, const char *url, struct curl_slist *headers, const char *body,
+                        size_t body_len, int64_t timeout_ms)
 {
     char errbuf[CURL_ERROR_SIZE] = "";
     struct response response = {.len = 0};
-    bool set = curl_easy_setopt(curl, CURLOPT_URL, url) == CURLE_OK &&
-               curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
-               curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
-               curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-               curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms) == CURLE_OK &&
-               curl_easy_setopt(curl, CURLOPT_POST, 1L) == CURLE_OK &&
-               curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body) == CURLE_OK &&
-               curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len) == CURLE_OK &&
-               curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers) == CURLE_OK &&
-               curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, keep_response) == CURLE_OK &&
-               curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response) == CURLE_OK &&
-               curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK;
+    bool set =
+        curl_easy_setopt(curl, CURLOPT_URL, url) == CURLE_OK &&
+        curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
+        curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+        curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms) == CURLE_OK &&
+        curl_easy_setopt(curl, CURLOPT_POST, 1L) == CURLE_OK &&
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body) == CURLE_OK &&
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len) == CURLE_OK &&
+        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers) == CURLE_OK &&
+        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, keep_response) == CURLE_OK &&
+        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response) == CURLE_OK &&
+        curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK;
     CURLcode code = set ? curl_easy_perform(curl) : CURLE_FAILED_INIT;
     long status = 0;
     if (code == CURLE_OK)

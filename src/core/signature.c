@@ -82,9 +82,8 @@ int hookd_sign(const char *secret, size_t secret_len, const char *id, const char
     return HOOKD_OK;
 }
 
-int hookd_sign_attempt(const char *secret, size_t secret_len, const char *id,
-                       int64_t unix_seconds, const void *body, size_t body_len,
-                       hookd_signed *out)
+int hookd_sign_attempt(const char *secret, size_t secret_len, const char *id, int64_t unix_seconds,
+                       const void *body, size_t body_len, hookd_signed *out)
 {
     int rc = hookd_timestamp_format(unix_seconds, out->timestamp);
     if (rc == HOOKD_OK)
@@ -144,8 +143,8 @@ int hookd_verify(const hookd_secret *secrets, size_t secret_count, const char *i
     if (decode_signature(signature, given) != HOOKD_OK)
         return HOOKD_ESIGNATURE_FORMAT;
     for (size_t i = 0; i < secret_count; i++) {
-        int rc = compute_mac(secrets[i].bytes, secrets[i].len, id, timestamp, body, body_len,
-                             expected);
+        int rc =
+            compute_mac(secrets[i].bytes, secrets[i].len, id, timestamp, body, body_len, expected);
         /* An empty secret (EINVAL) matches nothing; running out of memory or a broken
          * OpenSSL is not the sender's fault, so it is reported rather than called a bad
          * signature. */

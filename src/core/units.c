@@ -55,7 +55,7 @@ static bool parse_with_units(const char *text, const unit *units, size_t count, 
 
 int hookd_duration_parse(const char *text, int64_t *milliseconds)
 {
-    static const unit units[] = {{"", 1000},   {"ms", 1},       {"s", 1000},
+    static const unit units[] = {{"", 1000},   {"ms", 1},      {"s", 1000},
                                  {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
     uint64_t result = 0;
     *milliseconds = 0;

@@ -69,11 +69,11 @@ static int store_fixture_teardown(void **state)
 }
 
 /* The fixture of a case, or a skip when its PostgreSQL server was not named. */
-#define STORE_FIXTURE(state)                                                              \
-    store_fixture *f = *(state);                                                          \
-    if (!f) {                                                                             \
-        print_message("HOOKD_TEST_PG_URL not set: PostgreSQL case skipped\n");            \
-        skip();                                                                           \
+#define STORE_FIXTURE(state)                                                                       \
+    store_fixture *f = *(state);                                                                   \
+    if (!f) {                                                                                      \
+        print_message("HOOKD_TEST_PG_URL not set: PostgreSQL case skipped\n");                     \
+        skip();                                                                                    \
     }
 
 /* Runs one statement that must succeed. */

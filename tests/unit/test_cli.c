@@ -31,20 +31,49 @@ static bool starts_with_slash(const char *text)
 }
 
 static const cli_option demo_options[] = {
-    {.name = "name", .kind = CLI_STRING, .offset = CLI_AT(demo_config, name), .arg = "PATH",
-     .help = "a path", .valid = starts_with_slash, .what = "does not start with /"},
-    {.name = "secret", .kind = CLI_STRINGS, .offset = CLI_AT(demo_config, secrets), .arg = "S",
-     .help = "a secret;\nrepeat it", .env = "TEST_CLI_SECRET", .env_adds = true, .max = 3},
-    {.name = "timeout", .kind = CLI_DURATION, .offset = CLI_AT(demo_config, timeout_ms),
-     .arg = "D", .help = "a duration", .min = 1, .max = 600000},
-    {.name = "max-body", .kind = CLI_SIZE, .offset = CLI_AT(demo_config, max_body),
-     .arg = "SIZE", .help = "a size", .min = 1, .max = 1LL << 30},
-    {.name = "workers", .kind = CLI_COUNT, .offset = CLI_AT(demo_config, workers), .arg = "N",
-     .help = "a count", .min = 0, .max = 10},
-    {.name = "delays", .kind = CLI_LIST, .offset = CLI_AT(demo_config, delays), .arg = "LIST",
-     .help = "durations", .max = 4},
-    {.name = "verbose", .kind = CLI_FLAG, .offset = CLI_AT(demo_config, verbose),
-     .help = "a flag"},
+    {.name = "name",
+     .kind = CLI_STRING,
+     .offset = CLI_AT(demo_config, name),
+     .arg = "PATH",
+     .help = "a path",
+     .valid = starts_with_slash,
+     .what = "does not start with /"},
+    {.name = "secret",
+     .kind = CLI_STRINGS,
+     .offset = CLI_AT(demo_config, secrets),
+     .arg = "S",
+     .help = "a secret;\nrepeat it",
+     .env = "TEST_CLI_SECRET",
+     .env_adds = true,
+     .max = 3},
+    {.name = "timeout",
+     .kind = CLI_DURATION,
+     .offset = CLI_AT(demo_config, timeout_ms),
+     .arg = "D",
+     .help = "a duration",
+     .min = 1,
+     .max = 600000},
+    {.name = "max-body",
+     .kind = CLI_SIZE,
+     .offset = CLI_AT(demo_config, max_body),
+     .arg = "SIZE",
+     .help = "a size",
+     .min = 1,
+     .max = 1LL << 30},
+    {.name = "workers",
+     .kind = CLI_COUNT,
+     .offset = CLI_AT(demo_config, workers),
+     .arg = "N",
+     .help = "a count",
+     .min = 0,
+     .max = 10},
+    {.name = "delays",
+     .kind = CLI_LIST,
+     .offset = CLI_AT(demo_config, delays),
+     .arg = "LIST",
+     .help = "durations",
+     .max = 4},
+    {.name = "verbose", .kind = CLI_FLAG, .offset = CLI_AT(demo_config, verbose), .help = "a flag"},
 };
 
 static const cli_command demo = {
@@ -56,8 +85,8 @@ static const cli_command demo = {
     .footer = "The end.\n",
 };
 
-static const demo_config demo_defaults = {.name = "/default", .timeout_ms = 10000,
-                                          .max_body = 1024, .workers = 4};
+static const demo_config demo_defaults = {
+    .name = "/default", .timeout_ms = 10000, .max_body = 1024, .workers = 4};
 
 static char captured[4096];
 
@@ -94,9 +123,9 @@ static void test_values_by_kind(void **state)
     (void)state;
     demo_config c;
     int first = 0;
-    assert_int_equal(parse(&c, &first, "--name", "/x", "--secret", "a", "--secret=b",
-                           "--timeout", "1500ms", "--max-body", "2MiB", "--workers", "0",
-                           "--delays", "1s,2m", "--verbose", "file.txt", NULL),
+    assert_int_equal(parse(&c, &first, "--name", "/x", "--secret", "a", "--secret=b", "--timeout",
+                           "1500ms", "--max-body", "2MiB", "--workers", "0", "--delays", "1s,2m",
+                           "--verbose", "file.txt", NULL),
                      CLI_CONTINUE);
     assert_string_equal(captured, "");
     assert_string_equal(c.name, "/x");
@@ -157,8 +186,8 @@ static void test_errors_one_style(void **state)
                  parse(&c, &first, "--delays", "1s,2s,3s,4s,5s", NULL));
     expect_error("--name: \"x\" does not start with /", parse(&c, &first, "--name", "x", NULL));
     expect_error("--secret: given more than 3 times",
-                 parse(&c, &first, "--secret", "a", "--secret", "b", "--secret", "c",
-                       "--secret", "d", NULL));
+                 parse(&c, &first, "--secret", "a", "--secret", "b", "--secret", "c", "--secret",
+                       "d", NULL));
     expect_error("unknown flag --nope", parse(&c, &first, "--nope=1", NULL));
     expect_error("unknown flag -q", parse(&c, &first, "-q", NULL));
     expect_error("--timeout needs a value", parse(&c, &first, "--timeout", NULL));
@@ -172,7 +201,8 @@ static void test_help(void **state)
     demo_config c;
     int first;
     assert_int_equal(parse(&c, &first, "--workers", "3", "-h", NULL), 0);
-    assert_non_null(strstr(captured, "usage: hookd demo [OPTIONS] [FILE]\n\nA command for tests.\n"));
+    assert_non_null(
+        strstr(captured, "usage: hookd demo [OPTIONS] [FILE]\n\nA command for tests.\n"));
     assert_non_null(strstr(captured, "\n  --timeout D               a duration\n"));
     assert_non_null(strstr(captured, "\n  --secret S                a secret;\n"
                                      "                            repeat it\n"));

@@ -101,11 +101,11 @@ static int teardown(void **state)
 }
 
 /* Skips a PostgreSQL case when no server was named. */
-#define FIXTURE(state)                                                                   \
-    fixture *f = *(state);                                                               \
-    if (!f) {                                                                            \
-        print_message("HOOKD_TEST_PG_URL not set: PostgreSQL case skipped\n");           \
-        skip();                                                                          \
+#define FIXTURE(state)                                                                             \
+    fixture *f = *(state);                                                                         \
+    if (!f) {                                                                                      \
+        print_message("HOOKD_TEST_PG_URL not set: PostgreSQL case skipped\n");                     \
+        skip();                                                                                    \
     }
 
 static int64_t count_rows(db *conn, const char *sql)
@@ -141,15 +141,14 @@ static void test_params_every_type(void **state)
     db_param p[] = {DB_I(INT64_MAX), DB_SN(raw, 5), DB_I(-42), DB_NUL};
     int64_t changed = -1;
     assert_int_equal(db_query(f->conn,
-                              "INSERT INTO ut_items (id, name, n, note) VALUES ($1, $2, $3, $4)",
-                              p, 4, NULL, &changed),
+                              "INSERT INTO ut_items (id, name, n, note) VALUES ($1, $2, $3, $4)", p,
+                              4, NULL, &changed),
                      0);
     assert_int_equal(changed, 1);
     db_param k = DB_I(INT64_MAX);
     db_rows *rows = NULL;
-    assert_int_equal(db_query(f->conn,
-                              "SELECT id, name, n, note, '$1' FROM ut_items WHERE id = $1", &k,
-                              1, &rows, NULL),
+    assert_int_equal(db_query(f->conn, "SELECT id, name, n, note, '$1' FROM ut_items WHERE id = $1",
+                              &k, 1, &rows, NULL),
                      0);
     assert_true(db_rows_next(rows));
     assert_true(db_rows_int(rows, 0) == INT64_MAX);
@@ -169,14 +168,12 @@ static void test_params_every_type(void **state)
     /* UTF-8 text and DB_SOPT. */
     const char *none = NULL;
     db_param q[] = {DB_I(7), DB_S("é✓"), DB_SOPT(none)};
-    assert_int_equal(db_query(f->conn,
-                              "INSERT INTO ut_items (id, name, note) VALUES ($1, $2, $3)", q,
-                              3, NULL, NULL),
+    assert_int_equal(db_query(f->conn, "INSERT INTO ut_items (id, name, note) VALUES ($1, $2, $3)",
+                              q, 3, NULL, NULL),
                      0);
     db_param k7 = DB_I(7);
-    assert_int_equal(db_query(f->conn, "SELECT name, note FROM ut_items WHERE id = $1", &k7,
-                              1, &rows, NULL),
-                     0);
+    assert_int_equal(
+        db_query(f->conn, "SELECT name, note FROM ut_items WHERE id = $1", &k7, 1, &rows, NULL), 0);
     assert_true(db_rows_next(rows));
     assert_string_equal(db_rows_text(rows, 0, NULL), "é✓");
     assert_true(db_rows_null(rows, 1));
@@ -212,20 +209,19 @@ static void test_returning_and_conflicts(void **state)
     db_rows_free(rows);
 
     /* A plain duplicate: primary key, then unique column. */
-    assert_int_equal(db_query(f->conn, "INSERT INTO ut_items (id, name) VALUES ($1, $2)", p,
-                              2, NULL, NULL),
-                     HOOKD_ECONFLICT);
+    assert_int_equal(
+        db_query(f->conn, "INSERT INTO ut_items (id, name) VALUES ($1, $2)", p, 2, NULL, NULL),
+        HOOKD_ECONFLICT);
     db_param q[] = {DB_I(2), DB_S("one")};
-    assert_int_equal(db_query(f->conn, "INSERT INTO ut_items (id, name) VALUES ($1, $2)", q,
-                              2, NULL, NULL),
-                     HOOKD_ECONFLICT);
+    assert_int_equal(
+        db_query(f->conn, "INSERT INTO ut_items (id, name) VALUES ($1, $2)", q, 2, NULL, NULL),
+        HOOKD_ECONFLICT);
     assert_true(strlen(db_errmsg(f->conn)) > 0);
 
     /* UPDATE … RETURNING and changed. */
     db_param u[] = {DB_I(5)};
-    assert_int_equal(db_query(f->conn, "UPDATE ut_items SET n = $1 RETURNING n", u, 1, &rows,
-                              &changed),
-                     0);
+    assert_int_equal(
+        db_query(f->conn, "UPDATE ut_items SET n = $1 RETURNING n", u, 1, &rows, &changed), 0);
     assert_int_equal(changed, 1);
     assert_true(db_rows_next(rows));
     assert_int_equal(db_rows_int(rows, 0), 5);
@@ -238,9 +234,8 @@ static void test_returning_and_conflicts(void **state)
     /* A transaction rolled back leaves nothing. */
     assert_int_equal(db_begin(f->conn), 0);
     db_param r[] = {DB_I(3), DB_S("three")};
-    assert_int_equal(db_query(f->conn, "INSERT INTO ut_items (id, name) VALUES ($1, $2)", r,
-                              2, NULL, NULL),
-                     0);
+    assert_int_equal(
+        db_query(f->conn, "INSERT INTO ut_items (id, name) VALUES ($1, $2)", r, 2, NULL, NULL), 0);
     assert_int_equal(db_rollback(f->conn), 0);
     assert_int_equal(count_rows(f->conn, "SELECT COUNT(*) FROM ut_items"), 1);
 }
@@ -279,9 +274,8 @@ static void test_pg_reconnect(void **state)
         db_rows_free(rows);
         if (in_tx)
             assert_int_equal(db_begin(victim), 0);
-        assert_int_equal(db_query(f->conn, "SELECT pg_terminate_backend($1::int)", &pid, 1,
-                                  NULL, NULL),
-                         0);
+        assert_int_equal(
+            db_query(f->conn, "SELECT pg_terminate_backend($1::int)", &pid, 1, NULL, NULL), 0);
         usleep(100000);
         if (in_tx) {
             assert_int_equal(db_exec(victim, "SELECT 1"), HOOKD_ESTORE);
@@ -302,9 +296,9 @@ static void test_pg_reconnect(void **state)
 /* ---- the store thread ---- */
 
 typedef struct job_state {
-    int64_t id;       /* row to insert */
-    int fail_with;    /* returned after the insert when non-zero */
-    int rc;           /* as reported to done */
+    int64_t id;    /* row to insert */
+    int fail_with; /* returned after the insert when non-zero */
+    int rc;        /* as reported to done */
     int done_calls;
     pthread_t done_thread;
     int *done_total;
@@ -555,14 +549,14 @@ static void test_open_errors(void **state)
     assert_int_equal(db_open("sqlite:/nonexistent-dir/x/y.db", &conn, err, sizeof err),
                      HOOKD_ESTORE);
     assert_null(conn);
-    assert_int_equal(db_open("postgres://127.0.0.1:1/none?connect_timeout=2", &conn, err,
-                             sizeof err),
-                     HOOKD_ESTORE);
+    assert_int_equal(
+        db_open("postgres://127.0.0.1:1/none?connect_timeout=2", &conn, err, sizeof err),
+        HOOKD_ESTORE);
     assert_null(conn);
 }
 
-#define BOTH(fn)                                                                          \
-    cmocka_unit_test_setup_teardown(fn, setup_sqlite, teardown),                          \
+#define BOTH(fn)                                                                                   \
+    cmocka_unit_test_setup_teardown(fn, setup_sqlite, teardown),                                   \
         cmocka_unit_test_setup_teardown(fn, setup_pg, teardown)
 
 int main(void)

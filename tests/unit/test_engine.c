@@ -28,16 +28,16 @@
 typedef struct fake_item {
     char id[16];
     char key[16];
-    int64_t round;         /* runs made in its round */
-    int64_t due;           /* wall ms */
+    int64_t round; /* runs made in its round */
+    int64_t due;   /* wall ms */
     bool leased;
-    char owner[200];       /* lease owner */
-    char state;            /* 'p' pending, 'd' done, 'f' failed */
-    int runs;              /* times the runner started it */
-    int records;           /* outcomes written */
-    int record_job;        /* the job number of its last written outcome */
-    engine_outcome last;   /* its last outcome written */
-    engine_run *run;       /* while running */
+    char owner[200];     /* lease owner */
+    char state;          /* 'p' pending, 'd' done, 'f' failed */
+    int runs;            /* times the runner started it */
+    int records;         /* outcomes written */
+    int record_job;      /* the job number of its last written outcome */
+    engine_outcome last; /* its last outcome written */
+    engine_run *run;     /* while running */
     bool claimed_once;
 } fake_item;
 
@@ -52,19 +52,19 @@ static struct {
     size_t count;
     fake_job jobs[MAX_JOBS];
     size_t job_count;
-    int job_number;            /* the job being run */
-    int refuse_records;        /* records to refuse with HOOKD_ESTORE */
-    int claims;                /* claim jobs run */
+    int job_number;     /* the job being run */
+    int refuse_records; /* records to refuse with HOOKD_ESTORE */
+    int claims;         /* claim jobs run */
     int last_claim_limit;
-    int last_room;             /* room the last claim gave key "A" */
-    int max_room;              /* the most any claim gave key "A" */
-    char last_cursor[16];      /* the cursor the last claim was given, "" for none */
-    int unclaimed;             /* items given back */
-    char releases[4][200];     /* prefixes released, in order */
+    int last_room;         /* room the last claim gave key "A" */
+    int max_room;          /* the most any claim gave key "A" */
+    char last_cursor[16];  /* the cursor the last claim was given, "" for none */
+    int unclaimed;         /* items given back */
+    char releases[4][200]; /* prefixes released, in order */
     int release_count;
-    int frees;                 /* payloads freed */
-    int running, max_running;  /* runs under way, and the most at once */
-    char events[32];           /* 'c' claim, 'r' record, 'u' unclaim, 'l' release */
+    int frees;                /* payloads freed */
+    int running, max_running; /* runs under way, and the most at once */
+    char events[32];          /* 'c' claim, 'r' record, 'u' unclaim, 'l' release */
     size_t event_count;
     int drained;
 } fake;
@@ -478,13 +478,23 @@ static void test_unrecorded_outcomes_bound_new_runs(void **state)
     (void)state;
     fake_item *a = add_item("A", 0);
     fake_item *b = add_item("B", 0);
-    engine_options o = {.name = "test", .node_id = "n", .max_runs = 1, .max_per_key = 1,
-                        .max_unrecorded = 1, .timeout_ms = 1000, .lease_ms = 5000,
-                        .poll_ms = 60000, .max_attempts = 3, .clock = fake_clock,
-                        .jitter = fake_jitter, .submit = fake_submit};
+    engine_options o = {.name = "test",
+                        .node_id = "n",
+                        .max_runs = 1,
+                        .max_per_key = 1,
+                        .max_unrecorded = 1,
+                        .timeout_ms = 1000,
+                        .lease_ms = 5000,
+                        .poll_ms = 60000,
+                        .max_attempts = 3,
+                        .clock = fake_clock,
+                        .jitter = fake_jitter,
+                        .submit = fake_submit};
     assert_int_equal(retry_policy_parse(&o.retry, "10s"), 0);
-    engine_store store = {.claim_work = fake_claim, .record_work = fake_record,
-                          .unclaim_work = fake_unclaim, .release_work = fake_release,
+    engine_store store = {.claim_work = fake_claim,
+                          .record_work = fake_record,
+                          .unclaim_work = fake_unclaim,
+                          .release_work = fake_release,
                           .payload_free = fake_payload_free};
     engine_runner runner = {.start = fake_start};
     engine *e = engine_new(base, &o, &store, &runner);
@@ -666,18 +676,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retry_schedule, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slot_freed_before_the_outcome_is_recorded, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_unrecorded_outcomes_bound_new_runs, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_unrecorded_outcomes_bound_new_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outcomes_batched, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_refused_outcome_is_retried_not_rerun, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_refused_outcome_is_retried_not_rerun, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_until_the_lease_ends_is_dropped, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_lease_margin_drops_items_that_waited_too_long,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stop_gives_back_then_releases, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_claim_cursor_is_kept_between_claims, setup,
+        cmocka_unit_test_setup_teardown(test_lease_margin_drops_items_that_waited_too_long, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_stop_gives_back_then_releases, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_cursor_is_kept_between_claims, setup, teardown),
         cmocka_unit_test(test_node_id_clean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -30,7 +30,7 @@ typedef struct env {
     struct event_base *base;
     struct evhttp *http;
     int port;
-    http_client *client; /* allow_http, allow_private_addresses */
+    http_client *client;         /* allow_http, allow_private_addresses */
     struct evhttp_request *slow; /* a request left unanswered */
     char last_ua[128];
     char last_custom[128];
@@ -157,10 +157,16 @@ static int post(http_client *c, const char *path, outcome *o, int64_t timeout_ms
 {
     char url[256];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", E->port, path);
-    http_header h[] = {{"X-Custom", "v1"}, {"Content-Type", "text/evil"},
-                       {"user-agent", "evil/1"}, {"X-Webhook-Id", "wh_1"}};
-    http_request req = {.url = url, .headers = h, .header_count = 4, .body = "{\"a\":1}xyz",
-                        .body_len = 7, .timeout_ms = timeout_ms};
+    http_header h[] = {{"X-Custom", "v1"},
+                       {"Content-Type", "text/evil"},
+                       {"user-agent", "evil/1"},
+                       {"X-Webhook-Id", "wh_1"}};
+    http_request req = {.url = url,
+                        .headers = h,
+                        .header_count = 4,
+                        .body = "{\"a\":1}xyz",
+                        .body_len = 7,
+                        .timeout_ms = timeout_ms};
     in_post = true;
     int rc = http_client_post(c, &req, on_done, o);
     in_post = false;
@@ -308,21 +314,17 @@ static void test_url_policy(void **state)
     assert_int_equal(o.calls, 0);
 
     char why[128];
-    assert_int_equal(http_client_check_url(&https_only, "https://example.com/x", why,
-                                           sizeof why),
+    assert_int_equal(http_client_check_url(&https_only, "https://example.com/x", why, sizeof why),
                      0);
-    assert_int_equal(http_client_check_url(&https_only, "http://example.com/x", why,
-                                           sizeof why),
+    assert_int_equal(http_client_check_url(&https_only, "http://example.com/x", why, sizeof why),
                      HOOKD_EINVAL);
     assert_string_equal(why, "URL scheme must be https");
     http_client_options http_ok = {.allow_http = true};
-    assert_int_equal(http_client_check_url(&http_ok, "http://example.com/x", why, sizeof why),
-                     0);
-    const char *bad[] = {"ftp://example.com/", "not a url", "https://", "", "https://a b/",
-                         "file:///etc/passwd", "gopher://x/"};
+    assert_int_equal(http_client_check_url(&http_ok, "http://example.com/x", why, sizeof why), 0);
+    const char *bad[] = {"ftp://example.com/", "not a url",          "https://",   "",
+                         "https://a b/",       "file:///etc/passwd", "gopher://x/"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        assert_int_equal(http_client_check_url(&http_ok, bad[i], why, sizeof why),
-                         HOOKD_EINVAL);
+        assert_int_equal(http_client_check_url(&http_ok, bad[i], why, sizeof why), HOOKD_EINVAL);
 
     /* A header carrying a line break is refused. */
     http_header h[] = {{"X-A", "b\r\nX-Injected: 1"}};
@@ -365,19 +367,32 @@ static void test_address_ranges(void **state)
         const char *addr;
         const char *why; /* NULL: allowed */
     } cases[] = {
-        {"127.0.0.1", "loopback"},     {"127.255.0.9", "loopback"},
-        {"10.1.2.3", "private"},       {"172.16.0.1", "private"},
-        {"172.31.255.255", "private"}, {"172.32.0.1", NULL},
-        {"192.168.1.1", "private"},    {"169.254.169.254", "link-local"},
-        {"100.64.0.1", "shared (CGNAT)"}, {"100.128.0.1", NULL},
-        {"224.0.0.1", "multicast"},    {"0.0.0.0", "unspecified"},
-        {"255.255.255.255", "broadcast"}, {"8.8.8.8", NULL},
-        {"::1", "loopback"},           {"::", "unspecified"},
-        {"fc00::1", "private"},        {"fd12:3456::1", "private"},
-        {"fe80::1", "link-local"},     {"ff02::1", "multicast"},
-        {"::ffff:127.0.0.1", "loopback"}, {"::ffff:10.0.0.1", "private"},
-        {"::ffff:8.8.8.8", NULL},      {"64:ff9b::a00:1", "private"},
-        {"2002:7f00:1::", "loopback"}, {"2606:4700::1111", NULL},
+        {"127.0.0.1", "loopback"},
+        {"127.255.0.9", "loopback"},
+        {"10.1.2.3", "private"},
+        {"172.16.0.1", "private"},
+        {"172.31.255.255", "private"},
+        {"172.32.0.1", NULL},
+        {"192.168.1.1", "private"},
+        {"169.254.169.254", "link-local"},
+        {"100.64.0.1", "shared (CGNAT)"},
+        {"100.128.0.1", NULL},
+        {"224.0.0.1", "multicast"},
+        {"0.0.0.0", "unspecified"},
+        {"255.255.255.255", "broadcast"},
+        {"8.8.8.8", NULL},
+        {"::1", "loopback"},
+        {"::", "unspecified"},
+        {"fc00::1", "private"},
+        {"fd12:3456::1", "private"},
+        {"fe80::1", "link-local"},
+        {"ff02::1", "multicast"},
+        {"::ffff:127.0.0.1", "loopback"},
+        {"::ffff:10.0.0.1", "private"},
+        {"::ffff:8.8.8.8", NULL},
+        {"64:ff9b::a00:1", "private"},
+        {"2002:7f00:1::", "loopback"},
+        {"2606:4700::1111", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct sockaddr_storage ss = {0};
@@ -406,10 +421,20 @@ static void test_address_ranges(void **state)
 static void test_header_reserved(void **state)
 {
     (void)state;
-    static const char *const reserved[] = {
-        "Content-Type", "content-length", "HOST", "Transfer-Encoding", "Connection", "Expect",
-        "User-Agent", "TE", "Upgrade", "Trailer", "X-Webhook-Id", "x-webhook-timestamp",
-        "X-WEBHOOK-SIGNATURE", "X-Webhook-Event"};
+    static const char *const reserved[] = {"Content-Type",
+                                           "content-length",
+                                           "HOST",
+                                           "Transfer-Encoding",
+                                           "Connection",
+                                           "Expect",
+                                           "User-Agent",
+                                           "TE",
+                                           "Upgrade",
+                                           "Trailer",
+                                           "X-Webhook-Id",
+                                           "x-webhook-timestamp",
+                                           "X-WEBHOOK-SIGNATURE",
+                                           "X-Webhook-Event"};
     for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
         if (!http_header_reserved(reserved[i]))
             fail_msg("%s should be reserved", reserved[i]);

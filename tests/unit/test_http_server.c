@@ -44,9 +44,9 @@ static void handler(struct evhttp_request *req, void *arg)
         const char *body = http_request_body(req, &len);
         char *name = http_request_query(req, "name");
         char *missing = http_request_query(req, "missing");
-        json_t *v = json_pack("{s:s,s:s,s:i,s:s%,s:b}", "path", path, "name",
-                              name ? name : "", "len", (json_int_t)len, "body", body, len,
-                              "missing_is_null", missing == NULL);
+        json_t *v =
+            json_pack("{s:s,s:s,s:i,s:s%,s:b}", "path", path, "name", name ? name : "", "len",
+                      (json_int_t)len, "body", body, len, "missing_is_null", missing == NULL);
         free(name);
         free(missing);
         http_reply_json(req, 200, v);
@@ -200,8 +200,8 @@ static void test_listen_addresses(void **state)
     h = http_server_listen(base, "[::1]:0", NULL, &port, err, sizeof err);
     if (h) /* IPv6 loopback may be absent in a container */
         http_server_free(h);
-    const char *bad[] = {"nonsense", "127.0.0.1", "127.0.0.1:99999", "127.0.0.1:x",
-                         "[::1]8080", "1.2.3.4:-1", ""};
+    const char *bad[] = {"nonsense",   "127.0.0.1", "127.0.0.1:99999", "127.0.0.1:x", "[::1]8080",
+                         "1.2.3.4:-1", ""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = '\0';
         assert_null(http_server_listen(base, bad[i], NULL, NULL, err, sizeof err));
@@ -236,7 +236,8 @@ static void test_json_and_errors(void **state)
     a = request(s->port, "GET /err HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert_non_null(strstr(a, "HTTP/1.1 404 Not Found\r\n"));
     assert_non_null(strstr(a, "Content-Type: application/json\r\n"));
-    assert_string_equal(body_of(a), "{\"error\":{\"code\":\"not_found\",\"message\":\"no thing here\"}}");
+    assert_string_equal(body_of(a),
+                        "{\"error\":{\"code\":\"not_found\",\"message\":\"no thing here\"}}");
     free(a);
 
     a = request(s->port, "GET /text HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
@@ -283,8 +284,9 @@ static void test_body_cap(void **state)
 
     /* Exactly the cap is fine. */
     char *req = malloc(2000);
-    int n = snprintf(req, 2000, "POST /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                                "Content-Length: 1000\r\n\r\n");
+    int n = snprintf(req, 2000,
+                     "POST /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                     "Content-Length: 1000\r\n\r\n");
     memset(req + n, 'a', 1000);
     req[n + 1000] = '\0';
     a = request(s->port, req);

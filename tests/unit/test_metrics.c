@@ -64,8 +64,8 @@ static void test_render(void **state)
         if (!strstr(text, expect_lines[i]))
             fail_msg("missing:\n%s\nin:\n%s", expect_lines[i], text);
     /* One header per name. */
-    assert_null(strstr(strstr(text, "# TYPE hookd_attempts_total") + 1,
-                       "# TYPE hookd_attempts_total"));
+    assert_null(
+        strstr(strstr(text, "# TYPE hookd_attempts_total") + 1, "# TYPE hookd_attempts_total"));
     free(text);
     metrics_free(m);
 }

@@ -54,9 +54,12 @@ static void save_five(store_fixture *f)
 {
     static const char body[] = "{\"event\":\"events.created\",\"data\":{\"id\":1}}";
     for (size_t i = 0; i < 5; i++) {
-        receive_store_insert_job job = {.id = ids[i], .timestamp = "2024-08-22T01:04:05Z",
-                                        .signature = "sig", .event = "events.created",
-                                        .body = body, .body_len = strlen(body),
+        receive_store_insert_job job = {.id = ids[i],
+                                        .timestamp = "2024-08-22T01:04:05Z",
+                                        .signature = "sig",
+                                        .event = "events.created",
+                                        .body = body,
+                                        .body_len = strlen(body),
                                         .received_at = NOW + (int64_t)i};
         assert_int_equal(receive_store_insert(f->conn, &job), 0);
         assert_false(job.duplicate);
@@ -161,8 +164,8 @@ static void test_retry_and_purge(void **state)
     assert_int_equal(purge.deleted, 2);
 }
 
-#define BOTH(fn)                                                                          \
-    cmocka_unit_test_setup_teardown(fn, setup_sqlite, store_fixture_teardown),            \
+#define BOTH(fn)                                                                                   \
+    cmocka_unit_test_setup_teardown(fn, setup_sqlite, store_fixture_teardown),                     \
         cmocka_unit_test_setup_teardown(fn, setup_pg, store_fixture_teardown)
 
 int main(void)

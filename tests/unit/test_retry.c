@@ -130,16 +130,30 @@ static void test_retry_after_dates(void **state)
 static void test_retry_after_refused(void **state)
 {
     static const char *const bad[] = {
-        "", " ", "-5", "+5", "1.5", "5s", "120 120", "0x10",
-        "Sun, 06 Nov 1994 08:49:37 UTC",  /* only GMT */
-        "Sun, 06 Nov 1994 08:49:37 GMT x", "Sun, 6 Nov 1994 08:49:37 GMT",
-        "Sun, 06 nov 1994 08:49:37 GMT",  /* month names are case-sensitive */
-        "Xyz, 06 Nov 1994 08:49:37 GMT", "Sun, 31 Nov 1994 08:49:37 GMT",
-        "Sun, 29 Feb 1900 08:49:37 GMT",  /* 1900 is no leap year */
-        "Sun, 06 Nov 1994 24:00:00 GMT", "Sun, 06 Nov 1994 08:60:00 GMT",
-        "Sun, 06 Nov 1994 08:49:61 GMT", "Sun, 00 Nov 1994 08:49:37 GMT",
-        "Sun, 06 Nov 1994 08-49-37 GMT", "Sun Nov  6 08:49:37 94",
-        "Sun Nov 6 08:49:37 1994", "Sun, 06-Nov-94 08:49:37 GMT", "Sunday, 06 Nov 1994 08:49:37 GMT",
+        "",
+        " ",
+        "-5",
+        "+5",
+        "1.5",
+        "5s",
+        "120 120",
+        "0x10",
+        "Sun, 06 Nov 1994 08:49:37 UTC", /* only GMT */
+        "Sun, 06 Nov 1994 08:49:37 GMT x",
+        "Sun, 6 Nov 1994 08:49:37 GMT",
+        "Sun, 06 nov 1994 08:49:37 GMT", /* month names are case-sensitive */
+        "Xyz, 06 Nov 1994 08:49:37 GMT",
+        "Sun, 31 Nov 1994 08:49:37 GMT",
+        "Sun, 29 Feb 1900 08:49:37 GMT", /* 1900 is no leap year */
+        "Sun, 06 Nov 1994 24:00:00 GMT",
+        "Sun, 06 Nov 1994 08:60:00 GMT",
+        "Sun, 06 Nov 1994 08:49:61 GMT",
+        "Sun, 00 Nov 1994 08:49:37 GMT",
+        "Sun, 06 Nov 1994 08-49-37 GMT",
+        "Sun Nov  6 08:49:37 94",
+        "Sun Nov 6 08:49:37 1994",
+        "Sun, 06-Nov-94 08:49:37 GMT",
+        "Sunday, 06 Nov 1994 08:49:37 GMT",
     };
     int64_t delay = 0;
     (void)state;

@@ -43,8 +43,7 @@ static void test_routes_find_actions_and_ids(void **state)
     (void)state;
     const char *id;
     char allow[64];
-    assert_int_equal(route("destinations", SERVE_API_GET, &id, allow),
-                     SERVE_API_DESTINATION_LIST);
+    assert_int_equal(route("destinations", SERVE_API_GET, &id, allow), SERVE_API_DESTINATION_LIST);
     assert_null(id);
     assert_int_equal(route("destinations", SERVE_API_POST, &id, allow),
                      SERVE_API_DESTINATION_CREATE);
@@ -74,13 +73,11 @@ static void test_routes_404_and_405(void **state)
                      SERVE_API_NO_ROUTE);
     assert_int_equal(route("destinations/d1/secret/rotate/more", SERVE_API_POST, &id, allow),
                      SERVE_API_NO_ROUTE);
-    assert_int_equal(route("webhooks/w1/retry", SERVE_API_GET, &id, allow),
-                     SERVE_API_BAD_METHOD);
+    assert_int_equal(route("webhooks/w1/retry", SERVE_API_GET, &id, allow), SERVE_API_BAD_METHOD);
     assert_string_equal(allow, "POST");
     assert_int_equal(route("destinations", SERVE_API_DELETE, &id, allow), SERVE_API_BAD_METHOD);
     assert_string_equal(allow, "GET, POST");
-    assert_int_equal(route("destinations/d1", SERVE_API_OTHER, &id, allow),
-                     SERVE_API_BAD_METHOD);
+    assert_int_equal(route("destinations/d1", SERVE_API_OTHER, &id, allow), SERVE_API_BAD_METHOD);
     assert_string_equal(allow, "GET, PATCH, DELETE");
     assert_int_equal(route("destinations/d1/secret", SERVE_API_POST, &id, allow),
                      SERVE_API_BAD_METHOD);
@@ -106,9 +103,14 @@ static void test_time_format_and_parse(void **state)
     assert_int_equal(ms, 1724288645500LL);
     assert_int_equal(api_time_parse("2024-08-22T01:04:05.123456789Z", &ms), 0);
     assert_int_equal(ms, 1724288645123LL);
-    const char *bad[] = {"", "yesterday", "2024-08-22T01:04:05", "2024-08-22T01:04:05.Z",
-                         "2024-08-22T01:04:05.1234567890Z", "2024-08-22T01:04:05.12aZ",
-                         "2024-08-22T01:04:05,123Z", "2024-08-22 01:04:05Z",
+    const char *bad[] = {"",
+                         "yesterday",
+                         "2024-08-22T01:04:05",
+                         "2024-08-22T01:04:05.Z",
+                         "2024-08-22T01:04:05.1234567890Z",
+                         "2024-08-22T01:04:05.12aZ",
+                         "2024-08-22T01:04:05,123Z",
+                         "2024-08-22 01:04:05Z",
                          "2024-08-22T01:04:05.123"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(api_time_parse(bad[i], &ms), HOOKD_ETIMESTAMP);
@@ -126,8 +128,8 @@ static void test_limits_and_error_table(void **state)
     assert_int_equal(limit, 1);
     assert_int_equal(api_parse_limit("100", 100, &limit), 0);
     assert_int_equal(limit, 100);
-    const char *bad[] = {"", "0", "101", "-1", "+5", " 5", "5 ", "5x", "0x10",
-                         "99999999999999999999"};
+    const char *bad[] = {"",   "0",  "101", "-1",   "+5",
+                         " 5", "5 ", "5x",  "0x10", "99999999999999999999"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(api_parse_limit(bad[i], 100, &limit), HOOKD_EINVAL);
 
@@ -146,10 +148,15 @@ static void test_limits_and_error_table(void **state)
 static void test_destination_json(void **state)
 {
     (void)state;
-    serve_store_destination d = {
-        .id = "d1", .name = "crm", .url = "https://x.test/h", .description = NULL,
-        .events_json = "[\"events.created\"]", .headers_json = "not json", .active = true,
-        .created_at = 1724288645123LL, .updated_at = 1724288646000LL};
+    serve_store_destination d = {.id = "d1",
+                                 .name = "crm",
+                                 .url = "https://x.test/h",
+                                 .description = NULL,
+                                 .events_json = "[\"events.created\"]",
+                                 .headers_json = "not json",
+                                 .active = true,
+                                 .created_at = 1724288645123LL,
+                                 .updated_at = 1724288646000LL};
     json_t *o = serve_api_destination_json(&d);
     assert_string_equal(json_string_value(json_object_get(o, "id")), "d1");
     assert_true(json_is_null(json_object_get(o, "description")));
@@ -172,10 +179,22 @@ static void test_webhook_and_event_json(void **state)
 {
     (void)state;
     serve_store_webhook hooks[2] = {
-        {.id = "w1", .event_id = "e1", .destination_id = "d1", .status = "failed",
-         .attempt_count = 5, .next_attempt_at = -1, .created_at = 1000, .updated_at = 2000},
-        {.id = "w2", .event_id = "e1", .destination_id = "d2", .status = "pending",
-         .attempt_count = 0, .next_attempt_at = 1500, .created_at = 1000, .updated_at = 1000},
+        {.id = "w1",
+         .event_id = "e1",
+         .destination_id = "d1",
+         .status = "failed",
+         .attempt_count = 5,
+         .next_attempt_at = -1,
+         .created_at = 1000,
+         .updated_at = 2000},
+        {.id = "w2",
+         .event_id = "e1",
+         .destination_id = "d2",
+         .status = "pending",
+         .attempt_count = 0,
+         .next_attempt_at = 1500,
+         .created_at = 1000,
+         .updated_at = 1000},
     };
     serve_store_request r = {0};
     r.event.id = "e1";

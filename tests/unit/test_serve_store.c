@@ -45,8 +45,7 @@ static int setup_pg(void **state)
 
 /* Creates a destination subscribed to events (a JSON array), activated when asked; copies
  * its id into id. */
-static void make_destination(db *conn, const char *name, const char *events, bool active,
-                             char *id)
+static void make_destination(db *conn, const char *name, const char *events, bool active, char *id)
 {
     serve_store_request *r = serve_store_request_new(NOW);
     r->name = strdup(name);
@@ -70,8 +69,7 @@ static void make_destination(db *conn, const char *name, const char *events, boo
 }
 
 /* The event insert as the API's job runs it, in one transaction; returns the request. */
-static serve_store_request *insert_event(db *conn, const char *type, const char *key,
-                                         int64_t now)
+static serve_store_request *insert_event(db *conn, const char *type, const char *key, int64_t now)
 {
     serve_store_request *r = serve_store_request_new(now);
     r->event_type = strdup(type);
@@ -255,7 +253,8 @@ static void test_webhook_attempts_retry_recover(void **state)
     store_fixture_exec(f, sql);
     snprintf(sql, sizeof sql,
              "UPDATE serve_webhooks SET status = 'failed', attempt_count = 2, "
-             "next_attempt_at = NULL WHERE id = '%s'", wid);
+             "next_attempt_at = NULL WHERE id = '%s'",
+             wid);
     store_fixture_exec(f, sql);
 
     r = serve_store_request_new(NOW);
@@ -288,8 +287,8 @@ static void test_webhook_attempts_retry_recover(void **state)
     serve_store_request_free(r);
 }
 
-#define BOTH(fn)                                                                          \
-    cmocka_unit_test_setup_teardown(fn, setup_sqlite, store_fixture_teardown),            \
+#define BOTH(fn)                                                                                   \
+    cmocka_unit_test_setup_teardown(fn, setup_sqlite, store_fixture_teardown),                     \
         cmocka_unit_test_setup_teardown(fn, setup_pg, store_fixture_teardown)
 
 int main(void)

@@ -79,8 +79,16 @@ static void test_new_v7_sorts_by_time(void **state)
 {
     /* Later milliseconds sort later as text (what an index on the id column sees), also
      * across a carry in the hex digits and at the ends of the 48-bit range. */
-    static const int64_t times[] = {0, 1, 15, 16, 255, 256, INT64_C(1) << 40, 1724288645123,
-                                    1724288645124, (INT64_C(1) << 48) - 1};
+    static const int64_t times[] = {0,
+                                    1,
+                                    15,
+                                    16,
+                                    255,
+                                    256,
+                                    INT64_C(1) << 40,
+                                    1724288645123,
+                                    1724288645124,
+                                    (INT64_C(1) << 48) - 1};
     char prev[HOOKD_ID_LEN + 1], id[HOOKD_ID_LEN + 1];
     (void)state;
     assert_int_equal(hookd_id_new_v7(times[0], prev), HOOKD_OK);
