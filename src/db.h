@@ -76,6 +76,14 @@ int64_t db_rows_int(db_rows *rows, int col);
  * NULL. len, when not NULL, receives its length. */
 const char *db_rows_text(db_rows *rows, int col, size_t *len);
 void db_rows_free(db_rows *rows);
+/* The rows of a query that wants one: passes a failed query's rc (its first argument) on;
+ * else moves *rows to the first row and returns 0, or frees *rows and returns
+ * HOOKD_ENOTFOUND when there is none. Both stores read "the one row with this id" so. */
+int db_rows_first(int rc, db_rows **rows);
+/* The column's text, copied (mem.h), or NULL when it is SQL NULL. */
+char *db_rows_strdup(db_rows *rows, int col);
+/* The column's integer, or none when it is SQL NULL. */
+int64_t db_rows_int_or(db_rows *rows, int col, int64_t none);
 
 /* Transactions. db_begin takes the write lock at once on SQLite (BEGIN IMMEDIATE). */
 int db_begin(db *conn);

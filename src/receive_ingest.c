@@ -98,10 +98,11 @@ static void receive_ingest_reject(receive_ingest *r, struct evhttp_request *req,
     http_reply_error(req, status, receive_ingest_reason_names[why], "%s", message);
 }
 
-/* Store-thread work: takes the queue and inserts it. */
-static int receive_ingest_group_work(db *conn, void *arg)
+/* Moves the whole save queue into the group, under the lock the loop appends under, and
+ * lets the next save queue a new group. Called on the store thread by the work, or on the
+ * loop when the batch failed before the work ran. */
+static void receive_ingest_group_take(receive_ingest_group *g)
 {
-    receive_ingest_group *g = arg;
     receive_ingest *r = g->r;
     pthread_mutex_lock(&r->lock);
     g->saves = r->queue;
@@ -109,6 +110,13 @@ static int receive_ingest_group_work(db *conn, void *arg)
     r->queue_tail = &r->queue;
     r->group_queued = false;
     pthread_mutex_unlock(&r->lock);
+}
+
+/* Store-thread work: takes the queue and inserts it. */
+static int receive_ingest_group_work(db *conn, void *arg)
+{
+    receive_ingest_group *g = arg;
+    receive_ingest_group_take(g);
     g->taken = true;
     for (receive_ingest_save *s = g->saves; s; s = s->next)
         g->count++;
@@ -135,12 +143,7 @@ static void receive_ingest_group_done(void *arg, int rc)
     if (!g->taken) {
         /* The batch failed before the work ran (e.g. BEGIN found the store locked): the
          * saves it was to take are still queued, and this group is still the queued one. */
-        pthread_mutex_lock(&r->lock);
-        g->saves = r->queue;
-        r->queue = NULL;
-        r->queue_tail = &r->queue;
-        r->group_queued = false;
-        pthread_mutex_unlock(&r->lock);
+        receive_ingest_group_take(g);
     }
     receive_ingest_save *s = g->saves;
     while (s) {

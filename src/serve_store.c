@@ -116,6 +116,16 @@ static int query(db *conn, const char *sql, const db_param *params, size_t n, db
     return rc;
 }
 
+/* Runs an UPDATE of one live row: HOOKD_ENOTFOUND when it changed none. */
+static int update_one(db *conn, const char *sql, const db_param *params, size_t n)
+{
+    int64_t changed = 0;
+    int rc = query(conn, sql, params, n, NULL, &changed);
+    if (rc == 0 && changed == 0)
+        rc = HOOKD_ENOTFOUND;
+    return rc;
+}
+
 /* Lowercase hex of n random bytes from OpenSSL's CSPRNG, after prefix. */
 static int random_token(const char *prefix, size_t n, char *out, size_t outlen)
 {
@@ -270,36 +280,20 @@ void serve_store_request_free(serve_store_request *r)
     free(r);
 }
 
-/* The column's text (copied), or NULL when SQL NULL. */
-static char *text_or_null(db_rows *rows, int col)
-{
-    if (db_rows_null(rows, col))
-        return NULL;
-    size_t len;
-    const char *s = db_rows_text(rows, col, &len);
-    return xstrndup(s, len);
-}
-
-/* The column's integer, or -1 when SQL NULL. */
-static int64_t int_or_none(db_rows *rows, int col)
-{
-    return db_rows_null(rows, col) ? -1 : db_rows_int(rows, col);
-}
-
 /* Fills d from the current row (DEST_COLS), with the secret when asked. */
 static void dest_read(db_rows *rows, bool with_secret, serve_store_destination *d)
 {
-    d->id = text_or_null(rows, 0);
-    d->name = text_or_null(rows, 1);
-    d->url = text_or_null(rows, 2);
-    d->description = text_or_null(rows, 3);
-    d->events_json = text_or_null(rows, 4);
-    d->headers_json = text_or_null(rows, 5);
+    d->id = db_rows_strdup(rows, 0);
+    d->name = db_rows_strdup(rows, 1);
+    d->url = db_rows_strdup(rows, 2);
+    d->description = db_rows_strdup(rows, 3);
+    d->events_json = db_rows_strdup(rows, 4);
+    d->headers_json = db_rows_strdup(rows, 5);
     d->active = db_rows_int(rows, 6) != 0;
-    d->disabled_reason = text_or_null(rows, 7);
+    d->disabled_reason = db_rows_strdup(rows, 7);
     d->created_at = db_rows_int(rows, 8);
     d->updated_at = db_rows_int(rows, 9);
-    d->secret = with_secret ? text_or_null(rows, 10) : NULL;
+    d->secret = with_secret ? db_rows_strdup(rows, 10) : NULL;
 }
 
 /* Reads the live destination id into *out (cleared first). HOOKD_ENOTFOUND when it does
@@ -308,16 +302,13 @@ static int dest_load(db *conn, const char *id, bool with_secret, serve_store_des
 {
     db_rows *rows = NULL;
     db_param p[] = {DB_S(id)};
-    int rc = query(conn,
-                   "SELECT " DEST_COLS " FROM serve_destinations "
-                   "WHERE id = $1 AND deleted_at IS NULL",
-                   p, 1, &rows, NULL);
+    int rc = db_rows_first(query(conn,
+                                 "SELECT " DEST_COLS " FROM serve_destinations "
+                                 "WHERE id = $1 AND deleted_at IS NULL",
+                                 p, 1, &rows, NULL),
+                           &rows);
     if (rc != 0)
         return rc;
-    if (!db_rows_next(rows)) {
-        db_rows_free(rows);
-        return HOOKD_ENOTFOUND;
-    }
     destination_clear(out);
     dest_read(rows, with_secret, out);
     db_rows_free(rows);
@@ -440,12 +431,9 @@ int serve_store_w_destination_update(db *conn, void *arg)
     p[n] = DB_S(r->id);
     n++;
     snprintf(sql + len, sizeof sql - (size_t)len, " WHERE id = $%zu AND deleted_at IS NULL", n);
-    int64_t changed = 0;
-    int rc = query(conn, sql, p, n, NULL, &changed);
+    int rc = update_one(conn, sql, p, n);
     if (rc != 0)
         return rc;
-    if (changed == 0)
-        return HOOKD_ENOTFOUND;
     if (r->fields & SERVE_STORE_F_EVENTS) {
         rc = subscriptions_set(conn, r->id, r->events_json);
         if (rc != 0)
@@ -458,15 +446,13 @@ int serve_store_w_destination_delete(db *conn, void *arg)
 {
     serve_store_request *r = arg;
     db_param p[] = {DB_S(r->id), DB_I(r->now)};
-    int64_t changed = 0;
-    int rc = query(conn,
+    int rc =
+        update_one(conn,
                    "UPDATE serve_destinations SET deleted_at = $2, active = 0, updated_at = $2 "
                    "WHERE id = $1 AND deleted_at IS NULL",
-                   p, 2, NULL, &changed);
+                   p, 2);
     if (rc != 0)
         return rc;
-    if (changed == 0)
-        return HOOKD_ENOTFOUND;
     rc = query(conn,
                "UPDATE serve_webhooks SET status = 'cancelled', next_attempt_at = NULL, "
                "lease_owner = NULL, lease_until = NULL, updated_at = $2 "
@@ -481,18 +467,16 @@ int serve_store_w_destination_set_active(db *conn, void *arg)
 {
     serve_store_request *r = arg;
     db_param p[] = {DB_S(r->id), DB_I(r->now)};
-    int64_t changed = 0;
-    int rc = query(conn,
+    int rc =
+        update_one(conn,
                    r->active ? "UPDATE serve_destinations SET active = 1, disabled_reason = NULL, "
                                "failing_since = NULL, updated_at = $2 "
                                "WHERE id = $1 AND deleted_at IS NULL"
                              : "UPDATE serve_destinations SET active = 0, updated_at = $2 "
                                "WHERE id = $1 AND deleted_at IS NULL",
-                   p, 2, NULL, &changed);
+                   p, 2);
     if (rc != 0)
         return rc;
-    if (changed == 0)
-        return HOOKD_ENOTFOUND;
     if (r->active) {
         /* Its pending webhooks become claimable: wake the other nodes. */
         rc = db_notify(conn, SERVE_STORE_NOTIFY_CHANNEL);
@@ -516,15 +500,12 @@ int serve_store_w_destination_rotate(db *conn, void *arg)
     if (rc != 0)
         return rc;
     db_param p[] = {DB_S(r->id), DB_S(secret), DB_I(r->now)};
-    int64_t changed = 0;
-    rc = query(conn,
-               "UPDATE serve_destinations SET secret = $2, updated_at = $3 "
-               "WHERE id = $1 AND deleted_at IS NULL",
-               p, 3, NULL, &changed);
+    rc = update_one(conn,
+                    "UPDATE serve_destinations SET secret = $2, updated_at = $3 "
+                    "WHERE id = $1 AND deleted_at IS NULL",
+                    p, 3);
     if (rc != 0)
         return rc;
-    if (changed == 0)
-        return HOOKD_ENOTFOUND;
     destination_clear(&r->destination);
     r->destination.secret = xstrdup(secret);
     return 0;
@@ -563,7 +544,7 @@ int serve_store_event_replay(db *conn, serve_store_request *r)
     if (rc != 0)
         return rc;
     if (db_rows_next(rows)) {
-        r->result_text = text_or_null(rows, 0);
+        r->result_text = db_rows_strdup(rows, 0);
         r->replayed = true;
     }
     db_rows_free(rows);
@@ -587,7 +568,7 @@ static int subscribers(db *conn, const char *type, char ***ids, size_t *count)
     size_t cap = 0;
     while (db_rows_next(rows)) {
         *ids = xgrow(*ids, *count, &cap, sizeof **ids);
-        (*ids)[(*count)++] = text_or_null(rows, 0);
+        (*ids)[(*count)++] = db_rows_strdup(rows, 0);
     }
     db_rows_free(rows);
     return 0;
@@ -669,12 +650,12 @@ int serve_store_event_remember(db *conn, serve_store_request *r)
 /* Fills w from the current row (WEBHOOK_COLS). */
 static void webhook_read(db_rows *rows, serve_store_webhook *w)
 {
-    w->id = text_or_null(rows, 0);
-    w->event_id = text_or_null(rows, 1);
-    w->destination_id = text_or_null(rows, 2);
-    w->status = text_or_null(rows, 3);
+    w->id = db_rows_strdup(rows, 0);
+    w->event_id = db_rows_strdup(rows, 1);
+    w->destination_id = db_rows_strdup(rows, 2);
+    w->status = db_rows_strdup(rows, 3);
     w->attempt_count = db_rows_int(rows, 4);
-    w->next_attempt_at = int_or_none(rows, 5);
+    w->next_attempt_at = db_rows_int_or(rows, 5, -1);
     w->created_at = db_rows_int(rows, 6);
     w->updated_at = db_rows_int(rows, 7);
 }
@@ -700,16 +681,14 @@ int serve_store_w_event_get(db *conn, void *arg)
     serve_store_request *r = arg;
     db_rows *rows = NULL;
     db_param p[] = {DB_S(r->id)};
-    int rc = query(conn, "SELECT id, type, body, created_at FROM serve_events WHERE id = $1", p, 1,
-                   &rows, NULL);
+    int rc = db_rows_first(
+        query(conn, "SELECT id, type, body, created_at FROM serve_events WHERE id = $1", p, 1,
+              &rows, NULL),
+        &rows);
     if (rc != 0)
         return rc;
-    if (!db_rows_next(rows)) {
-        db_rows_free(rows);
-        return HOOKD_ENOTFOUND;
-    }
-    r->event.id = text_or_null(rows, 0);
-    r->event.type = text_or_null(rows, 1);
+    r->event.id = db_rows_strdup(rows, 0);
+    r->event.type = db_rows_strdup(rows, 1);
     const char *body = db_rows_text(rows, 2, &r->event.body_len);
     r->event.body = xstrndup(body, r->event.body_len);
     r->event.created_at = db_rows_int(rows, 3);
@@ -799,14 +778,11 @@ static int webhook_load(db *conn, const char *id, serve_store_webhook *out)
 {
     db_rows *rows = NULL;
     db_param p[] = {DB_S(id)};
-    int rc =
-        query(conn, "SELECT " WEBHOOK_COLS " FROM serve_webhooks WHERE id = $1", p, 1, &rows, NULL);
+    int rc = db_rows_first(
+        query(conn, "SELECT " WEBHOOK_COLS " FROM serve_webhooks WHERE id = $1", p, 1, &rows, NULL),
+        &rows);
     if (rc != 0)
         return rc;
-    if (!db_rows_next(rows)) {
-        db_rows_free(rows);
-        return HOOKD_ENOTFOUND;
-    }
     webhook_clear(out);
     webhook_read(rows, out);
     db_rows_free(rows);
@@ -834,9 +810,9 @@ int serve_store_w_webhook_get(db *conn, void *arg)
         a->n = db_rows_int(rows, 0);
         a->started_at = db_rows_int(rows, 1);
         a->duration_ms = db_rows_int(rows, 2);
-        a->status_code = int_or_none(rows, 3);
-        a->error = text_or_null(rows, 4);
-        a->response = text_or_null(rows, 5);
+        a->status_code = db_rows_int_or(rows, 3, -1);
+        a->error = db_rows_strdup(rows, 4);
+        a->response = db_rows_strdup(rows, 5);
     }
     db_rows_free(rows);
     return 0;
@@ -847,16 +823,14 @@ int serve_store_w_webhook_retry(db *conn, void *arg)
     serve_store_request *r = arg;
     db_rows *rows = NULL;
     db_param p[] = {DB_S(r->id), DB_I(r->now)};
-    int rc = query(conn,
-                   "SELECT w.status, d.deleted_at FROM serve_webhooks w "
-                   "JOIN serve_destinations d ON d.id = w.destination_id WHERE w.id = $1",
-                   p, 1, &rows, NULL);
+    int rc =
+        db_rows_first(query(conn,
+                            "SELECT w.status, d.deleted_at FROM serve_webhooks w "
+                            "JOIN serve_destinations d ON d.id = w.destination_id WHERE w.id = $1",
+                            p, 1, &rows, NULL),
+                      &rows);
     if (rc != 0)
         return rc;
-    if (!db_rows_next(rows)) {
-        db_rows_free(rows);
-        return HOOKD_ENOTFOUND;
-    }
     char status[32];
     snprintf(status, sizeof status, "%s", db_rows_text(rows, 0, NULL));
     bool deleted = !db_rows_null(rows, 1);
