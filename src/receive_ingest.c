@@ -357,12 +357,8 @@ receive_ingest *receive_ingest_new(struct evhttp *http, db_worker *worker, recei
         metrics_counter(m, "hookd_receive_accepted_total", NULL, "Webhooks accepted and saved");
     r->duplicates = metrics_counter(m, "hookd_receive_duplicates_total", NULL,
                                     "Webhooks whose id was already saved");
-    for (int i = 0; i < REJECT_COUNT; i++) {
-        char label[64];
-        snprintf(label, sizeof label, "reason=\"%s\"", receive_ingest_reason_names[i]);
-        r->rejected[i] = metrics_counter(m, "hookd_receive_rejected_total", label,
-                                         "Requests refused, by reason");
-    }
+    metrics_counters(m, "hookd_receive_rejected_total", "reason", receive_ingest_reason_names,
+                     REJECT_COUNT, "Requests refused, by reason", r->rejected);
     evhttp_set_gencb(http, receive_ingest_request, r);
     return r;
 }
