@@ -8,7 +8,7 @@
  * has the same key: --workers is both the global and the per-key cap, so at most --workers
  * runs are under way. The engine claims ahead, retries on --retry-delays (with retry.c's
  * jitter) and records outcomes in batches; this file also keeps the pending count for
- * --max-pending and the metrics.
+ * --max-pending and the metrics. The sender's twin is serve_deliver.c.
  */
 #include "receive_handler.h"
 

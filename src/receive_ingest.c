@@ -9,7 +9,8 @@
  * job, one statement per 64 rows, no savepoint per request. The group's done callback,
  * which the store thread calls on the loop only after the batch committed, answers each
  * request: never a 2XX before the save is durable. A client that hangs up meanwhile is
- * harmless: evhttp keeps the request until it is answered.
+ * harmless: evhttp keeps the request until it is answered. The sender takes its events in
+ * serve_api.c (POST /v1/events), which saves through the same store thread.
  */
 #include "receive_ingest.h"
 #include "mem.h"

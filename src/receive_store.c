@@ -1,5 +1,8 @@
 /*
- * inbox.c — the receiver's tables and every statement run on them (see inbox.h).
+ * receive_store.c — the receiver's tables and every statement run on them (see
+ * receive_store.h); the sender's twin is serve_store.c. The engine's store functions here
+ * (claim, record a run, unclaim, release) are called through receive_handler.c; the others
+ * by the public endpoint (receive_ingest.c) and the admin API (receive_api.c).
  *
  * The SQL is the dialect both backends speak: $N placeholders (each used once, so the
  * SQLite rewrite stays simple), BIGINT unix milliseconds, TEXT, ON CONFLICT DO NOTHING and
@@ -53,7 +56,7 @@ int receive_store_migrate(db *conn)
 /* Rows per multi-row INSERT at most (8 parameters each: far below both backends' caps). */
 #define RECEIVE_STORE_INSERT_CHUNK 64
 
-/* The multi-row INSERT for n rows (1..INBOX_INSERT_CHUNK); malloc'd. */
+/* The multi-row INSERT for n rows (1..RECEIVE_STORE_INSERT_CHUNK); malloc'd. */
 static char *receive_store_insert_sql(size_t n)
 {
     static const char head[] =

@@ -2,7 +2,8 @@
  * serve_api_json.c — the sender's REST answers from the store's structs (see
  * serve_api_json.h). Stored JSON texts (a destination's events and headers, an event's
  * envelope) are parsed back here; one that does not parse shows as its empty form rather
- * than failing a read.
+ * than failing a read. The receiver's admin API builds its smaller answers in receive_api.c,
+ * with the same api_common.h helpers.
  */
 #include "serve_api_json.h"
 #include "mem.h"

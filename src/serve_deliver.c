@@ -6,6 +6,7 @@
  * Retry-After of a 429 or 503 lengthens the wait) until --max-attempts. A failure also
  * feeds the destination's failing streak, which the store turns into a deactivation after
  * fail_window_ms. An attempt that cannot be signed is never sent: it fails with the reason.
+ * The receiver's twin, the other runner of the same engine, is receive_handler.c.
  */
 #include "serve_deliver.h"
 

@@ -1,9 +1,10 @@
 /*
- * store.c — the sender's store on db.h: the serve_* schema and every query the API and the
- * dispatcher need. The SQL is PostgreSQL's dialect that SQLite also runs ($n placeholders,
- * BIGINT milliseconds, TEXT ids and JSON); the one difference, FOR UPDATE SKIP LOCKED in the
- * claim, is added only on PostgreSQL. Work functions run on the db_worker's thread inside its
- * batch transaction; a non-zero return undoes only that job's writes.
+ * serve_store.c — the sender's store on db.h (see serve_store.h): the serve_* schema and
+ * every query the REST API (serve_api.c) and the deliveries (serve_deliver.c, for the work
+ * engine) need; the receiver's twin is receive_store.c. The SQL is PostgreSQL's dialect that SQLite
+ * also runs ($n placeholders, BIGINT milliseconds, TEXT ids and JSON); the one difference, FOR
+ * UPDATE SKIP LOCKED in the claim, is added only on PostgreSQL. Work functions run on the
+ * db_worker's thread inside its batch transaction; a non-zero return undoes only that job's writes.
  */
 #include "serve_store.h"
 #include "mem.h"

@@ -1,7 +1,8 @@
 /*
- * store.h — the sender's store: destinations, events, webhooks, attempts, idempotency keys,
- * in SQL that runs on SQLite and PostgreSQL alike (db.h). All of the sender's SQL lives in
- * store.c; the API and the dispatcher only fill requests and read results.
+ * serve_store.h — the sender's store: destinations, events, webhooks, attempts, idempotency
+ * keys, in SQL that runs on SQLite and PostgreSQL alike (db.h). All of the sender's SQL lives
+ * in serve_store.c; the API (serve_api.c) and the deliveries (serve_deliver.c) only fill
+ * requests and read results. Its twin on the receiver's side is receive_store.h.
  *
  * Tables (all prefixed serve_, so a receiver may share the database):
  *   serve_destinations   one row per destination; deleted ones are kept (deleted_at) so that
@@ -28,8 +29,8 @@
  *
  * Times are Unix milliseconds (BIGINT). Ids are canonical UUIDs (TEXT).
  */
-#ifndef HOOKD_STORE_H
-#define HOOKD_STORE_H
+#ifndef HOOKD_SERVE_STORE_H
+#define HOOKD_SERVE_STORE_H
 
 #include "db.h"
 #include "engine.h"
