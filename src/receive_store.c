@@ -339,12 +339,12 @@ static int receive_store_runs_read(db *conn, receive_store_get_job *job)
     while (db_rows_next(rows)) {
         job->runs = xgrow(job->runs, job->run_count, &cap, sizeof *job->runs);
         receive_store_run *r = &job->runs[job->run_count++];
-        r->n = db_rows_int(rows, 0);
-        r->started_at = db_rows_int(rows, 1);
-        r->duration_ms = db_rows_int(rows, 2);
+        r->rec.n = db_rows_int(rows, 0);
+        r->rec.started_at = db_rows_int(rows, 1);
+        r->rec.duration_ms = db_rows_int(rows, 2);
         r->exit_status = db_rows_int_or(rows, 3, -1);
         r->http_status = db_rows_int_or(rows, 4, -1);
-        r->error = db_rows_strdup(rows, 5);
+        r->rec.error = db_rows_strdup(rows, 5);
     }
     db_rows_free(rows);
     return 0;
@@ -371,7 +371,7 @@ void receive_store_get_job_clear(receive_store_get_job *job)
 {
     receive_store_webhook_clear(&job->webhook);
     for (size_t i = 0; i < job->run_count; i++)
-        free(job->runs[i].error);
+        free(job->runs[i].rec.error);
     RECEIVE_STORE_FORGET(job->runs, job->run_count);
 }
 

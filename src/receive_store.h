@@ -19,6 +19,7 @@
 #define HOOKD_RECEIVE_STORE_H
 
 #include "db.h"
+#include "engine.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -129,12 +130,9 @@ typedef struct receive_store_webhook {
 
 /* One handler run. */
 typedef struct receive_store_run {
-    int64_t n;          /* 1, 2, … among all the webhook's runs */
-    int64_t started_at; /* Unix ms */
-    int64_t duration_ms;
+    engine_record rec;   /* n, when, how long, the error */
     int64_t exit_status; /* --exec: the exit status, -1 for none (killed, not started) */
     int64_t http_status; /* --forward: the answer's status, -1 for none */
-    char *error;         /* why it failed, or NULL; owned */
 } receive_store_run;
 
 /* A page of webhooks in the order they were received. */

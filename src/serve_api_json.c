@@ -87,13 +87,10 @@ json_t *serve_api_webhook_json(const serve_store_webhook *w)
 
 static json_t *attempt_json(const serve_store_attempt *a)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "n", json_integer(a->n));
-    json_object_set_new(o, "started_at", api_time_json(a->started_at));
-    json_object_set_new(o, "duration_ms", json_integer(a->duration_ms));
+    json_t *o = api_record_json(&a->rec);
     json_object_set_new(o, "status_code",
                         a->status_code < 0 ? json_null() : json_integer(a->status_code));
-    json_object_set_new(o, "error", string_or_null(a->error));
+    json_object_set_new(o, "error", string_or_null(a->rec.error));
     json_object_set_new(o, "response", string_or_null(a->response));
     return o;
 }

@@ -252,7 +252,7 @@ static void request_outputs_free(serve_store_request *r)
         webhook_clear(&r->webhooks[i]);
     free(r->webhooks);
     for (size_t i = 0; i < r->attempt_count; i++) {
-        free(r->attempts[i].error);
+        free(r->attempts[i].rec.error);
         free(r->attempts[i].response);
     }
     free(r->attempts);
@@ -808,11 +808,11 @@ int serve_store_w_webhook_get(db *conn, void *arg)
     while (db_rows_next(rows)) {
         r->attempts = xgrow(r->attempts, r->attempt_count, &cap, sizeof *r->attempts);
         serve_store_attempt *a = &r->attempts[r->attempt_count++];
-        a->n = db_rows_int(rows, 0);
-        a->started_at = db_rows_int(rows, 1);
-        a->duration_ms = db_rows_int(rows, 2);
+        a->rec.n = db_rows_int(rows, 0);
+        a->rec.started_at = db_rows_int(rows, 1);
+        a->rec.duration_ms = db_rows_int(rows, 2);
         a->status_code = db_rows_int_or(rows, 3, -1);
-        a->error = db_rows_strdup(rows, 4);
+        a->rec.error = db_rows_strdup(rows, 4);
         a->response = db_rows_strdup(rows, 5);
     }
     db_rows_free(rows);

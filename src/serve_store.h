@@ -107,11 +107,8 @@ typedef struct serve_store_webhook {
 
 /* One attempt of a webhook. Strings owned. */
 typedef struct serve_store_attempt {
-    int64_t n;          /* 1, 2, … among all the webhook's attempts */
-    int64_t started_at; /* Unix ms */
-    int64_t duration_ms;
+    engine_record rec;   /* n, when, how long, the error */
     int64_t status_code; /* the answer's status, -1 when there was no answer */
-    char *error;         /* why it failed, or NULL */
     char *response;      /* the first 4 KiB of the answer's body, or NULL */
 } serve_store_attempt;
 
