@@ -42,7 +42,7 @@ receive_ingest *receive_ingest_new(struct evhttp *http, db_worker *worker, recei
 /* Requests waiting for their save to commit. */
 size_t receive_ingest_in_flight(const receive_ingest *r);
 
-/* Frees the receiver; call once receiver_in_flight is 0. */
+/* Frees the endpoint; call once receive_ingest_in_flight is 0. */
 void receive_ingest_free(receive_ingest *r);
 
 #endif

@@ -897,7 +897,7 @@ int serve_store_w_stats(db *conn, void *arg)
     return 0;
 }
 
-/* ---- the dispatcher ---- */
+/* ---- the engine's store (serve_deliver.c) ---- */
 
 /* A destination's due, unleased webhooks, oldest due first: a seek into
  * serve_webhooks_ready, whose condition the WHERE repeats so both planners use it. */

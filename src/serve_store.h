@@ -41,7 +41,7 @@
 
 /* The notification channel (db_notify, db_listener) on which the store says "webhooks may
  * be due now": an event with webhooks was inserted, a webhook retried, a destination
- * recovered or activated. Every node's dispatcher listens on it (PostgreSQL only). */
+ * recovered or activated. Every node's serve_deliver listens on it (PostgreSQL only). */
 #define SERVE_STORE_NOTIFY_CHANNEL "hookd_serve"
 
 /* ---- startup (main thread, before the loop) ---- */
