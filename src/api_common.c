@@ -36,6 +36,15 @@ json_t *api_time_json(int64_t unix_ms)
     return json_string(text);
 }
 
+json_t *api_record_json(const engine_record *rec)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "n", json_integer(rec->n));
+    json_object_set_new(o, "started_at", api_time_json(rec->started_at));
+    json_object_set_new(o, "duration_ms", json_integer(rec->duration_ms));
+    return o;
+}
+
 int api_time_parse(const char *text, int64_t *unix_ms)
 {
     size_t len = text ? strlen(text) : 0;

@@ -32,6 +32,8 @@
 #ifndef HOOKD_API_COMMON_H
 #define HOOKD_API_COMMON_H
 
+#include "engine.h"
+
 #include <jansson.h>
 #include <stdint.h>
 
@@ -46,6 +48,10 @@ int api_time_format(int64_t unix_ms, char *out);
 
 /* The time as a JSON string, or JSON null when unix_ms < 0 (not set). Never NULL. */
 json_t *api_time_json(int64_t unix_ms);
+
+/* {n, started_at, duration_ms} of a recorded run (an attempt, a handler run): the fields
+ * both APIs show first; the caller adds its side's status fields and the error. */
+json_t *api_record_json(const engine_record *rec);
 
 /* Parses "YYYY-MM-DDTHH:MM:SSZ" or the same with a fraction of 1 to 9 digits before the Z
  * (cut to milliseconds) into Unix milliseconds. 0 or HOOKD_ETIMESTAMP. */

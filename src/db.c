@@ -90,6 +90,31 @@ void db_rows_free(db_rows *rows)
         rows->backend->rows_free(rows);
 }
 
+int db_rows_first(int rc, db_rows **rows)
+{
+    if (rc != 0)
+        return rc;
+    if (db_rows_next(*rows))
+        return 0;
+    db_rows_free(*rows);
+    *rows = NULL;
+    return HOOKD_ENOTFOUND;
+}
+
+char *db_rows_strdup(db_rows *rows, int col)
+{
+    if (db_rows_null(rows, col))
+        return NULL;
+    size_t len = 0;
+    const char *s = db_rows_text(rows, col, &len);
+    return xstrndup(s, len);
+}
+
+int64_t db_rows_int_or(db_rows *rows, int col, int64_t none)
+{
+    return db_rows_null(rows, col) ? none : db_rows_int(rows, col);
+}
+
 int db_begin(db *conn)
 {
     return conn->backend->begin(conn);

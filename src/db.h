@@ -2,14 +2,14 @@
  * db.h — one SQL connection, to SQLite or PostgreSQL, behind one small interface, and the
  * store thread that runs batched transactions on it for the event loop.
  *
- * The sender's store (store.c) and the receiver's inbox (inbox.c) are written once against
- * this interface; db_sqlite.c and db_pg.c are its two backends. SQL is written in
- * PostgreSQL's dialect with $1, $2 … placeholders; the SQLite backend rewrites them.
- * Both backends speak: INSERT … ON CONFLICT DO NOTHING, RETURNING, BIGINT, TEXT, and
- * one-word casts like $1::bigint (PostgreSQL needs them where a parameter's type cannot be
- * inferred, e.g. "$1::bigint IS NULL"; SQLite drops them).
- * Where they differ (FOR UPDATE SKIP LOCKED) callers test db_kind(); notifications
- * (db_notify, db_listener) are PostgreSQL's LISTEN/NOTIFY and no-ops on SQLite.
+ * The sender's store (serve_store.c) and the receiver's (receive_store.c) are written once
+ * against this interface, and read rows with the same helpers (db_rows_first …); db_sqlite.c and
+ * db_pg.c are its two backends. SQL is written in PostgreSQL's dialect with $1, $2 … placeholders;
+ * the SQLite backend rewrites them. Both backends speak: INSERT … ON CONFLICT DO NOTHING,
+ * RETURNING, BIGINT, TEXT, and one-word casts like $1::bigint (PostgreSQL needs them where a
+ * parameter's type cannot be inferred, e.g. "$1::bigint IS NULL"; SQLite drops them). Where they
+ * differ (FOR UPDATE SKIP LOCKED) callers test db_kind(); notifications (db_notify, db_listener)
+ * are PostgreSQL's LISTEN/NOTIFY and no-ops on SQLite.
  *
  * Threads: a db connection belongs to one thread at a time. The event loop never calls
  * db_* on a connection that may wait for an fsync or the network; it submits work to a
@@ -76,6 +76,14 @@ int64_t db_rows_int(db_rows *rows, int col);
  * NULL. len, when not NULL, receives its length. */
 const char *db_rows_text(db_rows *rows, int col, size_t *len);
 void db_rows_free(db_rows *rows);
+/* The rows of a query that wants one: passes a failed query's rc (its first argument) on;
+ * else moves *rows to the first row and returns 0, or frees *rows and returns
+ * HOOKD_ENOTFOUND when there is none. Both stores read "the one row with this id" so. */
+int db_rows_first(int rc, db_rows **rows);
+/* The column's text, copied (mem.h), or NULL when it is SQL NULL. */
+char *db_rows_strdup(db_rows *rows, int col);
+/* The column's integer, or none when it is SQL NULL. */
+int64_t db_rows_int_or(db_rows *rows, int col, int64_t none);
 
 /* Transactions. db_begin takes the write lock at once on SQLite (BEGIN IMMEDIATE). */
 int db_begin(db *conn);

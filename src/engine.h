@@ -99,6 +99,15 @@ typedef struct engine_outcome {
     int64_t next_attempt_at; /* ENGINE_RETRY: wall ms */
 } engine_outcome;
 
+/* A run as both stores record it (the sender's attempts, the receiver's handler runs); each
+ * side's row adds its own status fields after it. */
+typedef struct engine_record {
+    int64_t n;          /* 1, 2, … among all the item's runs */
+    int64_t started_at; /* Unix ms */
+    int64_t duration_ms;
+    char *error; /* why it failed, or NULL; owned */
+} engine_record;
+
 /* How a run ended, from the runner. */
 typedef struct engine_result {
     bool success;           /* the item is done */

@@ -1,7 +1,8 @@
 /*
  * http_client.h — outbound HTTP POSTs with libcurl's multi-socket API on the libevent loop.
  *
- * Used by the sender's dispatcher (deliveries) and the receiver's --forward handler. No thread
+ * Used by the sender's deliveries (serve_deliver.c) and the receiver's --forward handler
+ * (receive_handler.c). No thread
  * per request: every transfer is driven by the one event loop. Connections are kept alive and
  * reused per host. Redirects are never followed. The address a connection is about to reach
  * is checked when the socket is opened (CURLOPT_OPENSOCKETFUNCTION sees the resolved

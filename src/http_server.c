@@ -357,12 +357,8 @@ const char *http_request_body(struct evhttp_request *req, size_t *len)
     *len = n;
     if (n == 0)
         return "";
-    const char *p = (const char *)evbuffer_pullup(in, -1);
-    if (!p) {
-        fprintf(stderr, "hookd: out of memory\n");
-        abort();
-    }
-    return p;
+    /* NULL only when it could not allocate the contiguous copy. */
+    return mem_check(evbuffer_pullup(in, -1));
 }
 
 char *http_request_path(struct evhttp_request *req)
@@ -371,12 +367,7 @@ char *http_request_path(struct evhttp_request *req)
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     if (!path || !*path)
         path = "/";
-    char *decoded = evhttp_uridecode(path, 0, NULL);
-    if (!decoded) {
-        fprintf(stderr, "hookd: out of memory\n");
-        abort();
-    }
-    return decoded;
+    return mem_check(evhttp_uridecode(path, 0, NULL)); /* NULL only out of memory */
 }
 
 char *http_request_query(struct evhttp_request *req, const char *name)

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void *mem_check(void *p)
+void *mem_check(void *p)
 {
     if (p == NULL) {
         fputs("hookd: out of memory\n", stderr);

@@ -117,6 +117,16 @@ metric *metrics_counter(metrics *m, const char *name, const char *labels, const 
     return metrics_register(m, METRIC_COUNTER, name, labels, help);
 }
 
+void metrics_counters(metrics *m, const char *name, const char *label, const char *const *values,
+                      size_t count, const char *help, metric **out)
+{
+    for (size_t i = 0; i < count; i++) {
+        char labels[128];
+        snprintf(labels, sizeof labels, "%s=\"%s\"", label, values[i]);
+        out[i] = metrics_counter(m, name, labels, help);
+    }
+}
+
 metric *metrics_gauge(metrics *m, const char *name, const char *labels, const char *help)
 {
     return metrics_register(m, METRIC_GAUGE, name, labels, help);

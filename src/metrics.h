@@ -20,6 +20,10 @@ void metrics_free(metrics *m);
  * the same name and labels again returns the same metric; a name already registered with
  * another type gives NULL (logged). metric_* calls on NULL do nothing. */
 metric *metrics_counter(metrics *m, const char *name, const char *labels, const char *help);
+/* A counter per value of one label, under one name and help text (a family "by result",
+ * "by reason" …): out[i] is name{label="values[i]"}, registered in the order given. */
+void metrics_counters(metrics *m, const char *name, const char *label, const char *const *values,
+                      size_t count, const char *help, metric **out);
 metric *metrics_gauge(metrics *m, const char *name, const char *labels, const char *help);
 /* A histogram of milliseconds with buckets 1,2,5,10,25,50,100,250,500,1000,2500,5000,10000. */
 metric *metrics_histogram_ms(metrics *m, const char *name, const char *labels, const char *help);

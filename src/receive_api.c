@@ -91,16 +91,13 @@ static json_t *receive_api_webhook_json(const receive_store_webhook *w)
  * have (exit for --forward, HTTP for --exec) is null. */
 static json_t *receive_api_run_json(const receive_store_run *r)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "n", json_integer(r->n));
-    json_object_set_new(o, "started_at", api_time_json(r->started_at));
-    json_object_set_new(o, "duration_ms", json_integer(r->duration_ms));
+    json_t *o = api_record_json(&r->rec);
     json_object_set_new(o, "exit_status",
                         r->exit_status < 0 ? json_null() : json_integer(r->exit_status));
     json_object_set_new(o, "http_status",
                         r->http_status < 0 ? json_null() : json_integer(r->http_status));
-    json_object_set_new(o, "error",
-                        r->error ? receive_api_string(r->error, strlen(r->error)) : json_null());
+    const char *error = r->rec.error;
+    json_object_set_new(o, "error", error ? receive_api_string(error, strlen(error)) : json_null());
     return o;
 }
 

@@ -8,7 +8,7 @@
  * has the same key: --workers is both the global and the per-key cap, so at most --workers
  * runs are under way. The engine claims ahead, retries on --retry-delays (with retry.c's
  * jitter) and records outcomes in batches; this file also keeps the pending count for
- * --max-pending and the metrics.
+ * --max-pending and the metrics. The sender's twin is serve_deliver.c.
  */
 #include "receive_handler.h"
 
@@ -54,7 +54,7 @@ struct receive_handler {
     struct event *poll;                   /* periodic recount of pending webhooks */
     struct event *sigchld;                /* children ended */
     metric *pending_gauge;
-    metric *runs_success, *runs_failure, *runs_timeout;
+    metric *runs[3]; /* by result: receive_handler_results */
     metric *latency;
 };
 
@@ -117,6 +117,9 @@ static void receive_handler_run_free(struct receive_handler_run *run)
 }
 
 /* The run is over: hands how it went to the engine, which decides the next state. */
+/* The result label of hookd_receive_handler_runs_total, in the order of h->runs. */
+static const char *const receive_handler_results[] = {"success", "failure", "timeout"};
+
 static void receive_handler_finish(struct receive_handler_run *run, bool success, bool timeout)
 {
     receive_handler *h = run->h;
@@ -125,7 +128,7 @@ static void receive_handler_finish(struct receive_handler_run *run, bool success
         event_del(run->timer);
     int64_t duration = loop_now_ms() - engine_run_started_at(run->run);
     metric_observe(h->latency, (double)duration);
-    metric_add(success ? h->runs_success : timeout ? h->runs_timeout : h->runs_failure, 1);
+    metric_add(h->runs[success ? 0 : timeout ? 2 : 1], 1);
     run->job.error = success ? NULL : run->error;
     engine_result result = {.success = success, .retry_after_ms = -1};
     engine_run *er = run->run;
@@ -532,12 +535,8 @@ static void receive_handler_metrics(receive_handler *h, metrics *m)
 {
     h->pending_gauge = metrics_gauge(m, "hookd_receive_pending", NULL,
                                      "Accepted webhooks not yet handled (waiting or running)");
-    h->runs_success = metrics_counter(m, "hookd_receive_handler_runs_total", "result=\"success\"",
-                                      "Handler runs by result");
-    h->runs_failure = metrics_counter(m, "hookd_receive_handler_runs_total", "result=\"failure\"",
-                                      "Handler runs by result");
-    h->runs_timeout = metrics_counter(m, "hookd_receive_handler_runs_total", "result=\"timeout\"",
-                                      "Handler runs by result");
+    metrics_counters(m, "hookd_receive_handler_runs_total", "result", receive_handler_results, 3,
+                     "Handler runs by result", h->runs);
     h->latency = metrics_histogram_ms(m, "hookd_receive_handler_duration_ms", NULL,
                                       "Duration of handler runs in milliseconds");
 }

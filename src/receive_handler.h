@@ -4,17 +4,16 @@
  * WEBHOOK_ID, WEBHOOK_EVENT, WEBHOOK_TIMESTAMP in its environment (exit 0 is success);
  * `--forward` POSTs the body and the X-Webhook-* headers to a URL (2XX is success).
  *
- * It is the receiver's side of the work engine (engine.h): work is claimed from the inbox
- * under a lease, through the store thread, for free workers and, when recent runs were
- * quick, a little ahead of them: right after an accept commits (receive_handler_accepted),
- * on receive_handler_kick (e.g. another receiver on the database accepted one: a
- * notification), after each run, and on a timer. A worker's slot is freed when its run
- * ends; the outcome is recorded with the next store batch, so a crash repeats the runs
- * under way and those whose outcomes were not yet committed: at most 2 × `--workers` (no
- * run starts while `--workers` outcomes wait for the store).
- * A failed or timed-out run is retried after the next of `--retry-delays` (±10% jitter,
- * retry.c), up to `--max-attempts` in all, then the webhook is failed. A handler still
- * running at `--handler-timeout` is killed (SIGKILL to its process group).
+ * It is the receiver's side of the work engine (engine.h), the twin of serve_deliver.h: work is
+ * claimed from receive_store under a lease, through the store thread, for free workers and, when
+ * recent runs were quick, a little ahead of them: right after an accept commits
+ * (receive_handler_accepted), on receive_handler_kick (e.g. another receiver on the database
+ * accepted one: a notification), after each run, and on a timer. A worker's slot is freed when its
+ * run ends; the outcome is recorded with the next store batch, so a crash repeats the runs under
+ * way and those whose outcomes were not yet committed: at most 2 × `--workers` (no run starts while
+ * `--workers` outcomes wait for the store). A failed or timed-out run is retried after the next of
+ * `--retry-delays` (±10% jitter, retry.c), up to `--max-attempts` in all, then the webhook is
+ * failed. A handler still running at `--handler-timeout` is killed (SIGKILL to its process group).
  *
  * The handler also keeps the count of pending webhooks (for `--max-pending` and metrics),
  * recounted from the store on each timer tick since other receivers may share it.

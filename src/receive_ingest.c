@@ -9,7 +9,8 @@
  * job, one statement per 64 rows, no savepoint per request. The group's done callback,
  * which the store thread calls on the loop only after the batch committed, answers each
  * request: never a 2XX before the save is durable. A client that hangs up meanwhile is
- * harmless: evhttp keeps the request until it is answered.
+ * harmless: evhttp keeps the request until it is answered. The sender takes its events in
+ * serve_api.c (POST /v1/events), which saves through the same store thread.
  */
 #include "receive_ingest.h"
 #include "mem.h"
@@ -98,10 +99,11 @@ static void receive_ingest_reject(receive_ingest *r, struct evhttp_request *req,
     http_reply_error(req, status, receive_ingest_reason_names[why], "%s", message);
 }
 
-/* Store-thread work: takes the queue and inserts it. */
-static int receive_ingest_group_work(db *conn, void *arg)
+/* Moves the whole save queue into the group, under the lock the loop appends under, and
+ * lets the next save queue a new group. Called on the store thread by the work, or on the
+ * loop when the batch failed before the work ran. */
+static void receive_ingest_group_take(receive_ingest_group *g)
 {
-    receive_ingest_group *g = arg;
     receive_ingest *r = g->r;
     pthread_mutex_lock(&r->lock);
     g->saves = r->queue;
@@ -109,6 +111,13 @@ static int receive_ingest_group_work(db *conn, void *arg)
     r->queue_tail = &r->queue;
     r->group_queued = false;
     pthread_mutex_unlock(&r->lock);
+}
+
+/* Store-thread work: takes the queue and inserts it. */
+static int receive_ingest_group_work(db *conn, void *arg)
+{
+    receive_ingest_group *g = arg;
+    receive_ingest_group_take(g);
     g->taken = true;
     for (receive_ingest_save *s = g->saves; s; s = s->next)
         g->count++;
@@ -135,12 +144,7 @@ static void receive_ingest_group_done(void *arg, int rc)
     if (!g->taken) {
         /* The batch failed before the work ran (e.g. BEGIN found the store locked): the
          * saves it was to take are still queued, and this group is still the queued one. */
-        pthread_mutex_lock(&r->lock);
-        g->saves = r->queue;
-        r->queue = NULL;
-        r->queue_tail = &r->queue;
-        r->group_queued = false;
-        pthread_mutex_unlock(&r->lock);
+        receive_ingest_group_take(g);
     }
     receive_ingest_save *s = g->saves;
     while (s) {
@@ -354,12 +358,8 @@ receive_ingest *receive_ingest_new(struct evhttp *http, db_worker *worker, recei
         metrics_counter(m, "hookd_receive_accepted_total", NULL, "Webhooks accepted and saved");
     r->duplicates = metrics_counter(m, "hookd_receive_duplicates_total", NULL,
                                     "Webhooks whose id was already saved");
-    for (int i = 0; i < REJECT_COUNT; i++) {
-        char label[64];
-        snprintf(label, sizeof label, "reason=\"%s\"", receive_ingest_reason_names[i]);
-        r->rejected[i] = metrics_counter(m, "hookd_receive_rejected_total", label,
-                                         "Requests refused, by reason");
-    }
+    metrics_counters(m, "hookd_receive_rejected_total", "reason", receive_ingest_reason_names,
+                     REJECT_COUNT, "Requests refused, by reason", r->rejected);
     evhttp_set_gencb(http, receive_ingest_request, r);
     return r;
 }

@@ -1,12 +1,14 @@
 /*
- * receiver.h — the receiver's public endpoint (SPEC §4): checks each POST in the spec's
- * order, saves the accepted webhook through the store thread and answers only once that
- * save has committed — 200 {"status":"accepted"}, 200 {"status":"duplicate"}, or 503.
+ * receive_ingest.h — the receiver's public endpoint (SPEC §4): checks each POST in the spec's
+ * order, saves the accepted webhook through the store thread (receive_store.h) and answers
+ * only once that save has committed — 200 {"status":"accepted"}, 200 {"status":"duplicate"},
+ * or 503. It is the receiver's way in, as POST /v1/events (serve_api.c) is the sender's;
+ * receive_handler.h then runs what it saved.
  *
  * Thread: loop thread only.
  */
-#ifndef HOOKD_RECEIVER_H
-#define HOOKD_RECEIVER_H
+#ifndef HOOKD_RECEIVE_INGEST_H
+#define HOOKD_RECEIVE_INGEST_H
 
 #include "db.h"
 #include "receive_handler.h"
@@ -40,7 +42,7 @@ receive_ingest *receive_ingest_new(struct evhttp *http, db_worker *worker, recei
 /* Requests waiting for their save to commit. */
 size_t receive_ingest_in_flight(const receive_ingest *r);
 
-/* Frees the receiver; call once receiver_in_flight is 0. */
+/* Frees the endpoint; call once receive_ingest_in_flight is 0. */
 void receive_ingest_free(receive_ingest *r);
 
 #endif

@@ -3,7 +3,8 @@
  * function: the store (receive_store), the public endpoint (receive_ingest), the handler
  * pool (receive_handler), the admin API (receive_api), the retention purge, and an orderly
  * stop on SIGTERM/SIGINT (stop listening, let saves and handler runs finish and be recorded,
- * then close the store). The flags are read by cli.c from the table below.
+ * then close the store). The flags are read by cli.c from the table below. The sender's twin
+ * is serve_main.c.
  */
 #include "cli.h"
 #include "db.h"

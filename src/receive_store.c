@@ -1,5 +1,8 @@
 /*
- * inbox.c — the receiver's tables and every statement run on them (see inbox.h).
+ * receive_store.c — the receiver's tables and every statement run on them (see
+ * receive_store.h); the sender's twin is serve_store.c. The engine's store functions here
+ * (claim, record a run, unclaim, release) are called through receive_handler.c; the others
+ * by the public endpoint (receive_ingest.c) and the admin API (receive_api.c).
  *
  * The SQL is the dialect both backends speak: $N placeholders (each used once, so the
  * SQLite rewrite stays simple), BIGINT unix milliseconds, TEXT, ON CONFLICT DO NOTHING and
@@ -50,38 +53,10 @@ int receive_store_migrate(db *conn)
                       sizeof receive_store_migrations / sizeof receive_store_migrations[0]);
 }
 
-int receive_store_insert(db *conn, void *arg)
-{
-    receive_store_insert_job *job = arg;
-    static const char sql[] =
-        "INSERT INTO receive_webhooks (id, webhook_timestamp, signature, event, body,"
-        " received_at, status, attempts, runs, next_attempt_at, updated_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, 0, $7, $8)"
-        " ON CONFLICT (id) DO NOTHING";
-    db_param p[] = {DB_S(job->id),
-                    DB_S(job->timestamp),
-                    DB_S(job->signature),
-                    DB_S(job->event),
-                    DB_SN(job->body, job->body_len),
-                    DB_I(job->received_at),
-                    DB_I(job->received_at),
-                    DB_I(job->received_at)};
-    int64_t changed = 0;
-    int rc = db_query(conn, sql, p, sizeof p / sizeof p[0], NULL, &changed);
-    if (rc == HOOKD_ECONFLICT) {
-        job->duplicate = true;
-        return 0;
-    }
-    if (rc != 0)
-        return rc;
-    job->duplicate = changed == 0;
-    return job->duplicate ? 0 : db_notify(conn, RECEIVE_STORE_NOTIFY_CHANNEL);
-}
-
 /* Rows per multi-row INSERT at most (8 parameters each: far below both backends' caps). */
 #define RECEIVE_STORE_INSERT_CHUNK 64
 
-/* The multi-row INSERT for n rows (1..INBOX_INSERT_CHUNK); malloc'd. */
+/* The multi-row INSERT for n rows (1..RECEIVE_STORE_INSERT_CHUNK); malloc'd. */
 static char *receive_store_insert_sql(size_t n)
 {
     static const char head[] =
@@ -164,21 +139,29 @@ int receive_store_insert_many(db *conn, void *arg)
     return inserted > 0 ? db_notify(conn, RECEIVE_STORE_NOTIFY_CHANNEL) : 0;
 }
 
+/* One webhook is a batch of one: the same statement, the same duplicate rule. */
+int receive_store_insert(db *conn, void *arg)
+{
+    receive_store_insert_many_job one = {.jobs = arg, .count = 1};
+    return receive_store_insert_many(conn, &one);
+}
+
+/* Frees a job's output array and forgets it: a cleared job may be reused. */
+#define RECEIVE_STORE_FORGET(array, count) (free(array), (array) = NULL, (count) = 0)
+
+/* The claim, with the lock clause PostgreSQL adds to the candidates' SELECT. */
+#define RECEIVE_STORE_CLAIM_SQL(lock)                                                              \
+    "UPDATE receive_webhooks SET lease_until = $1, lease_token = $2, lease_owner = $3"             \
+    " WHERE id IN (SELECT id FROM receive_webhooks WHERE status = 'pending'"                       \
+    " AND next_attempt_at <= $4 AND (lease_until IS NULL OR lease_until <= $5)"                    \
+    " ORDER BY next_attempt_at LIMIT $6" lock ")"                                                  \
+    " RETURNING id, webhook_timestamp, signature, event, body, attempts"
+
 int receive_store_claim(db *conn, void *arg)
 {
     receive_store_claim_job *job = arg;
-    static const char sql_sqlite[] =
-        "UPDATE receive_webhooks SET lease_until = $1, lease_token = $2, lease_owner = $3"
-        " WHERE id IN (SELECT id FROM receive_webhooks WHERE status = 'pending'"
-        " AND next_attempt_at <= $4 AND (lease_until IS NULL OR lease_until <= $5)"
-        " ORDER BY next_attempt_at LIMIT $6)"
-        " RETURNING id, webhook_timestamp, signature, event, body, attempts";
-    static const char sql_pg[] =
-        "UPDATE receive_webhooks SET lease_until = $1, lease_token = $2, lease_owner = $3"
-        " WHERE id IN (SELECT id FROM receive_webhooks WHERE status = 'pending'"
-        " AND next_attempt_at <= $4 AND (lease_until IS NULL OR lease_until <= $5)"
-        " ORDER BY next_attempt_at LIMIT $6 FOR UPDATE SKIP LOCKED)"
-        " RETURNING id, webhook_timestamp, signature, event, body, attempts";
+    static const char sql_sqlite[] = RECEIVE_STORE_CLAIM_SQL("");
+    static const char sql_pg[] = RECEIVE_STORE_CLAIM_SQL(" FOR UPDATE SKIP LOCKED");
     job->items = NULL;
     job->count = 0;
     if (job->limit == 0)
@@ -228,9 +211,7 @@ void receive_store_claim_job_clear(receive_store_claim_job *job)
         free(it->event);
         free(it->body);
     }
-    free(job->items);
-    job->items = NULL;
-    job->count = 0;
+    RECEIVE_STORE_FORGET(job->items, job->count);
 }
 
 int receive_store_record_run(db *conn, void *arg)
@@ -271,20 +252,13 @@ int receive_store_record_run(db *conn, void *arg)
     "id, event, webhook_timestamp, status, attempts, runs, received_at, next_attempt_at,"          \
     " lease_until"
 
-static char *receive_store_text(db_rows *rows, int col)
-{
-    size_t len = 0;
-    const char *s = db_rows_text(rows, col, &len);
-    return xstrndup(s, len);
-}
-
 /* Fills w from the current row (RECEIVE_STORE_COLUMNS). */
 static void receive_store_webhook_read(db_rows *rows, receive_store_webhook *w)
 {
-    w->id = receive_store_text(rows, 0);
-    w->event = receive_store_text(rows, 1);
-    w->timestamp = receive_store_text(rows, 2);
-    w->status = receive_store_text(rows, 3);
+    w->id = db_rows_strdup(rows, 0);
+    w->event = db_rows_strdup(rows, 1);
+    w->timestamp = db_rows_strdup(rows, 2);
+    w->status = db_rows_strdup(rows, 3);
     w->attempts = db_rows_int(rows, 4);
     w->runs = db_rows_int(rows, 5);
     w->received_at = db_rows_int(rows, 6);
@@ -346,10 +320,8 @@ void receive_store_list_job_clear(receive_store_list_job *job)
 {
     for (size_t i = 0; i < job->count; i++)
         receive_store_webhook_clear(&job->items[i]);
-    free(job->items);
+    RECEIVE_STORE_FORGET(job->items, job->count);
     free(job->next);
-    job->items = NULL;
-    job->count = 0;
     job->next = NULL;
 }
 
@@ -367,12 +339,12 @@ static int receive_store_runs_read(db *conn, receive_store_get_job *job)
     while (db_rows_next(rows)) {
         job->runs = xgrow(job->runs, job->run_count, &cap, sizeof *job->runs);
         receive_store_run *r = &job->runs[job->run_count++];
-        r->n = db_rows_int(rows, 0);
-        r->started_at = db_rows_int(rows, 1);
-        r->duration_ms = db_rows_int(rows, 2);
-        r->exit_status = db_rows_null(rows, 3) ? -1 : db_rows_int(rows, 3);
-        r->http_status = db_rows_null(rows, 4) ? -1 : db_rows_int(rows, 4);
-        r->error = db_rows_null(rows, 5) ? NULL : receive_store_text(rows, 5);
+        r->rec.n = db_rows_int(rows, 0);
+        r->rec.started_at = db_rows_int(rows, 1);
+        r->rec.duration_ms = db_rows_int(rows, 2);
+        r->exit_status = db_rows_int_or(rows, 3, -1);
+        r->http_status = db_rows_int_or(rows, 4, -1);
+        r->rec.error = db_rows_strdup(rows, 5);
     }
     db_rows_free(rows);
     return 0;
@@ -385,13 +357,9 @@ int receive_store_get(db *conn, void *arg)
         "SELECT " RECEIVE_STORE_COLUMNS ", body FROM receive_webhooks WHERE id = $1";
     db_param p[] = {DB_S(job->id)};
     db_rows *rows = NULL;
-    int rc = db_query(conn, one, p, 1, &rows, NULL);
+    int rc = db_rows_first(db_query(conn, one, p, 1, &rows, NULL), &rows);
     if (rc != 0)
         return rc;
-    if (!db_rows_next(rows)) {
-        db_rows_free(rows);
-        return HOOKD_ENOTFOUND;
-    }
     receive_store_webhook_read(rows, &job->webhook);
     const char *body = db_rows_text(rows, 9, &job->webhook.body_len);
     job->webhook.body = xstrndup(body, job->webhook.body_len);
@@ -403,10 +371,8 @@ void receive_store_get_job_clear(receive_store_get_job *job)
 {
     receive_store_webhook_clear(&job->webhook);
     for (size_t i = 0; i < job->run_count; i++)
-        free(job->runs[i].error);
-    free(job->runs);
-    job->runs = NULL;
-    job->run_count = 0;
+        free(job->runs[i].rec.error);
+    RECEIVE_STORE_FORGET(job->runs, job->run_count);
 }
 
 int receive_store_retry(db *conn, void *arg)
@@ -471,12 +437,16 @@ int receive_store_purge(db *conn, void *arg)
     return db_query(conn, hooks, p, 1, NULL, &job->deleted);
 }
 
+/* Gives leases back (release at start and stop, unclaim of unstarted runs): the row is
+ * claimable again at once. */
+#define RECEIVE_STORE_UNLEASE                                                                      \
+    "UPDATE receive_webhooks SET lease_until = NULL, lease_token = NULL, lease_owner = NULL"
+
 int receive_store_release(db *conn, void *arg)
 {
     receive_store_release_job *job = arg;
     static const char sql[] =
-        "UPDATE receive_webhooks SET lease_until = NULL, lease_token = NULL, lease_owner = NULL"
-        " WHERE substr(lease_owner, 1, $1) = $2 AND status = 'pending'";
+        RECEIVE_STORE_UNLEASE " WHERE substr(lease_owner, 1, $1) = $2 AND status = 'pending'";
     db_param p[] = {DB_I((int64_t)strlen(job->prefix)), DB_S(job->prefix)};
     return db_query(conn, sql, p, 2, NULL, &job->released);
 }
@@ -485,8 +455,7 @@ int receive_store_unclaim(db *conn, void *arg)
 {
     receive_store_unclaim_job *job = arg;
     static const char sql[] =
-        "UPDATE receive_webhooks SET lease_until = NULL, lease_token = NULL, lease_owner = NULL"
-        " WHERE id = $1 AND lease_token = $2 AND status = 'pending'";
+        RECEIVE_STORE_UNLEASE " WHERE id = $1 AND lease_token = $2 AND status = 'pending'";
     for (size_t i = 0; i < job->count; i++) {
         db_param p[] = {DB_S(job->ids[i]), DB_S(job->tokens[i])};
         int rc = db_query(conn, sql, p, 2, NULL, NULL);

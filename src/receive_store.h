@@ -1,29 +1,31 @@
 /*
- * inbox.h — the receiver's store: every accepted webhook, its handling state and the runs of
- * the owner's handler, in tables prefixed `receive_` (so `serve` and `receive` can share a
- * database). All of the receiver's SQL lives in inbox.c.
+ * receive_store.h — the receiver's store: every accepted webhook, its handling state and the
+ * runs of the owner's handler, in tables prefixed `receive_` (so `serve` and `receive` can
+ * share a database). All of the receiver's SQL lives in receive_store.c. Its twin on the
+ * sender's side is serve_store.h; both are written on db.h and read rows with its helpers.
  *
  * A webhook is `pending` (waiting for, or being handled by, the handler), `done` or `failed`.
  * A pending webhook is handed to the handler under a lease (an expiry time, a random token
  * and the owner's name): only the holder of the lease may record the run's outcome, and a
  * lease that is not renewed expires, so a crashed process's work is taken up again.
  *
- * Every inbox_* function but inbox_migrate has the db_work_fn shape: it takes a connection
- * and one of the *_job structs below, runs on the store thread inside the batch's
- * transaction, fills the job's outputs and returns 0 or a negative HOOKD_E* code. Inputs
- * the job points at must stay valid until the job's done callback runs. Outputs are plain
- * structs, never JSON: the admin API (receive_api.c) owns the answers' shape.
+ * Every receive_store_* function but receive_store_migrate (and the *_clear ones) has the
+ * db_work_fn shape: it takes a connection and one of the *_job structs below, runs on the store
+ * thread inside the batch's transaction, fills the job's outputs and returns 0 or a negative
+ * HOOKD_E* code. Inputs the job points at must stay valid until the job's done callback runs.
+ * Outputs are plain structs, never JSON: the admin API (receive_api.c) owns the answers' shape.
  */
-#ifndef HOOKD_INBOX_H
-#define HOOKD_INBOX_H
+#ifndef HOOKD_RECEIVE_STORE_H
+#define HOOKD_RECEIVE_STORE_H
 
 #include "db.h"
+#include "engine.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* The notification channel (db_notify, db_listener) on which inbox_insert says "a webhook
+/* The notification channel (db_notify, db_listener) on which receive_store_insert says "a webhook
  * was accepted": every receiver's handler sharing the database listens (PostgreSQL only). */
 #define RECEIVE_STORE_NOTIFY_CHANNEL "hookd_receive"
 
@@ -44,7 +46,8 @@ typedef struct receive_store_insert_job {
 
 /* INSERT … ON CONFLICT (id) DO NOTHING: the id's primary key deduplicates across every
  * receiver sharing the database (a concurrent insert of the same id waits for the first to
- * commit, then does nothing). A new row notifies INBOX_NOTIFY_CHANNEL. arg: inbox_insert_job. */
+ * commit, then does nothing). A new row notifies RECEIVE_STORE_NOTIFY_CHANNEL. arg:
+ * receive_store_insert_job. */
 int receive_store_insert(db *conn, void *arg);
 
 /* Saves a group of accepted webhooks in as few statements as possible. */
@@ -53,15 +56,15 @@ typedef struct receive_store_insert_many_job {
     size_t count;
 } receive_store_insert_many_job;
 
-/* Like inbox_insert for each job, with one multi-row INSERT … ON CONFLICT (id) DO NOTHING
+/* Like receive_store_insert for each job, with one multi-row INSERT … ON CONFLICT (id) DO NOTHING
  * RETURNING id per chunk of up to 64 rows: a job whose id is not returned is a duplicate,
  * and of two jobs with the same id in the group the first wins. One notification if
  * anything was inserted. On an error nothing is known to be saved: the caller answers
  * every job of the group as failed (the batch's savepoint or rollback undoes the writes).
- * arg: inbox_insert_many_job. */
+ * arg: receive_store_insert_many_job. */
 int receive_store_insert_many(db *conn, void *arg);
 
-/* One webhook handed to the handler by inbox_claim; every string is malloc'd. */
+/* One webhook handed to the handler by receive_store_claim; every string is malloc'd. */
 typedef struct receive_store_item {
     char *id;
     char *timestamp;
@@ -69,7 +72,7 @@ typedef struct receive_store_item {
     char *event;
     char *body;
     size_t body_len;
-    int64_t attempts; /* runs already made in the current round (see inbox_retry) */
+    int64_t attempts; /* runs already made in the current round (see receive_store_retry) */
 } receive_store_item;
 
 /* Claims up to limit due pending webhooks whose lease is free or expired. */
@@ -79,11 +82,11 @@ typedef struct receive_store_claim_job {
     const char *owner;         /* this process's lease owner, for receive_store_release */
     size_t limit;              /* at most this many */
     char token[40];            /* out: the lease token of every claimed item */
-    receive_store_item *items; /* out: malloc'd array; free with inbox_claim_job_clear */
+    receive_store_item *items; /* out: malloc'd array; free with receive_store_claim_job_clear */
     size_t count;              /* out: how many */
 } receive_store_claim_job;
 
-/* arg: inbox_claim_job. On PostgreSQL the candidates are locked FOR UPDATE SKIP LOCKED so
+/* arg: receive_store_claim_job. On PostgreSQL the candidates are locked FOR UPDATE SKIP LOCKED so
  * that several receivers sharing a database never claim the same row. */
 int receive_store_claim(db *conn, void *arg);
 
@@ -93,7 +96,7 @@ void receive_store_claim_job_clear(receive_store_claim_job *job);
 /* The outcome of one handler run and the webhook's next state. */
 typedef struct receive_store_run_job {
     const char *id;     /* the webhook */
-    const char *token;  /* the lease token from inbox_claim */
+    const char *token;  /* the lease token from receive_store_claim */
     int64_t started_at; /* unix ms */
     int64_t duration_ms;
     int exit_status;         /* --exec: the exit status, or -1 (killed, not started) */
@@ -106,7 +109,7 @@ typedef struct receive_store_run_job {
 } receive_store_run_job;
 
 /* Records the run and moves the webhook on, only while the lease is held (otherwise
- * HOOKD_ELEASE and nothing is written). arg: inbox_run_job. */
+ * HOOKD_ELEASE and nothing is written). arg: receive_store_run_job. */
 int receive_store_record_run(db *conn, void *arg);
 
 /* A webhook as the admin API shows it. Strings owned by the struct (freed by the job's
@@ -127,12 +130,9 @@ typedef struct receive_store_webhook {
 
 /* One handler run. */
 typedef struct receive_store_run {
-    int64_t n;          /* 1, 2, … among all the webhook's runs */
-    int64_t started_at; /* Unix ms */
-    int64_t duration_ms;
+    engine_record rec;   /* n, when, how long, the error */
     int64_t exit_status; /* --exec: the exit status, -1 for none (killed, not started) */
     int64_t http_status; /* --forward: the answer's status, -1 for none */
-    char *error;         /* why it failed, or NULL; owned */
 } receive_store_run;
 
 /* A page of webhooks in the order they were received. */
@@ -164,14 +164,14 @@ void receive_store_get_job_clear(receive_store_get_job *job);
 
 /* A manual retry: a done or failed webhook becomes pending, due now, with a fresh round of
  * attempts; a pending one not under lease is made due now. Either notifies
- * INBOX_NOTIFY_CHANNEL; a lease someone holds is never touched. */
+ * RECEIVE_STORE_NOTIFY_CHANNEL; a lease someone holds is never touched. */
 typedef struct receive_store_retry_job {
     const char *id;
     int64_t now;       /* unix ms */
     bool was_finished; /* out: it was done or failed (the pending count grows by one) */
 } receive_store_retry_job;
 
-/* arg: inbox_retry_job. HOOKD_ENOTFOUND, or HOOKD_ECONFLICT while a handler runs it. */
+/* arg: receive_store_retry_job. HOOKD_ENOTFOUND, or HOOKD_ECONFLICT while a handler runs it. */
 int receive_store_retry(db *conn, void *arg);
 
 /* Counts pending webhooks. */
@@ -179,7 +179,7 @@ typedef struct receive_store_count_job {
     int64_t count; /* out */
 } receive_store_count_job;
 
-/* arg: inbox_count_job. */
+/* arg: receive_store_count_job. */
 int receive_store_count_pending(db *conn, void *arg);
 
 /* Deletes done and failed webhooks (and their runs) last changed before a time. */
@@ -188,7 +188,7 @@ typedef struct receive_store_purge_job {
     int64_t deleted; /* out: webhooks deleted */
 } receive_store_purge_job;
 
-/* arg: inbox_purge_job. */
+/* arg: receive_store_purge_job. */
 int receive_store_purge(db *conn, void *arg);
 
 /* Frees the leases whose owner starts with prefix (an exact prefix, not LIKE): the work
@@ -207,7 +207,7 @@ typedef struct receive_store_unclaim_job {
     size_t count;
 } receive_store_unclaim_job;
 
-/* arg: inbox_unclaim_job. */
+/* arg: receive_store_unclaim_job. */
 int receive_store_unclaim(db *conn, void *arg);
 
 /* arg: receive_store_release_job. */

@@ -67,7 +67,7 @@ struct action {
     json_t *(*render)(const serve_store_request *r); /* the answer, NULL: 204 No Content */
     int status;                                      /* the success status */
     const char *what;                                /* the object, for 404 messages */
-    bool wake;   /* new work may be due: wake the dispatcher after commit */
+    bool wake;   /* new work may be due: wake the deliveries after commit */
     bool active; /* destination_set_active: the new state */
 };
 

@@ -34,7 +34,7 @@ typedef struct serve_api_options {
     const http_client_options *url_policy; /* schemes a destination URL may use */
 } serve_api_options;
 
-/* Routes every request of http to the API. The worker, dispatcher and registry must outlive
+/* Routes every request of http to the API. The worker, the deliveries and the registry must outlive
  * it. Never NULL (allocation failure aborts). */
 serve_api *serve_api_new(struct evhttp *http, db_worker *worker, serve_deliver *dispatch,
                          metrics *registry, const serve_api_options *options);

@@ -2,7 +2,8 @@
  * serve_api_json.c — the sender's REST answers from the store's structs (see
  * serve_api_json.h). Stored JSON texts (a destination's events and headers, an event's
  * envelope) are parsed back here; one that does not parse shows as its empty form rather
- * than failing a read.
+ * than failing a read. The receiver's admin API builds its smaller answers in receive_api.c,
+ * with the same api_common.h helpers.
  */
 #include "serve_api_json.h"
 #include "mem.h"
@@ -86,13 +87,10 @@ json_t *serve_api_webhook_json(const serve_store_webhook *w)
 
 static json_t *attempt_json(const serve_store_attempt *a)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "n", json_integer(a->n));
-    json_object_set_new(o, "started_at", api_time_json(a->started_at));
-    json_object_set_new(o, "duration_ms", json_integer(a->duration_ms));
+    json_t *o = api_record_json(&a->rec);
     json_object_set_new(o, "status_code",
                         a->status_code < 0 ? json_null() : json_integer(a->status_code));
-    json_object_set_new(o, "error", string_or_null(a->error));
+    json_object_set_new(o, "error", string_or_null(a->rec.error));
     json_object_set_new(o, "response", string_or_null(a->response));
     return o;
 }

@@ -6,6 +6,7 @@
  * Retry-After of a 429 or 503 lengthens the wait) until --max-attempts. A failure also
  * feeds the destination's failing streak, which the store turns into a deactivation after
  * fail_window_ms. An attempt that cannot be signed is never sent: it fails with the reason.
+ * The receiver's twin, the other runner of the same engine, is receive_handler.c.
  */
 #include "serve_deliver.h"
 
@@ -28,8 +29,9 @@ struct serve_deliver {
     http_client *client;
     serve_deliver_options opt;
     engine *engine;
-    metric *attempts_ok, *attempts_failed, *latency, *in_flight_gauge, *outcome_retry,
-        *outcome_failed, *outcome_succeeded, *lease_lost;
+    metric *attempts[2];    /* by result: success, failure */
+    metric *transitions[3]; /* by the state an outcome leads to, from SERVE_STORE_SUCCEEDED */
+    metric *latency, *in_flight_gauge, *lease_lost;
 };
 
 /* A copy of bytes that is valid UTF-8 without NUL: anything else becomes '?'. */
@@ -152,7 +154,7 @@ static void attempt_done(void *arg, const http_result *res)
     serve_deliver *d = engine_run_ctx(run);
     serve_store_claimed *it = engine_run_payload(run);
     bool success = res->error == NULL && res->status >= 200 && res->status < 300;
-    metric_add(success ? d->attempts_ok : d->attempts_failed, 1);
+    metric_add(d->attempts[success ? 0 : 1], 1);
     metric_observe(d->latency, (double)res->duration_ms);
     serve_store_outcome_free(it->outcome);
     it->outcome = outcome_new(d, it, res, success);
@@ -230,37 +232,27 @@ static void deliver_decided(void *ctx, void *payload, const engine_outcome *eo)
     o->now = eo->now;
     o->started_at = eo->started_at;
     o->next_attempt_at = eo->next_attempt_at;
-    if (eo->state == ENGINE_DONE) {
-        o->state = SERVE_STORE_SUCCEEDED;
-        metric_add(d->outcome_succeeded, 1);
-    } else if (eo->state == ENGINE_RETRY) {
-        o->state = SERVE_STORE_RETRY;
-        metric_add(d->outcome_retry, 1);
-    } else {
-        o->state = SERVE_STORE_FAILED;
-        metric_add(d->outcome_failed, 1);
-    }
+    o->state = eo->state == ENGINE_DONE    ? SERVE_STORE_SUCCEEDED
+               : eo->state == ENGINE_RETRY ? SERVE_STORE_RETRY
+                                           : SERVE_STORE_FAILED;
+    metric_add(d->transitions[o->state - SERVE_STORE_SUCCEEDED], 1);
 }
 
 /* ---- public ---- */
 
 static void deliver_metrics(serve_deliver *d, metrics *registry)
 {
-    d->attempts_ok = metrics_counter(registry, "hookd_attempts_total", "result=\"success\"",
-                                     "Delivery attempts made, by result.");
-    d->attempts_failed = metrics_counter(registry, "hookd_attempts_total", "result=\"failure\"",
-                                         "Delivery attempts made, by result.");
+    static const char *const results[] = {"success", "failure"};
+    /* In the order of serve_store's states from SERVE_STORE_SUCCEEDED (pending: a retry). */
+    static const char *const states[] = {"succeeded", "pending", "failed"};
+    metrics_counters(registry, "hookd_attempts_total", "result", results, 2,
+                     "Delivery attempts made, by result.", d->attempts);
     d->latency = metrics_histogram_ms(registry, "hookd_attempt_duration_ms", NULL,
                                       "Duration of delivery attempts in milliseconds.");
     d->in_flight_gauge =
         metrics_gauge(registry, "hookd_attempts_in_flight", NULL, "Delivery attempts under way.");
-    d->outcome_succeeded =
-        metrics_counter(registry, "hookd_webhook_transitions_total", "to=\"succeeded\"",
-                        "Webhook state changes after an attempt.");
-    d->outcome_retry = metrics_counter(registry, "hookd_webhook_transitions_total",
-                                       "to=\"pending\"", "Webhook state changes after an attempt.");
-    d->outcome_failed = metrics_counter(registry, "hookd_webhook_transitions_total",
-                                        "to=\"failed\"", "Webhook state changes after an attempt.");
+    metrics_counters(registry, "hookd_webhook_transitions_total", "to", states, 3,
+                     "Webhook state changes after an attempt.", d->transitions);
     d->lease_lost = metrics_counter(registry, "hookd_lease_lost_total", NULL,
                                     "Attempts whose outcome was dropped: the lease was lost.");
 }

@@ -3,7 +3,8 @@
  * attempt with a fresh timestamp (hookd_sign_attempt) and posts it with the http client;
  * its store claims due webhooks of active destinations and records each outcome (attempt
  * row + next state: succeeded · pending at next_attempt_at · failed, a 410 or a 5-day
- * failing streak deactivating the destination). The per-key cap is per destination.
+ * failing streak deactivating the destination). The per-key cap is per destination. The
+ * receiver's twin is receive_handler.h.
  *
  * Claims happen when there is capacity: right after serve_deliver_wake (an event was
  * ingested, a webhook retried — here or, through the store's notifications, on another

@@ -4,6 +4,7 @@
  * thread, the HTTP client, the deliveries and the API, then the loop. SIGTERM/SIGINT: stop
  * taking requests and claiming, let attempts under way finish and be recorded, exit 0.
  * The flags are read by cli.c from the table below; nothing here parses text by hand.
+ * The receiver's twin is receive_main.c.
  */
 #include "cli.h"
 #include "db.h"
@@ -206,7 +207,7 @@ typedef struct serve_state {
     db_listener *listener; /* PostgreSQL notifications, or NULL */
     serve_api *serve_api;
     serve_deliver *dispatch;
-    bool drained;           /* the dispatcher's attempts are finished and recorded */
+    bool drained;           /* the deliveries' attempts are finished and recorded */
     struct event *finish;   /* polls for the end of shutdown */
     struct event *deadline; /* gives up waiting after the timeout */
     int64_t timeout_ms;     /* --timeout: attempts under way end within it */

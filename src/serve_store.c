@@ -1,9 +1,10 @@
 /*
- * store.c — the sender's store on db.h: the serve_* schema and every query the API and the
- * dispatcher need. The SQL is PostgreSQL's dialect that SQLite also runs ($n placeholders,
- * BIGINT milliseconds, TEXT ids and JSON); the one difference, FOR UPDATE SKIP LOCKED in the
- * claim, is added only on PostgreSQL. Work functions run on the db_worker's thread inside its
- * batch transaction; a non-zero return undoes only that job's writes.
+ * serve_store.c — the sender's store on db.h (see serve_store.h): the serve_* schema and
+ * every query the REST API (serve_api.c) and the deliveries (serve_deliver.c, for the work
+ * engine) need; the receiver's twin is receive_store.c. The SQL is PostgreSQL's dialect that SQLite
+ * also runs ($n placeholders, BIGINT milliseconds, TEXT ids and JSON); the one difference, FOR
+ * UPDATE SKIP LOCKED in the claim, is added only on PostgreSQL. Work functions run on the
+ * db_worker's thread inside its batch transaction; a non-zero return undoes only that job's writes.
  */
 #include "serve_store.h"
 #include "mem.h"
@@ -113,6 +114,16 @@ static int query(db *conn, const char *sql, const db_param *params, size_t n, db
     int rc = db_query(conn, sql, params, n, rows, changed);
     if (rc != 0 && rc != HOOKD_ECONFLICT)
         log_error("store", "query failed: %s", db_errmsg(conn));
+    return rc;
+}
+
+/* Runs an UPDATE of one live row: HOOKD_ENOTFOUND when it changed none. */
+static int update_one(db *conn, const char *sql, const db_param *params, size_t n)
+{
+    int64_t changed = 0;
+    int rc = query(conn, sql, params, n, NULL, &changed);
+    if (rc == 0 && changed == 0)
+        rc = HOOKD_ENOTFOUND;
     return rc;
 }
 
@@ -241,7 +252,7 @@ static void request_outputs_free(serve_store_request *r)
         webhook_clear(&r->webhooks[i]);
     free(r->webhooks);
     for (size_t i = 0; i < r->attempt_count; i++) {
-        free(r->attempts[i].error);
+        free(r->attempts[i].rec.error);
         free(r->attempts[i].response);
     }
     free(r->attempts);
@@ -270,36 +281,20 @@ void serve_store_request_free(serve_store_request *r)
     free(r);
 }
 
-/* The column's text (copied), or NULL when SQL NULL. */
-static char *text_or_null(db_rows *rows, int col)
-{
-    if (db_rows_null(rows, col))
-        return NULL;
-    size_t len;
-    const char *s = db_rows_text(rows, col, &len);
-    return xstrndup(s, len);
-}
-
-/* The column's integer, or -1 when SQL NULL. */
-static int64_t int_or_none(db_rows *rows, int col)
-{
-    return db_rows_null(rows, col) ? -1 : db_rows_int(rows, col);
-}
-
 /* Fills d from the current row (DEST_COLS), with the secret when asked. */
 static void dest_read(db_rows *rows, bool with_secret, serve_store_destination *d)
 {
-    d->id = text_or_null(rows, 0);
-    d->name = text_or_null(rows, 1);
-    d->url = text_or_null(rows, 2);
-    d->description = text_or_null(rows, 3);
-    d->events_json = text_or_null(rows, 4);
-    d->headers_json = text_or_null(rows, 5);
+    d->id = db_rows_strdup(rows, 0);
+    d->name = db_rows_strdup(rows, 1);
+    d->url = db_rows_strdup(rows, 2);
+    d->description = db_rows_strdup(rows, 3);
+    d->events_json = db_rows_strdup(rows, 4);
+    d->headers_json = db_rows_strdup(rows, 5);
     d->active = db_rows_int(rows, 6) != 0;
-    d->disabled_reason = text_or_null(rows, 7);
+    d->disabled_reason = db_rows_strdup(rows, 7);
     d->created_at = db_rows_int(rows, 8);
     d->updated_at = db_rows_int(rows, 9);
-    d->secret = with_secret ? text_or_null(rows, 10) : NULL;
+    d->secret = with_secret ? db_rows_strdup(rows, 10) : NULL;
 }
 
 /* Reads the live destination id into *out (cleared first). HOOKD_ENOTFOUND when it does
@@ -308,16 +303,13 @@ static int dest_load(db *conn, const char *id, bool with_secret, serve_store_des
 {
     db_rows *rows = NULL;
     db_param p[] = {DB_S(id)};
-    int rc = query(conn,
-                   "SELECT " DEST_COLS " FROM serve_destinations "
-                   "WHERE id = $1 AND deleted_at IS NULL",
-                   p, 1, &rows, NULL);
+    int rc = db_rows_first(query(conn,
+                                 "SELECT " DEST_COLS " FROM serve_destinations "
+                                 "WHERE id = $1 AND deleted_at IS NULL",
+                                 p, 1, &rows, NULL),
+                           &rows);
     if (rc != 0)
         return rc;
-    if (!db_rows_next(rows)) {
-        db_rows_free(rows);
-        return HOOKD_ENOTFOUND;
-    }
     destination_clear(out);
     dest_read(rows, with_secret, out);
     db_rows_free(rows);
@@ -440,12 +432,9 @@ int serve_store_w_destination_update(db *conn, void *arg)
     p[n] = DB_S(r->id);
     n++;
     snprintf(sql + len, sizeof sql - (size_t)len, " WHERE id = $%zu AND deleted_at IS NULL", n);
-    int64_t changed = 0;
-    int rc = query(conn, sql, p, n, NULL, &changed);
+    int rc = update_one(conn, sql, p, n);
     if (rc != 0)
         return rc;
-    if (changed == 0)
-        return HOOKD_ENOTFOUND;
     if (r->fields & SERVE_STORE_F_EVENTS) {
         rc = subscriptions_set(conn, r->id, r->events_json);
         if (rc != 0)
@@ -458,15 +447,13 @@ int serve_store_w_destination_delete(db *conn, void *arg)
 {
     serve_store_request *r = arg;
     db_param p[] = {DB_S(r->id), DB_I(r->now)};
-    int64_t changed = 0;
-    int rc = query(conn,
+    int rc =
+        update_one(conn,
                    "UPDATE serve_destinations SET deleted_at = $2, active = 0, updated_at = $2 "
                    "WHERE id = $1 AND deleted_at IS NULL",
-                   p, 2, NULL, &changed);
+                   p, 2);
     if (rc != 0)
         return rc;
-    if (changed == 0)
-        return HOOKD_ENOTFOUND;
     rc = query(conn,
                "UPDATE serve_webhooks SET status = 'cancelled', next_attempt_at = NULL, "
                "lease_owner = NULL, lease_until = NULL, updated_at = $2 "
@@ -481,18 +468,16 @@ int serve_store_w_destination_set_active(db *conn, void *arg)
 {
     serve_store_request *r = arg;
     db_param p[] = {DB_S(r->id), DB_I(r->now)};
-    int64_t changed = 0;
-    int rc = query(conn,
+    int rc =
+        update_one(conn,
                    r->active ? "UPDATE serve_destinations SET active = 1, disabled_reason = NULL, "
                                "failing_since = NULL, updated_at = $2 "
                                "WHERE id = $1 AND deleted_at IS NULL"
                              : "UPDATE serve_destinations SET active = 0, updated_at = $2 "
                                "WHERE id = $1 AND deleted_at IS NULL",
-                   p, 2, NULL, &changed);
+                   p, 2);
     if (rc != 0)
         return rc;
-    if (changed == 0)
-        return HOOKD_ENOTFOUND;
     if (r->active) {
         /* Its pending webhooks become claimable: wake the other nodes. */
         rc = db_notify(conn, SERVE_STORE_NOTIFY_CHANNEL);
@@ -516,15 +501,12 @@ int serve_store_w_destination_rotate(db *conn, void *arg)
     if (rc != 0)
         return rc;
     db_param p[] = {DB_S(r->id), DB_S(secret), DB_I(r->now)};
-    int64_t changed = 0;
-    rc = query(conn,
-               "UPDATE serve_destinations SET secret = $2, updated_at = $3 "
-               "WHERE id = $1 AND deleted_at IS NULL",
-               p, 3, NULL, &changed);
+    rc = update_one(conn,
+                    "UPDATE serve_destinations SET secret = $2, updated_at = $3 "
+                    "WHERE id = $1 AND deleted_at IS NULL",
+                    p, 3);
     if (rc != 0)
         return rc;
-    if (changed == 0)
-        return HOOKD_ENOTFOUND;
     destination_clear(&r->destination);
     r->destination.secret = xstrdup(secret);
     return 0;
@@ -563,7 +545,7 @@ int serve_store_event_replay(db *conn, serve_store_request *r)
     if (rc != 0)
         return rc;
     if (db_rows_next(rows)) {
-        r->result_text = text_or_null(rows, 0);
+        r->result_text = db_rows_strdup(rows, 0);
         r->replayed = true;
     }
     db_rows_free(rows);
@@ -587,7 +569,7 @@ static int subscribers(db *conn, const char *type, char ***ids, size_t *count)
     size_t cap = 0;
     while (db_rows_next(rows)) {
         *ids = xgrow(*ids, *count, &cap, sizeof **ids);
-        (*ids)[(*count)++] = text_or_null(rows, 0);
+        (*ids)[(*count)++] = db_rows_strdup(rows, 0);
     }
     db_rows_free(rows);
     return 0;
@@ -669,12 +651,12 @@ int serve_store_event_remember(db *conn, serve_store_request *r)
 /* Fills w from the current row (WEBHOOK_COLS). */
 static void webhook_read(db_rows *rows, serve_store_webhook *w)
 {
-    w->id = text_or_null(rows, 0);
-    w->event_id = text_or_null(rows, 1);
-    w->destination_id = text_or_null(rows, 2);
-    w->status = text_or_null(rows, 3);
+    w->id = db_rows_strdup(rows, 0);
+    w->event_id = db_rows_strdup(rows, 1);
+    w->destination_id = db_rows_strdup(rows, 2);
+    w->status = db_rows_strdup(rows, 3);
     w->attempt_count = db_rows_int(rows, 4);
-    w->next_attempt_at = int_or_none(rows, 5);
+    w->next_attempt_at = db_rows_int_or(rows, 5, -1);
     w->created_at = db_rows_int(rows, 6);
     w->updated_at = db_rows_int(rows, 7);
 }
@@ -700,16 +682,14 @@ int serve_store_w_event_get(db *conn, void *arg)
     serve_store_request *r = arg;
     db_rows *rows = NULL;
     db_param p[] = {DB_S(r->id)};
-    int rc = query(conn, "SELECT id, type, body, created_at FROM serve_events WHERE id = $1", p, 1,
-                   &rows, NULL);
+    int rc = db_rows_first(
+        query(conn, "SELECT id, type, body, created_at FROM serve_events WHERE id = $1", p, 1,
+              &rows, NULL),
+        &rows);
     if (rc != 0)
         return rc;
-    if (!db_rows_next(rows)) {
-        db_rows_free(rows);
-        return HOOKD_ENOTFOUND;
-    }
-    r->event.id = text_or_null(rows, 0);
-    r->event.type = text_or_null(rows, 1);
+    r->event.id = db_rows_strdup(rows, 0);
+    r->event.type = db_rows_strdup(rows, 1);
     const char *body = db_rows_text(rows, 2, &r->event.body_len);
     r->event.body = xstrndup(body, r->event.body_len);
     r->event.created_at = db_rows_int(rows, 3);
@@ -799,14 +779,11 @@ static int webhook_load(db *conn, const char *id, serve_store_webhook *out)
 {
     db_rows *rows = NULL;
     db_param p[] = {DB_S(id)};
-    int rc =
-        query(conn, "SELECT " WEBHOOK_COLS " FROM serve_webhooks WHERE id = $1", p, 1, &rows, NULL);
+    int rc = db_rows_first(
+        query(conn, "SELECT " WEBHOOK_COLS " FROM serve_webhooks WHERE id = $1", p, 1, &rows, NULL),
+        &rows);
     if (rc != 0)
         return rc;
-    if (!db_rows_next(rows)) {
-        db_rows_free(rows);
-        return HOOKD_ENOTFOUND;
-    }
     webhook_clear(out);
     webhook_read(rows, out);
     db_rows_free(rows);
@@ -831,12 +808,12 @@ int serve_store_w_webhook_get(db *conn, void *arg)
     while (db_rows_next(rows)) {
         r->attempts = xgrow(r->attempts, r->attempt_count, &cap, sizeof *r->attempts);
         serve_store_attempt *a = &r->attempts[r->attempt_count++];
-        a->n = db_rows_int(rows, 0);
-        a->started_at = db_rows_int(rows, 1);
-        a->duration_ms = db_rows_int(rows, 2);
-        a->status_code = int_or_none(rows, 3);
-        a->error = text_or_null(rows, 4);
-        a->response = text_or_null(rows, 5);
+        a->rec.n = db_rows_int(rows, 0);
+        a->rec.started_at = db_rows_int(rows, 1);
+        a->rec.duration_ms = db_rows_int(rows, 2);
+        a->status_code = db_rows_int_or(rows, 3, -1);
+        a->rec.error = db_rows_strdup(rows, 4);
+        a->response = db_rows_strdup(rows, 5);
     }
     db_rows_free(rows);
     return 0;
@@ -847,16 +824,14 @@ int serve_store_w_webhook_retry(db *conn, void *arg)
     serve_store_request *r = arg;
     db_rows *rows = NULL;
     db_param p[] = {DB_S(r->id), DB_I(r->now)};
-    int rc = query(conn,
-                   "SELECT w.status, d.deleted_at FROM serve_webhooks w "
-                   "JOIN serve_destinations d ON d.id = w.destination_id WHERE w.id = $1",
-                   p, 1, &rows, NULL);
+    int rc =
+        db_rows_first(query(conn,
+                            "SELECT w.status, d.deleted_at FROM serve_webhooks w "
+                            "JOIN serve_destinations d ON d.id = w.destination_id WHERE w.id = $1",
+                            p, 1, &rows, NULL),
+                      &rows);
     if (rc != 0)
         return rc;
-    if (!db_rows_next(rows)) {
-        db_rows_free(rows);
-        return HOOKD_ENOTFOUND;
-    }
     char status[32];
     snprintf(status, sizeof status, "%s", db_rows_text(rows, 0, NULL));
     bool deleted = !db_rows_null(rows, 1);
@@ -922,7 +897,7 @@ int serve_store_w_stats(db *conn, void *arg)
     return 0;
 }
 
-/* ---- the dispatcher ---- */
+/* ---- the engine's store (serve_deliver.c) ---- */
 
 /* A destination's due, unleased webhooks, oldest due first: a seek into
  * serve_webhooks_ready, whose condition the WHERE repeats so both planners use it. */

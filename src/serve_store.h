@@ -1,7 +1,8 @@
 /*
- * store.h — the sender's store: destinations, events, webhooks, attempts, idempotency keys,
- * in SQL that runs on SQLite and PostgreSQL alike (db.h). All of the sender's SQL lives in
- * store.c; the API and the dispatcher only fill requests and read results.
+ * serve_store.h — the sender's store: destinations, events, webhooks, attempts, idempotency
+ * keys, in SQL that runs on SQLite and PostgreSQL alike (db.h). All of the sender's SQL lives
+ * in serve_store.c; the API (serve_api.c) and the deliveries (serve_deliver.c) only fill
+ * requests and read results. Its twin on the receiver's side is receive_store.h.
  *
  * Tables (all prefixed serve_, so a receiver may share the database):
  *   serve_destinations   one row per destination; deleted ones are kept (deleted_at) so that
@@ -28,8 +29,8 @@
  *
  * Times are Unix milliseconds (BIGINT). Ids are canonical UUIDs (TEXT).
  */
-#ifndef HOOKD_STORE_H
-#define HOOKD_STORE_H
+#ifndef HOOKD_SERVE_STORE_H
+#define HOOKD_SERVE_STORE_H
 
 #include "db.h"
 #include "engine.h"
@@ -40,7 +41,7 @@
 
 /* The notification channel (db_notify, db_listener) on which the store says "webhooks may
  * be due now": an event with webhooks was inserted, a webhook retried, a destination
- * recovered or activated. Every node's dispatcher listens on it (PostgreSQL only). */
+ * recovered or activated. Every node's serve_deliver listens on it (PostgreSQL only). */
 #define SERVE_STORE_NOTIFY_CHANNEL "hookd_serve"
 
 /* ---- startup (main thread, before the loop) ---- */
@@ -106,11 +107,8 @@ typedef struct serve_store_webhook {
 
 /* One attempt of a webhook. Strings owned. */
 typedef struct serve_store_attempt {
-    int64_t n;          /* 1, 2, … among all the webhook's attempts */
-    int64_t started_at; /* Unix ms */
-    int64_t duration_ms;
+    engine_record rec;   /* n, when, how long, the error */
     int64_t status_code; /* the answer's status, -1 when there was no answer */
-    char *error;         /* why it failed, or NULL */
     char *response;      /* the first 4 KiB of the answer's body, or NULL */
 } serve_store_attempt;
 

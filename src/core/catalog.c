@@ -274,16 +274,14 @@ static bool appears_earlier(json_t *types, size_t index, const char *type)
     return false;
 }
 
-hookd_catalog *hookd_catalog_load_file(const char *path, bool extend, char *err, size_t errlen)
+/* The parsed JSON of the catalog file at path, or NULL with why in err. */
+static json_t *catalog_file_json(const char *path, char *err, size_t errlen)
 {
-    hookd_catalog *catalog = NULL;
-    json_t *root = NULL, *types;
     json_error_t error;
-    size_t len, index;
-    json_t *entry;
+    size_t len;
     char *text;
+    json_t *root;
 
-    say(err, errlen, "%s", "");
     if (path == NULL) {
         say(err, errlen, "no catalog file given");
         return NULL;
@@ -298,39 +296,40 @@ hookd_catalog *hookd_catalog_load_file(const char *path, bool extend, char *err,
             say(err, errlen, "out of memory");
         else
             say(err, errlen, "%s:%d:%d: %s", path, error.line, error.column, error.text);
+    }
+    return root;
+}
+
+/* The catalog the file's entries go into (the defaults when extend, else empty), with room
+ * for the defaults plus every file entry (replacements only reuse slots). NULL when out of
+ * memory. */
+static hookd_catalog *catalog_base(bool extend, size_t entries)
+{
+    hookd_catalog *catalog = extend ? hookd_catalog_default() : core_calloc(1, sizeof *catalog);
+    struct catalog_type *grown;
+
+    if (catalog == NULL)
+        return NULL;
+    grown = core_calloc(catalog->count + entries, sizeof *grown);
+    if (grown == NULL) {
+        hookd_catalog_free(catalog);
         return NULL;
     }
-    types = json_object_get(root, "event_types");
-    if (!json_is_array(types)) {
-        say(err, errlen, "%s: expected {\"event_types\":[…]}", path);
-        goto fail;
-    }
-    if (json_array_size(types) > CATALOG_MAX_TYPES) {
-        say(err, errlen, "%s: more than %d event types", path, CATALOG_MAX_TYPES);
-        goto fail;
-    }
-    if (extend) {
-        catalog = hookd_catalog_default();
-    } else {
-        catalog = core_calloc(1, sizeof *catalog);
-    }
-    if (catalog == NULL) {
-        say(err, errlen, "out of memory");
-        goto fail;
-    }
-    {
-        /* Room for the defaults plus every file entry; replacements only reuse slots. */
-        struct catalog_type *grown =
-            core_calloc(catalog->count + json_array_size(types), sizeof *grown);
-        if (grown == NULL) {
-            say(err, errlen, "out of memory");
-            goto fail;
-        }
-        if (catalog->count != 0)
-            memcpy(grown, catalog->types, catalog->count * sizeof *grown);
-        free(catalog->types);
-        catalog->types = grown;
-    }
+    if (catalog->count != 0)
+        memcpy(grown, catalog->types, catalog->count * sizeof *grown);
+    free(catalog->types);
+    catalog->types = grown;
+    return catalog;
+}
+
+/* Adds (or replaces) each entry of types in catalog; false with why in err on the first
+ * bad or repeated entry. */
+static bool catalog_add_types(hookd_catalog *catalog, json_t *types, const char *path, char *err,
+                              size_t errlen)
+{
+    size_t index;
+    json_t *entry;
+
     json_array_foreach(types, index, entry)
     {
         struct catalog_type loaded;
@@ -341,13 +340,13 @@ hookd_catalog *hookd_catalog_load_file(const char *path, bool extend, char *err,
         if (!type_from_json(&loaded, entry, index, why, sizeof why)) {
             say(err, errlen, "%s: %s", path, why);
             type_clear(&loaded);
-            goto fail;
+            return false;
         }
         existing = find_type(catalog, loaded.type);
         if (appears_earlier(types, index, loaded.type)) {
             say(err, errlen, "%s: event type '%s' appears twice", path, loaded.type);
             type_clear(&loaded);
-            goto fail;
+            return false;
         }
         if (existing != NULL) {
             type_clear(existing);
@@ -356,6 +355,34 @@ hookd_catalog *hookd_catalog_load_file(const char *path, bool extend, char *err,
             catalog->types[catalog->count++] = loaded;
         }
     }
+    return true;
+}
+
+hookd_catalog *hookd_catalog_load_file(const char *path, bool extend, char *err, size_t errlen)
+{
+    hookd_catalog *catalog = NULL;
+    json_t *root, *types;
+
+    say(err, errlen, "%s", "");
+    root = catalog_file_json(path, err, errlen);
+    if (root == NULL)
+        return NULL;
+    types = json_object_get(root, "event_types");
+    if (!json_is_array(types)) {
+        say(err, errlen, "%s: expected {\"event_types\":[…]}", path);
+        goto fail;
+    }
+    if (json_array_size(types) > CATALOG_MAX_TYPES) {
+        say(err, errlen, "%s: more than %d event types", path, CATALOG_MAX_TYPES);
+        goto fail;
+    }
+    catalog = catalog_base(extend, json_array_size(types));
+    if (catalog == NULL) {
+        say(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (!catalog_add_types(catalog, types, path, err, errlen))
+        goto fail;
     json_decref(root);
     return catalog;
 fail:

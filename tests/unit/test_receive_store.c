@@ -124,12 +124,12 @@ static void test_get_with_runs(void **state)
     assert_int_equal(job.run_count, 2);
     assert_int_equal(job.runs[0].exit_status, 2);
     assert_int_equal(job.runs[0].http_status, -1);
-    assert_string_equal(job.runs[0].error, "exit 2");
+    assert_string_equal(job.runs[0].rec.error, "exit 2");
     assert_int_equal(job.runs[1].exit_status, -1);
     assert_int_equal(job.runs[1].http_status, 204);
-    assert_int_equal(job.runs[1].started_at, 2000);
-    assert_int_equal(job.runs[1].duration_ms, 40);
-    assert_null(job.runs[1].error);
+    assert_int_equal(job.runs[1].rec.started_at, 2000);
+    assert_int_equal(job.runs[1].rec.duration_ms, 40);
+    assert_null(job.runs[1].rec.error);
     receive_store_get_job_clear(&job);
 
     job = (receive_store_get_job){.id = "00000000-0000-4000-8000-00000000beef"};

@@ -235,8 +235,11 @@ static void test_attempts_json(void **state)
 {
     (void)state;
     serve_store_attempt attempts[2] = {
-        {.n = 1, .started_at = 1000, .duration_ms = 12, .status_code = -1, .error = "refused"},
-        {.n = 2, .started_at = 2000, .duration_ms = 7, .status_code = 200, .response = "ok"},
+        {.rec = {.n = 1, .started_at = 1000, .duration_ms = 12, .error = "refused"},
+         .status_code = -1},
+        {.rec = {.n = 2, .started_at = 2000, .duration_ms = 7},
+         .status_code = 200,
+         .response = "ok"},
     };
     serve_store_request r = {0};
     r.webhook = (serve_store_webhook){.id = "w1", .status = "succeeded", .next_attempt_at = -1};

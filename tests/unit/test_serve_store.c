@@ -264,10 +264,10 @@ static void test_webhook_attempts_retry_recover(void **state)
     assert_int_equal(r->webhook.next_attempt_at, -1);
     assert_int_equal(r->attempt_count, 2);
     assert_int_equal(r->attempts[0].status_code, -1);
-    assert_string_equal(r->attempts[0].error, "refused");
+    assert_string_equal(r->attempts[0].rec.error, "refused");
     assert_null(r->attempts[0].response);
     assert_int_equal(r->attempts[1].status_code, 500);
-    assert_int_equal(r->attempts[1].started_at, NOW + 20);
+    assert_int_equal(r->attempts[1].rec.started_at, NOW + 20);
     assert_string_equal(r->attempts[1].response, "oops");
     serve_store_request_free(r);
 
