@@ -179,14 +179,18 @@ static const cli_option serve_options[] = {
 
 #undef AT
 
-static const cli_command serve_command = {
-    .name = "serve",
-    .synopsis = "[OPTIONS]",
-    .summary = "Runs the sender: keeps destinations, takes events, delivers each to every active\n"
-               "subscribed destination, signed, with retries; every attempt is recorded.\n",
-    CLI_OPTIONS(serve_options),
-    .footer = "Durations take ms, s, m, h suffixes; a bare number is seconds.\n" CLI_LOG_LEVEL_HELP,
-};
+/* What `hookd serve --help` says above and below the flags. */
+static const char serve_summary[] =
+    "Runs the sender: keeps destinations, takes events, delivers each to every active\n"
+    "subscribed destination, signed, with retries; every attempt is recorded.\n";
+static const char serve_footer[] =
+    "Durations take ms, s, m, h suffixes; a bare number is seconds.\n" CLI_LOG_LEVEL_HELP;
+
+static const cli_command serve_command = {.name = "serve",
+                                          .synopsis = "[OPTIONS]",
+                                          .summary = serve_summary,
+                                          CLI_OPTIONS(serve_options),
+                                          .footer = serve_footer};
 
 /* Everything cmd_serve sets up, in the order it is set up, for the steps and the shutdown. */
 typedef struct serve_state {
