@@ -12,7 +12,7 @@ FORMAT_FILES = $(shell find src include tests/unit fuzz -name '*.[ch]' | sort)
 # thread under load (the thread shares its queues with the loop), on SQLite.
 TSAN_TESTS ?= ^unit\.|^bb\.test_(serve|receive|multinode)_.*\.sqlite$$
 
-.PHONY: all deps configure test sanitize tsan run bench install clean format format-check
+.PHONY: all deps configure test sanitize tsan run bench install clean format format-check lint
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -71,6 +71,10 @@ format:
 format-check:
 	@scripts/deps.sh format
 	$(CLANG_FORMAT) --dry-run -Werror $(FORMAT_FILES)
+
+# The habits CI keeps: formatting, and no function in src/ over 100 lines.
+lint: format-check
+	python3 scripts/long-functions.py 100 $(shell find src -name '*.c')
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan
