@@ -309,6 +309,8 @@ static void dest_read(db_rows *rows, bool with_secret, serve_store_destination *
     d->updated_at = db_rows_int(rows, 9);
     d->format = text_or_null(rows, 11);
     d->secret = with_secret ? text_or_null(rows, 10) : NULL;
+    d->previous = NULL;
+    d->previous_count = 0;
     if (with_secret)
         serve_secret_parse(db_rows_text(rows, 12, NULL), INT64_MIN, &d->previous,
                            &d->previous_count);
