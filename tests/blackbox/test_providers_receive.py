@@ -7,6 +7,7 @@ codes of SPEC §4.
 HOOKD_BACKENDS: sqlite postgres
 """
 import base64
+import calendar
 import json
 import os
 import time
@@ -124,7 +125,7 @@ class ProvidersReceive(harness.TestCase):
         self.accepted(body, headers, "duplicate")
         run = self.handled_runs(1)[0]
         self.assertEqual(run[:2], [delivery, "push"])
-        received = time.mktime(time.strptime(run[2], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+        received = calendar.timegm(time.strptime(run[2], "%Y-%m-%dT%H:%M:%SZ"))
         self.assertLessEqual(abs(received - before), 10)  # the time of receipt
 
         self.refused(body, self.github(body, str(uuid.uuid4()), secret="other"), 401,
