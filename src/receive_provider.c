@@ -97,19 +97,28 @@ static json_t *body_object(const receive_provider_request *in)
     return v;
 }
 
-/* Standard Webhooks: a JSON object; the event is its "type" when that is a string. */
+/* A JSON object whose event is header_event, or (NULL) the object's "type" when that is a
+ * string, else "". */
+static bool body_object_event(const receive_provider_request *in, const char *header_event,
+                              char **event)
+{
+    json_t *v = body_object(in);
+    if (!v)
+        return false;
+    const char *type = header_event ? header_event : json_string_value(json_object_get(v, "type"));
+    *event = xstrdup(type ? type : "");
+    json_decref(v);
+    return true;
+}
+
+/* Standard Webhooks: a JSON object; the event is its "type" (the standard's payload shape
+ * has one) or "". */
 static bool body_standard(const receive_provider_request *in, const provider_headers *h,
                           char **event, char *id)
 {
     (void)h;
     (void)id;
-    json_t *v = body_object(in);
-    if (!v)
-        return false;
-    const char *type = json_string_value(json_object_get(v, "type"));
-    *event = xstrdup(type ? type : "");
-    json_decref(v);
-    return true;
+    return body_object_event(in, NULL, event);
 }
 
 /* GitHub: a JSON object (a form-encoded payload is refused); the event is the header's. */
@@ -117,12 +126,7 @@ static bool body_github(const receive_provider_request *in, const provider_heade
                         char *id)
 {
     (void)id;
-    json_t *v = body_object(in);
-    if (!v)
-        return false;
-    json_decref(v);
-    *event = xstrdup(h->value[2]);
-    return true;
+    return body_object_event(in, h->value[2], event);
 }
 
 /* Stripe: an event object with string "id" and "type". */
