@@ -1,11 +1,11 @@
 """test_providers_receive.py — `hookd receive --provider` (SPEC §8).
 HOOKD_BACKENDS: sqlite postgres
 
-The receiver accepts what each provider's own library signs — standardwebhooks 1.1.1, @octokit/webhooks-methods, stripe's
-webhooks.generateTestHeaderString, all from npm — with the same durable dedup, the same
-handler environment and the same --forward headers whatever the provider; and refuses each
-provider's bad-signature, expired, replayed and malformed requests with the statuses and
-codes of SPEC §4.
+The receiver accepts what each provider's own library signs — standardwebhooks 1.1.1,
+@octokit/webhooks-methods, stripe's webhooks.generateTestHeaderString, all from npm — with
+the same durable dedup, the same handler environment and the same --forward headers whatever
+the provider; and refuses each provider's bad-signature, expired, replayed and malformed
+requests with the statuses and codes of SPEC §4.
 """
 import base64
 import calendar

@@ -1,9 +1,10 @@
 """test_providers_serve.py — `hookd serve` in the Standard Webhooks format (SPEC §8).
 HOOKD_BACKENDS: sqlite postgres
 
-It sends Standard Webhooks that the standard's own library, standardwebhooks 1.1.1 from npm, verifies; secret rotation with a
-grace loses no delivery for a receiver holding only the old secret nor for one holding only
-the new; `hookd sign/send --format standard-webhooks` agree with the library too.
+It sends Standard Webhooks that the standard's own library, standardwebhooks 1.1.1 from npm,
+verifies; secret rotation with a grace loses no delivery for a receiver holding only the old
+secret nor for one holding only the new; `hookd sign/send --format standard-webhooks` agree
+with the library too.
 """
 import base64
 import datetime
