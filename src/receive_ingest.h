@@ -22,13 +22,15 @@ struct evhttp;
 typedef struct receive_ingest receive_ingest;
 
 typedef struct receive_ingest_options {
-    const receive_provider *provider; /* whose requests are accepted (--provider) */
-    const hookd_secret *secrets;      /* accepted secrets (not copied: must outlive the receiver) */
-    size_t secret_count;              /* >= 1 */
-    int64_t tolerance_s;              /* accepted clock skew, seconds */
-    const char *path;                 /* the one path webhooks are POSTed to (copied) */
-    size_t max_body;                  /* bytes */
-    int64_t max_pending;              /* pending webhooks beyond which new ones get 503 */
+    const hookd_secret *secrets; /* accepted secrets (not copied: must outlive the receiver) */
+    size_t secret_count;         /* >= 1 */
+    int64_t tolerance_s;         /* accepted clock skew, seconds */
+    const char *path;            /* the one path webhooks are POSTed to (copied) */
+    size_t max_body;             /* bytes */
+    int64_t max_pending;         /* pending webhooks beyond which new ones get 503 */
+
+    /* whose requests are accepted (--provider): their headers, signature and ids */
+    const receive_provider *provider;
 } receive_ingest_options;
 
 /*

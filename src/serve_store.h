@@ -88,14 +88,14 @@ typedef struct serve_store_destination {
     char *events_json;  /* its event types: JSON array text, as stored */
     char *headers_json; /* its custom headers: JSON object text, as stored */
     bool active;
-    char *disabled_reason;      /* why the sender deactivated it (410, failing streak), or NULL */
-    char *format;               /* SERVE_FORMAT_MEETBIT or SERVE_FORMAT_STANDARD */
-    char *secret;               /* set only by create, secret and rotate; NULL otherwise */
-    serve_secret_old *previous; /* with secret: the previous secrets still valid, newest
-                                   first (a rotation's grace), previous_count of them */
-    size_t previous_count;
+    char *disabled_reason; /* why the sender deactivated it (410, failing streak), or NULL */
+    char *secret;          /* set only by create, secret and rotate; NULL otherwise */
     int64_t created_at;
     int64_t updated_at;
+    char *format; /* SERVE_FORMAT_MEETBIT or SERVE_FORMAT_STANDARD */
+    /* with secret: the previous secrets still valid, newest first (a rotation's grace) */
+    serve_secret_old *previous;
+    size_t previous_count;
 } serve_store_destination;
 
 /* A webhook (one event for one destination), without its attempts. Strings owned. */
@@ -247,17 +247,19 @@ typedef struct serve_store_claimed {
     char *webhook_id;
     char *event_id;
     char *destination_id;
-    char *url;       /* the destination's URL now */
-    char *secret;    /* its current secret */
-    bool standard;   /* its format is SERVE_FORMAT_STANDARD */
-    char **previous; /* standard: previous secrets still valid at the claim, also signed */
-    size_t previous_count;
+    char *url;          /* the destination's URL now */
+    char *secret;       /* its current secret */
     char *headers_json; /* its custom headers, a JSON object of strings */
     char *body;         /* the envelope, the exact bytes to sign and send */
     size_t body_len;
     int64_t round_attempts;       /* attempts already made in the current round */
     int64_t attempt_count;        /* attempts made in all */
     serve_store_outcome *outcome; /* set when its attempt ended (owned), else NULL */
+    /* its format is SERVE_FORMAT_STANDARD; then previous holds the previous secrets still
+     * valid at the claim (a rotation's grace), signed too: previous_count of them */
+    bool standard;
+    char **previous;
+    size_t previous_count;
 } serve_store_claimed;
 
 /*
