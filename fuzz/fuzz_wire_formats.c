@@ -15,6 +15,8 @@
  */
 #include "hookd.h"
 
+#include "fuzz_fields.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,20 +27,6 @@ static void die(const char *what, int got)
 {
     fprintf(stderr, "fuzz_wire_formats: %s: got %d (%s)\n", what, got, hookd_strerror(got));
     abort();
-}
-
-static char *next_field(const uint8_t **cursor, const uint8_t *end)
-{
-    const uint8_t *start = *cursor;
-    const uint8_t *nl = memchr(start, '\n', (size_t)(end - start));
-    size_t len = (size_t)((nl != NULL ? nl : end) - start);
-    char *s = malloc(len + 1);
-    if (s == NULL)
-        abort();
-    memcpy(s, start, len);
-    s[len] = '\0';
-    *cursor = nl != NULL ? nl + 1 : end;
-    return s;
 }
 
 static bool listed(int rc, const int *codes, size_t n)
@@ -111,8 +99,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size == 0)
         return 0;
     const uint8_t *cursor = data + 1, *end = data + size;
-    char *header = next_field(&cursor, end), *id = next_field(&cursor, end),
-         *timestamp = next_field(&cursor, end), *secret = next_field(&cursor, end);
+    char *header = fuzz_next_field(&cursor, end), *id = fuzz_next_field(&cursor, end),
+         *timestamp = fuzz_next_field(&cursor, end), *secret = fuzz_next_field(&cursor, end);
     size_t body_len = (size_t)(end - cursor);
     char *body = malloc(body_len + 1);
     if (body == NULL)
