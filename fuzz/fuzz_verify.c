@@ -15,6 +15,8 @@
  */
 #include "hookd.h"
 
+#include "fuzz_fields.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,22 +30,6 @@ static void die(const char *what, int got, int want)
     fprintf(stderr, "fuzz_verify: %s: got %d (%s), want %d (%s)\n", what, got, hookd_strerror(got),
             want, hookd_strerror(want));
     abort();
-}
-
-/* Copies the next newline-terminated field (or the rest) into a malloc'd exact-size string. */
-static char *next_field(const uint8_t **cursor, const uint8_t *end)
-{
-    const uint8_t *start = *cursor;
-    const uint8_t *nl = memchr(start, '\n', (size_t)(end - start));
-    size_t len = (size_t)((nl != NULL ? nl : end) - start);
-    char *s = malloc(len + 1);
-
-    if (s == NULL)
-        abort();
-    memcpy(s, start, len);
-    s[len] = '\0';
-    *cursor = nl != NULL ? nl + 1 : end;
-    return s;
 }
 
 static bool hex_equal_nocase(const char *given, const char *lower_hex)
@@ -116,10 +102,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     control = data[0];
     cursor = data + 1;
-    id = next_field(&cursor, end);
-    timestamp = next_field(&cursor, end);
-    signature = next_field(&cursor, end);
-    secret = next_field(&cursor, end);
+    id = fuzz_next_field(&cursor, end);
+    timestamp = fuzz_next_field(&cursor, end);
+    signature = fuzz_next_field(&cursor, end);
+    secret = fuzz_next_field(&cursor, end);
     body_len = (size_t)(end - cursor);
     body = malloc(body_len + 1);
     if (body == NULL)

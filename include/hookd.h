@@ -109,6 +109,93 @@ int hookd_verify(const hookd_secret *secrets, size_t secret_count, const char *i
                  const char *timestamp, const char *signature, const void *body, size_t body_len,
                  int64_t now, int64_t tolerance);
 
+/* ---- base64 (RFC 4648, standard alphabet, with padding) ---- */
+
+/* The encoded length of len bytes, without the NUL: 4 * ceil(len / 3). */
+#define HOOKD_BASE64_LEN(len) (((len) + 2) / 3 * 4)
+
+/* Writes the base64 of len bytes into out (HOOKD_BASE64_LEN(len) + 1 bytes, NUL-terminated).
+ * HOOKD_OK, or HOOKD_EINVAL when len is over 512 MiB (out is "" then). */
+int hookd_base64_encode(const void *bytes, size_t len, char *out);
+
+/* Decodes text_len characters of strict base64 (length a multiple of 4, '=' only as the
+ * last one or two) into out, which must hold text_len / 4 * 3 bytes; *out_len gets the
+ * decoded length (padding not counted). HOOKD_OK; HOOKD_EINVAL for anything else (out_size
+ * too small included). */
+int hookd_base64_decode(const char *text, size_t text_len, unsigned char *out, size_t out_size,
+                        size_t *out_len);
+
+/* ---- other wire formats and providers (SPEC §8) ---- */
+
+/* Standard Webhooks v1 (standardwebhooks.com): Unix-seconds timestamp, and a signature
+ * header of space-separated "v1,<base64 HMAC-SHA256 of id.timestamp.body>" values, keyed by
+ * the base64-decoded part of a "whsec_…" secret (the prefix is optional). */
+#define HOOKD_STANDARD_HEADER_ID "webhook-id"
+#define HOOKD_STANDARD_HEADER_TIMESTAMP "webhook-timestamp"
+#define HOOKD_STANDARD_HEADER_SIGNATURE "webhook-signature"
+#define HOOKD_STANDARD_SECRET_PREFIX "whsec_"
+#define HOOKD_STANDARD_SIGNATURE_LEN 47 /* "v1," + 44 base64 characters */
+#define HOOKD_STANDARD_KEY_MAX 512      /* bytes of a decoded key, at most */
+
+/* GitHub: X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>, keyed with the
+ * secret's bytes; no timestamp. */
+#define HOOKD_GITHUB_HEADER_SIGNATURE "X-Hub-Signature-256"
+#define HOOKD_GITHUB_HEADER_ID "X-GitHub-Delivery"
+#define HOOKD_GITHUB_HEADER_EVENT "X-GitHub-Event"
+
+/* Stripe: Stripe-Signature: t=<Unix seconds>,v1=<hex HMAC-SHA256 of t.body>[,v1=…], keyed
+ * with the secret's bytes (the whole "whsec_…" string). */
+#define HOOKD_STRIPE_HEADER_SIGNATURE "Stripe-Signature"
+
+/* Decodes a Standard Webhooks secret ("whsec_" + base64, or the base64 alone) into key
+ * (HOOKD_STANDARD_KEY_MAX bytes); *key_len gets its length. HOOKD_OK, or HOOKD_EINVAL when
+ * the secret is NULL, not base64, empty once decoded or longer than HOOKD_STANDARD_KEY_MAX. */
+int hookd_standard_key(const char *secret, size_t secret_len, unsigned char *key, size_t *key_len);
+
+/* Writes "v1,<base64>" (HOOKD_STANDARD_SIGNATURE_LEN + 1 bytes) for one secret, over
+ * `id "." unix_seconds "." body`. HOOKD_OK; HOOKD_EINVAL (a secret hookd_standard_key
+ * refuses, id NULL or empty, unix_seconds negative, body NULL with a nonzero body_len);
+ * HOOKD_ENOMEM; HOOKD_EIO. On error out is "". */
+int hookd_standard_sign(const char *secret, size_t secret_len, const char *id, int64_t unix_seconds,
+                        const void *body, size_t body_len, char *out);
+
+/*
+ * Verifies a Standard Webhooks delivery, in the order of hookd_verify:
+ *   id, timestamp or signature NULL or empty → HOOKD_EMISSING;
+ *   timestamp not 1 to 19 decimal digits → HOOKD_ETIMESTAMP;
+ *   outside now ± tolerance → HOOKD_EEXPIRED / HOOKD_EFUTURE;
+ *   no space-separated "v1,<base64 of 32 bytes>" value in signature → HOOKD_ESIGNATURE_FORMAT
+ *   (values of other versions are skipped);
+ *   no v1 value matches any secret (constant-time) → HOOKD_ESIGNATURE, or HOOKD_ENOMEM /
+ *   HOOKD_EIO when computing an HMAC failed.
+ * A secret hookd_standard_key refuses matches nothing. *sent_at (when not NULL) gets the
+ * timestamp once it parsed. Returns HOOKD_OK when one value matches one secret.
+ */
+int hookd_standard_verify(const hookd_secret *secrets, size_t secret_count, const char *id,
+                          const char *timestamp, const char *signature, const void *body,
+                          size_t body_len, int64_t now, int64_t tolerance, int64_t *sent_at);
+
+/*
+ * Verifies a GitHub delivery's X-Hub-Signature-256 over the body: NULL or empty →
+ * HOOKD_EMISSING; not "sha256=" and 64 hex digits → HOOKD_ESIGNATURE_FORMAT; matching none
+ * of the secrets (constant-time) → HOOKD_ESIGNATURE (or HOOKD_ENOMEM / HOOKD_EIO). GitHub
+ * sends no timestamp: there is no replay window to check. HOOKD_OK when one secret matches.
+ */
+int hookd_github_verify(const hookd_secret *secrets, size_t secret_count, const char *signature,
+                        const void *body, size_t body_len);
+
+/*
+ * Verifies a Stripe delivery's Stripe-Signature header ("t=…,v1=…,v1=…", other keys
+ * skipped): NULL or empty → HOOKD_EMISSING; no t, or t not 1 to 19 decimal digits →
+ * HOOKD_ETIMESTAMP; outside now ± tolerance → HOOKD_EEXPIRED / HOOKD_EFUTURE; no v1 of 64 hex
+ * digits → HOOKD_ESIGNATURE_FORMAT; no v1 matching any secret over `t "." body` →
+ * HOOKD_ESIGNATURE (or HOOKD_ENOMEM / HOOKD_EIO). *sent_at (when not NULL) gets t once it
+ * parsed. HOOKD_OK when one v1 matches one secret.
+ */
+int hookd_stripe_verify(const hookd_secret *secrets, size_t secret_count, const char *header,
+                        const void *body, size_t body_len, int64_t now, int64_t tolerance,
+                        int64_t *sent_at);
+
 /* ---- timestamps: strictly YYYY-MM-DDTHH:MM:SSZ, UTC ---- */
 
 #define HOOKD_TIMESTAMP_LEN 20 /* strlen("2024-08-22T01:04:05Z") */

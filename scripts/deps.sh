@@ -3,7 +3,9 @@
 #   build   compile hookd and its unit tests (make, make run)         — the default
 #   test    build + what the tests start or call (make test, make sanitize, make tsan):
 #           PostgreSQL, python3, curl, clang-format, and wrk + nginx + adnanh/webhook for
-#           the benchmark smoke test that make test runs
+#           the benchmark smoke test that make test runs; and Node.js 20 with npm (not
+#           Debian packages here: checked, not installed), which the provider tests use to
+#           install the providers' own libraries from npm into build/node-test/
 #   bench   build + the benchmark tools (make bench): wrk, nginx, webhook, gnuplot
 #   fuzz    clang with libFuzzer (fuzz/run.sh)
 #   format  clang-format (make format, make format-check)
@@ -27,6 +29,16 @@ for set in "${@:-build}"; do
   *) echo "usage: $0 [build|test|bench|fuzz|format]..." >&2; exit 2 ;;
   esac
 done
+
+need_node=0
+for set in "${@:-build}"; do
+  [ "$set" = test ] && need_node=1
+done
+if [ "$need_node" = 1 ] && ! { command -v node >/dev/null && command -v npm >/dev/null; }; then
+  echo "deps: 'test' needs Node.js 20 and npm on the PATH (node: $(command -v node || echo missing)," >&2
+  echo "  npm: $(command -v npm || echo missing)); install them from https://nodejs.org" >&2
+  exit 1
+fi
 
 missing=""
 for p in $(echo $pkgs | tr ' ' '\n' | sort -u); do

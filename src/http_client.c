@@ -570,9 +570,11 @@ static bool header_owned_by_transport(const char *name)
 
 bool http_header_reserved(const char *name)
 {
-    /* X-Webhook-Id, -Timestamp, -Signature (and -Event, which --forward adds) are the
-     * protocol's: the callers set them per attempt, never a destination's configuration. */
-    return header_owned_by_transport(name) || strncasecmp(name, "x-webhook-", 10) == 0;
+    /* X-Webhook-Id, -Timestamp, -Signature (and -Event, which --forward adds), and Standard
+     * Webhooks' webhook-id, -timestamp, -signature, are the protocols': the callers set them
+     * per attempt, never a destination's configuration. */
+    return header_owned_by_transport(name) || strncasecmp(name, "x-webhook-", 10) == 0 ||
+           strncasecmp(name, "webhook-", 8) == 0;
 }
 
 static bool header_valid(const http_header *h)

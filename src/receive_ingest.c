@@ -1,15 +1,17 @@
 /*
  * receive_ingest.c — the public endpoint of `hookd receive` (see receive_ingest.h).
  *
- * The checks run in SPEC §4's order and stop at the first failure. An accepted request is
- * copied (the request itself is left alone until its answer) onto the receiver's queue of
- * saves. At most one store job (a "group") waits for the store thread at a time: when it
- * runs it takes every save queued so far and inserts them with receive_store_insert_many, so the
- * saves that arrive while a batch is being committed go together into the next one — one
- * job, one statement per 64 rows, no savepoint per request. The group's done callback,
- * which the store thread calls on the loop only after the batch committed, answers each
- * request: never a 2XX before the save is durable. A client that hangs up meanwhile is
- * harmless: evhttp keeps the request until it is answered. The sender takes its events in
+ * The checks run in SPEC §4's order and stop at the first failure; those of the request's
+ * headers and body are the provider's (receive_provider.h: meetbit, Standard Webhooks,
+ * GitHub, Stripe), every provider's failures answered with the same statuses and codes. An accepted
+ * request is copied (the request itself is left alone until its answer) onto the receiver's queue
+ * of saves. At most one store job (a "group") waits for the store thread at a time: when it runs it
+ * takes every save queued so far and inserts them with receive_store_insert_many, so the saves that
+ * arrive while a batch is being committed go together into the next one — one job, one statement
+ * per 64 rows, no savepoint per request. The group's done callback, which the store thread calls on
+ * the loop only after the batch committed, answers each request: never a 2XX before the save is
+ * durable. A client that hangs up meanwhile is harmless: evhttp keeps the request until it is
+ * answered. The sender takes its events in
  * serve_api.c (POST /v1/events), which saves through the same store thread.
  */
 #include "receive_ingest.h"
@@ -26,9 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-/* Longest X-Webhook-Id kept (a UUID is 36). */
-#define RECEIVE_INGEST_MAX_ID 128
 
 enum receive_ingest_reason {
     REJECT_PATH,
@@ -216,17 +215,6 @@ static void receive_ingest_queue(receive_ingest *r, struct evhttp_request *req, 
     }
 }
 
-static bool receive_ingest_id_ok(const char *id)
-{
-    size_t n = strlen(id);
-    if (n == 0 || n > RECEIVE_INGEST_MAX_ID)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)id[i] <= 0x20 || (unsigned char)id[i] >= 0x7f)
-            return false;
-    return true;
-}
-
 /* 1. POST to the path, within --max-body. Answers and returns false otherwise. */
 static bool receive_ingest_check_target(receive_ingest *r, struct evhttp_request *req,
                                         const char **body, size_t *body_len)
@@ -251,44 +239,49 @@ static bool receive_ingest_check_target(receive_ingest *r, struct evhttp_request
     return true;
 }
 
-/* Answers a verification failure (hookd_verify's rc) with SPEC §4's status and reason. */
-static void receive_ingest_reject_verify(receive_ingest *r, struct evhttp_request *req, int rc,
-                                         const char *id, const char *timestamp)
+/* A header of the request, for the provider's checks. */
+static const char *receive_ingest_header(void *ctx, const char *name)
 {
-    char message[160];
-    long long tolerance = (long long)r->options.tolerance_s;
-    switch (rc) {
-    case HOOKD_EMISSING:
-        snprintf(message, sizeof message, "missing %s header",
-                 !id || !*id                 ? HOOKD_HEADER_ID
-                 : !timestamp || !*timestamp ? HOOKD_HEADER_TIMESTAMP
-                                             : HOOKD_HEADER_SIGNATURE);
-        receive_ingest_reject(r, req, REJECT_MISSING_HEADER, 400, message);
-        return;
-    case HOOKD_ETIMESTAMP:
-        receive_ingest_reject(r, req, REJECT_BAD_TIMESTAMP, 400,
-                              HOOKD_HEADER_TIMESTAMP " is not YYYY-MM-DDTHH:MM:SSZ");
-        return;
-    case HOOKD_EEXPIRED:
-        snprintf(message, sizeof message, "timestamp expired: more than %lld seconds in the past",
-                 tolerance);
-        receive_ingest_reject(r, req, REJECT_EXPIRED, 401, message);
-        return;
-    case HOOKD_EFUTURE:
-        snprintf(message, sizeof message, "timestamp in the future: more than %lld seconds ahead",
-                 tolerance);
-        receive_ingest_reject(r, req, REJECT_FUTURE, 401, message);
-        return;
-    case HOOKD_ESIGNATURE:
-    case HOOKD_ESIGNATURE_FORMAT:
-        receive_ingest_reject(r, req, REJECT_BAD_SIGNATURE, 401,
-                              "signature matches none of the secrets");
-        return;
-    default: /* HOOKD_ENOMEM, HOOKD_EIO: our failure, not the sender's */
-        log_error("receive", "cannot verify a webhook: %s", hookd_strerror(rc));
+    return evhttp_find_header(ctx, name);
+}
+
+/* 2.–5. the provider's checks: headers, timestamp window, signature, id, body. Answers
+ * with the verdict's status and reason and returns false, or fills *out. */
+static bool receive_ingest_verify(receive_ingest *r, struct evhttp_request *req, const char *body,
+                                  size_t body_len, receive_provider_webhook *out)
+{
+    static const struct {
+        enum receive_ingest_reason reason;
+        int status;
+    } answers[] = {
+        [RECEIVE_PROVIDER_MISSING_HEADER] = {REJECT_MISSING_HEADER, 400},
+        [RECEIVE_PROVIDER_BAD_TIMESTAMP] = {REJECT_BAD_TIMESTAMP, 400},
+        [RECEIVE_PROVIDER_EXPIRED] = {REJECT_EXPIRED, 401},
+        [RECEIVE_PROVIDER_FUTURE] = {REJECT_FUTURE, 401},
+        [RECEIVE_PROVIDER_BAD_SIGNATURE] = {REJECT_BAD_SIGNATURE, 401},
+        [RECEIVE_PROVIDER_BAD_ID] = {REJECT_BAD_ID, 400},
+        [RECEIVE_PROVIDER_BAD_BODY] = {REJECT_NOT_ENVELOPE, 400},
+    };
+    receive_provider_request in = {.header = receive_ingest_header,
+                                   .header_ctx = evhttp_request_get_input_headers(req),
+                                   .body = body,
+                                   .body_len = body_len,
+                                   .secrets = r->options.secrets,
+                                   .secret_count = r->options.secret_count,
+                                   .now = (int64_t)time(NULL),
+                                   .tolerance_s = r->options.tolerance_s};
+    char message[192];
+    receive_provider_verdict v =
+        receive_provider_check(r->options.provider, &in, out, message, sizeof message);
+    if (v == RECEIVE_PROVIDER_OK)
+        return true;
+    if (v == RECEIVE_PROVIDER_INTERNAL) {
+        log_error("receive", "cannot verify a webhook: %s", message);
         http_reply_error(req, 500, "internal_error", "the signature could not be checked");
-        return;
+    } else {
+        receive_ingest_reject(r, req, answers[v].reason, answers[v].status, message);
     }
+    return false;
 }
 
 /* 6. room for one more webhook waiting for the handler (--max-pending). */
@@ -311,36 +304,15 @@ static void receive_ingest_request(struct evhttp_request *req, void *arg)
     if (!receive_ingest_check_target(r, req, &body, &body_len))
         return;
 
-    /* 2.–4. headers, timestamp window, signature */
-    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-    const char *id = evhttp_find_header(in, HOOKD_HEADER_ID);
-    const char *timestamp = evhttp_find_header(in, HOOKD_HEADER_TIMESTAMP);
-    const char *signature = evhttp_find_header(in, HOOKD_HEADER_SIGNATURE);
-    int rc = hookd_verify(r->options.secrets, r->options.secret_count, id, timestamp, signature,
-                          body, body_len, (int64_t)time(NULL), r->options.tolerance_s);
-    if (rc != 0) {
-        receive_ingest_reject_verify(r, req, rc, id, timestamp);
+    /* 2.–5. the provider's checks */
+    receive_provider_webhook w;
+    if (!receive_ingest_verify(r, req, body, body_len, &w))
         return;
-    }
-    if (!receive_ingest_id_ok(id)) {
-        receive_ingest_reject(r, req, REJECT_BAD_ID, 400,
-                              HOOKD_HEADER_ID " must be 1 to 128 printable characters");
-        return;
-    }
-
-    /* 5. the envelope */
-    char *event = NULL;
-    if (hookd_envelope_parse(body, body_len, &event) != 0) {
-        receive_ingest_reject(r, req, REJECT_NOT_ENVELOPE, 400,
-                              "body is not a JSON object with a string \"event\" and an "
-                              "object \"data\"");
-        return;
-    }
     if (!receive_ingest_has_room(r, req)) {
-        free(event);
+        free(w.event);
         return;
     }
-    receive_ingest_queue(r, req, id, timestamp, signature, event, body, body_len);
+    receive_ingest_queue(r, req, w.id, w.timestamp, w.signature, w.event, body, body_len);
 }
 
 receive_ingest *receive_ingest_new(struct evhttp *http, db_worker *worker, receive_handler *h,

@@ -14,6 +14,7 @@
 #include "receive_handler.h"
 #include "hookd.h"
 #include "metrics.h"
+#include "receive_provider.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +30,9 @@ typedef struct receive_ingest_options {
     const char *path;            /* the one path webhooks are POSTed to (copied) */
     size_t max_body;             /* bytes */
     int64_t max_pending;         /* pending webhooks beyond which new ones get 503 */
+
+    /* whose requests are accepted (--provider): their headers, signature and ids */
+    const receive_provider *provider;
 } receive_ingest_options;
 
 /*

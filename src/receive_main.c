@@ -16,6 +16,7 @@
 #include "receive_api.h"
 #include "receive_handler.h"
 #include "receive_ingest.h"
+#include "receive_provider.h"
 #include "receive_store.h"
 
 #include <event2/event.h>
@@ -35,7 +36,8 @@
 typedef struct receive_config {
     const char *listen;
     const char *db_url;
-    cli_strings secrets; /* --secret flags, then HOOKD_SECRET */
+    const char *provider; /* --provider: whose webhooks are accepted */
+    cli_strings secrets;  /* --secret flags, then HOOKD_SECRET */
     int64_t tolerance_ms;
     const char *path;
     uint64_t max_body;
@@ -54,6 +56,7 @@ typedef struct receive_config {
 static const receive_config receive_config_defaults = {
     .listen = "127.0.0.1:9090",
     .db_url = "sqlite:hookd.db",
+    .provider = "meetbit",
     .tolerance_ms = 5 * 60 * 1000,
     .path = "/",
     .max_body = 1024 * 1024,
@@ -71,6 +74,11 @@ static const receive_config receive_config_defaults = {
 static bool receive_secret_valid(const char *text)
 {
     return *text != '\0';
+}
+
+static bool receive_provider_valid(const char *text)
+{
+    return receive_provider_find(text) != NULL;
 }
 
 static bool receive_path_valid(const char *text)
@@ -91,6 +99,14 @@ static const cli_option receive_options[] = {
      .offset = AT(db_url),
      .arg = "URL",
      .help = "sqlite:PATH or postgres://… (default sqlite:hookd.db)"},
+    {.name = "provider",
+     .kind = CLI_STRING,
+     .offset = AT(provider),
+     .arg = "P",
+     .help = "whose webhooks: meetbit (default), standard-webhooks, github,\n"
+             "stripe — each one's headers, signature and ids",
+     .valid = receive_provider_valid,
+     .what = "is not a provider (" RECEIVE_PROVIDER_NAMES ")"},
     {.name = "secret",
      .kind = CLI_STRINGS,
      .offset = AT(secrets),
@@ -106,7 +122,8 @@ static const cli_option receive_options[] = {
      .kind = CLI_DURATION,
      .offset = AT(tolerance_ms),
      .arg = "D",
-     .help = "accepted clock skew of X-Webhook-Timestamp (default 5m)",
+     .help = "accepted clock skew of the timestamp (default 5m; github\n"
+             "sends none)",
      .min = 1},
     {.name = "path",
      .kind = CLI_STRING,
@@ -193,14 +210,16 @@ static const cli_option receive_options[] = {
 static const cli_command receive_command = {
     .name = "receive",
     .synopsis = "--secret S [--secret S_OLD …] (--exec 'COMMAND' | --forward URL)\n"
+                "[--provider meetbit|standard-webhooks|github|stripe]\n"
                 "[--listen 127.0.0.1:9090] [--db URL] [--tolerance 5m] [--path /]\n"
                 "[--max-body 1MiB] [--workers 4] [--handler-timeout 30s]\n"
                 "[--max-attempts 5] [--retry-delays 10s,1m,10m,1h]\n"
                 "[--max-pending 100000] [--admin-listen 127.0.0.1:9091]\n"
                 "[--retention 7d] [--lease DURATION]",
     .summary =
-        "Receives MeetBit webhooks: checks the timestamp and signature, saves each webhook\n"
-        "durably before answering 200, drops duplicates, and hands each one to your handler.\n",
+        "Receives webhooks (MeetBit's, or Standard Webhooks', GitHub's, Stripe's with\n"
+        "--provider): checks the timestamp and signature, saves each webhook durably before\n"
+        "answering 200, drops duplicates, and hands each one to your handler.\n",
     CLI_OPTIONS(receive_options),
     .footer =
         "Durations take ms, s, m, h, d suffixes (a bare number is seconds).\n" CLI_LOG_LEVEL_HELP,
@@ -238,6 +257,12 @@ static int receive_check(receive_config *c)
 {
     if (c->secrets.count == 0)
         return cli_usage_error(&receive_command, "--secret is required (or env HOOKD_SECRET)");
+    const receive_provider *provider = receive_provider_find(c->provider);
+    for (size_t i = 0; i < c->secrets.count; i++)
+        if (!receive_provider_secret_ok(provider, c->secrets.items[i]))
+            return cli_usage_error(&receive_command,
+                                   "--secret number %zu is not a %s secret (whsec_ and base64)",
+                                   i + 1, c->provider);
     if ((c->exec_command == NULL) == (c->forward_url == NULL))
         return cli_usage_error(&receive_command, "exactly one of --exec and --forward is required");
     size_t listen_len = strlen(c->listen);
@@ -455,7 +480,8 @@ static void receive_start_endpoints(receive_state *st)
     const receive_config *c = st->config;
     for (size_t i = 0; i < c->secrets.count; i++)
         st->secrets[i] = (hookd_secret){c->secrets.items[i], strlen(c->secrets.items[i])};
-    receive_ingest_options ro = {.secrets = st->secrets,
+    receive_ingest_options ro = {.provider = receive_provider_find(c->provider),
+                                 .secrets = st->secrets,
                                  .secret_count = c->secrets.count,
                                  .tolerance_s = c->tolerance_ms / 1000,
                                  .path = c->path,
@@ -485,9 +511,9 @@ static int receive_run(receive_state *st)
 {
     const receive_config *c = st->config;
     log_info("receive",
-             "listening on http://%s%s (port %d), admin on %s (port %d), "
+             "listening on http://%s%s (port %d) for %s webhooks, admin on %s (port %d), "
              "%lld pending, handler: %s",
-             c->listen, c->path, st->public_port, c->admin_listen, st->admin_port,
+             c->listen, c->path, st->public_port, c->provider, c->admin_listen, st->admin_port,
              (long long)st->pending, c->exec_command ? "exec" : "forward");
     if (event_base_dispatch(st->base) != 0) {
         log_error("receive", "the event loop failed");

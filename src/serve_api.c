@@ -346,6 +346,21 @@ static bool field_headers(struct evhttp_request *req, json_t *v, serve_store_req
     return true;
 }
 
+/* The wire format (SPEC §8); absent keeps it (create: meetbit). Answers 422 otherwise. */
+static bool field_format(struct evhttp_request *req, const json_t *v, serve_store_request *sr)
+{
+    if (!v)
+        return true;
+    if (!serve_format_valid(json_string_value(v))) {
+        http_reply_error(req, 422, "invalid_format", "format must be \"%s\" or \"%s\"",
+                         SERVE_FORMAT_MEETBIT, SERVE_FORMAT_STANDARD);
+        return false;
+    }
+    sr->format = xstrdup(json_string_value(v));
+    sr->fields |= SERVE_STORE_F_FORMAT;
+    return true;
+}
+
 /* Checks the destination fields present in body and copies them into sr; create requires
  * name, url and events. Answers 422 and returns false on the first bad field. */
 static bool destination_fields(serve_api *a, struct evhttp_request *req, json_t *body, bool create,
@@ -355,7 +370,8 @@ static bool destination_fields(serve_api *a, struct evhttp_request *req, json_t 
            field_url(a, req, json_object_get(body, "url"), create, sr) &&
            field_events(a, req, json_object_get(body, "events"), create, sr) &&
            field_description(req, json_object_get(body, "description"), sr) &&
-           field_headers(req, json_object_get(body, "headers"), sr);
+           field_headers(req, json_object_get(body, "headers"), sr) &&
+           field_format(req, json_object_get(body, "format"), sr);
 }
 
 /* ---- events ---- */
@@ -478,6 +494,35 @@ static void handle_destination_write(serve_api *a, struct evhttp_request *req, c
         serve_store_request_free(sr);
         return;
     }
+    submit_action(a, req, sr, id, act);
+}
+
+/* POST …/secret/rotate: an optional body {"grace": "24h"} (a duration as on the command
+ * line, at most SERVE_SECRET_MAX_GRACE_MS); no body, or no grace, replaces at once. */
+static void handle_rotate(serve_api *a, struct evhttp_request *req, const char *id,
+                          const action *act)
+{
+    size_t len = 0;
+    (void)http_request_body(req, &len);
+    int64_t grace_ms = 0;
+    if (len > 0) {
+        json_t *body = body_object(req);
+        if (!body)
+            return;
+        json_t *grace = json_object_get(body, "grace");
+        bool ok = !grace || json_is_null(grace) ||
+                  (json_is_string(grace) &&
+                   hookd_duration_parse(json_string_value(grace), &grace_ms) == 0 &&
+                   grace_ms <= SERVE_SECRET_MAX_GRACE_MS);
+        json_decref(body);
+        if (!ok) {
+            http_reply_error(req, 422, "invalid_grace",
+                             "grace must be a duration like \"24h\" (ms, s, m, h, d), at most 7d");
+            return;
+        }
+    }
+    serve_store_request *sr = serve_store_request_new(loop_now_ms());
+    sr->grace_ms = grace_ms;
     submit_action(a, req, sr, id, act);
 }
 
@@ -661,7 +706,7 @@ static const action actions[SERVE_API_ACTION_COUNT] = {
                                           false},
     [SERVE_API_DESTINATION_SECRET] = {handle_plain, serve_store_w_destination_secret,
                                       serve_api_secret_json, 200, "destination", false, false},
-    [SERVE_API_DESTINATION_ROTATE] = {handle_plain, serve_store_w_destination_rotate,
+    [SERVE_API_DESTINATION_ROTATE] = {handle_rotate, serve_store_w_destination_rotate,
                                       serve_api_secret_json, 200, "destination", false, false},
     [SERVE_API_DESTINATION_RECOVER] = {handle_recover, serve_store_w_destination_recover,
                                        serve_api_count_json, 202, "destination", true, false},

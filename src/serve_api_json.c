@@ -39,6 +39,7 @@ json_t *serve_api_destination_json(const serve_store_destination *d)
     json_object_set_new(o, "description", string_or_null(d->description));
     json_object_set_new(o, "events", parsed(d->events_json, json_array()));
     json_object_set_new(o, "headers", parsed(d->headers_json, json_object()));
+    json_object_set_new(o, "format", string_or_null(d->format));
     json_object_set_new(o, "active", json_boolean(d->active));
     json_object_set_new(o, "disabled_reason", string_or_null(d->disabled_reason));
     json_object_set_new(o, "created_at", api_time_json(d->created_at));
@@ -63,7 +64,13 @@ json_t *serve_api_destination_list_json(const serve_store_request *r)
 
 json_t *serve_api_secret_json(const serve_store_request *r)
 {
-    return json_pack("{s:o}", "secret", string_or_null(r->destination.secret));
+    const serve_store_destination *d = &r->destination;
+    json_t *previous = json_array();
+    for (size_t i = 0; i < d->previous_count; i++)
+        json_array_append_new(
+            previous, json_pack("{s:o,s:o}", "secret", string_or_null(d->previous[i].secret),
+                                "expires_at", api_time_json(d->previous[i].expires_at)));
+    return json_pack("{s:o,s:o}", "secret", string_or_null(d->secret), "previous", previous);
 }
 
 json_t *serve_api_count_json(const serve_store_request *r)

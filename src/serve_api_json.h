@@ -15,8 +15,8 @@
 
 #include <jansson.h>
 
-/* {id, name, url, description, events, headers, active, disabled_reason, created_at,
- * updated_at} and "secret" when d->secret is set. */
+/* {id, name, url, description, events, headers, format, active, disabled_reason,
+ * created_at, updated_at} and "secret" when d->secret is set. */
 json_t *serve_api_destination_json(const serve_store_destination *d);
 
 /* r->destination (with its secret after a create). */
@@ -25,7 +25,8 @@ json_t *serve_api_destination_one_json(const serve_store_request *r);
 /* {"data":[destination…]} of r->destinations. */
 json_t *serve_api_destination_list_json(const serve_store_request *r);
 
-/* {"secret":…} of r->destination. */
+/* {"secret":…, "previous":[{"secret":…, "expires_at":…}…]} of r->destination: the current
+ * secret and those a rotation's grace keeps valid, newest first ([] when none). */
 json_t *serve_api_secret_json(const serve_store_request *r);
 
 /* {"count":n} of r->count (recover). */

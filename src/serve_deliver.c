@@ -6,6 +6,8 @@
  * Retry-After of a 429 or 503 lengthens the wait) until --max-attempts. A failure also
  * feeds the destination's failing streak, which the store turns into a deactivation after
  * fail_window_ms. An attempt that cannot be signed is never sent: it fails with the reason.
+ * Signing follows the destination's format (SPEC §8): MeetBit's X-Webhook-* headers, or
+ * Standard Webhooks' webhook-* headers with one signature per secret in its grace.
  * The receiver's twin, the other runner of the same engine, is receive_handler.c.
  */
 #include "serve_deliver.h"
@@ -179,26 +181,73 @@ static void attempt_fail(engine_run *run, const char *why)
     attempt_done(run, &res);
 }
 
+/* One attempt's signature headers' values, in the destination's format. */
+typedef struct deliver_signature {
+    char timestamp[HOOKD_TIMESTAMP_LEN + 1]; /* ISO 8601 (meetbit) or Unix seconds (standard) */
+    /* meetbit: 64 hex digits; standard: "v1,…" for the current secret, then one per
+     * previous secret in its grace, space-separated */
+    char value[(1 + SERVE_SECRET_MAX_PREVIOUS) * (HOOKD_STANDARD_SIGNATURE_LEN + 1)];
+} deliver_signature;
+
+/* Standard Webhooks: the current secret's signature, then the previous ones' (a previous
+ * secret that cannot sign is left out, never the attempt failed for it). */
+static int deliver_sign_standard(const serve_store_claimed *it, int64_t unix_seconds,
+                                 deliver_signature *sig)
+{
+    snprintf(sig->timestamp, sizeof sig->timestamp, "%lld", (long long)unix_seconds);
+    int rc = hookd_standard_sign(it->secret, strlen(it->secret), it->webhook_id, unix_seconds,
+                                 it->body, it->body_len, sig->value);
+    size_t len = strlen(sig->value);
+    for (size_t i = 0; rc == 0 && i < it->previous_count && i < SERVE_SECRET_MAX_PREVIOUS; i++) {
+        sig->value[len] = ' ';
+        if (hookd_standard_sign(it->previous[i], strlen(it->previous[i]), it->webhook_id,
+                                unix_seconds, it->body, it->body_len, sig->value + len + 1) == 0)
+            len += 1 + HOOKD_STANDARD_SIGNATURE_LEN;
+        sig->value[len] = '\0';
+    }
+    return rc;
+}
+
+/* Signs the attempt sent at unix_seconds and fills the three protocol headers (their values
+ * point into sig). 0 or the HOOKD_E* code of the failure: then nothing may be sent. */
+static int deliver_sign(const serve_store_claimed *it, int64_t unix_seconds, deliver_signature *sig,
+                        http_header headers[3])
+{
+    int rc;
+    if (it->standard) {
+        rc = deliver_sign_standard(it, unix_seconds, sig);
+        headers[0] = (http_header){HOOKD_STANDARD_HEADER_ID, it->webhook_id};
+        headers[1] = (http_header){HOOKD_STANDARD_HEADER_TIMESTAMP, sig->timestamp};
+        headers[2] = (http_header){HOOKD_STANDARD_HEADER_SIGNATURE, sig->value};
+        return rc;
+    }
+    hookd_signed meetbit;
+    rc = hookd_sign_attempt(it->secret, strlen(it->secret), it->webhook_id, unix_seconds, it->body,
+                            it->body_len, &meetbit);
+    snprintf(sig->timestamp, sizeof sig->timestamp, "%s", meetbit.timestamp);
+    snprintf(sig->value, sizeof sig->value, "%s", meetbit.signature);
+    headers[0] = (http_header){HOOKD_HEADER_ID, it->webhook_id};
+    headers[1] = (http_header){HOOKD_HEADER_TIMESTAMP, sig->timestamp};
+    headers[2] = (http_header){HOOKD_HEADER_SIGNATURE, sig->value};
+    return rc;
+}
+
 /* Signs and posts one attempt. */
 static void deliver_start(void *ctx, engine_run *run, void *payload)
 {
     serve_deliver *d = ctx;
     serve_store_claimed *it = payload;
     metric_set(d->in_flight_gauge, (double)engine_running(d->engine));
-    hookd_signed sig;
-    int rc = hookd_sign_attempt(it->secret, strlen(it->secret), it->webhook_id,
-                                engine_run_started_at(run) / 1000, it->body, it->body_len, &sig);
+    deliver_signature sig;
+    http_header headers[3 + MAX_CUSTOM_HEADERS];
+    int rc = deliver_sign(it, engine_run_started_at(run) / 1000, &sig, headers);
     if (rc != 0) {
         char why[96];
         snprintf(why, sizeof why, "cannot sign the attempt: %s", hookd_strerror(rc));
         attempt_fail(run, why);
         return;
     }
-    http_header headers[3 + MAX_CUSTOM_HEADERS];
-    size_t n = 0;
-    headers[n++] = (http_header){HOOKD_HEADER_ID, it->webhook_id};
-    headers[n++] = (http_header){HOOKD_HEADER_TIMESTAMP, sig.timestamp};
-    headers[n++] = (http_header){HOOKD_HEADER_SIGNATURE, sig.signature};
+    size_t n = 3;
     json_t *custom = json_loads(it->headers_json ? it->headers_json : "{}", 0, NULL);
     const char *key;
     json_t *value;

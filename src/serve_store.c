@@ -96,12 +96,16 @@ static const char *const migrations[] = {
     "  WHERE lease_until IS NOT NULL;"
     "CREATE INDEX serve_webhooks_ready ON serve_webhooks (destination_id, next_attempt_at) "
     "  WHERE status = 'pending' AND lease_until IS NULL;",
+    /* 3: the wire format of each destination, and the previous secrets a rotation with a
+     * grace keeps valid (serve_secret.h: JSON text, NULL for none). */
+    "ALTER TABLE serve_destinations ADD COLUMN format TEXT NOT NULL DEFAULT 'meetbit';"
+    "ALTER TABLE serve_destinations ADD COLUMN previous_secrets TEXT;",
 };
 
 /* The columns dest_read reads, in its order. */
 #define DEST_COLS                                                                                  \
     "id, name, url, description, events, headers, active, disabled_reason, created_at, "           \
-    "updated_at, secret"
+    "updated_at, secret, format, previous_secrets"
 /* The columns webhook_read reads, in its order. */
 #define WEBHOOK_COLS                                                                               \
     "id, event_id, destination_id, status, attempt_count, next_attempt_at, created_at, "           \
@@ -224,7 +228,9 @@ static void destination_clear(serve_store_destination *d)
     free(d->events_json);
     free(d->headers_json);
     free(d->disabled_reason);
+    free(d->format);
     free(d->secret);
+    serve_secret_list_free(d->previous, d->previous_count);
     memset(d, 0, sizeof *d);
 }
 
@@ -270,6 +276,7 @@ void serve_store_request_free(serve_store_request *r)
     free(r->description);
     free(r->events_json);
     free(r->headers_json);
+    free(r->format);
     free(r->event_type);
     free(r->body);
     free(r->idempotency_key);
@@ -281,7 +288,8 @@ void serve_store_request_free(serve_store_request *r)
     free(r);
 }
 
-/* Fills d from the current row (DEST_COLS), with the secret when asked. */
+/* Fills d from the current row (DEST_COLS), with the secrets when asked (every previous one
+ * stored: the caller drops those past their grace, dest_secrets). */
 static void dest_read(db_rows *rows, bool with_secret, serve_store_destination *d)
 {
     d->id = db_rows_strdup(rows, 0);
@@ -294,7 +302,13 @@ static void dest_read(db_rows *rows, bool with_secret, serve_store_destination *
     d->disabled_reason = db_rows_strdup(rows, 7);
     d->created_at = db_rows_int(rows, 8);
     d->updated_at = db_rows_int(rows, 9);
+    d->format = db_rows_strdup(rows, 11);
     d->secret = with_secret ? db_rows_strdup(rows, 10) : NULL;
+    d->previous = NULL;
+    d->previous_count = 0;
+    if (with_secret)
+        serve_secret_parse(db_rows_text(rows, 12, NULL), INT64_MIN, &d->previous,
+                           &d->previous_count);
 }
 
 /* Reads the live destination id into *out (cleared first). HOOKD_ENOTFOUND when it does
@@ -314,6 +328,15 @@ static int dest_load(db *conn, const char *id, bool with_secret, serve_store_des
     dest_read(rows, with_secret, out);
     db_rows_free(rows);
     return 0;
+}
+
+/* Reads the live destination id with its secret and the previous ones still valid at now. */
+static int dest_secrets(db *conn, const char *id, int64_t now, serve_store_destination *out)
+{
+    int rc = dest_load(conn, id, true, out);
+    if (rc == 0)
+        serve_secret_prune(out->previous, &out->previous_count, now);
+    return rc;
 }
 
 /* Replaces the subscriptions of destination id by the types of events_json. */
@@ -350,10 +373,11 @@ static int subscriptions_set(db *conn, const char *id, const char *events_json)
 int serve_store_w_destination_create(db *conn, void *arg)
 {
     serve_store_request *r = arg;
-    char id[HOOKD_ID_LEN + 1], secret[64];
+    char id[HOOKD_ID_LEN + 1], secret[SERVE_SECRET_SIZE];
+    const char *format = r->format ? r->format : SERVE_FORMAT_MEETBIT;
     int rc = hookd_id_new(id);
     if (rc == 0)
-        rc = random_token("whsec_", 24, secret, sizeof secret);
+        rc = serve_secret_new(format, secret);
     if (rc != 0)
         return rc;
     db_param p[] = {DB_S(id),
@@ -363,16 +387,17 @@ int serve_store_w_destination_create(db *conn, void *arg)
                     DB_S(r->events_json ? r->events_json : "[]"),
                     DB_S(r->headers_json ? r->headers_json : "{}"),
                     DB_S(secret),
-                    DB_I(r->now)};
+                    DB_I(r->now),
+                    DB_S(format)};
     rc = query(conn,
                "INSERT INTO serve_destinations (id, name, url, description, events, headers, "
-               "secret, active, created_at, updated_at) "
-               "VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $8)",
-               p, 8, NULL, NULL);
+               "secret, active, created_at, updated_at, format) "
+               "VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $8, $9)",
+               p, 9, NULL, NULL);
     if (rc == 0)
         rc = subscriptions_set(conn, id, r->events_json);
     if (rc == 0)
-        rc = dest_load(conn, id, true, &r->destination);
+        rc = dest_secrets(conn, id, r->now, &r->destination);
     return rc;
 }
 
@@ -407,7 +432,7 @@ int serve_store_w_destination_update(db *conn, void *arg)
 {
     serve_store_request *r = arg;
     char sql[512];
-    db_param p[8];
+    db_param p[9];
     size_t n = 0;
     int len = snprintf(sql, sizeof sql, "UPDATE serve_destinations SET updated_at = $1");
     p[n++] = DB_I(r->now);
@@ -421,6 +446,7 @@ int serve_store_w_destination_update(db *conn, void *arg)
         {SERVE_STORE_F_DESCRIPTION, "description", r->description},
         {SERVE_STORE_F_EVENTS, "events", r->events_json},
         {SERVE_STORE_F_HEADERS, "headers", r->headers_json},
+        {SERVE_STORE_F_FORMAT, "format", r->format},
     };
     for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
         if (!(r->fields & sets[i].flag))
@@ -490,26 +516,41 @@ int serve_store_w_destination_set_active(db *conn, void *arg)
 int serve_store_w_destination_secret(db *conn, void *arg)
 {
     serve_store_request *r = arg;
-    return dest_load(conn, r->id, true, &r->destination);
+    return dest_secrets(conn, r->id, r->now, &r->destination);
 }
 
 int serve_store_w_destination_rotate(db *conn, void *arg)
 {
     serve_store_request *r = arg;
-    char secret[64];
-    int rc = random_token("whsec_", 24, secret, sizeof secret);
+    serve_store_destination current = {0};
+    int rc = dest_secrets(conn, r->id, r->now, &current);
+    char secret[SERVE_SECRET_SIZE];
+    if (rc == 0)
+        rc = serve_secret_new(current.format, secret);
+    if (rc != 0) {
+        destination_clear(&current);
+        return rc;
+    }
+    char *previous = serve_secret_rotated(current.secret, current.previous, current.previous_count,
+                                          r->now, r->grace_ms);
+    /* The old secret in the WHERE: a rotation that committed meanwhile (another node) is
+     * not silently overwritten, its secret dropped from the grace list. */
+    db_param p[] = {DB_S(r->id), DB_S(secret), DB_I(r->now), DB_SOPT(previous),
+                    DB_S(current.secret)};
+    int64_t changed = 0;
+    rc = query(conn,
+               "UPDATE serve_destinations SET secret = $2, previous_secrets = $4, updated_at = $3 "
+               "WHERE id = $1 AND deleted_at IS NULL AND secret = $5",
+               p, 5, NULL, &changed);
+    free(previous);
+    destination_clear(&current);
     if (rc != 0)
         return rc;
-    db_param p[] = {DB_S(r->id), DB_S(secret), DB_I(r->now)};
-    rc = update_one(conn,
-                    "UPDATE serve_destinations SET secret = $2, updated_at = $3 "
-                    "WHERE id = $1 AND deleted_at IS NULL",
-                    p, 3);
-    if (rc != 0)
-        return rc;
-    destination_clear(&r->destination);
-    r->destination.secret = xstrdup(secret);
-    return 0;
+    if (changed == 0) {
+        snprintf(r->why, sizeof r->why, "the secret was rotated meanwhile; try again");
+        return HOOKD_ECONFLICT;
+    }
+    return dest_secrets(conn, r->id, r->now, &r->destination);
 }
 
 int serve_store_w_destination_recover(db *conn, void *arg)
@@ -907,8 +948,30 @@ int serve_store_w_stats(db *conn, void *arg)
     "WHERE w.destination_id = $1 AND w.status = 'pending' AND w.lease_until IS NULL "              \
     "AND w.next_attempt_at <= $2 ORDER BY w.next_attempt_at LIMIT $3"
 
-/* Claims up to room webhooks of the destination in the current row of dest (id, url,
- * secret, headers). */
+/* The columns of a destination a claim reads, in claim_destination's order. */
+#define CLAIM_DEST_COLS "id, url, secret, headers, format, previous_secrets"
+
+/* A claimed webhook's format and, for the standard one, the previous secrets still valid:
+ * from the current row of dest (CLAIM_DEST_COLS). */
+static void claim_format(serve_store_claimed *it, db_rows *dest, int64_t now)
+{
+    it->standard = serve_format_standard(db_rows_text(dest, 4, NULL));
+    if (!it->standard || db_rows_null(dest, 5))
+        return;
+    serve_secret_old *list;
+    size_t count;
+    serve_secret_parse(db_rows_text(dest, 5, NULL), now, &list, &count);
+    it->previous = xcalloc(count, sizeof *it->previous);
+    for (size_t i = 0; i < count; i++) {
+        it->previous[i] = list[i].secret; /* taken over */
+        list[i].secret = NULL;
+    }
+    it->previous_count = count;
+    free(list);
+}
+
+/* Claims up to room webhooks of the destination in the current row of dest
+ * (CLAIM_DEST_COLS). */
 static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room)
 {
     const char *id = db_rows_text(dest, 0, NULL);
@@ -934,6 +997,7 @@ static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room)
         it->url = xstrdup(db_rows_text(dest, 1, NULL));
         it->secret = xstrdup(db_rows_text(dest, 2, NULL));
         it->headers_json = xstrdup(db_rows_text(dest, 3, NULL));
+        claim_format(it, dest, c->now);
         c->items[c->count++] = (engine_claimed){.payload = it,
                                                 .key = it->destination_id,
                                                 .id = it->webhook_id,
@@ -963,10 +1027,10 @@ static int claim_pass(db *conn, engine_claim *c, const char *after, const char *
         db_param p[] = {DB_S(last), DB_I(CLAIM_PAGE), upto ? DB_S(upto) : DB_NUL};
         db_rows *dests = NULL;
         int rc = query(conn,
-                       upto ? "SELECT id, url, secret, headers FROM serve_destinations "
+                       upto ? "SELECT " CLAIM_DEST_COLS " FROM serve_destinations "
                               "WHERE active = 1 AND deleted_at IS NULL AND id > $1 AND id <= $3 "
                               "ORDER BY id LIMIT $2"
-                            : "SELECT id, url, secret, headers FROM serve_destinations "
+                            : "SELECT " CLAIM_DEST_COLS " FROM serve_destinations "
                               "WHERE active = 1 AND deleted_at IS NULL AND id > $1 "
                               "ORDER BY id LIMIT $2",
                        p, upto ? 3 : 2, &dests, NULL);
@@ -1074,6 +1138,9 @@ void serve_store_claimed_free(serve_store_claimed *it)
     free(it->destination_id);
     free(it->url);
     free(it->secret);
+    for (size_t i = 0; i < it->previous_count; i++)
+        free(it->previous[i]);
+    free(it->previous);
     free(it->headers_json);
     free(it->body);
     serve_store_outcome_free(it->outcome);

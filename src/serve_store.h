@@ -34,6 +34,7 @@
 
 #include "db.h"
 #include "engine.h"
+#include "serve_secret.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -71,6 +72,7 @@ enum {
     SERVE_STORE_F_EVENTS = 1 << 2,
     SERVE_STORE_F_DESCRIPTION = 1 << 3,
     SERVE_STORE_F_HEADERS = 1 << 4,
+    SERVE_STORE_F_FORMAT = 1 << 5,
 };
 
 /* The webhook statuses, in the order of serve_store_request.by_status. */
@@ -91,6 +93,10 @@ typedef struct serve_store_destination {
     char *secret;          /* set only by create, secret and rotate; NULL otherwise */
     int64_t created_at;
     int64_t updated_at;
+    char *format; /* SERVE_FORMAT_MEETBIT or SERVE_FORMAT_STANDARD */
+    /* with secret: the previous secrets still valid, newest first (a rotation's grace) */
+    serve_secret_old *previous;
+    size_t previous_count;
 } serve_store_destination;
 
 /* A webhook (one event for one destination), without its attempts. Strings owned. */
@@ -138,6 +144,8 @@ typedef struct serve_store_request {
     char *description;     /* destination description, NULL for none */
     char *events_json;     /* destination's event types: JSON array of strings */
     char *headers_json;    /* destination's custom headers: JSON object of strings */
+    char *format;          /* destination's wire format (SERVE_FORMAT_*) */
+    int64_t grace_ms;      /* destination_rotate: how long the old secret stays valid */
     bool active;           /* destination_set_active: the new state */
     char *event_type;      /* event insert: the event's type */
     char *body;            /* event insert: the envelope (signed bytes) */
@@ -172,8 +180,8 @@ typedef struct serve_store_request {
 serve_store_request *serve_store_request_new(int64_t now);
 void serve_store_request_free(serve_store_request *request);
 
-/* Creates a destination (inactive, fresh secret) from name, url, events_json, description,
- * headers_json → destination, with its secret. */
+/* Creates a destination (inactive, fresh secret of its format) from name, url, events_json,
+ * description, headers_json, format (NULL: meetbit) → destination, with its secret. */
 int serve_store_w_destination_create(db *conn, void *request);
 /* → destinations (deleted ones left out), without secrets, oldest first. */
 int serve_store_w_destination_list(db *conn, void *request);
@@ -185,9 +193,12 @@ int serve_store_w_destination_update(db *conn, void *request);
 int serve_store_w_destination_delete(db *conn, void *request);
 /* id + active → destination. Activating clears the deactivation reason. */
 int serve_store_w_destination_set_active(db *conn, void *request);
-/* id → destination.secret. */
+/* id → destination.secret and .previous (those still valid at now). */
 int serve_store_w_destination_secret(db *conn, void *request);
-/* id → a new secret, used by every attempt from now on: destination.secret. */
+/* id + grace_ms → a new secret of the destination's format, used by every attempt from now
+ * on; the replaced one stays valid (in .previous) for grace_ms, 0: not at all, and with it
+ * every earlier one. → destination.secret and .previous. HOOKD_ECONFLICT when another
+ * rotation of the destination committed meanwhile. */
 int serve_store_w_destination_rotate(db *conn, void *request);
 /* id + since → every failed webhook of the destination created since then gets a fresh
  * round of attempts; count: how many. */
@@ -242,6 +253,11 @@ typedef struct serve_store_claimed {
     int64_t round_attempts;       /* attempts already made in the current round */
     int64_t attempt_count;        /* attempts made in all */
     serve_store_outcome *outcome; /* set when its attempt ended (owned), else NULL */
+    /* its format is SERVE_FORMAT_STANDARD; then previous holds the previous secrets still
+     * valid at the claim (a rotation's grace), signed too: previous_count of them */
+    bool standard;
+    char **previous;
+    size_t previous_count;
 } serve_store_claimed;
 
 /*

@@ -4,6 +4,8 @@
  * trailing newline from `echo` is part of the body) and uses the protocol core
  * (include/hookd.h) exactly as the sender and receiver do: hookd_sign_attempt for a fresh
  * timestamp and signature, HOOKD_HEADER_* for the header names. Flags go through cli.c.
+ * --format standard-webhooks switches all three to Standard Webhooks (SPEC §8): webhook-*
+ * headers, Unix-seconds timestamps, "v1,<base64>" signatures keyed by a whsec_ secret.
  */
 #include "cli.h"
 #include "hookd.h"
@@ -36,12 +38,6 @@ static bool header_value_ok(const char *text)
     return true;
 }
 
-static bool timestamp_ok(const char *text)
-{
-    int64_t parsed;
-    return hookd_timestamp_parse(text, &parsed) == HOOKD_OK;
-}
-
 static bool nonempty(const char *text)
 {
     return *text != '\0';
@@ -49,12 +45,57 @@ static bool nonempty(const char *text)
 
 #define ID_WHAT "is not printable ASCII without spaces (1 to 128 bytes)"
 
+#define FORMAT_MEETBIT "meetbit"
+#define FORMAT_STANDARD "standard-webhooks"
+
+static bool format_valid(const char *text)
+{
+    return strcmp(text, FORMAT_MEETBIT) == 0 || strcmp(text, FORMAT_STANDARD) == 0;
+}
+
+static bool format_standard(const char *format)
+{
+    return format != NULL && strcmp(format, FORMAT_STANDARD) == 0;
+}
+
+/* The --format flag every tool takes; field is the offset of its config's format. */
+#define FORMAT_OPTION(type)                                                                        \
+    {                                                                                              \
+        .name = "format", .kind = CLI_STRING, .offset = CLI_AT(type, format), .arg = "F",          \
+        .help = "meetbit (default: X-Webhook-*) or standard-webhooks\n"                            \
+                "(webhook-*, Unix-seconds timestamp, v1,<base64> signature)",                      \
+        .valid = format_valid, .what = "is not meetbit or standard-webhooks"                       \
+    }
+
+/* One delivery's signature headers, in a format. */
+typedef struct tool_signed {
+    const char *names[3]; /* id, timestamp, signature header names */
+    char timestamp[HOOKD_TIMESTAMP_LEN + 1];
+    char signature[HOOKD_STANDARD_SIGNATURE_LEN > HOOKD_SIGNATURE_HEX_LEN
+                       ? HOOKD_STANDARD_SIGNATURE_LEN + 1
+                       : HOOKD_SIGNATURE_HEX_LEN + 1];
+} tool_signed;
+
+/* A timestamp of the format: YYYY-MM-DDTHH:MM:SSZ, or Unix seconds (standard) → *unix. */
+static bool timestamp_of_format(const char *format, const char *text, int64_t *unix_seconds)
+{
+    if (!format_standard(format))
+        return hookd_timestamp_parse(text, unix_seconds) == HOOKD_OK;
+    char *end = NULL;
+    long long v = strtoll(text, &end, 10);
+    if (*text < '0' || *text > '9' || *end != '\0' || v < 0)
+        return false;
+    *unix_seconds = v;
+    return true;
+}
+
 /* ---- hookd sign ---- */
 
 typedef struct sign_config {
     const char *secret;
     const char *id;
     const char *timestamp; /* NULL: now */
+    const char *format;    /* NULL: meetbit */
 } sign_config;
 
 static const cli_option sign_options[] = {
@@ -75,16 +116,16 @@ static const cli_option sign_options[] = {
      .kind = CLI_STRING,
      .offset = CLI_AT(sign_config, timestamp),
      .arg = "TS",
-     .help = "YYYY-MM-DDTHH:MM:SSZ (default: now)",
-     .valid = timestamp_ok,
-     .what = "is not a timestamp YYYY-MM-DDTHH:MM:SSZ"},
+     .help = "YYYY-MM-DDTHH:MM:SSZ, or Unix seconds with --format\n"
+             "standard-webhooks (default: now)"},
+    FORMAT_OPTION(sign_config),
 };
 
 static const cli_command sign_command = {
     .name = "sign",
-    .synopsis = "--secret S --id ID [--timestamp TS] < BODY",
-    .summary = "Prints the three X-Webhook-* headers for the body read on stdin (its exact bytes:\n"
-               "use printf or echo -n to avoid signing a trailing newline).\n",
+    .synopsis = "--secret S --id ID [--timestamp TS] [--format F] < BODY",
+    .summary = "Prints the three X-Webhook-* (or webhook-*) headers for the body read on stdin\n"
+               "(its exact bytes: use printf or echo -n to avoid signing a trailing newline).\n",
     CLI_OPTIONS(sign_options),
 };
 
@@ -96,6 +137,7 @@ typedef struct verify_config {
     const char *timestamp;
     const char *signature;
     int64_t tolerance_ms;
+    const char *format; /* NULL: meetbit */
 } verify_config;
 
 static const cli_option verify_options[] = {
@@ -129,12 +171,13 @@ static const cli_option verify_options[] = {
      .arg = "D",
      .help = "accepted clock distance, past or future (default 5m;\n"
              "units ms, s, m, h, d; a bare number is seconds)"},
+    FORMAT_OPTION(verify_config),
 };
 
 static const cli_command verify_command = {
     .name = "verify",
     .synopsis = "--secret S [--secret S_OLD …] --id ID --timestamp TS\n"
-                "--signature SIG [--tolerance 5m] < BODY",
+                "--signature SIG [--tolerance 5m] [--format F] < BODY",
     .summary =
         "Checks a delivery as a receiver does. Prints \"ok\" on stdout and exits 0, or prints\n"
         "the reason on stderr (\"hookd verify: expired\", \"… bad signature\", \"… malformed\n"
@@ -150,6 +193,7 @@ typedef struct send_config {
     const char *data; /* a JSON object, or "-": stdin */
     const char *id;   /* NULL: a fresh UUID */
     int64_t timeout_ms;
+    const char *format; /* NULL: meetbit */
 } send_config;
 
 static const cli_option send_options[] = {
@@ -183,11 +227,13 @@ static const cli_option send_options[] = {
      .help = "the whole attempt, connect to last byte (default 10s)",
      .min = 1,
      .max = 3600000},
+    FORMAT_OPTION(send_config),
 };
 
 static const cli_command send_command = {
     .name = "send",
-    .synopsis = "URL --secret S --event TYPE --data JSON [--id ID] [--timeout 10s]",
+    .synopsis = "URL --secret S --event TYPE --data JSON [--id ID] [--timeout 10s]\n"
+                "[--format F]",
     .summary =
         "Delivers one signed webhook {\"event\":TYPE,\"data\":JSON} to URL with a fresh\n"
         "timestamp. Redirects are not followed. Prints \"HTTP <status>\" and the first 4 KiB\n"
@@ -245,21 +291,35 @@ static int stdin_failed(const char *command, int rc)
     return 1;
 }
 
-/* Signs body for id: at timestamp when given, else at the current time (then timestamp
- * is written into out). Reports a failure on stderr for command; returns 0 or 1. */
-static int sign_body(const char *command, const char *secret, const char *id, const char *timestamp,
-                     const char *body, size_t body_len, hookd_signed *out)
+/* Signs body for id in format: at timestamp when given (already checked), else at the
+ * current time. Reports a failure on stderr for command; returns 0 or 1. */
+static int sign_body(const char *command, const char *format, const char *secret, const char *id,
+                     const char *timestamp, const char *body, size_t body_len, tool_signed *out)
 {
+    int64_t when = (int64_t)time(NULL);
     int rc;
-    if (timestamp) {
-        snprintf(out->timestamp, sizeof out->timestamp, "%s", timestamp);
-        rc = hookd_sign(secret, strlen(secret), id, timestamp, body, body_len, out->signature);
+    if (timestamp && !timestamp_of_format(format, timestamp, &when))
+        rc = HOOKD_ETIMESTAMP;
+    else if (format_standard(format)) {
+        out->names[0] = HOOKD_STANDARD_HEADER_ID;
+        out->names[1] = HOOKD_STANDARD_HEADER_TIMESTAMP;
+        out->names[2] = HOOKD_STANDARD_HEADER_SIGNATURE;
+        snprintf(out->timestamp, sizeof out->timestamp, "%lld", (long long)when);
+        rc = hookd_standard_sign(secret, strlen(secret), id, when, body, body_len, out->signature);
     } else {
-        rc = hookd_sign_attempt(secret, strlen(secret), id, (int64_t)time(NULL), body, body_len,
-                                out);
+        hookd_signed sig;
+        out->names[0] = HOOKD_HEADER_ID;
+        out->names[1] = HOOKD_HEADER_TIMESTAMP;
+        out->names[2] = HOOKD_HEADER_SIGNATURE;
+        rc = hookd_sign_attempt(secret, strlen(secret), id, when, body, body_len, &sig);
+        snprintf(out->timestamp, sizeof out->timestamp, "%s", sig.timestamp);
+        snprintf(out->signature, sizeof out->signature, "%s", sig.signature);
     }
     if (rc != HOOKD_OK) {
-        fprintf(stderr, "hookd %s: %s\n", command, hookd_strerror(rc));
+        fprintf(stderr, "hookd %s: %s\n", command,
+                rc == HOOKD_EINVAL && format_standard(format)
+                    ? "invalid argument (a standard-webhooks secret is whsec_ and base64)"
+                    : hookd_strerror(rc));
         return 1;
     }
     return 0;
@@ -275,18 +335,23 @@ int cmd_sign(int argc, char **argv)
         return cli_usage_error(&sign_command, "--secret is required (or env HOOKD_SECRET)");
     if (c.id == NULL)
         return cli_usage_error(&sign_command, "--id is required");
+    int64_t unused;
+    if (c.timestamp && !timestamp_of_format(c.format, c.timestamp, &unused))
+        return cli_usage_error(&sign_command, "--timestamp: \"%s\" is not %s", c.timestamp,
+                               format_standard(c.format) ? "Unix seconds"
+                                                         : "a timestamp YYYY-MM-DDTHH:MM:SSZ");
     char *body;
     size_t body_len;
     rc = read_stdin(&body, &body_len);
     if (rc != HOOKD_OK)
         return stdin_failed("sign", rc);
-    hookd_signed sig;
-    rc = sign_body("sign", c.secret, c.id, c.timestamp, body, body_len, &sig);
+    tool_signed sig;
+    rc = sign_body("sign", c.format, c.secret, c.id, c.timestamp, body, body_len, &sig);
     free(body);
     if (rc != 0)
         return rc;
-    printf("%s: %s\n%s: %s\n%s: %s\n", HOOKD_HEADER_ID, c.id, HOOKD_HEADER_TIMESTAMP, sig.timestamp,
-           HOOKD_HEADER_SIGNATURE, sig.signature);
+    printf("%s: %s\n%s: %s\n%s: %s\n", sig.names[0], c.id, sig.names[1], sig.timestamp,
+           sig.names[2], sig.signature);
     return fflush(stdout) == 0 ? 0 : 1;
 }
 
@@ -308,8 +373,12 @@ int cmd_verify(int argc, char **argv)
     rc = read_stdin(&body, &body_len);
     if (rc != HOOKD_OK)
         return stdin_failed("verify", rc);
-    rc = hookd_verify(secrets, c.secrets.count, c.id, c.timestamp, c.signature, body, body_len,
-                      (int64_t)time(NULL), c.tolerance_ms / 1000);
+    if (format_standard(c.format))
+        rc = hookd_standard_verify(secrets, c.secrets.count, c.id, c.timestamp, c.signature, body,
+                                   body_len, (int64_t)time(NULL), c.tolerance_ms / 1000, NULL);
+    else
+        rc = hookd_verify(secrets, c.secrets.count, c.id, c.timestamp, c.signature, body, body_len,
+                          (int64_t)time(NULL), c.tolerance_ms / 1000);
     free(body);
     if (rc != HOOKD_OK) {
         fprintf(stderr, "hookd verify: %s\n", hookd_strerror(rc));
@@ -343,14 +412,14 @@ static struct curl_slist *header_add(struct curl_slist *list, const char *name, 
 }
 
 /* The request's headers: the content type, our agent, no 100-continue, the three signed. */
-static struct curl_slist *webhook_headers(const char *id, const hookd_signed *sig)
+static struct curl_slist *webhook_headers(const char *id, const tool_signed *sig)
 {
     struct curl_slist *h = http_header_list_add(NULL, "Content-Type: application/json");
     h = http_header_list_add(h, "User-Agent: hookd/" HOOKD_VERSION_STRING);
     h = http_header_list_add(h, "Expect:");
-    h = header_add(h, HOOKD_HEADER_ID, id);
-    h = header_add(h, HOOKD_HEADER_TIMESTAMP, sig->timestamp);
-    return header_add(h, HOOKD_HEADER_SIGNATURE, sig->signature);
+    h = header_add(h, sig->names[0], id);
+    h = header_add(h, sig->names[1], sig->timestamp);
+    return header_add(h, sig->names[2], sig->signature);
 }
 
 /* Performs the POST; prints the status and the start of the answer. Returns the exit
@@ -393,11 +462,10 @@ static int perform_post(CURL *curl, const char *url, struct curl_slist *headers,
 }
 
 /* POSTs body to url signed now; prints the outcome; returns the exit status. */
-static int post_webhook(const char *url, const char *secret, const char *id, const char *body,
-                        size_t body_len, int64_t timeout_ms)
+static int post_webhook(const char *url, const send_config *c, const char *body, size_t body_len)
 {
-    hookd_signed sig;
-    if (sign_body("send", secret, id, NULL, body, body_len, &sig) != 0)
+    tool_signed sig;
+    if (sign_body("send", c->format, c->secret, c->id, NULL, body, body_len, &sig) != 0)
         return 1;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fputs("hookd send: cannot initialize libcurl\n", stderr);
@@ -408,8 +476,8 @@ static int post_webhook(const char *url, const char *secret, const char *id, con
     if (curl == NULL) {
         fputs("hookd send: cannot initialize libcurl\n", stderr);
     } else {
-        struct curl_slist *headers = webhook_headers(id, &sig);
-        exit_status = perform_post(curl, url, headers, body, body_len, timeout_ms);
+        struct curl_slist *headers = webhook_headers(c->id, &sig);
+        exit_status = perform_post(curl, url, headers, body, body_len, c->timeout_ms);
         curl_slist_free_all(headers);
         curl_easy_cleanup(curl);
     }
@@ -481,7 +549,7 @@ int cmd_send(int argc, char **argv)
     size_t body_len = 0;
     rc = send_body(&c, &body, &body_len);
     if (rc == 0)
-        rc = post_webhook(url, c.secret, c.id, body, body_len, c.timeout_ms);
+        rc = post_webhook(url, &c, body, body_len);
     free(body);
     return rc;
 }

@@ -3,10 +3,13 @@
  * X-Webhook-Signature, and the receiver's checks in their contractual order.
  *
  * The signed message is `id "." timestamp "." body`, fed to the MAC in pieces so a large
- * body is never copied. Comparison is constant-time (CRYPTO_memcmp) against every secret,
- * without stopping at the first match, so timing does not reveal which secret matched.
+ * body is never copied; the HMAC itself (hookd__hmac_sha256, core_hmac.h) is shared with the
+ * other wire formats (wire_formats.c). Comparison is constant-time (CRYPTO_memcmp) against every
+ * secret, without stopping at the first match, so timing does not reveal which secret matched.
  */
 #include "hookd.h"
+
+#include "core_hmac.h"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -16,7 +19,7 @@
 #include <pthread.h>
 #include <string.h>
 
-#define MAC_LEN 32 /* bytes in an HMAC-SHA256 */
+#define MAC_LEN CORE_MAC_LEN
 
 /* Fetching the HMAC implementation is a locked provider lookup: done once per process, not
  * per signature (the receiver verifies every request). EVP_MAC objects are shareable. */
@@ -28,11 +31,8 @@ static void hmac_fetch(void)
     hmac_implementation = EVP_MAC_fetch(NULL, "HMAC", NULL);
 }
 
-/* Computes the raw HMAC-SHA256 of `id "." timestamp "." body` into mac. HOOKD_EINVAL for a
- * missing argument, HOOKD_ENOMEM when OpenSSL cannot allocate its context, HOOKD_EIO when
- * OpenSSL fails otherwise (no HMAC provider loaded). */
-static int compute_mac(const char *secret, size_t secret_len, const char *id, const char *timestamp,
-                       const void *body, size_t body_len, unsigned char mac[MAC_LEN])
+int hookd__hmac_sha256(const void *key, size_t key_len, const hookd__piece *pieces, size_t count,
+                       unsigned char mac[CORE_MAC_LEN])
 {
     int rc = HOOKD_EIO;
     EVP_MAC_CTX *ctx = NULL;
@@ -40,9 +40,11 @@ static int compute_mac(const char *secret, size_t secret_len, const char *id, co
     OSSL_PARAM params[2];
     size_t mac_len = 0;
 
-    if (secret == NULL || secret_len == 0 || id == NULL || timestamp == NULL ||
-        (body == NULL && body_len != 0))
+    if (key == NULL || key_len == 0)
         return HOOKD_EINVAL;
+    for (size_t i = 0; i < count; i++)
+        if (pieces[i].bytes == NULL && pieces[i].len != 0)
+            return HOOKD_EINVAL;
     pthread_once(&hmac_once, hmac_fetch);
     if (hmac_implementation == NULL)
         goto done;
@@ -53,18 +55,29 @@ static int compute_mac(const char *secret, size_t secret_len, const char *id, co
     }
     params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0);
     params[1] = OSSL_PARAM_construct_end();
-    if (!EVP_MAC_init(ctx, (const unsigned char *)secret, secret_len, params) ||
-        !EVP_MAC_update(ctx, (const unsigned char *)id, strlen(id)) ||
-        !EVP_MAC_update(ctx, (const unsigned char *)".", 1) ||
-        !EVP_MAC_update(ctx, (const unsigned char *)timestamp, strlen(timestamp)) ||
-        !EVP_MAC_update(ctx, (const unsigned char *)".", 1) ||
-        (body_len != 0 && !EVP_MAC_update(ctx, body, body_len)) ||
-        !EVP_MAC_final(ctx, mac, &mac_len, MAC_LEN) || mac_len != MAC_LEN)
+    if (!EVP_MAC_init(ctx, key, key_len, params))
+        goto done;
+    for (size_t i = 0; i < count; i++)
+        if (pieces[i].len != 0 && !EVP_MAC_update(ctx, pieces[i].bytes, pieces[i].len))
+            goto done;
+    if (!EVP_MAC_final(ctx, mac, &mac_len, CORE_MAC_LEN) || mac_len != CORE_MAC_LEN)
         goto done;
     rc = HOOKD_OK;
 done:
     EVP_MAC_CTX_free(ctx);
     return rc;
+}
+
+/* The raw HMAC-SHA256 of `id "." timestamp "." body` into mac: hookd__hmac_sha256's codes,
+ * and HOOKD_EINVAL for a NULL id or timestamp. */
+static int compute_mac(const char *secret, size_t secret_len, const char *id, const char *timestamp,
+                       const void *body, size_t body_len, unsigned char mac[MAC_LEN])
+{
+    if (id == NULL || timestamp == NULL)
+        return HOOKD_EINVAL;
+    hookd__piece pieces[] = {
+        {id, strlen(id)}, {".", 1}, {timestamp, strlen(timestamp)}, {".", 1}, {body, body_len}};
+    return hookd__hmac_sha256(secret, secret_len, pieces, sizeof pieces / sizeof pieces[0], mac);
 }
 
 int hookd_sign(const char *secret, size_t secret_len, const char *id, const char *timestamp,
@@ -106,10 +119,9 @@ static int hex_value(char c)
     return -1;
 }
 
-/* Decodes exactly 64 hex digits (either case) into 32 bytes. */
-static int decode_signature(const char *text, unsigned char mac[MAC_LEN])
+int hookd__mac_from_hex(const char *text, size_t len, unsigned char mac[MAC_LEN])
 {
-    if (strlen(text) != HOOKD_SIGNATURE_HEX_LEN)
+    if (len != HOOKD_SIGNATURE_HEX_LEN)
         return HOOKD_ESIGNATURE_FORMAT;
     for (size_t i = 0; i < MAC_LEN; i++) {
         int hi = hex_value(text[2 * i]), lo = hex_value(text[2 * i + 1]);
@@ -117,6 +129,18 @@ static int decode_signature(const char *text, unsigned char mac[MAC_LEN])
             return HOOKD_ESIGNATURE_FORMAT;
         mac[i] = (unsigned char)(hi << 4 | lo);
     }
+    return HOOKD_OK;
+}
+
+int hookd__window_check(int64_t sent_at, int64_t now, int64_t tolerance)
+{
+    if (tolerance < 0)
+        tolerance = 0;
+    /* Compare differences rather than now ± tolerance, which could overflow. */
+    if (sent_at < now && (uint64_t)now - (uint64_t)sent_at > (uint64_t)tolerance)
+        return HOOKD_EEXPIRED;
+    if (sent_at > now && (uint64_t)sent_at - (uint64_t)now > (uint64_t)tolerance)
+        return HOOKD_EFUTURE;
     return HOOKD_OK;
 }
 
@@ -133,18 +157,13 @@ int hookd_verify(const hookd_secret *secrets, size_t secret_count, const char *i
         return HOOKD_EMISSING;
     if (hookd_timestamp_parse(timestamp, &sent_at) != HOOKD_OK)
         return HOOKD_ETIMESTAMP;
-    if (tolerance < 0)
-        tolerance = 0;
-    /* Compare differences rather than now ± tolerance, which could overflow. */
-    if (sent_at < now && (uint64_t)now - (uint64_t)sent_at > (uint64_t)tolerance)
-        return HOOKD_EEXPIRED;
-    if (sent_at > now && (uint64_t)sent_at - (uint64_t)now > (uint64_t)tolerance)
-        return HOOKD_EFUTURE;
-    if (decode_signature(signature, given) != HOOKD_OK)
+    int rc = hookd__window_check(sent_at, now, tolerance);
+    if (rc != HOOKD_OK)
+        return rc;
+    if (hookd__mac_from_hex(signature, strlen(signature), given) != HOOKD_OK)
         return HOOKD_ESIGNATURE_FORMAT;
     for (size_t i = 0; i < secret_count; i++) {
-        int rc =
-            compute_mac(secrets[i].bytes, secrets[i].len, id, timestamp, body, body_len, expected);
+        rc = compute_mac(secrets[i].bytes, secrets[i].len, id, timestamp, body, body_len, expected);
         /* An empty secret (EINVAL) matches nothing; running out of memory or a broken
          * OpenSSL is not the sender's fault, so it is reported rather than called a bad
          * signature. */

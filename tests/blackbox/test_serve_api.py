@@ -68,7 +68,7 @@ class ServeApiTest(ServeCase):
         self.assertEqual(patched["url"], "http://127.0.0.1:9/hook")
 
         self.assertEqual(self.ok(p, "GET", "/v1/destinations/%s/secret" % did),
-                         {"secret": d["secret"]})
+                         {"secret": d["secret"], "previous": []})
         rotated = self.ok(p, "POST", "/v1/destinations/%s/secret/rotate" % did)
         self.assertNotEqual(rotated["secret"], d["secret"])
         self.assertEqual(self.ok(p, "GET", "/v1/destinations/%s/secret" % did), rotated)
