@@ -11,8 +11,9 @@
 # exits 1. Only the sets asked for are checked, so `make` never needs a benchmark tool.
 set -eu
 build="build-essential cmake pkg-config libcurl4-openssl-dev libevent-dev libjansson-dev
-libsqlite3-dev libssl-dev libpq-dev libcmocka-dev python3"
-# python3 is in build: the configure step registers the Python black-box tests.
+libsqlite3-dev libssl-dev libpq-dev libcmocka-dev python3 python3-yaml"
+# python3 is in build: the configure step registers the Python black-box tests, and
+# python3-yaml turns docs/openapi.yaml into the JSON the binary serves.
 test_only="postgresql curl openssl clang-format wrk nginx-light webhook"
 bench_only="curl wrk nginx-light webhook gnuplot-nox postgresql"
 

@@ -15,6 +15,7 @@
 #include "json_raw.h"
 #include "log.h"
 #include "loop.h"
+#include "openapi.h"
 #include "serve_api_json.h"
 #include "serve_store.h"
 
@@ -750,6 +751,8 @@ static void serve_api_handle(struct evhttp_request *req, void *arg)
         http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
     } else if (n == 1 && strcmp(segs[0], "metrics") == 0) {
         handle_metrics(a, req);
+    } else if (n == 1 && strcmp(segs[0], "openapi.json") == 0) {
+        http_reply_text(req, 200, "application/json", serve_openapi_json, serve_openapi_json_len);
     } else if (n >= 1 && strcmp(segs[0], "v1") == 0) {
         if (!authorized(a, req)) {
             evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
