@@ -15,6 +15,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "retry.h"
+#include "sd_notify.h"
 #include "serve_api.h"
 #include "serve_deliver.h"
 #include "serve_store.h"
@@ -272,6 +273,7 @@ static void on_stop(void *arg)
     serve_state *st = arg;
     log_info("serve", "stopping: no new requests; waiting for %zu attempts under way",
              serve_deliver_in_flight(st->dispatch));
+    sd_notify_send("STOPPING=1");
     serve_api_stop(st->serve_api);
     db_listener_close(st->listener);
     st->listener = NULL;
@@ -455,6 +457,7 @@ static int serve_run(serve_state *st)
              serve_deliver_owner(st->dispatch),
              strncmp(c->db_url, "sqlite:", 7) == 0 ? c->db_url : "postgres",
              c->max_in_flight == 0 ? ", API only: delivers nothing" : "");
+    sd_notify_send("READY=1"); /* the sockets listen: systemd may start what needs us */
     if (event_base_dispatch(st->base) != 0) {
         log_error("serve", "the event loop failed");
         return 1;
