@@ -54,6 +54,7 @@ typedef struct serve_config {
     long max_in_flight;
     long max_per_destination;
     const char *node_id; /* --node-id, or NULL: "HOST ADDR:PORT" */
+    const char *proxy;   /* --proxy, or NULL */
     int64_t poll_ms;     /* 0: by backend */
 } serve_config;
 
@@ -67,6 +68,14 @@ static const serve_config serve_config_defaults = {
     .max_in_flight = 1024,
     .max_per_destination = 8,
 };
+
+/* --proxy: an http:// or https:// URL with a host. */
+static bool serve_proxy_valid(const char *text)
+{
+    char why[128];
+    return http_client_check_url(&(http_client_options){.allow_http = true}, text, why,
+                                 sizeof why) == 0;
+}
 
 #define AT(field) CLI_AT(serve_config, field)
 
@@ -126,6 +135,16 @@ static const cli_option serve_options[] = {
      .offset = AT(ca_file),
      .arg = "PEM",
      .help = "trust these certificates instead of the system's"},
+    {.name = "proxy",
+     .kind = CLI_STRING,
+     .offset = AT(proxy),
+     .arg = "URL",
+     .help = "send every attempt through this HTTP proxy (http://HOST:PORT),\n"
+             "tunnelled with CONNECT; the destination's address is resolved\n"
+             "and checked first, and the proxy is asked for that address.\n"
+             "http_proxy and the like in the environment are ignored",
+     .valid = serve_proxy_valid,
+     .what = "is not an http:// or https:// URL"},
     {.name = "event-types",
      .kind = CLI_STRING,
      .offset = AT(event_types),
@@ -504,7 +523,8 @@ int cmd_serve(int argc, char **argv)
         .config = &c,
         .client_options = {.allow_http = c.allow_http,
                            .allow_private_addresses = c.allow_private,
-                           .ca_file = c.ca_file},
+                           .ca_file = c.ca_file,
+                           .proxy = c.proxy},
     };
     if (retry_policy_parse(&st.retry, c.retry_delays.text) != 0)
         return cli_usage_error(&serve_command, "--retry-delays: \"%s\" is not a list of durations",

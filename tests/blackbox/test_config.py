@@ -108,6 +108,8 @@ class ConfigTest(ServeCase):
         p = self.hookd(["serve", "--log-format", "json", "--listen", "127.0.0.1:%d" % port,
                         "--db", "sqlite:" + odd, "--api-token", FILE_TOKEN], wait_port=port,
                        name="serve")
+        # the port opens a moment before SIGTERM is handled: wait for an answer first
+        self.assertEqual(harness.request("GET", port, "/healthz")[0], 200)
         self.assertEqual(p.terminate(), 0)
         messages = [json.loads(l)["message"] for l in p.output().splitlines()]
         self.assertTrue(any(odd in m for m in messages), messages)

@@ -53,6 +53,8 @@ class SystemdTest(ServeCase):
 
     def test_without_notify_socket_nothing_changes(self):
         p = self.start_serve(env={"NOTIFY_SOCKET": ""})
+        # the port opens a moment before SIGTERM is handled: wait for an answer first
+        self.assertEqual(harness.request("GET", p.port, "/healthz")[0], 200)
         self.assertEqual(p.terminate(), 0)
         self.assertNotIn("systemd", p.output())
 
