@@ -2,8 +2,9 @@
 # scripts/deps.sh [SET...] — the Debian packages hookd needs, by what you want to do:
 #   build   compile hookd and its unit tests (make, make run)         — the default
 #   test    build + what the tests start or call (make test, make sanitize, make tsan):
-#           PostgreSQL, python3, curl, clang-format, and wrk + nginx + adnanh/webhook for
-#           the benchmark smoke test that make test runs
+#           PostgreSQL, python3, curl, clang-format, man-db, systemd-analyze, and wrk +
+#           nginx + adnanh/webhook for the benchmark smoke test that make test runs
+#           (npm, for @redocly/cli in test_openapi, comes with Node: not a Debian package)
 #   bench   build + the benchmark tools (make bench): wrk, nginx, webhook, gnuplot
 #   fuzz    clang with libFuzzer (fuzz/run.sh)
 #   format  clang-format (make format, make format-check)
@@ -14,7 +15,9 @@ build="build-essential cmake pkg-config libcurl4-openssl-dev libevent-dev libjan
 libsqlite3-dev libssl-dev libpq-dev libcmocka-dev python3 python3-yaml"
 # python3 is in build: the configure step registers the Python black-box tests, and
 # python3-yaml turns docs/openapi.yaml into the JSON the binary serves.
-test_only="postgresql curl openssl clang-format wrk nginx-light webhook"
+# man-db renders the man pages, systemd gives systemd-analyze verify (the units are checked,
+# not run), dpkg-dev (from build-essential) builds the package in the test of make deb.
+test_only="postgresql curl openssl clang-format wrk nginx-light webhook man-db systemd"
 bench_only="curl wrk nginx-light webhook gnuplot-nox postgresql"
 
 pkgs=""
