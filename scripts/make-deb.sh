@@ -10,6 +10,10 @@ build=$(cd "${1:?usage: make-deb.sh BUILD_DIR [OUT_DIR]}" && pwd)
 out=$(cd "${2:-$build}" && pwd)
 src=$(cd "$(dirname "$0")/.." && pwd)
 
+if grep -Eq '^HOOKD_(SANITIZE|TSAN):BOOL=ON' "$build/CMakeCache.txt"; then
+  echo "make-deb.sh: $build is a sanitizer build; package a plain one (make deb)" >&2
+  exit 1
+fi
 version=$("$build/hookd" --version | sed 's/^hookd //')
 arch=$(dpkg --print-architecture)
 pkgver="$version-1"
