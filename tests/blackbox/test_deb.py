@@ -102,6 +102,13 @@ class DebTest(harness.TestCase):
                  os.path.join(root, "etc/hookd/receive.conf")])
         self.assertEqual(r.returncode, 2)
         self.assertIn("--secret is required", r.stderr)
+        # the packaged serve.conf starts the sender (its database and port moved here)
+        port = harness.free_port()
+        p = self.hookd(["serve", "--config", os.path.join(root, "etc/hookd/serve.conf"),
+                        "--db", "sqlite:" + os.path.join(self.tmp, "s.db"),
+                        "--listen", "127.0.0.1:%d" % port], wait_port=port, name="serve")
+        self.assertEqual(harness.request("GET", port, "/healthz")[0], 200)
+        self.assertEqual(p.terminate(), 0)
         if shutil.which("man"):
             r = run(["man", "-l", os.path.join(root, "usr/share/man/man1/hookd-serve.1.gz")],
                     env=dict(os.environ, MANPAGER="cat", LANG="C.UTF-8"))
