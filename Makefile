@@ -12,7 +12,7 @@ FORMAT_FILES = $(shell find src include tests/unit fuzz -name '*.[ch]' | sort)
 # thread under load (the thread shares its queues with the loop), on SQLite.
 TSAN_TESTS ?= ^unit\.|^bb\.test_(serve|receive|multinode)_.*\.sqlite$$
 
-.PHONY: all deps configure test sanitize tsan run bench install clean format format-check lint
+.PHONY: all deps configure test sanitize tsan run bench install deb clean format format-check lint
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -61,6 +61,11 @@ bench: all
 # (DESTDIR=/tmp/stage make install stages them for a package).
 install: all
 	cmake --install $(BUILD) --prefix $(PREFIX)
+
+# $(BUILD)/hookd_VERSION-1_ARCH.deb: the install above (prefix /usr), the systemd units
+# (dist/systemd), default settings (dist/etc) and docs; dependencies from dpkg-shlibdeps.
+deb: all
+	scripts/make-deb.sh $(BUILD)
 
 # Rewrites every C file in place to .clang-format (Debian 12's clang-format 14).
 format:

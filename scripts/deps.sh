@@ -2,10 +2,10 @@
 # scripts/deps.sh [SET...] — the Debian packages hookd needs, by what you want to do:
 #   build   compile hookd and its unit tests (make, make run)         — the default
 #   test    build + what the tests start or call (make test, make sanitize, make tsan):
-#           PostgreSQL, python3, curl, clang-format, and wrk + nginx + adnanh/webhook for
-#           the benchmark smoke test that make test runs; and Node.js 20 with npm (not
-#           Debian packages here: checked, not installed), which the provider tests use to
-#           install the providers' own libraries from npm into build/node-test/
+#           PostgreSQL, python3, curl, clang-format, man-db, systemd-analyze, and wrk + nginx +
+#           adnanh/webhook for the benchmark smoke test that make test runs; and Node.js 20
+#           with npm (not Debian packages here: checked, not installed), which the provider
+#           and OpenAPI tests use to install the providers' libraries and @redocly/cli
 #   bench   build + the benchmark tools (make bench): wrk, nginx, webhook, gnuplot
 #   fuzz    clang with libFuzzer (fuzz/run.sh)
 #   format  clang-format (make format, make format-check)
@@ -13,9 +13,12 @@
 # exits 1. Only the sets asked for are checked, so `make` never needs a benchmark tool.
 set -eu
 build="build-essential cmake pkg-config libcurl4-openssl-dev libevent-dev libjansson-dev
-libsqlite3-dev libssl-dev libpq-dev libcmocka-dev python3"
-# python3 is in build: the configure step registers the Python black-box tests.
-test_only="postgresql curl openssl clang-format wrk nginx-light webhook"
+libsqlite3-dev libssl-dev libpq-dev libcmocka-dev python3 python3-yaml"
+# python3 is in build: the configure step registers the Python black-box tests, and
+# python3-yaml turns docs/openapi.yaml into the JSON the binary serves.
+# man-db renders the man pages, systemd gives systemd-analyze verify (the units are checked,
+# not run), dpkg-dev (from build-essential) builds the package in the test of make deb.
+test_only="postgresql curl openssl clang-format wrk nginx-light webhook man-db systemd"
 bench_only="curl wrk nginx-light webhook gnuplot-nox postgresql"
 
 pkgs=""

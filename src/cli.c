@@ -9,6 +9,7 @@
  */
 #include "cli.h"
 #include "hookd.h"
+#include "log.h"
 #include "mem.h"
 
 #include <errno.h>
@@ -19,6 +20,61 @@
 
 #define CLI_HELP_COLUMN 28 /* where help texts start in the usage */
 #define CLI_OPT_BASE 256   /* getopt values of table entries: CLI_OPT_BASE + index */
+#define CLI_OPT_MAN 255    /* getopt value of the hidden --help-man */
+
+/* Where a value being stored came from, when it is a line of --config's file: errors name
+ * them. NULL while parsing the command line or the environment. */
+static const char *cli_where_file;
+static long cli_where_line;
+
+/* The options every command takes, handled here; their values land in a cli_common. */
+typedef struct cli_common {
+    const char *config;
+    const char *log_format;
+} cli_common;
+
+static bool cli_log_format_valid(const char *text)
+{
+    return strcmp(text, "text") == 0 || strcmp(text, "json") == 0;
+}
+
+static const cli_option cli_common_options[] = {
+    {.name = "config",
+     .kind = CLI_STRING,
+     .offset = CLI_AT(cli_common, config),
+     .arg = "FILE",
+     .help = "read flags from FILE: \"name = value\" lines, name being a\n"
+             "flag without --, true or false for a flag without a value;\n"
+             "'#' starts a comment line. The command line and the\n"
+             "environment win over the file"},
+    {.name = "log-format",
+     .kind = CLI_STRING,
+     .offset = CLI_AT(cli_common, log_format),
+     .arg = "FORMAT",
+     .help = "text (default) or json: one object per line with time,\n"
+             "level, component and message",
+     .valid = cli_log_format_valid,
+     .what = "is not text or json"},
+};
+
+#define CLI_COMMON_COUNT (sizeof cli_common_options / sizeof cli_common_options[0])
+
+/* The options of cmd, then the common ones, by one index. */
+static size_t cli_total(const cli_command *cmd)
+{
+    return cmd->option_count + CLI_COMMON_COUNT;
+}
+
+static const cli_option *cli_opt(const cli_command *cmd, size_t i)
+{
+    return i < cmd->option_count ? &cmd->options[i] : &cli_common_options[i - cmd->option_count];
+}
+
+/* The struct option i's offset points into. */
+static void *cli_target(const cli_command *cmd, size_t i, void *config, cli_common *common)
+{
+    return i < cmd->option_count ? config : (void *)common;
+}
 
 /* The phrase naming what a kind expects, with examples, for values that do not parse. */
 static const char *cli_kind_example(cli_kind kind)
@@ -43,6 +99,8 @@ void cli_hint(const char *name)
 static void cli_vreport(const cli_command *cmd, const char *fmt, va_list ap)
 {
     fprintf(stderr, "hookd %s: ", cmd->name);
+    if (cli_where_file)
+        fprintf(stderr, "%s:%ld: ", cli_where_file, cli_where_line);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     cli_hint(cmd->name);
@@ -219,7 +277,7 @@ static int cli_store(const cli_command *cmd, const cli_option *o, void *config, 
 static int cli_refused(const cli_command *cmd, char **argv)
 {
     if (optopt >= CLI_OPT_BASE) {
-        const cli_option *o = &cmd->options[optopt - CLI_OPT_BASE];
+        const cli_option *o = cli_opt(cmd, (size_t)(optopt - CLI_OPT_BASE));
         return cli_usage_error(
             cmd, o->kind == CLI_FLAG ? "--%s takes no value" : "--%s needs a value", o->name);
     }
@@ -235,7 +293,7 @@ static int cli_refused(const cli_command *cmd, char **argv)
 /* The environment fallbacks of the options the command line did not give. */
 static int cli_apply_env(const cli_command *cmd, void *config, const bool *given)
 {
-    for (size_t i = 0; i < cmd->option_count; i++) {
+    for (size_t i = 0; i < cmd->option_count; i++) { /* the common options have none */
         const cli_option *o = &cmd->options[i];
         const char *env = o->env ? getenv(o->env) : NULL;
         if (!env || !*env)
@@ -256,29 +314,34 @@ static int cli_apply_env(const cli_command *cmd, void *config, const bool *given
 /* getopt_long's table for cmd: every option by name, plus --help. xcalloc'd. */
 static struct option *cli_getopt_table(const cli_command *cmd)
 {
-    struct option *t = xcalloc(cmd->option_count + 2, sizeof *t);
-    for (size_t i = 0; i < cmd->option_count; i++)
-        t[i] = (struct option){cmd->options[i].name,
-                               cmd->options[i].kind == CLI_FLAG ? no_argument : required_argument,
+    size_t n = cli_total(cmd);
+    struct option *t = xcalloc(n + 3, sizeof *t);
+    for (size_t i = 0; i < n; i++)
+        t[i] = (struct option){cli_opt(cmd, i)->name,
+                               cli_opt(cmd, i)->kind == CLI_FLAG ? no_argument : required_argument,
                                NULL, CLI_OPT_BASE + (int)i};
-    t[cmd->option_count] = (struct option){"help", no_argument, NULL, 'h'};
+    t[n] = (struct option){"help", no_argument, NULL, 'h'};
+    /* hidden: the manual page, for the build (`hookd help --man COMMAND`) */
+    t[n + 1] = (struct option){"help-man", no_argument, NULL, CLI_OPT_MAN};
     return t;
 }
 
 /* Runs getopt over argv, storing values and marking given[]. CLI_CONTINUE, 0 or 2. */
-static int cli_scan(const cli_command *cmd, void *config, int argc, char **argv, bool *given)
+static int cli_scan(const cli_command *cmd, void *config, cli_common *common, int argc, char **argv,
+                    bool *given)
 {
     struct option *table = cli_getopt_table(cmd);
     int status = CLI_CONTINUE, c;
     optind = 0; /* glibc: 0 also resets getopt's internal state between parses */
     opterr = 0;
     while (status == CLI_CONTINUE && (c = getopt_long(argc, argv, "h", table, NULL)) != -1) {
-        if (c == 'h') {
-            cli_help(cmd, stdout);
+        if (c == 'h' || c == CLI_OPT_MAN) {
+            (c == 'h' ? cli_help : cli_man)(cmd, stdout);
             status = fflush(stdout) == 0 ? 0 : 1;
-        } else if (c >= CLI_OPT_BASE && (size_t)(c - CLI_OPT_BASE) < cmd->option_count) {
-            given[c - CLI_OPT_BASE] = true;
-            if (cli_store(cmd, &cmd->options[c - CLI_OPT_BASE], config, optarg) != 0)
+        } else if (c >= CLI_OPT_BASE && (size_t)(c - CLI_OPT_BASE) < cli_total(cmd)) {
+            size_t i = (size_t)(c - CLI_OPT_BASE);
+            given[i] = true;
+            if (cli_store(cmd, cli_opt(cmd, i), cli_target(cmd, i, config, common), optarg) != 0)
                 status = 2;
         } else {
             status = cli_refused(cmd, argv);
@@ -288,15 +351,125 @@ static int cli_scan(const cli_command *cmd, void *config, int argc, char **argv,
     return status;
 }
 
+/* ---- --config FILE ---- */
+
+/* The texts of the files read: values point into them for the life of the process. */
+static char **cli_file_texts;
+static size_t cli_file_count;
+
+/* FILE's whole text, kept (see cli_file_texts), or NULL with errno set. */
+static char *cli_read_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    size_t len = 0, cap = 4096;
+    char *text = xmalloc(cap);
+    for (size_t n; (n = fread(text + len, 1, cap - len - 1, f)) > 0;) {
+        len += n;
+        if (cap - len - 1 == 0)
+            text = xrealloc(text, cap *= 2);
+    }
+    int failed = ferror(f), saved = errno;
+    fclose(f);
+    if (failed) {
+        free(text);
+        errno = saved ? saved : EIO;
+        return NULL;
+    }
+    text[len] = '\0';
+    cli_file_texts = xrealloc(cli_file_texts, (cli_file_count + 1) * sizeof *cli_file_texts);
+    cli_file_texts[cli_file_count++] = text;
+    return text;
+}
+
+/* text without the blanks around it; writes a NUL after its end. */
+static char *cli_trim(char *text)
+{
+    while (*text == ' ' || *text == '\t')
+        text++;
+    size_t len = strlen(text);
+    while (len > 0 && (text[len - 1] == ' ' || text[len - 1] == '\t' || text[len - 1] == '\r'))
+        text[--len] = '\0';
+    return text;
+}
+
+/* The index of the option called name (of cmd or common), or -1. */
+static long cli_find(const cli_command *cmd, const char *name)
+{
+    for (size_t i = 0; i < cli_total(cmd); i++)
+        if (strcmp(cli_opt(cmd, i)->name, name) == 0)
+            return (long)i;
+    return -1;
+}
+
+/* One "name = value" line of the file. 0, or 2 once reported. */
+static int cli_file_setting(const cli_command *cmd, void *config, cli_common *common,
+                            const bool *given, char *line)
+{
+    char *eq = strchr(line, '=');
+    if (!eq)
+        return cli_usage_error(cmd, "expected \"name = value\"");
+    *eq = '\0';
+    const char *name = cli_trim(line), *value = cli_trim(eq + 1);
+    long i = cli_find(cmd, name);
+    if (i < 0 || strcmp(name, "config") == 0)
+        return cli_usage_error(cmd,
+                               "\"%.100s\" is not a setting of hookd %s (a flag's name "
+                               "without --)",
+                               name, cmd->name);
+    if (given[i]) /* the command line wins */
+        return 0;
+    const cli_option *o = cli_opt(cmd, (size_t)i);
+    void *target = cli_target(cmd, (size_t)i, config, common);
+    if (o->kind != CLI_FLAG)
+        return cli_store(cmd, o, target, value);
+    bool yes = strcmp(value, "true") == 0, no = strcmp(value, "false") == 0;
+    if (!yes && !no)
+        return cli_usage_error(cmd, "%s: \"%.100s\" is not true or false", name, value);
+    *(bool *)((char *)target + o->offset) = yes;
+    return 0;
+}
+
+/* Applies --config's file to the options the command line did not give. 0, or 2. */
+static int cli_apply_file(const cli_command *cmd, void *config, cli_common *common,
+                          const bool *given)
+{
+    const char *path = common->config;
+    char *text = cli_read_file(path);
+    if (!text)
+        return cli_usage_error(cmd, "--config: cannot read \"%s\": %s", path, strerror(errno));
+    int status = 0;
+    cli_where_file = path;
+    cli_where_line = 0;
+    for (char *line = text, *next; line && status == 0; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        cli_where_line++;
+        line = cli_trim(line);
+        if (*line && *line != '#')
+            status = cli_file_setting(cmd, config, common, given, line);
+    }
+    cli_where_file = NULL;
+    return status;
+}
+
 int cli_parse(const cli_command *cmd, void *config, int argc, char **argv, int *first_positional)
 {
-    bool *given = xcalloc(cmd->option_count + 1, sizeof *given);
-    int status = cli_scan(cmd, config, argc, argv, given);
+    bool *given = xcalloc(cli_total(cmd), sizeof *given);
+    cli_common common = {0};
+    int status = cli_scan(cmd, config, &common, argc, argv, given);
     if (status == CLI_CONTINUE && (size_t)(argc - optind) > cmd->positional_max)
         status = cli_usage_error(cmd, "unexpected argument \"%.200s\"",
                                  argv[optind + (int)cmd->positional_max]);
+    /* file, then environment over it, then the command line over both (given[]) */
+    if (status == CLI_CONTINUE && common.config && cli_apply_file(cmd, config, &common, given) != 0)
+        status = 2;
     if (status == CLI_CONTINUE && cli_apply_env(cmd, config, given) != 0)
         status = 2;
+    if (status == CLI_CONTINUE && common.log_format && strcmp(common.log_format, "json") == 0)
+        log_set_format(LOG_FORMAT_JSON);
     if (first_positional)
         *first_positional = optind;
     free(given);
@@ -334,8 +507,8 @@ void cli_help(const cli_command *cmd, FILE *out)
     fputc('\n', out);
     fputs(cmd->summary, out);
     fputc('\n', out);
-    for (size_t i = 0; i < cmd->option_count; i++) {
-        const cli_option *o = &cmd->options[i];
+    for (size_t i = 0; i < cli_total(cmd); i++) {
+        const cli_option *o = cli_opt(cmd, i);
         char flag[80];
         snprintf(flag, sizeof flag, "--%s", o->name);
         cli_help_option(out, flag, o->kind == CLI_FLAG ? NULL : o->arg, o->help);
@@ -345,4 +518,133 @@ void cli_help(const cli_command *cmd, FILE *out)
         fputc('\n', out);
         fputs(cmd->footer, out);
     }
+}
+
+/* ---- manual pages: the same tables, as roff ---- */
+
+#define CLI_MAN_LOG_LEVEL                                                                          \
+    "\\fBdebug\\fR, \\fBinfo\\fR (the default), \\fBwarn\\fR or \\fBerror\\fR: the lowest "        \
+    "level logged on stderr.\n"
+
+/* text with roff's specials escaped: backslashes, dashes, and a leading '.' or '\''. Each '\n'
+ * becomes sep ("\n" keeps lines, " " joins them into one paragraph). */
+static void cli_roff(FILE *out, const char *text, const char *sep)
+{
+    bool line_start = true;
+    for (const char *p = text; *p; p++) {
+        if (line_start && (*p == '.' || *p == '\''))
+            fputs("\\&", out);
+        line_start = false;
+        if (*p == '\\')
+            fputs("\\e", out);
+        else if (*p == '-')
+            fputs("\\-", out);
+        else if (*p == '\n' && p[1]) {
+            fputs(sep, out);
+            line_start = sep[0] == '\n';
+        } else if (*p != '\n')
+            fputc(*p, out);
+    }
+}
+
+/* The page's header: .TH (name in capitals), and NAME with "name \- what" (what: its text up
+ * to the first stop, colon, semicolon or parenthesis, on one line). */
+static void cli_man_head(FILE *out, const char *name, const char *what)
+{
+    char upper[64];
+    size_t i = 0;
+    for (; name[i] && i < sizeof upper - 1; i++)
+        upper[i] = (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 32 : name[i]);
+    upper[i] = '\0';
+    fprintf(out, ".\\\" Generated by `hookd help --man`: edit the tables in src/, not this.\n");
+    /* .nh .ad l: flags are not hyphenated or stretched, so they can be copied */
+    fprintf(out, ".TH \"%s\" 1 \"\" \"hookd %s\" \"User Commands\"\n.nh\n.ad l\n.SH NAME\n", upper,
+            HOOKD_VERSION_STRING);
+    cli_roff(out, name, " ");
+    fputs(" \\- ", out);
+    size_t len = strcspn(what, ".:;(");
+    while (len > 0 && (what[len - 1] == ' ' || what[len - 1] == '\n'))
+        len--;
+    char *first = xstrndup(what, len);
+    cli_roff(out, first, " ");
+    free(first);
+    fputc('\n', out);
+}
+
+/* ENVIRONMENT: the variables the options fall back to. */
+static void cli_man_environment(const cli_command *cmd, FILE *out)
+{
+    fputs(".SH ENVIRONMENT\n", out);
+    for (size_t i = 0; i < cmd->option_count; i++) {
+        const cli_option *o = &cmd->options[i];
+        if (!o->env)
+            continue;
+        fprintf(out, ".TP\n.B %s\n", o->env);
+        fprintf(out,
+                o->env_adds ? "Adds one more \\fB\\-\\-%s\\fR value.\n"
+                            : "The value of \\fB\\-\\-%s\\fR when the flag is absent.\n",
+                o->name);
+    }
+    fputs(".TP\n.B HOOKD_LOG_LEVEL\n" CLI_MAN_LOG_LEVEL, out);
+}
+
+void cli_man(const cli_command *cmd, FILE *out)
+{
+    char page[64];
+    snprintf(page, sizeof page, "hookd-%s", cmd->name);
+    cli_man_head(out, page, cmd->summary);
+    fprintf(out, ".SH SYNOPSIS\n.B hookd %s\n", cmd->name);
+    cli_roff(out, cmd->synopsis, " ");
+    fputs("\n.SH DESCRIPTION\n", out);
+    cli_roff(out, cmd->summary, " ");
+    fputs("\n.SH OPTIONS\n", out);
+    for (size_t i = 0; i < cli_total(cmd); i++) {
+        const cli_option *o = cli_opt(cmd, i);
+        fputs(".TP\n\\fB\\-\\-", out);
+        cli_roff(out, o->name, " ");
+        fputs("\\fR", out);
+        if (o->kind != CLI_FLAG) {
+            fputs(" \\fI", out);
+            cli_roff(out, o->arg, " ");
+            fputs("\\fR", out);
+        }
+        fputc('\n', out);
+        cli_roff(out, o->help, " ");
+        fputc('\n', out);
+    }
+    fputs(".TP\n.B \\-h, \\-\\-help\nPrint the usage and these flags, and exit.\n", out);
+    cli_man_environment(cmd, out);
+    if (cmd->footer) {
+        fputs(".SH NOTES\n", out);
+        cli_roff(out, cmd->footer, " ");
+        fputc('\n', out);
+    }
+    fputs(".SH SEE ALSO\n.BR hookd (1)\n", out);
+}
+
+void cli_man_index(FILE *out, const char *usage_text, const cli_summary *commands, size_t count)
+{
+    cli_man_head(out, "hookd", "a webhook sender and receiver");
+    fputs(".SH SYNOPSIS\n.B hookd\n\\fICOMMAND\\fR [\\fIOPTIONS\\fR]\n.SH DESCRIPTION\n", out);
+    cli_roff(out, usage_text, " ");
+    fputs("\n.SH COMMANDS\n", out);
+    for (size_t i = 0; i < count; i++) {
+        fprintf(out, ".TP\n.BR hookd\\-%s (1)\n", commands[i].name);
+        cli_roff(out, commands[i].what, " ");
+        fputc('\n', out);
+    }
+    fputs(".SH OPTIONS\n.TP\n.B \\-h, \\-\\-help\nThe list of commands; "
+          "\\fBhookd help\\fR \\fICOMMAND\\fR prints a command's flags.\n"
+          ".TP\n.B \\-\\-version\nPrint the version.\n"
+          ".SH ENVIRONMENT\n"
+          ".TP\n.B HOOKD_LOG_LEVEL\n" CLI_MAN_LOG_LEVEL
+          ".TP\n.B HOOKD_API_TOKEN\nThe admin token of \\fBhookd serve\\fR "
+          "(\\fB\\-\\-api\\-token\\fR).\n"
+          ".TP\n.B HOOKD_SECRET\nOne more signing secret for \\fBhookd receive\\fR "
+          "(\\fB\\-\\-secret\\fR).\n"
+          ".PP\nSecrets, tokens, signatures and bodies are never logged.\n"
+          ".SH SEE ALSO\n",
+          out);
+    for (size_t i = 0; i < count; i++)
+        fprintf(out, ".BR hookd\\-%s (1)%s\n", commands[i].name, i + 1 < count ? "," : "");
 }

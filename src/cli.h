@@ -117,6 +117,19 @@ int cli_parse(const cli_command *cmd, void *config, int argc, char **argv, int *
 /* Prints cmd's usage (generated from its table) on out. */
 void cli_help(const cli_command *cmd, FILE *out);
 
+/* Prints cmd's manual page, hookd-NAME(1), in roff, generated from the same table as the
+ * help (`hookd help --man NAME`; the build writes the installed pages with it). */
+void cli_man(const cli_command *cmd, FILE *out);
+
+/* One line of the list of commands: "serve", "run the sender: …". */
+typedef struct cli_summary {
+    const char *name;
+    const char *what;
+} cli_summary;
+
+/* Prints hookd(1): usage_text as the description, then the commands and their pages. */
+void cli_man_index(FILE *out, const char *usage_text, const cli_summary *commands, size_t count);
+
 /* Reports a usage error found after parsing (a missing flag, two flags that disagree) in
  * the one style: "hookd NAME: MESSAGE" and the --help hint, on stderr. Returns 2. */
 int cli_usage_error(const cli_command *cmd, const char *fmt, ...)

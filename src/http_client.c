@@ -6,6 +6,7 @@
  * open-socket callback, so a DNS answer cannot steer a delivery into a refused range.
  */
 #include "http_client.h"
+#include "http_proxy.h"
 #include "mem.h"
 
 #include "hookd.h"
@@ -16,6 +17,7 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <event2/dns.h>
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -51,9 +53,11 @@ struct http_client {
     struct event *timer; /* curl's one timeout */
     bool allow_http;
     bool allow_private;
-    char *ca_file;    /* copy, or NULL */
-    char *user_agent; /* copy */
-    transfer *active; /* transfers under way (doubly linked) */
+    char *ca_file;          /* copy, or NULL */
+    char *user_agent;       /* copy */
+    char *proxy;            /* copy, or NULL */
+    struct evdns_base *dns; /* with a proxy and the address policy: http_proxy.c's resolver */
+    transfer *active;       /* transfers under way (doubly linked) */
     size_t in_flight;
     transfer *free_list; /* finished transfers kept for their easy handle */
     size_t free_count;
@@ -74,10 +78,12 @@ struct transfer {
     int64_t started_ms; /* monotonic */
     int64_t timeout_ms;
     char errbuf[CURL_ERROR_SIZE];
-    char refused[160];      /* why the first refused address was refused */
-    unsigned refused_count; /* addresses the policy refused */
-    unsigned opened_count;  /* sockets opened */
-    CURLcode fail_code;     /* set when the transfer could not even start */
+    char refused[160];             /* why the first refused address was refused */
+    unsigned refused_count;        /* addresses the policy refused */
+    unsigned opened_count;         /* sockets opened */
+    http_proxy_check *check;       /* the destination's check under way (proxy), or NULL */
+    struct curl_slist *connect_to; /* the address the check pinned (proxy), or NULL */
+    CURLcode fail_code;            /* set when the transfer could not even start */
     transfer *prev, *next;
 };
 
@@ -226,7 +232,9 @@ static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose,
                                     struct curl_sockaddr *address)
 {
     transfer *t = clientp;
-    if (purpose == CURLSOCKTYPE_IPCXN && !t->client->allow_private) {
+    /* through a proxy the socket goes to the proxy, the operator's choice: the destination
+     * was checked before the attempt (http_proxy.c) */
+    if (purpose == CURLSOCKTYPE_IPCXN && !t->client->allow_private && !t->client->proxy) {
         char why[64];
         if (http_address_is_private(&address->addr, why, sizeof why)) {
             char host[INET6_ADDRSTRLEN] = "?";
@@ -310,6 +318,8 @@ static void transfer_release(transfer *t)
     http_client *c = t->client;
     curl_slist_free_all(t->headers);
     t->headers = NULL;
+    curl_slist_free_all(t->connect_to);
+    t->connect_to = NULL;
     if (c->free_count < FREE_TRANSFERS_MAX) {
         t->next = c->free_list;
         c->free_list = t;
@@ -533,6 +543,7 @@ http_client *http_client_new(struct event_base *base, const http_client_options 
     c->allow_private = opt.allow_private_addresses;
     c->ca_file = opt.ca_file ? xstrdup(opt.ca_file) : NULL;
     c->user_agent = xstrdup(opt.user_agent ? opt.user_agent : "hookd/" HOOKD_VERSION_STRING);
+    c->proxy = opt.proxy ? xstrdup(opt.proxy) : NULL;
     c->timer = loop_timer_new(base, false, timer_event_cb, c);
     bool set = curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, multi_socket_cb) == CURLM_OK &&
                curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c) == CURLM_OK &&
@@ -548,6 +559,15 @@ http_client *http_client_new(struct event_base *base, const http_client_options 
         log_error("http", "curl refused a multi-handle option");
         http_client_free(c);
         return NULL;
+    }
+    if (c->proxy && !c->allow_private) { /* http_proxy.c resolves and checks destinations */
+        c->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+                                          EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+        if (!c->dns) {
+            log_error("http", "cannot start the resolver (/etc/resolv.conf) --proxy needs");
+            http_client_free(c);
+            return NULL;
+        }
     }
     return c;
 }
@@ -621,6 +641,7 @@ static transfer *transfer_get(http_client *c)
     t->refused[0] = '\0';
     t->refused_count = 0;
     t->opened_count = 0;
+    t->check = NULL;
     t->fail_code = CURLE_OK;
     return t;
 }
@@ -684,8 +705,13 @@ static CURLcode transfer_setup(http_client *c, transfer *t, const http_request *
     SET(CURLOPT_FOLLOWLOCATION, 0L);
     SET(CURLOPT_PROTOCOLS_STR, c->allow_http ? "http,https" : "https");
     SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_PROXY, ""); /* no proxy from the environment: the address check must see
-                               the destination itself */
+    /* never a proxy from the environment (http_proxy, no_proxy): the address check must
+     * see the destination itself; --proxy tunnels, so the proxy is asked to CONNECT to the
+     * address checked before (http_proxy.h) */
+    SET(CURLOPT_PROXY, c->proxy ? c->proxy : "");
+    SET(CURLOPT_NOPROXY, "");
+    if (c->proxy)
+        SET(CURLOPT_HTTPPROXYTUNNEL, 1L);
     SET(CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
     SET(CURLOPT_OPENSOCKETDATA, t);
     SET(CURLOPT_WRITEFUNCTION, write_cb);
@@ -708,6 +734,39 @@ static void transfer_fail_later(http_client *c, transfer *t, CURLcode code)
     if (event_base_once(c->base, -1, EV_TIMEOUT, deferred_fail_cb, t, &zero) != 0) {
         fprintf(stderr, "hookd: cannot schedule a callback\n");
         abort();
+    }
+}
+
+/* Hands the transfer to curl. */
+static void transfer_start(http_client *c, transfer *t)
+{
+    CURLMcode mc = curl_multi_add_handle(c->multi, t->easy);
+    if (mc != CURLM_OK) {
+        log_error("http", "curl_multi_add_handle: %s", curl_multi_strerror(mc));
+        transfer_fail_later(c, t, CURLE_FAILED_INIT);
+    }
+}
+
+/* The destination's check (through a proxy): pin the checked address, or fail as a refused
+ * address or a DNS error would without a proxy. May run within http_client_post. */
+static void transfer_checked(void *arg, const char *connect_to, const char *error, bool refused)
+{
+    transfer *t = arg;
+    t->check = NULL;
+    if (connect_to) {
+        t->connect_to = http_header_list_add(NULL, connect_to);
+        CURLcode rc = curl_easy_setopt(t->easy, CURLOPT_CONNECT_TO, t->connect_to);
+        if (rc == CURLE_OK)
+            transfer_start(t->client, t);
+        else
+            transfer_fail_later(t->client, t, rc);
+    } else if (refused) {
+        snprintf(t->refused, sizeof t->refused, "%s", error);
+        t->refused_count = 1;
+        transfer_fail_later(t->client, t, CURLE_COULDNT_CONNECT);
+    } else {
+        snprintf(t->errbuf, sizeof t->errbuf, "%s", error);
+        transfer_fail_later(t->client, t, CURLE_COULDNT_RESOLVE_HOST);
     }
 }
 
@@ -741,11 +800,10 @@ int http_client_post(http_client *c, const http_request *req, http_done_fn done,
         transfer_fail_later(c, t, setup);
         return 0;
     }
-    CURLMcode mc = curl_multi_add_handle(c->multi, t->easy);
-    if (mc != CURLM_OK) {
-        log_error("http", "curl_multi_add_handle: %s", curl_multi_strerror(mc));
-        transfer_fail_later(c, t, CURLE_FAILED_INIT);
-    }
+    if (c->dns)
+        t->check = http_proxy_check_start(c->dns, req->url, transfer_checked, t);
+    else
+        transfer_start(c, t);
     return 0;
 }
 
@@ -761,8 +819,10 @@ void http_client_free(http_client *c)
     while (c->active) {
         transfer *t = c->active;
         list_remove(t);
+        http_proxy_check_cancel(t->check);
         curl_multi_remove_handle(c->multi, t->easy);
         curl_slist_free_all(t->headers);
+        curl_slist_free_all(t->connect_to);
         curl_easy_cleanup(t->easy);
         free(t->body);
         free(t);
@@ -780,5 +840,8 @@ void http_client_free(http_client *c)
     event_free(c->timer);
     free(c->ca_file);
     free(c->user_agent);
+    free(c->proxy);
+    if (c->dns) /* the cancelled checks' callbacks never run: the loop has ended */
+        evdns_base_free(c->dns, 0);
     free(c);
 }

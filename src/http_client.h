@@ -29,6 +29,8 @@ typedef struct http_client_options {
     long max_total_connections;   /* curl's cap on open connections (0: 256) */
     long max_host_connections;    /* per host (0: 16) */
     const char *user_agent;       /* "hookd/<version>" when NULL */
+    const char *proxy;            /* http(s)://HOST:PORT every request goes through, or NULL;
+                                     the destination is then checked by http_proxy.c */
 } http_client_options;
 
 typedef struct http_header {
@@ -85,7 +87,8 @@ int http_client_check_url(const http_client_options *options, const char *url, c
 size_t http_client_in_flight(const http_client *client);
 
 /* Aborts transfers under way without calling their done, and frees the client. Not from
- * within a done callback of the same client. */
+ * within a done callback of the same client; with a proxy, only once the loop has ended (a
+ * cancelled DNS lookup still holds a callback on it). */
 void http_client_free(http_client *client);
 
 /* True when a destination may not configure a header of this name (any case): the headers

@@ -13,6 +13,13 @@ enum log_level { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 };
  * the first log line or call here; default LOG_INFO; documented in serve/receive --help). */
 void log_set_level(enum log_level level);
 
+/* How lines look: LOG_FORMAT_TEXT, the default, as above; LOG_FORMAT_JSON, one object per
+ * line, {"time":"2024-08-22T01:04:05.123Z","level":"info","component":"serve","message":"…"}
+ * (`--log-format json`, set by cli.c before anything is logged). */
+enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON = 1 };
+
+void log_set_format(enum log_format format);
+
 void log_write(enum log_level level, const char *component, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

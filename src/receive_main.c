@@ -18,6 +18,7 @@
 #include "receive_ingest.h"
 #include "receive_provider.h"
 #include "receive_store.h"
+#include "sd_notify.h"
 
 #include <event2/event.h>
 #include <event2/http.h>
@@ -350,6 +351,7 @@ static void receive_on_stop(void *arg)
 {
     receive_state *st = arg;
     log_info("receive", "stopping: finishing saves and handler runs under way");
+    sd_notify_send("STOPPING=1");
     receive_stop_listening(st->public_http);
     receive_stop_listening(st->admin_http);
     db_listener_close(st->listener);
@@ -515,6 +517,7 @@ static int receive_run(receive_state *st)
              "%lld pending, handler: %s",
              c->listen, c->path, st->public_port, c->provider, c->admin_listen, st->admin_port,
              (long long)st->pending, c->exec_command ? "exec" : "forward");
+    sd_notify_send("READY=1"); /* the sockets listen: systemd may start what needs us */
     if (event_base_dispatch(st->base) != 0) {
         log_error("receive", "the event loop failed");
         return 1;

@@ -15,6 +15,7 @@
 #include "json_raw.h"
 #include "log.h"
 #include "loop.h"
+#include "openapi.h"
 #include "serve_api_json.h"
 #include "serve_store.h"
 
@@ -526,33 +527,44 @@ static void handle_rotate(serve_api *a, struct evhttp_request *req, const char *
     submit_action(a, req, sr, id, act);
 }
 
-/* {"since": ISO 8601 time or Unix seconds} → *since_ms; answers 422 otherwise. */
-static bool recover_since(struct evhttp_request *req, const json_t *since, int64_t *since_ms)
+/* A recover bound, "since" or "until": an ISO 8601 time or Unix seconds → *ms; answers 422
+ * invalid_NAME otherwise. */
+static bool recover_time(struct evhttp_request *req, const char *name, const json_t *value,
+                         int64_t *ms)
 {
-    if (json_is_string(since) && api_time_parse(json_string_value(since), since_ms) == 0)
+    if (json_is_string(value) && api_time_parse(json_string_value(value), ms) == 0)
         return true;
-    if (json_is_integer(since) && json_integer_value(since) >= 0) {
-        *since_ms = json_integer_value(since) * 1000;
+    if (json_is_integer(value) && json_integer_value(value) >= 0) {
+        *ms = json_integer_value(value) * 1000;
         return true;
     }
-    http_reply_error(req, 422, "invalid_since",
-                     "since is required: a time like 2024-08-22T01:04:05Z or Unix seconds");
+    http_reply_error(req, 422, strcmp(name, "since") == 0 ? "invalid_since" : "invalid_until",
+                     "%s%s: a time like 2024-08-22T01:04:05Z or Unix seconds", name,
+                     strcmp(name, "since") == 0 ? " is required" : " (optional) must be");
     return false;
 }
 
+/* {"since": T[, "until": T]}: the failed webhooks created at or after since and before until. */
 static void handle_recover(serve_api *a, struct evhttp_request *req, const char *id,
                            const action *act)
 {
     json_t *body = body_object(req);
     if (!body)
         return;
-    int64_t since = 0;
-    bool ok = recover_since(req, json_object_get(body, "since"), &since);
+    int64_t since = 0, until = INT64_MAX;
+    const json_t *until_value = json_object_get(body, "until");
+    bool ok = recover_time(req, "since", json_object_get(body, "since"), &since) &&
+              (!until_value || recover_time(req, "until", until_value, &until));
     json_decref(body);
+    if (ok && until <= since) {
+        http_reply_error(req, 422, "invalid_until", "until must be later than since");
+        ok = false;
+    }
     if (!ok)
         return;
     serve_store_request *sr = serve_store_request_new(loop_now_ms());
     sr->since = since;
+    sr->until = until;
     submit_action(a, req, sr, id, act);
 }
 
@@ -795,6 +807,8 @@ static void serve_api_handle(struct evhttp_request *req, void *arg)
         http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
     } else if (n == 1 && strcmp(segs[0], "metrics") == 0) {
         handle_metrics(a, req);
+    } else if (n == 1 && strcmp(segs[0], "openapi.json") == 0) {
+        http_reply_text(req, 200, "application/json", serve_openapi_json, serve_openapi_json_len);
     } else if (n >= 1 && strcmp(segs[0], "v1") == 0) {
         if (!authorized(a, req)) {
             evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");

@@ -15,6 +15,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "retry.h"
+#include "sd_notify.h"
 #include "serve_api.h"
 #include "serve_deliver.h"
 #include "serve_store.h"
@@ -53,6 +54,7 @@ typedef struct serve_config {
     long max_in_flight;
     long max_per_destination;
     const char *node_id; /* --node-id, or NULL: "HOST ADDR:PORT" */
+    const char *proxy;   /* --proxy, or NULL */
     int64_t poll_ms;     /* 0: by backend */
 } serve_config;
 
@@ -66,6 +68,14 @@ static const serve_config serve_config_defaults = {
     .max_in_flight = 1024,
     .max_per_destination = 8,
 };
+
+/* --proxy: an http:// or https:// URL with a host. */
+static bool serve_proxy_valid(const char *text)
+{
+    char why[128];
+    return http_client_check_url(&(http_client_options){.allow_http = true}, text, why,
+                                 sizeof why) == 0;
+}
 
 #define AT(field) CLI_AT(serve_config, field)
 
@@ -125,6 +135,16 @@ static const cli_option serve_options[] = {
      .offset = AT(ca_file),
      .arg = "PEM",
      .help = "trust these certificates instead of the system's"},
+    {.name = "proxy",
+     .kind = CLI_STRING,
+     .offset = AT(proxy),
+     .arg = "URL",
+     .help = "send every attempt through this HTTP proxy (http://HOST:PORT),\n"
+             "tunnelled with CONNECT; the destination's address is resolved\n"
+             "and checked first, and the proxy is asked for that address.\n"
+             "http_proxy and the like in the environment are ignored",
+     .valid = serve_proxy_valid,
+     .what = "is not an http:// or https:// URL"},
     {.name = "event-types",
      .kind = CLI_STRING,
      .offset = AT(event_types),
@@ -272,6 +292,7 @@ static void on_stop(void *arg)
     serve_state *st = arg;
     log_info("serve", "stopping: no new requests; waiting for %zu attempts under way",
              serve_deliver_in_flight(st->dispatch));
+    sd_notify_send("STOPPING=1");
     serve_api_stop(st->serve_api);
     db_listener_close(st->listener);
     st->listener = NULL;
@@ -455,6 +476,7 @@ static int serve_run(serve_state *st)
              serve_deliver_owner(st->dispatch),
              strncmp(c->db_url, "sqlite:", 7) == 0 ? c->db_url : "postgres",
              c->max_in_flight == 0 ? ", API only: delivers nothing" : "");
+    sd_notify_send("READY=1"); /* the sockets listen: systemd may start what needs us */
     if (event_base_dispatch(st->base) != 0) {
         log_error("serve", "the event loop failed");
         return 1;
@@ -501,7 +523,8 @@ int cmd_serve(int argc, char **argv)
         .config = &c,
         .client_options = {.allow_http = c.allow_http,
                            .allow_private_addresses = c.allow_private,
-                           .ca_file = c.ca_file},
+                           .ca_file = c.ca_file,
+                           .proxy = c.proxy},
     };
     if (retry_policy_parse(&st.retry, c.retry_delays.text) != 0)
         return cli_usage_error(&serve_command, "--retry-delays: \"%s\" is not a list of durations",

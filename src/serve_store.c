@@ -216,6 +216,7 @@ serve_store_request *serve_store_request_new(int64_t now)
 {
     serve_store_request *r = xcalloc(1, sizeof *r);
     r->now = now;
+    r->until = INT64_MAX; /* recover: no upper bound unless the caller sets one */
     return r;
 }
 
@@ -559,12 +560,13 @@ int serve_store_w_destination_recover(db *conn, void *arg)
     int rc = dest_load(conn, r->id, false, &r->destination);
     if (rc != 0)
         return rc;
-    db_param p[] = {DB_S(r->id), DB_I(r->since), DB_I(r->now)};
+    db_param p[] = {DB_S(r->id), DB_I(r->since), DB_I(r->now), DB_I(r->until)};
     rc = query(conn,
                "UPDATE serve_webhooks SET status = 'pending', round_attempts = 0, "
                "next_attempt_at = $3, lease_owner = NULL, lease_until = NULL, updated_at = $3 "
-               "WHERE destination_id = $1 AND status = 'failed' AND created_at >= $2",
-               p, 3, NULL, &r->count);
+               "WHERE destination_id = $1 AND status = 'failed' AND created_at >= $2 "
+               "AND created_at < $4",
+               p, 4, NULL, &r->count);
     if (rc == 0 && r->count > 0)
         rc = db_notify(conn, SERVE_STORE_NOTIFY_CHANNEL);
     return rc;

@@ -157,6 +157,7 @@ typedef struct serve_store_request {
     int64_t limit; /* webhook_list: page size */
     char *after;   /* webhook_list: cursor from a previous page, or NULL */
     int64_t since; /* destination_recover: ms */
+    int64_t until; /* destination_recover: ms, exclusive (INT64_MAX: none) */
     /* outputs */
     serve_store_destination destination;   /* one destination */
     serve_store_destination *destinations; /* destination_list: destination_count of them */

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct demo_config {
     const char *name;
@@ -234,12 +235,83 @@ static void test_environment(void **state)
     unsetenv("TEST_CLI_SECRET");
 }
 
+/* Writes text to a temporary file; its path in path (PATH_MAX-sized). */
+static void write_config(char *path, const char *text)
+{
+    strcpy(path, "/tmp/test_cli_XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void test_config_file(void **state)
+{
+    (void)state;
+    demo_config c;
+    int first;
+    char path[64];
+    write_config(path, "# a comment\n\n  timeout = 5m\nverbose = true\r\n"
+                       "secret = one\nsecret = two\nworkers=7\nname = /from-file\n");
+    assert_int_equal(parse(&c, &first, "--config", path, NULL), CLI_CONTINUE);
+    assert_int_equal(c.timeout_ms, 300000);
+    assert_true(c.verbose);
+    assert_int_equal(c.secrets.count, 2);
+    assert_string_equal(c.secrets.items[1], "two");
+    assert_int_equal(c.workers, 7);
+    assert_string_equal(c.name, "/from-file");
+    /* the command line wins, for single values and for repeated ones */
+    assert_int_equal(parse(&c, &first, "--workers", "2", "--config", path, "--secret", "cli", NULL),
+                     CLI_CONTINUE);
+    assert_int_equal(c.workers, 2);
+    assert_int_equal(c.secrets.count, 1);
+    assert_string_equal(c.secrets.items[0], "cli");
+    /* the environment wins over the file (here: adds to its secrets) */
+    setenv("TEST_CLI_SECRET", "env", 1);
+    assert_int_equal(parse(&c, &first, "--config", path, NULL), CLI_CONTINUE);
+    assert_int_equal(c.secrets.count, 3);
+    assert_string_equal(c.secrets.items[2], "env");
+    unsetenv("TEST_CLI_SECRET");
+    unlink(path);
+}
+
+static void test_config_file_errors(void **state)
+{
+    (void)state;
+    demo_config c;
+    int first;
+    char path[64], expected[200];
+    static const struct {
+        const char *text, *error;
+    } cases[] = {
+        {"timeout = 5m\n\ntimeout = abc\n", ":3: --timeout: \"abc\" is not a duration"},
+        {"# ok\nbogus = 1\n", ":2: \"bogus\" is not a setting of hookd demo"},
+        {"workers\n", ":1: expected \"name = value\""},
+        {"verbose = maybe\n", ":1: verbose: \"maybe\" is not true or false"},
+        {"config = /etc/other\n", ":1: \"config\" is not a setting"},
+        {"log-format = xml\n", ":1: --log-format: \"xml\" is not text or json"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_config(path, cases[i].text);
+        assert_int_equal(parse(&c, &first, "--config", path, NULL), 2);
+        snprintf(expected, sizeof expected, "hookd demo: %s%s", path, cases[i].error);
+        if (!strstr(captured, expected))
+            fail_msg("case %zu: \"%s\" not in \"%s\"", i, expected, captured);
+        unlink(path);
+    }
+    assert_int_equal(parse(&c, &first, "--config", "/nonexistent/x.conf", NULL), 2);
+    assert_non_null(strstr(captured, "--config: cannot read \"/nonexistent/x.conf\""));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_values_by_kind),   cmocka_unit_test(test_defaults_kept),
-        cmocka_unit_test(test_errors_one_style), cmocka_unit_test(test_help),
-        cmocka_unit_test(test_environment),
+        cmocka_unit_test(test_values_by_kind),     cmocka_unit_test(test_defaults_kept),
+        cmocka_unit_test(test_errors_one_style),   cmocka_unit_test(test_help),
+        cmocka_unit_test(test_environment),        cmocka_unit_test(test_config_file),
+        cmocka_unit_test(test_config_file_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
