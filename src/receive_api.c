@@ -243,8 +243,9 @@ static void receive_api_route(receive_api *a, struct evhttp_request *req, char *
     bool post = evhttp_request_get_command(req) == EVHTTP_REQ_POST;
     bool webhooks = n >= 1 && strcmp(seg[0], "webhooks") == 0;
     bool retry = webhooks && n == 3 && strcmp(seg[2], "retry") == 0;
-    bool known = (n == 1 &&
-                  (strcmp(seg[0], "healthz") == 0 || strcmp(seg[0], "metrics") == 0 || webhooks)) ||
+    bool ready = n == 1 && strcmp(seg[0], "readyz") == 0;
+    bool known = (n == 1 && (strcmp(seg[0], "healthz") == 0 || strcmp(seg[0], "metrics") == 0 ||
+                             webhooks || ready)) ||
                  (webhooks && n == 2) || retry;
     if (!known)
         api_reply_no_route(req);
@@ -258,6 +259,8 @@ static void receive_api_route(receive_api *a, struct evhttp_request *req, char *
         receive_api_list(a, req);
     else if (strcmp(seg[0], "metrics") == 0)
         receive_api_metrics(a, req);
+    else if (ready)
+        api_readyz(req, a->worker);
     else
         http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
 }

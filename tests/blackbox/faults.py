@@ -176,15 +176,15 @@ def handled(path):
         return []
 
 
-def tally(name, acked, ran, cut_by_death=0):
+def tally(name, acked, ran, cut_by_death=0, backend=None, extra=""):
     """Reports and returns (acknowledged, lost, duplicated) for an experiment: lost are
     acknowledged ids that never ran, duplicated the runs beyond one per id."""
     counts = collections.Counter(ran)
     lost = sum(1 for w in set(acked) if counts[w] == 0)
     duplicated = sum(n - 1 for n in counts.values() if n > 1)
     line = "fault %s [%s]: acknowledged %d, lost %d, duplicated %d (runs cut by a process " \
-           "death: %d)\n" % (name, harness.BACKEND, len(set(acked)), lost, duplicated,
-                             cut_by_death)
+           "death: %d)%s\n" % (name, backend or harness.BACKEND, len(set(acked)), lost,
+                               duplicated, cut_by_death, extra)
     sys.stderr.write(line)
     out = os.environ.get("HOOKD_FAULT_REPORT")
     if out:

@@ -1,9 +1,10 @@
-"""test_faults_database.py — a database that stops answering never makes hookd wait without
-bound (issue 12): start-up against a TCP listener that never speaks ends non-zero with a
+"""test_faults_database.py — a database that stops answering (issue 12).
+HOOKD_BACKENDS: none
+
+It never makes hookd wait without bound: start-up against a TCP listener that never speaks ends non-zero with a
 clear message within seconds; a PostgreSQL frozen with SIGSTOP under load gets every
 request answered (503 with Retry-After) within the answer bound; and afterwards every
 acknowledged webhook is handled exactly once.
-HOOKD_BACKENDS: none
 
 It starts a PostgreSQL of its own (scripts/pg-test.sh): freezing the suite's shared one
 would stall the tests running beside it.
@@ -80,7 +81,10 @@ class FrozenDatabase(harness.TestCase):
         harness.wait_until(lambda: set(faults.handled(ran_path)) >= set(acked), timeout=60,
                            what="every acknowledged webhook handled")
         time.sleep(0.5)
-        _, lost, dup = faults.tally("pg-sigstop", acked, faults.handled(ran_path))
+        _, lost, dup = faults.tally("pg-sigstop", acked, faults.handled(ran_path),
+                                    backend="postgres",
+                                    extra="; slowest answer %.1f s, refused %s" % (
+                                        load.slowest, dict(load.refused)))
         self.assertEqual((lost, dup), (0, 0))
 
 
