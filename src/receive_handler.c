@@ -465,6 +465,16 @@ static int receive_handler_release_work(db *conn, void *ctx, const char *prefix,
     return rc;
 }
 
+static int receive_handler_extend_work(db *conn, void *ctx, const char *owner, int64_t lease_until,
+                                       int64_t *extended)
+{
+    (void)ctx;
+    receive_store_extend_job job = {.owner = owner, .lease_until = lease_until};
+    int rc = receive_store_extend(conn, &job);
+    *extended = job.extended;
+    return rc;
+}
+
 static void receive_handler_recorded(void *ctx, void *payload, const engine_outcome *o, int rc)
 {
     receive_handler *h = ctx;
@@ -568,6 +578,7 @@ static engine *receive_handler_engine(receive_handler *h, db_worker *worker)
                           .record_work = receive_handler_record_work,
                           .unclaim_work = receive_handler_unclaim_work,
                           .release_work = receive_handler_release_work,
+                          .extend_work = receive_handler_extend_work,
                           .recorded = receive_handler_recorded,
                           .payload_free = receive_handler_payload_free};
     engine_runner runner = {.ctx = h,

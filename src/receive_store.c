@@ -495,3 +495,13 @@ int receive_store_unclaim(db *conn, void *arg)
     }
     return job->count > 0 ? db_notify(conn, RECEIVE_STORE_NOTIFY_CHANNEL) : 0;
 }
+
+int receive_store_extend(db *conn, void *arg)
+{
+    receive_store_extend_job *job = arg;
+    static const char sql[] =
+        "UPDATE receive_webhooks SET lease_until = $1"
+        " WHERE lease_owner = $2 AND lease_until IS NOT NULL AND status = 'pending'";
+    db_param p[] = {DB_I(job->lease_until), DB_S(job->owner)};
+    return db_query(conn, sql, p, 2, NULL, &job->extended);
+}

@@ -213,4 +213,15 @@ int receive_store_unclaim(db *conn, void *arg);
 /* arg: receive_store_release_job. */
 int receive_store_release(db *conn, void *arg);
 
+/* Pushes every lease owner holds on a pending webhook to lease_until (the engine's
+ * extend_work: its outcomes wait for a store that refused them). */
+typedef struct receive_store_extend_job {
+    const char *owner;
+    int64_t lease_until;
+    int64_t extended; /* out */
+} receive_store_extend_job;
+
+/* arg: receive_store_extend_job. */
+int receive_store_extend(db *conn, void *arg);
+
 #endif

@@ -192,6 +192,15 @@ int serve_store_release(db *conn, const char *prefix, int64_t *released)
                  p, 2, NULL, released);
 }
 
+int serve_store_extend(db *conn, const char *owner, int64_t lease_until, int64_t *extended)
+{
+    db_param p[] = {DB_I(lease_until), DB_S(owner)};
+    return query(conn,
+                 "UPDATE serve_webhooks SET lease_until = $1 "
+                 "WHERE lease_owner = $2 AND lease_until IS NOT NULL AND status = 'pending'",
+                 p, 2, NULL, extended);
+}
+
 /* ---- requests ---- */
 
 const char *const serve_store_statuses[SERVE_STORE_STATUS_COUNT] = {"pending", "succeeded",
