@@ -104,6 +104,15 @@ static json_t *receive_api_run_json(const receive_store_run *r)
     return o;
 }
 
+/* Whether a lease still holds: set, not over, and not so far ahead that a clock set back
+ * must have written it (claims and retry treat it as expired too). */
+static bool receive_api_holds(const receive_api *a, int64_t lease_until)
+{
+    int64_t now = loop_now_ms();
+    int64_t lease_ms = receive_handler_lease_ms(a->receive_handler);
+    return lease_until > now && lease_until <= now + RECEIVE_STORE_LEASE_SKEW * lease_ms;
+}
+
 static json_t *receive_api_list_json(const receive_store_list_job *job)
 {
     json_t *data = json_array();
@@ -143,6 +152,8 @@ static int receive_api_retry_work(db *conn, void *arg)
 static void receive_api_listed(void *arg, int rc)
 {
     receive_api_query *q = arg;
+    for (size_t i = 0; rc == 0 && i < q->job.list.count; i++)
+        q->job.list.items[i].handling = receive_api_holds(q->a, q->job.list.items[i].lease_until);
     if (rc == 0)
         http_reply_json(q->req, 200, receive_api_list_json(&q->job.list));
     else
@@ -154,10 +165,12 @@ static void receive_api_listed(void *arg, int rc)
 static void receive_api_got(void *arg, int rc)
 {
     receive_api_query *q = arg;
-    if (rc == 0)
+    if (rc == 0) {
+        q->job.get.webhook.handling = receive_api_holds(q->a, q->job.get.webhook.lease_until);
         http_reply_json(q->req, 200, receive_api_get_json(&q->job.get));
-    else
+    } else {
         api_reply_store_error(q->req, rc, "webhook", NULL);
+    }
     receive_store_get_job_clear(&q->job.get);
     receive_api_query_free(q);
 }
@@ -225,6 +238,7 @@ static void receive_api_retry(receive_api *a, struct evhttp_request *req, const 
     q->id = xstrdup(id);
     q->job.retry.id = q->id;
     q->job.retry.now = loop_now_ms();
+    q->job.retry.lease_ms = receive_handler_lease_ms(a->receive_handler);
     db_worker_submit(a->worker, receive_api_retry_work, receive_api_retried, q);
 }
 

@@ -628,6 +628,11 @@ receive_handler *receive_handler_new(struct event_base *base, db_worker *worker,
     return h;
 }
 
+int64_t receive_handler_lease_ms(const receive_handler *h)
+{
+    return h->options.lease_ms;
+}
+
 const char *receive_handler_owner(const receive_handler *h)
 {
     return engine_owner(h->engine);

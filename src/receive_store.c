@@ -170,13 +170,15 @@ int receive_store_claim(db *conn, void *arg)
     static const char sql_sqlite[] =
         "UPDATE receive_webhooks SET lease_until = $1, lease_token = $2, lease_owner = $3"
         " WHERE id IN (SELECT id FROM receive_webhooks WHERE status = 'pending'"
-        " AND next_attempt_at <= $4 AND (lease_until IS NULL OR lease_until <= $5)"
+        " AND next_attempt_at <= $4 AND (lease_until IS NULL OR lease_until <= $5 OR lease_until > "
+        "$7)"
         " ORDER BY next_attempt_at LIMIT $6)"
         " RETURNING id, webhook_timestamp, signature, event, body, attempts";
     static const char sql_pg[] =
         "UPDATE receive_webhooks SET lease_until = $1, lease_token = $2, lease_owner = $3"
         " WHERE id IN (SELECT id FROM receive_webhooks WHERE status = 'pending'"
-        " AND next_attempt_at <= $4 AND (lease_until IS NULL OR lease_until <= $5)"
+        " AND next_attempt_at <= $4 AND (lease_until IS NULL OR lease_until <= $5 OR lease_until > "
+        "$7)"
         " ORDER BY next_attempt_at LIMIT $6 FOR UPDATE SKIP LOCKED)"
         " RETURNING id, webhook_timestamp, signature, event, body, attempts";
     job->items = NULL;
@@ -191,7 +193,8 @@ int receive_store_claim(db *conn, void *arg)
                     DB_S(job->owner),
                     DB_I(job->now),
                     DB_I(job->now),
-                    DB_I(job->limit)};
+                    DB_I(job->limit),
+                    DB_I(job->now + RECEIVE_STORE_LEASE_SKEW * job->lease_ms)};
     db_rows *rows = NULL;
     rc = db_query(conn, db_kind(conn) == DB_POSTGRES ? sql_pg : sql_sqlite, p,
                   sizeof p / sizeof p[0], &rows, NULL);
@@ -290,6 +293,7 @@ static void receive_store_webhook_read(db_rows *rows, receive_store_webhook *w)
     w->received_at = db_rows_int(rows, 6);
     w->next_attempt_at = strcmp(w->status, "pending") == 0 ? db_rows_int(rows, 7) : -1;
     w->handling = !db_rows_null(rows, 8);
+    w->lease_until = w->handling ? db_rows_int(rows, 8) : -1;
 }
 
 static void receive_store_webhook_clear(receive_store_webhook *w)
@@ -417,9 +421,13 @@ int receive_store_retry(db *conn, void *arg)
         " updated_at = $2 WHERE id = $3 AND status IN ('done', 'failed')";
     static const char waiting[] =
         "UPDATE receive_webhooks SET next_attempt_at = $1, updated_at = $2"
-        " WHERE id = $3 AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $4)";
+        " WHERE id = $3 AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $4"
+        " OR lease_until > $5)";
     static const char exists[] = "SELECT status FROM receive_webhooks WHERE id = $1";
-    db_param p[] = {DB_I(job->now), DB_I(job->now), DB_S(job->id), DB_I(job->now)};
+    /* A lease ending after RECEIVE_STORE_LEASE_SKEW leases from now was written by a clock
+     * since set back: it holds nothing (issue 12). */
+    db_param p[] = {DB_I(job->now), DB_I(job->now), DB_S(job->id), DB_I(job->now),
+                    DB_I(job->now + RECEIVE_STORE_LEASE_SKEW * job->lease_ms)};
     int64_t changed = 0;
     job->was_finished = false;
     int rc = db_query(conn, finished, p, 3, NULL, &changed);
@@ -429,7 +437,7 @@ int receive_store_retry(db *conn, void *arg)
         job->was_finished = true;
         return db_notify(conn, RECEIVE_STORE_NOTIFY_CHANNEL);
     }
-    rc = db_query(conn, waiting, p, 4, NULL, &changed);
+    rc = db_query(conn, waiting, p, 5, NULL, &changed);
     if (rc != 0)
         return rc;
     if (changed > 0)

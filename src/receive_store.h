@@ -72,7 +72,13 @@ typedef struct receive_store_item {
     int64_t attempts; /* runs already made in the current round (see inbox_retry) */
 } receive_store_item;
 
-/* Claims up to limit due pending webhooks whose lease is free or expired. */
+/* A lease ending more than this many leases from now was written by a clock since set back
+ * (no claim writes more than one ahead; the second leaves room for nodes whose clocks
+ * differ by up to a lease): claims, retry and the admin API treat it as expired. */
+#define RECEIVE_STORE_LEASE_SKEW 2
+
+/* Claims up to limit due pending webhooks whose lease is free or expired, or ends beyond
+ * RECEIVE_STORE_LEASE_SKEW leases from now. */
 typedef struct receive_store_claim_job {
     int64_t now;               /* unix ms */
     int64_t lease_ms;          /* how long the claim holds */
@@ -120,7 +126,8 @@ typedef struct receive_store_webhook {
     int64_t runs;     /* runs in all */
     int64_t received_at;
     int64_t next_attempt_at; /* -1 unless pending */
-    bool handling;           /* a handler holds its lease now */
+    bool handling;           /* a lease is set (receive_api judges whether it holds) */
+    int64_t lease_until;     /* unix ms, -1 when none */
     char *body;              /* receive_store_get only: the raw body; NULL in a list */
     size_t body_len;
 } receive_store_webhook;
@@ -168,6 +175,7 @@ void receive_store_get_job_clear(receive_store_get_job *job);
 typedef struct receive_store_retry_job {
     const char *id;
     int64_t now;       /* unix ms */
+    int64_t lease_ms;  /* --lease: RECEIVE_STORE_LEASE_SKEW of them ahead holds nothing */
     bool was_finished; /* out: it was done or failed (the pending count grows by one) */
 } receive_store_retry_job;
 

@@ -197,3 +197,17 @@ def receive_args(port, admin, url, secret, handled_path, extra=()):
     return ["receive", "--listen", "127.0.0.1:%d" % port, "--admin-listen",
             "127.0.0.1:%d" % admin, "--db", url, "--secret", secret, "--workers", "4",
             "--exec", 'echo "$WEBHOOK_ID" >> %s' % handled_path] + list(extra)
+
+
+def db_write(db, sql):
+    """Runs a write on a harness.Database with the backend's own client, committed."""
+    if db.backend == "postgres":
+        db.query(sql)
+        return
+    import sqlite3
+    con = sqlite3.connect(db.path, timeout=30)
+    try:
+        con.execute(sql)
+        con.commit()
+    finally:
+        con.close()
