@@ -3,17 +3,38 @@
  * log_set_level). What is logged is decided by the callers, who pass ids, counts and error
  * texts, never a secret, token, signature or body (checked across src/ for the wave-2
  * layout; the black-box tests assert the secret and the token never reach the output).
+ *
+ * Warnings and errors are rate-limited per call site (its format string): at most
+ * LOG_RATE_BURST lines of one site per LOG_RATE_WINDOW_S window; the next line written of
+ * that site says how many were left out. A failing store used to write ~3,000 lines a
+ * second (issue 12), which buries everything else and can stall on a slow log reader.
  */
 #include "log.h"
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+
+#define LOG_RATE_WINDOW_S 10 /* a site's lines are counted per window of this length */
+#define LOG_RATE_BURST 10    /* lines of one site written per window; the rest counted */
+#define LOG_RATE_SLOTS 128   /* sites tracked at once (a collision just restarts a count) */
+
+typedef struct log_rate {
+    const char *fmt; /* the call site */
+    time_t window;   /* start of its current window */
+    int lines;       /* written in it */
+    long left_out;   /* not written since the last line of the site */
+} log_rate;
+
+static log_rate log_rates[LOG_RATE_SLOTS];
+static pthread_mutex_t log_rate_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static enum log_level log_min_level = LOG_INFO;
 static pthread_once_t log_env_once = PTHREAD_ONCE_INIT;
@@ -45,6 +66,32 @@ void log_set_level(enum log_level level)
     log_min_level = level;
 }
 
+/* Whether a line of site fmt may be written now; *left_out receives the count of its lines
+ * not written before this one (to report), when it is. */
+static bool log_rate_admit(const char *fmt, time_t now, long *left_out)
+{
+    log_rate *r = &log_rates[((uintptr_t)fmt >> 3) % LOG_RATE_SLOTS];
+    *left_out = 0;
+    if (pthread_mutex_lock(&log_rate_lock) != 0)
+        return true;
+    if (r->fmt != fmt) {
+        *r = (log_rate){.fmt = fmt, .window = now};
+    } else if (now - r->window >= LOG_RATE_WINDOW_S) {
+        r->window = now;
+        r->lines = 0;
+    }
+    bool admit = r->lines < LOG_RATE_BURST;
+    if (admit) {
+        r->lines++;
+        *left_out = r->left_out;
+        r->left_out = 0;
+    } else {
+        r->left_out++;
+    }
+    pthread_mutex_unlock(&log_rate_lock);
+    return admit;
+}
+
 void log_write(enum log_level level, const char *component, const char *fmt, ...)
 {
     if (pthread_once(&log_env_once, log_init_from_env) != 0)
@@ -53,6 +100,9 @@ void log_write(enum log_level level, const char *component, const char *fmt, ...
         return;
     char line[1024];
     time_t now = time(NULL);
+    long left_out = 0;
+    if (level >= LOG_WARN && !log_rate_admit(fmt, now, &left_out))
+        return;
     struct tm tm;
     gmtime_r(&now, &tm);
     size_t n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%SZ ", &tm);
@@ -65,6 +115,12 @@ void log_write(enum log_level level, const char *component, const char *fmt, ...
     va_end(ap);
     if (k > 0)
         n += (size_t)k < sizeof line - n ? (size_t)k : sizeof line - n - 1;
+    if (left_out > 0) {
+        char note[64];
+        int m = snprintf(note, sizeof note, " (%ld more like this not logged)", left_out);
+        for (int i = 0; i < m && n < sizeof line - 2; i++)
+            line[n++] = note[i];
+    }
     if (n >= sizeof line - 1)
         n = sizeof line - 2;
     line[n++] = '\n';
