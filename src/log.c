@@ -8,9 +8,15 @@
  * LOG_RATE_BURST lines of one site per LOG_RATE_WINDOW_S window; the next line written of
  * that site says how many were left out. A failing store used to write ~3,000 lines a
  * second (issue 12), which buries everything else and can stall on a slow log reader.
+ *
+ * A log reader that stalls (a full pipe on stderr) must not stall hookd: a line is written
+ * only when poll(2) says stderr takes it at once (a pipe then has room for PIPE_BUF bytes,
+ * more than a line, so the write does not block); otherwise it is dropped and counted, and
+ * the next line written says how many were.
  */
 #include "log.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -37,6 +43,7 @@ static log_rate log_rates[LOG_RATE_SLOTS];
 static pthread_mutex_t log_rate_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static enum log_level log_min_level = LOG_INFO;
+static long log_dropped; /* lines dropped since the last one written (stderr was full) */
 static pthread_once_t log_env_once = PTHREAD_ONCE_INIT;
 
 static const char *const log_level_names[] = {"debug", "info", "warn", "error"};
@@ -126,6 +133,19 @@ void log_write(enum log_level level, const char *component, const char *fmt, ...
     line[n++] = '\n';
     /* One write(2) per line keeps lines whole across threads. A failed write has nowhere
      * to be reported: the log is the place reports go. */
+    struct pollfd pfd = {.fd = STDERR_FILENO, .events = POLLOUT};
+    if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLOUT)) {
+        __atomic_add_fetch(&log_dropped, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    long dropped = __atomic_exchange_n(&log_dropped, 0, __ATOMIC_RELAXED);
+    if (dropped > 0) {
+        char note[96];
+        int m = snprintf(note, sizeof note,
+                         "hookd: %ld log lines dropped: stderr was not being read\n", dropped);
+        if (m > 0 && write(STDERR_FILENO, note, (size_t)m) < 0)
+            return;
+    }
     if (write(STDERR_FILENO, line, n) < 0)
         return;
 }
