@@ -101,6 +101,8 @@ static json_t *receive_api_run_json(const receive_store_run *r)
                         r->http_status < 0 ? json_null() : json_integer(r->http_status));
     json_object_set_new(o, "error",
                         r->error ? receive_api_string(r->error, strlen(r->error)) : json_null());
+    json_object_set_new(o, "output",
+                        r->output ? receive_api_string(r->output, strlen(r->output)) : json_null());
     return o;
 }
 

@@ -42,6 +42,8 @@ static const char *const receive_store_migrations[] = {
     " http_status BIGINT,"
     " error TEXT,"
     " PRIMARY KEY (webhook_id, n));",
+    /* 2: the tail of an --exec handler's stdout and stderr (issue 12) */
+    "ALTER TABLE receive_runs ADD COLUMN output TEXT;",
 };
 
 int receive_store_migrate(db *conn)
@@ -246,7 +248,7 @@ int receive_store_record_run(db *conn, void *arg)
         " WHERE id = $4 AND lease_token = $5 AND status = 'pending' RETURNING runs";
     static const char insert[] =
         "INSERT INTO receive_runs (webhook_id, n, started_at, duration_ms, exit_status,"
-        " http_status, error) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+        " http_status, error, output) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
     db_param p[] = {DB_S(job->next_status), DB_I(job->next_attempt_at), DB_I(job->now),
                     DB_S(job->id), DB_S(job->token)};
     db_rows *rows = NULL;
@@ -265,7 +267,8 @@ int receive_store_record_run(db *conn, void *arg)
                     DB_I(job->duration_ms),
                     job->exit_status >= 0 ? DB_I(job->exit_status) : DB_NUL,
                     job->http_status > 0 ? DB_I(job->http_status) : DB_NUL,
-                    DB_SOPT(job->error)};
+                    DB_SOPT(job->error),
+                    DB_SOPT(job->output)};
     return db_query(conn, insert, r, sizeof r / sizeof r[0], NULL, NULL);
 }
 
@@ -360,8 +363,9 @@ void receive_store_list_job_clear(receive_store_list_job *job)
 /* Reads the runs of job->id into job->runs. */
 static int receive_store_runs_read(db *conn, receive_store_get_job *job)
 {
-    static const char runs[] = "SELECT n, started_at, duration_ms, exit_status, http_status, error"
-                               " FROM receive_runs WHERE webhook_id = $1 ORDER BY n";
+    static const char runs[] =
+        "SELECT n, started_at, duration_ms, exit_status, http_status, error, output"
+        " FROM receive_runs WHERE webhook_id = $1 ORDER BY n";
     db_param p[] = {DB_S(job->id)};
     db_rows *rows = NULL;
     int rc = db_query(conn, runs, p, 1, &rows, NULL);
@@ -377,6 +381,7 @@ static int receive_store_runs_read(db *conn, receive_store_get_job *job)
         r->exit_status = db_rows_null(rows, 3) ? -1 : db_rows_int(rows, 3);
         r->http_status = db_rows_null(rows, 4) ? -1 : db_rows_int(rows, 4);
         r->error = db_rows_null(rows, 5) ? NULL : receive_store_text(rows, 5);
+        r->output = db_rows_null(rows, 6) ? NULL : receive_store_text(rows, 6);
     }
     db_rows_free(rows);
     return 0;
@@ -406,8 +411,10 @@ int receive_store_get(db *conn, void *arg)
 void receive_store_get_job_clear(receive_store_get_job *job)
 {
     receive_store_webhook_clear(&job->webhook);
-    for (size_t i = 0; i < job->run_count; i++)
+    for (size_t i = 0; i < job->run_count; i++) {
         free(job->runs[i].error);
+        free(job->runs[i].output);
+    }
     free(job->runs);
     job->runs = NULL;
     job->run_count = 0;

@@ -105,6 +105,7 @@ typedef struct receive_store_run_job {
     int exit_status;         /* --exec: the exit status, or -1 (killed, not started) */
     int http_status;         /* --forward: the answer's status, 0 for none */
     const char *error;       /* NULL on success; why the run failed */
+    const char *output;      /* --exec: the tail of its stdout+stderr (UTF-8), or NULL */
     const char *next_status; /* "done", "pending" or "failed" */
     int64_t next_attempt_at; /* unix ms, when next_status is "pending" */
     int64_t now;             /* unix ms */
@@ -140,6 +141,7 @@ typedef struct receive_store_run {
     int64_t exit_status; /* --exec: the exit status, -1 for none (killed, not started) */
     int64_t http_status; /* --forward: the answer's status, -1 for none */
     char *error;         /* why it failed, or NULL; owned */
+    char *output;        /* --exec: the tail of its stdout+stderr, or NULL; owned */
 } receive_store_run;
 
 /* A page of webhooks in the order they were received. */
