@@ -59,7 +59,10 @@ class OwnPostgres:
         self._ctl("-m fast -w -t 60 stop")
 
     def start(self):
-        self._ctl("-w -t 60 start -l '%s/server.log'" % self.pgdir)
+        # The options pg-test.sh started it with: pg_ctl start does not remember them.
+        self._ctl("-w -t 60 start -l '%s/server.log' -o \"-c listen_addresses=127.0.0.1 "
+                  "-c port=%d -c unix_socket_directories='%s' -c max_connections=200\""
+                  % (self.pgdir, self.port, self.pgdir))
 
     def pids(self):
         """The postmaster and its children (backends, checkpointer, …)."""

@@ -10,12 +10,15 @@ It starts a PostgreSQL of its own (scripts/pg-test.sh): freezing the suite's sha
 would stall the tests running beside it.
 """
 import os
+import json
 import signal
 import tempfile
+import threading
 import time
 
 import faults
 import harness
+import serve_support
 
 SECRET = "whsec_faults_database"
 
@@ -48,7 +51,7 @@ class SilentDatabase(harness.TestCase):
             silent.close()
 
 
-class FrozenDatabase(harness.TestCase):
+class OwnDatabase(serve_support.ServeCase):
 
     def setUp(self):
         super().setUp()
@@ -86,6 +89,58 @@ class FrozenDatabase(harness.TestCase):
                                     extra="; slowest answer %.1f s, refused %s" % (
                                         load.slowest, dict(load.refused)))
         self.assertEqual((lost, dup), (0, 0))
+
+    def test_restart_and_stop_start_under_load_end_to_end(self):
+        """serve → receive, both on the PostgreSQL that is restarted, then stopped for 3 s."""
+        recv_port, recv_admin = harness.free_port(), harness.free_port()
+        serve_db = harness.Database.__new__(harness.Database)
+        serve_db.backend, serve_db.url = "postgres", self.pg.url("serve")
+        p = self.start_serve(db=serve_db, fast=False,
+                             extra=["--retry-delays", "200ms,500ms,1s", "--max-attempts", "60"])
+        d = self.destination(p, "http://127.0.0.1:%d/" % recv_port)
+        ran = os.path.join(self.tmp, "ran")
+        handler = 'echo "$WEBHOOK_ID $(cat | tr -d \'\\n\')" >> %s' % ran
+        self.hookd(["receive", "--listen", "127.0.0.1:%d" % recv_port, "--admin-listen",
+                    "127.0.0.1:%d" % recv_admin, "--db", self.pg.url("receive"),
+                    "--secret", d["secret"], "--exec", handler], wait_port=recv_port,
+                   name="receive")
+        acked, stop = [], threading.Event()
+
+        def post():
+            n = 0
+            while not stop.is_set():
+                n += 1
+                try:
+                    status, _ = self.api(p, "POST", "/v1/events", {
+                        "event": "events.created", "data": {"id": n, "calendar_id": 2}})
+                except OSError:
+                    status = 0
+                if status == 202:
+                    acked.append(n)
+                time.sleep(0.01 if status == 202 else 0.1)
+        poster = threading.Thread(target=post, daemon=True)
+        poster.start()
+        time.sleep(1.5)
+        self.pg.restart()
+        time.sleep(1.5)
+        self.pg.stop()
+        time.sleep(3.0)
+        self.pg.start()
+        time.sleep(2.0)
+        stop.set()
+        poster.join(timeout=30)
+
+        def handled():
+            return [json.loads(line.partition(" ")[2])["data"]["id"]
+                    for line in faults.handled(ran)]
+        harness.wait_until(lambda: set(handled()) >= set(acked), timeout=60, interval=0.5,
+                           what="every acknowledged event handled")
+        time.sleep(1.0)
+        _, lost, dup = faults.tally("pg-restart-stop-start", acked, handled(),
+                                    backend="postgres")
+        self.assertEqual((lost, dup), (0, 0))
+        status, _ = harness.json_request("GET", recv_admin, "/readyz")
+        self.assertEqual(status, 200)
 
 
 if __name__ == "__main__":
