@@ -563,6 +563,15 @@ static bool records_expired_first(engine *e, int64_t now)
     return any || e->recording_expired > 0;
 }
 
+/* Refused outcomes in list whose lease has run out. */
+static int expired_count(const engine_run *list, int64_t now)
+{
+    int n = 0;
+    for (const engine_run *r = list; r; r = r->next)
+        n += r->retry_at > 0 && r->lease_until <= now;
+    return n;
+}
+
 /* Submits the outcomes due for recording as one job: those of runs that ended in this
  * loop turn, and refused ones whose wait is over. They go with the store's next batch. */
 static void records_flush(engine *e)
@@ -594,10 +603,7 @@ static void records_flush(engine *e)
     if (!due)
         return;
     record_job *job = xcalloc(1, sizeof *job);
-    job->e = e;
-    job->list = due;
-    for (engine_run *r = due; r; r = r->next)
-        job->expired += r->retry_at > 0 && r->lease_until <= now;
+    *job = (record_job){.e = e, .list = due, .expired = expired_count(due, now)};
     e->recording_expired += job->expired;
     e->recording++;
     submit(e, record_work, record_done, job);

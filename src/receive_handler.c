@@ -107,21 +107,22 @@ static void receive_handler_children_remove(receive_handler *h, struct receive_h
     }
 }
 
+/* Stops watching a pipe and closes our end. */
+static void receive_handler_pipe_close(struct event **ev, int *fd)
+{
+    if (*ev)
+        event_free(*ev);
+    *ev = NULL;
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
 /* Closes what a run holds on the loop: its pipes and timer. */
 static void receive_handler_run_close(struct receive_handler_run *run)
 {
-    if (run->output_event)
-        event_free(run->output_event);
-    run->output_event = NULL;
-    if (run->output_fd >= 0)
-        close(run->output_fd);
-    run->output_fd = -1;
-    if (run->stdin_event)
-        event_free(run->stdin_event);
-    run->stdin_event = NULL;
-    if (run->stdin_fd >= 0)
-        close(run->stdin_fd);
-    run->stdin_fd = -1;
+    receive_handler_pipe_close(&run->output_event, &run->output_fd);
+    receive_handler_pipe_close(&run->stdin_event, &run->stdin_fd);
     if (run->timer)
         event_free(run->timer);
     run->timer = NULL;
@@ -195,12 +196,8 @@ static void receive_handler_output_readable(evutil_socket_t fd, short what, void
     (void)fd;
     (void)what;
     struct receive_handler_run *run = arg;
-    if (receive_handler_output_read(run))
-        return;
-    event_free(run->output_event);
-    run->output_event = NULL;
-    close(run->output_fd);
-    run->output_fd = -1;
+    if (!receive_handler_output_read(run))
+        receive_handler_pipe_close(&run->output_event, &run->output_fd);
 }
 
 /* The handler ended: takes what is left in the pipe (a grandchild still holding it open is
@@ -209,12 +206,8 @@ static void receive_handler_output_readable(evutil_socket_t fd, short what, void
 static void receive_handler_output_end(struct receive_handler_run *run)
 {
     if (run->output_fd >= 0) {
-        receive_handler_output_read(run);
-        if (run->output_event)
-            event_free(run->output_event);
-        run->output_event = NULL;
-        close(run->output_fd);
-        run->output_fd = -1;
+        receive_handler_output_read(run); /* false at EOF: closed below either way */
+        receive_handler_pipe_close(&run->output_event, &run->output_fd);
     }
     unsigned char *s = (unsigned char *)run->output;
     size_t n = run->output_len;
@@ -240,14 +233,7 @@ static void receive_handler_output_end(struct receive_handler_run *run)
 static void receive_handler_exec_reaped(struct receive_handler_run *run, int status)
 {
     run->pid = 0;
-    if (run->stdin_event) {
-        event_free(run->stdin_event);
-        run->stdin_event = NULL;
-    }
-    if (run->stdin_fd >= 0) {
-        close(run->stdin_fd);
-        run->stdin_fd = -1;
-    }
+    receive_handler_pipe_close(&run->stdin_event, &run->stdin_fd);
     receive_handler_output_end(run);
     bool success = false;
     if (run->timed_out) {
@@ -304,10 +290,7 @@ static void receive_handler_stdin_writable(evutil_socket_t fd, short what, void 
             return;
         break; /* EPIPE: the handler does not read its stdin; that is its choice */
     }
-    event_free(run->stdin_event);
-    run->stdin_event = NULL;
-    close(run->stdin_fd);
-    run->stdin_fd = -1;
+    receive_handler_pipe_close(&run->stdin_event, &run->stdin_fd);
 }
 
 static void receive_handler_timeout(evutil_socket_t fd, short what, void *arg)
