@@ -5,6 +5,7 @@
 #include "api_common.h"
 #include "mem.h"
 
+#include "db.h"
 #include "hookd.h"
 #include "http_server.h"
 
@@ -136,6 +137,26 @@ void api_reply_unavailable(struct evhttp_request *req, const char *code, const c
     snprintf(seconds, sizeof seconds, "%d", API_RETRY_AFTER_SECONDS);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", seconds);
     http_reply_error(req, 503, code, "%s", message);
+}
+
+static void api_readyz_answer(void *arg, bool ready, const char *reason)
+{
+    struct evhttp_request *req = arg;
+    if (ready) {
+        http_reply_json(req, 200, json_pack("{s:s}", "status", "ready"));
+        return;
+    }
+    char seconds[16];
+    snprintf(seconds, sizeof seconds, "%d", API_RETRY_AFTER_SECONDS);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", seconds);
+    http_reply_json(req, 503,
+                    json_pack("{s:s, s:s}", "status", "unavailable", "reason",
+                              reason && *reason ? reason : "the store is unavailable"));
+}
+
+void api_readyz(struct evhttp_request *req, struct db_worker *worker)
+{
+    db_worker_ready(worker, api_readyz_answer, req);
 }
 
 void api_reply_invalid_parameter(struct evhttp_request *req, const char *fmt, ...)

@@ -38,6 +38,7 @@
 #include <stdint.h>
 
 struct evhttp_request;
+struct db_worker;
 
 #define API_TIME_LEN 24           /* strlen("2024-08-22T01:04:05.123Z") */
 #define API_RETRY_AFTER_SECONDS 5 /* Retry-After on a 503: a busy store clears in seconds */
@@ -72,6 +73,12 @@ void api_reply_store_error(struct evhttp_request *req, int rc, const char *what,
 
 /* 503 with Retry-After: API_RETRY_AFTER_SECONDS, code and message. */
 void api_reply_unavailable(struct evhttp_request *req, const char *code, const char *message);
+
+/* GET /readyz, on both sides: 200 {"status":"ready"} while the store answers and takes
+ * writes (db_worker_ready), else 503 {"status":"unavailable","reason":…} with Retry-After,
+ * so a load balancer stops sending requests only a 503 would answer. /healthz stays
+ * liveness: 200 while the loop runs. */
+void api_readyz(struct evhttp_request *req, struct db_worker *worker);
 
 /* 400 invalid_parameter with the message. */
 void api_reply_invalid_parameter(struct evhttp_request *req, const char *fmt, ...)

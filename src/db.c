@@ -193,12 +193,22 @@ int db_migrate(db *conn, const char *component, const char *const *migrations, s
         db_set_error(conn, "invalid component name");
         return HOOKD_EINVAL;
     }
+    snprintf(conn->component, sizeof conn->component, "%s", component);
     for (size_t i = 0; i < count; i++) {
         int rc = db_migrate_one(conn, component, (int64_t)i + 1, migrations[i]);
         if (rc != 0)
             return rc;
     }
     return 0;
+}
+
+int db_probe(db *conn)
+{
+    if (!conn->component[0])
+        return db_query(conn, "SELECT 1", NULL, 0, NULL, NULL);
+    char stmt[128];
+    snprintf(stmt, sizeof stmt, "UPDATE %s_schema_version SET version = version", conn->component);
+    return db_query(conn, stmt, NULL, 0, NULL, NULL);
 }
 
 bool db_channel_valid(const char *channel)

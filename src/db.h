@@ -160,6 +160,12 @@ void db_worker_submit(db_worker *w, db_work_fn work, db_done_fn done, void *arg)
 /* Jobs queued or running, for metrics and back-pressure. */
 size_t db_worker_pending(db_worker *w);
 
+/* Whether the store is reachable and takes writes, told to fn on the loop (at once, or once
+ * a probe write has run): not when a batch has been under way for 3 s (a store not
+ * answering), nor when the last batch or probe failed; reason says why ("" when ready). */
+typedef void (*db_ready_fn)(void *arg, bool ready, const char *reason);
+void db_worker_ready(db_worker *w, db_ready_fn fn, void *arg);
+
 /* Runs every queued job, stops the thread, closes its connection. Calls the remaining done
  * callbacks on the calling (loop) thread before returning. */
 void db_worker_stop(db_worker *w);

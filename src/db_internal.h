@@ -39,7 +39,13 @@ typedef struct db_backend {
 struct db {
     const db_backend *backend;
     char errmsg[DB_ERRMSG_LEN]; /* the last error, for db_errmsg */
+    char component[48];         /* the last db_migrate's component: what db_probe writes */
 };
+
+/* A cheap write through the current transaction (the component's schema version row, set
+ * to itself; SELECT 1 before any migration): /readyz's proof that the store takes writes.
+ * 0 or HOOKD_ESTORE. */
+int db_probe(db *conn);
 
 /* The head of every backend's result struct (its first member). */
 struct db_rows {

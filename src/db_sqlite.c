@@ -8,6 +8,7 @@
 
 #include "hookd.h"
 
+#include <errno.h>
 #include <sqlite3.h>
 #include <string.h>
 
@@ -49,10 +50,19 @@ typedef struct db_sqlite_rows {
 
 static const db_backend sqlite_backend;
 
+/* "disk full: " when the error is one (SQLITE_FULL, or an I/O error from ENOSPC, which
+ * SQLite reports as "disk I/O error"), else "": an operator should read it as such. */
+static const char *sqlite_full(sqlite3 *handle, int rc)
+{
+    return (rc & 0xff) == SQLITE_FULL || sqlite3_system_errno(handle) == ENOSPC ? "disk full: "
+                                                                                : "";
+}
+
 static int sqlite_error(db_sqlite *c, const char *what)
 {
     int ext = sqlite3_extended_errcode(c->handle);
-    db_set_error(&c->base, "%s: %s", what, sqlite3_errmsg(c->handle));
+    db_set_error(&c->base, "%s: %s%s", what, sqlite_full(c->handle, ext),
+                 sqlite3_errmsg(c->handle));
     if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
         return HOOKD_ECONFLICT;
     return HOOKD_ESTORE;
@@ -280,7 +290,7 @@ static int sqlite_exec(db *conn, const char *sql)
     if (rc == SQLITE_OK)
         return 0;
     int ext = sqlite3_extended_errcode(c->handle);
-    db_set_error(conn, "exec: %s", msg ? msg : sqlite3_errstr(rc));
+    db_set_error(conn, "exec: %s%s", sqlite_full(c->handle, ext), msg ? msg : sqlite3_errstr(rc));
     sqlite3_free(msg);
     if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
         return HOOKD_ECONFLICT;
@@ -395,7 +405,8 @@ int db_sqlite_open(const char *url, db **out, char *err, size_t errlen)
     int rc = sqlite3_open_v2(
         path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "sqlite: cannot open %s: %s", path,
+        snprintf(err, errlen, "sqlite: cannot open %s: %s%s", path,
+                 handle ? sqlite_full(handle, rc) : "",
                  handle ? sqlite3_errmsg(handle) : sqlite3_errstr(rc));
         sqlite3_close_v2(handle);
         return HOOKD_ESTORE;
@@ -408,7 +419,8 @@ int db_sqlite_open(const char *url, db **out, char *err, size_t errlen)
                       "PRAGMA temp_store=MEMORY;",
                       NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "sqlite: %s: %s", path, msg ? msg : sqlite3_errstr(rc));
+        snprintf(err, errlen, "sqlite: %s: %s%s", path, sqlite_full(handle, rc),
+                 msg ? msg : sqlite3_errstr(rc));
         sqlite3_free(msg);
         sqlite3_close_v2(handle);
         return HOOKD_ESTORE;

@@ -6,6 +6,12 @@
  *
  * The loop is woken with event_active on an fd-less event; libevent's pthread support
  * (loop_new) makes that safe from this thread.
+ *
+ * Health (/readyz): the thread notes when its batch started and how the last one ended — a
+ * failed begin/commit, or any job answering HOOKD_ESTORE, is a failure with the backend's
+ * message. db_worker_ready judges from that: a batch under way for DB_WORKER_STUCK_MS is a
+ * store not answering; an outcome younger than DB_WORKER_FRESH_MS is the answer; else a
+ * probe job (db_probe, a real write) runs and its result is the answer.
  */
 #include "db_internal.h"
 
@@ -15,8 +21,11 @@
 #include <event2/event.h>
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #define DB_WORKER_DEFAULT_BATCH 1024
+#define DB_WORKER_STUCK_MS 3000 /* a batch under way this long: the store is not answering */
+#define DB_WORKER_FRESH_MS 1000 /* a batch outcome this recent answers /readyz without a probe */
 
 typedef struct db_job {
     db_work_fn work;
@@ -43,7 +52,11 @@ struct db_worker {
     job_list completed;   /* run, waiting for their done on the loop */
     size_t pending;       /* submitted and whose done has not yet been called */
     bool stopping;
-    struct event *notify; /* activated to run completed jobs' done on the loop */
+    struct event *notify;  /* activated to run completed jobs' done on the loop */
+    int64_t batch_started; /* monotonic ms the batch under way started, 0: none */
+    int64_t last_done;     /* monotonic ms the last batch ended, 0: none yet */
+    bool last_ok;          /* it committed and no job failed with HOOKD_ESTORE */
+    char last_error[DB_ERRMSG_LEN];
 };
 
 static void list_push(job_list *l, db_job *j)
@@ -153,6 +166,27 @@ static void batch_run(db *conn, job_list *batch)
     }
 }
 
+static int64_t worker_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Notes how a batch ended, for db_worker_ready; caller holds the lock. */
+static void worker_note(db_worker *w, job_list *batch)
+{
+    bool ok = true;
+    for (db_job *j = batch->head; j; j = j->next)
+        if (j->rc == HOOKD_ESTORE)
+            ok = false;
+    w->batch_started = 0;
+    w->last_done = worker_mono_ms();
+    w->last_ok = ok;
+    if (!ok)
+        snprintf(w->last_error, sizeof w->last_error, "%s", db_errmsg(w->conn));
+}
+
 static void *worker_main(void *arg)
 {
     db_worker *w = arg;
@@ -164,11 +198,13 @@ static void *worker_main(void *arg)
             break; /* stopping and drained */
         job_list batch;
         list_take(&w->queue, w->max_batch, &batch);
+        w->batch_started = worker_mono_ms();
         pthread_mutex_unlock(&w->lock);
 
         batch_run(w->conn, &batch);
 
         pthread_mutex_lock(&w->lock);
+        worker_note(w, &batch);
         list_append(&w->completed, &batch);
         pthread_mutex_unlock(&w->lock);
         event_active(w->notify, EV_READ, 0);
@@ -282,4 +318,58 @@ void db_worker_stop(db_worker *w)
     pthread_cond_destroy(&w->wake);
     pthread_mutex_destroy(&w->lock);
     free(w);
+}
+
+/* ---- readiness ---- */
+
+typedef struct ready_job {
+    db_worker *w;
+    db_ready_fn fn;
+    void *arg;
+} ready_job;
+
+static int ready_probe_work(db *conn, void *arg)
+{
+    (void)arg;
+    return db_probe(conn) != 0 ? HOOKD_ESTORE : 0;
+}
+
+static void ready_probe_done(void *arg, int rc)
+{
+    ready_job *job = arg;
+    char reason[DB_ERRMSG_LEN + 64] = "";
+    if (rc != 0) {
+        pthread_mutex_lock(&job->w->lock);
+        snprintf(reason, sizeof reason, "store error: %s", job->w->last_error);
+        pthread_mutex_unlock(&job->w->lock);
+    }
+    job->fn(job->arg, rc == 0, reason);
+    free(job);
+}
+
+void db_worker_ready(db_worker *w, db_ready_fn fn, void *arg)
+{
+    char reason[DB_ERRMSG_LEN + 64] = "";
+    int64_t now = worker_mono_ms();
+    pthread_mutex_lock(&w->lock);
+    int64_t started = w->batch_started, done = w->last_done;
+    bool ok = w->last_ok;
+    if (!ok)
+        snprintf(reason, sizeof reason, "store error: %s", w->last_error);
+    pthread_mutex_unlock(&w->lock);
+    if (started != 0 && now - started >= DB_WORKER_STUCK_MS) {
+        snprintf(reason, sizeof reason, "the store has not answered for %lld ms",
+                 (long long)(now - started));
+        fn(arg, false, reason);
+        return;
+    }
+    if (done != 0 && now - done < DB_WORKER_FRESH_MS) {
+        fn(arg, ok, reason);
+        return;
+    }
+    ready_job *job = xcalloc(1, sizeof *job);
+    job->w = w;
+    job->fn = fn;
+    job->arg = arg;
+    db_worker_submit(w, ready_probe_work, ready_probe_done, job);
 }

@@ -114,6 +114,9 @@ struct engine {
     bool stopping;
     int unclaiming;        /* give-back jobs under way */
     int releasing;         /* release jobs under way */
+    bool extending;        /* a lease extension job is with the store */
+    int recording_expired; /* refused outcomes past their lease in record jobs under way */
+    int64_t extend_after;  /* wall ms: no extension before (one just failed) */
     bool released_at_stop; /* the final release was submitted */
     bool drained_called;
     char *cursor; /* where the next claim's round robin resumes */
@@ -386,6 +389,7 @@ void *engine_run_ctx(const engine_run *r)
 typedef struct record_job {
     engine *e;
     engine_run *list; /* linked by next */
+    int expired;      /* refused outcomes in it whose lease had run out */
 } record_job;
 
 /* Store thread: each outcome's own result in its record_rc. A lost lease is that item's
@@ -408,7 +412,10 @@ static int record_work(db *conn, void *arg)
  * still holds; past it the run will happen again (its lease expires, it is claimed). */
 static bool record_refused(engine *e, engine_run *r, int rc, int64_t now)
 {
-    if (now + r->backoff_ms >= r->lease_until) {
+    /* With extensions the lease is kept (or, if it ran out, the outcome is written before
+     * the next claim): keep trying. A stopping engine still gives up at the lease's end. */
+    bool keep = e->store.extend_work && !e->stopping;
+    if (!keep && now + r->backoff_ms >= r->lease_until) {
         log_error(e->name,
                   "%s: cannot record the run's outcome (%s) before its lease ends; "
                   "it will run again",
@@ -449,6 +456,7 @@ static void record_done(void *arg, int rc)
     engine *e = job->e;
     int64_t now = engine_now(e);
     e->recording--;
+    e->recording_expired -= job->expired;
     engine_run *r = job->list;
     free(job);
     while (r) {
@@ -466,6 +474,102 @@ static void record_done(void *arg, int rc)
     if (e->starved)
         claim_start(e); /* the recorded outcomes' leases made room */
     check_drained(e);
+}
+
+/* ---- lease extension while refused outcomes wait ---- */
+
+typedef struct extend_job {
+    engine *e;
+    int64_t until;
+    int64_t extended;
+} extend_job;
+
+static int extend_work(db *conn, void *arg)
+{
+    extend_job *job = arg;
+    return job->e->store.extend_work(conn, job->e->store.ctx, job->e->owner, job->until,
+                                     &job->extended);
+}
+
+static void lease_push(engine_run *list, bool by_next_run, int64_t until)
+{
+    for (engine_run *r = list; r; r = by_next_run ? r->next_run : r->next)
+        if (r->lease_until < until)
+            r->lease_until = until;
+}
+
+static void extend_done(void *arg, int rc)
+{
+    extend_job *job = arg;
+    engine *e = job->e;
+    e->extending = false;
+    if (rc == 0) {
+        lease_push(e->to_record, false, job->until);
+        lease_push(e->runs, true, job->until);
+        for (size_t b = 0; b < ENGINE_BUCKETS; b++)
+            for (engine_key *k = e->buckets[b]; k; k = k->next)
+                lease_push(k->head, false, job->until);
+        log_info(e->name, "outcomes wait for the store: %lld leases extended",
+                 (long long)job->extended);
+    } else {
+        e->extend_after = engine_now(e) + ENGINE_RECORD_BACKOFF_MS * 4;
+        log_warn(e->name, "cannot extend leases while outcomes wait (%s)", hookd_strerror(rc));
+    }
+    free(job);
+    records_flush(e); /* re-arms the tick for what still waits */
+    check_drained(e);
+}
+
+/* Once the earliest lease of a refused outcome is half gone, pushes this owner's leases a
+ * whole lease ahead; arms the tick for that moment otherwise. */
+static void leases_extend(engine *e, int64_t now)
+{
+    if (!e->store.extend_work || e->extending || e->stopping)
+        return;
+    int64_t earliest = -1;
+    for (engine_run *r = e->to_record; r; r = r->next)
+        if (r->retry_at > 0 && (earliest < 0 || r->lease_until < earliest))
+            earliest = r->lease_until;
+    if (earliest < 0)
+        return;
+    int64_t at = earliest - e->opt.lease_ms / 2;
+    if (at < e->extend_after)
+        at = e->extend_after;
+    if (at > now) {
+        tick_arm(e, at - now);
+        return;
+    }
+    extend_job *job = xcalloc(1, sizeof *job);
+    job->e = e;
+    job->until = now + e->opt.lease_ms;
+    e->extending = true;
+    submit(e, extend_work, extend_done, job);
+}
+
+/* Before a claim: refused outcomes whose lease ran out are submitted now. True while any
+ * such outcome is not yet recorded: the claim must wait for it, or it could hand this
+ * process an item it already ran. (Only a store refusing writes gets here, and then the
+ * claim would fail too.) */
+static bool records_expired_first(engine *e, int64_t now)
+{
+    bool any = false;
+    for (engine_run *r = e->to_record; r; r = r->next)
+        if (r->retry_at > 0 && r->lease_until <= now) {
+            r->retry_at = now;
+            any = true;
+        }
+    if (any)
+        records_flush(e);
+    return any || e->recording_expired > 0;
+}
+
+/* Refused outcomes in list whose lease has run out. */
+static int expired_count(const engine_run *list, int64_t now)
+{
+    int n = 0;
+    for (const engine_run *r = list; r; r = r->next)
+        n += r->retry_at > 0 && r->lease_until <= now;
+    return n;
 }
 
 /* Submits the outcomes due for recording as one job: those of runs that ended in this
@@ -495,11 +599,12 @@ static void records_flush(engine *e)
     e->to_record_tail = keep ? keep_tail : &e->to_record;
     if (soonest >= 0)
         tick_arm(e, soonest - now);
+    leases_extend(e, now);
     if (!due)
         return;
     record_job *job = xcalloc(1, sizeof *job);
-    job->e = e;
-    job->list = due;
+    *job = (record_job){.e = e, .list = due, .expired = expired_count(due, now)};
+    e->recording_expired += job->expired;
     e->recording++;
     submit(e, record_work, record_done, job);
 }
@@ -596,7 +701,7 @@ static void release_submit(engine *e, const char *prefix)
 static void check_drained(engine *e)
 {
     if (!e->stopping || e->drained_called || e->running > 0 || e->to_record || e->recording > 0 ||
-        e->claiming || e->unclaiming > 0 || e->releasing > 0)
+        e->claiming || e->unclaiming > 0 || e->releasing > 0 || e->extending)
         return;
     if (!e->released_at_stop) {
         e->released_at_stop = true;
@@ -784,6 +889,10 @@ static void claim_start(engine *e)
         return;
     if (room > ENGINE_CLAIM_MAX)
         room = ENGINE_CLAIM_MAX;
+    if (records_expired_first(e, engine_now(e))) {
+        tick_arm(e, ENGINE_RECORD_BACKOFF_MS);
+        return;
+    }
     claim_job *job = xcalloc(1, sizeof *job);
     job->e = e;
     engine_claim *c = &job->claim;
@@ -924,7 +1033,8 @@ size_t engine_running(const engine *e)
 bool engine_idle(const engine *e)
 {
     return e->running == 0 && !e->claiming && e->recording == 0 && !e->to_record &&
-           e->unclaiming == 0 && e->releasing == 0 && (!e->stopping || e->drained_called);
+           e->unclaiming == 0 && e->releasing == 0 && !e->extending &&
+           (!e->stopping || e->drained_called);
 }
 
 static void runs_free(engine_run *r, engine *e, bool cancel)

@@ -19,9 +19,11 @@
  * covers the gap. So a crash (kill -9, power loss) can repeat the runs under way AND the
  * runs whose outcomes were queued but not yet committed (a store batch or two; at most
  * max_unrecorded when set: past it new runs wait for the store to catch up). An outcome
- * the store refused (any error but HOOKD_ELEASE) is kept and retried with backoff until
- * its lease ends: only a process death, or a store down for a whole lease, makes a run
- * happen twice. HOOKD_ELEASE (another process holds it now) drops the outcome.
+ * the store refused (any error but HOOKD_ELEASE) is kept and retried with backoff, its
+ * lease extended meanwhile (store.extend_work) and an expired one written before the next
+ * claim can take the item again: only a process death (or another node taking an item
+ * whose lease ran out while the store was down) makes a run happen twice. HOOKD_ELEASE
+ * (another process holds it now) drops the outcome.
  *
  * Lease owners are "<node-id>/<8 hex digits>": the node id names the process's place
  * (host and address, or --node-id), the suffix tells two runs of it apart. At start the
@@ -128,6 +130,13 @@ typedef struct engine_store {
     int (*unclaim_work)(db *conn, void *ctx, void *const *payloads, size_t count);
     /* Frees every lease whose owner starts with prefix; *released: how many. */
     int (*release_work)(db *conn, void *ctx, const char *prefix, int64_t *released);
+    /* Optional: pushes every lease owner holds to lease_until; *extended: how many. The
+     * engine calls it while refused outcomes wait, before their leases run out (issue 12):
+     * with it a refused outcome is kept until the store takes it, whatever the wait, and
+     * only a process death makes a run happen twice. Without it, an outcome still refused
+     * when its lease ends is dropped (the item runs again). */
+    int (*extend_work)(db *conn, void *ctx, const char *owner, int64_t lease_until,
+                       int64_t *extended);
     /* Loop, optional: an outcome was committed (rc 0), refused for good, or its lease lost. */
     void (*recorded)(void *ctx, void *payload, const engine_outcome *outcome, int rc);
     void (*payload_free)(void *ctx, void *payload);

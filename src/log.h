@@ -2,7 +2,8 @@
  * log.h — one-line logs on stderr: "2024-08-22T01:04:05Z level component: message".
  *
  * Callers never pass secrets, signatures or bodies here. Safe from any thread (one write(2)
- * per line). The level is set once at start; below it nothing is formatted.
+ * per line). The level is set once at start; below it nothing is formatted. Warnings and
+ * errors are rate-limited per call site (log.c): a flood is cut to a few lines with a count.
  */
 #ifndef HOOKD_LOG_H
 #define HOOKD_LOG_H

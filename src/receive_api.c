@@ -98,7 +98,18 @@ static json_t *receive_api_run_json(const receive_store_run *r)
                         r->http_status < 0 ? json_null() : json_integer(r->http_status));
     const char *error = r->rec.error;
     json_object_set_new(o, "error", error ? receive_api_string(error, strlen(error)) : json_null());
+    json_object_set_new(o, "output",
+                        r->output ? receive_api_string(r->output, strlen(r->output)) : json_null());
     return o;
+}
+
+/* Whether a lease still holds: set, not over, and not so far ahead that a clock set back
+ * must have written it (claims and retry treat it as expired too). */
+static bool receive_api_holds(const receive_api *a, int64_t lease_until)
+{
+    int64_t now = loop_now_ms();
+    int64_t lease_ms = receive_handler_lease_ms(a->receive_handler);
+    return lease_until > now && lease_until <= now + RECEIVE_STORE_LEASE_SKEW * lease_ms;
 }
 
 static json_t *receive_api_list_json(const receive_store_list_job *job)
@@ -140,6 +151,8 @@ static int receive_api_retry_work(db *conn, void *arg)
 static void receive_api_listed(void *arg, int rc)
 {
     receive_api_query *q = arg;
+    for (size_t i = 0; rc == 0 && i < q->job.list.count; i++)
+        q->job.list.items[i].handling = receive_api_holds(q->a, q->job.list.items[i].lease_until);
     if (rc == 0)
         http_reply_json(q->req, 200, receive_api_list_json(&q->job.list));
     else
@@ -151,10 +164,12 @@ static void receive_api_listed(void *arg, int rc)
 static void receive_api_got(void *arg, int rc)
 {
     receive_api_query *q = arg;
-    if (rc == 0)
+    if (rc == 0) {
+        q->job.get.webhook.handling = receive_api_holds(q->a, q->job.get.webhook.lease_until);
         http_reply_json(q->req, 200, receive_api_get_json(&q->job.get));
-    else
+    } else {
         api_reply_store_error(q->req, rc, "webhook", NULL);
+    }
     receive_store_get_job_clear(&q->job.get);
     receive_api_query_free(q);
 }
@@ -222,6 +237,7 @@ static void receive_api_retry(receive_api *a, struct evhttp_request *req, const 
     q->id = xstrdup(id);
     q->job.retry.id = q->id;
     q->job.retry.now = loop_now_ms();
+    q->job.retry.lease_ms = receive_handler_lease_ms(a->receive_handler);
     db_worker_submit(a->worker, receive_api_retry_work, receive_api_retried, q);
 }
 
@@ -240,8 +256,9 @@ static void receive_api_route(receive_api *a, struct evhttp_request *req, char *
     bool post = evhttp_request_get_command(req) == EVHTTP_REQ_POST;
     bool webhooks = n >= 1 && strcmp(seg[0], "webhooks") == 0;
     bool retry = webhooks && n == 3 && strcmp(seg[2], "retry") == 0;
-    bool known = (n == 1 &&
-                  (strcmp(seg[0], "healthz") == 0 || strcmp(seg[0], "metrics") == 0 || webhooks)) ||
+    bool ready = n == 1 && strcmp(seg[0], "readyz") == 0;
+    bool known = (n == 1 && (strcmp(seg[0], "healthz") == 0 || strcmp(seg[0], "metrics") == 0 ||
+                             webhooks || ready)) ||
                  (webhooks && n == 2) || retry;
     if (!known)
         api_reply_no_route(req);
@@ -255,6 +272,8 @@ static void receive_api_route(receive_api *a, struct evhttp_request *req, char *
         receive_api_list(a, req);
     else if (strcmp(seg[0], "metrics") == 0)
         receive_api_metrics(a, req);
+    else if (ready)
+        api_readyz(req, a->worker);
     else
         http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
 }

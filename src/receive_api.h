@@ -4,7 +4,8 @@
  *   GET  /webhooks?status=pending|done|failed[&limit=N][&after=ID]  a page of webhooks
  *   GET  /webhooks/{id}                                            one, with its handler runs
  *   POST /webhooks/{id}/retry                                      run it again (202)
- *   GET  /healthz                                                  200 {"status":"ok"}
+ *   GET  /healthz                                                  200 {"status":"ok"} (liveness)
+ *   GET  /readyz             200 {"status":"ready"}, or 503 with the reason (api_readyz)
  *   GET  /metrics                                                  Prometheus text
  *
  * Errors, times (ISO 8601 with milliseconds) and statuses are the dialect of api_common.h,

@@ -1,7 +1,7 @@
 /*
  * receive_handler.c — the receiver's side of the work engine (see receive_handler.h and
  * engine.h): its runner runs the owner's handler for one claimed webhook, either as a child
- * process (posix_spawn of /bin/sh in its own process group, the body written to its stdin
+ * process (fork + exec of /bin/sh in its own process group, the body written to its stdin
  * through a non-blocking pipe on the loop, its exit seen through SIGCHLD + waitpid(WNOHANG),
  * the whole group killed at --handler-timeout) or as a POST through a libcurl client; its
  * store claims, records, gives back and releases through receive_store.c. Every webhook
@@ -9,6 +9,16 @@
  * runs are under way. The engine claims ahead, retries on --retry-delays (with retry.c's
  * jitter) and records outcomes in batches; this file also keeps the pending count for
  * --max-pending and the metrics. The sender's twin is serve_deliver.c.
+ *
+ * A handler's stdout and stderr go to a pipe read on the loop, never to hookd's stderr
+ * (issue 12: a stalled log reader froze the receiver once the handlers filled the pipe);
+ * the last RECEIVE_HANDLER_OUTPUT_MAX bytes are kept and recorded with the run (its
+ * `output`, made valid UTF-8). A handler dies with the receiver: its shell is started with
+ * PR_SET_PDEATHSIG = SIGKILL, so a kill -9'd receiver leaves no run going on beside the
+ * one its restart makes (a handler's own children, in its process group, are killed with
+ * it at the timeout and when the engine cancels the run; a grandchild that outlives the
+ * shell after a kill -9 is the handler's own business). fork, not posix_spawn: the death
+ * signal can only be set in the child.
  */
 #include "receive_handler.h"
 
@@ -25,10 +35,10 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,6 +47,8 @@ extern char **environ;
 
 /* How often the pending count is read again from the store (and due work looked for). */
 #define RECEIVE_HANDLER_POLL_MS 1000
+/* The tail of a handler's stdout + stderr kept with its run. */
+#define RECEIVE_HANDLER_OUTPUT_MAX 4096
 /* Every webhook's key: one queue, --workers slots. */
 #define RECEIVE_HANDLER_KEY ""
 
@@ -71,8 +83,12 @@ struct receive_handler_run {
     size_t written;                   /* body bytes written to the pipe */
     struct event *timer;              /* --handler-timeout */
     bool timed_out;                   /* the timer fired and the process group was killed */
-    receive_store_run_job job;        /* the outcome to record */
-    char error[256];                  /* job.error's storage */
+    int output_fd;                    /* --exec: our end of its stdout+stderr, -1 when closed */
+    struct event *output_event;       /* reads it as it comes */
+    char output[RECEIVE_HANDLER_OUTPUT_MAX + 1]; /* its last bytes, then made UTF-8 */
+    size_t output_len;
+    receive_store_run_job job; /* the outcome to record */
+    char error[256];           /* job.error's storage */
 };
 
 static void receive_handler_set_pending(receive_handler *h, int64_t value)
@@ -91,15 +107,22 @@ static void receive_handler_children_remove(receive_handler *h, struct receive_h
     }
 }
 
-/* Closes what a run holds on the loop: its stdin pipe and timer. */
+/* Stops watching a pipe and closes our end. */
+static void receive_handler_pipe_close(struct event **ev, int *fd)
+{
+    if (*ev)
+        event_free(*ev);
+    *ev = NULL;
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+/* Closes what a run holds on the loop: its pipes and timer. */
 static void receive_handler_run_close(struct receive_handler_run *run)
 {
-    if (run->stdin_event)
-        event_free(run->stdin_event);
-    run->stdin_event = NULL;
-    if (run->stdin_fd >= 0)
-        close(run->stdin_fd);
-    run->stdin_fd = -1;
+    receive_handler_pipe_close(&run->output_event, &run->output_fd);
+    receive_handler_pipe_close(&run->stdin_event, &run->stdin_fd);
     if (run->timer)
         event_free(run->timer);
     run->timer = NULL;
@@ -138,17 +161,83 @@ static void receive_handler_finish(struct receive_handler_run *run, bool success
 
 /* ---- --exec ---- */
 
+/* Keeps the last RECEIVE_HANDLER_OUTPUT_MAX bytes of what the handler wrote. */
+static void receive_handler_output_keep(struct receive_handler_run *run, const char *buf, size_t n)
+{
+    if (n >= RECEIVE_HANDLER_OUTPUT_MAX) {
+        memcpy(run->output, buf + n - RECEIVE_HANDLER_OUTPUT_MAX, RECEIVE_HANDLER_OUTPUT_MAX);
+        run->output_len = RECEIVE_HANDLER_OUTPUT_MAX;
+        return;
+    }
+    if (run->output_len + n > RECEIVE_HANDLER_OUTPUT_MAX) {
+        size_t drop = run->output_len + n - RECEIVE_HANDLER_OUTPUT_MAX;
+        memmove(run->output, run->output + drop, run->output_len - drop);
+        run->output_len -= drop;
+    }
+    memcpy(run->output + run->output_len, buf, n);
+    run->output_len += n;
+}
+
+/* Reads what the pipe holds now; false at its end (EOF or an error). */
+static bool receive_handler_output_read(struct receive_handler_run *run)
+{
+    char buf[4096];
+    for (;;) {
+        ssize_t n = read(run->output_fd, buf, sizeof buf);
+        if (n > 0) {
+            receive_handler_output_keep(run, buf, (size_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    }
+}
+
+static void receive_handler_output_readable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct receive_handler_run *run = arg;
+    if (!receive_handler_output_read(run))
+        receive_handler_pipe_close(&run->output_event, &run->output_fd);
+}
+
+/* The handler ended: takes what is left in the pipe (a grandchild still holding it open is
+ * not waited for), and makes the tail valid UTF-8 for the store (a cut character, NUL and
+ * invalid bytes become '?'). */
+static void receive_handler_output_end(struct receive_handler_run *run)
+{
+    if (run->output_fd >= 0) {
+        receive_handler_output_read(run); /* false at EOF: closed below either way */
+        receive_handler_pipe_close(&run->output_event, &run->output_fd);
+    }
+    unsigned char *s = (unsigned char *)run->output;
+    size_t n = run->output_len;
+    for (size_t i = 0; i < n;) {
+        size_t len = s[i] < 0x80         ? 1
+                     : (s[i] >> 5) == 6  ? 2
+                     : (s[i] >> 4) == 14 ? 3
+                     : (s[i] >> 3) == 30 ? 4
+                                         : 0;
+        bool ok = len > 0 && s[i] != 0 && i + len <= n;
+        for (size_t k = 1; ok && k < len; k++)
+            ok = (s[i + k] & 0xC0) == 0x80;
+        if (!ok) {
+            s[i++] = '?';
+            continue;
+        }
+        i += len;
+    }
+    run->output[n] = '\0';
+    run->job.output = n > 0 ? run->output : NULL;
+}
+
 static void receive_handler_exec_reaped(struct receive_handler_run *run, int status)
 {
     run->pid = 0;
-    if (run->stdin_event) {
-        event_free(run->stdin_event);
-        run->stdin_event = NULL;
-    }
-    if (run->stdin_fd >= 0) {
-        close(run->stdin_fd);
-        run->stdin_fd = -1;
-    }
+    receive_handler_pipe_close(&run->stdin_event, &run->stdin_fd);
+    receive_handler_output_end(run);
     bool success = false;
     if (run->timed_out) {
         run->job.exit_status = -1;
@@ -204,10 +293,7 @@ static void receive_handler_stdin_writable(evutil_socket_t fd, short what, void 
             return;
         break; /* EPIPE: the handler does not read its stdin; that is its choice */
     }
-    event_free(run->stdin_event);
-    run->stdin_event = NULL;
-    close(run->stdin_fd);
-    run->stdin_fd = -1;
+    receive_handler_pipe_close(&run->stdin_event, &run->stdin_fd);
 }
 
 static void receive_handler_timeout(evutil_socket_t fd, short what, void *arg)
@@ -249,62 +335,85 @@ static char **receive_handler_environment(const receive_store_item *it, char *va
     return envp;
 }
 
-static int receive_handler_exec_start(receive_handler *h, struct receive_handler_run *run)
+/* The child's side of the fork, up to exec: async-signal-safe calls only (hookd has
+ * threads). Its own process group (killed whole at the timeout), killed when hookd dies,
+ * the signals hookd handles back to their defaults, nothing blocked. */
+static void receive_handler_child(int in_fd, int out_fd, pid_t parent, char *const argv[],
+                                  char *const envp[])
 {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) {
-        snprintf(run->error, sizeof run->error, "cannot create a pipe: %s", strerror(errno));
-        return HOOKD_EIO;
-    }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, fds[0], STDIN_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, STDERR_FILENO, STDOUT_FILENO);
-
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                        POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setpgroup(&attr, 0);
-    sigset_t none, defaults;
+    if (setpgid(0, 0) != 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+        _exit(127); /* hookd already gone: no run */
+    static const int defaults[] = {SIGPIPE, SIGCHLD, SIGTERM, SIGINT, SIGHUP};
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
+        sigaction(defaults[i], &dfl, NULL);
+    sigset_t none;
     sigemptyset(&none);
-    posix_spawnattr_setsigmask(&attr, &none);
-    sigemptyset(&defaults);
-    sigaddset(&defaults, SIGPIPE);
-    sigaddset(&defaults, SIGCHLD);
-    sigaddset(&defaults, SIGTERM);
-    sigaddset(&defaults, SIGINT);
-    sigaddset(&defaults, SIGHUP);
-    posix_spawnattr_setsigdefault(&attr, &defaults);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (dup2(in_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
+        dup2(out_fd, STDERR_FILENO) < 0)
+        _exit(127);
+    execve("/bin/sh", argv, envp);
+    _exit(127);
+}
 
-    char *vars[3];
-    char **envp = receive_handler_environment(&run->item, vars);
-    char *argv[] = {"sh", "-c", (char *)h->options.exec_command, NULL};
-    pid_t pid = 0;
-    int err = posix_spawn(&pid, "/bin/sh", &actions, &attr, argv, envp);
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    free(envp);
-    for (int i = 0; i < 3; i++)
-        free(vars[i]);
-    close(fds[0]);
-    if (err != 0) {
-        close(fds[1]);
-        snprintf(run->error, sizeof run->error, "cannot start /bin/sh: %s", strerror(err));
-        return HOOKD_EIO;
-    }
-    run->pid = pid;
+/* Watches the run's pipes and timer on the loop once the child is started. */
+static void receive_handler_exec_watch(receive_handler *h, struct receive_handler_run *run,
+                                       int stdin_fd, int output_fd)
+{
     run->next = h->children;
     h->children = run;
-    run->stdin_fd = fds[1];
-    fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK);
+    run->stdin_fd = stdin_fd;
+    fcntl(stdin_fd, F_SETFL, fcntl(stdin_fd, F_GETFL) | O_NONBLOCK);
     run->stdin_event =
-        event_new(h->base, fds[1], EV_WRITE | EV_PERSIST, receive_handler_stdin_writable, run);
+        event_new(h->base, stdin_fd, EV_WRITE | EV_PERSIST, receive_handler_stdin_writable, run);
     event_add(run->stdin_event, NULL);
+    run->output_fd = output_fd;
+    fcntl(output_fd, F_SETFL, fcntl(output_fd, F_GETFL) | O_NONBLOCK);
+    run->output_event =
+        event_new(h->base, output_fd, EV_READ | EV_PERSIST, receive_handler_output_readable, run);
+    event_add(run->output_event, NULL);
     run->timer = evtimer_new(h->base, receive_handler_timeout, run);
     struct timeval tv = {.tv_sec = h->options.timeout_ms / 1000,
                          .tv_usec = (h->options.timeout_ms % 1000) * 1000};
     evtimer_add(run->timer, &tv);
+}
+
+static int receive_handler_exec_start(receive_handler *h, struct receive_handler_run *run)
+{
+    int in[2], out[2];
+    if (pipe2(in, O_CLOEXEC) != 0) {
+        snprintf(run->error, sizeof run->error, "cannot create a pipe: %s", strerror(errno));
+        return HOOKD_EIO;
+    }
+    if (pipe2(out, O_CLOEXEC) != 0) {
+        snprintf(run->error, sizeof run->error, "cannot create a pipe: %s", strerror(errno));
+        close(in[0]);
+        close(in[1]);
+        return HOOKD_EIO;
+    }
+    char *vars[3];
+    char **envp = receive_handler_environment(&run->item, vars);
+    char *argv[] = {"sh", "-c", (char *)h->options.exec_command, NULL};
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0)
+        receive_handler_child(in[0], out[1], parent, argv, envp);
+    int err = errno;
+    free(envp);
+    for (int i = 0; i < 3; i++)
+        free(vars[i]);
+    close(in[0]);
+    close(out[1]);
+    if (pid < 0) {
+        close(in[1]);
+        close(out[0]);
+        snprintf(run->error, sizeof run->error, "cannot start /bin/sh: %s", strerror(err));
+        return HOOKD_EIO;
+    }
+    setpgid(pid, pid); /* as the child does: the group exists before any kill(-pid) */
+    run->pid = pid;
+    receive_handler_exec_watch(h, run, in[1], out[0]);
     return 0;
 }
 
@@ -423,6 +532,7 @@ static int receive_handler_claim_work(db *conn, void *ctx, engine_claim *c)
         run->item = job.items[i];
         snprintf(run->token, sizeof run->token, "%s", job.token);
         run->stdin_fd = -1;
+        run->output_fd = -1;
         run->job.exit_status = -1;
         c->items[i] = (engine_claimed){.payload = run,
                                        .key = RECEIVE_HANDLER_KEY,
@@ -465,6 +575,16 @@ static int receive_handler_release_work(db *conn, void *ctx, const char *prefix,
     receive_store_release_job job = {.prefix = prefix};
     int rc = receive_store_release(conn, &job);
     *released = job.released;
+    return rc;
+}
+
+static int receive_handler_extend_work(db *conn, void *ctx, const char *owner, int64_t lease_until,
+                                       int64_t *extended)
+{
+    (void)ctx;
+    receive_store_extend_job job = {.owner = owner, .lease_until = lease_until};
+    int rc = receive_store_extend(conn, &job);
+    *extended = job.extended;
     return rc;
 }
 
@@ -567,6 +687,7 @@ static engine *receive_handler_engine(receive_handler *h, db_worker *worker)
                           .record_work = receive_handler_record_work,
                           .unclaim_work = receive_handler_unclaim_work,
                           .release_work = receive_handler_release_work,
+                          .extend_work = receive_handler_extend_work,
                           .recorded = receive_handler_recorded,
                           .payload_free = receive_handler_payload_free};
     engine_runner runner = {.ctx = h,
@@ -614,6 +735,11 @@ receive_handler *receive_handler_new(struct event_base *base, db_worker *worker,
     h->engine = receive_handler_engine(h, worker);
     h->options.node_id = NULL; /* the engine keeps its own copy */
     return h;
+}
+
+int64_t receive_handler_lease_ms(const receive_handler *h)
+{
+    return h->options.lease_ms;
 }
 
 const char *receive_handler_owner(const receive_handler *h)

@@ -59,6 +59,9 @@ receive_handler *receive_handler_new(struct event_base *base, db_worker *worker,
                                      const receive_handler_options *options, int64_t pending,
                                      char *err, size_t errlen);
 
+/* --lease: how long a claim holds (the admin API judges leases by it). */
+int64_t receive_handler_lease_ms(const receive_handler *h);
+
 /* The lease owner this process writes, "<node-id>/<8 hex>". */
 const char *receive_handler_owner(const receive_handler *h);
 

@@ -17,6 +17,7 @@
 #include "receive_ingest.h"
 #include "mem.h"
 
+#include "api_common.h"
 #include "http_server.h"
 #include "receive_store.h"
 #include "log.h"
@@ -301,6 +302,16 @@ static void receive_ingest_request(struct evhttp_request *req, void *arg)
     receive_ingest *r = arg;
     const char *body;
     size_t body_len = 0;
+    /* A load balancer checks the port it sends traffic to: /readyz is answered here too
+     * (issue 12), unless it is the webhook path itself. */
+    char *path = http_request_path(req);
+    bool readyz = evhttp_request_get_command(req) == EVHTTP_REQ_GET && path &&
+                  strcmp(path, "/readyz") == 0 && strcmp(r->options.path, "/readyz") != 0;
+    free(path);
+    if (readyz) {
+        api_readyz(req, r->worker);
+        return;
+    }
     if (!receive_ingest_check_target(r, req, &body, &body_len))
         return;
 

@@ -45,6 +45,8 @@ static const char *const receive_store_migrations[] = {
     " http_status BIGINT,"
     " error TEXT,"
     " PRIMARY KEY (webhook_id, n));",
+    /* 2: the tail of an --exec handler's stdout and stderr (issue 12) */
+    "ALTER TABLE receive_runs ADD COLUMN output TEXT;",
 };
 
 int receive_store_migrate(db *conn)
@@ -153,7 +155,8 @@ int receive_store_insert(db *conn, void *arg)
 #define RECEIVE_STORE_CLAIM_SQL(lock)                                                              \
     "UPDATE receive_webhooks SET lease_until = $1, lease_token = $2, lease_owner = $3"             \
     " WHERE id IN (SELECT id FROM receive_webhooks WHERE status = 'pending'"                       \
-    " AND next_attempt_at <= $4 AND (lease_until IS NULL OR lease_until <= $5)"                    \
+    " AND next_attempt_at <= $4"                                                                   \
+    " AND (lease_until IS NULL OR lease_until <= $5 OR lease_until > $7)"                          \
     " ORDER BY next_attempt_at LIMIT $6" lock ")"                                                  \
     " RETURNING id, webhook_timestamp, signature, event, body, attempts"
 
@@ -174,7 +177,8 @@ int receive_store_claim(db *conn, void *arg)
                     DB_S(job->owner),
                     DB_I(job->now),
                     DB_I(job->now),
-                    DB_I(job->limit)};
+                    DB_I(job->limit),
+                    DB_I(job->now + RECEIVE_STORE_LEASE_SKEW * job->lease_ms)};
     db_rows *rows = NULL;
     rc = db_query(conn, db_kind(conn) == DB_POSTGRES ? sql_pg : sql_sqlite, p,
                   sizeof p / sizeof p[0], &rows, NULL);
@@ -224,7 +228,7 @@ int receive_store_record_run(db *conn, void *arg)
         " WHERE id = $4 AND lease_token = $5 AND status = 'pending' RETURNING runs";
     static const char insert[] =
         "INSERT INTO receive_runs (webhook_id, n, started_at, duration_ms, exit_status,"
-        " http_status, error) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+        " http_status, error, output) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
     db_param p[] = {DB_S(job->next_status), DB_I(job->next_attempt_at), DB_I(job->now),
                     DB_S(job->id), DB_S(job->token)};
     db_rows *rows = NULL;
@@ -243,7 +247,8 @@ int receive_store_record_run(db *conn, void *arg)
                     DB_I(job->duration_ms),
                     job->exit_status >= 0 ? DB_I(job->exit_status) : DB_NUL,
                     job->http_status > 0 ? DB_I(job->http_status) : DB_NUL,
-                    DB_SOPT(job->error)};
+                    DB_SOPT(job->error),
+                    DB_SOPT(job->output)};
     return db_query(conn, insert, r, sizeof r / sizeof r[0], NULL, NULL);
 }
 
@@ -264,6 +269,7 @@ static void receive_store_webhook_read(db_rows *rows, receive_store_webhook *w)
     w->received_at = db_rows_int(rows, 6);
     w->next_attempt_at = strcmp(w->status, "pending") == 0 ? db_rows_int(rows, 7) : -1;
     w->handling = !db_rows_null(rows, 8);
+    w->lease_until = w->handling ? db_rows_int(rows, 8) : -1;
 }
 
 static void receive_store_webhook_clear(receive_store_webhook *w)
@@ -328,8 +334,9 @@ void receive_store_list_job_clear(receive_store_list_job *job)
 /* Reads the runs of job->id into job->runs. */
 static int receive_store_runs_read(db *conn, receive_store_get_job *job)
 {
-    static const char runs[] = "SELECT n, started_at, duration_ms, exit_status, http_status, error"
-                               " FROM receive_runs WHERE webhook_id = $1 ORDER BY n";
+    static const char runs[] =
+        "SELECT n, started_at, duration_ms, exit_status, http_status, error, output"
+        " FROM receive_runs WHERE webhook_id = $1 ORDER BY n";
     db_param p[] = {DB_S(job->id)};
     db_rows *rows = NULL;
     int rc = db_query(conn, runs, p, 1, &rows, NULL);
@@ -345,6 +352,7 @@ static int receive_store_runs_read(db *conn, receive_store_get_job *job)
         r->exit_status = db_rows_int_or(rows, 3, -1);
         r->http_status = db_rows_int_or(rows, 4, -1);
         r->rec.error = db_rows_strdup(rows, 5);
+        r->output = db_rows_strdup(rows, 6);
     }
     db_rows_free(rows);
     return 0;
@@ -370,8 +378,10 @@ int receive_store_get(db *conn, void *arg)
 void receive_store_get_job_clear(receive_store_get_job *job)
 {
     receive_store_webhook_clear(&job->webhook);
-    for (size_t i = 0; i < job->run_count; i++)
+    for (size_t i = 0; i < job->run_count; i++) {
         free(job->runs[i].rec.error);
+        free(job->runs[i].output);
+    }
     RECEIVE_STORE_FORGET(job->runs, job->run_count);
 }
 
@@ -383,9 +393,13 @@ int receive_store_retry(db *conn, void *arg)
         " updated_at = $2 WHERE id = $3 AND status IN ('done', 'failed')";
     static const char waiting[] =
         "UPDATE receive_webhooks SET next_attempt_at = $1, updated_at = $2"
-        " WHERE id = $3 AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $4)";
+        " WHERE id = $3 AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $4"
+        " OR lease_until > $5)";
     static const char exists[] = "SELECT status FROM receive_webhooks WHERE id = $1";
-    db_param p[] = {DB_I(job->now), DB_I(job->now), DB_S(job->id), DB_I(job->now)};
+    /* A lease ending after RECEIVE_STORE_LEASE_SKEW leases from now was written by a clock
+     * since set back: it holds nothing (issue 12). */
+    db_param p[] = {DB_I(job->now), DB_I(job->now), DB_S(job->id), DB_I(job->now),
+                    DB_I(job->now + RECEIVE_STORE_LEASE_SKEW * job->lease_ms)};
     int64_t changed = 0;
     job->was_finished = false;
     int rc = db_query(conn, finished, p, 3, NULL, &changed);
@@ -395,7 +409,7 @@ int receive_store_retry(db *conn, void *arg)
         job->was_finished = true;
         return db_notify(conn, RECEIVE_STORE_NOTIFY_CHANNEL);
     }
-    rc = db_query(conn, waiting, p, 4, NULL, &changed);
+    rc = db_query(conn, waiting, p, 5, NULL, &changed);
     if (rc != 0)
         return rc;
     if (changed > 0)
@@ -463,4 +477,14 @@ int receive_store_unclaim(db *conn, void *arg)
             return rc;
     }
     return job->count > 0 ? db_notify(conn, RECEIVE_STORE_NOTIFY_CHANNEL) : 0;
+}
+
+int receive_store_extend(db *conn, void *arg)
+{
+    receive_store_extend_job *job = arg;
+    static const char sql[] =
+        "UPDATE receive_webhooks SET lease_until = $1"
+        " WHERE lease_owner = $2 AND lease_until IS NOT NULL AND status = 'pending'";
+    db_param p[] = {DB_I(job->lease_until), DB_S(job->owner)};
+    return db_query(conn, sql, p, 2, NULL, &job->extended);
 }

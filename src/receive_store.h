@@ -75,7 +75,13 @@ typedef struct receive_store_item {
     int64_t attempts; /* runs already made in the current round (see receive_store_retry) */
 } receive_store_item;
 
-/* Claims up to limit due pending webhooks whose lease is free or expired. */
+/* A lease ending more than this many leases from now was written by a clock since set back
+ * (no claim writes more than one ahead; the second leaves room for nodes whose clocks
+ * differ by up to a lease): claims, retry and the admin API treat it as expired. */
+#define RECEIVE_STORE_LEASE_SKEW 2
+
+/* Claims up to limit due pending webhooks whose lease is free or expired, or ends beyond
+ * RECEIVE_STORE_LEASE_SKEW leases from now. */
 typedef struct receive_store_claim_job {
     int64_t now;               /* unix ms */
     int64_t lease_ms;          /* how long the claim holds */
@@ -102,6 +108,7 @@ typedef struct receive_store_run_job {
     int exit_status;         /* --exec: the exit status, or -1 (killed, not started) */
     int http_status;         /* --forward: the answer's status, 0 for none */
     const char *error;       /* NULL on success; why the run failed */
+    const char *output;      /* --exec: the tail of its stdout+stderr (UTF-8), or NULL */
     const char *next_status; /* "done", "pending" or "failed" */
     int64_t next_attempt_at; /* unix ms, when next_status is "pending" */
     int64_t now;             /* unix ms */
@@ -123,7 +130,8 @@ typedef struct receive_store_webhook {
     int64_t runs;     /* runs in all */
     int64_t received_at;
     int64_t next_attempt_at; /* -1 unless pending */
-    bool handling;           /* a handler holds its lease now */
+    bool handling;           /* a lease is set (receive_api judges whether it holds) */
+    int64_t lease_until;     /* unix ms, -1 when none */
     char *body;              /* receive_store_get only: the raw body; NULL in a list */
     size_t body_len;
 } receive_store_webhook;
@@ -133,6 +141,7 @@ typedef struct receive_store_run {
     engine_record rec;   /* n, when, how long, the error */
     int64_t exit_status; /* --exec: the exit status, -1 for none (killed, not started) */
     int64_t http_status; /* --forward: the answer's status, -1 for none */
+    char *output;        /* --exec: the tail of its stdout+stderr, or NULL; owned */
 } receive_store_run;
 
 /* A page of webhooks in the order they were received. */
@@ -168,6 +177,7 @@ void receive_store_get_job_clear(receive_store_get_job *job);
 typedef struct receive_store_retry_job {
     const char *id;
     int64_t now;       /* unix ms */
+    int64_t lease_ms;  /* --lease: RECEIVE_STORE_LEASE_SKEW of them ahead holds nothing */
     bool was_finished; /* out: it was done or failed (the pending count grows by one) */
 } receive_store_retry_job;
 
@@ -212,5 +222,16 @@ int receive_store_unclaim(db *conn, void *arg);
 
 /* arg: receive_store_release_job. */
 int receive_store_release(db *conn, void *arg);
+
+/* Pushes every lease owner holds on a pending webhook to lease_until (the engine's
+ * extend_work: its outcomes wait for a store that refused them). */
+typedef struct receive_store_extend_job {
+    const char *owner;
+    int64_t lease_until;
+    int64_t extended; /* out */
+} receive_store_extend_job;
+
+/* arg: receive_store_extend_job. */
+int receive_store_extend(db *conn, void *arg);
 
 #endif

@@ -805,6 +805,8 @@ static void serve_api_handle(struct evhttp_request *req, void *arg)
     free(path);
     if (n == 1 && strcmp(segs[0], "healthz") == 0) {
         http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+    } else if (n == 1 && strcmp(segs[0], "readyz") == 0) {
+        api_readyz(req, a->worker);
     } else if (n == 1 && strcmp(segs[0], "metrics") == 0) {
         handle_metrics(a, req);
     } else if (n == 1 && strcmp(segs[0], "openapi.json") == 0) {

@@ -1,6 +1,7 @@
 /*
  * serve_api.h — the REST API of `hookd serve` (SPEC §3): destinations, events, webhooks,
- * the event-type catalog, /healthz and /metrics, on an evhttp server.
+ * the event-type catalog, /healthz (liveness), /readyz (the store answers and takes writes:
+ * api_readyz) and /metrics, on an evhttp server.
  *
  * Every /v1/ call needs `Authorization: Bearer <token>` (compared in constant time, as
  * SHA-256 digests). Every store access is a job on the db_worker; the answer is sent from its

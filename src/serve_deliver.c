@@ -104,6 +104,13 @@ static int deliver_release_work(db *conn, void *ctx, const char *prefix, int64_t
     return serve_store_release(conn, prefix, released);
 }
 
+static int deliver_extend_work(db *conn, void *ctx, const char *owner, int64_t lease_until,
+                               int64_t *extended)
+{
+    (void)ctx;
+    return serve_store_extend(conn, owner, lease_until, extended);
+}
+
 static void deliver_recorded(void *ctx, void *payload, const engine_outcome *eo, int rc)
 {
     serve_deliver *d = ctx;
@@ -333,6 +340,7 @@ serve_deliver *serve_deliver_new(struct event_base *base, db_worker *worker, htt
         .record_work = deliver_record_work,
         .unclaim_work = deliver_unclaim_work,
         .release_work = deliver_release_work,
+        .extend_work = deliver_extend_work,
         .recorded = deliver_recorded,
         .payload_free = deliver_payload_free,
     };

@@ -207,6 +207,15 @@ int serve_store_release(db *conn, const char *prefix, int64_t *released)
                  p, 2, NULL, released);
 }
 
+int serve_store_extend(db *conn, const char *owner, int64_t lease_until, int64_t *extended)
+{
+    db_param p[] = {DB_I(lease_until), DB_S(owner)};
+    return query(conn,
+                 "UPDATE serve_webhooks SET lease_until = $1 "
+                 "WHERE lease_owner = $2 AND lease_until IS NOT NULL AND status = 'pending'",
+                 p, 2, NULL, extended);
+}
+
 /* ---- requests ---- */
 
 const char *const serve_store_statuses[SERVE_STORE_STATUS_COUNT] = {"pending", "succeeded",
@@ -1068,6 +1077,8 @@ static int claim_pass(db *conn, engine_claim *c, const char *after, const char *
     }
 }
 
+#define SERVE_STORE_LEASE_SKEW 2 /* leases ahead a claim still respects (see below) */
+
 int serve_store_claim(db *conn, engine_claim *c)
 {
     c->count = 0;
@@ -1076,20 +1087,24 @@ int serve_store_claim(db *conn, engine_claim *c)
     if (c->limit <= 0)
         return 0;
 
-    /* Leases that ran out: their holder is gone or gave up; the rows become claimable. On
+    /* Leases that ran out: their holder is gone or gave up; the rows become claimable. So
+     * do leases ending beyond SERVE_STORE_LEASE_SKEW leases from now, which no right clock
+     * wrote (a clock set back; the second lease leaves room for nodes whose clocks differ):
+     * they would hold the row forever (issue 12). On
      * PostgreSQL rows another transaction holds are left for later (SKIP LOCKED): waiting
      * for them could deadlock with that transaction's own writes. */
-    db_param q[] = {DB_I(c->now)};
+    db_param q[] = {DB_I(c->now),
+                    DB_I(c->now + SERVE_STORE_LEASE_SKEW * (c->lease_until - c->now))};
     int rc = query(conn,
                    db_kind(conn) == DB_POSTGRES
                        ? "UPDATE serve_webhooks SET lease_owner = NULL, lease_until = NULL "
                          "WHERE id IN (SELECT id FROM serve_webhooks WHERE lease_until IS NOT "
-                         "NULL AND lease_until < $1 AND status = 'pending' "
+                         "NULL AND (lease_until < $1 OR lease_until > $2) AND status = 'pending' "
                          "FOR UPDATE SKIP LOCKED)"
                        : "UPDATE serve_webhooks SET lease_owner = NULL, lease_until = NULL "
-                         "WHERE lease_until IS NOT NULL AND lease_until < $1 "
+                         "WHERE lease_until IS NOT NULL AND (lease_until < $1 OR lease_until > $2) "
                          "AND status = 'pending'",
-                   q, 1, NULL, NULL);
+                   q, 2, NULL, NULL);
     if (rc != 0)
         return rc;
 

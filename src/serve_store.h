@@ -63,6 +63,11 @@ int serve_store_admin_token(db *conn, unsigned char digest[32], char *generated,
  * at stop. An exact prefix, not LIKE. *released receives how many. */
 int serve_store_release(db *conn, const char *prefix, int64_t *released);
 
+/* Work function shape (engine_store.extend_work): pushes every lease owner holds on a
+ * pending webhook to lease_until, while the engine's outcomes wait for a store that refused
+ * them. *extended receives how many. */
+int serve_store_extend(db *conn, const char *owner, int64_t lease_until, int64_t *extended);
+
 /* ---- the API's requests ---- */
 
 /* Which fields of a destination a request sets (create sets all it has, PATCH some). */

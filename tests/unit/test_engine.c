@@ -39,6 +39,7 @@ typedef struct fake_item {
     engine_outcome last; /* its last outcome written */
     engine_run *run;     /* while running */
     bool claimed_once;
+    int64_t lease_until; /* wall ms, set by claims and extensions */
 } fake_item;
 
 typedef struct fake_job {
@@ -67,6 +68,10 @@ static struct {
     char events[32];          /* 'c' claim, 'r' record, 'u' unclaim, 'l' release */
     size_t event_count;
     int drained;
+    bool with_extend;    /* start_engine gives the engine fake_extend */
+    bool refuse_extends; /* fake_extend answers HOOKD_ESTORE */
+    bool expire;         /* a claim takes items whose lease ended */
+    int extends;         /* extension jobs that succeeded */
 } fake;
 
 static int64_t fake_now;
@@ -150,7 +155,8 @@ static int fake_claim(db *conn, void *ctx, engine_claim *c)
     c->items = calloc((size_t)c->limit, sizeof *c->items);
     for (size_t i = 0; i < fake.count && c->count < (size_t)c->limit; i++) {
         fake_item *it = &fake.items[i];
-        if (it->state != 'p' || it->leased || it->due > c->now)
+        bool held = it->leased && !(fake.expire && it->lease_until <= c->now);
+        if (it->state != 'p' || held || it->due > c->now)
             continue;
         int room = engine_claim_room(c, it->key);
         int taken = 0;
@@ -159,6 +165,7 @@ static int fake_claim(db *conn, void *ctx, engine_claim *c)
         if (taken >= room)
             continue;
         it->leased = true;
+        it->lease_until = c->lease_until;
         snprintf(it->owner, sizeof it->owner, "%s", c->owner);
         c->items[c->count++] = (engine_claimed){it, it->key, it->id, it->round};
     }
@@ -215,6 +222,23 @@ static int fake_release(db *conn, void *ctx, const char *prefix, int64_t *releas
         if (fake.items[i].leased && strncmp(fake.items[i].owner, prefix, strlen(prefix)) == 0) {
             fake.items[i].leased = false;
             (*released)++;
+        }
+    return 0;
+}
+
+static int fake_extend(db *conn, void *ctx, const char *owner, int64_t until, int64_t *extended)
+{
+    (void)conn;
+    (void)ctx;
+    fake_event('x');
+    *extended = 0;
+    if (fake.refuse_extends)
+        return HOOKD_ESTORE;
+    fake.extends++;
+    for (size_t i = 0; i < fake.count; i++)
+        if (fake.items[i].leased && strcmp(fake.items[i].owner, owner) == 0) {
+            fake.items[i].lease_until = until;
+            (*extended)++;
         }
     return 0;
 }
@@ -293,6 +317,7 @@ static engine *start_engine(int max_runs, int per_key, int max_held)
                           .record_work = fake_record,
                           .unclaim_work = fake_unclaim,
                           .release_work = fake_release,
+                          .extend_work = fake.with_extend ? fake_extend : NULL,
                           .payload_free = fake_payload_free};
     engine_runner runner = {.start = fake_start};
     return engine_new(base, &o, &store, &runner);
@@ -582,6 +607,67 @@ static void test_refused_until_the_lease_ends_is_dropped(void **state)
     engine_done(e);
 }
 
+/* Issue 12: a store refusing writes for longer than a lease. The outcome is kept, the lease
+ * extended meanwhile, and once the store takes writes the run is recorded: never run twice. */
+static void test_refused_outcome_keeps_its_lease_extended(void **state)
+{
+    (void)state;
+    fake.with_extend = true;
+    fake.expire = true;
+    fake_item *a = add_item("A", 0);
+    engine *e = start_engine(1, 1, 0);
+    settle();
+    assert_int_equal(a->runs, 1);
+    fake.refuse_records = 1000;
+    finish(a, true);
+    for (int i = 0; i < 30; i++) { /* 30 s: six leases */
+        fake_now += 1000;
+        engine_wake(e);
+        settle();
+    }
+    assert_int_equal(a->records, 0);
+    assert_int_equal(fake.frees, 0); /* kept, not given up */
+    assert_true(fake.extends >= 6);
+    assert_true(a->leased);
+    assert_true(a->lease_until > fake_now); /* nobody may claim it */
+    assert_int_equal(a->runs, 1);
+    fake.refuse_records = 0;
+    fake_now += 5000;
+    engine_wake(e);
+    settle();
+    assert_int_equal(a->records, 1);
+    assert_int_equal(a->state, 'd');
+    assert_int_equal(a->runs, 1);
+    engine_done(e);
+}
+
+/* Extensions refused too, the lease runs out: the outcome is written before the engine's
+ * next claim could take the item again. */
+static void test_expired_outcome_is_written_before_the_next_claim(void **state)
+{
+    (void)state;
+    fake.with_extend = true;
+    fake.refuse_extends = true;
+    fake.expire = true;
+    fake_item *a = add_item("A", 0);
+    engine *e = start_engine(1, 1, 0);
+    settle();
+    fake.refuse_records = 3;
+    finish(a, true);
+    settle();
+    fake_now += 6000; /* past the 5 s lease */
+    for (int i = 0; i < 4; i++) {
+        engine_wake(e);
+        settle();
+        fake_now += 100;
+    }
+    assert_int_equal(a->records, 1);
+    assert_int_equal(a->state, 'd');
+    assert_int_equal(a->runs, 1);
+    assert_int_equal(fake.extends, 0);
+    engine_done(e);
+}
+
 static void test_lease_margin_drops_items_that_waited_too_long(void **state)
 {
     (void)state;
@@ -681,6 +767,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refused_outcome_is_retried_not_rerun, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_until_the_lease_ends_is_dropped, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_refused_outcome_keeps_its_lease_extended, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_expired_outcome_is_written_before_the_next_claim,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_margin_drops_items_that_waited_too_long, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_stop_gives_back_then_releases, setup, teardown),
