@@ -587,7 +587,11 @@ receive_handler *receive_handler_new(struct event_base *base, db_worker *worker,
     }
     http_client *client = NULL;
     if (options->forward_url) {
-        http_client_options co = {.allow_http = true, .allow_private_addresses = true};
+        /* one keep-alive connection per worker: the pool the forward runs share */
+        http_client_options co = {.allow_http = true,
+                                  .allow_private_addresses = true,
+                                  .max_total_connections = (long)options->workers,
+                                  .max_host_connections = (long)options->workers};
         char why[256];
         if (http_client_check_url(&co, options->forward_url, why, sizeof why) != 0) {
             snprintf(err, errlen, "--forward %s: %s", options->forward_url, why);
