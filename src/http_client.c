@@ -29,6 +29,7 @@
 
 #define RESPONSE_CAP 4096     /* bytes of an answer's body kept */
 #define URL_MAX 4096          /* longest URL accepted */
+#define URL_CHECKED_MAX 16    /* URLs remembered as allowed */
 #define FREE_TRANSFERS_MAX 64 /* idle easy handles kept for reuse */
 
 #ifndef HOOKD_VERSION_STRING
@@ -58,8 +59,10 @@ struct http_client {
     transfer *free_list; /* finished transfers kept for their easy handle */
     size_t free_count;
     sock_watch *watches;
-    char *last_url; /* the last URL that passed the policy: a forward or a destination posts
-                       to the same URL over and over, and parsing it was 6 % of a post */
+    /* URLs that passed the policy, the oldest replaced first: a forward or a destination
+     * posts to the same URL over and over, and parsing it again was 6 % of a post's CPU */
+    char *checked_urls[URL_CHECKED_MAX];
+    size_t checked_next;
 };
 
 struct transfer {
@@ -717,15 +720,25 @@ static void transfer_fail_later(http_client *c, transfer *t, CURLcode code)
     }
 }
 
+/* Whether url passed the policy recently (the policy is fixed per client). */
+static bool url_was_checked(const http_client *c, const char *url)
+{
+    for (size_t i = 0; i < URL_CHECKED_MAX && c->checked_urls[i]; i++)
+        if (strcmp(c->checked_urls[i], url) == 0)
+            return true;
+    return false;
+}
+
 int http_client_post(http_client *c, const http_request *req, http_done_fn done, void *arg)
 {
     char why[128];
     http_client_options policy = {.allow_http = c->allow_http};
-    if (!c->last_url || strcmp(c->last_url, req->url) != 0) {
+    if (!url_was_checked(c, req->url)) {
         if (http_client_check_url(&policy, req->url, why, sizeof why) != 0)
             return HOOKD_EINVAL;
-        free(c->last_url);
-        c->last_url = xstrdup(req->url);
+        free(c->checked_urls[c->checked_next]);
+        c->checked_urls[c->checked_next] = xstrdup(req->url);
+        c->checked_next = (c->checked_next + 1) % URL_CHECKED_MAX;
     }
     for (size_t i = 0; i < req->header_count; i++)
         if (!header_valid(&req->headers[i]))
@@ -790,6 +803,7 @@ void http_client_free(http_client *c)
     event_free(c->timer);
     free(c->ca_file);
     free(c->user_agent);
-    free(c->last_url);
+    for (size_t i = 0; i < URL_CHECKED_MAX; i++)
+        free(c->checked_urls[i]);
     free(c);
 }
