@@ -35,6 +35,7 @@
 /* Default --workers with --exec: processes per CPU (a handler also waits on I/O), at least. */
 #define RECEIVE_EXEC_WORKERS_PER_CPU 2
 #define RECEIVE_EXEC_WORKERS_MIN 4
+#define RECEIVE_WORKERS_MAX 1024 /* --workers' range */
 /* Default --min-free-disk: room left for the WAL, a checkpoint and the system. */
 #define RECEIVE_MIN_FREE_DISK (256ULL * 1024 * 1024)
 
@@ -151,7 +152,7 @@ static const cli_option receive_options[] = {
      .help = "handler runs at once (default 64 with --forward: a pool of\n"
              "keep-alive connections; 2 x CPUs, at least 4, with --exec)",
      .min = 1,
-     .max = 1024},
+     .max = RECEIVE_WORKERS_MAX},
     {.name = "handler-timeout",
      .kind = CLI_DURATION,
      .offset = AT(handler_timeout_ms),
@@ -258,6 +259,8 @@ static long receive_default_workers(bool forward)
         return RECEIVE_FORWARD_WORKERS;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     long n = cpus > 0 ? RECEIVE_EXEC_WORKERS_PER_CPU * cpus : RECEIVE_EXEC_WORKERS_MIN;
+    if (n > RECEIVE_WORKERS_MAX)
+        n = RECEIVE_WORKERS_MAX;
     return n < RECEIVE_EXEC_WORKERS_MIN ? RECEIVE_EXEC_WORKERS_MIN : n;
 }
 
