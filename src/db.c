@@ -33,6 +33,16 @@ int db_open(const char *url, db **out, char *err, size_t errlen)
     return HOOKD_EINVAL;
 }
 
+const char *db_sqlite_path(const char *url)
+{
+    if (!url || strncmp(url, "sqlite:", 7) != 0)
+        return NULL;
+    const char *path = url + 7;
+    if (strncmp(path, "//", 2) == 0)
+        path += 2; /* sqlite:///abs/path and sqlite://rel/path, as db_sqlite_open reads it */
+    return *path ? path : NULL;
+}
+
 void db_close(db *conn)
 {
     if (conn)

@@ -53,6 +53,9 @@ int db_open(const char *url, db **out, char *err, size_t errlen);
 void db_close(db *conn);
 enum db_kind db_kind(const db *conn);
 
+/* The file of a "sqlite:PATH" URL (a pointer into url), or NULL for any other URL. */
+const char *db_sqlite_path(const char *url);
+
 /* The last error's message from the backend, for logs. Never NULL. */
 const char *db_errmsg(const db *conn);
 

@@ -30,7 +30,7 @@
  *
  * Outcomes: a run's slot is freed when it ends; its outcome waits (at most a loop turn) for
  * the record job of that turn. Until it commits its lease is still held, so it counts
- * against max_held in claims, and max_unrecorded (the receiver: --workers) holds new runs
+ * against max_held in claims, and max_unrecorded (the receiver: 4 × --workers) holds new runs
  * back when the store falls that far behind — that bounds what a crash repeats.
  *
  * Everything here runs on the loop; the store's functions run on the store thread through

@@ -10,8 +10,9 @@
  * (receive_handler_accepted), on receive_handler_kick (e.g. another receiver on the database
  * accepted one: a notification), after each run, and on a timer. A worker's slot is freed when its
  * run ends; the outcome is recorded with the next store batch, so a crash repeats the runs under
- * way and those whose outcomes were not yet committed: at most 2 × `--workers` (no run starts while
- * `--workers` outcomes wait for the store). A failed or timed-out run is retried after the next of
+ * way and those whose outcomes were not yet committed: at most 5 × `--workers` (no run starts while
+ * 4 × `--workers` outcomes wait for the store). A failed or timed-out run is retried after the next
+ * of
  * `--retry-delays` (±10% jitter, retry.c), up to `--max-attempts` in all, then the webhook is
  * failed. A handler still running at `--handler-timeout` is killed (SIGKILL to its process group).
  *

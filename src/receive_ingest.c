@@ -23,12 +23,19 @@
 #include "log.h"
 #include "loop.h"
 
+#include <errno.h>
 #include <event2/http.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
+
+/* The store's free space is read again at most this often (one statvfs). */
+#define RECEIVE_INGEST_DISK_EVERY_MS 100
+/* Retry-After of a 503 for want of room: a burst drains or the owner makes room. */
+#define RECEIVE_INGEST_FULL_RETRY_S "60"
 
 enum receive_ingest_reason {
     REJECT_PATH,
@@ -42,18 +49,26 @@ enum receive_ingest_reason {
     REJECT_BAD_ID,
     REJECT_NOT_ENVELOPE,
     REJECT_BUSY,
+    REJECT_FULL,
     REJECT_STORE,
     REJECT_COUNT
 };
 
 /* The reason's label in hookd_receive_rejected_total and the error code of the answer. */
 static const char *const receive_ingest_reason_names[REJECT_COUNT] = {
-    "not_found",     "method_not_allowed",
-    "too_large",     "missing_header",
-    "bad_timestamp", "expired",
-    "future",        "bad_signature",
-    "bad_id",        "not_envelope",
-    "busy",          "store_unavailable",
+    "not_found",
+    "method_not_allowed",
+    "too_large",
+    "missing_header",
+    "bad_timestamp",
+    "expired",
+    "future",
+    "bad_signature",
+    "bad_id",
+    "not_envelope",
+    "busy",
+    "store_full",
+    "store_unavailable",
 };
 
 struct receive_ingest {
@@ -61,6 +76,10 @@ struct receive_ingest {
     receive_handler *receive_handler;
     receive_ingest_options options; /* path points at path_copy */
     char *path_copy;
+    char *disk_path_copy;
+    int64_t disk_checked_at;           /* monotonic ms of the last statvfs, 0: never */
+    bool disk_full;                    /* less than min_free_disk free at the last look */
+    bool disk_warned;                  /* statvfs failed once (logged once) */
     size_t in_flight;                  /* saves queued, not yet answered */
     pthread_mutex_t lock;              /* guards the queue, shared with the store thread */
     struct receive_ingest_save *queue; /* saves no group has taken yet, oldest first */
@@ -285,15 +304,50 @@ static bool receive_ingest_verify(receive_ingest *r, struct evhttp_request *req,
     return false;
 }
 
-/* 6. room for one more webhook waiting for the handler (--max-pending). */
+/* Whether the store's filesystem has less than --min-free-disk free, read again at most
+ * every RECEIVE_INGEST_DISK_EVERY_MS. When it cannot be read, the save itself decides. */
+static bool receive_ingest_disk_full(receive_ingest *r)
+{
+    if (!r->options.disk_path || r->options.min_free_disk == 0)
+        return false;
+    int64_t now = loop_monotonic_ms();
+    if (r->disk_checked_at != 0 && now - r->disk_checked_at < RECEIVE_INGEST_DISK_EVERY_MS)
+        return r->disk_full;
+    r->disk_checked_at = now;
+    struct statvfs fs;
+    if (statvfs(r->options.disk_path, &fs) != 0) {
+        if (!r->disk_warned)
+            log_warn("receive", "cannot read the free space of %s (%s); not checked",
+                     r->options.disk_path, strerror(errno));
+        r->disk_warned = true;
+        r->disk_full = false;
+        return false;
+    }
+    bool full = (uint64_t)fs.f_bavail * (uint64_t)fs.f_frsize < r->options.min_free_disk;
+    if (full != r->disk_full)
+        log_warn("receive", full ? "less than --min-free-disk free on the store's disk: new "
+                                   "webhooks get 503 until there is room"
+                                 : "room on the store's disk again: accepting webhooks");
+    r->disk_full = full;
+    return full;
+}
+
+/* 6. room in the store: under --max-pending waiting (when set), --min-free-disk free. */
 static bool receive_ingest_has_room(receive_ingest *r, struct evhttp_request *req)
 {
     int64_t waiting = receive_handler_pending(r->receive_handler) + (int64_t)r->in_flight;
-    if (waiting < r->options.max_pending)
+    bool busy = r->options.max_pending > 0 && waiting >= r->options.max_pending;
+    bool full = !busy && receive_ingest_disk_full(r);
+    if (!busy && !full)
         return true;
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "60");
-    receive_ingest_reject(r, req, REJECT_BUSY, 503,
-                          "too many webhooks wait for the handler; retry later");
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
+                      RECEIVE_INGEST_FULL_RETRY_S);
+    if (busy)
+        receive_ingest_reject(r, req, REJECT_BUSY, 503,
+                              "too many webhooks wait for the handler; retry later");
+    else
+        receive_ingest_reject(r, req, REJECT_FULL, 503,
+                              "the store's disk is nearly full; retry later");
     return false;
 }
 
@@ -335,6 +389,10 @@ receive_ingest *receive_ingest_new(struct evhttp *http, db_worker *worker, recei
     r->options = *options;
     r->path_copy = xstrndup(options->path, strlen(options->path));
     r->options.path = r->path_copy;
+    if (options->disk_path) {
+        r->disk_path_copy = xstrdup(options->disk_path);
+        r->options.disk_path = r->disk_path_copy;
+    }
     pthread_mutex_init(&r->lock, NULL);
     r->queue_tail = &r->queue;
     r->accepted =
@@ -358,5 +416,6 @@ void receive_ingest_free(receive_ingest *r)
         return;
     pthread_mutex_destroy(&r->lock);
     free(r->path_copy);
+    free(r->disk_path_copy);
     free(r);
 }

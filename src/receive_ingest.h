@@ -29,7 +29,10 @@ typedef struct receive_ingest_options {
     int64_t tolerance_s;         /* accepted clock skew, seconds */
     const char *path;            /* the one path webhooks are POSTed to (copied) */
     size_t max_body;             /* bytes */
-    int64_t max_pending;         /* pending webhooks beyond which new ones get 503 */
+    int64_t max_pending;         /* pending webhooks beyond which new ones get 503; 0: no cap */
+    const char *disk_path;       /* a file on the store's filesystem (the SQLite database), or
+                                    NULL: no headroom check (copied) */
+    uint64_t min_free_disk;      /* below this many bytes free there, new ones get 503; 0: never */
 
     /* whose requests are accepted (--provider): their headers, signature and ids */
     const receive_provider *provider;

@@ -32,6 +32,15 @@
 /* How often the retention purge runs at most. */
 #define RECEIVE_PURGE_EVERY_MS (60 * 60 * 1000)
 #define RECEIVE_LEASE_MARGIN_MS (10 * 1000) /* default --lease: --handler-timeout + this */
+/* Default --workers with --forward: an HTTP service serves tens of requests at once; each
+ * worker is one keep-alive connection of the pool. */
+#define RECEIVE_FORWARD_WORKERS 64
+/* Default --workers with --exec: processes per CPU (a handler also waits on I/O), at least. */
+#define RECEIVE_EXEC_WORKERS_PER_CPU 2
+#define RECEIVE_EXEC_WORKERS_MIN 4
+#define RECEIVE_WORKERS_MAX 1024 /* --workers' range */
+/* Default --min-free-disk: room left for the WAL, a checkpoint and the system. */
+#define RECEIVE_MIN_FREE_DISK (256ULL * 1024 * 1024)
 
 /* Everything the command line decides; receive_config_defaults holds what it starts as. */
 typedef struct receive_config {
@@ -48,7 +57,8 @@ typedef struct receive_config {
     int64_t handler_timeout_ms;
     long max_attempts;
     cli_list retry_delays;
-    long max_pending;
+    long max_pending; /* 0: no cap on rows, the disk headroom decides */
+    uint64_t min_free_disk;
     const char *admin_listen;
     int64_t retention_ms;
     int64_t lease_ms; /* 0: handler timeout + RECEIVE_LEASE_MARGIN_MS */
@@ -61,13 +71,14 @@ static const receive_config receive_config_defaults = {
     .tolerance_ms = 5 * 60 * 1000,
     .path = "/",
     .max_body = 1024 * 1024,
-    .workers = 4,
+    .workers = 0, /* receive_check sizes it for the handler */
     .handler_timeout_ms = 30 * 1000,
     .max_attempts = 5,
     .retry_delays = {.ms = {10 * 1000, 60 * 1000, 600 * 1000, 3600 * 1000},
                      .count = 4,
                      .text = "10s,1m,10m,1h"},
-    .max_pending = 100000,
+    .max_pending = 0,
+    .min_free_disk = RECEIVE_MIN_FREE_DISK,
     .admin_listen = "127.0.0.1:9091",
     .retention_ms = 7LL * 24 * 3600 * 1000,
 };
@@ -157,9 +168,10 @@ static const cli_option receive_options[] = {
      .kind = CLI_COUNT,
      .offset = AT(workers),
      .arg = "N",
-     .help = "handler runs at once (default 4)",
+     .help = "handler runs at once (default 64 with --forward: a pool of\n"
+             "keep-alive connections; 2 x CPUs, at least 4, with --exec)",
      .min = 1,
-     .max = 1024},
+     .max = RECEIVE_WORKERS_MAX},
     {.name = "handler-timeout",
      .kind = CLI_DURATION,
      .offset = AT(handler_timeout_ms),
@@ -183,9 +195,17 @@ static const cli_option receive_options[] = {
      .kind = CLI_COUNT,
      .offset = AT(max_pending),
      .arg = "N",
-     .help = "beyond N webhooks waiting, new ones get 503 (default 100000)",
+     .help = "beyond N webhooks waiting, new ones get 503 (default: no cap,\n"
+             "the store takes the burst; see --min-free-disk)",
      .min = 1,
      .max = 1000000000L},
+    {.name = "min-free-disk",
+     .kind = CLI_SIZE,
+     .offset = AT(min_free_disk),
+     .arg = "SIZE",
+     .help = "with less than SIZE free on the SQLite store's filesystem, new\n"
+             "webhooks get 503 (default 256MiB; 0: never; not for PostgreSQL)",
+     .min = 0},
     {.name = "admin-listen",
      .kind = CLI_STRING,
      .offset = AT(admin_listen),
@@ -213,10 +233,10 @@ static const cli_command receive_command = {
     .synopsis = "--secret S [--secret S_OLD …] (--exec 'COMMAND' | --forward URL)\n"
                 "[--provider meetbit|standard-webhooks|github|stripe]\n"
                 "[--listen 127.0.0.1:9090] [--db URL] [--tolerance 5m] [--path /]\n"
-                "[--max-body 1MiB] [--workers 4] [--handler-timeout 30s]\n"
+                "[--max-body 1MiB] [--workers N] [--handler-timeout 30s]\n"
                 "[--max-attempts 5] [--retry-delays 10s,1m,10m,1h]\n"
-                "[--max-pending 100000] [--admin-listen 127.0.0.1:9091]\n"
-                "[--retention 7d] [--lease DURATION]",
+                "[--max-pending N] [--min-free-disk 256MiB]\n"
+                "[--admin-listen 127.0.0.1:9091] [--retention 7d] [--lease DURATION]",
     .summary =
         "Receives webhooks (MeetBit's, or Standard Webhooks', GitHub's, Stripe's with\n"
         "--provider): checks the timestamp and signature, saves each webhook durably before\n"
@@ -253,7 +273,20 @@ typedef struct receive_state {
     receive_store_purge_job purge;
 } receive_state;
 
-/* Checks between flags, once each has parsed; fills the default lease. CLI_CONTINUE or 2. */
+/* --workers when not given: sized for what the handler is (see the constants). */
+static long receive_default_workers(bool forward)
+{
+    if (forward)
+        return RECEIVE_FORWARD_WORKERS;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    long n = cpus > 0 ? RECEIVE_EXEC_WORKERS_PER_CPU * cpus : RECEIVE_EXEC_WORKERS_MIN;
+    if (n > RECEIVE_WORKERS_MAX)
+        n = RECEIVE_WORKERS_MAX;
+    return n < RECEIVE_EXEC_WORKERS_MIN ? RECEIVE_EXEC_WORKERS_MIN : n;
+}
+
+/* Checks between flags, once each has parsed; fills the default lease and workers.
+ * CLI_CONTINUE or 2. */
 static int receive_check(receive_config *c)
 {
     if (c->secrets.count == 0)
@@ -274,6 +307,8 @@ static int receive_check(receive_config *c)
         c->lease_ms = c->handler_timeout_ms + RECEIVE_LEASE_MARGIN_MS;
     if (c->lease_ms <= c->handler_timeout_ms)
         return cli_usage_error(&receive_command, "--lease must be longer than --handler-timeout");
+    if (c->workers == 0)
+        c->workers = receive_default_workers(c->forward_url != NULL);
     return CLI_CONTINUE;
 }
 
@@ -488,7 +523,9 @@ static void receive_start_endpoints(receive_state *st)
                                  .tolerance_s = c->tolerance_ms / 1000,
                                  .path = c->path,
                                  .max_body = (size_t)c->max_body,
-                                 .max_pending = c->max_pending};
+                                 .max_pending = c->max_pending,
+                                 .disk_path = db_sqlite_path(c->db_url),
+                                 .min_free_disk = c->min_free_disk};
     st->receive_ingest =
         receive_ingest_new(st->public_http, st->worker, st->receive_handler, st->metrics, &ro);
     st->receive_api = receive_api_new(st->admin_http, st->worker, st->receive_handler, st->metrics);

@@ -53,8 +53,10 @@ class DiskFull(serve_support.ServeCase):
         url = "sqlite:" + os.path.join(self.disk, "inbox.db")
         ran = os.path.join(self.tmp, "ran")
         # Runs take 0.3 s: many end while the disk is full, their outcomes refused.
+        # --min-free-disk 0: the disk really fills (the default headroom would refuse first).
         args = faults.receive_args(port, admin, url, SECRET, ran)
         args[-1] = "sleep 0.3; " + args[-1]
+        args += ["--min-free-disk", "0"]
         self.hookd(args, wait_port=port, name="receive")
         acked, refused, missing_retry_after = [], 0, 0
         deadline = time.monotonic() + 30

@@ -229,9 +229,26 @@ class ReceiveChecks(harness.TestCase):
         for _ in range(2):
             status, data = self.post(headers=harness.signed_headers(SECRET, BODY))
             self.assertEqual(status, 200, data)
-        status, data = self.post(headers=harness.signed_headers(SECRET, BODY))
+        status, headers, data = harness.request("POST", self.port, "/", BODY,
+                                                harness.signed_headers(SECRET, BODY))
         self.assert_error(status, data, 503, "busy")
+        self.assertEqual(headers.get("retry-after"), "60")
         self.assertEqual(self.stored(), 2)
+
+    def test_min_free_disk_answers_503_with_retry_after(self):
+        # No filesystem has a petabyte free: with SQLite every webhook is refused, with a
+        # Retry-After, and nothing is stored. PostgreSQL's disk is not ours to read: the flag
+        # does not apply there and the webhook is accepted.
+        self.start(["--min-free-disk", "1048576GiB"])
+        status, headers, data = harness.request("POST", self.port, "/", BODY,
+                                                harness.signed_headers(SECRET, BODY))
+        if self.db.backend == "postgres":
+            self.assertEqual(status, 200, data)
+            self.assertEqual(self.stored(), 1)
+            return
+        self.assert_error(status, data, 503, "store_full")
+        self.assertEqual(headers.get("retry-after"), "60")
+        self.assertEqual(self.stored(), 0)
 
     def test_admin_is_not_on_the_public_port(self):
         self.start()
@@ -270,7 +287,8 @@ class ReceiveChecks(harness.TestCase):
         self.assertEqual(code, 2, err)
         code, out, _ = self.run_hookd(["receive", "--help"])
         self.assertEqual(code, 0)
-        for flag in ("--secret", "--exec", "--forward", "--max-pending", "--admin-listen",
+        for flag in ("--secret", "--exec", "--forward", "--max-pending", "--min-free-disk",
+                     "--admin-listen",
                      "--retention", "--retry-delays", "--handler-timeout"):
             self.assertIn(flag, out)
 

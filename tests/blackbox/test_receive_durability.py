@@ -87,9 +87,13 @@ class ReceiveDurability(harness.TestCase):
         harness.wait_until(lambda: db.query(
             "SELECT COUNT(*) FROM receive_webhooks WHERE status <> 'done'")[0][0] == "0", 15,
             what="nothing left pending")
-        # At least once, normally once: only webhooks a killed run was handling may repeat.
+        # At least once, normally once: only webhooks a killed run was handling, or whose
+        # outcome was not yet committed, may repeat. The documented bound is 5 × --workers:
+        # the 4 runs under way and at most 4 × 4 ended runs whose outcomes wait for the
+        # store (outcomes are batched so that the commit does not pace the handler; at
+        # 1 × --workers it did, and a drain ran at half the speed).
         lines = self.handled(handled)
-        self.assertLessEqual(len(lines) - len(set(lines)), 4 + THREADS)
+        self.assertLessEqual(len(lines) - len(set(lines)), 5 * 4)
 
     def test_lease_of_a_dead_process_expires(self):
         # A handler stuck when the process dies: another receiver on another address takes
