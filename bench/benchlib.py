@@ -96,6 +96,28 @@ def cmd_wait_metric(port, name, target, timeout, start_ms=None):
     print("%.0f %d" % ((time.time() - start) * 1000, v or 0))
 
 
+def cmd_wait_lines(path, target, timeout):
+    """Waits until the file PATH (an access log being written) has TARGET lines, at most
+    TIMEOUT seconds, polled every 50 ms. Prints 1 when it got there, 0 when not."""
+    target, deadline = int(target), time.time() + float(timeout)
+    lines, pos = 0, 0
+    while True:
+        try:
+            with open(path, "rb") as f:
+                f.seek(pos)
+                chunk = f.read()
+            # Count whole lines only; a partly written one is read again next time.
+            end = chunk.rfind(b"\n") + 1
+            lines += chunk.count(b"\n", 0, end)
+            pos += end
+        except FileNotFoundError:
+            pass
+        if lines >= target or time.time() >= deadline:
+            break
+        time.sleep(0.05)
+    print(1 if lines >= target else 0)
+
+
 def cmd_now_ms():
     print("%d" % int(time.time() * 1000))
 
@@ -273,6 +295,7 @@ COMMANDS = {
     "wait-metric": cmd_wait_metric,
     "wait-metrics": cmd_wait_metrics,
     "merge-wrk": cmd_merge_wrk,
+    "wait-lines": cmd_wait_lines,
     "now-ms": cmd_now_ms,
     "count": cmd_count,
     "latency-join": cmd_latency_join,

@@ -1,0 +1,272 @@
+# runs.sh — the measured runs several scenarios share (sourced after lib.sh): a throwaway
+# PostgreSQL, wrk clients side by side, adnanh/webhook, a run of `hookd receive` (ingest, and
+# optionally until its handler has drained the inbox) and a run of `hookd serve` (events
+# fanned out until every webhook is delivered). A run sets its figures in W_* / R_* / S_*
+# variables; the scenario prints the table rows, and the CHECK lines with recv_checks /
+# send_checks and emit_checks.
+
+# ---- PostgreSQL ------------------------------------------------------------------------------
+
+pg_installed() { command -v psql >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }
+
+# pg_start: scripts/pg-test.sh's server (fsync=on, synchronous_commit=on, default settings)
+# under $WORK/pg; lib.sh's cleanup stops it. Sets PGPORT, PGDATA_DIR, PGBASE (no database).
+pg_start() {
+  pg_installed || { echo "bench: PostgreSQL (server and psql) is missing (apt-get install postgresql)" >&2; exit 2; }
+  sh "$ROOT/scripts/pg-test.sh" start "$WORK/pg" >/dev/null
+  PGPORT=$(cat "$WORK/pg/port")
+  PGDATA_DIR="$(cat "$WORK/pg/pgdir")/data"
+  PGBASE="postgres://postgres@127.0.0.1:$PGPORT"
+}
+
+pg_describe() {
+  echo "postgresql: $(psql -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres -tAq -c 'SHOW server_version') on 127.0.0.1 (scripts/pg-test.sh: fsync=on, synchronous_commit=on, default settings)"
+}
+
+# new_db NAME: a fresh database; prints its URL.
+new_db() {
+  psql -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres -tAq -c "CREATE DATABASE $1" >/dev/null
+  echo "$PGBASE/$1"
+}
+
+# db_count DB SQL: the number SQL answers on DB (postgres://… or sqlite:PATH).
+db_count() {
+  case $1 in
+    postgres://*) psql "$1" -tAq -c "$2" ;;
+    *) $PY count "${1#sqlite:}" "$2" ;;
+  esac
+}
+
+# db_ticks DB: CPU ticks used so far by the PostgreSQL server behind DB (postmaster, its live
+# children, and the children it has reaped); 0 for SQLite (inside hookd's own figure).
+db_ticks() {
+  case $1 in
+    postgres://*) tree_ticks "$(head -1 "$PGDATA_DIR/postmaster.pid")" ;;
+    *) echo 0 ;;
+  esac
+}
+
+# sample_waits DB OUT: appends what PostgreSQL's active client backends of DB wait on ("CPU"
+# when on no wait event) every 0.25 s, until killed. Sets SAMPLER_PID ("" for SQLite).
+sample_waits() {
+  SAMPLER_PID=""
+  case $1 in postgres://*) ;; *) return 0 ;; esac
+  ( while :; do
+      psql "$1" -tAq -c "SELECT COALESCE(wait_event_type || ':' || wait_event, 'CPU') FROM pg_stat_activity WHERE backend_type = 'client backend' AND state = 'active' AND pid <> pg_backend_pid()" 2>/dev/null || true
+      sleep 0.25
+    done ) >>"$2" &
+  SAMPLER_PID=$!
+  PIDS="$PIDS $SAMPLER_PID"
+}
+
+# waits_summary FILE: the top 3 wait states, as shares of the samples.
+waits_summary() {
+  [ -s "$1" ] || { echo "–"; return 0; }
+  sort "$1" | uniq -c | sort -rn | awk '{ n[NR] = $1; w[NR] = $2; t += $1 }
+    END { for (i = 1; i <= NR && i <= 3; i++) printf "%s%s %.0f%%", (i > 1 ? ", " : ""), w[i], 100 * n[i] / t }'
+}
+
+# ---- clients ---------------------------------------------------------------------------------
+
+# run_clients SCRIPT NAME TARGET…: one wrk per TARGET (a port, or port/path on 127.0.0.1),
+# side by side, WRK_CONNS split between them; output in $WORK/wrk-NAME-<k>.txt. WRK_ENV
+# ("VAR=value …") adds to their environment.
+run_clients() {
+  rc_script=$1; rc_name=$2; shift 2
+  rc_conns=$((WRK_CONNS / $#))
+  rc_k=0; rc_pids=""
+  for rc_target in "$@"; do
+    rc_k=$((rc_k + 1))
+    case $rc_target in */*) rc_url="http://127.0.0.1:$rc_target" ;; *) rc_url="http://127.0.0.1:$rc_target/" ;; esac
+    env BENCH_SECRET="$SECRET" BENCH_TOKEN="$TOKEN" ${WRK_ENV:-} wrk -t"$WRK_THREADS" -c"$rc_conns" \
+      -d"${DUR}s" --latency -s "$BENCH_DIR/$rc_script" "$rc_url" >"$WORK/wrk-$rc_name-$rc_k.txt" 2>&1 &
+    rc_pids="$rc_pids $!"
+  done
+  for rc_pid in $rc_pids; do wait "$rc_pid"; done
+}
+
+# wrk_run NAME SCRIPT "PIDS" TARGET…: run_clients, and the CPU the server processes PIDS used
+# meanwhile (children included; the run ends when none is left). Sets W_RATE W_P50 W_P99
+# W_ERR W_OK W_STATUSES W_TICKS.
+wrk_run() {
+  wr_name=$1; wr_script=$2; wr_pids=$3; shift 3
+  wr_t0=$(tree_ticks $wr_pids)
+  run_clients "$wr_script" "$wr_name" "$@"
+  wait_no_children $wr_pids
+  W_TICKS=$(($(tree_ticks $wr_pids) - wr_t0))
+  set -- $($PY merge-wrk "$WORK"/wrk-"$wr_name"-*.txt)
+  W_RATE=$1; W_P50=$2; W_P99=$3; W_ERR=$4; W_OK=$5
+  W_STATUSES=$(statuses "$WORK"/wrk-"$wr_name"-*.txt)
+}
+
+# wait_no_children PID…: until the PIDs have no live children (bounded: 10 s) — a server that
+# forks a command per request may still be running some when the client stops.
+wait_no_children() {
+  wn_i=0
+  while [ $wn_i -lt 200 ]; do
+    wn_live=""
+    for wn_pid in "$@"; do wn_live="$wn_live$(ps -o pid= --ppid "$wn_pid" || true)"; done
+    [ -z "$wn_live" ] && return 0
+    sleep 0.05; wn_i=$((wn_i + 1))
+  done
+}
+
+# start_adnanh: adnanh/webhook with a body-only HMAC trigger rule (it cannot sign id and
+# timestamp) running /bin/true; sets WH_PORT and WH_PID. Returns 1 when it is not installed.
+start_adnanh() {
+  command -v webhook >/dev/null || return 1
+  WH_PORT=$(free_port)
+  cat >"$WORK/hooks.json" <<JSON
+[{"id": "bench", "execute-command": "/bin/true",
+  "trigger-rule": {"match": {"type": "payload-hmac-sha256", "secret": "$SECRET",
+                             "parameter": {"source": "header", "name": "X-Webhook-Signature"}}}}]
+JSON
+  start_bg webhook webhook -hooks "$WORK/hooks.json" -ip 127.0.0.1 -port "$WH_PORT"
+  WH_PID=$BG_PID
+  wait_port "$WH_PORT"
+}
+
+# ---- hookd receive ---------------------------------------------------------------------------
+
+# recv_run LABEL NODES DB CLIENTS "FLAGS": NODES `hookd receive` on DB with the README's flags
+# (--listen, --db, --secret, --forward to a fresh nginx 204 logging each X-Webhook-Id), an
+# --admin-listen on a free port, and FLAGS; CLIENTS wrk-signed.lua clients share WRK_CONNS.
+# With DRAIN=1 the run lasts until the forward target has been sent as many webhooks as the
+# store holds (at most DRAIN_S s). CPU (receivers with their children, and PostgreSQL) covers
+# the whole run. Sets R_RATE R_P50 R_P99 R_ERR R_OK R_STATUSES (client side), R_ROWS (stored),
+# R_HITS R_DISTINCT (requests and distinct webhook ids at the forward target), R_DRAINED,
+# R_HANDLED_RATE (distinct ids / first post → last forward), R_HOOKD_T R_PG_T (CPU ticks),
+# R_BUSY (machine %), R_RSS (KiB, summed), R_WAITS (PostgreSQL's waits).
+recv_run() {
+  rr_label=$1; rr_nodes=$2; rr_db=$3; rr_clients=$4; rr_flags=$5
+  rr_tag="recv-$rr_label-$rr_nodes-$rr_clients"
+  rr_ng=$(free_port); rr_log="$WORK/access-$rr_tag.log"
+  start_nginx "$rr_ng" 204 "$rr_log"
+  rr_pids=""; rr_ports=""; rr_i=0
+  while [ $rr_i -lt "$rr_nodes" ]; do
+    rr_i=$((rr_i + 1))
+    rr_port=$(free_port)
+    start_bg "receive-$rr_tag-$rr_i" "$HOOKD" receive --listen "127.0.0.1:$rr_port" \
+      --admin-listen "127.0.0.1:$(free_port)" --db "$rr_db" --secret "$SECRET" \
+      --forward "http://127.0.0.1:$rr_ng/" $rr_flags
+    rr_pids="$rr_pids $BG_PID"; rr_ports="$rr_ports $rr_port"
+    wait_port "$rr_port"
+  done
+  rr_waits="$WORK/waits-$rr_tag.txt"; : >"$rr_waits"
+  sample_waits "$rr_db" "$rr_waits"
+  rr_h0=$(tree_ticks $rr_pids); rr_p0=$(db_ticks "$rr_db")
+  set -- $(busy_jiffies); rr_b0=$1; rr_j0=$2
+  rr_start=$(now_ms)
+  rr_targets=$rr_ports
+  [ "$rr_clients" = "$rr_nodes" ] || rr_targets="$rr_ports $rr_ports"
+  run_clients wrk-signed.lua "$rr_tag" $rr_targets
+  sleep 0.3
+  R_ROWS=$(db_count "$rr_db" "SELECT COUNT(*) FROM receive_webhooks")
+  R_DRAINED=0
+  if [ "${DRAIN:-0}" = 1 ]; then R_DRAINED=$($PY wait-lines "$rr_log" "$R_ROWS" "${DRAIN_S:-300}"); fi
+  set -- $(busy_jiffies); R_BUSY=$(busy_pct $(($1 - rr_b0)) $(($2 - rr_j0)))
+  R_PG_T=$(($(db_ticks "$rr_db") - rr_p0))
+  R_HOOKD_T=$(($(tree_ticks $rr_pids) - rr_h0))
+  R_RSS=0; for rr_pid in $rr_pids; do R_RSS=$((R_RSS + $(peak_rss_kib "$rr_pid"))); done
+  if [ -n "$SAMPLER_PID" ]; then stop_pid "$SAMPLER_PID"; fi
+  for rr_pid in $rr_pids; do stop_pid "$rr_pid"; done
+  stop_nginx "$rr_ng"
+  R_WAITS=$(waits_summary "$rr_waits")
+  set -- $($PY merge-wrk "$WORK"/wrk-"$rr_tag"-*.txt)
+  R_RATE=$1; R_P50=$2; R_P99=$3; R_ERR=$4; R_OK=$5
+  R_STATUSES=$(statuses "$WORK"/wrk-"$rr_tag"-*.txt)
+  set -- $(access_log_figures "$rr_log" "$rr_start")
+  R_HITS=$1; R_DISTINCT=$2
+  R_HANDLED_RATE=$(awk -v n="$2" -v ms="$3" 'BEGIN { printf "%.0f", (ms > 0 ? n / (ms / 1000) : 0) }')
+}
+
+# access_log_figures LOG START_MS: "requests distinct_ids ms_from_START_to_the_last" of an
+# access log written by start_nginx ($msec is truncated to the ms: +1).
+access_log_figures() {
+  awk -v s="$2" '{ n++; if ($1 > m) m = $1; if (!seen[$2]++) d++ }
+    END { printf "%d %d %.0f\n", n, d, (n ? m * 1000 + 1 - s : 0) }' "$1"
+}
+
+# recv_checks WHAT: the CHECK lines of the last recv_run.
+recv_checks() {
+  check "$R_OK -gt 0" "$1: 2XX answered ($R_OK)"
+  check "$R_ROWS -ge $R_OK" "$1: every 2XX is durable: $R_ROWS stored rows >= $R_OK 2XX"
+  check "$R_ROWS -le $((R_OK + WRK_CONNS))" "$1: no phantom rows: $R_ROWS <= 2XX + $WRK_CONNS in flight at the cutoff"
+  if [ "${DRAIN:-0}" = 1 ]; then
+    check "$R_DRAINED = 1" "$1: the inbox drained within ${DRAIN_S:-300} s ($R_DISTINCT of $R_ROWS handled)"
+    check "$R_DISTINCT -eq $R_ROWS -a $R_HITS -eq $R_ROWS" "$1: every stored webhook handled exactly once ($R_HITS requests at the forward target, $R_DISTINCT distinct ids, $R_ROWS rows)"
+  fi
+}
+
+# ---- hookd serve -----------------------------------------------------------------------------
+
+# send_run LABEL NODES DB: NODES `hookd serve` on DB, DESTS destinations on a fresh nginx 204
+# with an access log; wrk-events.lua posts events to every node side by side (WRK_CONNS
+# split); the run lasts until every webhook created has succeeded (/metrics, at most 300 s).
+# Sets S_EV_RATE S_EV_P50 S_EV_P99 S_EV_ERR S_EV_OK (events), S_EXPECT (webhooks created),
+# S_ELAPSED (first post → last delivery, ms) S_DONE S_RATE (deliveries/s), S_SUCC S_OTHER
+# S_ATTEMPTS (store), S_AT_DEST S_DISTINCT (destination's log), S_HOOKD_T S_PG_T (CPU ticks),
+# S_BUSY, S_RSS, S_WAITS.
+send_run() {
+  sr_label=$1; sr_nodes=$2; sr_db=$3
+  sr_tag="send-$sr_label-$sr_nodes"
+  sr_ng=$(free_port)
+  sr_log="$WORK/access-$sr_tag.log"
+  start_nginx "$sr_ng" 204 "$sr_log"
+  case $sr_db in sqlite:*) sr_sdb=${sr_db#sqlite:} ;; *) sr_sdb=$sr_db ;; esac
+  sr_pids=""; sr_ports=""; sr_i=0
+  while [ $sr_i -lt "$sr_nodes" ]; do
+    sr_i=$((sr_i + 1))
+    sr_port=$(free_port)
+    start_serve "serve-$sr_tag-$sr_i" "$sr_port" "$sr_sdb"
+    sr_pids="$sr_pids $SERVE_PID"; sr_ports="$sr_ports $sr_port"
+    # The destinations, through the first node, before the others start.
+    if [ $sr_i = 1 ]; then
+      $PY destinations "$sr_port" "$TOKEN" "$DESTS" "http://127.0.0.1:$sr_ng/d{i}" 4 >"$WORK/dests.txt"
+    fi
+  done
+  sr_waits="$WORK/waits-$sr_tag.txt"; : >"$sr_waits"
+  sample_waits "$sr_db" "$sr_waits"
+  sr_h0=$(tree_ticks $sr_pids); sr_p0=$(db_ticks "$sr_db")
+  set -- $(busy_jiffies); sr_b0=$1; sr_j0=$2
+  sr_start=$(now_ms)
+  run_clients wrk-events.lua "$sr_tag" $sr_ports
+  sleep 0.3
+  S_EXPECT=$(db_count "$sr_db" "SELECT COUNT(*) FROM serve_webhooks")
+  set -- $($PY wait-metrics "$(echo $sr_ports | tr ' ' ',')" 'hookd_webhook_transitions_total{to="succeeded"}' "$S_EXPECT" 300 "$sr_start")
+  S_ELAPSED=$1; S_DONE=$2
+  set -- $(busy_jiffies); S_BUSY=$(busy_pct $(($1 - sr_b0)) $(($2 - sr_j0)))
+  S_PG_T=$(($(db_ticks "$sr_db") - sr_p0))
+  S_HOOKD_T=$(($(tree_ticks $sr_pids) - sr_h0))
+  S_RSS=0; for sr_pid in $sr_pids; do S_RSS=$((S_RSS + $(peak_rss_kib "$sr_pid"))); done
+  if [ -n "$SAMPLER_PID" ]; then stop_pid "$SAMPLER_PID"; fi
+  for sr_pid in $sr_pids; do stop_pid "$sr_pid"; done
+  stop_nginx "$sr_ng"
+  S_WAITS=$(waits_summary "$sr_waits")
+  set -- $($PY merge-wrk "$WORK"/wrk-"$sr_tag"-*.txt)
+  S_EV_RATE=$1; S_EV_P50=$2; S_EV_P99=$3; S_EV_ERR=$4; S_EV_OK=$5
+  S_SUCC=$(db_count "$sr_db" "SELECT COUNT(*) FROM serve_webhooks WHERE status = 'succeeded'")
+  S_OTHER=$(db_count "$sr_db" "SELECT COUNT(*) FROM serve_webhooks WHERE status <> 'succeeded'")
+  S_ATTEMPTS=$(db_count "$sr_db" "SELECT COUNT(*) FROM serve_attempts")
+  set -- $(access_log_figures "$sr_log" "$sr_start")
+  S_AT_DEST=$1; S_DISTINCT=$2
+  S_RATE=$(awk -v n="$S_DONE" -v ms="$S_ELAPSED" 'BEGIN { printf "%.0f", n / (ms / 1000) }')
+}
+
+# send_checks WHAT: the CHECK lines of the last send_run.
+send_checks() {
+  check "$S_EV_OK -gt 0" "$1: events accepted ($S_EV_OK)"
+  check "$S_EV_ERR -eq 0" "$1: API errors: $S_EV_ERR"
+  check "$S_DONE -ge $S_EXPECT" "$1: every webhook delivered per /metrics ($S_DONE of $S_EXPECT)"
+  check "$S_EXPECT -ge $((S_EV_OK * DESTS))" "$1: every 202 created its $DESTS webhooks ($S_EXPECT >= $((S_EV_OK * DESTS)))"
+  check "$S_SUCC -eq $S_EXPECT -a $S_OTHER -eq 0" "$1: store: $S_SUCC succeeded of $S_EXPECT, $S_OTHER in another state"
+  check "$S_ATTEMPTS -eq $S_EXPECT" "$1: one attempt per webhook ($S_ATTEMPTS attempts, $S_EXPECT webhooks)"
+  check "$S_AT_DEST -eq $S_EXPECT -a $S_DISTINCT -eq $S_EXPECT" "$1: exactly once at the destination ($S_AT_DEST requests, $S_DISTINCT distinct ids, $S_EXPECT webhooks)"
+}
+
+# emit_checks TEXT: prints CHECK lines collected in a subshell ($(recv_checks …)), and
+# records a failure among them.
+emit_checks() {
+  echo "$1" | sed '/^$/d'
+  if echo "$1" | grep -q '^CHECK FAIL'; then CHECK_FAILED=1; fi
+}
