@@ -23,21 +23,15 @@ DUR=${DUR:-10}
 WRK_CONNS=${BURST_CONNS:-64}
 DRAIN=1
 DRAIN_S=${DRAIN_S:-300}
-BACKENDS=${BACKENDS:-sqlite postgres}
 if [ "$SMOKE" = 1 ]; then
   # Tiny: 1 s paced at 300 webhooks/s, so that the drain is short too.
   DUR=1; WRK_CONNS=8; DRAIN_S=60
   export BENCH_RATE=300
 fi
-case " $BACKENDS " in
-  *" postgres "*) pg_installed || { BACKENDS=sqlite; echo "note: PostgreSQL not installed, SQLite only"; } ;;
-esac
+backends_available
 machine
 echo "client: wrk -t$WRK_THREADS -c$WRK_CONNS -d${DUR}s, wrk-signed.lua (fresh id, timestamp, HMAC per request)${BENCH_RATE:+, paced at $BENCH_RATE/s}"
 echo "hookd receive flags: --listen --admin-listen (free ports) --db --secret --forward${RECEIVE_ARGS:+ $RECEIVE_ARGS}"
-
-NG=$(free_port)
-start_nginx "$NG" 204
 
 # row NAME 2XX/s NON2XX STATUSES HANDLED/s P50 P99 2XX_COUNT TICKS PG_TICKS: one table row.
 row() {
@@ -46,7 +40,8 @@ row() {
     "$(us_per "$9" "$8")" "$([ "${10}" = – ] && echo – || us_per "$(($9 + ${10}))" "$8")"
 }
 
-wrk_run nginx wrk-signed.lua "$NGINX_PID" "$NG"
+ceiling_run
+stop_nginx "$CEIL_PORT"
 NGINX_RATE=$W_RATE
 ROWS=$(row "nginx 204 (ceiling)" "$W_RATE" "$W_ERR" "$W_STATUSES" – "$W_P50" "$W_P99" "$W_OK" "$W_TICKS" –)
 
@@ -64,14 +59,11 @@ fi
 
 CHECKS=""; TARGETS=""
 for backend in $BACKENDS; do
-  case $backend in
-    sqlite) label=SQLite; db="sqlite:$WORK/receive.db" ;;
-    postgres) label=PostgreSQL; [ -n "${PGPORT:-}" ] || pg_start; db=$(new_db burst) ;;
-    *) echo "bench: unknown backend $backend" >&2; exit 2 ;;
-  esac
+  backend_db "$backend" burst
+  label=$B_LABEL; db=$B_DB
   recv_run "$label" 1 "$db" 1 "${RECEIVE_ARGS:-}"
   ROWS="$ROWS
-$(row "hookd receive, defaults, $label" "$R_RATE" "$R_ERR" "$R_STATUSES" "$R_HANDLED_RATE" "$R_P50" "$R_P99" "$R_OK" "$R_HOOKD_T" "$([ "$backend" = postgres ] && echo "$R_PG_T" || echo –)")"
+$(row "hookd receive, defaults, $label" "$R_RATE" "$R_ERR" "$R_STATUSES" "$R_HANDLED_RATE" "$R_P50" "$R_P99" "$R_OK" "$M_HOOKD_T" "$([ "$backend" = postgres ] && echo "$M_PG_T" || echo –)")"
   CHECKS="$CHECKS
 $(recv_checks "hookd receive, $label")"
   TARGETS="$TARGETS
@@ -81,7 +73,7 @@ $(target "$(ratio "$R_HANDLED_RATE" "$R_RATE") >= 0.8" "$label: handled end to e
 $(target "$ADNANH_RATE > 0 && $(ratio "$R_HANDLED_RATE" "$ADNANH_RATE") >= 3" "$label: handled >= 3x adnanh/webhook's ($(ratio "$R_HANDLED_RATE" "$ADNANH_RATE")x)")
 $(target "$R_P99 <= 10" "$label: p99 <= 10 ms ($R_P99 ms)")"
   DETAILS="${DETAILS:-}
-- $label: $R_ROWS rows stored for $R_OK 2XX; forward target: $R_HITS requests, $R_DISTINCT distinct ids; hookd CPU $(cpu_s "$R_HOOKD_T") s$([ "$backend" = postgres ] && echo ", PostgreSQL CPU $(cpu_s "$R_PG_T") s (waits: $R_WAITS)"); machine busy $R_BUSY %; peak RSS $(awk -v k="$R_RSS" 'BEGIN { printf "%.1f", k / 1024 }') MiB"
+- $label: $R_ROWS rows stored for $R_OK 2XX; forward target: $R_HITS requests, $R_DISTINCT distinct ids; hookd CPU $(cpu_s "$M_HOOKD_T") s$([ "$backend" = postgres ] && echo ", PostgreSQL CPU $(cpu_s "$M_PG_T") s (waits: $M_WAITS)"); machine busy $M_BUSY %; peak RSS $(awk -v k="$M_RSS" 'BEGIN { printf "%.1f", k / 1024 }') MiB"
 done
 
 echo

@@ -8,6 +8,7 @@
 # RECEIVE_ARGS="…" adds flags to that hookd receive (experiments).
 # After (b), the rows in hookd's store are counted against wrk's 2XX answers.
 . "$(dirname "$0")/lib.sh"
+. "$BENCH_DIR/runs.sh"
 
 DUR=${DUR:-10}
 [ "$SMOKE" = 1 ] && DUR=1
@@ -70,17 +71,8 @@ SENT=$(awk '/^RESULT/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1
 
 # (c) adnanh/webhook
 ROW_C="| adnanh/webhook 2.8 | not installed | | | | | | | | |"
-if command -v webhook >/dev/null; then
-  WP=$(free_port)
-  cat >"$WORK/hooks.json" <<JSON
-[{"id": "bench", "execute-command": "/bin/true",
-  "trigger-rule": {"match": {"type": "payload-hmac-sha256", "secret": "$SECRET",
-                             "parameter": {"source": "header", "name": "X-Webhook-Signature"}}}}]
-JSON
-  start_bg webhook webhook -hooks "$WORK/hooks.json" -ip 127.0.0.1 -port "$WP"
-  WH_PID=$BG_PID
-  wait_port "$WP"
-  run_wrk webhook "http://127.0.0.1:$WP/hooks/bench" "$WH_PID" BENCH_BODY_ONLY=1
+if start_adnanh; then
+  run_wrk webhook "http://127.0.0.1:$WH_PORT/hooks/bench" "$WH_PID" BENCH_BODY_ONLY=1
   ROW_C=$(row "adnanh/webhook 2.8 (body HMAC, exec /bin/true)")
   stop_pid "$WH_PID"
 fi

@@ -66,6 +66,61 @@ waits_summary() {
     END { for (i = 1; i <= NR && i <= 3; i++) printf "%s%s %.0f%%", (i > 1 ? ", " : ""), w[i], 100 * n[i] / t }'
 }
 
+# ---- backends and the ceiling ----------------------------------------------------------------
+
+# backends_available: BACKENDS (default "sqlite postgres") without postgres where no
+# PostgreSQL server is installed (said in a note line).
+backends_available() {
+  BACKENDS=${BACKENDS:-sqlite postgres}
+  case " $BACKENDS " in
+    *" postgres "*) pg_installed || { BACKENDS=sqlite; echo "note: PostgreSQL not installed, SQLite only"; } ;;
+  esac
+}
+
+# backend_db BACKEND NAME: sets B_LABEL and B_DB, a fresh store NAME on BACKEND (sqlite or
+# postgres; the PostgreSQL server is started on first use).
+backend_db() {
+  case $1 in
+    sqlite) B_LABEL=SQLite; B_DB="sqlite:$WORK/$2.db" ;;
+    postgres) B_LABEL=PostgreSQL; [ -n "${PGPORT:-}" ] || pg_start; B_DB=$(new_db "$2") ;;
+    *) echo "bench: unknown backend $1" >&2; exit 2 ;;
+  esac
+}
+
+# ceiling_run: wrk-signed.lua straight at a fresh nginx 204 (port CEIL_PORT, left running):
+# the client→server path without hookd. Sets the W_* figures.
+ceiling_run() {
+  CEIL_PORT=$(free_port)
+  start_nginx "$CEIL_PORT" 204
+  wrk_run nginx wrk-signed.lua "$NGINX_PID" "$CEIL_PORT"
+}
+
+# ---- what a run measures ---------------------------------------------------------------------
+
+# window_open TAG DB PID…: starts measuring the CPU of the hookd PIDs (children included) and
+# of DB's PostgreSQL, the machine's busy share, and what PostgreSQL's backends wait on.
+window_open() {
+  wo_tag=$1; wo_db=$2; shift 2
+  wo_waits="$WORK/waits-$wo_tag.txt"; : >"$wo_waits"
+  sample_waits "$wo_db" "$wo_waits"
+  wo_h0=$(tree_ticks "$@"); wo_p0=$(db_ticks "$wo_db")
+  set -- $(busy_jiffies); wo_b0=$1; wo_j0=$2
+}
+
+# window_close DB PID…: ends the measure and stops the PIDs. Sets M_HOOKD_T M_PG_T (CPU
+# ticks), M_BUSY (machine %), M_RSS (peak KiB, summed), M_WAITS (PostgreSQL's waits).
+window_close() {
+  wc_db=$1; shift
+  wc_pids="$*"
+  set -- $(busy_jiffies); M_BUSY=$(busy_pct $(($1 - wo_b0)) $(($2 - wo_j0)))
+  M_PG_T=$(($(db_ticks "$wc_db") - wo_p0))
+  M_HOOKD_T=$(($(tree_ticks $wc_pids) - wo_h0))
+  M_RSS=0; for wc_pid in $wc_pids; do M_RSS=$((M_RSS + $(peak_rss_kib "$wc_pid"))); done
+  if [ -n "$SAMPLER_PID" ]; then stop_pid "$SAMPLER_PID"; fi
+  for wc_pid in $wc_pids; do stop_pid "$wc_pid"; done
+  M_WAITS=$(waits_summary "$wo_waits")
+}
+
 # ---- clients ---------------------------------------------------------------------------------
 
 # run_clients SCRIPT NAME TARGET…: one wrk per TARGET (a port, or port/path on 127.0.0.1),
@@ -135,8 +190,7 @@ JSON
 # store holds (at most DRAIN_S s). CPU (receivers with their children, and PostgreSQL) covers
 # the whole run. Sets R_RATE R_P50 R_P99 R_ERR R_OK R_STATUSES (client side), R_ROWS (stored),
 # R_HITS R_DISTINCT (requests and distinct webhook ids at the forward target), R_DRAINED,
-# R_HANDLED_RATE (distinct ids / first post → last forward), R_HOOKD_T R_PG_T (CPU ticks),
-# R_BUSY (machine %), R_RSS (KiB, summed), R_WAITS (PostgreSQL's waits).
+# R_HANDLED_RATE (distinct ids / first post → last forward), and window_close's M_*.
 recv_run() {
   rr_label=$1; rr_nodes=$2; rr_db=$3; rr_clients=$4; rr_flags=$5
   rr_tag="recv-$rr_label-$rr_nodes-$rr_clients"
@@ -152,10 +206,7 @@ recv_run() {
     rr_pids="$rr_pids $BG_PID"; rr_ports="$rr_ports $rr_port"
     wait_port "$rr_port"
   done
-  rr_waits="$WORK/waits-$rr_tag.txt"; : >"$rr_waits"
-  sample_waits "$rr_db" "$rr_waits"
-  rr_h0=$(tree_ticks $rr_pids); rr_p0=$(db_ticks "$rr_db")
-  set -- $(busy_jiffies); rr_b0=$1; rr_j0=$2
+  window_open "$rr_tag" "$rr_db" $rr_pids
   rr_start=$(now_ms)
   rr_targets=$rr_ports
   [ "$rr_clients" = "$rr_nodes" ] || rr_targets="$rr_ports $rr_ports"
@@ -164,14 +215,8 @@ recv_run() {
   R_ROWS=$(db_count "$rr_db" "SELECT COUNT(*) FROM receive_webhooks")
   R_DRAINED=0
   if [ "${DRAIN:-0}" = 1 ]; then R_DRAINED=$($PY wait-lines "$rr_log" "$R_ROWS" "${DRAIN_S:-300}"); fi
-  set -- $(busy_jiffies); R_BUSY=$(busy_pct $(($1 - rr_b0)) $(($2 - rr_j0)))
-  R_PG_T=$(($(db_ticks "$rr_db") - rr_p0))
-  R_HOOKD_T=$(($(tree_ticks $rr_pids) - rr_h0))
-  R_RSS=0; for rr_pid in $rr_pids; do R_RSS=$((R_RSS + $(peak_rss_kib "$rr_pid"))); done
-  if [ -n "$SAMPLER_PID" ]; then stop_pid "$SAMPLER_PID"; fi
-  for rr_pid in $rr_pids; do stop_pid "$rr_pid"; done
+  window_close "$rr_db" $rr_pids
   stop_nginx "$rr_ng"
-  R_WAITS=$(waits_summary "$rr_waits")
   set -- $($PY merge-wrk "$WORK"/wrk-"$rr_tag"-*.txt)
   R_RATE=$1; R_P50=$2; R_P99=$3; R_ERR=$4; R_OK=$5
   R_STATUSES=$(statuses "$WORK"/wrk-"$rr_tag"-*.txt)
@@ -205,8 +250,7 @@ recv_checks() {
 # split); the run lasts until every webhook created has succeeded (/metrics, at most 300 s).
 # Sets S_EV_RATE S_EV_P50 S_EV_P99 S_EV_ERR S_EV_OK (events), S_EXPECT (webhooks created),
 # S_ELAPSED (first post → last delivery, ms) S_DONE S_RATE (deliveries/s), S_SUCC S_OTHER
-# S_ATTEMPTS (store), S_AT_DEST S_DISTINCT (destination's log), S_HOOKD_T S_PG_T (CPU ticks),
-# S_BUSY, S_RSS, S_WAITS.
+# S_ATTEMPTS (store), S_AT_DEST S_DISTINCT (destination's log), and window_close's M_*.
 send_run() {
   sr_label=$1; sr_nodes=$2; sr_db=$3
   sr_tag="send-$sr_label-$sr_nodes"
@@ -225,24 +269,15 @@ send_run() {
       $PY destinations "$sr_port" "$TOKEN" "$DESTS" "http://127.0.0.1:$sr_ng/d{i}" 4 >"$WORK/dests.txt"
     fi
   done
-  sr_waits="$WORK/waits-$sr_tag.txt"; : >"$sr_waits"
-  sample_waits "$sr_db" "$sr_waits"
-  sr_h0=$(tree_ticks $sr_pids); sr_p0=$(db_ticks "$sr_db")
-  set -- $(busy_jiffies); sr_b0=$1; sr_j0=$2
+  window_open "$sr_tag" "$sr_db" $sr_pids
   sr_start=$(now_ms)
   run_clients wrk-events.lua "$sr_tag" $sr_ports
   sleep 0.3
   S_EXPECT=$(db_count "$sr_db" "SELECT COUNT(*) FROM serve_webhooks")
   set -- $($PY wait-metrics "$(echo $sr_ports | tr ' ' ',')" 'hookd_webhook_transitions_total{to="succeeded"}' "$S_EXPECT" 300 "$sr_start")
   S_ELAPSED=$1; S_DONE=$2
-  set -- $(busy_jiffies); S_BUSY=$(busy_pct $(($1 - sr_b0)) $(($2 - sr_j0)))
-  S_PG_T=$(($(db_ticks "$sr_db") - sr_p0))
-  S_HOOKD_T=$(($(tree_ticks $sr_pids) - sr_h0))
-  S_RSS=0; for sr_pid in $sr_pids; do S_RSS=$((S_RSS + $(peak_rss_kib "$sr_pid"))); done
-  if [ -n "$SAMPLER_PID" ]; then stop_pid "$SAMPLER_PID"; fi
-  for sr_pid in $sr_pids; do stop_pid "$sr_pid"; done
+  window_close "$sr_db" $sr_pids
   stop_nginx "$sr_ng"
-  S_WAITS=$(waits_summary "$sr_waits")
   set -- $($PY merge-wrk "$WORK"/wrk-"$sr_tag"-*.txt)
   S_EV_RATE=$1; S_EV_P50=$2; S_EV_P99=$3; S_EV_ERR=$4; S_EV_OK=$5
   S_SUCC=$(db_count "$sr_db" "SELECT COUNT(*) FROM serve_webhooks WHERE status = 'succeeded'")

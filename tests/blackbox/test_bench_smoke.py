@@ -3,7 +3,8 @@ each): it must print its Markdown table and every correctness CHECK inside it (d
 counts: every 2XX stored, every webhook delivered) must hold. Performance TARGET lines are
 not judged here: tiny runs on a shared machine say nothing about speed. The postgres
 scenario starts its own throwaway server (scripts/pg-test.sh) and is skipped where no
-PostgreSQL server is installed.
+PostgreSQL server is installed; burst and sender_throughput run on PostgreSQL as well where
+one is installed, and on SQLite alone where not.
 """
 import glob
 import os
@@ -15,7 +16,7 @@ import harness
 
 ROOT = os.environ.get("HOOKD_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
 BENCH = os.path.join(ROOT, "bench")
-SCENARIOS = ["receiver_ingest", "sender_throughput", "fanout", "isolation", "sender_latency",
+SCENARIOS = ["burst", "receiver_ingest", "sender_throughput", "fanout", "isolation", "sender_latency",
              "backlog", "postgres"]
 TOOLS = ["wrk", "nginx"]
 
@@ -38,6 +39,9 @@ class BenchSmoke(unittest.TestCase):
         self.assertEqual(p.returncode, 0, "%s exited %d:\n%s" % (name, p.returncode, out))
         self.assertTrue(any(line.startswith("TARGET ") for line in lines),
                         "%s judged no target:\n%s" % (name, out))
+
+    def test_burst(self):
+        self.run_scenario("burst")
 
     def test_receiver_ingest(self):
         self.run_scenario("receiver_ingest")
