@@ -77,7 +77,7 @@ $(target "$R_P99 <= 10" "$label: p99 <= 10 ms ($R_P99 ms)")"
 done
 
 echo
-echo "| server | 2XX/s | × nginx | non-2XX (statuses) | handled/s end to end | handled × 2XX rate | p50 ms | p99 ms | CPU-µs per 2XX | with PostgreSQL's |"
+echo "| server | 2XX/s | × nginx | non-2XX or failed (statuses) | handled/s end to end | handled × 2XX rate | p50 ms | p99 ms | CPU-µs per 2XX | with PostgreSQL's |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
 echo "$ROWS"
 echo

@@ -20,7 +20,8 @@
 
 DUR=${DUR:-8}
 DESTS=10
-[ "$SMOKE" = 1 ] && DUR=1
+# SMOKE: 1 s runs, the events paced (100/s: 1,000 webhooks per sender run to drain).
+[ "$SMOKE" = 1 ] && { DUR=1; SMOKE_RATE=100; }
 SQLITE=${SQLITE:-1}
 pg_start
 
@@ -73,6 +74,7 @@ $(send_checks "$1, $2 node(s)")"
 }
 
 SEND_ROWS=""; SEND_WAITS=""; SEND_CHECKS=""
+WRK_ENV=${SMOKE_RATE:+BENCH_RATE=$SMOKE_RATE}
 send_row PostgreSQL 1 "$(new_db send1)"
 send_row PostgreSQL 2 "$(new_db send2)"
 if [ "$SQLITE" = 1 ]; then send_row SQLite 1 "sqlite:$WORK/serve.db"; fi
