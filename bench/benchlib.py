@@ -118,6 +118,20 @@ def cmd_wait_lines(path, target, timeout):
     print(1 if lines >= target else 0)
 
 
+def cmd_fsync_floor(path, seconds):
+    """The disk's floor for a durable answer: a bare loop of 4 KiB appends + fdatasync on
+    PATH for SECONDS. Prints 'N fdatasync/s (U us each)'."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    block, n, t0 = b"x" * 4096, 0, time.monotonic()
+    while time.monotonic() - t0 < float(seconds):
+        os.write(fd, block)
+        os.fdatasync(fd)
+        n += 1
+    dt = time.monotonic() - t0
+    os.close(fd)
+    print("%.0f fdatasync/s (%.0f us each)" % (n / dt, dt / n * 1e6))
+
+
 def cmd_now_ms():
     print("%d" % int(time.time() * 1000))
 
@@ -297,6 +311,7 @@ COMMANDS = {
     "merge-wrk": cmd_merge_wrk,
     "wait-lines": cmd_wait_lines,
     "now-ms": cmd_now_ms,
+    "fsync-floor": cmd_fsync_floor,
     "count": cmd_count,
     "latency-join": cmd_latency_join,
     "backlog": cmd_backlog,

@@ -31,6 +31,8 @@ fi
 backends_available
 machine
 echo "client: wrk -t$WRK_THREADS -c$WRK_CONNS -d${DUR}s, wrk-signed.lua (fresh id, timestamp, HMAC per request)${BENCH_RATE:+, paced at $BENCH_RATE/s}"
+# The disk's floor: a durable 2XX waits for at least one fdatasync begun after the request came.
+echo "disk floor: $($PY fsync-floor "$WORK/fsync-floor" "$( [ "$SMOKE" = 1 ] && echo 0.2 || echo 2 )")"
 echo "hookd receive flags: --listen --admin-listen (free ports) --db --secret --forward${RECEIVE_ARGS:+ $RECEIVE_ARGS}"
 
 # row NAME 2XX/s NON2XX STATUSES HANDLED/s P50 P99 2XX_COUNT TICKS PG_TICKS: one table row.

@@ -17,14 +17,7 @@ machine
 echo "client: wrk -t$WRK_THREADS -c$WRK_CONNS -d${DUR}s, wrk-signed.lua (fresh id, timestamp, HMAC per request)"
 # The disk's floor: a durable answer waits for at least one fdatasync that began after the
 # request arrived. A bare loop of 4 KiB appends + fdatasync on the store's filesystem.
-FSYNC_FLOOR=$(python3 -c '
-import os, sys, time
-fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-block, n, t0 = b"x" * 4096, 0, time.monotonic()
-while time.monotonic() - t0 < float(sys.argv[2]):
-    os.write(fd, block); os.fdatasync(fd); n += 1
-dt = time.monotonic() - t0
-print("%.0f fdatasync/s (%.0f us each)" % (n / dt, dt / n * 1e6))' "$WORK/fsync-floor" "$( [ "$SMOKE" = 1 ] && echo 0.2 || echo 2 )")
+FSYNC_FLOOR=$($PY fsync-floor "$WORK/fsync-floor" "$( [ "$SMOKE" = 1 ] && echo 0.2 || echo 2 )")
 echo "disk floor: $FSYNC_FLOOR"
 
 NG=$(free_port)
