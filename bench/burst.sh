@@ -75,7 +75,7 @@ $(target "$(ratio "$R_HANDLED_RATE" "$R_RATE") >= 0.8" "$label: handled end to e
 $(target "$ADNANH_RATE > 0 && $(ratio "$R_HANDLED_RATE" "$ADNANH_RATE") >= 3" "$label: handled >= 3x adnanh/webhook's ($(ratio "$R_HANDLED_RATE" "$ADNANH_RATE")x)")
 $(target "$R_P99 <= 10" "$label: p99 <= 10 ms ($R_P99 ms)")"
   DETAILS="${DETAILS:-}
-- $label: $R_ROWS rows stored for $R_OK 2XX; forward target: $R_HITS requests, $R_DISTINCT distinct ids; hookd CPU $(cpu_s "$M_HOOKD_T") s$([ "$backend" = postgres ] && echo ", PostgreSQL CPU $(cpu_s "$M_PG_T") s (waits: $M_WAITS)"); machine busy $M_BUSY %; peak RSS $(awk -v k="$M_RSS" 'BEGIN { printf "%.1f", k / 1024 }') MiB"
+- $label: $R_ROWS rows stored for $R_OK 2XX; forward target: $R_HITS requests, $R_DISTINCT distinct ids, first post → last forward $R_HANDLED_MS ms; hookd CPU $(cpu_s "$M_HOOKD_T") s$([ "$backend" = postgres ] && echo ", PostgreSQL CPU $(cpu_s "$M_PG_T") s (waits: $M_WAITS)"); machine busy $M_BUSY %; peak RSS $(awk -v k="$M_RSS" 'BEGIN { printf "%.1f", k / 1024 }') MiB"
 done
 
 echo

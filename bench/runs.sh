@@ -190,7 +190,8 @@ JSON
 # store holds (at most DRAIN_S s). CPU (receivers with their children, and PostgreSQL) covers
 # the whole run. Sets R_RATE R_P50 R_P99 R_ERR R_OK R_STATUSES (client side), R_ROWS (stored),
 # R_HITS R_DISTINCT (requests and distinct webhook ids at the forward target), R_DRAINED,
-# R_HANDLED_RATE (distinct ids / first post → last forward), and window_close's M_*.
+# R_HANDLED_MS (first post → last forward) R_HANDLED_RATE (distinct ids / R_HANDLED_MS), and
+# window_close's M_*.
 recv_run() {
   rr_label=$1; rr_nodes=$2; rr_db=$3; rr_clients=$4; rr_flags=$5
   rr_tag="recv-$rr_label-$rr_nodes-$rr_clients"
@@ -221,7 +222,7 @@ recv_run() {
   R_RATE=$1; R_P50=$2; R_P99=$3; R_ERR=$4; R_OK=$5
   R_STATUSES=$(statuses "$WORK"/wrk-"$rr_tag"-*.txt)
   set -- $(access_log_figures "$rr_log" "$rr_start")
-  R_HITS=$1; R_DISTINCT=$2
+  R_HITS=$1; R_DISTINCT=$2; R_HANDLED_MS=$3
   R_HANDLED_RATE=$(awk -v n="$2" -v ms="$3" 'BEGIN { printf "%.0f", (ms > 0 ? n / (ms / 1000) : 0) }')
 }
 
