@@ -44,7 +44,7 @@ row() {
 
 ceiling_run
 stop_nginx "$CEIL_PORT"
-NGINX_RATE=$W_RATE
+NGINX_RATE=$W_RATE; NGINX_US=$(us_per "$W_TICKS" "$W_OK")
 ROWS=$(row "nginx 204 (ceiling)" "$W_RATE" "$W_ERR" "$W_STATUSES" – "$W_P50" "$W_P99" "$W_OK" "$W_TICKS" –)
 
 ADNANH_RATE=0
@@ -74,6 +74,9 @@ $(target "$(ratio "$R_RATE" "$NGINX_RATE") >= 0.4" "$label: 2XX rate >= 0.4x ngi
 $(target "$(ratio "$R_HANDLED_RATE" "$R_RATE") >= 0.8" "$label: handled end to end >= 0.8x the 2XX rate ($(ratio "$R_HANDLED_RATE" "$R_RATE")x)")
 $(target "$ADNANH_RATE > 0 && $(ratio "$R_HANDLED_RATE" "$ADNANH_RATE") >= 3" "$label: handled >= 3x adnanh/webhook's ($(ratio "$R_HANDLED_RATE" "$ADNANH_RATE")x)")
 $(target "$R_P99 <= 10" "$label: p99 <= 10 ms ($R_P99 ms)")"
+  split=$(cpu_split "$R_INGEST_T" "$R_DRAIN_T" "$R_DRAIN_N" "$R_HITS" "$R_OK" "handled webhook" "2XX")
+  SPLITS="${SPLITS:-}
+- $label: $split"
   DETAILS="${DETAILS:-}
 - $label: $R_ROWS rows stored for $R_OK 2XX; forward target: $R_HITS requests, $R_DISTINCT distinct ids, first post → last forward $R_HANDLED_MS ms; hookd CPU $(cpu_s "$M_HOOKD_T") s$([ "$backend" = postgres ] && echo ", PostgreSQL CPU $(cpu_s "$M_PG_T") s (waits: $M_WAITS)"); machine busy $M_BUSY %; peak RSS $(awk -v k="$M_RSS" 'BEGIN { printf "%.1f", k / 1024 }') MiB"
 done
@@ -84,6 +87,8 @@ echo "|---|---|---|---|---|---|---|---|---|---|"
 echo "$ROWS"
 echo
 echo "hookd runs:$DETAILS"
+echo
+echo "hookd's CPU, split (nginx: $NGINX_US µs per request):$SPLITS"
 echo
 emit_checks "$CHECKS"
 echo "$TARGETS" | sed '/^$/d'

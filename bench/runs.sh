@@ -190,8 +190,9 @@ JSON
 # store holds (at most DRAIN_S s). CPU (receivers with their children, and PostgreSQL) covers
 # the whole run. Sets R_RATE R_P50 R_P99 R_ERR R_OK R_STATUSES (client side), R_ROWS (stored),
 # R_HITS R_DISTINCT (requests and distinct webhook ids at the forward target), R_DRAINED,
-# R_HANDLED_MS (first post → last forward) R_HANDLED_RATE (distinct ids / R_HANDLED_MS), and
-# window_close's M_*.
+# R_HANDLED_MS (first post → last forward) R_HANDLED_RATE (distinct ids / R_HANDLED_MS),
+# R_INGEST_T R_DRAIN_T (hookd's CPU ticks while the clients ran, and after), R_DRAIN_N
+# (webhooks forwarded after the clients stopped), and window_close's M_*.
 recv_run() {
   rr_label=$1; rr_nodes=$2; rr_db=$3; rr_clients=$4; rr_flags=$5
   rr_tag="recv-$rr_label-$rr_nodes-$rr_clients"
@@ -212,6 +213,7 @@ recv_run() {
   rr_targets=$rr_ports
   [ "$rr_clients" = "$rr_nodes" ] || rr_targets="$rr_ports $rr_ports"
   run_clients wrk-signed.lua "$rr_tag" $rr_targets
+  rr_mid_t=$(tree_ticks $rr_pids); rr_mid_ms=$(now_ms)
   sleep 0.3
   R_ROWS=$(db_count "$rr_db" "SELECT COUNT(*) FROM receive_webhooks")
   R_DRAINED=0
@@ -221,16 +223,35 @@ recv_run() {
   set -- $($PY merge-wrk "$WORK"/wrk-"$rr_tag"-*.txt)
   R_RATE=$1; R_P50=$2; R_P99=$3; R_ERR=$4; R_OK=$5
   R_STATUSES=$(statuses "$WORK"/wrk-"$rr_tag"-*.txt)
-  set -- $(access_log_figures "$rr_log" "$rr_start")
-  R_HITS=$1; R_DISTINCT=$2; R_HANDLED_MS=$3
+  set -- $(access_log_figures "$rr_log" "$rr_start" "$rr_mid_ms")
+  R_HITS=$1; R_DISTINCT=$2; R_HANDLED_MS=$3; R_DRAIN_N=$4
+  R_INGEST_T=$((rr_mid_t - wo_h0)); R_DRAIN_T=$((M_HOOKD_T - R_INGEST_T))
   R_HANDLED_RATE=$(awk -v n="$2" -v ms="$3" 'BEGIN { printf "%.0f", (ms > 0 ? n / (ms / 1000) : 0) }')
 }
 
-# access_log_figures LOG START_MS: "requests distinct_ids ms_from_START_to_the_last" of an
-# access log written by start_nginx ($msec is truncated to the ms: +1).
+# access_log_figures LOG START_MS [SPLIT_MS]: "requests distinct_ids ms_from_START_to_the_last
+# requests_after_SPLIT" of an access log written by start_nginx ($msec is truncated to the
+# ms: +1).
 access_log_figures() {
-  awk -v s="$2" '{ n++; if ($1 > m) m = $1; if (!seen[$2]++) d++ }
-    END { printf "%d %d %.0f\n", n, d, (n ? m * 1000 + 1 - s : 0) }' "$1"
+  awk -v s="$2" -v split_ms="${3:-0}" '{ n++; if ($1 > m) m = $1; if (!seen[$2]++) d++
+      if ($1 * 1000 + 1 > split_ms) after++ }
+    END { printf "%d %d %.0f %d\n", n, d, (n ? m * 1000 + 1 - s : 0), after }' "$1"
+}
+
+# cpu_split INGEST_T DRAIN_T DRAIN_N DONE IN_N WORK IN: hookd's CPU split in two. After the
+# clients stopped hookd only works off what it took in: DRAIN_T ticks for DRAIN_N items give
+# the CPU per item of WORK; the ticks while the clients ran (INGEST_T), less the DONE −
+# DRAIN_N items of WORK done meanwhile at that cost, give the CPU per item taken in (IN_N of
+# IN). Too few items after the stop (< 1000) to say: "–".
+cpu_split() {
+  if [ "$3" -lt 1000 ]; then
+    echo "– (only $3 done after the clients stopped: too few to split)"
+    return 0
+  fi
+  awk -v it="$1" -v dt="$2" -v dn="$3" -v done_n="$4" -v in_n="$5" -v work="$6" -v what="$7" 'BEGIN {
+    per = dt * 10000 / dn
+    printf "%.0f µs per %s (%d after the clients stopped, in %.1f CPU-s); taking in alone ≈ %.0f µs per %s (the CPU while the clients ran, less %d of the former at that cost)\n",
+      per, work, dn, dt / 100, (it * 10000 - (done_n - dn) * per) / in_n, what, done_n - dn }'
 }
 
 # recv_checks WHAT: the CHECK lines of the last recv_run.
@@ -251,7 +272,8 @@ recv_checks() {
 # split); the run lasts until every webhook created has succeeded (/metrics, at most 300 s).
 # Sets S_EV_RATE S_EV_P50 S_EV_P99 S_EV_ERR S_EV_OK (events), S_EXPECT (webhooks created),
 # S_ELAPSED (first post → last delivery, ms) S_DONE S_RATE (deliveries/s), S_SUCC S_OTHER
-# S_ATTEMPTS (store), S_AT_DEST S_DISTINCT (destination's log), and window_close's M_*.
+# S_ATTEMPTS (store), S_AT_DEST S_DISTINCT (destination's log), S_INGEST_T S_DRAIN_T S_DRAIN_N
+# (as recv_run's R_*), and window_close's M_*.
 send_run() {
   sr_label=$1; sr_nodes=$2; sr_db=$3
   sr_tag="send-$sr_label-$sr_nodes"
@@ -273,6 +295,7 @@ send_run() {
   window_open "$sr_tag" "$sr_db" $sr_pids
   sr_start=$(now_ms)
   run_clients wrk-events.lua "$sr_tag" $sr_ports
+  sr_mid_t=$(tree_ticks $sr_pids); sr_mid_ms=$(now_ms)
   sleep 0.3
   S_EXPECT=$(db_count "$sr_db" "SELECT COUNT(*) FROM serve_webhooks")
   set -- $($PY wait-metrics "$(echo $sr_ports | tr ' ' ',')" 'hookd_webhook_transitions_total{to="succeeded"}' "$S_EXPECT" 300 "$sr_start")
@@ -284,8 +307,9 @@ send_run() {
   S_SUCC=$(db_count "$sr_db" "SELECT COUNT(*) FROM serve_webhooks WHERE status = 'succeeded'")
   S_OTHER=$(db_count "$sr_db" "SELECT COUNT(*) FROM serve_webhooks WHERE status <> 'succeeded'")
   S_ATTEMPTS=$(db_count "$sr_db" "SELECT COUNT(*) FROM serve_attempts")
-  set -- $(access_log_figures "$sr_log" "$sr_start")
-  S_AT_DEST=$1; S_DISTINCT=$2
+  set -- $(access_log_figures "$sr_log" "$sr_start" "$sr_mid_ms")
+  S_AT_DEST=$1; S_DISTINCT=$2; S_DRAIN_N=$4
+  S_INGEST_T=$((sr_mid_t - wo_h0)); S_DRAIN_T=$((M_HOOKD_T - S_INGEST_T))
   S_RATE=$(awk -v n="$S_DONE" -v ms="$S_ELAPSED" 'BEGIN { printf "%.0f", n / (ms / 1000) }')
 }
 

@@ -37,6 +37,8 @@ for backend in $BACKENDS; do
   US=$(us_per "$M_HOOKD_T" "$S_EXPECT")
   ROWS="$ROWS
 | hookd serve, $label | $S_EV_RATE ($S_EV_P50 / $S_EV_P99 ms, $S_EV_ERR errors) | $S_EXPECT | $S_ELAPSED | **$S_RATE** | $(ratio "$S_RATE" "$CEIL") | $S_AT_DEST ($S_DISTINCT distinct) | $(cpu_s "$M_HOOKD_T") | **$US** | ${pg:-$(cpu_s "$M_PG_T")} | ${pg:-$(us_per $((M_HOOKD_T + M_PG_T)) "$S_EXPECT")} | $(awk -v k="$M_RSS" 'BEGIN { printf "%.1f", k / 1024 }') |"
+  SPLITS="${SPLITS:-}
+- $label: $(cpu_split "$S_INGEST_T" "$S_DRAIN_T" "$S_DRAIN_N" "$S_AT_DEST" "$S_EV_OK" delivery "event (202)")"
   CHECKS="$CHECKS
 $(send_checks "hookd serve, $label")"
   TARGETS="$TARGETS
@@ -51,6 +53,8 @@ echo
 echo "| server | events accepted (202)/s (p50 / p99) | webhooks created | first post → last delivery ms | deliveries/s | × ceiling | requests at the destinations | hookd CPU s | CPU-µs per delivery | PostgreSQL CPU s | CPU-µs per delivery with PostgreSQL's | peak RSS MiB |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 echo "$ROWS" | sed '/^$/d'
+echo
+echo "hookd serve's CPU, split:$SPLITS"
 echo
 emit_checks "$CHECKS"
 echo "$TARGETS" | sed '/^$/d'
