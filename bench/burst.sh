@@ -15,7 +15,8 @@
 # X-Webhook-Id in the forward target's access log). TARGETs (issue 10; missed ones do not
 # fail the run): 0 non-2XX, 2XX ≥ 0.4× nginx, handled ≥ 0.8× 2XX and ≥ 3× adnanh, p99 ≤ 10 ms.
 # Env: DUR (default 10), BURST_CONNS (64), BACKENDS, DRAIN_S (300), RECEIVE_ARGS (flags
-# added to hookd receive, for experiments: the table says so when set).
+# added to hookd receive, for experiments: the table says so when set), PERF=1 (a perf
+# profile of each hookd run; perf's own cost then skews the figures).
 . "$(dirname "$0")/lib.sh"
 . "$BENCH_DIR/runs.sh"
 
@@ -77,6 +78,10 @@ $(target "$R_P99 <= 10" "$label: p99 <= 10 ms ($R_P99 ms)")"
   split=$(cpu_split "$R_INGEST_T" "$R_DRAIN_T" "$R_DRAIN_N" "$R_HITS" "$R_OK" "handled webhook" "2XX")
   SPLITS="${SPLITS:-}
 - $label: $split"
+  if [ -n "$PERF_PID" ]; then PROFILES="${PROFILES:-}
+
+perf, hookd receive on $label, whole run (self time, 199 Hz):
+$PERF_REPORT"; fi
   DETAILS="${DETAILS:-}
 - $label: $R_ROWS rows stored for $R_OK 2XX; forward target: $R_HITS requests, $R_DISTINCT distinct ids, first post → last forward $R_HANDLED_MS ms; hookd CPU $(cpu_s "$M_HOOKD_T") s$([ "$backend" = postgres ] && echo ", PostgreSQL CPU $(cpu_s "$M_PG_T") s (waits: $M_WAITS)"); machine busy $M_BUSY %; peak RSS $(awk -v k="$M_RSS" 'BEGIN { printf "%.1f", k / 1024 }') MiB"
 done
@@ -89,6 +94,7 @@ echo
 echo "hookd runs:$DETAILS"
 echo
 echo "hookd's CPU, split (nginx: $NGINX_US µs per request):$SPLITS"
+[ -z "${PROFILES:-}" ] || echo "$PROFILES"
 echo
 emit_checks "$CHECKS"
 echo "$TARGETS" | sed '/^$/d'

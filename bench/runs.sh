@@ -107,6 +107,33 @@ window_open() {
   set -- $(busy_jiffies); wo_b0=$1; wo_j0=$2
 }
 
+# perf_start TAG PID…: with PERF=1, perf samples the PIDs (199 Hz, call graphs) until
+# perf_stop, which sets PERF_REPORT: self time by library, and the top 20 symbols. Off by
+# default: perf costs CPU.
+perf_start() {
+  PERF_PID=""
+  [ "${PERF:-0}" = 1 ] || return 0
+  command -v perf >/dev/null || { echo "note: PERF=1 but perf is missing"; return 0; }
+  PERF_DATA="$WORK/perf-$1.data"; shift
+  perf record -q -F 199 -g -o "$PERF_DATA" -p "$(echo "$@" | tr ' ' ',')" >/dev/null 2>&1 &
+  PERF_PID=$!
+  PIDS="$PIDS $PERF_PID"
+}
+
+perf_stop() {
+  [ -n "$PERF_PID" ] || return 0
+  kill -INT "$PERF_PID" 2>/dev/null || true
+  wait "$PERF_PID" 2>/dev/null || true
+  PERF_REPORT="by library: $(perf_top dso 8 | awk '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $2, $1 }')
+$(perf_top dso,symbol 20)"
+}
+
+# perf_top SORT N: the top N lines of the last profile, sorted by SORT (perf report --sort).
+perf_top() {
+  perf report -i "$PERF_DATA" --no-children --sort "$1" --stdio 2>/dev/null \
+    | grep -E '^ +[0-9.]+%' | sed 's/ *\(- *\)*$//' | head -"$2"
+}
+
 # window_close DB PID…: ends the measure and stops the PIDs. Sets M_HOOKD_T M_PG_T (CPU
 # ticks), M_BUSY (machine %), M_RSS (peak KiB, summed), M_WAITS (PostgreSQL's waits).
 window_close() {
@@ -209,6 +236,7 @@ recv_run() {
     wait_port "$rr_port"
   done
   window_open "$rr_tag" "$rr_db" $rr_pids
+  perf_start "$rr_tag" $rr_pids
   rr_start=$(now_ms)
   rr_targets=$rr_ports
   [ "$rr_clients" = "$rr_nodes" ] || rr_targets="$rr_ports $rr_ports"
@@ -218,6 +246,7 @@ recv_run() {
   R_ROWS=$(db_count "$rr_db" "SELECT COUNT(*) FROM receive_webhooks")
   R_DRAINED=0
   if [ "${DRAIN:-0}" = 1 ]; then R_DRAINED=$($PY wait-lines "$rr_log" "$R_ROWS" "${DRAIN_S:-300}"); fi
+  perf_stop
   window_close "$rr_db" $rr_pids
   stop_nginx "$rr_ng"
   set -- $($PY merge-wrk "$WORK"/wrk-"$rr_tag"-*.txt)
@@ -249,9 +278,12 @@ cpu_split() {
     return 0
   fi
   awk -v it="$1" -v dt="$2" -v dn="$3" -v done_n="$4" -v in_n="$5" -v work="$6" -v what="$7" 'BEGIN {
-    per = dt * 10000 / dn
-    printf "%.0f µs per %s (%d after the clients stopped, in %.1f CPU-s); taking in alone ≈ %.0f µs per %s (the CPU while the clients ran, less %d of the former at that cost)\n",
-      per, work, dn, dt / 100, (it * 10000 - (done_n - dn) * per) / in_n, what, done_n - dn }'
+    per = dt * 10000 / dn; rest = (it * 10000 - (done_n - dn) * per) / in_n
+    printf "%.0f µs per %s (%d after the clients stopped, in %.1f CPU-s); ", per, work, dn, dt / 100
+    if (rest > 0)
+      printf "taking in alone ≈ %.0f µs per %s (the CPU while the clients ran, less %d of the former at that cost)\n", rest, what, done_n - dn
+    else
+      printf "taking in: not separable (the CPU while the clients ran is below %d of the former at that cost)\n", done_n - dn }'
 }
 
 # recv_checks WHAT: the CHECK lines of the last recv_run.
@@ -293,6 +325,7 @@ send_run() {
     fi
   done
   window_open "$sr_tag" "$sr_db" $sr_pids
+  perf_start "$sr_tag" $sr_pids
   sr_start=$(now_ms)
   run_clients wrk-events.lua "$sr_tag" $sr_ports
   sr_mid_t=$(tree_ticks $sr_pids); sr_mid_ms=$(now_ms)
@@ -300,6 +333,7 @@ send_run() {
   S_EXPECT=$(db_count "$sr_db" "SELECT COUNT(*) FROM serve_webhooks")
   set -- $($PY wait-metrics "$(echo $sr_ports | tr ' ' ',')" 'hookd_webhook_transitions_total{to="succeeded"}' "$S_EXPECT" 300 "$sr_start")
   S_ELAPSED=$1; S_DONE=$2
+  perf_stop
   window_close "$sr_db" $sr_pids
   stop_nginx "$sr_ng"
   set -- $($PY merge-wrk "$WORK"/wrk-"$sr_tag"-*.txt)

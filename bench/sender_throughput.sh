@@ -8,7 +8,7 @@
 # on SQLite and PostgreSQL (BACKENDS="sqlite postgres"; postgres only where installed).
 # CHECKs: every webhook delivered, once (store, /metrics and the destination's access log).
 # TARGETs: issue 10's (≥ 0.2× the ceiling, ≤ 25 CPU-µs per delivery) and the first
-# benchmark page's ≥ 0.4× the ceiling.
+# benchmark page's ≥ 0.4× the ceiling. PERF=1: a perf profile of each hookd serve run.
 . "$(dirname "$0")/lib.sh"
 . "$BENCH_DIR/runs.sh"
 
@@ -39,6 +39,10 @@ for backend in $BACKENDS; do
 | hookd serve, $label | $S_EV_RATE ($S_EV_P50 / $S_EV_P99 ms, $S_EV_ERR errors) | $S_EXPECT | $S_ELAPSED | **$S_RATE** | $(ratio "$S_RATE" "$CEIL") | $S_AT_DEST ($S_DISTINCT distinct) | $(cpu_s "$M_HOOKD_T") | **$US** | ${pg:-$(cpu_s "$M_PG_T")} | ${pg:-$(us_per $((M_HOOKD_T + M_PG_T)) "$S_EXPECT")} | $(awk -v k="$M_RSS" 'BEGIN { printf "%.1f", k / 1024 }') |"
   SPLITS="${SPLITS:-}
 - $label: $(cpu_split "$S_INGEST_T" "$S_DRAIN_T" "$S_DRAIN_N" "$S_AT_DEST" "$S_EV_OK" delivery "event (202)")"
+  if [ -n "$PERF_PID" ]; then PROFILES="${PROFILES:-}
+
+perf, hookd serve on $label, whole run (self time, 199 Hz):
+$PERF_REPORT"; fi
   CHECKS="$CHECKS
 $(send_checks "hookd serve, $label")"
   TARGETS="$TARGETS
@@ -55,6 +59,7 @@ echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 echo "$ROWS" | sed '/^$/d'
 echo
 echo "hookd serve's CPU, split:$SPLITS"
+[ -z "${PROFILES:-}" ] || echo "$PROFILES"
 echo
 emit_checks "$CHECKS"
 echo "$TARGETS" | sed '/^$/d'
