@@ -96,6 +96,42 @@ def cmd_wait_metric(port, name, target, timeout, start_ms=None):
     print("%.0f %d" % ((time.time() - start) * 1000, v or 0))
 
 
+def cmd_wait_lines(path, target, timeout):
+    """Waits until the file PATH (an access log being written) has TARGET lines, at most
+    TIMEOUT seconds, polled every 50 ms. Prints 1 when it got there, 0 when not."""
+    target, deadline = int(target), time.time() + float(timeout)
+    lines, pos = 0, 0
+    while True:
+        try:
+            with open(path, "rb") as f:
+                f.seek(pos)
+                chunk = f.read()
+            # Count whole lines only; a partly written one is read again next time.
+            end = chunk.rfind(b"\n") + 1
+            lines += chunk.count(b"\n", 0, end)
+            pos += end
+        except FileNotFoundError:
+            pass
+        if lines >= target or time.time() >= deadline:
+            break
+        time.sleep(0.05)
+    print(1 if lines >= target else 0)
+
+
+def cmd_fsync_floor(path, seconds):
+    """The disk's floor for a durable answer: a bare loop of 4 KiB appends + fdatasync on
+    PATH for SECONDS. Prints 'N fdatasync/s (U us each)'."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    block, n, t0 = b"x" * 4096, 0, time.monotonic()
+    while time.monotonic() - t0 < float(seconds):
+        os.write(fd, block)
+        os.fdatasync(fd)
+        n += 1
+    dt = time.monotonic() - t0
+    os.close(fd)
+    print("%.0f fdatasync/s (%.0f us each)" % (n / dt, dt / n * 1e6))
+
+
 def cmd_now_ms():
     print("%d" % int(time.time() * 1000))
 
@@ -273,7 +309,9 @@ COMMANDS = {
     "wait-metric": cmd_wait_metric,
     "wait-metrics": cmd_wait_metrics,
     "merge-wrk": cmd_merge_wrk,
+    "wait-lines": cmd_wait_lines,
     "now-ms": cmd_now_ms,
+    "fsync-floor": cmd_fsync_floor,
     "count": cmd_count,
     "latency-join": cmd_latency_join,
     "backlog": cmd_backlog,

@@ -28,6 +28,8 @@ cleanup() {
     p=$(cat "$f" 2>/dev/null || true)
     [ -n "$p" ] && kill "$p" 2>/dev/null || true
   done
+  # A PostgreSQL server started by pg_start (runs.sh).
+  if [ -f "$WORK/pg/pgdir" ]; then sh "$ROOT/scripts/pg-test.sh" stop "$WORK/pg" >/dev/null 2>&1 || true; fi
   [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -130,14 +132,42 @@ peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 
 # clock ticks (1/100 s).
 cpu_ticks() { awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
+# tree_ticks PID…: cpu_ticks of each PID plus those of its live children (a server that
+# forks: the children it has reaped are in its own figure already), summed.
+tree_ticks() {
+  tt_sum=0
+  for tt_pid in "$@"; do
+    tt_sum=$((tt_sum + $(cpu_ticks "$tt_pid")))
+    for tt_child in $(ps -o pid= --ppid "$tt_pid"); do
+      tt_sum=$((tt_sum + $(cpu_ticks "$tt_child")))
+    done
+  done
+  echo "$tt_sum"
+}
+
+# cpu_s TICKS: seconds. us_per TICKS N: CPU-µs per item (N items in TICKS).
+cpu_s() { awk -v t="$1" 'BEGIN { printf "%.1f", t / 100 }'; }
+us_per() { awk -v t="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.0f", t * 10000 / n; else print "–" }'; }
+
+# busy_jiffies: "busy total" jiffies of all CPUs from /proc/stat; busy_pct BUSY TOTAL.
+busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
+busy_pct() { awk -v b="$1" -v t="$2" 'BEGIN { printf "%.0f", (t > 0 ? 100 * b / t : 0) }'; }
+
 now_ms() { date +%s%3N; }
 
-# parse_wrk FILE: "requests/s p50_ms p99_ms errors ok_2xx" from a RESULT line.
+# parse_wrk FILE: "requests/s p50_ms p99_ms errors ok_2xx" from a RESULT line (errors =
+# failed connections + non-2XX answers).
 parse_wrk() {
   awk '/^RESULT/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
        printf "%.0f %.2f %.2f %d %d\n", v["requests"] / (v["duration_us"] / 1e6),
               v["p50_us"] / 1000, v["p99_us"] / 1000, v["errors"] + v["non2xx"],
               v["requests"] - v["non2xx"] }' "$1"
+}
+
+# statuses FILE…: the non-2XX answers of wrk runs by status ("503×1200, 500×3"), or "none".
+statuses() {
+  cat "$@" | awk -F'[ =]' '/^STATUS / { n[$2] += $3 }
+    END { for (c in n) { printf "%s%s×%d", (k++ ? ", " : ""), c, n[c] } if (!k) printf "none"; print "" }'
 }
 
 # check OK_EXPR WHAT: records a correctness check (OK_EXPR is a shell test expression).

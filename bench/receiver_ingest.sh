@@ -8,6 +8,7 @@
 # RECEIVE_ARGS="…" adds flags to that hookd receive (experiments).
 # After (b), the rows in hookd's store are counted against wrk's 2XX answers.
 . "$(dirname "$0")/lib.sh"
+. "$BENCH_DIR/runs.sh"
 
 DUR=${DUR:-10}
 [ "$SMOKE" = 1 ] && DUR=1
@@ -16,14 +17,7 @@ machine
 echo "client: wrk -t$WRK_THREADS -c$WRK_CONNS -d${DUR}s, wrk-signed.lua (fresh id, timestamp, HMAC per request)"
 # The disk's floor: a durable answer waits for at least one fdatasync that began after the
 # request arrived. A bare loop of 4 KiB appends + fdatasync on the store's filesystem.
-FSYNC_FLOOR=$(python3 -c '
-import os, sys, time
-fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-block, n, t0 = b"x" * 4096, 0, time.monotonic()
-while time.monotonic() - t0 < float(sys.argv[2]):
-    os.write(fd, block); os.fdatasync(fd); n += 1
-dt = time.monotonic() - t0
-print("%.0f fdatasync/s (%.0f us each)" % (n / dt, dt / n * 1e6))' "$WORK/fsync-floor" "$( [ "$SMOKE" = 1 ] && echo 0.2 || echo 2 )")
+FSYNC_FLOOR=$($PY fsync-floor "$WORK/fsync-floor" "$( [ "$SMOKE" = 1 ] && echo 0.2 || echo 2 )")
 echo "disk floor: $FSYNC_FLOOR"
 
 NG=$(free_port)
@@ -70,17 +64,8 @@ SENT=$(awk '/^RESULT/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1
 
 # (c) adnanh/webhook
 ROW_C="| adnanh/webhook 2.8 | not installed | | | | | | | | |"
-if command -v webhook >/dev/null; then
-  WP=$(free_port)
-  cat >"$WORK/hooks.json" <<JSON
-[{"id": "bench", "execute-command": "/bin/true",
-  "trigger-rule": {"match": {"type": "payload-hmac-sha256", "secret": "$SECRET",
-                             "parameter": {"source": "header", "name": "X-Webhook-Signature"}}}}]
-JSON
-  start_bg webhook webhook -hooks "$WORK/hooks.json" -ip 127.0.0.1 -port "$WP"
-  WH_PID=$BG_PID
-  wait_port "$WP"
-  run_wrk webhook "http://127.0.0.1:$WP/hooks/bench" "$WH_PID" BENCH_BODY_ONLY=1
+if start_adnanh; then
+  run_wrk webhook "http://127.0.0.1:$WH_PORT/hooks/bench" "$WH_PID" BENCH_BODY_ONLY=1
   ROW_C=$(row "adnanh/webhook 2.8 (body HMAC, exec /bin/true)")
   stop_pid "$WH_PID"
 fi

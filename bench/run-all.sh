@@ -8,7 +8,7 @@ BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$BENCH_DIR/.." && pwd)
 OUT_DIR=${OUT_DIR:-$(mktemp -d /tmp/hookd-bench-results.XXXXXX)}
 export OUT_DIR
-SCENARIOS=${ONLY:-"receiver_ingest sender_throughput fanout isolation sender_latency backlog postgres"}
+SCENARIOS=${ONLY:-"burst receiver_ingest sender_throughput fanout isolation sender_latency backlog postgres"}
 status=0
 for s in $SCENARIOS; do
   echo "## $s"

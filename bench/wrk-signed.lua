@@ -1,6 +1,8 @@
 -- wrk-signed.lua — every request is a fresh, correctly signed MeetBit webhook.
 -- Signs through LuaJIT's FFI on the libcrypto that wrk already links (HMAC-SHA256 over
--- id "." timestamp "." body). The secret comes from env BENCH_SECRET.
+-- id "." timestamp "." body). The secret comes from env BENCH_SECRET; BENCH_RATE paces, and
+-- the report (RESULT, STATUS and CDF lines) is wrk-common.lua's.
+dofile((debug.getinfo(1, "S").source:sub(2):match("(.*/)") or "./") .. "wrk-common.lua")
 local ffi = require("ffi")
 ffi.cdef [[
 typedef struct evp_md_st EVP_MD;
@@ -46,18 +48,4 @@ request = function()
     ["X-Webhook-Signature"] = hex(md, 32),
   }
   return wrk.format("POST", nil, headers, body)
-end
-
-done = function(summary, latency, requests)
-  io.write(string.format("RESULT requests=%d duration_us=%d p50_us=%d p99_us=%d errors=%d non2xx=%d\n",
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    summary.errors.status))
-  -- The latency distribution, for plots: "CDF latency_ms fraction".
-  local ps = {}
-  for q = 1, 99 do ps[#ps + 1] = q end
-  for _, q in ipairs({99.5, 99.9, 99.99, 100}) do ps[#ps + 1] = q end
-  for _, q in ipairs(ps) do
-    io.write(string.format("CDF %.3f %.4f\n", latency:percentile(q) / 1000, q / 100))
-  end
 end
