@@ -7,6 +7,7 @@ set -eu
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$BENCH_DIR/.." && pwd)
 OUT_DIR=${OUT_DIR:-$(mktemp -d /tmp/hookd-bench-results.XXXXXX)}
+mkdir -p "$OUT_DIR"
 export OUT_DIR
 SCENARIOS=${ONLY:-"burst receiver_ingest sender_throughput fanout isolation sender_latency backlog postgres"}
 status=0
