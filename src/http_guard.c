@@ -554,9 +554,6 @@ struct bufferevent *http_guard_new(struct event_base *base, const http_guard_con
         free(g);
         return NULL;
     }
-    /* 2.1's filter frees its underlying (BEV_OPT_CLOSE_ON_FREE) only when it holds two
-     * references, yet takes none of its own: this one is the filter's. */
-    bufferevent_incref(under);
     if (!evbuffer_add_cb(bufferevent_get_output(g->filter), guard_queued, g))
         abort(); /* only out of memory */
     *guard = g;

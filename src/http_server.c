@@ -329,10 +329,24 @@ static bool listener_bound(struct evhttp *http, struct evconnlistener *lev)
     return q.found;
 }
 
+/* libevent's own warnings, into hookd's log. One is dropped: 2.1's filter warns "too few
+ * references" as it frees each connection's socket bufferevent (it takes no reference of
+ * its own yet checks for two; the socket is closed all the same). */
+static void server_libevent_log(int severity, const char *msg)
+{
+    if (strstr(msg, "with too few references"))
+        return;
+    if (severity >= EVENT_LOG_ERR)
+        log_error("libevent", "%s", msg);
+    else if (severity >= EVENT_LOG_WARN)
+        log_warn("libevent", "%s", msg);
+}
+
 /* The server's state, its guard's settings and its event. */
 static server_state *server_state_new(struct evhttp *http, struct event_base *base,
                                       const http_server_limits *lim)
 {
+    event_set_log_callback(server_libevent_log);
     server_state *s = xcalloc(1, sizeof *s);
     s->http = http;
     s->base = base;
