@@ -111,8 +111,8 @@ static void guard_reject(http_guard *g, const http_verdict *v)
                             "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
                             "Content-Length: %zu\r\nConnection: close\r\n%s%s\r\n%s",
                             v->status, http_status_reason(v->status), strlen(text),
-                            v->extra_header ? v->extra_header : "",
-                            v->extra_header ? "\r\n" : "", text) < 0)
+                            v->extra_header ? v->extra_header : "", v->extra_header ? "\r\n" : "",
+                            text) < 0)
         evbuffer_drain(out, evbuffer_get_length(out)); /* close without an answer */
     free(text);
     if (bufferevent_enable(g->under, EV_WRITE) != 0)
@@ -434,8 +434,8 @@ static bool guard_chunk_crlf(http_guard *g, struct evbuffer *src, struct evbuffe
 }
 
 static enum bufferevent_filter_result guard_input(struct evbuffer *src, struct evbuffer *dst,
-                                                  ev_ssize_t limit, enum bufferevent_flush_mode mode,
-                                                  void *ctx)
+                                                  ev_ssize_t limit,
+                                                  enum bufferevent_flush_mode mode, void *ctx)
 {
     (void)limit;
     (void)mode;

@@ -95,7 +95,7 @@ typedef struct server_state {
     struct event *check; /* runs server_check on the loop */
     unsigned max_per_address;
     address_count *addresses[ADDRESS_BUCKETS];
-    http_guard_config guard; /* what each connection's front door reads */
+    http_guard_config guard;       /* what each connection's front door reads */
     struct evconnlistener *paused; /* the listener paused after an accept error */
     struct event *resume;          /* re-enables it */
     int64_t accept_logged_ms;      /* last accept error logged */
@@ -166,8 +166,7 @@ static bool server_admit(server_state *s, struct evhttp_connection *evcon)
     evhttp_connection_get_peer(evcon, &address, &port);
     address_count *a = address_find(s, address ? address : "", true);
     if (a->count >= s->max_per_address) {
-        log_debug("http", "connection refused: %u connections open from %s", a->count,
-                  a->address);
+        log_debug("http", "connection refused: %u connections open from %s", a->count, a->address);
         return false;
     }
     a->count++;

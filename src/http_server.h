@@ -20,16 +20,16 @@ struct evhttp_request;
 struct evkeyvalq;
 
 typedef struct http_server_limits {
-    size_t max_body;          /* bytes; a larger Content-Length is answered 413 unread,
-                                 a chunked body is cut at the cap (0: 1 MiB). That 413 is
-                                 evhttp's own (text/html, the handler never runs): to answer
-                                 a JSON 413, set this above the route's own cap and check
-                                 the length in the handler */
-    size_t max_headers;       /* bytes of all headers (0: 16 KiB) */
-    int64_t read_timeout_ms;  /* a client idle longer than this is dropped (0: 10 s) */
-    unsigned max_connections; /* open connections beyond this are closed at accept
-                                 (0: 10000) */
-    unsigned max_per_address; /* open connections from one client address (0: 256) */
+    size_t max_body;            /* bytes; a larger Content-Length is answered 413 unread,
+                                   a chunked body is cut at the cap (0: 1 MiB). That 413 is
+                                   evhttp's own (text/html, the handler never runs): to answer
+                                   a JSON 413, set this above the route's own cap and check
+                                   the length in the handler */
+    size_t max_headers;         /* bytes of all headers (0: 16 KiB) */
+    int64_t read_timeout_ms;    /* a client idle longer than this is dropped (0: 10 s) */
+    unsigned max_connections;   /* open connections beyond this are closed at accept
+                                   (0: 10000) */
+    unsigned max_per_address;   /* open connections from one client address (0: 256) */
     int64_t header_timeout_ms;  /* a request's head must be complete within this from its
                                    first byte, however steadily it trickles (0: 10 s) */
     int64_t request_timeout_ms; /* and its body within this from the same start (0: 60 s) */

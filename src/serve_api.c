@@ -734,9 +734,11 @@ static const action actions[SERVE_API_ACTION_COUNT] = {
     [SERVE_API_EVENT_TYPES] = {handle_event_types, NULL, NULL, 200, "event type", false, false},
 };
 
-static bool authorized(const serve_api *a, struct evhttp_request *req)
+/* The one check of a request's credentials, on its headers alone: run by the front door
+ * before the body is read (serve_api_head) and again by the handler. */
+bool serve_api_authorize_headers(const serve_api *a, const struct evkeyvalq *headers)
 {
-    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    const char *h = evhttp_find_header(headers, "Authorization");
     if (!h || strncasecmp(h, "Bearer ", 7) != 0)
         return false;
     const char *token = h + 7;
@@ -745,6 +747,29 @@ static bool authorized(const serve_api *a, struct evhttp_request *req)
     unsigned char digest[32];
     SHA256((const unsigned char *)token, strlen(token), digest);
     return CRYPTO_memcmp(digest, a->opt.token_digest, sizeof digest) == 0;
+}
+
+static bool authorized(const serve_api *a, struct evhttp_request *req)
+{
+    return serve_api_authorize_headers(a, evhttp_request_get_input_headers(req));
+}
+
+/* The front door's check of a head (http_server.h): /v1/… without the token is answered
+ * 401 before its body is read, so an unauthenticated client cannot make the API buffer. */
+static bool serve_api_head(void *arg, const http_head *head, http_verdict *v)
+{
+    const serve_api *a = arg;
+    const char *p = head->path;
+    while (*p == '/')
+        p++;
+    bool v1 = strncmp(p, "v1", 2) == 0 && (p[2] == '\0' || p[2] == '/');
+    if (!v1 || serve_api_authorize_headers(a, head->headers))
+        return true;
+    *v = (http_verdict){
+        .status = 401, .code = "unauthorized", .extra_header = "WWW-Authenticate: Bearer"};
+    snprintf(v->message, sizeof v->message,
+             "a valid Authorization: Bearer <token> header is required");
+    return false;
 }
 
 static serve_api_method method_of(struct evhttp_request *req)
@@ -848,6 +873,7 @@ serve_api *serve_api_new(struct evhttp *http, db_worker *worker, serve_deliver *
     a->events_total =
         metrics_counter(registry, "hookd_events_total", NULL, "Events accepted through the API.");
     evhttp_set_gencb(http, serve_api_handle, a);
+    http_server_set_head_check(http, serve_api_head, a);
     return a;
 }
 
