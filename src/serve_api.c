@@ -244,8 +244,19 @@ static bool field_url(serve_api *a, struct evhttp_request *req, const json_t *v,
                          MAX_URL);
         return false;
     }
+    /* userinfo (https://user:pass@host/) would be stored and shown back by GET: refused,
+     * credentials go in a configured header */
+    const char *url = json_string_value(v);
+    const char *authority = strstr(url, "://");
+    authority = authority ? authority + 3 : url;
+    size_t alen = strcspn(authority, "/?#");
+    if (memchr(authority, '@', alen)) {
+        http_reply_error(req, 422, "invalid_url",
+                         "url refused: credentials in the URL (user@host); use a header");
+        return false;
+    }
     char why[256] = "";
-    if (http_client_check_url(a->opt.url_policy, json_string_value(v), why, sizeof why) != 0) {
+    if (http_client_check_url(a->opt.url_policy, url, why, sizeof why) != 0) {
         http_reply_error(req, 422, "invalid_url", "url refused: %s",
                          why[0] ? why : "not an allowed URL");
         return false;
@@ -297,14 +308,25 @@ static bool field_description(struct evhttp_request *req, const json_t *v, serve
     return true;
 }
 
+/* True when value has no control byte but tab (CR, LF, NUL, ESC, DEL…). */
+static bool header_value_plain(const char *value)
+{
+    for (const unsigned char *c = (const unsigned char *)value; *c; c++)
+        if ((*c < 0x20 && *c != '\t') || *c == 0x7f)
+            return false;
+    return true;
+}
+
 /* One custom header: a plain token name that hookd does not set itself, and a short value
  * on one line. Answers 422 otherwise. */
 static bool header_ok(struct evhttp_request *req, const char *name, const json_t *value)
 {
     size_t nlen = strlen(name);
     bool ok = nlen > 0 && nlen <= MAX_HEADER_NAME;
+    /* '_' is refused too: a proxy or a framework that reads X_Webhook_Signature as
+     * X-Webhook-Signature would let a configured header pass for the protocol's. */
     for (size_t i = 0; ok && i < nlen; i++)
-        ok = isalnum((unsigned char)name[i]) || name[i] == '-' || name[i] == '_';
+        ok = isalnum((unsigned char)name[i]) || name[i] == '-';
     if (!ok || http_header_reserved(name)) {
         http_reply_error(req, 422, "invalid_headers", "header name \"%.64s\" is not allowed",
                          ok ? name : "");
@@ -312,7 +334,7 @@ static bool header_ok(struct evhttp_request *req, const char *name, const json_t
     }
     if (!json_is_string(value) || json_string_length(value) > MAX_HEADER_VALUE ||
         strlen(json_string_value(value)) != json_string_length(value) ||
-        strpbrk(json_string_value(value), "\r\n")) {
+        !header_value_plain(json_string_value(value))) {
         http_reply_error(req, 422, "invalid_headers",
                          "header %s: the value must be a string of at most %d bytes on one line",
                          name, MAX_HEADER_VALUE);
@@ -534,7 +556,9 @@ static bool recover_time(struct evhttp_request *req, const char *name, const jso
 {
     if (json_is_string(value) && api_time_parse(json_string_value(value), ms) == 0)
         return true;
-    if (json_is_integer(value) && json_integer_value(value) >= 0) {
+    /* bounded before the multiplication: 9223372036854776 s would wrap to a negative time */
+    if (json_is_integer(value) && json_integer_value(value) >= 0 &&
+        json_integer_value(value) <= INT64_MAX / 1000) {
         *ms = json_integer_value(value) * 1000;
         return true;
     }
