@@ -288,6 +288,7 @@ static bool guard_admit(http_guard *g, parsed_head *p, http_verdict *v)
     free(raw);
     http_head head = {.method = p->method,
                       .path = path,
+                      .query = query ? query + 1 : NULL,
                       .headers = &p->headers,
                       .content_length = p->chunked ? -1 : p->content_length};
     bool ok = !g->config->head_check || g->config->head_check(g->config->head_check_arg, &head, v);

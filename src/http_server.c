@@ -609,6 +609,53 @@ char *http_request_query(struct evhttp_request *req, const char *name)
     return result;
 }
 
+bool http_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *b = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = b[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (len == 0 || i + len > n)
+            return false;
+        unsigned cp = len == 1 ? c : c & (0x7f >> len);
+        for (size_t k = 1; k < len; k++) {
+            if ((b[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (b[i + k] & 0x3f);
+        }
+        static const unsigned min[5] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+bool http_head_utf8(const http_head *head, http_verdict *v)
+{
+    if (!http_utf8_valid(head->path, strlen(head->path))) {
+        *v = (http_verdict){.status = 404, .code = "not_found"};
+        snprintf(v->message, sizeof v->message, "no such path (not UTF-8)");
+        return false;
+    }
+    char *query = head->query ? evhttp_uridecode(head->query, 1, NULL) : NULL;
+    bool query_ok = !query || http_utf8_valid(query, strlen(query));
+    free(query);
+    if (!query_ok) {
+        *v = (http_verdict){.status = 400, .code = "invalid_parameter"};
+        snprintf(v->message, sizeof v->message, "the query string is not UTF-8");
+        return false;
+    }
+    const char *key = evhttp_find_header(head->headers, "Idempotency-Key");
+    if (key && !http_utf8_valid(key, strlen(key))) {
+        *v = (http_verdict){.status = 400, .code = "invalid_idempotency_key"};
+        snprintf(v->message, sizeof v->message, "the Idempotency-Key header is not UTF-8");
+        return false;
+    }
+    return true;
+}
+
 size_t http_path_split(const char *path, char **segments, size_t max)
 {
     if (!path || max == 0)

@@ -39,6 +39,7 @@ typedef struct http_server_limits {
 typedef struct http_head {
     const char *method;              /* "POST" */
     const char *path;                /* decoded, without the query string */
+    const char *query;               /* as sent, after the '?' (NULL when none) */
     const struct evkeyvalq *headers; /* find with evhttp_find_header */
     int64_t content_length;          /* -1 for a chunked body, 0 when none */
 } http_head;
@@ -95,6 +96,15 @@ char *http_request_query(struct evhttp_request *req, const char *name);
  * Empty segments are skipped; when there are more than max, the last one holds the rest
  * ("abc/x/y"), so a route matching on the count never mistakes a longer path for its own. */
 size_t http_path_split(const char *path, char **segments, size_t max);
+
+/* True when the n bytes at s are well-formed UTF-8 (no overlong forms, no surrogates). */
+bool http_utf8_valid(const char *s, size_t n);
+
+/* The API dialect's check that a head's text is UTF-8, for a head check to call: a path
+ * that is not is no object (404 not_found), a query 400 invalid_parameter, an
+ * Idempotency-Key 400 invalid_idempotency_key. A store (PostgreSQL) refuses such bytes,
+ * which would otherwise come back as a store failure. */
+bool http_head_utf8(const http_head *head, http_verdict *v);
 
 /* Installs the server's head check (one per server made by http_server_listen). */
 void http_server_set_head_check(struct evhttp *http, http_head_fn fn, void *arg);

@@ -762,15 +762,7 @@ static const action actions[SERVE_API_ACTION_COUNT] = {
  * before the body is read (serve_api_head) and again by the handler. */
 bool serve_api_authorize_headers(const serve_api *a, const struct evkeyvalq *headers)
 {
-    const char *h = evhttp_find_header(headers, "Authorization");
-    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
-        return false;
-    const char *token = h + 7;
-    while (*token == ' ')
-        token++;
-    unsigned char digest[32];
-    SHA256((const unsigned char *)token, strlen(token), digest);
-    return CRYPTO_memcmp(digest, a->opt.token_digest, sizeof digest) == 0;
+    return api_bearer_matches(evhttp_find_header(headers, "Authorization"), a->opt.token_digest);
 }
 
 static bool authorized(const serve_api *a, struct evhttp_request *req)
@@ -788,7 +780,7 @@ static bool serve_api_head(void *arg, const http_head *head, http_verdict *v)
         p++;
     bool v1 = strncmp(p, "v1", 2) == 0 && (p[2] == '\0' || p[2] == '/');
     if (!v1 || serve_api_authorize_headers(a, head->headers))
-        return true;
+        return http_head_utf8(head, v);
     *v = (http_verdict){
         .status = 401, .code = "unauthorized", .extra_header = "WWW-Authenticate: Bearer"};
     snprintf(v->message, sizeof v->message,
