@@ -198,16 +198,11 @@ static bool address_is_own(const struct sockaddr *sa)
     return own;
 }
 
-bool http_address_is_private(const void *sockaddr, char *why, size_t whylen)
+static bool address_in_ranges(const void *sockaddr, char *why, size_t whylen)
 {
     const struct sockaddr *sa = sockaddr;
     if (why && whylen)
         why[0] = '\0';
-    if ((sa->sa_family == AF_INET || sa->sa_family == AF_INET6) && address_is_own(sa)) {
-        if (why)
-            snprintf(why, whylen, "an address of this host");
-        return true;
-    }
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *in = sockaddr;
         return v4_is_private(ntohl(in->sin_addr.s_addr), why, whylen);
@@ -218,6 +213,19 @@ bool http_address_is_private(const void *sockaddr, char *why, size_t whylen)
     }
     if (why)
         snprintf(why, whylen, "not an internet address");
+    return true;
+}
+
+/* The ranges first (their names say more), then the host's own addresses. */
+bool http_address_is_private(const void *sockaddr, char *why, size_t whylen)
+{
+    const struct sockaddr *sa = sockaddr;
+    if (address_in_ranges(sockaddr, why, whylen))
+        return true;
+    if (!address_is_own(sa))
+        return false;
+    if (why)
+        snprintf(why, whylen, "an address of this host");
     return true;
 }
 

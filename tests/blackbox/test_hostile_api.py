@@ -1,9 +1,11 @@
-"""test_hostile_api.py — the APIs' smaller holes of issue 11, closed: text that is not UTF-8
+"""test_hostile_api.py — the APIs' smaller holes of issue 11, closed.
+HOOKD_BACKENDS: sqlite postgres
+
+Text that is not UTF-8
 (PostgreSQL refused it as a store failure), recover's overflowing `since`, header names that
 pass for the protocol's, control bytes, credentials in URLs, IANA special-purpose and the
 host's own addresses, the handler's environment, and the receiver's admin API (Host, Origin,
 token, refusal to listen openly).
-HOOKD_BACKENDS: sqlite postgres
 """
 import json
 import os
