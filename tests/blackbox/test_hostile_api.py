@@ -7,6 +7,7 @@ pass for the protocol's, control bytes, credentials in URLs, IANA special-purpos
 host's own addresses, the handler's environment, and the receiver's admin API (Host, Origin,
 token, refusal to listen openly).
 """
+import ipaddress
 import json
 import os
 import socket
@@ -116,7 +117,8 @@ class ServeHoles(serve_support.ServeCase):
                    "203.0.113.5": "documentation", "192.0.0.8": "special-purpose",
                    "[2001:db8::1]": "documentation", "[::ffff:0:7f00:1]": "loopback"}
         mine = own_address()
-        if mine:
+        if mine and ipaddress.ip_address(mine).is_global:
+            # (where the host's only address is itself special-purpose, its range says so)
             targets[mine] = "an address of this host"
         for host, why in targets.items():
             d = self.destination(p, "http://%s:9/" % host, events=("events.created",),
