@@ -351,8 +351,8 @@ static void test_read_timeout(void **state)
 static void test_request_deadlines(void **state)
 {
     (void)state;
-    http_server_limits lim = {.read_timeout_ms = 5000, .header_timeout_ms = 400,
-                              .request_timeout_ms = 800};
+    http_server_limits lim = {
+        .read_timeout_ms = 5000, .header_timeout_ms = 400, .request_timeout_ms = 800};
     server *s = server_start(&lim);
     const char *heads[] = {"GET /text HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaa",
                            "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"};
@@ -445,11 +445,10 @@ static void test_path_split(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_listen_addresses), cmocka_unit_test(test_json_and_errors),
-        cmocka_unit_test(test_body_cap),         cmocka_unit_test(test_header_cap),
-        cmocka_unit_test(test_read_timeout),     cmocka_unit_test(test_connection_cap),
-        cmocka_unit_test(test_request_deadlines),
-        cmocka_unit_test(test_path_split),
+        cmocka_unit_test(test_listen_addresses),  cmocka_unit_test(test_json_and_errors),
+        cmocka_unit_test(test_body_cap),          cmocka_unit_test(test_header_cap),
+        cmocka_unit_test(test_read_timeout),      cmocka_unit_test(test_connection_cap),
+        cmocka_unit_test(test_request_deadlines), cmocka_unit_test(test_path_split),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
