@@ -20,6 +20,7 @@
 #include "http_guard.h"
 #include "mem.h"
 
+#include "http_head.h"
 #include "loop.h"
 
 #include <event2/buffer.h>
@@ -158,109 +159,6 @@ static void guard_request_done(http_guard *g)
         abort();
 }
 
-/* True when every byte of s is a token character (RFC 9110 tchar). */
-static bool is_token(const char *s, size_t n)
-{
-    static const char extra[] = "!#$%&'*+-.^_`|~";
-    if (n == 0)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c && strchr(extra, c))))
-            return false;
-    }
-    return true;
-}
-
-typedef struct parsed_head {
-    char *method;
-    char *target;
-    struct evkeyvalq headers;
-    int64_t content_length;
-    bool has_length;
-    bool chunked;
-} parsed_head;
-
-/* One header line "name: value" (NUL-terminated, no CRLF) into p. Returns NULL or why not. */
-static const char *guard_header(parsed_head *p, char *line)
-{
-    char *colon = strchr(line, ':');
-    if (!colon || !is_token(line, (size_t)(colon - line)))
-        return "a header name is not a token (whitespace before the colon?)";
-    *colon = '\0';
-    char *value = colon + 1;
-    while (*value == ' ' || *value == '\t')
-        value++;
-    size_t vlen = strlen(value);
-    while (vlen > 0 && (value[vlen - 1] == ' ' || value[vlen - 1] == '\t'))
-        value[--vlen] = '\0';
-    for (size_t i = 0; i < vlen; i++) {
-        unsigned char c = (unsigned char)value[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return "a header value holds a control byte";
-    }
-    if (strcasecmp(line, "Content-Length") == 0) {
-        if (p->has_length)
-            return "more than one Content-Length";
-        if (vlen == 0 || vlen > 15 || strspn(value, "0123456789") != vlen)
-            return "Content-Length is not a plain decimal number";
-        p->has_length = true;
-        p->content_length = strtoll(value, NULL, 10);
-    } else if (strcasecmp(line, "Transfer-Encoding") == 0) {
-        if (p->chunked || strcasecmp(value, "chunked") != 0)
-            return "Transfer-Encoding other than one \"chunked\"";
-        p->chunked = true;
-    }
-    if (evhttp_add_header(&p->headers, line, value) != 0)
-        return "a header cannot be read";
-    return NULL;
-}
-
-/* The request line "METHOD SP target SP HTTP/1.x". Returns NULL or why not. */
-static const char *guard_request_line(parsed_head *p, char *line, bool *http10)
-{
-    char *sp1 = strchr(line, ' ');
-    char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
-    if (!sp1 || !sp2 || strchr(sp2 + 1, ' ') || !is_token(line, (size_t)(sp1 - line)) ||
-        sp2 == sp1 + 1)
-        return "the request line is malformed";
-    *sp1 = *sp2 = '\0';
-    for (const char *c = sp1 + 1; *c; c++)
-        if ((unsigned char)*c <= 0x20 || (unsigned char)*c == 0x7f)
-            return "the request target holds a control byte";
-    if (strcmp(sp2 + 1, "HTTP/1.1") != 0 && strcmp(sp2 + 1, "HTTP/1.0") != 0)
-        return "not HTTP/1.0 or HTTP/1.1";
-    *http10 = strcmp(sp2 + 1, "HTTP/1.0") == 0;
-    p->method = line;
-    p->target = sp1 + 1;
-    return NULL;
-}
-
-/* Parses a whole head (NUL-terminated, ending in CRLF CRLF; modified in place). Returns
- * NULL or why it is refused with 400. */
-static const char *guard_parse(parsed_head *p, char *text, size_t len)
-{
-    if (memchr(text, '\0', len))
-        return "the head holds a NUL byte";
-    for (size_t i = 0; i < len; i++)
-        if (text[i] == '\n' && (i == 0 || text[i - 1] != '\r'))
-            return "a line of the head does not end in CRLF";
-    bool http10 = false;
-    char *line = text;
-    char *end = strstr(line, "\r\n");
-    *end = '\0';
-    const char *why = guard_request_line(p, line, &http10);
-    for (line = end + 2; !why && *line != '\r'; line = end + 2) {
-        end = strstr(line, "\r\n");
-        *end = '\0';
-        why = guard_header(p, line);
-    }
-    if (!why && p->chunked && (p->has_length || http10))
-        why = "Transfer-Encoding with Content-Length, or in HTTP/1.0";
-    return why;
-}
-
 /* The method's verdict: true to go on, or false with *v filled. */
 static bool guard_method(const char *method, http_verdict *v)
 {
@@ -276,9 +174,20 @@ static bool guard_method(const char *method, http_verdict *v)
     return false;
 }
 
-/* Every check of a parsed head, the server's last. True to pass it on (budget reserved). */
-static bool guard_admit(http_guard *g, parsed_head *p, http_verdict *v)
+typedef struct parsed_head {
+    http_head_parsed head;
+    struct evkeyvalq headers;
+} parsed_head;
+
+static bool guard_keep_header(void *arg, const char *name, const char *value)
 {
+    return evhttp_add_header(arg, name, value) == 0;
+}
+
+/* Every check of a parsed head, the server's last. True to pass it on (budget reserved). */
+static bool guard_admit(http_guard *g, parsed_head *ph, http_verdict *v)
+{
+    const http_head_parsed *p = &ph->head;
     if (!guard_method(p->method, v))
         return false;
     char *query = strchr(p->target, '?');
@@ -289,7 +198,7 @@ static bool guard_admit(http_guard *g, parsed_head *p, http_verdict *v)
     http_head head = {.method = p->method,
                       .path = path,
                       .query = query ? query + 1 : NULL,
-                      .headers = &p->headers,
+                      .headers = &ph->headers,
                       .content_length = p->chunked ? -1 : p->content_length};
     bool ok = !g->config->head_check || g->config->head_check(g->config->head_check_arg, &head, v);
     free(path);
@@ -333,11 +242,11 @@ static bool guard_head(http_guard *g, struct evbuffer *src, struct evbuffer *dst
     if (evbuffer_copyout(src, text, len) != (ev_ssize_t)len)
         abort(); /* the bytes were just found there */
     text[len] = '\0';
-    parsed_head p = {.content_length = 0};
+    parsed_head p = {.head = {.content_length = 0}};
     p.headers.tqh_first = NULL; /* TAILQ_INIT, which keyvalq_struct.h does not export */
     p.headers.tqh_last = &p.headers.tqh_first;
     http_verdict v = {.status = 400, .code = "bad_request"};
-    const char *why = guard_parse(&p, text, len);
+    const char *why = http_head_parse(text, len, &p.head, guard_keep_header, &p.headers);
     if (why)
         snprintf(v.message, sizeof v.message, "%s", why);
     bool ok = !why && guard_admit(g, &p, &v);
@@ -350,10 +259,10 @@ static bool guard_head(http_guard *g, struct evbuffer *src, struct evbuffer *dst
     if (evbuffer_remove_buffer(src, dst, len) != (int)len)
         abort();
     g->body_seen = 0;
-    g->left = p.content_length;
-    if (p.chunked)
+    g->left = p.head.content_length;
+    if (p.head.chunked)
         g->state = G_CHUNK_SIZE;
-    else if (p.content_length > 0)
+    else if (p.head.content_length > 0)
         g->state = G_BODY;
     else
         guard_request_done(g);
