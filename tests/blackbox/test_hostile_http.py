@@ -11,6 +11,7 @@ connections are open.
 """
 import json
 import os
+import re
 import resource
 import socket
 import time
@@ -77,6 +78,17 @@ def raw_post(path, body, headers, extra=b""):
     lines = ["POST %s HTTP/1.1" % path, "Host: x", "Content-Length: %d" % len(body)]
     lines += ["%s: %s" % kv for kv in headers.items()]
     return ("\r\n".join(lines) + "\r\n").encode() + extra + b"\r\n" + body.encode()
+
+
+def sanitizer_build():
+    """True when hookd was built with ASan/UBSan or TSan (their shadow memory and quarantine
+    make RSS say nothing about hookd's own)."""
+    cache = os.path.join(os.path.dirname(os.path.abspath(harness.HOOKD)), "CMakeCache.txt")
+    try:
+        with open(cache) as f:
+            return re.search(r"^HOOKD_(SANITIZE|TSAN):BOOL=ON", f.read(), re.M) is not None
+    except OSError:
+        return False
 
 
 def rss_kib(pid):
@@ -249,7 +261,8 @@ class Hostile(harness.TestCase):
                 pass
         sys_msg = "RSS %d KiB before, %d KiB with 1000 unfinished 1 MiB bodies" % (before, during)
         print(sys_msg)
-        self.assertLess(during, 64 * 1024, sys_msg)
+        if not sanitizer_build():
+            self.assertLess(during, 64 * 1024, sys_msg)
         self.assertGreater(busy, 0, "no request was refused for the budget")
         for s in socks:
             s.close()
