@@ -29,7 +29,8 @@ typedef struct http_server_limits {
     int64_t read_timeout_ms;    /* a client idle longer than this is dropped (0: 10 s) */
     unsigned max_connections;   /* open connections beyond this are closed at accept
                                    (0: 10000) */
-    unsigned max_per_address;   /* open connections from one client address (0: 256) */
+    unsigned max_per_address;   /* open connections from one client address (0: 1024; a
+                                   proxy on the same host is one address for all) */
     int64_t header_timeout_ms;  /* a request's head must be complete within this from its
                                    first byte, however steadily it trickles (0: 10 s) */
     int64_t request_timeout_ms; /* and its body within this from the same start (0: 60 s) */

@@ -323,17 +323,17 @@ static bool receive_api_deny(http_verdict *v, int status, const char *code, cons
     return false;
 }
 
-/* The front door's check of an admin request's head: Host and Origin name this API (no
- * cross-site page, no DNS rebinding), the token when there is one (all but /healthz and
- * /readyz), and UTF-8 text. */
+/* The front door's check of an admin request's head: the Host names this API unless there
+ * is a token (no DNS rebinding), no Origin of another site (no cross-site page), the token
+ * when there is one (all but /healthz and /readyz), and UTF-8 text. */
 static bool receive_api_head(void *arg, const http_head *head, http_verdict *v)
 {
     const receive_api *a = arg;
     const struct evkeyvalq *h = head->headers;
     const char *host = evhttp_find_header(h, "Host");
-    bool wildcard =
-        strcmp(a->access.listen_host, "0.0.0.0") == 0 || strcmp(a->access.listen_host, "[::]") == 0;
-    if (!(wildcard && a->access.has_token) && (!host || !receive_api_host_ok(a, host)))
+    /* Without a token, the Host is what stops a DNS name rebound to 127.0.0.1; with one,
+     * a page cannot call anyway, and the operator may name the host as they like. */
+    if (!a->access.has_token && (!host || !receive_api_host_ok(a, host)))
         return receive_api_deny(v, 403, "forbidden_host",
                                 "the Host header does not name this admin API");
     const char *origin = evhttp_find_header(h, "Origin");
