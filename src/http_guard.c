@@ -210,7 +210,9 @@ static bool guard_admit(http_guard *g, parsed_head *ph, http_verdict *v)
         snprintf(v->message, sizeof v->message, "the body is over %zu bytes", g->config->max_body);
         return false;
     }
-    if (want > 0 && budget_used + want > budget_cap) {
+    /* a body larger than the whole budget (a --max-body above it) may go when it is alone,
+     * or it would be refused forever */
+    if (want > 0 && budget_used > 0 && budget_used + want > budget_cap) {
         *v = (http_verdict){.status = 503, .code = "busy", .extra_header = "Retry-After: 1"};
         snprintf(v->message, sizeof v->message, "too many request bodies in flight; retry later");
         return false;
