@@ -14,7 +14,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <string.h>
+#include <strings.h>
 
 int api_time_format(int64_t unix_ms, char *out)
 {
@@ -178,4 +181,16 @@ void api_reply_method_not_allowed(struct evhttp_request *req, const char *allow)
 {
     evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
     http_reply_error(req, 405, "method_not_allowed", "use %s on this path", allow);
+}
+
+bool api_bearer_matches(const char *authorization, const unsigned char digest[32])
+{
+    if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0)
+        return false;
+    const char *token = authorization + 7;
+    while (*token == ' ')
+        token++;
+    unsigned char got[32];
+    SHA256((const unsigned char *)token, strlen(token), got);
+    return CRYPTO_memcmp(got, digest, sizeof got) == 0;
 }

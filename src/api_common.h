@@ -8,13 +8,21 @@
  *   400 invalid_parameter       a malformed query parameter or page cursor (?limit=0,
  *                               ?status=bogus, ?after=garbage)
  *   400 invalid_idempotency_key the Idempotency-Key header is empty or too long
+ *   400 bad_request             ambiguous or malformed framing (http_guard.c; closes)
  *   401 unauthorized            missing or wrong bearer token (with WWW-Authenticate)
+ *   403 forbidden_host, forbidden_origin
+ *                               the receiver's admin API named by another host or site
  *   404 not_found               no such route, or no such object
  *   405 method_not_allowed      the path exists, not with this method (with Allow)
  *   409 conflict                the object's state forbids it (a running webhook, …)
  *   413 too_large               the body is over the route's cap
  *   422 invalid_<field>, unknown_event_type, invalid_data
  *                               a well-formed body whose content is refused
+ *   408 request_timeout         the head or the whole request came too slowly (closes)
+ *   431 headers_too_large       the head is over the cap (closes)
+ *   501 not_implemented         an unknown method (TRACE/CONNECT: 405; closes)
+ *   503 busy                    the process-wide budget of buffered bodies is spent;
+ *                               with Retry-After (closes)
  *   503 store_unavailable       the store failed; with Retry-After (try again)
  *   503 shutting_down           the process is stopping; with Retry-After
  * as Stripe and Svix do: 400 for what cannot be read, 422 for what was read and refused.
@@ -89,5 +97,9 @@ void api_reply_no_route(struct evhttp_request *req);
 
 /* 405 method_not_allowed with Allow: allow ("GET", "GET, POST"). */
 void api_reply_method_not_allowed(struct evhttp_request *req, const char *allow);
+
+/* True when an Authorization header value is "Bearer <token>" whose SHA-256 is digest
+ * (compared in constant time). NULL is false. */
+bool api_bearer_matches(const char *authorization, const unsigned char digest[32]);
 
 #endif

@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <ifaddrs.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <netinet/in.h>
@@ -124,6 +125,12 @@ static bool v4_is_private(uint32_t a, char *why, size_t whylen)
         name = "broadcast";
     else if ((a >> 28) == 0xF) /* 240/4 */
         name = "reserved";
+    else if ((a >> 8) == 0xC00000) /* 192.0.0/24, IETF protocol assignments */
+        name = "special-purpose";
+    else if ((a >> 8) == 0xC00002 || (a >> 8) == 0xC63364 || (a >> 8) == 0xCB0071)
+        name = "documentation";           /* 192.0.2/24, 198.51.100/24, 203.0.113/24 */
+    else if ((a >> 17) == (0xC612u >> 1)) /* 198.18/15 */
+        name = "benchmarking";
     if (name && why)
         snprintf(why, whylen, "%s", name);
     return name != NULL;
@@ -139,14 +146,26 @@ static bool v6_is_private(const uint8_t *b, char *why, size_t whylen)
     static const uint8_t zero[16];
     static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     static const uint8_t nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+    static const uint8_t siit[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0};
+    static const uint8_t local_nat64[6] = {0, 0x64, 0xff, 0x9b, 0, 1};
+    static const uint8_t discard[8] = {1, 0, 0, 0, 0, 0, 0, 0};
     const char *name = NULL;
     if (memcmp(b, zero, 16) == 0)
         name = "unspecified";
     else if (memcmp(b, zero, 15) == 0 && b[15] == 1)
         name = "loopback";
     else if (memcmp(b, mapped, 12) == 0 || memcmp(b, nat64, 12) == 0 ||
-             memcmp(b, zero, 12) == 0 /* IPv4-compatible ::a.b.c.d */)
+             memcmp(b, zero, 12) == 0 /* IPv4-compatible ::a.b.c.d */ ||
+             memcmp(b, siit, 12) == 0 /* ::ffff:0:a.b.c.d */)
         return v4_is_private(v4_from(b + 12), why, whylen);
+    else if (memcmp(b, local_nat64, 6) == 0) /* 64:ff9b:1::/48 */
+        name = "local-use NAT64";
+    else if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0) /* 2001::/32, Teredo */
+        name = "Teredo";
+    else if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) /* 2001:db8::/32 */
+        name = "documentation";
+    else if (memcmp(b, discard, 8) == 0) /* 100::/64 */
+        name = "discard-only";
     else if (b[0] == 0x20 && b[1] == 0x02) /* 6to4: 2002:a.b.c.d::/48 */
         return v4_is_private(v4_from(b + 2), why, whylen);
     else if ((b[0] & 0xfe) == 0xfc) /* fc00::/7 */
@@ -162,7 +181,29 @@ static bool v6_is_private(const uint8_t *b, char *why, size_t whylen)
     return name != NULL;
 }
 
-bool http_address_is_private(const void *sockaddr, char *why, size_t whylen)
+/* True when sa is one of this host's own interface addresses (any interface, up or not). */
+static bool address_is_own(const struct sockaddr *sa)
+{
+    struct ifaddrs *list = NULL;
+    if (getifaddrs(&list) != 0)
+        return false; /* the ranges above still apply */
+    bool own = false;
+    for (struct ifaddrs *i = list; i && !own; i = i->ifa_next) {
+        const struct sockaddr *a = i->ifa_addr;
+        if (!a || a->sa_family != sa->sa_family)
+            continue;
+        if (a->sa_family == AF_INET)
+            own = ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+                  ((const struct sockaddr_in *)sa)->sin_addr.s_addr;
+        else if (a->sa_family == AF_INET6)
+            own = memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                         &((const struct sockaddr_in6 *)sa)->sin6_addr, 16) == 0;
+    }
+    freeifaddrs(list);
+    return own;
+}
+
+static bool address_in_ranges(const void *sockaddr, char *why, size_t whylen)
 {
     const struct sockaddr *sa = sockaddr;
     if (why && whylen)
@@ -177,6 +218,19 @@ bool http_address_is_private(const void *sockaddr, char *why, size_t whylen)
     }
     if (why)
         snprintf(why, whylen, "not an internet address");
+    return true;
+}
+
+/* The ranges first (their names say more), then the host's own addresses. */
+bool http_address_is_private(const void *sockaddr, char *why, size_t whylen)
+{
+    const struct sockaddr *sa = sockaddr;
+    if (address_in_ranges(sockaddr, why, whylen))
+        return true;
+    if (!address_is_own(sa))
+        return false;
+    if (why)
+        snprintf(why, whylen, "an address of this host");
     return true;
 }
 

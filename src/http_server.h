@@ -17,18 +17,46 @@
 struct event_base;
 struct evhttp;
 struct evhttp_request;
+struct evkeyvalq;
 
 typedef struct http_server_limits {
-    size_t max_body;          /* bytes; a larger Content-Length is answered 413 unread,
-                                 a chunked body is cut at the cap (0: 1 MiB). That 413 is
-                                 evhttp's own (text/html, the handler never runs): to answer
-                                 a JSON 413, set this above the route's own cap and check
-                                 the length in the handler */
-    size_t max_headers;       /* bytes of all headers (0: 16 KiB) */
-    int64_t read_timeout_ms;  /* a client idle longer than this is dropped (0: 10 s) */
-    unsigned max_connections; /* open connections beyond this are closed at accept
-                                 (0: 10000) */
+    size_t max_body;            /* bytes; a larger Content-Length is answered 413 unread,
+                                   a chunked body is cut at the cap (0: 1 MiB). That 413 is
+                                   evhttp's own (text/html, the handler never runs): to answer
+                                   a JSON 413, set this above the route's own cap and check
+                                   the length in the handler */
+    size_t max_headers;         /* bytes of all headers (0: 16 KiB) */
+    int64_t read_timeout_ms;    /* a client idle longer than this is dropped (0: 10 s) */
+    unsigned max_connections;   /* open connections beyond this are closed at accept
+                                   (0: 10000) */
+    unsigned max_per_address;   /* open connections from one client address (0: 1024; a
+                                   proxy on the same host is one address for all) */
+    int64_t header_timeout_ms;  /* a request's head must be complete within this from its
+                                   first byte, however steadily it trickles (0: 10 s) */
+    int64_t request_timeout_ms; /* and its body within this from the same start (0: 60 s) */
 } http_server_limits;
+
+/* A request's head as the front door read it, before any byte of its body. */
+typedef struct http_head {
+    const char *method;              /* "POST" */
+    const char *path;                /* decoded, without the query string */
+    const char *query;               /* as sent, after the '?' (NULL when none) */
+    const struct evkeyvalq *headers; /* find with evhttp_find_header */
+    int64_t content_length;          /* -1 for a chunked body, 0 when none */
+} http_head;
+
+/* A refusal decided on the head: answered {"error":{"code":…,"message":…}} with status,
+ * and the connection closed. */
+typedef struct http_verdict {
+    int status;
+    const char *code;
+    char message[160];
+    const char *extra_header; /* one "Name: value" line without CRLF, or NULL */
+} http_verdict;
+
+/* The server's own check of a head (API token, route, size): returns true to read the body,
+ * or false with *v filled. */
+typedef bool (*http_head_fn)(void *arg, const http_head *head, http_verdict *v);
 
 /*
  * Creates an evhttp on base listening on listen ("127.0.0.1:8080", "[::1]:9090", ":8080"),
@@ -69,6 +97,26 @@ char *http_request_query(struct evhttp_request *req, const char *name);
  * Empty segments are skipped; when there are more than max, the last one holds the rest
  * ("abc/x/y"), so a route matching on the count never mistakes a longer path for its own. */
 size_t http_path_split(const char *path, char **segments, size_t max);
+
+/* True when the n bytes at s are well-formed UTF-8 (no overlong forms, no surrogates). */
+bool http_utf8_valid(const char *s, size_t n);
+
+/* The API dialect's check that a head's text is UTF-8, for a head check to call: a path
+ * that is not is no object (404 not_found), a query 400 invalid_parameter, an
+ * Idempotency-Key 400 invalid_idempotency_key. A store (PostgreSQL) refuses such bytes,
+ * which would otherwise come back as a store failure. */
+bool http_head_utf8(const http_head *head, http_verdict *v);
+
+/* Installs the server's head check (one per server made by http_server_listen). */
+void http_server_set_head_check(struct evhttp *http, http_head_fn fn, void *arg);
+
+/* The process-wide budget of body bytes buffered before an answer (0: 32 MiB). A request
+ * whose declared body would pass it is answered 503 with Retry-After before it is read. */
+void http_server_set_body_budget(size_t bytes);
+size_t http_server_body_budget(void);
+
+/* "Bad Request" for 400 and so on. */
+const char *http_status_reason(int status);
 
 /* Frees a server made by http_server_listen (evhttp_free plus the connection counter).
  * Plain evhttp_free also works but leaves the counter's few bytes allocated. */

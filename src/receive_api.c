@@ -17,11 +17,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define RECEIVE_API_DEFAULT_LIMIT 100
 #define RECEIVE_API_MAX_LIMIT 1000
 
 struct receive_api {
+    receive_api_access access;
+    char *listen_host; /* access.listen_host points here */
     db_worker *worker;
     receive_handler *receive_handler;
     metrics *metrics;
@@ -290,9 +293,74 @@ static void receive_api_request(struct evhttp_request *req, void *arg)
         free(seg[0]);
 }
 
-receive_api *receive_api_new(struct evhttp *http, db_worker *worker, receive_handler *h, metrics *m)
+/* The host part of a Host header or of an Origin's authority ("[::1]:9091" → "[::1]"),
+ * into out. */
+static void receive_api_hostname(const char *authority, char *out, size_t outlen)
+{
+    size_t n = authority[0] == '[' ? strcspn(authority, "]") + 1 : strcspn(authority, ":");
+    snprintf(out, outlen, "%.*s", (int)n, authority);
+}
+
+/* True when a Host or Origin names this API: its --admin-listen host or a loopback name.
+ * A page of another site (or a DNS name rebound to 127.0.0.1) names its own host. */
+static bool receive_api_host_ok(const receive_api *a, const char *authority)
+{
+    static const char *const loopback[] = {"localhost", "127.0.0.1", "[::1]"};
+    char host[256];
+    receive_api_hostname(authority, host, sizeof host);
+    for (size_t i = 0; i < sizeof loopback / sizeof loopback[0]; i++)
+        if (strcasecmp(host, loopback[i]) == 0)
+            return true;
+    return strcasecmp(host, a->access.listen_host) == 0;
+}
+
+static bool receive_api_deny(http_verdict *v, int status, const char *code, const char *message)
+{
+    *v = (http_verdict){.status = status, .code = code};
+    if (status == 401)
+        v->extra_header = "WWW-Authenticate: Bearer";
+    snprintf(v->message, sizeof v->message, "%s", message);
+    return false;
+}
+
+/* The front door's check of an admin request's head: the Host names this API unless there
+ * is a token (no DNS rebinding), no Origin of another site (no cross-site page), the token
+ * when there is one (all but /healthz and /readyz), and UTF-8 text. */
+static bool receive_api_head(void *arg, const http_head *head, http_verdict *v)
+{
+    const receive_api *a = arg;
+    const struct evkeyvalq *h = head->headers;
+    const char *host = evhttp_find_header(h, "Host");
+    /* Without a token, the Host is what stops a DNS name rebound to 127.0.0.1; with one,
+     * a page cannot call anyway, and the operator may name the host as they like. */
+    if (!a->access.has_token && (!host || !receive_api_host_ok(a, host)))
+        return receive_api_deny(v, 403, "forbidden_host",
+                                "the Host header does not name this admin API");
+    const char *origin = evhttp_find_header(h, "Origin");
+    const char *scheme_end = origin ? strstr(origin, "://") : NULL;
+    if (origin && (!scheme_end || !receive_api_host_ok(a, scheme_end + 3)))
+        return receive_api_deny(v, 403, "forbidden_origin",
+                                "requests from another site's pages are refused");
+    const char *site = evhttp_find_header(h, "Sec-Fetch-Site");
+    if (site && strcmp(site, "cross-site") == 0)
+        return receive_api_deny(v, 403, "forbidden_origin",
+                                "requests from another site's pages are refused");
+    bool open_route = strcmp(head->path, "/healthz") == 0 || strcmp(head->path, "/readyz") == 0;
+    if (a->access.has_token && !open_route &&
+        !api_bearer_matches(evhttp_find_header(h, "Authorization"), a->access.token_digest))
+        return receive_api_deny(v, 401, "unauthorized",
+                                "a valid Authorization: Bearer <admin token> header is required");
+    return http_head_utf8(head, v);
+}
+
+receive_api *receive_api_new(struct evhttp *http, db_worker *worker, receive_handler *h, metrics *m,
+                             const receive_api_access *access)
 {
     receive_api *a = xcalloc(1, sizeof *a);
+    a->access = *access;
+    a->listen_host = xstrdup(access->listen_host ? access->listen_host : "127.0.0.1");
+    a->access.listen_host = a->listen_host;
+    http_server_set_head_check(http, receive_api_head, a);
     a->worker = worker;
     a->receive_handler = h;
     a->metrics = m;
@@ -307,5 +375,7 @@ size_t receive_api_in_flight(const receive_api *a)
 
 void receive_api_free(receive_api *a)
 {
+    if (a)
+        free(a->listen_host);
     free(a);
 }

@@ -20,15 +20,23 @@
 #include "receive_handler.h"
 #include "metrics.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct evhttp;
 
 typedef struct receive_api receive_api;
 
+/* Who may call the admin API (checked on each request's head, before its body). */
+typedef struct receive_api_access {
+    bool has_token;                 /* --admin-token: required as Authorization: Bearer */
+    unsigned char token_digest[32]; /* SHA-256 of it */
+    const char *listen_host;        /* --admin-listen's host: a Host header may name it */
+} receive_api_access;
+
 /* Serves the admin routes on http. m is rendered by /metrics. Never fails. */
-receive_api *receive_api_new(struct evhttp *http, db_worker *worker, receive_handler *h,
-                             metrics *m);
+receive_api *receive_api_new(struct evhttp *http, db_worker *worker, receive_handler *h, metrics *m,
+                             const receive_api_access *access);
 
 /* Requests waiting for the store. */
 size_t receive_api_in_flight(const receive_api *a);

@@ -313,7 +313,20 @@ static void receive_handler_timeout(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* environ without any WEBHOOK_* of ours, plus the three variables; malloc'd pieces. */
+/* True for a variable the handler must not see: hookd's own secrets (a handler is code the
+ * operator runs on untrusted input; it needs the webhook, not the key to forge one). */
+static bool receive_handler_secret_var(const char *var)
+{
+    static const char *const secrets[] = {
+        "HOOKD_SECRET=", "HOOKD_API_TOKEN=", "HOOKD_ADMIN_TOKEN="};
+    for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++)
+        if (strncmp(var, secrets[i], strlen(secrets[i])) == 0)
+            return true;
+    return false;
+}
+
+/* environ without any WEBHOOK_* of ours nor hookd's secrets, plus the three variables;
+ * malloc'd pieces. */
 static char **receive_handler_environment(const receive_store_item *it, char *vars[3])
 {
     size_t n = 0;
@@ -324,7 +337,8 @@ static char **receive_handler_environment(const receive_store_item *it, char *va
     for (size_t i = 0; i < n; i++) {
         if (strncmp(environ[i], "WEBHOOK_ID=", 11) == 0 ||
             strncmp(environ[i], "WEBHOOK_EVENT=", 14) == 0 ||
-            strncmp(environ[i], "WEBHOOK_TIMESTAMP=", 18) == 0)
+            strncmp(environ[i], "WEBHOOK_TIMESTAMP=", 18) == 0 ||
+            receive_handler_secret_var(environ[i]))
             continue;
         envp[k++] = environ[i];
     }

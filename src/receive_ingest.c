@@ -118,6 +118,18 @@ static void receive_ingest_reject(receive_ingest *r, struct evhttp_request *req,
     http_reply_error(req, status, receive_ingest_reason_names[why], "%s", message);
 }
 
+/* Fills a front-door verdict with the reason's code and counts it; returns false. */
+static bool receive_ingest_refuse(receive_ingest *r, http_verdict *v,
+                                  enum receive_ingest_reason why, int status, const char *message,
+                                  const char *extra_header)
+{
+    metric_add(r->rejected[why], 1);
+    *v = (http_verdict){
+        .status = status, .code = receive_ingest_reason_names[why], .extra_header = extra_header};
+    snprintf(v->message, sizeof v->message, "%s", message);
+    return false;
+}
+
 /* Moves the whole save queue into the group, under the lock the loop appends under, and
  * lets the next save queue a new group. Called on the store thread by the work, or on the
  * loop when the batch failed before the work ran. */
@@ -380,6 +392,32 @@ static void receive_ingest_request(struct evhttp_request *req, void *arg)
     receive_ingest_queue(r, req, w.id, w.timestamp, w.signature, w.event, body, body_len);
 }
 
+/* The front door's check of a head (http_server.h), before the body is read: SPEC §4's
+ * first check and the presence of the provider's signature header, with the same answers
+ * and counters as after the body. */
+static bool receive_ingest_head(void *arg, const http_head *head, http_verdict *v)
+{
+    receive_ingest *r = arg;
+    if (strcmp(head->path, r->options.path) != 0) {
+        if (strcmp(head->path, "/readyz") == 0)
+            return true;
+        return receive_ingest_refuse(r, v, REJECT_PATH, 404, "no such path", NULL);
+    }
+    if (strcmp(head->method, "POST") != 0)
+        return receive_ingest_refuse(r, v, REJECT_METHOD, 405, "webhooks are POSTed",
+                                     "Allow: POST");
+    if (head->content_length > 0 && (size_t)head->content_length > r->options.max_body)
+        return receive_ingest_refuse(r, v, REJECT_TOO_LARGE, 413, "body larger than --max-body",
+                                     NULL);
+    const char *sig = receive_provider_signature_header(r->options.provider);
+    if (sig && !evhttp_find_header(head->headers, sig)) {
+        char message[128];
+        snprintf(message, sizeof message, "the %s header is missing", sig);
+        return receive_ingest_refuse(r, v, REJECT_MISSING_HEADER, 400, message, NULL);
+    }
+    return true;
+}
+
 receive_ingest *receive_ingest_new(struct evhttp *http, db_worker *worker, receive_handler *h,
                                    metrics *m, const receive_ingest_options *options)
 {
@@ -402,6 +440,7 @@ receive_ingest *receive_ingest_new(struct evhttp *http, db_worker *worker, recei
     metrics_counters(m, "hookd_receive_rejected_total", "reason", receive_ingest_reason_names,
                      REJECT_COUNT, "Requests refused, by reason", r->rejected);
     evhttp_set_gencb(http, receive_ingest_request, r);
+    http_server_set_head_check(http, receive_ingest_head, r);
     return r;
 }
 

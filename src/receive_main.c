@@ -23,9 +23,11 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <malloc.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define RECEIVE_MAX_SECRETS CLI_STRINGS_MAX /* --secret flags, HOOKD_SECRET included */
@@ -60,6 +62,7 @@ typedef struct receive_config {
     long max_pending; /* 0: no cap on rows, the disk headroom decides */
     uint64_t min_free_disk;
     const char *admin_listen;
+    const char *admin_token; /* --admin-token or HOOKD_ADMIN_TOKEN, or NULL */
     int64_t retention_ms;
     int64_t lease_ms; /* 0: handler timeout + RECEIVE_LEASE_MARGIN_MS */
 } receive_config;
@@ -82,6 +85,13 @@ static const receive_config receive_config_defaults = {
     .admin_listen = "127.0.0.1:9091",
     .retention_ms = 7LL * 24 * 3600 * 1000,
 };
+
+/* True when a HOST:PORT names a loopback host: 127.x.y.z, [::1] or localhost. */
+static bool receive_listen_is_loopback(const char *listen)
+{
+    return strncmp(listen, "127.", 4) == 0 || strncmp(listen, "[::1]:", 6) == 0 ||
+           strncasecmp(listen, "localhost:", 10) == 0;
+}
 
 static bool receive_secret_valid(const char *text)
 {
@@ -210,7 +220,16 @@ static const cli_option receive_options[] = {
      .kind = CLI_STRING,
      .offset = AT(admin_listen),
      .arg = "H:P",
-     .help = "admin API (default 127.0.0.1:9091)"},
+     .help = "admin API (default 127.0.0.1:9091); an address other than\n"
+             "loopback needs --admin-token (or keep it on loopback behind a\n"
+             "TLS-terminating proxy)"},
+    {.name = "admin-token",
+     .kind = CLI_STRING,
+     .offset = AT(admin_token),
+     .arg = "TOKEN",
+     .help = "bearer token every admin call but /healthz and /readyz must\n"
+             "carry (or env HOOKD_ADMIN_TOKEN); never passed to --exec",
+     .env = "HOOKD_ADMIN_TOKEN"},
     {.name = "retention",
      .kind = CLI_DURATION,
      .offset = AT(retention_ms),
@@ -303,6 +322,15 @@ static int receive_check(receive_config *c)
     if (strcmp(c->listen, c->admin_listen) == 0 &&
         !(listen_len >= 2 && strcmp(c->listen + listen_len - 2, ":0") == 0))
         return cli_usage_error(&receive_command, "--admin-listen must differ from --listen");
+    if (c->admin_token && !*c->admin_token)
+        c->admin_token = NULL; /* an empty --admin-token counts as unset */
+    if (c->admin_token && (strlen(c->admin_token) < 8 || strlen(c->admin_token) > 512))
+        return cli_usage_error(&receive_command, "the admin token must be 8 to 512 characters");
+    if (!c->admin_token && !receive_listen_is_loopback(c->admin_listen))
+        return cli_usage_error(&receive_command,
+                               "--admin-listen %s is not a loopback address: give --admin-token "
+                               "(or listen on loopback behind a TLS-terminating proxy)",
+                               c->admin_listen);
     if (c->lease_ms == 0)
         c->lease_ms = c->handler_timeout_ms + RECEIVE_LEASE_MARGIN_MS;
     if (c->lease_ms <= c->handler_timeout_ms)
@@ -528,7 +556,17 @@ static void receive_start_endpoints(receive_state *st)
                                  .min_free_disk = c->min_free_disk};
     st->receive_ingest =
         receive_ingest_new(st->public_http, st->worker, st->receive_handler, st->metrics, &ro);
-    st->receive_api = receive_api_new(st->admin_http, st->worker, st->receive_handler, st->metrics);
+    receive_api_access access = {.has_token = c->admin_token != NULL};
+    char admin_host[256];
+    snprintf(admin_host, sizeof admin_host, "%s", c->admin_listen);
+    char *colon = strrchr(admin_host, ':');
+    if (colon)
+        *colon = '\0'; /* "[::1]:9091" → "[::1]", ":9091" → "" */
+    access.listen_host = admin_host[0] ? admin_host : "0.0.0.0";
+    if (c->admin_token)
+        SHA256((const unsigned char *)c->admin_token, strlen(c->admin_token), access.token_digest);
+    st->receive_api =
+        receive_api_new(st->admin_http, st->worker, st->receive_handler, st->metrics, &access);
     if (st->postgres && db_listener_open(st->base, c->db_url, RECEIVE_STORE_NOTIFY_CHANNEL,
                                          receive_notified, st->receive_handler, &st->listener) != 0)
         log_warn("receive", "cannot listen for notifications; polling for work instead");

@@ -244,8 +244,19 @@ static bool field_url(serve_api *a, struct evhttp_request *req, const json_t *v,
                          MAX_URL);
         return false;
     }
+    /* userinfo (https://user:pass@host/) would be stored and shown back by GET: refused,
+     * credentials go in a configured header */
+    const char *url = json_string_value(v);
+    const char *authority = strstr(url, "://");
+    authority = authority ? authority + 3 : url;
+    size_t alen = strcspn(authority, "/?#");
+    if (memchr(authority, '@', alen)) {
+        http_reply_error(req, 422, "invalid_url",
+                         "url refused: credentials in the URL (user@host); use a header");
+        return false;
+    }
     char why[256] = "";
-    if (http_client_check_url(a->opt.url_policy, json_string_value(v), why, sizeof why) != 0) {
+    if (http_client_check_url(a->opt.url_policy, url, why, sizeof why) != 0) {
         http_reply_error(req, 422, "invalid_url", "url refused: %s",
                          why[0] ? why : "not an allowed URL");
         return false;
@@ -297,14 +308,25 @@ static bool field_description(struct evhttp_request *req, const json_t *v, serve
     return true;
 }
 
+/* True when value has no control byte but tab (CR, LF, NUL, ESC, DEL…). */
+static bool header_value_plain(const char *value)
+{
+    for (const unsigned char *c = (const unsigned char *)value; *c; c++)
+        if ((*c < 0x20 && *c != '\t') || *c == 0x7f)
+            return false;
+    return true;
+}
+
 /* One custom header: a plain token name that hookd does not set itself, and a short value
  * on one line. Answers 422 otherwise. */
 static bool header_ok(struct evhttp_request *req, const char *name, const json_t *value)
 {
     size_t nlen = strlen(name);
     bool ok = nlen > 0 && nlen <= MAX_HEADER_NAME;
+    /* '_' is refused too: a proxy or a framework that reads X_Webhook_Signature as
+     * X-Webhook-Signature would let a configured header pass for the protocol's. */
     for (size_t i = 0; ok && i < nlen; i++)
-        ok = isalnum((unsigned char)name[i]) || name[i] == '-' || name[i] == '_';
+        ok = isalnum((unsigned char)name[i]) || name[i] == '-';
     if (!ok || http_header_reserved(name)) {
         http_reply_error(req, 422, "invalid_headers", "header name \"%.64s\" is not allowed",
                          ok ? name : "");
@@ -312,7 +334,7 @@ static bool header_ok(struct evhttp_request *req, const char *name, const json_t
     }
     if (!json_is_string(value) || json_string_length(value) > MAX_HEADER_VALUE ||
         strlen(json_string_value(value)) != json_string_length(value) ||
-        strpbrk(json_string_value(value), "\r\n")) {
+        !header_value_plain(json_string_value(value))) {
         http_reply_error(req, 422, "invalid_headers",
                          "header %s: the value must be a string of at most %d bytes on one line",
                          name, MAX_HEADER_VALUE);
@@ -534,7 +556,9 @@ static bool recover_time(struct evhttp_request *req, const char *name, const jso
 {
     if (json_is_string(value) && api_time_parse(json_string_value(value), ms) == 0)
         return true;
-    if (json_is_integer(value) && json_integer_value(value) >= 0) {
+    /* bounded before the multiplication: 9223372036854776 s would wrap to a negative time */
+    if (json_is_integer(value) && json_integer_value(value) >= 0 &&
+        json_integer_value(value) <= INT64_MAX / 1000) {
         *ms = json_integer_value(value) * 1000;
         return true;
     }
@@ -734,17 +758,34 @@ static const action actions[SERVE_API_ACTION_COUNT] = {
     [SERVE_API_EVENT_TYPES] = {handle_event_types, NULL, NULL, 200, "event type", false, false},
 };
 
+/* The one check of a request's credentials, on its headers alone: run by the front door
+ * before the body is read (serve_api_head) and again by the handler. */
+bool serve_api_authorize_headers(const serve_api *a, const struct evkeyvalq *headers)
+{
+    return api_bearer_matches(evhttp_find_header(headers, "Authorization"), a->opt.token_digest);
+}
+
 static bool authorized(const serve_api *a, struct evhttp_request *req)
 {
-    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
-    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
-        return false;
-    const char *token = h + 7;
-    while (*token == ' ')
-        token++;
-    unsigned char digest[32];
-    SHA256((const unsigned char *)token, strlen(token), digest);
-    return CRYPTO_memcmp(digest, a->opt.token_digest, sizeof digest) == 0;
+    return serve_api_authorize_headers(a, evhttp_request_get_input_headers(req));
+}
+
+/* The front door's check of a head (http_server.h): /v1/… without the token is answered
+ * 401 before its body is read, so an unauthenticated client cannot make the API buffer. */
+static bool serve_api_head(void *arg, const http_head *head, http_verdict *v)
+{
+    const serve_api *a = arg;
+    const char *p = head->path;
+    while (*p == '/')
+        p++;
+    bool v1 = strncmp(p, "v1", 2) == 0 && (p[2] == '\0' || p[2] == '/');
+    if (!v1 || serve_api_authorize_headers(a, head->headers))
+        return http_head_utf8(head, v);
+    *v = (http_verdict){
+        .status = 401, .code = "unauthorized", .extra_header = "WWW-Authenticate: Bearer"};
+    snprintf(v->message, sizeof v->message,
+             "a valid Authorization: Bearer <token> header is required");
+    return false;
 }
 
 static serve_api_method method_of(struct evhttp_request *req)
@@ -848,6 +889,7 @@ serve_api *serve_api_new(struct evhttp *http, db_worker *worker, serve_deliver *
     a->events_total =
         metrics_counter(registry, "hookd_events_total", NULL, "Events accepted through the API.");
     evhttp_set_gencb(http, serve_api_handle, a);
+    http_server_set_head_check(http, serve_api_head, a);
     return a;
 }
 

@@ -91,4 +91,9 @@ typedef enum serve_api_action {
 int serve_api_route_match(const char *const *segs, size_t n, serve_api_method method,
                           const char **id, char *allow, size_t allow_len);
 
+struct evkeyvalq;
+/* True when the request headers carry the API's credentials (Authorization: Bearer). The
+ * one place a request is authorized; the front door calls it before the body is read. */
+bool serve_api_authorize_headers(const serve_api *a, const struct evkeyvalq *headers);
+
 #endif

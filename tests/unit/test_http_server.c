@@ -346,6 +346,44 @@ static void test_read_timeout(void **state)
     server_stop(s);
 }
 
+/* Trickled bytes do not keep a request alive: the head, then the whole request, each has a
+ * deadline from the request's first byte; the answer is a JSON 408. */
+static void test_request_deadlines(void **state)
+{
+    (void)state;
+    http_server_limits lim = {
+        .read_timeout_ms = 5000, .header_timeout_ms = 400, .request_timeout_ms = 800};
+    server *s = server_start(&lim);
+    const char *heads[] = {"GET /text HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaa",
+                           "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"};
+    for (int k = 0; k < 2; k++) {
+        int64_t t0 = loop_monotonic_ms();
+        int fd = client_connect(s->port);
+        const char *h = heads[k];
+        size_t sent = 0;
+        if (k == 1) {
+            client_send(fd, h, strlen(h));
+            h = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+        }
+        /* one byte each 50 ms: never idle for long, and never done in time */
+        while (sent < 30 && loop_monotonic_ms() - t0 < 3000) {
+            if (send(fd, h + sent, 1, MSG_NOSIGNAL) != 1)
+                break;
+            sent++;
+            usleep(50 * 1000);
+        }
+        char *a = client_read_all(fd, NULL);
+        int64_t waited = loop_monotonic_ms() - t0;
+        close(fd);
+        assert_non_null(strstr(a, "HTTP/1.1 408"));
+        assert_non_null(strstr(a, "\"code\":\"request_timeout\""));
+        assert_true(waited >= (k == 0 ? 350 : 750));
+        assert_true(waited < 2500);
+        free(a);
+    }
+    server_stop(s);
+}
+
 static void test_connection_cap(void **state)
 {
     (void)state;
@@ -407,10 +445,10 @@ static void test_path_split(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_listen_addresses), cmocka_unit_test(test_json_and_errors),
-        cmocka_unit_test(test_body_cap),         cmocka_unit_test(test_header_cap),
-        cmocka_unit_test(test_read_timeout),     cmocka_unit_test(test_connection_cap),
-        cmocka_unit_test(test_path_split),
+        cmocka_unit_test(test_listen_addresses),  cmocka_unit_test(test_json_and_errors),
+        cmocka_unit_test(test_body_cap),          cmocka_unit_test(test_header_cap),
+        cmocka_unit_test(test_read_timeout),      cmocka_unit_test(test_connection_cap),
+        cmocka_unit_test(test_request_deadlines), cmocka_unit_test(test_path_split),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
