@@ -790,7 +790,7 @@ static bool key_permissions(struct evhttp_request *req, const json_t *v, const c
         (void)bad;
         return false;
     }
-    for (unsigned bit = 1; bit <= SERVE_PERM_STAR; bit <<= 1) {
+    for (unsigned bit = SERVE_PERM_STAR; bit != 0; bit >>= 1) { /* "*" first: it is all */
         if ((mask & bit) && !serve_permissions_hold(who->permissions, bit)) {
             http_reply_error(req, 403, "forbidden",
                              "cannot grant permission %s: this key does not hold it",

@@ -66,6 +66,7 @@ static void key_read(db_rows *rows, serve_store_key *k)
     k->account = db_rows_strdup(rows, 2);
     k->permissions = db_rows_strdup(rows, 3);
     k->created_at = db_rows_int(rows, 4);
+    k->secret = NULL; /* never read back: only its digest is stored */
 }
 
 /* Whether account id exists. */
