@@ -1050,7 +1050,7 @@ int serve_store_w_stats(db *conn, void *arg)
 /* A destination's due, unleased webhooks, oldest due first: a seek into
  * serve_webhooks_ready, whose condition the WHERE repeats so both planners use it. */
 #define CLAIM_SQL                                                                                  \
-    "SELECT w.id, w.event_id, w.round_attempts, w.attempt_count, e.body "                          \
+    "SELECT w.id, w.event_id, w.round_attempts, w.attempt_count, e.body, w.account_id "            \
     "FROM serve_webhooks w JOIN serve_events e ON e.id = w.event_id "                              \
     "WHERE w.destination_id = $1 AND w.status = 'pending' AND w.lease_until IS NULL "              \
     "AND w.next_attempt_at <= $2 ORDER BY w.next_attempt_at LIMIT $3"
@@ -1097,6 +1097,7 @@ static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room)
         it->webhook_id = xstrdup(db_rows_text(rows, 0, NULL));
         it->event_id = xstrdup(db_rows_text(rows, 1, NULL));
         it->destination_id = xstrdup(id);
+        it->account_id = xstrdup(db_rows_text(rows, 5, NULL));
         it->round_attempts = db_rows_int(rows, 2);
         it->attempt_count = db_rows_int(rows, 3);
         it->body = xstrndup(body, blen);
@@ -1249,6 +1250,7 @@ void serve_store_claimed_free(serve_store_claimed *it)
     free(it->webhook_id);
     free(it->event_id);
     free(it->destination_id);
+    free(it->account_id);
     free(it->url);
     free(it->secret);
     for (size_t i = 0; i < it->previous_count; i++)

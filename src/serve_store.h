@@ -318,6 +318,7 @@ typedef struct serve_store_claimed {
     char *webhook_id;
     char *event_id;
     char *destination_id;
+    char *account_id;   /* its account, for the log lines about it */
     char *url;          /* the destination's URL now */
     char *secret;       /* its current secret */
     char *headers_json; /* its custom headers, a JSON object of strings */
