@@ -150,6 +150,12 @@ static int query(db *conn, const char *sql, const db_param *params, size_t n, db
     return rc;
 }
 
+int serve_store_query(db *conn, const char *sql, const db_param *params, size_t n, db_rows **rows,
+                      int64_t *changed)
+{
+    return query(conn, sql, params, n, rows, changed);
+}
+
 /* Runs an UPDATE of one live row: HOOKD_ENOTFOUND when it changed none. */
 static int update_one(db *conn, const char *sql, const db_param *params, size_t n)
 {
@@ -368,18 +374,24 @@ static void dest_read(db_rows *rows, bool with_secret, serve_store_destination *
                            &d->previous_count);
 }
 
+/* The row of sql (its $1: r->id, its $2: r->account, so another account's object is not
+ * found) into *rows, positioned on it. HOOKD_ENOTFOUND when there is none. */
+static int owned_row(db *conn, const char *sql, const serve_store_request *r, db_rows **rows)
+{
+    db_param p[] = {DB_S(r->id), DB_S(r->account)};
+    return db_rows_first(query(conn, sql, p, 2, rows, NULL), rows);
+}
+
 /* Reads the live destination id into *out (cleared first). HOOKD_ENOTFOUND when it does
  * not exist. */
 static int dest_load(db *conn, const serve_store_request *r, bool with_secret,
                      serve_store_destination *out)
 {
     db_rows *rows = NULL;
-    db_param p[] = {DB_S(r->id), DB_S(r->account)};
-    int rc = db_rows_first(query(conn,
-                                 "SELECT " DEST_COLS " FROM serve_destinations "
-                                 "WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL",
-                                 p, 2, &rows, NULL),
-                           &rows);
+    int rc = owned_row(conn,
+                       "SELECT " DEST_COLS " FROM serve_destinations "
+                       "WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL",
+                       r, &rows);
     if (rc != 0)
         return rc;
     destination_clear(out);
@@ -791,12 +803,11 @@ int serve_store_w_event_get(db *conn, void *arg)
 {
     serve_store_request *r = arg;
     db_rows *rows = NULL;
-    db_param p[] = {DB_S(r->id), DB_S(r->account)};
-    int rc = db_rows_first(query(conn,
-                                 "SELECT id, type, body, created_at FROM serve_events "
-                                 "WHERE id = $1 AND account_id = $2",
-                                 p, 2, &rows, NULL),
-                           &rows);
+    db_param p[] = {DB_S(r->id)};
+    int rc = owned_row(conn,
+                       "SELECT id, type, body, created_at FROM serve_events "
+                       "WHERE id = $1 AND account_id = $2",
+                       r, &rows);
     if (rc != 0)
         return rc;
     r->event.id = db_rows_strdup(rows, 0);
@@ -891,12 +902,9 @@ int serve_store_w_webhook_list(db *conn, void *arg)
 static int webhook_load(db *conn, const serve_store_request *r, serve_store_webhook *out)
 {
     db_rows *rows = NULL;
-    db_param p[] = {DB_S(r->id), DB_S(r->account)};
-    int rc = db_rows_first(query(conn,
-                                 "SELECT " WEBHOOK_COLS " FROM serve_webhooks "
-                                 "WHERE id = $1 AND account_id = $2",
-                                 p, 2, &rows, NULL),
-                           &rows);
+    int rc = owned_row(
+        conn, "SELECT " WEBHOOK_COLS " FROM serve_webhooks WHERE id = $1 AND account_id = $2", r,
+        &rows);
     if (rc != 0)
         return rc;
     webhook_clear(out);
@@ -938,13 +946,12 @@ int serve_store_w_webhook_retry(db *conn, void *arg)
 {
     serve_store_request *r = arg;
     db_rows *rows = NULL;
-    db_param p[] = {DB_S(r->id), DB_I(r->now)}, q[] = {DB_S(r->id), DB_S(r->account)};
-    int rc = db_rows_first(query(conn,
-                                 "SELECT w.status, d.deleted_at FROM serve_webhooks w "
-                                 "JOIN serve_destinations d ON d.id = w.destination_id "
-                                 "WHERE w.id = $1 AND w.account_id = $2",
-                                 q, 2, &rows, NULL),
-                           &rows);
+    db_param p[] = {DB_S(r->id), DB_I(r->now)};
+    int rc = owned_row(conn,
+                       "SELECT w.status, d.deleted_at FROM serve_webhooks w "
+                       "JOIN serve_destinations d ON d.id = w.destination_id "
+                       "WHERE w.id = $1 AND w.account_id = $2",
+                       r, &rows);
     if (rc != 0)
         return rc;
     char status[32];

@@ -305,6 +305,9 @@ int serve_store_w_key_revoke(db *conn, void *request);
 int serve_store_w_account_create(db *conn, void *request);
 /* → accounts (with scoped: only account), oldest first. */
 int serve_store_w_account_list(db *conn, void *request);
+/* For serve_store_access.c: db_query, logging the backend's message on a store failure. */
+int serve_store_query(db *conn, const char *sql, const db_param *params, size_t n, db_rows **rows,
+                      int64_t *changed);
 /* Frees the access outputs of r (serve_store_request_free calls it). */
 void serve_store_access_outputs_free(serve_store_request *r);
 

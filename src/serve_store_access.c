@@ -20,23 +20,12 @@
 
 #define KEY_COLS "id, name, account_id, permissions, created_at"
 
-/* Runs one statement, logging the backend's message on a store failure. */
-static int access_query(db *conn, const char *sql, const db_param *params, size_t n, db_rows **rows,
-                        int64_t *changed)
-{
-    int rc = db_query(conn, sql, params, n, rows, changed);
-    if (rc != 0 && rc != HOOKD_ECONFLICT)
-        log_error("store", "access query failed: %s", db_errmsg(conn));
-    return rc;
-}
-
 static void key_clear(serve_store_key *k)
 {
-    free(k->id);
-    free(k->name);
-    free(k->account);
-    free(k->permissions);
-    if (k->secret)
+    char *owned[] = {k->id, k->name, k->account, k->permissions};
+    for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
+        free(owned[i]);
+    if (k->secret) /* the one copy of a key's secret outside the answer */
         OPENSSL_cleanse(k->secret, strlen(k->secret));
     free(k->secret);
     memset(k, 0, sizeof *k);
@@ -74,7 +63,8 @@ static int account_exists(db *conn, const char *id, bool *exists)
 {
     db_rows *rows = NULL;
     db_param p[] = {DB_S(id)};
-    int rc = access_query(conn, "SELECT 1 FROM serve_accounts WHERE id = $1", p, 1, &rows, NULL);
+    int rc =
+        serve_store_query(conn, "SELECT 1 FROM serve_accounts WHERE id = $1", p, 1, &rows, NULL);
     if (rc != 0)
         return rc;
     *exists = db_rows_next(rows);
@@ -87,10 +77,10 @@ int serve_store_w_key_lookup(db *conn, void *arg)
     serve_store_request *r = arg;
     db_rows *rows = NULL;
     db_param p[] = {DB_S(r->digest)};
-    int rc = db_rows_first(access_query(conn,
-                                        "SELECT " KEY_COLS " FROM serve_access_keys "
-                                        "WHERE digest = $1 AND revoked_at IS NULL",
-                                        p, 1, &rows, NULL),
+    int rc = db_rows_first(serve_store_query(conn,
+                                             "SELECT " KEY_COLS " FROM serve_access_keys "
+                                             "WHERE digest = $1 AND revoked_at IS NULL",
+                                             p, 1, &rows, NULL),
                            &rows);
     if (rc != 0)
         return rc;
@@ -125,10 +115,11 @@ int serve_store_w_key_create(db *conn, void *arg)
     hookd_hex_encode(digest, sizeof digest, hex);
     db_param p[] = {DB_S(id),  DB_S(r->name), DB_SOPT(r->key_account), DB_S(r->permissions),
                     DB_S(hex), DB_I(r->now)};
-    rc = access_query(conn,
-                      "INSERT INTO serve_access_keys (id, name, account_id, permissions, digest, "
-                      "created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                      p, 6, NULL, NULL);
+    rc = serve_store_query(
+        conn,
+        "INSERT INTO serve_access_keys (id, name, account_id, permissions, digest, "
+        "created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        p, 6, NULL, NULL);
     if (rc != 0)
         return rc;
     r->key.id = xstrdup(id);
@@ -146,13 +137,13 @@ int serve_store_w_key_list(db *conn, void *arg)
     serve_store_request *r = arg;
     db_rows *rows = NULL;
     db_param p[] = {DB_S(r->account)};
-    int rc = access_query(conn,
-                          r->scoped ? "SELECT " KEY_COLS " FROM serve_access_keys "
-                                      "WHERE revoked_at IS NULL AND account_id = $1 "
-                                      "ORDER BY created_at, id"
-                                    : "SELECT " KEY_COLS " FROM serve_access_keys "
-                                      "WHERE revoked_at IS NULL ORDER BY created_at, id",
-                          p, r->scoped ? 1 : 0, &rows, NULL);
+    int rc = serve_store_query(conn,
+                               r->scoped ? "SELECT " KEY_COLS " FROM serve_access_keys "
+                                           "WHERE revoked_at IS NULL AND account_id = $1 "
+                                           "ORDER BY created_at, id"
+                                         : "SELECT " KEY_COLS " FROM serve_access_keys "
+                                           "WHERE revoked_at IS NULL ORDER BY created_at, id",
+                               p, r->scoped ? 1 : 0, &rows, NULL);
     if (rc != 0)
         return rc;
     size_t cap = 0;
@@ -169,7 +160,8 @@ int serve_store_w_key_revoke(db *conn, void *arg)
     serve_store_request *r = arg;
     db_param p[] = {DB_S(r->id), DB_I(r->now), DB_S(r->account)};
     int64_t changed = 0;
-    int rc = access_query(conn,
+    int rc =
+        serve_store_query(conn,
                           r->scoped ? "UPDATE serve_access_keys SET revoked_at = $2 WHERE id = $1 "
                                       "AND revoked_at IS NULL AND account_id = $3"
                                     : "UPDATE serve_access_keys SET revoked_at = $2 WHERE id = $1 "
@@ -184,9 +176,9 @@ int serve_store_w_account_create(db *conn, void *arg)
 {
     serve_store_request *r = arg;
     db_param p[] = {DB_S(r->id), DB_S(r->name), DB_I(r->now)};
-    int rc =
-        access_query(conn, "INSERT INTO serve_accounts (id, name, created_at) VALUES ($1, $2, $3)",
-                     p, 3, NULL, NULL);
+    int rc = serve_store_query(
+        conn, "INSERT INTO serve_accounts (id, name, created_at) VALUES ($1, $2, $3)", p, 3, NULL,
+        NULL);
     if (rc == HOOKD_ECONFLICT) {
         snprintf(r->why, sizeof r->why, "the account %s exists", r->id);
         return rc;
@@ -206,12 +198,12 @@ int serve_store_w_account_list(db *conn, void *arg)
     serve_store_request *r = arg;
     db_rows *rows = NULL;
     db_param p[] = {DB_S(r->account)};
-    int rc = access_query(conn,
-                          r->scoped ? "SELECT id, name, created_at FROM serve_accounts "
-                                      "WHERE id = $1"
-                                    : "SELECT id, name, created_at FROM serve_accounts "
-                                      "ORDER BY created_at, id",
-                          p, r->scoped ? 1 : 0, &rows, NULL);
+    int rc = serve_store_query(conn,
+                               r->scoped ? "SELECT id, name, created_at FROM serve_accounts "
+                                           "WHERE id = $1"
+                                         : "SELECT id, name, created_at FROM serve_accounts "
+                                           "ORDER BY created_at, id",
+                               p, r->scoped ? 1 : 0, &rows, NULL);
     if (rc != 0)
         return rc;
     size_t cap = 0;
