@@ -182,6 +182,12 @@ static int random_token(const char *prefix, size_t n, char *out, size_t outlen)
 
 /* ---- startup ---- */
 
+const char *const *serve_store_migrations(size_t *count)
+{
+    *count = sizeof migrations / sizeof migrations[0];
+    return migrations;
+}
+
 int serve_store_migrate(db *conn)
 {
     return db_migrate(conn, "serve", migrations, sizeof migrations / sizeof migrations[0]);

@@ -55,6 +55,10 @@
 /* Creates or migrates the serve_* tables. 0 or HOOKD_ESTORE. */
 int serve_store_migrate(db *conn);
 
+/* The schema's migrations (SQL of versions 1..*count), for tests that upgrade a store
+ * written by an earlier version. */
+const char *const *serve_store_migrations(size_t *count);
+
 /*
  * Finds the admin token's SHA-256 (32 bytes) in the store. When none is stored, generates a
  * token, stores only its digest, and copies the token into generated (genlen bytes, ≥ 80) so
