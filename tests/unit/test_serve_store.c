@@ -291,7 +291,7 @@ static void test_webhook_attempts_retry_recover(void **state)
  * upgrade: its rows are the default account's, its admin token is the bootstrap key. */
 static void test_upgrade_to_accounts(void **state)
 {
-    store_fixture *f = *state;
+    STORE_FIXTURE(state);
     size_t count = 0;
     const char *const *migrations = serve_store_migrations(&count);
     assert_true(count >= 4);
