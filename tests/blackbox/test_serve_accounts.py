@@ -4,6 +4,7 @@ second node too), keys trying to grant more than they hold, 1,000 accounts x 10 
 and the README's walk-through of MeetBit's setup with a key limited to it.
 HOOKD_BACKENDS: sqlite postgres
 """
+import json
 import time
 
 import harness
@@ -83,6 +84,14 @@ class AccountsTest(ServeCase):
             ("DELETE", "/v1/access-keys/" + spare, None, "access_keys.manage", {204}),
             ("DELETE", "/v1/destinations/" + d, None, "destinations.delete", {204}),
         ]
+        # the document names the same permission for each operation (x-permission)
+        _, _, raw = harness.request("GET", p.port, "/openapi.json")
+        paths = json.loads(raw)["paths"]
+        for method, path, _, perm, _ in routes:
+            template = path
+            for real in (d, e, w, spare):
+                template = template.replace(real, "{id}")
+            self.assertEqual(paths[template][method.lower()]["x-permission"], perm, template)
         for method, path, body, perm, ok in routes:
             without = self.key(p, [x for x in ALL if x != perm])["key"]
             with_it = self.key(p, [perm])["key"]
