@@ -16,6 +16,7 @@
 #include "log.h"
 #include "loop.h"
 #include "openapi.h"
+#include "serve_access.h"
 #include "serve_api_json.h"
 #include "serve_store.h"
 
@@ -40,8 +41,16 @@
 #define MAX_IDEMPOTENCY_KEY 255
 #define MAX_PAGE 100
 #define DEFAULT_PAGE 50
-#define MAX_FILTER 128      /* bytes of an id filter or cursor in a query */
-#define STATS_EVERY_MS 1000 /* /metrics counts the store's webhooks at most this often */
+#define MAX_FILTER 128         /* bytes of an id filter or cursor in a query */
+#define STATS_EVERY_MS 1000    /* /metrics counts the store's webhooks at most this often */
+#define ACCOUNT_SERIES_MAX 100 /* accounts with their own /metrics series; the rest: "other" */
+
+/* One account's series in /metrics. */
+typedef struct account_series {
+    char account[72];
+    metric *by_status[SERVE_STORE_STATUS_COUNT];
+    metric *attempts;
+} account_series;
 
 struct serve_api {
     struct evhttp *http;
@@ -53,13 +62,24 @@ struct serve_api {
     bool stopping;
     metric *webhooks_by_status[SERVE_STORE_STATUS_COUNT], *queue_depth, *store_queue, *events_total;
     int64_t stats_at; /* monotonic ms of the last count of webhooks by status, 0: never */
+    /* per-account series: the first ACCOUNT_SERIES_MAX accounts seen, then one "other"
+     * (at index ACCOUNT_SERIES_MAX) summing the rest, so the label count stays bounded */
+    account_series accounts[ACCOUNT_SERIES_MAX + 1];
+    size_t account_count;
 };
 
 typedef struct action action;
 
+/* Who makes a call: the key found for its Authorization header (SPEC §6). */
+typedef struct caller {
+    const char *account;  /* the account the call acts in (the key's, or X-Account-Id) */
+    unsigned permissions; /* serve_permission bits the key holds */
+    bool every_account;   /* the key is not bound to one account */
+} caller;
+
 /* Starts an action on the request; id is the path's {id} or NULL. */
 typedef void (*action_fn)(serve_api *a, struct evhttp_request *req, const char *id,
-                          const action *act);
+                          const action *act, const caller *who);
 
 /* What one route does: its handler, and for a store job its work and its answer. */
 struct action {
@@ -77,6 +97,7 @@ enum reply_kind {
     REPLY_RENDER,  /* act->render (or 204) with act->status */
     REPLY_EVENT,   /* the event answer text, 202 */
     REPLY_METRICS, /* the registry, refreshed from the counts */
+    REPLY_AUTH,    /* the key looked up: route the request (route_v1) */
 };
 
 /* One request waiting on the store. */
@@ -89,10 +110,57 @@ typedef struct pending {
     const action *act; /* REPLY_RENDER, REPLY_EVENT: the route's action */
 } pending;
 
+static void authorized_route(serve_api *a, struct evhttp_request *req, int rc,
+                             const serve_store_request *sr);
+
 /* ---- store jobs ---- */
+
+/* The series of account, registered on first sight; past the cap (and for an account
+ * named "other", whose label would collide) the "other" series. */
+static account_series *account_series_of(serve_api *a, const char *account)
+{
+    for (size_t i = 0; i < a->account_count; i++)
+        if (strcmp(a->accounts[i].account, account) == 0)
+            return &a->accounts[i];
+    bool own = a->account_count < ACCOUNT_SERIES_MAX && strcmp(account, "other") != 0;
+    account_series *s = &a->accounts[own ? a->account_count++ : ACCOUNT_SERIES_MAX];
+    if (s->attempts)
+        return s;
+    snprintf(s->account, sizeof s->account, "%s", own ? account : "other");
+    char labels[128];
+    for (size_t i = 0; i < SERVE_STORE_STATUS_COUNT; i++) {
+        snprintf(labels, sizeof labels, "account=\"%.64s\",status=\"%s\"", s->account,
+                 serve_store_statuses[i]);
+        s->by_status[i] = metrics_gauge(a->registry, "hookd_account_webhooks", labels,
+                                        "Webhooks in the store, by account and status.");
+    }
+    snprintf(labels, sizeof labels, "account=\"%.64s\"", s->account);
+    s->attempts = metrics_gauge(a->registry, "hookd_account_attempts", labels,
+                                "Attempts made for the account's webhooks in the store.");
+    return s;
+}
+
+/* Sets the per-account series from the store's count. */
+static void account_metrics_set(serve_api *a, const serve_store_request *sr)
+{
+    for (size_t i = 0; i <= ACCOUNT_SERIES_MAX; i++) {
+        for (size_t k = 0; k < SERVE_STORE_STATUS_COUNT; k++)
+            metric_set(a->accounts[i].by_status[k], 0);
+        metric_set(a->accounts[i].attempts, 0);
+    }
+    for (size_t i = 0; i < sr->account_stats_count; i++) {
+        const serve_store_account_stats *st = &sr->account_stats[i];
+        account_series *s = account_series_of(a, st->account);
+        for (size_t k = 0; k < SERVE_STORE_STATUS_COUNT; k++)
+            metric_add(s->by_status[k], (double)st->by_status[k]);
+        metric_add(s->attempts, (double)st->attempts);
+    }
+}
 
 static void metrics_reply(serve_api *a, struct evhttp_request *req, const serve_store_request *sr)
 {
+    if (sr)
+        account_metrics_set(a, sr);
     for (size_t i = 0; sr && i < SERVE_STORE_STATUS_COUNT; i++)
         metric_set(a->webhooks_by_status[i], (double)sr->by_status[i]);
     if (sr)
@@ -133,7 +201,12 @@ static void job_done(void *arg, int rc)
     pending *p = arg;
     serve_api *a = p->a;
     a->pending--;
-    if (p->kind == REPLY_METRICS) {
+    if (p->kind == REPLY_AUTH) {
+        if (a->stopping)
+            api_reply_unavailable(p->req, "shutting_down", "the server is shutting down");
+        else
+            authorized_route(a, p->req, rc, p->sr);
+    } else if (p->kind == REPLY_METRICS) {
         if (rc != 0)
             log_warn("api", "metrics: cannot count webhooks: %s", hookd_strerror(rc));
         else
@@ -172,11 +245,21 @@ static void submit_action(serve_api *a, struct evhttp_request *req, serve_store_
     submit(a, req, sr, act->work, REPLY_RENDER, act);
 }
 
+/* A store request acting in the caller's account. */
+static serve_store_request *request_new(const caller *who)
+{
+    serve_store_request *sr = serve_store_request_new(loop_now_ms());
+    free(sr->account);
+    sr->account = xstrdup(who->account);
+    sr->scoped = !who->every_account;
+    return sr;
+}
+
 /* The action for routes that need no input but the path's id. */
 static void handle_plain(serve_api *a, struct evhttp_request *req, const char *id,
-                         const action *act)
+                         const action *act, const caller *who)
 {
-    submit_action(a, req, serve_store_request_new(loop_now_ms()), id, act);
+    submit_action(a, req, request_new(who), id, act);
 }
 
 /* ---- input checks ---- */
@@ -478,8 +561,21 @@ static bool event_envelope(serve_api *a, struct evhttp_request *req, const char 
     return rc == 0;
 }
 
+/* The Idempotency-Key as stored: an account's keys never meet another's. The default
+ * account's are stored bare, as before accounts existed, so keys remembered before the
+ * upgrade still answer; any other is prefixed "<account>:" (':' is never in an id). */
+static char *idempotency_key(const caller *who, const char *key)
+{
+    if (!key || strcmp(who->account, "default") == 0)
+        return xstrdup(key);
+    size_t len = strlen(who->account) + 1 + strlen(key) + 1;
+    char *stored = xmalloc(len);
+    snprintf(stored, len, "%s:%s", who->account, key);
+    return stored;
+}
+
 static void handle_event_post(serve_api *a, struct evhttp_request *req, const char *id,
-                              const action *act)
+                              const action *act, const caller *who)
 {
     (void)id;
     size_t len;
@@ -490,14 +586,14 @@ static void handle_event_post(serve_api *a, struct evhttp_request *req, const ch
     json_t *body = body_object(req);
     if (!body)
         return;
-    serve_store_request *sr = serve_store_request_new(loop_now_ms());
+    serve_store_request *sr = request_new(who);
     bool ok = event_envelope(a, req, raw, len, body, sr);
     json_decref(body);
     if (!ok) {
         serve_store_request_free(sr);
         return;
     }
-    sr->idempotency_key = xstrdup(key);
+    sr->idempotency_key = idempotency_key(who, key);
     submit(a, req, sr, event_work, REPLY_EVENT, act);
 }
 
@@ -505,12 +601,12 @@ static void handle_event_post(serve_api *a, struct evhttp_request *req, const ch
 
 /* create (no id) or PATCH (id): the body's destination fields, then the store job. */
 static void handle_destination_write(serve_api *a, struct evhttp_request *req, const char *id,
-                                     const action *act)
+                                     const action *act, const caller *who)
 {
     json_t *body = body_object(req);
     if (!body)
         return;
-    serve_store_request *sr = serve_store_request_new(loop_now_ms());
+    serve_store_request *sr = request_new(who);
     bool ok = destination_fields(a, req, body, id == NULL, sr);
     json_decref(body);
     if (!ok) {
@@ -523,7 +619,7 @@ static void handle_destination_write(serve_api *a, struct evhttp_request *req, c
 /* POST …/secret/rotate: an optional body {"grace": "24h"} (a duration as on the command
  * line, at most SERVE_SECRET_MAX_GRACE_MS); no body, or no grace, replaces at once. */
 static void handle_rotate(serve_api *a, struct evhttp_request *req, const char *id,
-                          const action *act)
+                          const action *act, const caller *who)
 {
     size_t len = 0;
     (void)http_request_body(req, &len);
@@ -544,7 +640,7 @@ static void handle_rotate(serve_api *a, struct evhttp_request *req, const char *
             return;
         }
     }
-    serve_store_request *sr = serve_store_request_new(loop_now_ms());
+    serve_store_request *sr = request_new(who);
     sr->grace_ms = grace_ms;
     submit_action(a, req, sr, id, act);
 }
@@ -570,7 +666,7 @@ static bool recover_time(struct evhttp_request *req, const char *name, const jso
 
 /* {"since": T[, "until": T]}: the failed webhooks created at or after since and before until. */
 static void handle_recover(serve_api *a, struct evhttp_request *req, const char *id,
-                           const action *act)
+                           const action *act, const caller *who)
 {
     json_t *body = body_object(req);
     if (!body)
@@ -586,7 +682,7 @@ static void handle_recover(serve_api *a, struct evhttp_request *req, const char 
     }
     if (!ok)
         return;
-    serve_store_request *sr = serve_store_request_new(loop_now_ms());
+    serve_store_request *sr = request_new(who);
     sr->since = since;
     sr->until = until;
     submit_action(a, req, sr, id, act);
@@ -625,9 +721,9 @@ static const char *webhook_list_query(struct evhttp_request *req, serve_store_re
 }
 
 static void handle_webhook_list(serve_api *a, struct evhttp_request *req, const char *id,
-                                const action *act)
+                                const action *act, const caller *who)
 {
-    serve_store_request *sr = serve_store_request_new(loop_now_ms());
+    serve_store_request *sr = request_new(who);
     const char *bad = webhook_list_query(req, sr);
     if (bad) {
         api_reply_invalid_parameter(req, "%s", bad);
@@ -638,10 +734,11 @@ static void handle_webhook_list(serve_api *a, struct evhttp_request *req, const 
 }
 
 static void handle_event_types(serve_api *a, struct evhttp_request *req, const char *id,
-                               const action *act)
+                               const action *act, const caller *who)
 {
     (void)id;
     (void)act;
+    (void)who;
     char *text = hookd_catalog_to_json(a->opt.catalog);
     if (!text) {
         http_reply_error(req, 500, "internal_error", "cannot render the event types");
@@ -649,6 +746,111 @@ static void handle_event_types(serve_api *a, struct evhttp_request *req, const c
     }
     http_reply_text(req, 200, "application/json", text, strlen(text));
     free(text);
+}
+
+/* ---- accounts and access keys (SPEC §6) ---- */
+
+/* POST /v1/accounts {id, name}: only a key for every account creates accounts. */
+static void handle_account_create(serve_api *a, struct evhttp_request *req, const char *id,
+                                  const action *act, const caller *who)
+{
+    (void)id;
+    if (!who->every_account) {
+        http_reply_error(req, 403, "forbidden",
+                         "a key bound to one account cannot create accounts");
+        return;
+    }
+    json_t *body = body_object(req);
+    if (!body)
+        return;
+    const json_t *account_id = json_object_get(body, "id");
+    const json_t *name = json_object_get(body, "name");
+    bool ok = json_is_string(account_id) && serve_account_id_valid(json_string_value(account_id));
+    if (!ok)
+        http_reply_error(req, 422, "invalid_id", "id is required: 1 to 64 of a-z 0-9 _ -");
+    else if (!(ok = short_string(name, MAX_NAME)))
+        http_reply_error(req, 422, "invalid_name", "name is required: a string of 1 to %d bytes",
+                         MAX_NAME);
+    serve_store_request *sr = ok ? request_new(who) : NULL;
+    if (sr) {
+        sr->id = xstrdup(json_string_value(account_id));
+        sr->name = xstrdup(json_string_value(name));
+    }
+    json_decref(body);
+    if (sr)
+        submit_action(a, req, sr, NULL, act);
+}
+
+/* The new key's account from the body's member v (absent: the caller's own binding);
+ * answers 422 or 403 and returns false when refused. *account: NULL for every account. */
+static bool key_account(struct evhttp_request *req, const json_t *v, const caller *who,
+                        const char **account)
+{
+    *account = !v ? (who->every_account ? NULL : who->account)
+                  : (json_is_string(v) ? json_string_value(v) : NULL);
+    if (v && !json_is_null(v) && !(json_is_string(v) && serve_account_id_valid(*account))) {
+        http_reply_error(req, 422, "invalid_account",
+                         "account must be an account id, or null for every account");
+        return false;
+    }
+    if (!who->every_account && (!*account || strcmp(*account, who->account) != 0)) {
+        http_reply_error(req, 403, "forbidden", "this key cannot grant access to %s",
+                         *account ? "another account" : "every account");
+        return false;
+    }
+    return true;
+}
+
+/* The new key's permissions from v; answers 422, or 403 naming the first permission the
+ * caller does not hold itself, and returns false when refused. */
+static bool key_permissions(struct evhttp_request *req, const json_t *v, const caller *who)
+{
+    unsigned mask = 0;
+    size_t bad = 0;
+    if (!serve_permissions_parse(v, &mask, &bad) || json_array_size(v) == 0) {
+        http_reply_error(req, 422, "invalid_permissions",
+                         "permissions must be a non-empty array of permission names%s",
+                         json_array_size(v) ? " (an unknown one at the index given)" : "");
+        (void)bad;
+        return false;
+    }
+    for (unsigned bit = SERVE_PERM_STAR; bit != 0; bit >>= 1) { /* "*" first: it is all */
+        if ((mask & bit) && !serve_permissions_hold(who->permissions, bit)) {
+            http_reply_error(req, 403, "forbidden",
+                             "cannot grant permission %s: this key does not hold it",
+                             serve_permission_name(bit));
+            return false;
+        }
+    }
+    return true;
+}
+
+/* POST /v1/access-keys {name, account, permissions}: a key grants at most what it holds. */
+static void handle_key_create(serve_api *a, struct evhttp_request *req, const char *id,
+                              const action *act, const caller *who)
+{
+    (void)id;
+    json_t *body = body_object(req);
+    if (!body)
+        return;
+    const json_t *name = json_object_get(body, "name");
+    const json_t *permissions = json_object_get(body, "permissions");
+    const char *account = NULL;
+    bool ok = short_string(name, MAX_NAME);
+    if (!ok)
+        http_reply_error(req, 422, "invalid_name", "name is required: a string of 1 to %d bytes",
+                         MAX_NAME);
+    ok = ok && key_account(req, json_object_get(body, "account"), who, &account) &&
+         key_permissions(req, permissions, who);
+    serve_store_request *sr = ok ? request_new(who) : NULL;
+    if (sr) {
+        sr->name = xstrdup(json_string_value(name));
+        sr->key_account = xstrdup(account);
+        sr->permissions = http_json_text(permissions);
+    }
+    json_decref(body);
+    if (sr)
+        submit_action(a, req, sr, NULL, act);
 }
 
 /* ---- routes ---- */
@@ -659,23 +861,36 @@ static const struct {
     const char *pattern;
     serve_api_method method;
     serve_api_action action;
+    unsigned permission; /* what the key must hold (SPEC §6); checked before the action */
 } routes[] = {
-    {"destinations", SERVE_API_GET, SERVE_API_DESTINATION_LIST},
-    {"destinations", SERVE_API_POST, SERVE_API_DESTINATION_CREATE},
-    {"destinations/:id", SERVE_API_GET, SERVE_API_DESTINATION_GET},
-    {"destinations/:id", SERVE_API_PATCH, SERVE_API_DESTINATION_UPDATE},
-    {"destinations/:id", SERVE_API_DELETE, SERVE_API_DESTINATION_DELETE},
-    {"destinations/:id/activate", SERVE_API_POST, SERVE_API_DESTINATION_ACTIVATE},
-    {"destinations/:id/deactivate", SERVE_API_POST, SERVE_API_DESTINATION_DEACTIVATE},
-    {"destinations/:id/secret", SERVE_API_GET, SERVE_API_DESTINATION_SECRET},
-    {"destinations/:id/secret/rotate", SERVE_API_POST, SERVE_API_DESTINATION_ROTATE},
-    {"destinations/:id/recover", SERVE_API_POST, SERVE_API_DESTINATION_RECOVER},
-    {"events", SERVE_API_POST, SERVE_API_EVENT_CREATE},
-    {"events/:id", SERVE_API_GET, SERVE_API_EVENT_GET},
-    {"webhooks", SERVE_API_GET, SERVE_API_WEBHOOK_LIST},
-    {"webhooks/:id", SERVE_API_GET, SERVE_API_WEBHOOK_GET},
-    {"webhooks/:id/retry", SERVE_API_POST, SERVE_API_WEBHOOK_RETRY},
-    {"event-types", SERVE_API_GET, SERVE_API_EVENT_TYPES},
+    {"destinations", SERVE_API_GET, SERVE_API_DESTINATION_LIST, SERVE_PERM_DESTINATIONS_READ},
+    {"destinations", SERVE_API_POST, SERVE_API_DESTINATION_CREATE, SERVE_PERM_DESTINATIONS_CREATE},
+    {"destinations/:id", SERVE_API_GET, SERVE_API_DESTINATION_GET, SERVE_PERM_DESTINATIONS_READ},
+    {"destinations/:id", SERVE_API_PATCH, SERVE_API_DESTINATION_UPDATE,
+     SERVE_PERM_DESTINATIONS_UPDATE},
+    {"destinations/:id", SERVE_API_DELETE, SERVE_API_DESTINATION_DELETE,
+     SERVE_PERM_DESTINATIONS_DELETE},
+    {"destinations/:id/activate", SERVE_API_POST, SERVE_API_DESTINATION_ACTIVATE,
+     SERVE_PERM_DESTINATIONS_ACTIVATE},
+    {"destinations/:id/deactivate", SERVE_API_POST, SERVE_API_DESTINATION_DEACTIVATE,
+     SERVE_PERM_DESTINATIONS_ACTIVATE},
+    {"destinations/:id/secret", SERVE_API_GET, SERVE_API_DESTINATION_SECRET,
+     SERVE_PERM_DESTINATIONS_SECRET},
+    {"destinations/:id/secret/rotate", SERVE_API_POST, SERVE_API_DESTINATION_ROTATE,
+     SERVE_PERM_DESTINATIONS_SECRET},
+    {"destinations/:id/recover", SERVE_API_POST, SERVE_API_DESTINATION_RECOVER,
+     SERVE_PERM_WEBHOOKS_RETRY},
+    {"events", SERVE_API_POST, SERVE_API_EVENT_CREATE, SERVE_PERM_EVENTS_CREATE},
+    {"events/:id", SERVE_API_GET, SERVE_API_EVENT_GET, SERVE_PERM_EVENTS_READ},
+    {"webhooks", SERVE_API_GET, SERVE_API_WEBHOOK_LIST, SERVE_PERM_WEBHOOKS_READ},
+    {"webhooks/:id", SERVE_API_GET, SERVE_API_WEBHOOK_GET, SERVE_PERM_WEBHOOKS_READ},
+    {"webhooks/:id/retry", SERVE_API_POST, SERVE_API_WEBHOOK_RETRY, SERVE_PERM_WEBHOOKS_RETRY},
+    {"event-types", SERVE_API_GET, SERVE_API_EVENT_TYPES, SERVE_PERM_NONE},
+    {"accounts", SERVE_API_GET, SERVE_API_ACCOUNT_LIST, SERVE_PERM_ACCOUNTS_MANAGE},
+    {"accounts", SERVE_API_POST, SERVE_API_ACCOUNT_CREATE, SERVE_PERM_ACCOUNTS_MANAGE},
+    {"access-keys", SERVE_API_GET, SERVE_API_KEY_LIST, SERVE_PERM_ACCESS_KEYS_MANAGE},
+    {"access-keys", SERVE_API_POST, SERVE_API_KEY_CREATE, SERVE_PERM_ACCESS_KEYS_MANAGE},
+    {"access-keys/:id", SERVE_API_DELETE, SERVE_API_KEY_DELETE, SERVE_PERM_ACCESS_KEYS_MANAGE},
 };
 
 static const char *const method_names[] = {"GET", "POST", "PATCH", "DELETE"};
@@ -756,18 +971,23 @@ static const action actions[SERVE_API_ACTION_COUNT] = {
     [SERVE_API_WEBHOOK_RETRY] = {handle_plain, serve_store_w_webhook_retry,
                                  serve_api_webhook_only_json, 202, "webhook", true, false},
     [SERVE_API_EVENT_TYPES] = {handle_event_types, NULL, NULL, 200, "event type", false, false},
+    [SERVE_API_ACCOUNT_LIST] = {handle_plain, serve_store_w_account_list,
+                                serve_api_account_list_json, 200, "account", false, false},
+    [SERVE_API_ACCOUNT_CREATE] = {handle_account_create, serve_store_w_account_create,
+                                  serve_api_account_one_json, 201, "account", false, false},
+    [SERVE_API_KEY_LIST] = {handle_plain, serve_store_w_key_list, serve_api_key_list_json, 200,
+                            "access key", false, false},
+    [SERVE_API_KEY_CREATE] = {handle_key_create, serve_store_w_key_create, serve_api_key_one_json,
+                              201, "account", false, false},
+    [SERVE_API_KEY_DELETE] = {handle_plain, serve_store_w_key_revoke, NULL, 204, "access key",
+                              false, false},
 };
 
-/* The one check of a request's credentials, on its headers alone: run by the front door
- * before the body is read (serve_api_head) and again by the handler. */
 bool serve_api_authorize_headers(const serve_api *a, const struct evkeyvalq *headers)
 {
-    return api_bearer_matches(evhttp_find_header(headers, "Authorization"), a->opt.token_digest);
-}
-
-static bool authorized(const serve_api *a, struct evhttp_request *req)
-{
-    return serve_api_authorize_headers(a, evhttp_request_get_input_headers(req));
+    (void)a;
+    const char *h = evhttp_find_header(headers, "Authorization");
+    return h && strncasecmp(h, "Bearer ", 7) == 0 && h[7 + strspn(h + 7, " ")] != '\0';
 }
 
 /* The front door's check of a head (http_server.h): /v1/… without the token is answered
@@ -788,6 +1008,53 @@ static bool serve_api_head(void *arg, const http_head *head, http_verdict *v)
     return false;
 }
 
+unsigned serve_api_route_permission(serve_api_action which)
+{
+    for (size_t r = 0; r < sizeof routes / sizeof routes[0]; r++)
+        if (routes[r].action == which)
+            return routes[r].permission;
+    return SERVE_PERM_STAR; /* not routed: nothing grants it but "*" */
+}
+
+static void reply_unauthorized(struct evhttp_request *req)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+    http_reply_error(req, 401, "unauthorized",
+                     "a valid Authorization: Bearer <key> header is required");
+}
+
+/*
+ * Starts checking the request's key from its headers alone (nothing of the body is read):
+ * its SHA-256 is looked up in the store, with the account X-Account-Id names; the job's
+ * answer routes the request (authorized_route). Answers 401 at once without a bearer token.
+ * Looking the key up on every request, rather than caching keys, is what makes a
+ * revocation hold from the next request on every node.
+ */
+static void authorize(serve_api *a, struct evhttp_request *req)
+{
+    const struct evkeyvalq *headers = evhttp_request_get_input_headers(req);
+    const char *h = evhttp_find_header(headers, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
+        reply_unauthorized(req);
+        return;
+    }
+    const char *token = h + 7;
+    while (*token == ' ')
+        token++;
+    unsigned char digest[32];
+    char hex[65];
+    SHA256((const unsigned char *)token, strlen(token), digest);
+    hookd_hex_encode(digest, sizeof digest, hex);
+    serve_store_request *sr = serve_store_request_new(loop_now_ms());
+    sr->digest = xstrdup(hex);
+    const char *asked = evhttp_find_header(headers, "X-Account-Id");
+    if (asked) { /* a malformed id names no account: 404 for a key of every account */
+        free(sr->account);
+        sr->account = xstrdup(serve_account_id_valid(asked) ? asked : "");
+    }
+    submit(a, req, sr, serve_store_w_key_lookup, REPLY_AUTH, NULL);
+}
+
 static serve_api_method method_of(struct evhttp_request *req)
 {
     switch (evhttp_request_get_command(req)) {
@@ -804,19 +1071,53 @@ static serve_api_method method_of(struct evhttp_request *req)
     }
 }
 
-/* Routes /v1/… (segs[0] == "v1"), once authorized. */
-static void route_v1(serve_api *a, struct evhttp_request *req, char **segs, size_t n)
+/* Routes /v1/… once the key is known: the route, then the permission it declares (403
+ * naming it), then the account (404: a key for every account naming none), and only then
+ * the action, so nothing about a resource is read for a caller who may not see it. */
+static void route_v1(serve_api *a, struct evhttp_request *req, const caller *who,
+                     bool account_exists)
 {
+    char *path = http_request_path(req);
+    char *segs[8];
+    size_t n = http_path_split(path, segs, 8);
+    free(path);
     const char *id = NULL;
     char allow[64];
-    int r = serve_api_route_match((const char *const *)segs + 1, n - 1, method_of(req), &id, allow,
-                                  sizeof allow);
+    int r = n < 1 ? SERVE_API_NO_ROUTE
+                  : serve_api_route_match((const char *const *)segs + 1, n - 1, method_of(req), &id,
+                                          allow, sizeof allow);
+    unsigned need = r >= 0 ? serve_api_route_permission((serve_api_action)r) : 0;
     if (r == SERVE_API_NO_ROUTE)
         api_reply_no_route(req);
     else if (r == SERVE_API_BAD_METHOD)
         api_reply_method_not_allowed(req, allow);
+    else if (!serve_permissions_hold(who->permissions, need))
+        http_reply_error(req, 403, "forbidden", "missing permission %s",
+                         serve_permission_name(need));
+    else if (!account_exists)
+        http_reply_error(req, 404, "not_found", "account not found");
     else
-        actions[r].handle(a, req, id, &actions[r]);
+        actions[r].handle(a, req, id, &actions[r], who);
+    if (n > 0)
+        free(segs[0]);
+}
+
+/* The key lookup's answer (authorize): 401 without a live key, else the route. */
+static void authorized_route(serve_api *a, struct evhttp_request *req, int rc,
+                             const serve_store_request *sr)
+{
+    if (rc == HOOKD_ENOTFOUND) {
+        reply_unauthorized(req);
+        return;
+    }
+    if (rc != 0) {
+        api_reply_store_error(req, rc, "access key", NULL);
+        return;
+    }
+    caller who = {.account = sr->account,
+                  .permissions = serve_permissions_from_text(sr->key.permissions),
+                  .every_account = sr->key.account == NULL};
+    route_v1(a, req, &who, sr->account_exists);
 }
 
 /* /metrics: counting webhooks by status reads the whole table, so a scrape within
@@ -853,13 +1154,7 @@ static void serve_api_handle(struct evhttp_request *req, void *arg)
     } else if (n == 1 && strcmp(segs[0], "openapi.json") == 0) {
         http_reply_text(req, 200, "application/json", serve_openapi_json, serve_openapi_json_len);
     } else if (n >= 1 && strcmp(segs[0], "v1") == 0) {
-        if (!authorized(a, req)) {
-            evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
-            http_reply_error(req, 401, "unauthorized",
-                             "a valid Authorization: Bearer <token> header is required");
-        } else {
-            route_v1(a, req, segs, n);
-        }
+        authorize(a, req);
     } else {
         api_reply_no_route(req);
     }

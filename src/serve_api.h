@@ -3,11 +3,13 @@
  * the event-type catalog, /healthz (liveness), /readyz (the store answers and takes writes:
  * api_readyz) and /metrics, on an evhttp server.
  *
- * Every /v1/ call needs `Authorization: Bearer <token>` (compared in constant time, as
- * SHA-256 digests). Every store access is a job on the db_worker; the answer is sent from its
- * done callback, after the batch holding it has committed (so a 202 for an event means the
- * event and all its webhooks are durable). Errors, times and statuses are the dialect of
- * api_common.h, shared with the receiver's admin API; answers are built from the store's
+ * Every /v1/ call needs `Authorization: Bearer <key>`: an access key (SPEC §6), looked up by
+ * its SHA-256 in the store on every request (so a revocation holds from the next request on
+ * every node), then checked against the permission its route declares and bound to its
+ * account, before the route's own work starts. Every store access is a job on the db_worker; the
+ * answer is sent from its done callback, after the batch holding it has committed (so a 202 for an
+ * event means the event and all its webhooks are durable). Errors, times and statuses are the
+ * dialect of api_common.h, shared with the receiver's admin API; answers are built from the store's
  * structs by serve_api_json.c.
  *
  * Thread: loop thread only.
@@ -30,7 +32,6 @@ struct evhttp;
 typedef struct serve_api serve_api;
 
 typedef struct serve_api_options {
-    unsigned char token_digest[32];        /* SHA-256 of the admin token */
     const hookd_catalog *catalog;          /* the event types; outlives the api */
     const http_client_options *url_policy; /* schemes a destination URL may use */
 } serve_api_options;
@@ -76,6 +77,11 @@ typedef enum serve_api_action {
     SERVE_API_WEBHOOK_GET,
     SERVE_API_WEBHOOK_RETRY,
     SERVE_API_EVENT_TYPES,
+    SERVE_API_ACCOUNT_LIST,
+    SERVE_API_ACCOUNT_CREATE,
+    SERVE_API_KEY_LIST,
+    SERVE_API_KEY_CREATE,
+    SERVE_API_KEY_DELETE,
     SERVE_API_ACTION_COUNT,
 } serve_api_action;
 
@@ -92,8 +98,12 @@ int serve_api_route_match(const char *const *segs, size_t n, serve_api_method me
                           const char **id, char *allow, size_t allow_len);
 
 struct evkeyvalq;
-/* True when the request headers carry the API's credentials (Authorization: Bearer). The
- * one place a request is authorized; the front door calls it before the body is read. */
+/* True when the request headers carry a bearer key (Authorization: Bearer …): what the front
+ * door checks before the body is read. Whether the key is valid, and what it may do, needs
+ * the store: the API looks it up once the request is whole (serve_access.h). */
 bool serve_api_authorize_headers(const serve_api *a, const struct evkeyvalq *headers);
+/* The permission (serve_access.h bits) the route of action declares; SERVE_PERM_NONE for
+ * one any valid key may call. */
+unsigned serve_api_route_permission(serve_api_action which);
 
 #endif

@@ -158,3 +158,50 @@ char *serve_api_event_answer_text(const serve_store_request *r)
     json_decref(answer);
     return text;
 }
+
+/* ---- accounts and access keys (SPEC §6) ---- */
+
+static json_t *key_json(const serve_store_key *k)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", string_or_null(k->id));
+    json_object_set_new(o, "name", string_or_null(k->name));
+    json_object_set_new(o, "account", string_or_null(k->account));
+    json_object_set_new(o, "permissions", parsed(k->permissions, json_array()));
+    json_object_set_new(o, "created_at", api_time_json(k->created_at));
+    if (k->secret)
+        json_object_set_new(o, "key", string_or_null(k->secret));
+    return o;
+}
+
+json_t *serve_api_key_one_json(const serve_store_request *r)
+{
+    return key_json(&r->key);
+}
+
+json_t *serve_api_key_list_json(const serve_store_request *r)
+{
+    json_t *data = json_array();
+    for (size_t i = 0; i < r->key_count; i++)
+        json_array_append_new(data, key_json(&r->keys[i]));
+    return json_pack("{s:o}", "data", data);
+}
+
+static json_t *account_json(const serve_store_account *acc)
+{
+    return json_pack("{s:o, s:o, s:o}", "id", string_or_null(acc->id), "name",
+                     string_or_null(acc->name), "created_at", api_time_json(acc->created_at));
+}
+
+json_t *serve_api_account_one_json(const serve_store_request *r)
+{
+    return r->account_count > 0 ? account_json(&r->accounts[0]) : json_object();
+}
+
+json_t *serve_api_account_list_json(const serve_store_request *r)
+{
+    json_t *data = json_array();
+    for (size_t i = 0; i < r->account_count; i++)
+        json_array_append_new(data, account_json(&r->accounts[i]));
+    return json_pack("{s:o}", "data", data);
+}

@@ -53,4 +53,11 @@ json_t *serve_api_event_json(const serve_store_request *r);
  * {"id","event","created_at","webhooks":[{"id","destination_id"}…]}. */
 char *serve_api_event_answer_text(const serve_store_request *r);
 
+/* Access keys: one (the create answer carries the secret as "key", once) and the list
+ * (never a secret); accounts: one and the list. */
+json_t *serve_api_key_one_json(const serve_store_request *r);
+json_t *serve_api_key_list_json(const serve_store_request *r);
+json_t *serve_api_account_one_json(const serve_store_request *r);
+json_t *serve_api_account_list_json(const serve_store_request *r);
+
 #endif

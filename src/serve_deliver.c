@@ -114,12 +114,14 @@ static int deliver_extend_work(db *conn, void *ctx, const char *owner, int64_t l
 static void deliver_recorded(void *ctx, void *payload, const engine_outcome *eo, int rc)
 {
     serve_deliver *d = ctx;
-    const serve_store_outcome *o = ((serve_store_claimed *)payload)->outcome;
+    const serve_store_claimed *it = payload;
+    const serve_store_outcome *o = it->outcome;
     (void)eo;
     if (rc == HOOKD_ELEASE)
         metric_add(d->lease_lost, 1);
     else if (rc == 0 && o->deactivated)
-        log_warn("deliver", "destination %s deactivated: %s", o->destination_id,
+        log_warn("deliver", "account %s destination %s deactivated: %s", it->account_id,
+                 o->destination_id,
                  o->deactivate_reason ? o->deactivate_reason : "every attempt failed for too long");
 }
 
@@ -167,7 +169,7 @@ static void attempt_done(void *arg, const http_result *res)
     metric_observe(d->latency, (double)res->duration_ms);
     serve_store_outcome_free(it->outcome);
     it->outcome = outcome_new(d, it, res, success);
-    log_debug("deliver", "webhook %s attempt %lld: %s", it->webhook_id,
+    log_debug("deliver", "account %s webhook %s attempt %lld: %s", it->account_id, it->webhook_id,
               (long long)(it->attempt_count + 1), success ? "delivered" : it->outcome->error);
     engine_result result = {
         .success = success,

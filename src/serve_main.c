@@ -342,19 +342,19 @@ static int serve_open_store(serve_state *st)
     return 0;
 }
 
-/* The API's token digest: of --api-token, or of the token stored (generated and printed
+/* The admin token's digest: of --api-token, or of the token stored (generated and printed
  * once at first start). The token itself is never logged. */
-static int serve_token(serve_state *st)
+static int serve_token_digest(serve_state *st, unsigned char digest[32])
 {
     const char *token = st->config->token;
     if (token) {
-        SHA256((const unsigned char *)token, strlen(token), st->api_options.token_digest);
+        SHA256((const unsigned char *)token, strlen(token), digest);
         return 0;
     }
     char generated[128];
     bool was_generated = false;
-    if (serve_store_admin_token(st->conn, st->api_options.token_digest, generated, sizeof generated,
-                                &was_generated) != 0) {
+    if (serve_store_admin_token(st->conn, digest, generated, sizeof generated, &was_generated) !=
+        0) {
         fprintf(stderr, "hookd serve: cannot read or store the admin token: %s\n",
                 db_errmsg(st->conn));
         return -1;
@@ -370,6 +370,22 @@ static int serve_token(serve_state *st)
     OPENSSL_cleanse(generated, sizeof generated);
     if (fflush(stdout) != 0) {
         fputs("hookd serve: cannot print the admin token\n", stderr);
+        return -1;
+    }
+    return 0;
+}
+
+/* The admin token is the bootstrap access key ("*" on every account, SPEC §6): the API
+ * finds it in the store like every other key. */
+static int serve_token(serve_state *st)
+{
+    unsigned char digest[32];
+    if (serve_token_digest(st, digest) != 0)
+        return -1;
+    int rc = serve_store_bootstrap_key(st->conn, digest);
+    OPENSSL_cleanse(digest, sizeof digest);
+    if (rc != 0) {
+        fprintf(stderr, "hookd serve: cannot store the bootstrap key: %s\n", db_errmsg(st->conn));
         return -1;
     }
     return 0;

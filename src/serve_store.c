@@ -100,6 +100,35 @@ static const char *const migrations[] = {
      * grace keeps valid (serve_secret.h: JSON text, NULL for none). */
     "ALTER TABLE serve_destinations ADD COLUMN format TEXT NOT NULL DEFAULT 'meetbit';"
     "ALTER TABLE serve_destinations ADD COLUMN previous_secrets TEXT;",
+    /* 4: accounts and access keys (SPEC §6). Every existing row moves into "default"; the
+     * fan-out reads subscriptions by (account, type), so one account's destinations are
+     * found without walking the others'. The stored admin token becomes the bootstrap key
+     * (with --api-token, serve_store_bootstrap_key sets its digest at start). */
+    "CREATE TABLE serve_accounts ("
+    "  id TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  created_at BIGINT NOT NULL);"
+    "INSERT INTO serve_accounts (id, name, created_at) VALUES ('default', 'default', 0);"
+    "ALTER TABLE serve_destinations ADD COLUMN account_id TEXT NOT NULL DEFAULT 'default';"
+    "ALTER TABLE serve_subscriptions ADD COLUMN account_id TEXT NOT NULL DEFAULT 'default';"
+    "ALTER TABLE serve_events ADD COLUMN account_id TEXT NOT NULL DEFAULT 'default';"
+    "ALTER TABLE serve_webhooks ADD COLUMN account_id TEXT NOT NULL DEFAULT 'default';"
+    "DROP INDEX IF EXISTS serve_subscriptions_type;"
+    "CREATE INDEX serve_subscriptions_account_type ON serve_subscriptions "
+    "  (account_id, event_type);"
+    "CREATE INDEX serve_destinations_account ON serve_destinations (account_id, created_at);"
+    "CREATE INDEX serve_webhooks_account ON serve_webhooks (account_id, created_at, id);"
+    "CREATE TABLE serve_access_keys ("
+    "  id TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  account_id TEXT,"
+    "  permissions TEXT NOT NULL,"
+    "  digest TEXT NOT NULL UNIQUE,"
+    "  created_at BIGINT NOT NULL,"
+    "  revoked_at BIGINT);"
+    "INSERT INTO serve_access_keys (id, name, account_id, permissions, digest, created_at) "
+    "  SELECT 'bootstrap', 'bootstrap', NULL, '[\"*\"]', value, 0 FROM serve_settings "
+    "  WHERE name = 'admin_token_sha256';",
 };
 
 /* The columns dest_read reads, in its order. */
@@ -119,6 +148,12 @@ static int query(db *conn, const char *sql, const db_param *params, size_t n, db
     if (rc != 0 && rc != HOOKD_ECONFLICT)
         log_error("store", "query failed: %s", db_errmsg(conn));
     return rc;
+}
+
+int serve_store_query(db *conn, const char *sql, const db_param *params, size_t n, db_rows **rows,
+                      int64_t *changed)
+{
+    return query(conn, sql, params, n, rows, changed);
 }
 
 /* Runs an UPDATE of one live row: HOOKD_ENOTFOUND when it changed none. */
@@ -146,6 +181,12 @@ static int random_token(const char *prefix, size_t n, char *out, size_t outlen)
 }
 
 /* ---- startup ---- */
+
+const char *const *serve_store_migrations(size_t *count)
+{
+    *count = sizeof migrations / sizeof migrations[0];
+    return migrations;
+}
 
 int serve_store_migrate(db *conn)
 {
@@ -197,6 +238,18 @@ int serve_store_admin_token(db *conn, unsigned char digest[32], char *generated,
     return 0;
 }
 
+int serve_store_bootstrap_key(db *conn, const unsigned char digest[32])
+{
+    char hex[65];
+    hookd_hex_encode(digest, 32, hex);
+    db_param p[] = {DB_S(hex)};
+    return query(conn,
+                 "INSERT INTO serve_access_keys (id, name, account_id, permissions, digest, "
+                 "created_at) VALUES ('bootstrap', 'bootstrap', NULL, '[\"*\"]', $1, 0) "
+                 "ON CONFLICT (id) DO UPDATE SET digest = excluded.digest",
+                 p, 1, NULL, NULL);
+}
+
 int serve_store_release(db *conn, const char *prefix, int64_t *released)
 {
     /* An exact prefix, not LIKE: SQLite's LIKE ignores case, and '_' would be a wildcard. */
@@ -226,6 +279,7 @@ serve_store_request *serve_store_request_new(int64_t now)
     serve_store_request *r = xcalloc(1, sizeof *r);
     r->now = now;
     r->until = INT64_MAX; /* recover: no upper bound unless the caller sets one */
+    r->account = xstrdup("default");
     return r;
 }
 
@@ -274,6 +328,7 @@ static void request_outputs_free(serve_store_request *r)
     free(r->attempts);
     free(r->next);
     free(r->result_text);
+    serve_store_access_outputs_free(r);
 }
 
 void serve_store_request_free(serve_store_request *r)
@@ -294,6 +349,10 @@ void serve_store_request_free(serve_store_request *r)
     free(r->filter_destination_id);
     free(r->filter_status);
     free(r->after);
+    free(r->account);
+    free(r->digest);
+    free(r->key_account);
+    free(r->permissions);
     request_outputs_free(r);
     free(r);
 }
@@ -321,17 +380,24 @@ static void dest_read(db_rows *rows, bool with_secret, serve_store_destination *
                            &d->previous_count);
 }
 
+/* The row of sql (its $1: r->id, its $2: r->account, so another account's object is not
+ * found) into *rows, positioned on it. HOOKD_ENOTFOUND when there is none. */
+static int owned_row(db *conn, const char *sql, const serve_store_request *r, db_rows **rows)
+{
+    db_param p[] = {DB_S(r->id), DB_S(r->account)};
+    return db_rows_first(query(conn, sql, p, 2, rows, NULL), rows);
+}
+
 /* Reads the live destination id into *out (cleared first). HOOKD_ENOTFOUND when it does
  * not exist. */
-static int dest_load(db *conn, const char *id, bool with_secret, serve_store_destination *out)
+static int dest_load(db *conn, const serve_store_request *r, bool with_secret,
+                     serve_store_destination *out)
 {
     db_rows *rows = NULL;
-    db_param p[] = {DB_S(id)};
-    int rc = db_rows_first(query(conn,
-                                 "SELECT " DEST_COLS " FROM serve_destinations "
-                                 "WHERE id = $1 AND deleted_at IS NULL",
-                                 p, 1, &rows, NULL),
-                           &rows);
+    int rc = owned_row(conn,
+                       "SELECT " DEST_COLS " FROM serve_destinations "
+                       "WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL",
+                       r, &rows);
     if (rc != 0)
         return rc;
     destination_clear(out);
@@ -341,18 +407,18 @@ static int dest_load(db *conn, const char *id, bool with_secret, serve_store_des
 }
 
 /* Reads the live destination id with its secret and the previous ones still valid at now. */
-static int dest_secrets(db *conn, const char *id, int64_t now, serve_store_destination *out)
+static int dest_secrets(db *conn, const serve_store_request *r, serve_store_destination *out)
 {
-    int rc = dest_load(conn, id, true, out);
+    int rc = dest_load(conn, r, true, out);
     if (rc == 0)
-        serve_secret_prune(out->previous, &out->previous_count, now);
+        serve_secret_prune(out->previous, &out->previous_count, r->now);
     return rc;
 }
 
 /* Replaces the subscriptions of destination id by the types of events_json. */
-static int subscriptions_set(db *conn, const char *id, const char *events_json)
+static int subscriptions_set(db *conn, const char *id, const char *account, const char *events_json)
 {
-    db_param p[2] = {DB_S(id)};
+    db_param p[3] = {DB_S(id), DB_S(""), DB_S(account)};
     int rc =
         query(conn, "DELETE FROM serve_subscriptions WHERE destination_id = $1", p, 1, NULL, NULL);
     if (rc != 0 || !events_json)
@@ -370,9 +436,9 @@ static int subscriptions_set(db *conn, const char *id, const char *events_json)
             continue;
         p[1] = DB_S(json_string_value(v));
         rc = query(conn,
-                   "INSERT INTO serve_subscriptions (destination_id, event_type) "
-                   "VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                   p, 2, NULL, NULL);
+                   "INSERT INTO serve_subscriptions (destination_id, event_type, account_id) "
+                   "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                   p, 3, NULL, NULL);
         if (rc != 0)
             break;
     }
@@ -398,16 +464,20 @@ int serve_store_w_destination_create(db *conn, void *arg)
                     DB_S(r->headers_json ? r->headers_json : "{}"),
                     DB_S(secret),
                     DB_I(r->now),
-                    DB_S(format)};
+                    DB_S(format),
+                    DB_S(r->account)};
     rc = query(conn,
                "INSERT INTO serve_destinations (id, name, url, description, events, headers, "
-               "secret, active, created_at, updated_at, format) "
-               "VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $8, $9)",
-               p, 9, NULL, NULL);
+               "secret, active, created_at, updated_at, format, account_id) "
+               "VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $8, $9, $10)",
+               p, 10, NULL, NULL);
     if (rc == 0)
-        rc = subscriptions_set(conn, id, r->events_json);
-    if (rc == 0)
-        rc = dest_secrets(conn, id, r->now, &r->destination);
+        rc = subscriptions_set(conn, id, r->account, r->events_json);
+    if (rc == 0) {
+        free(r->id);
+        r->id = xstrdup(id);
+        rc = dest_secrets(conn, r, &r->destination);
+    }
     return rc;
 }
 
@@ -415,10 +485,11 @@ int serve_store_w_destination_list(db *conn, void *arg)
 {
     serve_store_request *r = arg;
     db_rows *rows = NULL;
+    db_param p[] = {DB_S(r->account)};
     int rc = query(conn,
-                   "SELECT " DEST_COLS " FROM serve_destinations WHERE deleted_at IS NULL "
-                   "ORDER BY created_at, id",
-                   NULL, 0, &rows, NULL);
+                   "SELECT " DEST_COLS " FROM serve_destinations WHERE account_id = $1 "
+                   "AND deleted_at IS NULL ORDER BY created_at, id",
+                   p, 1, &rows, NULL);
     if (rc != 0)
         return rc;
     size_t cap = 0;
@@ -435,14 +506,14 @@ int serve_store_w_destination_list(db *conn, void *arg)
 int serve_store_w_destination_get(db *conn, void *arg)
 {
     serve_store_request *r = arg;
-    return dest_load(conn, r->id, false, &r->destination);
+    return dest_load(conn, r, false, &r->destination);
 }
 
 int serve_store_w_destination_update(db *conn, void *arg)
 {
     serve_store_request *r = arg;
     char sql[512];
-    db_param p[9];
+    db_param p[10];
     size_t n = 0;
     int len = snprintf(sql, sizeof sql, "UPDATE serve_destinations SET updated_at = $1");
     p[n++] = DB_I(r->now);
@@ -466,28 +537,30 @@ int serve_store_w_destination_update(db *conn, void *arg)
         len += snprintf(sql + len, sizeof sql - (size_t)len, ", %s = $%zu", sets[i].column, n);
     }
     p[n] = DB_S(r->id);
-    n++;
-    snprintf(sql + len, sizeof sql - (size_t)len, " WHERE id = $%zu AND deleted_at IS NULL", n);
+    p[n + 1] = DB_S(r->account);
+    n += 2;
+    snprintf(sql + len, sizeof sql - (size_t)len,
+             " WHERE id = $%zu AND account_id = $%zu AND deleted_at IS NULL", n - 1, n);
     int rc = update_one(conn, sql, p, n);
     if (rc != 0)
         return rc;
     if (r->fields & SERVE_STORE_F_EVENTS) {
-        rc = subscriptions_set(conn, r->id, r->events_json);
+        rc = subscriptions_set(conn, r->id, r->account, r->events_json);
         if (rc != 0)
             return rc;
     }
-    return dest_load(conn, r->id, false, &r->destination);
+    return dest_load(conn, r, false, &r->destination);
 }
 
 int serve_store_w_destination_delete(db *conn, void *arg)
 {
     serve_store_request *r = arg;
-    db_param p[] = {DB_S(r->id), DB_I(r->now)};
+    db_param p[] = {DB_S(r->id), DB_I(r->now), DB_S(r->account)};
     int rc =
         update_one(conn,
                    "UPDATE serve_destinations SET deleted_at = $2, active = 0, updated_at = $2 "
-                   "WHERE id = $1 AND deleted_at IS NULL",
-                   p, 2);
+                   "WHERE id = $1 AND account_id = $3 AND deleted_at IS NULL",
+                   p, 3);
     if (rc != 0)
         return rc;
     rc = query(conn,
@@ -497,21 +570,21 @@ int serve_store_w_destination_delete(db *conn, void *arg)
                p, 2, NULL, &r->count);
     if (rc != 0)
         return rc;
-    return subscriptions_set(conn, r->id, NULL);
+    return subscriptions_set(conn, r->id, r->account, NULL);
 }
 
 int serve_store_w_destination_set_active(db *conn, void *arg)
 {
     serve_store_request *r = arg;
-    db_param p[] = {DB_S(r->id), DB_I(r->now)};
+    db_param p[] = {DB_S(r->id), DB_I(r->now), DB_S(r->account)};
     int rc =
         update_one(conn,
                    r->active ? "UPDATE serve_destinations SET active = 1, disabled_reason = NULL, "
                                "failing_since = NULL, updated_at = $2 "
-                               "WHERE id = $1 AND deleted_at IS NULL"
+                               "WHERE id = $1 AND account_id = $3 AND deleted_at IS NULL"
                              : "UPDATE serve_destinations SET active = 0, updated_at = $2 "
-                               "WHERE id = $1 AND deleted_at IS NULL",
-                   p, 2);
+                               "WHERE id = $1 AND account_id = $3 AND deleted_at IS NULL",
+                   p, 3);
     if (rc != 0)
         return rc;
     if (r->active) {
@@ -520,20 +593,20 @@ int serve_store_w_destination_set_active(db *conn, void *arg)
         if (rc != 0)
             return rc;
     }
-    return dest_load(conn, r->id, false, &r->destination);
+    return dest_load(conn, r, false, &r->destination);
 }
 
 int serve_store_w_destination_secret(db *conn, void *arg)
 {
     serve_store_request *r = arg;
-    return dest_secrets(conn, r->id, r->now, &r->destination);
+    return dest_secrets(conn, r, &r->destination);
 }
 
 int serve_store_w_destination_rotate(db *conn, void *arg)
 {
     serve_store_request *r = arg;
     serve_store_destination current = {0};
-    int rc = dest_secrets(conn, r->id, r->now, &current);
+    int rc = dest_secrets(conn, r, &current);
     char secret[SERVE_SECRET_SIZE];
     if (rc == 0)
         rc = serve_secret_new(current.format, secret);
@@ -560,13 +633,13 @@ int serve_store_w_destination_rotate(db *conn, void *arg)
         snprintf(r->why, sizeof r->why, "the secret was rotated meanwhile; try again");
         return HOOKD_ECONFLICT;
     }
-    return dest_secrets(conn, r->id, r->now, &r->destination);
+    return dest_secrets(conn, r, &r->destination);
 }
 
 int serve_store_w_destination_recover(db *conn, void *arg)
 {
     serve_store_request *r = arg;
-    int rc = dest_load(conn, r->id, false, &r->destination);
+    int rc = dest_load(conn, r, false, &r->destination);
     if (rc != 0)
         return rc;
     db_param p[] = {DB_S(r->id), DB_I(r->since), DB_I(r->now), DB_I(r->until)};
@@ -606,16 +679,17 @@ int serve_store_event_replay(db *conn, serve_store_request *r)
 
 /* The ids of the active destinations subscribed to type, oldest first: *ids gets *count
  * malloc'd strings in a malloc'd array. */
-static int subscribers(db *conn, const char *type, char ***ids, size_t *count)
+static int subscribers(db *conn, const char *account, const char *type, char ***ids, size_t *count)
 {
     db_rows *rows = NULL;
-    db_param t[] = {DB_S(type)};
+    db_param t[] = {DB_S(type), DB_S(account)};
     int rc = query(conn,
                    "SELECT d.id FROM serve_subscriptions s "
                    "JOIN serve_destinations d ON d.id = s.destination_id "
-                   "WHERE s.event_type = $1 AND d.active = 1 AND d.deleted_at IS NULL "
+                   "WHERE s.account_id = $2 AND s.event_type = $1 AND d.account_id = $2 "
+                   "AND d.active = 1 AND d.deleted_at IS NULL "
                    "ORDER BY d.created_at, d.id",
-                   t, 1, &rows, NULL);
+                   t, 2, &rows, NULL);
     if (rc != 0)
         return rc;
     size_t cap = 0;
@@ -645,12 +719,13 @@ static int webhooks_insert(db *conn, serve_store_request *r, char **ids, size_t 
             rc = hookd_id_new_v7(r->now, w->id);
         if (rc != 0)
             continue; /* still take the remaining ids, so the caller frees none twice */
-        db_param p[] = {DB_S(w->id), DB_S(w->event_id), DB_S(w->destination_id), DB_I(r->now)};
+        db_param p[] = {DB_S(w->id), DB_S(w->event_id), DB_S(w->destination_id), DB_I(r->now),
+                        DB_S(r->account)};
         rc = query(conn,
                    "INSERT INTO serve_webhooks (id, event_id, destination_id, status, "
-                   "attempt_count, round_attempts, next_attempt_at, created_at, updated_at) "
-                   "VALUES ($1, $2, $3, 'pending', 0, 0, $4, $4, $4)",
-                   p, 4, NULL, NULL);
+                   "attempt_count, round_attempts, next_attempt_at, created_at, updated_at, "
+                   "account_id) VALUES ($1, $2, $3, 'pending', 0, 0, $4, $4, $4, $5)",
+                   p, 5, NULL, NULL);
     }
     return rc;
 }
@@ -664,16 +739,17 @@ int serve_store_event_insert(db *conn, serve_store_request *r)
     if (rc != 0)
         return rc;
     db_param e[] = {DB_S(r->event.id), DB_S(r->event_type), DB_SN(r->body, r->body_len),
-                    DB_I(r->now)};
-    rc =
-        query(conn, "INSERT INTO serve_events (id, type, body, created_at) VALUES ($1, $2, $3, $4)",
-              e, 4, NULL, NULL);
+                    DB_I(r->now), DB_S(r->account)};
+    rc = query(conn,
+               "INSERT INTO serve_events (id, type, body, created_at, account_id) "
+               "VALUES ($1, $2, $3, $4, $5)",
+               e, 5, NULL, NULL);
     if (rc != 0)
         return rc;
     /* The subscribed active destinations, read whole before writing. */
     char **ids = NULL;
     size_t count = 0;
-    rc = subscribers(conn, r->event_type, &ids, &count);
+    rc = subscribers(conn, r->account, r->event_type, &ids, &count);
     if (rc == 0 && count > 0)
         rc = webhooks_insert(conn, r, ids, count);
     for (size_t i = 0; i < count; i++)
@@ -734,10 +810,10 @@ int serve_store_w_event_get(db *conn, void *arg)
     serve_store_request *r = arg;
     db_rows *rows = NULL;
     db_param p[] = {DB_S(r->id)};
-    int rc = db_rows_first(
-        query(conn, "SELECT id, type, body, created_at FROM serve_events WHERE id = $1", p, 1,
-              &rows, NULL),
-        &rows);
+    int rc = owned_row(conn,
+                       "SELECT id, type, body, created_at FROM serve_events "
+                       "WHERE id = $1 AND account_id = $2",
+                       r, &rows);
     if (rc != 0)
         return rc;
     r->event.id = db_rows_strdup(rows, 0);
@@ -803,7 +879,9 @@ int serve_store_w_webhook_list(db *conn, void *arg)
     db_param p[8];
     size_t n = 0;
     char after_id[HOOKD_ID_LEN + 1];
-    int len = snprintf(sql, sizeof sql, "SELECT " WEBHOOK_COLS " FROM serve_webhooks WHERE 1 = 1");
+    p[n++] = DB_S(r->account);
+    int len = snprintf(sql, sizeof sql,
+                       "SELECT " WEBHOOK_COLS " FROM serve_webhooks WHERE account_id = $1");
     int rc = webhook_list_where(r, sql, sizeof sql, &len, p, &n, after_id);
     if (rc != 0)
         return rc;
@@ -827,12 +905,11 @@ int serve_store_w_webhook_list(db *conn, void *arg)
 }
 
 /* Reads webhook id into *out (without attempts). */
-static int webhook_load(db *conn, const char *id, serve_store_webhook *out)
+static int webhook_load(db *conn, const serve_store_request *r, serve_store_webhook *out)
 {
     db_rows *rows = NULL;
-    db_param p[] = {DB_S(id)};
-    int rc = db_rows_first(
-        query(conn, "SELECT " WEBHOOK_COLS " FROM serve_webhooks WHERE id = $1", p, 1, &rows, NULL),
+    int rc = owned_row(
+        conn, "SELECT " WEBHOOK_COLS " FROM serve_webhooks WHERE id = $1 AND account_id = $2", r,
         &rows);
     if (rc != 0)
         return rc;
@@ -845,7 +922,7 @@ static int webhook_load(db *conn, const char *id, serve_store_webhook *out)
 int serve_store_w_webhook_get(db *conn, void *arg)
 {
     serve_store_request *r = arg;
-    int rc = webhook_load(conn, r->id, &r->webhook);
+    int rc = webhook_load(conn, r, &r->webhook);
     if (rc != 0)
         return rc;
     db_rows *rows = NULL;
@@ -876,12 +953,11 @@ int serve_store_w_webhook_retry(db *conn, void *arg)
     serve_store_request *r = arg;
     db_rows *rows = NULL;
     db_param p[] = {DB_S(r->id), DB_I(r->now)};
-    int rc =
-        db_rows_first(query(conn,
-                            "SELECT w.status, d.deleted_at FROM serve_webhooks w "
-                            "JOIN serve_destinations d ON d.id = w.destination_id WHERE w.id = $1",
-                            p, 1, &rows, NULL),
-                      &rows);
+    int rc = owned_row(conn,
+                       "SELECT w.status, d.deleted_at FROM serve_webhooks w "
+                       "JOIN serve_destinations d ON d.id = w.destination_id "
+                       "WHERE w.id = $1 AND w.account_id = $2",
+                       r, &rows);
     if (rc != 0)
         return rc;
     char status[32];
@@ -918,25 +994,58 @@ int serve_store_w_webhook_retry(db *conn, void *arg)
     rc = db_notify(conn, SERVE_STORE_NOTIFY_CHANNEL);
     if (rc != 0)
         return rc;
-    return webhook_load(conn, r->id, &r->webhook);
+    return webhook_load(conn, r, &r->webhook);
+}
+
+/* The stats of account (the last row of r->account_stats when it is that account's, else
+ * a new row: the query returns each account's rows together). */
+static serve_store_account_stats *account_stats_row(serve_store_request *r, const char *account,
+                                                    size_t *cap)
+{
+    if (r->account_stats_count > 0 &&
+        strcmp(r->account_stats[r->account_stats_count - 1].account, account) == 0)
+        return &r->account_stats[r->account_stats_count - 1];
+    r->account_stats =
+        xgrow(r->account_stats, r->account_stats_count, cap, sizeof *r->account_stats);
+    serve_store_account_stats *st = &r->account_stats[r->account_stats_count++];
+    memset(st, 0, sizeof *st);
+    st->account = xstrdup(account);
+    return st;
+}
+
+/* Webhooks by status and attempts made, per account (ordered by account) and in all. */
+static int stats_by_account(db *conn, serve_store_request *r)
+{
+    db_rows *rows = NULL;
+    int rc = query(conn,
+                   "SELECT account_id, status, COUNT(*), SUM(attempt_count) FROM serve_webhooks "
+                   "GROUP BY account_id, status ORDER BY account_id",
+                   NULL, 0, &rows, NULL);
+    if (rc != 0)
+        return rc;
+    memset(r->by_status, 0, sizeof r->by_status);
+    size_t cap = 0;
+    while (db_rows_next(rows)) {
+        serve_store_account_stats *st = account_stats_row(r, db_rows_text(rows, 0, NULL), &cap);
+        const char *status = db_rows_text(rows, 1, NULL);
+        for (size_t i = 0; i < SERVE_STORE_STATUS_COUNT; i++)
+            if (strcmp(status, serve_store_statuses[i]) == 0) {
+                r->by_status[i] += db_rows_int(rows, 2);
+                st->by_status[i] += db_rows_int(rows, 2);
+            }
+        st->attempts += db_rows_int_or(rows, 3, 0);
+    }
+    db_rows_free(rows);
+    return 0;
 }
 
 int serve_store_w_stats(db *conn, void *arg)
 {
     serve_store_request *r = arg;
     db_rows *rows = NULL;
-    int rc = query(conn, "SELECT status, COUNT(*) FROM serve_webhooks GROUP BY status", NULL, 0,
-                   &rows, NULL);
+    int rc = stats_by_account(conn, r);
     if (rc != 0)
         return rc;
-    memset(r->by_status, 0, sizeof r->by_status);
-    while (db_rows_next(rows)) {
-        const char *status = db_rows_text(rows, 0, NULL);
-        for (size_t i = 0; i < SERVE_STORE_STATUS_COUNT; i++)
-            if (strcmp(status, serve_store_statuses[i]) == 0)
-                r->by_status[i] = db_rows_int(rows, 1);
-    }
-    db_rows_free(rows);
     db_param p[] = {DB_I(r->now)};
     rc = query(conn,
                "SELECT COUNT(*) FROM serve_webhooks WHERE status = 'pending' "
@@ -954,7 +1063,7 @@ int serve_store_w_stats(db *conn, void *arg)
 /* A destination's due, unleased webhooks, oldest due first: a seek into
  * serve_webhooks_ready, whose condition the WHERE repeats so both planners use it. */
 #define CLAIM_SQL                                                                                  \
-    "SELECT w.id, w.event_id, w.round_attempts, w.attempt_count, e.body "                          \
+    "SELECT w.id, w.event_id, w.round_attempts, w.attempt_count, e.body, w.account_id "            \
     "FROM serve_webhooks w JOIN serve_events e ON e.id = w.event_id "                              \
     "WHERE w.destination_id = $1 AND w.status = 'pending' AND w.lease_until IS NULL "              \
     "AND w.next_attempt_at <= $2 ORDER BY w.next_attempt_at LIMIT $3"
@@ -1001,6 +1110,7 @@ static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room)
         it->webhook_id = xstrdup(db_rows_text(rows, 0, NULL));
         it->event_id = xstrdup(db_rows_text(rows, 1, NULL));
         it->destination_id = xstrdup(id);
+        it->account_id = xstrdup(db_rows_text(rows, 5, NULL));
         it->round_attempts = db_rows_int(rows, 2);
         it->attempt_count = db_rows_int(rows, 3);
         it->body = xstrndup(body, blen);
@@ -1153,6 +1263,7 @@ void serve_store_claimed_free(serve_store_claimed *it)
     free(it->webhook_id);
     free(it->event_id);
     free(it->destination_id);
+    free(it->account_id);
     free(it->url);
     free(it->secret);
     for (size_t i = 0; i < it->previous_count; i++)

@@ -14,7 +14,12 @@
  *                        is attempting it
  *   serve_attempts       one per attempt: when, how long, status code, error, response
  *   serve_idempotency    Idempotency-Key → the first answer (kept at least 24 hours)
- *   serve_settings       the admin token's SHA-256
+ *   serve_settings       the admin token's SHA-256 (read at start; the key is in
+ *                        serve_access_keys)
+ *   serve_accounts       the accounts (SPEC §6); destinations, subscriptions, events and
+ *                        webhooks carry account_id, and every API query is scoped by it
+ *   serve_access_keys    name, account (NULL: every one), permissions (JSON array), the
+ *                        secret's SHA-256, revoked_at; the bootstrap key has id "bootstrap"
  *
  * Two kinds of functions:
  *   - startup calls (serve_store_migrate, serve_store_admin_token) run on the main thread
@@ -50,6 +55,10 @@
 /* Creates or migrates the serve_* tables. 0 or HOOKD_ESTORE. */
 int serve_store_migrate(db *conn);
 
+/* The schema's migrations (SQL of versions 1..*count), for tests that upgrade a store
+ * written by an earlier version. */
+const char *const *serve_store_migrations(size_t *count);
+
 /*
  * Finds the admin token's SHA-256 (32 bytes) in the store. When none is stored, generates a
  * token, stores only its digest, and copies the token into generated (genlen bytes, ≥ 80) so
@@ -67,6 +76,11 @@ int serve_store_release(db *conn, const char *prefix, int64_t *released);
  * pending webhook to lease_until, while the engine's outcomes wait for a store that refused
  * them. *extended receives how many. */
 int serve_store_extend(db *conn, const char *owner, int64_t lease_until, int64_t *extended);
+
+/* Makes the bootstrap key (id "bootstrap", "*" on every account) hold digest, the
+ * SHA-256 of the admin token: of --api-token, or the one stored at first start. A revoked
+ * bootstrap key stays revoked. 0 or HOOKD_ESTORE. */
+int serve_store_bootstrap_key(db *conn, const unsigned char digest[32]);
 
 /* ---- the API's requests ---- */
 
@@ -132,6 +146,30 @@ typedef struct serve_store_event {
     int64_t created_at;
 } serve_store_event;
 
+/* An access key as stored; its secret only once, from create. Strings owned. */
+typedef struct serve_store_key {
+    char *id;
+    char *name;
+    char *account;     /* NULL: every account */
+    char *permissions; /* JSON array text of permission names */
+    int64_t created_at;
+    char *secret; /* key_create: the hk_… secret, never stored; NULL otherwise */
+} serve_store_key;
+
+/* An account. Strings owned. */
+typedef struct serve_store_account {
+    char *id;
+    char *name;
+    int64_t created_at;
+} serve_store_account;
+
+/* /metrics: one account's webhooks by status and attempts made. */
+typedef struct serve_store_account_stats {
+    char *account;
+    int64_t by_status[SERVE_STORE_STATUS_COUNT]; /* in the order of serve_store_statuses */
+    int64_t attempts;
+} serve_store_account_stats;
+
 /*
  * One API request to the store. Inputs are owned by the request (malloc'd; freed by
  * serve_store_request_free); so are the outputs, plain structs the API turns into JSON.
@@ -142,6 +180,11 @@ typedef struct serve_store_event {
 typedef struct serve_store_request {
     /* inputs */
     int64_t now;           /* the request's time, ms */
+    char *account;         /* the account the call acts in; "default" from _new */
+    bool scoped;           /* keys and accounts calls: only those of account (bound key) */
+    char *digest;          /* key_lookup: hex SHA-256 of the bearer token */
+    char *key_account;     /* key_create: the new key's account, NULL: every account */
+    char *permissions;     /* key_create: JSON array text */
     char *id;              /* the destination, event or webhook the path names */
     unsigned fields;       /* SERVE_STORE_F_* set by a create or PATCH */
     char *name;            /* destination name */
@@ -176,6 +219,14 @@ typedef struct serve_store_request {
     char *next; /* webhook_list: the next page's cursor, NULL on the last */
     int64_t by_status[SERVE_STORE_STATUS_COUNT]; /* stats: webhooks per status */
     int64_t due;                                 /* stats: pending webhooks due now */
+    serve_store_key key;                         /* key_lookup, key_create */
+    serve_store_key *keys;                       /* key_list: key_count of them */
+    size_t key_count;
+    serve_store_account *accounts; /* account_create (one), account_list */
+    size_t account_count;
+    bool account_exists;                      /* key_lookup: the account named exists */
+    serve_store_account_stats *account_stats; /* stats: per account, busiest first */
+    size_t account_stats_count;
     char *result_text; /* event insert: the answer remembered under the key */
     bool replayed;     /* event insert: result_text is an earlier answer */
     int64_t count;     /* rows affected, where the function says so */
@@ -238,8 +289,31 @@ int serve_store_w_webhook_get(db *conn, void *request);
  * → webhook. */
 int serve_store_w_webhook_retry(db *conn, void *request);
 
-/* → by_status and due — for /metrics. */
+/* → by_status, account_stats and due — for /metrics. */
 int serve_store_w_stats(db *conn, void *request);
+
+/* ---- accounts and access keys (serve_store_access.c) ---- */
+
+/* digest + account (the X-Account-Id asked, NULL: default) → key of the live key with that
+ * digest, and account_exists for the account the call would act in (the key's own when
+ * bound). HOOKD_ENOTFOUND when no live key has the digest. */
+int serve_store_w_key_lookup(db *conn, void *request);
+/* name, key_account, permissions → key, with its fresh secret (only the SHA-256 stored).
+ * HOOKD_ENOTFOUND when key_account names no account. */
+int serve_store_w_key_create(db *conn, void *request);
+/* → keys (live ones; with scoped only those bound to account), oldest first. */
+int serve_store_w_key_list(db *conn, void *request);
+/* id → revokes the live key (with scoped: only one bound to account). */
+int serve_store_w_key_revoke(db *conn, void *request);
+/* id, name → accounts[0]. HOOKD_ECONFLICT when the id exists. */
+int serve_store_w_account_create(db *conn, void *request);
+/* → accounts (with scoped: only account), oldest first. */
+int serve_store_w_account_list(db *conn, void *request);
+/* For serve_store_access.c: db_query, logging the backend's message on a store failure. */
+int serve_store_query(db *conn, const char *sql, const db_param *params, size_t n, db_rows **rows,
+                      int64_t *changed);
+/* Frees the access outputs of r (serve_store_request_free calls it). */
+void serve_store_access_outputs_free(serve_store_request *r);
 
 /* ---- the delivery engine's requests (engine.h) ---- */
 
@@ -251,6 +325,7 @@ typedef struct serve_store_claimed {
     char *webhook_id;
     char *event_id;
     char *destination_id;
+    char *account_id;   /* its account, for the log lines about it */
     char *url;          /* the destination's URL now */
     char *secret;       /* its current secret */
     char *headers_json; /* its custom headers, a JSON object of strings */

@@ -13,6 +13,7 @@
 #include "api_common.h"
 #include "hookd.h"
 #include "json_raw.h"
+#include "serve_access.h"
 #include "serve_api.h"
 #include "serve_api_json.h"
 
@@ -289,11 +290,51 @@ static void test_json_raw_member(void **state)
     assert_null(raw("{\"x\":\"abc", "data"));
 }
 
+/* Every routed action declares a permission; the ones SPEC §6 names, and "*" holds all. */
+static void test_route_permissions(void **state)
+{
+    (void)state;
+    assert_int_equal(serve_api_route_permission(SERVE_API_DESTINATION_ACTIVATE),
+                     SERVE_PERM_DESTINATIONS_ACTIVATE);
+    assert_int_equal(serve_api_route_permission(SERVE_API_DESTINATION_DEACTIVATE),
+                     SERVE_PERM_DESTINATIONS_ACTIVATE);
+    assert_int_equal(serve_api_route_permission(SERVE_API_DESTINATION_ROTATE),
+                     SERVE_PERM_DESTINATIONS_SECRET);
+    assert_int_equal(serve_api_route_permission(SERVE_API_DESTINATION_RECOVER),
+                     SERVE_PERM_WEBHOOKS_RETRY);
+    assert_int_equal(serve_api_route_permission(SERVE_API_KEY_DELETE),
+                     SERVE_PERM_ACCESS_KEYS_MANAGE);
+    assert_int_equal(serve_api_route_permission(SERVE_API_EVENT_TYPES), SERVE_PERM_NONE);
+    for (int a = 0; a < SERVE_API_ACTION_COUNT; a++) {
+        unsigned need = serve_api_route_permission((serve_api_action)a);
+        assert_true(need == SERVE_PERM_NONE || serve_permission_name(need) != NULL);
+    }
+    json_t *v = json_loads("[\"destinations.read\", \"events.create\"]", 0, NULL);
+    unsigned mask = 0;
+    size_t bad = 9;
+    assert_true(serve_permissions_parse(v, &mask, &bad));
+    assert_int_equal(mask, SERVE_PERM_DESTINATIONS_READ | SERVE_PERM_EVENTS_CREATE);
+    assert_false(serve_permissions_hold(mask, SERVE_PERM_DESTINATIONS_CREATE));
+    json_decref(v);
+    v = json_loads("[\"events.read\", \"events.fly\"]", 0, NULL);
+    assert_false(serve_permissions_parse(v, &mask, &bad));
+    assert_int_equal(bad, 1);
+    json_decref(v);
+    unsigned star = serve_permissions_from_text("[\"*\"]");
+    assert_true(serve_permissions_hold(star, SERVE_PERM_ALL | SERVE_PERM_STAR));
+    assert_false(serve_permissions_hold(SERVE_PERM_ALL, SERVE_PERM_STAR));
+    assert_true(serve_account_id_valid("acme_1-x"));
+    assert_false(serve_account_id_valid("Acme"));
+    assert_false(serve_account_id_valid(""));
+    assert_false(serve_account_id_valid("a:b"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routes_find_actions_and_ids),
         cmocka_unit_test(test_routes_404_and_405),
+        cmocka_unit_test(test_route_permissions),
         cmocka_unit_test(test_time_format_and_parse),
         cmocka_unit_test(test_limits_and_error_table),
         cmocka_unit_test(test_destination_json),

@@ -25,7 +25,7 @@
 static const char drop_serve[] =
     "DROP TABLE IF EXISTS serve_destinations, serve_subscriptions, serve_events, "
     "serve_webhooks, serve_attempts, serve_idempotency, serve_settings, "
-    "serve_schema_version";
+    "serve_accounts, serve_access_keys, serve_schema_version";
 
 static int setup_sqlite(void **state)
 {
@@ -287,6 +287,59 @@ static void test_webhook_attempts_retry_recover(void **state)
     serve_store_request_free(r);
 }
 
+/* A store written before accounts existed (schema version 3) keeps working after the
+ * upgrade: its rows are the default account's, its admin token is the bootstrap key. */
+static void test_upgrade_to_accounts(void **state)
+{
+    STORE_FIXTURE(state);
+    size_t count = 0;
+    const char *const *migrations = serve_store_migrations(&count);
+    assert_true(count >= 4);
+    assert_int_equal(db_migrate(f->conn, "serve", migrations, 3), 0);
+    store_fixture_exec(f, "INSERT INTO serve_destinations (id, name, url, events, headers, "
+                          "secret, active, created_at, updated_at) VALUES ('d-old', 'old', "
+                          "'https://example.test/', '[\"events.created\"]', '{}', 'whsec_00', 1, "
+                          "1, 1)");
+    store_fixture_exec(f, "INSERT INTO serve_subscriptions (destination_id, event_type) "
+                          "VALUES ('d-old', 'events.created')");
+    store_fixture_exec(f, "INSERT INTO serve_settings (name, value) VALUES "
+                          "('admin_token_sha256', '00112233445566778899aabbccddeeff"
+                          "00112233445566778899aabbccddeeff')");
+    assert_int_equal(serve_store_migrate(f->conn), 0);
+
+    serve_store_request *r = serve_store_request_new(NOW);
+    r->id = strdup("d-old");
+    assert_int_equal(serve_store_w_destination_get(f->conn, r), 0); /* "default" */
+    free(r->account);
+    r->account = strdup("acme");
+    assert_int_equal(serve_store_w_destination_get(f->conn, r), HOOKD_ENOTFOUND);
+    serve_store_request_free(r);
+
+    r = insert_event(f->conn, "events.created", NULL, NOW);
+    assert_int_equal(r->webhook_count, 1);
+    assert_string_equal(r->webhooks[0].destination_id, "d-old");
+    serve_store_request_free(r);
+
+    r = serve_store_request_new(NOW);
+    r->digest = strdup("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+    assert_int_equal(serve_store_w_key_lookup(f->conn, r), 0);
+    assert_string_equal(r->key.id, "bootstrap");
+    assert_null(r->key.account);
+    assert_string_equal(r->key.permissions, "[\"*\"]");
+    assert_true(r->account_exists);
+    serve_store_request_free(r);
+}
+
+static int setup_sqlite_bare(void **state)
+{
+    return store_fixture_setup(state, DB_SQLITE, drop_serve);
+}
+
+static int setup_pg_bare(void **state)
+{
+    return store_fixture_setup(state, DB_POSTGRES, drop_serve);
+}
+
 #define BOTH(fn)                                                                                   \
     cmocka_unit_test_setup_teardown(fn, setup_sqlite, store_fixture_teardown),                     \
         cmocka_unit_test_setup_teardown(fn, setup_pg, store_fixture_teardown)
@@ -298,6 +351,10 @@ int main(void)
         BOTH(test_event_fan_out_and_replay),
         BOTH(test_webhook_list_cursor),
         BOTH(test_webhook_attempts_retry_recover),
+        cmocka_unit_test_setup_teardown(test_upgrade_to_accounts, setup_sqlite_bare,
+                                        store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_to_accounts, setup_pg_bare,
+                                        store_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
