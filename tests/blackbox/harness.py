@@ -299,3 +299,26 @@ class TestCase(unittest.TestCase):
 
 def main():
     unittest.main(verbosity=2)
+
+
+def raw_exchange(port, raw, timeout=5.0):
+    """Sends raw bytes to 127.0.0.1:port; returns everything read until the server closes
+    (with b"<timeout>" appended when it never did within the timeout)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(raw)
+    except OSError:
+        pass
+    data = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except socket.timeout:
+        data += b"<timeout>"
+    except OSError:
+        pass
+    s.close()
+    return data

@@ -20,22 +20,6 @@ SECRET = "whsec_hostile_0123456789"
 BODY = '{"event":"events.created","data":{"id":1}}'
 
 
-def raw(port, text, timeout=5.0):
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    s.sendall(text)
-    data = b""
-    try:
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    except OSError:
-        pass
-    s.close()
-    return data
-
-
 def own_address():
     """A non-loopback address of this host, or None."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -60,12 +44,12 @@ class ServeHoles(serve_support.ServeCase):
             (b"GET /v1/webhooks?after=%ED%A0%80 HTTP/1.1\r\n", 400, "invalid_parameter"),
         )
         for line, status, code in cases:
-            answer = raw(p.port, line + b"Host: x\r\nConnection: close\r\n" + auth.encode() +
+            answer = harness.raw_exchange(p.port, line + b"Host: x\r\nConnection: close\r\n" + auth.encode() +
                          b"\r\n")
             self.assertIn(b"HTTP/1.1 %d" % status, answer, line)
             self.assertIn(code.encode(), answer, line)
         body = json.dumps({"type": "events.created", "data": {}}).encode()
-        answer = raw(p.port, b"POST /v1/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" +
+        answer = harness.raw_exchange(p.port, b"POST /v1/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" +
                      auth.encode() + b"Idempotency-Key: \xff\xfe\r\nContent-Type: application/json"
                      b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
         self.assertIn(b"HTTP/1.1 400", answer)

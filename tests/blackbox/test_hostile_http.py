@@ -39,28 +39,6 @@ def connect(port, source="127.0.0.1", timeout=5.0):
     return s
 
 
-def exchange(port, raw, timeout=5.0):
-    """Sends raw bytes; returns everything read until the server closes (or the timeout)."""
-    s = connect(port, timeout=timeout)
-    try:
-        s.sendall(raw)
-    except OSError:
-        pass
-    data = b""
-    try:
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    except socket.timeout:
-        data += b"<timeout>"
-    except OSError:
-        pass
-    s.close()
-    return data
-
-
 def status_of(answer):
     return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1 ") else None
 
@@ -159,7 +137,7 @@ class Hostile(harness.TestCase):
         for name, framing in variants.items():
             raw = ("POST / HTTP/1.1\r\nHost: x\r\n" + sig + framing + "\r\n").encode() + \
                 BODY.encode() + inner
-            answer = exchange(self.port, raw)
+            answer = harness.raw_exchange(self.port, raw)
             self.assertEqual(status_of(answer), 400, "%s: %r" % (name, answer[:200]))
             self.assertEqual(error_code(answer), "bad_request", name)
             self.assertIn(b"Connection: close", answer, name)
@@ -170,13 +148,13 @@ class Hostile(harness.TestCase):
     def test_odd_methods_and_oversize(self):
         self.start_receive(["--max-body", "1024"])
         for method, status in (("TRACE", 405), ("CONNECT", 405), ("BREW", 501)):
-            answer = exchange(self.port, ("%s / HTTP/1.1\r\nHost: x\r\n\r\n" % method).encode())
+            answer = harness.raw_exchange(self.port, ("%s / HTTP/1.1\r\nHost: x\r\n\r\n" % method).encode())
             self.assertEqual(status_of(answer), status, method)
             self.assertIn(b"application/json", answer)
             self.assertIn(b"Connection: close", answer)
             self.assertNotIn(b"<timeout>", answer, method)
         big = "x" * 2048
-        answer = exchange(self.port, raw_post("/", big, signed(big)))
+        answer = harness.raw_exchange(self.port, raw_post("/", big, signed(big)))
         self.assertEqual(status_of(answer), 413)
         self.assertEqual(error_code(answer), "too_large")
         _, _, metrics = harness.request("GET", self.admin, "/metrics")
@@ -272,7 +250,7 @@ class Hostile(harness.TestCase):
         self.hookd(["serve", "--db", sdb.url, "--listen", "127.0.0.1:%d" % serve_port,
                     "--api-token", TOKEN], wait_port=serve_port)
         raw = ("POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % mib).encode()
-        answer = exchange(serve_port, raw + b"{")
+        answer = harness.raw_exchange(serve_port, raw + b"{")
         self.assertEqual(status_of(answer), 401)
         self.assertIn(b"WWW-Authenticate: Bearer", answer)
 

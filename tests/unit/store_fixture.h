@@ -77,7 +77,7 @@ static int store_fixture_teardown(void **state)
     }
 
 /* Runs one statement that must succeed. */
-static void store_fixture_exec(store_fixture *f, const char *sql)
+static inline void store_fixture_exec(store_fixture *f, const char *sql)
 {
     int rc = db_exec(f->conn, sql);
     if (rc != 0)

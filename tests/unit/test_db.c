@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "store_fixture.h"
+
 #include "db.h"
 #include "hookd.h"
 #include "loop.h"
@@ -20,12 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef struct fixture {
-    enum db_kind kind;
-    char url[512];
-    char dir[64];
-    db *conn;
-} fixture;
+typedef store_fixture fixture;
 
 static const char *const migrations[] = {
     "CREATE TABLE ut_items (id BIGINT PRIMARY KEY, name TEXT UNIQUE, n BIGINT, note TEXT)",
@@ -43,31 +40,16 @@ static void fixture_open(fixture *f, db **out)
 
 static int setup(void **state, enum db_kind kind)
 {
-    fixture *f = calloc(1, sizeof *f);
-    f->kind = kind;
-    if (kind == DB_SQLITE) {
-        snprintf(f->dir, sizeof f->dir, "/tmp/hookd-test-db.XXXXXX");
-        assert_non_null(mkdtemp(f->dir));
-        snprintf(f->url, sizeof f->url, "sqlite:%s/test.db", f->dir);
-    } else {
-        const char *url = getenv("HOOKD_TEST_PG_URL");
-        if (!url || !*url) {
-            free(f);
-            *state = NULL;
-            return 0;
-        }
-        snprintf(f->url, sizeof f->url, "%s", url);
-    }
-    fixture_open(f, &f->conn);
-    if (kind == DB_POSTGRES)
-        assert_int_equal(db_exec(f->conn, "DROP TABLE IF EXISTS ut_items, ut_log, "
-                                          "ut_schema_version, ut_worker, ut_child"),
-                         0);
+    store_fixture_setup(state, kind,
+                        "DROP TABLE IF EXISTS ut_items, ut_log, ut_schema_version, ut_worker, "
+                        "ut_child");
+    fixture *f = *state;
+    if (!f)
+        return 0;
     assert_int_equal(db_migrate(f->conn, "ut", migrations, 3), 0);
     assert_int_equal(db_exec(f->conn, "CREATE TABLE IF NOT EXISTS ut_worker "
                                       "(id BIGINT PRIMARY KEY, v TEXT)"),
                      0);
-    *state = f;
     return 0;
 }
 
@@ -81,32 +63,8 @@ static int setup_pg(void **state)
     return setup(state, DB_POSTGRES);
 }
 
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    if (!f)
-        return 0;
-    db_close(f->conn);
-    if (f->kind == DB_SQLITE) {
-        char path[128];
-        const char *suffix[] = {"", "-wal", "-shm"};
-        for (int i = 0; i < 3; i++) {
-            snprintf(path, sizeof path, "%s/test.db%s", f->dir, suffix[i]);
-            unlink(path);
-        }
-        rmdir(f->dir);
-    }
-    free(f);
-    return 0;
-}
-
-/* Skips a PostgreSQL case when no server was named. */
-#define FIXTURE(state)                                                                             \
-    fixture *f = *(state);                                                                         \
-    if (!f) {                                                                                      \
-        print_message("HOOKD_TEST_PG_URL not set: PostgreSQL case skipped\n");                     \
-        skip();                                                                                    \
-    }
+#define teardown store_fixture_teardown
+#define FIXTURE(state) STORE_FIXTURE(state)
 
 static int64_t count_rows(db *conn, const char *sql)
 {
