@@ -101,9 +101,12 @@ static void guard_arm(http_guard *g, int64_t at_ms)
         abort(); /* only on a corrupt event base */
 }
 
-/* Writes the refusal to the socket and starts closing. */
-static void guard_reject(http_guard *g, const http_verdict *v)
+/* Writes the refusal to the socket and starts closing. own: the guard's own refusal (told
+ * to the server's refusal hook), not its head check's (which counted it). */
+static void guard_reject(http_guard *g, const http_verdict *v, bool own)
 {
+    if (own && g->config->on_refusal)
+        g->config->on_refusal(g->config->on_refusal_arg, v);
     json_t *body = json_pack("{s:{s:s,s:s}}", "error", "code", v->code, "message", v->message);
     char *text = http_json_text(body);
     json_decref(body);
@@ -128,7 +131,7 @@ static void guard_refuse(http_guard *g, int status, const char *code, const char
 {
     http_verdict v = {.status = status, .code = code};
     snprintf(v.message, sizeof v.message, "%s", message);
-    guard_reject(g, &v);
+    guard_reject(g, &v, true);
 }
 
 static void guard_timer(evutil_socket_t fd, short what, void *arg)
@@ -184,8 +187,9 @@ static bool guard_keep_header(void *arg, const char *name, const char *value)
     return evhttp_add_header(arg, name, value) == 0;
 }
 
-/* Every check of a parsed head, the server's last. True to pass it on (budget reserved). */
-static bool guard_admit(http_guard *g, parsed_head *ph, http_verdict *v)
+/* Every check of a parsed head, the server's last. True to pass it on (budget reserved);
+ * false with *v filled, and *by_check set when the server's head check refused. */
+static bool guard_admit(http_guard *g, parsed_head *ph, http_verdict *v, bool *by_check)
 {
     const http_head_parsed *p = &ph->head;
     if (!guard_method(p->method, v))
@@ -202,8 +206,10 @@ static bool guard_admit(http_guard *g, parsed_head *ph, http_verdict *v)
                       .content_length = p->chunked ? -1 : p->content_length};
     bool ok = !g->config->head_check || g->config->head_check(g->config->head_check_arg, &head, v);
     free(path);
-    if (!ok)
+    if (!ok) {
+        *by_check = true;
         return false;
+    }
     size_t want = p->chunked ? g->config->max_body : (size_t)p->content_length;
     if (want > g->config->max_body) {
         *v = (http_verdict){.status = 413, .code = "too_large"};
@@ -251,11 +257,12 @@ static bool guard_head(http_guard *g, struct evbuffer *src, struct evbuffer *dst
     const char *why = http_head_parse(text, len, &p.head, guard_keep_header, &p.headers);
     if (why)
         snprintf(v.message, sizeof v.message, "%s", why);
-    bool ok = !why && guard_admit(g, &p, &v);
+    bool by_check = false;
+    bool ok = !why && guard_admit(g, &p, &v, &by_check);
     evhttp_clear_headers(&p.headers);
     free(text);
     if (!ok) {
-        guard_reject(g, &v);
+        guard_reject(g, &v, !by_check);
         return false;
     }
     if (evbuffer_remove_buffer(src, dst, len) != (int)len)

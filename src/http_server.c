@@ -42,8 +42,10 @@
 #include "http_guard.h"
 #include "loop.h"
 
+#include "cli.h"
 #include "hookd.h"
 #include "log.h"
+#include "metrics.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -71,6 +73,14 @@
 #define ACCEPT_LOG_EVERY_MS 10000
 #define ADDRESS_BUCKETS 256
 
+/* The codes the front door answers on its own (http_guard.c), the labels of
+ * http_server_count_refusals' counters. */
+static const char *const front_door_codes[] = {
+    "bad_request",        "request_timeout", "too_large", "headers_too_large",
+    "method_not_allowed", "not_implemented", "busy",
+};
+#define FRONT_DOOR_CODES (sizeof front_door_codes / sizeof front_door_codes[0])
+
 /* A socket accepted whose connection has not been checked against the cap yet. */
 typedef struct accepted {
     struct bufferevent *bev; /* we hold one reference until the check */
@@ -95,11 +105,12 @@ typedef struct server_state {
     struct event *check; /* runs server_check on the loop */
     unsigned max_per_address;
     address_count *addresses[ADDRESS_BUCKETS];
-    http_guard_config guard;       /* what each connection's front door reads */
-    struct evconnlistener *paused; /* the listener paused after an accept error */
-    struct event *resume;          /* re-enables it */
-    int64_t accept_logged_ms;      /* last accept error logged */
-    unsigned accept_errors;        /* since then */
+    http_guard_config guard;           /* what each connection's front door reads */
+    struct evconnlistener *paused;     /* the listener paused after an accept error */
+    struct event *resume;              /* re-enables it */
+    int64_t accept_logged_ms;          /* last accept error logged */
+    unsigned accept_errors;            /* since then */
+    metric *refused[FRONT_DOOR_CODES]; /* http_server_count_refusals' counters */
     struct server_state *next;
 } server_state;
 
@@ -359,6 +370,9 @@ static server_state *server_state_new(struct evhttp *http, struct event_base *ba
         .request_timeout_ms =
             lim->request_timeout_ms > 0 ? lim->request_timeout_ms : DEFAULT_REQUEST_TIMEOUT_MS,
     };
+    /* the whole request's deadline never comes before its head's */
+    if (s->guard.request_timeout_ms < s->guard.header_timeout_ms)
+        s->guard.request_timeout_ms = s->guard.header_timeout_ms;
     s->check = event_new(base, -1, 0, server_check, s);
     s->resume = event_new(base, -1, 0, server_resume, s);
     if (!s->check || !s->resume) {
@@ -377,6 +391,50 @@ void http_server_set_head_check(struct evhttp *http, http_head_fn fn, void *arg)
         s->guard.head_check = fn;
         s->guard.head_check_arg = arg;
     }
+}
+
+void http_server_set_refusal_hook(struct evhttp *http, http_refusal_fn fn, void *arg)
+{
+    server_state *s = server_find(http, NULL);
+    if (s) {
+        s->guard.on_refusal = fn;
+        s->guard.on_refusal_arg = arg;
+    }
+}
+
+static void server_count_refusal(void *arg, const http_verdict *v)
+{
+    server_state *s = arg;
+    for (size_t i = 0; i < FRONT_DOOR_CODES; i++)
+        if (strcmp(v->code, front_door_codes[i]) == 0)
+            metric_add(s->refused[i], 1);
+}
+
+void http_server_count_refusals(struct evhttp *http, metrics *registry, const char *name)
+{
+    server_state *s = server_find(http, NULL);
+    if (!s)
+        return;
+    metrics_counters(registry, name, "reason", front_door_codes, FRONT_DOOR_CODES,
+                     "Requests the front door refused before the API saw them, by reason",
+                     s->refused);
+    http_server_set_refusal_hook(http, server_count_refusal, s);
+}
+
+void http_server_apply_flags(http_server_limits *limits, const cli_front_door *flags)
+{
+    if (flags->max_connections > 0)
+        limits->max_connections = (unsigned)flags->max_connections;
+    if (flags->max_connections_per_ip > 0)
+        limits->max_per_address = (unsigned)flags->max_connections_per_ip;
+    if (flags->header_timeout_ms > 0)
+        limits->header_timeout_ms = flags->header_timeout_ms;
+    if (flags->request_timeout_ms > 0)
+        limits->request_timeout_ms = flags->request_timeout_ms;
+    if (flags->max_header_size > 0)
+        limits->max_headers = (size_t)flags->max_header_size;
+    if (flags->max_buffered_body > 0)
+        http_server_set_body_budget((size_t)flags->max_buffered_body);
 }
 
 struct evhttp *http_server_listen(struct event_base *base, const char *listen,

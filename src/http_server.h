@@ -110,6 +110,24 @@ bool http_head_utf8(const http_head *head, http_verdict *v);
 /* Installs the server's head check (one per server made by http_server_listen). */
 void http_server_set_head_check(struct evhttp *http, http_head_fn fn, void *arg);
 
+/* Told of each refusal the front door makes on its own (framing 400, 408, 413, 431, 405 /
+ * 501 methods, 503 busy): v->code names it ("too_large"). A head check's own refusals are
+ * not reported: the check counts those itself. */
+typedef void (*http_refusal_fn)(void *arg, const http_verdict *v);
+void http_server_set_refusal_hook(struct evhttp *http, http_refusal_fn fn, void *arg);
+
+/* For a server with no counter of its own: registers the counter family name{reason=…}
+ * in registry, one per code the front door answers on its own (bad_request,
+ * request_timeout, too_large, headers_too_large, method_not_allowed, not_implemented,
+ * busy), and counts each such refusal there (the server's refusal hook). */
+struct metrics;
+void http_server_count_refusals(struct evhttp *http, struct metrics *registry, const char *name);
+
+/* The operator's front-door flags (cli.h), over limits: each flag given replaces its field
+ * (0 leaves it), and --max-buffered-body sets the process-wide budget. */
+struct cli_front_door;
+void http_server_apply_flags(http_server_limits *limits, const struct cli_front_door *flags);
+
 /* The process-wide budget of body bytes buffered before an answer (0: 32 MiB). A request
  * whose declared body would pass it is answered 503 with Retry-After before it is read. */
 void http_server_set_body_budget(size_t bytes);
