@@ -100,8 +100,10 @@ typedef struct server_state {
     struct evhttp *http;
     struct event_base *base;
     unsigned max_connections;
-    unsigned live;       /* connections admitted and not yet closed */
-    accepted *fresh;     /* sockets waiting for the check */
+    unsigned live;   /* connections admitted and not yet closed */
+    accepted *fresh; /* sockets waiting for the check, oldest first (the first
+                        accepted are the first admitted) */
+    accepted **fresh_tail;
     struct event *check; /* runs server_check on the loop */
     unsigned max_per_address;
     address_count *addresses[ADDRESS_BUCKETS];
@@ -192,6 +194,7 @@ static void server_check(evutil_socket_t fd, short what, void *arg)
     server_state *s = arg;
     accepted *list = s->fresh;
     s->fresh = NULL;
+    s->fresh_tail = &s->fresh;
     while (list) {
         accepted *a = list;
         list = a->next;
@@ -221,8 +224,8 @@ static struct bufferevent *server_new_bev(struct event_base *base, void *arg)
     bufferevent_incref(bev);
     accepted *a = xcalloc(1, sizeof *a);
     a->bev = bev;
-    a->next = s->fresh;
-    s->fresh = a;
+    *s->fresh_tail = a;
+    s->fresh_tail = &a->next;
     event_active(s->check, EV_READ, 0);
     return bev;
 }
@@ -373,6 +376,7 @@ static server_state *server_state_new(struct evhttp *http, struct event_base *ba
     /* the whole request's deadline never comes before its head's */
     if (s->guard.request_timeout_ms < s->guard.header_timeout_ms)
         s->guard.request_timeout_ms = s->guard.header_timeout_ms;
+    s->fresh_tail = &s->fresh;
     s->check = event_new(base, -1, 0, server_check, s);
     s->resume = event_new(base, -1, 0, server_resume, s);
     if (!s->check || !s->resume) {
