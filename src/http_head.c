@@ -8,7 +8,6 @@
  */
 #include "http_head.h"
 
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -65,7 +64,10 @@ static const char *head_framing(http_head_parsed *p, const char *name, size_t na
         if (vlen == 0 || vlen > 15 || strspn(value, "0123456789") != vlen)
             return "Content-Length is not a plain decimal number";
         p->has_length = true;
-        p->content_length = strtoll(value, NULL, 10);
+        int64_t length = 0; /* at most 15 digits (checked): no overflow */
+        for (size_t i = 0; i < vlen; i++)
+            length = length * 10 + (value[i] - '0');
+        p->content_length = length;
     } else if (name_len == 17 && strcasecmp(name, "Transfer-Encoding") == 0) {
         if (p->chunked || strcasecmp(value, "chunked") != 0)
             return "Transfer-Encoding other than one \"chunked\"";
@@ -79,12 +81,14 @@ static const char *head_framing(http_head_parsed *p, const char *name, size_t na
 static const char *head_header(http_head_parsed *p, char *line, size_t n, http_head_header_fn fn,
                                void *arg)
 {
-    char *colon = memchr(line, ':', n);
-    if (!colon || !is_token(line, (size_t)(colon - line)))
+    /* the name is the token up to the colon: the first byte that is not a tchar must be it */
+    size_t name_len = 0;
+    while (name_len < n && is_tchar((unsigned char)line[name_len]))
+        name_len++;
+    if (name_len == 0 || name_len == n || line[name_len] != ':')
         return "a header name is not a token (whitespace before the colon?)";
-    size_t name_len = (size_t)(colon - line);
-    *colon = '\0';
-    char *value = colon + 1, *end = line + n;
+    line[name_len] = '\0';
+    char *value = line + name_len + 1, *end = line + n;
     while (value < end && (*value == ' ' || *value == '\t'))
         value++;
     while (end > value && (end[-1] == ' ' || end[-1] == '\t'))

@@ -694,6 +694,25 @@ bool http_utf8_valid(const char *s, size_t n)
     return true;
 }
 
+static inline unsigned char ascii_lower(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
+}
+
+const char *http_head_header(const http_head *head, const char *name)
+{
+    size_t n = strlen(name);
+    for (const struct evkeyval *kv = head->headers->tqh_first; kv; kv = kv->next.tqe_next) {
+        size_t i = 0;
+        while (i < n &&
+               ascii_lower((unsigned char)kv->key[i]) == ascii_lower((unsigned char)name[i]))
+            i++;
+        if (i == n && kv->key[n] == '\0')
+            return kv->value;
+    }
+    return NULL;
+}
+
 bool http_head_utf8(const http_head *head, http_verdict *v)
 {
     if (!http_utf8_valid(head->path, strlen(head->path))) {

@@ -54,6 +54,11 @@ typedef struct http_verdict {
     const char *extra_header; /* one "Name: value" line without CRLF, or NULL */
 } http_verdict;
 
+/* The value of a head's header called name (ASCII case ignored), or NULL: what
+ * evhttp_find_header answers, for a head check, without evhttp's per-character case
+ * folding (a lookup per request on the receiver's path; names compared by length first). */
+const char *http_head_header(const http_head *head, const char *name);
+
 /* The server's own check of a head (API token, route, size): returns true to read the body,
  * or false with *v filled. */
 typedef bool (*http_head_fn)(void *arg, const http_head *head, http_verdict *v);

@@ -418,7 +418,7 @@ static bool receive_ingest_head(void *arg, const http_head *head, http_verdict *
         return receive_ingest_refuse(r, v, REJECT_TOO_LARGE, 413, "body larger than --max-body",
                                      NULL);
     const char *sig = receive_provider_signature_header(r->options.provider);
-    if (sig && !evhttp_find_header(head->headers, sig)) {
+    if (sig && !http_head_header(head, sig)) {
         char message[128];
         snprintf(message, sizeof message, "the %s header is missing", sig);
         return receive_ingest_refuse(r, v, REJECT_MISSING_HEADER, 400, message, NULL);

@@ -160,6 +160,21 @@ class Hostile(harness.TestCase):
             self.assertEqual(answer.count(b"HTTP/1.1 "), 1, "%s: a second answer" % name)
             self.assertNotIn(b"<timeout>", answer, "%s: the connection stayed open" % name)
         self.assertEqual(self.stored(), 0)
+        # the sender's API: a second request with its own Authorization hidden in the body
+        # of the first (two lengths) never runs; nothing is stored
+        serve_port = harness.free_port()
+        sdb = self.database("serve")
+        self.hookd(["serve", "--db", sdb.url, "--listen", "127.0.0.1:%d" % serve_port,
+                    "--api-token", TOKEN], wait_port=serve_port)
+        event = '{"event":"events.created","data":{"id":1,"calendar_id":2}}'
+        inner = ("POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                 "Content-Length: %d\r\n\r\n%s" % (TOKEN, len(event), event)).encode()
+        outer = ("POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nobody-1234\r\n"
+                 "Content-Length: 2\r\nContent-Length: %d\r\n\r\n{}" % (2 + len(inner))).encode()
+        answer = harness.raw_exchange(serve_port, outer + inner)
+        self.assertEqual(status_of(answer), 400, answer[:200])
+        self.assertEqual(answer.count(b"HTTP/1.1 "), 1, "the smuggled request was answered")
+        self.assertEqual(int(sdb.query("SELECT COUNT(*) FROM serve_events")[0][0]), 0)
 
     def test_odd_methods_and_oversize(self):
         self.start_receive(["--max-body", "1024"])
