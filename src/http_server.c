@@ -27,6 +27,21 @@
  * its batch commits) to a new library costs more than the filter (~400 lines), which
  * leaves evhttp's request handling, keep-alive and answers as they are.
  *
+ * Keys before the body (issue 11 follow-up, decided 2026-11-30). The sender's head check
+ * only sees that a bearer key is present; the key is looked up (store thread) once the body
+ * is in. Refusing an unknown key before the body needs the lookup before it: a cache of
+ * known digests does not do it (a made-up key is a new digest every time, and a key made
+ * on another node must work on the next request), so the head would have to wait on the
+ * store thread, the guard holding it unread and resuming or refusing after — a
+ * suspend/resume the guard does not have yet, and a second store query per API call unless
+ * the result rode along to the request. Measured instead what a made-up key can take now
+ * (docs/BENCHMARKS.md, "Front door"): a body is at most 256 KiB (the API's own cap, now
+ * the front door's), all bodies share the 32 MiB budget, a request is cut at
+ * --request-timeout; 1,000 connections with made-up keys and unfinished 256 KiB bodies
+ * moved RSS by 2 MB and made valid calls wait (503 busy, Retry-After) until they were cut.
+ * So memory is bounded and the exposure is availability, bounded by --request-timeout and
+ * --max-buffered-body; the lookup stays after the body, where it is authoritative.
+ *
  * The connection cap. libevent 2.1's evhttp has no limit on connections and no hook on a
  * new one but the bufferevent factory (evhttp_set_bevcb), which it calls for each accepted
  * socket before the connection exists. So the factory counts the socket, keeps a reference
