@@ -295,6 +295,39 @@ class Hostile(harness.TestCase):
         self.assertEqual(len(closed_at), len(socks), "heads trickling a byte each 0.5 s lived on")
         self.assertLess(max(closed_at.values()), 13.0)
 
+    def test_trickled_heads_do_not_lock_the_admin_api_out(self):
+        """Finding 2 on the admin API (256 connections at most): 256 heads trickling a byte
+        each 0.5 s hold every slot, but only until the head deadline (10 s); then an admin
+        call passes again. (Before, the idle timeout was reset by every byte: locked out.)"""
+        raise_nofile()
+        self.start_receive()
+        socks = []
+        for i in range(256):
+            s = connect(self.admin, "127.0.0.%d" % (80 + i % 4))
+            s.send(b"GET /healthz HTTP/1.1\r\n")
+            socks.append(s)
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        statuses = []
+        while time.monotonic() - t0 < 15 and 200 not in statuses:
+            for s in socks:
+                try:
+                    s.send(b"X")
+                except OSError:
+                    pass
+            try:
+                status, _, _ = harness.request("GET", self.admin, "/healthz", timeout=1)
+            except OSError:
+                status = None
+            statuses.append(status)
+            time.sleep(0.5)
+        elapsed = time.monotonic() - t0
+        for s in socks:
+            s.close()
+        self.assertNotEqual(statuses[0], 200, "the 256 trickling heads did not fill the admin API")
+        self.assertIn(200, statuses, "the admin API stayed locked out for 15 s")
+        self.assertLess(elapsed, 12.5)
+
     def test_one_address_cannot_take_every_connection(self):
         raise_nofile()
         self.start_receive()
