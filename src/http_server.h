@@ -21,10 +21,9 @@ struct evkeyvalq;
 
 typedef struct http_server_limits {
     size_t max_body;            /* bytes; a larger Content-Length is answered 413 unread,
-                                   a chunked body is cut at the cap (0: 1 MiB). That 413 is
-                                   evhttp's own (text/html, the handler never runs): to answer
-                                   a JSON 413, set this above the route's own cap and check
-                                   the length in the handler */
+                                   a chunked body once its chunks pass the cap (0: 1 MiB):
+                                   the front door's JSON too_large, told to the refusal
+                                   hook; the handler never runs */
     size_t max_headers;         /* bytes of all headers (0: 16 KiB) */
     int64_t read_timeout_ms;    /* a client idle longer than this is dropped (0: 10 s) */
     unsigned max_connections;   /* open connections beyond this are closed at accept
