@@ -64,7 +64,8 @@ typedef struct receive_config {
     const char *admin_listen;
     const char *admin_token; /* --admin-token or HOOKD_ADMIN_TOKEN, or NULL */
     int64_t retention_ms;
-    int64_t lease_ms; /* 0: handler timeout + RECEIVE_LEASE_MARGIN_MS */
+    int64_t lease_ms;          /* 0: handler timeout + RECEIVE_LEASE_MARGIN_MS */
+    cli_front_door front_door; /* --max-connections, --header-timeout, … */
 } receive_config;
 
 static const receive_config receive_config_defaults = {
@@ -263,6 +264,7 @@ static const cli_command receive_command = {
     CLI_OPTIONS(receive_options),
     .footer =
         "Durations take ms, s, m, h, d suffixes (a bare number is seconds).\n" CLI_LOG_LEVEL_HELP,
+    CLI_FRONT_DOOR(receive_config, front_door),
 };
 
 /* The running receiver, in the order it is set up, for the steps, the stop sequence and
@@ -475,6 +477,7 @@ static int receive_listen(receive_state *st)
     const receive_config *c = st->config;
     char err[512];
     http_server_limits public_limits = {.max_body = (size_t)c->max_body};
+    http_server_apply_flags(&public_limits, &c->front_door);
     st->public_http =
         http_server_listen(st->base, c->listen, &public_limits, &st->public_port, err, sizeof err);
     if (!st->public_http) {
@@ -485,7 +488,9 @@ static int receive_listen(receive_state *st)
      * is still sending, sees the 413 rather than a reset connection. */
     if (evhttp_set_flags(st->public_http, EVHTTP_SERVER_LINGERING_CLOSE) != 0)
         log_warn("receive", "no lingering close: a body over --max-body may see a reset");
-    http_server_limits admin_limits = {.max_body = 64 * 1024, .max_connections = 256};
+    http_server_limits admin_limits = {.max_body = 64 * 1024};
+    http_server_apply_flags(&admin_limits, &c->front_door);
+    admin_limits.max_connections = 256; /* --max-connections is the public endpoint's */
     st->admin_http = http_server_listen(st->base, c->admin_listen, &admin_limits, &st->admin_port,
                                         err, sizeof err);
     if (!st->admin_http) {

@@ -30,8 +30,9 @@
 #include <unistd.h>
 
 #define FAIL_WINDOW_MS (5LL * 24 * 3600 * 1000) /* deactivate after 5 days of failures */
-/* evhttp's cap; the API itself answers 413 at 256 KiB */
-#define SERVE_API_MAX_REQUEST_BODY (1024 * 1024)
+/* The front door's cap, the API's largest body (an event's): a larger one, declared or
+ * chunked, is answered 413 before it is read, and counted in hookd_api_rejected_total */
+#define SERVE_API_MAX_REQUEST_BODY SERVE_API_MAX_EVENT_BODY
 #define SQLITE_CACHE_PRAGMA "PRAGMA cache_size = -16384" /* KiB: 16 MiB at most */
 #define POLL_SQLITE_MS 250 /* other processes on the file are seen only by polling */
 /* new work arrives by NOTIFY; the poll finds due retries and expired leases of other nodes */
@@ -53,9 +54,10 @@ typedef struct serve_config {
     int64_t lease_ms;
     long max_in_flight;
     long max_per_destination;
-    const char *node_id; /* --node-id, or NULL: "HOST ADDR:PORT" */
-    const char *proxy;   /* --proxy, or NULL */
-    int64_t poll_ms;     /* 0: by backend */
+    const char *node_id;       /* --node-id, or NULL: "HOST ADDR:PORT" */
+    const char *proxy;         /* --proxy, or NULL */
+    int64_t poll_ms;           /* 0: by backend */
+    cli_front_door front_door; /* --max-connections, --header-timeout, … */
 } serve_config;
 
 static const serve_config serve_config_defaults = {
@@ -210,7 +212,8 @@ static const cli_command serve_command = {.name = "serve",
                                           .synopsis = "[OPTIONS]",
                                           .summary = serve_summary,
                                           CLI_OPTIONS(serve_options),
-                                          .footer = serve_footer};
+                                          .footer = serve_footer,
+                                          CLI_FRONT_DOOR(serve_config, front_door)};
 
 /* Everything cmd_serve sets up, in the order it is set up, for the steps and the shutdown. */
 typedef struct serve_state {
@@ -396,6 +399,7 @@ static int serve_listen(serve_state *st)
 {
     char err[512];
     http_server_limits limits = {.max_body = SERVE_API_MAX_REQUEST_BODY};
+    http_server_apply_flags(&limits, &st->config->front_door);
     st->base = loop_new();
     st->http =
         http_server_listen(st->base, st->config->listen, &limits, &st->port, err, sizeof err);
@@ -472,6 +476,7 @@ static void serve_start_delivery(serve_state *st)
     st->api_options.url_policy = &st->client_options;
     st->serve_api =
         serve_api_new(st->http, st->worker, st->dispatch, st->registry, &st->api_options);
+    http_server_count_refusals(st->http, st->registry, "hookd_api_rejected_total");
 }
 
 /* SIGTERM/SIGINT start the orderly stop (on_stop); two timers watch it end. */
