@@ -179,7 +179,6 @@ int panel_form_parse(panel_form *form, const char *body, size_t len)
     memset(form, 0, sizeof *form);
     if (len > PANEL_FORM_MAX_BODY)
         return 413;
-    size_t cap = 0;
     for (size_t at = 0; at < len;) {
         const char *pair = body + at;
         size_t plen = strcspn(pair, "&");
@@ -199,9 +198,8 @@ int panel_form_parse(panel_form *form, const char *body, size_t len)
             free(value);
             return 400;
         }
-        size_t vcap = cap;
-        form->names = xgrow(form->names, form->count + 1, &cap, sizeof *form->names);
-        form->values = xgrow(form->values, form->count + 1, &vcap, sizeof *form->values);
+        form->names = xrealloc(form->names, (form->count + 1) * sizeof *form->names);
+        form->values = xrealloc(form->values, (form->count + 1) * sizeof *form->values);
         form->names[form->count] = name;
         form->values[form->count++] = value;
     }
@@ -403,7 +401,7 @@ panel_session *panel_session_start(panel *p, struct evhttp_request *req, const c
                 oldest = i;
         session_drop(p, oldest);
     }
-    p->sessions = xgrow(p->sessions, p->count + 1, &p->cap, sizeof *p->sessions);
+    p->sessions = xgrow(p->sessions, p->count, &p->cap, sizeof *p->sessions);
     p->sessions[p->count++] = s;
     set_cookie(p, req, s->id, secure, false);
     return s;
