@@ -18,6 +18,7 @@
 #include "openapi.h"
 #include "serve_access.h"
 #include "serve_api_json.h"
+#include "serve_panel.h"
 #include "serve_store.h"
 
 #include <ctype.h>
@@ -67,6 +68,7 @@ struct serve_api {
      * (at index ACCOUNT_SERIES_MAX) summing the rest, so the label count stays bounded */
     account_series accounts[ACCOUNT_SERIES_MAX + 1];
     size_t account_count;
+    serve_panel *panel; /* the admin panel under /admin (serve_panel.h) */
 };
 
 typedef struct action action;
@@ -301,8 +303,7 @@ static void problem(serve_api_problem *pb, int status, const char *code, const c
 static bool event_type_known(const serve_api_options *opt, const char *type)
 {
     char why[128];
-    return hookd_catalog_validate(opt->catalog, type, "{}", 2, why, sizeof why) !=
-           HOOKD_EEVENTTYPE;
+    return hookd_catalog_validate(opt->catalog, type, "{}", 2, why, sizeof why) != HOOKD_EEVENTTYPE;
 }
 
 /* A JSON string of 1 to max bytes without NUL. */
@@ -323,8 +324,7 @@ static bool field_name(serve_api_problem *pb, const json_t *v, bool required,
     if (!v && !required)
         return true;
     if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > MAX_NAME) {
-        problem(pb, 422, "invalid_name", "name is required: a string of 1 to %d bytes",
-                         MAX_NAME);
+        problem(pb, 422, "invalid_name", "name is required: a string of 1 to %d bytes", MAX_NAME);
         return false;
     }
     sr->name = xstrdup(json_string_value(v));
@@ -332,14 +332,13 @@ static bool field_name(serve_api_problem *pb, const json_t *v, bool required,
     return true;
 }
 
-static bool field_url(const serve_api_options *opt, serve_api_problem *pb, const json_t *v, bool required,
-                      serve_store_request *sr)
+static bool field_url(const serve_api_options *opt, serve_api_problem *pb, const json_t *v,
+                      bool required, serve_store_request *sr)
 {
     if (!v && !required)
         return true;
     if (!short_string(v, MAX_URL)) {
-        problem(pb, 422, "invalid_url", "url is required: a string of 1 to %d bytes",
-                         MAX_URL);
+        problem(pb, 422, "invalid_url", "url is required: a string of 1 to %d bytes", MAX_URL);
         return false;
     }
     /* userinfo (https://user:pass@host/) would be stored and shown back by GET: refused,
@@ -350,13 +349,12 @@ static bool field_url(const serve_api_options *opt, serve_api_problem *pb, const
     size_t alen = strcspn(authority, "/?#");
     if (memchr(authority, '@', alen)) {
         problem(pb, 422, "invalid_url",
-                         "url refused: credentials in the URL (user@host); use a header");
+                "url refused: credentials in the URL (user@host); use a header");
         return false;
     }
     char why[256] = "";
     if (http_client_check_url(opt->url_policy, url, why, sizeof why) != 0) {
-        problem(pb, 422, "invalid_url", "url refused: %s",
-                         why[0] ? why : "not an allowed URL");
+        problem(pb, 422, "invalid_url", "url refused: %s", why[0] ? why : "not an allowed URL");
         return false;
     }
     sr->url = xstrdup(json_string_value(v));
@@ -364,14 +362,14 @@ static bool field_url(const serve_api_options *opt, serve_api_problem *pb, const
     return true;
 }
 
-static bool field_events(const serve_api_options *opt, serve_api_problem *pb, const json_t *v, bool required,
-                         serve_store_request *sr)
+static bool field_events(const serve_api_options *opt, serve_api_problem *pb, const json_t *v,
+                         bool required, serve_store_request *sr)
 {
     if (!v && !required)
         return true;
     if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > MAX_EVENT_TYPES) {
-        problem(pb, 422, "invalid_events",
-                         "events is required: an array of 1 to %d event types", MAX_EVENT_TYPES);
+        problem(pb, 422, "invalid_events", "events is required: an array of 1 to %d event types",
+                MAX_EVENT_TYPES);
         return false;
     }
     for (size_t i = 0; i < json_array_size(v); i++) {
@@ -382,7 +380,7 @@ static bool field_events(const serve_api_options *opt, serve_api_problem *pb, co
         }
         if (!event_type_known(opt, json_string_value(t))) {
             problem(pb, 422, "unknown_event_type",
-                             "events[%zu]: unknown event type (see GET /v1/event-types)", i);
+                    "events[%zu]: unknown event type (see GET /v1/event-types)", i);
             return false;
         }
     }
@@ -397,8 +395,7 @@ static bool field_description(serve_api_problem *pb, const json_t *v, serve_stor
         return true;
     if (!json_is_null(v) && (!json_is_string(v) || json_string_length(v) > MAX_DESCRIPTION)) {
         problem(pb, 422, "invalid_description",
-                         "description must be a string of at most %d bytes or null",
-                         MAX_DESCRIPTION);
+                "description must be a string of at most %d bytes or null", MAX_DESCRIPTION);
         return false;
     }
     sr->description = json_is_string(v) ? xstrdup(json_string_value(v)) : NULL;
@@ -426,16 +423,15 @@ static bool header_ok(serve_api_problem *pb, const char *name, const json_t *val
     for (size_t i = 0; ok && i < nlen; i++)
         ok = isalnum((unsigned char)name[i]) || name[i] == '-';
     if (!ok || http_header_reserved(name)) {
-        problem(pb, 422, "invalid_headers", "header name \"%.64s\" is not allowed",
-                         ok ? name : "");
+        problem(pb, 422, "invalid_headers", "header name \"%.64s\" is not allowed", ok ? name : "");
         return false;
     }
     if (!json_is_string(value) || json_string_length(value) > MAX_HEADER_VALUE ||
         strlen(json_string_value(value)) != json_string_length(value) ||
         !header_value_plain(json_string_value(value))) {
         problem(pb, 422, "invalid_headers",
-                         "header %s: the value must be a string of at most %d bytes on one line",
-                         name, MAX_HEADER_VALUE);
+                "header %s: the value must be a string of at most %d bytes on one line", name,
+                MAX_HEADER_VALUE);
         return false;
     }
     return true;
@@ -451,8 +447,8 @@ static bool field_headers(serve_api_problem *pb, json_t *v, serve_store_request 
         return true;
     }
     if (!json_is_object(v) || json_object_size(v) > MAX_HEADERS) {
-        problem(pb, 422, "invalid_headers",
-                         "headers must be an object of at most %d string values", MAX_HEADERS);
+        problem(pb, 422, "invalid_headers", "headers must be an object of at most %d string values",
+                MAX_HEADERS);
         return false;
     }
     const char *name;
@@ -473,8 +469,8 @@ static bool field_format(serve_api_problem *pb, const json_t *v, serve_store_req
     if (!v)
         return true;
     if (!serve_format_valid(json_string_value(v))) {
-        problem(pb, 422, "invalid_format", "format must be \"%s\" or \"%s\"",
-                         SERVE_FORMAT_MEETBIT, SERVE_FORMAT_STANDARD);
+        problem(pb, 422, "invalid_format", "format must be \"%s\" or \"%s\"", SERVE_FORMAT_MEETBIT,
+                SERVE_FORMAT_STANDARD);
         return false;
     }
     sr->format = xstrdup(json_string_value(v));
@@ -1179,6 +1175,8 @@ static void serve_api_handle(struct evhttp_request *req, void *arg)
         http_reply_text(req, 200, "application/json", serve_openapi_json, serve_openapi_json_len);
     } else if (n >= 1 && strcmp(segs[0], "v1") == 0) {
         authorize(a, req);
+    } else if (n >= 1 && strcmp(segs[0], "admin") == 0) {
+        serve_panel_handle(a->panel, req); /* HTML pages, not part of the JSON API */
     } else {
         api_reply_no_route(req);
     }
@@ -1207,6 +1205,7 @@ serve_api *serve_api_new(struct evhttp *http, db_worker *worker, serve_deliver *
                                    "Jobs queued or running on the store thread.");
     a->events_total =
         metrics_counter(registry, "hookd_events_total", NULL, "Events accepted through the API.");
+    a->panel = serve_panel_new(worker, dispatch, &a->opt);
     evhttp_set_gencb(http, serve_api_handle, a);
     http_server_set_head_check(http, serve_api_head, a);
     return a;
@@ -1236,10 +1235,12 @@ void serve_api_stop(serve_api *a)
 
 size_t serve_api_pending(const serve_api *a)
 {
-    return a->pending;
+    return a->pending + serve_panel_pending(a->panel);
 }
 
 void serve_api_free(serve_api *a)
 {
+    if (a)
+        serve_panel_free(a->panel);
     free(a);
 }
