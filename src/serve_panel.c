@@ -364,40 +364,27 @@ static void job_done(void *arg, int rc)
 
 /* ---- routes ---- */
 
-/* The API action whose permission each route needs (SERVE_API_ACTION_COUNT: none). */
-static const serve_api_action route_action[R_COUNT] = {
-    [R_LIST] = SERVE_API_DESTINATION_LIST,
-    [R_NEW] = SERVE_API_DESTINATION_CREATE,
-    [R_CREATE] = SERVE_API_DESTINATION_CREATE,
-    [R_SHOW] = SERVE_API_DESTINATION_GET,
-    [R_EDIT_FORM] = SERVE_API_DESTINATION_UPDATE,
-    [R_EDIT] = SERVE_API_DESTINATION_UPDATE,
-    [R_DELETE_FORM] = SERVE_API_DESTINATION_DELETE,
-    [R_DELETE] = SERVE_API_DESTINATION_DELETE,
-    [R_ACTIVATE] = SERVE_API_DESTINATION_ACTIVATE,
-    [R_DEACTIVATE] = SERVE_API_DESTINATION_DEACTIVATE,
-    [R_ROTATE] = SERVE_API_DESTINATION_ROTATE,
-    [R_RECOVER] = SERVE_API_DESTINATION_RECOVER,
-    [R_RETRY] = SERVE_API_WEBHOOK_RETRY,
-    [R_EVENTS] = SERVE_API_EVENT_GET,
-    [R_ACCOUNT] = SERVE_API_ACTION_COUNT,
-};
-
-/* The store work of each route (NULL: none). */
-static const db_work_fn route_work[R_COUNT] = {
-    [R_LIST] = serve_store_w_destination_list,
-    [R_CREATE] = serve_store_w_destination_create,
-    [R_SHOW] = serve_store_w_destination_get,
-    [R_EDIT_FORM] = serve_store_w_destination_get,
-    [R_EDIT] = serve_store_w_destination_update,
-    [R_DELETE_FORM] = serve_store_w_destination_get,
-    [R_DELETE] = serve_store_w_destination_delete,
-    [R_ACTIVATE] = serve_store_w_destination_set_active,
-    [R_DEACTIVATE] = serve_store_w_destination_set_active,
-    [R_ROTATE] = serve_store_w_destination_rotate,
-    [R_RECOVER] = serve_store_w_destination_recover,
-    [R_RETRY] = serve_store_w_webhook_retry,
-    [R_EVENTS] = serve_store_w_event_list,
+/* Each route's API action, whose permission it needs (SERVE_API_ACTION_COUNT: none), and
+ * its store work (NULL: none), the API's own for that action. */
+static const struct {
+    serve_api_action action;
+    db_work_fn work;
+} routes[R_COUNT] = {
+    [R_LIST] = {SERVE_API_DESTINATION_LIST, serve_store_w_destination_list},
+    [R_NEW] = {SERVE_API_DESTINATION_CREATE, NULL},
+    [R_CREATE] = {SERVE_API_DESTINATION_CREATE, serve_store_w_destination_create},
+    [R_SHOW] = {SERVE_API_DESTINATION_GET, serve_store_w_destination_get},
+    [R_EDIT_FORM] = {SERVE_API_DESTINATION_UPDATE, serve_store_w_destination_get},
+    [R_EDIT] = {SERVE_API_DESTINATION_UPDATE, serve_store_w_destination_update},
+    [R_DELETE_FORM] = {SERVE_API_DESTINATION_DELETE, serve_store_w_destination_get},
+    [R_DELETE] = {SERVE_API_DESTINATION_DELETE, serve_store_w_destination_delete},
+    [R_ACTIVATE] = {SERVE_API_DESTINATION_ACTIVATE, serve_store_w_destination_set_active},
+    [R_DEACTIVATE] = {SERVE_API_DESTINATION_DEACTIVATE, serve_store_w_destination_set_active},
+    [R_ROTATE] = {SERVE_API_DESTINATION_ROTATE, serve_store_w_destination_rotate},
+    [R_RECOVER] = {SERVE_API_DESTINATION_RECOVER, serve_store_w_destination_recover},
+    [R_RETRY] = {SERVE_API_WEBHOOK_RETRY, serve_store_w_webhook_retry},
+    [R_EVENTS] = {SERVE_API_EVENT_GET, serve_store_w_event_list},
+    [R_ACCOUNT] = {SERVE_API_ACTION_COUNT, NULL},
 };
 
 /* The route of the segments after "admin" (n of them) for the method; -1: none. *id: the
@@ -468,7 +455,7 @@ static bool form_time(const char *text, int64_t *ms)
  * refused form. */
 static void job_prepare(panel_job *j, const char *id)
 {
-    j->work = route_work[j->route];
+    j->work = routes[j->route].work;
     if (!j->work)
         return;
     j->main = serve_store_request_new(loop_now_ms());
@@ -633,7 +620,7 @@ static void signed_in(serve_panel *sp, struct evhttp_request *req, panel_session
         job_free(j);
         return;
     }
-    j->need = serve_api_route_permission(route_action[j->route]);
+    j->need = serve_api_route_permission(routes[j->route].action);
     const char *reveal = panel_form_get(&j->form, "reveal");
     j->reveal = j->route == R_SHOW && reveal && strcmp(reveal, "1") == 0;
     if (j->reveal)

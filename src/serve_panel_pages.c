@@ -115,6 +115,16 @@ void serve_panel_page_sign_in(serve_panel *sp, struct evhttp_request *req, int s
     panel_reply_html(req, status, h);
 }
 
+/* Opens a table (in a box that scrolls sideways on a narrow screen) with its column heads,
+ * a NULL-terminated list. */
+static void table_open(panel_html *h, const char *const *heads)
+{
+    panel_html_raw(h, "<div class=\"scroll\"><table><thead><tr>");
+    for (; *heads; heads++)
+        panel_html_rawf(h, "<th scope=\"col\">%s</th>", *heads);
+    panel_html_raw(h, "</tr></thead><tbody>");
+}
+
 /* The events of a destination as text: "a, b". */
 static void events_cell(panel_html *h, const char *events_json)
 {
@@ -125,6 +135,21 @@ static void events_cell(panel_html *h, const char *events_json)
         panel_html_text(h, json_string_value(json_array_get(events, i)));
     }
     json_decref(events);
+}
+
+/* Name, URL, events and Active/Inactive, with the markup between them (the list's table
+ * cells, the destination page's definition list). */
+static void destination_fields(panel_html *h, const serve_store_destination *d,
+                               const char *const between[3])
+{
+    panel_html_text(h, d->name);
+    panel_html_raw(h, between[0]);
+    panel_html_text(h, d->url);
+    panel_html_raw(h, between[1]);
+    events_cell(h, d->events_json);
+    panel_html_raw(h, between[2]);
+    panel_html_rawf(h, "<span class=\"status s-%s\">%s</span>", d->active ? "active" : "inactive",
+                    d->active ? "Active" : "Inactive");
 }
 
 static void status_span(panel_html *h, const char *status)
@@ -167,20 +192,15 @@ void serve_panel_page_list(panel_job *j, panel_session *s)
             panel_html_raw(h, " Use <strong>Create</strong> to add the first one.");
         panel_html_raw(h, "</p>");
     } else {
-        panel_html_raw(h, "<div class=\"scroll\"><table><thead><tr><th scope=\"col\">Name</th>"
-                          "<th scope=\"col\">URL</th><th scope=\"col\">Events</th>"
-                          "<th scope=\"col\">Active</th><th scope=\"col\">Last delivery</th>"
-                          "</tr></thead><tbody>");
+        table_open(h,
+                   (const char *const[]){"Name", "URL", "Events", "Active", "Last delivery", NULL});
         for (size_t i = 0; i < r->destination_count; i++) {
             const serve_store_destination *d = &r->destinations[i];
+            static const char *const cells[] = {"</a></td><td class=\"wrap mono\">",
+                                                "</td><td class=\"wrap\">", "</td><td>"};
             panel_html_rawf(h, "<tr><td><a href=\"%s/%s\">", LIST_PATH, d->id);
-            panel_html_text(h, d->name);
-            panel_html_raw(h, "</a></td><td class=\"wrap mono\">");
-            panel_html_text(h, d->url);
-            panel_html_raw(h, "</td><td class=\"wrap\">");
-            events_cell(h, d->events_json);
-            panel_html_rawf(h, "</td><td><span class=\"status s-%s\">%s</span></td><td>",
-                            d->active ? "active" : "inactive", d->active ? "Active" : "Inactive");
+            destination_fields(h, d, cells);
+            panel_html_raw(h, "</td><td>");
             last_delivery_cell(h, j, i);
             panel_html_raw(h, "</td></tr>");
         }
@@ -329,9 +349,7 @@ void serve_panel_page_events(panel_job *j, panel_session *s)
     if (r->event_count == 0)
         panel_html_raw(h, "<p class=\"empty card\">No events yet in this account.</p>");
     else
-        panel_html_raw(h, "<div class=\"scroll\"><table><thead><tr><th scope=\"col\">Time</th>"
-                          "<th scope=\"col\">Type</th><th scope=\"col\">Id</th>"
-                          "<th scope=\"col\">Body</th></tr></thead><tbody>");
+        table_open(h, (const char *const[]){"Time", "Type", "Id", "Body", NULL});
     for (size_t i = 0; i < r->event_count; i++) {
         const serve_store_event *e = &r->events[i];
         char when[40];
@@ -378,14 +396,10 @@ static void destination_details(panel_html *h, const panel_job *j)
     const serve_store_destination *d = &j->main->destination;
     char created[40];
     time_text(d->created_at, created, sizeof created);
+    static const char *const cells[] = {"</dd><dt>URL</dt><dd class=\"mono\">",
+                                        "</dd><dt>Events</dt><dd>", "</dd><dt>Status</dt><dd>"};
     panel_html_raw(h, "<div class=\"card\"><dl><dt>Name</dt><dd>");
-    panel_html_text(h, d->name);
-    panel_html_raw(h, "</dd><dt>URL</dt><dd class=\"mono\">");
-    panel_html_text(h, d->url);
-    panel_html_raw(h, "</dd><dt>Events</dt><dd>");
-    events_cell(h, d->events_json);
-    panel_html_rawf(h, "</dd><dt>Status</dt><dd><span class=\"status s-%s\">%s</span>",
-                    d->active ? "active" : "inactive", d->active ? "Active" : "Inactive");
+    destination_fields(h, d, cells);
     if (d->disabled_reason) {
         panel_html_raw(h, " — deactivated by hookd: ");
         panel_html_text(h, d->disabled_reason);
@@ -447,10 +461,8 @@ static void attempts_table(panel_html *h, const serve_store_request *w)
         panel_html_raw(h, "<p class=\"empty\">No attempt yet.</p>");
         return;
     }
-    panel_html_raw(h, "<div class=\"scroll\"><table><thead><tr><th scope=\"col\">#</th>"
-                      "<th scope=\"col\">Time</th><th scope=\"col\">Status code</th>"
-                      "<th scope=\"col\">Duration</th><th scope=\"col\">Error</th>"
-                      "<th scope=\"col\">Response</th></tr></thead><tbody>");
+    table_open(h, (const char *const[]){"#", "Time", "Status code", "Duration", "Error", "Response",
+                                        NULL});
     for (size_t i = 0; i < w->attempt_count; i++) {
         const serve_store_attempt *a = &w->attempts[i];
         char when[40];
