@@ -10,12 +10,14 @@ every API test runs on both backends; a second chromium run costs the shared 2-c
 more than it could find. HOOKD_PANEL_SCREENSHOTS=DIR keeps the screenshots (docs/panel/).
 """
 import os
+import re
+import urllib.parse
 
 import browser_support
 import harness
 from serve_support import ServeCase
 
-LIMITED = ["destinations.read", "destinations.create", "webhooks.read", "events.read"]
+LIMITED = ["destinations.read", "webhooks.read", "events.read"]  # no create, no activate
 
 
 class PanelServeTest(ServeCase):
@@ -47,6 +49,47 @@ class PanelServeTest(ServeCase):
         for name in ("sign-in", "create-error", "create", "destination", "destinations",
                      "events", "delete", "destination-360"):
             self.assertTrue(os.path.getsize(os.path.join(shots, name + ".png")) > 1000, name)
+
+    def sign_in(self, p, key, headers=None):
+        """(status, headers, body) of the sign-in form posted with key."""
+        form = urllib.parse.urlencode({"key": key, "next": "/admin/events"})
+        h = {"Content-Type": "application/x-www-form-urlencoded"}
+        h.update(headers or {})
+        return harness.request("POST", p.port, "/admin/sign-in", form, h)
+
+    def test_sessions_without_a_browser(self):
+        """What a browser test sees less directly: a revoked key ends its session at the next
+        request, X-Forwarded-Proto does not make the cookie Secure, the assets' cache."""
+        p = self.start_serve()
+        k = self.ok(p, "POST", "/v1/access-keys",
+                    {"name": "temp", "account": "default", "permissions": LIMITED}, status=201)
+        status, h, _ = self.sign_in(p, k["key"], {"X-Forwarded-Proto": "https"})
+        self.assertEqual((status, h["location"]), (303, "/admin/events"))
+        cookie = h["set-cookie"]
+        self.assertRegex(cookie, r"^hookd_session=[0-9a-f]{64}; Path=/admin; HttpOnly; "
+                                 r"SameSite=Strict$")
+        session = {"Cookie": cookie.split(";")[0]}
+        status, _, body = harness.request("GET", p.port, "/admin/events", headers=session)
+        self.assertEqual(status, 200)
+        self.assertIn(b"Signed in as <strong>temp</strong>", body)
+        self.ok(p, "DELETE", "/v1/access-keys/%s" % k["id"], status=204)
+        status, h, body = harness.request("GET", p.port, "/admin/events", headers=session)
+        self.assertEqual(status, 401)
+        self.assertIn(b"Your access key is no longer valid", body)
+        self.assertIn("Max-Age=0", h["set-cookie"])
+        # a wrong key: 401, no cookie; GET /admin: to the destinations
+        status, h, _ = self.sign_in(p, "hk_wrong")
+        self.assertEqual(status, 401)
+        self.assertNotIn("set-cookie", h)
+        status, h, _ = harness.request("GET", p.port, "/admin")
+        self.assertEqual((status, h["location"]), (303, "/admin/webhook_destinations"))
+        status, h, body = harness.request("GET", p.port, "/admin/webhook_destinations")
+        css = re.search(rb'href="(/admin/assets/panel\.css\?v=[0-9a-f]+)"', body).group(1)
+        status, h, _ = harness.request("GET", p.port, css.decode())
+        self.assertEqual(status, 200)
+        self.assertEqual(h["content-type"], "text/css; charset=utf-8")
+        self.assertIn("max-age=31536000", h["cache-control"])
+        self.assertEqual(h["content-security-policy"].split(";")[0], "default-src 'self'")
 
 
 if __name__ == "__main__":

@@ -142,12 +142,12 @@ async function limitedKey(browser) {
   const page = await context.newPage();
   await signIn(page, cfg.limited);
   await page.waitForURL(base + '/admin/webhook_destinations');
+  assert.equal(await page.getByRole('link', { name: 'Create', exact: true }).count(), 0);
   await page.getByRole('link', { name: 'MeetBit calendar sync' }).click();
   await page.getByRole('heading', { name: 'MeetBit calendar sync' }).waitFor();
   assert.equal(await page.getByRole('button', { name: 'Deactivate' }).count(), 0);
   assert.equal(await page.getByRole('button', { name: /^Activate$/ }).count(), 0);
   assert.equal(await page.getByRole('button', { name: 'Reveal secret' }).count(), 0);
-  assert.equal(await page.getByRole('link', { name: 'Create' }).count(), 0);
   const csrf = await page.locator('input[name=csrf]').first().inputValue();
   const action = base + '/admin/webhook_destinations/' + out.destination + '/deactivate';
   const forged = await page.request.post(action, { form: { csrf } });
