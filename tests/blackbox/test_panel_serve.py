@@ -26,6 +26,7 @@ class PanelServeTest(ServeCase):
         browser_support.setup()
         receiver = self.recorder()
         p = self.start_serve()
+        self.ok(p, "POST", "/v1/accounts", {"id": "acme", "name": "Acme"}, status=201)
         limited = self.ok(p, "POST", "/v1/access-keys",
                           {"name": "support desk", "account": "default",
                            "permissions": LIMITED}, status=201)["key"]
