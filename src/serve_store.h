@@ -394,6 +394,7 @@ struct serve_store_outcome {
     /* outputs */
     int64_t attempt_number; /* n of the row written */
     bool deactivated;
+    int64_t ops_webhooks; /* operational webhooks it created (serve_ops.h) */
 };
 
 int serve_store_w_outcome(db *conn, void *outcome);
