@@ -17,8 +17,10 @@
 #include "retry.h"
 #include "sd_notify.h"
 #include "serve_api.h"
+#include "retention.h"
 #include "serve_deliver.h"
 #include "serve_store.h"
+#include "serve_store_retention.h"
 
 #include <event2/event.h>
 #include <openssl/crypto.h>
@@ -53,9 +55,10 @@ typedef struct serve_config {
     int64_t lease_ms;
     long max_in_flight;
     long max_per_destination;
-    const char *node_id; /* --node-id, or NULL: "HOST ADDR:PORT" */
-    const char *proxy;   /* --proxy, or NULL */
-    int64_t poll_ms;     /* 0: by backend */
+    const char *node_id;  /* --node-id, or NULL: "HOST ADDR:PORT" */
+    const char *proxy;    /* --proxy, or NULL */
+    int64_t poll_ms;      /* 0: by backend */
+    int64_t retention_ms; /* --retention; 0: keep everything */
 } serve_config;
 
 static const serve_config serve_config_defaults = {
@@ -67,6 +70,7 @@ static const serve_config serve_config_defaults = {
     .lease_ms = 60000,
     .max_in_flight = 1024,
     .max_per_destination = 8,
+    .retention_ms = 30LL * 24 * 3600 * 1000,
 };
 
 /* --proxy: an http:// or https:// URL with a host. */
@@ -195,6 +199,14 @@ static const cli_option serve_options[] = {
              "new events wake every node at once through LISTEN/NOTIFY)",
      .min = 10,
      .max = 3600000},
+    {.name = "retention",
+     .kind = CLI_DURATION,
+     .offset = AT(retention_ms),
+     .arg = "D",
+     .help = "finished webhooks (with their attempts) and events are\n"
+             "deleted D after they were last changed (default 30d);\n"
+             "0 keeps everything. Pending ones are never deleted",
+     .min = 0},
 };
 
 #undef AT
@@ -231,6 +243,7 @@ typedef struct serve_state {
     db_listener *listener; /* PostgreSQL notifications, or NULL */
     serve_api *serve_api;
     serve_deliver *dispatch;
+    retention *retention;   /* --retention's purge, or NULL */
     bool drained;           /* the deliveries' attempts are finished and recorded */
     struct event *finish;   /* polls for the end of shutdown */
     struct event *deadline; /* gives up waiting after the timeout */
@@ -294,6 +307,8 @@ static void on_stop(void *arg)
              serve_deliver_in_flight(st->dispatch));
     sd_notify_send("STOPPING=1");
     serve_api_stop(st->serve_api);
+    retention_stop(st->retention);
+    st->retention = NULL;
     db_listener_close(st->listener);
     st->listener = NULL;
     serve_deliver_stop(st->dispatch, drained_cb, st);
@@ -330,7 +345,7 @@ static int serve_open_store(serve_state *st)
         fprintf(stderr, "hookd serve: cannot open the database: %s\n", err);
         return -1;
     }
-    if (serve_store_migrate(st->conn) != 0) {
+    if (serve_store_migrate(st->conn) != 0 || serve_store_retention_migrate(st->conn) != 0) {
         fprintf(stderr, "hookd serve: cannot create the tables: %s\n", db_errmsg(st->conn));
         return -1;
     }
@@ -472,6 +487,12 @@ static void serve_start_delivery(serve_state *st)
     st->api_options.url_policy = &st->client_options;
     st->serve_api =
         serve_api_new(st->http, st->worker, st->dispatch, st->registry, &st->api_options);
+    if (c->retention_ms > 0)
+        st->retention = retention_start(st->base, st->worker,
+                                        &(retention_options){.name = "serve",
+                                                             .what = "finished webhooks and events",
+                                                             .keep_ms = c->retention_ms,
+                                                             .work = serve_store_retention_batch});
 }
 
 /* SIGTERM/SIGINT start the orderly stop (on_stop); two timers watch it end. */
@@ -507,6 +528,7 @@ static void serve_free(serve_state *st)
     db_listener_close(st->listener);
     if (st->client)
         http_client_free(st->client); /* aborts what the deadline left, without callbacks */
+    retention_stop(st->retention);
     if (st->worker)
         db_worker_stop(st->worker); /* runs what is queued: outcomes get recorded */
     if (st->conn)

@@ -1,0 +1,115 @@
+/*
+ * retention.c — the paced purge loop of --retention (see retention.h): a pass starts on a
+ * timer, submits one batch, and submits the next one pause_ms after a full batch commits,
+ * until a batch comes back short. The cut-off is fixed per pass, so a pass ends even while
+ * new items keep ageing into it.
+ */
+#include "retention.h"
+
+#include "hookd.h"
+#include "log.h"
+#include "loop.h"
+#include "mem.h"
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+struct retention {
+    retention_options opt;
+    db_worker *worker;
+    struct event *pass_timer;  /* starts a pass */
+    struct event *batch_timer; /* the next batch of a pass, after the pause */
+    retention_batch job;       /* the batch under way or the last one */
+    int64_t pass_deleted;      /* deleted so far in this pass */
+    bool running;              /* a batch is queued or running on the store thread */
+    bool stopped;              /* retention_stop was called: free once the batch is back */
+};
+
+static void retention_free(retention *r)
+{
+    event_free(r->pass_timer);
+    event_free(r->batch_timer);
+    free(r);
+}
+
+static int retention_work(db *conn, void *arg)
+{
+    retention *r = arg;
+    r->job.deleted = 0;
+    return r->opt.work(conn, &r->job);
+}
+
+static void retention_done(void *arg, int rc)
+{
+    retention *r = arg;
+    r->running = false;
+    if (r->stopped) {
+        retention_free(r);
+        return;
+    }
+    if (rc != 0) {
+        log_warn(r->opt.name, "retention purge failed: %s (again at the next pass)",
+                 hookd_strerror(rc));
+        return;
+    }
+    r->pass_deleted += r->job.deleted;
+    if (r->job.deleted >= r->job.limit) {
+        loop_timer_add(r->batch_timer, r->opt.pause_ms); /* more: after a breath */
+        return;
+    }
+    if (r->pass_deleted > 0)
+        log_info(r->opt.name, "retention: deleted %lld %s", (long long)r->pass_deleted,
+                 r->opt.what);
+}
+
+static void retention_batch_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    retention *r = arg;
+    r->running = true;
+    db_worker_submit(r->worker, retention_work, retention_done, r);
+}
+
+static void retention_pass_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    retention *r = arg;
+    if (r->running || event_pending(r->batch_timer, EV_TIMEOUT, NULL))
+        return; /* the last pass is still going */
+    r->job = (retention_batch){.before = loop_now_ms() - r->opt.keep_ms, .limit = r->opt.batch};
+    r->pass_deleted = 0;
+    retention_batch_cb(-1, 0, r);
+}
+
+retention *retention_start(struct event_base *base, db_worker *worker,
+                           const retention_options *options)
+{
+    retention *r = xcalloc(1, sizeof *r);
+    r->opt = *options;
+    if (r->opt.batch <= 0)
+        r->opt.batch = RETENTION_BATCH;
+    if (r->opt.pause_ms <= 0)
+        r->opt.pause_ms = RETENTION_PAUSE_MS;
+    r->worker = worker;
+    r->pass_timer = loop_timer_new(base, true, retention_pass_cb, r);
+    r->batch_timer = loop_timer_new(base, false, retention_batch_cb, r);
+    loop_timer_add(r->pass_timer,
+                   r->opt.keep_ms < RETENTION_EVERY_MS ? r->opt.keep_ms : RETENTION_EVERY_MS);
+    retention_pass_cb(-1, 0, r);
+    return r;
+}
+
+void retention_stop(retention *r)
+{
+    if (!r)
+        return;
+    loop_timer_stop(r->pass_timer);
+    loop_timer_stop(r->batch_timer);
+    if (r->running)
+        r->stopped = true; /* retention_done frees it */
+    else
+        retention_free(r);
+}
