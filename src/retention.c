@@ -2,7 +2,7 @@
  * retention.c — the paced purge loop of --retention (see retention.h): a pass starts on a
  * timer, submits one batch, and submits the next one pause_ms after a full batch commits,
  * until a batch comes back short. The cut-off is fixed per pass, so a pass ends even while
- * new items keep ageing into it.
+ * new items keep ageing into it. retention_purge_ids is the batch both sides' SQL shares.
  */
 #include "retention.h"
 
@@ -13,7 +13,56 @@
 
 #include <event2/event.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+/* Runs sql_head followed by "($1, …, $count)" with the ids as parameters. */
+static int delete_ids(db *conn, const char *sql_head, char **ids, size_t count)
+{
+    size_t cap = strlen(sql_head) + 2 + count * 8;
+    char *sql = xmalloc(cap);
+    size_t len = (size_t)snprintf(sql, cap, "%s(", sql_head);
+    db_param *p = xcalloc(count, sizeof *p);
+    for (size_t i = 0; i < count; i++) {
+        len += (size_t)snprintf(sql + len, cap - len, "%s$%zu", i ? ", " : "", i + 1);
+        p[i] = (db_param)DB_S(ids[i]);
+    }
+    snprintf(sql + len, cap - len, ")");
+    int rc = db_query(conn, sql, p, count, NULL, NULL);
+    free(p);
+    free(sql);
+    return rc;
+}
+
+int retention_purge_ids(db *conn, retention_batch *batch, const char *select_sql,
+                        const char *const *deletes, size_t delete_count)
+{
+    char *locked = NULL;
+    if (db_kind(conn) == DB_POSTGRES) {
+        static const char lock[] = " FOR UPDATE SKIP LOCKED";
+        locked = xmalloc(strlen(select_sql) + sizeof lock);
+        snprintf(locked, strlen(select_sql) + sizeof lock, "%s%s", select_sql, lock);
+    }
+    db_rows *rows = NULL;
+    db_param p[] = {DB_I(batch->before), DB_I(batch->limit)};
+    int rc = db_query(conn, locked ? locked : select_sql, p, 2, &rows, NULL);
+    free(locked);
+    size_t count = 0;
+    char **ids = xcalloc(batch->limit > 0 ? (size_t)batch->limit : 1, sizeof *ids);
+    while (rc == 0 && count < (size_t)batch->limit && db_rows_next(rows))
+        ids[count++] = db_rows_strdup(rows, 0);
+    db_rows_free(rows);
+    for (size_t i = 0; rc == 0 && count > 0 && i < delete_count; i++)
+        rc = delete_ids(conn, deletes[i], ids, count);
+    if (rc != 0)
+        log_error("retention", "purge query failed: %s", db_errmsg(conn));
+    for (size_t i = 0; i < count; i++)
+        free(ids[i]);
+    free(ids);
+    batch->deleted = rc == 0 ? (int64_t)count : 0;
+    return rc;
+}
 
 struct retention {
     retention_options opt;

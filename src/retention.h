@@ -41,6 +41,16 @@ typedef struct retention_options {
 #define RETENTION_PAUSE_MS 50
 #define RETENTION_EVERY_MS (60LL * 60 * 1000) /* a pass at most every hour */
 
+/*
+ * A batch the common way, for a side's retention_batch_fn (store thread): reads the ids
+ * select_sql finds ($1: batch->before, $2: batch->limit; FOR UPDATE SKIP LOCKED is added on
+ * PostgreSQL, so a row changing meanwhile waits for the purge's commit), then runs each of
+ * the delete_count deletes, "… WHERE column IN " completed with the ids, children first.
+ * The deletes take the same ids, so they always agree. batch->deleted: the ids found.
+ */
+int retention_purge_ids(db *conn, retention_batch *batch, const char *select_sql,
+                        const char *const *deletes, size_t delete_count);
+
 typedef struct retention retention;
 
 /* Starts purging now, then every min(keep_ms, an hour). Never NULL. worker must outlive it
