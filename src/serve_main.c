@@ -216,7 +216,7 @@ static const char serve_summary[] =
     "Runs the sender: keeps destinations, takes events, delivers each to every active\n"
     "subscribed destination, signed, with retries; every attempt is recorded.\n";
 static const char serve_footer[] =
-    "Durations take ms, s, m, h suffixes; a bare number is seconds.\n" CLI_LOG_LEVEL_HELP;
+    "Durations take ms, s, m, h, d suffixes; a bare number is seconds.\n" CLI_LOG_LEVEL_HELP;
 
 static const cli_command serve_command = {.name = "serve",
                                           .synopsis = "[OPTIONS]",

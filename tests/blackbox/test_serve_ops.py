@@ -208,6 +208,31 @@ class OpsTest(ServeCase):
         ops = self.ok(p2, "GET", "/v1/webhooks?destination_id=" + opd["id"])["data"]
         self.assertEqual(len(ops), 2)
 
+    def test_kill9_while_the_alert_is_sent_delivers_it_after_restart(self):
+        arrived = threading.Event()
+        release = threading.Event()
+
+        def respond(req):
+            if req["n"] == 1:
+                arrived.set()
+                release.wait(10)  # the first alert's attempt is cut by the kill
+            return 200, {}, b"", 0
+        p = self.start_serve()
+        op, opd = self.operator(p, respond)
+        self.destination(p, self.recorder(lambda req: (410, {}, b"", 0)).url)
+        self.event(p)
+        self.assertTrue(arrived.wait(10))
+        p.kill9()
+        release.set()
+        p2 = self.start_serve(db=p.db, port=p.port)
+        listing = "/v1/webhooks?destination_id=" + opd["id"]
+        harness.wait_until(
+            lambda: [w["status"] for w in self.ok(p2, "GET", listing)["data"]] ==
+            ["succeeded", "succeeded"], 10.0, what="both alerts delivered after the restart")
+        got = {r["headers"]["x-webhook-id"] for r in op.received()}
+        self.assertEqual(len(got), 2)  # the cut one came again, same id: nothing lost or new
+        self.assertGreaterEqual(op.count(), 3)
+
 
 if __name__ == "__main__":
     harness.main()
