@@ -47,10 +47,8 @@ static void data_set_time(json_t *data, const char *key, int64_t unix_ms)
 static int ops_emit(db *conn, const char *account, const char *type, json_t *data, int64_t now,
                     int64_t *webhooks)
 {
-    char *text = json_dumps(data, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *text = mem_check(json_dumps(data, JSON_COMPACT | JSON_PRESERVE_ORDER));
     json_decref(data);
-    if (!text)
-        abort(); /* jansson fails only when out of memory */
     serve_store_request *r = serve_store_request_new(now);
     free(r->account);
     r->account = xstrdup(account);
