@@ -214,7 +214,9 @@ static const cli_option serve_options[] = {
 /* What `hookd serve --help` says above and below the flags. */
 static const char serve_summary[] =
     "Runs the sender: keeps destinations, takes events, delivers each to every active\n"
-    "subscribed destination, signed, with retries; every attempt is recorded.\n";
+    "subscribed destination, signed, with retries; every attempt is recorded.\n"
+    "Operational webhooks: a destination subscribed to destination.deactivated,\n"
+    "webhook.failed or destination.recovered hears of its account's troubles.\n";
 static const char serve_footer[] =
     "Durations take ms, s, m, h, d suffixes; a bare number is seconds.\n" CLI_LOG_LEVEL_HELP;
 

@@ -11,7 +11,7 @@
  * active destinations subscribed to the type, by serve_store's own event insert: so they are
  * stored, claimed, signed, retried and recorded by the same engine as every other webhook.
  * They are written inside the transaction of the outcome that causes them (serve_store_w_outcome
- * calls these), so a crash can neither lose one nor send it twice. Loop safety: the outcome of a
+ * calls these), so a crash can neither lose one nor create it twice. Loop safety: the outcome of a
  * webhook that is itself operational emits no webhook.failed or destination.deactivated.
  *
  * Thread: the store thread (inside the outcome's batch transaction), like serve_store's work.
