@@ -145,8 +145,8 @@ retention *retention_start(struct event_base *base, db_worker *worker,
     r->worker = worker;
     r->pass_timer = loop_timer_new(base, true, retention_pass_cb, r);
     r->batch_timer = loop_timer_new(base, false, retention_batch_cb, r);
-    loop_timer_add(r->pass_timer,
-                   r->opt.keep_ms < RETENTION_EVERY_MS ? r->opt.keep_ms : RETENTION_EVERY_MS);
+    int64_t every = r->opt.keep_ms < RETENTION_EVERY_MS ? r->opt.keep_ms : RETENTION_EVERY_MS;
+    loop_timer_add(r->pass_timer, every > RETENTION_EVERY_MIN_MS ? every : RETENTION_EVERY_MIN_MS);
     retention_pass_cb(-1, 0, r);
     return r;
 }

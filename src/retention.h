@@ -39,7 +39,8 @@ typedef struct retention_options {
 
 #define RETENTION_BATCH 500
 #define RETENTION_PAUSE_MS 50
-#define RETENTION_EVERY_MS (60LL * 60 * 1000) /* a pass at most every hour */
+#define RETENTION_EVERY_MS (60LL * 60 * 1000) /* a pass at least every hour */
+#define RETENTION_EVERY_MIN_MS 1000LL         /* and at most every second */
 
 /*
  * A batch the common way, for a side's retention_batch_fn (store thread): reads the ids
@@ -53,8 +54,8 @@ int retention_purge_ids(db *conn, retention_batch *batch, const char *select_sql
 
 typedef struct retention retention;
 
-/* Starts purging now, then every min(keep_ms, an hour). Never NULL. worker must outlive it
- * until retention_stop. */
+/* Starts purging now, then every keep_ms (at least a second, at most an hour). Never NULL.
+ * worker must outlive it until retention_stop. */
 retention *retention_start(struct event_base *base, db_worker *worker,
                            const retention_options *options);
 
