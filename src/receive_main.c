@@ -31,8 +31,6 @@
 #include <unistd.h>
 
 #define RECEIVE_MAX_SECRETS CLI_STRINGS_MAX /* --secret flags, HOOKD_SECRET included */
-/* How often the retention purge runs at most. */
-#define RECEIVE_PURGE_EVERY_MS (60 * 60 * 1000)
 #define RECEIVE_LEASE_MARGIN_MS (10 * 1000) /* default --lease: --handler-timeout + this */
 /* Default --workers with --forward: an HTTP service serves tens of requests at once; each
  * worker is one keep-alive connection of the pool. */
@@ -267,8 +265,7 @@ static const cli_command receive_command = {
     CLI_FRONT_DOOR(receive_config, front_door),
 };
 
-/* The running receiver, in the order it is set up, for the steps, the stop sequence and
- * the purge timer. */
+/* The running receiver, in the order it is set up, for the steps and the stop sequence. */
 typedef struct receive_state {
     const receive_config *config;
     hookd_secret secrets[RECEIVE_MAX_SECRETS];
@@ -287,11 +284,8 @@ typedef struct receive_state {
     receive_ingest *receive_ingest;
     receive_api *receive_api;
     db_listener *listener; /* PostgreSQL notifications of accepts, or NULL */
-    struct event *purge_timer;
+    retention *retention;  /* --retention's purge (retention.h) */
     struct event *drain_timer;
-    int64_t retention_ms;
-    bool purging;
-    receive_store_purge_job purge;
 } receive_state;
 
 /* --workers when not given: sized for what the handler is (see the constants). */
@@ -342,40 +336,6 @@ static int receive_check(receive_config *c)
     return CLI_CONTINUE;
 }
 
-/* ---- retention ---- */
-
-static void receive_purge_tick(evutil_socket_t fd, short what, void *arg);
-
-/* Store-thread work: the purge held in the receive_state. */
-static int receive_purge_work(db *conn, void *arg)
-{
-    receive_state *st = arg;
-    return receive_store_purge(conn, &st->purge);
-}
-
-static void receive_purged(void *arg, int rc)
-{
-    receive_state *st = arg;
-    st->purging = false;
-    if (rc != 0)
-        log_warn("receive", "retention purge failed: %s", hookd_strerror(rc));
-    else if (st->purge.deleted > 0)
-        log_info("receive", "retention: deleted %lld finished webhooks",
-                 (long long)st->purge.deleted);
-}
-
-static void receive_purge_tick(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    receive_state *st = arg;
-    if (st->purging)
-        return;
-    st->purging = true;
-    st->purge = (receive_store_purge_job){.before = loop_now_ms() - st->retention_ms};
-    db_worker_submit(st->worker, receive_purge_work, receive_purged, st);
-}
-
 /* ---- stopping ---- */
 
 /* Bound sockets of one evhttp, collected so they can be removed outside the iteration. */
@@ -405,8 +365,7 @@ static void receive_drain(evutil_socket_t fd, short what, void *arg)
     (void)what;
     receive_state *st = arg;
     if (receive_ingest_in_flight(st->receive_ingest) > 0 ||
-        receive_api_in_flight(st->receive_api) > 0 || !receive_handler_idle(st->receive_handler) ||
-        st->purging)
+        receive_api_in_flight(st->receive_api) > 0 || !receive_handler_idle(st->receive_handler))
         return;
     loop_timer_stop(st->drain_timer);
     loop_exit(st->base, 0);
@@ -422,7 +381,8 @@ static void receive_on_stop(void *arg)
     db_listener_close(st->listener);
     st->listener = NULL;
     receive_handler_stop(st->receive_handler);
-    loop_timer_stop(st->purge_timer);
+    retention_stop(st->retention);
+    st->retention = NULL;
     loop_timer_add(st->drain_timer, 20);
 }
 
@@ -580,13 +540,13 @@ static void receive_start_endpoints(receive_state *st)
 /* The retention purge (now, then every hour at most) and the stop sequence. */
 static void receive_timers(receive_state *st)
 {
-    int64_t every =
-        st->retention_ms < RECEIVE_PURGE_EVERY_MS ? st->retention_ms : RECEIVE_PURGE_EVERY_MS;
-    st->purge_timer = loop_timer_new(st->base, true, receive_purge_tick, st);
-    loop_timer_add(st->purge_timer, every);
+    st->retention = retention_start(st->base, st->worker,
+                                    &(retention_options){.name = "receive",
+                                                         .what = "finished webhooks",
+                                                         .keep_ms = st->config->retention_ms,
+                                                         .work = receive_store_purge});
     st->drain_timer = loop_timer_new(st->base, true, receive_drain, st);
     loop_on_stop(st->base, receive_on_stop, st);
-    receive_purge_tick(-1, 0, st);
 }
 
 static int receive_run(receive_state *st)
@@ -610,6 +570,7 @@ static int receive_run(receive_state *st)
 static void receive_free(receive_state *st)
 {
     db_listener_close(st->listener);
+    retention_stop(st->retention);
     if (st->worker) {
         if (st->receive_handler)
             receive_handler_stop(st->receive_handler);
@@ -618,8 +579,6 @@ static void receive_free(receive_state *st)
     receive_api_free(st->receive_api);
     receive_ingest_free(st->receive_ingest);
     receive_handler_free(st->receive_handler);
-    if (st->purge_timer)
-        event_free(st->purge_timer);
     if (st->drain_timer)
         event_free(st->drain_timer);
     if (st->public_http)
@@ -643,7 +602,7 @@ int cmd_receive(int argc, char **argv)
     if (rc != CLI_CONTINUE)
         return rc;
     receive_tune_malloc();
-    receive_state st = {.config = &c, .retention_ms = c.retention_ms};
+    receive_state st = {.config = &c};
     st.base = loop_new();
     int status = 1;
     if (receive_open_store(&st) == 0 && receive_listen(&st) == 0 && receive_take_back(&st) == 0 &&

@@ -436,19 +436,14 @@ int receive_store_count_pending(db *conn, void *arg)
     return 0;
 }
 
-int receive_store_purge(db *conn, void *arg)
+int receive_store_purge(db *conn, retention_batch *batch)
 {
-    receive_store_purge_job *job = arg;
-    static const char runs[] =
-        "DELETE FROM receive_runs WHERE webhook_id IN (SELECT id FROM receive_webhooks"
-        " WHERE status IN ('done', 'failed') AND updated_at < $1)";
-    static const char hooks[] =
-        "DELETE FROM receive_webhooks WHERE status IN ('done', 'failed') AND updated_at < $1";
-    db_param p[] = {DB_I(job->before)};
-    int rc = db_query(conn, runs, p, 1, NULL, NULL);
-    if (rc != 0)
-        return rc;
-    return db_query(conn, hooks, p, 1, NULL, &job->deleted);
+    static const char *const deletes[] = {"DELETE FROM receive_runs WHERE webhook_id IN ",
+                                          "DELETE FROM receive_webhooks WHERE id IN "};
+    return retention_purge_ids(conn, batch,
+                               "SELECT id FROM receive_webhooks WHERE status IN ('done', "
+                               "'failed') AND updated_at < $1 ORDER BY received_at, id LIMIT $2",
+                               deletes, 2);
 }
 
 /* Gives leases back (release at start and stop, unclaim of unstarted runs): the row is

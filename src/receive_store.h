@@ -20,6 +20,7 @@
 
 #include "db.h"
 #include "engine.h"
+#include "retention.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -192,14 +193,9 @@ typedef struct receive_store_count_job {
 /* arg: receive_store_count_job. */
 int receive_store_count_pending(db *conn, void *arg);
 
-/* Deletes done and failed webhooks (and their runs) last changed before a time. */
-typedef struct receive_store_purge_job {
-    int64_t before;  /* unix ms */
-    int64_t deleted; /* out: webhooks deleted */
-} receive_store_purge_job;
-
-/* arg: receive_store_purge_job. */
-int receive_store_purge(db *conn, void *arg);
+/* retention_batch_fn (retention.h): deletes at most batch->limit done and failed webhooks
+ * (and their runs) last changed before batch->before, oldest received first. */
+int receive_store_purge(db *conn, retention_batch *batch);
 
 /* Frees the leases whose owner starts with prefix (an exact prefix, not LIKE): the work
  * engine's release — "<node-id>/" at start, once this process holds the node's listening

@@ -18,6 +18,7 @@
 #include "openapi.h"
 #include "serve_access.h"
 #include "serve_api_json.h"
+#include "serve_ops.h"
 #include "serve_panel.h"
 #include "serve_store.h"
 
@@ -300,10 +301,12 @@ static void problem(serve_api_problem *pb, int status, const char *code, const c
     va_end(ap);
 }
 
+/* A type a destination may subscribe to: the catalog's, or an operational one. */
 static bool event_type_known(const serve_api_options *opt, const char *type)
 {
     char why[128];
-    return hookd_catalog_validate(opt->catalog, type, "{}", 2, why, sizeof why) != HOOKD_EEVENTTYPE;
+    return serve_ops_type(type) ||
+           hookd_catalog_validate(opt->catalog, type, "{}", 2, why, sizeof why) != HOOKD_EEVENTTYPE;
 }
 
 /* A JSON string of 1 to max bytes without NUL. */
@@ -562,8 +565,11 @@ static bool event_envelope(serve_api *a, struct evhttp_request *req, const char 
     }
     char why[256] = "";
     const char *event_type = json_string_value(type);
-    int rc =
-        hookd_catalog_validate(a->opt.catalog, event_type, data_text, data_len, why, sizeof why);
+    /* operational types are hookd's own: an application cannot forge one (serve_ops.h) */
+    int rc = serve_ops_type(event_type)
+                 ? HOOKD_EEVENTTYPE
+                 : hookd_catalog_validate(a->opt.catalog, event_type, data_text, data_len, why,
+                                          sizeof why);
     if (rc == HOOKD_EEVENTTYPE)
         http_reply_error(req, 422, "unknown_event_type",
                          "unknown event type \"%.100s\" (see GET /v1/event-types)", event_type);

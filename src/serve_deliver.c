@@ -117,6 +117,8 @@ static void deliver_recorded(void *ctx, void *payload, const engine_outcome *eo,
     const serve_store_claimed *it = payload;
     const serve_store_outcome *o = it->outcome;
     (void)eo;
+    if (rc == 0 && o->ops_webhooks > 0)
+        engine_wake(d->engine); /* operational webhooks it stored are due now (serve_ops.h) */
     if (rc == HOOKD_ELEASE)
         metric_add(d->lease_lost, 1);
     else if (rc == 0 && o->deactivated)

@@ -17,8 +17,10 @@
 #include "retry.h"
 #include "sd_notify.h"
 #include "serve_api.h"
+#include "retention.h"
 #include "serve_deliver.h"
 #include "serve_store.h"
+#include "serve_store_retention.h"
 
 #include <event2/event.h>
 #include <openssl/crypto.h>
@@ -58,6 +60,7 @@ typedef struct serve_config {
     const char *proxy;         /* --proxy, or NULL */
     int64_t poll_ms;           /* 0: by backend */
     cli_front_door front_door; /* --max-connections, --header-timeout, … */
+    int64_t retention_ms;      /* --retention; 0: keep everything */
 } serve_config;
 
 static const serve_config serve_config_defaults = {
@@ -69,6 +72,7 @@ static const serve_config serve_config_defaults = {
     .lease_ms = 60000,
     .max_in_flight = 1024,
     .max_per_destination = 8,
+    .retention_ms = 30LL * 24 * 3600 * 1000,
 };
 
 /* --proxy: an http:// or https:// URL with a host. */
@@ -197,6 +201,14 @@ static const cli_option serve_options[] = {
              "new events wake every node at once through LISTEN/NOTIFY)",
      .min = 10,
      .max = 3600000},
+    {.name = "retention",
+     .kind = CLI_DURATION,
+     .offset = AT(retention_ms),
+     .arg = "D",
+     .help = "finished webhooks (with their attempts) and events are\n"
+             "deleted D after they were last changed (default 30d);\n"
+             "0 keeps everything. Pending ones are never deleted",
+     .min = 0},
 };
 
 #undef AT
@@ -204,9 +216,11 @@ static const cli_option serve_options[] = {
 /* What `hookd serve --help` says above and below the flags. */
 static const char serve_summary[] =
     "Runs the sender: keeps destinations, takes events, delivers each to every active\n"
-    "subscribed destination, signed, with retries; every attempt is recorded.\n";
+    "subscribed destination, signed, with retries; every attempt is recorded.\n"
+    "Operational webhooks: a destination subscribed to destination.deactivated,\n"
+    "webhook.failed or destination.recovered hears of its account's troubles.\n";
 static const char serve_footer[] =
-    "Durations take ms, s, m, h suffixes; a bare number is seconds.\n" CLI_LOG_LEVEL_HELP;
+    "Durations take ms, s, m, h, d suffixes; a bare number is seconds.\n" CLI_LOG_LEVEL_HELP;
 
 static const cli_command serve_command = {.name = "serve",
                                           .synopsis = "[OPTIONS]",
@@ -234,6 +248,7 @@ typedef struct serve_state {
     db_listener *listener; /* PostgreSQL notifications, or NULL */
     serve_api *serve_api;
     serve_deliver *dispatch;
+    retention *retention;   /* --retention's purge, or NULL */
     bool drained;           /* the deliveries' attempts are finished and recorded */
     struct event *finish;   /* polls for the end of shutdown */
     struct event *deadline; /* gives up waiting after the timeout */
@@ -297,6 +312,8 @@ static void on_stop(void *arg)
              serve_deliver_in_flight(st->dispatch));
     sd_notify_send("STOPPING=1");
     serve_api_stop(st->serve_api);
+    retention_stop(st->retention);
+    st->retention = NULL;
     db_listener_close(st->listener);
     st->listener = NULL;
     serve_deliver_stop(st->dispatch, drained_cb, st);
@@ -333,7 +350,7 @@ static int serve_open_store(serve_state *st)
         fprintf(stderr, "hookd serve: cannot open the database: %s\n", err);
         return -1;
     }
-    if (serve_store_migrate(st->conn) != 0) {
+    if (serve_store_migrate(st->conn) != 0 || serve_store_retention_migrate(st->conn) != 0) {
         fprintf(stderr, "hookd serve: cannot create the tables: %s\n", db_errmsg(st->conn));
         return -1;
     }
@@ -477,6 +494,12 @@ static void serve_start_delivery(serve_state *st)
     st->serve_api =
         serve_api_new(st->http, st->worker, st->dispatch, st->registry, &st->api_options);
     http_server_count_refusals(st->http, st->registry, "hookd_api_rejected_total");
+    if (c->retention_ms > 0)
+        st->retention = retention_start(st->base, st->worker,
+                                        &(retention_options){.name = "serve",
+                                                             .what = "finished webhooks and events",
+                                                             .keep_ms = c->retention_ms,
+                                                             .work = serve_store_retention_batch});
 }
 
 /* SIGTERM/SIGINT start the orderly stop (on_stop); two timers watch it end. */
@@ -514,6 +537,7 @@ static void serve_free(serve_state *st)
     db_listener_close(st->listener);
     if (st->client)
         http_client_free(st->client); /* aborts what the deadline left, without callbacks */
+    retention_stop(st->retention);
     if (st->worker)
         db_worker_stop(st->worker); /* runs what is queued: outcomes get recorded */
     if (st->conn)

@@ -8,6 +8,7 @@
  */
 #include "serve_store.h"
 #include "mem.h"
+#include "serve_ops.h"
 
 #include "hookd.h"
 #include "log.h"
@@ -190,7 +191,8 @@ const char *const *serve_store_migrations(size_t *count)
 
 int serve_store_migrate(db *conn)
 {
-    return db_migrate(conn, "serve", migrations, sizeof migrations / sizeof migrations[0]);
+    int rc = db_migrate(conn, "serve", migrations, sizeof migrations / sizeof migrations[0]);
+    return rc == 0 ? serve_ops_migrate(conn) : rc;
 }
 
 int serve_store_admin_token(db *conn, unsigned char digest[32], char *generated, size_t genlen,
@@ -1374,10 +1376,14 @@ int serve_store_w_outcome(db *conn, void *arg)
     }
     if (o->state == SERVE_STORE_SUCCEEDED) {
         db_param d[] = {DB_S(o->destination_id)};
-        return query(conn,
-                     "UPDATE serve_destinations SET failing_since = NULL "
-                     "WHERE id = $1 AND failing_since IS NOT NULL",
-                     d, 1, NULL, NULL);
+        rc = query(conn,
+                   "UPDATE serve_destinations SET failing_since = NULL "
+                   "WHERE id = $1 AND (failing_since IS NOT NULL OR ops_alerted_at IS NOT NULL) "
+                   "RETURNING ops_alerted_at",
+                   d, 1, &rows, NULL);
+        int64_t alerted = rc == 0 && db_rows_next(rows) ? db_rows_int_or(rows, 0, -1) : -1;
+        db_rows_free(rows);
+        return rc != 0 ? rc : serve_ops_recovered(conn, o, alerted);
     }
     db_param d[] = {DB_S(o->destination_id), DB_I(o->started_at)};
     rc = query(conn,
@@ -1385,7 +1391,7 @@ int serve_store_w_outcome(db *conn, void *arg)
                "WHERE id = $1 AND failing_since IS NULL",
                d, 2, NULL, NULL);
     if (rc != 0 || o->deactivated)
-        return rc;
+        return rc != 0 ? rc : serve_ops_failed(conn, o);
     char reason[96];
     snprintf(reason, sizeof reason, "every attempt failed for %" PRId64 " days in a row",
              (int64_t)(o->fail_window_ms / (24LL * 3600 * 1000)));
@@ -1397,7 +1403,7 @@ int serve_store_w_outcome(db *conn, void *arg)
                f, 4, NULL, &changed);
     if (rc == 0 && changed > 0)
         o->deactivated = true;
-    return rc;
+    return rc != 0 ? rc : serve_ops_failed(conn, o);
 }
 
 void serve_store_outcome_free(serve_store_outcome *o)

@@ -382,7 +382,9 @@ enum serve_store_outcome_state {
  * starts (or continues) the destination's failing streak, and deactivates it when the streak
  * is older than fail_window_ms; a success ends the streak. deactivate_reason, when set,
  * deactivates the destination at once (410 Gone). deactivated tells whether this outcome
- * deactivated the destination. Safe to run again after a failed job (its writes were undone).
+ * deactivated the destination. It also writes, in the same transaction, the operational
+ * webhooks the outcome causes (serve_ops.h; ops_webhooks tells how many). Safe to run again
+ * after a failed job (its writes were undone).
  */
 struct serve_store_outcome {
     /* inputs (strings owned by the outcome) */
@@ -402,6 +404,7 @@ struct serve_store_outcome {
     /* outputs */
     int64_t attempt_number; /* n of the row written */
     bool deactivated;
+    int64_t ops_webhooks; /* operational webhooks it created (serve_ops.h) */
 };
 
 int serve_store_w_outcome(db *conn, void *outcome);

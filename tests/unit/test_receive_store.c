@@ -170,7 +170,7 @@ static void test_retry_and_purge(void **state)
     assert_int_equal(receive_store_retry(f->conn, &retry), HOOKD_ENOTFOUND);
 
     store_fixture_exec(f, "UPDATE receive_webhooks SET updated_at = 0 WHERE status = 'done'");
-    receive_store_purge_job purge = {.before = 1};
+    retention_batch purge = {.before = 1, .limit = 100};
     assert_int_equal(receive_store_purge(f->conn, &purge), 0);
     assert_int_equal(purge.deleted, 2);
 }

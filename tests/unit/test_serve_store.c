@@ -25,7 +25,7 @@
 static const char drop_serve[] =
     "DROP TABLE IF EXISTS serve_destinations, serve_subscriptions, serve_events, "
     "serve_webhooks, serve_attempts, serve_idempotency, serve_settings, "
-    "serve_accounts, serve_access_keys, serve_schema_version";
+    "serve_accounts, serve_access_keys, serve_schema_version, serve_ops_schema_version";
 
 static int setup_sqlite(void **state)
 {
