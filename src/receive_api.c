@@ -323,22 +323,24 @@ static bool receive_api_deny(http_verdict *v, int status, const char *code, cons
     return false;
 }
 
-/* The front door's check of an admin request's head: the Host names this API unless there
- * is a token (no DNS rebinding), no Origin of another site (no cross-site page), the token
- * when there is one (all but /healthz and /readyz), and UTF-8 text. */
+/* The front door's check of an admin request's head: on a loopback listener the Host names
+ * it (no DNS rebinding), no Origin of another site (no cross-site page), the admin token on
+ * all but /healthz and /readyz, and UTF-8 text. */
 static bool receive_api_head(void *arg, const http_head *head, http_verdict *v)
 {
     const receive_api *a = arg;
     const struct evkeyvalq *h = head->headers;
     const char *host = evhttp_find_header(h, "Host");
-    /* Without a token, the Host is what stops a DNS name rebound to 127.0.0.1; with one,
-     * a page cannot call anyway, and the operator may name the host as they like. */
-    if (!a->access.has_token && (!host || !receive_api_host_ok(a, host)))
+    /* Off loopback (only with --admin-token) the operator may name the host as they like. */
+    if (a->access.check_host && (!host || !receive_api_host_ok(a, host)))
         return receive_api_deny(v, 403, "forbidden_host",
                                 "the Host header does not name this admin API");
     const char *origin = evhttp_find_header(h, "Origin");
     const char *scheme_end = origin ? strstr(origin, "://") : NULL;
-    if (origin && (!scheme_end || !receive_api_host_ok(a, scheme_end + 3)))
+    /* Same origin: the page was served by this listener under the name the request uses
+     * (the panel's own forms, also off loopback). */
+    bool same_origin = scheme_end && host && strcasecmp(scheme_end + 3, host) == 0;
+    if (origin && !same_origin && (!scheme_end || !receive_api_host_ok(a, scheme_end + 3)))
         return receive_api_deny(v, 403, "forbidden_origin",
                                 "requests from another site's pages are refused");
     const char *site = evhttp_find_header(h, "Sec-Fetch-Site");
@@ -346,7 +348,7 @@ static bool receive_api_head(void *arg, const http_head *head, http_verdict *v)
         return receive_api_deny(v, 403, "forbidden_origin",
                                 "requests from another site's pages are refused");
     bool open_route = strcmp(head->path, "/healthz") == 0 || strcmp(head->path, "/readyz") == 0;
-    if (a->access.has_token && !open_route &&
+    if (!open_route &&
         !api_bearer_matches(evhttp_find_header(h, "Authorization"), a->access.token_digest))
         return receive_api_deny(v, 401, "unauthorized",
                                 "a valid Authorization: Bearer <admin token> header is required");

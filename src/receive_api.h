@@ -8,6 +8,10 @@
  *   GET  /readyz             200 {"status":"ready"}, or 503 with the reason (api_readyz)
  *   GET  /metrics                                                  Prometheus text
  *
+ * Every route but /healthz and /readyz needs Authorization: Bearer <admin token> (401
+ * otherwise); on a loopback listener the Host must name it, and no Origin of another site
+ * is let in (403).
+ *
  * Errors, times (ISO 8601 with milliseconds) and statuses are the dialect of api_common.h,
  * the same as the sender's REST API.
  *
@@ -29,9 +33,10 @@ typedef struct receive_api receive_api;
 
 /* Who may call the admin API (checked on each request's head, before its body). */
 typedef struct receive_api_access {
-    bool has_token;                 /* --admin-token: required as Authorization: Bearer */
-    unsigned char token_digest[32]; /* SHA-256 of it */
+    unsigned char token_digest[32]; /* SHA-256 of the admin token (--admin-token, or the one
+                                     * generated at first start): Authorization: Bearer */
     const char *listen_host;        /* --admin-listen's host: a Host header may name it */
+    bool check_host; /* a loopback listener: the Host must name it (no DNS rebinding) */
 } receive_api_access;
 
 /* Serves the admin routes on http. m is rendered by /metrics. Never fails. */

@@ -1,11 +1,12 @@
 /*
  * receive_main.c — `hookd receive`: the receiver's flags, then its wiring, one step per
- * function: the store (receive_store), the public endpoint (receive_ingest), the handler
- * pool (receive_handler), the admin API (receive_api), the retention purge, and an orderly
- * stop on SIGTERM/SIGINT (stop listening, let saves and handler runs finish and be recorded,
- * then close the store). The flags are read by cli.c from the table below. The sender's twin
- * is serve_main.c.
+ * function: the store (receive_store), the admin token (admin_token), the public endpoint
+ * (receive_ingest), the handler pool (receive_handler), the admin API (receive_api), the retention
+ * purge, and an orderly stop on SIGTERM/SIGINT (stop listening, let saves and handler runs finish
+ * and be recorded, then close the store). The flags are read by cli.c from the table below. The
+ * sender's twin is serve_main.c.
  */
+#include "admin_token.h"
 #include "cli.h"
 #include "db.h"
 #include "hookd.h"
@@ -228,7 +229,9 @@ static const cli_option receive_options[] = {
      .offset = AT(admin_token),
      .arg = "TOKEN",
      .help = "bearer token every admin call but /healthz and /readyz must\n"
-             "carry (or env HOOKD_ADMIN_TOKEN); never passed to --exec",
+             "carry, and the admin panel's sign-in (or env HOOKD_ADMIN_TOKEN);\n"
+             "without one, a token is generated at first start, printed\n"
+             "once, and only its SHA-256 is stored; never passed to --exec",
      .env = "HOOKD_ADMIN_TOKEN"},
     {.name = "retention",
      .kind = CLI_DURATION,
@@ -277,8 +280,9 @@ typedef struct receive_state {
     int public_port;
     struct evhttp *admin_http;
     int admin_port;
-    char owner[512]; /* this process's name in the leases it takes */
-    int64_t pending; /* webhooks pending at start */
+    unsigned char admin_digest[32]; /* SHA-256 of the admin token */
+    char owner[512];                /* this process's name in the leases it takes */
+    int64_t pending;                /* webhooks pending at start */
     db_worker *worker;
     metrics *metrics;
     receive_handler *receive_handler;
@@ -469,6 +473,27 @@ static int receive_open_store(receive_state *st)
     return 0;
 }
 
+/* The admin token's digest: of --admin-token, or of the token stored (generated and printed
+ * once at first start). The token itself is never logged. */
+static int receive_token(receive_state *st)
+{
+    const char *token = st->config->admin_token;
+    if (token) {
+        SHA256((const unsigned char *)token, strlen(token), st->admin_digest);
+        return 0;
+    }
+    char generated[ADMIN_TOKEN_GENERATED_MAX];
+    bool was_generated = false;
+    if (receive_store_admin_token(st->conn, st->admin_digest, generated, sizeof generated,
+                                  &was_generated) != 0) {
+        fprintf(stderr, "hookd receive: cannot read or store the admin token: %s\n",
+                db_errmsg(st->conn));
+        return -1;
+    }
+    return admin_token_announce("receive", "--admin-token or HOOKD_ADMIN_TOKEN", generated,
+                                sizeof generated, was_generated);
+}
+
 /* The public endpoint and the admin API's socket. */
 static int receive_listen(receive_state *st)
 {
@@ -556,15 +581,14 @@ static void receive_start_endpoints(receive_state *st)
                                  .min_free_disk = c->min_free_disk};
     st->receive_ingest =
         receive_ingest_new(st->public_http, st->worker, st->receive_handler, st->metrics, &ro);
-    receive_api_access access = {.has_token = c->admin_token != NULL};
+    receive_api_access access = {.check_host = receive_listen_is_loopback(c->admin_listen)};
+    memcpy(access.token_digest, st->admin_digest, sizeof access.token_digest);
     char admin_host[256];
     snprintf(admin_host, sizeof admin_host, "%s", c->admin_listen);
     char *colon = strrchr(admin_host, ':');
     if (colon)
         *colon = '\0'; /* "[::1]:9091" → "[::1]", ":9091" → "" */
     access.listen_host = admin_host[0] ? admin_host : "0.0.0.0";
-    if (c->admin_token)
-        SHA256((const unsigned char *)c->admin_token, strlen(c->admin_token), access.token_digest);
     st->receive_api =
         receive_api_new(st->admin_http, st->worker, st->receive_handler, st->metrics, &access);
     if (st->postgres && db_listener_open(st->base, c->db_url, RECEIVE_STORE_NOTIFY_CHANNEL,
@@ -641,8 +665,8 @@ int cmd_receive(int argc, char **argv)
     receive_state st = {.config = &c, .retention_ms = c.retention_ms};
     st.base = loop_new();
     int status = 1;
-    if (receive_open_store(&st) == 0 && receive_listen(&st) == 0 && receive_take_back(&st) == 0 &&
-        receive_start_handler(&st) == 0) {
+    if (receive_open_store(&st) == 0 && receive_token(&st) == 0 && receive_listen(&st) == 0 &&
+        receive_take_back(&st) == 0 && receive_start_handler(&st) == 0) {
         receive_start_endpoints(&st);
         receive_timers(&st);
         status = receive_run(&st);

@@ -12,6 +12,7 @@
 #include "receive_store.h"
 #include "mem.h"
 
+#include "admin_token.h"
 #include "hookd.h"
 
 #include <stdio.h>
@@ -47,12 +48,22 @@ static const char *const receive_store_migrations[] = {
     " PRIMARY KEY (webhook_id, n));",
     /* 2: the tail of an --exec handler's stdout and stderr (issue 12) */
     "ALTER TABLE receive_runs ADD COLUMN output TEXT;",
+    /* 3: the admin token's SHA-256 when none is given (admin_token.h; issue 11) */
+    "CREATE TABLE IF NOT EXISTS receive_settings ("
+    " name TEXT PRIMARY KEY,"
+    " value TEXT NOT NULL);",
 };
 
 int receive_store_migrate(db *conn)
 {
     return db_migrate(conn, "receive", receive_store_migrations,
                       sizeof receive_store_migrations / sizeof receive_store_migrations[0]);
+}
+
+int receive_store_admin_token(db *conn, unsigned char digest[32], char *generated, size_t genlen,
+                              bool *was_generated)
+{
+    return admin_token_load(conn, "receive_settings", digest, generated, genlen, was_generated);
 }
 
 /* Rows per multi-row INSERT at most (8 parameters each: far below both backends' caps). */

@@ -23,7 +23,7 @@
 #define NOW 1724288645123LL
 
 static const char drop_receive[] =
-    "DROP TABLE IF EXISTS receive_webhooks, receive_runs, receive_schema_version";
+    "DROP TABLE IF EXISTS receive_webhooks, receive_runs, receive_settings, receive_schema_version";
 
 static int setup_kind(void **state, enum db_kind kind)
 {
@@ -175,6 +175,25 @@ static void test_retry_and_purge(void **state)
     assert_int_equal(purge.deleted, 2);
 }
 
+/* The admin token: generated once (only its digest stored), then read back. */
+static void test_admin_token(void **state)
+{
+    store_fixture *f = *state;
+    unsigned char first[32], again[32];
+    char generated[128], none[128] = "";
+    bool was_generated = false;
+    assert_int_equal(
+        receive_store_admin_token(f->conn, first, generated, sizeof generated, &was_generated), 0);
+    assert_true(was_generated);
+    assert_int_equal(strncmp(generated, "hk_", 3), 0);
+    assert_int_equal(strlen(generated), 51);
+    assert_int_equal(receive_store_admin_token(f->conn, again, none, sizeof none, &was_generated),
+                     0);
+    assert_false(was_generated);
+    assert_string_equal(none, "");
+    assert_memory_equal(first, again, sizeof first);
+}
+
 #define BOTH(fn)                                                                                   \
     cmocka_unit_test_setup_teardown(fn, setup_sqlite, store_fixture_teardown),                     \
         cmocka_unit_test_setup_teardown(fn, setup_pg, store_fixture_teardown)
@@ -185,6 +204,7 @@ int main(void)
         BOTH(test_list_filter_and_cursor),
         BOTH(test_get_with_runs),
         BOTH(test_retry_and_purge),
+        BOTH(test_admin_token),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
