@@ -262,6 +262,12 @@ static void request_outputs_free(serve_store_request *r)
     free(r->event.id);
     free(r->event.type);
     free(r->event.body);
+    for (size_t i = 0; i < r->event_count; i++) {
+        free(r->events[i].id);
+        free(r->events[i].type);
+        free(r->events[i].body);
+    }
+    free(r->events);
     webhook_clear(&r->webhook);
     for (size_t i = 0; i < r->webhook_count; i++)
         webhook_clear(&r->webhooks[i]);
@@ -779,6 +785,31 @@ int serve_store_w_event_get(db *conn, void *arg)
     return 0;
 }
 
+int serve_store_w_event_list(db *conn, void *arg)
+{
+    serve_store_request *r = arg;
+    db_rows *rows = NULL;
+    db_param p[] = {DB_S(r->account), DB_I(r->limit)};
+    int rc = query(conn,
+                   "SELECT id, type, body, created_at FROM serve_events WHERE account_id = $1 "
+                   "ORDER BY created_at DESC, id DESC LIMIT $2",
+                   p, 2, &rows, NULL);
+    if (rc != 0)
+        return rc;
+    size_t cap = 0;
+    while (db_rows_next(rows)) {
+        r->events = xgrow(r->events, r->event_count, &cap, sizeof *r->events);
+        serve_store_event *e = &r->events[r->event_count++];
+        e->id = db_rows_strdup(rows, 0);
+        e->type = db_rows_strdup(rows, 1);
+        const char *body = db_rows_text(rows, 2, &e->body_len);
+        e->body = xstrndup(body, e->body_len);
+        e->created_at = db_rows_int(rows, 3);
+    }
+    db_rows_free(rows);
+    return 0;
+}
+
 /* ---- webhooks ---- */
 
 /* Appends " AND …" for each filter and the cursor of r to sql (len bytes used), with their
@@ -832,13 +863,15 @@ int serve_store_w_webhook_list(db *conn, void *arg)
         return rc;
     p[n] = DB_I(r->limit + 1); /* one more than asked: whether there is a next page */
     n++;
-    snprintf(sql + len, sizeof sql - (size_t)len, " ORDER BY created_at, id LIMIT $%zu", n);
+    snprintf(sql + len, sizeof sql - (size_t)len, " ORDER BY created_at%s, id%s LIMIT $%zu",
+             r->newest_first ? " DESC" : "", r->newest_first ? " DESC" : "", n);
     db_rows *rows = NULL;
     rc = query(conn, sql, p, n, &rows, NULL);
     if (rc != 0)
         return rc;
     bool more = false;
     webhooks_read(rows, r, (size_t)r->limit, &more);
+    more = more && !r->newest_first; /* one page only: a cursor goes forward in time */
     db_rows_free(rows);
     if (more && r->webhook_count > 0) {
         const serve_store_webhook *last = &r->webhooks[r->webhook_count - 1];

@@ -204,6 +204,7 @@ typedef struct serve_store_request {
     char *filter_status;
     int64_t limit; /* webhook_list: page size */
     char *after;   /* webhook_list: cursor from a previous page, or NULL */
+    bool newest_first; /* webhook_list: newest first, one page only (after must be NULL) */
     int64_t since; /* destination_recover: ms */
     int64_t until; /* destination_recover: ms, exclusive (INT64_MAX: none) */
     /* outputs */
@@ -211,6 +212,8 @@ typedef struct serve_store_request {
     serve_store_destination *destinations; /* destination_list: destination_count of them */
     size_t destination_count;
     serve_store_event event;       /* event_get, event insert (no body) */
+    serve_store_event *events;     /* event_list: event_count of them, newest first */
+    size_t event_count;
     serve_store_webhook webhook;   /* webhook_get, webhook_retry */
     serve_store_webhook *webhooks; /* event_get, event insert, webhook_list */
     size_t webhook_count;
@@ -279,7 +282,12 @@ int serve_store_event_remember(db *conn, serve_store_request *request);
 /* id → event (with its body) and its webhooks. */
 int serve_store_w_event_get(db *conn, void *request);
 
-/* filters, limit, after → webhooks, next. HOOKD_EINVAL for a malformed cursor. */
+/* limit → the account's latest events (with their bodies), newest first (the panel's
+ * Events page). */
+int serve_store_w_event_list(db *conn, void *request);
+
+/* filters, limit, after → webhooks, next. HOOKD_EINVAL for a malformed cursor. With
+ * newest_first: the latest limit webhooks, newest first, and no next. */
 int serve_store_w_webhook_list(db *conn, void *request);
 /* id → webhook and its attempts. */
 int serve_store_w_webhook_get(db *conn, void *request);
