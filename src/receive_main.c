@@ -1,10 +1,10 @@
 /*
  * receive_main.c — `hookd receive`: the receiver's flags, then its wiring, one step per
  * function: the store (receive_store), the admin token (admin_token), the public endpoint
- * (receive_ingest), the handler pool (receive_handler), the admin API (receive_api), the retention
- * purge, and an orderly stop on SIGTERM/SIGINT (stop listening, let saves and handler runs finish
- * and be recorded, then close the store). The flags are read by cli.c from the table below. The
- * sender's twin is serve_main.c.
+ * (receive_ingest), the handler pool (receive_handler), the admin API (receive_api) and its
+ * panel (receive_panel), the retention purge, and an orderly stop on SIGTERM/SIGINT (stop
+ * listening, let saves and handler runs finish and be recorded, then close the store). The
+ * flags are read by cli.c from the table below. The sender's twin is serve_main.c.
  */
 #include "admin_token.h"
 #include "cli.h"
@@ -17,6 +17,7 @@
 #include "receive_api.h"
 #include "receive_handler.h"
 #include "receive_ingest.h"
+#include "receive_panel.h"
 #include "receive_provider.h"
 #include "receive_store.h"
 #include "sd_notify.h"
@@ -288,6 +289,7 @@ typedef struct receive_state {
     receive_handler *receive_handler;
     receive_ingest *receive_ingest;
     receive_api *receive_api;
+    receive_panel *receive_panel;
     db_listener *listener; /* PostgreSQL notifications of accepts, or NULL */
     struct event *purge_timer;
     struct event *drain_timer;
@@ -407,8 +409,9 @@ static void receive_drain(evutil_socket_t fd, short what, void *arg)
     (void)what;
     receive_state *st = arg;
     if (receive_ingest_in_flight(st->receive_ingest) > 0 ||
-        receive_api_in_flight(st->receive_api) > 0 || !receive_handler_idle(st->receive_handler) ||
-        st->purging)
+        receive_api_in_flight(st->receive_api) > 0 ||
+        receive_panel_in_flight(st->receive_panel) > 0 ||
+        !receive_handler_idle(st->receive_handler) || st->purging)
         return;
     loop_timer_stop(st->drain_timer);
     loop_exit(st->base, 0);
@@ -564,7 +567,8 @@ static int receive_start_handler(receive_state *st)
     return 0;
 }
 
-/* The public endpoint's checks, the admin API and PostgreSQL's notifications. */
+/* The public endpoint's checks, the admin API with its panel, and PostgreSQL's
+ * notifications. */
 static void receive_start_endpoints(receive_state *st)
 {
     const receive_config *c = st->config;
@@ -591,6 +595,7 @@ static void receive_start_endpoints(receive_state *st)
     access.listen_host = admin_host[0] ? admin_host : "0.0.0.0";
     st->receive_api =
         receive_api_new(st->admin_http, st->worker, st->receive_handler, st->metrics, &access);
+    st->receive_panel = receive_panel_new(st->receive_api, st->worker, st->admin_digest);
     if (st->postgres && db_listener_open(st->base, c->db_url, RECEIVE_STORE_NOTIFY_CHANNEL,
                                          receive_notified, st->receive_handler, &st->listener) != 0)
         log_warn("receive", "cannot listen for notifications; polling for work instead");
@@ -634,6 +639,7 @@ static void receive_free(receive_state *st)
             receive_handler_stop(st->receive_handler);
         db_worker_stop(st->worker);
     }
+    receive_panel_free(st->receive_panel);
     receive_api_free(st->receive_api);
     receive_ingest_free(st->receive_ingest);
     receive_handler_free(st->receive_handler);

@@ -152,11 +152,12 @@ typedef struct receive_store_run {
     char *output;        /* --exec: the tail of its stdout+stderr, or NULL; owned */
 } receive_store_run;
 
-/* A page of webhooks in the order they were received. */
+/* A page of webhooks in the order they were received (or its reverse). */
 typedef struct receive_store_list_job {
     const char *status;           /* "pending", "done", "failed", or NULL for all */
     int64_t limit;                /* 1..1000 */
     const char *after;            /* the cursor: the last id of the previous page, or NULL */
+    bool newest_first;            /* newest first (the panel) rather than oldest first */
     receive_store_webhook *items; /* out: count of them (without body) */
     size_t count;
     char *next; /* out: the next page's cursor, NULL on the last page */
@@ -199,6 +200,14 @@ typedef struct receive_store_count_job {
 
 /* arg: receive_store_count_job. */
 int receive_store_count_pending(db *conn, void *arg);
+
+/* Counts webhooks by status (the panel's inbox tabs). */
+typedef struct receive_store_status_count_job {
+    int64_t pending, done, failed; /* out */
+} receive_store_status_count_job;
+
+/* arg: receive_store_status_count_job. */
+int receive_store_count_by_status(db *conn, void *arg);
 
 /* Deletes done and failed webhooks (and their runs) last changed before a time. */
 typedef struct receive_store_purge_job {

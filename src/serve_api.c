@@ -301,8 +301,7 @@ static void problem(serve_api_problem *pb, int status, const char *code, const c
 static bool event_type_known(const serve_api_options *opt, const char *type)
 {
     char why[128];
-    return hookd_catalog_validate(opt->catalog, type, "{}", 2, why, sizeof why) !=
-           HOOKD_EEVENTTYPE;
+    return hookd_catalog_validate(opt->catalog, type, "{}", 2, why, sizeof why) != HOOKD_EEVENTTYPE;
 }
 
 /* A JSON string of 1 to max bytes without NUL. */
@@ -323,8 +322,7 @@ static bool field_name(serve_api_problem *pb, const json_t *v, bool required,
     if (!v && !required)
         return true;
     if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > MAX_NAME) {
-        problem(pb, 422, "invalid_name", "name is required: a string of 1 to %d bytes",
-                         MAX_NAME);
+        problem(pb, 422, "invalid_name", "name is required: a string of 1 to %d bytes", MAX_NAME);
         return false;
     }
     sr->name = xstrdup(json_string_value(v));
@@ -332,14 +330,13 @@ static bool field_name(serve_api_problem *pb, const json_t *v, bool required,
     return true;
 }
 
-static bool field_url(const serve_api_options *opt, serve_api_problem *pb, const json_t *v, bool required,
-                      serve_store_request *sr)
+static bool field_url(const serve_api_options *opt, serve_api_problem *pb, const json_t *v,
+                      bool required, serve_store_request *sr)
 {
     if (!v && !required)
         return true;
     if (!short_string(v, MAX_URL)) {
-        problem(pb, 422, "invalid_url", "url is required: a string of 1 to %d bytes",
-                         MAX_URL);
+        problem(pb, 422, "invalid_url", "url is required: a string of 1 to %d bytes", MAX_URL);
         return false;
     }
     /* userinfo (https://user:pass@host/) would be stored and shown back by GET: refused,
@@ -350,13 +347,12 @@ static bool field_url(const serve_api_options *opt, serve_api_problem *pb, const
     size_t alen = strcspn(authority, "/?#");
     if (memchr(authority, '@', alen)) {
         problem(pb, 422, "invalid_url",
-                         "url refused: credentials in the URL (user@host); use a header");
+                "url refused: credentials in the URL (user@host); use a header");
         return false;
     }
     char why[256] = "";
     if (http_client_check_url(opt->url_policy, url, why, sizeof why) != 0) {
-        problem(pb, 422, "invalid_url", "url refused: %s",
-                         why[0] ? why : "not an allowed URL");
+        problem(pb, 422, "invalid_url", "url refused: %s", why[0] ? why : "not an allowed URL");
         return false;
     }
     sr->url = xstrdup(json_string_value(v));
@@ -364,14 +360,14 @@ static bool field_url(const serve_api_options *opt, serve_api_problem *pb, const
     return true;
 }
 
-static bool field_events(const serve_api_options *opt, serve_api_problem *pb, const json_t *v, bool required,
-                         serve_store_request *sr)
+static bool field_events(const serve_api_options *opt, serve_api_problem *pb, const json_t *v,
+                         bool required, serve_store_request *sr)
 {
     if (!v && !required)
         return true;
     if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > MAX_EVENT_TYPES) {
-        problem(pb, 422, "invalid_events",
-                         "events is required: an array of 1 to %d event types", MAX_EVENT_TYPES);
+        problem(pb, 422, "invalid_events", "events is required: an array of 1 to %d event types",
+                MAX_EVENT_TYPES);
         return false;
     }
     for (size_t i = 0; i < json_array_size(v); i++) {
@@ -382,7 +378,7 @@ static bool field_events(const serve_api_options *opt, serve_api_problem *pb, co
         }
         if (!event_type_known(opt, json_string_value(t))) {
             problem(pb, 422, "unknown_event_type",
-                             "events[%zu]: unknown event type (see GET /v1/event-types)", i);
+                    "events[%zu]: unknown event type (see GET /v1/event-types)", i);
             return false;
         }
     }
@@ -397,8 +393,7 @@ static bool field_description(serve_api_problem *pb, const json_t *v, serve_stor
         return true;
     if (!json_is_null(v) && (!json_is_string(v) || json_string_length(v) > MAX_DESCRIPTION)) {
         problem(pb, 422, "invalid_description",
-                         "description must be a string of at most %d bytes or null",
-                         MAX_DESCRIPTION);
+                "description must be a string of at most %d bytes or null", MAX_DESCRIPTION);
         return false;
     }
     sr->description = json_is_string(v) ? xstrdup(json_string_value(v)) : NULL;
@@ -426,16 +421,15 @@ static bool header_ok(serve_api_problem *pb, const char *name, const json_t *val
     for (size_t i = 0; ok && i < nlen; i++)
         ok = isalnum((unsigned char)name[i]) || name[i] == '-';
     if (!ok || http_header_reserved(name)) {
-        problem(pb, 422, "invalid_headers", "header name \"%.64s\" is not allowed",
-                         ok ? name : "");
+        problem(pb, 422, "invalid_headers", "header name \"%.64s\" is not allowed", ok ? name : "");
         return false;
     }
     if (!json_is_string(value) || json_string_length(value) > MAX_HEADER_VALUE ||
         strlen(json_string_value(value)) != json_string_length(value) ||
         !header_value_plain(json_string_value(value))) {
         problem(pb, 422, "invalid_headers",
-                         "header %s: the value must be a string of at most %d bytes on one line",
-                         name, MAX_HEADER_VALUE);
+                "header %s: the value must be a string of at most %d bytes on one line", name,
+                MAX_HEADER_VALUE);
         return false;
     }
     return true;
@@ -451,8 +445,8 @@ static bool field_headers(serve_api_problem *pb, json_t *v, serve_store_request 
         return true;
     }
     if (!json_is_object(v) || json_object_size(v) > MAX_HEADERS) {
-        problem(pb, 422, "invalid_headers",
-                         "headers must be an object of at most %d string values", MAX_HEADERS);
+        problem(pb, 422, "invalid_headers", "headers must be an object of at most %d string values",
+                MAX_HEADERS);
         return false;
     }
     const char *name;
@@ -473,8 +467,8 @@ static bool field_format(serve_api_problem *pb, const json_t *v, serve_store_req
     if (!v)
         return true;
     if (!serve_format_valid(json_string_value(v))) {
-        problem(pb, 422, "invalid_format", "format must be \"%s\" or \"%s\"",
-                         SERVE_FORMAT_MEETBIT, SERVE_FORMAT_STANDARD);
+        problem(pb, 422, "invalid_format", "format must be \"%s\" or \"%s\"", SERVE_FORMAT_MEETBIT,
+                SERVE_FORMAT_STANDARD);
         return false;
     }
     sr->format = xstrdup(json_string_value(v));

@@ -42,8 +42,8 @@ typedef struct serve_api_options {
 /* Why a request's content was refused: what the API answers as
  * {"error":{"code":…,"message":…}} with status. */
 typedef struct serve_api_problem {
-    int status;       /* 422 */
-    char code[40];    /* "invalid_url": the field is what follows "invalid_" */
+    int status;    /* 422 */
+    char code[40]; /* "invalid_url": the field is what follows "invalid_" */
     char message[512];
 } serve_api_problem;
 

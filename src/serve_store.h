@@ -202,17 +202,17 @@ typedef struct serve_store_request {
     char *filter_event_id; /* webhook_list filters (NULL: any) */
     char *filter_destination_id;
     char *filter_status;
-    int64_t limit; /* webhook_list: page size */
-    char *after;   /* webhook_list: cursor from a previous page, or NULL */
+    int64_t limit;     /* webhook_list: page size */
+    char *after;       /* webhook_list: cursor from a previous page, or NULL */
     bool newest_first; /* webhook_list: newest first, one page only (after must be NULL) */
-    int64_t since; /* destination_recover: ms */
-    int64_t until; /* destination_recover: ms, exclusive (INT64_MAX: none) */
+    int64_t since;     /* destination_recover: ms */
+    int64_t until;     /* destination_recover: ms, exclusive (INT64_MAX: none) */
     /* outputs */
     serve_store_destination destination;   /* one destination */
     serve_store_destination *destinations; /* destination_list: destination_count of them */
     size_t destination_count;
-    serve_store_event event;       /* event_get, event insert (no body) */
-    serve_store_event *events;     /* event_list: event_count of them, newest first */
+    serve_store_event event;   /* event_get, event insert (no body) */
+    serve_store_event *events; /* event_list: event_count of them, newest first */
     size_t event_count;
     serve_store_webhook webhook;   /* webhook_get, webhook_retry */
     serve_store_webhook *webhooks; /* event_get, event insert, webhook_list */
