@@ -565,7 +565,8 @@ void panel_redirect(struct evhttp_request *req, const char *location)
     struct evkeyvalq *out = evhttp_request_get_output_headers(req);
     evhttp_add_header(out, "Cache-Control", "no-store");
     evhttp_add_header(out, "Location", location);
-    http_reply_text(req, 303, NULL, "", 0);
+    evhttp_add_header(out, "Content-Type", "text/html; charset=utf-8");
+    evhttp_send_reply(req, 303, "See Other", NULL);
 }
 
 bool panel_serve_asset(panel *p, struct evhttp_request *req, const char *path)

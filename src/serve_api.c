@@ -18,6 +18,7 @@
 #include "openapi.h"
 #include "serve_access.h"
 #include "serve_api_json.h"
+#include "serve_panel.h"
 #include "serve_store.h"
 
 #include <ctype.h>
@@ -67,6 +68,7 @@ struct serve_api {
      * (at index ACCOUNT_SERIES_MAX) summing the rest, so the label count stays bounded */
     account_series accounts[ACCOUNT_SERIES_MAX + 1];
     size_t account_count;
+    serve_panel *panel; /* the admin panel under /admin (serve_panel.h) */
 };
 
 typedef struct action action;
@@ -1173,6 +1175,8 @@ static void serve_api_handle(struct evhttp_request *req, void *arg)
         http_reply_text(req, 200, "application/json", serve_openapi_json, serve_openapi_json_len);
     } else if (n >= 1 && strcmp(segs[0], "v1") == 0) {
         authorize(a, req);
+    } else if (n >= 1 && strcmp(segs[0], "admin") == 0) {
+        serve_panel_handle(a->panel, req); /* HTML pages, not part of the JSON API */
     } else {
         api_reply_no_route(req);
     }
@@ -1201,6 +1205,7 @@ serve_api *serve_api_new(struct evhttp *http, db_worker *worker, serve_deliver *
                                    "Jobs queued or running on the store thread.");
     a->events_total =
         metrics_counter(registry, "hookd_events_total", NULL, "Events accepted through the API.");
+    a->panel = serve_panel_new(worker, dispatch, &a->opt);
     evhttp_set_gencb(http, serve_api_handle, a);
     http_server_set_head_check(http, serve_api_head, a);
     return a;
@@ -1230,10 +1235,12 @@ void serve_api_stop(serve_api *a)
 
 size_t serve_api_pending(const serve_api *a)
 {
-    return a->pending;
+    return a->pending + serve_panel_pending(a->panel);
 }
 
 void serve_api_free(serve_api *a)
 {
+    if (a)
+        serve_panel_free(a->panel);
     free(a);
 }

@@ -481,6 +481,8 @@ static int serve_run(serve_state *st)
              serve_deliver_owner(st->dispatch),
              strncmp(c->db_url, "sqlite:", 7) == 0 ? c->db_url : "postgres",
              c->max_in_flight == 0 ? ", API only: delivers nothing" : "");
+    log_info("serve", "admin panel: http://%.*s:%d/admin (sign in with an access key)",
+             serve_listen_host_len(c->listen), c->listen, st->port);
     sd_notify_send("READY=1"); /* the sockets listen: systemd may start what needs us */
     if (event_base_dispatch(st->base) != 0) {
         log_error("serve", "the event loop failed");
