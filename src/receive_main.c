@@ -621,6 +621,9 @@ static int receive_run(receive_state *st)
              "%lld pending, handler: %s",
              c->listen, c->path, st->public_port, c->provider, c->admin_listen, st->admin_port,
              (long long)st->pending, c->exec_command ? "exec" : "forward");
+    const char *colon = strrchr(c->admin_listen, ':');
+    log_info("receive", "admin panel: http://%.*s:%d/admin (sign in with the admin token)",
+             colon ? (int)(colon - c->admin_listen) : 0, c->admin_listen, st->admin_port);
     sd_notify_send("READY=1"); /* the sockets listen: systemd may start what needs us */
     if (event_base_dispatch(st->base) != 0) {
         log_error("receive", "the event loop failed");

@@ -38,7 +38,8 @@ struct receive_panel {
 
 /* One panel request waiting for the store. The session is looked up again when the answer
  * is written: it may have ended meanwhile. */
-typedef struct receive_panel_query {
+typedef struct receive_panel_query receive_panel_query;
+struct receive_panel_query {
     receive_panel *rp;
     struct evhttp_request *req;
     char *id;     /* owned: the webhook of the path */
@@ -47,7 +48,9 @@ typedef struct receive_panel_query {
     receive_store_status_count_job counts;
     receive_store_list_job list;
     receive_store_get_job get;
-} receive_panel_query;
+    /* writes the page once the read succeeded */
+    void (*page)(receive_panel_query *q, const panel_session *s);
+};
 
 static const panel_link receive_panel_nav[] = {{RECEIVE_PANEL_PREFIX "/inbox", "Inbox"}};
 
@@ -99,7 +102,9 @@ static void receive_panel_time(panel_html *h, int64_t unix_ms)
         panel_html_raw(h, "—");
         return;
     }
-    panel_html_rawf(h, "<time datetime=\"%s\">%s</time>", text, text);
+    panel_html_rawf(h, "<time datetime=\"%s\">", text);
+    text[10] = ' '; /* "2024-08-22 01:04:05.123Z": it may wrap between date and time */
+    panel_html_rawf(h, "%s</time>", text);
 }
 
 /* "/admin/webhooks/<id><suffix>" with the id percent-encoded (an id is whatever the sender
@@ -227,7 +232,7 @@ static void receive_panel_inbox_row(panel_html *h, const receive_store_webhook *
     receive_panel_time(h, w->received_at);
     panel_html_raw(h, "</td><td>");
     panel_html_text(h, w->event);
-    panel_html_raw(h, "</td><td class=\"wrap mono\"><a href=\"");
+    panel_html_raw(h, "</td><td><a href=\"");
     receive_panel_webhook_href(h, w->id, "");
     panel_html_raw(h, "\">");
     panel_html_text(h, w->id);
@@ -270,8 +275,8 @@ static void receive_panel_inbox_page(receive_panel_query *q, const panel_session
     if (q->list.count == 0) {
         panel_html_raw(h, "<p class=\"empty\">No webhooks here.</p>");
     } else {
-        panel_html_raw(h, "<div class=\"scroll\"><table><caption class=\"hint\">Newest first"
-                          "</caption><thead><tr><th scope=\"col\">Received</th>"
+        panel_html_raw(h, "<p class=\"hint\">Newest first.</p><div class=\"scroll\"><table>"
+                          "<thead><tr><th scope=\"col\">Received</th>"
                           "<th scope=\"col\">Event</th><th scope=\"col\">Id</th>"
                           "<th scope=\"col\">Status</th><th scope=\"col\">Runs</th>"
                           "<th scope=\"col\">Next run</th></tr></thead><tbody>");
@@ -300,12 +305,13 @@ static void receive_panel_store_failed(receive_panel_query *q, const panel_sessi
                             "The store did not answer; try again in a few seconds.");
 }
 
-static void receive_panel_inbox_done(void *arg, int rc)
+/* A read is done: its page, or what went wrong. */
+static void receive_panel_read_done(void *arg, int rc)
 {
     receive_panel_query *q = arg;
     const panel_session *s = panel_session_of(q->rp->panel, q->req);
     if (rc == 0)
-        receive_panel_inbox_page(q, s);
+        q->page(q, s);
     else
         receive_panel_store_failed(q, s, rc);
     receive_panel_query_free(q);
@@ -337,7 +343,8 @@ static void receive_panel_inbox(receive_panel *rp, struct evhttp_request *req,
                                        .after = q->after,
                                        .limit = RECEIVE_PANEL_PAGE_SIZE,
                                        .newest_first = true};
-    db_worker_submit(rp->worker, receive_panel_inbox_work, receive_panel_inbox_done, q);
+    q->page = receive_panel_inbox_page;
+    db_worker_submit(rp->worker, receive_panel_inbox_work, receive_panel_read_done, q);
 }
 
 /* ---- one webhook ---- */
@@ -451,26 +458,26 @@ static void receive_panel_webhook_page(receive_panel_query *q, const panel_sessi
     panel_reply_html(q->req, 200, h);
 }
 
-static void receive_panel_webhook_done(void *arg, int rc)
-{
-    receive_panel_query *q = arg;
-    const panel_session *s = panel_session_of(q->rp->panel, q->req);
-    if (rc == 0)
-        receive_panel_webhook_page(q, s);
-    else
-        receive_panel_store_failed(q, s, rc);
-    receive_panel_query_free(q);
-}
-
 static void receive_panel_webhook(receive_panel *rp, struct evhttp_request *req, const char *id)
 {
     receive_panel_query *q = receive_panel_query_new(rp, req);
     q->id = xstrdup(id);
     q->get.id = q->id;
-    db_worker_submit(rp->worker, receive_panel_webhook_work, receive_panel_webhook_done, q);
+    q->page = receive_panel_webhook_page;
+    db_worker_submit(rp->worker, receive_panel_webhook_work, receive_panel_read_done, q);
 }
 
 /* ---- Retry ---- */
+
+/* True when the posted form carries the session's CSRF token (the form is not kept: the
+ * panel's forms hold nothing else). */
+static bool receive_panel_csrf_ok(struct evhttp_request *req, const panel_session *s)
+{
+    panel_form form;
+    bool ok = panel_form_of_request(&form, req) == 0 && panel_csrf_ok(s, &form);
+    panel_form_free(&form);
+    return ok;
+}
 
 /* The admin API's retry ended: a one-shot message says how, on the webhook's page. */
 static void receive_panel_retried(void *arg, int rc)
@@ -496,11 +503,7 @@ static void receive_panel_retried(void *arg, int rc)
 static void receive_panel_retry(receive_panel *rp, struct evhttp_request *req, panel_session *s,
                                 const char *id)
 {
-    panel_form form;
-    int status = panel_form_of_request(&form, req);
-    bool ok = status == 0 && panel_csrf_ok(s, &form);
-    panel_form_free(&form);
-    if (!ok) {
+    if (!receive_panel_csrf_ok(req, s)) {
         panel_reply_message(rp->panel, req, 403, s, "Refused",
                             "This form did not come from this panel or has expired; nothing "
                             "was done. Reload the page and try again.");
@@ -515,10 +518,7 @@ static void receive_panel_retry(receive_panel *rp, struct evhttp_request *req, p
 
 static void receive_panel_sign_out(receive_panel *rp, struct evhttp_request *req, panel_session *s)
 {
-    panel_form form;
-    int status = panel_form_of_request(&form, req);
-    bool ok = status == 0 && panel_csrf_ok(s, &form);
-    panel_form_free(&form);
+    bool ok = receive_panel_csrf_ok(req, s);
     if (ok)
         panel_session_end(rp->panel, req, s);
     panel_redirect(req, ok ? RECEIVE_PANEL_PREFIX "/sign-in" : RECEIVE_PANEL_PREFIX "/inbox");
