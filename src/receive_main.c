@@ -222,9 +222,10 @@ static const cli_option receive_options[] = {
      .kind = CLI_STRING,
      .offset = AT(admin_listen),
      .arg = "H:P",
-     .help = "admin API (default 127.0.0.1:9091); an address other than\n"
-             "loopback needs --admin-token (or keep it on loopback behind a\n"
-             "TLS-terminating proxy)"},
+     .help = "admin API, and the admin panel at /admin (default\n"
+             "127.0.0.1:9091); an address other than loopback needs\n"
+             "--admin-token (or keep it on loopback behind a TLS-terminating\n"
+             "proxy)"},
     {.name = "admin-token",
      .kind = CLI_STRING,
      .offset = AT(admin_token),
@@ -259,7 +260,8 @@ static const cli_command receive_command = {
                 "[--max-body 1MiB] [--workers N] [--handler-timeout 30s]\n"
                 "[--max-attempts 5] [--retry-delays 10s,1m,10m,1h]\n"
                 "[--max-pending N] [--min-free-disk 256MiB]\n"
-                "[--admin-listen 127.0.0.1:9091] [--retention 7d] [--lease DURATION]",
+                "[--admin-listen 127.0.0.1:9091] [--admin-token T] [--retention 7d]\n"
+                "[--lease DURATION]",
     .summary =
         "Receives webhooks (MeetBit's, or Standard Webhooks', GitHub's, Stripe's with\n"
         "--provider): checks the timestamp and signature, saves each webhook durably before\n"
