@@ -180,10 +180,9 @@ int panel_form_parse(panel_form *form, const char *body, size_t len)
     if (len > PANEL_FORM_MAX_BODY)
         return 413;
     for (size_t at = 0; at < len;) {
-        const char *pair = body + at;
-        size_t plen = strcspn(pair, "&");
-        if (plen > len - at)
-            plen = len - at;
+        const char *pair = body + at; /* the body is not NUL-terminated: lengths only */
+        const char *amp = memchr(pair, '&', len - at);
+        size_t plen = amp ? (size_t)(amp - pair) : len - at;
         at += plen + 1;
         if (plen == 0)
             continue;

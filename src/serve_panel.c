@@ -334,10 +334,15 @@ static void job_answer(panel_job *j, panel_session *s, int rc)
         snprintf(message, sizeof message, "Your access key lacks the permission %s.",
                  missing_permission(j->perms, j->need));
         panel_reply_message(sp->ui, j->req, 403, s, "Not allowed", message);
-    } else if (!j->auth->account_exists) {
-        snprintf(message, sizeof message, "There is no account \"%s\". Pick another one.",
-                 j->auth->account);
-        panel_reply_message(sp->ui, j->req, 404, s, "No such account", message);
+    } else if (!j->auth->account_exists && !j->every_account) {
+        panel_reply_message(sp->ui, j->req, 404, s, "No such account",
+                            "Your access key's account does not exist.");
+    } else if (!j->auth->account_exists) { /* picked by hand: back to the default account */
+        panel_flash(s, true, "There is no account \"%s\": showing the default account.",
+                    j->auth->account);
+        serve_who *who = s->who;
+        snprintf(who->account, sizeof who->account, "default");
+        panel_redirect(j->req, LIST_PATH);
     } else if (rc != 0) {
         work_failed(j, s, rc);
     } else {

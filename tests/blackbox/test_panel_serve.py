@@ -26,6 +26,7 @@ class PanelServeTest(ServeCase):
         browser_support.setup()
         receiver = self.recorder()
         p = self.start_serve()
+        self.ok(p, "POST", "/v1/accounts", {"id": "acme", "name": "Acme"}, status=201)
         limited = self.ok(p, "POST", "/v1/access-keys",
                           {"name": "support desk", "account": "default",
                            "permissions": LIMITED}, status=201)["key"]
@@ -90,6 +91,28 @@ class PanelServeTest(ServeCase):
         self.assertEqual(h["content-type"], "text/css; charset=utf-8")
         self.assertIn("max-age=31536000", h["cache-control"])
         self.assertEqual(h["content-security-policy"].split(";")[0], "default-src 'self'")
+
+    def test_unknown_account_goes_back_to_default(self):
+        """A key of every account that picks an account that does not exist is told so and
+        shown the default account, never stuck on an error page."""
+        p = self.start_serve()
+        _, h, _ = self.sign_in(p, p.token)
+        session = {"Cookie": h["set-cookie"].split(";")[0]}
+        _, _, body = harness.request("GET", p.port, "/admin/webhook_destinations",
+                                     headers=session)
+        csrf = re.search(rb'name="csrf" value="([0-9a-f]{64})"', body).group(1).decode()
+        form = dict(session, **{"Content-Type": "application/x-www-form-urlencoded"})
+        status, h, _ = harness.request("POST", p.port, "/admin/account",
+                                       "csrf=%s&account=nope" % csrf, form)
+        self.assertEqual((status, h["location"]), (303, "/admin/webhook_destinations"))
+        status, h, _ = harness.request("GET", p.port, "/admin/webhook_destinations",
+                                       headers=session)
+        self.assertEqual((status, h["location"]), (303, "/admin/webhook_destinations"))
+        status, _, body = harness.request("GET", p.port, "/admin/webhook_destinations",
+                                          headers=session)
+        self.assertEqual(status, 200)
+        self.assertIn(b"There is no account &quot;nope&quot;", body)
+        self.assertIn(b'<option value="default" selected>', body)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 // panel_serve.mjs — walks hookd serve's admin panel in a real browser (chromium, headless),
 // as a destination owner would: MeetBit's setup steps (Create, Name/URL/events, Reveal
-// secret, Activate), a delivery with its attempts, Retry, Events, a key that may not
+// secret, Activate), a delivery with its attempts, Retry, Events, Edit, Recover, the
+// account picker, Delete on its confirmation page, a key that may not
 // activate, forged and token-less POSTs, a wrong key, the session cookie and headers,
 // sign-out. Driven by tests/blackbox/test_panel_serve.py, which reads the JSON printed last.
 //
-// stdin: {base, token, limited, api_token, chromium, shots (a folder or null)}
+// stdin: {base, token, limited, api_token, receiver, chromium, shots (a folder or null)}
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -136,6 +137,31 @@ async function deliveryAndRetry(page) {
   await shot(page, 'events');
 }
 
+// Edit (a refused form first), Recover since a time, and the account picker.
+async function editRecoverAccount(page) {
+  await page.goto(base + '/admin/webhook_destinations/' + out.destination);
+  await page.getByRole('link', { name: 'Edit' }).click();
+  await page.getByRole('heading', { name: 'Edit Webhook Destination' }).waitFor();
+  assert.equal(await page.getByLabel('Name').inputValue(), 'MeetBit calendar sync');
+  await page.getByLabel('events.created', { exact: true }).uncheck();
+  await page.getByLabel('meeting_links.scheduled', { exact: true }).uncheck();
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.locator('#events-error').waitFor();
+  await page.getByLabel('events.created', { exact: true }).check();
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByText('Saved MeetBit calendar sync.').waitFor();
+  assert.doesNotMatch(await page.locator('dl').innerText(), /meeting_links\.scheduled/);
+  await page.getByLabel('Recover failed webhooks since (UTC)').fill('2020-01-01T00:00');
+  await page.getByRole('button', { name: 'Recover' }).click();
+  await page.getByText('0 failed webhook(s) will be attempted again.').waitFor();
+  await page.getByLabel('Account').selectOption('acme');
+  await page.getByRole('button', { name: 'Switch' }).click();
+  await page.getByText('No destinations yet.').waitFor();
+  await page.getByLabel('Account').selectOption('default');
+  await page.getByRole('button', { name: 'Switch' }).click();
+  await page.getByRole('link', { name: 'MeetBit calendar sync' }).waitFor();
+}
+
 // A key without destinations.activate: no Activate button, and a forged POST refused.
 async function limitedKey(browser) {
   const context = await browser.newContext();
@@ -194,6 +220,7 @@ try {
   await setup(context, page);
   await revealAndActivate(page);
   await deliveryAndRetry(page);
+  await editRecoverAccount(page);
   await limitedKey(browser);
   await narrow(browser);
   await deleteAndSignOut(context, page);

@@ -51,6 +51,14 @@ static void test_form_parse(void **state)
     assert_string_equal(panel_form_get(&f, "note"), "line\ntwo\xc3\xa9");
     assert_null(panel_form_get(&f, "missing"));
     panel_form_free(&f);
+    /* a request body is not NUL-terminated: only len bytes are read */
+    char *raw = malloc(7);
+    memcpy(raw, "a=1&b=2", 7);
+    assert_int_equal(panel_form_parse(&f, raw, 7), 0);
+    assert_string_equal(panel_form_get(&f, "b"), "2");
+    assert_int_equal(f.count, 2);
+    panel_form_free(&f);
+    free(raw);
 }
 
 static void test_form_refused(void **state)
