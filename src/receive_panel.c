@@ -458,10 +458,28 @@ static void receive_panel_webhook_page(receive_panel_query *q, const panel_sessi
     panel_reply_html(q->req, 200, h);
 }
 
-static void receive_panel_webhook(receive_panel *rp, struct evhttp_request *req, const char *id)
+/* A path segment percent-decoded (malloc'd), or NULL when it would hold a NUL. */
+static char *receive_panel_decode(const char *segment)
 {
+    size_t len = 0;
+    char *text = evhttp_uridecode(segment, 0, &len);
+    if (text && strlen(text) != len) {
+        free(text);
+        text = NULL;
+    }
+    return text;
+}
+
+static void receive_panel_webhook(receive_panel *rp, struct evhttp_request *req,
+                                  const panel_session *s, const char *segment)
+{
+    char *id = receive_panel_decode(segment);
+    if (!id) {
+        panel_reply_message(rp->panel, req, 404, s, "Not found", "There is no such webhook.");
+        return;
+    }
     receive_panel_query *q = receive_panel_query_new(rp, req);
-    q->id = xstrdup(id);
+    q->id = id;
     q->get.id = q->id;
     q->page = receive_panel_webhook_page;
     db_worker_submit(rp->worker, receive_panel_webhook_work, receive_panel_read_done, q);
@@ -501,16 +519,18 @@ static void receive_panel_retried(void *arg, int rc)
 }
 
 static void receive_panel_retry(receive_panel *rp, struct evhttp_request *req, panel_session *s,
-                                const char *id)
+                                const char *segment)
 {
-    if (!receive_panel_csrf_ok(req, s)) {
+    char *id = receive_panel_decode(segment);
+    if (!id || !receive_panel_csrf_ok(req, s)) {
+        free(id);
         panel_reply_message(rp->panel, req, 403, s, "Refused",
                             "This form did not come from this panel or has expired; nothing "
                             "was done. Reload the page and try again.");
         return;
     }
     receive_panel_query *q = receive_panel_query_new(rp, req);
-    q->id = xstrdup(id);
+    q->id = id;
     receive_api_retry_webhook(rp->api, id, receive_panel_retried, q);
 }
 
@@ -543,7 +563,7 @@ static void receive_panel_route(receive_panel *rp, struct evhttp_request *req, p
     else if (sign_out)
         receive_panel_sign_out(rp, req, s);
     else if (webhook)
-        receive_panel_webhook(rp, req, seg[1]);
+        receive_panel_webhook(rp, req, s, seg[1]);
     else if (n == 0)
         panel_redirect(req, RECEIVE_PANEL_PREFIX "/inbox");
     else
@@ -555,8 +575,7 @@ static void receive_panel_request(void *arg, struct evhttp_request *req, const c
     receive_panel *rp = arg;
     if (panel_serve_asset(rp->panel, req, path))
         return;
-    const char *rest = path + strlen(RECEIVE_PANEL_PREFIX);
-    if (strcmp(rest, "/sign-in") == 0) {
+    if (strcmp(path + strlen(RECEIVE_PANEL_PREFIX), "/sign-in") == 0) {
         receive_panel_sign_in(rp, req);
         return;
     }
@@ -566,8 +585,13 @@ static void receive_panel_request(void *arg, struct evhttp_request *req, const c
         panel_redirect(req, RECEIVE_PANEL_PREFIX "/sign-in");
         return;
     }
+    /* Split before decoding: a webhook id may hold a '/' (sent as %2F). */
+    const char *raw = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    size_t prefix_len = strlen(RECEIVE_PANEL_PREFIX);
     char *seg[4] = {0};
-    size_t n = http_path_split(rest, seg, 4);
+    size_t n = 0;
+    if (raw && strncmp(raw, RECEIVE_PANEL_PREFIX, prefix_len) == 0)
+        n = http_path_split(raw + prefix_len, seg, 4);
     receive_panel_route(rp, req, s, seg, n);
     if (n > 0)
         free(seg[0]);

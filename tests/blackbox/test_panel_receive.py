@@ -12,8 +12,11 @@ SQLite only: the panel reads through the same receive_store functions as the adm
 the API tests run on both backends; a second chromium run costs the shared machine more than
 it could find. HOOKD_PANEL_SCREENSHOTS=DIR keeps the screenshots (docs/panel/).
 """
+import html
 import json
 import os
+import re
+import urllib.parse
 import uuid
 
 import browser_support
@@ -91,6 +94,120 @@ class PanelReceiveTest(harness.TestCase):
                      "inbox-360"):
             path = os.path.join(shots, "receive-%s.png" % name)
             self.assertTrue(os.path.getsize(path) > 1000, name)
+
+
+class PanelReceivePages(harness.TestCase):
+    """The panel's pages as plain HTTP (no browser): what no browser walk reaches cheaply —
+    pages of 50, an id that needs escaping and percent-encoding, a capped body, refusals."""
+
+    def setUp(self):
+        super().setUp()
+        self.port, self.admin = harness.free_port(), harness.free_port()
+        self.p = self.hookd(["receive", "--listen", "127.0.0.1:%d" % self.port,
+                             "--admin-listen", "127.0.0.1:%d" % self.admin, "--db",
+                             self.database().url, "--secret", SECRET, "--exec", "cat >/dev/null"],
+                            wait_port=self.port)
+        self.p.wait_listening(self.admin)
+        self.cookie = None
+
+    def get(self, path, method="GET", form=None):
+        headers = {"Authorization": None}  # the panel never takes the bearer token
+        if self.cookie:
+            headers["Cookie"] = self.cookie
+        body = None
+        if form is not None:
+            body = urllib.parse.urlencode(form)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        status, h, data = harness.request(method, self.admin, path, body, headers)
+        return status, h, data.decode()
+
+    def sign_in(self, token):
+        status, h, page = self.get("/admin/sign-in", "POST", {"token": token})
+        if "set-cookie" in h:
+            self.cookie = h["set-cookie"].split(";")[0]
+        return status, h, page
+
+    def csrf(self, page):
+        return re.search(r'name="csrf" value="([0-9a-f]{64})"', page).group(1)
+
+    def test_pages_paging_escaping_and_refusals(self):
+        for i in range(53):
+            body = '{"event":"events.created","data":{"n":%d}}' % i
+            wid = "wh-%03d" % i
+            status, _, _ = harness.request("POST", self.port, "/", body,
+                                           harness.signed_headers(SECRET, body, wid=wid))
+            self.assertEqual(status, 200)
+        odd = '<b>a/b&"c"?#%'
+        big = json.dumps({"event": "events.created", "data": {"text": "x" + "é" * 12000}},
+                         ensure_ascii=False)
+        status, _, _ = harness.request("POST", self.port, "/", big,
+                                       harness.signed_headers(SECRET, big, wid=odd))
+        self.assertEqual(status, 200)
+        harness.wait_until(lambda: harness.json_request(
+            "GET", self.admin, "/webhooks?status=pending")[1]["data"] == [], 20,
+            what="every webhook handled")
+
+        # nothing without a session, and a wrong token gets none
+        self.assertEqual(self.get("/admin/inbox")[1]["location"], "/admin/sign-in")
+        status, h, _ = self.get("/admin/webhooks/wh-001/retry", "POST", {"csrf": "0" * 64})
+        self.assertEqual((status, h["location"]), (303, "/admin/sign-in"))
+        status, h, page = self.sign_in("hk_wrong_wrong_wrong")
+        self.assertEqual(status, 401)
+        self.assertNotIn("set-cookie", h)
+        self.assertIn("That is not the admin token.", page)
+        status, h, _ = self.sign_in(harness.ADMIN_TOKEN)
+        self.assertEqual((status, h["location"]), (303, "/admin/inbox"))
+
+        # pages of 50, newest first; the odd id escaped in the text, encoded in the link
+        status, _, page = self.get("/admin/inbox?status=done")
+        self.assertEqual(status, 200)
+        self.assertIn("Done (54)", page)
+        rows = re.findall(r'<tr><td><time.*?</tr>', page)
+        self.assertEqual(len(rows), 50)
+        self.assertNotIn(odd, page)
+        self.assertIn("&lt;b&gt;a/b&amp;&quot;c&quot;?#%", rows[0])
+        href = re.search(r'<a href="(/admin/webhooks/[^"]+)"', rows[0]).group(1)
+        self.assertEqual(href, "/admin/webhooks/" + urllib.parse.quote(odd, safe=""))
+        self.assertIn("wh-052", rows[1])
+        self.assertIn("wh-004", rows[49])
+        nxt = re.search(r'<a href="([^"]+)" rel="next">Next page</a>', page).group(1)
+        status, _, page2 = self.get(html.unescape(nxt))
+        self.assertEqual(status, 200)
+        self.assertEqual(len(re.findall(r"<tr><td><time", page2)), 4)
+        self.assertIn("wh-000", page2)
+        self.assertNotIn("Next page", page2)
+        self.assertIn('href="/admin/inbox?status=done">Newest</a>', page2)
+        self.assertEqual(self.get("/admin/inbox?status=bogus")[0], 400)
+
+        # the odd webhook's page: its body cut at 16 KiB on a character boundary
+        status, _, page = self.get(href)
+        self.assertEqual(status, 200)
+        raw, cut = big.encode(), 16384
+        while raw[cut] & 0xC0 == 0x80:  # (not inside a character)
+            cut -= 1
+        self.assertLess(cut, 16384)
+        self.assertTrue("The first %d of %d bytes:" % (cut, len(raw)) in page, page[:2000])
+        shown = re.search(r'<pre class="mono">(.*?)</pre>', page, re.S).group(1)
+        self.assertEqual(html.unescape(shown).encode(), raw[:cut])
+        self.assertEqual(self.get("/admin/webhooks/no-such-id")[0], 404)
+
+        # Retry needs the session's CSRF token; then it is the admin API's retry
+        self.assertEqual(self.get(href + "/retry", "POST", {"csrf": "0" * 64})[0], 403)
+        self.assertEqual(self.get(href + "/retry")[0], 405)
+        status, h, _ = self.get(href + "/retry", "POST", {"csrf": self.csrf(page)})
+        self.assertEqual((status, h["location"]), (303, href))
+        def runs_of_odd():  # (the admin API's /webhooks/{id} cannot name an id with a '/')
+            listed = harness.json_request("GET", self.admin, "/webhooks?limit=1000")[1]["data"]
+            return [w["runs"] for w in listed if w["id"] == odd][0]
+        harness.wait_until(lambda: runs_of_odd() == 2, what="the retried run")
+        self.assertIn("Retry queued", self.get(href)[2])
+
+        # sign-out needs the token too, and ends the session
+        status, h, _ = self.get("/admin/sign-out", "POST", {})
+        self.assertEqual(self.get("/admin/inbox")[0], 200)
+        status, h, _ = self.get("/admin/sign-out", "POST", {"csrf": self.csrf(page)})
+        self.assertEqual((status, h["location"]), (303, "/admin/sign-in"))
+        self.assertEqual(self.get("/admin/inbox")[0], 303)
 
 
 if __name__ == "__main__":
