@@ -391,13 +391,19 @@ static bool receive_api_head(void *arg, const http_head *head, http_verdict *v)
     if (origin && !same_origin && (!scheme_end || !receive_api_host_ok(a, scheme_end + 3)))
         return receive_api_deny(v, 403, "forbidden_origin",
                                 "requests from another site's pages are refused");
+    /* The mounted panel signs its users in with the token and keeps them by a session. */
+    bool panel = receive_api_mounted(a, head->path);
+    bool open_route =
+        strcmp(head->path, "/healthz") == 0 || strcmp(head->path, "/readyz") == 0 || panel;
+    /* A link to the panel followed from another site may open it: a GET that navigates
+     * changes nothing, and the SameSite=Strict session cookie does not come along. */
+    const char *mode = evhttp_find_header(h, "Sec-Fetch-Mode");
+    bool navigation =
+        panel && strcmp(head->method, "GET") == 0 && mode && strcmp(mode, "navigate") == 0;
     const char *site = evhttp_find_header(h, "Sec-Fetch-Site");
-    if (site && strcmp(site, "cross-site") == 0)
+    if (site && strcmp(site, "cross-site") == 0 && !navigation)
         return receive_api_deny(v, 403, "forbidden_origin",
                                 "requests from another site's pages are refused");
-    /* The mounted panel signs its users in with the token and keeps them by a session. */
-    bool open_route = strcmp(head->path, "/healthz") == 0 || strcmp(head->path, "/readyz") == 0 ||
-                      receive_api_mounted(a, head->path);
     if (!open_route &&
         !api_bearer_matches(evhttp_find_header(h, "Authorization"), a->access.token_digest))
         return receive_api_deny(v, 401, "unauthorized",
