@@ -371,15 +371,15 @@ static bool receive_api_deny(http_verdict *v, int status, const char *code, cons
     return false;
 }
 
-/* The front door's check of an admin request's head: on a loopback listener the Host names
- * it (no DNS rebinding), no Origin of another site (no cross-site page), the admin token on
+/* The front door's check of an admin request's head: the Host names it unless the token
+ * was given (no DNS rebinding), no Origin of another site (no cross-site page), the admin token on
  * all but /healthz, /readyz and the mounted panel, and UTF-8 text. */
 static bool receive_api_head(void *arg, const http_head *head, http_verdict *v)
 {
     const receive_api *a = arg;
     const struct evkeyvalq *h = head->headers;
     const char *host = evhttp_find_header(h, "Host");
-    /* Off loopback (only with --admin-token) the operator may name the host as they like. */
+    /* Unless the operator gave the token (and so may name the host as they like). */
     if (a->access.check_host && (!host || !receive_api_host_ok(a, host)))
         return receive_api_deny(v, 403, "forbidden_host",
                                 "the Host header does not name this admin API");

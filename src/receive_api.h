@@ -10,8 +10,8 @@
  * and, mounted by the side that serves it, the admin panel under /admin (receive_panel.h).
  *
  * Every route but /healthz and /readyz needs Authorization: Bearer <admin token> (401
- * otherwise); on a loopback listener the Host must name it, and no Origin of another site
- * is let in (403).
+ * otherwise); with the generated token the Host must name the listener or loopback, and no
+ * Origin of another site is let in (403).
  *
  * Errors, times (ISO 8601 with milliseconds) and statuses are the dialect of api_common.h,
  * the same as the sender's REST API.
@@ -38,7 +38,7 @@ typedef struct receive_api_access {
     unsigned char token_digest[32]; /* SHA-256 of the admin token (--admin-token, or the one
                                      * generated at first start): Authorization: Bearer */
     const char *listen_host;        /* --admin-listen's host: a Host header may name it */
-    bool check_host; /* a loopback listener: the Host must name it (no DNS rebinding) */
+    bool check_host; /* the Host must name the listener or loopback (no DNS rebinding) */
 } receive_api_access;
 
 /* Serves the admin routes on http. m is rendered by /metrics. Never fails. */

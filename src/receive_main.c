@@ -587,7 +587,9 @@ static void receive_start_endpoints(receive_state *st)
                                  .min_free_disk = c->min_free_disk};
     st->receive_ingest =
         receive_ingest_new(st->public_http, st->worker, st->receive_handler, st->metrics, &ro);
-    receive_api_access access = {.check_host = receive_listen_is_loopback(c->admin_listen)};
+    /* With the token hookd generated, the Host must name the (loopback) listener; an
+     * operator who gives --admin-token may name it as they like (a proxy passing its own). */
+    receive_api_access access = {.check_host = c->admin_token == NULL};
     memcpy(access.token_digest, st->admin_digest, sizeof access.token_digest);
     char admin_host[256];
     snprintf(admin_host, sizeof admin_host, "%s", c->admin_listen);
