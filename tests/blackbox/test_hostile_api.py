@@ -184,8 +184,8 @@ class ReceiveHoles(harness.TestCase):
         self.assertEqual(self.admin_get("/webhooks", ok)[0], 200)
         status, data = self.admin_get("/webhooks", dict(ok, Origin="https://evil.example"))
         self.assertEqual(json.loads(data)["error"]["code"], "forbidden_origin")
-        self.assertEqual(self.admin_get("/webhooks", dict(ok, Origin="https://hooks.example.com"))[0],
-                         200)
+        same_site = dict(ok, Origin="https://hooks.example.com")
+        self.assertEqual(self.admin_get("/webhooks", same_site)[0], 200)
 
     def test_admin_token_is_required_when_set(self):
         self.start(token="admin-token-123456")
