@@ -210,15 +210,25 @@ void serve_panel_page_list(panel_job *j, panel_session *s)
     panel_reply_html(j->req, 200, h);
 }
 
-/* The error of field (name, url, events) when the refused form's problem is about it. */
+/* The error of field (name, url, events) when the refused form's problem is about it: the
+ * API's own message, but for a form left empty, which a person reads better in words of
+ * the form than of the JSON body. */
 static const char *field_error(const panel_job *j, const char *field)
 {
-    if (!j->invalid || strncmp(j->pb.code, "invalid_", 8) != 0)
-        return j->invalid && strcmp(field, "events") == 0 &&
-                       strcmp(j->pb.code, "unknown_event_type") == 0
-                   ? j->pb.message
-                   : NULL;
-    return strcmp(j->pb.code + 8, field) == 0 ? j->pb.message : NULL;
+    const char *code = j->pb.code;
+    if (!j->invalid)
+        return NULL;
+    if (strcmp(field, "events") == 0 && strcmp(code, "unknown_event_type") == 0)
+        return j->pb.message;
+    if (strncmp(code, "invalid_", 8) != 0 || strcmp(code + 8, field) != 0)
+        return NULL;
+    if (strcmp(field, "events") == 0 && !panel_form_get(&j->form, "events"))
+        return "Choose at least one event.";
+    const char *typed = panel_form_get(&j->form, field);
+    if (!typed || !*typed)
+        return strcmp(field, "name") == 0 ? "Give the destination a name."
+                                          : "Give the URL webhooks are sent to.";
+    return j->pb.message;
 }
 
 /* One labelled text field with its error, if any. */

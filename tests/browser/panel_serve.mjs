@@ -146,7 +146,7 @@ async function editRecoverAccount(page) {
   await page.getByLabel('events.created', { exact: true }).uncheck();
   await page.getByLabel('meeting_links.scheduled', { exact: true }).uncheck();
   await page.getByRole('button', { name: 'Save' }).click();
-  await page.locator('#events-error').waitFor();
+  await page.getByText('Choose at least one event.').waitFor();
   await page.getByLabel('events.created', { exact: true }).check();
   await page.getByRole('button', { name: 'Save' }).click();
   await page.getByText('Saved MeetBit calendar sync.').waitFor();
