@@ -74,7 +74,7 @@ static const char css[] =
     ".secret{font-family:ui-monospace,monospace;background:#f0f2f5;padding:.3rem .5rem;"
     "border-radius:4px;overflow-wrap:anywhere}\n"
     ".mono{font-family:ui-monospace,monospace;font-size:.9rem;overflow-wrap:anywhere}\n"
-    ".status{font-weight:600}.s-succeeded,.s-active{color:var(--ok)}"
+    ".status{font-weight:600}.s-succeeded,.s-active,.s-done{color:var(--ok)}"
     ".s-failed,.s-inactive{color:var(--bad)}.s-pending{color:var(--warn)}"
     ".s-cancelled{color:var(--muted)}\n"
     "details{margin:.3rem 0}summary{cursor:pointer}\n"

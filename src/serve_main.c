@@ -6,6 +6,7 @@
  * The flags are read by cli.c from the table below; nothing here parses text by hand.
  * The receiver's twin is receive_main.c.
  */
+#include "admin_token.h"
 #include "cli.h"
 #include "db.h"
 #include "hookd.h"
@@ -371,7 +372,7 @@ static int serve_token_digest(serve_state *st, unsigned char digest[32])
         SHA256((const unsigned char *)token, strlen(token), digest);
         return 0;
     }
-    char generated[128];
+    char generated[ADMIN_TOKEN_GENERATED_MAX];
     bool was_generated = false;
     if (serve_store_admin_token(st->conn, digest, generated, sizeof generated, &was_generated) !=
         0) {
@@ -379,20 +380,8 @@ static int serve_token_digest(serve_state *st, unsigned char digest[32])
                 db_errmsg(st->conn));
         return -1;
     }
-    if (!was_generated) {
-        log_info("serve", "using the admin token generated at first start (not shown "
-                          "again; --api-token or HOOKD_API_TOKEN to set one)");
-        return 0;
-    }
-    printf("admin token: %s\n", generated);
-    printf("(shown once: only its SHA-256 is stored; use it as "
-           "\"Authorization: Bearer <token>\")\n");
-    OPENSSL_cleanse(generated, sizeof generated);
-    if (fflush(stdout) != 0) {
-        fputs("hookd serve: cannot print the admin token\n", stderr);
-        return -1;
-    }
-    return 0;
+    return admin_token_announce("serve", "--api-token or HOOKD_API_TOKEN", generated,
+                                sizeof generated, was_generated);
 }
 
 /* The admin token is the bootstrap access key ("*" on every account, SPEC §6): the API

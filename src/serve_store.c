@@ -10,14 +10,12 @@
 #include "mem.h"
 #include "serve_ops.h"
 
+#include "admin_token.h"
 #include "hookd.h"
 #include "log.h"
 
 #include <inttypes.h>
 #include <jansson.h>
-#include <openssl/crypto.h>
-#include <openssl/rand.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,20 +165,6 @@ static int update_one(db *conn, const char *sql, const db_param *params, size_t 
     return rc;
 }
 
-/* Lowercase hex of n random bytes from OpenSSL's CSPRNG, after prefix. */
-static int random_token(const char *prefix, size_t n, char *out, size_t outlen)
-{
-    unsigned char bytes[64];
-    size_t plen = strlen(prefix);
-    if (n > sizeof bytes || plen + 2 * n + 1 > outlen)
-        return HOOKD_EINVAL;
-    if (RAND_bytes(bytes, (int)n) != 1)
-        return HOOKD_EIO;
-    memcpy(out, prefix, plen);
-    hookd_hex_encode(bytes, n, out + plen);
-    return 0;
-}
-
 /* ---- startup ---- */
 
 const char *const *serve_store_migrations(size_t *count)
@@ -198,46 +182,7 @@ int serve_store_migrate(db *conn)
 int serve_store_admin_token(db *conn, unsigned char digest[32], char *generated, size_t genlen,
                             bool *was_generated)
 {
-    static const char name[] = "admin_token_sha256";
-    db_rows *rows = NULL;
-    db_param p[2] = {DB_S(name)};
-    *was_generated = false;
-    int rc = query(conn, "SELECT value FROM serve_settings WHERE name = $1", p, 1, &rows, NULL);
-    if (rc != 0)
-        return rc;
-    if (db_rows_next(rows)) {
-        size_t len;
-        const char *hex = db_rows_text(rows, 0, &len);
-        bool ok = len == 64;
-        for (size_t i = 0; ok && i < 32; i++) {
-            unsigned int byte;
-            ok = sscanf(hex + 2 * i, "%2x", &byte) == 1;
-            digest[i] = (unsigned char)byte;
-        }
-        db_rows_free(rows);
-        return ok ? 0 : HOOKD_ESTORE;
-    }
-    db_rows_free(rows);
-
-    rc = random_token("hk_", 24, generated, genlen);
-    if (rc != 0)
-        return rc;
-    SHA256((const unsigned char *)generated, strlen(generated), digest);
-    char hex[65];
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-    p[1] = DB_S(hex);
-    rc = query(conn, "INSERT INTO serve_settings (name, value) VALUES ($1, $2)", p, 2, NULL, NULL);
-    if (rc == HOOKD_ECONFLICT) {
-        /* Another node starting at the same time stored its token first: use that one. */
-        OPENSSL_cleanse(generated, genlen);
-        generated[0] = '\0';
-        return serve_store_admin_token(conn, digest, generated, genlen, was_generated);
-    }
-    if (rc != 0)
-        return rc;
-    *was_generated = true;
-    return 0;
+    return admin_token_load(conn, "serve_settings", digest, generated, genlen, was_generated);
 }
 
 int serve_store_bootstrap_key(db *conn, const unsigned char digest[32])
