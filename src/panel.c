@@ -558,6 +558,38 @@ void panel_reply_message(panel *p, struct evhttp_request *req, int status, const
     panel_reply_html(req, status, h);
 }
 
+void panel_reply_sign_in(panel *p, struct evhttp_request *req, int status,
+                         const panel_sign_in *form)
+{
+    panel_html *h = panel_html_new();
+    panel_page page = {.title = "Sign in"};
+    panel_page_begin(p, h, &page);
+    panel_html_raw(h, "<form class=\"card\" method=\"post\" action=\"");
+    panel_html_attr(h, p->opt.prefix);
+    panel_html_rawf(h,
+                    "/sign-in\"><label for=\"%s\">%s</label><input type=\"password\" id=\"%s\" "
+                    "name=\"%s\" autocomplete=\"off\" required autofocus "
+                    "aria-describedby=\"%s-hint%s%s\"%s>",
+                    form->field, form->label, form->field, form->field, form->field,
+                    form->error ? " " : "", form->error ? form->field : "",
+                    form->error ? "-error\" aria-invalid=\"true" : "");
+    if (form->error) {
+        panel_html_rawf(h, "<p class=\"error\" id=\"%s-error\" role=\"alert\">", form->field);
+        panel_html_text(h, form->error);
+        panel_html_raw(h, "</p>");
+    }
+    panel_html_rawf(h, "<p class=\"hint\" id=\"%s-hint\">%s</p>", form->field, form->hint_html);
+    if (form->next) {
+        panel_html_raw(h, "<input type=\"hidden\" name=\"next\" value=\"");
+        panel_html_attr(h, form->next);
+        panel_html_raw(h, "\">");
+    }
+    panel_html_raw(h, "<div class=\"actions\"><button type=\"submit\">Sign in</button></div>"
+                      "</form>");
+    panel_page_end(h);
+    panel_reply_html(req, status, h);
+}
+
 void panel_redirect(struct evhttp_request *req, const char *location)
 {
     panel_security_headers(req);

@@ -170,6 +170,19 @@ void panel_reply_html(struct evhttp_request *req, int status, panel_html *h);
 /* A small page with a title and a message (errors: 403, 404, 400…). */
 void panel_reply_message(panel *p, struct evhttp_request *req, int status, const panel_session *s,
                          const char *title, const char *message);
+/* What a sign-in page asks for: one secret field (its label is what people and screen
+ * readers find), a hint under it, an error next to it, and where to go afterwards. */
+typedef struct panel_sign_in {
+    const char *label;     /* "Access key", "Admin token" */
+    const char *field;     /* the input's name and id */
+    const char *hint_html; /* markup under the field */
+    const char *error;     /* shown next to the field, or NULL */
+    const char *next;      /* a hidden "next" field, or NULL */
+} panel_sign_in;
+/* Answers the sign-in page (a form posted to <prefix>/sign-in) with status. */
+void panel_reply_sign_in(panel *p, struct evhttp_request *req, int status,
+                         const panel_sign_in *form);
+
 /* 303 See Other to location (redirect after POST), with the security headers. */
 void panel_redirect(struct evhttp_request *req, const char *location);
 

@@ -141,26 +141,14 @@ static void receive_panel_status(panel_html *h, const char *status)
 static void receive_panel_sign_in_page(receive_panel *rp, struct evhttp_request *req, int status,
                                        const char *error)
 {
-    panel_html *h = panel_html_new();
-    panel_page page = {.title = "Sign in"};
-    panel_page_begin(rp->panel, h, &page);
-    panel_html_raw(h, "<form class=\"card\" method=\"post\" action=\"" RECEIVE_PANEL_PREFIX
-                      "/sign-in\"><label for=\"token\">Admin token</label>"
-                      "<input type=\"password\" id=\"token\" name=\"token\" required autofocus "
-                      "autocomplete=\"current-password\" aria-describedby=\"token-hint");
-    panel_html_raw(h, error ? " token-error\">" : "\">");
-    if (error) {
-        panel_html_raw(h, "<p class=\"error\" id=\"token-error\" role=\"alert\">");
-        panel_html_text(h, error);
-        panel_html_raw(h, "</p>");
-    }
-    panel_html_raw(h, "<p class=\"hint\" id=\"token-hint\">The token hookd receive printed "
-                      "once at first start (<span class=\"mono\">admin token: hk_…</span>), "
-                      "or the one given with --admin-token or HOOKD_ADMIN_TOKEN.</p>"
-                      "<div class=\"actions\"><button type=\"submit\">Sign in</button></div>"
-                      "</form>");
-    panel_page_end(h);
-    panel_reply_html(req, status, h);
+    panel_reply_sign_in(
+        rp->panel, req, status,
+        &(panel_sign_in){.label = "Admin token",
+                         .field = "token",
+                         .hint_html = "The token hookd receive printed once at first start "
+                                      "(<span class=\"mono\">admin token: hk_…</span>), or "
+                                      "the one given with --admin-token or HOOKD_ADMIN_TOKEN.",
+                         .error = error});
 }
 
 /* True when token is the admin token: its SHA-256 compared in constant time. */

@@ -87,32 +87,14 @@ static panel_html *page_open(panel_job *j, panel_session *s, const char *title, 
 void serve_panel_page_sign_in(serve_panel *sp, struct evhttp_request *req, int status,
                               const char *error, const char *next)
 {
-    panel_html *h = panel_html_new();
-    panel_page page = {.title = "Sign in"};
-    panel_page_begin(sp->ui, h, &page);
-    panel_html_raw(h, "<form class=\"card\" method=\"post\" action=\"" SERVE_PANEL_PREFIX
-                      "/sign-in\"><label for=\"key\">Access key</label>"
-                      "<input type=\"password\" id=\"key\" name=\"key\" autocomplete=\"off\" "
-                      "required autofocus");
-    if (error)
-        panel_html_raw(h, " aria-invalid=\"true\" aria-describedby=\"key-error\"");
-    panel_html_raw(h, ">");
-    if (error) {
-        panel_html_raw(h, "<p class=\"error\" id=\"key-error\" role=\"alert\">");
-        panel_html_text(h, error);
-        panel_html_raw(h, "</p>");
-    }
-    panel_html_raw(h, "<p class=\"hint\">The admin token printed when hookd serve first "
-                      "started, or an access key (hk_…) made for you.</p>");
-    if (next) {
-        panel_html_raw(h, "<input type=\"hidden\" name=\"next\" value=\"");
-        panel_html_attr(h, next);
-        panel_html_raw(h, "\">");
-    }
-    panel_html_raw(h, "<div class=\"actions\"><button type=\"submit\">Sign in</button></div>"
-                      "</form>");
-    panel_page_end(h);
-    panel_reply_html(req, status, h);
+    panel_reply_sign_in(sp->ui, req, status,
+                        &(panel_sign_in){.label = "Access key",
+                                         .field = "key",
+                                         .hint_html = "The admin token printed when hookd serve "
+                                                      "first started, or an access key (hk_…) "
+                                                      "made for you.",
+                                         .error = error,
+                                         .next = next});
 }
 
 /* Opens a table (in a box that scrolls sideways on a narrow screen) with its column heads,
