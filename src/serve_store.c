@@ -1138,8 +1138,58 @@ static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room)
 
 #define CLAIM_PAGE 512 /* destinations read per query */
 
-/* Visits the active destinations with id > after (and <= upto when upto is not NULL), in id
- * order, claiming for each that has room, until the claim is full. */
+/* The next destination with claimable webhooks after r.id: one seek into
+ * serve_webhooks_ready (whose condition it repeats so both planners use it), however many
+ * rows that destination holds. */
+#define READY_NEXT(after)                                                                          \
+    "(SELECT destination_id FROM serve_webhooks WHERE status = 'pending' AND "                     \
+    "lease_until IS NULL AND destination_id > " after " ORDER BY destination_id LIMIT 1)"
+
+/*
+ * A page of the destinations that have claimable webhooks, id > $1 (and <= $3 in the
+ * bounded form), in id order: a loose index scan (a recursive walk of READY_NEXT), so a pass
+ * costs one seek per destination with work, not a query per active destination — 10,000
+ * idle destinations cost nothing, and a destination's backlog (even 100,000 rows of an
+ * inactive one) costs one seek, not a scan. Each row: CLAIM_DEST_COLS of the destination
+ * when it is active and live (NULLs otherwise: its rows wait), then the id walked.
+ */
+#define READY_PAGE_SQL(bound)                                                                      \
+    "WITH RECURSIVE r(id, n) AS (SELECT " READY_NEXT(                                              \
+        "$1") ", 1 UNION ALL "                                                                     \
+              "SELECT " READY_NEXT("r.id") ", r.n + 1 FROM r "                                     \
+                                           "WHERE r.id IS NOT NULL AND r.n < $2" bound ") "        \
+                                           "SELECT d.id, d.url, d.secret, d.headers, d.format, "   \
+                                           "d.previous_secrets, r.id FROM r "                      \
+                                           "LEFT JOIN serve_destinations d ON d.id = r.id AND "    \
+                                           "d.active = 1 AND d.deleted_at IS NULL "                \
+                                           "WHERE r.id IS NOT NULL" bound " ORDER BY r.n"
+
+/* Claims for the destination in the current row of dests (READY_PAGE_SQL) when it is active
+ * and has room; *full is set when the claim reached its limit there. */
+static int claim_visit(db *conn, engine_claim *c, db_rows *dests, bool *full)
+{
+    if (db_rows_null(dests, 0))
+        return 0; /* inactive or deleted: its webhooks wait */
+    const char *id = db_rows_text(dests, 0, NULL);
+    int room = engine_claim_room(c, id);
+    if (room <= 0)
+        return 0;
+    if (room > c->limit - (int)c->count)
+        room = c->limit - (int)c->count;
+    int rc = claim_destination(conn, c, dests, room);
+    if (rc == 0 && c->count >= (size_t)c->limit) {
+        /* Full: the next claim starts with the destination after this one. */
+        free(c->next_cursor);
+        c->next_cursor = xstrdup(id);
+        c->more = true;
+        *full = true;
+    }
+    return rc;
+}
+
+/* Visits the destinations with claimable webhooks with id > after (and <= upto when upto is
+ * not NULL), in id order, claiming for each active one that has room, until the claim is
+ * full. */
 static int claim_pass(db *conn, engine_claim *c, const char *after, const char *upto)
 {
     char last[256];
@@ -1147,43 +1197,20 @@ static int claim_pass(db *conn, engine_claim *c, const char *after, const char *
     for (;;) {
         db_param p[] = {DB_S(last), DB_I(CLAIM_PAGE), upto ? DB_S(upto) : DB_NUL};
         db_rows *dests = NULL;
-        int rc = query(conn,
-                       upto ? "SELECT " CLAIM_DEST_COLS " FROM serve_destinations "
-                              "WHERE active = 1 AND deleted_at IS NULL AND id > $1 AND id <= $3 "
-                              "ORDER BY id LIMIT $2"
-                            : "SELECT " CLAIM_DEST_COLS " FROM serve_destinations "
-                              "WHERE active = 1 AND deleted_at IS NULL AND id > $1 "
-                              "ORDER BY id LIMIT $2",
-                       p, upto ? 3 : 2, &dests, NULL);
+        int rc = query(conn, upto ? READY_PAGE_SQL(" AND r.id <= $3") : READY_PAGE_SQL(""), p,
+                       upto ? 3 : 2, &dests, NULL);
         if (rc != 0)
             return rc;
         int seen = 0;
-        while (db_rows_next(dests)) {
+        bool full = false;
+        while (rc == 0 && !full && db_rows_next(dests)) {
             seen++;
-            const char *id = db_rows_text(dests, 0, NULL);
-            snprintf(last, sizeof last, "%s", id);
-            int room = engine_claim_room(c, id);
-            if (room <= 0)
-                continue;
-            if (room > c->limit - (int)c->count)
-                room = c->limit - (int)c->count;
-            rc = claim_destination(conn, c, dests, room);
-            if (rc == 0 && c->count >= (size_t)c->limit) {
-                /* Full: the next claim starts with the destination after this one. */
-                free(c->next_cursor);
-                c->next_cursor = xstrdup(id);
-                c->more = true;
-                db_rows_free(dests);
-                return 0;
-            }
-            if (rc != 0) {
-                db_rows_free(dests);
-                return rc;
-            }
+            snprintf(last, sizeof last, "%s", db_rows_text(dests, 6, NULL));
+            rc = claim_visit(conn, c, dests, &full);
         }
         db_rows_free(dests);
-        if (seen < CLAIM_PAGE)
-            return 0;
+        if (rc != 0 || full || seen < CLAIM_PAGE)
+            return rc;
     }
 }
 
