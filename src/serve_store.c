@@ -1060,13 +1060,18 @@ int serve_store_w_stats(db *conn, void *arg)
 
 /* ---- the engine's store (serve_deliver.c) ---- */
 
-/* A destination's due, unleased webhooks, oldest due first: a seek into
- * serve_webhooks_ready, whose condition the WHERE repeats so both planners use it. */
-#define CLAIM_SQL                                                                                  \
-    "SELECT w.id, w.event_id, w.round_attempts, w.attempt_count, e.body, w.account_id "            \
-    "FROM serve_webhooks w JOIN serve_events e ON e.id = w.event_id "                              \
-    "WHERE w.destination_id = $1 AND w.status = 'pending' AND w.lease_until IS NULL "              \
-    "AND w.next_attempt_at <= $2 ORDER BY w.next_attempt_at LIMIT $3"
+/* Leases a destination's due, unleased webhooks, oldest due first, and returns them with
+ * their event's body: one statement for the whole batch (its subquery a seek into
+ * serve_webhooks_ready, whose condition it repeats so both planners use it). $1 the
+ * destination, $2 now, $3 how many, $4 the owner, $5 the lease's end; lock: PostgreSQL's
+ * FOR UPDATE SKIP LOCKED (rows another claimer holds are left to it). */
+#define CLAIM_SQL(lock)                                                                            \
+    "UPDATE serve_webhooks SET lease_owner = $4, lease_until = $5 WHERE id IN ("                   \
+    "SELECT id FROM serve_webhooks WHERE destination_id = $1 AND status = 'pending' "              \
+    "AND lease_until IS NULL AND next_attempt_at <= $2 ORDER BY next_attempt_at LIMIT $3" lock     \
+    ") RETURNING id, event_id, round_attempts, attempt_count, "                                    \
+    "(SELECT body FROM serve_events e WHERE e.id = serve_webhooks.event_id), account_id, "         \
+    "next_attempt_at"
 
 /* The columns of a destination a claim reads, in claim_destination's order. */
 #define CLAIM_DEST_COLS "id, url, secret, headers, format, previous_secrets"
@@ -1090,49 +1095,69 @@ static void claim_format(serve_store_claimed *it, db_rows *dest, int64_t now)
     free(list);
 }
 
-/* Claims up to room webhooks of the destination in the current row of dest
+/* A claimed webhook and its due time, to put a batch in order (RETURNING has none). */
+typedef struct claim_row {
+    int64_t due;
+    serve_store_claimed *it;
+} claim_row;
+
+static int claim_row_cmp(const void *a, const void *b)
+{
+    const claim_row *x = a, *y = b;
+    if (x->due != y->due)
+        return x->due < y->due ? -1 : 1;
+    return strcmp(x->it->webhook_id, y->it->webhook_id);
+}
+
+/* A claimed webhook from the current row of rows (CLAIM_SQL's RETURNING) and of dest
  * (CLAIM_DEST_COLS). */
+static serve_store_claimed *claim_read(db_rows *rows, db_rows *dest, int64_t now)
+{
+    serve_store_claimed *it = xcalloc(1, sizeof *it);
+    size_t blen;
+    const char *body = db_rows_text(rows, 4, &blen);
+    it->webhook_id = xstrdup(db_rows_text(rows, 0, NULL));
+    it->event_id = xstrdup(db_rows_text(rows, 1, NULL));
+    it->destination_id = xstrdup(db_rows_text(dest, 0, NULL));
+    it->account_id = xstrdup(db_rows_text(rows, 5, NULL));
+    it->round_attempts = db_rows_int(rows, 2);
+    it->attempt_count = db_rows_int(rows, 3);
+    it->body = xstrndup(body, blen);
+    it->body_len = blen;
+    it->url = xstrdup(db_rows_text(dest, 1, NULL));
+    it->secret = xstrdup(db_rows_text(dest, 2, NULL));
+    it->headers_json = xstrdup(db_rows_text(dest, 3, NULL));
+    claim_format(it, dest, now);
+    return it;
+}
+
+/* Claims up to room webhooks of the destination in the current row of dest
+ * (CLAIM_DEST_COLS), oldest due first. */
 static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room)
 {
-    const char *id = db_rows_text(dest, 0, NULL);
-    db_param p[] = {DB_S(id), DB_I(c->now), DB_I(room)};
+    db_param p[] = {DB_S(db_rows_text(dest, 0, NULL)), DB_I(c->now), DB_I(room), DB_S(c->owner),
+                    DB_I(c->lease_until)};
     db_rows *rows = NULL;
     int rc = query(
-        conn, db_kind(conn) == DB_POSTGRES ? CLAIM_SQL " FOR UPDATE OF w SKIP LOCKED" : CLAIM_SQL,
-        p, 3, &rows, NULL);
+        conn, db_kind(conn) == DB_POSTGRES ? CLAIM_SQL(" FOR UPDATE SKIP LOCKED") : CLAIM_SQL(""),
+        p, 5, &rows, NULL);
     if (rc != 0)
         return rc;
-    size_t first = c->count;
-    while (db_rows_next(rows) && c->count < (size_t)c->limit) {
-        serve_store_claimed *it = xcalloc(1, sizeof *it);
-        size_t blen;
-        const char *body = db_rows_text(rows, 4, &blen);
-        it->webhook_id = xstrdup(db_rows_text(rows, 0, NULL));
-        it->event_id = xstrdup(db_rows_text(rows, 1, NULL));
-        it->destination_id = xstrdup(id);
-        it->account_id = xstrdup(db_rows_text(rows, 5, NULL));
-        it->round_attempts = db_rows_int(rows, 2);
-        it->attempt_count = db_rows_int(rows, 3);
-        it->body = xstrndup(body, blen);
-        it->body_len = blen;
-        it->url = xstrdup(db_rows_text(dest, 1, NULL));
-        it->secret = xstrdup(db_rows_text(dest, 2, NULL));
-        it->headers_json = xstrdup(db_rows_text(dest, 3, NULL));
-        claim_format(it, dest, c->now);
+    /* LIMIT room, and room fits the claim: every row returned is leased now, and taken. */
+    claim_row *batch = xcalloc((size_t)room, sizeof *batch);
+    size_t n = 0;
+    while (db_rows_next(rows) && n < (size_t)room)
+        batch[n++] = (claim_row){db_rows_int(rows, 6), claim_read(rows, dest, c->now)};
+    db_rows_free(rows);
+    qsort(batch, n, sizeof batch[0], claim_row_cmp);
+    for (size_t i = 0; i < n; i++) {
+        serve_store_claimed *it = batch[i].it;
         c->items[c->count++] = (engine_claimed){.payload = it,
                                                 .key = it->destination_id,
                                                 .id = it->webhook_id,
                                                 .round_attempts = it->round_attempts};
     }
-    db_rows_free(rows);
-    for (size_t i = first; i < c->count; i++) {
-        db_param u[] = {DB_S(c->owner), DB_I(c->lease_until), DB_S(c->items[i].id)};
-        rc = query(conn,
-                   "UPDATE serve_webhooks SET lease_owner = $1, lease_until = $2 WHERE id = $3", u,
-                   3, NULL, NULL);
-        if (rc != 0)
-            return rc;
-    }
+    free(batch);
     return 0;
 }
 
