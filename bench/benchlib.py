@@ -130,6 +130,31 @@ def cmd_event_latency(port, token, count, per_event, timeout="30"):
     print("%.1f %.1f %.1f" % (p50, p90, top))
 
 
+def cmd_post_events(port, token, count, threads="4"):
+    """Posts COUNT events (events.created) over THREADS keep-alive connections; exits
+    non-zero unless every one was accepted (202)."""
+    port, count, threads = int(port), int(count), int(threads)
+    failures = []
+
+    def work(start):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        for i in range(start, count, threads):
+            st, _ = api(conn, "POST", "/v1/events", token,
+                        {"event": "events.created", "data": {"id": i, "calendar_id": 7}})
+            if st != 202:
+                failures.append("event %d: %s" % (i, st))
+                return
+        conn.close()
+
+    ts = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    if failures:
+        sys.exit("benchlib: " + failures[0])
+
+
 def metric(port, name):
     """The value of the first /metrics line starting with NAME (a full series name)."""
     conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=30)
@@ -374,6 +399,7 @@ COMMANDS = {
     "destinations": cmd_destinations,
     "accounts": cmd_accounts,
     "event-latency": cmd_event_latency,
+    "post-events": cmd_post_events,
     "metric": cmd_metric,
     "wait-metric": cmd_wait_metric,
     "wait-metrics": cmd_wait_metrics,

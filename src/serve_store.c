@@ -129,6 +129,12 @@ static const char *const migrations[] = {
     "INSERT INTO serve_access_keys (id, name, account_id, permissions, digest, created_at) "
     "  SELECT 'bootstrap', 'bootstrap', NULL, '[\"*\"]', value, 0 FROM serve_settings "
     "  WHERE name = 'admin_token_sha256';",
+    /* 5: fewer index writes per delivery. A destination's webhooks are found by
+     * (destination, created_at), not (destination, status): status changes at every
+     * outcome and each change moved the row in that index; the queries that filter by both
+     * (delete, recover) are rare and read one destination's range either way. */
+    "DROP INDEX IF EXISTS serve_webhooks_destination;"
+    "CREATE INDEX serve_webhooks_destination ON serve_webhooks (destination_id, created_at);",
 };
 
 /* The columns dest_read reads, in its order. */
@@ -701,8 +707,32 @@ static int subscribers(db *conn, const char *account, const char *type, char ***
     return 0;
 }
 
+#define FANOUT_CHUNK 64 /* webhook rows per INSERT at most (a power of two) */
+
+/* Inserts r->webhooks[from .. from + n) in one statement: $1 the event, $2 now, $3 the
+ * account, then an id and a destination per row. n is a power of two ≤ FANOUT_CHUNK, so
+ * the statement cache holds at most 7 forms of it. */
+static int webhooks_insert_rows(db *conn, const serve_store_request *r, size_t from, size_t n)
+{
+    char sql[256 + FANOUT_CHUNK * 64]; /* a row's text: ≤ 52 bytes */
+    db_param p[3 + 2 * FANOUT_CHUNK] = {DB_S(r->event.id), DB_I(r->now), DB_S(r->account)};
+    int len = snprintf(sql, sizeof sql,
+                       "INSERT INTO serve_webhooks (id, event_id, destination_id, status, "
+                       "attempt_count, round_attempts, next_attempt_at, created_at, updated_at, "
+                       "account_id) VALUES ");
+    for (size_t i = 0; i < n; i++) {
+        const serve_store_webhook *w = &r->webhooks[from + i];
+        p[3 + 2 * i] = DB_S(w->id);
+        p[4 + 2 * i] = DB_S(w->destination_id);
+        len += snprintf(sql + len, sizeof sql - (size_t)len,
+                        "%s($%zu, $1, $%zu, 'pending', 0, 0, $2, $2, $2, $3)", i ? ", " : "",
+                        4 + 2 * i, 5 + 2 * i);
+    }
+    return query(conn, sql, p, 3 + 2 * n, NULL, NULL);
+}
+
 /* Inserts one pending webhook of the event for each destination in ids (taking the id
- * strings) into r->webhooks. */
+ * strings) into r->webhooks: a few multi-row INSERTs, not one per webhook. */
 static int webhooks_insert(db *conn, serve_store_request *r, char **ids, size_t count)
 {
     int rc = 0;
@@ -710,22 +740,20 @@ static int webhooks_insert(db *conn, serve_store_request *r, char **ids, size_t 
     for (size_t i = 0; i < count; i++) {
         serve_store_webhook *w = &r->webhooks[r->webhook_count++];
         w->destination_id = ids[i];
-        ids[i] = NULL;
+        ids[i] = NULL; /* taken: the caller frees none twice */
         w->id = xcalloc(1, HOOKD_ID_LEN + 1);
         w->event_id = xstrdup(r->event.id);
         w->status = xstrdup("pending");
         w->next_attempt_at = w->created_at = w->updated_at = r->now;
         if (rc == 0)
             rc = hookd_id_new_v7(r->now, w->id);
-        if (rc != 0)
-            continue; /* still take the remaining ids, so the caller frees none twice */
-        db_param p[] = {DB_S(w->id), DB_S(w->event_id), DB_S(w->destination_id), DB_I(r->now),
-                        DB_S(r->account)};
-        rc = query(conn,
-                   "INSERT INTO serve_webhooks (id, event_id, destination_id, status, "
-                   "attempt_count, round_attempts, next_attempt_at, created_at, updated_at, "
-                   "account_id) VALUES ($1, $2, $3, 'pending', 0, 0, $4, $4, $4, $5)",
-                   p, 5, NULL, NULL);
+    }
+    for (size_t done = 0; rc == 0 && done < count;) {
+        size_t n = FANOUT_CHUNK;
+        while (n > count - done)
+            n /= 2;
+        rc = webhooks_insert_rows(conn, r, done, n);
+        done += n;
     }
     return rc;
 }
@@ -1060,18 +1088,13 @@ int serve_store_w_stats(db *conn, void *arg)
 
 /* ---- the engine's store (serve_deliver.c) ---- */
 
-/* Leases a destination's due, unleased webhooks, oldest due first, and returns them with
- * their event's body: one statement for the whole batch (its subquery a seek into
- * serve_webhooks_ready, whose condition it repeats so both planners use it). $1 the
- * destination, $2 now, $3 how many, $4 the owner, $5 the lease's end; lock: PostgreSQL's
- * FOR UPDATE SKIP LOCKED (rows another claimer holds are left to it). */
-#define CLAIM_SQL(lock)                                                                            \
-    "UPDATE serve_webhooks SET lease_owner = $4, lease_until = $5 WHERE id IN ("                   \
-    "SELECT id FROM serve_webhooks WHERE destination_id = $1 AND status = 'pending' "              \
-    "AND lease_until IS NULL AND next_attempt_at <= $2 ORDER BY next_attempt_at LIMIT $3" lock     \
-    ") RETURNING id, event_id, round_attempts, attempt_count, "                                    \
-    "(SELECT body FROM serve_events e WHERE e.id = serve_webhooks.event_id), account_id, "         \
-    "next_attempt_at"
+/* A destination's due, unleased webhooks, oldest due first: a seek into
+ * serve_webhooks_ready, whose condition the WHERE repeats so both planners use it. */
+#define CLAIM_SQL                                                                                  \
+    "SELECT w.id, w.event_id, w.round_attempts, w.attempt_count, e.body, w.account_id "            \
+    "FROM serve_webhooks w JOIN serve_events e ON e.id = w.event_id "                              \
+    "WHERE w.destination_id = $1 AND w.status = 'pending' AND w.lease_until IS NULL "              \
+    "AND w.next_attempt_at <= $2 ORDER BY w.next_attempt_at LIMIT $3"
 
 /* The columns of a destination a claim reads, in claim_destination's order. */
 #define CLAIM_DEST_COLS "id, url, secret, headers, format, previous_secrets"
@@ -1095,69 +1118,49 @@ static void claim_format(serve_store_claimed *it, db_rows *dest, int64_t now)
     free(list);
 }
 
-/* A claimed webhook and its due time, to put a batch in order (RETURNING has none). */
-typedef struct claim_row {
-    int64_t due;
-    serve_store_claimed *it;
-} claim_row;
-
-static int claim_row_cmp(const void *a, const void *b)
-{
-    const claim_row *x = a, *y = b;
-    if (x->due != y->due)
-        return x->due < y->due ? -1 : 1;
-    return strcmp(x->it->webhook_id, y->it->webhook_id);
-}
-
-/* A claimed webhook from the current row of rows (CLAIM_SQL's RETURNING) and of dest
- * (CLAIM_DEST_COLS). */
-static serve_store_claimed *claim_read(db_rows *rows, db_rows *dest, int64_t now)
-{
-    serve_store_claimed *it = xcalloc(1, sizeof *it);
-    size_t blen;
-    const char *body = db_rows_text(rows, 4, &blen);
-    it->webhook_id = xstrdup(db_rows_text(rows, 0, NULL));
-    it->event_id = xstrdup(db_rows_text(rows, 1, NULL));
-    it->destination_id = xstrdup(db_rows_text(dest, 0, NULL));
-    it->account_id = xstrdup(db_rows_text(rows, 5, NULL));
-    it->round_attempts = db_rows_int(rows, 2);
-    it->attempt_count = db_rows_int(rows, 3);
-    it->body = xstrndup(body, blen);
-    it->body_len = blen;
-    it->url = xstrdup(db_rows_text(dest, 1, NULL));
-    it->secret = xstrdup(db_rows_text(dest, 2, NULL));
-    it->headers_json = xstrdup(db_rows_text(dest, 3, NULL));
-    claim_format(it, dest, now);
-    return it;
-}
-
 /* Claims up to room webhooks of the destination in the current row of dest
- * (CLAIM_DEST_COLS), oldest due first. */
+ * (CLAIM_DEST_COLS). */
 static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room)
 {
-    db_param p[] = {DB_S(db_rows_text(dest, 0, NULL)), DB_I(c->now), DB_I(room), DB_S(c->owner),
-                    DB_I(c->lease_until)};
+    const char *id = db_rows_text(dest, 0, NULL);
+    db_param p[] = {DB_S(id), DB_I(c->now), DB_I(room)};
     db_rows *rows = NULL;
     int rc = query(
-        conn, db_kind(conn) == DB_POSTGRES ? CLAIM_SQL(" FOR UPDATE SKIP LOCKED") : CLAIM_SQL(""),
-        p, 5, &rows, NULL);
+        conn, db_kind(conn) == DB_POSTGRES ? CLAIM_SQL " FOR UPDATE OF w SKIP LOCKED" : CLAIM_SQL,
+        p, 3, &rows, NULL);
     if (rc != 0)
         return rc;
-    /* LIMIT room, and room fits the claim: every row returned is leased now, and taken. */
-    claim_row *batch = xcalloc((size_t)room, sizeof *batch);
-    size_t n = 0;
-    while (db_rows_next(rows) && n < (size_t)room)
-        batch[n++] = (claim_row){db_rows_int(rows, 6), claim_read(rows, dest, c->now)};
-    db_rows_free(rows);
-    qsort(batch, n, sizeof batch[0], claim_row_cmp);
-    for (size_t i = 0; i < n; i++) {
-        serve_store_claimed *it = batch[i].it;
+    size_t first = c->count;
+    while (db_rows_next(rows) && c->count < (size_t)c->limit) {
+        serve_store_claimed *it = xcalloc(1, sizeof *it);
+        size_t blen;
+        const char *body = db_rows_text(rows, 4, &blen);
+        it->webhook_id = xstrdup(db_rows_text(rows, 0, NULL));
+        it->event_id = xstrdup(db_rows_text(rows, 1, NULL));
+        it->destination_id = xstrdup(id);
+        it->account_id = xstrdup(db_rows_text(rows, 5, NULL));
+        it->round_attempts = db_rows_int(rows, 2);
+        it->attempt_count = db_rows_int(rows, 3);
+        it->body = xstrndup(body, blen);
+        it->body_len = blen;
+        it->url = xstrdup(db_rows_text(dest, 1, NULL));
+        it->secret = xstrdup(db_rows_text(dest, 2, NULL));
+        it->headers_json = xstrdup(db_rows_text(dest, 3, NULL));
+        claim_format(it, dest, c->now);
         c->items[c->count++] = (engine_claimed){.payload = it,
                                                 .key = it->destination_id,
                                                 .id = it->webhook_id,
                                                 .round_attempts = it->round_attempts};
     }
-    free(batch);
+    db_rows_free(rows);
+    for (size_t i = first; i < c->count; i++) {
+        db_param u[] = {DB_S(c->owner), DB_I(c->lease_until), DB_S(c->items[i].id)};
+        rc = query(conn,
+                   "UPDATE serve_webhooks SET lease_owner = $1, lease_until = $2 WHERE id = $3", u,
+                   3, NULL, NULL);
+        if (rc != 0)
+            return rc;
+    }
     return 0;
 }
 
