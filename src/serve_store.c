@@ -1345,44 +1345,12 @@ int serve_store_unclaim(db *conn, const char *owner, void *const *items, size_t 
     return count > 0 ? db_notify(conn, SERVE_STORE_NOTIFY_CHANNEL) : 0;
 }
 
-int serve_store_w_outcome(db *conn, void *arg)
+/* The outcome's effect on its destination: a 410 deactivates it at once; a failure starts
+ * (or continues) its failing streak and deactivates it once the streak is older than
+ * fail_window_ms; a success ends the streak (a lookup, no write, when there is none). */
+static int outcome_destination(db *conn, serve_store_outcome *o)
 {
-    serve_store_outcome *o = arg;
-    static const char *const states[] = {"", "succeeded", "pending", "failed"};
-    db_rows *rows = NULL;
-    db_param p[] = {DB_S(states[o->state]),
-                    o->state == SERVE_STORE_RETRY ? DB_I(o->next_attempt_at) : DB_NUL, DB_I(o->now),
-                    DB_S(o->webhook_id), DB_S(o->owner)};
-    int rc = query(conn,
-                   "UPDATE serve_webhooks SET status = $1, attempt_count = attempt_count + 1, "
-                   "round_attempts = round_attempts + 1, next_attempt_at = $2, "
-                   "lease_owner = NULL, lease_until = NULL, updated_at = $3 "
-                   "WHERE id = $4 AND lease_owner = $5 AND status = 'pending' "
-                   "RETURNING attempt_count",
-                   p, 5, &rows, NULL);
-    if (rc != 0)
-        return rc;
-    if (!db_rows_next(rows)) {
-        db_rows_free(rows);
-        return HOOKD_ELEASE;
-    }
-    o->attempt_number = db_rows_int(rows, 0);
-    db_rows_free(rows);
-
-    db_param a[] = {DB_S(o->webhook_id),
-                    DB_I(o->attempt_number),
-                    DB_I(o->started_at),
-                    DB_I(o->duration_ms),
-                    o->status_code > 0 ? DB_I(o->status_code) : DB_NUL,
-                    DB_SOPT(o->error),
-                    DB_SOPT(o->response)};
-    rc = query(conn,
-               "INSERT INTO serve_attempts (webhook_id, n, started_at, duration_ms, "
-               "status_code, error, response) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-               a, 7, NULL, NULL);
-    if (rc != 0)
-        return rc;
-
+    int rc;
     int64_t changed = 0;
     if (o->deactivate_reason) {
         db_param d[] = {DB_S(o->destination_id), DB_S(o->deactivate_reason), DB_I(o->now)};
@@ -1420,6 +1388,46 @@ int serve_store_w_outcome(db *conn, void *arg)
     if (rc == 0 && changed > 0)
         o->deactivated = true;
     return rc;
+}
+
+int serve_store_w_outcome(db *conn, void *arg)
+{
+    serve_store_outcome *o = arg;
+    static const char *const states[] = {"", "succeeded", "pending", "failed"};
+    /* No RETURNING: n is known from the claim, and the WHERE checks it, so an outcome of an
+     * earlier lease of the same owner (the row was claimed again since) is refused too. */
+    db_param p[] = {
+        DB_S(states[o->state]), o->state == SERVE_STORE_RETRY ? DB_I(o->next_attempt_at) : DB_NUL,
+        DB_I(o->now),           DB_S(o->webhook_id),
+        DB_S(o->owner),         DB_I(o->attempt_number - 1)};
+    int64_t changed = 0;
+    int rc = query(conn,
+                   "UPDATE serve_webhooks SET status = $1, attempt_count = attempt_count + 1, "
+                   "round_attempts = round_attempts + 1, next_attempt_at = $2, "
+                   "lease_owner = NULL, lease_until = NULL, updated_at = $3 "
+                   "WHERE id = $4 AND lease_owner = $5 AND status = 'pending' "
+                   "AND attempt_count = $6",
+                   p, 6, NULL, &changed);
+    if (rc != 0)
+        return rc;
+    if (changed == 0)
+        return HOOKD_ELEASE;
+
+    db_param a[] = {DB_S(o->webhook_id),
+                    DB_I(o->attempt_number),
+                    DB_I(o->started_at),
+                    DB_I(o->duration_ms),
+                    o->status_code > 0 ? DB_I(o->status_code) : DB_NUL,
+                    DB_SOPT(o->error),
+                    DB_SOPT(o->response)};
+    rc = query(conn,
+               "INSERT INTO serve_attempts (webhook_id, n, started_at, duration_ms, "
+               "status_code, error, response) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+               a, 7, NULL, NULL);
+    if (rc != 0)
+        return rc;
+
+    return outcome_destination(conn, o);
 }
 
 void serve_store_outcome_free(serve_store_outcome *o)

@@ -391,8 +391,10 @@ struct serve_store_outcome {
     int64_t next_attempt_at; /* STORE_RETRY */
     char *deactivate_reason; /* or NULL */
     int64_t fail_window_ms;  /* the failing-streak limit (5 days) */
+    /* n of the attempt: the claimed attempt_count + 1; written only while the webhook still
+     * has attempt_number - 1 attempts (else HOOKD_ELEASE: a stale outcome) */
+    int64_t attempt_number;
     /* outputs */
-    int64_t attempt_number; /* n of the row written */
     bool deactivated;
 };
 
