@@ -1147,14 +1147,18 @@ static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room)
         it->secret = xstrdup(db_rows_text(dest, 2, NULL));
         it->headers_json = xstrdup(db_rows_text(dest, 3, NULL));
         claim_format(it, dest, c->now);
+        char label[320];
+        snprintf(label, sizeof label, "account %s webhook %s", it->account_id, it->webhook_id);
+        it->log_label = xstrdup(label);
         c->items[c->count++] = (engine_claimed){.payload = it,
                                                 .key = it->destination_id,
-                                                .id = it->webhook_id,
+                                                .id = it->log_label,
                                                 .round_attempts = it->round_attempts};
     }
     db_rows_free(rows);
     for (size_t i = first; i < c->count; i++) {
-        db_param u[] = {DB_S(c->owner), DB_I(c->lease_until), DB_S(c->items[i].id)};
+        const serve_store_claimed *it = c->items[i].payload;
+        db_param u[] = {DB_S(c->owner), DB_I(c->lease_until), DB_S(it->webhook_id)};
         rc = query(conn,
                    "UPDATE serve_webhooks SET lease_owner = $1, lease_until = $2 WHERE id = $3", u,
                    3, NULL, NULL);
@@ -1319,6 +1323,7 @@ void serve_store_claimed_free(serve_store_claimed *it)
     free(it->event_id);
     free(it->destination_id);
     free(it->account_id);
+    free(it->log_label);
     free(it->url);
     free(it->secret);
     for (size_t i = 0; i < it->previous_count; i++)

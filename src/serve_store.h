@@ -328,6 +328,7 @@ typedef struct serve_store_claimed {
     char *event_id;
     char *destination_id;
     char *account_id;   /* its account, for the log lines about it */
+    char *log_label;    /* "account A webhook W": the engine's id for its log lines */
     char *url;          /* the destination's URL now */
     char *secret;       /* its current secret */
     char *headers_json; /* its custom headers, a JSON object of strings */

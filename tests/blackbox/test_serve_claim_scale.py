@@ -2,6 +2,7 @@
 destinations, events of 20 accounts at once, and an inactive destination holding a backlog
 of 20,000 due webhooks (the claim must neither scan it nor wait behind it). Every event
 reaches exactly its account's ten destinations, once each; the backlog stays untouched.
+Also: the delivery engine's log lines about a webhook name its account.
 HOOKD_BACKENDS: sqlite postgres
 """
 import json
@@ -42,7 +43,9 @@ class ClaimScaleTest(ServeCase):
 
     def test_thousand_accounts_deliver(self):
         rec = self.recorder()
-        p = self.start_serve()
+        # a long attempt timeout: on a busy machine the Python recorder may take seconds to
+        # answer 200 connections, and a timed-out attempt is retried (at least once)
+        p = self.start_serve(extra=["--timeout", "30s"])
         self.crowd(rec.url)
         # events of 20 accounts spread over the id range, posted back to back
         accounts = [1000 + 50 * k for k in range(20)]
@@ -69,6 +72,22 @@ class ClaimScaleTest(ServeCase):
         self.assertEqual(backlog[0][0], "20000")
         self.assertFalse(any(r["path"].endswith("/d0") for r in rec.requests))
         print("200 webhooks of 20 accounts among 10,000 destinations: %.0f ms" % (took * 1000))
+
+    def test_engine_log_names_the_account(self):
+        """A webhook whose lease is lost while its attempt runs (its destination deleted):
+        the engine's line about it names the account and the webhook."""
+        rec = self.recorder(lambda req: (200, {}, b"ok", 1.5))
+        p = self.start_serve()
+        self.ok(p, "POST", "/v1/accounts", {"id": "acme", "name": "Acme"}, status=201)
+        h = {"X-Account-Id": "acme"}
+        d = self.ok(p, "POST", "/v1/destinations",
+                    {"name": "slow", "url": rec.url, "events": ["events.created"]}, 201, h)
+        self.ok(p, "POST", "/v1/destinations/%s/activate" % d["id"], headers=h)
+        wid = self.event(p, headers=h)["webhooks"][0]["id"]
+        harness.wait_until(lambda: rec.count() == 1, what="the attempt under way")
+        self.ok(p, "DELETE", "/v1/destinations/" + d["id"], status=204, headers=h)
+        line = "account acme webhook %s: lease lost" % wid
+        harness.wait_until(lambda: line in p.output(), timeout=10, what="the lease-lost line")
 
 
 if __name__ == "__main__":
