@@ -18,6 +18,7 @@ ACCOUNTS=${ACCOUNTS:-1000}
 BACKEND=${BACKEND:-sqlite}
 if [ "$SMOKE" = 1 ]; then
   DUR=1; EVENTS=5; ACCOUNTS=30
+  WRK_ENV=BENCH_RATE=100 # events/s: a short stream
 fi
 DESTS=10
 machine
@@ -44,8 +45,13 @@ one_case() {
   oc_base=$(db_count "$B_DB" "SELECT COUNT(*) FROM serve_webhooks")
   oc_start=$(now_ms)
   run_clients wrk-events.lua "acc-$oc_name" "$oc_port"
-  sleep 0.3
-  C_N=$(($(db_count "$B_DB" "SELECT COUNT(*) FROM serve_webhooks") - oc_base))
+  # events wrk left in flight may still commit: count once the number stops moving
+  oc_all=-1; oc_now=0
+  while [ "$oc_now" != "$oc_all" ]; do
+    oc_all=$oc_now; sleep 0.5
+    oc_now=$(db_count "$B_DB" "SELECT COUNT(*) FROM serve_webhooks")
+  done
+  C_N=$((oc_all - oc_base))
   set -- $($PY wait-metric "$oc_port" 'hookd_webhook_transitions_total{to="succeeded"}' \
     $((C_N + oc_base)) 300 "$oc_start")
   oc_ms=$1; C_DONE=$(($2 - oc_base))
