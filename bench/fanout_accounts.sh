@@ -31,7 +31,7 @@ start_nginx "$NG" 204
 # accounts × 10; sets C_P50 C_P90 C_RATE C_US C_DONE C_N C_SUCC.
 one_case() {
   oc_name=$1; oc_crowd=$2
-  backend_db "$BACKEND" "acc-$oc_name"
+  backend_db "$BACKEND" "acc_$oc_name"
   oc_port=$(free_port)
   case $B_DB in sqlite:*) oc_db=${B_DB#sqlite:} ;; *) oc_db=$B_DB ;; esac
   start_serve "serve-$oc_name" "$oc_port" "$oc_db"
