@@ -154,6 +154,8 @@ static serve_store_outcome *outcome_new(serve_deliver *d, const serve_store_clai
     }
     if (res->response && res->response_len > 0)
         o->response = utf8_sanitize(res->response, res->response_len);
+    if (res->response_headers && res->response_headers_len > 0)
+        o->response_headers = utf8_sanitize(res->response_headers, res->response_headers_len);
     if (res->status == 410)
         o->deactivate_reason = xstrdup("the destination answered 410 Gone");
     return o;

@@ -134,7 +134,9 @@ static const char *const migrations[] = {
      * outcome and each change moved the row in that index; the queries that filter by both
      * (delete, recover) are rare and read one destination's range either way. */
     "DROP INDEX IF EXISTS serve_webhooks_destination;"
-    "CREATE INDEX serve_webhooks_destination ON serve_webhooks (destination_id, created_at);",
+    "CREATE INDEX serve_webhooks_destination ON serve_webhooks (destination_id, created_at);"
+    /* and each attempt keeps the answer's header lines (capped at 8 KiB; NULL before) */
+    "ALTER TABLE serve_attempts ADD COLUMN response_headers TEXT;",
 };
 
 /* The columns dest_read reads, in its order. */
@@ -330,6 +332,7 @@ static void request_outputs_free(serve_store_request *r)
     for (size_t i = 0; i < r->attempt_count; i++) {
         free(r->attempts[i].rec.error);
         free(r->attempts[i].response);
+        free(r->attempts[i].response_headers);
     }
     free(r->attempts);
     free(r->next);
@@ -956,8 +959,8 @@ int serve_store_w_webhook_get(db *conn, void *arg)
     db_rows *rows = NULL;
     db_param p[] = {DB_S(r->id)};
     rc = query(conn,
-               "SELECT n, started_at, duration_ms, status_code, error, response "
-               "FROM serve_attempts WHERE webhook_id = $1 ORDER BY n",
+               "SELECT n, started_at, duration_ms, status_code, error, response, "
+               "response_headers FROM serve_attempts WHERE webhook_id = $1 ORDER BY n",
                p, 1, &rows, NULL);
     if (rc != 0)
         return rc;
@@ -971,6 +974,7 @@ int serve_store_w_webhook_get(db *conn, void *arg)
         a->status_code = db_rows_int_or(rows, 3, -1);
         a->rec.error = db_rows_strdup(rows, 4);
         a->response = db_rows_strdup(rows, 5);
+        a->response_headers = db_rows_strdup(rows, 6);
     }
     db_rows_free(rows);
     return 0;
@@ -1424,11 +1428,13 @@ int serve_store_w_outcome(db *conn, void *arg)
                     DB_I(o->duration_ms),
                     o->status_code > 0 ? DB_I(o->status_code) : DB_NUL,
                     DB_SOPT(o->error),
-                    DB_SOPT(o->response)};
+                    DB_SOPT(o->response),
+                    DB_SOPT(o->response_headers)};
     rc = query(conn,
                "INSERT INTO serve_attempts (webhook_id, n, started_at, duration_ms, "
-               "status_code, error, response) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-               a, 7, NULL, NULL);
+               "status_code, error, response, response_headers) "
+               "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+               a, 8, NULL, NULL);
     if (rc != 0)
         return rc;
 
@@ -1443,6 +1449,7 @@ void serve_store_outcome_free(serve_store_outcome *o)
     free(o->destination_id);
     free(o->error);
     free(o->response);
+    free(o->response_headers);
     free(o->deactivate_reason);
     free(o);
 }

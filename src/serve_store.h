@@ -13,6 +13,7 @@
  *                        attempt's time and the lease (lease_owner, lease_until) of whoever
  *                        is attempting it
  *   serve_attempts       one per attempt: when, how long, status code, error, response
+ *                        (the start of its body, and its header lines)
  *   serve_idempotency    Idempotency-Key → the first answer (kept at least 24 hours)
  *   serve_settings       the admin token's SHA-256 (read at start; the key is in
  *                        serve_access_keys)
@@ -132,9 +133,10 @@ typedef struct serve_store_webhook {
 
 /* One attempt of a webhook. Strings owned. */
 typedef struct serve_store_attempt {
-    engine_record rec;   /* n, when, how long, the error */
-    int64_t status_code; /* the answer's status, -1 when there was no answer */
-    char *response;      /* the first 4 KiB of the answer's body, or NULL */
+    engine_record rec;      /* n, when, how long, the error */
+    int64_t status_code;    /* the answer's status, -1 when there was no answer */
+    char *response;         /* the first 4 KiB of the answer's body, or NULL */
+    char *response_headers; /* the answer's header lines ("Name: value\r\n"), ≤ 8 KiB, or NULL */
 } serve_store_attempt;
 
 /* An event as stored. Strings owned. */
@@ -387,9 +389,10 @@ struct serve_store_outcome {
     int64_t now;
     int64_t started_at; /* the attempt's start, ms */
     int64_t duration_ms;
-    long status_code; /* 0: no answer */
-    char *error;      /* why it failed, or NULL */
-    char *response;   /* the first 4 KiB of the answer (valid UTF-8), or NULL */
+    long status_code;       /* 0: no answer */
+    char *error;            /* why it failed, or NULL */
+    char *response;         /* the first 4 KiB of the answer (valid UTF-8), or NULL */
+    char *response_headers; /* its header lines, at most 8 KiB (valid UTF-8), or NULL */
     enum serve_store_outcome_state state;
     int64_t next_attempt_at; /* STORE_RETRY */
     char *deactivate_reason; /* or NULL */

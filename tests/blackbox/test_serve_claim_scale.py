@@ -2,8 +2,8 @@
 destinations, events of 20 accounts at once, and an inactive destination holding a backlog
 of 20,000 due webhooks (the claim must neither scan it nor wait behind it). Every event
 reaches exactly its account's ten destinations, once each; the backlog stays untouched.
-Also: the delivery engine's log lines about a webhook name its account.
 HOOKD_BACKENDS: sqlite postgres
+Also: the delivery engine's log lines about a webhook name its account.
 """
 import json
 import time
