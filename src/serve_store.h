@@ -349,12 +349,14 @@ typedef struct serve_store_claimed {
 /*
  * Claims due webhooks (pending, next_attempt_at <= now, no lease) of active destinations,
  * at most claim->limit in all and at most engine_claim_room(claim, destination id) of each,
- * setting lease_owner and lease_until. Destinations are visited in id order starting after
- * claim->cursor (round robin across claims: a claim that stops at its limit sets
- * next_cursor where it stopped); within one, oldest due first. Rows of a destination with
- * no room are never read, so a destination that hangs costs the claim nothing however many
- * of its webhooks wait. Leases expired before now are dropped first (their holder died or
- * gave up). On PostgreSQL rows locked by another claimer are skipped (SKIP LOCKED).
+ * setting lease_owner and lease_until. Only the destinations that have claimable webhooks
+ * are visited (one index seek each, however many rows they hold: idle destinations cost
+ * nothing, so the claim's cost follows the work, not the number of destinations), in id
+ * order starting after claim->cursor (round robin across claims: a claim that stops at its
+ * limit sets next_cursor where it stopped); within one, oldest due first. Rows of a
+ * destination with no room are never read, so a destination that hangs costs the claim
+ * nothing however many of its webhooks wait. Leases expired before now are dropped first (their
+ * holder died or gave up). On PostgreSQL rows locked by another claimer are skipped (SKIP LOCKED).
  * Outputs: items (payload: a serve_store_claimed, key: its destination id), next_due (the
  * earliest next_attempt_at still pending after now, -1 if none), more (stopped at limit).
  */
