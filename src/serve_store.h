@@ -181,28 +181,28 @@ typedef struct serve_store_account_stats {
  */
 typedef struct serve_store_request {
     /* inputs */
-    int64_t now;                 /* the request's time, ms */
-    char *account;               /* the account the call acts in; "default" from _new */
-    bool scoped;                 /* keys and accounts calls: only those of account (bound key) */
-    unsigned caller_permissions; /* key_revoke: the calling key's (serve_permission bits) */
-    char *digest;                /* key_lookup: hex SHA-256 of the bearer token */
-    char *key_account;           /* key_create: the new key's account, NULL: every account */
-    char *permissions;           /* key_create: JSON array text */
-    char *id;                    /* the destination, event or webhook the path names */
-    unsigned fields;             /* SERVE_STORE_F_* set by a create or PATCH */
-    char *name;                  /* destination name */
-    char *url;                   /* destination URL (already checked against the policy) */
-    char *description;           /* destination description, NULL for none */
-    char *events_json;           /* destination's event types: JSON array of strings */
-    char *headers_json;          /* destination's custom headers: JSON object of strings */
-    char *format;                /* destination's wire format (SERVE_FORMAT_*) */
-    int64_t grace_ms;            /* destination_rotate: how long the old secret stays valid */
-    bool active;                 /* destination_set_active: the new state */
-    char *event_type;            /* event insert: the event's type */
-    char *body;                  /* event insert: the envelope (signed bytes) */
-    size_t body_len;             /* its length */
-    char *idempotency_key;       /* event insert: the Idempotency-Key, or NULL */
-    char *filter_event_id;       /* webhook_list filters (NULL: any) */
+    int64_t now;           /* the request's time, ms */
+    char *account;         /* the account the call acts in; "default" from _new */
+    bool scoped;           /* keys and accounts calls: only those of account (bound key) */
+    unsigned caller_perms; /* key_revoke: the calling key's (serve_permission bits) */
+    char *digest;          /* key_lookup: hex SHA-256 of the bearer token */
+    char *key_account;     /* key_create: the new key's account, NULL: every account */
+    char *permissions;     /* key_create: JSON array text */
+    char *id;              /* the destination, event or webhook the path names */
+    unsigned fields;       /* SERVE_STORE_F_* set by a create or PATCH */
+    char *name;            /* destination name */
+    char *url;             /* destination URL (already checked against the policy) */
+    char *description;     /* destination description, NULL for none */
+    char *events_json;     /* destination's event types: JSON array of strings */
+    char *headers_json;    /* destination's custom headers: JSON object of strings */
+    char *format;          /* destination's wire format (SERVE_FORMAT_*) */
+    int64_t grace_ms;      /* destination_rotate: how long the old secret stays valid */
+    bool active;           /* destination_set_active: the new state */
+    char *event_type;      /* event insert: the event's type */
+    char *body;            /* event insert: the envelope (signed bytes) */
+    size_t body_len;       /* its length */
+    char *idempotency_key; /* event insert: the Idempotency-Key, or NULL */
+    char *filter_event_id; /* webhook_list filters (NULL: any) */
     char *filter_destination_id;
     char *filter_status;
     int64_t limit; /* webhook_list: page size */
@@ -307,7 +307,7 @@ int serve_store_w_key_create(db *conn, void *request);
 /* → keys (live ones; with scoped only those bound to account), oldest first. */
 int serve_store_w_key_list(db *conn, void *request);
 /* id → revokes the live key (with scoped: only one bound to account). API_EFORBIDDEN (why
- * set) when that key holds a permission outside caller_permissions. */
+ * set) when that key holds a permission outside caller_perms. */
 int serve_store_w_key_revoke(db *conn, void *request);
 /* id, name → accounts[0]. HOOKD_ECONFLICT when the id exists. */
 int serve_store_w_account_create(db *conn, void *request);
@@ -355,8 +355,9 @@ typedef struct serve_store_claimed {
  * order starting after claim->cursor (round robin across claims: a claim that stops at its
  * limit sets next_cursor where it stopped); within one, oldest due first. Rows of a
  * destination with no room are never read, so a destination that hangs costs the claim
- * nothing however many of its webhooks wait. Leases expired before now are dropped first (their
- * holder died or gave up). On PostgreSQL rows locked by another claimer are skipped (SKIP LOCKED).
+ * nothing however many of its webhooks wait. Leases expired before now are dropped first
+ * (their holder died or gave up). On PostgreSQL rows locked by another claimer are skipped
+ * (SKIP LOCKED).
  * Outputs: items (payload: a serve_store_claimed, key: its destination id), next_due (the
  * earliest next_attempt_at still pending after now, -1 if none), more (stopped at limit).
  */

@@ -177,7 +177,7 @@ static int key_revocable(db *conn, serve_store_request *r)
         return rc;
     unsigned held = serve_permissions_from_text(db_rows_text(rows, 0, NULL));
     db_rows_free(rows);
-    if (!serve_permissions_hold(r->caller_permissions, held)) {
+    if (!serve_permissions_hold(r->caller_perms, held)) {
         snprintf(r->why, sizeof r->why, "this key cannot revoke a key holding more than itself");
         return API_EFORBIDDEN;
     }
