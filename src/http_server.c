@@ -610,17 +610,35 @@ void http_reply_text(struct evhttp_request *req, int status, const char *content
     evhttp_send_reply(req, status, http_status_reason(status), NULL);
 }
 
+/* The text http_json_text builds, appended to by jansson's dump. */
+typedef struct json_text_buf {
+    char *text;
+    size_t len, cap;
+} json_text_buf;
+
+static int json_text_append(const char *bytes, size_t size, void *arg)
+{
+    json_text_buf *b = arg;
+    if (b->len + size + 1 > b->cap) {
+        while (b->len + size + 1 > b->cap)
+            b->cap *= 2;
+        b->text = xrealloc(b->text, b->cap);
+    }
+    memcpy(b->text + b->len, bytes, size);
+    b->len += size;
+    return 0;
+}
+
 char *http_json_text(const json_t *value)
 {
-    /* Sized first, then written into a buffer from mem.h: without JSON_SORT_KEYS jansson
-     * allocates nothing while dumping, so no out-of-memory path is left to check. */
-    size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
-    size_t len = value ? json_dumpb(value, NULL, 0, flags) : 0;
-    char *text = xmalloc(len + 1);
-    if (len > 0)
-        len = json_dumpb(value, text, len, flags);
-    text[len] = '\0';
-    return text;
+    /* One dump into a buffer from mem.h (it grows or aborts: no out-of-memory path left),
+     * not a sizing dump and a second one: dumping is most of an API answer's cost. */
+    json_text_buf b = {xmalloc(512), 0, 512};
+    if (value &&
+        json_dump_callback(value, json_text_append, &b, JSON_COMPACT | JSON_ENCODE_ANY) != 0)
+        b.len = 0;
+    b.text[b.len] = '\0';
+    return b.text;
 }
 
 void http_reply_json(struct evhttp_request *req, int status, json_t *value)

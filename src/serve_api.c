@@ -256,6 +256,7 @@ static serve_store_request *request_new(const caller *who)
     free(sr->account);
     sr->account = xstrdup(who->account);
     sr->scoped = !who->every_account;
+    sr->caller_perms = who->permissions;
     return sr;
 }
 
