@@ -96,6 +96,15 @@ static int64_t outcome(store_fixture *f, const char *wid, const char *dest,
     o->next_attempt_at = NOW + 5000;
     o->deactivate_reason = gone ? strdup("the destination answered 410 Gone") : NULL;
     o->fail_window_ms = 5LL * 24 * 3600 * 1000;
+    /* the attempt's number comes from the claim: the webhook's attempts so far, plus one */
+    db_param p[] = {DB_S(wid)};
+    db_rows *rows = NULL;
+    assert_int_equal(db_query(f->conn, "SELECT attempt_count FROM serve_webhooks WHERE id = $1", p,
+                              1, &rows, NULL),
+                     0);
+    assert_true(db_rows_next(rows));
+    o->attempt_number = db_rows_int(rows, 0) + 1;
+    db_rows_free(rows);
     assert_int_equal(serve_store_w_outcome(f->conn, o), 0);
     int64_t made = o->ops_webhooks;
     serve_store_outcome_free(o);
