@@ -77,11 +77,12 @@ struct receive_ingest {
     receive_ingest_options options; /* path points at path_copy */
     char *path_copy;
     char *disk_path_copy;
-    int64_t disk_checked_at;           /* monotonic ms of the last statvfs, 0: never */
-    bool disk_full;                    /* less than min_free_disk free at the last look */
-    bool disk_warned;                  /* statvfs failed once (logged once) */
-    size_t in_flight;                  /* saves queued, not yet answered */
-    pthread_mutex_t lock;              /* guards the queue, shared with the store thread */
+    hookd_verifier *verifier; /* the secrets' HMAC keys, computed once; NULL: per request */
+    int64_t disk_checked_at;  /* monotonic ms of the last statvfs, 0: never */
+    bool disk_full;           /* less than min_free_disk free at the last look */
+    bool disk_warned;         /* statvfs failed once (logged once) */
+    size_t in_flight;         /* saves queued, not yet answered */
+    pthread_mutex_t lock;     /* guards the queue, shared with the store thread */
     struct receive_ingest_save *queue; /* saves no group has taken yet, oldest first */
     struct receive_ingest_save **queue_tail;
     bool group_queued; /* a group job waits to take the queue */
@@ -300,6 +301,7 @@ static bool receive_ingest_verify(receive_ingest *r, struct evhttp_request *req,
                                    .body_len = body_len,
                                    .secrets = r->options.secrets,
                                    .secret_count = r->options.secret_count,
+                                   .verifier = r->verifier,
                                    .now = (int64_t)time(NULL),
                                    .tolerance_s = r->options.tolerance_s};
     char message[192];
@@ -431,6 +433,12 @@ receive_ingest *receive_ingest_new(struct evhttp *http, db_worker *worker, recei
         r->disk_path_copy = xstrdup(options->disk_path);
         r->options.disk_path = r->disk_path_copy;
     }
+    /* Without it (OpenSSL has no HMAC) each request computes the keys and reports that. */
+    int vrc = hookd_verifier_new(options->secrets, options->secret_count, &r->verifier);
+    if (vrc == HOOKD_ENOMEM)
+        mem_check(NULL); /* the one out-of-memory path: abort */
+    if (vrc != HOOKD_OK)
+        log_warn("receive", "cannot precompute the secrets' keys: %s", hookd_strerror(vrc));
     pthread_mutex_init(&r->lock, NULL);
     r->queue_tail = &r->queue;
     r->accepted =
@@ -454,6 +462,7 @@ void receive_ingest_free(receive_ingest *r)
     if (!r)
         return;
     pthread_mutex_destroy(&r->lock);
+    hookd_verifier_free(r->verifier);
     free(r->path_copy);
     free(r->disk_path_copy);
     free(r);

@@ -9,6 +9,7 @@
  */
 #include "hookd.h"
 
+#include "core_alloc.h"
 #include "core_hmac.h"
 
 #include <openssl/core_names.h>
@@ -17,6 +18,7 @@
 #include <openssl/params.h>
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAC_LEN CORE_MAC_LEN
@@ -144,14 +146,12 @@ int hookd__window_check(int64_t sent_at, int64_t now, int64_t tolerance)
     return HOOKD_OK;
 }
 
-int hookd_verify(const hookd_secret *secrets, size_t secret_count, const char *id,
-                 const char *timestamp, const char *signature, const void *body, size_t body_len,
-                 int64_t now, int64_t tolerance)
+/* The checks before any MAC (hookd_verify's first four): HOOKD_OK with the signature's
+ * bytes in given, or the first failure's code. */
+static int verify_prelude(const char *id, const char *timestamp, const char *signature, int64_t now,
+                          int64_t tolerance, unsigned char given[MAC_LEN])
 {
-    unsigned char given[MAC_LEN], expected[MAC_LEN];
     int64_t sent_at;
-    int matched = 0, failure = HOOKD_OK;
-
     if (id == NULL || *id == '\0' || timestamp == NULL || *timestamp == '\0' || signature == NULL ||
         *signature == '\0')
         return HOOKD_EMISSING;
@@ -162,11 +162,139 @@ int hookd_verify(const hookd_secret *secrets, size_t secret_count, const char *i
         return rc;
     if (hookd__mac_from_hex(signature, strlen(signature), given) != HOOKD_OK)
         return HOOKD_ESIGNATURE_FORMAT;
+    return HOOKD_OK;
+}
+
+int hookd_verify(const hookd_secret *secrets, size_t secret_count, const char *id,
+                 const char *timestamp, const char *signature, const void *body, size_t body_len,
+                 int64_t now, int64_t tolerance)
+{
+    unsigned char given[MAC_LEN], expected[MAC_LEN];
+    int matched = 0, failure = HOOKD_OK;
+
+    int rc = verify_prelude(id, timestamp, signature, now, tolerance, given);
+    if (rc != HOOKD_OK)
+        return rc;
     for (size_t i = 0; i < secret_count; i++) {
         rc = compute_mac(secrets[i].bytes, secrets[i].len, id, timestamp, body, body_len, expected);
         /* An empty secret (EINVAL) matches nothing; running out of memory or a broken
          * OpenSSL is not the sender's fault, so it is reported rather than called a bad
          * signature. */
+        if (rc != HOOKD_OK) {
+            if (rc != HOOKD_EINVAL)
+                failure = rc;
+            continue;
+        }
+        matched |= CRYPTO_memcmp(given, expected, MAC_LEN) == 0;
+    }
+    OPENSSL_cleanse(expected, sizeof expected);
+    if (matched)
+        return HOOKD_OK;
+    return failure != HOOKD_OK ? failure : HOOKD_ESIGNATURE;
+}
+
+/* ---- precomputed keys ---- */
+
+struct hookd_verifier {
+    size_t count;
+    EVP_MAC_CTX **keyed; /* per secret: initialized with its key, never fed; NULL: empty */
+};
+
+void hookd_verifier_free(hookd_verifier *v)
+{
+    if (v == NULL)
+        return;
+    /* EVP_MAC_CTX_free wipes the key material it holds. */
+    for (size_t i = 0; i < v->count; i++)
+        EVP_MAC_CTX_free(v->keyed[i]);
+    free(v->keyed);
+    free(v);
+}
+
+/* A context keyed with key_len bytes of key: HOOKD_OK, HOOKD_ENOMEM or HOOKD_EIO. */
+static int keyed_new(const char *key, size_t key_len, EVP_MAC_CTX **out)
+{
+    char digest_name[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
+                           OSSL_PARAM_construct_end()};
+    pthread_once(&hmac_once, hmac_fetch);
+    if (hmac_implementation == NULL)
+        return HOOKD_EIO;
+    *out = EVP_MAC_CTX_new(hmac_implementation);
+    if (*out == NULL)
+        return HOOKD_ENOMEM;
+    if (!EVP_MAC_init(*out, (const unsigned char *)key, key_len, params)) {
+        EVP_MAC_CTX_free(*out);
+        *out = NULL;
+        return HOOKD_EIO;
+    }
+    return HOOKD_OK;
+}
+
+int hookd_verifier_new(const hookd_secret *secrets, size_t secret_count, hookd_verifier **out)
+{
+    *out = NULL;
+    hookd_verifier *v = core_calloc(1, sizeof *v);
+    if (v == NULL)
+        return HOOKD_ENOMEM;
+    v->keyed = core_calloc(secret_count, sizeof *v->keyed);
+    if (v->keyed == NULL) {
+        free(v);
+        return HOOKD_ENOMEM;
+    }
+    v->count = secret_count;
+    for (size_t i = 0; i < secret_count; i++) {
+        if (secrets[i].bytes == NULL || secrets[i].len == 0)
+            continue; /* matches nothing */
+        int rc = keyed_new(secrets[i].bytes, secrets[i].len, &v->keyed[i]);
+        if (rc != HOOKD_OK) {
+            hookd_verifier_free(v);
+            return rc;
+        }
+    }
+    *out = v;
+    return HOOKD_OK;
+}
+
+/* The MAC of `id "." timestamp "." body` from a copy of a keyed context. */
+static int keyed_mac(const EVP_MAC_CTX *keyed, const char *id, const char *timestamp,
+                     const void *body, size_t body_len, unsigned char mac[MAC_LEN])
+{
+    const hookd__piece pieces[] = {
+        {id, strlen(id)}, {".", 1}, {timestamp, strlen(timestamp)}, {".", 1}, {body, body_len}};
+    if (body == NULL && body_len != 0)
+        return HOOKD_EINVAL;
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(keyed);
+    if (ctx == NULL)
+        return HOOKD_ENOMEM;
+    int rc = HOOKD_EIO;
+    size_t mac_len = 0;
+    for (size_t i = 0; i < sizeof pieces / sizeof pieces[0]; i++)
+        if (pieces[i].len != 0 && !EVP_MAC_update(ctx, pieces[i].bytes, pieces[i].len))
+            goto done;
+    if (EVP_MAC_final(ctx, mac, &mac_len, MAC_LEN) && mac_len == MAC_LEN)
+        rc = HOOKD_OK;
+done:
+    EVP_MAC_CTX_free(ctx);
+    return rc;
+}
+
+int hookd_verifier_check(const hookd_verifier *v, const char *id, const char *timestamp,
+                         const char *signature, const void *body, size_t body_len, int64_t now,
+                         int64_t tolerance)
+{
+    unsigned char given[MAC_LEN], expected[MAC_LEN];
+    int matched = 0, failure = HOOKD_OK;
+
+    int rc = verify_prelude(id, timestamp, signature, now, tolerance, given);
+    if (rc != HOOKD_OK)
+        return rc;
+    for (size_t i = 0; i < v->count; i++) {
+        if (v->keyed[i] == NULL)
+            continue;
+        /* As in hookd_verify: every secret is tried, and a failure to compute is not the
+         * sender's fault. */
+        rc = keyed_mac(v->keyed[i], id, timestamp, body, body_len, expected);
         if (rc != HOOKD_OK) {
             if (rc != HOOKD_EINVAL)
                 failure = rc;
