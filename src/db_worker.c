@@ -224,13 +224,22 @@ static int64_t worker_linger_until(const db_worker *w)
     return until;
 }
 
-/* Waits on the wake condition until the monotonic ms until (the condition's clock). */
+/* Waits on the wake condition until the monotonic ms until, or a signal. The condition
+ * keeps the default clock (valgrind ignores another one): the deadline is the wall time
+ * that far ahead; a clock step only ends the wait early or late, and the caller looks
+ * again either way. */
 static void worker_wait_until(db_worker *w, int64_t until)
 {
-    struct timespec ts = {.tv_sec = (time_t)(until / 1000),
-                          .tv_nsec = (long)(until % 1000) * 1000000L};
+    int64_t left_ms = until - worker_mono_ms();
+    if (left_ms <= 0)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t ns = (int64_t)ts.tv_nsec + left_ms * 1000000;
+    ts.tv_sec += (time_t)(ns / 1000000000);
+    ts.tv_nsec = (long)(ns % 1000000000);
     int rc = pthread_cond_timedwait(&w->wake, &w->lock, &ts);
-    (void)rc; /* woken, timed out or spurious: the caller looks again either way */
+    (void)rc; /* woken, timed out or spurious: the caller looks again */
 }
 
 /* Waits for a queue to run; false when stopping with nothing left. Caller holds the lock. */
@@ -308,12 +317,7 @@ int db_worker_start(struct event_base *base, db *conn, size_t max_batch, db_work
     w->conn = conn;
     w->max_batch = max_batch ? max_batch : DB_WORKER_DEFAULT_BATCH;
     pthread_mutex_init(&w->lock, NULL);
-    /* The lazy jobs' wait is timed on the monotonic clock, as the rest of this file. */
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->wake, &attr);
-    pthread_condattr_destroy(&attr);
+    pthread_cond_init(&w->wake, NULL);
     w->notify = event_new(base, -1, 0, worker_notify_cb, w);
     if (!w->notify) {
         fprintf(stderr, "hookd: cannot create the store thread's event\n");
