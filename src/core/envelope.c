@@ -199,6 +199,35 @@ static bool scan_literal(scan *s, const char *word, size_t len)
     return true;
 }
 
+/* Steps over s->p's opening bracket and the whitespace after it; true when close follows
+ * at once (an empty object or array, stepped over too). */
+static bool scan_open(scan *s, unsigned char close)
+{
+    s->p++;
+    scan_ws(s);
+    if (s->p < s->end && *s->p == close) {
+        s->p++;
+        return true;
+    }
+    return false;
+}
+
+/* After an element: 1 when close ended the object or array, 0 when a ',' leads to the
+ * next element (its whitespace skipped), -1 for anything else. */
+static int scan_after(scan *s, unsigned char close)
+{
+    scan_ws(s);
+    if (s->p >= s->end)
+        return -1;
+    unsigned char c = *s->p++;
+    if (c == close)
+        return 1;
+    if (c != ',')
+        return -1;
+    scan_ws(s);
+    return 0;
+}
+
 /* A key not seen before in its object (keys without escapes: their bytes are the key). */
 static bool scan_key(scan *s, scan_str *keys, size_t *count)
 {
@@ -236,12 +265,8 @@ static bool scan_object(scan *s, scan_root *root)
 {
     scan_str keys[SCAN_MAX_KEYS];
     size_t count = 0;
-    s->p++;
-    scan_ws(s);
-    if (s->p < s->end && *s->p == '}') {
-        s->p++;
+    if (scan_open(s, '}'))
         return true;
-    }
     for (;;) {
         if (!scan_key(s, keys, &count))
             return false;
@@ -252,38 +277,24 @@ static bool scan_object(scan *s, scan_root *root)
         scan_ws(s);
         if (!scan_member(s, &keys[count - 1], root))
             return false;
-        scan_ws(s);
-        if (s->p >= s->end)
-            return false;
-        if (*s->p++ == '}')
-            return true;
-        if (s->p[-1] != ',')
-            return false;
-        scan_ws(s);
+        int next = scan_after(s, '}');
+        if (next != 0)
+            return next > 0;
     }
 }
 
 /* An array at s->p ('['). */
 static bool scan_array(scan *s)
 {
-    s->p++;
-    scan_ws(s);
-    if (s->p < s->end && *s->p == ']') {
-        s->p++;
+    if (scan_open(s, ']'))
         return true;
-    }
     for (;;) {
         int kind = 0;
         if (!scan_value(s, &kind))
             return false;
-        scan_ws(s);
-        if (s->p >= s->end)
-            return false;
-        if (*s->p++ == ']')
-            return true;
-        if (s->p[-1] != ',')
-            return false;
-        scan_ws(s);
+        int next = scan_after(s, ']');
+        if (next != 0)
+            return next > 0;
     }
 }
 

@@ -6,6 +6,8 @@
  * body is never copied; the HMAC itself (hookd__hmac_sha256, core_hmac.h) is shared with the
  * other wire formats (wire_formats.c). Comparison is constant-time (CRYPTO_memcmp) against every
  * secret, without stopping at the first match, so timing does not reveal which secret matched.
+ * A hookd_verifier holds each secret's HMAC context already keyed (the key schedule done
+ * once); a check copies it per request. Both checks share one matching loop (match_any).
  */
 #include "hookd.h"
 
@@ -165,21 +167,28 @@ static int verify_prelude(const char *id, const char *timestamp, const char *sig
     return HOOKD_OK;
 }
 
-int hookd_verify(const hookd_secret *secrets, size_t secret_count, const char *id,
-                 const char *timestamp, const char *signature, const void *body, size_t body_len,
-                 int64_t now, int64_t tolerance)
-{
-    unsigned char given[MAC_LEN], expected[MAC_LEN];
-    int matched = 0, failure = HOOKD_OK;
+/* What every secret's MAC is computed over. */
+typedef struct mac_input {
+    const char *id, *timestamp;
+    const void *body;
+    size_t body_len;
+} mac_input;
 
-    int rc = verify_prelude(id, timestamp, signature, now, tolerance, given);
-    if (rc != HOOKD_OK)
-        return rc;
-    for (size_t i = 0; i < secret_count; i++) {
-        rc = compute_mac(secrets[i].bytes, secrets[i].len, id, timestamp, body, body_len, expected);
-        /* An empty secret (EINVAL) matches nothing; running out of memory or a broken
-         * OpenSSL is not the sender's fault, so it is reported rather than called a bad
-         * signature. */
+/* The MAC of in with secret number i of a set: HOOKD_OK, HOOKD_EINVAL for a secret that
+ * matches nothing (an empty one), or a failure to compute. */
+typedef int (*mac_of_fn)(const void *set, size_t i, const mac_input *in,
+                         unsigned char mac[MAC_LEN]);
+
+/* Tries given against every secret of the set, without stopping at the first match (timing
+ * does not tell which matched). Running out of memory or a broken OpenSSL is not the
+ * sender's fault: it is reported rather than called a bad signature. */
+static int match_any(const void *set, size_t count, mac_of_fn mac_of, const mac_input *in,
+                     const unsigned char given[MAC_LEN])
+{
+    unsigned char expected[MAC_LEN];
+    int matched = 0, failure = HOOKD_OK;
+    for (size_t i = 0; i < count; i++) {
+        int rc = mac_of(set, i, in, expected);
         if (rc != HOOKD_OK) {
             if (rc != HOOKD_EINVAL)
                 failure = rc;
@@ -191,6 +200,25 @@ int hookd_verify(const hookd_secret *secrets, size_t secret_count, const char *i
     if (matched)
         return HOOKD_OK;
     return failure != HOOKD_OK ? failure : HOOKD_ESIGNATURE;
+}
+
+static int secret_mac(const void *set, size_t i, const mac_input *in, unsigned char mac[MAC_LEN])
+{
+    const hookd_secret *secret = (const hookd_secret *)set + i;
+    return compute_mac(secret->bytes, secret->len, in->id, in->timestamp, in->body, in->body_len,
+                       mac);
+}
+
+int hookd_verify(const hookd_secret *secrets, size_t secret_count, const char *id,
+                 const char *timestamp, const char *signature, const void *body, size_t body_len,
+                 int64_t now, int64_t tolerance)
+{
+    unsigned char given[MAC_LEN];
+    int rc = verify_prelude(id, timestamp, signature, now, tolerance, given);
+    if (rc != HOOKD_OK)
+        return rc;
+    mac_input in = {id, timestamp, body, body_len};
+    return match_any(secrets, secret_count, secret_mac, &in, given);
 }
 
 /* ---- precomputed keys ---- */
@@ -256,21 +284,25 @@ int hookd_verifier_new(const hookd_secret *secrets, size_t secret_count, hookd_v
     return HOOKD_OK;
 }
 
-/* The MAC of `id "." timestamp "." body` from a copy of a keyed context. */
-static int keyed_mac(const EVP_MAC_CTX *keyed, const char *id, const char *timestamp,
-                     const void *body, size_t body_len, unsigned char mac[MAC_LEN])
+/* The MAC of in from a copy of secret number i's keyed context (an empty secret has none:
+ * it matches nothing). */
+static int keyed_mac(const void *set, size_t i, const mac_input *in, unsigned char mac[MAC_LEN])
 {
-    const hookd__piece pieces[] = {
-        {id, strlen(id)}, {".", 1}, {timestamp, strlen(timestamp)}, {".", 1}, {body, body_len}};
-    if (body == NULL && body_len != 0)
+    const EVP_MAC_CTX *keyed = ((const hookd_verifier *)set)->keyed[i];
+    const hookd__piece pieces[] = {{in->id, strlen(in->id)},
+                                   {".", 1},
+                                   {in->timestamp, strlen(in->timestamp)},
+                                   {".", 1},
+                                   {in->body, in->body_len}};
+    if (keyed == NULL || (in->body == NULL && in->body_len != 0))
         return HOOKD_EINVAL;
     EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(keyed);
     if (ctx == NULL)
         return HOOKD_ENOMEM;
     int rc = HOOKD_EIO;
     size_t mac_len = 0;
-    for (size_t i = 0; i < sizeof pieces / sizeof pieces[0]; i++)
-        if (pieces[i].len != 0 && !EVP_MAC_update(ctx, pieces[i].bytes, pieces[i].len))
+    for (size_t k = 0; k < sizeof pieces / sizeof pieces[0]; k++)
+        if (pieces[k].len != 0 && !EVP_MAC_update(ctx, pieces[k].bytes, pieces[k].len))
             goto done;
     if (EVP_MAC_final(ctx, mac, &mac_len, MAC_LEN) && mac_len == MAC_LEN)
         rc = HOOKD_OK;
@@ -283,27 +315,10 @@ int hookd_verifier_check(const hookd_verifier *v, const char *id, const char *ti
                          const char *signature, const void *body, size_t body_len, int64_t now,
                          int64_t tolerance)
 {
-    unsigned char given[MAC_LEN], expected[MAC_LEN];
-    int matched = 0, failure = HOOKD_OK;
-
+    unsigned char given[MAC_LEN];
     int rc = verify_prelude(id, timestamp, signature, now, tolerance, given);
     if (rc != HOOKD_OK)
         return rc;
-    for (size_t i = 0; i < v->count; i++) {
-        if (v->keyed[i] == NULL)
-            continue;
-        /* As in hookd_verify: every secret is tried, and a failure to compute is not the
-         * sender's fault. */
-        rc = keyed_mac(v->keyed[i], id, timestamp, body, body_len, expected);
-        if (rc != HOOKD_OK) {
-            if (rc != HOOKD_EINVAL)
-                failure = rc;
-            continue;
-        }
-        matched |= CRYPTO_memcmp(given, expected, MAC_LEN) == 0;
-    }
-    OPENSSL_cleanse(expected, sizeof expected);
-    if (matched)
-        return HOOKD_OK;
-    return failure != HOOKD_OK ? failure : HOOKD_ESIGNATURE;
+    mac_input in = {id, timestamp, body, body_len};
+    return match_any(v, v->count, keyed_mac, &in, given);
 }
