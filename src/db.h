@@ -161,8 +161,8 @@ int db_worker_start(struct event_base *base, db *conn, size_t max_batch, db_work
 void db_worker_submit(db_worker *w, db_work_fn work, db_done_fn done, void *arg);
 
 /* Queues a job that may wait for company: while urgent jobs (db_worker_submit's) came in
- * within the last DB_WORKER_ACTIVE_MS, a batch of only lazy jobs starts when an urgent job
- * arrives or its oldest job waited DB_WORKER_LINGER_MS, so that bookkeeping rides along
+ * within the last 100 ms, a batch of only lazy jobs starts when an urgent job arrives or
+ * its oldest job waited 10 ms (db_worker.c), so that bookkeeping rides along
  * with the next urgent job's commit (one fsync for both) instead of taking a commit of its
  * own that the urgent job would wait behind. Otherwise as db_worker_submit; the order of
  * runs and of done callbacks stays the order of submission. */
