@@ -3,15 +3,16 @@
  *
  * The checks run in SPEC §4's order and stop at the first failure; those of the request's
  * headers and body are the provider's (receive_provider.h: meetbit, Standard Webhooks,
- * GitHub, Stripe), every provider's failures answered with the same statuses and codes. An accepted
- * request is copied (the request itself is left alone until its answer) onto the receiver's queue
- * of saves. At most one store job (a "group") waits for the store thread at a time: when it runs it
- * takes every save queued so far and inserts them with receive_store_insert_many, so the saves that
- * arrive while a batch is being committed go together into the next one — one job, one statement
- * per 64 rows, no savepoint per request. The group's done callback, which the store thread calls on
- * the loop only after the batch committed, answers each request: never a 2XX before the save is
- * durable. A client that hangs up meanwhile is harmless: evhttp keeps the request until it is
- * answered. The sender takes its events in
+ * GitHub, Stripe), every provider's failures answered with the same statuses and codes; MeetBit's
+ * signature is checked with the secrets' HMAC keys computed once, at start (hookd_verifier). An
+ * accepted request is copied (the request itself is left alone until its answer) onto the
+ * receiver's queue of saves. At most one store job (a "group") waits for the store thread at a
+ * time: when it runs it takes every save queued so far and inserts them with
+ * receive_store_insert_many, so the saves that arrive while a batch is being committed go together
+ * into the next one — one job, one statement per 64 rows, no savepoint per request. The group's
+ * done callback, which the store thread calls on the loop only after the batch committed, answers
+ * each request: never a 2XX before the save is durable. A client that hangs up meanwhile is
+ * harmless: evhttp keeps the request until it is answered. The sender takes its events in
  * serve_api.c (POST /v1/events), which saves through the same store thread.
  */
 #include "receive_ingest.h"
