@@ -65,6 +65,7 @@ struct db_worker {
     job_list completed;   /* run, waiting for their done on the loop */
     size_t pending;       /* submitted and whose done has not yet been called */
     size_t urgent;        /* urgent jobs in queue */
+    bool lingering;       /* the thread waits, lazy jobs queued, for an urgent one */
     int64_t urgent_at;    /* monotonic ms the last urgent job was submitted, 0: never */
     bool stopping;
     struct event *notify;  /* activated to run completed jobs' done on the loop */
@@ -253,7 +254,9 @@ static bool worker_wait_batch(db_worker *w)
         int64_t until = worker_linger_until(w);
         if (until == 0)
             return true;
+        w->lingering = true;
         worker_wait_until(w, until);
+        w->lingering = false;
     }
 }
 
@@ -351,7 +354,10 @@ static void worker_submit(db_worker *w, db_work_fn work, db_done_fn done, void *
         w->urgent++;
         w->urgent_at = j->queued_at;
     }
-    pthread_cond_signal(&w->wake);
+    /* A lingering thread wakes at its deadline or for an urgent job: another lazy one
+     * would only wake it to wait again (a context switch per outcome batch). */
+    if (!lazy || !w->lingering)
+        pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->lock);
 }
 
