@@ -14,9 +14,12 @@ import time
 import uuid
 
 
-def api(conn, method, path, token, body=None):
-    """(status, parsed JSON or None) of one call on a keep-alive connection."""
+def api(conn, method, path, token, body=None, account=None):
+    """(status, parsed JSON or None) of one call on a keep-alive connection (in ACCOUNT,
+    X-Account-Id, when given)."""
     headers = {"Authorization": "Bearer " + token}
+    if account:
+        headers["X-Account-Id"] = account
     data = None
     if body is not None:
         data = json.dumps(body).encode()
@@ -61,6 +64,95 @@ def cmd_destinations(port, token, count, url_template, threads="8", events="even
     if failures:
         sys.exit("benchlib: " + failures[0])
     print("\n".join(ids))
+
+
+def cmd_accounts(port, token, accounts, per, url_template, threads="8"):
+    """Creates ACCOUNTS accounts (acct-0 …) with PER active destinations each (URL_TEMPLATE
+    with {i} replaced by a running number), subscribed to events.created, THREADS
+    connections at once: the crowd the one measured account lives among."""
+    port, accounts, per, threads = int(port), int(accounts), int(per), int(threads)
+    failures = []
+
+    def work(start):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        for a in range(start, accounts, threads):
+            acct = "acct-%d" % a
+            st, _ = api(conn, "POST", "/v1/accounts", token, {"id": acct, "name": acct})
+            if st != 201:
+                failures.append("account %d: %s" % (a, st))
+                return
+            for k in range(per):
+                body = {"name": "crowd-%d" % k, "url": url_template.replace("{i}", str(a * per + k)),
+                        "events": ["events.created"]}
+                st, d = api(conn, "POST", "/v1/destinations", token, body, acct)
+                if st != 201:
+                    failures.append("create %s/%d: %s %s" % (acct, k, st, d))
+                    return
+                st, _ = api(conn, "POST", "/v1/destinations/%s/activate" % d["id"], token,
+                            None, acct)
+                if st != 200:
+                    failures.append("activate %s/%d: %s" % (acct, k, st))
+                    return
+        conn.close()
+
+    ts = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    if failures:
+        sys.exit("benchlib: " + failures[0])
+
+
+def cmd_event_latency(port, token, count, per_event, timeout="30"):
+    """Posts COUNT events one after the other, each waiting until its PER_EVENT webhooks
+    have succeeded (GET /v1/events/{id}, polled every 2 ms: one indexed read, unlike the
+    /metrics counts). Prints 'p50_ms p90_ms max_ms' of the time from the POST to the last
+    of an event's webhooks delivered."""
+    count, per_event, timeout = int(count), int(per_event), float(timeout)
+    conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=30)
+    times = []
+    for i in range(count):
+        start = time.time()
+        st, ev = api(conn, "POST", "/v1/events", token,
+                     {"event": "events.created", "data": {"id": i, "calendar_id": 7}})
+        if st != 202 or len(ev["webhooks"]) != per_event:
+            sys.exit("benchlib: event %d: %s %s" % (i, st, ev))
+        while True:
+            st, got = api(conn, "GET", "/v1/events/" + ev["id"], token)
+            if st == 200 and all(w["status"] == "succeeded" for w in got["webhooks"]):
+                break
+            if time.time() - start > timeout:
+                sys.exit("benchlib: event %d not delivered within %.0f s" % (i, timeout))
+            time.sleep(0.002)
+        times.append((time.time() - start) * 1000)
+    p50, p90, top = percentiles(times, (50, 90, 100))
+    print("%.1f %.1f %.1f" % (p50, p90, top))
+
+
+def cmd_post_events(port, token, count, threads="4"):
+    """Posts COUNT events (events.created) over THREADS keep-alive connections; exits
+    non-zero unless every one was accepted (202)."""
+    port, count, threads = int(port), int(count), int(threads)
+    failures = []
+
+    def work(start):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        for i in range(start, count, threads):
+            st, _ = api(conn, "POST", "/v1/events", token,
+                        {"event": "events.created", "data": {"id": i, "calendar_id": 7}})
+            if st != 202:
+                failures.append("event %d: %s" % (i, st))
+                return
+        conn.close()
+
+    ts = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    if failures:
+        sys.exit("benchlib: " + failures[0])
 
 
 def metric(port, name):
@@ -305,6 +397,9 @@ def cmd_merge_wrk(*files):
 
 COMMANDS = {
     "destinations": cmd_destinations,
+    "accounts": cmd_accounts,
+    "event-latency": cmd_event_latency,
+    "post-events": cmd_post_events,
     "metric": cmd_metric,
     "wait-metric": cmd_wait_metric,
     "wait-metrics": cmd_wait_metrics,

@@ -9,7 +9,7 @@ ROOT=$(cd "$BENCH_DIR/.." && pwd)
 OUT_DIR=${OUT_DIR:-$(mktemp -d /tmp/hookd-bench-results.XXXXXX)}
 mkdir -p "$OUT_DIR"
 export OUT_DIR
-SCENARIOS=${ONLY:-"burst receiver_ingest sender_throughput fanout isolation sender_latency backlog postgres"}
+SCENARIOS=${ONLY:-"burst receiver_ingest sender_throughput fanout fanout_accounts isolation sender_latency backlog postgres"}
 status=0
 for s in $SCENARIOS; do
   echo "## $s"

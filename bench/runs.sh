@@ -329,8 +329,13 @@ send_run() {
   sr_start=$(now_ms)
   run_clients wrk-events.lua "$sr_tag" $sr_ports
   sr_mid_t=$(tree_ticks $sr_pids); sr_mid_ms=$(now_ms)
-  sleep 0.3
-  S_EXPECT=$(db_count "$sr_db" "SELECT COUNT(*) FROM serve_webhooks")
+  # Events wrk left in flight still commit after it stops (seconds later on a loaded
+  # machine): count once the number stops moving.
+  S_EXPECT=-1; sr_now=0
+  while [ "$sr_now" != "$S_EXPECT" ]; do
+    S_EXPECT=$sr_now; sleep 0.5
+    sr_now=$(db_count "$sr_db" "SELECT COUNT(*) FROM serve_webhooks")
+  done
   set -- $($PY wait-metrics "$(echo $sr_ports | tr ' ' ',')" 'hookd_webhook_transitions_total{to="succeeded"}' "$S_EXPECT" 300 "$sr_start")
   S_ELAPSED=$1; S_DONE=$2
   perf_stop

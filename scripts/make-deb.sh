@@ -1,7 +1,7 @@
 #!/bin/sh
 # scripts/make-deb.sh BUILD_DIR [OUT_DIR] — builds hookd_VERSION-1_ARCH.deb from an already
 # built tree (make deb builds it first): `cmake --install` staged under a temporary root with
-# prefix /usr (the program, libhookd.a, hookd.h, hookd.pc, the man pages), plus the systemd
+# prefix /usr (the program, libhookd.a and libhookd.so.0, hookd.h, hookd.pc, the man pages), plus the systemd
 # units of dist/systemd, the default settings of dist/etc (conffiles) and the docs. The
 # runtime dependencies come from dpkg-shlibdeps, i.e. from the libraries the binary links.
 # Needs dpkg-dev (dpkg-deb, dpkg-shlibdeps), from build-essential. Prints the .deb's path.
@@ -42,11 +42,14 @@ License: MIT
 COPYRIGHT
 strip --strip-unneeded -o "$work/hookd" "$root/usr/bin/hookd"
 install -m 755 "$work/hookd" "$root/usr/bin/hookd"
+so=$(cd "$root/usr/lib" && ls libhookd.so.*.*)
+strip --strip-unneeded -o "$work/$so" "$root/usr/lib/$so"
+install -m 644 "$work/$so" "$root/usr/lib/$so"
 
 # dpkg-shlibdeps reads debian/control of the current directory: a minimal one will do
 mkdir -p "$work/src/debian"
 printf 'Source: hookd\n\nPackage: hookd\nArchitecture: any\n' > "$work/src/debian/control"
-depends=$(cd "$work/src" && dpkg-shlibdeps -O "$root/usr/bin/hookd" 2>/dev/null |
+depends=$(cd "$work/src" && dpkg-shlibdeps -O "$root/usr/bin/hookd" "$root/usr/lib/$so" 2>/dev/null |
   sed -n 's/^shlibs:Depends=//p')
 
 mkdir -p "$root/DEBIAN"
@@ -67,10 +70,13 @@ Description: webhook sender and receiver
  delivers each to every subscribed destination, signed (HMAC-SHA256), retried
  and recorded. hookd receive verifies incoming webhooks, stores each durably
  once and hands it to a command or a URL. Ships systemd units (hookd.service,
- hookd-receive.service), man pages, and libhookd (static) with its header and
- pkg-config file for verifying signatures in your own C programs.
+ hookd-receive.service), man pages, and libhookd (shared, libhookd.so.0, and
+ static) with its header and pkg-config file for verifying signatures in your
+ own C programs.
 CONTROL
 printf '/etc/hookd/serve.conf\n/etc/hookd/receive.conf\n' > "$root/DEBIAN/conffiles"
+# the dynamic linker's cache learns of libhookd.so.0 (Debian's ldconfig trigger)
+printf 'activate-noawait ldconfig\n' > "$root/DEBIAN/triggers"
 
 # hookd.service starts at install (it works as shipped: SQLite in /var/lib/hookd);
 # hookd-receive.service needs a secret and a handler first, so it is only installed.

@@ -108,6 +108,9 @@ int api_store_error_status(int rc, const char **code)
     case HOOKD_EINVAL:
         *code = "invalid_parameter";
         return 400;
+    case API_EFORBIDDEN:
+        *code = "forbidden";
+        return 403;
     default:
         *code = "store_unavailable";
         return 503;
@@ -123,7 +126,8 @@ void api_reply_store_error(struct evhttp_request *req, int rc, const char *what,
         http_reply_error(req, status, code, "%s not found", what);
         break;
     case 409:
-        http_reply_error(req, status, code, "%s", why && *why ? why : "conflict");
+    case 403:
+        http_reply_error(req, status, code, "%s", why && *why ? why : code);
         break;
     case 400:
         http_reply_error(req, status, code, "invalid cursor or parameter");

@@ -69,8 +69,13 @@ int api_time_parse(const char *text, int64_t *unix_ms);
 /* Parses a page size: decimal digits only, 1 to max. 0 or HOOKD_EINVAL. */
 int api_parse_limit(const char *text, long max, long *limit);
 
+/* A store job's refusal because of who asks (the job decides it where it reads the state
+ * it depends on): 403 forbidden, with the job's why as the message. */
+#define API_EFORBIDDEN (-100)
+
 /* The status and error code answering a store job that returned rc (non-zero):
- * HOOKD_ENOTFOUND 404 not_found, HOOKD_ECONFLICT 409 conflict, HOOKD_EINVAL 400
+ * HOOKD_ENOTFOUND 404 not_found, HOOKD_ECONFLICT 409 conflict, API_EFORBIDDEN 403
+ * forbidden, HOOKD_EINVAL 400
  * invalid_parameter (a cursor the store could not read), anything else 503
  * store_unavailable. */
 int api_store_error_status(int rc, const char **code);

@@ -59,21 +59,97 @@ static const cli_option cli_common_options[] = {
 
 #define CLI_COMMON_COUNT (sizeof cli_common_options / sizeof cli_common_options[0])
 
-/* The options of cmd, then the common ones, by one index. */
+#define FD_AT(field) CLI_AT(cli_front_door, field)
+
+/* The front door's flags (cli_front_door), for the commands with HTTP listeners. The
+ * defaults named here are http_server.c's, which apply while a flag is not given. */
+static const cli_option cli_front_door_options[] = {
+    {.name = "max-connections",
+     .kind = CLI_COUNT,
+     .offset = FD_AT(max_connections),
+     .arg = "N",
+     .help = "open connections per listener (default 10000; the\n"
+             "receiver's admin API: 256); more are closed at accept",
+     .min = 1,
+     .max = 1000000},
+    {.name = "max-connections-per-ip",
+     .kind = CLI_COUNT,
+     .offset = FD_AT(max_connections_per_ip),
+     .arg = "N",
+     .help = "open connections from one client address, per listener\n"
+             "(default 1024); a proxy on the same host is one address",
+     .min = 1,
+     .max = 1000000},
+    {.name = "header-timeout",
+     .kind = CLI_DURATION,
+     .offset = FD_AT(header_timeout_ms),
+     .arg = "DURATION",
+     .help = "a request's head must be whole this long after its first\n"
+             "byte, however steadily it trickles (default 10s): 408",
+     .min = 100,
+     .max = 3600000},
+    {.name = "request-timeout",
+     .kind = CLI_DURATION,
+     .offset = FD_AT(request_timeout_ms),
+     .arg = "DURATION",
+     .help = "and its body this long after the same first byte (default\n"
+             "60s; at least --header-timeout): 408",
+     .min = 100,
+     .max = 86400000},
+    {.name = "max-header-size",
+     .kind = CLI_SIZE,
+     .offset = FD_AT(max_header_size),
+     .arg = "SIZE",
+     .help = "a request's head, request line and headers (default\n"
+             "16KiB): 431 over it",
+     .min = 1024,
+     .max = 1024 * 1024},
+    {.name = "max-buffered-body",
+     .kind = CLI_SIZE,
+     .offset = FD_AT(max_buffered_body),
+     .arg = "SIZE",
+     .help = "request bodies held at once by the whole process, declared\n"
+             "ones counted before they are read (default 32MiB); a\n"
+             "request past it is answered 503 busy with Retry-After",
+     .min = 64 * 1024,
+     .max = 1LL << 40},
+};
+
+#undef FD_AT
+
+#define CLI_FRONT_DOOR_COUNT (sizeof cli_front_door_options / sizeof cli_front_door_options[0])
+
+/* The front door's flags cmd takes: all of them, or none. */
+static size_t cli_front_door_count(const cli_command *cmd)
+{
+    return cmd->front_door ? CLI_FRONT_DOOR_COUNT : 0;
+}
+
+/* The options of cmd, then the front door's (when it takes them), then the common ones,
+ * by one index. */
 static size_t cli_total(const cli_command *cmd)
 {
-    return cmd->option_count + CLI_COMMON_COUNT;
+    return cmd->option_count + cli_front_door_count(cmd) + CLI_COMMON_COUNT;
 }
 
 static const cli_option *cli_opt(const cli_command *cmd, size_t i)
 {
-    return i < cmd->option_count ? &cmd->options[i] : &cli_common_options[i - cmd->option_count];
+    if (i < cmd->option_count)
+        return &cmd->options[i];
+    i -= cmd->option_count;
+    if (i < cli_front_door_count(cmd))
+        return &cli_front_door_options[i];
+    return &cli_common_options[i - cli_front_door_count(cmd)];
 }
 
 /* The struct option i's offset points into. */
 static void *cli_target(const cli_command *cmd, size_t i, void *config, cli_common *common)
 {
-    return i < cmd->option_count ? config : (void *)common;
+    if (i < cmd->option_count)
+        return config;
+    if (i < cmd->option_count + cli_front_door_count(cmd))
+        return (char *)config + cmd->front_door_at;
+    return common;
 }
 
 /* The phrase naming what a kind expects, with examples, for values that do not parse. */

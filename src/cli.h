@@ -78,6 +78,18 @@ typedef struct cli_option {
     const char *what;
 } cli_option;
 
+/* The front door's limits (http_server.h), the flags every command with HTTP listeners
+ * takes (--max-connections, --header-timeout, …): one table in cli.c, so serve and receive
+ * name, explain and bound them alike. 0 (the preset) leaves http_server's default. */
+typedef struct cli_front_door {
+    long max_connections; /* open connections per listener */
+    long max_connections_per_ip;
+    int64_t header_timeout_ms;  /* a head complete within this of its first byte */
+    int64_t request_timeout_ms; /* a whole request within this */
+    uint64_t max_header_size;
+    uint64_t max_buffered_body; /* process-wide: bodies read and not yet answered */
+} cli_front_door;
+
 /* A command: its usage header, its flags, and notes printed after them. */
 typedef struct cli_command {
     const char *name;          /* "serve" */
@@ -87,7 +99,14 @@ typedef struct cli_command {
     size_t option_count;
     size_t positional_max; /* positional arguments accepted (send: 1 URL) */
     const char *footer;    /* notes after the flags, or NULL */
+    bool front_door;       /* takes the front door's flags, into the config's cli_front_door
+                              at front_door_at (set both with CLI_FRONT_DOOR) */
+    size_t front_door_at;
 } cli_command;
+
+/* .front_door and .front_door_at of a cli_command: the config field holding its
+ * cli_front_door. */
+#define CLI_FRONT_DOOR(type, field) .front_door = true, .front_door_at = offsetof(type, field)
 
 /* The help line that every long-running command ends with. */
 #define CLI_LOG_LEVEL_HELP                                                                         \

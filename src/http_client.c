@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #define RESPONSE_CAP 4096     /* bytes of an answer's body kept */
+#define HEADERS_CAP 8192      /* bytes of an answer's header lines kept (whole lines) */
 #define URL_MAX 4096          /* longest URL accepted */
 #define URL_CHECKED_MAX 16    /* URLs remembered as allowed */
 #define FREE_TRANSFERS_MAX 64 /* idle easy handles kept for reuse */
@@ -80,6 +81,8 @@ struct transfer {
     size_t body_cap;
     char response[RESPONSE_CAP];
     size_t response_len;
+    char answer_headers[HEADERS_CAP]; /* the answer's header lines, whole ones while they fit */
+    size_t answer_headers_len;
     int64_t retry_after_ms;
     int64_t started_ms; /* monotonic */
     int64_t timeout_ms;
@@ -328,14 +331,21 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userp)
     return n; /* the rest is read and dropped */
 }
 
-/* Retry-After: delta seconds or an HTTP date; a new status line (1XX) starts over. */
+/* The header lines kept (whole ones while they fit), and Retry-After: delta seconds or an
+ * HTTP date; a new status line (1XX) starts over. */
 static size_t header_cb(char *data, size_t size, size_t nmemb, void *userp)
 {
     transfer *t = userp;
     size_t n = size * nmemb;
     if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
         t->retry_after_ms = -1;
+        t->answer_headers_len = 0;
         return n;
+    }
+    bool blank = n <= 2 && (n == 0 || data[0] == '\r' || data[0] == '\n');
+    if (!blank && n <= HEADERS_CAP - t->answer_headers_len) {
+        memcpy(t->answer_headers + t->answer_headers_len, data, n);
+        t->answer_headers_len += n;
     }
     static const char name[] = "retry-after:";
     if (n <= sizeof name - 1 || strncasecmp(data, name, sizeof name - 1) != 0)
@@ -458,6 +468,8 @@ static void transfer_finish(transfer *t, CURLcode code)
         r.status = status;
         r.response = t->response;
         r.response_len = t->response_len;
+        r.response_headers = t->answer_headers;
+        r.response_headers_len = t->answer_headers_len;
         r.retry_after_ms = t->retry_after_ms;
     } else {
         describe_error(t, code, error, sizeof error);
@@ -695,6 +707,7 @@ static transfer *transfer_get(http_client *c)
     t->client = c;
     t->next = t->prev = NULL;
     t->response_len = 0;
+    t->answer_headers_len = 0;
     t->retry_after_ms = -1;
     t->errbuf[0] = '\0';
     t->refused[0] = '\0';

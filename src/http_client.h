@@ -56,6 +56,10 @@ typedef struct http_result {
     bool address_refused; /* the connect-time policy refused every address */
     const char *response; /* the first 4 KiB of the answer's body (not NUL-terminated) */
     size_t response_len;
+    /* the answer's header lines ("Name: value\r\n" each, as received; of the final answer,
+     * not of a 1XX), whole lines up to 8 KiB (not NUL-terminated) */
+    const char *response_headers;
+    size_t response_headers_len;
     int64_t retry_after_ms; /* Retry-After of the answer (seconds or HTTP date), else -1 */
 } http_result;
 

@@ -64,6 +64,8 @@ struct http_guard {
     size_t reserved;     /* budget bytes this connection holds */
     int64_t started_ms;  /* monotonic start of the current request, 0 between requests */
     int64_t close_by_ms; /* G_DEAD: close even if the answer is not flushed by then */
+    int64_t armed_ms;    /* the deadline the timer is set for, 0: none */
+    bool kick_pending;   /* the kick is active and has not run yet */
 };
 
 static size_t budget_cap = DEFAULT_BODY_BUDGET;
@@ -92,6 +94,7 @@ static void guard_release(http_guard *g)
 
 static void guard_arm(http_guard *g, int64_t at_ms)
 {
+    g->armed_ms = at_ms;
     int64_t wait = at_ms - loop_monotonic_ms();
     if (wait < 0)
         wait = 0;
@@ -101,9 +104,12 @@ static void guard_arm(http_guard *g, int64_t at_ms)
         abort(); /* only on a corrupt event base */
 }
 
-/* Writes the refusal to the socket and starts closing. */
-static void guard_reject(http_guard *g, const http_verdict *v)
+/* Writes the refusal to the socket and starts closing. own: the guard's own refusal (told
+ * to the server's refusal hook), not its head check's (which counted it). */
+static void guard_reject(http_guard *g, const http_verdict *v, bool own)
 {
+    if (own && g->config->on_refusal)
+        g->config->on_refusal(g->config->on_refusal_arg, v);
     json_t *body = json_pack("{s:{s:s,s:s}}", "error", "code", v->code, "message", v->message);
     char *text = http_json_text(body);
     json_decref(body);
@@ -128,7 +134,7 @@ static void guard_refuse(http_guard *g, int status, const char *code, const char
 {
     http_verdict v = {.status = status, .code = code};
     snprintf(v.message, sizeof v.message, "%s", message);
-    guard_reject(g, &v);
+    guard_reject(g, &v, true);
 }
 
 static void guard_timer(evutil_socket_t fd, short what, void *arg)
@@ -136,6 +142,9 @@ static void guard_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     http_guard *g = arg;
+    g->armed_ms = 0;
+    if (g->state != G_DEAD && g->started_ms == 0)
+        return; /* between requests: no deadline runs */
     if (g->state != G_DEAD) {
         guard_refuse(g, 408, "request_timeout", "the request was not received in time");
         return;
@@ -150,13 +159,34 @@ static void guard_timer(evutil_socket_t fd, short what, void *arg)
 }
 
 /* The request's body is through: its deadlines no longer apply (the handler's time is not
- * the client's). The reservation stays until the answer starts (guard_output). */
+ * the client's; guard_deadline clears the timer). The reservation stays until the answer
+ * starts (guard_output). */
 static void guard_request_done(http_guard *g)
 {
     g->state = G_HEAD;
     g->started_ms = 0;
-    if (event_del(g->timer) != 0)
-        abort();
+}
+
+/* After a read: the timer set for the deadline of the request under way (the head's, then
+ * the whole request's), or cleared between requests. Set only when a read leaves a request
+ * unfinished, so a request that arrives whole costs no timer at all. */
+static void guard_deadline(http_guard *g)
+{
+    if (g->state == G_DEAD)
+        return; /* the timer polls the answer's flush now */
+    int64_t want = 0;
+    if (g->started_ms != 0)
+        want = g->started_ms +
+               (g->state == G_HEAD ? g->config->header_timeout_ms : g->config->request_timeout_ms);
+    if (want == g->armed_ms)
+        return;
+    if (want != 0) {
+        guard_arm(g, want);
+    } else {
+        g->armed_ms = 0;
+        if (event_del(g->timer) != 0)
+            abort(); /* only on a corrupt event base */
+    }
 }
 
 /* The method's verdict: true to go on, or false with *v filled. */
@@ -174,27 +204,71 @@ static bool guard_method(const char *method, http_verdict *v)
     return false;
 }
 
+#define HEAD_NODES 32      /* headers kept without an allocation */
+#define HEAD_ON_STACK 2048 /* bytes of a head parsed without an allocation */
+
+/* A head's headers as an evkeyvalq for the head check (evhttp_find_header), made without
+ * copying: each node points into the parsed text, which lives as long as the queue. The
+ * first HEAD_NODES nodes are here, further ones in blocks (nodes never move: the queue
+ * links them by address). Never hand it to evhttp_clear_headers, which would free them. */
+typedef struct head_block {
+    struct head_block *next;
+    struct evkeyval nodes[HEAD_NODES];
+} head_block;
+
 typedef struct parsed_head {
     http_head_parsed head;
     struct evkeyvalq headers;
+    size_t used; /* nodes taken in the current block */
+    head_block first;
+    head_block *extra; /* blocks beyond first, newest first */
 } parsed_head;
 
 static bool guard_keep_header(void *arg, const char *name, const char *value)
 {
-    return evhttp_add_header(arg, name, value) == 0;
+    parsed_head *ph = arg;
+    head_block *b = ph->extra ? ph->extra : &ph->first;
+    if (ph->used == HEAD_NODES) {
+        head_block *more = xmalloc(sizeof *more);
+        more->next = ph->extra;
+        ph->extra = b = more;
+        ph->used = 0;
+    }
+    struct evkeyval *n = &b->nodes[ph->used++];
+    /* both point into the parsed text, which http_head_parse hands out as const */
+    n->key = (char *)name;
+    n->value = (char *)value;
+    n->next.tqe_next = NULL; /* TAILQ_INSERT_TAIL, which keyvalq_struct.h does not export */
+    n->next.tqe_prev = ph->headers.tqh_last;
+    *ph->headers.tqh_last = n;
+    ph->headers.tqh_last = &n->next.tqe_next;
+    return true;
 }
 
-/* Every check of a parsed head, the server's last. True to pass it on (budget reserved). */
-static bool guard_admit(http_guard *g, parsed_head *ph, http_verdict *v)
+static void parsed_head_free(parsed_head *ph)
+{
+    while (ph->extra) {
+        head_block *b = ph->extra;
+        ph->extra = b->next;
+        free(b);
+    }
+}
+
+/* Every check of a parsed head, the server's last. True to pass it on (budget reserved);
+ * false with *v filled, and *by_check set when the server's head check refused. */
+static bool guard_admit(http_guard *g, parsed_head *ph, http_verdict *v, bool *by_check)
 {
     const http_head_parsed *p = &ph->head;
     if (!guard_method(p->method, v))
         return false;
     char *query = strchr(p->target, '?');
     size_t plen = query ? (size_t)(query - p->target) : strlen(p->target);
-    char *raw = xstrndup(p->target, plen);
-    char *path = mem_check(evhttp_uridecode(raw, 0, NULL));
-    free(raw);
+    char *path = xstrndup(p->target, plen);
+    if (memchr(path, '%', plen)) { /* else decoding changes nothing */
+        char *raw = path;
+        path = mem_check(evhttp_uridecode(raw, 0, NULL));
+        free(raw);
+    }
     http_head head = {.method = p->method,
                       .path = path,
                       .query = query ? query + 1 : NULL,
@@ -202,8 +276,10 @@ static bool guard_admit(http_guard *g, parsed_head *ph, http_verdict *v)
                       .content_length = p->chunked ? -1 : p->content_length};
     bool ok = !g->config->head_check || g->config->head_check(g->config->head_check_arg, &head, v);
     free(path);
-    if (!ok)
+    if (!ok) {
+        *by_check = true;
         return false;
+    }
     size_t want = p->chunked ? g->config->max_body : (size_t)p->content_length;
     if (want > g->config->max_body) {
         *v = (http_verdict){.status = 413, .code = "too_large"};
@@ -222,40 +298,58 @@ static bool guard_admit(http_guard *g, parsed_head *ph, http_verdict *v)
     return true;
 }
 
+/* The CRLF CRLF ending a head in the n bytes at data, or NULL: found from line end to line
+ * end (memchr), cheaper than a general search for a head of a dozen lines. */
+static const char *head_end(const char *data, size_t n)
+{
+    const char *end = data + n;
+    for (const char *lf = data; (lf = memchr(lf, '\n', (size_t)(end - lf))); lf++)
+        if (lf > data && lf[-1] == '\r' && end - lf >= 3 && lf[1] == '\r' && lf[2] == '\n')
+            return lf - 1;
+    return NULL;
+}
+
 /* G_HEAD: returns true when a head was passed on (and the state moved past it). */
 static bool guard_head(http_guard *g, struct evbuffer *src, struct evbuffer *dst)
 {
     if (g->started_ms == 0) {
         guard_release(g);
         g->started_ms = loop_monotonic_ms();
-        guard_arm(g, g->started_ms + g->config->header_timeout_ms);
     }
-    struct evbuffer_ptr at = evbuffer_search(src, "\r\n\r\n", 4, NULL);
+    /* the head's end within the first max_headers bytes (made contiguous: usually they
+     * are already, one read's chain) */
     size_t avail = evbuffer_get_length(src);
-    if ((at.pos < 0 && avail > g->config->max_headers) ||
-        (at.pos >= 0 && (size_t)at.pos + 4 > g->config->max_headers)) {
+    size_t look = avail < g->config->max_headers ? avail : g->config->max_headers;
+    const char *data = (const char *)mem_check(evbuffer_pullup(src, (ev_ssize_t)look));
+    const char *crlf2 = head_end(data, look);
+    if (!crlf2 && look == g->config->max_headers) {
         guard_refuse(g, 431, "headers_too_large", "the request head is too large");
         return false;
     }
-    if (at.pos < 0)
+    if (!crlf2)
         return false;
-    size_t len = (size_t)at.pos + 4;
-    char *text = xmalloc(len + 1);
-    if (evbuffer_copyout(src, text, len) != (ev_ssize_t)len)
-        abort(); /* the bytes were just found there */
+    size_t len = (size_t)(crlf2 - data) + 4;
+    char small[HEAD_ON_STACK];
+    char *text = len < sizeof small ? small : xmalloc(len + 1);
+    memcpy(text, data, len);
     text[len] = '\0';
-    parsed_head p = {.head = {.content_length = 0}};
+    parsed_head p;
+    p.head = (http_head_parsed){.content_length = 0};
+    p.used = 0;
+    p.extra = NULL;
     p.headers.tqh_first = NULL; /* TAILQ_INIT, which keyvalq_struct.h does not export */
     p.headers.tqh_last = &p.headers.tqh_first;
     http_verdict v = {.status = 400, .code = "bad_request"};
-    const char *why = http_head_parse(text, len, &p.head, guard_keep_header, &p.headers);
+    const char *why = http_head_parse(text, len, &p.head, guard_keep_header, &p);
     if (why)
         snprintf(v.message, sizeof v.message, "%s", why);
-    bool ok = !why && guard_admit(g, &p, &v);
-    evhttp_clear_headers(&p.headers);
-    free(text);
+    bool by_check = false;
+    bool ok = !why && guard_admit(g, &p, &v, &by_check);
+    parsed_head_free(&p);
+    if (text != small)
+        free(text);
     if (!ok) {
-        guard_reject(g, &v);
+        guard_reject(g, &v, !by_check);
         return false;
     }
     if (evbuffer_remove_buffer(src, dst, len) != (int)len)
@@ -268,8 +362,6 @@ static bool guard_head(http_guard *g, struct evbuffer *src, struct evbuffer *dst
         g->state = G_BODY;
     else
         guard_request_done(g);
-    if (g->state != G_HEAD)
-        guard_arm(g, g->started_ms + g->config->request_timeout_ms);
     return true;
 }
 
@@ -376,6 +468,7 @@ static enum bufferevent_filter_result guard_input(struct evbuffer *src, struct e
         }
         passed = passed || more;
     }
+    guard_deadline(g);
     return passed ? BEV_OK : BEV_NEED_MORE;
 }
 
@@ -430,8 +523,17 @@ static void guard_queued(struct evbuffer *buf, const struct evbuffer_cb_info *in
 {
     (void)buf;
     http_guard *g = arg;
-    if (info->n_added > 0)
+    if (info->n_added > 0 && !g->kick_pending) {
+        g->kick_pending = true; /* evhttp adds an answer in pieces: one kick for all */
         event_active(g->kick, EV_TIMEOUT, 0);
+    }
+}
+
+static void guard_kicked(evutil_socket_t fd, short what, void *arg)
+{
+    http_guard *g = arg;
+    g->kick_pending = false;
+    guard_writable(fd, what, arg);
 }
 
 static void guard_free(void *ctx)
@@ -455,7 +557,7 @@ struct bufferevent *http_guard_new(struct event_base *base, const http_guard_con
     g->config = config;
     g->under = under;
     g->timer = event_new(base, -1, 0, guard_timer, g);
-    g->kick = event_new(base, -1, 0, guard_writable, g);
+    g->kick = event_new(base, -1, 0, guard_kicked, g);
     if (!g->timer || !g->kick)
         abort(); /* only out of memory */
     g->filter = bufferevent_filter_new(under, guard_input, guard_output, BEV_OPT_CLOSE_ON_FREE,

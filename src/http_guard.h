@@ -30,6 +30,8 @@ typedef struct http_guard_config {
     int64_t request_timeout_ms; /* from the first byte of a head to the end of its body */
     http_head_fn head_check;    /* may be NULL */
     void *head_check_arg;
+    http_refusal_fn on_refusal; /* told of the guard's own refusals; may be NULL */
+    void *on_refusal_arg;
 } http_guard_config;
 
 /* A filtering bufferevent over a new socket bufferevent, with its guard. NULL on failure. */

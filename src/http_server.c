@@ -27,6 +27,21 @@
  * its batch commits) to a new library costs more than the filter (~400 lines), which
  * leaves evhttp's request handling, keep-alive and answers as they are.
  *
+ * Keys before the body (issue 11 follow-up, decided 2026-11-30). The sender's head check
+ * only sees that a bearer key is present; the key is looked up (store thread) once the body
+ * is in. Refusing an unknown key before the body needs the lookup before it: a cache of
+ * known digests does not do it (a made-up key is a new digest every time, and a key made
+ * on another node must work on the next request), so the head would have to wait on the
+ * store thread, the guard holding it unread and resuming or refusing after — a
+ * suspend/resume the guard does not have yet, and a second store query per API call unless
+ * the result rode along to the request. Measured instead what a made-up key can take now
+ * (docs/BENCHMARKS.md, "Front door"): a body is at most 256 KiB (the API's own cap, now
+ * the front door's), all bodies share the 32 MiB budget, a request is cut at
+ * --request-timeout; 1,000 connections with made-up keys and unfinished 256 KiB bodies
+ * moved RSS by 2 MB and made valid calls wait (503 busy, Retry-After) until they were cut.
+ * So memory is bounded and the exposure is availability, bounded by --request-timeout and
+ * --max-buffered-body; the lookup stays after the body, where it is authoritative.
+ *
  * The connection cap. libevent 2.1's evhttp has no limit on connections and no hook on a
  * new one but the bufferevent factory (evhttp_set_bevcb), which it calls for each accepted
  * socket before the connection exists. So the factory counts the socket, keeps a reference
@@ -42,8 +57,10 @@
 #include "http_guard.h"
 #include "loop.h"
 
+#include "cli.h"
 #include "hookd.h"
 #include "log.h"
+#include "metrics.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -71,6 +88,14 @@
 #define ACCEPT_LOG_EVERY_MS 10000
 #define ADDRESS_BUCKETS 256
 
+/* The codes the front door answers on its own (http_guard.c), the labels of
+ * http_server_count_refusals' counters. */
+static const char *const front_door_codes[] = {
+    "bad_request",        "request_timeout", "too_large", "headers_too_large",
+    "method_not_allowed", "not_implemented", "busy",
+};
+#define FRONT_DOOR_CODES (sizeof front_door_codes / sizeof front_door_codes[0])
+
 /* A socket accepted whose connection has not been checked against the cap yet. */
 typedef struct accepted {
     struct bufferevent *bev; /* we hold one reference until the check */
@@ -90,16 +115,19 @@ typedef struct server_state {
     struct evhttp *http;
     struct event_base *base;
     unsigned max_connections;
-    unsigned live;       /* connections admitted and not yet closed */
-    accepted *fresh;     /* sockets waiting for the check */
+    unsigned live;   /* connections admitted and not yet closed */
+    accepted *fresh; /* sockets waiting for the check, oldest first (the first
+                        accepted are the first admitted) */
+    accepted **fresh_tail;
     struct event *check; /* runs server_check on the loop */
     unsigned max_per_address;
     address_count *addresses[ADDRESS_BUCKETS];
-    http_guard_config guard;       /* what each connection's front door reads */
-    struct evconnlistener *paused; /* the listener paused after an accept error */
-    struct event *resume;          /* re-enables it */
-    int64_t accept_logged_ms;      /* last accept error logged */
-    unsigned accept_errors;        /* since then */
+    http_guard_config guard;           /* what each connection's front door reads */
+    struct evconnlistener *paused;     /* the listener paused after an accept error */
+    struct event *resume;              /* re-enables it */
+    int64_t accept_logged_ms;          /* last accept error logged */
+    unsigned accept_errors;            /* since then */
+    metric *refused[FRONT_DOOR_CODES]; /* http_server_count_refusals' counters */
     struct server_state *next;
 } server_state;
 
@@ -181,6 +209,7 @@ static void server_check(evutil_socket_t fd, short what, void *arg)
     server_state *s = arg;
     accepted *list = s->fresh;
     s->fresh = NULL;
+    s->fresh_tail = &s->fresh;
     while (list) {
         accepted *a = list;
         list = a->next;
@@ -210,8 +239,8 @@ static struct bufferevent *server_new_bev(struct event_base *base, void *arg)
     bufferevent_incref(bev);
     accepted *a = xcalloc(1, sizeof *a);
     a->bev = bev;
-    a->next = s->fresh;
-    s->fresh = a;
+    *s->fresh_tail = a;
+    s->fresh_tail = &a->next;
     event_active(s->check, EV_READ, 0);
     return bev;
 }
@@ -359,6 +388,10 @@ static server_state *server_state_new(struct evhttp *http, struct event_base *ba
         .request_timeout_ms =
             lim->request_timeout_ms > 0 ? lim->request_timeout_ms : DEFAULT_REQUEST_TIMEOUT_MS,
     };
+    /* the whole request's deadline never comes before its head's */
+    if (s->guard.request_timeout_ms < s->guard.header_timeout_ms)
+        s->guard.request_timeout_ms = s->guard.header_timeout_ms;
+    s->fresh_tail = &s->fresh;
     s->check = event_new(base, -1, 0, server_check, s);
     s->resume = event_new(base, -1, 0, server_resume, s);
     if (!s->check || !s->resume) {
@@ -377,6 +410,50 @@ void http_server_set_head_check(struct evhttp *http, http_head_fn fn, void *arg)
         s->guard.head_check = fn;
         s->guard.head_check_arg = arg;
     }
+}
+
+void http_server_set_refusal_hook(struct evhttp *http, http_refusal_fn fn, void *arg)
+{
+    server_state *s = server_find(http, NULL);
+    if (s) {
+        s->guard.on_refusal = fn;
+        s->guard.on_refusal_arg = arg;
+    }
+}
+
+static void server_count_refusal(void *arg, const http_verdict *v)
+{
+    server_state *s = arg;
+    for (size_t i = 0; i < FRONT_DOOR_CODES; i++)
+        if (strcmp(v->code, front_door_codes[i]) == 0)
+            metric_add(s->refused[i], 1);
+}
+
+void http_server_count_refusals(struct evhttp *http, metrics *registry, const char *name)
+{
+    server_state *s = server_find(http, NULL);
+    if (!s)
+        return;
+    metrics_counters(registry, name, "reason", front_door_codes, FRONT_DOOR_CODES,
+                     "Requests the front door refused before the API saw them, by reason",
+                     s->refused);
+    http_server_set_refusal_hook(http, server_count_refusal, s);
+}
+
+void http_server_apply_flags(http_server_limits *limits, const cli_front_door *flags)
+{
+    if (flags->max_connections > 0)
+        limits->max_connections = (unsigned)flags->max_connections;
+    if (flags->max_connections_per_ip > 0)
+        limits->max_per_address = (unsigned)flags->max_connections_per_ip;
+    if (flags->header_timeout_ms > 0)
+        limits->header_timeout_ms = flags->header_timeout_ms;
+    if (flags->request_timeout_ms > 0)
+        limits->request_timeout_ms = flags->request_timeout_ms;
+    if (flags->max_header_size > 0)
+        limits->max_headers = (size_t)flags->max_header_size;
+    if (flags->max_buffered_body > 0)
+        http_server_set_body_budget((size_t)flags->max_buffered_body);
 }
 
 struct evhttp *http_server_listen(struct event_base *base, const char *listen,
@@ -533,17 +610,35 @@ void http_reply_text(struct evhttp_request *req, int status, const char *content
     evhttp_send_reply(req, status, http_status_reason(status), NULL);
 }
 
+/* The text http_json_text builds, appended to by jansson's dump. */
+typedef struct json_text_buf {
+    char *text;
+    size_t len, cap;
+} json_text_buf;
+
+static int json_text_append(const char *bytes, size_t size, void *arg)
+{
+    json_text_buf *b = arg;
+    if (b->len + size + 1 > b->cap) {
+        while (b->len + size + 1 > b->cap)
+            b->cap *= 2;
+        b->text = xrealloc(b->text, b->cap);
+    }
+    memcpy(b->text + b->len, bytes, size);
+    b->len += size;
+    return 0;
+}
+
 char *http_json_text(const json_t *value)
 {
-    /* Sized first, then written into a buffer from mem.h: without JSON_SORT_KEYS jansson
-     * allocates nothing while dumping, so no out-of-memory path is left to check. */
-    size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
-    size_t len = value ? json_dumpb(value, NULL, 0, flags) : 0;
-    char *text = xmalloc(len + 1);
-    if (len > 0)
-        len = json_dumpb(value, text, len, flags);
-    text[len] = '\0';
-    return text;
+    /* One dump into a buffer from mem.h (it grows or aborts: no out-of-memory path left),
+     * not a sizing dump and a second one: dumping is most of an API answer's cost. */
+    json_text_buf b = {xmalloc(512), 0, 512};
+    if (value &&
+        json_dump_callback(value, json_text_append, &b, JSON_COMPACT | JSON_ENCODE_ANY) != 0)
+        b.len = 0;
+    b.text[b.len] = '\0';
+    return b.text;
 }
 
 void http_reply_json(struct evhttp_request *req, int status, json_t *value)
@@ -630,6 +725,25 @@ bool http_utf8_valid(const char *s, size_t n)
         i += len;
     }
     return true;
+}
+
+static inline unsigned char ascii_lower(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
+}
+
+const char *http_head_header(const http_head *head, const char *name)
+{
+    size_t n = strlen(name);
+    for (const struct evkeyval *kv = head->headers->tqh_first; kv; kv = kv->next.tqe_next) {
+        size_t i = 0;
+        while (i < n &&
+               ascii_lower((unsigned char)kv->key[i]) == ascii_lower((unsigned char)name[i]))
+            i++;
+        if (i == n && kv->key[n] == '\0')
+            return kv->value;
+    }
+    return NULL;
 }
 
 bool http_head_utf8(const http_head *head, http_verdict *v)

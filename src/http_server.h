@@ -21,10 +21,9 @@ struct evkeyvalq;
 
 typedef struct http_server_limits {
     size_t max_body;            /* bytes; a larger Content-Length is answered 413 unread,
-                                   a chunked body is cut at the cap (0: 1 MiB). That 413 is
-                                   evhttp's own (text/html, the handler never runs): to answer
-                                   a JSON 413, set this above the route's own cap and check
-                                   the length in the handler */
+                                   a chunked body once its chunks pass the cap (0: 1 MiB):
+                                   the front door's JSON too_large, told to the refusal
+                                   hook; the handler never runs */
     size_t max_headers;         /* bytes of all headers (0: 16 KiB) */
     int64_t read_timeout_ms;    /* a client idle longer than this is dropped (0: 10 s) */
     unsigned max_connections;   /* open connections beyond this are closed at accept
@@ -53,6 +52,11 @@ typedef struct http_verdict {
     char message[160];
     const char *extra_header; /* one "Name: value" line without CRLF, or NULL */
 } http_verdict;
+
+/* The value of a head's header called name (ASCII case ignored), or NULL: what
+ * evhttp_find_header answers, for a head check, without evhttp's per-character case
+ * folding (a lookup per request on the receiver's path; names compared by length first). */
+const char *http_head_header(const http_head *head, const char *name);
 
 /* The server's own check of a head (API token, route, size): returns true to read the body,
  * or false with *v filled. */
@@ -109,6 +113,24 @@ bool http_head_utf8(const http_head *head, http_verdict *v);
 
 /* Installs the server's head check (one per server made by http_server_listen). */
 void http_server_set_head_check(struct evhttp *http, http_head_fn fn, void *arg);
+
+/* Told of each refusal the front door makes on its own (framing 400, 408, 413, 431, 405 /
+ * 501 methods, 503 busy): v->code names it ("too_large"). A head check's own refusals are
+ * not reported: the check counts those itself. */
+typedef void (*http_refusal_fn)(void *arg, const http_verdict *v);
+void http_server_set_refusal_hook(struct evhttp *http, http_refusal_fn fn, void *arg);
+
+/* For a server with no counter of its own: registers the counter family name{reason=…}
+ * in registry, one per code the front door answers on its own (bad_request,
+ * request_timeout, too_large, headers_too_large, method_not_allowed, not_implemented,
+ * busy), and counts each such refusal there (the server's refusal hook). */
+struct metrics;
+void http_server_count_refusals(struct evhttp *http, struct metrics *registry, const char *name);
+
+/* The operator's front-door flags (cli.h), over limits: each flag given replaces its field
+ * (0 leaves it), and --max-buffered-body sets the process-wide budget. */
+struct cli_front_door;
+void http_server_apply_flags(http_server_limits *limits, const struct cli_front_door *flags);
 
 /* The process-wide budget of body bytes buffered before an answer (0: 32 MiB). A request
  * whose declared body would pass it is answered 503 with Retry-After before it is read. */

@@ -28,8 +28,20 @@ struct receive_api {
     db_worker *worker;
     receive_handler *receive_handler;
     metrics *metrics;
-    size_t in_flight; /* store jobs not yet answered */
+    size_t in_flight;         /* store jobs not yet answered */
+    const char *mount_prefix; /* requests under it go to mount_fn (the panel), or NULL */
+    receive_api_mount_fn mount_fn;
+    void *mount_arg;
 };
+
+/* A manual retry under way (receive_api_retry_webhook). */
+typedef struct receive_api_retry_op {
+    receive_api *a;
+    char *id; /* owned */
+    receive_store_retry_job job;
+    db_done_fn done;
+    void *arg;
+} receive_api_retry_op;
 
 /* One admin request waiting for the store; only the job matching the route is used. */
 typedef struct receive_api_query {
@@ -41,7 +53,6 @@ typedef struct receive_api_query {
     union {
         receive_store_list_job list;
         receive_store_get_job get;
-        receive_store_retry_job retry;
     } job;
 } receive_api_query;
 
@@ -108,7 +119,7 @@ static json_t *receive_api_run_json(const receive_store_run *r)
 
 /* Whether a lease still holds: set, not over, and not so far ahead that a clock set back
  * must have written it (claims and retry treat it as expired too). */
-static bool receive_api_holds(const receive_api *a, int64_t lease_until)
+bool receive_api_lease_holds(const receive_api *a, int64_t lease_until)
 {
     int64_t now = loop_now_ms();
     int64_t lease_ms = receive_handler_lease_ms(a->receive_handler);
@@ -148,14 +159,44 @@ static int receive_api_get_work(db *conn, void *arg)
 
 static int receive_api_retry_work(db *conn, void *arg)
 {
-    return receive_store_retry(conn, &((receive_api_query *)arg)->job.retry);
+    return receive_store_retry(conn, &((receive_api_retry_op *)arg)->job);
+}
+
+/* The retry's outcome: the handler is told there is work (one more pending when the
+ * webhook had finished), then the caller. */
+static void receive_api_retry_done(void *arg, int rc)
+{
+    receive_api_retry_op *op = arg;
+    if (rc == 0 && op->job.was_finished)
+        receive_handler_requeued(op->a->receive_handler);
+    else if (rc == 0)
+        receive_handler_kick(op->a->receive_handler);
+    op->done(op->arg, rc);
+    op->a->in_flight--;
+    free(op->id);
+    free(op);
+}
+
+void receive_api_retry_webhook(receive_api *a, const char *id, db_done_fn done, void *arg)
+{
+    receive_api_retry_op *op = xcalloc(1, sizeof *op);
+    op->a = a;
+    op->id = xstrdup(id);
+    op->job.id = op->id;
+    op->job.now = loop_now_ms();
+    op->job.lease_ms = receive_handler_lease_ms(a->receive_handler);
+    op->done = done;
+    op->arg = arg;
+    a->in_flight++;
+    db_worker_submit(a->worker, receive_api_retry_work, receive_api_retry_done, op);
 }
 
 static void receive_api_listed(void *arg, int rc)
 {
     receive_api_query *q = arg;
     for (size_t i = 0; rc == 0 && i < q->job.list.count; i++)
-        q->job.list.items[i].handling = receive_api_holds(q->a, q->job.list.items[i].lease_until);
+        q->job.list.items[i].handling =
+            receive_api_lease_holds(q->a, q->job.list.items[i].lease_until);
     if (rc == 0)
         http_reply_json(q->req, 200, receive_api_list_json(&q->job.list));
     else
@@ -168,7 +209,7 @@ static void receive_api_got(void *arg, int rc)
 {
     receive_api_query *q = arg;
     if (rc == 0) {
-        q->job.get.webhook.handling = receive_api_holds(q->a, q->job.get.webhook.lease_until);
+        q->job.get.webhook.handling = receive_api_lease_holds(q->a, q->job.get.webhook.lease_until);
         http_reply_json(q->req, 200, receive_api_get_json(&q->job.get));
     } else {
         api_reply_store_error(q->req, rc, "webhook", NULL);
@@ -181,10 +222,6 @@ static void receive_api_retried(void *arg, int rc)
 {
     receive_api_query *q = arg;
     if (rc == 0) {
-        if (q->job.retry.was_finished)
-            receive_handler_requeued(q->a->receive_handler);
-        else
-            receive_handler_kick(q->a->receive_handler);
         http_reply_json(q->req, 202, json_pack("{s:s,s:s}", "id", q->id, "status", "pending"));
     } else {
         api_reply_store_error(q->req, rc, "webhook", "the handler is running this webhook now");
@@ -238,10 +275,7 @@ static void receive_api_retry(receive_api *a, struct evhttp_request *req, const 
 {
     receive_api_query *q = receive_api_query_new(a, req);
     q->id = xstrdup(id);
-    q->job.retry.id = q->id;
-    q->job.retry.now = loop_now_ms();
-    q->job.retry.lease_ms = receive_handler_lease_ms(a->receive_handler);
-    db_worker_submit(a->worker, receive_api_retry_work, receive_api_retried, q);
+    receive_api_retry_webhook(a, id, receive_api_retried, q);
 }
 
 static void receive_api_metrics(receive_api *a, struct evhttp_request *req)
@@ -281,10 +315,24 @@ static void receive_api_route(receive_api *a, struct evhttp_request *req, char *
         http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
 }
 
+/* True when path is the mounted prefix or below it ("/admin", "/admin/…"). */
+static bool receive_api_mounted(const receive_api *a, const char *path)
+{
+    if (!a->mount_prefix)
+        return false;
+    size_t n = strlen(a->mount_prefix);
+    return strncmp(path, a->mount_prefix, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
 static void receive_api_request(struct evhttp_request *req, void *arg)
 {
     receive_api *a = arg;
     char *path = http_request_path(req);
+    if (receive_api_mounted(a, path)) {
+        a->mount_fn(a->mount_arg, req, path);
+        free(path);
+        return;
+    }
     char *seg[4] = {0};
     size_t n = http_path_split(path, seg, 4);
     free(path);
@@ -323,30 +371,40 @@ static bool receive_api_deny(http_verdict *v, int status, const char *code, cons
     return false;
 }
 
-/* The front door's check of an admin request's head: the Host names this API unless there
- * is a token (no DNS rebinding), no Origin of another site (no cross-site page), the token
- * when there is one (all but /healthz and /readyz), and UTF-8 text. */
+/* The front door's check of an admin request's head: the Host names it unless the token
+ * was given (no DNS rebinding), no Origin of another site (no cross-site page), the admin token on
+ * all but /healthz, /readyz and the mounted panel, and UTF-8 text. */
 static bool receive_api_head(void *arg, const http_head *head, http_verdict *v)
 {
     const receive_api *a = arg;
     const struct evkeyvalq *h = head->headers;
     const char *host = evhttp_find_header(h, "Host");
-    /* Without a token, the Host is what stops a DNS name rebound to 127.0.0.1; with one,
-     * a page cannot call anyway, and the operator may name the host as they like. */
-    if (!a->access.has_token && (!host || !receive_api_host_ok(a, host)))
+    /* Unless the operator gave the token (and so may name the host as they like). */
+    if (a->access.check_host && (!host || !receive_api_host_ok(a, host)))
         return receive_api_deny(v, 403, "forbidden_host",
                                 "the Host header does not name this admin API");
     const char *origin = evhttp_find_header(h, "Origin");
     const char *scheme_end = origin ? strstr(origin, "://") : NULL;
-    if (origin && (!scheme_end || !receive_api_host_ok(a, scheme_end + 3)))
+    /* Same origin: the page was served by this listener under the name the request uses
+     * (the panel's own forms, also off loopback). */
+    bool same_origin = scheme_end && host && strcasecmp(scheme_end + 3, host) == 0;
+    if (origin && !same_origin && (!scheme_end || !receive_api_host_ok(a, scheme_end + 3)))
         return receive_api_deny(v, 403, "forbidden_origin",
                                 "requests from another site's pages are refused");
+    /* The mounted panel signs its users in with the token and keeps them by a session. */
+    bool panel = receive_api_mounted(a, head->path);
+    bool open_route =
+        strcmp(head->path, "/healthz") == 0 || strcmp(head->path, "/readyz") == 0 || panel;
+    /* A link to the panel followed from another site may open it: a GET that navigates
+     * changes nothing, and the SameSite=Strict session cookie does not come along. */
+    const char *mode = evhttp_find_header(h, "Sec-Fetch-Mode");
+    bool navigation =
+        panel && strcmp(head->method, "GET") == 0 && mode && strcmp(mode, "navigate") == 0;
     const char *site = evhttp_find_header(h, "Sec-Fetch-Site");
-    if (site && strcmp(site, "cross-site") == 0)
+    if (site && strcmp(site, "cross-site") == 0 && !navigation)
         return receive_api_deny(v, 403, "forbidden_origin",
                                 "requests from another site's pages are refused");
-    bool open_route = strcmp(head->path, "/healthz") == 0 || strcmp(head->path, "/readyz") == 0;
-    if (a->access.has_token && !open_route &&
+    if (!open_route &&
         !api_bearer_matches(evhttp_find_header(h, "Authorization"), a->access.token_digest))
         return receive_api_deny(v, 401, "unauthorized",
                                 "a valid Authorization: Bearer <admin token> header is required");
@@ -366,6 +424,13 @@ receive_api *receive_api_new(struct evhttp *http, db_worker *worker, receive_han
     a->metrics = m;
     evhttp_set_gencb(http, receive_api_request, a);
     return a;
+}
+
+void receive_api_mount(receive_api *a, const char *prefix, receive_api_mount_fn fn, void *arg)
+{
+    a->mount_prefix = prefix;
+    a->mount_fn = fn;
+    a->mount_arg = arg;
 }
 
 size_t receive_api_in_flight(const receive_api *a)

@@ -52,6 +52,10 @@ enum receive_ingest_reason {
     REJECT_BUSY,
     REJECT_FULL,
     REJECT_STORE,
+    REJECT_BAD_REQUEST, /* the front door's own refusals (http_server.h), from here on */
+    REJECT_TIMEOUT,
+    REJECT_HEAD_TOO_LARGE,
+    REJECT_NOT_IMPLEMENTED,
     REJECT_COUNT
 };
 
@@ -70,6 +74,10 @@ static const char *const receive_ingest_reason_names[REJECT_COUNT] = {
     "busy",
     "store_full",
     "store_unavailable",
+    "bad_request",
+    "request_timeout",
+    "headers_too_large",
+    "not_implemented",
 };
 
 struct receive_ingest {
@@ -413,12 +421,22 @@ static bool receive_ingest_head(void *arg, const http_head *head, http_verdict *
         return receive_ingest_refuse(r, v, REJECT_TOO_LARGE, 413, "body larger than --max-body",
                                      NULL);
     const char *sig = receive_provider_signature_header(r->options.provider);
-    if (sig && !evhttp_find_header(head->headers, sig)) {
+    if (sig && !http_head_header(head, sig)) {
         char message[128];
         snprintf(message, sizeof message, "the %s header is missing", sig);
         return receive_ingest_refuse(r, v, REJECT_MISSING_HEADER, 400, message, NULL);
     }
     return true;
+}
+
+/* The front door refused a request on its own (framing, deadline, a chunked body over
+ * --max-body, the body budget …): counted under the reason its code names. */
+static void receive_ingest_front_door(void *arg, const http_verdict *v)
+{
+    receive_ingest *r = arg;
+    for (size_t i = 0; i < REJECT_COUNT; i++)
+        if (strcmp(v->code, receive_ingest_reason_names[i]) == 0)
+            metric_add(r->rejected[i], 1);
 }
 
 receive_ingest *receive_ingest_new(struct evhttp *http, db_worker *worker, receive_handler *h,
@@ -450,6 +468,7 @@ receive_ingest *receive_ingest_new(struct evhttp *http, db_worker *worker, recei
                      REJECT_COUNT, "Requests refused, by reason", r->rejected);
     evhttp_set_gencb(http, receive_ingest_request, r);
     http_server_set_head_check(http, receive_ingest_head, r);
+    http_server_set_refusal_hook(http, receive_ingest_front_door, r);
     return r;
 }
 

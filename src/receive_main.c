@@ -1,11 +1,12 @@
 /*
  * receive_main.c — `hookd receive`: the receiver's flags, then its wiring, one step per
- * function: the store (receive_store), the public endpoint (receive_ingest), the handler
- * pool (receive_handler), the admin API (receive_api), the retention purge, and an orderly
- * stop on SIGTERM/SIGINT (stop listening, let saves and handler runs finish and be recorded,
- * then close the store). The flags are read by cli.c from the table below. The sender's twin
- * is serve_main.c.
+ * function: the store (receive_store), the admin token (admin_token), the public endpoint
+ * (receive_ingest), the handler pool (receive_handler), the admin API (receive_api) and its
+ * panel (receive_panel), the retention purge, and an orderly stop on SIGTERM/SIGINT (stop
+ * listening, let saves and handler runs finish and be recorded, then close the store). The
+ * flags are read by cli.c from the table below. The sender's twin is serve_main.c.
  */
+#include "admin_token.h"
 #include "cli.h"
 #include "db.h"
 #include "hookd.h"
@@ -16,6 +17,7 @@
 #include "receive_api.h"
 #include "receive_handler.h"
 #include "receive_ingest.h"
+#include "receive_panel.h"
 #include "receive_provider.h"
 #include "receive_store.h"
 #include "sd_notify.h"
@@ -31,8 +33,6 @@
 #include <unistd.h>
 
 #define RECEIVE_MAX_SECRETS CLI_STRINGS_MAX /* --secret flags, HOOKD_SECRET included */
-/* How often the retention purge runs at most. */
-#define RECEIVE_PURGE_EVERY_MS (60 * 60 * 1000)
 #define RECEIVE_LEASE_MARGIN_MS (10 * 1000) /* default --lease: --handler-timeout + this */
 /* Default --workers with --forward: an HTTP service serves tens of requests at once; each
  * worker is one keep-alive connection of the pool. */
@@ -64,7 +64,8 @@ typedef struct receive_config {
     const char *admin_listen;
     const char *admin_token; /* --admin-token or HOOKD_ADMIN_TOKEN, or NULL */
     int64_t retention_ms;
-    int64_t lease_ms; /* 0: handler timeout + RECEIVE_LEASE_MARGIN_MS */
+    int64_t lease_ms;          /* 0: handler timeout + RECEIVE_LEASE_MARGIN_MS */
+    cli_front_door front_door; /* --max-connections, --header-timeout, … */
 } receive_config;
 
 static const receive_config receive_config_defaults = {
@@ -220,15 +221,18 @@ static const cli_option receive_options[] = {
      .kind = CLI_STRING,
      .offset = AT(admin_listen),
      .arg = "H:P",
-     .help = "admin API (default 127.0.0.1:9091); an address other than\n"
-             "loopback needs --admin-token (or keep it on loopback behind a\n"
-             "TLS-terminating proxy)"},
+     .help = "admin API, and the admin panel at /admin (default\n"
+             "127.0.0.1:9091); an address other than loopback needs\n"
+             "--admin-token (or keep it on loopback behind a TLS-terminating\n"
+             "proxy)"},
     {.name = "admin-token",
      .kind = CLI_STRING,
      .offset = AT(admin_token),
      .arg = "TOKEN",
      .help = "bearer token every admin call but /healthz and /readyz must\n"
-             "carry (or env HOOKD_ADMIN_TOKEN); never passed to --exec",
+             "carry, and the admin panel's sign-in (or env HOOKD_ADMIN_TOKEN);\n"
+             "without one, a token is generated at first start, printed\n"
+             "once, and only its SHA-256 is stored; never passed to --exec",
      .env = "HOOKD_ADMIN_TOKEN"},
     {.name = "retention",
      .kind = CLI_DURATION,
@@ -255,7 +259,8 @@ static const cli_command receive_command = {
                 "[--max-body 1MiB] [--workers N] [--handler-timeout 30s]\n"
                 "[--max-attempts 5] [--retry-delays 10s,1m,10m,1h]\n"
                 "[--max-pending N] [--min-free-disk 256MiB]\n"
-                "[--admin-listen 127.0.0.1:9091] [--retention 7d] [--lease DURATION]",
+                "[--admin-listen 127.0.0.1:9091] [--admin-token T] [--retention 7d]\n"
+                "[--lease DURATION]",
     .summary =
         "Receives webhooks (MeetBit's, or Standard Webhooks', GitHub's, Stripe's with\n"
         "--provider): checks the timestamp and signature, saves each webhook durably before\n"
@@ -263,10 +268,10 @@ static const cli_command receive_command = {
     CLI_OPTIONS(receive_options),
     .footer =
         "Durations take ms, s, m, h, d suffixes (a bare number is seconds).\n" CLI_LOG_LEVEL_HELP,
+    CLI_FRONT_DOOR(receive_config, front_door),
 };
 
-/* The running receiver, in the order it is set up, for the steps, the stop sequence and
- * the purge timer. */
+/* The running receiver, in the order it is set up, for the steps and the stop sequence. */
 typedef struct receive_state {
     const receive_config *config;
     hookd_secret secrets[RECEIVE_MAX_SECRETS];
@@ -277,19 +282,18 @@ typedef struct receive_state {
     int public_port;
     struct evhttp *admin_http;
     int admin_port;
-    char owner[512]; /* this process's name in the leases it takes */
-    int64_t pending; /* webhooks pending at start */
+    unsigned char admin_digest[32]; /* SHA-256 of the admin token */
+    char owner[512];                /* this process's name in the leases it takes */
+    int64_t pending;                /* webhooks pending at start */
     db_worker *worker;
     metrics *metrics;
     receive_handler *receive_handler;
     receive_ingest *receive_ingest;
     receive_api *receive_api;
+    receive_panel *receive_panel;
     db_listener *listener; /* PostgreSQL notifications of accepts, or NULL */
-    struct event *purge_timer;
+    retention *retention;  /* --retention's purge (retention.h) */
     struct event *drain_timer;
-    int64_t retention_ms;
-    bool purging;
-    receive_store_purge_job purge;
 } receive_state;
 
 /* --workers when not given: sized for what the handler is (see the constants). */
@@ -340,40 +344,6 @@ static int receive_check(receive_config *c)
     return CLI_CONTINUE;
 }
 
-/* ---- retention ---- */
-
-static void receive_purge_tick(evutil_socket_t fd, short what, void *arg);
-
-/* Store-thread work: the purge held in the receive_state. */
-static int receive_purge_work(db *conn, void *arg)
-{
-    receive_state *st = arg;
-    return receive_store_purge(conn, &st->purge);
-}
-
-static void receive_purged(void *arg, int rc)
-{
-    receive_state *st = arg;
-    st->purging = false;
-    if (rc != 0)
-        log_warn("receive", "retention purge failed: %s", hookd_strerror(rc));
-    else if (st->purge.deleted > 0)
-        log_info("receive", "retention: deleted %lld finished webhooks",
-                 (long long)st->purge.deleted);
-}
-
-static void receive_purge_tick(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    receive_state *st = arg;
-    if (st->purging)
-        return;
-    st->purging = true;
-    st->purge = (receive_store_purge_job){.before = loop_now_ms() - st->retention_ms};
-    db_worker_submit(st->worker, receive_purge_work, receive_purged, st);
-}
-
 /* ---- stopping ---- */
 
 /* Bound sockets of one evhttp, collected so they can be removed outside the iteration. */
@@ -403,8 +373,9 @@ static void receive_drain(evutil_socket_t fd, short what, void *arg)
     (void)what;
     receive_state *st = arg;
     if (receive_ingest_in_flight(st->receive_ingest) > 0 ||
-        receive_api_in_flight(st->receive_api) > 0 || !receive_handler_idle(st->receive_handler) ||
-        st->purging)
+        receive_api_in_flight(st->receive_api) > 0 ||
+        receive_panel_in_flight(st->receive_panel) > 0 ||
+        !receive_handler_idle(st->receive_handler))
         return;
     loop_timer_stop(st->drain_timer);
     loop_exit(st->base, 0);
@@ -420,7 +391,8 @@ static void receive_on_stop(void *arg)
     db_listener_close(st->listener);
     st->listener = NULL;
     receive_handler_stop(st->receive_handler);
-    loop_timer_stop(st->purge_timer);
+    retention_stop(st->retention);
+    st->retention = NULL;
     loop_timer_add(st->drain_timer, 20);
 }
 
@@ -469,12 +441,34 @@ static int receive_open_store(receive_state *st)
     return 0;
 }
 
+/* The admin token's digest: of --admin-token, or of the token stored (generated and printed
+ * once at first start). The token itself is never logged. */
+static int receive_token(receive_state *st)
+{
+    const char *token = st->config->admin_token;
+    if (token) {
+        SHA256((const unsigned char *)token, strlen(token), st->admin_digest);
+        return 0;
+    }
+    char generated[ADMIN_TOKEN_GENERATED_MAX];
+    bool was_generated = false;
+    if (receive_store_admin_token(st->conn, st->admin_digest, generated, sizeof generated,
+                                  &was_generated) != 0) {
+        fprintf(stderr, "hookd receive: cannot read or store the admin token: %s\n",
+                db_errmsg(st->conn));
+        return -1;
+    }
+    return admin_token_announce("receive", "--admin-token or HOOKD_ADMIN_TOKEN", generated,
+                                sizeof generated, was_generated);
+}
+
 /* The public endpoint and the admin API's socket. */
 static int receive_listen(receive_state *st)
 {
     const receive_config *c = st->config;
     char err[512];
     http_server_limits public_limits = {.max_body = (size_t)c->max_body};
+    http_server_apply_flags(&public_limits, &c->front_door);
     st->public_http =
         http_server_listen(st->base, c->listen, &public_limits, &st->public_port, err, sizeof err);
     if (!st->public_http) {
@@ -485,7 +479,9 @@ static int receive_listen(receive_state *st)
      * is still sending, sees the 413 rather than a reset connection. */
     if (evhttp_set_flags(st->public_http, EVHTTP_SERVER_LINGERING_CLOSE) != 0)
         log_warn("receive", "no lingering close: a body over --max-body may see a reset");
-    http_server_limits admin_limits = {.max_body = 64 * 1024, .max_connections = 256};
+    http_server_limits admin_limits = {.max_body = 64 * 1024};
+    http_server_apply_flags(&admin_limits, &c->front_door);
+    admin_limits.max_connections = 256; /* --max-connections is the public endpoint's */
     st->admin_http = http_server_listen(st->base, c->admin_listen, &admin_limits, &st->admin_port,
                                         err, sizeof err);
     if (!st->admin_http) {
@@ -539,7 +535,8 @@ static int receive_start_handler(receive_state *st)
     return 0;
 }
 
-/* The public endpoint's checks, the admin API and PostgreSQL's notifications. */
+/* The public endpoint's checks, the admin API with its panel, and PostgreSQL's
+ * notifications. */
 static void receive_start_endpoints(receive_state *st)
 {
     const receive_config *c = st->config;
@@ -556,17 +553,19 @@ static void receive_start_endpoints(receive_state *st)
                                  .min_free_disk = c->min_free_disk};
     st->receive_ingest =
         receive_ingest_new(st->public_http, st->worker, st->receive_handler, st->metrics, &ro);
-    receive_api_access access = {.has_token = c->admin_token != NULL};
+    /* With the token hookd generated, the Host must name the (loopback) listener; an
+     * operator who gives --admin-token may name it as they like (a proxy passing its own). */
+    receive_api_access access = {.check_host = c->admin_token == NULL};
+    memcpy(access.token_digest, st->admin_digest, sizeof access.token_digest);
     char admin_host[256];
     snprintf(admin_host, sizeof admin_host, "%s", c->admin_listen);
     char *colon = strrchr(admin_host, ':');
     if (colon)
         *colon = '\0'; /* "[::1]:9091" → "[::1]", ":9091" → "" */
     access.listen_host = admin_host[0] ? admin_host : "0.0.0.0";
-    if (c->admin_token)
-        SHA256((const unsigned char *)c->admin_token, strlen(c->admin_token), access.token_digest);
     st->receive_api =
         receive_api_new(st->admin_http, st->worker, st->receive_handler, st->metrics, &access);
+    st->receive_panel = receive_panel_new(st->receive_api, st->worker, st->admin_digest);
     if (st->postgres && db_listener_open(st->base, c->db_url, RECEIVE_STORE_NOTIFY_CHANNEL,
                                          receive_notified, st->receive_handler, &st->listener) != 0)
         log_warn("receive", "cannot listen for notifications; polling for work instead");
@@ -575,13 +574,13 @@ static void receive_start_endpoints(receive_state *st)
 /* The retention purge (now, then every hour at most) and the stop sequence. */
 static void receive_timers(receive_state *st)
 {
-    int64_t every =
-        st->retention_ms < RECEIVE_PURGE_EVERY_MS ? st->retention_ms : RECEIVE_PURGE_EVERY_MS;
-    st->purge_timer = loop_timer_new(st->base, true, receive_purge_tick, st);
-    loop_timer_add(st->purge_timer, every);
+    st->retention = retention_start(st->base, st->worker,
+                                    &(retention_options){.name = "receive",
+                                                         .what = "finished webhooks",
+                                                         .keep_ms = st->config->retention_ms,
+                                                         .work = receive_store_purge});
     st->drain_timer = loop_timer_new(st->base, true, receive_drain, st);
     loop_on_stop(st->base, receive_on_stop, st);
-    receive_purge_tick(-1, 0, st);
 }
 
 static int receive_run(receive_state *st)
@@ -592,6 +591,9 @@ static int receive_run(receive_state *st)
              "%lld pending, handler: %s",
              c->listen, c->path, st->public_port, c->provider, c->admin_listen, st->admin_port,
              (long long)st->pending, c->exec_command ? "exec" : "forward");
+    const char *colon = strrchr(c->admin_listen, ':');
+    log_info("receive", "admin panel: http://%.*s:%d/admin (sign in with the admin token)",
+             colon ? (int)(colon - c->admin_listen) : 0, c->admin_listen, st->admin_port);
     sd_notify_send("READY=1"); /* the sockets listen: systemd may start what needs us */
     if (event_base_dispatch(st->base) != 0) {
         log_error("receive", "the event loop failed");
@@ -605,16 +607,16 @@ static int receive_run(receive_state *st)
 static void receive_free(receive_state *st)
 {
     db_listener_close(st->listener);
+    retention_stop(st->retention);
     if (st->worker) {
         if (st->receive_handler)
             receive_handler_stop(st->receive_handler);
         db_worker_stop(st->worker);
     }
+    receive_panel_free(st->receive_panel);
     receive_api_free(st->receive_api);
     receive_ingest_free(st->receive_ingest);
     receive_handler_free(st->receive_handler);
-    if (st->purge_timer)
-        event_free(st->purge_timer);
     if (st->drain_timer)
         event_free(st->drain_timer);
     if (st->public_http)
@@ -638,11 +640,11 @@ int cmd_receive(int argc, char **argv)
     if (rc != CLI_CONTINUE)
         return rc;
     receive_tune_malloc();
-    receive_state st = {.config = &c, .retention_ms = c.retention_ms};
+    receive_state st = {.config = &c};
     st.base = loop_new();
     int status = 1;
-    if (receive_open_store(&st) == 0 && receive_listen(&st) == 0 && receive_take_back(&st) == 0 &&
-        receive_start_handler(&st) == 0) {
+    if (receive_open_store(&st) == 0 && receive_token(&st) == 0 && receive_listen(&st) == 0 &&
+        receive_take_back(&st) == 0 && receive_start_handler(&st) == 0) {
         receive_start_endpoints(&st);
         receive_timers(&st);
         status = receive_run(&st);

@@ -12,6 +12,7 @@
 #include "receive_store.h"
 #include "mem.h"
 
+#include "admin_token.h"
 #include "hookd.h"
 
 #include <stdio.h>
@@ -47,12 +48,22 @@ static const char *const receive_store_migrations[] = {
     " PRIMARY KEY (webhook_id, n));",
     /* 2: the tail of an --exec handler's stdout and stderr (issue 12) */
     "ALTER TABLE receive_runs ADD COLUMN output TEXT;",
+    /* 3: the admin token's SHA-256 when none is given (admin_token.h; issue 11) */
+    "CREATE TABLE IF NOT EXISTS receive_settings ("
+    " name TEXT PRIMARY KEY,"
+    " value TEXT NOT NULL);",
 };
 
 int receive_store_migrate(db *conn)
 {
     return db_migrate(conn, "receive", receive_store_migrations,
                       sizeof receive_store_migrations / sizeof receive_store_migrations[0]);
+}
+
+int receive_store_admin_token(db *conn, unsigned char digest[32], char *generated, size_t genlen,
+                              bool *was_generated)
+{
+    return admin_token_load(conn, "receive_settings", digest, generated, genlen, was_generated);
 }
 
 /* Rows per multi-row INSERT at most (8 parameters each: far below both backends' caps). */
@@ -292,27 +303,31 @@ static void receive_store_webhook_clear(receive_store_webhook *w)
 int receive_store_list(db *conn, void *arg)
 {
     receive_store_list_job *job = arg;
-    static const char *const sqls[4] = {
-        "SELECT " RECEIVE_STORE_COLUMNS " FROM receive_webhooks"
-        " ORDER BY received_at, id LIMIT $1",
-        "SELECT " RECEIVE_STORE_COLUMNS " FROM receive_webhooks WHERE status = $1"
-        " ORDER BY received_at, id LIMIT $2",
-        "SELECT " RECEIVE_STORE_COLUMNS " FROM receive_webhooks"
-        " WHERE (received_at, id) > (SELECT received_at, id FROM receive_webhooks WHERE id = $1)"
-        " ORDER BY received_at, id LIMIT $2",
-        "SELECT " RECEIVE_STORE_COLUMNS " FROM receive_webhooks WHERE status = $1"
-        " AND (received_at, id) > (SELECT received_at, id FROM receive_webhooks WHERE id = $2)"
-        " ORDER BY received_at, id LIMIT $3",
-    };
+    /* Oldest first (the admin API) or newest first (the panel); either way the cursor is the
+     * last id shown, and the next page holds what comes after it in that order. */
+    const char *order = job->newest_first ? "DESC" : "ASC";
     db_param p[3];
     size_t n = 0;
-    if (job->status)
+    char where[192] = "";
+    if (job->status) {
         p[n++] = DB_S(job->status);
-    if (job->after)
+        snprintf(where, sizeof where, " WHERE status = $1");
+    }
+    if (job->after) {
         p[n++] = DB_S(job->after);
+        size_t used = strlen(where);
+        snprintf(where + used, sizeof where - used,
+                 "%s (received_at, id) %s (SELECT received_at, id FROM receive_webhooks"
+                 " WHERE id = $%zu)",
+                 n > 1 ? " AND" : " WHERE", job->newest_first ? "<" : ">", n);
+    }
     /* One more than asked: whether there is a next page. */
     p[n++] = DB_I(job->limit + 1);
-    const char *sql = sqls[(job->status ? 1 : 0) + (job->after ? 2 : 0)];
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT " RECEIVE_STORE_COLUMNS " FROM receive_webhooks%s"
+             " ORDER BY received_at %s, id %s LIMIT $%zu",
+             where, order, order, n);
     db_rows *rows = NULL;
     int rc = db_query(conn, sql, p, n, &rows, NULL);
     if (rc != 0)
@@ -430,6 +445,30 @@ int receive_store_retry(db *conn, void *arg)
     return found ? HOOKD_ECONFLICT : HOOKD_ENOTFOUND;
 }
 
+int receive_store_count_by_status(db *conn, void *arg)
+{
+    receive_store_status_count_job *job = arg;
+    db_rows *rows = NULL;
+    int rc = db_query(conn, "SELECT status, COUNT(*) FROM receive_webhooks GROUP BY status", NULL,
+                      0, &rows, NULL);
+    if (rc != 0)
+        return rc;
+    *job = (receive_store_status_count_job){0};
+    while (db_rows_next(rows)) {
+        size_t len = 0;
+        const char *status = db_rows_text(rows, 0, &len);
+        int64_t count = db_rows_int(rows, 1);
+        if (len == 7 && memcmp(status, "pending", 7) == 0)
+            job->pending = count;
+        else if (len == 4 && memcmp(status, "done", 4) == 0)
+            job->done = count;
+        else if (len == 6 && memcmp(status, "failed", 6) == 0)
+            job->failed = count;
+    }
+    db_rows_free(rows);
+    return 0;
+}
+
 int receive_store_count_pending(db *conn, void *arg)
 {
     receive_store_count_job *job = arg;
@@ -443,19 +482,14 @@ int receive_store_count_pending(db *conn, void *arg)
     return 0;
 }
 
-int receive_store_purge(db *conn, void *arg)
+int receive_store_purge(db *conn, retention_batch *batch)
 {
-    receive_store_purge_job *job = arg;
-    static const char runs[] =
-        "DELETE FROM receive_runs WHERE webhook_id IN (SELECT id FROM receive_webhooks"
-        " WHERE status IN ('done', 'failed') AND updated_at < $1)";
-    static const char hooks[] =
-        "DELETE FROM receive_webhooks WHERE status IN ('done', 'failed') AND updated_at < $1";
-    db_param p[] = {DB_I(job->before)};
-    int rc = db_query(conn, runs, p, 1, NULL, NULL);
-    if (rc != 0)
-        return rc;
-    return db_query(conn, hooks, p, 1, NULL, &job->deleted);
+    static const char *const deletes[] = {"DELETE FROM receive_runs WHERE webhook_id IN ",
+                                          "DELETE FROM receive_webhooks WHERE id IN "};
+    return retention_purge_ids(conn, batch,
+                               "SELECT id FROM receive_webhooks WHERE status IN ('done', "
+                               "'failed') AND updated_at < $1 ORDER BY received_at, id LIMIT $2",
+                               deletes, 2);
 }
 
 /* Gives leases back (release at start and stop, unclaim of unstarted runs): the row is

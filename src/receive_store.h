@@ -1,15 +1,17 @@
 /*
  * receive_store.h — the receiver's store: every accepted webhook, its handling state and the
- * runs of the owner's handler, in tables prefixed `receive_` (so `serve` and `receive` can
- * share a database). All of the receiver's SQL lives in receive_store.c. Its twin on the
- * sender's side is serve_store.h; both are written on db.h and read rows with its helpers.
+ * runs of the owner's handler, and the admin token's digest (receive_settings), in tables
+ * prefixed `receive_` (so `serve` and `receive` can share a database). All of the receiver's SQL
+ * lives in receive_store.c. Its twin on the sender's side is serve_store.h; both are written on
+ * db.h and read rows with its helpers.
  *
  * A webhook is `pending` (waiting for, or being handled by, the handler), `done` or `failed`.
  * A pending webhook is handed to the handler under a lease (an expiry time, a random token
  * and the owner's name): only the holder of the lease may record the run's outcome, and a
  * lease that is not renewed expires, so a crashed process's work is taken up again.
  *
- * Every receive_store_* function but receive_store_migrate (and the *_clear ones) has the
+ * Every receive_store_* function but the startup ones (receive_store_migrate,
+ * receive_store_admin_token) and the *_clear ones has the
  * db_work_fn shape: it takes a connection and one of the *_job structs below, runs on the store
  * thread inside the batch's transaction, fills the job's outputs and returns 0 or a negative
  * HOOKD_E* code. Inputs the job points at must stay valid until the job's done callback runs.
@@ -20,6 +22,7 @@
 
 #include "db.h"
 #include "engine.h"
+#include "retention.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -31,6 +34,12 @@
 
 /* Creates or migrates the receiver's tables (component "receive"). 0 or HOOKD_ESTORE. */
 int receive_store_migrate(db *conn);
+
+/* At start, before the store thread runs: the admin token's SHA-256 from receive_settings,
+ * or a token generated now (into generated, genlen ≥ 80 bytes, to be printed once) whose
+ * digest alone is stored (admin_token_load). 0 or a HOOKD_E* code. */
+int receive_store_admin_token(db *conn, unsigned char digest[32], char *generated, size_t genlen,
+                              bool *was_generated);
 
 /* Saves an accepted webhook as pending, due at once. */
 typedef struct receive_store_insert_job {
@@ -143,11 +152,12 @@ typedef struct receive_store_run {
     char *output;        /* --exec: the tail of its stdout+stderr, or NULL; owned */
 } receive_store_run;
 
-/* A page of webhooks in the order they were received. */
+/* A page of webhooks in the order they were received (or its reverse). */
 typedef struct receive_store_list_job {
     const char *status;           /* "pending", "done", "failed", or NULL for all */
     int64_t limit;                /* 1..1000 */
     const char *after;            /* the cursor: the last id of the previous page, or NULL */
+    bool newest_first;            /* newest first (the panel) rather than oldest first */
     receive_store_webhook *items; /* out: count of them (without body) */
     size_t count;
     char *next; /* out: the next page's cursor, NULL on the last page */
@@ -191,14 +201,17 @@ typedef struct receive_store_count_job {
 /* arg: receive_store_count_job. */
 int receive_store_count_pending(db *conn, void *arg);
 
-/* Deletes done and failed webhooks (and their runs) last changed before a time. */
-typedef struct receive_store_purge_job {
-    int64_t before;  /* unix ms */
-    int64_t deleted; /* out: webhooks deleted */
-} receive_store_purge_job;
+/* Counts webhooks by status (the panel's inbox tabs). */
+typedef struct receive_store_status_count_job {
+    int64_t pending, done, failed; /* out */
+} receive_store_status_count_job;
 
-/* arg: receive_store_purge_job. */
-int receive_store_purge(db *conn, void *arg);
+/* arg: receive_store_status_count_job. */
+int receive_store_count_by_status(db *conn, void *arg);
+
+/* retention_batch_fn (retention.h): deletes at most batch->limit done and failed webhooks
+ * (and their runs) last changed before batch->before, oldest received first. */
+int receive_store_purge(db *conn, retention_batch *batch);
 
 /* Frees the leases whose owner starts with prefix (an exact prefix, not LIKE): the work
  * engine's release — "<node-id>/" at start, once this process holds the node's listening

@@ -18,9 +18,12 @@
 #include "openapi.h"
 #include "serve_access.h"
 #include "serve_api_json.h"
+#include "serve_ops.h"
+#include "serve_panel.h"
 #include "serve_store.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
@@ -66,6 +69,7 @@ struct serve_api {
      * (at index ACCOUNT_SERIES_MAX) summing the rest, so the label count stays bounded */
     account_series accounts[ACCOUNT_SERIES_MAX + 1];
     size_t account_count;
+    serve_panel *panel; /* the admin panel under /admin (serve_panel.h) */
 };
 
 typedef struct action action;
@@ -252,6 +256,7 @@ static serve_store_request *request_new(const caller *who)
     free(sr->account);
     sr->account = xstrdup(who->account);
     sr->scoped = !who->every_account;
+    sr->caller_perms = who->permissions;
     return sr;
 }
 
@@ -283,11 +288,26 @@ static json_t *body_object(struct evhttp_request *req)
     return v;
 }
 
-static bool event_type_known(const serve_api *a, const char *type)
+/* Fills *pb: the field checks below are shared with the admin panel, which shows the
+ * message next to the field instead of answering JSON. */
+static void problem(serve_api_problem *pb, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void problem(serve_api_problem *pb, int status, const char *code, const char *fmt, ...)
+{
+    pb->status = status;
+    snprintf(pb->code, sizeof pb->code, "%s", code);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(pb->message, sizeof pb->message, fmt, ap);
+    va_end(ap);
+}
+
+/* A type a destination may subscribe to: the catalog's, or an operational one. */
+static bool event_type_known(const serve_api_options *opt, const char *type)
 {
     char why[128];
-    return hookd_catalog_validate(a->opt.catalog, type, "{}", 2, why, sizeof why) !=
-           HOOKD_EEVENTTYPE;
+    return serve_ops_type(type) ||
+           hookd_catalog_validate(opt->catalog, type, "{}", 2, why, sizeof why) != HOOKD_EEVENTTYPE;
 }
 
 /* A JSON string of 1 to max bytes without NUL. */
@@ -299,17 +319,16 @@ static bool short_string(const json_t *v, size_t max)
 
 /*
  * Each field check below looks at one member v of a destination body (NULL when absent),
- * copies it into sr when valid (marking sr->fields), and answers 422 and returns false
- * otherwise. `required` is set on create.
+ * copies it into sr when valid (marking sr->fields), and fills *pb (a 422) and returns
+ * false otherwise. `required` is set on create.
  */
-static bool field_name(struct evhttp_request *req, const json_t *v, bool required,
+static bool field_name(serve_api_problem *pb, const json_t *v, bool required,
                        serve_store_request *sr)
 {
     if (!v && !required)
         return true;
     if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > MAX_NAME) {
-        http_reply_error(req, 422, "invalid_name", "name is required: a string of 1 to %d bytes",
-                         MAX_NAME);
+        problem(pb, 422, "invalid_name", "name is required: a string of 1 to %d bytes", MAX_NAME);
         return false;
     }
     sr->name = xstrdup(json_string_value(v));
@@ -317,14 +336,13 @@ static bool field_name(struct evhttp_request *req, const json_t *v, bool require
     return true;
 }
 
-static bool field_url(serve_api *a, struct evhttp_request *req, const json_t *v, bool required,
-                      serve_store_request *sr)
+static bool field_url(const serve_api_options *opt, serve_api_problem *pb, const json_t *v,
+                      bool required, serve_store_request *sr)
 {
     if (!v && !required)
         return true;
     if (!short_string(v, MAX_URL)) {
-        http_reply_error(req, 422, "invalid_url", "url is required: a string of 1 to %d bytes",
-                         MAX_URL);
+        problem(pb, 422, "invalid_url", "url is required: a string of 1 to %d bytes", MAX_URL);
         return false;
     }
     /* userinfo (https://user:pass@host/) would be stored and shown back by GET: refused,
@@ -334,14 +352,13 @@ static bool field_url(serve_api *a, struct evhttp_request *req, const json_t *v,
     authority = authority ? authority + 3 : url;
     size_t alen = strcspn(authority, "/?#");
     if (memchr(authority, '@', alen)) {
-        http_reply_error(req, 422, "invalid_url",
-                         "url refused: credentials in the URL (user@host); use a header");
+        problem(pb, 422, "invalid_url",
+                "url refused: credentials in the URL (user@host); use a header");
         return false;
     }
     char why[256] = "";
-    if (http_client_check_url(a->opt.url_policy, url, why, sizeof why) != 0) {
-        http_reply_error(req, 422, "invalid_url", "url refused: %s",
-                         why[0] ? why : "not an allowed URL");
+    if (http_client_check_url(opt->url_policy, url, why, sizeof why) != 0) {
+        problem(pb, 422, "invalid_url", "url refused: %s", why[0] ? why : "not an allowed URL");
         return false;
     }
     sr->url = xstrdup(json_string_value(v));
@@ -349,25 +366,25 @@ static bool field_url(serve_api *a, struct evhttp_request *req, const json_t *v,
     return true;
 }
 
-static bool field_events(serve_api *a, struct evhttp_request *req, const json_t *v, bool required,
-                         serve_store_request *sr)
+static bool field_events(const serve_api_options *opt, serve_api_problem *pb, const json_t *v,
+                         bool required, serve_store_request *sr)
 {
     if (!v && !required)
         return true;
     if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > MAX_EVENT_TYPES) {
-        http_reply_error(req, 422, "invalid_events",
-                         "events is required: an array of 1 to %d event types", MAX_EVENT_TYPES);
+        problem(pb, 422, "invalid_events", "events is required: an array of 1 to %d event types",
+                MAX_EVENT_TYPES);
         return false;
     }
     for (size_t i = 0; i < json_array_size(v); i++) {
         const json_t *t = json_array_get(v, i);
         if (!json_is_string(t)) {
-            http_reply_error(req, 422, "invalid_events", "events[%zu] is not a string", i);
+            problem(pb, 422, "invalid_events", "events[%zu] is not a string", i);
             return false;
         }
-        if (!event_type_known(a, json_string_value(t))) {
-            http_reply_error(req, 422, "unknown_event_type",
-                             "events[%zu]: unknown event type (see GET /v1/event-types)", i);
+        if (!event_type_known(opt, json_string_value(t))) {
+            problem(pb, 422, "unknown_event_type",
+                    "events[%zu]: unknown event type (see GET /v1/event-types)", i);
             return false;
         }
     }
@@ -376,14 +393,13 @@ static bool field_events(serve_api *a, struct evhttp_request *req, const json_t 
     return true;
 }
 
-static bool field_description(struct evhttp_request *req, const json_t *v, serve_store_request *sr)
+static bool field_description(serve_api_problem *pb, const json_t *v, serve_store_request *sr)
 {
     if (!v)
         return true;
     if (!json_is_null(v) && (!json_is_string(v) || json_string_length(v) > MAX_DESCRIPTION)) {
-        http_reply_error(req, 422, "invalid_description",
-                         "description must be a string of at most %d bytes or null",
-                         MAX_DESCRIPTION);
+        problem(pb, 422, "invalid_description",
+                "description must be a string of at most %d bytes or null", MAX_DESCRIPTION);
         return false;
     }
     sr->description = json_is_string(v) ? xstrdup(json_string_value(v)) : NULL;
@@ -402,7 +418,7 @@ static bool header_value_plain(const char *value)
 
 /* One custom header: a plain token name that hookd does not set itself, and a short value
  * on one line. Answers 422 otherwise. */
-static bool header_ok(struct evhttp_request *req, const char *name, const json_t *value)
+static bool header_ok(serve_api_problem *pb, const char *name, const json_t *value)
 {
     size_t nlen = strlen(name);
     bool ok = nlen > 0 && nlen <= MAX_HEADER_NAME;
@@ -411,22 +427,21 @@ static bool header_ok(struct evhttp_request *req, const char *name, const json_t
     for (size_t i = 0; ok && i < nlen; i++)
         ok = isalnum((unsigned char)name[i]) || name[i] == '-';
     if (!ok || http_header_reserved(name)) {
-        http_reply_error(req, 422, "invalid_headers", "header name \"%.64s\" is not allowed",
-                         ok ? name : "");
+        problem(pb, 422, "invalid_headers", "header name \"%.64s\" is not allowed", ok ? name : "");
         return false;
     }
     if (!json_is_string(value) || json_string_length(value) > MAX_HEADER_VALUE ||
         strlen(json_string_value(value)) != json_string_length(value) ||
         !header_value_plain(json_string_value(value))) {
-        http_reply_error(req, 422, "invalid_headers",
-                         "header %s: the value must be a string of at most %d bytes on one line",
-                         name, MAX_HEADER_VALUE);
+        problem(pb, 422, "invalid_headers",
+                "header %s: the value must be a string of at most %d bytes on one line", name,
+                MAX_HEADER_VALUE);
         return false;
     }
     return true;
 }
 
-static bool field_headers(struct evhttp_request *req, json_t *v, serve_store_request *sr)
+static bool field_headers(serve_api_problem *pb, json_t *v, serve_store_request *sr)
 {
     if (!v)
         return true;
@@ -436,15 +451,15 @@ static bool field_headers(struct evhttp_request *req, json_t *v, serve_store_req
         return true;
     }
     if (!json_is_object(v) || json_object_size(v) > MAX_HEADERS) {
-        http_reply_error(req, 422, "invalid_headers",
-                         "headers must be an object of at most %d string values", MAX_HEADERS);
+        problem(pb, 422, "invalid_headers", "headers must be an object of at most %d string values",
+                MAX_HEADERS);
         return false;
     }
     const char *name;
     json_t *value;
     json_object_foreach(v, name, value)
     {
-        if (!header_ok(req, name, value))
+        if (!header_ok(pb, name, value))
             return false;
     }
     sr->headers_json = http_json_text(v);
@@ -453,13 +468,13 @@ static bool field_headers(struct evhttp_request *req, json_t *v, serve_store_req
 }
 
 /* The wire format (SPEC §8); absent keeps it (create: meetbit). Answers 422 otherwise. */
-static bool field_format(struct evhttp_request *req, const json_t *v, serve_store_request *sr)
+static bool field_format(serve_api_problem *pb, const json_t *v, serve_store_request *sr)
 {
     if (!v)
         return true;
     if (!serve_format_valid(json_string_value(v))) {
-        http_reply_error(req, 422, "invalid_format", "format must be \"%s\" or \"%s\"",
-                         SERVE_FORMAT_MEETBIT, SERVE_FORMAT_STANDARD);
+        problem(pb, 422, "invalid_format", "format must be \"%s\" or \"%s\"", SERVE_FORMAT_MEETBIT,
+                SERVE_FORMAT_STANDARD);
         return false;
     }
     sr->format = xstrdup(json_string_value(v));
@@ -467,17 +482,26 @@ static bool field_format(struct evhttp_request *req, const json_t *v, serve_stor
     return true;
 }
 
-/* Checks the destination fields present in body and copies them into sr; create requires
- * name, url and events. Answers 422 and returns false on the first bad field. */
+bool serve_api_destination_fields(const serve_api_options *opt, json_t *body, bool create,
+                                  serve_store_request *sr, serve_api_problem *pb)
+{
+    return field_name(pb, json_object_get(body, "name"), create, sr) &&
+           field_url(opt, pb, json_object_get(body, "url"), create, sr) &&
+           field_events(opt, pb, json_object_get(body, "events"), create, sr) &&
+           field_description(pb, json_object_get(body, "description"), sr) &&
+           field_headers(pb, json_object_get(body, "headers"), sr) &&
+           field_format(pb, json_object_get(body, "format"), sr);
+}
+
+/* The shared check above, answering 422 on the first bad field. */
 static bool destination_fields(serve_api *a, struct evhttp_request *req, json_t *body, bool create,
                                serve_store_request *sr)
 {
-    return field_name(req, json_object_get(body, "name"), create, sr) &&
-           field_url(a, req, json_object_get(body, "url"), create, sr) &&
-           field_events(a, req, json_object_get(body, "events"), create, sr) &&
-           field_description(req, json_object_get(body, "description"), sr) &&
-           field_headers(req, json_object_get(body, "headers"), sr) &&
-           field_format(req, json_object_get(body, "format"), sr);
+    serve_api_problem pb;
+    if (serve_api_destination_fields(&a->opt, body, create, sr, &pb))
+        return true;
+    http_reply_error(req, pb.status, pb.code, "%s", pb.message);
+    return false;
 }
 
 /* ---- events ---- */
@@ -542,8 +566,11 @@ static bool event_envelope(serve_api *a, struct evhttp_request *req, const char 
     }
     char why[256] = "";
     const char *event_type = json_string_value(type);
-    int rc =
-        hookd_catalog_validate(a->opt.catalog, event_type, data_text, data_len, why, sizeof why);
+    /* operational types are hookd's own: an application cannot forge one (serve_ops.h) */
+    int rc = serve_ops_type(event_type)
+                 ? HOOKD_EEVENTTYPE
+                 : hookd_catalog_validate(a->opt.catalog, event_type, data_text, data_len, why,
+                                          sizeof why);
     if (rc == HOOKD_EEVENTTYPE)
         http_reply_error(req, 422, "unknown_event_type",
                          "unknown event type \"%.100s\" (see GET /v1/event-types)", event_type);
@@ -1155,6 +1182,8 @@ static void serve_api_handle(struct evhttp_request *req, void *arg)
         http_reply_text(req, 200, "application/json", serve_openapi_json, serve_openapi_json_len);
     } else if (n >= 1 && strcmp(segs[0], "v1") == 0) {
         authorize(a, req);
+    } else if (n >= 1 && strcmp(segs[0], "admin") == 0) {
+        serve_panel_handle(a->panel, req); /* HTML pages, not part of the JSON API */
     } else {
         api_reply_no_route(req);
     }
@@ -1183,6 +1212,7 @@ serve_api *serve_api_new(struct evhttp *http, db_worker *worker, serve_deliver *
                                    "Jobs queued or running on the store thread.");
     a->events_total =
         metrics_counter(registry, "hookd_events_total", NULL, "Events accepted through the API.");
+    a->panel = serve_panel_new(worker, dispatch, &a->opt);
     evhttp_set_gencb(http, serve_api_handle, a);
     http_server_set_head_check(http, serve_api_head, a);
     return a;
@@ -1212,10 +1242,12 @@ void serve_api_stop(serve_api *a)
 
 size_t serve_api_pending(const serve_api *a)
 {
-    return a->pending;
+    return a->pending + serve_panel_pending(a->panel);
 }
 
 void serve_api_free(serve_api *a)
 {
+    if (a)
+        serve_panel_free(a->panel);
     free(a);
 }

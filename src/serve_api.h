@@ -22,6 +22,9 @@
 #include "hookd.h"
 #include "http_client.h"
 #include "metrics.h"
+#include "serve_store.h"
+
+#include <jansson.h>
 
 #include <stddef.h>
 
@@ -35,6 +38,21 @@ typedef struct serve_api_options {
     const hookd_catalog *catalog;          /* the event types; outlives the api */
     const http_client_options *url_policy; /* schemes a destination URL may use */
 } serve_api_options;
+
+/* Why a request's content was refused: what the API answers as
+ * {"error":{"code":…,"message":…}} with status. */
+typedef struct serve_api_problem {
+    int status;    /* 422 */
+    char code[40]; /* "invalid_url": the field is what follows "invalid_" */
+    char message[512];
+} serve_api_problem;
+
+/* The API's own check of a destination's fields (name, url, events, description, headers,
+ * format) present in body, a JSON object, copying them into sr (marking sr->fields); create
+ * requires name, url and events. False with *pb filled on the first bad field. Shared by
+ * POST/PATCH /v1/destinations and the admin panel's forms, so the two refuse alike. */
+bool serve_api_destination_fields(const serve_api_options *opt, json_t *body, bool create,
+                                  serve_store_request *sr, serve_api_problem *pb);
 
 /* Routes every request of http to the API. The worker, the deliveries and the registry must outlive
  * it. Never NULL (allocation failure aborts). */

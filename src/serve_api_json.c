@@ -99,6 +99,7 @@ static json_t *attempt_json(const serve_store_attempt *a)
                         a->status_code < 0 ? json_null() : json_integer(a->status_code));
     json_object_set_new(o, "error", string_or_null(a->rec.error));
     json_object_set_new(o, "response", string_or_null(a->response));
+    json_object_set_new(o, "response_headers", string_or_null(a->response_headers));
     return o;
 }
 

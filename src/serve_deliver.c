@@ -117,6 +117,8 @@ static void deliver_recorded(void *ctx, void *payload, const engine_outcome *eo,
     const serve_store_claimed *it = payload;
     const serve_store_outcome *o = it->outcome;
     (void)eo;
+    if (rc == 0 && o->ops_webhooks > 0)
+        engine_wake(d->engine); /* operational webhooks it stored are due now (serve_ops.h) */
     if (rc == HOOKD_ELEASE)
         metric_add(d->lease_lost, 1);
     else if (rc == 0 && o->deactivated)
@@ -141,6 +143,7 @@ static serve_store_outcome *outcome_new(serve_deliver *d, const serve_store_clai
     serve_store_outcome *o = xcalloc(1, sizeof *o);
     o->webhook_id = xstrdup(it->webhook_id);
     o->destination_id = xstrdup(it->destination_id);
+    o->attempt_number = it->attempt_count + 1;
     o->duration_ms = res->duration_ms;
     o->status_code = res->status;
     o->fail_window_ms = d->opt.fail_window_ms;
@@ -153,6 +156,8 @@ static serve_store_outcome *outcome_new(serve_deliver *d, const serve_store_clai
     }
     if (res->response && res->response_len > 0)
         o->response = utf8_sanitize(res->response, res->response_len);
+    if (res->response_headers && res->response_headers_len > 0)
+        o->response_headers = utf8_sanitize(res->response_headers, res->response_headers_len);
     if (res->status == 410)
         o->deactivate_reason = xstrdup("the destination answered 410 Gone");
     return o;

@@ -6,6 +6,7 @@
  * The flags are read by cli.c from the table below; nothing here parses text by hand.
  * The receiver's twin is receive_main.c.
  */
+#include "admin_token.h"
 #include "cli.h"
 #include "db.h"
 #include "hookd.h"
@@ -17,8 +18,10 @@
 #include "retry.h"
 #include "sd_notify.h"
 #include "serve_api.h"
+#include "retention.h"
 #include "serve_deliver.h"
 #include "serve_store.h"
+#include "serve_store_retention.h"
 
 #include <event2/event.h>
 #include <openssl/crypto.h>
@@ -30,8 +33,9 @@
 #include <unistd.h>
 
 #define FAIL_WINDOW_MS (5LL * 24 * 3600 * 1000) /* deactivate after 5 days of failures */
-/* evhttp's cap; the API itself answers 413 at 256 KiB */
-#define SERVE_API_MAX_REQUEST_BODY (1024 * 1024)
+/* The front door's cap, the API's largest body (an event's): a larger one, declared or
+ * chunked, is answered 413 before it is read, and counted in hookd_api_rejected_total */
+#define SERVE_API_MAX_REQUEST_BODY SERVE_API_MAX_EVENT_BODY
 #define SQLITE_CACHE_PRAGMA "PRAGMA cache_size = -16384" /* KiB: 16 MiB at most */
 #define POLL_SQLITE_MS 250 /* other processes on the file are seen only by polling */
 /* new work arrives by NOTIFY; the poll finds due retries and expired leases of other nodes */
@@ -53,9 +57,11 @@ typedef struct serve_config {
     int64_t lease_ms;
     long max_in_flight;
     long max_per_destination;
-    const char *node_id; /* --node-id, or NULL: "HOST ADDR:PORT" */
-    const char *proxy;   /* --proxy, or NULL */
-    int64_t poll_ms;     /* 0: by backend */
+    const char *node_id;       /* --node-id, or NULL: "HOST ADDR:PORT" */
+    const char *proxy;         /* --proxy, or NULL */
+    int64_t poll_ms;           /* 0: by backend */
+    cli_front_door front_door; /* --max-connections, --header-timeout, … */
+    int64_t retention_ms;      /* --retention; 0: keep everything */
 } serve_config;
 
 static const serve_config serve_config_defaults = {
@@ -67,6 +73,7 @@ static const serve_config serve_config_defaults = {
     .lease_ms = 60000,
     .max_in_flight = 1024,
     .max_per_destination = 8,
+    .retention_ms = 30LL * 24 * 3600 * 1000,
 };
 
 /* --proxy: an http:// or https:// URL with a host. */
@@ -195,6 +202,14 @@ static const cli_option serve_options[] = {
              "new events wake every node at once through LISTEN/NOTIFY)",
      .min = 10,
      .max = 3600000},
+    {.name = "retention",
+     .kind = CLI_DURATION,
+     .offset = AT(retention_ms),
+     .arg = "D",
+     .help = "finished webhooks (with their attempts) and events are\n"
+             "deleted D after they were last changed (default 30d);\n"
+             "0 keeps everything. Pending ones are never deleted",
+     .min = 0},
 };
 
 #undef AT
@@ -202,15 +217,18 @@ static const cli_option serve_options[] = {
 /* What `hookd serve --help` says above and below the flags. */
 static const char serve_summary[] =
     "Runs the sender: keeps destinations, takes events, delivers each to every active\n"
-    "subscribed destination, signed, with retries; every attempt is recorded.\n";
+    "subscribed destination, signed, with retries; every attempt is recorded.\n"
+    "Operational webhooks: a destination subscribed to destination.deactivated,\n"
+    "webhook.failed or destination.recovered hears of its account's troubles.\n";
 static const char serve_footer[] =
-    "Durations take ms, s, m, h suffixes; a bare number is seconds.\n" CLI_LOG_LEVEL_HELP;
+    "Durations take ms, s, m, h, d suffixes; a bare number is seconds.\n" CLI_LOG_LEVEL_HELP;
 
 static const cli_command serve_command = {.name = "serve",
                                           .synopsis = "[OPTIONS]",
                                           .summary = serve_summary,
                                           CLI_OPTIONS(serve_options),
-                                          .footer = serve_footer};
+                                          .footer = serve_footer,
+                                          CLI_FRONT_DOOR(serve_config, front_door)};
 
 /* Everything cmd_serve sets up, in the order it is set up, for the steps and the shutdown. */
 typedef struct serve_state {
@@ -231,6 +249,7 @@ typedef struct serve_state {
     db_listener *listener; /* PostgreSQL notifications, or NULL */
     serve_api *serve_api;
     serve_deliver *dispatch;
+    retention *retention;   /* --retention's purge, or NULL */
     bool drained;           /* the deliveries' attempts are finished and recorded */
     struct event *finish;   /* polls for the end of shutdown */
     struct event *deadline; /* gives up waiting after the timeout */
@@ -294,6 +313,8 @@ static void on_stop(void *arg)
              serve_deliver_in_flight(st->dispatch));
     sd_notify_send("STOPPING=1");
     serve_api_stop(st->serve_api);
+    retention_stop(st->retention);
+    st->retention = NULL;
     db_listener_close(st->listener);
     st->listener = NULL;
     serve_deliver_stop(st->dispatch, drained_cb, st);
@@ -330,7 +351,7 @@ static int serve_open_store(serve_state *st)
         fprintf(stderr, "hookd serve: cannot open the database: %s\n", err);
         return -1;
     }
-    if (serve_store_migrate(st->conn) != 0) {
+    if (serve_store_migrate(st->conn) != 0 || serve_store_retention_migrate(st->conn) != 0) {
         fprintf(stderr, "hookd serve: cannot create the tables: %s\n", db_errmsg(st->conn));
         return -1;
     }
@@ -351,7 +372,7 @@ static int serve_token_digest(serve_state *st, unsigned char digest[32])
         SHA256((const unsigned char *)token, strlen(token), digest);
         return 0;
     }
-    char generated[128];
+    char generated[ADMIN_TOKEN_GENERATED_MAX];
     bool was_generated = false;
     if (serve_store_admin_token(st->conn, digest, generated, sizeof generated, &was_generated) !=
         0) {
@@ -359,20 +380,8 @@ static int serve_token_digest(serve_state *st, unsigned char digest[32])
                 db_errmsg(st->conn));
         return -1;
     }
-    if (!was_generated) {
-        log_info("serve", "using the admin token generated at first start (not shown "
-                          "again; --api-token or HOOKD_API_TOKEN to set one)");
-        return 0;
-    }
-    printf("admin token: %s\n", generated);
-    printf("(shown once: only its SHA-256 is stored; use it as "
-           "\"Authorization: Bearer <token>\")\n");
-    OPENSSL_cleanse(generated, sizeof generated);
-    if (fflush(stdout) != 0) {
-        fputs("hookd serve: cannot print the admin token\n", stderr);
-        return -1;
-    }
-    return 0;
+    return admin_token_announce("serve", "--api-token or HOOKD_API_TOKEN", generated,
+                                sizeof generated, was_generated);
 }
 
 /* The admin token is the bootstrap access key ("*" on every account, SPEC §6): the API
@@ -396,6 +405,7 @@ static int serve_listen(serve_state *st)
 {
     char err[512];
     http_server_limits limits = {.max_body = SERVE_API_MAX_REQUEST_BODY};
+    http_server_apply_flags(&limits, &st->config->front_door);
     st->base = loop_new();
     st->http =
         http_server_listen(st->base, st->config->listen, &limits, &st->port, err, sizeof err);
@@ -472,6 +482,13 @@ static void serve_start_delivery(serve_state *st)
     st->api_options.url_policy = &st->client_options;
     st->serve_api =
         serve_api_new(st->http, st->worker, st->dispatch, st->registry, &st->api_options);
+    http_server_count_refusals(st->http, st->registry, "hookd_api_rejected_total");
+    if (c->retention_ms > 0)
+        st->retention = retention_start(st->base, st->worker,
+                                        &(retention_options){.name = "serve",
+                                                             .what = "finished webhooks and events",
+                                                             .keep_ms = c->retention_ms,
+                                                             .work = serve_store_retention_batch});
 }
 
 /* SIGTERM/SIGINT start the orderly stop (on_stop); two timers watch it end. */
@@ -492,6 +509,8 @@ static int serve_run(serve_state *st)
              serve_deliver_owner(st->dispatch),
              strncmp(c->db_url, "sqlite:", 7) == 0 ? c->db_url : "postgres",
              c->max_in_flight == 0 ? ", API only: delivers nothing" : "");
+    log_info("serve", "admin panel: http://%.*s:%d/admin (sign in with an access key)",
+             serve_listen_host_len(c->listen), c->listen, st->port);
     sd_notify_send("READY=1"); /* the sockets listen: systemd may start what needs us */
     if (event_base_dispatch(st->base) != 0) {
         log_error("serve", "the event loop failed");
@@ -507,6 +526,7 @@ static void serve_free(serve_state *st)
     db_listener_close(st->listener);
     if (st->client)
         http_client_free(st->client); /* aborts what the deadline left, without callbacks */
+    retention_stop(st->retention);
     if (st->worker)
         db_worker_stop(st->worker); /* runs what is queued: outcomes get recorded */
     if (st->conn)

@@ -8,15 +8,14 @@
  */
 #include "serve_store.h"
 #include "mem.h"
+#include "serve_ops.h"
 
+#include "admin_token.h"
 #include "hookd.h"
 #include "log.h"
 
 #include <inttypes.h>
 #include <jansson.h>
-#include <openssl/crypto.h>
-#include <openssl/rand.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +128,14 @@ static const char *const migrations[] = {
     "INSERT INTO serve_access_keys (id, name, account_id, permissions, digest, created_at) "
     "  SELECT 'bootstrap', 'bootstrap', NULL, '[\"*\"]', value, 0 FROM serve_settings "
     "  WHERE name = 'admin_token_sha256';",
+    /* 5: fewer index writes per delivery. A destination's webhooks are found by
+     * (destination, created_at), not (destination, status): status changes at every
+     * outcome and each change moved the row in that index; the queries that filter by both
+     * (delete, recover) are rare and read one destination's range either way. */
+    "DROP INDEX IF EXISTS serve_webhooks_destination;"
+    "CREATE INDEX serve_webhooks_destination ON serve_webhooks (destination_id, created_at);"
+    /* and each attempt keeps the answer's header lines (capped at 8 KiB; NULL before) */
+    "ALTER TABLE serve_attempts ADD COLUMN response_headers TEXT;",
 };
 
 /* The columns dest_read reads, in its order. */
@@ -166,20 +173,6 @@ static int update_one(db *conn, const char *sql, const db_param *params, size_t 
     return rc;
 }
 
-/* Lowercase hex of n random bytes from OpenSSL's CSPRNG, after prefix. */
-static int random_token(const char *prefix, size_t n, char *out, size_t outlen)
-{
-    unsigned char bytes[64];
-    size_t plen = strlen(prefix);
-    if (n > sizeof bytes || plen + 2 * n + 1 > outlen)
-        return HOOKD_EINVAL;
-    if (RAND_bytes(bytes, (int)n) != 1)
-        return HOOKD_EIO;
-    memcpy(out, prefix, plen);
-    hookd_hex_encode(bytes, n, out + plen);
-    return 0;
-}
-
 /* ---- startup ---- */
 
 const char *const *serve_store_migrations(size_t *count)
@@ -190,52 +183,14 @@ const char *const *serve_store_migrations(size_t *count)
 
 int serve_store_migrate(db *conn)
 {
-    return db_migrate(conn, "serve", migrations, sizeof migrations / sizeof migrations[0]);
+    int rc = db_migrate(conn, "serve", migrations, sizeof migrations / sizeof migrations[0]);
+    return rc == 0 ? serve_ops_migrate(conn) : rc;
 }
 
 int serve_store_admin_token(db *conn, unsigned char digest[32], char *generated, size_t genlen,
                             bool *was_generated)
 {
-    static const char name[] = "admin_token_sha256";
-    db_rows *rows = NULL;
-    db_param p[2] = {DB_S(name)};
-    *was_generated = false;
-    int rc = query(conn, "SELECT value FROM serve_settings WHERE name = $1", p, 1, &rows, NULL);
-    if (rc != 0)
-        return rc;
-    if (db_rows_next(rows)) {
-        size_t len;
-        const char *hex = db_rows_text(rows, 0, &len);
-        bool ok = len == 64;
-        for (size_t i = 0; ok && i < 32; i++) {
-            unsigned int byte;
-            ok = sscanf(hex + 2 * i, "%2x", &byte) == 1;
-            digest[i] = (unsigned char)byte;
-        }
-        db_rows_free(rows);
-        return ok ? 0 : HOOKD_ESTORE;
-    }
-    db_rows_free(rows);
-
-    rc = random_token("hk_", 24, generated, genlen);
-    if (rc != 0)
-        return rc;
-    SHA256((const unsigned char *)generated, strlen(generated), digest);
-    char hex[65];
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-    p[1] = DB_S(hex);
-    rc = query(conn, "INSERT INTO serve_settings (name, value) VALUES ($1, $2)", p, 2, NULL, NULL);
-    if (rc == HOOKD_ECONFLICT) {
-        /* Another node starting at the same time stored its token first: use that one. */
-        OPENSSL_cleanse(generated, genlen);
-        generated[0] = '\0';
-        return serve_store_admin_token(conn, digest, generated, genlen, was_generated);
-    }
-    if (rc != 0)
-        return rc;
-    *was_generated = true;
-    return 0;
+    return admin_token_load(conn, "serve_settings", digest, generated, genlen, was_generated);
 }
 
 int serve_store_bootstrap_key(db *conn, const unsigned char digest[32])
@@ -317,6 +272,12 @@ static void request_outputs_free(serve_store_request *r)
     free(r->event.id);
     free(r->event.type);
     free(r->event.body);
+    for (size_t i = 0; i < r->event_count; i++) {
+        free(r->events[i].id);
+        free(r->events[i].type);
+        free(r->events[i].body);
+    }
+    free(r->events);
     webhook_clear(&r->webhook);
     for (size_t i = 0; i < r->webhook_count; i++)
         webhook_clear(&r->webhooks[i]);
@@ -324,6 +285,7 @@ static void request_outputs_free(serve_store_request *r)
     for (size_t i = 0; i < r->attempt_count; i++) {
         free(r->attempts[i].rec.error);
         free(r->attempts[i].response);
+        free(r->attempts[i].response_headers);
     }
     free(r->attempts);
     free(r->next);
@@ -701,8 +663,32 @@ static int subscribers(db *conn, const char *account, const char *type, char ***
     return 0;
 }
 
+#define FANOUT_CHUNK 64 /* webhook rows per INSERT at most (a power of two) */
+
+/* Inserts r->webhooks[from .. from + n) in one statement: $1 the event, $2 now, $3 the
+ * account, then an id and a destination per row. n is a power of two ≤ FANOUT_CHUNK, so
+ * the statement cache holds at most 7 forms of it. */
+static int webhooks_insert_rows(db *conn, const serve_store_request *r, size_t from, size_t n)
+{
+    char sql[256 + FANOUT_CHUNK * 64]; /* a row's text: ≤ 52 bytes */
+    db_param p[3 + 2 * FANOUT_CHUNK] = {DB_S(r->event.id), DB_I(r->now), DB_S(r->account)};
+    int len = snprintf(sql, sizeof sql,
+                       "INSERT INTO serve_webhooks (id, event_id, destination_id, status, "
+                       "attempt_count, round_attempts, next_attempt_at, created_at, updated_at, "
+                       "account_id) VALUES ");
+    for (size_t i = 0; i < n; i++) {
+        const serve_store_webhook *w = &r->webhooks[from + i];
+        p[3 + 2 * i] = DB_S(w->id);
+        p[4 + 2 * i] = DB_S(w->destination_id);
+        len += snprintf(sql + len, sizeof sql - (size_t)len,
+                        "%s($%zu, $1, $%zu, 'pending', 0, 0, $2, $2, $2, $3)", i ? ", " : "",
+                        4 + 2 * i, 5 + 2 * i);
+    }
+    return query(conn, sql, p, 3 + 2 * n, NULL, NULL);
+}
+
 /* Inserts one pending webhook of the event for each destination in ids (taking the id
- * strings) into r->webhooks. */
+ * strings) into r->webhooks: a few multi-row INSERTs, not one per webhook. */
 static int webhooks_insert(db *conn, serve_store_request *r, char **ids, size_t count)
 {
     int rc = 0;
@@ -710,22 +696,20 @@ static int webhooks_insert(db *conn, serve_store_request *r, char **ids, size_t 
     for (size_t i = 0; i < count; i++) {
         serve_store_webhook *w = &r->webhooks[r->webhook_count++];
         w->destination_id = ids[i];
-        ids[i] = NULL;
+        ids[i] = NULL; /* taken: the caller frees none twice */
         w->id = xcalloc(1, HOOKD_ID_LEN + 1);
         w->event_id = xstrdup(r->event.id);
         w->status = xstrdup("pending");
         w->next_attempt_at = w->created_at = w->updated_at = r->now;
         if (rc == 0)
             rc = hookd_id_new_v7(r->now, w->id);
-        if (rc != 0)
-            continue; /* still take the remaining ids, so the caller frees none twice */
-        db_param p[] = {DB_S(w->id), DB_S(w->event_id), DB_S(w->destination_id), DB_I(r->now),
-                        DB_S(r->account)};
-        rc = query(conn,
-                   "INSERT INTO serve_webhooks (id, event_id, destination_id, status, "
-                   "attempt_count, round_attempts, next_attempt_at, created_at, updated_at, "
-                   "account_id) VALUES ($1, $2, $3, 'pending', 0, 0, $4, $4, $4, $5)",
-                   p, 5, NULL, NULL);
+    }
+    for (size_t done = 0; rc == 0 && done < count;) {
+        size_t n = FANOUT_CHUNK;
+        while (n > count - done)
+            n /= 2;
+        rc = webhooks_insert_rows(conn, r, done, n);
+        done += n;
     }
     return rc;
 }
@@ -834,6 +818,31 @@ int serve_store_w_event_get(db *conn, void *arg)
     return 0;
 }
 
+int serve_store_w_event_list(db *conn, void *arg)
+{
+    serve_store_request *r = arg;
+    db_rows *rows = NULL;
+    db_param p[] = {DB_S(r->account), DB_I(r->limit)};
+    int rc = query(conn,
+                   "SELECT id, type, body, created_at FROM serve_events WHERE account_id = $1 "
+                   "ORDER BY created_at DESC, id DESC LIMIT $2",
+                   p, 2, &rows, NULL);
+    if (rc != 0)
+        return rc;
+    size_t cap = 0;
+    while (db_rows_next(rows)) {
+        r->events = xgrow(r->events, r->event_count, &cap, sizeof *r->events);
+        serve_store_event *e = &r->events[r->event_count++];
+        e->id = db_rows_strdup(rows, 0);
+        e->type = db_rows_strdup(rows, 1);
+        const char *body = db_rows_text(rows, 2, &e->body_len);
+        e->body = xstrndup(body, e->body_len);
+        e->created_at = db_rows_int(rows, 3);
+    }
+    db_rows_free(rows);
+    return 0;
+}
+
 /* ---- webhooks ---- */
 
 /* Appends " AND …" for each filter and the cursor of r to sql (len bytes used), with their
@@ -887,13 +896,15 @@ int serve_store_w_webhook_list(db *conn, void *arg)
         return rc;
     p[n] = DB_I(r->limit + 1); /* one more than asked: whether there is a next page */
     n++;
-    snprintf(sql + len, sizeof sql - (size_t)len, " ORDER BY created_at, id LIMIT $%zu", n);
+    snprintf(sql + len, sizeof sql - (size_t)len, " ORDER BY created_at%s, id%s LIMIT $%zu",
+             r->newest_first ? " DESC" : "", r->newest_first ? " DESC" : "", n);
     db_rows *rows = NULL;
     rc = query(conn, sql, p, n, &rows, NULL);
     if (rc != 0)
         return rc;
     bool more = false;
     webhooks_read(rows, r, (size_t)r->limit, &more);
+    more = more && !r->newest_first; /* one page only: a cursor goes forward in time */
     db_rows_free(rows);
     if (more && r->webhook_count > 0) {
         const serve_store_webhook *last = &r->webhooks[r->webhook_count - 1];
@@ -928,8 +939,8 @@ int serve_store_w_webhook_get(db *conn, void *arg)
     db_rows *rows = NULL;
     db_param p[] = {DB_S(r->id)};
     rc = query(conn,
-               "SELECT n, started_at, duration_ms, status_code, error, response "
-               "FROM serve_attempts WHERE webhook_id = $1 ORDER BY n",
+               "SELECT n, started_at, duration_ms, status_code, error, response, "
+               "response_headers FROM serve_attempts WHERE webhook_id = $1 ORDER BY n",
                p, 1, &rows, NULL);
     if (rc != 0)
         return rc;
@@ -943,6 +954,7 @@ int serve_store_w_webhook_get(db *conn, void *arg)
         a->status_code = db_rows_int_or(rows, 3, -1);
         a->rec.error = db_rows_strdup(rows, 4);
         a->response = db_rows_strdup(rows, 5);
+        a->response_headers = db_rows_strdup(rows, 6);
     }
     db_rows_free(rows);
     return 0;
@@ -1119,14 +1131,18 @@ static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room)
         it->secret = xstrdup(db_rows_text(dest, 2, NULL));
         it->headers_json = xstrdup(db_rows_text(dest, 3, NULL));
         claim_format(it, dest, c->now);
+        char label[320];
+        snprintf(label, sizeof label, "account %s webhook %s", it->account_id, it->webhook_id);
+        it->log_label = xstrdup(label);
         c->items[c->count++] = (engine_claimed){.payload = it,
                                                 .key = it->destination_id,
-                                                .id = it->webhook_id,
+                                                .id = it->log_label,
                                                 .round_attempts = it->round_attempts};
     }
     db_rows_free(rows);
     for (size_t i = first; i < c->count; i++) {
-        db_param u[] = {DB_S(c->owner), DB_I(c->lease_until), DB_S(c->items[i].id)};
+        const serve_store_claimed *it = c->items[i].payload;
+        db_param u[] = {DB_S(c->owner), DB_I(c->lease_until), DB_S(it->webhook_id)};
         rc = query(conn,
                    "UPDATE serve_webhooks SET lease_owner = $1, lease_until = $2 WHERE id = $3", u,
                    3, NULL, NULL);
@@ -1138,8 +1154,58 @@ static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room)
 
 #define CLAIM_PAGE 512 /* destinations read per query */
 
-/* Visits the active destinations with id > after (and <= upto when upto is not NULL), in id
- * order, claiming for each that has room, until the claim is full. */
+/* The next destination with claimable webhooks after r.id: one seek into
+ * serve_webhooks_ready (whose condition it repeats so both planners use it), however many
+ * rows that destination holds. */
+#define READY_NEXT(after)                                                                          \
+    "(SELECT destination_id FROM serve_webhooks WHERE status = 'pending' AND "                     \
+    "lease_until IS NULL AND destination_id > " after " ORDER BY destination_id LIMIT 1)"
+
+/*
+ * A page of the destinations that have claimable webhooks, id > $1 (and <= $3 in the
+ * bounded form), in id order: a loose index scan (a recursive walk of READY_NEXT), so a pass
+ * costs one seek per destination with work, not a query per active destination — 10,000
+ * idle destinations cost nothing, and a destination's backlog (even 100,000 rows of an
+ * inactive one) costs one seek, not a scan. Each row: CLAIM_DEST_COLS of the destination
+ * when it is active and live (NULLs otherwise: its rows wait), then the id walked.
+ */
+#define READY_PAGE_SQL(bound)                                                                      \
+    "WITH RECURSIVE r(id, n) AS (SELECT " READY_NEXT(                                              \
+        "$1") ", 1 UNION ALL "                                                                     \
+              "SELECT " READY_NEXT("r.id") ", r.n + 1 FROM r "                                     \
+                                           "WHERE r.id IS NOT NULL AND r.n < $2" bound ") "        \
+                                           "SELECT d.id, d.url, d.secret, d.headers, d.format, "   \
+                                           "d.previous_secrets, r.id FROM r "                      \
+                                           "LEFT JOIN serve_destinations d ON d.id = r.id AND "    \
+                                           "d.active = 1 AND d.deleted_at IS NULL "                \
+                                           "WHERE r.id IS NOT NULL" bound " ORDER BY r.n"
+
+/* Claims for the destination in the current row of dests (READY_PAGE_SQL) when it is active
+ * and has room; *full is set when the claim reached its limit there. */
+static int claim_visit(db *conn, engine_claim *c, db_rows *dests, bool *full)
+{
+    if (db_rows_null(dests, 0))
+        return 0; /* inactive or deleted: its webhooks wait */
+    const char *id = db_rows_text(dests, 0, NULL);
+    int room = engine_claim_room(c, id);
+    if (room <= 0)
+        return 0;
+    if (room > c->limit - (int)c->count)
+        room = c->limit - (int)c->count;
+    int rc = claim_destination(conn, c, dests, room);
+    if (rc == 0 && c->count >= (size_t)c->limit) {
+        /* Full: the next claim starts with the destination after this one. */
+        free(c->next_cursor);
+        c->next_cursor = xstrdup(id);
+        c->more = true;
+        *full = true;
+    }
+    return rc;
+}
+
+/* Visits the destinations with claimable webhooks with id > after (and <= upto when upto is
+ * not NULL), in id order, claiming for each active one that has room, until the claim is
+ * full. */
 static int claim_pass(db *conn, engine_claim *c, const char *after, const char *upto)
 {
     char last[256];
@@ -1147,43 +1213,20 @@ static int claim_pass(db *conn, engine_claim *c, const char *after, const char *
     for (;;) {
         db_param p[] = {DB_S(last), DB_I(CLAIM_PAGE), upto ? DB_S(upto) : DB_NUL};
         db_rows *dests = NULL;
-        int rc = query(conn,
-                       upto ? "SELECT " CLAIM_DEST_COLS " FROM serve_destinations "
-                              "WHERE active = 1 AND deleted_at IS NULL AND id > $1 AND id <= $3 "
-                              "ORDER BY id LIMIT $2"
-                            : "SELECT " CLAIM_DEST_COLS " FROM serve_destinations "
-                              "WHERE active = 1 AND deleted_at IS NULL AND id > $1 "
-                              "ORDER BY id LIMIT $2",
-                       p, upto ? 3 : 2, &dests, NULL);
+        int rc = query(conn, upto ? READY_PAGE_SQL(" AND r.id <= $3") : READY_PAGE_SQL(""), p,
+                       upto ? 3 : 2, &dests, NULL);
         if (rc != 0)
             return rc;
         int seen = 0;
-        while (db_rows_next(dests)) {
+        bool full = false;
+        while (rc == 0 && !full && db_rows_next(dests)) {
             seen++;
-            const char *id = db_rows_text(dests, 0, NULL);
-            snprintf(last, sizeof last, "%s", id);
-            int room = engine_claim_room(c, id);
-            if (room <= 0)
-                continue;
-            if (room > c->limit - (int)c->count)
-                room = c->limit - (int)c->count;
-            rc = claim_destination(conn, c, dests, room);
-            if (rc == 0 && c->count >= (size_t)c->limit) {
-                /* Full: the next claim starts with the destination after this one. */
-                free(c->next_cursor);
-                c->next_cursor = xstrdup(id);
-                c->more = true;
-                db_rows_free(dests);
-                return 0;
-            }
-            if (rc != 0) {
-                db_rows_free(dests);
-                return rc;
-            }
+            snprintf(last, sizeof last, "%s", db_rows_text(dests, 6, NULL));
+            rc = claim_visit(conn, c, dests, &full);
         }
         db_rows_free(dests);
-        if (seen < CLAIM_PAGE)
-            return 0;
+        if (rc != 0 || full || seen < CLAIM_PAGE)
+            return rc;
     }
 }
 
@@ -1264,6 +1307,7 @@ void serve_store_claimed_free(serve_store_claimed *it)
     free(it->event_id);
     free(it->destination_id);
     free(it->account_id);
+    free(it->log_label);
     free(it->url);
     free(it->secret);
     for (size_t i = 0; i < it->previous_count; i++)
@@ -1290,44 +1334,12 @@ int serve_store_unclaim(db *conn, const char *owner, void *const *items, size_t 
     return count > 0 ? db_notify(conn, SERVE_STORE_NOTIFY_CHANNEL) : 0;
 }
 
-int serve_store_w_outcome(db *conn, void *arg)
+/* The outcome's effect on its destination: a 410 deactivates it at once; a failure starts
+ * (or continues) its failing streak and deactivates it once the streak is older than
+ * fail_window_ms; a success ends the streak (a lookup, no write, when there is none). */
+static int outcome_destination(db *conn, serve_store_outcome *o)
 {
-    serve_store_outcome *o = arg;
-    static const char *const states[] = {"", "succeeded", "pending", "failed"};
-    db_rows *rows = NULL;
-    db_param p[] = {DB_S(states[o->state]),
-                    o->state == SERVE_STORE_RETRY ? DB_I(o->next_attempt_at) : DB_NUL, DB_I(o->now),
-                    DB_S(o->webhook_id), DB_S(o->owner)};
-    int rc = query(conn,
-                   "UPDATE serve_webhooks SET status = $1, attempt_count = attempt_count + 1, "
-                   "round_attempts = round_attempts + 1, next_attempt_at = $2, "
-                   "lease_owner = NULL, lease_until = NULL, updated_at = $3 "
-                   "WHERE id = $4 AND lease_owner = $5 AND status = 'pending' "
-                   "RETURNING attempt_count",
-                   p, 5, &rows, NULL);
-    if (rc != 0)
-        return rc;
-    if (!db_rows_next(rows)) {
-        db_rows_free(rows);
-        return HOOKD_ELEASE;
-    }
-    o->attempt_number = db_rows_int(rows, 0);
-    db_rows_free(rows);
-
-    db_param a[] = {DB_S(o->webhook_id),
-                    DB_I(o->attempt_number),
-                    DB_I(o->started_at),
-                    DB_I(o->duration_ms),
-                    o->status_code > 0 ? DB_I(o->status_code) : DB_NUL,
-                    DB_SOPT(o->error),
-                    DB_SOPT(o->response)};
-    rc = query(conn,
-               "INSERT INTO serve_attempts (webhook_id, n, started_at, duration_ms, "
-               "status_code, error, response) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-               a, 7, NULL, NULL);
-    if (rc != 0)
-        return rc;
-
+    int rc;
     int64_t changed = 0;
     if (o->deactivate_reason) {
         db_param d[] = {DB_S(o->destination_id), DB_S(o->deactivate_reason), DB_I(o->now)};
@@ -1341,10 +1353,15 @@ int serve_store_w_outcome(db *conn, void *arg)
     }
     if (o->state == SERVE_STORE_SUCCEEDED) {
         db_param d[] = {DB_S(o->destination_id)};
-        return query(conn,
-                     "UPDATE serve_destinations SET failing_since = NULL "
-                     "WHERE id = $1 AND failing_since IS NOT NULL",
-                     d, 1, NULL, NULL);
+        db_rows *rows = NULL;
+        rc = query(conn,
+                   "UPDATE serve_destinations SET failing_since = NULL "
+                   "WHERE id = $1 AND (failing_since IS NOT NULL OR ops_alerted_at IS NOT NULL) "
+                   "RETURNING ops_alerted_at",
+                   d, 1, &rows, NULL);
+        int64_t alerted = rc == 0 && db_rows_next(rows) ? db_rows_int_or(rows, 0, -1) : -1;
+        db_rows_free(rows);
+        return rc != 0 ? rc : serve_ops_recovered(conn, o, alerted);
     }
     db_param d[] = {DB_S(o->destination_id), DB_I(o->started_at)};
     rc = query(conn,
@@ -1352,7 +1369,7 @@ int serve_store_w_outcome(db *conn, void *arg)
                "WHERE id = $1 AND failing_since IS NULL",
                d, 2, NULL, NULL);
     if (rc != 0 || o->deactivated)
-        return rc;
+        return rc != 0 ? rc : serve_ops_failed(conn, o);
     char reason[96];
     snprintf(reason, sizeof reason, "every attempt failed for %" PRId64 " days in a row",
              (int64_t)(o->fail_window_ms / (24LL * 3600 * 1000)));
@@ -1364,7 +1381,49 @@ int serve_store_w_outcome(db *conn, void *arg)
                f, 4, NULL, &changed);
     if (rc == 0 && changed > 0)
         o->deactivated = true;
-    return rc;
+    return rc != 0 ? rc : serve_ops_failed(conn, o);
+}
+
+int serve_store_w_outcome(db *conn, void *arg)
+{
+    serve_store_outcome *o = arg;
+    static const char *const states[] = {"", "succeeded", "pending", "failed"};
+    /* No RETURNING: n is known from the claim, and the WHERE checks it, so an outcome of an
+     * earlier lease of the same owner (the row was claimed again since) is refused too. */
+    db_param p[] = {
+        DB_S(states[o->state]), o->state == SERVE_STORE_RETRY ? DB_I(o->next_attempt_at) : DB_NUL,
+        DB_I(o->now),           DB_S(o->webhook_id),
+        DB_S(o->owner),         DB_I(o->attempt_number - 1)};
+    int64_t changed = 0;
+    int rc = query(conn,
+                   "UPDATE serve_webhooks SET status = $1, attempt_count = attempt_count + 1, "
+                   "round_attempts = round_attempts + 1, next_attempt_at = $2, "
+                   "lease_owner = NULL, lease_until = NULL, updated_at = $3 "
+                   "WHERE id = $4 AND lease_owner = $5 AND status = 'pending' "
+                   "AND attempt_count = $6",
+                   p, 6, NULL, &changed);
+    if (rc != 0)
+        return rc;
+    if (changed == 0)
+        return HOOKD_ELEASE;
+
+    db_param a[] = {DB_S(o->webhook_id),
+                    DB_I(o->attempt_number),
+                    DB_I(o->started_at),
+                    DB_I(o->duration_ms),
+                    o->status_code > 0 ? DB_I(o->status_code) : DB_NUL,
+                    DB_SOPT(o->error),
+                    DB_SOPT(o->response),
+                    DB_SOPT(o->response_headers)};
+    rc = query(conn,
+               "INSERT INTO serve_attempts (webhook_id, n, started_at, duration_ms, "
+               "status_code, error, response, response_headers) "
+               "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+               a, 8, NULL, NULL);
+    if (rc != 0)
+        return rc;
+
+    return outcome_destination(conn, o);
 }
 
 void serve_store_outcome_free(serve_store_outcome *o)
@@ -1375,6 +1434,7 @@ void serve_store_outcome_free(serve_store_outcome *o)
     free(o->destination_id);
     free(o->error);
     free(o->response);
+    free(o->response_headers);
     free(o->deactivate_reason);
     free(o);
 }

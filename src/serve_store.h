@@ -13,6 +13,7 @@
  *                        attempt's time and the lease (lease_owner, lease_until) of whoever
  *                        is attempting it
  *   serve_attempts       one per attempt: when, how long, status code, error, response
+ *                        (the start of its body, and its header lines)
  *   serve_idempotency    Idempotency-Key → the first answer (kept at least 24 hours)
  *   serve_settings       the admin token's SHA-256 (read at start; the key is in
  *                        serve_access_keys)
@@ -132,9 +133,10 @@ typedef struct serve_store_webhook {
 
 /* One attempt of a webhook. Strings owned. */
 typedef struct serve_store_attempt {
-    engine_record rec;   /* n, when, how long, the error */
-    int64_t status_code; /* the answer's status, -1 when there was no answer */
-    char *response;      /* the first 4 KiB of the answer's body, or NULL */
+    engine_record rec;      /* n, when, how long, the error */
+    int64_t status_code;    /* the answer's status, -1 when there was no answer */
+    char *response;         /* the first 4 KiB of the answer's body, or NULL */
+    char *response_headers; /* the answer's header lines ("Name: value\r\n"), ≤ 8 KiB, or NULL */
 } serve_store_attempt;
 
 /* An event as stored. Strings owned. */
@@ -182,6 +184,7 @@ typedef struct serve_store_request {
     int64_t now;           /* the request's time, ms */
     char *account;         /* the account the call acts in; "default" from _new */
     bool scoped;           /* keys and accounts calls: only those of account (bound key) */
+    unsigned caller_perms; /* key_revoke: the calling key's (serve_permission bits) */
     char *digest;          /* key_lookup: hex SHA-256 of the bearer token */
     char *key_account;     /* key_create: the new key's account, NULL: every account */
     char *permissions;     /* key_create: JSON array text */
@@ -202,15 +205,18 @@ typedef struct serve_store_request {
     char *filter_event_id; /* webhook_list filters (NULL: any) */
     char *filter_destination_id;
     char *filter_status;
-    int64_t limit; /* webhook_list: page size */
-    char *after;   /* webhook_list: cursor from a previous page, or NULL */
-    int64_t since; /* destination_recover: ms */
-    int64_t until; /* destination_recover: ms, exclusive (INT64_MAX: none) */
+    int64_t limit;     /* webhook_list: page size */
+    char *after;       /* webhook_list: cursor from a previous page, or NULL */
+    bool newest_first; /* webhook_list: newest first, one page only (after must be NULL) */
+    int64_t since;     /* destination_recover: ms */
+    int64_t until;     /* destination_recover: ms, exclusive (INT64_MAX: none) */
     /* outputs */
     serve_store_destination destination;   /* one destination */
     serve_store_destination *destinations; /* destination_list: destination_count of them */
     size_t destination_count;
-    serve_store_event event;       /* event_get, event insert (no body) */
+    serve_store_event event;   /* event_get, event insert (no body) */
+    serve_store_event *events; /* event_list: event_count of them, newest first */
+    size_t event_count;
     serve_store_webhook webhook;   /* webhook_get, webhook_retry */
     serve_store_webhook *webhooks; /* event_get, event insert, webhook_list */
     size_t webhook_count;
@@ -279,7 +285,12 @@ int serve_store_event_remember(db *conn, serve_store_request *request);
 /* id → event (with its body) and its webhooks. */
 int serve_store_w_event_get(db *conn, void *request);
 
-/* filters, limit, after → webhooks, next. HOOKD_EINVAL for a malformed cursor. */
+/* limit → the account's latest events (with their bodies), newest first (the panel's
+ * Events page). */
+int serve_store_w_event_list(db *conn, void *request);
+
+/* filters, limit, after → webhooks, next. HOOKD_EINVAL for a malformed cursor. With
+ * newest_first: the latest limit webhooks, newest first, and no next. */
 int serve_store_w_webhook_list(db *conn, void *request);
 /* id → webhook and its attempts. */
 int serve_store_w_webhook_get(db *conn, void *request);
@@ -303,7 +314,8 @@ int serve_store_w_key_lookup(db *conn, void *request);
 int serve_store_w_key_create(db *conn, void *request);
 /* → keys (live ones; with scoped only those bound to account), oldest first. */
 int serve_store_w_key_list(db *conn, void *request);
-/* id → revokes the live key (with scoped: only one bound to account). */
+/* id → revokes the live key (with scoped: only one bound to account). API_EFORBIDDEN (why
+ * set) when that key holds a permission outside caller_perms. */
 int serve_store_w_key_revoke(db *conn, void *request);
 /* id, name → accounts[0]. HOOKD_ECONFLICT when the id exists. */
 int serve_store_w_account_create(db *conn, void *request);
@@ -326,6 +338,7 @@ typedef struct serve_store_claimed {
     char *event_id;
     char *destination_id;
     char *account_id;   /* its account, for the log lines about it */
+    char *log_label;    /* "account A webhook W": the engine's id for its log lines */
     char *url;          /* the destination's URL now */
     char *secret;       /* its current secret */
     char *headers_json; /* its custom headers, a JSON object of strings */
@@ -344,12 +357,15 @@ typedef struct serve_store_claimed {
 /*
  * Claims due webhooks (pending, next_attempt_at <= now, no lease) of active destinations,
  * at most claim->limit in all and at most engine_claim_room(claim, destination id) of each,
- * setting lease_owner and lease_until. Destinations are visited in id order starting after
- * claim->cursor (round robin across claims: a claim that stops at its limit sets
- * next_cursor where it stopped); within one, oldest due first. Rows of a destination with
- * no room are never read, so a destination that hangs costs the claim nothing however many
- * of its webhooks wait. Leases expired before now are dropped first (their holder died or
- * gave up). On PostgreSQL rows locked by another claimer are skipped (SKIP LOCKED).
+ * setting lease_owner and lease_until. Only the destinations that have claimable webhooks
+ * are visited (one index seek each, however many rows they hold: idle destinations cost
+ * nothing, so the claim's cost follows the work, not the number of destinations), in id
+ * order starting after claim->cursor (round robin across claims: a claim that stops at its
+ * limit sets next_cursor where it stopped); within one, oldest due first. Rows of a
+ * destination with no room are never read, so a destination that hangs costs the claim
+ * nothing however many of its webhooks wait. Leases expired before now are dropped first
+ * (their holder died or gave up). On PostgreSQL rows locked by another claimer are skipped
+ * (SKIP LOCKED).
  * Outputs: items (payload: a serve_store_claimed, key: its destination id), next_due (the
  * earliest next_attempt_at still pending after now, -1 if none), more (stopped at limit).
  */
@@ -374,7 +390,9 @@ enum serve_store_outcome_state {
  * starts (or continues) the destination's failing streak, and deactivates it when the streak
  * is older than fail_window_ms; a success ends the streak. deactivate_reason, when set,
  * deactivates the destination at once (410 Gone). deactivated tells whether this outcome
- * deactivated the destination. Safe to run again after a failed job (its writes were undone).
+ * deactivated the destination. It also writes, in the same transaction, the operational
+ * webhooks the outcome causes (serve_ops.h; ops_webhooks tells how many). Safe to run again
+ * after a failed job (its writes were undone).
  */
 struct serve_store_outcome {
     /* inputs (strings owned by the outcome) */
@@ -384,16 +402,20 @@ struct serve_store_outcome {
     int64_t now;
     int64_t started_at; /* the attempt's start, ms */
     int64_t duration_ms;
-    long status_code; /* 0: no answer */
-    char *error;      /* why it failed, or NULL */
-    char *response;   /* the first 4 KiB of the answer (valid UTF-8), or NULL */
+    long status_code;       /* 0: no answer */
+    char *error;            /* why it failed, or NULL */
+    char *response;         /* the first 4 KiB of the answer (valid UTF-8), or NULL */
+    char *response_headers; /* its header lines, at most 8 KiB (valid UTF-8), or NULL */
     enum serve_store_outcome_state state;
     int64_t next_attempt_at; /* STORE_RETRY */
     char *deactivate_reason; /* or NULL */
     int64_t fail_window_ms;  /* the failing-streak limit (5 days) */
+    /* n of the attempt: the claimed attempt_count + 1; written only while the webhook still
+     * has attempt_number - 1 attempts (else HOOKD_ELEASE: a stale outcome) */
+    int64_t attempt_number;
     /* outputs */
-    int64_t attempt_number; /* n of the row written */
     bool deactivated;
+    int64_t ops_webhooks; /* operational webhooks it created (serve_ops.h) */
 };
 
 int serve_store_w_outcome(db *conn, void *outcome);

@@ -7,7 +7,9 @@
  */
 #include "serve_store.h"
 
+#include "api_common.h"
 #include "hookd.h"
+#include "serve_access.h"
 #include "log.h"
 #include "mem.h"
 
@@ -155,18 +157,45 @@ int serve_store_w_key_list(db *conn, void *arg)
     return 0;
 }
 
+/* Whether the caller of r may revoke the live key r->id: HOOKD_ENOTFOUND when there is no
+ * such key (of its account, when scoped: a bound caller never sees a key of every
+ * account), API_EFORBIDDEN when the key holds a permission the caller does not (a key
+ * cannot take away what it could not have granted). */
+static int key_revocable(db *conn, serve_store_request *r)
+{
+    db_param p[] = {DB_S(r->id), DB_S(r->account)};
+    db_rows *rows = NULL;
+    int rc =
+        serve_store_query(conn,
+                          r->scoped ? "SELECT permissions FROM serve_access_keys "
+                                      "WHERE id = $1 AND revoked_at IS NULL AND account_id = $2"
+                                    : "SELECT permissions FROM serve_access_keys "
+                                      "WHERE id = $1 AND revoked_at IS NULL",
+                          p, r->scoped ? 2 : 1, &rows, NULL);
+    rc = db_rows_first(rc, &rows);
+    if (rc != 0)
+        return rc;
+    unsigned held = serve_permissions_from_text(db_rows_text(rows, 0, NULL));
+    db_rows_free(rows);
+    if (!serve_permissions_hold(r->caller_perms, held)) {
+        snprintf(r->why, sizeof r->why, "this key cannot revoke a key holding more than itself");
+        return API_EFORBIDDEN;
+    }
+    return 0;
+}
+
 int serve_store_w_key_revoke(db *conn, void *arg)
 {
     serve_store_request *r = arg;
-    db_param p[] = {DB_S(r->id), DB_I(r->now), DB_S(r->account)};
+    int rc = key_revocable(conn, r);
+    if (rc != 0)
+        return rc;
+    db_param p[] = {DB_S(r->id), DB_I(r->now)};
     int64_t changed = 0;
-    int rc =
-        serve_store_query(conn,
-                          r->scoped ? "UPDATE serve_access_keys SET revoked_at = $2 WHERE id = $1 "
-                                      "AND revoked_at IS NULL AND account_id = $3"
-                                    : "UPDATE serve_access_keys SET revoked_at = $2 WHERE id = $1 "
-                                      "AND revoked_at IS NULL",
-                          p, r->scoped ? 3 : 2, NULL, &changed);
+    rc = serve_store_query(conn,
+                           "UPDATE serve_access_keys SET revoked_at = $2 WHERE id = $1 "
+                           "AND revoked_at IS NULL",
+                           p, 2, NULL, &changed);
     if (rc == 0 && changed == 0)
         rc = HOOKD_ENOTFOUND;
     return rc;

@@ -28,6 +28,14 @@ HOOKD = os.environ.get("HOOKD_BIN") or os.path.join(
 BACKEND = os.environ.get("HOOKD_TEST_BACKEND", "sqlite")
 
 
+# The admin token the harness gives every `hookd receive` it starts (as HOOKD_ADMIN_TOKEN)
+# unless the test names one itself (the env variable, "" to let hookd generate one, or
+# --admin-token). request() sends it as the bearer token to the admin port of a receiver
+# started here, unless the caller passes its own Authorization header (None: send none).
+ADMIN_TOKEN = "hk_harness0receive0admin0token0123456789abcdef"
+_admin_ports = {}  # --admin-listen port -> (the Hookd that listens there, its token)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -74,6 +82,9 @@ def request(method, port, path, body=None, headers=None, timeout=15.0, host="127
     """One HTTP request; returns (status, headers dict, body bytes). body may be dict (JSON)."""
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     hdrs = dict(headers or {})
+    if port in _admin_ports and not any(k.lower() == "authorization" for k in hdrs):
+        hdrs["Authorization"] = "Bearer " + _admin_ports[port][1]
+    hdrs = {k: v for k, v in hdrs.items() if v is not None}
     if isinstance(body, (dict, list)):
         body = json.dumps(body).encode()
         hdrs.setdefault("Content-Type", "application/json")
@@ -140,11 +151,24 @@ class Hookd:
         self.log = open(self.log_path, "wb")
         full_env = dict(os.environ)
         full_env.update(env or {})
+        if list(args[:1]) == ["receive"]:
+            self._admin_token(list(args), full_env)
         self.args = [HOOKD] + list(args)
         self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT,
                                      env=full_env)
         if wait_port:
             self.wait_listening(wait_port)
+
+    def _admin_token(self, args, env):
+        """Gives a receiver ADMIN_TOKEN unless the test chose, and remembers its admin port's
+        token for request()."""
+        if "--admin-token" in args:
+            token = args[args.index("--admin-token") + 1]
+        else:
+            token = env.setdefault("HOOKD_ADMIN_TOKEN", ADMIN_TOKEN)
+        if token and "--admin-listen" in args:
+            port = int(args[args.index("--admin-listen") + 1].rsplit(":", 1)[1])
+            _admin_ports[port] = (self, token)
 
     def wait_listening(self, port, timeout=15.0):
         def ready():
@@ -176,6 +200,9 @@ class Hookd:
         return self.proc.wait(timeout=timeout)
 
     def stop(self):
+        for port, (owner, _) in list(_admin_ports.items()):
+            if owner is self:
+                del _admin_ports[port]
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:

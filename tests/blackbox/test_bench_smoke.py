@@ -24,7 +24,7 @@ ROOT = os.environ.get("HOOKD_SOURCE_DIR") or os.path.join(os.path.dirname(__file
 BENCH = os.path.join(ROOT, "bench")
 # Longest first: the three workers then finish at about the same time.
 SCENARIOS = ["postgres", "sender_throughput", "burst", "isolation", "backlog", "sender_latency",
-             "receiver_ingest", "fanout"]
+             "receiver_ingest", "fanout", "fanout_accounts"]
 TOOLS = ["wrk", "nginx"]
 HAVE_POSTGRES = bool(shutil.which("psql") and glob.glob("/usr/lib/postgresql/*/bin/initdb"))
 
@@ -74,6 +74,9 @@ class BenchSmoke(unittest.TestCase):
 
     def test_fanout(self):
         self.run_scenario("fanout")
+
+    def test_fanout_accounts(self):
+        self.run_scenario("fanout_accounts")
 
     def test_isolation(self):
         self.run_scenario("isolation")

@@ -1,7 +1,7 @@
 """test_deb.py — `make deb`'s package (scripts/make-deb.sh on this build): its files, control
 fields and dependencies (dpkg-deb -c / -I), and, unpacked in a temporary root, a program
-that runs, man pages that render, and a library that a 20-line verifier compiles against
-through pkg-config. Installing it system-wide is left to people (see README).
+that runs, man pages that render, and a library (shared libhookd.so.0 and static libhookd.a)
+that a 20-line verifier compiles against through pkg-config and runs with. Installing it system-wide is left to people (see README).
 HOOKD_BACKENDS: none
 """
 import os
@@ -64,8 +64,9 @@ class DebTest(harness.TestCase):
     def test_contents(self):
         r = run(["dpkg-deb", "-c", self.deb])
         self.assertEqual(r.returncode, 0, r.stderr)
-        files = {line.split()[-1] for line in r.stdout.splitlines()}
-        for path in ("./usr/bin/hookd", "./usr/lib/libhookd.a", "./usr/include/hookd.h",
+        files = {line.split()[5] for line in r.stdout.splitlines()}  # "-> target" after
+        for path in ("./usr/bin/hookd", "./usr/lib/libhookd.a", "./usr/lib/libhookd.so",
+                     "./usr/lib/libhookd.so.0", "./usr/include/hookd.h",
                      "./usr/lib/pkgconfig/hookd.pc", "./lib/systemd/system/hookd.service",
                      "./lib/systemd/system/hookd-receive.service", "./etc/hookd/serve.conf",
                      "./etc/hookd/receive.conf", "./usr/share/doc/hookd/copyright",
@@ -91,6 +92,8 @@ class DebTest(harness.TestCase):
             self.assertRegex(fields["Depends"], r"(^|, )%s( \(|,|$)" % re.escape(lib))
         r = run(["dpkg-deb", "-I", self.deb, "conffiles"])
         self.assertEqual(r.stdout.split(), ["/etc/hookd/serve.conf", "/etc/hookd/receive.conf"])
+        r = run(["dpkg-deb", "-I", self.deb, "triggers"])
+        self.assertEqual(r.stdout.split(), ["activate-noawait", "ldconfig"])
 
     def test_unpacked(self):
         root = os.path.join(self.tmp, "root")
@@ -115,22 +118,43 @@ class DebTest(harness.TestCase):
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn("--max-in-flight", r.stdout)
 
-    def test_library_through_pkg_config(self):
+    def build_verifier(self, static):
+        """Unpacks the package, compiles VERIFIER with pkg-config's flags (static: against
+        libhookd.a alone); returns (root, executable)."""
         if not shutil.which("pkg-config") or not shutil.which("cc"):
             self.skipTest("pkg-config or cc is missing")
         root = os.path.join(self.tmp, "root")
         run(["dpkg-deb", "-x", self.deb, root])
         env = dict(os.environ, PKG_CONFIG_PATH=os.path.join(root, "usr/lib/pkgconfig"),
                    PKG_CONFIG_SYSROOT_DIR=root)
-        r = run(["pkg-config", "--cflags", "--libs", "hookd"], env=env)
+        r = run(["pkg-config", "--cflags", "--libs"] + (["--static"] if static else []) +
+                ["hookd"], env=env)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("-I%s/usr/include" % root, r.stdout)
+        flags = r.stdout.split()
+        if static:  # both are in libdir, and cc prefers the .so: name the archive
+            flags = [f if f != "-lhookd" else "-l:libhookd.a" for f in flags]
         src, exe = os.path.join(self.tmp, "v.c"), os.path.join(self.tmp, "v")
         with open(src, "w") as f:
             f.write(VERIFIER)
-        r = run(["cc", "-o", exe, src] + r.stdout.split())
+        r = run(["cc", "-o", exe, src] + flags)
         self.assertEqual(r.returncode, 0, r.stderr)
+        return root, exe
+
+    def test_library_through_pkg_config_static(self):
+        _, exe = self.build_verifier(static=True)
+        self.assertNotIn("libhookd", run(["readelf", "-d", exe]).stdout)
         r = run([exe])
+        self.assertEqual((r.returncode, r.stdout), (0, "verified\n"))
+
+    def test_library_through_pkg_config_shared(self):
+        root, exe = self.build_verifier(static=False)
+        self.assertIn("Shared library: [libhookd.so.0]", run(["readelf", "-d", exe]).stdout)
+        r = run(["readelf", "-d", os.path.join(root, "usr/lib/libhookd.so.0")])
+        self.assertIn("Library soname: [libhookd.so.0]", r.stdout)
+        # not found without the unpacked library: the program really loads the .so
+        self.assertNotEqual(run([exe]).returncode, 0)
+        r = run([exe], env=dict(os.environ, LD_LIBRARY_PATH=os.path.join(root, "usr/lib")))
         self.assertEqual((r.returncode, r.stdout), (0, "verified\n"))
 
 

@@ -10,6 +10,7 @@ token, refusal to listen openly).
 import ipaddress
 import json
 import os
+import re
 import socket
 import urllib.parse
 
@@ -156,29 +157,44 @@ class ReceiveHoles(harness.TestCase):
         return status, data
 
     def test_admin_api_refuses_other_hosts_and_sites(self):
-        self.start()
-        self.assertEqual(self.admin_get("/webhooks", {})[0], 200)
-        self.assertEqual(self.admin_get("/webhooks", {"Host": "localhost:%d" % self.admin})[0],
-                         200)
-        status, data = self.admin_get("/webhooks", {"Host": "evil.example:%d" % self.admin})
-        self.assertEqual(status, 403)
-        self.assertEqual(json.loads(data)["error"]["code"], "forbidden_host")
-        status, data = self.admin_get("/webhooks", {"Origin": "https://evil.example"})
+        p = self.start(env={"HOOKD_ADMIN_TOKEN": ""})  # the token hookd generates
+        token = harness.wait_until(lambda: re.search(r"admin token: (\S+)", p.output()),
+                                   what="the admin token line").group(1)
+        auth = {"Authorization": "Bearer " + token}
+        self.assertEqual(self.admin_get("/webhooks", auth)[0], 200)
+        self.assertEqual(self.admin_get("/webhooks",
+                                        dict(auth, Host="localhost:%d" % self.admin))[0], 200)
+        for path in ("/webhooks", "/admin/sign-in"):
+            status, data = self.admin_get(path, dict(auth, Host="evil.example:%d" % self.admin))
+            self.assertEqual(status, 403)
+            self.assertEqual(json.loads(data)["error"]["code"], "forbidden_host")
+        status, data = self.admin_get("/webhooks", dict(auth, Origin="https://evil.example"))
         self.assertEqual(status, 403)
         self.assertEqual(json.loads(data)["error"]["code"], "forbidden_origin")
         status, _, _ = harness.request("POST", self.admin, "/webhooks/x/retry", "",
-                                       {"Sec-Fetch-Site": "cross-site"})
+                                       dict(auth, **{"Sec-Fetch-Site": "cross-site"}))
         self.assertEqual(status, 403)
         self.assertEqual(self.admin_get("/webhooks",
-                                        {"Origin": "http://127.0.0.1:%d" % self.admin})[0], 200)
+                                        dict(auth, Origin="http://127.0.0.1:%d" % self.admin))[0],
+                         200)
+
+    def test_given_admin_token_lets_the_operator_name_the_host(self):
+        self.start(token="admin-token-123456")  # (behind a proxy that passes its own Host)
+        ok = {"Authorization": "Bearer admin-token-123456", "Host": "hooks.example.com"}
+        self.assertEqual(self.admin_get("/webhooks", ok)[0], 200)
+        status, data = self.admin_get("/webhooks", dict(ok, Origin="https://evil.example"))
+        self.assertEqual(json.loads(data)["error"]["code"], "forbidden_origin")
+        same_site = dict(ok, Origin="https://hooks.example.com")
+        self.assertEqual(self.admin_get("/webhooks", same_site)[0], 200)
 
     def test_admin_token_is_required_when_set(self):
         self.start(token="admin-token-123456")
-        status, data = self.admin_get("/webhooks", {})
+        none = {"Authorization": None}  # (the harness would send the token)
+        status, data = self.admin_get("/webhooks", none)
         self.assertEqual(status, 401)
         self.assertEqual(json.loads(data)["error"]["code"], "unauthorized")
-        self.assertEqual(self.admin_get("/metrics", {})[0], 401)
-        self.assertEqual(self.admin_get("/healthz", {})[0], 200)
+        self.assertEqual(self.admin_get("/metrics", none)[0], 401)
+        self.assertEqual(self.admin_get("/healthz", none)[0], 200)
         ok = {"Authorization": "Bearer admin-token-123456"}
         self.assertEqual(self.admin_get("/webhooks", ok)[0], 200)
         self.assertEqual(self.admin_get("/webhooks/%FF", ok)[0], 404)

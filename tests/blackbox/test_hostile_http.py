@@ -58,6 +58,22 @@ def raw_post(path, body, headers, extra=b""):
     return ("\r\n".join(lines) + "\r\n").encode() + extra + b"\r\n" + body.encode()
 
 
+def closed_count(socks):
+    """How many of the connections the server has closed (without sending anything)."""
+    closed = 0
+    for s in socks:
+        s.setblocking(False)
+        try:
+            if s.recv(1) == b"":
+                closed += 1
+        except BlockingIOError:
+            pass
+        except OSError:
+            closed += 1
+        s.setblocking(True)
+    return closed
+
+
 def sanitizer_build():
     """True when hookd was built with ASan/UBSan or TSan (their shadow memory and quarantine
     make RSS say nothing about hookd's own)."""
@@ -144,6 +160,21 @@ class Hostile(harness.TestCase):
             self.assertEqual(answer.count(b"HTTP/1.1 "), 1, "%s: a second answer" % name)
             self.assertNotIn(b"<timeout>", answer, "%s: the connection stayed open" % name)
         self.assertEqual(self.stored(), 0)
+        # the sender's API: a second request with its own Authorization hidden in the body
+        # of the first (two lengths) never runs; nothing is stored
+        serve_port = harness.free_port()
+        sdb = self.database("serve")
+        self.hookd(["serve", "--db", sdb.url, "--listen", "127.0.0.1:%d" % serve_port,
+                    "--api-token", TOKEN], wait_port=serve_port)
+        event = '{"event":"events.created","data":{"id":1,"calendar_id":2}}'
+        inner = ("POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                 "Content-Length: %d\r\n\r\n%s" % (TOKEN, len(event), event)).encode()
+        outer = ("POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nobody-1234\r\n"
+                 "Content-Length: 2\r\nContent-Length: %d\r\n\r\n{}" % (2 + len(inner))).encode()
+        answer = harness.raw_exchange(serve_port, outer + inner)
+        self.assertEqual(status_of(answer), 400, answer[:200])
+        self.assertEqual(answer.count(b"HTTP/1.1 "), 1, "the smuggled request was answered")
+        self.assertEqual(int(sdb.query("SELECT COUNT(*) FROM serve_events")[0][0]), 0)
 
     def test_odd_methods_and_oversize(self):
         self.start_receive(["--max-body", "1024"])
@@ -159,6 +190,81 @@ class Hostile(harness.TestCase):
         self.assertEqual(error_code(answer), "too_large")
         _, _, metrics = harness.request("GET", self.admin, "/metrics")
         self.assertIn('hookd_receive_rejected_total{reason="too_large"} 1', metrics.decode())
+
+    def test_chunked_body_over_the_cap_is_refused_and_counted(self):
+        """A body sent chunked is held to the same cap as a declared one, and the refusal
+        is counted like one: the receiver's too_large, the sender's API's too_large."""
+        self.start_receive(["--max-body", "1024"])
+        h = signed()
+        head = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n" + "".join(
+            "%s: %s\r\n" % kv for kv in h.items()) + "\r\n"
+        chunks = b"".join(b"300\r\n" + b"x" * 0x300 + b"\r\n" for _ in range(3)) + b"0\r\n\r\n"
+        answer = harness.raw_exchange(self.port, head.encode() + chunks)
+        self.assertEqual(status_of(answer), 413, answer[:200])
+        self.assertEqual(error_code(answer), "too_large")
+        _, _, metrics = harness.request("GET", self.admin, "/metrics")
+        self.assertIn('hookd_receive_rejected_total{reason="too_large"} 1', metrics.decode())
+        self.assertEqual(self.stored(), 0)
+        # the sender's API: over its 256 KiB, chunked, with a bearer key
+        serve_port = harness.free_port()
+        sdb = self.database("serve")
+        self.hookd(["serve", "--db", sdb.url, "--listen", "127.0.0.1:%d" % serve_port,
+                    "--api-token", TOKEN], wait_port=serve_port)
+        head = ("POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n" % TOKEN).encode()
+        chunks = b"".join(b"10000\r\n" + b"x" * 0x10000 + b"\r\n" for _ in range(5))
+        answer = harness.raw_exchange(serve_port, head + chunks + b"0\r\n\r\n")
+        self.assertEqual(status_of(answer), 413, answer[:200])
+        self.assertEqual(error_code(answer), "too_large")
+        _, _, metrics = harness.request("GET", serve_port, "/metrics")
+        self.assertIn('hookd_api_rejected_total{reason="too_large"} 1', metrics.decode())
+
+    def test_front_door_flags_take_effect(self):
+        """--max-connections-per-ip, --header-timeout, --request-timeout on the receiver;
+        --max-connections, --max-header-size and --max-buffered-body (from --config) on the
+        sender."""
+        self.start_receive(["--max-connections-per-ip", "2", "--header-timeout", "1s",
+                            "--request-timeout", "2s"])
+        socks = [connect(self.port, "127.0.0.7") for _ in range(3)]
+        time.sleep(0.3)
+        self.assertEqual(closed_count(socks), 1, "3 connections from one address, 2 allowed")
+        for s in socks:
+            s.close()
+        t0 = time.monotonic()
+        answer = harness.raw_exchange(self.port, b"POST / HTTP/1.1\r\nHost: x\r\n", timeout=8)
+        self.assertEqual(status_of(answer), 408, answer[:200])
+        self.assertLess(time.monotonic() - t0, 3.0, "--header-timeout 1s did not apply")
+        t0 = time.monotonic()
+        raw = raw_post("/", "x" * 100, signed("x" * 100))
+        answer = harness.raw_exchange(self.port, raw[:-50], timeout=8)
+        self.assertEqual(status_of(answer), 408, answer[:200])
+        elapsed = time.monotonic() - t0
+        self.assertTrue(1.5 < elapsed < 4.0, "--request-timeout 2s: the body was cut after "
+                        "%.1f s" % elapsed)
+        serve_port = harness.free_port()
+        sdb = self.database("serve")
+        conf = os.path.join(self.tmp, "serve.conf")
+        with open(conf, "w") as f:
+            f.write("max-connections = 3\nmax-header-size = 2KiB\nmax-buffered-body = 64KiB\n")
+        self.hookd(["serve", "--db", sdb.url, "--listen", "127.0.0.1:%d" % serve_port,
+                    "--api-token", TOKEN, "--config", conf], wait_port=serve_port)
+        answer = harness.raw_exchange(serve_port, (
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: %s\r\n\r\n" % ("p" * 3000)).encode())
+        self.assertEqual(status_of(answer), 431, answer[:200])
+        post = ("POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                "Content-Length: 40000\r\n\r\n{" % TOKEN).encode()
+        holder = connect(serve_port)
+        holder.sendall(post)
+        time.sleep(0.2)
+        answer = harness.raw_exchange(serve_port, post)
+        self.assertEqual(status_of(answer), 503, "--max-buffered-body 64KiB: %r" % answer[:200])
+        self.assertEqual(error_code(answer), "busy")
+        self.assertIn(b"Retry-After: 1", answer)
+        held = [holder] + [connect(serve_port, "127.0.0.%d" % (60 + i)) for i in range(3)]
+        time.sleep(0.3)
+        self.assertEqual(closed_count(held), 1, "4 connections open, --max-connections 3")
+        for s in held:
+            s.close()
 
     def test_trickled_head_is_cut_at_its_deadline(self):
         self.start_receive()
@@ -188,6 +294,39 @@ class Hostile(harness.TestCase):
             s.close()
         self.assertEqual(len(closed_at), len(socks), "heads trickling a byte each 0.5 s lived on")
         self.assertLess(max(closed_at.values()), 13.0)
+
+    def test_trickled_heads_do_not_lock_the_admin_api_out(self):
+        """Finding 2 on the admin API (256 connections at most): 256 heads trickling a byte
+        each 0.5 s hold every slot, but only until the head deadline (10 s); then an admin
+        call passes again. (Before, the idle timeout was reset by every byte: locked out.)"""
+        raise_nofile()
+        self.start_receive()
+        socks = []
+        for i in range(256):
+            s = connect(self.admin, "127.0.0.%d" % (80 + i % 4))
+            s.send(b"GET /healthz HTTP/1.1\r\n")
+            socks.append(s)
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        statuses = []
+        while time.monotonic() - t0 < 15 and 200 not in statuses:
+            for s in socks:
+                try:
+                    s.send(b"X")
+                except OSError:
+                    pass
+            try:
+                status, _, _ = harness.request("GET", self.admin, "/healthz", timeout=1)
+            except OSError:
+                status = None
+            statuses.append(status)
+            time.sleep(0.5)
+        elapsed = time.monotonic() - t0
+        for s in socks:
+            s.close()
+        self.assertNotEqual(statuses[0], 200, "the 256 trickling heads did not fill the admin API")
+        self.assertIn(200, statuses, "the admin API stayed locked out for 15 s")
+        self.assertLess(elapsed, 12.5)
 
     def test_one_address_cannot_take_every_connection(self):
         raise_nofile()

@@ -58,7 +58,8 @@ class AccountsTest(ServeCase):
         p = self.start_serve()
         d, e, w = self.acme_objects(p, rec)
         dest = {"name": "n", "url": rec.url, "events": ["events.created"]}
-        spare = self.key(p, ["destinations.read"], "acme")["id"]
+        # what a key with access_keys.manage alone may revoke: one holding no more
+        spare = self.key(p, ["access_keys.manage"], "acme")["id"]
         # (method, path, body, permission, the status with it)
         routes = [
             ("GET", "/v1/destinations", None, "destinations.read", {200}),
@@ -218,6 +219,20 @@ class AccountsTest(ServeCase):
             self.as_key(p, twelve, "POST", "/v1/access-keys",
                         {"name": "y", "account": None, "permissions": ["*"]}),
             "cannot grant permission *: this key does not hold it")
+        # nor revoke a key holding more than itself: one with a permission it lacks (the key
+        # stays live); keys of every account, the bootstrap "*" key among them, it cannot see
+        revoke = "this key cannot revoke a key holding more than itself"
+        wide = self.key(p, ["destinations.read"])["id"]
+        more = self.key(p, ["destinations.read", "events.create"], "acme")
+        self.assert_forbidden(self.as_key(p, mgr, "DELETE", "/v1/access-keys/" + more["id"]),
+                              revoke)
+        for kid in ("bootstrap", wide):
+            self.assertEqual(self.as_key(p, mgr, "DELETE", "/v1/access-keys/" + kid)[0], 404)
+        self.assertEqual(self.as_key(p, more["key"], "GET", "/v1/destinations")[0], 200)
+        self.assert_forbidden(self.as_key(p, twelve, "DELETE", "/v1/access-keys/bootstrap"),
+                              revoke)
+        self.assertEqual(self.as_key(p, mgr, "DELETE", "/v1/access-keys/" + sub["id"])[0], 204)
+        self.assertEqual(self.as_key(p, sub["key"], "GET", "/v1/destinations")[0], 401)
         # a bound key with accounts.manage still cannot create accounts
         bound = self.key(p, ["accounts.manage"], "acme")["key"]
         self.assert_forbidden(self.as_key(p, bound, "POST", "/v1/accounts",

@@ -23,7 +23,7 @@
 #define NOW 1724288645123LL
 
 static const char drop_receive[] =
-    "DROP TABLE IF EXISTS receive_webhooks, receive_runs, receive_schema_version";
+    "DROP TABLE IF EXISTS receive_webhooks, receive_runs, receive_settings, receive_schema_version";
 
 static int setup_kind(void **state, enum db_kind kind)
 {
@@ -106,6 +106,45 @@ static void test_list_filter_and_cursor(void **state)
     assert_int_equal(count.count, 2);
 }
 
+/* The panel's reading: newest first with its cursor (with and without a status), and the
+ * counts by status. */
+static void test_list_newest_first_and_counts(void **state)
+{
+    STORE_FIXTURE(state);
+    save_five(f);
+    store_fixture_exec(f, "UPDATE receive_webhooks SET status = 'failed' "
+                          "WHERE id = '00000000-0000-4000-8000-000000000005'");
+    receive_store_list_job job = {.limit = 3, .newest_first = true};
+    assert_int_equal(receive_store_list(f->conn, &job), 0);
+    assert_int_equal(job.count, 3);
+    assert_string_equal(job.items[0].id, ids[4]);
+    assert_string_equal(job.items[2].id, ids[2]);
+    assert_string_equal(job.next, ids[2]);
+    receive_store_list_job_clear(&job);
+
+    job = (receive_store_list_job){.limit = 3, .newest_first = true, .after = ids[2]};
+    assert_int_equal(receive_store_list(f->conn, &job), 0);
+    assert_int_equal(job.count, 2);
+    assert_string_equal(job.items[0].id, ids[1]);
+    assert_string_equal(job.items[1].id, ids[0]);
+    assert_null(job.next);
+    receive_store_list_job_clear(&job);
+
+    job = (receive_store_list_job){
+        .status = "done", .limit = 1, .newest_first = true, .after = ids[2]};
+    assert_int_equal(receive_store_list(f->conn, &job), 0);
+    assert_int_equal(job.count, 1);
+    assert_string_equal(job.items[0].id, ids[1]);
+    assert_string_equal(job.next, ids[1]);
+    receive_store_list_job_clear(&job);
+
+    receive_store_status_count_job counts = {0};
+    assert_int_equal(receive_store_count_by_status(f->conn, &counts), 0);
+    assert_int_equal(counts.pending, 1);
+    assert_int_equal(counts.done, 3);
+    assert_int_equal(counts.failed, 1);
+}
+
 static void test_get_with_runs(void **state)
 {
     STORE_FIXTURE(state);
@@ -170,9 +209,28 @@ static void test_retry_and_purge(void **state)
     assert_int_equal(receive_store_retry(f->conn, &retry), HOOKD_ENOTFOUND);
 
     store_fixture_exec(f, "UPDATE receive_webhooks SET updated_at = 0 WHERE status = 'done'");
-    receive_store_purge_job purge = {.before = 1};
+    retention_batch purge = {.before = 1, .limit = 100};
     assert_int_equal(receive_store_purge(f->conn, &purge), 0);
     assert_int_equal(purge.deleted, 2);
+}
+
+/* The admin token: generated once (only its digest stored), then read back. */
+static void test_admin_token(void **state)
+{
+    store_fixture *f = *state;
+    unsigned char first[32], again[32];
+    char generated[128], none[128] = "";
+    bool was_generated = false;
+    assert_int_equal(
+        receive_store_admin_token(f->conn, first, generated, sizeof generated, &was_generated), 0);
+    assert_true(was_generated);
+    assert_int_equal(strncmp(generated, "hk_", 3), 0);
+    assert_int_equal(strlen(generated), 51);
+    assert_int_equal(receive_store_admin_token(f->conn, again, none, sizeof none, &was_generated),
+                     0);
+    assert_false(was_generated);
+    assert_string_equal(none, "");
+    assert_memory_equal(first, again, sizeof first);
 }
 
 #define BOTH(fn)                                                                                   \
@@ -183,8 +241,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         BOTH(test_list_filter_and_cursor),
+        BOTH(test_list_newest_first_and_counts),
         BOTH(test_get_with_runs),
         BOTH(test_retry_and_purge),
+        BOTH(test_admin_token),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,7 +25,7 @@
 static const char drop_serve[] =
     "DROP TABLE IF EXISTS serve_destinations, serve_subscriptions, serve_events, "
     "serve_webhooks, serve_attempts, serve_idempotency, serve_settings, "
-    "serve_accounts, serve_access_keys, serve_schema_version";
+    "serve_accounts, serve_access_keys, serve_schema_version, serve_ops_schema_version";
 
 static int setup_sqlite(void **state)
 {
@@ -228,6 +228,49 @@ static void test_webhook_list_cursor(void **state)
     serve_store_request_free(r);
 }
 
+/* The panel's views: the latest webhooks of a destination newest first (one page, no
+ * cursor) and the account's latest events newest first. */
+static void test_newest_first_and_event_list(void **state)
+{
+    STORE_FIXTURE(state);
+    char a[HOOKD_ID_LEN + 1];
+    make_destination(f->conn, "a", "[\"events.created\"]", true, a);
+    char *ids[4];
+    for (int i = 0; i < 4; i++) {
+        serve_store_request *e = insert_event(f->conn, "events.created", NULL, NOW + i);
+        ids[i] = strdup(e->event.id);
+        serve_store_request_free(e);
+    }
+    serve_store_request *r = serve_store_request_new(NOW);
+    r->limit = 3;
+    r->newest_first = true;
+    r->filter_destination_id = strdup(a);
+    assert_int_equal(serve_store_w_webhook_list(f->conn, r), 0);
+    assert_int_equal(r->webhook_count, 3);
+    assert_null(r->next);
+    for (size_t i = 0; i < 3; i++)
+        assert_string_equal(r->webhooks[i].event_id, ids[3 - i]);
+    serve_store_request_free(r);
+    r = serve_store_request_new(NOW);
+    r->limit = 2;
+    assert_int_equal(serve_store_w_event_list(f->conn, r), 0);
+    assert_int_equal(r->event_count, 2);
+    assert_string_equal(r->events[0].id, ids[3]);
+    assert_string_equal(r->events[1].id, ids[2]);
+    assert_string_equal(r->events[0].type, "events.created");
+    assert_int_equal(r->events[0].body_len, strlen(r->events[0].body));
+    serve_store_request_free(r);
+    r = serve_store_request_new(NOW); /* another account sees none of them */
+    free(r->account);
+    r->account = strdup("other");
+    r->limit = 10;
+    assert_int_equal(serve_store_w_event_list(f->conn, r), 0);
+    assert_int_equal(r->event_count, 0);
+    serve_store_request_free(r);
+    for (int i = 0; i < 4; i++)
+        free(ids[i]);
+}
+
 static void test_webhook_attempts_retry_recover(void **state)
 {
     STORE_FIXTURE(state);
@@ -350,6 +393,7 @@ int main(void)
         BOTH(test_destination_lifecycle),
         BOTH(test_event_fan_out_and_replay),
         BOTH(test_webhook_list_cursor),
+        BOTH(test_newest_first_and_event_list),
         BOTH(test_webhook_attempts_retry_recover),
         cmocka_unit_test_setup_teardown(test_upgrade_to_accounts, setup_sqlite_bare,
                                         store_fixture_teardown),

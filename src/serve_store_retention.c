@@ -1,0 +1,45 @@
+/*
+ * serve_store_retention.c — the SQL of the sender's retention purge (see
+ * serve_store_retention.h), one batch per store job. Webhooks are found oldest first through
+ * serve_webhooks_created and deleted by id with their attempts (retention_purge_ids: locked
+ * on PostgreSQL, so that a retry committing meanwhile waits for the purge and then finds
+ * nothing). Events go through their own index on created_at once no webhook points at them.
+ */
+#include "serve_store_retention.h"
+
+#include "serve_store.h"
+
+static const char *const migrations[] = {
+    /* 1: events by age, for the purge (webhooks have serve_webhooks_created already) */
+    "CREATE INDEX IF NOT EXISTS serve_events_created ON serve_events (created_at);",
+};
+
+int serve_store_retention_migrate(db *conn)
+{
+    return db_migrate(conn, "serve_retention", migrations,
+                      sizeof migrations / sizeof migrations[0]);
+}
+
+#define FINISHED_SQL                                                                               \
+    "SELECT id FROM serve_webhooks WHERE created_at < $1 AND updated_at < $1 "                     \
+    "AND status IN ('succeeded', 'failed', 'cancelled') ORDER BY created_at LIMIT $2"
+
+int serve_store_retention_batch(db *conn, retention_batch *batch)
+{
+    static const char *const deletes[] = {"DELETE FROM serve_attempts WHERE webhook_id IN ",
+                                          "DELETE FROM serve_webhooks WHERE id IN "};
+    int rc = retention_purge_ids(conn, batch, FINISHED_SQL, deletes, 2);
+    if (rc != 0)
+        return rc;
+    int64_t webhooks = batch->deleted, events = 0;
+    db_param p[] = {DB_I(batch->before), DB_I(batch->limit)};
+    rc = serve_store_query(conn,
+                           "DELETE FROM serve_events WHERE id IN (SELECT e.id FROM serve_events e "
+                           "WHERE e.created_at < $1 AND NOT EXISTS (SELECT 1 FROM serve_webhooks "
+                           "w WHERE w.event_id = e.id) ORDER BY e.created_at LIMIT $2)",
+                           p, 2, NULL, &events);
+    if (rc != 0)
+        return rc;
+    batch->deleted = webhooks + events;
+    return 0;
+}
