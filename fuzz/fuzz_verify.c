@@ -9,6 +9,7 @@
  * together with a fixed one, as during a rotation.
  *
  * Invariants checked besides the sanitizers:
+ *   - hookd_verifier_check (the keys precomputed) answers exactly as hookd_verify;
  *   - the verdict agrees with recomputing hookd_sign for every secret and comparing (any
  *     hex case) — the order of checks is the one the header documents;
  *   - a signature hookd_sign produced for the same inputs always verifies.
@@ -140,6 +141,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     want = expected_verdict(secrets, 2, id, timestamp, signature, body, body_len, now, tolerance);
     if (got != want)
         die("verdict differs from the reference", got, want);
+    hookd_verifier *verifier = NULL;
+    if (hookd_verifier_new(secrets, 2, &verifier) != HOOKD_OK)
+        die("hookd_verifier_new failed", -1, 0);
+    got = hookd_verifier_check(verifier, id, timestamp, signature, body, body_len, now, tolerance);
+    hookd_verifier_free(verifier);
+    if (got != want)
+        die("the verifier's verdict differs from hookd_verify's", got, want);
 
     /* Whatever the fuzzed signature was, the right one must verify. */
     if (*id != '\0' && hookd_timestamp_parse(timestamp, &sent_at) == HOOKD_OK) {

@@ -160,6 +160,14 @@ int db_worker_start(struct event_base *base, db *conn, size_t max_batch, db_work
 /* Queues a job; thread-safe. done may be NULL. Never fails (allocation failure aborts). */
 void db_worker_submit(db_worker *w, db_work_fn work, db_done_fn done, void *arg);
 
+/* Queues a job that may wait for company: while urgent jobs (db_worker_submit's) came in
+ * within the last 100 ms, a batch of only lazy jobs starts when an urgent job arrives or
+ * its oldest job waited 10 ms (db_worker.c), so that bookkeeping rides along
+ * with the next urgent job's commit (one fsync for both) instead of taking a commit of its
+ * own that the urgent job would wait behind. Otherwise as db_worker_submit; the order of
+ * runs and of done callbacks stays the order of submission. */
+void db_worker_submit_lazy(db_worker *w, db_work_fn work, db_done_fn done, void *arg);
+
 /* Jobs queued or running, for metrics and back-pressure. */
 size_t db_worker_pending(db_worker *w);
 

@@ -7,6 +7,15 @@
  * The loop is woken with event_active on an fd-less event; libevent's pthread support
  * (loop_new) makes that safe from this thread.
  *
+ * Urgent and lazy jobs: a job whose caller waits on it (a webhook's 200, an API answer) is
+ * urgent (db_worker_submit); the engine's bookkeeping (claims, outcomes) may be lazy
+ * (db_worker_submit_lazy). While urgent jobs keep coming (one within DB_WORKER_ACTIVE_MS),
+ * a queue of only lazy jobs waits for the next urgent one, at most DB_WORKER_LINGER_MS, so
+ * both share one commit and one fsync: without it a burst's outcomes took commits of their
+ * own between the ingest commits, and each webhook's 200 waited behind one (measured in
+ * docs/BENCHMARKS.md, "Receiver pace"). Nothing is reordered: a batch still takes the queue
+ * from its head.
+ *
  * Health (/readyz): the thread notes when its batch started and how the last one ended — a
  * failed begin/commit, or any job answering HOOKD_ESTORE, is a failure with the backend's
  * message. db_worker_ready judges from that: a batch under way for DB_WORKER_STUCK_MS is a
@@ -26,12 +35,16 @@
 #define DB_WORKER_DEFAULT_BATCH 1024
 #define DB_WORKER_STUCK_MS 3000 /* a batch under way this long: the store is not answering */
 #define DB_WORKER_FRESH_MS 1000 /* a batch outcome this recent answers /readyz without a probe */
+#define DB_WORKER_ACTIVE_MS 100 /* an urgent job this recent: lazy jobs wait for the next one */
+#define DB_WORKER_LINGER_MS 10  /* … but no longer than this */
 
 typedef struct db_job {
     db_work_fn work;
     db_done_fn done;
     void *arg;
     int rc; /* the work's result, or HOOKD_ESTORE when the batch failed */
+    bool lazy;
+    int64_t queued_at; /* monotonic ms it was submitted */
     struct db_job *next;
 } db_job;
 
@@ -51,6 +64,9 @@ struct db_worker {
     job_list queue;       /* submitted, not yet taken */
     job_list completed;   /* run, waiting for their done on the loop */
     size_t pending;       /* submitted and whose done has not yet been called */
+    size_t urgent;        /* urgent jobs in queue */
+    bool lingering;       /* the thread waits, lazy jobs queued, for an urgent one */
+    int64_t urgent_at;    /* monotonic ms the last urgent job was submitted, 0: never */
     bool stopping;
     struct event *notify;  /* activated to run completed jobs' done on the loop */
     int64_t batch_started; /* monotonic ms the batch under way started, 0: none */
@@ -94,6 +110,15 @@ static size_t list_take(job_list *l, size_t max, job_list *out)
         list_push(out, j);
         n++;
     }
+    return n;
+}
+
+/* How many of a batch's jobs are urgent. */
+static size_t list_urgent(const job_list *l)
+{
+    size_t n = 0;
+    for (const db_job *j = l->head; j; j = j->next)
+        n += !j->lazy;
     return n;
 }
 
@@ -187,17 +212,64 @@ static void worker_note(db_worker *w, job_list *batch)
         snprintf(w->last_error, sizeof w->last_error, "%s", db_errmsg(w->conn));
 }
 
+/* With only lazy jobs queued while urgent ones keep coming: the monotonic ms until which
+ * they wait for an urgent one; 0: start the batch now. Caller holds the lock. */
+static int64_t worker_linger_until(const db_worker *w)
+{
+    if (w->stopping || w->urgent > 0 || w->urgent_at == 0)
+        return 0;
+    int64_t now = worker_mono_ms();
+    int64_t until = w->queue.head->queued_at + DB_WORKER_LINGER_MS;
+    if (now - w->urgent_at >= DB_WORKER_ACTIVE_MS || now >= until)
+        return 0;
+    return until;
+}
+
+/* Waits on the wake condition until the monotonic ms until, or a signal. The condition
+ * keeps the default clock (valgrind ignores another one): the deadline is the wall time
+ * that far ahead; a clock step only ends the wait early or late, and the caller looks
+ * again either way. */
+static void worker_wait_until(db_worker *w, int64_t until)
+{
+    int64_t left_ms = until - worker_mono_ms();
+    if (left_ms <= 0)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t ns = (int64_t)ts.tv_nsec + left_ms * 1000000;
+    ts.tv_sec += (time_t)(ns / 1000000000);
+    ts.tv_nsec = (long)(ns % 1000000000);
+    int rc = pthread_cond_timedwait(&w->wake, &w->lock, &ts);
+    (void)rc; /* woken, timed out or spurious: the caller looks again */
+}
+
+/* Waits for a queue to run; false when stopping with nothing left. Caller holds the lock. */
+static bool worker_wait_batch(db_worker *w)
+{
+    for (;;) {
+        while (!w->queue.head && !w->stopping)
+            pthread_cond_wait(&w->wake, &w->lock);
+        if (!w->queue.head)
+            return false;
+        int64_t until = worker_linger_until(w);
+        if (until == 0)
+            return true;
+        w->lingering = true;
+        worker_wait_until(w, until);
+        w->lingering = false;
+    }
+}
+
 static void *worker_main(void *arg)
 {
     db_worker *w = arg;
     pthread_mutex_lock(&w->lock);
     for (;;) {
-        while (!w->queue.head && !w->stopping)
-            pthread_cond_wait(&w->wake, &w->lock);
-        if (!w->queue.head)
+        if (!worker_wait_batch(w))
             break; /* stopping and drained */
         job_list batch;
         list_take(&w->queue, w->max_batch, &batch);
+        w->urgent -= list_urgent(&batch);
         w->batch_started = worker_mono_ms();
         pthread_mutex_unlock(&w->lock);
 
@@ -267,17 +339,36 @@ int db_worker_start(struct event_base *base, db *conn, size_t max_batch, db_work
     return 0;
 }
 
-void db_worker_submit(db_worker *w, db_work_fn work, db_done_fn done, void *arg)
+static void worker_submit(db_worker *w, db_work_fn work, db_done_fn done, void *arg, bool lazy)
 {
     db_job *j = xcalloc(1, sizeof *j);
     j->work = work;
     j->done = done;
     j->arg = arg;
+    j->lazy = lazy;
+    j->queued_at = worker_mono_ms();
     pthread_mutex_lock(&w->lock);
     list_push(&w->queue, j);
     w->pending++;
-    pthread_cond_signal(&w->wake);
+    if (!lazy) {
+        w->urgent++;
+        w->urgent_at = j->queued_at;
+    }
+    /* A lingering thread wakes at its deadline or for an urgent job: another lazy one
+     * would only wake it to wait again (a context switch per outcome batch). */
+    if (!lazy || !w->lingering)
+        pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->lock);
+}
+
+void db_worker_submit(db_worker *w, db_work_fn work, db_done_fn done, void *arg)
+{
+    worker_submit(w, work, done, arg, false);
+}
+
+void db_worker_submit_lazy(db_worker *w, db_work_fn work, db_done_fn done, void *arg)
+{
+    worker_submit(w, work, done, arg, true);
 }
 
 size_t db_worker_pending(db_worker *w)
@@ -305,6 +396,7 @@ void db_worker_stop(db_worker *w)
         pthread_mutex_lock(&w->lock);
         job_list batch;
         size_t n = list_take(&w->queue, w->max_batch, &batch);
+        w->urgent -= list_urgent(&batch);
         pthread_mutex_unlock(&w->lock);
         if (n == 0)
             break;

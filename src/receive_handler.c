@@ -680,6 +680,14 @@ static void receive_handler_metrics(receive_handler *h, metrics *m)
                                       "Duration of handler runs in milliseconds");
 }
 
+/* The engine's store jobs are lazy (db.h): during a burst its claims and outcomes ride
+ * along with the next ingest commit instead of taking commits of their own that each
+ * webhook's 200 would wait behind. */
+static void receive_handler_submit(void *ctx, db_work_fn work, db_done_fn done, void *arg)
+{
+    db_worker_submit_lazy(ctx, work, done, arg);
+}
+
 /* The engine, with this side's store and runner. */
 static engine *receive_handler_engine(receive_handler *h, db_worker *worker)
 {
@@ -694,6 +702,7 @@ static engine *receive_handler_engine(receive_handler *h, db_worker *worker)
                          .lease_ms = o->lease_ms,
                          .poll_ms = RECEIVE_HANDLER_POLL_MS,
                          .max_attempts = (int)o->max_attempts,
+                         .submit = receive_handler_submit,
                          .submit_ctx = worker};
     eo.retry.count = o->retry_delay_count;
     for (size_t i = 0; i < o->retry_delay_count; i++) {

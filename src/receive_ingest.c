@@ -3,15 +3,16 @@
  *
  * The checks run in SPEC §4's order and stop at the first failure; those of the request's
  * headers and body are the provider's (receive_provider.h: meetbit, Standard Webhooks,
- * GitHub, Stripe), every provider's failures answered with the same statuses and codes. An accepted
- * request is copied (the request itself is left alone until its answer) onto the receiver's queue
- * of saves. At most one store job (a "group") waits for the store thread at a time: when it runs it
- * takes every save queued so far and inserts them with receive_store_insert_many, so the saves that
- * arrive while a batch is being committed go together into the next one — one job, one statement
- * per 64 rows, no savepoint per request. The group's done callback, which the store thread calls on
- * the loop only after the batch committed, answers each request: never a 2XX before the save is
- * durable. A client that hangs up meanwhile is harmless: evhttp keeps the request until it is
- * answered. The sender takes its events in
+ * GitHub, Stripe), every provider's failures answered with the same statuses and codes; MeetBit's
+ * signature is checked with the secrets' HMAC keys computed once, at start (hookd_verifier). An
+ * accepted request is copied (the request itself is left alone until its answer) onto the
+ * receiver's queue of saves. At most one store job (a "group") waits for the store thread at a
+ * time: when it runs it takes every save queued so far and inserts them with
+ * receive_store_insert_many, so the saves that arrive while a batch is being committed go together
+ * into the next one — one job, one statement per 64 rows, no savepoint per request. The group's
+ * done callback, which the store thread calls on the loop only after the batch committed, answers
+ * each request: never a 2XX before the save is durable. A client that hangs up meanwhile is
+ * harmless: evhttp keeps the request until it is answered. The sender takes its events in
  * serve_api.c (POST /v1/events), which saves through the same store thread.
  */
 #include "receive_ingest.h"
@@ -85,11 +86,12 @@ struct receive_ingest {
     receive_ingest_options options; /* path points at path_copy */
     char *path_copy;
     char *disk_path_copy;
-    int64_t disk_checked_at;           /* monotonic ms of the last statvfs, 0: never */
-    bool disk_full;                    /* less than min_free_disk free at the last look */
-    bool disk_warned;                  /* statvfs failed once (logged once) */
-    size_t in_flight;                  /* saves queued, not yet answered */
-    pthread_mutex_t lock;              /* guards the queue, shared with the store thread */
+    hookd_verifier *verifier; /* the secrets' HMAC keys, computed once; NULL: per request */
+    int64_t disk_checked_at;  /* monotonic ms of the last statvfs, 0: never */
+    bool disk_full;           /* less than min_free_disk free at the last look */
+    bool disk_warned;         /* statvfs failed once (logged once) */
+    size_t in_flight;         /* saves queued, not yet answered */
+    pthread_mutex_t lock;     /* guards the queue, shared with the store thread */
     struct receive_ingest_save *queue; /* saves no group has taken yet, oldest first */
     struct receive_ingest_save **queue_tail;
     bool group_queued; /* a group job waits to take the queue */
@@ -308,6 +310,7 @@ static bool receive_ingest_verify(receive_ingest *r, struct evhttp_request *req,
                                    .body_len = body_len,
                                    .secrets = r->options.secrets,
                                    .secret_count = r->options.secret_count,
+                                   .verifier = r->verifier,
                                    .now = (int64_t)time(NULL),
                                    .tolerance_s = r->options.tolerance_s};
     char message[192];
@@ -449,6 +452,12 @@ receive_ingest *receive_ingest_new(struct evhttp *http, db_worker *worker, recei
         r->disk_path_copy = xstrdup(options->disk_path);
         r->options.disk_path = r->disk_path_copy;
     }
+    /* Without it (OpenSSL has no HMAC) each request computes the keys and reports that. */
+    int vrc = hookd_verifier_new(options->secrets, options->secret_count, &r->verifier);
+    if (vrc == HOOKD_ENOMEM)
+        mem_check(NULL); /* the one out-of-memory path: abort */
+    if (vrc != HOOKD_OK)
+        log_warn("receive", "cannot precompute the secrets' keys: %s", hookd_strerror(vrc));
     pthread_mutex_init(&r->lock, NULL);
     r->queue_tail = &r->queue;
     r->accepted =
@@ -473,6 +482,7 @@ void receive_ingest_free(receive_ingest *r)
     if (!r)
         return;
     pthread_mutex_destroy(&r->lock);
+    hookd_verifier_free(r->verifier);
     free(r->path_copy);
     free(r->disk_path_copy);
     free(r);

@@ -2,7 +2,8 @@
  * receive_provider.c — the providers of `hookd receive --provider` (see receive_provider.h).
  *
  * One table row per provider: the headers it requires, its verification (a call into the
- * protocol core: hookd_verify, hookd_standard_verify, hookd_github_verify,
+ * protocol core: hookd_verify (hookd_verifier_check with the keys precomputed),
+ * hookd_standard_verify, hookd_github_verify,
  * hookd_stripe_verify), where its id and event are, and the words of its messages. One flow,
  * receive_provider_check, runs every provider through the same steps, so a new provider is
  * a row and two small functions, and every provider's failures map to the same verdicts
@@ -47,8 +48,11 @@ struct receive_provider {
 static int verify_meetbit(const receive_provider_request *in, const provider_headers *h,
                           int64_t *sent_at)
 {
-    int rc = hookd_verify(in->secrets, in->secret_count, h->value[0], h->value[1], h->value[2],
-                          in->body, in->body_len, in->now, in->tolerance_s);
+    int rc = in->verifier
+                 ? hookd_verifier_check(in->verifier, h->value[0], h->value[1], h->value[2],
+                                        in->body, in->body_len, in->now, in->tolerance_s)
+                 : hookd_verify(in->secrets, in->secret_count, h->value[0], h->value[1],
+                                h->value[2], in->body, in->body_len, in->now, in->tolerance_s);
     if (rc == HOOKD_OK && hookd_timestamp_parse(h->value[1], sent_at) != HOOKD_OK)
         rc = HOOKD_ETIMESTAMP;
     return rc;

@@ -70,6 +70,8 @@ typedef struct receive_provider_request {
     size_t body_len;
     const hookd_secret *secrets;
     size_t secret_count;
+    /* the same secrets with their keys precomputed (MeetBit's recipe); NULL: use secrets */
+    const hookd_verifier *verifier;
     int64_t now;         /* Unix seconds */
     int64_t tolerance_s; /* the replay window, both ways */
 } receive_provider_request;

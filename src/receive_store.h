@@ -121,7 +121,6 @@ typedef struct receive_store_run_job {
     const char *next_status; /* "done", "pending" or "failed" */
     int64_t next_attempt_at; /* unix ms, when next_status is "pending" */
     int64_t now;             /* unix ms */
-    int64_t n;               /* out: the run's number among all runs of the webhook */
 } receive_store_run_job;
 
 /* Records the run and moves the webhook on, only while the lease is held (otherwise

@@ -5,6 +5,15 @@
  * bytes are copied with insignificant whitespace dropped. So member order, number spelling
  * (1.50, 1e3, big integers) and string escapes reach the receiver exactly as written, and
  * the signature covers what the application sent.
+ *
+ * Parsing (the receiver, once per request) first tries a scanner that builds nothing: it
+ * walks the body once, checking the JSON grammar and the duplicate keys, and finds the two
+ * members. It answers only when it is sure jansson would accept the body and agree on the
+ * event: ASCII strings with the simple escapes, numbers without an exponent (no double
+ * overflows), at most SCAN_MAX_KEYS keys per object, SCAN_MAX_DEPTH levels, an event
+ * without escapes. Anything else — every invalid body included — goes to jansson, which
+ * stays the one judge of what is rejected and why. The fuzz target fuzz_envelope checks the
+ * scanner's answers against jansson's.
  */
 #include "hookd.h"
 #include "core_alloc.h"
@@ -96,6 +105,244 @@ int hookd_envelope_build(const char *event, const char *data, size_t data_len, s
     return HOOKD_OK;
 }
 
+/* ---- the scanner (see the top of the file) ---- */
+
+#define SCAN_MAX_DEPTH 64 /* deeper: jansson decides */
+#define SCAN_MAX_KEYS 16  /* more keys in one object: jansson decides (it hashes them) */
+
+typedef struct scan {
+    const unsigned char *p, *end;
+    int depth;
+} scan;
+
+/* The raw bytes of a string's contents. */
+typedef struct scan_str {
+    const unsigned char *at;
+    size_t len;
+    bool escaped; /* it holds an escape: its decoded form differs */
+} scan_str;
+
+/* The root's two members, as far as the scanner saw them. */
+typedef struct scan_root {
+    scan_str event;
+    bool has_event, event_is_string, data_is_object;
+} scan_root;
+
+static bool scan_value(scan *s, int *kind);
+
+static void scan_ws(scan *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+        s->p++;
+}
+
+static bool scan_digits(scan *s)
+{
+    const unsigned char *from = s->p;
+    while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+        s->p++;
+    return s->p > from;
+}
+
+/* A string at s->p: printable ASCII and the escapes \" \\ \/ \b \f \n \r \t only. */
+static bool scan_string(scan *s, scan_str *out)
+{
+    if (s->p >= s->end || *s->p != '"')
+        return false;
+    out->at = ++s->p;
+    out->escaped = false;
+    while (s->p < s->end) {
+        unsigned char c = *s->p;
+        if (c == '"') {
+            out->len = (size_t)(s->p - out->at);
+            s->p++;
+            return true;
+        }
+        if (c < 0x20 || c >= 0x80)
+            return false;
+        if (c == '\\') {
+            if (s->p + 1 >= s->end || memchr("\"\\/bfnrt", s->p[1], 8) == NULL)
+                return false;
+            out->escaped = true;
+            s->p++;
+        }
+        s->p++;
+    }
+    return false;
+}
+
+/* A number without an exponent and under 300 characters: a double holds it. */
+static bool scan_number(scan *s)
+{
+    const unsigned char *from = s->p;
+    if (s->p < s->end && *s->p == '-')
+        s->p++;
+    if (s->p < s->end && *s->p == '0')
+        s->p++;
+    else if (s->p >= s->end || *s->p < '1' || *s->p > '9' || !scan_digits(s))
+        return false;
+    if (s->p < s->end && *s->p == '.') {
+        s->p++;
+        if (!scan_digits(s))
+            return false;
+    }
+    if (s->p < s->end && (*s->p == 'e' || *s->p == 'E'))
+        return false;
+    return s->p - from < 300;
+}
+
+static bool scan_literal(scan *s, const char *word, size_t len)
+{
+    if ((size_t)(s->end - s->p) < len || memcmp(s->p, word, len) != 0)
+        return false;
+    s->p += len;
+    return true;
+}
+
+/* Steps over s->p's opening bracket and the whitespace after it; true when close follows
+ * at once (an empty object or array, stepped over too). */
+static bool scan_open(scan *s, unsigned char close)
+{
+    s->p++;
+    scan_ws(s);
+    if (s->p < s->end && *s->p == close) {
+        s->p++;
+        return true;
+    }
+    return false;
+}
+
+/* After an element: 1 when close ended the object or array, 0 when a ',' leads to the
+ * next element (its whitespace skipped), -1 for anything else. */
+static int scan_after(scan *s, unsigned char close)
+{
+    scan_ws(s);
+    if (s->p >= s->end)
+        return -1;
+    unsigned char c = *s->p++;
+    if (c == close)
+        return 1;
+    if (c != ',')
+        return -1;
+    scan_ws(s);
+    return 0;
+}
+
+/* A key not seen before in its object (keys without escapes: their bytes are the key). */
+static bool scan_key(scan *s, scan_str *keys, size_t *count)
+{
+    scan_str key;
+    if (*count == SCAN_MAX_KEYS || !scan_string(s, &key) || key.escaped)
+        return false;
+    for (size_t i = 0; i < *count; i++)
+        if (keys[i].len == key.len && memcmp(keys[i].at, key.at, key.len) == 0)
+            return false;
+    keys[(*count)++] = key;
+    return true;
+}
+
+/* One member's value; the root's event and data are noted in root (NULL below the root). */
+static bool scan_member(scan *s, const scan_str *key, scan_root *root)
+{
+    bool is_event = root && key->len == 5 && memcmp(key->at, "event", 5) == 0;
+    bool is_data = root && key->len == 4 && memcmp(key->at, "data", 4) == 0;
+    if (is_event && s->p < s->end && *s->p == '"') {
+        root->has_event = root->event_is_string = true;
+        return scan_string(s, &root->event);
+    }
+    int kind = 0;
+    if (!scan_value(s, &kind))
+        return false;
+    if (is_event)
+        root->has_event = true;
+    if (is_data)
+        root->data_is_object = kind == '{';
+    return true;
+}
+
+/* An object at s->p ('{'); root: the envelope's own object. */
+static bool scan_object(scan *s, scan_root *root)
+{
+    scan_str keys[SCAN_MAX_KEYS];
+    size_t count = 0;
+    if (scan_open(s, '}'))
+        return true;
+    for (;;) {
+        if (!scan_key(s, keys, &count))
+            return false;
+        scan_ws(s);
+        if (s->p >= s->end || *s->p != ':')
+            return false;
+        s->p++;
+        scan_ws(s);
+        if (!scan_member(s, &keys[count - 1], root))
+            return false;
+        int next = scan_after(s, '}');
+        if (next != 0)
+            return next > 0;
+    }
+}
+
+/* An array at s->p ('['). */
+static bool scan_array(scan *s)
+{
+    if (scan_open(s, ']'))
+        return true;
+    for (;;) {
+        int kind = 0;
+        if (!scan_value(s, &kind))
+            return false;
+        int next = scan_after(s, ']');
+        if (next != 0)
+            return next > 0;
+    }
+}
+
+/* Any value at s->p; *kind gets its first character. */
+static bool scan_value(scan *s, int *kind)
+{
+    if (s->p >= s->end)
+        return false;
+    *kind = *s->p;
+    scan_str ignored;
+    switch (*s->p) {
+    case '{':
+    case '[': {
+        if (++s->depth > SCAN_MAX_DEPTH)
+            return false;
+        bool ok = *s->p == '{' ? scan_object(s, NULL) : scan_array(s);
+        s->depth--;
+        return ok;
+    }
+    case '"':
+        return scan_string(s, &ignored);
+    case 't':
+        return scan_literal(s, "true", 4);
+    case 'f':
+        return scan_literal(s, "false", 5);
+    case 'n':
+        return scan_literal(s, "null", 4);
+    default:
+        return scan_number(s);
+    }
+}
+
+/* Whether the scanner is sure: body is an envelope jansson accepts; *event its event. */
+static bool scan_envelope(const unsigned char *body, size_t len, scan_str *event)
+{
+    scan s = {.p = body, .end = body + len, .depth = 1};
+    scan_root root = {0};
+    scan_ws(&s);
+    if (s.p >= s.end || *s.p != '{' || !scan_object(&s, &root))
+        return false;
+    scan_ws(&s);
+    if (s.p != s.end || !root.event_is_string || !root.data_is_object || root.event.len == 0 ||
+        root.event.escaped)
+        return false;
+    *event = root.event;
+    return true;
+}
+
 int hookd_envelope_parse(const void *body, size_t body_len, char **event_out)
 {
     json_error_t error;
@@ -106,6 +353,17 @@ int hookd_envelope_parse(const void *body, size_t body_len, char **event_out)
         *event_out = NULL;
     if (body == NULL || memchr(body, '\0', body_len) != NULL) /* see DECODE_FLAGS */
         return HOOKD_EJSON;
+    scan_str sure;
+    if (scan_envelope(body, body_len, &sure)) {
+        if (event_out != NULL) {
+            *event_out = core_malloc(sure.len + 1);
+            if (*event_out == NULL)
+                return HOOKD_ENOMEM;
+            memcpy(*event_out, sure.at, sure.len);
+            (*event_out)[sure.len] = '\0';
+        }
+        return HOOKD_OK;
+    }
     root = json_loadb(body, body_len, DECODE_FLAGS, &error);
     if (root == NULL)
         return core_json_error(&error);

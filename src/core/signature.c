@@ -6,9 +6,12 @@
  * body is never copied; the HMAC itself (hookd__hmac_sha256, core_hmac.h) is shared with the
  * other wire formats (wire_formats.c). Comparison is constant-time (CRYPTO_memcmp) against every
  * secret, without stopping at the first match, so timing does not reveal which secret matched.
+ * A hookd_verifier holds each secret's HMAC context already keyed (the key schedule done
+ * once); a check copies it per request. Both checks share one matching loop (match_any).
  */
 #include "hookd.h"
 
+#include "core_alloc.h"
 #include "core_hmac.h"
 
 #include <openssl/core_names.h>
@@ -17,6 +20,7 @@
 #include <openssl/params.h>
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAC_LEN CORE_MAC_LEN
@@ -144,14 +148,12 @@ int hookd__window_check(int64_t sent_at, int64_t now, int64_t tolerance)
     return HOOKD_OK;
 }
 
-int hookd_verify(const hookd_secret *secrets, size_t secret_count, const char *id,
-                 const char *timestamp, const char *signature, const void *body, size_t body_len,
-                 int64_t now, int64_t tolerance)
+/* The checks before any MAC (hookd_verify's first four): HOOKD_OK with the signature's
+ * bytes in given, or the first failure's code. */
+static int verify_prelude(const char *id, const char *timestamp, const char *signature, int64_t now,
+                          int64_t tolerance, unsigned char given[MAC_LEN])
 {
-    unsigned char given[MAC_LEN], expected[MAC_LEN];
     int64_t sent_at;
-    int matched = 0, failure = HOOKD_OK;
-
     if (id == NULL || *id == '\0' || timestamp == NULL || *timestamp == '\0' || signature == NULL ||
         *signature == '\0')
         return HOOKD_EMISSING;
@@ -162,11 +164,31 @@ int hookd_verify(const hookd_secret *secrets, size_t secret_count, const char *i
         return rc;
     if (hookd__mac_from_hex(signature, strlen(signature), given) != HOOKD_OK)
         return HOOKD_ESIGNATURE_FORMAT;
-    for (size_t i = 0; i < secret_count; i++) {
-        rc = compute_mac(secrets[i].bytes, secrets[i].len, id, timestamp, body, body_len, expected);
-        /* An empty secret (EINVAL) matches nothing; running out of memory or a broken
-         * OpenSSL is not the sender's fault, so it is reported rather than called a bad
-         * signature. */
+    return HOOKD_OK;
+}
+
+/* What every secret's MAC is computed over. */
+typedef struct mac_input {
+    const char *id, *timestamp;
+    const void *body;
+    size_t body_len;
+} mac_input;
+
+/* The MAC of in with secret number i of a set: HOOKD_OK, HOOKD_EINVAL for a secret that
+ * matches nothing (an empty one), or a failure to compute. */
+typedef int (*mac_of_fn)(const void *set, size_t i, const mac_input *in,
+                         unsigned char mac[MAC_LEN]);
+
+/* Tries given against every secret of the set, without stopping at the first match (timing
+ * does not tell which matched). Running out of memory or a broken OpenSSL is not the
+ * sender's fault: it is reported rather than called a bad signature. */
+static int match_any(const void *set, size_t count, mac_of_fn mac_of, const mac_input *in,
+                     const unsigned char given[MAC_LEN])
+{
+    unsigned char expected[MAC_LEN];
+    int matched = 0, failure = HOOKD_OK;
+    for (size_t i = 0; i < count; i++) {
+        int rc = mac_of(set, i, in, expected);
         if (rc != HOOKD_OK) {
             if (rc != HOOKD_EINVAL)
                 failure = rc;
@@ -178,4 +200,125 @@ int hookd_verify(const hookd_secret *secrets, size_t secret_count, const char *i
     if (matched)
         return HOOKD_OK;
     return failure != HOOKD_OK ? failure : HOOKD_ESIGNATURE;
+}
+
+static int secret_mac(const void *set, size_t i, const mac_input *in, unsigned char mac[MAC_LEN])
+{
+    const hookd_secret *secret = (const hookd_secret *)set + i;
+    return compute_mac(secret->bytes, secret->len, in->id, in->timestamp, in->body, in->body_len,
+                       mac);
+}
+
+int hookd_verify(const hookd_secret *secrets, size_t secret_count, const char *id,
+                 const char *timestamp, const char *signature, const void *body, size_t body_len,
+                 int64_t now, int64_t tolerance)
+{
+    unsigned char given[MAC_LEN];
+    int rc = verify_prelude(id, timestamp, signature, now, tolerance, given);
+    if (rc != HOOKD_OK)
+        return rc;
+    mac_input in = {id, timestamp, body, body_len};
+    return match_any(secrets, secret_count, secret_mac, &in, given);
+}
+
+/* ---- precomputed keys ---- */
+
+struct hookd_verifier {
+    size_t count;
+    EVP_MAC_CTX **keyed; /* per secret: initialized with its key, never fed; NULL: empty */
+};
+
+void hookd_verifier_free(hookd_verifier *v)
+{
+    if (v == NULL)
+        return;
+    /* EVP_MAC_CTX_free wipes the key material it holds. */
+    for (size_t i = 0; i < v->count; i++)
+        EVP_MAC_CTX_free(v->keyed[i]);
+    free(v->keyed);
+    free(v);
+}
+
+/* A context keyed with key_len bytes of key: HOOKD_OK, HOOKD_ENOMEM or HOOKD_EIO. */
+static int keyed_new(const char *key, size_t key_len, EVP_MAC_CTX **out)
+{
+    char digest_name[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
+                           OSSL_PARAM_construct_end()};
+    pthread_once(&hmac_once, hmac_fetch);
+    if (hmac_implementation == NULL)
+        return HOOKD_EIO;
+    *out = EVP_MAC_CTX_new(hmac_implementation);
+    if (*out == NULL)
+        return HOOKD_ENOMEM;
+    if (!EVP_MAC_init(*out, (const unsigned char *)key, key_len, params)) {
+        EVP_MAC_CTX_free(*out);
+        *out = NULL;
+        return HOOKD_EIO;
+    }
+    return HOOKD_OK;
+}
+
+int hookd_verifier_new(const hookd_secret *secrets, size_t secret_count, hookd_verifier **out)
+{
+    *out = NULL;
+    hookd_verifier *v = core_calloc(1, sizeof *v);
+    if (v == NULL)
+        return HOOKD_ENOMEM;
+    v->keyed = core_calloc(secret_count, sizeof *v->keyed);
+    if (v->keyed == NULL) {
+        free(v);
+        return HOOKD_ENOMEM;
+    }
+    v->count = secret_count;
+    for (size_t i = 0; i < secret_count; i++) {
+        if (secrets[i].bytes == NULL || secrets[i].len == 0)
+            continue; /* matches nothing */
+        int rc = keyed_new(secrets[i].bytes, secrets[i].len, &v->keyed[i]);
+        if (rc != HOOKD_OK) {
+            hookd_verifier_free(v);
+            return rc;
+        }
+    }
+    *out = v;
+    return HOOKD_OK;
+}
+
+/* The MAC of in from a copy of secret number i's keyed context (an empty secret has none:
+ * it matches nothing). */
+static int keyed_mac(const void *set, size_t i, const mac_input *in, unsigned char mac[MAC_LEN])
+{
+    const EVP_MAC_CTX *keyed = ((const hookd_verifier *)set)->keyed[i];
+    const hookd__piece pieces[] = {{in->id, strlen(in->id)},
+                                   {".", 1},
+                                   {in->timestamp, strlen(in->timestamp)},
+                                   {".", 1},
+                                   {in->body, in->body_len}};
+    if (keyed == NULL || (in->body == NULL && in->body_len != 0))
+        return HOOKD_EINVAL;
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(keyed);
+    if (ctx == NULL)
+        return HOOKD_ENOMEM;
+    int rc = HOOKD_EIO;
+    size_t mac_len = 0;
+    for (size_t k = 0; k < sizeof pieces / sizeof pieces[0]; k++)
+        if (pieces[k].len != 0 && !EVP_MAC_update(ctx, pieces[k].bytes, pieces[k].len))
+            goto done;
+    if (EVP_MAC_final(ctx, mac, &mac_len, MAC_LEN) && mac_len == MAC_LEN)
+        rc = HOOKD_OK;
+done:
+    EVP_MAC_CTX_free(ctx);
+    return rc;
+}
+
+int hookd_verifier_check(const hookd_verifier *v, const char *id, const char *timestamp,
+                         const char *signature, const void *body, size_t body_len, int64_t now,
+                         int64_t tolerance)
+{
+    unsigned char given[MAC_LEN];
+    int rc = verify_prelude(id, timestamp, signature, now, tolerance, given);
+    if (rc != HOOKD_OK)
+        return rc;
+    mac_input in = {id, timestamp, body, body_len};
+    return match_any(v, v->count, keyed_mac, &in, given);
 }

@@ -162,6 +162,27 @@ static int catalog_load_file(void)
     return HOOKD_EINVAL;
 }
 
+static int verifier(void)
+{
+    hookd_secret secrets[] = {{"whsec_a", 7}, {"", 0}, {"whsec_b", 7}};
+    hookd_verifier *v = NULL;
+    int rc = hookd_verifier_new(secrets, 3, &v);
+    assert_true((rc == HOOKD_OK) == (v != NULL));
+    if (rc == HOOKD_OK)
+        rc = hookd_verifier_check(v, "id", "2024-08-22T01:04:05Z", "00", body, strlen(body),
+                                  1724288645, 300) == HOOKD_ESIGNATURE_FORMAT
+                 ? HOOKD_OK
+                 : HOOKD_EINVAL;
+    hookd_verifier_free(v);
+    return rc;
+}
+
+static void test_verifier(void **state)
+{
+    (void)state;
+    fail_each_allocation(verifier, false);
+}
+
 static void test_envelope(void **state)
 {
     (void)state;
@@ -200,6 +221,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_envelope),
+        cmocka_unit_test(test_verifier),
         cmocka_unit_test(test_catalog),
     };
     json_set_alloc_funcs(json_counted_malloc, free);

@@ -355,6 +355,53 @@ static void test_worker_batches(void **state)
     event_base_free(base);
 }
 
+/* The order done callbacks ran in, for the lazy jobs' test. */
+static int done_sequence;
+static int done_order[4];
+
+static void job_done_ordered(void *arg, int rc)
+{
+    job_state *j = arg;
+    job_done(arg, rc);
+    done_order[j->id % 4] = ++done_sequence;
+}
+
+/* A lazy job (db.h) while urgent jobs keep coming waits for the next urgent one, at most
+ * the linger (10 ms); the order of done callbacks stays the order of submission. */
+static void test_worker_lazy_jobs(void **state)
+{
+    FIXTURE(state);
+    struct event_base *base = loop_new();
+    db *wconn;
+    fixture_open(f, &wconn);
+    db_worker *w;
+    assert_int_equal(db_worker_start(base, wconn, 0, &w), 0);
+    int total = 0;
+    job_state jobs[4];
+    memset(jobs, 0, sizeof jobs);
+    done_sequence = 0;
+    for (int i = 0; i < 4; i++) {
+        jobs[i].id = 400 + i;
+        jobs[i].done_total = &total;
+    }
+    db_worker_submit(w, job_insert, job_done_ordered, &jobs[0]); /* urgent: the receiver is busy */
+    run_until(base, &total, 1);
+    int64_t queued = loop_monotonic_ms();
+    db_worker_submit_lazy(w, job_insert, job_done_ordered, &jobs[1]); /* alone: it lingers */
+    run_until(base, &total, 2);
+    assert_true(loop_monotonic_ms() - queued >= 9);
+    db_worker_submit_lazy(w, job_insert, job_done_ordered, &jobs[2]);
+    db_worker_submit(w, job_insert, job_done_ordered, &jobs[3]); /* takes the lazy one along */
+    run_until(base, &total, 4);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(jobs[i].rc, 0);
+        assert_int_equal(done_order[(400 + i) % 4], i + 1);
+    }
+    db_worker_stop(w);
+    assert_int_equal(count_rows(f->conn, "SELECT COUNT(*) FROM ut_worker WHERE id >= 400"), 4);
+    event_base_free(base);
+}
+
 /* Holds the store thread until the test has queued the rest of a batch. */
 static volatile int gate_open;
 
@@ -528,6 +575,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pg_reconnect, setup_pg, teardown),
         BOTH(test_returning_and_conflicts),
         BOTH(test_worker_batches),
+        BOTH(test_worker_lazy_jobs),
         BOTH(test_worker_commit_failure),
         cmocka_unit_test_setup_teardown(test_worker_begin_failure, setup_sqlite, teardown),
     };

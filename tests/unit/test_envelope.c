@@ -160,6 +160,67 @@ static void test_parse_rejects(void **state)
                      HOOKD_OK);
 }
 
+/* The bodies on each side of the scanner's limits (envelope.c): whether it answers or
+ * jansson does, the verdict and the event are the same. */
+static void test_parse_scanner_edges(void **state)
+{
+    static const struct {
+        const char *body;
+        int rc;
+        const char *event;
+    } cases[] = {
+        {" {\"event\" : \"a.b\" ,\n\"data\":{\"x\":[1,-0.5,true,false,null,\"s\\n\"]}}\r\n",
+         HOOKD_OK, "a.b"},
+        {"{\"data\":{},\"event\":\"e\",\"extra\":[[{}]]}", HOOKD_OK, "e"},
+        {"{\"event\":\"e\\u002e\",\"data\":{}}", HOOKD_OK, "e."}, /* \u: jansson decodes */
+        {"{\"event\":\"\\\"q\",\"data\":{}}", HOOKD_OK, "\"q"},   /* escaped event */
+        {"{\"event\":\"caf\xc3\xa9\",\"data\":{}}", HOOKD_OK, "caf\xc3\xa9"}, /* UTF-8 */
+        {"{\"event\":\"e\",\"data\":{\"n\":1e3}}", HOOKD_OK, "e"},            /* exponent */
+        {"{\"event\":\"e\",\"data\":{\"n\":1e400}}", HOOKD_EJSON, NULL},      /* overflows */
+        {"{\"event\":\"e\",\"data\":{\"a\":1,\"b\":{\"c\":1,\"c\":2}}}", HOOKD_EJSON, NULL},
+        {"{\"event\":\"e\",\"data\":{\"a\":1,\"\\u0061\":2}}", HOOKD_EJSON, NULL},
+        {"{\"event\":\"e\",\"event\":\"f\",\"data\":{}}", HOOKD_EJSON, NULL},
+        {"{\"event\":\"e\",\"data\":{\"n\":01}}", HOOKD_EJSON, NULL},
+        {"{\"event\":\"e\",\"data\":{\"n\":1.}}", HOOKD_EJSON, NULL},
+        {"{\"event\":\"e\",\"data\":{\"n\":truex}}", HOOKD_EJSON, NULL},
+        {"{\"event\":\"e\",\"data\":{\"s\":\"\\x\"}}", HOOKD_EJSON, NULL},
+        {"{\"event\":\"e\",\"data\":{\"s\":\"\t\"}}", HOOKD_EJSON, NULL},
+        {"{\"event\":\"e\",\"data\":{},}", HOOKD_EJSON, NULL},
+        {"{\"event\":\"e\",\"data\":[]}", HOOKD_EENVELOPE, NULL},
+        {"{\"event\":\"\",\"data\":{}}", HOOKD_EENVELOPE, NULL},
+        {"{\"event\":1,\"data\":{}}", HOOKD_EENVELOPE, NULL},
+        {"[{\"event\":\"e\",\"data\":{}}]", HOOKD_EENVELOPE, NULL},
+        {"{\"event\":\"e\",\"data\":{}} x", HOOKD_EJSON, NULL},
+        {"{\"event\":\"e\",\"data\":{\"s\":\"\xff\"}}", HOOKD_EJSON, NULL}, /* not UTF-8 */
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *event = NULL;
+        int rc = hookd_envelope_parse(cases[i].body, strlen(cases[i].body), &event);
+        if (rc != cases[i].rc)
+            fail_msg("case %zu (%s): %s", i, cases[i].body, hookd_strerror(rc));
+        if (cases[i].event)
+            assert_string_equal(event, cases[i].event);
+        else
+            assert_null(event);
+        free(event);
+    }
+    /* 17 keys in one object (the scanner stops at 16) and 70 levels (it stops at 64) */
+    char many[512] = "{\"event\":\"e\",\"data\":{";
+    for (int k = 0; k < 17; k++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), "%s\"k%d\":%d", k ? "," : "", k,
+                 k);
+    strcat(many, "}}");
+    assert_int_equal(hookd_envelope_parse(many, strlen(many), NULL), HOOKD_OK);
+    char deep[512] = "{\"event\":\"e\",\"data\":{\"d\":";
+    for (int k = 0; k < 70; k++)
+        strcat(deep, "[");
+    for (int k = 0; k < 70; k++)
+        strcat(deep, "]");
+    strcat(deep, "}}");
+    assert_int_equal(hookd_envelope_parse(deep, strlen(deep), NULL), HOOKD_OK);
+}
+
 static void test_build_then_parse(void **state)
 {
     char *out, *event;
@@ -202,6 +263,7 @@ int main(void)
         cmocka_unit_test(test_max_len),
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_parse_rejects),
+        cmocka_unit_test(test_parse_scanner_edges),
         cmocka_unit_test(test_build_then_parse),
         cmocka_unit_test(test_nul_byte_rejected),
     };

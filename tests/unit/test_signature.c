@@ -1,4 +1,5 @@
-/* test_signature.c — hookd_sign / hookd_verify against SPEC §1's vector and every failure. */
+/* test_signature.c — hookd_sign / hookd_verify (and hookd_verifier_check, its precomputed
+ * twin) against SPEC §1's vector and every failure. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -245,6 +246,57 @@ static void test_sign_attempt_failures_leave_nothing_to_send(void **state)
     assert_string_equal(out.signature, "");
 }
 
+/* The verifier gives hookd_verify's answer, case by case: vector, every failure, a
+ * rotation, an empty secret, a NULL body. */
+static void test_verifier_answers_as_verify(void **state)
+{
+    hookd_secret one[] = {secret_of("whsec_test")};
+    hookd_secret rotation[] = {secret_of("whsec_new"), secret_of(""), secret_of("whsec_test")};
+    hookd_secret wrong[] = {secret_of("whsec_other"), secret_of("")};
+    struct {
+        const hookd_secret *secrets;
+        size_t count;
+    } sets[] = {{one, 1}, {rotation, 3}, {wrong, 2}, {NULL, 0}};
+    struct {
+        const char *id, *ts, *sig, *body;
+        int64_t now;
+    } cases[] = {
+        {vector_id, vector_ts, vector_sig, vector_body, vector_now},
+        {vector_id, vector_ts, vector_sig, vector_body, vector_now + 301},
+        {vector_id, vector_ts, vector_sig, vector_body, vector_now - 301},
+        {vector_id, vector_ts, vector_sig, "{}", vector_now},
+        {"other", vector_ts, vector_sig, vector_body, vector_now},
+        {vector_id, "2024-08-22 01:04:05", vector_sig, vector_body, vector_now},
+        {vector_id, vector_ts, "52c4", vector_body, vector_now},
+        {vector_id, vector_ts, "", vector_body, vector_now},
+        {NULL, vector_ts, vector_sig, vector_body, vector_now},
+        {vector_id, vector_ts, vector_sig, NULL, vector_now},
+    };
+    (void)state;
+    for (size_t s = 0; s < sizeof sets / sizeof sets[0]; s++) {
+        hookd_verifier *v = NULL;
+        assert_int_equal(hookd_verifier_new(sets[s].secrets, sets[s].count, &v), HOOKD_OK);
+        assert_non_null(v);
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            size_t len = cases[c].body ? strlen(cases[c].body) : 5;
+            int want = hookd_verify(sets[s].secrets, sets[s].count, cases[c].id, cases[c].ts,
+                                    cases[c].sig, cases[c].body, len, cases[c].now, 300);
+            int got = hookd_verifier_check(v, cases[c].id, cases[c].ts, cases[c].sig, cases[c].body,
+                                           len, cases[c].now, 300);
+            assert_int_equal(got, want);
+        }
+        hookd_verifier_free(v);
+    }
+    /* the vector itself, through a verifier holding the secret among others */
+    hookd_verifier *v = NULL;
+    assert_int_equal(hookd_verifier_new(rotation, 3, &v), HOOKD_OK);
+    assert_int_equal(hookd_verifier_check(v, vector_id, vector_ts, vector_sig, vector_body,
+                                          strlen(vector_body), vector_now, 300),
+                     HOOKD_OK);
+    hookd_verifier_free(v);
+    hookd_verifier_free(NULL);
+}
+
 static void test_strerror(void **state)
 {
     (void)state;
@@ -273,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_several_secrets),
         cmocka_unit_test(test_sign_attempt),
         cmocka_unit_test(test_sign_attempt_failures_leave_nothing_to_send),
+        cmocka_unit_test(test_verifier_answers_as_verify),
         cmocka_unit_test(test_strerror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
