@@ -52,6 +52,10 @@ printf 'Source: hookd\n\nPackage: hookd\nArchitecture: any\n' > "$work/src/debia
 depends=$(cd "$work/src" && dpkg-shlibdeps -O "$root/usr/bin/hookd" "$root/usr/lib/$so" 2>/dev/null |
   sed -n 's/^shlibs:Depends=//p')
 
+# Recommends libnss-systemd: the units' dynamic users (DynamicUser=yes) then have names
+# ("hookd" in ps and ls -l, and for libpq's default user and PostgreSQL's peer
+# authentication); without it they are bare numbers (systemd-boot-check.sh found this on a
+# minimal Debian 12).
 mkdir -p "$root/DEBIAN"
 size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
 cat > "$root/DEBIAN/control" <<CONTROL
@@ -61,6 +65,7 @@ Architecture: $arch
 Maintainer: hookd maintainers <hookd@localhost>
 Installed-Size: $size
 Depends: $depends
+Recommends: libnss-systemd
 Suggests: pkg-config, libssl-dev, libjansson-dev
 Section: net
 Priority: optional

@@ -6,7 +6,9 @@
 # user, /healthz answers, the generated admin token is in the journal exactly once and opens
 # the API, the receiver verifies a signed webhook and runs its --exec handler inside the
 # sandbox, `systemctl stop` is clean (STOPPING=1, exit 0), `systemd-analyze security` rates
-# both units at most HOOKD_MAX_EXPOSURE, and remove/purge stop the units and drop the state.
+# both units at most HOOKD_MAX_EXPOSURE, warnings reach the journal at warning priority, an
+# unconfigured receiver fails at once (no restart loop), hookd.service runs on the machine's
+# PostgreSQL, and remove/purge stop the units and drop the state.
 #
 # How: a minbase Debian 12 made by debootstrap, cached in HOOKD_SYSTEMD_ROOT
 # (/var/tmp/hookd-root; delete it to refresh) and copied for each run so every run starts
@@ -14,13 +16,15 @@
 # installed), then the copy is booted with systemd-nspawn on a private network (so ports 8080
 # and 9090 of the host are not touched) and `apt-get install ./hookd_….deb` runs inside it,
 # with its maintainer scripts seeing a running systemd. The booted machine is driven through
-# nsenter, because systemctl -M/machinectl need a systemd on the host.
+# nsenter, because systemctl -M/machinectl need a systemd on the host. PostgreSQL (Debian's
+# postgresql) is installed in the machine too, to check hookd.service on it through its
+# local socket with peer authentication (HOOKD_CHECK_POSTGRES=0 skips that).
 # Needs root (CAP_SYS_ADMIN), debootstrap and systemd-container (installed when missing), and
 # the Debian mirror; takes a few minutes the first time, under a minute once cached. Not part
 # of `make test`: run `make systemd-check`. Exits non-zero naming the first check that
 # failed; stops the machine and removes the copy on every exit (HOOKD_KEEP=1 keeps the copy).
 set -eEu
-set -o pipefail
+set -o pipefail # (so: no `| grep -q`, whose early exit fails the writer with SIGPIPE)
 # a command that fails outside the named checks still says where
 trap 'echo "systemd-boot-check: FAIL: line $LINENO: $BASH_COMMAND" >&2' ERR
 
@@ -28,6 +32,7 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 cache=${HOOKD_SYSTEMD_ROOT:-/var/tmp/hookd-root}
 mirror=${HOOKD_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 max_exposure=${HOOKD_MAX_EXPOSURE:-2.0}
+check_postgres=${HOOKD_CHECK_POSTGRES:-1}
 machine="hookdcheck$$"
 work=""
 nspawn_pid=""
@@ -121,9 +126,11 @@ prepare_copy() {
   cp -a --reflink=auto "$cache" "$work/root"
   cp "$deb" "$work/root/root/"
   debname=$(basename "$deb")
-  say "downloading the package's dependencies from $mirror"
+  local extra=""
+  [ "$check_postgres" = 1 ] && extra=postgresql
+  say "downloading the package's dependencies (and $extra) from $mirror"
   systemd-nspawn -q --register=no --keep-unit -D "$work/root" -E DEBIAN_FRONTEND=noninteractive \
-    sh -c "apt-get update -qq && apt-get install -y -qq --download-only /root/$debname" \
+    sh -c "apt-get update -qq && apt-get install -y -qq --download-only /root/$debname $extra" \
     >"$work/download.log" 2>&1 || fail "apt-get --download-only failed: $(tail -n 5 "$work/download.log")"
 }
 
@@ -187,8 +194,9 @@ check_dynamic_user() {
   pid=$(prop "$unit" MainPID)
   uid=$(inside awk '/^Uid:/ { print $2 }' "/proc/$pid/status")
   [ "$uid" -ge 61184 ] && [ "$uid" -le 65519 ] || fail "$unit runs as uid $uid, not a dynamic user"
-  # its name comes from nss-systemd (libnss-systemd, not in a minbase system)
-  name=$(inside getent passwd "$uid" | cut -d: -f1) || name="(unnamed: no libnss-systemd)"
+  # its name comes from nss-systemd: libnss-systemd, which the package recommends
+  name=$(inside getent passwd "$uid" | cut -d: -f1) || name=""
+  [ "$name" = "$unit" ] || fail "uid $uid of $unit is named '$name' (want $unit: libnss-systemd installed?)"
   [ "$(inside readlink "/var/lib/$dir")" = "private/$dir" ] || fail "/var/lib/$dir is not a symlink to private/$dir"
   owner=$(inside stat -c '%u %a' "/var/lib/private/$dir")
   [ "$owner" = "$uid 700" ] || fail "/var/lib/private/$dir is '$owner' (uid mode), want '$uid 700'"
@@ -221,12 +229,30 @@ check_serve() {
   ok "hookd.service: /healthz answers; admin token in the journal once (after a restart); it opens the API (401 without, 200 with)"
 }
 
+# Without a secret and a handler the receiver exits 2 (a bad setting): the unit must fail at
+# once, naming what is missing, rather than restart until the start limit.
+check_unconfigured_receive() {
+  ! inside systemctl start hookd-receive 2>/dev/null || fail "hookd-receive started without a secret"
+  sleep 3 # longer than RestartSec: a restart would have been scheduled by now
+  [ "$(inside systemctl is-active hookd-receive || true)" = failed ] ||
+    fail "unconfigured hookd-receive is $(inside systemctl is-active hookd-receive), want failed"
+  [ "$(prop hookd-receive NRestarts)" = 0 ] || fail "unconfigured hookd-receive restarted"
+  inside journalctl -u hookd-receive -o cat | grep -- '--secret is required' >/dev/null ||
+    fail "the journal does not say what the receiver lacks" hookd-receive
+  inside systemctl reset-failed hookd-receive
+  ok "hookd-receive.service unconfigured: fails at once (exit 2, no restart), the journal names --secret"
+}
+
 check_receive() {
   local secret ms token
   secret=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
   inside sh -c "umask 077 && echo HOOKD_SECRET=$secret > /etc/hookd/receive.env"
-  # the handler writes into the unit's state directory, its working directory
-  inside sh -c "echo 'exec = cat > last-webhook.json' >> /etc/hookd/receive.conf"
+  # the handler writes into the unit's state directory, its working directory; it fails
+  # for check.fail, which then fails for good at once (a warning in the log)
+  inside sh -c 'cat >> /etc/hookd/receive.conf' <<'CONF'
+exec = cat > last-webhook.json && test "$WEBHOOK_EVENT" != check.fail
+max-attempts = 1
+CONF
   inside systemctl enable --now hookd-receive >/dev/null 2>&1 ||
     fail "systemctl enable --now hookd-receive failed" hookd-receive
   check_ready hookd-receive
@@ -245,6 +271,31 @@ check_receive() {
   wait_for 10 inside grep -q systemd-boot-check /var/lib/private/hookd-receive/last-webhook.json ||
     fail "the --exec handler did not write last-webhook.json" hookd-receive
   ok "hookd-receive.service: /healthz answers; admin token once, opens the admin API (401 without, 200 with); a signed webhook verified, stored, handed to --exec inside the sandbox"
+  inside env HOOKD_SECRET="$secret" hookd send http://127.0.0.1:9090/ --event check.fail \
+    --data '{}' >/dev/null || fail "hookd send check.fail failed" hookd-receive
+  wait_for 10 sh -c "nsenter -t $pid1 -a journalctl -u hookd-receive -p warning -o cat | grep -q 'failed after 1 runs'" ||
+    fail "the handler's failure is not in journalctl -u hookd-receive -p warning" hookd-receive
+  ! inside journalctl -u hookd-receive -p warning -o cat | grep 'info receive:' >/dev/null ||
+    fail "info lines are filed at warning priority or above"
+  ok "hookd-receive.service: a failed webhook's warning is filed at warning priority (journalctl -p warning), info lines are not"
+}
+
+# hookd.service on the machine's PostgreSQL through its local socket: the dynamic user
+# "hookd" is a PostgreSQL role of that name (peer authentication, no password).
+check_postgres() {
+  [ "$check_postgres" = 1 ] || return 0
+  inside sh -c "DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql" >"$work/pg.log" 2>&1 ||
+    fail "apt-get install postgresql failed: $(tail -n 10 "$work/pg.log")"
+  wait_for 30 inside runuser -u postgres -- psql -qAtc 'select 1' || fail "PostgreSQL did not start"
+  inside runuser -u postgres -- createuser hookd
+  inside runuser -u postgres -- createdb -O hookd hookd
+  inside sed -i 's|^db = .*|db = postgres:///hookd?host=/run/postgresql|' /etc/hookd/serve.conf
+  inside systemctl restart hookd || fail "hookd.service does not start on PostgreSQL" hookd
+  inside curl -fsS -o /dev/null http://127.0.0.1:8080/healthz || fail "no /healthz on PostgreSQL" hookd
+  local tables
+  tables=$(inside runuser -u postgres -- psql -qAt hookd -c "select count(*) from pg_tables where tableowner = 'hookd'")
+  [ "$tables" -gt 0 ] || fail "no tables owned by hookd in PostgreSQL" hookd
+  ok "hookd.service on PostgreSQL (postgres:///hookd?host=/run/postgresql, peer auth as the dynamic user): active, $tables tables"
 }
 
 # systemctl stop: STOPPING=1 arrives, the process exits 0, systemd records success.
@@ -254,7 +305,7 @@ check_stop() {
   t0=$(date +%s.%N)
   inside systemctl stop "$unit" || fail "systemctl stop $unit failed" "$unit"
   secs=$(echo "$(date +%s.%N) - $t0" | bc)
-  inside journalctl -b -o cat -u "$unit" | grep -q "Got notification message from PID $pid (STOPPING=1" ||
+  inside journalctl -b -o cat -u "$unit" | grep "Got notification message from PID $pid (STOPPING=1" >/dev/null ||
     fail "no STOPPING=1 from $unit" "$unit"
   [ "$(prop "$unit" Result)" = success ] || fail "$unit stopped with Result=$(prop "$unit" Result)" "$unit"
   [ "$(prop "$unit" ExecMainCode)" = 1 ] && [ "$(prop "$unit" ExecMainStatus)" = 0 ] ||
@@ -291,7 +342,9 @@ prepare_copy
 boot
 install_deb
 check_serve
+check_unconfigured_receive
 check_receive
+check_postgres
 check_security hookd
 check_security hookd-receive
 check_stop hookd
