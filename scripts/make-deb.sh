@@ -84,7 +84,9 @@ printf '/etc/hookd/serve.conf\n/etc/hookd/receive.conf\n' > "$root/DEBIAN/conffi
 printf 'activate-noawait ldconfig\n' > "$root/DEBIAN/triggers"
 
 # hookd.service starts at install (it works as shipped: SQLite in /var/lib/hookd);
-# hookd-receive.service needs a secret and a handler first, so it is only installed.
+# hookd-receive.service needs a secret and a handler first, so it is only installed. An
+# upgrade restarts the units that run (onto the new program) and leaves a unit the
+# operator stopped or disabled as it is.
 cat > "$root/DEBIAN/postinst" <<'SCRIPT'
 #!/bin/sh
 set -e
@@ -92,8 +94,11 @@ if [ "$1" = configure ] && [ -d /run/systemd/system ]; then
   systemctl daemon-reload || true
   if [ -z "${2:-}" ]; then
     systemctl enable hookd.service || true
+    systemctl restart hookd.service || echo "hookd: see journalctl -u hookd" >&2
+  else
+    systemctl try-restart hookd.service hookd-receive.service ||
+      echo "hookd: see journalctl -u hookd -u hookd-receive" >&2
   fi
-  systemctl restart hookd.service || echo "hookd: see journalctl -u hookd" >&2
 fi
 exit 0
 SCRIPT

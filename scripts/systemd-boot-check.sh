@@ -280,6 +280,29 @@ CONF
   ok "hookd-receive.service: a failed webhook's warning is filed at warning priority (journalctl -p warning), info lines are not"
 }
 
+# An upgrade (the same package again: postinst configure OLD-VERSION) restarts both running
+# units onto the new program, and leaves a unit the operator disabled and stopped alone.
+check_upgrade() {
+  local serve_pid receive_pid
+  serve_pid=$(prop hookd MainPID)
+  receive_pid=$(prop hookd-receive MainPID)
+  reinstall() {
+    inside sh -c "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --reinstall /root/$debname" \
+      >"$work/upgrade.log" 2>&1 || fail "reinstalling the package failed: $(tail -n 10 "$work/upgrade.log")"
+  }
+  reinstall
+  for unit in hookd hookd-receive; do
+    inside systemctl is-active -q "$unit" || fail "$unit is not active after an upgrade" "$unit"
+  done
+  [ "$(prop hookd MainPID)" != "$serve_pid" ] || fail "an upgrade did not restart hookd.service"
+  [ "$(prop hookd-receive MainPID)" != "$receive_pid" ] || fail "an upgrade did not restart hookd-receive.service"
+  inside systemctl disable --now hookd 2>/dev/null
+  reinstall
+  ! inside systemctl is-active -q hookd || fail "an upgrade started hookd.service, which was disabled and stopped"
+  inside systemctl enable --now hookd 2>/dev/null
+  ok "upgrade: both running units restarted onto the new program; a disabled, stopped hookd.service left stopped"
+}
+
 # hookd.service on the machine's PostgreSQL through its local socket: the dynamic user
 # "hookd" is a PostgreSQL role of that name (peer authentication, no password).
 check_postgres() {
@@ -344,6 +367,7 @@ install_deb
 check_serve
 check_unconfigured_receive
 check_receive
+check_upgrade
 check_postgres
 check_security hookd
 check_security hookd-receive
