@@ -165,7 +165,7 @@ install_deb() {
   [ "$(inside systemctl is-enabled hookd-receive || true)" = disabled ] ||
     fail "hookd-receive.service should be installed but not enabled"
   wait_for 10 inside systemctl is-active -q hookd || fail "hookd.service is not active after install" hookd
-  ok "apt install: hookd.service enabled and started by postinst; hookd-receive.service installed, disabled"
+  ok "apt install: hookd.service enabled and started by postinst (first start, schema created: exec->active $(exec_to_active hookd) ms); hookd-receive.service installed, disabled"
 }
 
 # READY=1 came: a Type=notify unit is active only then; systemd's debug log shows the message.
@@ -178,13 +178,22 @@ check_ready() {
     fail "no READY=1 from $unit (PID $pid) in the journal" "$unit"
 }
 
+# The time from exec to active (READY=1) of the unit's last start, as systemd measured it
+# (µs timestamps), in ms.
+exec_to_active() {
+  local unit=$1 exec active
+  exec=$(prop "$unit" ExecMainStartTimestampMonotonic)
+  active=$(prop "$unit" ActiveEnterTimestampMonotonic)
+  echo "scale=1; ($active - $exec) / 1000" | bc
+}
+
 # Restart: the time from exec to active, as systemd measured it (µs timestamps).
 time_to_active() {
   local unit=$1 exec active
   inside systemctl restart "$unit" || fail "systemctl restart $unit failed" "$unit"
   exec=$(prop "$unit" ExecMainStartTimestampMonotonic)
   active=$(prop "$unit" ActiveEnterTimestampMonotonic)
-  echo "scale=3; ($active - $exec) / 1000" | bc
+  echo "scale=1; ($active - $exec) / 1000" | bc
 }
 
 # DynamicUser + StateDirectory: MainPID runs as a uid of systemd's dynamic range, named after
