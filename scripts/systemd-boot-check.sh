@@ -187,13 +187,10 @@ exec_to_active() {
   echo "scale=1; ($active - $exec) / 1000" | bc
 }
 
-# Restart: the time from exec to active, as systemd measured it (µs timestamps).
+# Restart: the time from exec to active of the new process, in ms.
 time_to_active() {
-  local unit=$1 exec active
-  inside systemctl restart "$unit" || fail "systemctl restart $unit failed" "$unit"
-  exec=$(prop "$unit" ExecMainStartTimestampMonotonic)
-  active=$(prop "$unit" ActiveEnterTimestampMonotonic)
-  echo "scale=1; ($active - $exec) / 1000" | bc
+  inside systemctl restart "$1" || fail "systemctl restart $1 failed" "$1"
+  exec_to_active "$1"
 }
 
 # DynamicUser + StateDirectory: MainPID runs as a uid of systemd's dynamic range, named after
