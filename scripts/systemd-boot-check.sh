@@ -8,7 +8,8 @@
 # sandbox, `systemctl stop` is clean (STOPPING=1, exit 0), `systemd-analyze security` rates
 # both units at most HOOKD_MAX_EXPOSURE, warnings reach the journal at warning priority, an
 # unconfigured receiver fails at once (no restart loop), hookd.service runs on the machine's
-# PostgreSQL, and remove/purge stop the units and drop the state.
+# PostgreSQL, an upgrade restarts the running units (and only those), and purge stops the
+# units and drops their state.
 #
 # How: a minbase Debian 12 made by debootstrap, cached in HOOKD_SYSTEMD_ROOT
 # (/var/tmp/hookd-root; delete it to refresh) and copied for each run so every run starts
