@@ -150,7 +150,7 @@ boot() {
   local state
   state=$(timeout 90 nsenter -t "$pid1" -a systemctl is-system-running --wait 2>&1) || true
   [ "$state" = running ] || fail "the machine is $state: $(inside systemctl --failed --no-legend 2>&1)"
-  ok "booted Debian 12 ($(inside systemctl --version | head -n 1)) to running in $(echo "$(date +%s.%N) - $t0" | bc) s"
+  ok "booted Debian 12 ($(inside systemctl --version | head -n 1)) to running in $(printf %.2f "$(echo "$(date +%s.%N) - $t0" | bc)") s"
   # systemd's debug log names each sd_notify message it receives (READY=1, STOPPING=1)
   inside systemd-analyze log-level debug
 }
