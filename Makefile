@@ -12,7 +12,7 @@ FORMAT_FILES = $(shell find src include tests/unit fuzz -name '*.[ch]' | sort)
 # thread under load (the thread shares its queues with the loop), on SQLite.
 TSAN_TESTS ?= ^unit\.|^bb\.test_(serve|receive|multinode)_.*\.sqlite$$
 
-.PHONY: all deps configure test sanitize tsan run bench install deb clean format format-check lint
+.PHONY: all deps configure test sanitize tsan run bench install deb systemd-check clean format format-check lint
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -66,6 +66,13 @@ install: all
 # (dist/systemd), default settings (dist/etc) and docs; dependencies from dpkg-shlibdeps.
 deb: all
 	scripts/make-deb.sh $(BUILD)
+
+# Installs the .deb on a fresh Debian 12 booted under a real systemd (systemd-nspawn) and
+# checks both units end to end (scripts/systemd-boot-check.sh). Opt-in, not in `make test`:
+# needs root, the Debian mirror, and a minute (a few the first time: the root is cached in
+# /var/tmp/hookd-root).
+systemd-check: deb
+	scripts/systemd-boot-check.sh
 
 # Rewrites every C file in place to .clang-format (Debian 12's clang-format 14).
 format:

@@ -52,6 +52,10 @@ printf 'Source: hookd\n\nPackage: hookd\nArchitecture: any\n' > "$work/src/debia
 depends=$(cd "$work/src" && dpkg-shlibdeps -O "$root/usr/bin/hookd" "$root/usr/lib/$so" 2>/dev/null |
   sed -n 's/^shlibs:Depends=//p')
 
+# Recommends libnss-systemd: the units' dynamic users (DynamicUser=yes) then have names
+# ("hookd" in ps and ls -l, and for libpq's default user and PostgreSQL's peer
+# authentication); without it they are bare numbers (systemd-boot-check.sh found this on a
+# minimal Debian 12).
 mkdir -p "$root/DEBIAN"
 size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
 cat > "$root/DEBIAN/control" <<CONTROL
@@ -61,6 +65,7 @@ Architecture: $arch
 Maintainer: hookd maintainers <hookd@localhost>
 Installed-Size: $size
 Depends: $depends
+Recommends: libnss-systemd
 Suggests: pkg-config, libssl-dev, libjansson-dev
 Section: net
 Priority: optional
@@ -79,7 +84,9 @@ printf '/etc/hookd/serve.conf\n/etc/hookd/receive.conf\n' > "$root/DEBIAN/conffi
 printf 'activate-noawait ldconfig\n' > "$root/DEBIAN/triggers"
 
 # hookd.service starts at install (it works as shipped: SQLite in /var/lib/hookd);
-# hookd-receive.service needs a secret and a handler first, so it is only installed.
+# hookd-receive.service needs a secret and a handler first, so it is only installed. An
+# upgrade restarts the units that run (onto the new program) and leaves a unit the
+# operator stopped or disabled as it is.
 cat > "$root/DEBIAN/postinst" <<'SCRIPT'
 #!/bin/sh
 set -e
@@ -87,8 +94,11 @@ if [ "$1" = configure ] && [ -d /run/systemd/system ]; then
   systemctl daemon-reload || true
   if [ -z "${2:-}" ]; then
     systemctl enable hookd.service || true
+    systemctl restart hookd.service || echo "hookd: see journalctl -u hookd" >&2
+  else
+    systemctl try-restart hookd.service hookd-receive.service ||
+      echo "hookd: see journalctl -u hookd -u hookd-receive" >&2
   fi
-  systemctl restart hookd.service || echo "hookd: see journalctl -u hookd" >&2
 fi
 exit 0
 SCRIPT

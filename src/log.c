@@ -13,6 +13,11 @@
  * only when poll(2) says stderr takes it at once (a pipe then has room for PIPE_BUF bytes,
  * more than a line, so the write does not block); otherwise it is dropped and counted, and
  * the next line written says how many were.
+ *
+ * Under systemd, with stderr connected to the journal ($JOURNAL_STREAM names it), each line
+ * starts with its syslog priority ("<4>" for a warning): journald strips it and files the
+ * line at that priority, so `journalctl -u hookd -p warning` finds warnings and errors
+ * (without it every line is filed at info).
  */
 #include "log.h"
 
@@ -25,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,13 +52,28 @@ static enum log_level log_min_level = LOG_INFO;
 static enum log_format log_line_format = LOG_FORMAT_TEXT;
 static long log_dropped; /* lines dropped since the last one written (stderr was full) */
 static pthread_once_t log_env_once = PTHREAD_ONCE_INIT;
+static bool log_to_journal; /* stderr is systemd's journal: lines carry "<priority>" */
 
 static const char *const log_level_names[] = {"debug", "info", "warn", "error"};
+static const int log_syslog_priorities[] = {7, 6, 4, 3}; /* debug, info, warning, err */
+
+/* Whether stderr is the stream systemd connected to the journal: $JOURNAL_STREAM is its
+ * "device:inode", and a child whose stderr was redirected elsewhere inherits the variable. */
+static bool log_stderr_is_journal(void)
+{
+    const char *env = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    if (!env || sscanf(env, "%llu:%llu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st) != 0)
+        return false;
+    return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
 
 /* HOOKD_LOG_LEVEL, read once (any thread may log first, hence pthread_once). An unknown
  * value is said once and the default kept, rather than silently logging less or more. */
 static void log_init_from_env(void)
 {
+    log_to_journal = log_stderr_is_journal();
     const char *env = getenv("HOOKD_LOG_LEVEL");
     if (!env || !*env)
         return;
@@ -208,5 +229,7 @@ void log_write(enum log_level level, const char *component, const char *fmt, ...
     size_t len = k < 0 ? 0 : (size_t)k < sizeof message ? (size_t)k : sizeof message - 1;
     if (left_out > 0)
         snprintf(message + len, sizeof message - len, " (%ld more like this not logged)", left_out);
-    log_emit(line, log_format_line(line, sizeof line, level, component, message));
+    int p = log_to_journal ? snprintf(line, sizeof line, "<%d>", log_syslog_priorities[level]) : 0;
+    log_emit(line, (size_t)p + log_format_line(line + p, sizeof line - (size_t)p, level, component,
+                                               message));
 }

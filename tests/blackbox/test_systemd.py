@@ -1,6 +1,7 @@
 """test_systemd.py — the systemd side: dist/systemd's units pass `systemd-analyze verify` (with
 the man pages of their Documentation= lines), and serve and receive speak sd_notify —
-READY=1 once their sockets listen, STOPPING=1 when SIGTERM starts the orderly stop.
+READY=1 once their sockets listen, STOPPING=1 when SIGTERM starts the orderly stop — and that
+log lines carry their syslog priority when stderr is the journal ($JOURNAL_STREAM).
 HOOKD_BACKENDS: sqlite
 """
 import os
@@ -57,6 +58,37 @@ class SystemdTest(ServeCase):
         self.assertEqual(harness.request("GET", p.port, "/healthz")[0], 200)
         self.assertEqual(p.terminate(), 0)
         self.assertNotIn("systemd", p.output())
+
+    def serve_log_lines(self, journal_stream):
+        """The log lines of a serve started and stopped with stderr in a file and
+        JOURNAL_STREAM set by journal_stream(the file's os.stat)."""
+        path = os.path.join(self.tmp, "stderr-%d.log" % harness.free_port())
+        port = harness.free_port()
+        with open(path, "wb") as log:
+            st = os.fstat(log.fileno())
+            env = dict(os.environ, JOURNAL_STREAM=journal_stream(st), NOTIFY_SOCKET="")
+            proc = subprocess.Popen([os.environ["HOOKD_BIN"], "serve", "--db",
+                                     self.database().url, "--listen", "127.0.0.1:%d" % port,
+                                     "--api-token", "test-token-0123456789"],
+                                    stdout=subprocess.DEVNULL, stderr=log, env=env)
+        self.addCleanup(proc.kill)
+        harness.wait_until(lambda: "listening on" in open(path).read(), timeout=15,
+                           what="serve listening")
+        proc.terminate()
+        self.assertEqual(proc.wait(timeout=20), 0)
+        with open(path) as f:
+            return [line for line in f.read().splitlines() if line]
+
+    def test_journal_gets_priorities(self):
+        # stderr is the journal's stream: journald files each line at its "<N>" priority
+        lines = self.serve_log_lines(lambda st: "%d:%d" % (st.st_dev, st.st_ino))
+        self.assertTrue(any(line.startswith("<6>") and "info serve: listening on" in line
+                            for line in lines), lines)
+        self.assertEqual([line for line in lines if not line[:3] in ("<6>", "<7>")], [])
+        # a variable inherited by a process whose stderr goes elsewhere changes nothing
+        lines = self.serve_log_lines(lambda st: "%d:%d" % (st.st_dev, st.st_ino + 1))
+        self.assertTrue(any("info serve: listening on" in line for line in lines), lines)
+        self.assertEqual([line for line in lines if line.startswith("<")], [])
 
     def test_units_verify(self):
         analyze = shutil.which("systemd-analyze")
