@@ -93,6 +93,7 @@ static int64_t outcome(store_fixture *f, const char *wid, const char *dest,
     o->now = o->started_at = NOW + 1000;
     o->status_code = status;
     o->state = state;
+    o->attempt_number = 1; /* the fixture's webhooks were never attempted */
     o->next_attempt_at = NOW + 5000;
     o->deactivate_reason = gone ? strdup("the destination answered 410 Gone") : NULL;
     o->fail_window_ms = 5LL * 24 * 3600 * 1000;
