@@ -4,6 +4,15 @@
  * to wake it; libevent tells curl which socket is ready. One multi handle keeps connections
  * alive per host. Every new connection's resolved address passes the address policy in the
  * open-socket callback, so a DNS answer cannot steer a delivery into a refused range.
+ *
+ * Cost per POST (issue 10, callgrind, docs/BENCHMARKS.md): an easy handle is kept per
+ * transfer and reused with its fixed options, the header list lives in the transfer's own
+ * buffers, and each URL is parsed once (CURLOPT_CURLU); what is left, about 80–97 k
+ * instructions per keep-alive POST, is curl's own state machine, connection-cache match and
+ * header assembly. libevent's evhttp client does the same POST in about 40 k (prototype,
+ * measured), but has no TLS without bufferevent_openssl, no CONNECT proxy, no open-socket
+ * hook for the address policy and no per-answer caps of its own: not switched; a client on
+ * it would have to rebuild each of those, tested, before it could replace this one.
  */
 #include "http_client.h"
 #include "http_proxy.h"
@@ -42,6 +51,17 @@
 
 typedef struct transfer transfer;
 
+/* A URL that passed the policy, parsed once: curl parses a transfer's URL again each time it
+ * looks for a connection (a transfer waiting for a free connection to its host looks again),
+ * and a CURLU handed over with CURLOPT_CURLU is copied instead of parsed, about a tenth of a
+ * POST's instructions. Counted: the client's cache holds one reference, each transfer using
+ * it another, so a URL dropped from the cache lives until its last transfer is done. */
+typedef struct url_entry {
+    char *url;
+    CURLU *parsed; /* or NULL when curl's parser refused it (then CURLOPT_URL alone) */
+    unsigned refs;
+} url_entry;
+
 /* A socket curl asked us to watch. */
 typedef struct sock_watch {
     curl_socket_t fd;
@@ -67,7 +87,7 @@ struct http_client {
     sock_watch *watches;
     /* URLs that passed the policy, the oldest replaced first: a forward or a destination
      * posts to the same URL over and over, and parsing it again was 6 % of a post's CPU */
-    char *checked_urls[URL_CHECKED_MAX];
+    url_entry *checked_urls[URL_CHECKED_MAX];
     size_t checked_next;
 };
 
@@ -76,7 +96,14 @@ struct transfer {
     CURL *easy;
     http_done_fn done;
     void *arg;
-    struct curl_slist *headers;
+    url_entry *url;  /* the request's URL, held while curl may use it */
+    bool configured; /* the easy handle holds the options fixed per client (easy_configure) */
+    /* the request's header list, nodes and lines in buffers kept between transfers: curl only
+     * reads CURLOPT_HTTPHEADER's list, so it need not come from curl_slist_append */
+    struct curl_slist *header_nodes;
+    size_t header_nodes_cap;
+    char *header_text;
+    size_t header_text_cap;
     char *body; /* our copy of the request body */
     size_t body_cap;
     char response[RESPONSE_CAP];
@@ -382,21 +409,39 @@ static void list_remove(transfer *t)
     t->prev = t->next = NULL;
 }
 
+static void url_entry_unref(url_entry *u)
+{
+    if (!u || --u->refs > 0)
+        return;
+    curl_url_cleanup(u->parsed);
+    free(u->url);
+    free(u);
+}
+
+static void transfer_free(transfer *t)
+{
+    url_entry_unref(t->url);
+    curl_slist_free_all(t->connect_to);
+    curl_easy_cleanup(t->easy);
+    free(t->header_nodes);
+    free(t->header_text);
+    free(t->body);
+    free(t);
+}
+
 static void transfer_release(transfer *t)
 {
     http_client *c = t->client;
-    curl_slist_free_all(t->headers);
-    t->headers = NULL;
     curl_slist_free_all(t->connect_to);
     t->connect_to = NULL;
+    url_entry_unref(t->url);
+    t->url = NULL;
     if (c->free_count < FREE_TRANSFERS_MAX) {
         t->next = c->free_list;
         c->free_list = t;
         c->free_count++;
     } else {
-        curl_easy_cleanup(t->easy);
-        free(t->body);
-        free(t);
+        transfer_free(t);
     }
 }
 
@@ -653,6 +698,10 @@ static bool header_owned_by_transport(const char *name)
         "content-type", "content-length", "transfer-encoding", "host",
         "connection",   "expect",         "user-agent",        "te",
         "upgrade",      "trailer"};
+    /* each owned name starts with one of these letters: the protocols' own headers
+     * (webhook-*, x-webhook-*), asked about twice per POST, skip the ten comparisons */
+    if (!name[0] || !strchr("cCtThHeEuU", name[0]))
+        return false;
     for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
         if (strcasecmp(name, owned[i]) == 0)
             return true;
@@ -695,7 +744,6 @@ static transfer *transfer_get(http_client *c)
     if (t) {
         c->free_list = t->next;
         c->free_count--;
-        curl_easy_reset(t->easy);
     } else {
         t = xcalloc(1, sizeof *t);
         t->easy = curl_easy_init();
@@ -740,46 +788,59 @@ static void transfer_copy_body(transfer *t, const http_request *req)
     t->body[req->body_len] = '\0';
 }
 
-/* Our headers, then the caller's, minus those the transport sets itself. */
-static struct curl_slist *transfer_headers(const http_request *req)
+/* Our headers, then the caller's, minus those the transport sets itself, into the
+ * transfer's own nodes and line buffer (no allocation once they are large enough). */
+static void transfer_headers(transfer *t, const http_request *req)
 {
-    struct curl_slist *h = http_header_list_add(NULL, "Content-Type: application/json");
-    h = http_header_list_add(h, "Expect:"); /* no 100-continue round trip */
-    for (size_t i = 0; i < req->header_count; i++) {
-        if (header_owned_by_transport(req->headers[i].name))
-            continue;
-        /* curl copies the line: build it on the stack unless it is long */
-        size_t name_len = strlen(req->headers[i].name);
-        size_t len = name_len + strlen(req->headers[i].value) + 3;
-        char small[512];
-        char *line = len <= sizeof small ? small : xmalloc(len);
-        memcpy(line, req->headers[i].name, name_len);
-        memcpy(line + name_len, ": ", 2);
-        memcpy(line + name_len + 2, req->headers[i].value, len - name_len - 2);
-        h = http_header_list_add(h, line);
-        if (line != small)
-            free(line);
+    static char content_type[] = "Content-Type: application/json";
+    static char no_expect[] = "Expect:"; /* no 100-continue round trip */
+    size_t count = 2, text = 0;
+    for (size_t i = 0; i < req->header_count; i++)
+        if (!header_owned_by_transport(req->headers[i].name)) {
+            count++;
+            text += strlen(req->headers[i].name) + strlen(req->headers[i].value) + 3;
+        }
+    if (count > t->header_nodes_cap) {
+        t->header_nodes_cap = count + 8;
+        t->header_nodes = xrealloc(t->header_nodes, t->header_nodes_cap * sizeof *t->header_nodes);
     }
-    return h;
+    if (text > t->header_text_cap) {
+        t->header_text_cap = text + 256;
+        t->header_text = xrealloc(t->header_text, t->header_text_cap);
+    }
+    struct curl_slist *n = t->header_nodes;
+    n[0].data = content_type;
+    n[1].data = no_expect;
+    size_t k = 2, at = 0;
+    for (size_t i = 0; i < req->header_count; i++) {
+        const http_header *h = &req->headers[i];
+        if (header_owned_by_transport(h->name))
+            continue;
+        size_t name_len = strlen(h->name), value_len = strlen(h->value);
+        char *line = t->header_text + at;
+        memcpy(line, h->name, name_len);
+        memcpy(line + name_len, ": ", 2);
+        memcpy(line + name_len + 2, h->value, value_len + 1);
+        at += name_len + value_len + 3;
+        n[k++].data = line;
+    }
+    for (size_t i = 0; i < k; i++)
+        n[i].next = i + 1 < k ? &n[i + 1] : NULL;
 }
 
-/* Sets the easy handle up for t. CURLE_OK, or the first option curl refused (then the
- * transfer must not start: a refused protocol or proxy option would weaken the policy). */
-static CURLcode transfer_setup(http_client *c, transfer *t, const http_request *req)
+/* The options fixed for the client's life, set once per easy handle: a reused handle keeps
+ * them (curl_easy_reset and setting them again was a sixth of a POST's own cost). CURLE_OK,
+ * or the first option curl refused (then the transfer must not start: a refused protocol or
+ * proxy option would weaken the policy). */
+static CURLcode easy_configure(http_client *c, transfer *t)
 {
     CURL *e = t->easy;
     CURLcode rc = CURLE_OK;
 #define SET(option, value)                                                                         \
     if (rc == CURLE_OK)                                                                            \
     rc = curl_easy_setopt(e, option, value)
-    SET(CURLOPT_URL, req->url);
     SET(CURLOPT_POST, 1L);
-    SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-    SET(CURLOPT_POSTFIELDS, t->body);
-    SET(CURLOPT_HTTPHEADER, t->headers);
     SET(CURLOPT_USERAGENT, c->user_agent);
-    SET(CURLOPT_TIMEOUT_MS, (long)t->timeout_ms);
-    SET(CURLOPT_CONNECTTIMEOUT_MS, (long)t->timeout_ms);
     SET(CURLOPT_FOLLOWLOCATION, 0L);
     SET(CURLOPT_PROTOCOLS_STR, c->allow_http ? "http,https" : "https");
     SET(CURLOPT_NOSIGNAL, 1L);
@@ -800,6 +861,32 @@ static CURLcode transfer_setup(http_client *c, transfer *t, const http_request *
     SET(CURLOPT_PRIVATE, (char *)t);
     if (c->ca_file)
         SET(CURLOPT_CAINFO, c->ca_file);
+#undef SET
+    return rc;
+}
+
+/* Sets the easy handle up for this request: the client's fixed options once, then what
+ * changes per request. CURLE_OK, or the first option curl refused. */
+static CURLcode transfer_setup(http_client *c, transfer *t, const http_request *req)
+{
+    CURL *e = t->easy;
+    CURLcode rc = CURLE_OK;
+    if (!t->configured) {
+        rc = easy_configure(c, t);
+        t->configured = rc == CURLE_OK;
+    }
+#define SET(option, value)                                                                         \
+    if (rc == CURLE_OK)                                                                            \
+    rc = curl_easy_setopt(e, option, value)
+    SET(CURLOPT_URL, req->url); /* what curl reports and logs; the connection uses CURLU */
+    SET(CURLOPT_CURLU, t->url->parsed);
+    SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    SET(CURLOPT_POSTFIELDS, t->body);
+    SET(CURLOPT_HTTPHEADER, t->header_nodes);
+    SET(CURLOPT_TIMEOUT_MS, (long)t->timeout_ms);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, (long)t->timeout_ms);
+    if (c->dns) /* the previous request's pinned address is gone (transfer_checked sets it) */
+        SET(CURLOPT_CONNECT_TO, (struct curl_slist *)NULL);
 #undef SET
     return rc;
 }
@@ -848,37 +935,58 @@ static void transfer_checked(void *arg, const char *connect_to, const char *erro
     }
 }
 
-/* Whether url passed the policy recently (the policy is fixed per client). */
-static bool url_was_checked(const http_client *c, const char *url)
+/* The URL's entry when it passed the policy recently (the policy is fixed per client). */
+static url_entry *url_checked(const http_client *c, const char *url)
 {
     for (size_t i = 0; i < URL_CHECKED_MAX && c->checked_urls[i]; i++)
-        if (strcmp(c->checked_urls[i], url) == 0)
-            return true;
-    return false;
+        if (strcmp(c->checked_urls[i]->url, url) == 0)
+            return c->checked_urls[i];
+    return NULL;
+}
+
+/* Checks url against the policy and remembers it, parsed, in place of the oldest. */
+static url_entry *url_check(http_client *c, const char *url)
+{
+    char why[128];
+    http_client_options policy = {.allow_http = c->allow_http};
+    if (http_client_check_url(&policy, url, why, sizeof why) != 0)
+        return NULL;
+    url_entry *u = xcalloc(1, sizeof *u);
+    u->url = xstrdup(url);
+    u->refs = 1;
+    u->parsed = curl_url();
+    if (!u->parsed)
+        curl_out_of_memory();
+    if (curl_url_set(u->parsed, CURLUPART_URL, url, 0) != CURLUE_OK) {
+        curl_url_cleanup(u->parsed);
+        u->parsed = NULL;
+    }
+    url_entry_unref(c->checked_urls[c->checked_next]);
+    c->checked_urls[c->checked_next] = u;
+    c->checked_next = (c->checked_next + 1) % URL_CHECKED_MAX;
+    return u;
 }
 
 int http_client_post(http_client *c, const http_request *req, http_done_fn done, void *arg)
 {
-    char why[128];
-    http_client_options policy = {.allow_http = c->allow_http};
-    if (!url_was_checked(c, req->url)) {
-        if (http_client_check_url(&policy, req->url, why, sizeof why) != 0)
-            return HOOKD_EINVAL;
-        free(c->checked_urls[c->checked_next]);
-        c->checked_urls[c->checked_next] = xstrdup(req->url);
-        c->checked_next = (c->checked_next + 1) % URL_CHECKED_MAX;
-    }
+    url_entry *u = url_checked(c, req->url);
+    if (!u)
+        u = url_check(c, req->url);
+    if (!u)
+        return HOOKD_EINVAL;
     for (size_t i = 0; i < req->header_count; i++)
         if (!header_valid(&req->headers[i]))
             return HOOKD_EINVAL;
 
     transfer *t = transfer_get(c);
+    u->refs++;
+    t->url = u;
     t->done = done;
     t->arg = arg;
     t->started_ms = loop_monotonic_ms();
     t->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : 10000;
     transfer_copy_body(t, req);
-    t->headers = transfer_headers(req);
+    transfer_headers(t, req);
 
     t->next = c->active;
     if (c->active)
@@ -913,18 +1021,12 @@ void http_client_free(http_client *c)
         list_remove(t);
         http_proxy_check_cancel(t->check);
         curl_multi_remove_handle(c->multi, t->easy);
-        curl_slist_free_all(t->headers);
-        curl_slist_free_all(t->connect_to);
-        curl_easy_cleanup(t->easy);
-        free(t->body);
-        free(t);
+        transfer_free(t);
     }
     while (c->free_list) {
         transfer *t = c->free_list;
         c->free_list = t->next;
-        curl_easy_cleanup(t->easy);
-        free(t->body);
-        free(t);
+        transfer_free(t);
     }
     curl_multi_cleanup(c->multi);
     while (c->watches)
@@ -936,6 +1038,6 @@ void http_client_free(http_client *c)
     if (c->dns) /* the cancelled checks' callbacks never run: the loop has ended */
         evdns_base_free(c->dns, 0);
     for (size_t i = 0; i < URL_CHECKED_MAX; i++)
-        free(c->checked_urls[i]);
+        url_entry_unref(c->checked_urls[i]);
     free(c);
 }

@@ -1352,8 +1352,20 @@ static int outcome_destination(db *conn, serve_store_outcome *o)
         o->deactivated = changed > 0;
     }
     if (o->state == SERVE_STORE_SUCCEEDED) {
+        /* Read first, write only when a streak or an alert is open (rare): on SQLite an
+         * UPDATE … RETURNING sets up its result table even when it changes no row, and the
+         * success path runs once per delivery. The write below rechecks the condition. */
         db_param d[] = {DB_S(o->destination_id)};
         db_rows *rows = NULL;
+        rc = query(conn,
+                   "SELECT 1 FROM serve_destinations WHERE id = $1 "
+                   "AND (failing_since IS NOT NULL OR ops_alerted_at IS NOT NULL)",
+                   d, 1, &rows, NULL);
+        bool open = rc == 0 && db_rows_next(rows);
+        db_rows_free(rows);
+        if (rc != 0 || !open)
+            return rc != 0 ? rc : serve_ops_recovered(conn, o, -1);
+        rows = NULL;
         rc = query(conn,
                    "UPDATE serve_destinations SET failing_since = NULL "
                    "WHERE id = $1 AND (failing_since IS NOT NULL OR ops_alerted_at IS NOT NULL) "
