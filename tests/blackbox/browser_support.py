@@ -45,10 +45,11 @@ def setup():
 def run(script, config, timeout=240):
     """Runs tests/browser/<script> with config (JSON on stdin); returns its JSON answer.
 
-    The script is copied beside node_modules (ESM resolves packages from the script's own
+    The script (with common.mjs, which it imports) is copied beside node_modules (ESM resolves packages from the script's own
     folder). A failed check in the script fails the test with the script's own message."""
     target = os.path.join(node_support.NODE_DIR, script)
-    shutil.copyfile(os.path.join(BROWSER_DIR, script), target)
+    for name in (script, "common.mjs"):  # the walk and what it imports
+        shutil.copyfile(os.path.join(BROWSER_DIR, name), os.path.join(node_support.NODE_DIR, name))
     config = dict(config, chromium=CHROMIUM)
     p = subprocess.run(["node", target], input=json.dumps(config).encode(),
                        capture_output=True, timeout=timeout)

@@ -54,24 +54,10 @@ def schema_errors(doc, schema, value, where="$"):
     return errors
 
 
-def exchange(port, raw, pause_after=None, wait=5.0):
-    """Sends raw bytes (and, with pause_after, stops sending after that many and waits);
-    returns (status, headers lowercased, body bytes) of the one answer, read to the close."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=wait)
-    try:
-        s.sendall(raw if pause_after is None else raw[:pause_after])
-    except OSError:
-        pass
-    data = b""
-    try:
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    except OSError:
-        pass
-    s.close()
+def exchange(port, raw, wait=5.0):
+    """Sends raw bytes; returns (status, headers lowercased, body bytes) of the one answer,
+    read to the close."""
+    data = harness.raw_exchange(port, raw, timeout=wait).removesuffix(b"<timeout>")
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split(" ")[1]) if lines[0].startswith("HTTP/1.1 ") else None

@@ -16,6 +16,7 @@ import html
 import json
 import os
 import re
+import time
 import urllib.parse
 import uuid
 
@@ -69,6 +70,9 @@ class PanelReceiveTest(harness.TestCase):
         p.wait_listening(admin)
         handled, failed = str(uuid.uuid4()), str(uuid.uuid4())
         self.send(port, "events.created", handled)
+        # "newest first" orders by the millisecond a webhook came in (then by id): the second
+        # must come in a later millisecond, or the order of the two would be the ids' chance
+        time.sleep(0.01)
         self.send(port, "events.deleted", failed)
         harness.wait_until(lambda: self.webhook(admin, handled)["status"] == "done", 20,
                            what="the first webhook handled on its second run")

@@ -7,32 +7,12 @@
 //
 // stdin: {base, token, limited, api_token, receiver, chromium, shots (a folder or null)}
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { cfg, fitsWidth, shot, until, walk } from './common.mjs';
 
-const cfg = JSON.parse(fs.readFileSync(0, 'utf8'));
 const base = cfg.base;
 const out = {};
 
 function log(...a) { process.stderr.write(a.join(' ') + '\n'); }
-
-async function shot(page, name) {
-  if (!cfg.shots) return;
-  fs.mkdirSync(cfg.shots, { recursive: true });
-  await page.screenshot({ path: path.join(cfg.shots, name + '.png'), fullPage: true });
-}
-
-// Reloads until check() holds (a delivery happens in the background).
-async function until(page, check, what, ms = 15000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > end) throw new Error('timed out waiting for ' + what);
-    await page.waitForTimeout(300);
-    await page.reload();
-  }
-}
 
 async function api(method, p, body, key = cfg.api_token) {
   const r = await fetch(base + p, {
@@ -207,16 +187,12 @@ async function narrow(browser) {
   const page = await context.newPage();
   await signIn(page, cfg.token);
   await page.goto(base + '/admin/webhook_destinations/' + out.destination);
-  const width = await page.evaluate(() => document.documentElement.scrollWidth);
-  assert.ok(width <= 360, 'the page is ' + width + ' px wide at 360');
+  await fitsWidth(page, 360, 'the page');
   await shot(page, 'destination-360');
   await context.close();
 }
 
-const browser = await chromium.launch({ executablePath: cfg.chromium, args: ['--no-sandbox'] });
-try {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const page = await context.newPage();
+await walk(out, async (browser, context, page) => {
   await setup(context, page);
   await revealAndActivate(page);
   await deliveryAndRetry(page);
@@ -224,7 +200,4 @@ try {
   await limitedKey(browser);
   await narrow(browser);
   await deleteAndSignOut(context, page);
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(out));
+});

@@ -6,30 +6,10 @@
 //
 // stdin: {base, token, handled, failed, chromium, shots (a folder or null)}
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { cfg, fitsWidth, shot, until, walk } from './common.mjs';
 
-const cfg = JSON.parse(fs.readFileSync(0, 'utf8'));
 const base = cfg.base;
 const out = {};
-
-async function shot(page, name) {
-  if (!cfg.shots) return;
-  fs.mkdirSync(cfg.shots, { recursive: true });
-  await page.screenshot({ path: path.join(cfg.shots, 'receive-' + name + '.png'), fullPage: true });
-}
-
-// Reloads until check() holds (the handler runs in the background).
-async function until(page, check, what, ms = 20000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > end) throw new Error('timed out waiting for ' + what);
-    await page.waitForTimeout(300);
-    await page.reload();
-  }
-}
 
 // The admin API, with the token, as a script of the operator's would call it.
 async function api(p) {
@@ -51,7 +31,7 @@ async function signInTwice(context, page) {
   await signIn(page, 'hk_' + '0'.repeat(48));
   await page.getByText('That is not the admin token.').waitFor();
   assert.equal((await context.cookies(base + '/admin/')).length, 0, 'a wrong token got a session');
-  await shot(page, 'sign-in');
+  await shot(page, 'receive-sign-in');
   await page.getByLabel('Admin token').fill(cfg.token);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForURL(base + '/admin/inbox');
@@ -78,11 +58,11 @@ async function inbox(page) {
   await page.getByRole('link', { name: 'All (2)' }).waitFor();
   const ids = await page.locator('tbody tr td:nth-child(3)').allTextContents();
   assert.deepEqual(ids, [cfg.failed, cfg.handled], 'newest first');
-  await shot(page, 'inbox');
+  await shot(page, 'receive-inbox');
   await page.getByRole('link', { name: 'Failed (1)' }).click();
   await page.waitForURL(base + '/admin/inbox?status=failed');
   assert.deepEqual(await page.locator('tbody tr td:nth-child(3)').allTextContents(), [cfg.failed]);
-  await shot(page, 'inbox-failed');
+  await shot(page, 'receive-inbox-failed');
 }
 
 // The handled webhook: details, its two runs (exit 3 with its output, then exit 0), the body.
@@ -98,7 +78,7 @@ async function handledWebhook(page) {
   await page.getByText('run 1 fails <on purpose>').waitFor();
   await page.locator('pre', { hasText: '"note": "<b>not markup</b>"' }).waitFor();
   assert.equal(await page.locator('pre b').count(), 0, 'the body was not escaped');
-  await shot(page, 'webhook');
+  await shot(page, 'receive-webhook');
 }
 
 // The failed webhook: forged Retries are refused and run nothing; the real one works.
@@ -125,7 +105,7 @@ async function retryFailed(page) {
   const rows = page.locator('tbody tr');
   assert.equal(await rows.count(), 3);
   assert.match(await rows.nth(2).textContent(), /succeeded.*exit 0/);
-  await shot(page, 'webhook-retried');
+  await shot(page, 'receive-webhook-retried');
 }
 
 async function narrow(browser) {
@@ -133,9 +113,8 @@ async function narrow(browser) {
   const page = await context.newPage();
   await signIn(page, cfg.token);
   await page.getByRole('heading', { name: 'Inbox' }).waitFor();
-  const width = await page.evaluate(() => document.documentElement.scrollWidth);
-  assert.ok(width <= 360, 'the inbox is ' + width + ' px wide at 360');
-  await shot(page, 'inbox-360');
+  await fitsWidth(page, 360, 'the inbox');
+  await shot(page, 'receive-inbox-360');
   await context.close();
 }
 
@@ -147,17 +126,11 @@ async function signOut(context, page) {
   assert.equal(stale.status(), 303, 'the old session still works');
 }
 
-const browser = await chromium.launch({ executablePath: cfg.chromium, args: ['--no-sandbox'] });
-try {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const page = await context.newPage();
+await walk(out, async (browser, context, page) => {
   await signInTwice(context, page);
   await inbox(page);
   await handledWebhook(page);
   await retryFailed(page);
   await narrow(browser);
   await signOut(context, page);
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(out));
+});
