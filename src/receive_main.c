@@ -571,7 +571,7 @@ static void receive_start_endpoints(receive_state *st)
         log_warn("receive", "cannot listen for notifications; polling for work instead");
 }
 
-/* The retention purge (now, then every hour at most) and the stop sequence. */
+/* The retention purge (now, then every hour at most) and the drain timer of the stop. */
 static void receive_timers(receive_state *st)
 {
     st->retention = retention_start(st->base, st->worker,
@@ -580,7 +580,6 @@ static void receive_timers(receive_state *st)
                                                          .keep_ms = st->config->retention_ms,
                                                          .work = receive_store_purge});
     st->drain_timer = loop_timer_new(st->base, true, receive_drain, st);
-    loop_on_stop(st->base, receive_on_stop, st);
 }
 
 static int receive_run(receive_state *st)
@@ -642,6 +641,9 @@ int cmd_receive(int argc, char **argv)
     receive_tune_malloc();
     receive_state st = {.config = &c};
     st.base = loop_new();
+    /* SIGTERM is watched before the sockets listen: one that comes while the rest starts
+     * waits for the loop and stops it in order, instead of killing the process */
+    loop_on_stop(st.base, receive_on_stop, &st);
     int status = 1;
     if (receive_open_store(&st) == 0 && receive_token(&st) == 0 && receive_listen(&st) == 0 &&
         receive_take_back(&st) == 0 && receive_start_handler(&st) == 0) {

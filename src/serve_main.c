@@ -400,6 +400,15 @@ static int serve_token(serve_state *st)
     return 0;
 }
 
+/* SIGTERM/SIGINT start the orderly stop (on_stop); two timers watch it end. */
+static void serve_signals(serve_state *st)
+{
+    st->timeout_ms = st->config->timeout_ms;
+    st->finish = loop_timer_new(st->base, false, finish_cb, st);
+    st->deadline = loop_timer_new(st->base, false, deadline_cb, st);
+    loop_on_stop(st->base, on_stop, st);
+}
+
 /* The loop and the API's listening socket. */
 static int serve_listen(serve_state *st)
 {
@@ -407,6 +416,9 @@ static int serve_listen(serve_state *st)
     http_server_limits limits = {.max_body = SERVE_API_MAX_REQUEST_BODY};
     http_server_apply_flags(&limits, &st->config->front_door);
     st->base = loop_new();
+    /* SIGTERM is watched before the socket listens: one that comes while the rest starts
+     * waits for the loop and stops it in order, instead of killing the process */
+    serve_signals(st);
     st->http =
         http_server_listen(st->base, st->config->listen, &limits, &st->port, err, sizeof err);
     if (!st->http) {
@@ -491,15 +503,6 @@ static void serve_start_delivery(serve_state *st)
                                                              .work = serve_store_retention_batch});
 }
 
-/* SIGTERM/SIGINT start the orderly stop (on_stop); two timers watch it end. */
-static void serve_signals(serve_state *st)
-{
-    st->timeout_ms = st->config->timeout_ms;
-    st->finish = loop_timer_new(st->base, false, finish_cb, st);
-    st->deadline = loop_timer_new(st->base, false, deadline_cb, st);
-    loop_on_stop(st->base, on_stop, st);
-}
-
 /* Runs the loop until the stop sequence ends it. */
 static int serve_run(serve_state *st)
 {
@@ -570,7 +573,6 @@ int cmd_serve(int argc, char **argv)
         serve_listen(&st) == 0 && serve_start_workers(&st) == 0) {
         serve_node_id(&st);
         serve_start_delivery(&st);
-        serve_signals(&st);
         status = serve_run(&st);
     }
     serve_free(&st);
