@@ -33,6 +33,17 @@ def api(conn, method, path, token, body=None, account=None):
         return r.status, None
 
 
+def run_threads(work, threads, failures):
+    """Runs work(k) for k in 0..threads-1 at once; exits with the first failure reported."""
+    ts = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    if failures:
+        sys.exit("benchlib: " + failures[0])
+
+
 def cmd_destinations(port, token, count, url_template, threads="8", events="events.created"):
     """Creates COUNT destinations (URL_TEMPLATE with {i} replaced) and activates them,
     THREADS connections at once. Prints the ids, one a line."""
@@ -56,13 +67,7 @@ def cmd_destinations(port, token, count, url_template, threads="8", events="even
             ids[i] = d["id"]
         conn.close()
 
-    ts = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    if failures:
-        sys.exit("benchlib: " + failures[0])
+    run_threads(work, threads, failures)
     print("\n".join(ids))
 
 
@@ -95,13 +100,7 @@ def cmd_accounts(port, token, accounts, per, url_template, threads="8"):
                     return
         conn.close()
 
-    ts = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    if failures:
-        sys.exit("benchlib: " + failures[0])
+    run_threads(work, threads, failures)
 
 
 def cmd_event_latency(port, token, count, per_event, timeout="30"):
@@ -146,13 +145,7 @@ def cmd_post_events(port, token, count, threads="4"):
                 return
         conn.close()
 
-    ts = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    if failures:
-        sys.exit("benchlib: " + failures[0])
+    run_threads(work, threads, failures)
 
 
 def metric(port, name):
