@@ -130,6 +130,30 @@ int hookd_verifier_check(const hookd_verifier *v, const char *id, const char *ti
                          const char *signature, const void *body, size_t body_len, int64_t now,
                          int64_t tolerance);
 
+/*
+ * A sender's secret with its HMAC key schedule computed once (the verifier's twin): signing
+ * through it skips, per signature, the digest's lookup by name, a context's allocation and
+ * the two key blocks hookd_sign hashes. Its signatures are hookd_sign's, byte for byte. It
+ * holds one working context: one thread at a time (a sender keeps one per secret).
+ */
+typedef struct hookd_signer hookd_signer;
+
+/* Makes *out from a MeetBit secret (copied into the key schedule: the caller's may go).
+ * HOOKD_OK; HOOKD_EINVAL when secret is NULL or empty; HOOKD_ENOMEM; HOOKD_EIO when OpenSSL
+ * has no HMAC. *out is NULL on error. */
+int hookd_signer_new(const char *secret, size_t secret_len, hookd_signer **out);
+
+/* Frees s and wipes its key. NULL is a no-op. */
+void hookd_signer_free(hookd_signer *s);
+
+/* hookd_sign with s's secret: the same signature, the same codes. */
+int hookd_signer_sign(hookd_signer *s, const char *id, const char *timestamp, const void *body,
+                      size_t body_len, char *out);
+
+/* hookd_sign_attempt with s's secret: the same values, the same codes. */
+int hookd_signer_sign_attempt(hookd_signer *s, const char *id, int64_t unix_seconds,
+                              const void *body, size_t body_len, hookd_signed *out);
+
 /* ---- base64 (RFC 4648, standard alphabet, with padding) ---- */
 
 /* The encoded length of len bytes, without the NUL: 4 * ceil(len / 3). */
@@ -179,6 +203,16 @@ int hookd_standard_key(const char *secret, size_t secret_len, unsigned char *key
  * HOOKD_ENOMEM; HOOKD_EIO. On error out is "". */
 int hookd_standard_sign(const char *secret, size_t secret_len, const char *id, int64_t unix_seconds,
                         const void *body, size_t body_len, char *out);
+
+/* A hookd_signer for a Standard Webhooks secret (its key decoded once): HOOKD_OK, or
+ * hookd_standard_key's HOOKD_EINVAL, HOOKD_ENOMEM, HOOKD_EIO; *out is NULL on error. Signs
+ * with hookd_signer_standard_sign. */
+int hookd_signer_new_standard(const char *secret, size_t secret_len, hookd_signer **out);
+
+/* hookd_standard_sign with s's key: the same value, the same codes (but the secret's, which
+ * hookd_signer_new_standard checked). */
+int hookd_signer_standard_sign(hookd_signer *s, const char *id, int64_t unix_seconds,
+                               const void *body, size_t body_len, char *out);
 
 /*
  * Verifies a Standard Webhooks delivery, in the order of hookd_verify:

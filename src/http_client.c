@@ -91,6 +91,19 @@ struct http_client {
     size_t checked_next;
 };
 
+/* The per-request options last given to an easy handle: one that already holds a value is
+ * not told again (a forward or a destination posts the same URL, headers and timeout over
+ * and over). Pointers compare as values: curl only keeps them, and reads them at the next
+ * start. valid is false after a refused option (then everything is set again). */
+typedef struct easy_set {
+    bool valid;
+    CURLU *parsed;
+    const char *body;
+    curl_off_t body_len;
+    struct curl_slist *headers;
+    long timeout_ms;
+} easy_set;
+
 struct transfer {
     http_client *client;
     CURL *easy;
@@ -98,6 +111,7 @@ struct transfer {
     void *arg;
     url_entry *url;  /* the request's URL, held while curl may use it */
     bool configured; /* the easy handle holds the options fixed per client (easy_configure) */
+    easy_set set;    /* the per-request options the easy handle holds now */
     /* the request's header list, nodes and lines in buffers kept between transfers: curl only
      * reads CURLOPT_HTTPHEADER's list, so it need not come from curl_slist_append */
     struct curl_slist *header_nodes;
@@ -661,13 +675,17 @@ http_client *http_client_new(struct event_base *base, const http_client_options 
     c->user_agent = xstrdup(opt.user_agent ? opt.user_agent : "hookd/" HOOKD_VERSION_STRING);
     c->proxy = opt.proxy ? xstrdup(opt.proxy) : NULL;
     c->timer = loop_timer_new(base, false, timer_event_cb, c);
+    long total = opt.max_total_connections > 0 ? opt.max_total_connections : 256L;
+    /* The idle-connection cache holds as many as may be open: curl's default is 4 × the easy
+     * handles added at that moment, which shrinks as transfers end, so a burst's pooled
+     * connections were closed and opened again (about 85 connect() per second under
+     * --forward, issue 10). */
     bool set = curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, multi_socket_cb) == CURLM_OK &&
                curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c) == CURLM_OK &&
                curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb) == CURLM_OK &&
                curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c) == CURLM_OK &&
-               curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
-                                 opt.max_total_connections > 0 ? opt.max_total_connections
-                                                               : 256L) == CURLM_OK &&
+               curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, total) == CURLM_OK &&
+               curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, total) == CURLM_OK &&
                curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
                                  opt.max_host_connections > 0 ? opt.max_host_connections : 16L) ==
                    CURLM_OK;
@@ -866,7 +884,7 @@ static CURLcode easy_configure(http_client *c, transfer *t)
 }
 
 /* Sets the easy handle up for this request: the client's fixed options once, then what
- * changes per request. CURLE_OK, or the first option curl refused. */
+ * changed since its last request. CURLE_OK, or the first option curl refused. */
 static CURLcode transfer_setup(http_client *c, transfer *t, const http_request *req)
 {
     CURL *e = t->easy;
@@ -875,19 +893,36 @@ static CURLcode transfer_setup(http_client *c, transfer *t, const http_request *
         rc = easy_configure(c, t);
         t->configured = rc == CURLE_OK;
     }
+    easy_set now = {true,
+                    t->url->parsed,
+                    t->body,
+                    (curl_off_t)req->body_len,
+                    t->header_nodes,
+                    (long)t->timeout_ms};
+    const easy_set *was = &t->set;
 #define SET(option, value)                                                                         \
     if (rc == CURLE_OK)                                                                            \
     rc = curl_easy_setopt(e, option, value)
-    SET(CURLOPT_URL, req->url); /* what curl reports and logs; the connection uses CURLU */
-    SET(CURLOPT_CURLU, t->url->parsed);
-    SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-    SET(CURLOPT_POSTFIELDS, t->body);
-    SET(CURLOPT_HTTPHEADER, t->header_nodes);
-    SET(CURLOPT_TIMEOUT_MS, (long)t->timeout_ms);
-    SET(CURLOPT_CONNECTTIMEOUT_MS, (long)t->timeout_ms);
+    /* every time: curl keeps the previous transfer's URL string as this one's (what it
+     * reports) until told; the connection itself is made from the CURLU */
+    SET(CURLOPT_URL, req->url);
+    if (!was->valid || was->parsed != now.parsed)
+        SET(CURLOPT_CURLU, now.parsed);
+    if (!was->valid || was->body_len != now.body_len)
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, now.body_len);
+    if (!was->valid || was->body != now.body)
+        SET(CURLOPT_POSTFIELDS, now.body);
+    if (!was->valid || was->headers != now.headers)
+        SET(CURLOPT_HTTPHEADER, now.headers);
+    if (!was->valid || was->timeout_ms != now.timeout_ms) {
+        SET(CURLOPT_TIMEOUT_MS, now.timeout_ms);
+        SET(CURLOPT_CONNECTTIMEOUT_MS, now.timeout_ms);
+    }
     if (c->dns) /* the previous request's pinned address is gone (transfer_checked sets it) */
         SET(CURLOPT_CONNECT_TO, (struct curl_slist *)NULL);
 #undef SET
+    t->set = now;
+    t->set.valid = rc == CURLE_OK;
     return rc;
 }
 

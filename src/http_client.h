@@ -26,7 +26,8 @@ typedef struct http_client_options {
     bool allow_private_addresses; /* permit loopback, private, link-local, CGNAT, multicast,
                                      unspecified (and their IPv4-mapped forms) */
     const char *ca_file;          /* extra PEM bundle to trust instead of the system's; NULL */
-    long max_total_connections;   /* curl's cap on open connections (0: 256) */
+    long max_total_connections;   /* curl's cap on open connections, also the number of idle
+                                     ones kept for reuse (0: 256) */
     long max_host_connections;    /* per host (0: 16) */
     const char *user_agent;       /* "hookd/<version>" when NULL */
     const char *proxy;            /* http(s)://HOST:PORT every request goes through, or NULL;

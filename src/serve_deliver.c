@@ -16,6 +16,7 @@
 #include "hookd.h"
 #include "log.h"
 #include "mem.h"
+#include "serve_signers.h"
 #include "serve_store.h"
 
 #include <jansson.h>
@@ -29,6 +30,7 @@
 
 struct serve_deliver {
     http_client *client;
+    serve_signers *signers; /* destinations' keys, scheduled once (serve_signers.h) */
     serve_deliver_options opt;
     engine *engine;
     metric *attempts[2];    /* by result: success, failure */
@@ -205,17 +207,23 @@ typedef struct deliver_signature {
 
 /* Standard Webhooks: the current secret's signature, then the previous ones' (a previous
  * secret that cannot sign is left out, never the attempt failed for it). */
-static int deliver_sign_standard(const serve_store_claimed *it, int64_t unix_seconds,
-                                 deliver_signature *sig)
+static int deliver_sign_standard(serve_signers *signers, const serve_store_claimed *it,
+                                 int64_t unix_seconds, deliver_signature *sig)
 {
     snprintf(sig->timestamp, sizeof sig->timestamp, "%lld", (long long)unix_seconds);
-    int rc = hookd_standard_sign(it->secret, strlen(it->secret), it->webhook_id, unix_seconds,
-                                 it->body, it->body_len, sig->value);
+    sig->value[0] = '\0';
+    int rc;
+    hookd_signer *s = serve_signers_get(signers, it->destination_id, 0, true, it->secret, &rc);
+    if (s)
+        rc = hookd_signer_standard_sign(s, it->webhook_id, unix_seconds, it->body, it->body_len,
+                                        sig->value);
     size_t len = strlen(sig->value);
     for (size_t i = 0; rc == 0 && i < it->previous_count && i < SERVE_SECRET_MAX_PREVIOUS; i++) {
+        int prc;
+        s = serve_signers_get(signers, it->destination_id, i + 1, true, it->previous[i], &prc);
         sig->value[len] = ' ';
-        if (hookd_standard_sign(it->previous[i], strlen(it->previous[i]), it->webhook_id,
-                                unix_seconds, it->body, it->body_len, sig->value + len + 1) == 0)
+        if (s && hookd_signer_standard_sign(s, it->webhook_id, unix_seconds, it->body, it->body_len,
+                                            sig->value + len + 1) == 0)
             len += 1 + HOOKD_STANDARD_SIGNATURE_LEN;
         sig->value[len] = '\0';
     }
@@ -224,20 +232,22 @@ static int deliver_sign_standard(const serve_store_claimed *it, int64_t unix_sec
 
 /* Signs the attempt sent at unix_seconds and fills the three protocol headers (their values
  * point into sig). 0 or the HOOKD_E* code of the failure: then nothing may be sent. */
-static int deliver_sign(const serve_store_claimed *it, int64_t unix_seconds, deliver_signature *sig,
-                        http_header headers[3])
+static int deliver_sign(serve_signers *signers, const serve_store_claimed *it, int64_t unix_seconds,
+                        deliver_signature *sig, http_header headers[3])
 {
     int rc;
     if (it->standard) {
-        rc = deliver_sign_standard(it, unix_seconds, sig);
+        rc = deliver_sign_standard(signers, it, unix_seconds, sig);
         headers[0] = (http_header){HOOKD_STANDARD_HEADER_ID, it->webhook_id};
         headers[1] = (http_header){HOOKD_STANDARD_HEADER_TIMESTAMP, sig->timestamp};
         headers[2] = (http_header){HOOKD_STANDARD_HEADER_SIGNATURE, sig->value};
         return rc;
     }
-    hookd_signed meetbit;
-    rc = hookd_sign_attempt(it->secret, strlen(it->secret), it->webhook_id, unix_seconds, it->body,
-                            it->body_len, &meetbit);
+    hookd_signed meetbit = {.timestamp = "", .signature = ""}; /* what a failure leaves */
+    hookd_signer *s = serve_signers_get(signers, it->destination_id, 0, false, it->secret, &rc);
+    if (s)
+        rc = hookd_signer_sign_attempt(s, it->webhook_id, unix_seconds, it->body, it->body_len,
+                                       &meetbit);
     snprintf(sig->timestamp, sizeof sig->timestamp, "%s", meetbit.timestamp);
     snprintf(sig->value, sizeof sig->value, "%s", meetbit.signature);
     headers[0] = (http_header){HOOKD_HEADER_ID, it->webhook_id};
@@ -254,7 +264,7 @@ static void deliver_start(void *ctx, engine_run *run, void *payload)
     metric_set(d->in_flight_gauge, (double)engine_running(d->engine));
     deliver_signature sig;
     http_header headers[3 + MAX_CUSTOM_HEADERS];
-    int rc = deliver_sign(it, engine_run_started_at(run) / 1000, &sig, headers);
+    int rc = deliver_sign(d->signers, it, engine_run_started_at(run) / 1000, &sig, headers);
     if (rc != 0) {
         char why[96];
         snprintf(why, sizeof why, "cannot sign the attempt: %s", hookd_strerror(rc));
@@ -325,6 +335,7 @@ serve_deliver *serve_deliver_new(struct event_base *base, db_worker *worker, htt
 {
     serve_deliver *d = xcalloc(1, sizeof *d);
     d->client = client;
+    d->signers = serve_signers_new();
     d->opt = *options;
     d->opt.node_id = NULL; /* the engine keeps its own copy */
     deliver_metrics(d, registry);
@@ -381,5 +392,6 @@ void serve_deliver_free(serve_deliver *d)
     if (!d)
         return;
     engine_free(d->engine);
+    serve_signers_free(d->signers);
     free(d);
 }

@@ -36,4 +36,14 @@ int hookd__window_check(int64_t sent_at, int64_t now, int64_t tolerance);
  * HOOKD_ESIGNATURE_FORMAT. */
 int hookd__mac_from_hex(const char *text, size_t len, unsigned char mac[CORE_MAC_LEN]);
 
+struct hookd_signer;
+
+/* A hookd_signer keyed with key_len bytes of key (hookd_signer_new's codes). */
+int hookd__signer_from_key(const void *key, size_t key_len, struct hookd_signer **out);
+
+/* The raw MAC of `id "." timestamp "." body` with s's key: HOOKD_OK; HOOKD_EINVAL for a NULL
+ * id or timestamp, or a NULL body with a nonzero length; HOOKD_EIO. */
+int hookd__signer_mac(struct hookd_signer *s, const char *id, const char *timestamp,
+                      const void *body, size_t body_len, unsigned char mac[CORE_MAC_LEN]);
+
 #endif

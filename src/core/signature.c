@@ -8,6 +8,8 @@
  * secret, without stopping at the first match, so timing does not reveal which secret matched.
  * A hookd_verifier holds each secret's HMAC context already keyed (the key schedule done
  * once); a check copies it per request. Both checks share one matching loop (match_any).
+ * A hookd_signer is the sender's twin: one secret's keyed context, reset (not keyed again)
+ * for each signature.
  */
 #include "hookd.h"
 
@@ -321,4 +323,94 @@ int hookd_verifier_check(const hookd_verifier *v, const char *id, const char *ti
         return rc;
     mac_input in = {id, timestamp, body, body_len};
     return match_any(v, v->count, keyed_mac, &in, given);
+}
+
+/* ---- a sender's precomputed key ---- */
+
+struct hookd_signer {
+    EVP_MAC_CTX *ctx; /* keyed once; each signature resets it to the keyed state */
+    /* the last attempt's timestamp: a sender signs many attempts within one second, and
+     * formatting it (gmtime_r, snprintf) cost a quarter of a signature */
+    int64_t formatted_at;
+    char formatted[HOOKD_TIMESTAMP_LEN + 1]; /* "" until one is formatted */
+};
+
+int hookd__signer_from_key(const void *key, size_t key_len, hookd_signer **out)
+{
+    *out = NULL;
+    if (key == NULL || key_len == 0)
+        return HOOKD_EINVAL;
+    hookd_signer *s = core_calloc(1, sizeof *s);
+    if (s == NULL)
+        return HOOKD_ENOMEM;
+    int rc = keyed_new(key, key_len, &s->ctx);
+    if (rc != HOOKD_OK) {
+        free(s);
+        return rc;
+    }
+    *out = s;
+    return HOOKD_OK;
+}
+
+int hookd_signer_new(const char *secret, size_t secret_len, hookd_signer **out)
+{
+    return hookd__signer_from_key(secret, secret_len, out);
+}
+
+void hookd_signer_free(hookd_signer *s)
+{
+    if (s == NULL)
+        return;
+    EVP_MAC_CTX_free(s->ctx); /* wipes the key material it holds */
+    free(s);
+}
+
+int hookd__signer_mac(hookd_signer *s, const char *id, const char *timestamp, const void *body,
+                      size_t body_len, unsigned char mac[MAC_LEN])
+{
+    if (id == NULL || timestamp == NULL || (body == NULL && body_len != 0))
+        return HOOKD_EINVAL;
+    const hookd__piece pieces[] = {
+        {id, strlen(id)}, {".", 1}, {timestamp, strlen(timestamp)}, {".", 1}, {body, body_len}};
+    size_t mac_len = 0;
+    /* no key: OpenSSL restarts from the key schedule it keeps (HMAC_Init_ex's reuse) */
+    if (!EVP_MAC_init(s->ctx, NULL, 0, NULL))
+        return HOOKD_EIO;
+    for (size_t k = 0; k < sizeof pieces / sizeof pieces[0]; k++)
+        if (pieces[k].len != 0 && !EVP_MAC_update(s->ctx, pieces[k].bytes, pieces[k].len))
+            return HOOKD_EIO;
+    if (!EVP_MAC_final(s->ctx, mac, &mac_len, MAC_LEN) || mac_len != MAC_LEN)
+        return HOOKD_EIO;
+    return HOOKD_OK;
+}
+
+int hookd_signer_sign(hookd_signer *s, const char *id, const char *timestamp, const void *body,
+                      size_t body_len, char *out)
+{
+    unsigned char mac[MAC_LEN];
+    out[0] = '\0';
+    int rc = hookd__signer_mac(s, id, timestamp, body, body_len, mac);
+    if (rc != HOOKD_OK)
+        return rc;
+    hookd_hex_encode(mac, MAC_LEN, out);
+    OPENSSL_cleanse(mac, sizeof mac);
+    return HOOKD_OK;
+}
+
+int hookd_signer_sign_attempt(hookd_signer *s, const char *id, int64_t unix_seconds,
+                              const void *body, size_t body_len, hookd_signed *out)
+{
+    int rc = HOOKD_OK;
+    if (s->formatted[0] == '\0' || s->formatted_at != unix_seconds) {
+        rc = hookd_timestamp_format(unix_seconds, s->formatted);
+        s->formatted_at = unix_seconds;
+    }
+    memcpy(out->timestamp, s->formatted, sizeof s->formatted);
+    if (rc == HOOKD_OK)
+        rc = hookd_signer_sign(s, id, out->timestamp, body, body_len, out->signature);
+    if (rc != HOOKD_OK) {
+        out->timestamp[0] = '\0';
+        out->signature[0] = '\0';
+    }
+    return rc;
 }

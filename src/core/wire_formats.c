@@ -188,6 +188,37 @@ int hookd_standard_sign(const char *secret, size_t secret_len, const char *id, i
     return rc;
 }
 
+int hookd_signer_new_standard(const char *secret, size_t secret_len, hookd_signer **out)
+{
+    unsigned char key[HOOKD_STANDARD_KEY_MAX];
+    size_t key_len;
+    *out = NULL;
+    int rc = hookd_standard_key(secret, secret_len, key, &key_len);
+    if (rc == HOOKD_OK)
+        rc = hookd__signer_from_key(key, key_len, out);
+    OPENSSL_cleanse(key, sizeof key);
+    return rc;
+}
+
+int hookd_signer_standard_sign(hookd_signer *s, const char *id, int64_t unix_seconds,
+                               const void *body, size_t body_len, char *out)
+{
+    unsigned char mac[CORE_MAC_LEN];
+    char timestamp[UNIX_DIGITS_MAX + 1];
+
+    out[0] = '\0';
+    if (id == NULL || *id == '\0' || unix_seconds < 0)
+        return HOOKD_EINVAL;
+    snprintf(timestamp, sizeof timestamp, "%lld", (long long)unix_seconds);
+    int rc = hookd__signer_mac(s, id, timestamp, body, body_len, mac);
+    if (rc == HOOKD_OK) {
+        memcpy(out, "v1,", 3);
+        rc = hookd_base64_encode(mac, sizeof mac, out + 3);
+    }
+    OPENSSL_cleanse(mac, sizeof mac);
+    return rc;
+}
+
 /* Decodes a "v1,<base64 of 32 bytes>" value of a webhook-signature header; false for any
  * other value (another version, or a malformed one). */
 static bool standard_value(const char *token, size_t len, unsigned char mac[CORE_MAC_LEN])

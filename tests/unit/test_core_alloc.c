@@ -183,6 +183,26 @@ static void test_verifier(void **state)
     fail_each_allocation(verifier, false);
 }
 
+/* A signer made and used while allocations fail: made or HOOKD_ENOMEM, never a crash. */
+static int signer(void)
+{
+    hookd_signer *s = NULL;
+    int rc = hookd_signer_new("whsec_a", 7, &s);
+    assert_true((rc == HOOKD_OK) == (s != NULL));
+    if (rc == HOOKD_OK) {
+        hookd_signed out;
+        rc = hookd_signer_sign_attempt(s, "id", 1724288645, body, strlen(body), &out);
+    }
+    hookd_signer_free(s);
+    return rc;
+}
+
+static void test_signer(void **state)
+{
+    (void)state;
+    fail_each_allocation(signer, false);
+}
+
 static void test_envelope(void **state)
 {
     (void)state;
@@ -222,6 +242,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_envelope),
         cmocka_unit_test(test_verifier),
+        cmocka_unit_test(test_signer),
         cmocka_unit_test(test_catalog),
     };
     json_set_alloc_funcs(json_counted_malloc, free);

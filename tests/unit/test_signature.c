@@ -1,5 +1,5 @@
 /* test_signature.c — hookd_sign / hookd_verify (and hookd_verifier_check, its precomputed
- * twin) against SPEC §1's vector and every failure. */
+ * twin, and hookd_signer, the sender's) against SPEC §1's vector and every failure. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -297,6 +297,86 @@ static void test_verifier_answers_as_verify(void **state)
     hookd_verifier_free(NULL);
 }
 
+/* A signer signs as hookd_sign, byte for byte: several secrets (one longer than SHA-256's
+ * 64-byte block, so hashed first), several messages signed in turn through the same signer
+ * (each starts again from the key), the attempt form, and the same refusals. */
+static void test_signer_signs_as_sign(void **state)
+{
+    static const char long_secret[] = "whsec_0123456789abcdef0123456789abcdef0123456789abcdef"
+                                      "0123456789abcdef0123456789abcdef";
+    const char *secrets[] = {"whsec_test", "k", "whsec_ünïcode", long_secret};
+    static const char nul_body[] = {'{', '\0', '}'};
+    struct {
+        const char *id, *ts;
+        const void *body;
+        size_t len;
+    } messages[] = {
+        {vector_id, vector_ts, vector_body, sizeof vector_body - 1},
+        {"other", "2030-01-01T00:00:00Z", "{}", 2},
+        {"", vector_ts, "", 0},
+        {vector_id, vector_ts, nul_body, sizeof nul_body},
+        {vector_id, vector_ts, NULL, 0},
+    };
+    (void)state;
+    for (size_t k = 0; k < sizeof secrets / sizeof secrets[0]; k++) {
+        hookd_signer *s = NULL;
+        assert_int_equal(hookd_signer_new(secrets[k], strlen(secrets[k]), &s), HOOKD_OK);
+        for (int round = 0; round < 2; round++)
+            for (size_t m = 0; m < sizeof messages / sizeof messages[0]; m++) {
+                char want[HOOKD_SIGNATURE_HEX_LEN + 1], got[HOOKD_SIGNATURE_HEX_LEN + 1];
+                assert_int_equal(hookd_sign(secrets[k], strlen(secrets[k]), messages[m].id,
+                                            messages[m].ts, messages[m].body, messages[m].len,
+                                            want),
+                                 HOOKD_OK);
+                assert_int_equal(hookd_signer_sign(s, messages[m].id, messages[m].ts,
+                                                   messages[m].body, messages[m].len, got),
+                                 HOOKD_OK);
+                assert_string_equal(got, want);
+            }
+        hookd_signed want, got;
+        assert_int_equal(
+            hookd_sign_attempt(secrets[k], strlen(secrets[k]), "id", vector_now, "{}", 2, &want),
+            HOOKD_OK);
+        assert_int_equal(hookd_signer_sign_attempt(s, "id", vector_now, "{}", 2, &got), HOOKD_OK);
+        assert_string_equal(got.timestamp, want.timestamp);
+        assert_string_equal(got.signature, want.signature);
+        /* refused as hookd_sign_attempt refuses, with nothing left to send */
+        assert_int_equal(hookd_signer_sign_attempt(s, NULL, vector_now, "{}", 2, &got),
+                         HOOKD_EINVAL);
+        assert_string_equal(got.timestamp, "");
+        assert_string_equal(got.signature, "");
+        assert_int_equal(hookd_signer_sign_attempt(s, "id", -62167219201, "{}", 2, &got),
+                         HOOKD_EINVAL);
+        assert_string_equal(got.timestamp, "");
+        /* and after those, the next second and the same one again sign as hookd_sign_attempt */
+        for (int64_t at = vector_now + 1; at >= vector_now; at--) {
+            assert_int_equal(
+                hookd_sign_attempt(secrets[k], strlen(secrets[k]), "id", at, "{}", 2, &want),
+                HOOKD_OK);
+            assert_int_equal(hookd_signer_sign_attempt(s, "id", at, "{}", 2, &got), HOOKD_OK);
+            assert_string_equal(got.timestamp, want.timestamp);
+            assert_string_equal(got.signature, want.signature);
+        }
+        assert_int_equal(hookd_signer_sign(s, "id", vector_ts, NULL, 3, got.signature),
+                         HOOKD_EINVAL);
+        assert_string_equal(got.signature, "");
+        hookd_signer_free(s);
+    }
+    hookd_signer *s = NULL;
+    char out[HOOKD_SIGNATURE_HEX_LEN + 1];
+    assert_int_equal(hookd_signer_new("whsec_test", 10, &s), HOOKD_OK);
+    assert_int_equal(
+        hookd_signer_sign(s, vector_id, vector_ts, vector_body, strlen(vector_body), out),
+        HOOKD_OK);
+    assert_string_equal(out, vector_sig);
+    hookd_signer_free(s);
+    s = (hookd_signer *)1;
+    assert_int_equal(hookd_signer_new("", 0, &s), HOOKD_EINVAL);
+    assert_null(s);
+    assert_int_equal(hookd_signer_new(NULL, 3, &s), HOOKD_EINVAL);
+    hookd_signer_free(NULL);
+}
+
 static void test_strerror(void **state)
 {
     (void)state;
@@ -326,6 +406,7 @@ int main(void)
         cmocka_unit_test(test_sign_attempt),
         cmocka_unit_test(test_sign_attempt_failures_leave_nothing_to_send),
         cmocka_unit_test(test_verifier_answers_as_verify),
+        cmocka_unit_test(test_signer_signs_as_sign),
         cmocka_unit_test(test_strerror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

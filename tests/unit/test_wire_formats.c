@@ -148,6 +148,49 @@ static void test_standard_sign_refuses(void **state)
     assert_int_equal(key_len, 24);
 }
 
+/* A Standard Webhooks signer gives hookd_standard_sign's value for several secrets and
+ * messages (the published vector among them), and its refusals. */
+static void test_standard_signer(void **state)
+{
+    const char *secrets[] = {std_secret, std_secret + 6, "whsec_c2VjcmV0", "a2V5"};
+    struct {
+        const char *id;
+        int64_t at;
+        const char *body;
+    } messages[] = {{std_id, 1614265330, std_body}, {"m2", 0, ""}, {"m3", 1700000000, "{}"}};
+    (void)state;
+    for (size_t k = 0; k < sizeof secrets / sizeof secrets[0]; k++) {
+        hookd_signer *s = NULL;
+        assert_int_equal(hookd_signer_new_standard(secrets[k], strlen(secrets[k]), &s), HOOKD_OK);
+        for (size_t m = 0; m < sizeof messages / sizeof messages[0]; m++) {
+            char want[HOOKD_STANDARD_SIGNATURE_LEN + 1], got[HOOKD_STANDARD_SIGNATURE_LEN + 1];
+            size_t len = strlen(messages[m].body);
+            assert_int_equal(hookd_standard_sign(secrets[k], strlen(secrets[k]), messages[m].id,
+                                                 messages[m].at, messages[m].body, len, want),
+                             HOOKD_OK);
+            assert_int_equal(hookd_signer_standard_sign(s, messages[m].id, messages[m].at,
+                                                        messages[m].body, len, got),
+                             HOOKD_OK);
+            assert_string_equal(got, want);
+        }
+        char out[HOOKD_STANDARD_SIGNATURE_LEN + 1];
+        if (k == 0) {
+            assert_int_equal(
+                hookd_signer_standard_sign(s, std_id, std_now, std_body, strlen(std_body), out),
+                HOOKD_OK);
+            assert_string_equal(out, std_sig);
+        }
+        assert_int_equal(hookd_signer_standard_sign(s, "", 1, "", 0, out), HOOKD_EINVAL);
+        assert_string_equal(out, "");
+        assert_int_equal(hookd_signer_standard_sign(s, std_id, -1, "", 0, out), HOOKD_EINVAL);
+        hookd_signer_free(s);
+    }
+    hookd_signer *s = (hookd_signer *)1;
+    assert_int_equal(hookd_signer_new_standard("whsec_abc", 9, &s), HOOKD_EINVAL);
+    assert_null(s);
+    assert_int_equal(hookd_signer_new_standard("whsec_", 6, &s), HOOKD_EINVAL);
+}
+
 static void test_github(void **state)
 {
     /* Python: hmac.new(b"gh_secret", b'{"action":"opened"}', sha256).hexdigest() */
@@ -214,6 +257,7 @@ int main(void)
         cmocka_unit_test(test_standard_several_values),
         cmocka_unit_test(test_standard_failures),
         cmocka_unit_test(test_standard_sign_refuses),
+        cmocka_unit_test(test_standard_signer),
         cmocka_unit_test(test_github),
         cmocka_unit_test(test_stripe),
     };
