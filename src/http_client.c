@@ -44,6 +44,7 @@
 #define URL_MAX 4096          /* longest URL accepted */
 #define URL_CHECKED_MAX 16    /* URLs remembered as allowed */
 #define FREE_TRANSFERS_MAX 64 /* idle easy handles kept for reuse */
+#define ORIGIN_BUCKETS 256    /* hash buckets of the origins with transfers */
 
 #ifndef HOOKD_VERSION_STRING
 #define HOOKD_VERSION_STRING "0"
@@ -59,8 +60,22 @@ typedef struct transfer transfer;
 typedef struct url_entry {
     char *url;
     CURLU *parsed; /* or NULL when curl's parser refused it (then CURLOPT_URL alone) */
+    char *origin;  /* "host:port" (curl's per-host key), or NULL: curl alone queues */
     unsigned refs;
 } url_entry;
+
+/* A host with transfers: those handed to curl (at most max_host_connections) and those
+ * waiting, oldest first. A transfer curl cannot connect yet (the host at its cap) is parked
+ * inside curl, which tries to connect it again each time another ends: each try went
+ * through the whole connection set-up and cache lookup (12 k instructions, a seventh of a
+ * POST's) and a fan-out to many destinations on one host made about two per POST. Waiting
+ * here costs a list link. Exists while it has transfers. */
+typedef struct origin {
+    char *key;
+    size_t active;
+    transfer *first, *last;
+    struct origin *next; /* the bucket's chain */
+} origin;
 
 /* A socket curl asked us to watch. */
 typedef struct sock_watch {
@@ -89,6 +104,8 @@ struct http_client {
      * posts to the same URL over and over, and parsing it again was 6 % of a post's CPU */
     url_entry *checked_urls[URL_CHECKED_MAX];
     size_t checked_next;
+    long max_host;                   /* connections per host */
+    origin *origins[ORIGIN_BUCKETS]; /* hosts with transfers (origin_join) */
 };
 
 /* The per-request options last given to an easy handle: one that already holds a value is
@@ -134,6 +151,10 @@ struct transfer {
     http_proxy_check *check;       /* the destination's check under way (proxy), or NULL */
     struct curl_slist *connect_to; /* the address the check pinned (proxy), or NULL */
     CURLcode fail_code;            /* set when the transfer could not even start */
+    origin *origin;                /* its host while it has one (active or waiting), or NULL */
+    bool waiting;                  /* in origin's queue, not yet handed to curl */
+    transfer *wait_next;           /* the queue's next */
+    struct event *wait_timer;      /* its deadline while waiting (made at its first wait) */
     transfer *prev, *next;
 };
 
@@ -428,6 +449,7 @@ static void url_entry_unref(url_entry *u)
     if (!u || --u->refs > 0)
         return;
     curl_url_cleanup(u->parsed);
+    free(u->origin);
     free(u->url);
     free(u);
 }
@@ -437,6 +459,8 @@ static void transfer_free(transfer *t)
     url_entry_unref(t->url);
     curl_slist_free_all(t->connect_to);
     curl_easy_cleanup(t->easy);
+    if (t->wait_timer)
+        event_free(t->wait_timer);
     free(t->header_nodes);
     free(t->header_text);
     free(t->body);
@@ -510,11 +534,122 @@ static void describe_error(transfer *t, CURLcode code, char *out, size_t outlen)
     }
 }
 
+/* ---- hosts: their connection cap kept here rather than inside curl ---- */
+
+static void transfer_add(http_client *c, transfer *t);
+static void transfer_finish(transfer *t, CURLcode code);
+
+static origin **origin_bucket(http_client *c, const char *key)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return &c->origins[h % ORIGIN_BUCKETS];
+}
+
+/* key's origin, made when it has no transfer yet. */
+static origin *origin_find(http_client *c, const char *key)
+{
+    origin **bucket = origin_bucket(c, key);
+    for (origin *o = *bucket; o; o = o->next)
+        if (strcmp(o->key, key) == 0)
+            return o;
+    origin *o = xcalloc(1, sizeof *o);
+    o->key = xstrdup(key);
+    o->next = *bucket;
+    *bucket = o;
+    return o;
+}
+
+static void origin_free_if_idle(http_client *c, origin *o)
+{
+    if (o->active > 0 || o->first)
+        return;
+    origin **p = origin_bucket(c, o->key);
+    while (*p != o)
+        p = &(*p)->next;
+    *p = o->next;
+    free(o->key);
+    free(o);
+}
+
+/* A waiting transfer's whole time ran out before its host had room: the timeout it would
+ * have had inside curl. */
+static void wait_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    transfer_finish(arg, CURLE_OPERATION_TIMEDOUT);
+}
+
+/* Queues t behind o's other waiting transfers, with its deadline armed. */
+static void origin_wait(http_client *c, origin *o, transfer *t)
+{
+    t->waiting = true;
+    t->wait_next = NULL;
+    if (o->last)
+        o->last->wait_next = t;
+    else
+        o->first = t;
+    o->last = t;
+    if (!t->wait_timer)
+        t->wait_timer = loop_timer_new(c->base, false, wait_timeout_cb, t);
+    int64_t left = t->timeout_ms - (loop_monotonic_ms() - t->started_ms);
+    loop_timer_add(t->wait_timer, left > 0 ? left : 0);
+}
+
+/* Hands a transfer that waited to curl with the time it has left (its timeout counts from
+ * http_client_post, as when curl held it). */
+static void origin_resume(http_client *c, transfer *t)
+{
+    loop_timer_stop(t->wait_timer);
+    t->waiting = false;
+    int64_t left = t->timeout_ms - (loop_monotonic_ms() - t->started_ms);
+    long ms = left > 1 ? (long)left : 1L;
+    if (curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, ms) != CURLE_OK ||
+        curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT_MS, ms) != CURLE_OK)
+        t->set.valid = false; /* the full timeout stays: still bounded */
+    t->set.timeout_ms = ms;
+    transfer_add(c, t);
+}
+
+/* t is done with its host: out of the queue, or its place handed to the oldest waiting. */
+static void origin_leave(http_client *c, transfer *t)
+{
+    origin *o = t->origin;
+    if (!o)
+        return;
+    t->origin = NULL;
+    if (t->waiting) {
+        transfer **p = &o->first, *before = NULL;
+        while (*p != t) {
+            before = *p;
+            p = &(*p)->wait_next;
+        }
+        *p = t->wait_next;
+        if (o->last == t)
+            o->last = before;
+        t->waiting = false;
+        loop_timer_stop(t->wait_timer);
+    } else {
+        o->active--;
+        transfer *next = o->first;
+        if (next) {
+            o->first = next->wait_next;
+            if (!o->first)
+                o->last = NULL;
+            origin_resume(c, next);
+        }
+    }
+    origin_free_if_idle(c, o);
+}
+
 /* Calls done with the outcome, then recycles the transfer. The easy handle is already out
- * of the multi. */
+ * of the multi (or was never in it). */
 static void transfer_finish(transfer *t, CURLcode code)
 {
     http_client *c = t->client;
+    origin_leave(c, t);
     list_remove(t);
     c->in_flight--;
     http_result r = {0};
@@ -676,6 +811,7 @@ http_client *http_client_new(struct event_base *base, const http_client_options 
     c->proxy = opt.proxy ? xstrdup(opt.proxy) : NULL;
     c->timer = loop_timer_new(base, false, timer_event_cb, c);
     long total = opt.max_total_connections > 0 ? opt.max_total_connections : 256L;
+    c->max_host = opt.max_host_connections > 0 ? opt.max_host_connections : 16L;
     /* The idle-connection cache holds as many as may be open: curl's default is 4 × the easy
      * handles added at that moment, which shrinks as transfers end, so a burst's pooled
      * connections were closed and opened again (about 85 connect() per second under
@@ -686,9 +822,7 @@ http_client *http_client_new(struct event_base *base, const http_client_options 
                curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c) == CURLM_OK &&
                curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, total) == CURLM_OK &&
                curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, total) == CURLM_OK &&
-               curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-                                 opt.max_host_connections > 0 ? opt.max_host_connections : 16L) ==
-                   CURLM_OK;
+               curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, c->max_host) == CURLM_OK;
     if (!set) {
         log_error("http", "curl refused a multi-handle option");
         http_client_free(c);
@@ -781,6 +915,8 @@ static transfer *transfer_get(http_client *c)
     t->opened_count = 0;
     t->check = NULL;
     t->fail_code = CURLE_OK;
+    t->origin = NULL;
+    t->waiting = false;
     return t;
 }
 
@@ -938,13 +1074,28 @@ static void transfer_fail_later(http_client *c, transfer *t, CURLcode code)
 }
 
 /* Hands the transfer to curl. */
-static void transfer_start(http_client *c, transfer *t)
+static void transfer_add(http_client *c, transfer *t)
 {
+    if (t->origin)
+        t->origin->active++;
     CURLMcode mc = curl_multi_add_handle(c->multi, t->easy);
     if (mc != CURLM_OK) {
         log_error("http", "curl_multi_add_handle: %s", curl_multi_strerror(mc));
         transfer_fail_later(c, t, CURLE_FAILED_INIT);
     }
+}
+
+/* Hands the transfer to curl, or queues it while its host has all the connections it may. */
+static void transfer_start(http_client *c, transfer *t)
+{
+    if (t->url->origin) {
+        t->origin = origin_find(c, t->url->origin);
+        if (t->origin->active >= (size_t)c->max_host) {
+            origin_wait(c, t->origin, t);
+            return;
+        }
+    }
+    transfer_add(c, t);
 }
 
 /* The destination's check (through a proxy): pin the checked address, or fail as a refused
@@ -979,6 +1130,22 @@ static url_entry *url_checked(const http_client *c, const char *url)
     return NULL;
 }
 
+/* "host:port" of a parsed URL (how curl groups connections for its per-host cap), or
+ * NULL. */
+static char *url_origin(CURLU *parsed)
+{
+    char *host = NULL, *port = NULL, *key = NULL;
+    if (curl_url_get(parsed, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(parsed, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+        size_t len = strlen(host) + strlen(port) + 2;
+        key = xmalloc(len);
+        snprintf(key, len, "%s:%s", host, port);
+    }
+    curl_free(host);
+    curl_free(port);
+    return key;
+}
+
 /* Checks url against the policy and remembers it, parsed, in place of the oldest. */
 static url_entry *url_check(http_client *c, const char *url)
 {
@@ -995,6 +1162,10 @@ static url_entry *url_check(http_client *c, const char *url)
     if (curl_url_set(u->parsed, CURLUPART_URL, url, 0) != CURLUE_OK) {
         curl_url_cleanup(u->parsed);
         u->parsed = NULL;
+    } else if (!c->proxy && strncasecmp(url, "http://", 7) == 0) {
+        /* plain HTTP/1.1: one transfer per connection, so the cap on connections is one on
+         * transfers; https may multiplex (HTTP/2) and a proxy is curl's host: curl counts */
+        u->origin = url_origin(u->parsed);
     }
     url_entry_unref(c->checked_urls[c->checked_next]);
     c->checked_urls[c->checked_next] = u;
@@ -1074,5 +1245,12 @@ void http_client_free(http_client *c)
         evdns_base_free(c->dns, 0);
     for (size_t i = 0; i < URL_CHECKED_MAX; i++)
         url_entry_unref(c->checked_urls[i]);
+    for (size_t i = 0; i < ORIGIN_BUCKETS; i++)
+        while (c->origins[i]) {
+            origin *o = c->origins[i];
+            c->origins[i] = o->next;
+            free(o->key);
+            free(o);
+        }
     free(c);
 }

@@ -261,6 +261,46 @@ static void test_timeout(void **state)
     assert_true(o.duration_ms >= 250);
 }
 
+/* More transfers than a host's cap: the extra ones wait for a connection (at most the cap
+ * open), a waiting one still ends at its own timeout, counted from its post, and one that
+ * gets a connection in time completes. */
+static void test_host_cap_queue(void **state)
+{
+    (void)state;
+    http_client_options opt = {
+        .allow_http = true, .allow_private_addresses = true, .max_host_connections = 2};
+    http_client *capped = http_client_new(E->base, &opt);
+    assert_non_null(capped);
+    outcome a = {0}, b = {0}, waits_too_long = {0}, waits = {0};
+    int64_t t0 = loop_monotonic_ms();
+    assert_int_equal(post(capped, "/slow", &a, 800), 0);
+    assert_int_equal(post(capped, "/slow", &b, 800), 0);
+    assert_int_equal(post(capped, "/ok", &waits_too_long, 300), 0);
+    assert_int_equal(post(capped, "/ok", &waits, 5000), 0);
+    assert_int_equal(http_client_in_flight(capped), 4);
+    run_until_done(&waits_too_long, 1);
+    int64_t took = loop_monotonic_ms() - t0;
+    assert_int_equal(waits_too_long.status, 0);
+    assert_string_equal(waits_too_long.error, "timeout after 300 ms");
+    assert_true(took >= 250 && took < 750); /* before the two slow ones end */
+    assert_int_equal(a.calls + b.calls + waits.calls, 0);
+    run_until_done(&waits, 1);
+    assert_int_equal(waits.status, 200); /* got a connection when a slow one timed out */
+    assert_int_equal(a.calls + b.calls, 2);
+    assert_string_equal(a.error, "timeout after 800 ms");
+    assert_string_equal(b.error, "timeout after 800 ms");
+    assert_true(loop_monotonic_ms() - t0 >= 750);
+    assert_int_equal(http_client_in_flight(capped), 0);
+    /* and freed with transfers waiting: nothing is called back, nothing leaks */
+    outcome c = {0}, d = {0}, e = {0};
+    assert_int_equal(post(capped, "/slow", &c, 5000), 0);
+    assert_int_equal(post(capped, "/slow", &d, 5000), 0);
+    assert_int_equal(post(capped, "/ok", &e, 5000), 0);
+    event_base_loop(E->base, EVLOOP_NONBLOCK);
+    http_client_free(capped);
+    assert_int_equal(c.calls + d.calls + e.calls, 0);
+}
+
 static void test_connection_refused(void **state)
 {
     (void)state;
@@ -453,6 +493,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ok_and_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_statuses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_host_cap_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connection_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_private_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_url_policy, setup, teardown),
