@@ -77,10 +77,20 @@ typedef struct origin {
     struct origin *next; /* the bucket's chain */
 } origin;
 
-/* A socket curl asked us to watch. */
+/* A socket curl asked us to watch. When curl stops watching a keep-alive connection's
+ * socket (its transfer ended) the watch is parked, still registered for reads, instead of
+ * taken out of epoll: the next transfer on that connection asks for reads again, and that
+ * costs nothing instead of an epoll_ctl DEL and ADD per POST. A parked watch goes when its
+ * socket becomes readable (the peer closed or spoke out of turn: curl checks the
+ * connection when it next uses it), when curl closes the socket (close_socket_cb), or
+ * when curl opens another socket with the same number (open_socket_cb, a safety net). */
 typedef struct sock_watch {
     curl_socket_t fd;
     struct event *ev;
+    short flags; /* what ev waits for (0: nothing yet) */
+    bool ours;   /* opened by open_socket_cb, so closed through close_socket_cb: only those
+                    may be parked (curl's resolver closes its own sockets directly) */
+    bool parked; /* curl no longer watches it (see above) */
     struct http_client *client;
     struct sock_watch *prev, *next; /* the client's list, freed with it */
 } sock_watch;
@@ -100,6 +110,8 @@ struct http_client {
     transfer *free_list; /* finished transfers kept for their easy handle */
     size_t free_count;
     sock_watch *watches;
+    sock_watch **by_fd; /* the watch of each socket number, or NULL */
+    size_t by_fd_len;
     /* URLs that passed the policy, the oldest replaced first: a forward or a destination
      * posts to the same URL over and over, and parsing it again was 6 % of a post's CPU */
     url_entry *checked_urls[URL_CHECKED_MAX];
@@ -352,6 +364,10 @@ done:
 
 /* ---- curl callbacks ---- */
 
+static sock_watch *watch_of(const http_client *c, curl_socket_t fd);
+static sock_watch *watch_new(http_client *c, curl_socket_t fd);
+static void watch_free(sock_watch *w);
+
 static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose,
                                     struct curl_sockaddr *address)
 {
@@ -375,8 +391,15 @@ static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose,
     }
     /* CLOEXEC: the receiver spawns handlers, which must not inherit our connections. */
     curl_socket_t fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
-    if (fd != CURL_SOCKET_BAD)
+    if (fd != CURL_SOCKET_BAD) {
         t->opened_count++;
+        /* a parked watch of this number: its socket was closed without close_socket_cb */
+        sock_watch *stale = watch_of(t->client, fd);
+        if (stale && (stale->parked || !stale->flags))
+            watch_free(stale);
+        if (!watch_of(t->client, fd))
+            watch_new(t->client, fd)->ours = true;
+    }
     return fd;
 }
 
@@ -698,7 +721,12 @@ static void check_multi_info(http_client *c)
 
 static void socket_event_cb(evutil_socket_t fd, short what, void *arg)
 {
-    http_client *c = arg;
+    sock_watch *w = arg;
+    http_client *c = w->client;
+    if (w->parked) { /* an idle connection's socket: curl looks at it when it reuses it */
+        watch_free(w);
+        return;
+    }
     int action =
         ((what & EV_READ) ? CURL_CSELECT_IN : 0) | ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
     int running = 0;
@@ -740,8 +768,56 @@ static void watch_free(sock_watch *w)
         c->watches = w->next;
     if (w->next)
         w->next->prev = w->prev;
+    c->by_fd[w->fd] = NULL;
     event_free(w->ev);
     free(w);
+}
+
+/* The watch of socket fd, or NULL. */
+static sock_watch *watch_of(const http_client *c, curl_socket_t fd)
+{
+    return fd >= 0 && (size_t)fd < c->by_fd_len ? c->by_fd[fd] : NULL;
+}
+
+static sock_watch *watch_new(http_client *c, curl_socket_t fd)
+{
+    if ((size_t)fd >= c->by_fd_len) {
+        size_t len = (size_t)fd + 64;
+        c->by_fd = xrealloc(c->by_fd, len * sizeof *c->by_fd);
+        memset(c->by_fd + c->by_fd_len, 0, (len - c->by_fd_len) * sizeof *c->by_fd);
+        c->by_fd_len = len;
+    }
+    sock_watch *w = xcalloc(1, sizeof *w);
+    w->fd = fd;
+    w->client = c;
+    w->next = c->watches;
+    if (c->watches)
+        c->watches->prev = w;
+    c->watches = w;
+    c->by_fd[fd] = w;
+    w->ev = event_new(c->base, fd, 0, socket_event_cb, w);
+    if (!w->ev) {
+        fprintf(stderr, "hookd: cannot watch a socket\n");
+        abort();
+    }
+    return w;
+}
+
+/* Makes w wait for flags (one epoll_ctl, none when it already does). */
+static void watch_set(sock_watch *w, short flags)
+{
+    if (w->flags == flags)
+        return;
+    if (w->flags && event_del(w->ev) != 0) {
+        fprintf(stderr, "hookd: cannot unwatch a socket\n");
+        abort();
+    }
+    w->flags = flags;
+    if (event_assign(w->ev, w->client->base, w->fd, flags, socket_event_cb, w) != 0 ||
+        event_add(w->ev, NULL) != 0) {
+        fprintf(stderr, "hookd: cannot watch a socket\n");
+        abort();
+    }
 }
 
 static int multi_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
@@ -752,30 +828,35 @@ static int multi_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, 
     if (what == CURL_POLL_REMOVE) {
         if (w) {
             curl_multi_assign(c->multi, fd, NULL);
-            watch_free(w);
+            if (w->ours && w->flags == (EV_PERSIST | EV_READ))
+                w->parked = true;
+            else
+                watch_free(w); /* a socket waiting to be writable would wake us at once */
         }
         return 0;
     }
     short flags = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
                   ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
     if (!w) {
-        w = xcalloc(1, sizeof *w);
-        w->fd = fd;
-        w->client = c;
-        w->next = c->watches;
-        if (c->watches)
-            c->watches->prev = w;
-        c->watches = w;
+        w = watch_of(c, fd);
+        if (!w)
+            w = watch_new(c, fd);
+        w->parked = false;
         curl_multi_assign(c->multi, fd, w);
-    } else {
-        event_free(w->ev);
     }
-    w->ev = event_new(c->base, fd, flags, socket_event_cb, c);
-    if (!w->ev || event_add(w->ev, NULL) != 0) {
-        fprintf(stderr, "hookd: cannot watch a socket\n");
-        abort();
-    }
+    watch_set(w, flags);
     return 0;
+}
+
+/* curl closes the sockets open_socket_cb opened through here (after it stopped watching
+ * them): their watch goes first (closing would leave libevent holding a number the next
+ * socket may reuse). */
+static int close_socket_cb(void *clientp, curl_socket_t fd)
+{
+    sock_watch *w = watch_of(clientp, fd);
+    if (w && (w->parked || !w->flags))
+        watch_free(w);
+    return close(fd);
 }
 
 /* ---- the client ---- */
@@ -1007,6 +1088,8 @@ static CURLcode easy_configure(http_client *c, transfer *t)
         SET(CURLOPT_HTTPPROXYTUNNEL, 1L);
     SET(CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
     SET(CURLOPT_OPENSOCKETDATA, t);
+    SET(CURLOPT_CLOSESOCKETFUNCTION, close_socket_cb);
+    SET(CURLOPT_CLOSESOCKETDATA, c);
     SET(CURLOPT_WRITEFUNCTION, write_cb);
     SET(CURLOPT_WRITEDATA, t);
     SET(CURLOPT_HEADERFUNCTION, header_cb);
@@ -1237,6 +1320,7 @@ void http_client_free(http_client *c)
     curl_multi_cleanup(c->multi);
     while (c->watches)
         watch_free(c->watches);
+    free(c->by_fd);
     event_free(c->timer);
     free(c->ca_file);
     free(c->user_agent);

@@ -38,6 +38,7 @@ typedef struct env {
     char last_webhook_id[128];
     char last_body[256];
     ev_uint16_t last_peer_port;
+    struct evhttp_connection *last_conn;
 } env;
 
 static env *E;
@@ -62,7 +63,8 @@ static void handler(struct evhttp_request *req, void *arg)
     const char *uri = evhttp_request_get_uri(req);
     struct evkeyvalq *out = evhttp_request_get_output_headers(req);
     char *peer = NULL;
-    evhttp_connection_get_peer(evhttp_request_get_connection(req), &peer, &e->last_peer_port);
+    e->last_conn = evhttp_request_get_connection(req);
+    evhttp_connection_get_peer(e->last_conn, &peer, &e->last_peer_port);
     copy_header(req, "User-Agent", e->last_ua, sizeof e->last_ua);
     copy_header(req, "X-Custom", e->last_custom, sizeof e->last_custom);
     copy_header(req, "Content-Type", e->last_ctype, sizeof e->last_ctype);
@@ -230,6 +232,28 @@ static void test_ok_and_headers(void **state)
     run_until_done(&o2, 1);
     assert_int_equal(o2.status, 200);
     assert_int_equal(E->last_peer_port, first);
+}
+
+/* The server closes an idle keep-alive connection: the next POST gets a new connection and
+ * its answer (the idle socket, still watched for reads, is let go when the close arrives). */
+static void test_idle_connection_closed_by_server(void **state)
+{
+    (void)state;
+    outcome a = {0}, b = {0};
+    assert_int_equal(post(E->client, "/ok", &a, 5000), 0);
+    run_until_done(&a, 1);
+    assert_int_equal(a.status, 200);
+    ev_uint16_t first = E->last_peer_port;
+    evhttp_connection_free(E->last_conn); /* closes the server's end */
+    for (int i = 0; i < 20; i++) {        /* the client sees the close while idle */
+        event_base_loop(E->base, EVLOOP_NONBLOCK);
+        usleep(5000);
+    }
+    assert_int_equal(post(E->client, "/ok", &b, 5000), 0);
+    run_until_done(&b, 1);
+    assert_int_equal(b.status, 200);
+    assert_string_equal(b.error, "");
+    assert_int_not_equal(E->last_peer_port, first);
 }
 
 static void test_statuses(void **state)
@@ -492,6 +516,7 @@ int main(void)
         cmocka_unit_test(test_header_reserved),
         cmocka_unit_test_setup_teardown(test_ok_and_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_statuses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_connection_closed_by_server, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_host_cap_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connection_refused, setup, teardown),
