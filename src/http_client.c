@@ -73,7 +73,8 @@ typedef struct url_entry {
 typedef struct origin {
     char *key;
     size_t active;
-    transfer *first, *last;
+    transfer *first;
+    transfer **tail;     /* the link the next waiting one goes into */
     struct origin *next; /* the bucket's chain */
 } origin;
 
@@ -579,6 +580,7 @@ static origin *origin_find(http_client *c, const char *key)
             return o;
     origin *o = xcalloc(1, sizeof *o);
     o->key = xstrdup(key);
+    o->tail = &o->first;
     o->next = *bucket;
     *bucket = o;
     return o;
@@ -610,11 +612,8 @@ static void origin_wait(http_client *c, origin *o, transfer *t)
 {
     t->waiting = true;
     t->wait_next = NULL;
-    if (o->last)
-        o->last->wait_next = t;
-    else
-        o->first = t;
-    o->last = t;
+    *o->tail = t;
+    o->tail = &t->wait_next;
     if (!t->wait_timer)
         t->wait_timer = loop_timer_new(c->base, false, wait_timeout_cb, t);
     int64_t left = t->timeout_ms - (loop_monotonic_ms() - t->started_ms);
@@ -644,14 +643,12 @@ static void origin_leave(http_client *c, transfer *t)
         return;
     t->origin = NULL;
     if (t->waiting) {
-        transfer **p = &o->first, *before = NULL;
-        while (*p != t) {
-            before = *p;
+        transfer **p = &o->first;
+        while (*p != t)
             p = &(*p)->wait_next;
-        }
         *p = t->wait_next;
-        if (o->last == t)
-            o->last = before;
+        if (o->tail == &t->wait_next)
+            o->tail = p;
         t->waiting = false;
         loop_timer_stop(t->wait_timer);
     } else {
@@ -660,7 +657,7 @@ static void origin_leave(http_client *c, transfer *t)
         if (next) {
             o->first = next->wait_next;
             if (!o->first)
-                o->last = NULL;
+                o->tail = &o->first;
             origin_resume(c, next);
         }
     }

@@ -169,23 +169,38 @@ static int standard_mac(const char *secret, size_t secret_len, const char *id,
     return rc;
 }
 
-int hookd_standard_sign(const char *secret, size_t secret_len, const char *id, int64_t unix_seconds,
-                        const void *body, size_t body_len, char *out)
+/* The timestamp a Standard Webhooks attempt signs, into timestamp; out is "" until signed.
+ * HOOKD_EINVAL for an empty id or a negative time. */
+static int standard_prelude(const char *id, int64_t unix_seconds, char *out,
+                            char timestamp[UNIX_DIGITS_MAX + 1])
 {
-    unsigned char mac[CORE_MAC_LEN];
-    char timestamp[UNIX_DIGITS_MAX + 1];
-
     out[0] = '\0';
     if (id == NULL || *id == '\0' || unix_seconds < 0)
         return HOOKD_EINVAL;
-    snprintf(timestamp, sizeof timestamp, "%lld", (long long)unix_seconds);
-    int rc = standard_mac(secret, secret_len, id, timestamp, body, body_len, mac);
-    if (rc != HOOKD_OK)
-        return rc;
-    memcpy(out, "v1,", 3);
-    rc = hookd_base64_encode(mac, sizeof mac, out + 3);
-    OPENSSL_cleanse(mac, sizeof mac);
+    snprintf(timestamp, UNIX_DIGITS_MAX + 1, "%lld", (long long)unix_seconds);
+    return HOOKD_OK;
+}
+
+/* "v1,<base64 of mac>" into out when rc is HOOKD_OK; wipes mac; returns the outcome. */
+static int standard_value_out(int rc, unsigned char mac[CORE_MAC_LEN], char *out)
+{
+    if (rc == HOOKD_OK) {
+        memcpy(out, "v1,", 3);
+        rc = hookd_base64_encode(mac, CORE_MAC_LEN, out + 3);
+    }
+    OPENSSL_cleanse(mac, CORE_MAC_LEN);
     return rc;
+}
+
+int hookd_standard_sign(const char *secret, size_t secret_len, const char *id, int64_t unix_seconds,
+                        const void *body, size_t body_len, char *out)
+{
+    unsigned char mac[CORE_MAC_LEN] = {0};
+    char timestamp[UNIX_DIGITS_MAX + 1];
+    int rc = standard_prelude(id, unix_seconds, out, timestamp);
+    if (rc == HOOKD_OK)
+        rc = standard_mac(secret, secret_len, id, timestamp, body, body_len, mac);
+    return standard_value_out(rc, mac, out);
 }
 
 int hookd_signer_new_standard(const char *secret, size_t secret_len, hookd_signer **out)
@@ -203,20 +218,12 @@ int hookd_signer_new_standard(const char *secret, size_t secret_len, hookd_signe
 int hookd_signer_standard_sign(hookd_signer *s, const char *id, int64_t unix_seconds,
                                const void *body, size_t body_len, char *out)
 {
-    unsigned char mac[CORE_MAC_LEN];
+    unsigned char mac[CORE_MAC_LEN] = {0};
     char timestamp[UNIX_DIGITS_MAX + 1];
-
-    out[0] = '\0';
-    if (id == NULL || *id == '\0' || unix_seconds < 0)
-        return HOOKD_EINVAL;
-    snprintf(timestamp, sizeof timestamp, "%lld", (long long)unix_seconds);
-    int rc = hookd__signer_mac(s, id, timestamp, body, body_len, mac);
-    if (rc == HOOKD_OK) {
-        memcpy(out, "v1,", 3);
-        rc = hookd_base64_encode(mac, sizeof mac, out + 3);
-    }
-    OPENSSL_cleanse(mac, sizeof mac);
-    return rc;
+    int rc = standard_prelude(id, unix_seconds, out, timestamp);
+    if (rc == HOOKD_OK)
+        rc = hookd__signer_mac(s, id, timestamp, body, body_len, mac);
+    return standard_value_out(rc, mac, out);
 }
 
 /* Decodes a "v1,<base64 of 32 bytes>" value of a webhook-signature header; false for any
