@@ -81,14 +81,15 @@ typedef struct origin {
 /* A socket curl asked us to watch. When curl stops watching a keep-alive connection's
  * socket (its transfer ended) the watch is parked, still registered for reads, instead of
  * taken out of epoll: the next transfer on that connection asks for reads again, and that
- * costs nothing instead of an epoll_ctl DEL and ADD per POST. A parked watch goes when its
- * socket becomes readable (the peer closed or spoke out of turn: curl checks the
- * connection when it next uses it), when curl closes the socket (close_socket_cb), or
- * when curl opens another socket with the same number (open_socket_cb, a safety net). */
+ * costs nothing instead of an epoll_ctl DEL and ADD per POST. A parked watch stops waiting
+ * (but stays, to be reused) when its socket becomes readable (the peer closed or spoke out
+ * of turn: curl checks the connection when it next uses it) or was waiting for more than
+ * reads; it goes when curl closes the socket (close_socket_cb) or opens another one with
+ * the same number (open_socket_cb, a safety net). */
 typedef struct sock_watch {
     curl_socket_t fd;
     struct event *ev;
-    short flags; /* what ev waits for (0: nothing yet) */
+    short flags; /* what ev waits for (0: nothing) */
     bool ours;   /* opened by open_socket_cb, so closed through close_socket_cb: only those
                     may be parked (curl's resolver closes its own sockets directly) */
     bool parked; /* curl no longer watches it (see above) */
@@ -368,6 +369,7 @@ done:
 static sock_watch *watch_of(const http_client *c, curl_socket_t fd);
 static sock_watch *watch_new(http_client *c, curl_socket_t fd);
 static void watch_free(sock_watch *w);
+static void watch_set(sock_watch *w, short flags);
 
 static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose,
                                     struct curl_sockaddr *address)
@@ -721,7 +723,7 @@ static void socket_event_cb(evutil_socket_t fd, short what, void *arg)
     sock_watch *w = arg;
     http_client *c = w->client;
     if (w->parked) { /* an idle connection's socket: curl looks at it when it reuses it */
-        watch_free(w);
+        watch_set(w, 0);
         return;
     }
     int action =
@@ -800,7 +802,8 @@ static sock_watch *watch_new(http_client *c, curl_socket_t fd)
     return w;
 }
 
-/* Makes w wait for flags (one epoll_ctl, none when it already does). */
+/* Makes w wait for flags, or for nothing with 0 (an epoll_ctl, none when it already
+ * does). */
 static void watch_set(sock_watch *w, short flags)
 {
     if (w->flags == flags)
@@ -810,6 +813,8 @@ static void watch_set(sock_watch *w, short flags)
         abort();
     }
     w->flags = flags;
+    if (!flags)
+        return;
     if (event_assign(w->ev, w->client->base, w->fd, flags, socket_event_cb, w) != 0 ||
         event_add(w->ev, NULL) != 0) {
         fprintf(stderr, "hookd: cannot watch a socket\n");
@@ -825,10 +830,13 @@ static int multi_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, 
     if (what == CURL_POLL_REMOVE) {
         if (w) {
             curl_multi_assign(c->multi, fd, NULL);
-            if (w->ours && w->flags == (EV_PERSIST | EV_READ))
+            if (!w->ours) {
+                watch_free(w);
+            } else {
                 w->parked = true;
-            else
-                watch_free(w); /* a socket waiting to be writable would wake us at once */
+                if (w->flags != (EV_PERSIST | EV_READ))
+                    watch_set(w, 0); /* a writable socket would wake us at once */
+            }
         }
         return 0;
     }
