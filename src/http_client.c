@@ -125,7 +125,7 @@ struct http_client {
     url_entry *checked_urls[URL_CHECKED_MAX];
     size_t checked_next;
     long max_host;                   /* connections per host */
-    origin *origins[ORIGIN_BUCKETS]; /* hosts with transfers (origin_join) */
+    origin *origins[ORIGIN_BUCKETS]; /* hosts with transfers (origin_find) */
 };
 
 /* The per-request options last given to an easy handle: one that already holds a value is
