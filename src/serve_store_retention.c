@@ -1,16 +1,18 @@
 /*
  * serve_store_retention.c — the SQL of the sender's retention purge (see
  * serve_store_retention.h), one batch per store job. Webhooks are found oldest first through
- * serve_webhooks_created and deleted by id with their attempts (retention_purge_ids: locked
- * on PostgreSQL, so that a retry committing meanwhile waits for the purge and then finds
- * nothing). Events go through their own index on created_at once no webhook points at them.
+ * their events' age (serve_events_created) and deleted by id with their attempts
+ * (retention_purge_ids: locked on PostgreSQL, so that a retry committing meanwhile waits for the
+ * purge and then finds nothing). Events go through their own index on created_at once no webhook
+ * points at them.
  */
 #include "serve_store_retention.h"
 
 #include "serve_store.h"
 
 static const char *const migrations[] = {
-    /* 1: events by age, for the purge (webhooks have serve_webhooks_created already) */
+    /* 1: events by age, for the purge (and, since serve_store.c's migration 6, the way to
+     * the oldest webhooks too) */
     "CREATE INDEX IF NOT EXISTS serve_events_created ON serve_events (created_at);",
 };
 
@@ -20,9 +22,13 @@ int serve_store_retention_migrate(db *conn)
                       sizeof migrations / sizeof migrations[0]);
 }
 
+/* Oldest first through the events (serve_events_created), then each event's webhooks
+ * (serve_webhooks_event): webhooks have no index by age of their own, since each one is
+ * created with its event and at its time (serve_store.c's migration 6). */
 #define FINISHED_SQL                                                                               \
-    "SELECT id FROM serve_webhooks WHERE created_at < $1 AND updated_at < $1 "                     \
-    "AND status IN ('succeeded', 'failed', 'cancelled') ORDER BY created_at LIMIT $2"
+    "SELECT w.id FROM serve_events e JOIN serve_webhooks w ON w.event_id = e.id "                  \
+    "WHERE e.created_at < $1 AND w.created_at < $1 AND w.updated_at < $1 "                         \
+    "AND w.status IN ('succeeded', 'failed', 'cancelled') ORDER BY e.created_at LIMIT $2"
 
 int serve_store_retention_batch(db *conn, retention_batch *batch)
 {

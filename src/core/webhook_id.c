@@ -5,7 +5,50 @@
 
 #include <openssl/rand.h>
 
+#include <pthread.h>
 #include <string.h>
+
+/*
+ * The random part of v7 ids comes from a per-thread pool refilled by one RAND_bytes call:
+ * a call costs about 8 k instructions whatever its length (the DRBG's locks and cipher
+ * set-up), more than the rest of an id, and a fan-out makes one id per destination. Each
+ * byte is used once. A fork empties every pool, so a child never repeats its parent's bytes.
+ */
+#define ID_POOL 320 /* the random bytes of 32 ids */
+static _Thread_local unsigned char id_pool[ID_POOL];
+static _Thread_local size_t id_pool_left;
+static _Thread_local unsigned id_pool_forks; /* forks when the pool was filled */
+static unsigned id_forks;                    /* written only in a fork's child, alone */
+
+static void id_pool_forked(void)
+{
+    id_forks++;
+}
+
+static void id_pool_watch_forks(void)
+{
+    (void)pthread_atfork(NULL, NULL, id_pool_forked);
+}
+
+/* n (≤ ID_POOL) fresh random bytes from this thread's pool, refilled when short. */
+static int id_random(unsigned char *out, size_t n)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    (void)pthread_once(&once, id_pool_watch_forks);
+    if (id_pool_forks != id_forks)
+        id_pool_left = 0;
+    if (id_pool_left < n) {
+        if (RAND_bytes(id_pool, ID_POOL) != 1)
+            return HOOKD_EIO;
+        id_pool_left = ID_POOL;
+        id_pool_forks = id_forks;
+    }
+    unsigned char *from = id_pool + ID_POOL - id_pool_left;
+    memcpy(out, from, n);
+    memset(from, 0, n);
+    id_pool_left -= n;
+    return HOOKD_OK;
+}
 
 void hookd_hex_encode(const void *bytes, size_t len, char *out)
 {
@@ -53,7 +96,7 @@ int hookd_id_new_v7(int64_t unix_ms, char *out)
     /* 48 bits of milliseconds: a larger value would wrap and sort before older ids. */
     if (unix_ms < 0 || ms >> 48 != 0)
         return HOOKD_EINVAL;
-    if (RAND_bytes(bytes + 6, 10) != 1)
+    if (id_random(bytes + 6, 10) != HOOKD_OK)
         return HOOKD_EIO;
     for (int i = 0; i < 6; i++)
         bytes[i] = (unsigned char)(ms >> (40 - 8 * i));

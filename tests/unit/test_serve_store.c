@@ -15,6 +15,7 @@
 
 #include "hookd.h"
 #include "serve_store.h"
+#include "serve_store_retention.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,8 @@
 static const char drop_serve[] =
     "DROP TABLE IF EXISTS serve_destinations, serve_subscriptions, serve_events, "
     "serve_webhooks, serve_attempts, serve_idempotency, serve_settings, "
-    "serve_accounts, serve_access_keys, serve_schema_version, serve_ops_schema_version";
+    "serve_accounts, serve_access_keys, serve_schema_version, serve_ops_schema_version, "
+    "serve_retention_schema_version";
 
 static int setup_sqlite(void **state)
 {
@@ -373,6 +375,74 @@ static void test_upgrade_to_accounts(void **state)
     serve_store_request_free(r);
 }
 
+/* An index's count in the catalog: 1 when it exists. */
+static int64_t index_count(store_fixture *f, const char *name)
+{
+    db_param p[] = {DB_S(name)};
+    db_rows *rows = NULL;
+    assert_int_equal(serve_store_query(f->conn,
+                                       f->kind == DB_SQLITE
+                                           ? "SELECT COUNT(*) FROM sqlite_master WHERE name = $1"
+                                           : "SELECT COUNT(*) FROM pg_indexes WHERE indexname = $1",
+                                       p, 1, &rows, NULL),
+                     0);
+    assert_true(db_rows_next(rows));
+    int64_t n = db_rows_int(rows, 0);
+    db_rows_free(rows);
+    return n;
+}
+
+/* Migration 6 drops serve_webhooks_created from a store of migration 5 that holds webhooks;
+ * the retention purge, which walked that index, then finds the old finished webhooks
+ * through their events and leaves the pending one (and its event) alone. */
+static void test_upgrade_drops_created_index(void **state)
+{
+    STORE_FIXTURE(state);
+    size_t count = 0;
+    const char *const *migrations = serve_store_migrations(&count);
+    assert_true(count >= 6);
+    assert_int_equal(db_migrate(f->conn, "serve", migrations, 5), 0);
+    assert_int_equal(index_count(f, "serve_webhooks_created"), 1);
+    store_fixture_exec(f, "INSERT INTO serve_events (id, type, body, created_at) VALUES "
+                          "('e-1', 'events.created', '{}', 1000), "
+                          "('e-2', 'events.created', '{}', 2000), "
+                          "('e-new', 'events.created', '{}', 9000)");
+    store_fixture_exec(f, "INSERT INTO serve_webhooks (id, event_id, destination_id, status, "
+                          "created_at, updated_at) VALUES "
+                          "('w-1a', 'e-1', 'd', 'succeeded', 1000, 1500), "
+                          "('w-1b', 'e-1', 'd', 'pending', 1000, 1500), "
+                          "('w-2a', 'e-2', 'd', 'failed', 2000, 2500), "
+                          "('w-2b', 'e-2', 'd', 'cancelled', 2000, 2500), "
+                          "('w-new', 'e-new', 'd', 'succeeded', 9000, 9000)");
+    store_fixture_exec(f, "INSERT INTO serve_attempts (webhook_id, n, started_at, duration_ms) "
+                          "VALUES ('w-1a', 1, 1100, 5), ('w-2a', 1, 2100, 5)");
+    assert_int_equal(serve_store_migrate(f->conn), 0);
+    assert_int_equal(serve_store_retention_migrate(f->conn), 0);
+    assert_int_equal(index_count(f, "serve_webhooks_created"), 0);
+
+    retention_batch batch = {.before = 5000, .limit = 100};
+    assert_int_equal(db_begin(f->conn), 0);
+    assert_int_equal(serve_store_retention_batch(f->conn, &batch), 0);
+    assert_int_equal(db_commit(f->conn), 0);
+    assert_int_equal(batch.deleted, 4); /* w-1a, w-2a, w-2b and the event e-2 */
+    db_rows *rows = NULL;
+    assert_int_equal(serve_store_query(f->conn,
+                                       "SELECT w.id, (SELECT COUNT(*) FROM serve_attempts), "
+                                       "(SELECT COUNT(*) FROM serve_events) FROM serve_webhooks w "
+                                       "ORDER BY w.id",
+                                       NULL, 0, &rows, NULL),
+                     0);
+    const char *left[] = {"w-1b", "w-new"};
+    for (size_t i = 0; i < 2; i++) {
+        assert_true(db_rows_next(rows));
+        assert_string_equal(db_rows_text(rows, 0, NULL), left[i]);
+        assert_int_equal(db_rows_int(rows, 1), 0); /* both old attempts went */
+        assert_int_equal(db_rows_int(rows, 2), 2); /* e-1 (w-1b pending) and e-new */
+    }
+    assert_false(db_rows_next(rows));
+    db_rows_free(rows);
+}
+
 static int setup_sqlite_bare(void **state)
 {
     return store_fixture_setup(state, DB_SQLITE, drop_serve);
@@ -398,6 +468,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_upgrade_to_accounts, setup_sqlite_bare,
                                         store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_to_accounts, setup_pg_bare,
+                                        store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_drops_created_index, setup_sqlite_bare,
+                                        store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_drops_created_index, setup_pg_bare,
                                         store_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

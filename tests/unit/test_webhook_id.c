@@ -9,6 +9,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static void test_new_is_v4_canonical(void **state)
 {
@@ -113,6 +115,47 @@ static void test_new_v7_rejects_out_of_range(void **state)
     assert_int_equal(hookd_id_new_v7(INT64_MAX, id), HOOKD_EINVAL);
 }
 
+/* v7 ids draw their random bits from a per-thread pool: many in the same millisecond are
+ * all different, across several refills of the pool. */
+static void test_new_v7_same_ms_distinct(void **state)
+{
+    enum { N = 200 };
+    static char ids[N][HOOKD_ID_LEN + 1];
+    (void)state;
+    for (int i = 0; i < N; i++)
+        assert_int_equal(hookd_id_new_v7(1724288645123, ids[i]), HOOKD_OK);
+    for (int i = 0; i < N; i++)
+        for (int j = i + 1; j < N; j++)
+            assert_string_not_equal(ids[i], ids[j]);
+}
+
+/* A forked child does not reuse its parent's pool: its next id differs from the parent's. */
+static void test_new_v7_fork_does_not_repeat(void **state)
+{
+    char parent[HOOKD_ID_LEN + 1], child[HOOKD_ID_LEN + 1] = "";
+    int fds[2];
+    (void)state;
+    assert_int_equal(hookd_id_new_v7(1724288645123, parent), HOOKD_OK); /* pool filled */
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char id[HOOKD_ID_LEN + 1];
+        int ok = hookd_id_new_v7(1724288645123, id) == HOOKD_OK &&
+                 write(fds[1], id, HOOKD_ID_LEN) == HOOKD_ID_LEN;
+        _exit(ok ? 0 : 1);
+    }
+    close(fds[1]);
+    assert_int_equal(read(fds[0], child, HOOKD_ID_LEN), HOOKD_ID_LEN);
+    close(fds[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(hookd_id_new_v7(1724288645123, parent), HOOKD_OK);
+    assert_true(hookd_id_valid(child));
+    assert_string_not_equal(child, parent);
+}
+
 static void test_hex_encode(void **state)
 {
     static const unsigned char bytes[] = {0x00, 0x01, 0x7f, 0x80, 0xab, 0xff};
@@ -133,6 +176,8 @@ int main(void)
         cmocka_unit_test(test_new_v7_layout),
         cmocka_unit_test(test_new_v7_sorts_by_time),
         cmocka_unit_test(test_new_v7_rejects_out_of_range),
+        cmocka_unit_test(test_new_v7_same_ms_distinct),
+        cmocka_unit_test(test_new_v7_fork_does_not_repeat),
         cmocka_unit_test(test_hex_encode),
         cmocka_unit_test(test_valid),
         cmocka_unit_test(test_invalid),
