@@ -808,13 +808,18 @@ const char *http_head_header(const http_head *head, const char *name)
 
 const char *http_header_find(const struct evkeyvalq *headers, const char *name)
 {
+    /* The first letter, the length, then from the end: the receiver's names share their
+     * start ("X-Webhook-"), and two of them their length, but not their last letters. */
     size_t n = strlen(name);
     for (const struct evkeyval *kv = headers->tqh_first; kv; kv = kv->next.tqe_next) {
-        size_t i = 0;
-        while (i < n &&
-               ascii_lower((unsigned char)kv->key[i]) == ascii_lower((unsigned char)name[i]))
-            i++;
-        if (i == n && kv->key[n] == '\0')
+        if (ascii_lower((unsigned char)kv->key[0]) != ascii_lower((unsigned char)name[0]) ||
+            strlen(kv->key) != n)
+            continue;
+        size_t i = n;
+        while (i > 0 && ascii_lower((unsigned char)kv->key[i - 1]) ==
+                            ascii_lower((unsigned char)name[i - 1]))
+            i--;
+        if (i == 0)
             return kv->value;
     }
     return NULL;

@@ -41,6 +41,19 @@ int hookd_timestamp_format(int64_t unix_seconds, char *out)
     return HOOKD_OK;
 }
 
+/* Days from 1970-01-01 to a date of the proleptic Gregorian calendar (H. Hinnant's
+ * days_from_civil): what timegm computes for a valid UTC date, without its normalisation
+ * (the receiver parses two timestamps per webhook; timegm was most of their cost). */
+static int64_t days_from_civil(int year, int month, int day)
+{
+    int64_t y = year - (month <= 2);
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
 /* Reads n ASCII digits at text into *value; false if any is not a digit. */
 static bool read_digits(const char *text, int n, int *value)
 {
@@ -64,8 +77,6 @@ static int days_in_month(int year, int month)
 int hookd_timestamp_parse(const char *text, int64_t *unix_seconds)
 {
     int year, month, day, hour, minute, second;
-    struct tm tm;
-    time_t t;
 
     *unix_seconds = 0;
     if (text == NULL || strlen(text) != HOOKD_TIMESTAMP_LEN)
@@ -80,14 +91,6 @@ int hookd_timestamp_parse(const char *text, int64_t *unix_seconds)
     if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) || hour > 23 ||
         minute > 59 || second > 59)
         return HOOKD_ETIMESTAMP;
-    memset(&tm, 0, sizeof tm);
-    tm.tm_year = year - 1900;
-    tm.tm_mon = month - 1;
-    tm.tm_mday = day;
-    tm.tm_hour = hour;
-    tm.tm_min = minute;
-    tm.tm_sec = second;
-    t = timegm(&tm);
-    *unix_seconds = (int64_t)t;
+    *unix_seconds = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second;
     return HOOKD_OK;
 }
