@@ -351,13 +351,21 @@ static bool guard_head(http_guard *g, struct evbuffer *src, struct evbuffer *dst
         guard_reject(g, &v, !by_check);
         return false;
     }
-    if (evbuffer_remove_buffer(src, dst, len) != (int)len)
-        abort();
     g->body_seen = 0;
     g->left = p.head.content_length;
+    /* What of a Content-Length body is here goes with its head in one move: usually the
+     * whole read, whose chain then changes buffers, where the head alone is copied out. */
+    size_t take = len;
+    if (!p.head.chunked && g->left > 0) {
+        size_t here = avail - len < (size_t)g->left ? avail - len : (size_t)g->left;
+        take += here;
+        g->left -= (int64_t)here;
+    }
+    if (evbuffer_remove_buffer(src, dst, take) != (int)take)
+        abort();
     if (p.head.chunked)
         g->state = G_CHUNK_SIZE;
-    else if (p.head.content_length > 0)
+    else if (g->left > 0)
         g->state = G_BODY;
     else
         guard_request_done(g);
