@@ -661,7 +661,7 @@ void http_reply_text(struct evhttp_request *req, int status, const char *content
         evhttp_send_error(req, 500, NULL);
         return;
     }
-    http_reply_framing(req, headers, status, status == 204 ? 0 : len);
+    http_reply_framing(req, headers, status, len);
     evhttp_send_reply(req, status, http_status_reason(status), NULL);
 }
 
