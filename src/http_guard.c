@@ -261,21 +261,20 @@ static bool guard_admit(http_guard *g, parsed_head *ph, http_verdict *v, bool *b
     const http_head_parsed *p = &ph->head;
     if (!guard_method(p->method, v))
         return false;
+    /* the target is in guard_head's own copy of the head: cut at the query in place */
     char *query = strchr(p->target, '?');
-    size_t plen = query ? (size_t)(query - p->target) : strlen(p->target);
-    char *path = xstrndup(p->target, plen);
-    if (memchr(path, '%', plen)) { /* else decoding changes nothing */
-        char *raw = path;
-        path = mem_check(evhttp_uridecode(raw, 0, NULL));
-        free(raw);
-    }
+    if (query)
+        *query = '\0';
+    char *decoded = NULL; /* only when there is an escape: else decoding changes nothing */
+    if (strchr(p->target, '%'))
+        decoded = mem_check(evhttp_uridecode(p->target, 0, NULL));
     http_head head = {.method = p->method,
-                      .path = path,
+                      .path = decoded ? decoded : p->target,
                       .query = query ? query + 1 : NULL,
                       .headers = &ph->headers,
                       .content_length = p->chunked ? -1 : p->content_length};
     bool ok = !g->config->head_check || g->config->head_check(g->config->head_check_arg, &head, v);
-    free(path);
+    free(decoded);
     if (!ok) {
         *by_check = true;
         return false;
@@ -352,13 +351,21 @@ static bool guard_head(http_guard *g, struct evbuffer *src, struct evbuffer *dst
         guard_reject(g, &v, !by_check);
         return false;
     }
-    if (evbuffer_remove_buffer(src, dst, len) != (int)len)
-        abort();
     g->body_seen = 0;
     g->left = p.head.content_length;
+    /* What of a Content-Length body is here goes with its head in one move: usually the
+     * whole read, whose chain then changes buffers, where the head alone is copied out. */
+    size_t take = len;
+    if (!p.head.chunked && g->left > 0) {
+        size_t here = avail - len < (size_t)g->left ? avail - len : (size_t)g->left;
+        take += here;
+        g->left -= (int64_t)here;
+    }
+    if (evbuffer_remove_buffer(src, dst, take) != (int)take)
+        abort();
     if (p.head.chunked)
         g->state = G_CHUNK_SIZE;
-    else if (p.head.content_length > 0)
+    else if (g->left > 0)
         g->state = G_BODY;
     else
         guard_request_done(g);

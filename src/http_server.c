@@ -76,6 +76,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #define DEFAULT_MAX_BODY (1024 * 1024)
 #define DEFAULT_MAX_HEADERS (16 * 1024)
@@ -594,6 +595,59 @@ const char *http_status_reason(int status)
     }
 }
 
+/* The Date header's value for now (RFC 9110 IMF-fixdate, what evhttp writes), formatted once
+ * a second: evhttp formats it for every answer (gmtime and a printf) unless one is there.
+ * Only the loop thread answers, so one buffer does. NULL when the clock cannot be read. */
+static const char *http_date_now(void)
+{
+    static const char days[] = "SunMonTueWedThuFriSat";
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    static char text[40];
+    static time_t formatted = (time_t)-1;
+    time_t now = time(NULL);
+    if (now == formatted)
+        return text;
+    struct tm tm;
+    if (now == (time_t)-1 || !gmtime_r(&now, &tm) || tm.tm_year + 1900 > 9999)
+        return NULL;
+    snprintf(text, sizeof text, "%.3s, %02d %.3s %04d %02d:%02d:%02d GMT", days + 3 * tm.tm_wday,
+             tm.tm_mday, months + 3 * tm.tm_mon, tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+             tm.tm_sec);
+    formatted = now;
+    return text;
+}
+
+/* The decimal digits of n into out (at least 21 bytes), NUL-terminated. */
+static void http_size_text(size_t n, char *out)
+{
+    char rev[24];
+    size_t k = 0;
+    do {
+        rev[k++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n > 0);
+    for (size_t i = 0; i < k; i++)
+        out[i] = rev[k - 1 - i];
+    out[k] = '\0';
+}
+
+/* Date and Content-Length set before evhttp_send_reply, which then does not format them (a
+ * gmtime and two printfs per answer): the same values evhttp would write. Content-Length
+ * only where evhttp writes it: an answer with a body (not 1XX, 204, 304, nor to HEAD). */
+static void http_reply_framing(struct evhttp_request *req, struct evkeyvalq *headers, int status,
+                               size_t len)
+{
+    const char *date = http_date_now();
+    if (date)
+        evhttp_add_header(headers, "Date", date);
+    if (status < 200 || status == 204 || status == 304 ||
+        evhttp_request_get_command(req) == EVHTTP_REQ_HEAD)
+        return;
+    char digits[24];
+    http_size_text(len, digits);
+    evhttp_add_header(headers, "Content-Length", digits);
+}
+
 void http_reply_text(struct evhttp_request *req, int status, const char *content_type,
                      const char *body, size_t len)
 {
@@ -607,6 +661,7 @@ void http_reply_text(struct evhttp_request *req, int status, const char *content
         evhttp_send_error(req, 500, NULL);
         return;
     }
+    http_reply_framing(req, headers, status, len);
     evhttp_send_reply(req, status, http_status_reason(status), NULL);
 }
 
@@ -687,6 +742,20 @@ char *http_request_path(struct evhttp_request *req)
     return mem_check(evhttp_uridecode(path, 0, NULL)); /* NULL only out of memory */
 }
 
+bool http_request_path_is(struct evhttp_request *req, const char *path)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *raw = uri ? evhttp_uri_get_path(uri) : NULL;
+    if (!raw || !*raw)
+        raw = "/";
+    if (!strchr(raw, '%')) /* nothing to decode: the path is as sent */
+        return strcmp(raw, path) == 0;
+    char *decoded = http_request_path(req);
+    bool same = strcmp(decoded, path) == 0;
+    free(decoded);
+    return same;
+}
+
 char *http_request_query(struct evhttp_request *req, const char *name)
 {
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
@@ -734,13 +803,23 @@ static inline unsigned char ascii_lower(unsigned char c)
 
 const char *http_head_header(const http_head *head, const char *name)
 {
+    return http_header_find(head->headers, name);
+}
+
+const char *http_header_find(const struct evkeyvalq *headers, const char *name)
+{
+    /* The first letter, the length, then from the end: the receiver's names share their
+     * start ("X-Webhook-"), and two of them their length, but not their last letters. */
     size_t n = strlen(name);
-    for (const struct evkeyval *kv = head->headers->tqh_first; kv; kv = kv->next.tqe_next) {
-        size_t i = 0;
-        while (i < n &&
-               ascii_lower((unsigned char)kv->key[i]) == ascii_lower((unsigned char)name[i]))
-            i++;
-        if (i == n && kv->key[n] == '\0')
+    for (const struct evkeyval *kv = headers->tqh_first; kv; kv = kv->next.tqe_next) {
+        if (ascii_lower((unsigned char)kv->key[0]) != ascii_lower((unsigned char)name[0]) ||
+            strlen(kv->key) != n)
+            continue;
+        size_t i = n;
+        while (i > 0 && ascii_lower((unsigned char)kv->key[i - 1]) ==
+                            ascii_lower((unsigned char)name[i - 1]))
+            i--;
+        if (i == 0)
             return kv->value;
     }
     return NULL;

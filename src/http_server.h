@@ -58,6 +58,11 @@ typedef struct http_verdict {
  * folding (a lookup per request on the receiver's path; names compared by length first). */
 const char *http_head_header(const http_head *head, const char *name);
 
+/* The same lookup in any header list (a request's input headers): the receiver's provider
+ * asks for three headers per webhook, and evhttp_find_header folds every character of every
+ * header name it passes. */
+const char *http_header_find(const struct evkeyvalq *headers, const char *name);
+
 /* The server's own check of a head (API token, route, size): returns true to read the body,
  * or false with *v filled. */
 typedef bool (*http_head_fn)(void *arg, const http_head *head, http_verdict *v);
@@ -92,6 +97,10 @@ const char *http_request_body(struct evhttp_request *req, size_t *len);
 
 /* The path of the request without its query string, decoded: malloc'd, caller frees. */
 char *http_request_path(struct evhttp_request *req);
+
+/* Whether the request's path (decoded, without the query string) is path: http_request_path
+ * compared, without its copy when the path has no escape to decode. */
+bool http_request_path_is(struct evhttp_request *req, const char *path);
 
 /* A query parameter's value (malloc'd, caller frees) or NULL when absent. */
 char *http_request_query(struct evhttp_request *req, const char *name);

@@ -261,10 +261,7 @@ static void receive_ingest_queue(receive_ingest *r, struct evhttp_request *req, 
 static bool receive_ingest_check_target(receive_ingest *r, struct evhttp_request *req,
                                         const char **body, size_t *body_len)
 {
-    char *path = http_request_path(req);
-    bool path_ok = path && strcmp(path, r->options.path) == 0;
-    free(path);
-    if (!path_ok) {
+    if (!http_request_path_is(req, r->options.path)) {
         receive_ingest_reject(r, req, REJECT_PATH, 404, "no such path");
         return false;
     }
@@ -284,7 +281,7 @@ static bool receive_ingest_check_target(receive_ingest *r, struct evhttp_request
 /* A header of the request, for the provider's checks. */
 static const char *receive_ingest_header(void *ctx, const char *name)
 {
-    return evhttp_find_header(ctx, name);
+    return http_header_find(ctx, name);
 }
 
 /* 2.–5. the provider's checks: headers, timestamp window, signature, id, body. Answers
@@ -381,11 +378,8 @@ static void receive_ingest_request(struct evhttp_request *req, void *arg)
     size_t body_len = 0;
     /* A load balancer checks the port it sends traffic to: /readyz is answered here too
      * (issue 12), unless it is the webhook path itself. */
-    char *path = http_request_path(req);
-    bool readyz = evhttp_request_get_command(req) == EVHTTP_REQ_GET && path &&
-                  strcmp(path, "/readyz") == 0 && strcmp(r->options.path, "/readyz") != 0;
-    free(path);
-    if (readyz) {
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_GET &&
+        strcmp(r->options.path, "/readyz") != 0 && http_request_path_is(req, "/readyz")) {
         api_readyz(req, r->worker);
         return;
     }

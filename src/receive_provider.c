@@ -313,7 +313,8 @@ receive_provider_verdict receive_provider_check(const receive_provider *p,
     if (p->id_header < MAX_REQUIRED) {
         if (!id_ok(h.value[p->id_header]))
             return bad_id(p, message, len);
-        snprintf(out->id, sizeof out->id, "%s", h.value[p->id_header]);
+        /* id_ok bounds it by the buffer: a copy, not a printf per webhook */
+        memcpy(out->id, h.value[p->id_header], strlen(h.value[p->id_header]) + 1);
     }
     if (!p->read_body(in, &h, &out->event, out->id)) {
         snprintf(message, len, "%s", p->body_words);

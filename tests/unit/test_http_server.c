@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -37,6 +38,8 @@ static void handler(struct evhttp_request *req, void *arg)
     char *path = http_request_path(req);
     if (strcmp(path, "/err") == 0) {
         http_reply_error(req, 404, "not_found", "no %s here", "thing");
+    } else if (http_request_path_is(req, "/p q")) {
+        http_reply_text(req, 200, "text/plain", "is", 2);
     } else if (strcmp(path, "/text") == 0) {
         http_reply_text(req, 200, "text/plain", "hello", 5);
     } else {
@@ -267,6 +270,60 @@ static void test_json_and_errors(void **state)
     server_stop(s);
 }
 
+/* http_reply_text sets Date and Content-Length itself (so evhttp does not format them):
+ * once each, in evhttp's own form, and no Content-Length where evhttp writes none (HEAD). */
+static void test_answer_framing(void **state)
+{
+    (void)state;
+    server *s = server_start(NULL);
+    char *a = request(s->port, "GET /text HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const char *cl = strstr(a, "Content-Length: 5\r\n");
+    assert_non_null(cl);
+    assert_null(strstr(cl + 1, "Content-Length"));
+    const char *date = strstr(a, "\r\nDate: ");
+    assert_non_null(date);
+    assert_null(strstr(date + 1, "\r\nDate: "));
+    /* "Mon, 30 Nov 2026 16:33:37 GMT" */
+    const char *value = date + 8, *end = strstr(value, "\r\n");
+    assert_int_equal(end - value, 29);
+    assert_memory_equal(value + 3, ", ", 2);
+    assert_memory_equal(end - 4, " GMT", 4);
+    free(a);
+
+    a = request(s->port, "HEAD /text HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_non_null(strstr(a, "HTTP/1.1 200 OK\r\n"));
+    assert_null(strstr(a, "Content-Length"));
+    assert_non_null(strstr(a, "\r\nDate: "));
+    free(a);
+
+    /* the path compared decoded, without its query string */
+    a = request(s->port, "GET /p%20q?x=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_string_equal(body_of(a), "is");
+    free(a);
+    server_stop(s);
+}
+
+/* http_header_find: ASCII case ignored, the first of two, names that share a start or a
+ * length not confused. */
+static void test_header_find(void **state)
+{
+    (void)state;
+    struct evkeyvalq q;
+    memset(&q, 0, sizeof q);
+    assert_int_equal(evhttp_parse_query_str("Host=h&X-Webhook-Timestamp=t&x-webhook-signature=s&"
+                                            "X-Webhook-Id=1&x-webhook-id=2",
+                                            &q),
+                     0);
+    assert_string_equal(http_header_find(&q, "x-WEBHOOK-id"), "1");
+    assert_string_equal(http_header_find(&q, "X-Webhook-Signature"), "s");
+    assert_string_equal(http_header_find(&q, "X-Webhook-Timestamp"), "t");
+    assert_string_equal(http_header_find(&q, "host"), "h");
+    assert_null(http_header_find(&q, "X-Webhook-I"));
+    assert_null(http_header_find(&q, "X-Webhook-Ids"));
+    assert_null(http_header_find(&q, "X-Webhook-Timestamq"));
+    evhttp_clear_headers(&q);
+}
+
 static void test_body_cap(void **state)
 {
     (void)state;
@@ -449,6 +506,7 @@ int main(void)
         cmocka_unit_test(test_body_cap),          cmocka_unit_test(test_header_cap),
         cmocka_unit_test(test_read_timeout),      cmocka_unit_test(test_connection_cap),
         cmocka_unit_test(test_request_deadlines), cmocka_unit_test(test_path_split),
+        cmocka_unit_test(test_answer_framing),    cmocka_unit_test(test_header_find),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
