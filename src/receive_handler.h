@@ -25,6 +25,7 @@
 
 #include "db.h"
 #include "metrics.h"
+#include "receive_store.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -68,6 +69,18 @@ const char *receive_handler_owner(const receive_handler *h);
 
 /* A webhook was saved as pending: counts it and looks for work. */
 void receive_handler_accepted(receive_handler *h);
+
+/* Handoff: before a new webhook's save is queued, reserves it a place among the handler's
+ * work when the handler has room and nothing else is due (engine_reserve): then job's lease
+ * fields are set, and the row is written already leased to this handler. Otherwise
+ * job->lease_owner is NULL. */
+void receive_handler_reserve(receive_handler *h, receive_store_insert_job *job);
+
+/* The save of job ended: saved (committed; job->duplicate tells whether it was new) or
+ * not. A new leased row is run without a claim; a new free one is counted and looked for
+ * (receive_handler_accepted); a reservation not written is given back. Call it for every
+ * job that went through receive_handler_reserve, only after its batch committed or failed. */
+void receive_handler_saved(receive_handler *h, const receive_store_insert_job *job, bool saved);
 
 /* A finished webhook was made pending again by a manual retry: counts it, looks for work. */
 void receive_handler_requeued(receive_handler *h);

@@ -66,38 +66,43 @@ int receive_store_admin_token(db *conn, unsigned char digest[32], char *generate
     return admin_token_load(conn, "receive_settings", digest, generated, genlen, was_generated);
 }
 
-/* Rows per multi-row INSERT at most (8 parameters each: far below both backends' caps). */
+/* Rows per multi-row INSERT at most (11 parameters each: far below both backends' caps). */
 #define RECEIVE_STORE_INSERT_CHUNK 64
+#define RECEIVE_STORE_INSERT_PARAMS 11
 
 /* The multi-row INSERT for n rows (1..RECEIVE_STORE_INSERT_CHUNK); malloc'd. */
 static char *receive_store_insert_sql(size_t n)
 {
     static const char head[] =
         "INSERT INTO receive_webhooks (id, webhook_timestamp, signature, event, body,"
-        " received_at, status, attempts, runs, next_attempt_at, updated_at) VALUES ";
+        " received_at, status, attempts, runs, next_attempt_at, updated_at, lease_until,"
+        " lease_token, lease_owner) VALUES ";
     static const char tail[] = " ON CONFLICT (id) DO NOTHING RETURNING id";
-    size_t cap = sizeof head + sizeof tail + n * 96;
+    size_t cap = sizeof head + sizeof tail + n * 128;
     char *sql = xmalloc(cap);
     size_t o = (size_t)snprintf(sql, cap, "%s", head);
     for (size_t i = 0; i < n; i++) {
-        size_t p = i * 8;
-        o += (size_t)snprintf(
-            sql + o, cap - o, "%s($%zu, $%zu, $%zu, $%zu, $%zu, $%zu, 'pending', 0, 0, $%zu, $%zu)",
-            i ? ", " : "", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7, p + 8);
+        size_t p = i * RECEIVE_STORE_INSERT_PARAMS;
+        o += (size_t)snprintf(sql + o, cap - o,
+                              "%s($%zu, $%zu, $%zu, $%zu, $%zu, $%zu, 'pending', 0, 0, $%zu, $%zu,"
+                              " $%zu, $%zu, $%zu)",
+                              i ? ", " : "", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7, p + 8,
+                              p + 9, p + 10, p + 11);
     }
     snprintf(sql + o, cap - o, "%s", tail);
     return sql;
 }
 
 /* Inserts jobs[0..n) with one statement; marks each as duplicate unless its id came back
- * (the first job holding an id takes it). *inserted grows by the rows written. */
+ * (the first job holding an id takes it). *inserted grows by the rows written without a
+ * lease (those other handlers may claim). */
 static int receive_store_insert_chunk(db *conn, receive_store_insert_job *jobs, size_t n,
                                       size_t *inserted)
 {
-    db_param p[RECEIVE_STORE_INSERT_CHUNK * 8];
+    db_param p[RECEIVE_STORE_INSERT_CHUNK * RECEIVE_STORE_INSERT_PARAMS];
     for (size_t i = 0; i < n; i++) {
         receive_store_insert_job *j = &jobs[i];
-        db_param *q = &p[i * 8];
+        db_param *q = &p[i * RECEIVE_STORE_INSERT_PARAMS];
         q[0] = DB_S(j->id);
         q[1] = DB_S(j->timestamp);
         q[2] = DB_S(j->signature);
@@ -106,11 +111,14 @@ static int receive_store_insert_chunk(db *conn, receive_store_insert_job *jobs, 
         q[5] = DB_I(j->received_at);
         q[6] = DB_I(j->received_at);
         q[7] = DB_I(j->received_at);
+        q[8] = j->lease_owner ? DB_I(j->lease_until) : DB_NUL;
+        q[9] = j->lease_owner ? DB_S(j->lease_token) : DB_NUL;
+        q[10] = DB_SOPT(j->lease_owner);
         j->duplicate = true;
     }
     char *sql = receive_store_insert_sql(n);
     db_rows *rows = NULL;
-    int rc = db_query(conn, sql, p, n * 8, &rows, NULL);
+    int rc = db_query(conn, sql, p, n * RECEIVE_STORE_INSERT_PARAMS, &rows, NULL);
     free(sql);
     if (rc != 0)
         return rc;
@@ -124,7 +132,7 @@ static int receive_store_insert_chunk(db *conn, receive_store_insert_job *jobs, 
         for (size_t k = 0; k < n; k++) {
             if (lens[k] == len && memcmp(jobs[k].id, id, len) == 0) {
                 jobs[k].duplicate = false;
-                (*inserted)++;
+                *inserted += jobs[k].lease_owner == NULL;
                 break;
             }
         }
