@@ -13,8 +13,8 @@
  * Life of an item: claimed (a batch, under a lease for this process's owner name) — or
  * handed off: written by the side already leased to this owner, in room the engine reserved
  * for it (engine_reserve), and adopted once that write committed (engine_adopt), with no
- * claim — → waits here for a slot, started only while its lease still covers a whole run plus a margin →
- * runs → its slot is freed at once and its outcome (done · retry at next_attempt_at ·
+ * claim — → waits here for a slot, started only while its lease still covers a whole run plus a
+ * margin → runs → its slot is freed at once and its outcome (done · retry at next_attempt_at ·
  * failed) is queued → recorded with every outcome that ended in the same loop turn in one
  * store job, which lands in the store thread's next batch transaction.
  * A run never waits on a store round trip before it starts or after it ends; the lease

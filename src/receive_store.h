@@ -52,11 +52,11 @@ typedef struct receive_store_insert_job {
     const char *event;     /* the envelope's event type */
     const char *body;      /* the raw body (valid UTF-8 JSON: the envelope parsed) */
     size_t body_len;
-    int64_t received_at; /* unix ms */
-    const char *lease_owner;              /* NULL: not leased; else the lease's owner … */
-    int64_t lease_until;                  /* … its end (unix ms) … */
-    char lease_token[HOOKD_ID_LEN + 1];   /* … and its token */
-    bool duplicate;      /* out: the id was already saved; nothing was written */
+    int64_t received_at;                /* unix ms */
+    const char *lease_owner;            /* NULL: not leased; else the lease's owner … */
+    int64_t lease_until;                /* … its end (unix ms) … */
+    char lease_token[HOOKD_ID_LEN + 1]; /* … and its token */
+    bool duplicate;                     /* out: the id was already saved; nothing was written */
 } receive_store_insert_job;
 
 /* INSERT … ON CONFLICT (id) DO NOTHING: the id's primary key deduplicates across every
@@ -74,9 +74,9 @@ typedef struct receive_store_insert_many_job {
 /* Like receive_store_insert for each job, with one multi-row INSERT … ON CONFLICT (id) DO NOTHING
  * RETURNING id per chunk of up to 64 rows: a job whose id is not returned is a duplicate,
  * and of two jobs with the same id in the group the first wins. One notification if a row
- * was inserted without a lease (a leased one is this handler's already: nobody to wake). On an error nothing is known to be saved: the caller answers
- * every job of the group as failed (the batch's savepoint or rollback undoes the writes).
- * arg: receive_store_insert_many_job. */
+ * was inserted without a lease (a leased one is this handler's already: nobody to wake). On an
+ * error nothing is known to be saved: the caller answers every job of the group as failed (the
+ * batch's savepoint or rollback undoes the writes). arg: receive_store_insert_many_job. */
 int receive_store_insert_many(db *conn, void *arg);
 
 /* One webhook handed to the handler by receive_store_claim; every string is malloc'd. */
