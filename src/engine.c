@@ -107,8 +107,9 @@ struct engine {
     int unrecorded;        /* ended runs whose outcomes are not yet committed */
     int reserved;          /* room promised to items being written already leased (handoff) */
     bool backlog;          /* the store may hold due items no claim has looked for yet */
-    unsigned wakes;        /* engine_wake and ticks so far: a claim's answer is current only
-                              if none came while it ran */
+    unsigned wakes;        /* engine_wake calls and ticks so far: a claim's answer is current
+                              only if none came while it ran (engine_written is ordered with
+                              claims, so it does not count) */
     engine_run *runs;      /* runs under way */
     engine_run *to_record; /* ended runs whose outcomes wait for a record job */
     engine_run **to_record_tail;
@@ -1085,6 +1086,17 @@ void engine_wake(engine *e)
     e->wakes++;
     records_flush(e);
     claim_start(e);
+}
+
+void engine_written(engine *e)
+{
+    e->backlog = true;
+    records_flush(e);
+    /* A claim under way runs after the write (the store runs jobs in order, and the write's
+     * commit was reported first): it sees the new items, and its answer says whether more
+     * remain. */
+    if (!e->claiming)
+        claim_start(e);
 }
 
 static void later_cb(evutil_socket_t fd, short what, void *arg)

@@ -193,6 +193,13 @@ const char *engine_owner(const engine *e);
 /* New work may be due: claims now, or right after the claim under way. */
 void engine_wake(engine *e);
 
+/* New items were written, free (not handed off), by a store job submitted through the
+ * same ordered store thread as the engine's claims, and that job's commit has just been
+ * reported: claims now unless a claim is under way (that one runs after the write, so it
+ * sees them). Unlike engine_wake, it leaves the answer of that claim current: a claim
+ * that finds less than its room ends the backlog that makes engine_reserve refuse. */
+void engine_written(engine *e);
+
 /* A run ended (loop thread). run is invalid afterwards. */
 void engine_finished(engine_run *run, const engine_result *result);
 

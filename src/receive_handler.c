@@ -791,7 +791,7 @@ const char *receive_handler_owner(const receive_handler *h)
 void receive_handler_accepted(receive_handler *h)
 {
     receive_handler_set_pending(h, h->pending + 1);
-    engine_wake(h->engine);
+    engine_written(h->engine); /* saved through the store thread the claims use */
 }
 
 void receive_handler_reserve(receive_handler *h, receive_store_insert_job *job)
