@@ -371,6 +371,11 @@ void engine_finished(engine_run *r, const engine_result *res)
     bool want =
         k->maybe_more && k->running + k->queued <= key_depth(e, k, now) - e->opt.max_per_key;
     bool idle = k->running == 0 && k->queued == 0;
+    /* An engine fed by handoffs goes idle after nearly every run when its side keeps up:
+     * it claims then only if the store may hold due items (each claim scans the pending
+     * items under lease, so claiming for nothing is not free). */
+    if (idle && e->opt.handoff && !e->backlog)
+        idle = false;
     if (!e->stopping && e->queued > 0)
         event_active(e->pump, EV_TIMEOUT, 0);
     if (!e->stopping && (want || idle))

@@ -178,6 +178,8 @@ typedef struct engine_options {
     retry_policy retry;      /* waits between runs (retry.c) */
     int64_t (*clock)(void);  /* wall ms; NULL: loop_now_ms */
     double (*jitter)(void);  /* [0, 1); NULL: retry_jitter */
+    bool handoff;            /* the side hands new items over (engine_reserve, engine_adopt):
+                                a key gone idle claims only if the store may hold due items */
     engine_submit_fn submit; /* NULL: db_worker_submit(worker, …) */
     void *submit_ctx;        /* the db_worker, or the fake's context */
 } engine_options;

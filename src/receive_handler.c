@@ -711,6 +711,7 @@ static engine *receive_handler_engine(receive_handler *h, db_worker *worker)
                          .lease_ms = o->lease_ms,
                          .poll_ms = RECEIVE_HANDLER_POLL_MS,
                          .max_attempts = (int)o->max_attempts,
+                         .handoff = true,
                          .submit = receive_handler_submit,
                          .submit_ctx = worker};
     eo.retry.count = o->retry_delay_count;

@@ -72,6 +72,7 @@ static struct {
     bool refuse_extends; /* fake_extend answers HOOKD_ESTORE */
     bool expire;         /* a claim takes items whose lease ended */
     int extends;         /* extension jobs that succeeded */
+    bool handoff;        /* start_engine sets engine_options.handoff */
 } fake;
 
 static int64_t fake_now;
@@ -311,6 +312,7 @@ static engine *start_engine(int max_runs, int per_key, int max_held)
                         .max_attempts = 3,
                         .clock = fake_clock,
                         .jitter = fake_jitter,
+                        .handoff = fake.handoff,
                         .submit = fake_submit};
     assert_int_equal(retry_policy_parse(&o.retry, "10s,1m"), 0);
     engine_store store = {.claim_work = fake_claim,
@@ -785,6 +787,32 @@ static void test_handoff_runs_without_a_claim(void **state)
     engine_done(e);
 }
 
+static void test_handoff_engine_claims_only_for_a_backlog(void **state)
+{
+    (void)state;
+    fake.handoff = true;
+    engine *e = start_engine(2, 2, 4);
+    settle();
+    int claims = fake.claims;
+    for (int round = 0; round < 3; round++) {
+        int64_t until = 0;
+        assert_int_equal(engine_reserve(e, "A", 1, &until), 1);
+        fake_item *a = handoff_write(e, "A", until);
+        handoff_adopt(e, a, until);
+        fake_now += 1;
+        finish(a, true);
+        settle();
+        assert_int_equal(a->records, 1);
+    }
+    assert_int_equal(fake.claims, claims); /* the key went idle 3 times: no claim for it */
+    add_item("A", 0);                      /* a row saved free (no room was reserved) … */
+    engine_written(e);                     /* … reported after its commit */
+    settle();
+    assert_int_equal(fake.claims, claims + 1);
+    assert_int_equal(fake.items[fake.count - 1].runs, 1);
+    engine_done(e);
+}
+
 static void test_handoff_room_is_counted_by_claims(void **state)
 {
     (void)state;
@@ -889,6 +917,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stop_gives_back_then_releases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_cursor_is_kept_between_claims, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_runs_without_a_claim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handoff_engine_claims_only_for_a_backlog, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_handoff_room_is_counted_by_claims, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_waits_for_the_backlog, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_waits_for_reservations, setup, teardown),
