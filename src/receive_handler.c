@@ -501,6 +501,7 @@ static void receive_handler_decided(void *ctx, void *payload, const engine_outco
     receive_store_run_job *job = &run->job;
     job->id = run->item.id;
     job->token = run->token;
+    job->n = run->item.runs + 1;
     job->started_at = o->started_at;
     job->duration_ms = o->duration_ms;
     job->now = o->now;

@@ -177,7 +177,7 @@ int receive_store_insert(db *conn, void *arg)
     " AND next_attempt_at <= $4"                                                                   \
     " AND (lease_until IS NULL OR lease_until <= $5 OR lease_until > $7)"                          \
     " ORDER BY next_attempt_at LIMIT $6" lock ")"                                                  \
-    " RETURNING id, webhook_timestamp, signature, event, body, attempts"
+    " RETURNING id, webhook_timestamp, signature, event, body, attempts, runs"
 
 int receive_store_claim(db *conn, void *arg)
 {
@@ -219,6 +219,7 @@ int receive_store_claim(db *conn, void *arg)
         it->body = xstrndup(s, len);
         it->body_len = len;
         it->attempts = db_rows_int(rows, 5);
+        it->runs = db_rows_int(rows, 6);
     }
     db_rows_free(rows);
     return 0;
@@ -239,10 +240,10 @@ void receive_store_claim_job_clear(receive_store_claim_job *job)
 
 /* Records a run: the webhook moved on first, only while the lease is held (no row changed:
  * the lease is lost, nothing written; on PostgreSQL the UPDATE also locks the row), then the
- * run row, numbered from the row's new run count. Two statements without RETURNING: a
- * RETURNING clause buffers its rows in a temporary table, which cost as much as the UPDATE
- * itself (docs/BENCHMARKS.md, "Receiver pace"). The casts give PostgreSQL the parameters'
- * types, which a SELECT list does not. */
+ * run row, numbered by the caller (the run count it claimed or wrote, + 1: nothing else
+ * changes it under the lease), so the INSERT need not look the webhook up again. Two
+ * statements without RETURNING: a RETURNING clause buffers its rows in a temporary table,
+ * which cost as much as the UPDATE itself (docs/BENCHMARKS.md, "Receiver pace"). */
 int receive_store_record_run(db *conn, void *arg)
 {
     receive_store_run_job *job = arg;
@@ -253,10 +254,7 @@ int receive_store_record_run(db *conn, void *arg)
         " WHERE id = $4 AND lease_token = $5 AND status = 'pending'";
     static const char insert[] =
         "INSERT INTO receive_runs (webhook_id, n, started_at, duration_ms, exit_status,"
-        " http_status, error, output)"
-        " SELECT id, runs, CAST($1 AS BIGINT), CAST($2 AS BIGINT), CAST($3 AS BIGINT),"
-        " CAST($4 AS BIGINT), CAST($5 AS TEXT), CAST($6 AS TEXT) FROM receive_webhooks"
-        " WHERE id = $7";
+        " http_status, error, output) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
     db_param p[] = {DB_S(job->next_status), DB_I(job->next_attempt_at), DB_I(job->now),
                     DB_S(job->id), DB_S(job->token)};
     int64_t changed = 0;
@@ -265,17 +263,15 @@ int receive_store_record_run(db *conn, void *arg)
         return rc;
     if (changed == 0)
         return HOOKD_ELEASE;
-    db_param r[] = {DB_I(job->started_at),
+    db_param r[] = {DB_S(job->id),
+                    DB_I(job->n),
+                    DB_I(job->started_at),
                     DB_I(job->duration_ms),
                     job->exit_status >= 0 ? DB_I(job->exit_status) : DB_NUL,
                     job->http_status > 0 ? DB_I(job->http_status) : DB_NUL,
                     DB_SOPT(job->error),
-                    DB_SOPT(job->output),
-                    DB_S(job->id)};
-    rc = db_query(conn, insert, r, sizeof r / sizeof r[0], NULL, &changed);
-    if (rc == 0 && changed != 1)
-        rc = HOOKD_ESTORE; /* cannot happen: the row was just updated; undone with the job */
-    return rc;
+                    DB_SOPT(job->output)};
+    return db_query(conn, insert, r, sizeof r / sizeof r[0], NULL, NULL);
 }
 
 /* The columns every listing shows, in the order receive_store_webhook_read reads them. */

@@ -88,6 +88,7 @@ typedef struct receive_store_item {
     char *body;
     size_t body_len;
     int64_t attempts; /* runs already made in the current round (see receive_store_retry) */
+    int64_t runs;     /* runs already made in all (0 for a new webhook) */
 } receive_store_item;
 
 /* A lease ending more than this many leases from now was written by a clock since set back
@@ -118,6 +119,8 @@ void receive_store_claim_job_clear(receive_store_claim_job *job);
 typedef struct receive_store_run_job {
     const char *id;     /* the webhook */
     const char *token;  /* the lease token from receive_store_claim */
+    int64_t n;          /* this run's number among all its runs: the item's runs + 1 (the
+                           count cannot change while the lease is held) */
     int64_t started_at; /* unix ms */
     int64_t duration_ms;
     int exit_status;         /* --exec: the exit status, or -1 (killed, not started) */
