@@ -1098,10 +1098,10 @@ void engine_written(engine *e)
     e->backlog = true;
     records_flush(e);
     /* A claim under way runs after the write (the store runs jobs in order, and the write's
-     * commit was reported first): it sees the new items, and its answer says whether more
-     * remain. */
-    if (!e->claiming)
-        claim_start(e);
+     * commit was reported first), so its answer still counts (no wakes++). It may miss an
+     * item all the same: one made due after the claim's `now` was taken (a save that joined
+     * the write's batch later); hence the claim again after it, as engine_wake does. */
+    claim_start(e);
 }
 
 static void later_cb(evutil_socket_t fd, short what, void *arg)

@@ -197,9 +197,10 @@ void engine_wake(engine *e);
 
 /* New items were written, free (not handed off), by a store job submitted through the
  * same ordered store thread as the engine's claims, and that job's commit has just been
- * reported: claims now unless a claim is under way (that one runs after the write, so it
- * sees them). Unlike engine_wake, it leaves the answer of that claim current: a claim
- * that finds less than its room ends the backlog that makes engine_reserve refuse. */
+ * reported: claims now, or right after the claim under way, like engine_wake. Unlike
+ * engine_wake it leaves the answer of the claim under way current (that claim runs after
+ * the write): a claim that finds less than its room ends the backlog that makes
+ * engine_reserve refuse. */
 void engine_written(engine *e);
 
 /* A run ended (loop thread). run is invalid afterwards. */
