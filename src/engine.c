@@ -107,9 +107,6 @@ struct engine {
     int unrecorded;        /* ended runs whose outcomes are not yet committed */
     int reserved;          /* room promised to items being written already leased (handoff) */
     bool backlog;          /* the store may hold due items no claim has looked for yet */
-    unsigned wakes;        /* engine_wake calls and ticks so far: a claim's answer is current
-                              only if none came while it ran (engine_written is ordered with
-                              claims, so it does not count) */
     engine_run *runs;      /* runs under way */
     engine_run *to_record; /* ended runs whose outcomes wait for a record job */
     engine_run **to_record_tail;
@@ -234,7 +231,6 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
         return;
     /* Work may have become due by time (retries, expired leases, another node's): claim. */
     e->backlog = true;
-    e->wakes++;
     claim_start(e);
     if (!e->claiming)
         tick_arm(e, e->opt.poll_ms);
@@ -731,7 +727,6 @@ static void check_drained(engine *e)
 
 typedef struct claim_job {
     engine *e;
-    unsigned wakes; /* e->wakes when it was asked */
     engine_claim claim;
     engine_key_room *rooms; /* owned; key names point into the engine's keys */
 } claim_job;
@@ -857,9 +852,13 @@ static void claim_done(void *arg, int rc)
         claim_give_back(e, c);
     } else {
         full = c->more;
-        /* A claim that found less than its room, with no wake since it was asked, saw every
-         * due item: until the next wake the store holds none this engine does not know of. */
-        if (!full && job->wakes == e->wakes)
+        /* A claim that found less than its room saw every due item. A wake while it ran may
+         * tell of items it missed (written after it ran, or due after its `now`): the claim
+         * that follows it (rewake) takes them, and until then handoffs may go ahead of them
+         * — a claim's round trip. Counting such wakes instead kept the handoff off for whole
+         * bursts: each claim ran while the next batch's commit woke the engine (on
+         * PostgreSQL through the receiver's own notification), so no answer ever counted. */
+        if (!full)
             e->backlog = false;
         claim_take(e, c);
         keys_after_claim(e, engine_now(e));
@@ -874,6 +873,8 @@ static void claim_done(void *arg, int rc)
         if (full || e->rewake) {
             e->rewake = false;
             claim_start(e);
+            if (!e->claiming)
+                e->backlog = true; /* asked for and no room: handoffs wait for it */
         }
         tick_arm(e, e->opt.poll_ms);
     }
@@ -926,7 +927,6 @@ static void claim_start(engine *e)
     }
     claim_job *job = xcalloc(1, sizeof *job);
     job->e = e;
-    job->wakes = e->wakes;
     engine_claim *c = &job->claim;
     c->owner = e->owner;
     c->now = engine_now(e);
@@ -1088,20 +1088,16 @@ const char *engine_owner(const engine *e)
 void engine_wake(engine *e)
 {
     e->backlog = true;
-    e->wakes++;
     records_flush(e);
     claim_start(e);
 }
 
-void engine_written(engine *e)
+void engine_notified(engine *e)
 {
-    e->backlog = true;
     records_flush(e);
-    /* A claim under way runs after the write (the store runs jobs in order, and the write's
-     * commit was reported first), so its answer still counts (no wakes++). It may miss an
-     * item all the same: one made due after the claim's `now` was taken (a save that joined
-     * the write's batch later); hence the claim again after it, as engine_wake does. */
     claim_start(e);
+    if (!e->claiming)
+        e->backlog = true; /* no room to claim: handoffs wait, the next free slot claims */
 }
 
 static void later_cb(evutil_socket_t fd, short what, void *arg)

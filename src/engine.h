@@ -192,16 +192,16 @@ engine *engine_new(struct event_base *base, const engine_options *options,
 /* This process's lease owner, "<node-id>/<8 hex>". */
 const char *engine_owner(const engine *e);
 
-/* New work may be due: claims now, or right after the claim under way. */
+/* New work may be due: claims now, or right after the claim under way. Until a claim finds
+ * less than its room, engine_reserve refuses (the due work goes first). */
 void engine_wake(engine *e);
 
-/* New items were written, free (not handed off), by a store job submitted through the
- * same ordered store thread as the engine's claims, and that job's commit has just been
- * reported: claims now, or right after the claim under way, like engine_wake. Unlike
- * engine_wake it leaves the answer of the claim under way current (that claim runs after
- * the write): a claim that finds less than its room ends the backlog that makes
- * engine_reserve refuse. */
-void engine_written(engine *e);
+/* Like engine_wake, but handoffs go on meanwhile: only a claim that fills its room, or no
+ * room to claim, holds them back. For new free items whose claim cannot be long (the side's
+ * own, written while a handoff was refused; a notification, which on PostgreSQL is also
+ * this process's own echo): with engine_wake each claim's window refused the handoff for
+ * the rows saved meanwhile, whose wake opened the next window, for a whole burst. */
+void engine_notified(engine *e);
 
 /* A run ended (loop thread). run is invalid afterwards. */
 void engine_finished(engine_run *run, const engine_result *result);
@@ -223,7 +223,8 @@ void engine_stop(engine *e, void (*drained)(void *arg), void *arg);
  * Reserves room for up to n new items of key that the side is about to write already leased
  * (lease_until, the side's token, engine_owner), and returns how many it may write so: 0
  * while stopping, while the store may hold due items no claim has looked for yet (a wake or
- * tick since the last claim, or a claim that filled its room: those go first), or when the
+ * a poll tick whose claim has not come back, or a claim that filled its room: those go
+ * first), or when the
  * room a claim could take now (max_held, the key's depth) is promised. Claims count reserved
  * room as held. *lease_until: the leases' end to write. Every reserved item is later either
  * adopted (the write committed) or unreserved (not written: a duplicate, a failed batch). */

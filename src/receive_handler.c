@@ -793,7 +793,7 @@ const char *receive_handler_owner(const receive_handler *h)
 void receive_handler_accepted(receive_handler *h)
 {
     receive_handler_set_pending(h, h->pending + 1);
-    engine_written(h->engine); /* saved through the store thread the claims use */
+    engine_notified(h->engine);
 }
 
 void receive_handler_reserve(receive_handler *h, receive_store_insert_job *job)
@@ -848,7 +848,7 @@ void receive_handler_requeued(receive_handler *h)
 
 void receive_handler_kick(receive_handler *h)
 {
-    engine_wake(h->engine);
+    engine_notified(h->engine);
 }
 
 int64_t receive_handler_pending(const receive_handler *h)

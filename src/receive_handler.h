@@ -67,8 +67,7 @@ int64_t receive_handler_lease_ms(const receive_handler *h);
 /* The lease owner this process writes, "<node-id>/<8 hex>". */
 const char *receive_handler_owner(const receive_handler *h);
 
-/* A webhook was saved as pending, through the store thread (ordered with the claims):
- * counts it and looks for work. */
+/* A webhook was saved as pending: counts it and looks for work. */
 void receive_handler_accepted(receive_handler *h);
 
 /* Handoff: before a new webhook's save is queued, reserves it a place among the handler's

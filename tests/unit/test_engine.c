@@ -806,7 +806,7 @@ static void test_handoff_engine_claims_only_for_a_backlog(void **state)
     }
     assert_int_equal(fake.claims, claims); /* the key went idle 3 times: no claim for it */
     add_item("A", 0);                      /* a row saved free (no room was reserved) … */
-    engine_written(e);                     /* … reported after its commit */
+    engine_wake(e);                        /* … reported after its commit */
     settle();
     assert_int_equal(fake.claims, claims + 1);
     assert_int_equal(fake.items[fake.count - 1].runs, 1);
