@@ -848,18 +848,19 @@ static void claim_done(void *arg, int rc)
     if (rc != 0) {
         log_error(e->name, "claim failed: %s", hookd_strerror(rc));
         claim_items_free(e, c);
+        e->backlog = true; /* not known: handoffs wait for a claim that answers */
     } else if (e->stopping) {
         claim_give_back(e, c);
     } else {
         full = c->more;
-        /* A claim that found less than its room saw every due item. A wake while it ran may
-         * tell of items it missed (written after it ran, or due after its `now`): the claim
-         * that follows it (rewake) takes them, and until then handoffs may go ahead of them
-         * — a claim's round trip. Counting such wakes instead kept the handoff off for whole
-         * bursts: each claim ran while the next batch's commit woke the engine (on
-         * PostgreSQL through the receiver's own notification), so no answer ever counted. */
-        if (!full)
-            e->backlog = false;
+        /* A claim that filled its room leaves more due: handoffs wait for it. One that found
+         * less saw every due item. A wake while it ran may tell of items it missed (written
+         * after it ran, or due after its `now`): the claim that follows it (rewake) takes
+         * them, and until then handoffs may go ahead of them — a claim's round trip. Counting
+         * such wakes instead kept the handoff off for whole bursts: each claim ran while the
+         * next batch's commit woke the engine (on PostgreSQL through the receiver's own
+         * notification), so no answer ever counted. */
+        e->backlog = full;
         claim_take(e, c);
         keys_after_claim(e, engine_now(e));
         if (c->next_due > 0)

@@ -813,6 +813,31 @@ static void test_handoff_engine_claims_only_for_a_backlog(void **state)
     engine_done(e);
 }
 
+static void test_handoff_waits_while_a_claim_fills_its_room(void **state)
+{
+    (void)state;
+    fake.handoff = true;
+    engine *e = start_engine(2, 2, 4);
+    fake_item *a = add_item("A", 0);
+    fake_item *b = add_item("A", 0);
+    settle();
+    fake_now += 1; /* quick runs: the key may hold 8 rounds of its 2 slots */
+    finish(a, true);
+    finish(b, true);
+    settle();
+    for (int i = 0; i < 6; i++)
+        add_item("A", 0);
+    engine_notified(e); /* e.g. another node wrote them */
+    settle();
+    assert_int_equal(held_count(), 4); /* the claim filled max_held: more are due */
+    finish(&fake.items[2], true);
+    settle(); /* its outcome recorded: room for one more */
+    assert_int_equal(held_count(), 3);
+    int64_t until = 0;
+    assert_int_equal(engine_reserve(e, "A", 1, &until), 0); /* the older due ones first */
+    engine_done(e);
+}
+
 static void test_handoff_room_is_counted_by_claims(void **state)
 {
     (void)state;
@@ -918,6 +943,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_claim_cursor_is_kept_between_claims, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_runs_without_a_claim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_engine_claims_only_for_a_backlog, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_handoff_waits_while_a_claim_fills_its_room, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_handoff_room_is_counted_by_claims, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_waits_for_the_backlog, setup, teardown),
