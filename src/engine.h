@@ -13,10 +13,10 @@
  * Life of an item: claimed (a batch, under a lease for this process's owner name) — or
  * handed off: written by the side already leased to this owner, in room the engine reserved
  * for it (engine_reserve), and adopted once that write committed (engine_adopt), with no
- * claim — → waits here for a slot, started only while its lease still covers a whole run plus a
- * margin → runs → its slot is freed at once and its outcome (done · retry at next_attempt_at ·
- * failed) is queued → recorded with every outcome that ended in the same loop turn in one
- * store job, which lands in the store thread's next batch transaction.
+ * claim — → waits here for a slot, started only while its lease still covers a whole run
+ * plus a margin → runs → its slot is freed at once and its outcome (done · retry at
+ * next_attempt_at · failed) is queued → recorded with every outcome that ended in the same
+ * loop turn in one store job, which lands in the store thread's next batch transaction.
  * A run never waits on a store round trip before it starts or after it ends; the lease
  * covers the gap. So a crash (kill -9, power loss) can repeat the runs under way AND the
  * runs whose outcomes were queued but not yet committed (a store batch or two; at most
@@ -223,11 +223,11 @@ void engine_stop(engine *e, void (*drained)(void *arg), void *arg);
  * Reserves room for up to n new items of key that the side is about to write already leased
  * (lease_until, the side's token, engine_owner), and returns how many it may write so: 0
  * while stopping, while the store may hold due items no claim has looked for yet (a wake or
- * a poll tick whose claim has not come back, or a claim that filled its room: those go
- * first), or when the
- * room a claim could take now (max_held, the key's depth) is promised. Claims count reserved
- * room as held. *lease_until: the leases' end to write. Every reserved item is later either
- * adopted (the write committed) or unreserved (not written: a duplicate, a failed batch). */
+ * a poll tick whose claim has not come back, a claim that filled its room or failed: those
+ * go first), or when the room a claim could take now (max_held, the key's depth) is
+ * promised. Claims count reserved room as held. *lease_until: the leases' end to write.
+ * Every reserved item is later either adopted (the write committed) or unreserved (not
+ * written: a duplicate, a failed batch). */
 int engine_reserve(engine *e, const char *key, int n, int64_t *lease_until);
 
 /* Reserved items whose leased write committed: queued and started like claimed ones (only

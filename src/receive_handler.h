@@ -8,7 +8,10 @@
  * claimed from receive_store under a lease, through the store thread, for free workers and, when
  * recent runs were quick, a little ahead of them: right after an accept commits
  * (receive_handler_accepted), on receive_handler_kick (e.g. another receiver on the database
- * accepted one: a notification), after each run, and on a timer. A worker's slot is freed when its
+ * accepted one: a notification), after a run when more may be due, and on a timer. A webhook
+ * accepted while the handler has room and nothing older is due is not claimed at all: it is
+ * written already leased to this process and run once its save commits (the handoff:
+ * receive_handler_reserve, receive_handler_saved). A worker's slot is freed when its
  * run ends; the outcome is recorded with the next store batch, so a crash repeats the runs under
  * way and those whose outcomes were not yet committed: at most 5 × `--workers` (no run starts while
  * 4 × `--workers` outcomes wait for the store). A failed or timed-out run is retried after the next
