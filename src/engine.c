@@ -88,6 +88,7 @@ struct engine_key {
     int64_t avg_ms;          /* 1/8 moving average of its run times, -1: none yet */
     int64_t last_done_at;    /* wall ms the last run ended (or the key was created) */
     int asked;               /* items the claim under way may take of it, -1: not asked */
+    int reserved;            /* room promised to items being written already leased */
     bool maybe_more;         /* its last claim filled its room: more may be due */
     engine_key *next;        /* hash chain */
 };
@@ -104,6 +105,8 @@ struct engine {
     int running;           /* runs under way */
     int queued;            /* claimed, waiting for a slot */
     int unrecorded;        /* ended runs whose outcomes are not yet committed */
+    int reserved;          /* room promised to items being written already leased (handoff) */
+    bool backlog;          /* the store may hold due items no claim has looked for yet */
     engine_run *runs;      /* runs under way */
     engine_run *to_record; /* ended runs whose outcomes wait for a record job */
     engine_run **to_record_tail;
@@ -226,6 +229,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     records_flush(e);
     if (e->stopping || e->opt.max_runs == 0)
         return;
+    /* Work may have become due by time (retries, expired leases, another node's): claim. */
+    e->backlog = true;
     claim_start(e);
     if (!e->claiming)
         tick_arm(e, e->opt.poll_ms);
@@ -362,6 +367,11 @@ void engine_finished(engine_run *r, const engine_result *res)
     bool want =
         k->maybe_more && k->running + k->queued <= key_depth(e, k, now) - e->opt.max_per_key;
     bool idle = k->running == 0 && k->queued == 0;
+    /* An engine fed by handoffs goes idle after nearly every run when its side keeps up:
+     * it claims then only if the store may hold due items (each claim scans the pending
+     * items under lease, so claiming for nothing is not free). */
+    if (idle && e->opt.handoff && !e->backlog)
+        idle = false;
     if (!e->stopping && e->queued > 0)
         event_active(e->pump, EV_TIMEOUT, 0);
     if (!e->stopping && (want || idle))
@@ -701,7 +711,7 @@ static void release_submit(engine *e, const char *prefix)
 static void check_drained(engine *e)
 {
     if (!e->stopping || e->drained_called || e->running > 0 || e->to_record || e->recording > 0 ||
-        e->claiming || e->unclaiming > 0 || e->releasing > 0 || e->extending)
+        e->claiming || e->unclaiming > 0 || e->releasing > 0 || e->extending || e->reserved > 0)
         return;
     if (!e->released_at_stop) {
         e->released_at_stop = true;
@@ -740,6 +750,32 @@ static int claim_work(db *conn, void *arg)
     return job->e->store.claim_work(conn, job->e->store.ctx, &job->claim);
 }
 
+static engine_run *run_new(engine *e, const engine_claimed *it)
+{
+    engine_run *r = xcalloc(1, sizeof *r);
+    r->e = e;
+    r->payload = it->payload;
+    r->id = it->id;
+    r->round_attempts = it->round_attempts;
+    return r;
+}
+
+/* An item held under a lease until lease_until, waiting at the end of its key's queue. */
+static engine_run *run_queue(engine *e, const engine_claimed *it, int64_t lease_until)
+{
+    engine_run *r = run_new(e, it);
+    r->lease_until = lease_until;
+    r->key = key_find(e, it->key);
+    if (r->key->tail)
+        r->key->tail->next = r;
+    else
+        r->key->head = r;
+    r->key->tail = r;
+    r->key->queued++;
+    e->queued++;
+    return r;
+}
+
 /* Queues the claimed items under their keys and starts what has a slot. */
 static void claim_take(engine *e, engine_claim *c)
 {
@@ -749,23 +785,10 @@ static void claim_take(engine *e, engine_claim *c)
         c->next_cursor = NULL;
     }
     for (size_t i = 0; i < c->count; i++) {
-        engine_run *r = xcalloc(1, sizeof *r);
-        r->e = e;
-        r->payload = c->items[i].payload;
-        r->id = c->items[i].id;
-        r->round_attempts = c->items[i].round_attempts;
-        r->lease_until = c->lease_until;
-        r->key = key_find(e, c->items[i].key);
+        engine_run *r = run_queue(e, &c->items[i], c->lease_until);
         if (r->key->asked < 0)
             r->key->asked = c->per_key; /* not in the claim's rooms */
         r->key->asked--;
-        if (r->key->tail)
-            r->key->tail->next = r;
-        else
-            r->key->head = r;
-        r->key->tail = r;
-        r->key->queued++;
-        e->queued++;
     }
     c->count = 0;
 }
@@ -783,7 +806,8 @@ static void keys_after_claim(engine *e, int64_t now)
             k->asked = -1;
             if (k->head)
                 key_pump(e, k);
-            if (k->running == 0 && k->queued == 0 && now - k->last_done_at > e->opt.lease_ms) {
+            if (k->running == 0 && k->queued == 0 && k->reserved == 0 &&
+                now - k->last_done_at > e->opt.lease_ms) {
                 *pp = k->next;
                 free(k->name);
                 free(k);
@@ -806,10 +830,7 @@ static void claim_give_back(engine *e, engine_claim *c)
 {
     engine_run *list = NULL;
     for (size_t i = 0; i < c->count; i++) {
-        engine_run *r = xcalloc(1, sizeof *r);
-        r->e = e;
-        r->payload = c->items[i].payload;
-        r->id = c->items[i].id;
+        engine_run *r = run_new(e, &c->items[i]);
         r->next = list;
         list = r;
     }
@@ -827,10 +848,19 @@ static void claim_done(void *arg, int rc)
     if (rc != 0) {
         log_error(e->name, "claim failed: %s", hookd_strerror(rc));
         claim_items_free(e, c);
+        e->backlog = true; /* not known: handoffs wait for a claim that answers */
     } else if (e->stopping) {
         claim_give_back(e, c);
     } else {
         full = c->more;
+        /* A claim that filled its room leaves more due: handoffs wait for it. One that found
+         * less saw every due item. A wake while it ran may tell of items it missed (written
+         * after it ran, or due after its `now`): the claim that follows it (rewake) takes
+         * them, and until then handoffs may go ahead of them — a claim's round trip. Counting
+         * such wakes instead kept the handoff off for whole bursts: each claim ran while the
+         * next batch's commit woke the engine (on PostgreSQL through the receiver's own
+         * notification), so no answer ever counted. */
+        e->backlog = full;
         claim_take(e, c);
         keys_after_claim(e, engine_now(e));
         if (c->next_due > 0)
@@ -844,6 +874,8 @@ static void claim_done(void *arg, int rc)
         if (full || e->rewake) {
             e->rewake = false;
             claim_start(e);
+            if (!e->claiming)
+                e->backlog = true; /* asked for and no room: handoffs wait for it */
         }
         tick_arm(e, e->opt.poll_ms);
     }
@@ -861,7 +893,7 @@ static engine_key_room *claim_rooms(engine *e, int64_t now, size_t *count)
     n = 0;
     for (size_t b = 0; b < ENGINE_BUCKETS; b++)
         for (engine_key *k = e->buckets[b]; k; k = k->next) {
-            int room = key_depth(e, k, now) - k->running - k->queued;
+            int room = key_depth(e, k, now) - k->running - k->queued - k->reserved;
             if (room < 0)
                 room = 0;
             k->asked = room > 0 ? room : -1;
@@ -882,8 +914,9 @@ static void claim_start(engine *e)
         e->rewake = true;
         return;
     }
-    /* Outcomes not yet recorded still hold their leases: they count as held. */
-    int room = e->opt.max_held - e->running - e->queued - e->unrecorded;
+    /* Outcomes not yet recorded still hold their leases: they count as held, and so does
+     * the room reserved for items being written already leased. */
+    int room = e->opt.max_held - e->running - e->queued - e->unrecorded - e->reserved;
     e->starved = room <= 0 && e->unrecorded > 0;
     if (room <= 0)
         return;
@@ -908,6 +941,76 @@ static void claim_start(engine *e)
     e->claiming = true;
     e->rewake = false;
     submit(e, claim_work, claim_done, job);
+}
+
+/* ---- handoff: items written already leased, adopted without a claim ---- */
+
+/* Room for items of k a claim could take now, less what is promised already. A claim under
+ * way was asked while the store had no backlog (engine_reserve refuses otherwise), so it
+ * finds little or nothing: it is not counted, and at worst this engine holds that claim's
+ * few items beyond max_held for a while. */
+static int handoff_room(engine *e, engine_key *k, int64_t now)
+{
+    int room = e->opt.max_held - e->running - e->queued - e->unrecorded - e->reserved;
+    int key_room = key_depth(e, k, now) - k->running - k->queued - k->reserved;
+    return room < key_room ? room : key_room;
+}
+
+int engine_reserve(engine *e, const char *key, int n, int64_t *lease_until)
+{
+    if (n <= 0 || e->stopping || e->opt.max_runs == 0 || e->backlog)
+        return 0;
+    int64_t now = engine_now(e);
+    engine_key *k = key_find(e, key);
+    int take = handoff_room(e, k, now);
+    if (take > n)
+        take = n;
+    if (take <= 0)
+        return 0;
+    k->reserved += take;
+    e->reserved += take;
+    *lease_until = now + e->opt.lease_ms;
+    return take;
+}
+
+/* Takes n of key's reservations back. */
+static engine_key *reserved_take(engine *e, const char *key, int n)
+{
+    engine_key *k = key_find(e, key);
+    if (n > k->reserved || n > e->reserved) {
+        fprintf(stderr, "hookd: %s: more items given back than reserved\n", e->name);
+        abort();
+    }
+    k->reserved -= n;
+    e->reserved -= n;
+    return k;
+}
+
+void engine_unreserve(engine *e, const char *key, int n)
+{
+    if (n <= 0)
+        return;
+    reserved_take(e, key, n);
+    check_drained(e);
+}
+
+void engine_adopt(engine *e, const engine_claimed *items, size_t n, int64_t lease_until)
+{
+    engine_run *back = NULL;
+    for (size_t i = 0; i < n; i++) {
+        engine_key *k = reserved_take(e, items[i].key, 1);
+        if (!e->stopping) {
+            run_queue(e, &items[i], lease_until);
+            key_pump(e, k); /* runs start now, in the order of the queue */
+            continue;
+        }
+        /* Stopped meanwhile: durable and leased to us, so given back like a claimed item. */
+        engine_run *r = run_new(e, &items[i]);
+        r->next = back;
+        back = r;
+    }
+    give_back(e, back);
+    check_drained(e);
 }
 
 /* ---- public ---- */
@@ -972,6 +1075,7 @@ engine *engine_new(struct event_base *base, const engine_options *options,
     char prefix[168];
     snprintf(prefix, sizeof prefix, "%s/", e->node_id);
     release_submit(e, prefix);
+    e->backlog = true; /* what the release frees, and what was due already */
     if (e->opt.max_runs > 0)
         tick_arm(e, 0);
     return e;
@@ -984,8 +1088,17 @@ const char *engine_owner(const engine *e)
 
 void engine_wake(engine *e)
 {
+    e->backlog = true;
     records_flush(e);
     claim_start(e);
+}
+
+void engine_notified(engine *e)
+{
+    records_flush(e);
+    claim_start(e);
+    if (!e->claiming)
+        e->backlog = true; /* no room to claim: handoffs wait, the next free slot claims */
 }
 
 static void later_cb(evutil_socket_t fd, short what, void *arg)
@@ -1033,7 +1146,7 @@ size_t engine_running(const engine *e)
 bool engine_idle(const engine *e)
 {
     return e->running == 0 && !e->claiming && e->recording == 0 && !e->to_record &&
-           e->unclaiming == 0 && e->releasing == 0 && !e->extending &&
+           e->unclaiming == 0 && e->releasing == 0 && !e->extending && e->reserved == 0 &&
            (!e->stopping || e->drained_called);
 }
 

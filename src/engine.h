@@ -10,11 +10,13 @@
  *   - a key per item (sender: the destination id; receiver: one key for all) for the
  *     per-key cap.
  *
- * Life of an item: claimed (a batch, under a lease for this process's owner name) → waits
- * here for a slot, started only while its lease still covers a whole run plus a margin →
- * runs → its slot is freed at once and its outcome (done · retry at next_attempt_at ·
- * failed) is queued → recorded with every outcome that ended in the same loop turn in one
- * store job, which lands in the store thread's next batch transaction.
+ * Life of an item: claimed (a batch, under a lease for this process's owner name) — or
+ * handed off: written by the side already leased to this owner, in room the engine reserved
+ * for it (engine_reserve), and adopted once that write committed (engine_adopt), with no
+ * claim — → waits here for a slot, started only while its lease still covers a whole run
+ * plus a margin → runs → its slot is freed at once and its outcome (done · retry at
+ * next_attempt_at · failed) is queued → recorded with every outcome that ended in the same
+ * loop turn in one store job, which lands in the store thread's next batch transaction.
  * A run never waits on a store round trip before it starts or after it ends; the lease
  * covers the gap. So a crash (kill -9, power loss) can repeat the runs under way AND the
  * runs whose outcomes were queued but not yet committed (a store batch or two; at most
@@ -23,7 +25,9 @@
  * lease extended meanwhile (store.extend_work) and an expired one written before the next
  * claim can take the item again: only a process death (or another node taking an item
  * whose lease ran out while the store was down) makes a run happen twice. HOOKD_ELEASE
- * (another process holds it now) drops the outcome.
+ * (another process holds it now) drops the outcome. A handed-off item is no different once
+ * written: a crash between its commit and its run leaves it leased, and the next start's
+ * release (or the lease's end) makes it due again.
  *
  * Lease owners are "<node-id>/<8 hex digits>": the node id names the process's place
  * (host and address, or --node-id), the suffix tells two runs of it apart. At start the
@@ -174,6 +178,8 @@ typedef struct engine_options {
     retry_policy retry;      /* waits between runs (retry.c) */
     int64_t (*clock)(void);  /* wall ms; NULL: loop_now_ms */
     double (*jitter)(void);  /* [0, 1); NULL: retry_jitter */
+    bool handoff;            /* the side hands new items over (engine_reserve, engine_adopt):
+                                a key gone idle claims only if the store may hold due items */
     engine_submit_fn submit; /* NULL: db_worker_submit(worker, …) */
     void *submit_ctx;        /* the db_worker, or the fake's context */
 } engine_options;
@@ -186,8 +192,16 @@ engine *engine_new(struct event_base *base, const engine_options *options,
 /* This process's lease owner, "<node-id>/<8 hex>". */
 const char *engine_owner(const engine *e);
 
-/* New work may be due: claims now, or right after the claim under way. */
+/* New work may be due: claims now, or right after the claim under way. Until a claim finds
+ * less than its room, engine_reserve refuses (the due work goes first). */
 void engine_wake(engine *e);
+
+/* Like engine_wake, but handoffs go on meanwhile: only a claim that fills its room, or no
+ * room to claim, holds them back. For new free items whose claim cannot be long (the side's
+ * own, written while a handoff was refused; a notification, which on PostgreSQL is also
+ * this process's own echo): with engine_wake each claim's window refused the handoff for
+ * the rows saved meanwhile, whose wake opened the next window, for a whole burst. */
+void engine_notified(engine *e);
 
 /* A run ended (loop thread). run is invalid afterwards. */
 void engine_finished(engine_run *run, const engine_result *result);
@@ -200,14 +214,34 @@ int64_t engine_run_started_at(const engine_run *run);
 void *engine_run_payload(const engine_run *run);
 void *engine_run_ctx(const engine_run *run);
 
-/* Stops claiming; waiting items are given back; runs under way end and are recorded; then
- * the owner's leases are released and drained(arg) is called (later, on the loop). */
+/* Stops claiming; waiting items are given back; runs under way end and are recorded;
+ * reservations still out are waited for (what is adopted now is given back); then the
+ * owner's leases are released and drained(arg) is called (later, on the loop). */
 void engine_stop(engine *e, void (*drained)(void *arg), void *arg);
+
+/* Handoff (the receiver: a webhook written while the handler has room runs without a claim).
+ * Reserves room for up to n new items of key that the side is about to write already leased
+ * (lease_until, the side's token, engine_owner), and returns how many it may write so: 0
+ * while stopping, while the store may hold due items no claim has looked for yet (a wake or
+ * a poll tick whose claim has not come back, a claim that filled its room or failed: those
+ * go first), or when the room a claim could take now (max_held, the key's depth) is
+ * promised. Claims count reserved room as held. *lease_until: the leases' end to write.
+ * Every reserved item is later either adopted (the write committed) or unreserved (not
+ * written: a duplicate, a failed batch). */
+int engine_reserve(engine *e, const char *key, int n, int64_t *lease_until);
+
+/* Reserved items whose leased write committed: queued and started like claimed ones (only
+ * after the commit: never a run of an item that is not durable). A stopped engine gives
+ * them back. items' payloads are taken (store.payload_free). */
+void engine_adopt(engine *e, const engine_claimed *items, size_t n, int64_t lease_until);
+
+/* n reserved items of key that were not written. */
+void engine_unreserve(engine *e, const char *key, int n);
 
 /* Runs under way. */
 size_t engine_running(const engine *e);
 
-/* True when nothing is under way: no run, claim, record or give-back. */
+/* True when nothing is under way: no run, claim, record, give-back or reservation. */
 bool engine_idle(const engine *e);
 
 /* Frees the engine; runs still under way are cancelled (runner.cancel). Call once no

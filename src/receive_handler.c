@@ -70,6 +70,8 @@ struct receive_handler {
     struct receive_handler_run *children; /* --exec runs whose process may be alive */
     struct event *poll;                   /* periodic recount of pending webhooks */
     struct event *sigchld;                /* children ended */
+    char handoff_token[HOOKD_ID_LEN + 1]; /* the lease token of rows written leased … */
+    int64_t handoff_token_until;          /* … until this (wall ms), then a new one */
     metric *pending_gauge;
     metric *runs[3]; /* by result: receive_handler_results */
     metric *latency;
@@ -499,6 +501,7 @@ static void receive_handler_decided(void *ctx, void *payload, const engine_outco
     receive_store_run_job *job = &run->job;
     job->id = run->item.id;
     job->token = run->token;
+    job->n = run->item.runs + 1;
     job->started_at = o->started_at;
     job->duration_ms = o->duration_ms;
     job->now = o->now;
@@ -530,6 +533,24 @@ static void receive_handler_cancel(void *ctx, void *payload)
 
 /* ---- the store side (engine_store) ---- */
 
+/* A webhook held under the lease token: a run to be (the engine's payload). item's strings
+ * are taken. */
+static engine_claimed receive_handler_run_new(receive_handler *h, const receive_store_item *item,
+                                              const char *token)
+{
+    struct receive_handler_run *run = xcalloc(1, sizeof *run);
+    run->h = h;
+    run->item = *item;
+    snprintf(run->token, sizeof run->token, "%s", token);
+    run->stdin_fd = -1;
+    run->output_fd = -1;
+    run->job.exit_status = -1;
+    return (engine_claimed){.payload = run,
+                            .key = RECEIVE_HANDLER_KEY,
+                            .id = run->item.id,
+                            .round_attempts = run->item.attempts};
+}
+
 /* Store thread: claims for the one key's room; each item becomes a run (the payload). */
 static int receive_handler_claim_work(db *conn, void *ctx, engine_claim *c)
 {
@@ -545,19 +566,8 @@ static int receive_handler_claim_work(db *conn, void *ctx, engine_claim *c)
         return rc;
     }
     c->items = xcalloc(job.count ? job.count : 1, sizeof *c->items);
-    for (size_t i = 0; i < job.count; i++) {
-        struct receive_handler_run *run = xcalloc(1, sizeof *run);
-        run->h = ctx;
-        run->item = job.items[i];
-        snprintf(run->token, sizeof run->token, "%s", job.token);
-        run->stdin_fd = -1;
-        run->output_fd = -1;
-        run->job.exit_status = -1;
-        c->items[i] = (engine_claimed){.payload = run,
-                                       .key = RECEIVE_HANDLER_KEY,
-                                       .id = run->item.id,
-                                       .round_attempts = run->item.attempts};
-    }
+    for (size_t i = 0; i < job.count; i++)
+        c->items[i] = receive_handler_run_new(ctx, &job.items[i], job.token);
     c->count = job.count;
     c->more = job.count == limit;
     free(job.items); /* the strings moved into the runs */
@@ -702,6 +712,7 @@ static engine *receive_handler_engine(receive_handler *h, db_worker *worker)
                          .lease_ms = o->lease_ms,
                          .poll_ms = RECEIVE_HANDLER_POLL_MS,
                          .max_attempts = (int)o->max_attempts,
+                         .handoff = true,
                          .submit = receive_handler_submit,
                          .submit_ctx = worker};
     eo.retry.count = o->retry_delay_count;
@@ -782,7 +793,51 @@ const char *receive_handler_owner(const receive_handler *h)
 void receive_handler_accepted(receive_handler *h)
 {
     receive_handler_set_pending(h, h->pending + 1);
-    engine_wake(h->engine);
+    engine_notified(h->engine);
+}
+
+void receive_handler_reserve(receive_handler *h, receive_store_insert_job *job)
+{
+    int64_t lease_until = 0;
+    job->lease_owner = NULL;
+    if (engine_reserve(h->engine, RECEIVE_HANDLER_KEY, 1, &lease_until) != 1)
+        return;
+    /* One token per lease period: the (id, token) pair of a handed-off row is unique
+     * anyway, since a webhook is inserted once; a claim's batch shares one the same way. */
+    int64_t now = loop_now_ms();
+    if (now >= h->handoff_token_until) {
+        if (hookd_id_new(h->handoff_token) != 0) {
+            engine_unreserve(h->engine, RECEIVE_HANDLER_KEY, 1);
+            return;
+        }
+        h->handoff_token_until = now + h->options.lease_ms;
+    }
+    memcpy(job->lease_token, h->handoff_token, sizeof job->lease_token);
+    job->lease_owner = engine_owner(h->engine);
+    job->lease_until = lease_until;
+}
+
+void receive_handler_saved(receive_handler *h, const receive_store_insert_job *job, bool saved)
+{
+    bool inserted = saved && !job->duplicate;
+    if (!job->lease_owner) {
+        if (inserted)
+            receive_handler_accepted(h);
+        return;
+    }
+    if (!inserted) {
+        engine_unreserve(h->engine, RECEIVE_HANDLER_KEY, 1);
+        return;
+    }
+    receive_handler_set_pending(h, h->pending + 1);
+    receive_store_item item = {.id = xstrdup(job->id),
+                               .timestamp = xstrdup(job->timestamp),
+                               .signature = xstrdup(job->signature),
+                               .event = xstrdup(job->event),
+                               .body = xstrndup(job->body, job->body_len),
+                               .body_len = job->body_len};
+    engine_claimed run = receive_handler_run_new(h, &item, job->lease_token);
+    engine_adopt(h->engine, &run, 1, job->lease_until);
 }
 
 void receive_handler_requeued(receive_handler *h)
@@ -793,7 +848,7 @@ void receive_handler_requeued(receive_handler *h)
 
 void receive_handler_kick(receive_handler *h)
 {
-    engine_wake(h->engine);
+    engine_notified(h->engine);
 }
 
 int64_t receive_handler_pending(const receive_handler *h)

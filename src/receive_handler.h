@@ -8,7 +8,10 @@
  * claimed from receive_store under a lease, through the store thread, for free workers and, when
  * recent runs were quick, a little ahead of them: right after an accept commits
  * (receive_handler_accepted), on receive_handler_kick (e.g. another receiver on the database
- * accepted one: a notification), after each run, and on a timer. A worker's slot is freed when its
+ * accepted one: a notification), after a run when more may be due, and on a timer. A webhook
+ * accepted while the handler has room and nothing older is due is not claimed at all: it is
+ * written already leased to this process and run once its save commits (the handoff:
+ * receive_handler_reserve, receive_handler_saved). A worker's slot is freed when its
  * run ends; the outcome is recorded with the next store batch, so a crash repeats the runs under
  * way and those whose outcomes were not yet committed: at most 5 × `--workers` (no run starts while
  * 4 × `--workers` outcomes wait for the store). A failed or timed-out run is retried after the next
@@ -25,6 +28,7 @@
 
 #include "db.h"
 #include "metrics.h"
+#include "receive_store.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -68,6 +72,18 @@ const char *receive_handler_owner(const receive_handler *h);
 
 /* A webhook was saved as pending: counts it and looks for work. */
 void receive_handler_accepted(receive_handler *h);
+
+/* Handoff: before a new webhook's save is queued, reserves it a place among the handler's
+ * work when the handler has room and nothing else is due (engine_reserve): then job's lease
+ * fields are set, and the row is written already leased to this handler. Otherwise
+ * job->lease_owner is NULL. */
+void receive_handler_reserve(receive_handler *h, receive_store_insert_job *job);
+
+/* The save of job ended: saved (committed; job->duplicate tells whether it was new) or
+ * not. A new leased row is run without a claim; a new free one is counted and looked for
+ * (receive_handler_accepted); a reservation not written is given back. Call it for every
+ * job that went through receive_handler_reserve, only after its batch committed or failed. */
+void receive_handler_saved(receive_handler *h, const receive_store_insert_job *job, bool saved);
 
 /* A finished webhook was made pending again by a manual retry: counts it, looks for work. */
 void receive_handler_requeued(receive_handler *h);

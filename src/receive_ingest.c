@@ -206,8 +206,8 @@ static void receive_ingest_group_done(void *arg, int rc)
             log_debug("receive", "webhook %s (%s): accepted", s->job.id, s->event);
             http_reply_text(s->req, 200, "application/json", receive_ingest_accepted_body,
                             sizeof receive_ingest_accepted_body - 1);
-            receive_handler_accepted(r->receive_handler);
         }
+        receive_handler_saved(r->receive_handler, &s->job, rc == 0); /* after the commit */
         free(s->event);
         free(s);
         s = next;
@@ -243,6 +243,7 @@ static void receive_ingest_queue(receive_ingest *r, struct evhttp_request *req, 
                                         .body = receive_ingest_put(&at, body, body_len),
                                         .body_len = body_len,
                                         .received_at = loop_now_ms()};
+    receive_handler_reserve(r->receive_handler, &s->job); /* written leased: a handoff */
     r->in_flight++;
     pthread_mutex_lock(&r->lock);
     *r->queue_tail = s;

@@ -66,38 +66,43 @@ int receive_store_admin_token(db *conn, unsigned char digest[32], char *generate
     return admin_token_load(conn, "receive_settings", digest, generated, genlen, was_generated);
 }
 
-/* Rows per multi-row INSERT at most (8 parameters each: far below both backends' caps). */
+/* Rows per multi-row INSERT at most (11 parameters each: far below both backends' caps). */
 #define RECEIVE_STORE_INSERT_CHUNK 64
+#define RECEIVE_STORE_INSERT_PARAMS 11
 
 /* The multi-row INSERT for n rows (1..RECEIVE_STORE_INSERT_CHUNK); malloc'd. */
 static char *receive_store_insert_sql(size_t n)
 {
     static const char head[] =
         "INSERT INTO receive_webhooks (id, webhook_timestamp, signature, event, body,"
-        " received_at, status, attempts, runs, next_attempt_at, updated_at) VALUES ";
+        " received_at, status, attempts, runs, next_attempt_at, updated_at, lease_until,"
+        " lease_token, lease_owner) VALUES ";
     static const char tail[] = " ON CONFLICT (id) DO NOTHING RETURNING id";
-    size_t cap = sizeof head + sizeof tail + n * 96;
+    size_t cap = sizeof head + sizeof tail + n * 128;
     char *sql = xmalloc(cap);
     size_t o = (size_t)snprintf(sql, cap, "%s", head);
     for (size_t i = 0; i < n; i++) {
-        size_t p = i * 8;
-        o += (size_t)snprintf(
-            sql + o, cap - o, "%s($%zu, $%zu, $%zu, $%zu, $%zu, $%zu, 'pending', 0, 0, $%zu, $%zu)",
-            i ? ", " : "", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7, p + 8);
+        size_t p = i * RECEIVE_STORE_INSERT_PARAMS;
+        o += (size_t)snprintf(sql + o, cap - o,
+                              "%s($%zu, $%zu, $%zu, $%zu, $%zu, $%zu, 'pending', 0, 0, $%zu, $%zu,"
+                              " $%zu, $%zu, $%zu)",
+                              i ? ", " : "", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7, p + 8,
+                              p + 9, p + 10, p + 11);
     }
     snprintf(sql + o, cap - o, "%s", tail);
     return sql;
 }
 
 /* Inserts jobs[0..n) with one statement; marks each as duplicate unless its id came back
- * (the first job holding an id takes it). *inserted grows by the rows written. */
+ * (the first job holding an id takes it). *inserted grows by the rows written without a
+ * lease (those other handlers may claim). */
 static int receive_store_insert_chunk(db *conn, receive_store_insert_job *jobs, size_t n,
                                       size_t *inserted)
 {
-    db_param p[RECEIVE_STORE_INSERT_CHUNK * 8];
+    db_param p[RECEIVE_STORE_INSERT_CHUNK * RECEIVE_STORE_INSERT_PARAMS];
     for (size_t i = 0; i < n; i++) {
         receive_store_insert_job *j = &jobs[i];
-        db_param *q = &p[i * 8];
+        db_param *q = &p[i * RECEIVE_STORE_INSERT_PARAMS];
         q[0] = DB_S(j->id);
         q[1] = DB_S(j->timestamp);
         q[2] = DB_S(j->signature);
@@ -106,11 +111,14 @@ static int receive_store_insert_chunk(db *conn, receive_store_insert_job *jobs, 
         q[5] = DB_I(j->received_at);
         q[6] = DB_I(j->received_at);
         q[7] = DB_I(j->received_at);
+        q[8] = j->lease_owner ? DB_I(j->lease_until) : DB_NUL;
+        q[9] = j->lease_owner ? DB_S(j->lease_token) : DB_NUL;
+        q[10] = DB_SOPT(j->lease_owner);
         j->duplicate = true;
     }
     char *sql = receive_store_insert_sql(n);
     db_rows *rows = NULL;
-    int rc = db_query(conn, sql, p, n * 8, &rows, NULL);
+    int rc = db_query(conn, sql, p, n * RECEIVE_STORE_INSERT_PARAMS, &rows, NULL);
     free(sql);
     if (rc != 0)
         return rc;
@@ -124,7 +132,7 @@ static int receive_store_insert_chunk(db *conn, receive_store_insert_job *jobs, 
         for (size_t k = 0; k < n; k++) {
             if (lens[k] == len && memcmp(jobs[k].id, id, len) == 0) {
                 jobs[k].duplicate = false;
-                (*inserted)++;
+                *inserted += jobs[k].lease_owner == NULL;
                 break;
             }
         }
@@ -169,7 +177,7 @@ int receive_store_insert(db *conn, void *arg)
     " AND next_attempt_at <= $4"                                                                   \
     " AND (lease_until IS NULL OR lease_until <= $5 OR lease_until > $7)"                          \
     " ORDER BY next_attempt_at LIMIT $6" lock ")"                                                  \
-    " RETURNING id, webhook_timestamp, signature, event, body, attempts"
+    " RETURNING id, webhook_timestamp, signature, event, body, attempts, runs"
 
 int receive_store_claim(db *conn, void *arg)
 {
@@ -211,6 +219,7 @@ int receive_store_claim(db *conn, void *arg)
         it->body = xstrndup(s, len);
         it->body_len = len;
         it->attempts = db_rows_int(rows, 5);
+        it->runs = db_rows_int(rows, 6);
     }
     db_rows_free(rows);
     return 0;
@@ -231,10 +240,10 @@ void receive_store_claim_job_clear(receive_store_claim_job *job)
 
 /* Records a run: the webhook moved on first, only while the lease is held (no row changed:
  * the lease is lost, nothing written; on PostgreSQL the UPDATE also locks the row), then the
- * run row, numbered from the row's new run count. Two statements without RETURNING: a
- * RETURNING clause buffers its rows in a temporary table, which cost as much as the UPDATE
- * itself (docs/BENCHMARKS.md, "Receiver pace"). The casts give PostgreSQL the parameters'
- * types, which a SELECT list does not. */
+ * run row, numbered by the caller (the run count it claimed or wrote, + 1: nothing else
+ * changes it under the lease), so the INSERT need not look the webhook up again. Two
+ * statements without RETURNING: a RETURNING clause buffers its rows in a temporary table,
+ * which cost as much as the UPDATE itself (docs/BENCHMARKS.md, "Receiver pace"). */
 int receive_store_record_run(db *conn, void *arg)
 {
     receive_store_run_job *job = arg;
@@ -245,10 +254,7 @@ int receive_store_record_run(db *conn, void *arg)
         " WHERE id = $4 AND lease_token = $5 AND status = 'pending'";
     static const char insert[] =
         "INSERT INTO receive_runs (webhook_id, n, started_at, duration_ms, exit_status,"
-        " http_status, error, output)"
-        " SELECT id, runs, CAST($1 AS BIGINT), CAST($2 AS BIGINT), CAST($3 AS BIGINT),"
-        " CAST($4 AS BIGINT), CAST($5 AS TEXT), CAST($6 AS TEXT) FROM receive_webhooks"
-        " WHERE id = $7";
+        " http_status, error, output) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
     db_param p[] = {DB_S(job->next_status), DB_I(job->next_attempt_at), DB_I(job->now),
                     DB_S(job->id), DB_S(job->token)};
     int64_t changed = 0;
@@ -257,17 +263,15 @@ int receive_store_record_run(db *conn, void *arg)
         return rc;
     if (changed == 0)
         return HOOKD_ELEASE;
-    db_param r[] = {DB_I(job->started_at),
+    db_param r[] = {DB_S(job->id),
+                    DB_I(job->n),
+                    DB_I(job->started_at),
                     DB_I(job->duration_ms),
                     job->exit_status >= 0 ? DB_I(job->exit_status) : DB_NUL,
                     job->http_status > 0 ? DB_I(job->http_status) : DB_NUL,
                     DB_SOPT(job->error),
-                    DB_SOPT(job->output),
-                    DB_S(job->id)};
-    rc = db_query(conn, insert, r, sizeof r / sizeof r[0], NULL, &changed);
-    if (rc == 0 && changed != 1)
-        rc = HOOKD_ESTORE; /* cannot happen: the row was just updated; undone with the job */
-    return rc;
+                    DB_SOPT(job->output)};
+    return db_query(conn, insert, r, sizeof r / sizeof r[0], NULL, NULL);
 }
 
 /* The columns every listing shows, in the order receive_store_webhook_read reads them. */

@@ -22,6 +22,7 @@
 
 #include "db.h"
 #include "engine.h"
+#include "hookd.h"
 #include "retention.h"
 
 #include <stdbool.h>
@@ -41,7 +42,9 @@ int receive_store_migrate(db *conn);
 int receive_store_admin_token(db *conn, unsigned char digest[32], char *generated, size_t genlen,
                               bool *was_generated);
 
-/* Saves an accepted webhook as pending, due at once. */
+/* Saves an accepted webhook as pending, due at once: free for any claim, or (lease_owner
+ * set: a handoff, engine_reserve) already leased to this process's handler, as a claim
+ * would have leased it, so no other claim takes it. */
 typedef struct receive_store_insert_job {
     const char *id;        /* X-Webhook-Id */
     const char *timestamp; /* X-Webhook-Timestamp */
@@ -49,8 +52,11 @@ typedef struct receive_store_insert_job {
     const char *event;     /* the envelope's event type */
     const char *body;      /* the raw body (valid UTF-8 JSON: the envelope parsed) */
     size_t body_len;
-    int64_t received_at; /* unix ms */
-    bool duplicate;      /* out: the id was already saved; nothing was written */
+    int64_t received_at;                /* unix ms */
+    const char *lease_owner;            /* NULL: not leased; else the lease's owner … */
+    int64_t lease_until;                /* … its end (unix ms) … */
+    char lease_token[HOOKD_ID_LEN + 1]; /* … and its token */
+    bool duplicate;                     /* out: the id was already saved; nothing was written */
 } receive_store_insert_job;
 
 /* INSERT … ON CONFLICT (id) DO NOTHING: the id's primary key deduplicates across every
@@ -67,10 +73,10 @@ typedef struct receive_store_insert_many_job {
 
 /* Like receive_store_insert for each job, with one multi-row INSERT … ON CONFLICT (id) DO NOTHING
  * RETURNING id per chunk of up to 64 rows: a job whose id is not returned is a duplicate,
- * and of two jobs with the same id in the group the first wins. One notification if
- * anything was inserted. On an error nothing is known to be saved: the caller answers
- * every job of the group as failed (the batch's savepoint or rollback undoes the writes).
- * arg: receive_store_insert_many_job. */
+ * and of two jobs with the same id in the group the first wins. One notification if a row
+ * was inserted without a lease (a leased one is this handler's already: nobody to wake). On an
+ * error nothing is known to be saved: the caller answers every job of the group as failed (the
+ * batch's savepoint or rollback undoes the writes). arg: receive_store_insert_many_job. */
 int receive_store_insert_many(db *conn, void *arg);
 
 /* One webhook handed to the handler by receive_store_claim; every string is malloc'd. */
@@ -82,6 +88,7 @@ typedef struct receive_store_item {
     char *body;
     size_t body_len;
     int64_t attempts; /* runs already made in the current round (see receive_store_retry) */
+    int64_t runs;     /* runs already made in all (0 for a new webhook) */
 } receive_store_item;
 
 /* A lease ending more than this many leases from now was written by a clock since set back
@@ -112,6 +119,8 @@ void receive_store_claim_job_clear(receive_store_claim_job *job);
 typedef struct receive_store_run_job {
     const char *id;     /* the webhook */
     const char *token;  /* the lease token from receive_store_claim */
+    int64_t n;          /* this run's number among all its runs: the item's runs + 1 (the
+                           count cannot change while the lease is held) */
     int64_t started_at; /* unix ms */
     int64_t duration_ms;
     int exit_status;         /* --exec: the exit status, or -1 (killed, not started) */

@@ -72,6 +72,7 @@ static struct {
     bool refuse_extends; /* fake_extend answers HOOKD_ESTORE */
     bool expire;         /* a claim takes items whose lease ended */
     int extends;         /* extension jobs that succeeded */
+    bool handoff;        /* start_engine sets engine_options.handoff */
 } fake;
 
 static int64_t fake_now;
@@ -311,6 +312,7 @@ static engine *start_engine(int max_runs, int per_key, int max_held)
                         .max_attempts = 3,
                         .clock = fake_clock,
                         .jitter = fake_jitter,
+                        .handoff = fake.handoff,
                         .submit = fake_submit};
     assert_int_equal(retry_policy_parse(&o.retry, "10s,1m"), 0);
     engine_store store = {.claim_work = fake_claim,
@@ -741,6 +743,170 @@ static void test_claim_cursor_is_kept_between_claims(void **state)
     engine_done(e);
 }
 
+/* What a side does with reserved room: writes the item already leased to the engine's
+ * owner (here: into the fake store), then hands it over once that write "committed". */
+static fake_item *handoff_write(engine *e, const char *key, int64_t lease_until)
+{
+    fake_item *it = add_item(key, 0);
+    it->leased = true;
+    it->lease_until = lease_until;
+    snprintf(it->owner, sizeof it->owner, "%s", engine_owner(e));
+    return it;
+}
+
+static void handoff_adopt(engine *e, fake_item *it, int64_t lease_until)
+{
+    engine_claimed c = {it, it->key, it->id, it->round};
+    engine_adopt(e, &c, 1, lease_until);
+}
+
+static void test_handoff_runs_without_a_claim(void **state)
+{
+    (void)state;
+    engine *e = start_engine(2, 2, 4);
+    settle(); /* the first claim finds nothing: no backlog */
+    int claims = fake.claims;
+    int64_t until = 0;
+    assert_int_equal(engine_reserve(e, "A", 5, &until), 2); /* the key's 2 slots, no pace */
+    assert_int_equal(until, fake_now + 5000);               /* a claim's lease */
+    assert_int_equal(engine_reserve(e, "A", 1, &until), 0); /* all promised */
+    fake_item *a = handoff_write(e, "A", until);
+    fake_item *b = handoff_write(e, "A", until);
+    assert_int_equal(a->runs, 0); /* reserved is not run: not yet durable */
+    handoff_adopt(e, a, until);
+    handoff_adopt(e, b, until);
+    assert_int_equal(a->runs, 1); /* run at once after the commit, without a claim */
+    assert_int_equal(b->runs, 1);
+    finish(a, true);
+    finish(b, true);
+    settle();
+    assert_int_equal(a->records, 1); /* recorded under the handed-off lease */
+    assert_int_equal(b->records, 1);
+    assert_int_equal(fake.claims, claims + 1); /* only the claim of a key gone idle */
+    assert_int_equal(a->state, 'd');
+    engine_done(e);
+}
+
+static void test_handoff_engine_claims_only_for_a_backlog(void **state)
+{
+    (void)state;
+    fake.handoff = true;
+    engine *e = start_engine(2, 2, 4);
+    settle();
+    int claims = fake.claims;
+    for (int round = 0; round < 3; round++) {
+        int64_t until = 0;
+        assert_int_equal(engine_reserve(e, "A", 1, &until), 1);
+        fake_item *a = handoff_write(e, "A", until);
+        handoff_adopt(e, a, until);
+        fake_now += 1;
+        finish(a, true);
+        settle();
+        assert_int_equal(a->records, 1);
+    }
+    assert_int_equal(fake.claims, claims); /* the key went idle 3 times: no claim for it */
+    add_item("A", 0);                      /* a row saved free (no room was reserved) … */
+    engine_wake(e);                        /* … reported after its commit */
+    settle();
+    assert_int_equal(fake.claims, claims + 1);
+    assert_int_equal(fake.items[fake.count - 1].runs, 1);
+    engine_done(e);
+}
+
+static void test_handoff_waits_while_a_claim_fills_its_room(void **state)
+{
+    (void)state;
+    fake.handoff = true;
+    engine *e = start_engine(2, 2, 4);
+    fake_item *a = add_item("A", 0);
+    fake_item *b = add_item("A", 0);
+    settle();
+    fake_now += 1; /* quick runs: the key may hold 8 rounds of its 2 slots */
+    finish(a, true);
+    finish(b, true);
+    settle();
+    for (int i = 0; i < 6; i++)
+        add_item("A", 0);
+    engine_notified(e); /* e.g. another node wrote them */
+    settle();
+    assert_int_equal(held_count(), 4); /* the claim filled max_held: more are due */
+    finish(&fake.items[2], true);
+    settle(); /* its outcome recorded: room for one more */
+    assert_int_equal(held_count(), 3);
+    int64_t until = 0;
+    assert_int_equal(engine_reserve(e, "A", 1, &until), 0); /* the older due ones first */
+    engine_done(e);
+}
+
+static void test_handoff_room_is_counted_by_claims(void **state)
+{
+    (void)state;
+    engine *e = start_engine(4, 4, 8);
+    settle();
+    int64_t until = 0;
+    assert_int_equal(engine_reserve(e, "A", 3, &until), 3);
+    for (int i = 0; i < 6; i++)
+        add_item("A", 0); /* written by another node, or without a lease */
+    engine_wake(e);
+    settle();
+    assert_int_equal(fake.last_room, 1);        /* 4 slots, 3 promised */
+    assert_int_equal(fake.last_claim_limit, 5); /* max_held 8, 3 promised */
+    assert_int_equal(engine_running(e), 1);
+    engine_unreserve(e, "A", 3); /* e.g. duplicates: nothing written */
+    engine_wake(e);
+    settle();
+    assert_int_equal(engine_running(e), 4);
+    engine_done(e);
+}
+
+static void test_handoff_waits_for_the_backlog(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 3; i++)
+        add_item("A", 0);
+    engine *e = start_engine(1, 1, 0);
+    int64_t until = 0;
+    assert_int_equal(engine_reserve(e, "A", 1, &until), 0); /* before the first claim */
+    settle();
+    /* The claim filled its room (1 slot): more may be due in the store, and those go first. */
+    assert_int_equal(engine_reserve(e, "A", 1, &until), 0);
+    for (int round = 0; round < 4; round++) {
+        fake_now += 200;
+        for (size_t i = 0; i < fake.count; i++)
+            if (fake.items[i].run)
+                finish(&fake.items[i], true);
+        settle();
+    }
+    assert_int_equal(fake.items[2].records, 1);
+    assert_int_equal(engine_reserve(e, "A", 1, &until), 1); /* a claim found nothing more */
+    engine_wake(e);                                         /* e.g. a row written unleased */
+    assert_int_equal(engine_reserve(e, "A", 1, &until), 0);
+    engine_unreserve(e, "A", 1);
+    engine_done(e);
+}
+
+static void test_stop_waits_for_reservations(void **state)
+{
+    (void)state;
+    engine *e = start_engine(2, 2, 0);
+    settle();
+    int64_t until = 0;
+    assert_int_equal(engine_reserve(e, "A", 1, &until), 1);
+    fake_item *a = handoff_write(e, "A", until);
+    engine_stop(e, drained_cb, NULL);
+    settle();
+    assert_int_equal(fake.drained, 0); /* its write may still commit */
+    assert_false(engine_idle(e));
+    assert_int_equal(engine_reserve(e, "A", 1, &until), 0);
+    handoff_adopt(e, a, until); /* committed after the stop: given back, not run */
+    settle();
+    assert_int_equal(a->runs, 0);
+    assert_false(a->leased);
+    assert_int_equal(fake.drained, 1);
+    assert_true(engine_idle(e));
+    engine_done(e);
+}
+
 static void test_node_id_clean(void **state)
 {
     (void)state;
@@ -775,6 +941,14 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_stop_gives_back_then_releases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_cursor_is_kept_between_claims, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handoff_runs_without_a_claim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handoff_engine_claims_only_for_a_backlog, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_handoff_waits_while_a_claim_fills_its_room, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_handoff_room_is_counted_by_claims, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handoff_waits_for_the_backlog, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_waits_for_reservations, setup, teardown),
         cmocka_unit_test(test_node_id_clean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

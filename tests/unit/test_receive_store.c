@@ -233,6 +233,76 @@ static void test_admin_token(void **state)
     assert_memory_equal(first, again, sizeof first);
 }
 
+/* A handoff: a webhook saved already leased is not claimed by anyone while the lease holds;
+ * its holder records its runs with the token (numbered by the caller), a stale token is
+ * refused, and a retry's run after a claim is numbered from the claimed count. */
+static void test_leased_insert_and_record_run(void **state)
+{
+    STORE_FIXTURE(state);
+    static const char body[] = "{\"event\":\"events.created\",\"data\":{\"id\":1}}";
+    receive_store_insert_job in = {.id = ids[0],
+                                   .timestamp = "2024-08-22T01:04:05Z",
+                                   .signature = "sig",
+                                   .event = "events.created",
+                                   .body = body,
+                                   .body_len = strlen(body),
+                                   .received_at = NOW,
+                                   .lease_owner = "node/0000abcd",
+                                   .lease_until = NOW + 60000,
+                                   .lease_token = "11111111-2222-4333-8444-555555555555"};
+    receive_store_insert_many_job many = {.jobs = &in, .count = 1};
+    assert_int_equal(receive_store_insert_many(f->conn, &many), 0);
+    assert_false(in.duplicate);
+    receive_store_claim_job claim = {
+        .now = NOW + 1, .lease_ms = 30000, .owner = "other/1", .limit = 5};
+    assert_int_equal(receive_store_claim(f->conn, &claim), 0);
+    assert_int_equal(claim.count, 0); /* leased: nobody else takes it */
+    receive_store_claim_job_clear(&claim);
+
+    receive_store_run_job run = {.id = ids[0],
+                                 .token = "00000000-0000-4000-8000-00000000dead",
+                                 .n = 1,
+                                 .started_at = NOW + 2,
+                                 .duration_ms = 3,
+                                 .exit_status = 1,
+                                 .error = "exit status 1",
+                                 .next_status = "pending",
+                                 .next_attempt_at = NOW + 10,
+                                 .now = NOW + 5};
+    assert_int_equal(receive_store_record_run(f->conn, &run), HOOKD_ELEASE);
+    run.token = in.lease_token;
+    assert_int_equal(receive_store_record_run(f->conn, &run), 0);
+
+    claim =
+        (receive_store_claim_job){.now = NOW + 20, .lease_ms = 30000, .owner = "o/2", .limit = 5};
+    assert_int_equal(receive_store_claim(f->conn, &claim), 0);
+    assert_int_equal(claim.count, 1); /* the lease was given up with the outcome */
+    assert_int_equal(claim.items[0].runs, 1);
+    assert_int_equal(claim.items[0].attempts, 1);
+    run = (receive_store_run_job){.id = ids[0],
+                                  .token = claim.token,
+                                  .n = claim.items[0].runs + 1,
+                                  .started_at = NOW + 21,
+                                  .duration_ms = 1,
+                                  .exit_status = 0,
+                                  .next_status = "done",
+                                  .now = NOW + 22};
+    assert_int_equal(receive_store_record_run(f->conn, &run), 0);
+    receive_store_claim_job_clear(&claim);
+
+    receive_store_get_job get = {.id = ids[0]};
+    assert_int_equal(receive_store_get(f->conn, &get), 0);
+    assert_string_equal(get.webhook.status, "done");
+    assert_false(get.webhook.handling);
+    assert_int_equal(get.webhook.runs, 2);
+    assert_int_equal(get.run_count, 2);
+    assert_int_equal(get.runs[0].rec.n, 1);
+    assert_string_equal(get.runs[0].rec.error, "exit status 1");
+    assert_int_equal(get.runs[1].rec.n, 2);
+    assert_int_equal(get.runs[1].exit_status, 0);
+    receive_store_get_job_clear(&get);
+}
+
 #define BOTH(fn)                                                                                   \
     cmocka_unit_test_setup_teardown(fn, setup_sqlite, store_fixture_teardown),                     \
         cmocka_unit_test_setup_teardown(fn, setup_pg, store_fixture_teardown)
@@ -245,6 +315,7 @@ int main(void)
         BOTH(test_get_with_runs),
         BOTH(test_retry_and_purge),
         BOTH(test_admin_token),
+        BOTH(test_leased_insert_and_record_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
