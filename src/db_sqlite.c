@@ -1,10 +1,9 @@
 /*
- * db_sqlite.c — the SQLite backend of db.h: WAL with synchronous=FULL, checkpointed by a
- * thread of its own (db_checkpoint.c), PostgreSQL-style $N placeholders rewritten to ?N,
- * prepared statements cached by SQL text, and results read whole into memory (so a cached
- * statement is reset at once and `changed` is exact even with RETURNING).
+ * db_sqlite.c — the SQLite backend of db.h: WAL with synchronous=FULL, PostgreSQL-style $N
+ * placeholders rewritten to ?N, prepared statements cached by SQL text, and results read
+ * whole into memory (so a cached statement is reset at once and `changed` is exact even
+ * with RETURNING).
  */
-#include "db_checkpoint.h"
 #include "db_internal.h"
 
 #include "hookd.h"
@@ -37,8 +36,7 @@ typedef struct db_sqlite {
         const char *sql;
         stmt_entry *entry;
     } fast[STMT_FAST];
-    size_t cached;               /* entries in the cache */
-    db_checkpointer *checkpoint; /* checkpoints the WAL off the commit path, or NULL */
+    size_t cached; /* entries in the cache */
 } db_sqlite;
 
 /* One column of one row: text lives in the result's arena, at an offset (the arena moves). */
@@ -395,7 +393,6 @@ static void sqlite_close(db *conn)
 {
     db_sqlite *c = (db_sqlite *)conn;
     sqlite_cache_clear(c);
-    db_checkpointer_stop(c->checkpoint, c->handle);
     sqlite3_close_v2(c->handle);
     free(c);
 }
@@ -517,7 +514,6 @@ int db_sqlite_open(const char *url, db **out, char *err, size_t errlen)
     db_sqlite *c = xcalloc(1, sizeof *c);
     c->base.backend = &sqlite_backend;
     c->handle = handle;
-    c->checkpoint = db_checkpointer_start(handle, path);
     *out = &c->base;
     return 0;
 }
