@@ -143,7 +143,8 @@ json_t *serve_api_event_json(const serve_store_request *r)
     return o;
 }
 
-char *serve_api_event_answer_text(const serve_store_request *r)
+/* The answer through jansson: any text, escaped as JSON needs. */
+static char *event_answer_json(const serve_store_request *r)
 {
     json_t *webhooks = json_array();
     for (size_t i = 0; i < r->webhook_count; i++)
@@ -157,6 +158,63 @@ char *serve_api_event_answer_text(const serve_store_request *r)
     json_object_set_new(answer, "webhooks", webhooks);
     char *text = http_json_text(answer);
     json_decref(answer);
+    return text;
+}
+
+/* True for a string JSON writes as is between quotes (no quote, backslash or control). */
+static bool json_plain(const char *s)
+{
+    if (!s)
+        return false;
+    for (; *s; s++)
+        if (*s == '"' || *s == '\\' || (unsigned char)*s < 0x20)
+            return false;
+    return true;
+}
+
+/* Appends s at *at (the caller sized the buffer). */
+static void put(char **at, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(*at, s, n);
+    *at += n;
+}
+
+/* The 202's body, written straight when every string is plain (hookd's own ids, a catalog
+ * type and a formatted time always are): this answer is built once per event on the store
+ * thread, and jansson's pack and dump cost 5 % of a delivery (callgrind). Byte for byte what
+ * event_answer_json writes (a unit test compares them). */
+char *serve_api_event_answer_text(const serve_store_request *r)
+{
+    char created[API_TIME_LEN + 1];
+    bool plain = r->event.created_at >= 0 && api_time_format(r->event.created_at, created) == 0 &&
+                 json_plain(r->event.id) && json_plain(r->event.type);
+    size_t len = 96 + (plain ? strlen(r->event.id) + strlen(r->event.type) : 0);
+    for (size_t i = 0; plain && i < r->webhook_count; i++) {
+        plain = json_plain(r->webhooks[i].id) && json_plain(r->webhooks[i].destination_id);
+        if (plain)
+            len += 36 + strlen(r->webhooks[i].id) + strlen(r->webhooks[i].destination_id);
+    }
+    if (!plain)
+        return event_answer_json(r);
+    char *text = xmalloc(len);
+    char *at = text;
+    put(&at, "{\"id\":\"");
+    put(&at, r->event.id);
+    put(&at, "\",\"event\":\"");
+    put(&at, r->event.type);
+    put(&at, "\",\"created_at\":\"");
+    put(&at, created);
+    put(&at, "\",\"webhooks\":[");
+    for (size_t i = 0; i < r->webhook_count; i++) {
+        put(&at, i ? ",{\"id\":\"" : "{\"id\":\"");
+        put(&at, r->webhooks[i].id);
+        put(&at, "\",\"destination_id\":\"");
+        put(&at, r->webhooks[i].destination_id);
+        put(&at, "\"}");
+    }
+    put(&at, "]}");
+    *at = '\0';
     return text;
 }
 

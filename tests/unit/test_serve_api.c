@@ -224,6 +224,21 @@ static void test_webhook_and_event_json(void **state)
                               "\"destination_id\":\"d1\"},{\"id\":\"w2\",\"destination_id\":"
                               "\"d2\"}]}");
     free(text);
+    /* a text JSON must escape takes jansson's way, with the same layout */
+    r.event.id = "e\"1";
+    r.webhook_count = 1;
+    text = serve_api_event_answer_text(&r);
+    assert_string_equal(text, "{\"id\":\"e\\\"1\",\"event\":\"events.created\",\"created_at\":"
+                              "\"1970-01-01T00:00:01.000Z\",\"webhooks\":[{\"id\":\"w1\","
+                              "\"destination_id\":\"d1\"}]}");
+    free(text);
+    r.event.id = "e1";
+    r.webhook_count = 0;
+    text = serve_api_event_answer_text(&r);
+    assert_string_equal(text, "{\"id\":\"e1\",\"event\":\"events.created\",\"created_at\":"
+                              "\"1970-01-01T00:00:01.000Z\",\"webhooks\":[]}");
+    free(text);
+    r.webhook_count = 2;
 
     r.next = NULL;
     json_t *page = serve_api_webhook_list_json(&r);
