@@ -74,6 +74,28 @@ static size_t receive_store_pow2_floor(size_t n)
     return n;
 }
 
+/* head, then n copies of row joined by ", ", then tail; each '?' in row becomes the next
+ * $N placeholder. malloc'd. */
+static char *receive_store_rows_sql(const char *head, const char *row, size_t n, const char *tail)
+{
+    size_t cap = strlen(head) + strlen(tail) + n * (strlen(row) * 2 + 8) + 1;
+    char *sql = xmalloc(cap);
+    size_t o = (size_t)snprintf(sql, cap, "%s", head);
+    size_t next = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            o += (size_t)snprintf(sql + o, cap - o, ", ");
+        for (const char *c = row; *c; c++) {
+            if (*c == '?')
+                o += (size_t)snprintf(sql + o, cap - o, "$%zu", next++);
+            else
+                sql[o++] = *c;
+        }
+    }
+    snprintf(sql + o, cap - o, "%s", tail);
+    return sql;
+}
+
 /* Rows per multi-row INSERT at most (11 parameters each: far below both backends' caps). */
 #define RECEIVE_STORE_INSERT_CHUNK 64
 #define RECEIVE_STORE_INSERT_PARAMS 11
@@ -81,24 +103,12 @@ static size_t receive_store_pow2_floor(size_t n)
 /* The multi-row INSERT for n rows (1..RECEIVE_STORE_INSERT_CHUNK); malloc'd. */
 static char *receive_store_insert_sql(size_t n)
 {
-    static const char head[] =
+    return receive_store_rows_sql(
         "INSERT INTO receive_webhooks (id, webhook_timestamp, signature, event, body,"
         " received_at, status, attempts, runs, next_attempt_at, updated_at, lease_until,"
-        " lease_token, lease_owner) VALUES ";
-    static const char tail[] = " ON CONFLICT (id) DO NOTHING RETURNING id";
-    size_t cap = sizeof head + sizeof tail + n * 128;
-    char *sql = xmalloc(cap);
-    size_t o = (size_t)snprintf(sql, cap, "%s", head);
-    for (size_t i = 0; i < n; i++) {
-        size_t p = i * RECEIVE_STORE_INSERT_PARAMS;
-        o += (size_t)snprintf(sql + o, cap - o,
-                              "%s($%zu, $%zu, $%zu, $%zu, $%zu, $%zu, 'pending', 0, 0, $%zu, $%zu,"
-                              " $%zu, $%zu, $%zu)",
-                              i ? ", " : "", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7, p + 8,
-                              p + 9, p + 10, p + 11);
-    }
-    snprintf(sql + o, cap - o, "%s", tail);
-    return sql;
+        " lease_token, lease_owner) VALUES ",
+        "(?, ?, ?, ?, ?, ?, 'pending', 0, 0, ?, ?, ?, ?, ?)", n,
+        " ON CONFLICT (id) DO NOTHING RETURNING id");
 }
 
 /* Inserts jobs[0..n) with one statement; marks each as duplicate unless its id came back
@@ -257,43 +267,21 @@ void receive_store_claim_job_clear(receive_store_claim_job *job)
  * stale statistics, docs/BENCHMARKS.md); as a filter, each run is one primary-key probe. */
 static char *receive_store_record_update_sql(size_t n)
 {
-    static const char head[] =
+    return receive_store_rows_sql(
         "UPDATE receive_webhooks AS w SET status = v.s, next_attempt_at = v.a,"
         " attempts = w.attempts + 1, runs = w.runs + 1, lease_until = NULL, lease_token = NULL,"
-        " lease_owner = NULL, updated_at = v.u FROM (VALUES ";
-    static const char tail[] =
+        " lease_owner = NULL, updated_at = v.u FROM (VALUES ",
+        "(?::text, ?::text, ?::text, ?::bigint, ?::bigint)", n,
         ") AS v (id, token, s, a, u) WHERE w.id = v.id AND w.lease_token = v.token"
-        " AND (w.status = 'pending') IS TRUE RETURNING w.id, v.token";
-    size_t cap = sizeof head + sizeof tail + n * 96;
-    char *sql = xmalloc(cap);
-    size_t o = (size_t)snprintf(sql, cap, "%s", head);
-    for (size_t i = 0; i < n; i++) {
-        size_t p = i * RECEIVE_STORE_RECORD_UPDATE_PARAMS;
-        o += (size_t)snprintf(sql + o, cap - o,
-                              "%s($%zu::text, $%zu::text, $%zu::text,"
-                              " $%zu::bigint, $%zu::bigint)",
-                              i ? ", " : "", p + 1, p + 2, p + 3, p + 4, p + 5);
-    }
-    snprintf(sql + o, cap - o, "%s", tail);
-    return sql;
+        " AND (w.status = 'pending') IS TRUE RETURNING w.id, v.token");
 }
 
 /* The multi-row INSERT of n run rows. malloc'd. */
 static char *receive_store_record_insert_sql(size_t n)
 {
-    static const char head[] =
-        "INSERT INTO receive_runs (webhook_id, n, started_at, duration_ms, exit_status,"
-        " http_status, error, output) VALUES ";
-    size_t cap = sizeof head + n * 64;
-    char *sql = xmalloc(cap);
-    size_t o = (size_t)snprintf(sql, cap, "%s", head);
-    for (size_t i = 0; i < n; i++) {
-        size_t p = i * RECEIVE_STORE_RECORD_INSERT_PARAMS;
-        o +=
-            (size_t)snprintf(sql + o, cap - o, "%s($%zu, $%zu, $%zu, $%zu, $%zu, $%zu, $%zu, $%zu)",
-                             i ? ", " : "", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7, p + 8);
-    }
-    return sql;
+    return receive_store_rows_sql("INSERT INTO receive_runs (webhook_id, n, started_at,"
+                                  " duration_ms, exit_status, http_status, error, output) VALUES ",
+                                  "(?, ?, ?, ?, ?, ?, ?, ?)", n, "");
 }
 
 /* The run row's parameters of job into q (RECEIVE_STORE_RECORD_INSERT_PARAMS). */
