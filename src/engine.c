@@ -402,6 +402,27 @@ typedef struct record_job {
     int expired;      /* refused outcomes in it whose lease had run out */
 } record_job;
 
+/* record_work through the store's record_many: one call for the job's outcomes. */
+static int record_many_work(db *conn, record_job *job)
+{
+    engine *e = job->e;
+    size_t n = 0;
+    for (engine_run *r = job->list; r; r = r->next)
+        n++;
+    void **payloads = xcalloc(n ? n : 1, sizeof *payloads);
+    int *rcs = xcalloc(n ? n : 1, sizeof *rcs);
+    size_t i = 0;
+    for (engine_run *r = job->list; r; r = r->next)
+        payloads[i++] = r->payload;
+    int rc = e->store.record_many(conn, e->store.ctx, payloads, rcs, n);
+    i = 0;
+    for (engine_run *r = job->list; r; r = r->next, i++)
+        r->record_rc = rc == 0 ? rcs[i] : 1;
+    free(payloads);
+    free(rcs);
+    return rc;
+}
+
 /* Store thread: each outcome's own result in its record_rc. A lost lease is that item's
  * alone; any other error fails the whole job (its writes are undone with it). */
 static int record_work(db *conn, void *arg)
@@ -410,6 +431,8 @@ static int record_work(db *conn, void *arg)
     engine *e = job->e;
     for (engine_run *r = job->list; r; r = r->next)
         r->record_rc = 1;
+    if (e->store.record_many)
+        return record_many_work(conn, job);
     for (engine_run *r = job->list; r; r = r->next) {
         r->record_rc = e->store.record_work(conn, e->store.ctx, r->payload, &r->outcome);
         if (r->record_rc != 0 && r->record_rc != HOOKD_ELEASE)

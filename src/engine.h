@@ -130,6 +130,10 @@ typedef struct engine_store {
     /* Records one outcome, only while owner holds the lease (HOOKD_ELEASE otherwise and
      * nothing written). A record job holds several: any other error undoes them all. */
     int (*record_work)(db *conn, void *ctx, void *payload, const engine_outcome *outcome);
+    /* Optional: records a record job's count outcomes at once, rcs[i] each one's result as
+     * record_work's (a store where a statement costs more than its rows batches them);
+     * when set, record_work is not called. Returns 0 or the error that undoes them all. */
+    int (*record_many)(db *conn, void *ctx, void *const *payloads, int *rcs, size_t count);
     /* Gives back claimed items never started (frees their leases if still held). */
     int (*unclaim_work)(db *conn, void *ctx, void *const *payloads, size_t count);
     /* Frees every lease whose owner starts with prefix; *released: how many. */

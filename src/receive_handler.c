@@ -581,6 +581,18 @@ static int receive_handler_record_work(db *conn, void *ctx, void *payload, const
     return receive_store_record_run(conn, &((struct receive_handler_run *)payload)->job);
 }
 
+static int receive_handler_record_many(db *conn, void *ctx, void *const *payloads, int *rcs,
+                                       size_t count)
+{
+    (void)ctx;
+    receive_store_run_job **jobs = xcalloc(count ? count : 1, sizeof *jobs);
+    for (size_t i = 0; i < count; i++)
+        jobs[i] = &((struct receive_handler_run *)payloads[i])->job;
+    int rc = receive_store_record_runs(conn, jobs, rcs, count);
+    free(jobs);
+    return rc;
+}
+
 static int receive_handler_unclaim_work(db *conn, void *ctx, void *const *payloads, size_t count)
 {
     (void)ctx;
@@ -724,6 +736,7 @@ static engine *receive_handler_engine(receive_handler *h, db_worker *worker)
     engine_store store = {.ctx = h,
                           .claim_work = receive_handler_claim_work,
                           .record_work = receive_handler_record_work,
+                          .record_many = receive_handler_record_many,
                           .unclaim_work = receive_handler_unclaim_work,
                           .release_work = receive_handler_release_work,
                           .extend_work = receive_handler_extend_work,

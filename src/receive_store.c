@@ -66,6 +66,36 @@ int receive_store_admin_token(db *conn, unsigned char digest[32], char *generate
     return admin_token_load(conn, "receive_settings", digest, generated, genlen, was_generated);
 }
 
+/* The largest power of two not above n (n > 0): a handful of distinct statements to cache. */
+static size_t receive_store_pow2_floor(size_t n)
+{
+    while (n & (n - 1))
+        n &= n - 1;
+    return n;
+}
+
+/* head, then n copies of row joined by ", ", then tail; each '?' in row becomes the next
+ * $N placeholder. malloc'd. */
+static char *receive_store_rows_sql(const char *head, const char *row, size_t n, const char *tail)
+{
+    size_t cap = strlen(head) + strlen(tail) + n * (strlen(row) * 2 + 8) + 1;
+    char *sql = xmalloc(cap);
+    size_t o = (size_t)snprintf(sql, cap, "%s", head);
+    size_t next = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            o += (size_t)snprintf(sql + o, cap - o, ", ");
+        for (const char *c = row; *c; c++) {
+            if (*c == '?')
+                o += (size_t)snprintf(sql + o, cap - o, "$%zu", next++);
+            else
+                sql[o++] = *c;
+        }
+    }
+    snprintf(sql + o, cap - o, "%s", tail);
+    return sql;
+}
+
 /* Rows per multi-row INSERT at most (11 parameters each: far below both backends' caps). */
 #define RECEIVE_STORE_INSERT_CHUNK 64
 #define RECEIVE_STORE_INSERT_PARAMS 11
@@ -73,24 +103,12 @@ int receive_store_admin_token(db *conn, unsigned char digest[32], char *generate
 /* The multi-row INSERT for n rows (1..RECEIVE_STORE_INSERT_CHUNK); malloc'd. */
 static char *receive_store_insert_sql(size_t n)
 {
-    static const char head[] =
+    return receive_store_rows_sql(
         "INSERT INTO receive_webhooks (id, webhook_timestamp, signature, event, body,"
         " received_at, status, attempts, runs, next_attempt_at, updated_at, lease_until,"
-        " lease_token, lease_owner) VALUES ";
-    static const char tail[] = " ON CONFLICT (id) DO NOTHING RETURNING id";
-    size_t cap = sizeof head + sizeof tail + n * 128;
-    char *sql = xmalloc(cap);
-    size_t o = (size_t)snprintf(sql, cap, "%s", head);
-    for (size_t i = 0; i < n; i++) {
-        size_t p = i * RECEIVE_STORE_INSERT_PARAMS;
-        o += (size_t)snprintf(sql + o, cap - o,
-                              "%s($%zu, $%zu, $%zu, $%zu, $%zu, $%zu, 'pending', 0, 0, $%zu, $%zu,"
-                              " $%zu, $%zu, $%zu)",
-                              i ? ", " : "", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7, p + 8,
-                              p + 9, p + 10, p + 11);
-    }
-    snprintf(sql + o, cap - o, "%s", tail);
-    return sql;
+        " lease_token, lease_owner) VALUES ",
+        "(?, ?, ?, ?, ?, ?, 'pending', 0, 0, ?, ?, ?, ?, ?)", n,
+        " ON CONFLICT (id) DO NOTHING RETURNING id");
 }
 
 /* Inserts jobs[0..n) with one statement; marks each as duplicate unless its id came back
@@ -149,9 +167,7 @@ int receive_store_insert_many(db *conn, void *arg)
         size_t n = many->count - done;
         if (n > RECEIVE_STORE_INSERT_CHUNK)
             n = RECEIVE_STORE_INSERT_CHUNK;
-        /* Powers of two below the cap: a handful of distinct statements to cache. */
-        while (n & (n - 1))
-            n &= n - 1;
+        n = receive_store_pow2_floor(n);
         int rc = receive_store_insert_chunk(conn, many->jobs + done, n, &inserted);
         if (rc != 0)
             return rc;
@@ -238,6 +254,133 @@ void receive_store_claim_job_clear(receive_store_claim_job *job)
     RECEIVE_STORE_FORGET(job->items, job->count);
 }
 
+/* Rows per multi-row record statement at most (the UPDATE's 5 and the INSERT's 8 parameters
+ * per row: far below PostgreSQL's cap). */
+#define RECEIVE_STORE_RECORD_CHUNK 64
+#define RECEIVE_STORE_RECORD_UPDATE_PARAMS 5
+#define RECEIVE_STORE_RECORD_INSERT_PARAMS 8
+
+/* PostgreSQL's multi-row record UPDATE for n runs: each row moved on only while its lease
+ * is held, as receive_store_record_run; the (id, token) pairs moved come back. malloc'd.
+ * The status test is written so that it cannot use the due index: given it, the planner
+ * read every pending row into a hash (71 ms for 64 runs under a 92,000-row backlog with
+ * stale statistics, docs/BENCHMARKS.md); as a filter, each run is one primary-key probe. */
+static char *receive_store_record_update_sql(size_t n)
+{
+    return receive_store_rows_sql(
+        "UPDATE receive_webhooks AS w SET status = v.s, next_attempt_at = v.a,"
+        " attempts = w.attempts + 1, runs = w.runs + 1, lease_until = NULL, lease_token = NULL,"
+        " lease_owner = NULL, updated_at = v.u FROM (VALUES ",
+        "(?::text, ?::text, ?::text, ?::bigint, ?::bigint)", n,
+        ") AS v (id, token, s, a, u) WHERE w.id = v.id AND w.lease_token = v.token"
+        " AND (w.status = 'pending') IS TRUE RETURNING w.id, v.token");
+}
+
+/* The multi-row INSERT of n run rows. malloc'd. */
+static char *receive_store_record_insert_sql(size_t n)
+{
+    return receive_store_rows_sql("INSERT INTO receive_runs (webhook_id, n, started_at,"
+                                  " duration_ms, exit_status, http_status, error, output) VALUES ",
+                                  "(?, ?, ?, ?, ?, ?, ?, ?)", n, "");
+}
+
+/* The run row's parameters of job into q (RECEIVE_STORE_RECORD_INSERT_PARAMS). */
+static void receive_store_run_params(const receive_store_run_job *job, db_param *q)
+{
+    q[0] = DB_S(job->id);
+    q[1] = DB_I(job->n);
+    q[2] = DB_I(job->started_at);
+    q[3] = DB_I(job->duration_ms);
+    q[4] = job->exit_status >= 0 ? DB_I(job->exit_status) : DB_NUL;
+    q[5] = job->http_status > 0 ? DB_I(job->http_status) : DB_NUL;
+    q[6] = DB_SOPT(job->error);
+    q[7] = DB_SOPT(job->output);
+}
+
+/* Inserts the run rows of jobs[0..n) whose rcs are 0, in power-of-two statements. */
+static int receive_store_record_insert(db *conn, receive_store_run_job *const *jobs, const int *rcs,
+                                       size_t n)
+{
+    const receive_store_run_job *kept[RECEIVE_STORE_RECORD_CHUNK];
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++)
+        if (rcs[i] == 0)
+            kept[count++] = jobs[i];
+    db_param p[RECEIVE_STORE_RECORD_CHUNK * RECEIVE_STORE_RECORD_INSERT_PARAMS];
+    for (size_t done = 0; done < count;) {
+        size_t k = receive_store_pow2_floor(count - done);
+        for (size_t i = 0; i < k; i++)
+            receive_store_run_params(kept[done + i], &p[i * RECEIVE_STORE_RECORD_INSERT_PARAMS]);
+        char *sql = receive_store_record_insert_sql(k);
+        int rc = db_query(conn, sql, p, k * RECEIVE_STORE_RECORD_INSERT_PARAMS, NULL, NULL);
+        free(sql);
+        if (rc != 0)
+            return rc;
+        done += k;
+    }
+    return 0;
+}
+
+/* Records jobs[0..n) (n a power of two, at most RECEIVE_STORE_RECORD_CHUNK) on PostgreSQL
+ * with two statements: rcs[i] becomes HOOKD_ELEASE for each row not moved on. */
+static int receive_store_record_chunk(db *conn, receive_store_run_job *const *jobs, int *rcs,
+                                      size_t n)
+{
+    db_param p[RECEIVE_STORE_RECORD_CHUNK * RECEIVE_STORE_RECORD_UPDATE_PARAMS];
+    for (size_t i = 0; i < n; i++) {
+        const receive_store_run_job *j = jobs[i];
+        db_param *q = &p[i * RECEIVE_STORE_RECORD_UPDATE_PARAMS];
+        q[0] = DB_S(j->id);
+        q[1] = DB_S(j->token);
+        q[2] = DB_S(j->next_status);
+        q[3] = DB_I(j->next_attempt_at);
+        q[4] = DB_I(j->now);
+        rcs[i] = HOOKD_ELEASE;
+    }
+    char *sql = receive_store_record_update_sql(n);
+    db_rows *rows = NULL;
+    int rc = db_query(conn, sql, p, n * RECEIVE_STORE_RECORD_UPDATE_PARAMS, &rows, NULL);
+    free(sql);
+    if (rc != 0)
+        return rc;
+    while (db_rows_next(rows)) {
+        const char *id = db_rows_text(rows, 0, NULL);
+        const char *token = db_rows_text(rows, 1, NULL);
+        for (size_t i = 0; i < n; i++) {
+            if (rcs[i] != 0 && strcmp(jobs[i]->id, id) == 0 && strcmp(jobs[i]->token, token) == 0) {
+                rcs[i] = 0;
+                break;
+            }
+        }
+    }
+    db_rows_free(rows);
+    return receive_store_record_insert(conn, jobs, rcs, n);
+}
+
+/* PostgreSQL: a statement is a round trip, a plan and an executor start, which cost it more
+ * than the rows themselves when run per webhook (docs/BENCHMARKS.md, "Receiver on
+ * PostgreSQL"): the runs go by chunks, two statements each. SQLite runs in-process, where
+ * one statement per run is cheap and RETURNING is not: one receive_store_record_run each. */
+int receive_store_record_runs(db *conn, receive_store_run_job *const *jobs, int *rcs, size_t n)
+{
+    for (size_t done = 0; done < n;) {
+        if (db_kind(conn) != DB_POSTGRES) {
+            rcs[done] = receive_store_record_run(conn, jobs[done]);
+            if (rcs[done] != 0 && rcs[done] != HOOKD_ELEASE)
+                return rcs[done];
+            done++;
+            continue;
+        }
+        size_t k = n - done < RECEIVE_STORE_RECORD_CHUNK ? n - done : RECEIVE_STORE_RECORD_CHUNK;
+        k = receive_store_pow2_floor(k);
+        int rc = receive_store_record_chunk(conn, jobs + done, rcs + done, k);
+        if (rc != 0)
+            return rc;
+        done += k;
+    }
+    return 0;
+}
+
 /* Records a run: the webhook moved on first, only while the lease is held (no row changed:
  * the lease is lost, nothing written; on PostgreSQL the UPDATE also locks the row), then the
  * run row, numbered by the caller (the run count it claimed or wrote, + 1: nothing else
@@ -263,15 +406,9 @@ int receive_store_record_run(db *conn, void *arg)
         return rc;
     if (changed == 0)
         return HOOKD_ELEASE;
-    db_param r[] = {DB_S(job->id),
-                    DB_I(job->n),
-                    DB_I(job->started_at),
-                    DB_I(job->duration_ms),
-                    job->exit_status >= 0 ? DB_I(job->exit_status) : DB_NUL,
-                    job->http_status > 0 ? DB_I(job->http_status) : DB_NUL,
-                    DB_SOPT(job->error),
-                    DB_SOPT(job->output)};
-    return db_query(conn, insert, r, sizeof r / sizeof r[0], NULL, NULL);
+    db_param r[RECEIVE_STORE_RECORD_INSERT_PARAMS];
+    receive_store_run_params(job, r);
+    return db_query(conn, insert, r, RECEIVE_STORE_RECORD_INSERT_PARAMS, NULL, NULL);
 }
 
 /* The columns every listing shows, in the order receive_store_webhook_read reads them. */

@@ -136,6 +136,11 @@ typedef struct receive_store_run_job {
  * HOOKD_ELEASE and nothing is written). arg: receive_store_run_job. */
 int receive_store_record_run(db *conn, void *arg);
 
+/* Records the runs jobs[0..n) as receive_store_record_run would one by one: rcs[i] becomes 0
+ * or HOOKD_ELEASE; any other error is returned (the caller's transaction undoes it all). On
+ * PostgreSQL, two statements per chunk of runs rather than two per run. */
+int receive_store_record_runs(db *conn, receive_store_run_job *const *jobs, int *rcs, size_t n);
+
 /* A webhook as the admin API shows it. Strings owned by the struct (freed by the job's
  * clear function). Times are Unix ms. */
 typedef struct receive_store_webhook {

@@ -303,6 +303,54 @@ static void test_leased_insert_and_record_run(void **state)
     receive_store_get_job_clear(&get);
 }
 
+/* Runs recorded together (receive_store_record_runs, by chunks on PostgreSQL): each one
+ * whose lease is held moves its webhook on and writes its run; a stale token is that run's
+ * HOOKD_ELEASE alone, with nothing written for it. */
+static void test_record_runs_together(void **state)
+{
+    STORE_FIXTURE(state);
+    static const char token[] = "11111111-2222-4333-8444-555555555555";
+    receive_store_insert_job in[3];
+    receive_store_run_job runs[3];
+    receive_store_run_job *jobs[3];
+    for (size_t i = 0; i < 3; i++) {
+        in[i] = (receive_store_insert_job){.id = ids[i],
+                                           .timestamp = "2024-08-22T01:04:05Z",
+                                           .signature = "sig",
+                                           .event = "events.created",
+                                           .body = "{}",
+                                           .body_len = 2,
+                                           .received_at = NOW,
+                                           .lease_owner = "node/0000abcd",
+                                           .lease_until = NOW + 60000};
+        snprintf(in[i].lease_token, sizeof in[i].lease_token, "%s", token);
+        runs[i] = (receive_store_run_job){.id = ids[i],
+                                          .token = i == 1 ? "stale" : token,
+                                          .n = 1,
+                                          .started_at = NOW + 1,
+                                          .duration_ms = 2,
+                                          .exit_status = 0,
+                                          .next_status = "done",
+                                          .now = NOW + 3};
+        jobs[i] = &runs[i];
+    }
+    receive_store_insert_many_job many = {.jobs = in, .count = 3};
+    assert_int_equal(receive_store_insert_many(f->conn, &many), 0);
+    int rcs[3] = {1, 1, 1};
+    assert_int_equal(receive_store_record_runs(f->conn, jobs, rcs, 3), 0);
+    assert_int_equal(rcs[0], 0);
+    assert_int_equal(rcs[1], HOOKD_ELEASE);
+    assert_int_equal(rcs[2], 0);
+    for (size_t i = 0; i < 3; i++) {
+        receive_store_get_job get = {.id = ids[i]};
+        assert_int_equal(receive_store_get(f->conn, &get), 0);
+        assert_string_equal(get.webhook.status, i == 1 ? "pending" : "done");
+        assert_int_equal(get.webhook.runs, i == 1 ? 0 : 1);
+        assert_int_equal(get.run_count, i == 1 ? 0 : 1);
+        receive_store_get_job_clear(&get);
+    }
+}
+
 #define BOTH(fn)                                                                                   \
     cmocka_unit_test_setup_teardown(fn, setup_sqlite, store_fixture_teardown),                     \
         cmocka_unit_test_setup_teardown(fn, setup_pg, store_fixture_teardown)
@@ -316,6 +364,7 @@ int main(void)
         BOTH(test_retry_and_purge),
         BOTH(test_admin_token),
         BOTH(test_leased_insert_and_record_run),
+        BOTH(test_record_runs_together),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
