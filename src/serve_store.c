@@ -188,7 +188,17 @@ const char *const *serve_store_migrations(size_t *count)
 int serve_store_migrate(db *conn)
 {
     int rc = db_migrate(conn, "serve", migrations, sizeof migrations / sizeof migrations[0]);
-    return rc == 0 ? serve_ops_migrate(conn) : rc;
+    if (rc == 0)
+        rc = serve_ops_migrate(conn);
+    /* The sender's statements keep their plans (PostgreSQL's default, plan_cache_mode=auto)
+     * rather than db_pg.c's force_custom_plan, which the receiver's claim and insert need:
+     * here each is a seek by key whose generic plan is the custom one, and planning it at
+     * every execution was 29 % of the backend's CPU (perf) and ~150 of its ~400 µs per
+     * delivery (docs/BENCHMARKS.md, "Sender on PostgreSQL"). Lost on a reconnect, which
+     * only makes planning per execution again. */
+    if (rc == 0 && db_kind(conn) == DB_POSTGRES)
+        rc = db_exec(conn, "SET plan_cache_mode = auto");
+    return rc;
 }
 
 int serve_store_admin_token(db *conn, unsigned char digest[32], char *generated, size_t genlen,
@@ -1084,6 +1094,20 @@ int serve_store_w_stats(db *conn, void *arg)
     "WHERE w.destination_id = $1 AND w.status = 'pending' AND w.lease_until IS NULL "              \
     "AND w.next_attempt_at <= $2 ORDER BY w.next_attempt_at LIMIT $3"
 
+/* On PostgreSQL the claim and its leases in one statement: each statement costs the server
+ * far more CPU than its execution (about 40 µs per round trip, measured with
+ * pg_stat_statements against the backend's CPU), and a lease UPDATE per claimed row was one
+ * of four per delivery. The rows come back in CLAIM_SQL's columns and order. */
+#define CLAIM_LEASE_PG_SQL                                                                         \
+    "WITH c AS (SELECT w.id FROM serve_webhooks w "                                                \
+    "WHERE w.destination_id = $1 AND w.status = 'pending' AND w.lease_until IS NULL "              \
+    "AND w.next_attempt_at <= $2 ORDER BY w.next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED), "    \
+    "u AS (UPDATE serve_webhooks w SET lease_owner = $4, lease_until = $5 FROM c "                 \
+    "WHERE w.id = c.id RETURNING w.id, w.event_id, w.round_attempts, w.attempt_count, "            \
+    "w.account_id, w.next_attempt_at) "                                                            \
+    "SELECT u.id, u.event_id, u.round_attempts, u.attempt_count, e.body, u.account_id "            \
+    "FROM u JOIN serve_events e ON e.id = u.event_id ORDER BY u.next_attempt_at"
+
 /* The columns of a destination a claim reads, in claim_destination's order. */
 #define CLAIM_DEST_COLS "id, url, secret, headers, format, previous_secrets"
 
@@ -1113,9 +1137,10 @@ static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room)
     const char *id = db_rows_text(dest, 0, NULL);
     db_param p[] = {DB_S(id), DB_I(c->now), DB_I(room)};
     db_rows *rows = NULL;
-    int rc = query(
-        conn, db_kind(conn) == DB_POSTGRES ? CLAIM_SQL " FOR UPDATE OF w SKIP LOCKED" : CLAIM_SQL,
-        p, 3, &rows, NULL);
+    bool pg = db_kind(conn) == DB_POSTGRES;
+    db_param pp[] = {DB_S(id), DB_I(c->now), DB_I(room), DB_S(c->owner), DB_I(c->lease_until)};
+    int rc = pg ? query(conn, CLAIM_LEASE_PG_SQL, pp, 5, &rows, NULL)
+                : query(conn, CLAIM_SQL, p, 3, &rows, NULL);
     if (rc != 0)
         return rc;
     size_t first = c->count;
@@ -1144,7 +1169,7 @@ static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room)
                                                 .round_attempts = it->round_attempts};
     }
     db_rows_free(rows);
-    for (size_t i = first; i < c->count; i++) {
+    for (size_t i = pg ? c->count : first; i < c->count; i++) {
         const serve_store_claimed *it = c->items[i].payload;
         db_param u[] = {DB_S(c->owner), DB_I(c->lease_until), DB_S(it->webhook_id)};
         rc = query(conn,
