@@ -64,6 +64,11 @@ int db_exec(db *conn, const char *sql)
     return conn->backend->exec(conn, sql);
 }
 
+int db_keep_plans(db *conn)
+{
+    return conn->backend->keep_plans ? conn->backend->keep_plans(conn) : 0;
+}
+
 int db_query(db *conn, const char *sql, const db_param *params, size_t n, db_rows **rows,
              int64_t *changed)
 {

@@ -62,6 +62,12 @@ const char *db_errmsg(const db *conn);
 /* Runs one or more statements without parameters (schema, BEGIN …). 0 or HOOKD_ESTORE. */
 int db_exec(db *conn, const char *sql);
 
+/* PostgreSQL: from now on, and after any reconnect, this session keeps its prepared
+ * statements' plans (plan_cache_mode=auto) where db_pg.c's default plans every execution
+ * again; a plan_cache_mode in the URL's options still wins. For a caller whose statements
+ * are all seeks by key. SQLite: nothing to do. 0 or HOOKD_ESTORE. */
+int db_keep_plans(db *conn);
+
 /*
  * Runs one statement with n parameters. When rows is not NULL, *rows receives the result
  * to read with db_rows_next and free with db_rows_free; otherwise the result is dropped.

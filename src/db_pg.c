@@ -49,6 +49,7 @@ typedef struct db_pg {
     bool unbounded;                  /* a migration's transaction: no wait bound */
     bool in_tx;                      /* between our BEGIN and COMMIT/ROLLBACK */
     bool tx_broken;                  /* the connection was lost inside the transaction */
+    bool keep_plans;                 /* db_keep_plans: plan_cache_mode=auto at each connect */
     char *prepared[PG_PREPARED_MAX]; /* SQL text of statement "hookd_<i>" on this session */
     uint64_t prepared_hash[PG_PREPARED_MAX];
     size_t prepared_count;
@@ -62,6 +63,7 @@ typedef struct db_pg_rows {
 } db_pg_rows;
 
 static const db_backend pg_backend;
+static int pg_keep_plans(db *conn);
 
 /* Copies libpq's (multi-line) message into out as one line: logs are one line each. */
 static void pg_flatten(const char *msg, char *out, size_t outlen)
@@ -521,6 +523,7 @@ static const db_backend pg_backend = {
     .commit = pg_commit,
     .rollback = pg_rollback,
     .migration_lock = pg_migration_lock,
+    .keep_plans = pg_keep_plans,
     .rows_next = pg_rows_next,
     .rows_null = pg_rows_null,
     .rows_int = pg_rows_int,
@@ -536,7 +539,8 @@ static void pg_notice(void *arg, const char *message)
 }
 
 /* The options the session starts with: ours, then the URL's own (a later -c wins). */
-static char *pg_options(const char *url)
+/* The URL's own options (xmalloc'd), or NULL when it has none. */
+static char *pg_url_options(const char *url)
 {
     char *user = NULL;
     PQconninfoOption *opts = PQconninfoParse(url, NULL);
@@ -544,11 +548,33 @@ static char *pg_options(const char *url)
         if (strcmp(o->keyword, "options") == 0 && o->val && *o->val)
             user = xstrdup(o->val);
     PQconninfoFree(opts);
-    size_t n = strlen(PG_DEFAULT_OPTIONS) + (user ? strlen(user) + 1 : 0) + 1;
+    return user;
+}
+
+/* The session's options: the defaults, db_keep_plans' setting, then the URL's own (later
+ * -c settings win, so the URL's do). */
+static char *pg_options(const char *url, bool keep_plans)
+{
+    static const char keep[] = " -c plan_cache_mode=auto";
+    char *user = pg_url_options(url);
+    size_t n = strlen(PG_DEFAULT_OPTIONS) + sizeof keep + (user ? strlen(user) + 1 : 0) + 1;
     char *all = xmalloc(n);
-    snprintf(all, n, "%s%s%s", PG_DEFAULT_OPTIONS, user ? " " : "", user ? user : "");
+    snprintf(all, n, "%s%s%s%s", PG_DEFAULT_OPTIONS, keep_plans ? keep : "", user ? " " : "",
+             user ? user : "");
     free(user);
     return all;
+}
+
+/* db_keep_plans: the setting now (unless the URL sets plan_cache_mode itself) and in the
+ * options of every later connect (pg_options). */
+static int pg_keep_plans(db *conn)
+{
+    db_pg *c = (db_pg *)conn;
+    c->keep_plans = true;
+    char *user = pg_url_options(c->url);
+    bool own = user && strstr(user, "plan_cache_mode") != NULL;
+    free(user);
+    return own ? 0 : pg_exec(conn, "SET plan_cache_mode = auto");
 }
 
 /* The answer bound: the session's statement_timeout (as the URL may have set it) plus the
@@ -575,7 +601,7 @@ static int pg_connect(db_pg *c, char *err, size_t errlen)
     static const char *const keys[] = {
         "connect_timeout",  "keepalives", "keepalives_idle", "keepalives_interval",
         "keepalives_count", "dbname",     "options",         NULL};
-    char *options = pg_options(c->url);
+    char *options = pg_options(c->url, c->keep_plans);
     const char *values[] = {"5", "1", "30", "10", "3", c->url, options, NULL};
     c->conn = PQconnectdbParams(keys, values, 1);
     free(options);

@@ -194,10 +194,9 @@ int serve_store_migrate(db *conn)
      * rather than db_pg.c's force_custom_plan, which the receiver's claim and insert need:
      * here each is a seek by key whose generic plan is the custom one, and planning it at
      * every execution was 29 % of the backend's CPU (perf) and ~150 of its ~400 µs per
-     * delivery (docs/BENCHMARKS.md, "Sender on PostgreSQL"). Lost on a reconnect, which
-     * only makes planning per execution again. */
-    if (rc == 0 && db_kind(conn) == DB_POSTGRES)
-        rc = db_exec(conn, "SET plan_cache_mode = auto");
+     * delivery (docs/BENCHMARKS.md, "Sender on PostgreSQL"). Kept across reconnects. */
+    if (rc == 0)
+        rc = db_keep_plans(conn);
     return rc;
 }
 

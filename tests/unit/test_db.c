@@ -251,6 +251,41 @@ static void test_pg_reconnect(void **state)
     db_close(victim);
 }
 
+/* The session's plan_cache_mode, as the server reports it. */
+static void assert_plan_mode(db *conn, const char *want)
+{
+    db_rows *rows = NULL;
+    assert_int_equal(
+        db_query(conn, "SELECT current_setting('plan_cache_mode')", NULL, 0, &rows, NULL), 0);
+    assert_true(db_rows_next(rows));
+    assert_string_equal(db_rows_text(rows, 0, NULL), want);
+    db_rows_free(rows);
+}
+
+/* PostgreSQL only: db_keep_plans sets plan_cache_mode=auto, and a reconnect keeps it (the
+ * default session plans every execution). */
+static void test_pg_keep_plans(void **state)
+{
+    FIXTURE(state);
+    db *conn;
+    fixture_open(f, &conn);
+    assert_plan_mode(conn, "force_custom_plan");
+    assert_int_equal(db_keep_plans(conn), 0);
+    assert_plan_mode(conn, "auto");
+    db_rows *rows = NULL;
+    assert_int_equal(db_query(conn, "SELECT pg_backend_pid()", NULL, 0, &rows, NULL), 0);
+    assert_true(db_rows_next(rows));
+    db_param pid = DB_I(db_rows_int(rows, 0));
+    db_rows_free(rows);
+    assert_int_equal(db_query(f->conn, "SELECT pg_terminate_backend($1::int)", &pid, 1, NULL, NULL),
+                     0);
+    usleep(100000);
+    if (db_exec(conn, "SELECT 1") != 0) /* the first statement may see the dead socket */
+        assert_int_equal(db_exec(conn, "SELECT 1"), 0);
+    assert_plan_mode(conn, "auto");
+    db_close(conn);
+}
+
 /* ---- the store thread ---- */
 
 typedef struct job_state {
@@ -573,6 +608,7 @@ int main(void)
         BOTH(test_params_every_type),
         BOTH(test_casts_and_quotes),
         cmocka_unit_test_setup_teardown(test_pg_reconnect, setup_pg, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_keep_plans, setup_pg, teardown),
         BOTH(test_returning_and_conflicts),
         BOTH(test_worker_batches),
         BOTH(test_worker_lazy_jobs),
