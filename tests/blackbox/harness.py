@@ -78,6 +78,25 @@ def wait_until(predicate, timeout=10.0, interval=0.02, what="condition"):
         time.sleep(interval)
 
 
+def wait_bindable(port, timeout=10.0):
+    """Until 127.0.0.1:port can be bound again as hookd binds it (SO_REUSEADDR), or timeout:
+    after a kill -9 a connection of the dead process can hold its port for a moment, and a
+    restart "at the same place" then fails with EADDRINUSE."""
+    deadline = time.time() + timeout
+    while True:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return
+        except OSError:
+            if time.time() >= deadline:
+                return  # hookd will say what is wrong
+            time.sleep(0.05)
+        finally:
+            s.close()
+
+
 def request(method, port, path, body=None, headers=None, timeout=15.0, host="127.0.0.1"):
     """One HTTP request; returns (status, headers dict, body bytes). body may be dict (JSON)."""
     conn = http.client.HTTPConnection(host, port, timeout=timeout)

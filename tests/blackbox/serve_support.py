@@ -18,6 +18,8 @@ class ServeCase(harness.TestCase):
         """Starts `hookd serve` and returns the Hookd with .port and .db set."""
         db = db or getattr(self, "db", None) or self.database()
         self.db = db
+        if port:
+            harness.wait_bindable(port)  # a restart at the same place, maybe after kill -9
         port = port or harness.free_port()
         args = ["serve", "--db", db.url, "--listen", "127.0.0.1:%d" % port]
         if allow_http:
