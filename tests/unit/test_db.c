@@ -216,6 +216,20 @@ static void test_casts_and_quotes(void **state)
     db_rows_free(rows);
 }
 
+/* The server ends victim's session (its backend terminated through killer), as an outage
+ * or an administrator would; victim learns of it at its next statement. */
+static void pg_kill_session(db *killer, db *victim)
+{
+    db_rows *rows = NULL;
+    assert_int_equal(db_query(victim, "SELECT pg_backend_pid()", NULL, 0, &rows, NULL), 0);
+    assert_true(db_rows_next(rows));
+    db_param pid = DB_I(db_rows_int(rows, 0));
+    db_rows_free(rows);
+    assert_int_equal(db_query(killer, "SELECT pg_terminate_backend($1::int)", &pid, 1, NULL, NULL),
+                     0);
+    usleep(100000);
+}
+
 /* PostgreSQL only: a connection killed by the server is re-established before the next
  * statement outside a transaction; inside one, the transaction fails at commit. */
 static void test_pg_reconnect(void **state)
@@ -225,16 +239,9 @@ static void test_pg_reconnect(void **state)
     fixture_open(f, &victim);
     for (int round = 0; round < 2; round++) {
         bool in_tx = round == 1;
-        db_rows *rows = NULL;
-        assert_int_equal(db_query(victim, "SELECT pg_backend_pid()", NULL, 0, &rows, NULL), 0);
-        assert_true(db_rows_next(rows));
-        db_param pid = DB_I(db_rows_int(rows, 0));
-        db_rows_free(rows);
         if (in_tx)
             assert_int_equal(db_begin(victim), 0);
-        assert_int_equal(
-            db_query(f->conn, "SELECT pg_terminate_backend($1::int)", &pid, 1, NULL, NULL), 0);
-        usleep(100000);
+        pg_kill_session(f->conn, victim);
         if (in_tx) {
             assert_int_equal(db_exec(victim, "SELECT 1"), HOOKD_ESTORE);
             assert_int_equal(db_exec(victim, "SELECT 1"), HOOKD_ESTORE);
@@ -272,14 +279,7 @@ static void test_pg_keep_plans(void **state)
     assert_plan_mode(conn, "force_custom_plan");
     assert_int_equal(db_keep_plans(conn), 0);
     assert_plan_mode(conn, "auto");
-    db_rows *rows = NULL;
-    assert_int_equal(db_query(conn, "SELECT pg_backend_pid()", NULL, 0, &rows, NULL), 0);
-    assert_true(db_rows_next(rows));
-    db_param pid = DB_I(db_rows_int(rows, 0));
-    db_rows_free(rows);
-    assert_int_equal(db_query(f->conn, "SELECT pg_terminate_backend($1::int)", &pid, 1, NULL, NULL),
-                     0);
-    usleep(100000);
+    pg_kill_session(f->conn, conn);
     if (db_exec(conn, "SELECT 1") != 0) /* the first statement may see the dead socket */
         assert_int_equal(db_exec(conn, "SELECT 1"), 0);
     assert_plan_mode(conn, "auto");
