@@ -52,6 +52,26 @@ static const char *const receive_store_migrations[] = {
     "CREATE TABLE IF NOT EXISTS receive_settings ("
     " name TEXT PRIMARY KEY,"
     " value TEXT NOT NULL);",
+    /* 4: a webhook's latest run lives in its own row (issue 10). A run row of its own cost
+     * each webhook an INSERT and an entry in receive_runs' key, which is ordered by the
+     * random webhook id: a page of its own in nearly every commit (40 % of the WAL frames
+     * of a burst, docs/BENCHMARKS.md, "The receiver's store per webhook"). The row is
+     * rewritten by the outcome anyway; receive_runs now keeps only the runs before the
+     * latest, and receive_run_history shows them all. Rows written before keep their runs
+     * in receive_runs (their last_n is NULL). */
+    "ALTER TABLE receive_webhooks ADD COLUMN last_n BIGINT;"
+    "ALTER TABLE receive_webhooks ADD COLUMN last_started_at BIGINT;"
+    "ALTER TABLE receive_webhooks ADD COLUMN last_duration_ms BIGINT;"
+    "ALTER TABLE receive_webhooks ADD COLUMN last_exit_status BIGINT;"
+    "ALTER TABLE receive_webhooks ADD COLUMN last_http_status BIGINT;"
+    "ALTER TABLE receive_webhooks ADD COLUMN last_error TEXT;"
+    "ALTER TABLE receive_webhooks ADD COLUMN last_output TEXT;"
+    "CREATE VIEW receive_run_history AS"
+    " SELECT webhook_id, n, started_at, duration_ms, exit_status, http_status, error, output"
+    " FROM receive_runs UNION ALL"
+    " SELECT id, last_n, last_started_at, last_duration_ms, last_exit_status,"
+    " last_http_status, last_error, last_output FROM receive_webhooks"
+    " WHERE last_n IS NOT NULL;",
 };
 
 int receive_store_migrate(db *conn)
@@ -254,11 +274,57 @@ void receive_store_claim_job_clear(receive_store_claim_job *job)
     RECEIVE_STORE_FORGET(job->items, job->count);
 }
 
-/* Rows per multi-row record statement at most (the UPDATE's 5 and the INSERT's 8 parameters
- * per row: far below PostgreSQL's cap). */
+/* Rows per multi-row record statement at most (12 parameters per row: far below
+ * PostgreSQL's cap). */
 #define RECEIVE_STORE_RECORD_CHUNK 64
-#define RECEIVE_STORE_RECORD_UPDATE_PARAMS 5
-#define RECEIVE_STORE_RECORD_INSERT_PARAMS 8
+#define RECEIVE_STORE_RECORD_PARAMS 12
+
+/* Copies the latest run of job's webhook from its row into receive_runs, before the next run
+ * takes its place in the row; only while the lease is held, and on PostgreSQL with the row
+ * locked, so that no other node's claim comes between this and the UPDATE that follows. A
+ * first run has none to move, nor has a row written before migration 4 (its runs are in
+ * receive_runs already). A run moved twice is the same run: kept once. */
+#define RECEIVE_STORE_MOVE_SQL(lock)                                                               \
+    "INSERT INTO receive_runs (webhook_id, n, started_at, duration_ms, exit_status,"               \
+    " http_status, error, output) SELECT id, last_n, last_started_at, last_duration_ms,"           \
+    " last_exit_status, last_http_status, last_error, last_output FROM receive_webhooks"           \
+    " WHERE id = $1 AND lease_token = $2 AND status = 'pending' AND last_n IS NOT NULL" lock       \
+    " ON CONFLICT (webhook_id, n) DO NOTHING"
+
+static int receive_store_move_last(db *conn, const receive_store_run_job *job)
+{
+    static const char sql_sqlite[] = RECEIVE_STORE_MOVE_SQL("");
+    static const char sql_pg[] = RECEIVE_STORE_MOVE_SQL(" FOR UPDATE");
+    if (job->n <= 1)
+        return 0;
+    db_param p[] = {DB_S(job->id), DB_S(job->token)};
+    return db_query(conn, db_kind(conn) == DB_POSTGRES ? sql_pg : sql_sqlite, p, 2, NULL, NULL);
+}
+
+/* A record's parameters (RECEIVE_STORE_RECORD_PARAMS) into q: the webhook's next state, the
+ * run, then the row's id and lease token. */
+static void receive_store_record_params(const receive_store_run_job *job, db_param *q)
+{
+    q[0] = DB_S(job->next_status);
+    q[1] = DB_I(job->next_attempt_at);
+    q[2] = DB_I(job->now);
+    q[3] = DB_I(job->n);
+    q[4] = DB_I(job->started_at);
+    q[5] = DB_I(job->duration_ms);
+    q[6] = job->exit_status >= 0 ? DB_I(job->exit_status) : DB_NUL;
+    q[7] = job->http_status > 0 ? DB_I(job->http_status) : DB_NUL;
+    q[8] = DB_SOPT(job->error);
+    q[9] = DB_SOPT(job->output);
+    q[10] = DB_S(job->id);
+    q[11] = DB_S(job->token);
+}
+
+/* What a record sets, from the values named s, a, u, n, st, d, e, h, err and o. */
+#define RECEIVE_STORE_RECORD_SET(s, a, u, n, st, d, e, h, err, o)                                  \
+    "status = " s ", next_attempt_at = " a ", updated_at = " u ", last_n = " n                     \
+    ", last_started_at = " st ", last_duration_ms = " d ", last_exit_status = " e                  \
+    ", last_http_status = " h ", last_error = " err ", last_output = " o                           \
+    ", lease_until = NULL, lease_token = NULL, lease_owner = NULL"
 
 /* PostgreSQL's multi-row record UPDATE for n runs: each row moved on only while its lease
  * is held, as receive_store_record_run; the (id, token) pairs moved come back. malloc'd.
@@ -268,78 +334,33 @@ void receive_store_claim_job_clear(receive_store_claim_job *job)
 static char *receive_store_record_update_sql(size_t n)
 {
     return receive_store_rows_sql(
-        "UPDATE receive_webhooks AS w SET status = v.s, next_attempt_at = v.a,"
-        " attempts = w.attempts + 1, runs = w.runs + 1, lease_until = NULL, lease_token = NULL,"
-        " lease_owner = NULL, updated_at = v.u FROM (VALUES ",
-        "(?::text, ?::text, ?::text, ?::bigint, ?::bigint)", n,
-        ") AS v (id, token, s, a, u) WHERE w.id = v.id AND w.lease_token = v.token"
-        " AND (w.status = 'pending') IS TRUE RETURNING w.id, v.token");
-}
-
-/* The multi-row INSERT of n run rows. malloc'd. */
-static char *receive_store_record_insert_sql(size_t n)
-{
-    return receive_store_rows_sql("INSERT INTO receive_runs (webhook_id, n, started_at,"
-                                  " duration_ms, exit_status, http_status, error, output) VALUES ",
-                                  "(?, ?, ?, ?, ?, ?, ?, ?)", n, "");
-}
-
-/* The run row's parameters of job into q (RECEIVE_STORE_RECORD_INSERT_PARAMS). */
-static void receive_store_run_params(const receive_store_run_job *job, db_param *q)
-{
-    q[0] = DB_S(job->id);
-    q[1] = DB_I(job->n);
-    q[2] = DB_I(job->started_at);
-    q[3] = DB_I(job->duration_ms);
-    q[4] = job->exit_status >= 0 ? DB_I(job->exit_status) : DB_NUL;
-    q[5] = job->http_status > 0 ? DB_I(job->http_status) : DB_NUL;
-    q[6] = DB_SOPT(job->error);
-    q[7] = DB_SOPT(job->output);
-}
-
-/* Inserts the run rows of jobs[0..n) whose rcs are 0, in power-of-two statements. */
-static int receive_store_record_insert(db *conn, receive_store_run_job *const *jobs, const int *rcs,
-                                       size_t n)
-{
-    const receive_store_run_job *kept[RECEIVE_STORE_RECORD_CHUNK];
-    size_t count = 0;
-    for (size_t i = 0; i < n; i++)
-        if (rcs[i] == 0)
-            kept[count++] = jobs[i];
-    db_param p[RECEIVE_STORE_RECORD_CHUNK * RECEIVE_STORE_RECORD_INSERT_PARAMS];
-    for (size_t done = 0; done < count;) {
-        size_t k = receive_store_pow2_floor(count - done);
-        for (size_t i = 0; i < k; i++)
-            receive_store_run_params(kept[done + i], &p[i * RECEIVE_STORE_RECORD_INSERT_PARAMS]);
-        char *sql = receive_store_record_insert_sql(k);
-        int rc = db_query(conn, sql, p, k * RECEIVE_STORE_RECORD_INSERT_PARAMS, NULL, NULL);
-        free(sql);
-        if (rc != 0)
-            return rc;
-        done += k;
-    }
-    return 0;
+        "UPDATE receive_webhooks AS w SET " RECEIVE_STORE_RECORD_SET(
+            "v.s", "v.a", "v.u", "v.n", "v.st", "v.d", "v.e", "v.h", "v.err",
+            "v.o") ", attempts = w.attempts + 1, runs = w.runs + 1 FROM (VALUES ",
+        "(?::text, ?::bigint, ?::bigint, ?::bigint, ?::bigint, ?::bigint, ?::bigint, ?::bigint,"
+        " ?::text, ?::text, ?::text, ?::text)",
+        n,
+        ") AS v (s, a, u, n, st, d, e, h, err, o, id, token) WHERE w.id = v.id"
+        " AND w.lease_token = v.token AND (w.status = 'pending') IS TRUE RETURNING w.id, v.token");
 }
 
 /* Records jobs[0..n) (n a power of two, at most RECEIVE_STORE_RECORD_CHUNK) on PostgreSQL
- * with two statements: rcs[i] becomes HOOKD_ELEASE for each row not moved on. */
+ * with one statement (and one more per run that is not its webhook's first): rcs[i] becomes
+ * HOOKD_ELEASE for each row not moved on. */
 static int receive_store_record_chunk(db *conn, receive_store_run_job *const *jobs, int *rcs,
                                       size_t n)
 {
-    db_param p[RECEIVE_STORE_RECORD_CHUNK * RECEIVE_STORE_RECORD_UPDATE_PARAMS];
+    db_param p[RECEIVE_STORE_RECORD_CHUNK * RECEIVE_STORE_RECORD_PARAMS];
     for (size_t i = 0; i < n; i++) {
-        const receive_store_run_job *j = jobs[i];
-        db_param *q = &p[i * RECEIVE_STORE_RECORD_UPDATE_PARAMS];
-        q[0] = DB_S(j->id);
-        q[1] = DB_S(j->token);
-        q[2] = DB_S(j->next_status);
-        q[3] = DB_I(j->next_attempt_at);
-        q[4] = DB_I(j->now);
+        int rc = receive_store_move_last(conn, jobs[i]);
+        if (rc != 0)
+            return rc;
+        receive_store_record_params(jobs[i], &p[i * RECEIVE_STORE_RECORD_PARAMS]);
         rcs[i] = HOOKD_ELEASE;
     }
     char *sql = receive_store_record_update_sql(n);
     db_rows *rows = NULL;
-    int rc = db_query(conn, sql, p, n * RECEIVE_STORE_RECORD_UPDATE_PARAMS, &rows, NULL);
+    int rc = db_query(conn, sql, p, n * RECEIVE_STORE_RECORD_PARAMS, &rows, NULL);
     free(sql);
     if (rc != 0)
         return rc;
@@ -354,13 +375,13 @@ static int receive_store_record_chunk(db *conn, receive_store_run_job *const *jo
         }
     }
     db_rows_free(rows);
-    return receive_store_record_insert(conn, jobs, rcs, n);
+    return 0;
 }
 
 /* PostgreSQL: a statement is a round trip, a plan and an executor start, which cost it more
  * than the rows themselves when run per webhook (docs/BENCHMARKS.md, "Receiver on
- * PostgreSQL"): the runs go by chunks, two statements each. SQLite runs in-process, where
- * one statement per run is cheap and RETURNING is not: one receive_store_record_run each. */
+ * PostgreSQL"): the runs go by chunks. SQLite runs in-process, where one statement per run
+ * is cheap and RETURNING is not: one receive_store_record_run each. */
 int receive_store_record_runs(db *conn, receive_store_run_job *const *jobs, int *rcs, size_t n)
 {
     for (size_t done = 0; done < n;) {
@@ -381,34 +402,29 @@ int receive_store_record_runs(db *conn, receive_store_run_job *const *jobs, int 
     return 0;
 }
 
-/* Records a run: the webhook moved on first, only while the lease is held (no row changed:
- * the lease is lost, nothing written; on PostgreSQL the UPDATE also locks the row), then the
- * run row, numbered by the caller (the run count it claimed or wrote, + 1: nothing else
- * changes it under the lease), so the INSERT need not look the webhook up again. Two
- * statements without RETURNING: a RETURNING clause buffers its rows in a temporary table,
- * which cost as much as the UPDATE itself (docs/BENCHMARKS.md, "Receiver pace"). */
+/* Records a run: the webhook moved on, only while the lease is held (no row changed: the
+ * lease is lost, nothing written; on PostgreSQL the UPDATE also locks the row), with the run
+ * in its row, numbered by the caller (the run count it claimed or wrote, + 1: nothing else
+ * changes it under the lease). One statement for a first run, without RETURNING: a
+ * RETURNING clause buffers its rows in a temporary table, which cost as much as the UPDATE
+ * itself (docs/BENCHMARKS.md, "Receiver pace"). */
 int receive_store_record_run(db *conn, void *arg)
 {
     receive_store_run_job *job = arg;
-    static const char update[] =
-        "UPDATE receive_webhooks SET status = $1, next_attempt_at = $2,"
-        " attempts = attempts + 1, runs = runs + 1, lease_until = NULL, lease_token = NULL,"
-        " lease_owner = NULL, updated_at = $3"
-        " WHERE id = $4 AND lease_token = $5 AND status = 'pending'";
-    static const char insert[] =
-        "INSERT INTO receive_runs (webhook_id, n, started_at, duration_ms, exit_status,"
-        " http_status, error, output) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-    db_param p[] = {DB_S(job->next_status), DB_I(job->next_attempt_at), DB_I(job->now),
-                    DB_S(job->id), DB_S(job->token)};
-    int64_t changed = 0;
-    int rc = db_query(conn, update, p, sizeof p / sizeof p[0], NULL, &changed);
+    static const char update[] = "UPDATE receive_webhooks SET " RECEIVE_STORE_RECORD_SET(
+        "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9",
+        "$10") ", attempts = attempts + 1, runs = runs + 1"
+               " WHERE id = $11 AND lease_token = $12 AND status = 'pending'";
+    int rc = receive_store_move_last(conn, job);
     if (rc != 0)
         return rc;
-    if (changed == 0)
-        return HOOKD_ELEASE;
-    db_param r[RECEIVE_STORE_RECORD_INSERT_PARAMS];
-    receive_store_run_params(job, r);
-    return db_query(conn, insert, r, RECEIVE_STORE_RECORD_INSERT_PARAMS, NULL, NULL);
+    db_param p[RECEIVE_STORE_RECORD_PARAMS];
+    receive_store_record_params(job, p);
+    int64_t changed = 0;
+    rc = db_query(conn, update, p, RECEIVE_STORE_RECORD_PARAMS, NULL, &changed);
+    if (rc != 0)
+        return rc;
+    return changed == 0 ? HOOKD_ELEASE : 0;
 }
 
 /* The columns every listing shows, in the order receive_store_webhook_read reads them. */
@@ -499,7 +515,7 @@ static int receive_store_runs_read(db *conn, receive_store_get_job *job)
 {
     static const char runs[] =
         "SELECT n, started_at, duration_ms, exit_status, http_status, error, output"
-        " FROM receive_runs WHERE webhook_id = $1 ORDER BY n";
+        " FROM receive_run_history WHERE webhook_id = $1 ORDER BY n";
     db_param p[] = {DB_S(job->id)};
     db_rows *rows = NULL;
     int rc = db_query(conn, runs, p, 1, &rows, NULL);

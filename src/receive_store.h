@@ -138,7 +138,7 @@ int receive_store_record_run(db *conn, void *arg);
 
 /* Records the runs jobs[0..n) as receive_store_record_run would one by one: rcs[i] becomes 0
  * or HOOKD_ELEASE; any other error is returned (the caller's transaction undoes it all). On
- * PostgreSQL, two statements per chunk of runs rather than two per run. */
+ * PostgreSQL, one statement per chunk of runs rather than one per run. */
 int receive_store_record_runs(db *conn, receive_store_run_job *const *jobs, int *rcs, size_t n);
 
 /* A webhook as the admin API shows it. Strings owned by the struct (freed by the job's

@@ -96,7 +96,7 @@ class DiskFull(serve_support.ServeCase):
         runs = harness.Database.__new__(harness.Database)
         runs.backend, runs.path = "sqlite", url[len("sqlite:"):]
         self.assertEqual(runs.query("SELECT COUNT(*), COUNT(DISTINCT webhook_id) FROM "
-                                    "receive_runs"), [[str(len(acked))] * 2])
+                                    "receive_run_history"), [[str(len(acked))] * 2])
 
     def test_sender_disk_full(self):
         # Answers take 0.3 s: many attempts end while the disk is full.

@@ -183,7 +183,7 @@ class ReceiveHandler(harness.TestCase):
         self.wait_status(wid, "done")
         harness.wait_until(lambda: harness.json_request(
             "GET", self.admin, "/webhooks/" + wid)[0] == 404, 10, what="purged")
-        self.assertEqual(self.db.query("SELECT COUNT(*) FROM receive_runs"), [["0"]])
+        self.assertEqual(self.db.query("SELECT COUNT(*) FROM receive_run_history"), [["0"]])
 
     def test_admin_api(self):
         self.start(["--exec", "cat > /dev/null"])

@@ -72,7 +72,7 @@ class ReceiveHandoff(harness.TestCase):
             10, what="every webhook done")
         time.sleep(0.3)
         self.assertEqual(sorted(self.lines(handled)), sorted(ids))  # once each
-        self.assertEqual(db.query("SELECT COUNT(*) FROM receive_runs")[0][0], str(len(ids)))
+        self.assertEqual(db.query("SELECT COUNT(*) FROM receive_run_history")[0][0], str(len(ids)))
         self.assertEqual(db.query(
             "SELECT COUNT(*) FROM receive_webhooks WHERE lease_owner IS NOT NULL"
             " OR lease_token IS NOT NULL OR lease_until IS NOT NULL")[0][0], "0")

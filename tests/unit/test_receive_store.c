@@ -23,7 +23,8 @@
 #define NOW 1724288645123LL
 
 static const char drop_receive[] =
-    "DROP TABLE IF EXISTS receive_webhooks, receive_runs, receive_settings, receive_schema_version";
+    "DROP TABLE IF EXISTS receive_webhooks, receive_runs, receive_settings, receive_schema_version"
+    " CASCADE"; /* and the view over them */
 
 static int setup_kind(void **state, enum db_kind kind)
 {
