@@ -352,6 +352,179 @@ static void test_record_runs_together(void **state)
     }
 }
 
+/* Records run n of ids[0] under a fresh claim (receive_store_record_runs, the handler's
+ * path): the webhook stays pending until the last run. */
+static void record_nth_run(store_fixture *f, int64_t n, bool last)
+{
+    receive_store_claim_job claim = {
+        .now = NOW + 100 * n, .lease_ms = 30000, .owner = "node/1", .limit = 5};
+    assert_int_equal(receive_store_claim(f->conn, &claim), 0);
+    assert_int_equal(claim.count, 1);
+    assert_int_equal(claim.items[0].runs, n - 1);
+    char error[32];
+    snprintf(error, sizeof error, "run %lld", (long long)n);
+    receive_store_run_job run = {.id = ids[0],
+                                 .token = claim.token,
+                                 .n = n,
+                                 .started_at = NOW + 100 * n + 1,
+                                 .duration_ms = n,
+                                 .http_status = last ? 204 : 500,
+                                 .exit_status = -1,
+                                 .error = last ? NULL : error,
+                                 .next_status = last ? "done" : "pending",
+                                 .next_attempt_at = NOW + 100 * n + 50,
+                                 .now = NOW + 100 * n + 2};
+    receive_store_run_job stale = run;
+    stale.token = "stale";
+    receive_store_run_job *jobs[] = {&stale, &run};
+    int rcs[2] = {1, 1};
+    assert_int_equal(receive_store_record_runs(f->conn, jobs, rcs, 2), 0);
+    assert_int_equal(rcs[0], HOOKD_ELEASE); /* a lost lease moves nothing */
+    assert_int_equal(rcs[1], 0);
+    receive_store_claim_job_clear(&claim);
+}
+
+/* Reads ids[0]'s runs and checks they are 1..count, each once, in order, with their own
+ * values. */
+static void assert_runs(store_fixture *f, size_t count, const char *status)
+{
+    receive_store_get_job get = {.id = ids[0]};
+    assert_int_equal(receive_store_get(f->conn, &get), 0);
+    assert_string_equal(get.webhook.status, status);
+    assert_int_equal(get.webhook.runs, (int64_t)count);
+    assert_int_equal(get.run_count, count);
+    for (size_t i = 0; i < count; i++) {
+        const receive_store_run *r = &get.runs[i];
+        assert_int_equal(r->rec.n, (int64_t)i + 1);
+        assert_int_equal(r->rec.duration_ms, (int64_t)i + 1);
+        assert_int_equal(r->exit_status, -1);
+        if (i + 1 < count || strcmp(status, "done") != 0) {
+            char error[32];
+            snprintf(error, sizeof error, "run %zu", i + 1);
+            assert_string_equal(r->rec.error, error);
+            assert_int_equal(r->http_status, 500);
+        } else {
+            assert_null(r->rec.error);
+            assert_int_equal(r->http_status, 204);
+        }
+    }
+    receive_store_get_job_clear(&get);
+}
+
+/* A webhook run three times (the latest run lives in its row and moves to receive_runs when
+ * the next one comes): the history shows each run once, in order; the purge takes them all. */
+static void test_runs_history(void **state)
+{
+    STORE_FIXTURE(state);
+    receive_store_insert_job in = {.id = ids[0],
+                                   .timestamp = "2024-08-22T01:04:05Z",
+                                   .signature = "sig",
+                                   .event = "events.created",
+                                   .body = "{}",
+                                   .body_len = 2,
+                                   .received_at = NOW};
+    assert_int_equal(receive_store_insert(f->conn, &in), 0);
+    record_nth_run(f, 1, false);
+    assert_runs(f, 1, "pending");
+    record_nth_run(f, 2, false);
+    assert_runs(f, 2, "pending");
+    record_nth_run(f, 3, true);
+    assert_runs(f, 3, "done");
+
+    retention_batch batch = {.before = NOW + 1000, .limit = 10};
+    assert_int_equal(receive_store_purge(f->conn, &batch), 0);
+    receive_store_get_job get = {.id = ids[0]};
+    assert_int_equal(receive_store_get(f->conn, &get), HOOKD_ENOTFOUND);
+    receive_store_get_job_clear(&get);
+    db_rows *rows = NULL;
+    assert_int_equal(db_query(f->conn, "SELECT COUNT(*) FROM receive_runs", NULL, 0, &rows, NULL),
+                     0);
+    assert_true(db_rows_next(rows));
+    assert_int_equal(db_rows_int(rows, 0), 0);
+    db_rows_free(rows);
+}
+
+/* The receiver's schema as the builds before migration 4 left it (migrations are never
+ * edited afterwards: this is what such a database holds). */
+static const char *const old_migrations[] = {
+    "CREATE TABLE receive_webhooks ("
+    " id TEXT PRIMARY KEY,"
+    " webhook_timestamp TEXT NOT NULL,"
+    " signature TEXT NOT NULL,"
+    " event TEXT NOT NULL,"
+    " body TEXT NOT NULL,"
+    " received_at BIGINT NOT NULL,"
+    " status TEXT NOT NULL,"
+    " attempts BIGINT NOT NULL DEFAULT 0,"
+    " runs BIGINT NOT NULL DEFAULT 0,"
+    " next_attempt_at BIGINT NOT NULL,"
+    " lease_until BIGINT,"
+    " lease_token TEXT,"
+    " lease_owner TEXT,"
+    " updated_at BIGINT NOT NULL);"
+    "CREATE INDEX receive_webhooks_due ON receive_webhooks (status, next_attempt_at);"
+    "CREATE INDEX receive_webhooks_received ON receive_webhooks (received_at, id);"
+    "CREATE TABLE receive_runs ("
+    " webhook_id TEXT NOT NULL,"
+    " n BIGINT NOT NULL,"
+    " started_at BIGINT NOT NULL,"
+    " duration_ms BIGINT NOT NULL,"
+    " exit_status BIGINT,"
+    " http_status BIGINT,"
+    " error TEXT,"
+    " PRIMARY KEY (webhook_id, n));",
+    /* 2: the tail of an --exec handler's stdout and stderr (issue 12) */
+    "ALTER TABLE receive_runs ADD COLUMN output TEXT;",
+    /* 3: the admin token's SHA-256 when none is given (admin_token.h; issue 11) */
+    "CREATE TABLE IF NOT EXISTS receive_settings ("
+    " name TEXT PRIMARY KEY,"
+    " value TEXT NOT NULL);",
+};
+
+/* A database the previous build wrote: migrations 1 to 3 only. */
+static int setup_old_kind(void **state, enum db_kind kind)
+{
+    int rc = store_fixture_setup(state, kind, drop_receive);
+    if (*state)
+        assert_int_equal(db_migrate(((store_fixture *)*state)->conn, "receive", old_migrations,
+                                    sizeof old_migrations / sizeof old_migrations[0]),
+                         0);
+    return rc;
+}
+
+static int setup_old_sqlite(void **state)
+{
+    return setup_old_kind(state, DB_SQLITE);
+}
+
+static int setup_old_pg(void **state)
+{
+    return setup_old_kind(state, DB_POSTGRES);
+}
+
+/* A database of the previous build, with a webhook run twice (both runs in receive_runs),
+ * opened by this one: the webhook and its runs are kept, and a third run joins them. */
+static void test_migrate_keeps_runs(void **state)
+{
+    STORE_FIXTURE(state);
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO receive_webhooks (id, webhook_timestamp, signature, event, body,"
+             " received_at, status, attempts, runs, next_attempt_at, updated_at) VALUES"
+             " ('%s', '2024-08-22T01:04:05Z', 'sig', 'events.created', '{}', %lld, 'pending',"
+             " 2, 2, %lld, %lld);"
+             "INSERT INTO receive_runs (webhook_id, n, started_at, duration_ms, exit_status,"
+             " http_status, error) VALUES ('%s', 1, %lld, 1, NULL, 500, 'run 1'),"
+             " ('%s', 2, %lld, 2, NULL, 500, 'run 2')",
+             ids[0], (long long)NOW, (long long)NOW, (long long)NOW, ids[0], (long long)NOW + 101,
+             ids[0], (long long)NOW + 201);
+    store_fixture_exec(f, sql);
+    assert_int_equal(receive_store_migrate(f->conn), 0);
+    assert_runs(f, 2, "pending");
+    record_nth_run(f, 3, true);
+    assert_runs(f, 3, "done");
+}
+
 #define BOTH(fn)                                                                                   \
     cmocka_unit_test_setup_teardown(fn, setup_sqlite, store_fixture_teardown),                     \
         cmocka_unit_test_setup_teardown(fn, setup_pg, store_fixture_teardown)
@@ -366,6 +539,11 @@ int main(void)
         BOTH(test_admin_token),
         BOTH(test_leased_insert_and_record_run),
         BOTH(test_record_runs_together),
+        BOTH(test_runs_history),
+        cmocka_unit_test_setup_teardown(test_migrate_keeps_runs, setup_old_sqlite,
+                                        store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_keeps_runs, setup_old_pg,
+                                        store_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
