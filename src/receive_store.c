@@ -74,10 +74,20 @@ static const char *const receive_store_migrations[] = {
     " WHERE last_n IS NOT NULL;",
 };
 
+/* SQLite's page cache for the receiver's connection, in KiB (a bound: it grows as pages are
+ * read). The default, 2 MiB, is smaller than the id index of a day's webhooks alone, and a
+ * burst's inserts land on its pages at random: every miss was a pread (about 1.2 per
+ * webhook, docs/BENCHMARKS.md, "The receiver's store per webhook"). The sender's is the
+ * same size (serve_main.c). */
+#define RECEIVE_STORE_SQLITE_CACHE "PRAGMA cache_size = -16384"
+
 int receive_store_migrate(db *conn)
 {
-    return db_migrate(conn, "receive", receive_store_migrations,
-                      sizeof receive_store_migrations / sizeof receive_store_migrations[0]);
+    int rc = db_migrate(conn, "receive", receive_store_migrations,
+                        sizeof receive_store_migrations / sizeof receive_store_migrations[0]);
+    if (rc != 0 || db_kind(conn) != DB_SQLITE)
+        return rc;
+    return db_exec(conn, RECEIVE_STORE_SQLITE_CACHE);
 }
 
 int receive_store_admin_token(db *conn, unsigned char digest[32], char *generated, size_t genlen,

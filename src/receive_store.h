@@ -33,7 +33,8 @@
  * was accepted": every receiver's handler sharing the database listens (PostgreSQL only). */
 #define RECEIVE_STORE_NOTIFY_CHANNEL "hookd_receive"
 
-/* Creates or migrates the receiver's tables (component "receive"). 0 or HOOKD_ESTORE. */
+/* Creates or migrates the receiver's tables (component "receive"), and sizes SQLite's page
+ * cache for the connection. 0 or HOOKD_ESTORE. */
 int receive_store_migrate(db *conn);
 
 /* At start, before the store thread runs: the admin token's SHA-256 from receive_settings,
