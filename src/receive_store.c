@@ -108,21 +108,38 @@ static size_t receive_store_pow2_floor(size_t n)
  * $N placeholder. malloc'd. */
 static char *receive_store_rows_sql(const char *head, const char *row, size_t n, const char *tail)
 {
-    size_t cap = strlen(head) + strlen(tail) + n * (strlen(row) * 2 + 8) + 1;
-    char *sql = xmalloc(cap);
-    size_t o = (size_t)snprintf(sql, cap, "%s", head);
+    size_t head_len = strlen(head), row_len = strlen(row), tail_len = strlen(tail);
+    size_t marks = 0;
+    for (const char *c = row; *c; c++)
+        marks += *c == '?';
+    /* A '?' becomes "$N", at most 5 bytes below 10,000 parameters (both backends' caps are
+     * lower); ", " between rows. */
+    char *sql = xmalloc(head_len + tail_len + n * (row_len + 4 * marks + 2) + 1);
+    memcpy(sql, head, head_len);
+    size_t o = head_len;
     size_t next = 1;
     for (size_t i = 0; i < n; i++) {
-        if (i)
-            o += (size_t)snprintf(sql + o, cap - o, ", ");
+        if (i) {
+            sql[o++] = ',';
+            sql[o++] = ' ';
+        }
         for (const char *c = row; *c; c++) {
-            if (*c == '?')
-                o += (size_t)snprintf(sql + o, cap - o, "$%zu", next++);
-            else
+            if (*c != '?') {
                 sql[o++] = *c;
+                continue;
+            }
+            /* By hand rather than by snprintf: this runs per placeholder, per batch, and
+             * printf was a visible share of the store thread's own time. */
+            char digits[20];
+            size_t d = 0;
+            for (size_t v = next++; v; v /= 10)
+                digits[d++] = (char)('0' + v % 10);
+            sql[o++] = '$';
+            while (d)
+                sql[o++] = digits[--d];
         }
     }
-    snprintf(sql + o, cap - o, "%s", tail);
+    memcpy(sql + o, tail, tail_len + 1);
     return sql;
 }
 
