@@ -4,10 +4,14 @@
  * (claim, record a run, unclaim, release) are called through receive_handler.c; the others
  * by the public endpoint (receive_ingest.c) and the admin API (receive_api.c).
  *
+ * A webhook's latest run is kept in its own row (the outcome rewrites the row anyway);
+ * receive_runs holds the runs before it, and the view receive_run_history shows them all.
+ *
  * The SQL is the dialect both backends speak: $N placeholders (each used once, so the
  * SQLite rewrite stays simple), BIGINT unix milliseconds, TEXT, ON CONFLICT DO NOTHING and
- * RETURNING. Only the claim differs: PostgreSQL locks its candidates FOR UPDATE SKIP LOCKED
- * (SQLite has one writer at a time already: BEGIN IMMEDIATE).
+ * RETURNING. Only the locks differ: PostgreSQL's claim takes its candidates FOR UPDATE SKIP
+ * LOCKED, and the move of a previous run locks its row FOR UPDATE (SQLite has one writer at
+ * a time already: BEGIN IMMEDIATE).
  */
 #include "receive_store.h"
 #include "mem.h"
@@ -75,10 +79,10 @@ static const char *const receive_store_migrations[] = {
 };
 
 /* SQLite's page cache for the receiver's connection, in KiB (a bound: it grows as pages are
- * read). The default, 2 MiB, is smaller than the id index of a day's webhooks alone, and a
- * burst's inserts land on its pages at random: every miss was a pread (about 1.2 per
- * webhook, docs/BENCHMARKS.md, "The receiver's store per webhook"). The sender's is the
- * same size (serve_main.c). */
+ * read). The default, 2 MiB, is smaller than the id index of 100,000 webhooks (about 5 MiB),
+ * and a burst's inserts land on its pages at random: every miss was a pread, 0.4 per webhook
+ * (docs/BENCHMARKS.md, "The receiver's store per webhook"). The sender's is the same size
+ * (serve_main.c). */
 #define RECEIVE_STORE_SQLITE_CACHE "PRAGMA cache_size = -16384"
 
 int receive_store_migrate(db *conn)
