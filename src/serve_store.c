@@ -1362,6 +1362,25 @@ int serve_store_unclaim(db *conn, const char *owner, void *const *items, size_t 
     return count > 0 ? db_notify(conn, SERVE_STORE_NOTIFY_CHANNEL) : 0;
 }
 
+static const char *const outcome_states[] = {"", "succeeded", "pending", "failed"};
+
+#define OUTCOME_CHUNK 64 /* outcomes per multi-row statement at most (a power of two) */
+#define OUTCOME_UPDATE_PARAMS 6
+#define OUTCOME_ATTEMPT_PARAMS 8
+
+/* The attempt row's parameters of o into a (OUTCOME_ATTEMPT_PARAMS). */
+static void attempt_params(const serve_store_outcome *o, db_param *a)
+{
+    a[0] = DB_S(o->webhook_id);
+    a[1] = DB_I(o->attempt_number);
+    a[2] = DB_I(o->started_at);
+    a[3] = DB_I(o->duration_ms);
+    a[4] = o->status_code > 0 ? DB_I(o->status_code) : DB_NUL;
+    a[5] = DB_SOPT(o->error);
+    a[6] = DB_SOPT(o->response);
+    a[7] = DB_SOPT(o->response_headers);
+}
+
 /* The outcome's effect on its destination: a 410 deactivates it at once; a failure starts
  * (or continues) its failing streak and deactivates it once the streak is older than
  * fail_window_ms; a success ends the streak (a lookup, no write, when there is none). */
@@ -1424,16 +1443,18 @@ static int outcome_destination(db *conn, serve_store_outcome *o)
     return rc != 0 ? rc : serve_ops_failed(conn, o);
 }
 
-int serve_store_w_outcome(db *conn, void *arg)
+/* The outcome's row changes, without the destination's: the webhook moved on only while
+ * its lease is held (HOOKD_ELEASE and nothing written otherwise), then its attempt row. */
+static int outcome_row(db *conn, serve_store_outcome *o)
 {
-    serve_store_outcome *o = arg;
-    static const char *const states[] = {"", "succeeded", "pending", "failed"};
     /* No RETURNING: n is known from the claim, and the WHERE checks it, so an outcome of an
      * earlier lease of the same owner (the row was claimed again since) is refused too. */
-    db_param p[] = {
-        DB_S(states[o->state]), o->state == SERVE_STORE_RETRY ? DB_I(o->next_attempt_at) : DB_NUL,
-        DB_I(o->now),           DB_S(o->webhook_id),
-        DB_S(o->owner),         DB_I(o->attempt_number - 1)};
+    db_param p[] = {DB_S(outcome_states[o->state]),
+                    o->state == SERVE_STORE_RETRY ? DB_I(o->next_attempt_at) : DB_NUL,
+                    DB_I(o->now),
+                    DB_S(o->webhook_id),
+                    DB_S(o->owner),
+                    DB_I(o->attempt_number - 1)};
     int64_t changed = 0;
     int rc = query(conn,
                    "UPDATE serve_webhooks SET status = $1, attempt_count = attempt_count + 1, "
@@ -1446,24 +1467,181 @@ int serve_store_w_outcome(db *conn, void *arg)
         return rc;
     if (changed == 0)
         return HOOKD_ELEASE;
+    db_param a[OUTCOME_ATTEMPT_PARAMS];
+    attempt_params(o, a);
+    return query(conn,
+                 "INSERT INTO serve_attempts (webhook_id, n, started_at, duration_ms, "
+                 "status_code, error, response, response_headers) "
+                 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                 a, OUTCOME_ATTEMPT_PARAMS, NULL, NULL);
+}
 
-    db_param a[] = {DB_S(o->webhook_id),
-                    DB_I(o->attempt_number),
-                    DB_I(o->started_at),
-                    DB_I(o->duration_ms),
-                    o->status_code > 0 ? DB_I(o->status_code) : DB_NUL,
-                    DB_SOPT(o->error),
-                    DB_SOPT(o->response),
-                    DB_SOPT(o->response_headers)};
-    rc = query(conn,
-               "INSERT INTO serve_attempts (webhook_id, n, started_at, duration_ms, "
-               "status_code, error, response, response_headers) "
-               "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-               a, 8, NULL, NULL);
+int serve_store_w_outcome(db *conn, void *arg)
+{
+    serve_store_outcome *o = arg;
+    int rc = outcome_row(conn, o);
+    return rc != 0 ? rc : outcome_destination(conn, o);
+}
+
+/* Appends to sql (of size size, *len used) n rows of form, whose k-th "?" becomes
+ * $<first + row × per_row + k>, separated by ", ". */
+static void rows_sql(char *sql, size_t size, int *len, const char *form, size_t n, size_t per_row)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        *len += snprintf(sql + *len, size - (size_t)*len, "%s", i ? ", " : "");
+        for (const char *c = form; *c; c++) {
+            if (*c == '?')
+                *len += snprintf(sql + *len, size - (size_t)*len, "$%zu", 1 + i * per_row + k++);
+            else
+                *len += snprintf(sql + *len, size - (size_t)*len, "%c", *c);
+        }
+    }
+}
+
+/* The attempt rows of os[0..n) whose rcs are 0, in one INSERT per power-of-two piece. */
+static int outcome_attempts_insert(db *conn, serve_store_outcome *const *os, const int *rcs,
+                                   size_t n)
+{
+    serve_store_outcome *kept[OUTCOME_CHUNK];
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++)
+        if (rcs[i] == 0)
+            kept[count++] = os[i];
+    for (size_t done = 0; done < count;) {
+        size_t k = OUTCOME_CHUNK;
+        while (k > count - done)
+            k /= 2;
+        char sql[160 + OUTCOME_CHUNK * 48];
+        int len = snprintf(sql, sizeof sql,
+                           "INSERT INTO serve_attempts (webhook_id, n, started_at, duration_ms, "
+                           "status_code, error, response, response_headers) VALUES ");
+        rows_sql(sql, sizeof sql, &len, "(?, ?, ?, ?, ?, ?, ?, ?)", k, OUTCOME_ATTEMPT_PARAMS);
+        db_param p[OUTCOME_CHUNK * OUTCOME_ATTEMPT_PARAMS];
+        for (size_t i = 0; i < k; i++)
+            attempt_params(kept[done + i], &p[i * OUTCOME_ATTEMPT_PARAMS]);
+        int rc = query(conn, sql, p, k * OUTCOME_ATTEMPT_PARAMS, NULL, NULL);
+        if (rc != 0)
+            return rc;
+        done += k;
+    }
+    return 0;
+}
+
+/* PostgreSQL: the rows of os[0..n) (n a power of two ≤ OUTCOME_CHUNK) in two statements,
+ * as outcome_row each: rcs[i] is HOOKD_ELEASE for a webhook not moved on. The webhooks move
+ * by one UPDATE per row, each a CTE of one statement, not one UPDATE … FROM (VALUES …): the
+ * sender keeps its plans (db_keep_plans), and the join's plan, made while the table was
+ * small, read the whole table into a hash at every batch once it had grown (1.7 ms for 4
+ * rows at 12,000 webhooks, docs/BENCHMARKS.md "round 3"); a primary-key equality stays a
+ * probe whatever the statistics said when it was planned. */
+static int outcome_rows_pg(db *conn, serve_store_outcome *const *os, int *rcs, size_t n)
+{
+    size_t size = 64 + n * 400;
+    char *sql = xmalloc(size);
+    int len = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t b = i * OUTCOME_UPDATE_PARAMS;
+        len += snprintf(sql + len, size - (size_t)len,
+                        "%su%zu AS (UPDATE serve_webhooks SET status = $%zu, attempt_count = "
+                        "attempt_count + 1, round_attempts = round_attempts + 1, "
+                        "next_attempt_at = $%zu, lease_owner = NULL, lease_until = NULL, "
+                        "updated_at = $%zu WHERE id = $%zu AND lease_owner = $%zu AND "
+                        "status = 'pending' AND attempt_count = $%zu RETURNING id)",
+                        i ? ", " : "WITH ", i, b + 2, b + 3, b + 4, b + 1, b + 5, b + 6);
+    }
+    for (size_t i = 0; i < n; i++)
+        len += snprintf(sql + len, size - (size_t)len, "%sSELECT id FROM u%zu",
+                        i ? " UNION ALL " : " ", i);
+    db_param p[OUTCOME_CHUNK * OUTCOME_UPDATE_PARAMS];
+    for (size_t i = 0; i < n; i++) {
+        const serve_store_outcome *o = os[i];
+        db_param *q = &p[i * OUTCOME_UPDATE_PARAMS];
+        q[0] = DB_S(o->webhook_id);
+        q[1] = DB_S(outcome_states[o->state]);
+        q[2] = o->state == SERVE_STORE_RETRY ? DB_I(o->next_attempt_at) : DB_NUL;
+        q[3] = DB_I(o->now);
+        q[4] = DB_S(o->owner);
+        q[5] = DB_I(o->attempt_number - 1);
+        rcs[i] = HOOKD_ELEASE;
+    }
+    db_rows *rows = NULL;
+    int rc = query(conn, sql, p, n * OUTCOME_UPDATE_PARAMS, &rows, NULL);
+    free(sql);
     if (rc != 0)
         return rc;
+    while (db_rows_next(rows)) {
+        const char *id = db_rows_text(rows, 0, NULL);
+        for (size_t i = 0; i < n; i++)
+            if (rcs[i] != 0 && strcmp(os[i]->webhook_id, id) == 0) {
+                rcs[i] = 0;
+                break;
+            }
+    }
+    db_rows_free(rows);
+    return outcome_attempts_insert(conn, os, rcs, n);
+}
 
-    return outcome_destination(conn, o);
+/* Whether id is among the n destinations of clean. */
+static bool clean_has(const char *const *clean, size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(clean[i], id) == 0)
+            return true;
+    return false;
+}
+
+/* The destinations' side of os[0..n) whose rows were written (rcs 0), in order. A success
+ * leaves its destination with no streak and no alert open, so a later success of the same
+ * destination in the batch skips the lookup (with a failure between them, it does not):
+ * the same writes as outcome_destination for each, one SELECT per destination instead of
+ * one per delivery. */
+static int outcome_destinations(db *conn, serve_store_outcome *const *os, const int *rcs, size_t n)
+{
+    const char *clean[OUTCOME_CHUNK];
+    size_t nclean = 0;
+    for (size_t i = 0; i < n; i++) {
+        serve_store_outcome *o = os[i];
+        if (rcs[i] != 0)
+            continue;
+        bool success = o->state == SERVE_STORE_SUCCEEDED && !o->deactivate_reason;
+        int rc = success && clean_has(clean, nclean, o->destination_id)
+                     ? serve_ops_recovered(conn, o, -1)
+                     : outcome_destination(conn, o);
+        if (rc != 0)
+            return rc;
+        if (success && !clean_has(clean, nclean, o->destination_id))
+            clean[nclean++] = o->destination_id;
+        else if (!success)
+            for (size_t k = 0; k < nclean; k++)
+                if (strcmp(clean[k], o->destination_id) == 0)
+                    clean[k] = clean[--nclean];
+    }
+    return 0;
+}
+
+int serve_store_outcomes(db *conn, serve_store_outcome *const *os, int *rcs, size_t n)
+{
+    bool pg = db_kind(conn) == DB_POSTGRES;
+    for (size_t done = 0; done < n;) {
+        size_t k = OUTCOME_CHUNK;
+        while (k > n - done)
+            k /= 2;
+        int rc = 0;
+        if (pg)
+            rc = outcome_rows_pg(conn, os + done, rcs + done, k);
+        for (size_t i = 0; !pg && rc == 0 && i < k; i++) {
+            rcs[done + i] = outcome_row(conn, os[done + i]);
+            if (rcs[done + i] != HOOKD_ELEASE)
+                rc = rcs[done + i];
+        }
+        if (rc == 0)
+            rc = outcome_destinations(conn, os + done, rcs + done, k);
+        if (rc != 0)
+            return rc;
+        done += k;
+    }
+    return 0;
 }
 
 void serve_store_outcome_free(serve_store_outcome *o)
