@@ -1591,25 +1591,64 @@ static bool clean_has(const char *const *clean, size_t n, const char *id)
     return false;
 }
 
-/* The destinations' side of os[0..n) whose rows were written (rcs 0), in order. A success
- * leaves its destination with no streak and no alert open, so a later success of the same
- * destination in the batch skips the lookup (with a failure between them, it does not):
- * the same writes as outcome_destination for each, one SELECT per destination instead of
- * one per delivery. */
+/* Into clean (*nclean of them): the destinations of the successes among os[0..n) (rcs 0)
+ * with no failing streak and no alert open, read in one SELECT (its id list padded to a
+ * power of two by repeating the last, so the statement cache holds at most 7 forms). */
+static int clean_read(db *conn, serve_store_outcome *const *os, const int *rcs, size_t n,
+                      const char **clean, size_t *nclean)
+{
+    const char *ids[OUTCOME_CHUNK];
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (rcs[i] == 0 && os[i]->state == SERVE_STORE_SUCCEEDED && !os[i]->deactivate_reason &&
+            !clean_has(ids, m, os[i]->destination_id))
+            ids[m++] = os[i]->destination_id;
+    if (m == 0)
+        return 0;
+    size_t k = 1;
+    while (k < m)
+        k *= 2;
+    char sql[200 + OUTCOME_CHUNK * 8];
+    int len = snprintf(sql, sizeof sql, "SELECT id FROM serve_destinations WHERE id IN (");
+    rows_sql(sql, sizeof sql, &len, "?", k, 1);
+    snprintf(sql + len, sizeof sql - (size_t)len,
+             ") AND (failing_since IS NOT NULL OR ops_alerted_at IS NOT NULL)");
+    db_param p[OUTCOME_CHUNK];
+    for (size_t i = 0; i < k; i++)
+        p[i] = DB_S(ids[i < m ? i : m - 1]);
+    db_rows *rows = NULL;
+    int rc = query(conn, sql, p, k, &rows, NULL);
+    if (rc != 0)
+        return rc;
+    bool open[OUTCOME_CHUNK] = {false};
+    while (db_rows_next(rows))
+        for (size_t i = 0; i < m; i++)
+            if (strcmp(ids[i], db_rows_text(rows, 0, NULL)) == 0)
+                open[i] = true;
+    db_rows_free(rows);
+    for (size_t i = 0; i < m; i++)
+        if (!open[i])
+            clean[(*nclean)++] = ids[i];
+    return 0;
+}
+
+/* The destinations' side of os[0..n) whose rows were written (rcs 0), in order, with the
+ * same writes as outcome_destination for each, but one lookup per batch instead of one per
+ * delivery: a success of a destination known clean (read so at the start, or made so by an
+ * earlier success in the batch, with no failure of it since) needs none. */
 static int outcome_destinations(db *conn, serve_store_outcome *const *os, const int *rcs, size_t n)
 {
     const char *clean[OUTCOME_CHUNK];
     size_t nclean = 0;
-    for (size_t i = 0; i < n; i++) {
+    int rc = clean_read(conn, os, rcs, n, clean, &nclean);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
         serve_store_outcome *o = os[i];
         if (rcs[i] != 0)
             continue;
         bool success = o->state == SERVE_STORE_SUCCEEDED && !o->deactivate_reason;
-        int rc = success && clean_has(clean, nclean, o->destination_id)
-                     ? serve_ops_recovered(conn, o, -1)
-                     : outcome_destination(conn, o);
-        if (rc != 0)
-            return rc;
+        rc = success && clean_has(clean, nclean, o->destination_id)
+                 ? serve_ops_recovered(conn, o, -1)
+                 : outcome_destination(conn, o);
         if (success && !clean_has(clean, nclean, o->destination_id))
             clean[nclean++] = o->destination_id;
         else if (!success)
@@ -1617,7 +1656,7 @@ static int outcome_destinations(db *conn, serve_store_outcome *const *os, const 
                 if (strcmp(clean[k], o->destination_id) == 0)
                     clean[k] = clean[--nclean];
     }
-    return 0;
+    return rc;
 }
 
 int serve_store_outcomes(db *conn, serve_store_outcome *const *os, int *rcs, size_t n)
