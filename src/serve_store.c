@@ -1633,14 +1633,18 @@ static int clean_read(db *conn, serve_store_outcome *const *os, const int *rcs, 
 }
 
 /* The destinations' side of os[0..n) whose rows were written (rcs 0), in order, with the
- * same writes as outcome_destination for each, but one lookup per batch instead of one per
- * delivery: a success of a destination known clean (read so at the start, or made so by an
- * earlier success in the batch, with no failure of it since) needs none. */
+ * same writes as outcome_destination for each, but one lookup per batch (PostgreSQL) or per
+ * destination (SQLite) instead of one per delivery: a success of a destination known clean
+ * (read so at the start, or made so by an earlier success in the batch, with no failure of
+ * it since) needs none. */
 static int outcome_destinations(db *conn, serve_store_outcome *const *os, const int *rcs, size_t n)
 {
     const char *clean[OUTCOME_CHUNK];
     size_t nclean = 0;
-    int rc = clean_read(conn, os, rcs, n, clean, &nclean);
+    /* SQLite: a lookup per destination through the static statement (its cache's fast
+     * path) cost fewer instructions than the id list's (callgrind: 32.6 k against 35.7 k per
+     * delivery); PostgreSQL: one round trip instead of one per destination. */
+    int rc = db_kind(conn) == DB_POSTGRES ? clean_read(conn, os, rcs, n, clean, &nclean) : 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         serve_store_outcome *o = os[i];
         if (rcs[i] != 0)
