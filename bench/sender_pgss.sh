@@ -28,11 +28,16 @@ wal0=$(psql "$B_DB" -tAq -c "SELECT wal_records || ' ' || wal_bytes FROM pg_stat
 send_run PostgreSQL 1 "$B_DB"
 N=$S_EXPECT
 echo "client: wrk -c$WRK_CONNS -d${DUR}s; $N webhooks, $S_DONE delivered, $S_RATE deliveries/s"
-echo "CPU-µs per delivery: hookd $(us_per "$M_HOOKD_T" "$N"), PostgreSQL $(us_per "$M_PG_T" "$N")"
+echo "CPU-µs per delivery: hookd $(us_per "$M_HOOKD_T" "$N"), PostgreSQL $(us_per "$M_PG_T" "$N"); events accepted/s $S_EV_RATE (p50 / p99 $S_EV_P50 / $S_EV_P99 ms); machine busy $M_BUSY %"
+echo "PostgreSQL backends, sampled: $M_WAITS"
 psql "$B_DB" -tA -F' ' -c "SELECT wal_records, wal_bytes FROM pg_stat_wal" | while read -r r b; do
   set -- $wal0
   awk -v r="$((r - $1))" -v b="$((b - $2))" -v n="$N" \
     'BEGIN { printf "WAL per delivery: %.1f records, %.0f bytes\n", r / n, b / n }'
+done
+psql "$B_DB" -tA -F' ' -c "SELECT round(SUM(calls)::numeric / $N, 2), round((SUM(total_exec_time) * 1000 / $N)::numeric, 1)
+  FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat%'" | while read -r c t; do
+  echo "statements per delivery: $c (BEGIN, COMMIT and savepoints included), executing for $t µs"
 done
 echo
 echo "| calls per delivery | rows per call | exec µs per delivery | statement |"
