@@ -45,7 +45,7 @@ echo "|---|---|---|---|"
 psql "$B_DB" -tA -F'|' -c "SELECT round(calls::numeric / $N, 3), round(rows::numeric / GREATEST(calls, 1), 1),
   round((total_exec_time * 1000 / $N)::numeric, 1), left(regexp_replace(query, '\s+', ' ', 'g'), 110)
   FROM pg_stat_statements WHERE calls::numeric / $N >= 0.001 AND query NOT LIKE '%pg_stat%'
-  ORDER BY total_exec_time DESC LIMIT 20" | sed 's/^/| /; s/$/ |/'
+  ORDER BY total_exec_time DESC LIMIT 40" | sed 's/^/| /; s/$/ |/'
 echo
 echo "| table | inserts | updates | HOT updates | deletes (all per delivery) |"
 echo "|---|---|---|---|---|"
