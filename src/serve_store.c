@@ -2,9 +2,11 @@
  * serve_store.c — the sender's store on db.h (see serve_store.h): the serve_* schema and
  * every query the REST API (serve_api.c) and the deliveries (serve_deliver.c, for the work
  * engine) need; the receiver's twin is receive_store.c. The SQL is PostgreSQL's dialect that SQLite
- * also runs ($n placeholders, BIGINT milliseconds, TEXT ids and JSON); the one difference, FOR
- * UPDATE SKIP LOCKED in the claim, is added only on PostgreSQL. Work functions run on the
- * db_worker's thread inside its batch transaction; a non-zero return undoes only that job's writes.
+ * also runs ($n placeholders, BIGINT milliseconds, TEXT ids and JSON); PostgreSQL alone gets
+ * the claim with its leases in one statement (FOR UPDATE SKIP LOCKED) and the outcomes of a
+ * batch in multi-row statements, where a round trip costs more than the rows. Work functions run on
+ * the db_worker's thread inside its batch transaction; a non-zero return undoes only that job's
+ * writes.
  */
 #include "serve_store.h"
 #include "mem.h"
@@ -1534,7 +1536,8 @@ static int outcome_attempts_insert(db *conn, serve_store_outcome *const *os, con
  * sender keeps its plans (db_keep_plans), and the join's plan, made while the table was
  * small, read the whole table into a hash at every batch once it had grown (1.7 ms for 4
  * rows at 12,000 webhooks, docs/BENCHMARKS.md "round 3"); a primary-key equality stays a
- * probe whatever the statistics said when it was planned. */
+ * probe whatever the statistics said when it was planned. A batch never holds two outcomes
+ * of one webhook (one run at a time under its lease), so no row is updated twice. */
 static int outcome_rows_pg(db *conn, serve_store_outcome *const *os, int *rcs, size_t n)
 {
     size_t size = 64 + n * 400;
