@@ -94,6 +94,17 @@ static int deliver_record_work(db *conn, void *ctx, void *payload, const engine_
     return serve_store_w_outcome(conn, ((serve_store_claimed *)payload)->outcome);
 }
 
+static int deliver_record_many(db *conn, void *ctx, void *const *items, int *rcs, size_t count)
+{
+    (void)ctx;
+    serve_store_outcome **os = xcalloc(count ? count : 1, sizeof *os);
+    for (size_t i = 0; i < count; i++)
+        os[i] = ((serve_store_claimed *)items[i])->outcome;
+    int rc = serve_store_outcomes(conn, os, rcs, count);
+    free(os);
+    return rc;
+}
+
 static int deliver_unclaim_work(db *conn, void *ctx, void *const *items, size_t count)
 {
     serve_deliver *d = ctx;
@@ -356,6 +367,7 @@ serve_deliver *serve_deliver_new(struct event_base *base, db_worker *worker, htt
         .ctx = d,
         .claim_work = deliver_claim_work,
         .record_work = deliver_record_work,
+        .record_many = deliver_record_many,
         .unclaim_work = deliver_unclaim_work,
         .release_work = deliver_release_work,
         .extend_work = deliver_extend_work,

@@ -419,6 +419,11 @@ struct serve_store_outcome {
 };
 
 int serve_store_w_outcome(db *conn, void *outcome);
+/* Records outcomes[0..n) in order as serve_store_w_outcome each, rcs[i] its result (0 or
+ * HOOKD_ELEASE): on PostgreSQL the webhooks and attempt rows of up to 64 outcomes in two
+ * statements (a statement costs the server more than its rows), and on both one failing-streak
+ * lookup per destination rather than per outcome. Any other error is returned, and undoes all. */
+int serve_store_outcomes(db *conn, serve_store_outcome *const *outcomes, int *rcs, size_t n);
 void serve_store_outcome_free(serve_store_outcome *outcome);
 
 #endif

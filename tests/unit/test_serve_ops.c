@@ -4,7 +4,8 @@
  * good and a 410 emit their events in the outcome's own transaction (a rolled-back outcome
  * leaves none), fanned out to the account's subscribed destinations; an operational
  * webhook's own failure emits nothing; the first success after an alert emits
- * destination.recovered, once.
+ * destination.recovered, once; serve_store_outcomes records a batch as the same outcomes one
+ * after another would.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -82,9 +83,10 @@ static void webhook_of(store_fixture *f, const char *type, const char *dest, cha
                           "lease_until = 9999999999999");
 }
 
-/* Records one outcome of webhook wid at destination dest; returns the ops webhooks made. */
-static int64_t outcome(store_fixture *f, const char *wid, const char *dest,
-                       enum serve_store_outcome_state state, long status, bool gone)
+/* A new outcome of webhook wid at destination dest, numbered as its claim would. */
+static serve_store_outcome *outcome_new(store_fixture *f, const char *wid, const char *dest,
+                                        enum serve_store_outcome_state state, long status,
+                                        bool gone)
 {
     serve_store_outcome *o = calloc(1, sizeof *o);
     o->owner = OWNER;
@@ -105,6 +107,14 @@ static int64_t outcome(store_fixture *f, const char *wid, const char *dest,
     assert_true(db_rows_next(rows));
     o->attempt_number = db_rows_int(rows, 0) + 1;
     db_rows_free(rows);
+    return o;
+}
+
+/* Records one outcome of webhook wid at destination dest; returns the ops webhooks made. */
+static int64_t outcome(store_fixture *f, const char *wid, const char *dest,
+                       enum serve_store_outcome_state state, long status, bool gone)
+{
+    serve_store_outcome *o = outcome_new(f, wid, dest, state, status, gone);
     assert_int_equal(serve_store_w_outcome(f->conn, o), 0);
     int64_t made = o->ops_webhooks;
     serve_store_outcome_free(o);
@@ -185,6 +195,54 @@ static void test_recovered_once(void **state)
                      1);
 }
 
+/* serve_store_outcomes: a batch in order, as one outcome after another would be — a
+ * success, a failure for good (alert), a success of the same destination (recovered, once),
+ * a success known clean, and an outcome whose lease another owner holds (refused, nothing
+ * of it written). */
+static void test_batch(void **state)
+{
+    STORE_FIXTURE(state);
+    char ops[HOOKD_ID_LEN + 1], app[HOOKD_ID_LEN + 1], wid[5][HOOKD_ID_LEN + 1];
+    destination(f->conn, "[\"webhook.failed\",\"destination.recovered\"]", ops);
+    destination(f->conn, "[\"events.created\"]", app);
+    for (int i = 0; i < 5; i++)
+        webhook_of(f, "events.created", app, wid[i]);
+    enum serve_store_outcome_state states[] = {SERVE_STORE_SUCCEEDED, SERVE_STORE_FAILED,
+                                               SERVE_STORE_SUCCEEDED, SERVE_STORE_SUCCEEDED,
+                                               SERVE_STORE_SUCCEEDED};
+    long codes[] = {200, 500, 200, 204, 200};
+    serve_store_outcome *os[5];
+    for (int i = 0; i < 5; i++)
+        os[i] = outcome_new(f, wid[i], app, states[i], codes[i], false);
+    os[4]->owner = "node/2";
+    int rcs[5] = {-1, -1, -1, -1, -1};
+    assert_int_equal(serve_store_outcomes(f->conn, os, rcs, 5), 0);
+    int want[] = {0, 0, 0, 0, HOOKD_ELEASE};
+    int64_t made[] = {0, 1, 1, 0, 0};
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(rcs[i], want[i]);
+        assert_int_equal(os[i]->ops_webhooks, made[i]);
+        serve_store_outcome_free(os[i]);
+    }
+    assert_int_equal(count(f, "SELECT COUNT(*) FROM serve_attempts"), 4);
+    assert_int_equal(count(f, "SELECT COUNT(*) FROM serve_attempts WHERE status_code = 204"), 1);
+    assert_int_equal(count(f, "SELECT COUNT(*) FROM serve_webhooks w JOIN serve_events e ON "
+                              "e.id = w.event_id WHERE e.type = 'events.created' AND "
+                              "w.status = 'succeeded' AND w.lease_until IS NULL"),
+                     3);
+    assert_int_equal(count(f, "SELECT COUNT(*) FROM serve_webhooks w JOIN serve_events e ON "
+                              "e.id = w.event_id WHERE e.type = 'events.created' AND "
+                              "w.status = 'pending' AND w.attempt_count = 0 AND "
+                              "w.lease_owner = 'node/1'"),
+                     1);
+    assert_int_equal(count(f, "SELECT COUNT(*) FROM serve_events "
+                              "WHERE type = 'destination.recovered'"),
+                     1);
+    assert_int_equal(count(f, "SELECT COUNT(*) FROM serve_destinations "
+                              "WHERE failing_since IS NOT NULL OR ops_alerted_at IS NOT NULL"),
+                     0);
+}
+
 static void test_types(void **state)
 {
     (void)state;
@@ -202,9 +260,8 @@ static void test_types(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        BOTH(test_failed_and_gone),
-        BOTH(test_retry_emits_nothing_and_ops_never_loop),
-        BOTH(test_recovered_once),
+        BOTH(test_failed_and_gone),   BOTH(test_retry_emits_nothing_and_ops_never_loop),
+        BOTH(test_recovered_once),    BOTH(test_batch),
         cmocka_unit_test(test_types),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
