@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "http_conn.h"
 #include "http_server.h"
 #include "loop.h"
 
@@ -26,13 +27,13 @@
 
 typedef struct server {
     struct event_base *base;
-    struct evhttp *http;
+    http_server *http;
     int port;
     pthread_t thread;
     struct event *tick;
 } server;
 
-static void handler(struct evhttp_request *req, void *arg)
+static void handler(http_request *req, void *arg)
 {
     (void)arg;
     char *path = http_request_path(req);
@@ -80,7 +81,7 @@ static server *server_start(const http_server_limits *limits)
     if (!s->http)
         fail_msg("listen: %s", err);
     assert_true(s->port > 0);
-    evhttp_set_gencb(s->http, handler, NULL);
+    http_server_set_handler(s->http, handler, NULL);
     /* A timer keeps the loop alive until the test asks it to exit. */
     s->tick = event_new(s->base, -1, EV_PERSIST, keepalive_cb, NULL);
     struct timeval tv = {1, 0};
@@ -196,7 +197,7 @@ static void test_listen_addresses(void **state)
     struct event_base *base = loop_new();
     char err[256];
     int port = -1;
-    struct evhttp *h = http_server_listen(base, ":0", NULL, &port, err, sizeof err);
+    http_server *h = http_server_listen(base, ":0", NULL, &port, err, sizeof err);
     assert_non_null(h);
     assert_true(port > 0);
     http_server_free(h);
@@ -270,8 +271,8 @@ static void test_json_and_errors(void **state)
     server_stop(s);
 }
 
-/* http_reply_text sets Date and Content-Length itself (so evhttp does not format them):
- * once each, in evhttp's own form, and no Content-Length where evhttp writes none (HEAD). */
+/* An answer carries Date and Content-Length once each, in the form evhttp wrote them, and
+ * no Content-Length where evhttp wrote none (HEAD). */
 static void test_answer_framing(void **state)
 {
     (void)state;
@@ -303,25 +304,26 @@ static void test_answer_framing(void **state)
     server_stop(s);
 }
 
-/* http_header_find: ASCII case ignored, the first of two, names that share a start or a
+/* http_fields_find: ASCII case ignored, the first of two, names that share a start or a
  * length not confused. */
 static void test_header_find(void **state)
 {
     (void)state;
-    struct evkeyvalq q;
-    memset(&q, 0, sizeof q);
-    assert_int_equal(evhttp_parse_query_str("Host=h&X-Webhook-Timestamp=t&x-webhook-signature=s&"
-                                            "X-Webhook-Id=1&x-webhook-id=2",
-                                            &q),
-                     0);
-    assert_string_equal(http_header_find(&q, "x-WEBHOOK-id"), "1");
-    assert_string_equal(http_header_find(&q, "X-Webhook-Signature"), "s");
-    assert_string_equal(http_header_find(&q, "X-Webhook-Timestamp"), "t");
-    assert_string_equal(http_header_find(&q, "host"), "h");
-    assert_null(http_header_find(&q, "X-Webhook-I"));
-    assert_null(http_header_find(&q, "X-Webhook-Ids"));
-    assert_null(http_header_find(&q, "X-Webhook-Timestamq"));
-    evhttp_clear_headers(&q);
+    static const char *const pairs[][2] = {
+        {"Host", "h"},         {"X-Webhook-Timestamp", "t"}, {"x-webhook-signature", "s"},
+        {"X-Webhook-Id", "1"}, {"x-webhook-id", "2"},
+    };
+    http_fields q = {.count = 5, .cap = HTTP_INLINE_FIELDS};
+    q.items = q.inline_items;
+    for (size_t i = 0; i < 5; i++)
+        q.items[i] = (http_field){pairs[i][0], pairs[i][1], strlen(pairs[i][0])};
+    assert_string_equal(http_fields_find(&q, "x-WEBHOOK-id"), "1");
+    assert_string_equal(http_fields_find(&q, "X-Webhook-Signature"), "s");
+    assert_string_equal(http_fields_find(&q, "X-Webhook-Timestamp"), "t");
+    assert_string_equal(http_fields_find(&q, "host"), "h");
+    assert_null(http_fields_find(&q, "X-Webhook-I"));
+    assert_null(http_fields_find(&q, "X-Webhook-Ids"));
+    assert_null(http_fields_find(&q, "X-Webhook-Timestamq"));
 }
 
 static void test_body_cap(void **state)
