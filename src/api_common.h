@@ -8,7 +8,7 @@
  *   400 invalid_parameter       a malformed query parameter or page cursor (?limit=0,
  *                               ?status=bogus, ?after=garbage)
  *   400 invalid_idempotency_key the Idempotency-Key header is empty or too long
- *   400 bad_request             ambiguous or malformed framing (http_guard.c; closes)
+ *   400 bad_request             ambiguous or malformed framing (http_conn.c; closes)
  *   401 unauthorized            missing or wrong bearer token (with WWW-Authenticate)
  *   403 forbidden_host, forbidden_origin
  *                               the receiver's admin API named by another host or site

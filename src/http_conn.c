@@ -69,22 +69,22 @@ struct http_conn {
     char *out;
     size_t out_off, out_len, out_cap;
     enum conn_state state;
-    http_request *req;      /* being read, or with the handler */
-    int64_t left;           /* body or chunk bytes still to read */
-    size_t reserved;        /* body budget this connection holds */
-    int64_t started_ms;     /* monotonic start of the request being read, 0 between */
-    int64_t active_ms;      /* last progress, read or written (the idle timeout) */
-    int64_t close_by_ms;    /* C_DEAD: closed by then whatever is left to write */
-    int64_t armed_ms;       /* what the timer is set for, 0: not set */
-    unsigned busy;          /* callbacks of this connection under way */
-    bool doomed;            /* to be torn down when the outermost callback returns */
-    bool reading;           /* on_read is added */
-    bool writing;           /* on_write is added */
-    bool peer_done;         /* the client sent its end of file */
-    bool closing;           /* close once the output is out */
-    bool linger;            /* and read (dropping) until the client closes too */
-    bool body_coming;       /* the request being read declared a body */
-    http_conn *prev, *next; /* the server's list */
+    http_request *req;          /* being read, or with the handler */
+    int64_t left;               /* body or chunk bytes still to read */
+    size_t reserved;            /* body budget this connection holds */
+    int64_t started_ms;         /* monotonic start of the request being read, 0 between */
+    int64_t active_ms;          /* last progress, read or written (the idle timeout) */
+    int64_t close_by_ms;        /* C_DEAD, the answer out: closed by then */
+    int64_t armed_ms;           /* what the timer is set for, 0: not set */
+    unsigned busy;              /* callbacks of this connection under way */
+    bool doomed;                /* to be torn down when the outermost callback returns */
+    bool reading;               /* on_read is added */
+    bool writing;               /* on_write is added */
+    bool peer_done;             /* the client sent its end of file */
+    bool closing;               /* close once the output is out */
+    bool linger;                /* and read (dropping) until the client closes too */
+    bool body_coming;           /* the request being read declared a body */
+    LIST_ENTRY(http_conn) link; /* in the server's list */
 };
 
 static size_t budget_cap = DEFAULT_BODY_BUDGET;
@@ -109,12 +109,7 @@ static void conn_release(http_conn *c)
 static void conn_destroy(http_conn *c)
 {
     http_server *s = c->server;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    LIST_REMOVE(c, link);
     s->live--;
     http_address_release(s, c->address);
     event_free(c->on_read);
@@ -159,8 +154,8 @@ static bool conn_reading_request(const http_conn *c)
 static int64_t conn_deadline(const http_conn *c)
 {
     const http_server *s = c->server;
-    if (c->state == C_DEAD)
-        return c->close_by_ms;
+    if (c->state == C_DEAD) /* an answer still going out may take what a live one may */
+        return c->out_off < c->out_len ? c->active_ms + s->idle_ms : c->close_by_ms;
     int64_t want = 0;
     if (c->state != C_HANDLER || c->out_off < c->out_len)
         want = c->active_ms + s->idle_ms;
@@ -755,7 +750,7 @@ static void conn_timer(evutil_socket_t fd, short what, void *arg)
     int64_t now = loop_monotonic_ms();
     bool idle = c->state != C_HANDLER || c->out_off < c->out_len;
     if (c->state == C_DEAD) {
-        if (now >= c->close_by_ms)
+        if (now >= conn_deadline(c))
             conn_doom(c);
     } else if (c->started_ms != 0 && conn_reading_request(c) &&
                now >= c->started_ms +
@@ -798,8 +793,8 @@ void http_conn_answered(http_conn *c, http_request *req)
 void http_conn_abort_all(http_server *s)
 {
     http_conn *next = NULL;
-    for (http_conn *c = s->conns; c; c = next) {
-        next = c->next;
+    for (http_conn *c = LIST_FIRST(&s->conns); c; c = next) {
+        next = LIST_NEXT(c, link);
         conn_doom(c);
         if (c->busy == 0) /* a busy one goes when its callback returns */
             conn_destroy(c);
@@ -828,10 +823,7 @@ void http_conn_open(http_server *s, evutil_socket_t fd, const char *address)
     c->in_cap = INPUT_FIRST;
     c->in = xmalloc(c->in_cap + 1);
     c->active_ms = loop_monotonic_ms();
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
+    LIST_INSERT_HEAD(&s->conns, c, link);
     s->live++;
     conn_schedule(c);
 }

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 struct event;
 struct evconnlistener;
@@ -44,6 +45,7 @@ typedef struct http_address {
 } http_address;
 
 typedef struct http_conn http_conn;
+LIST_HEAD(http_conn_list, http_conn);
 
 struct http_server {
     struct event_base *base;
@@ -61,8 +63,8 @@ struct http_server {
     void *head_check_arg;
     http_refusal_fn on_refusal; /* told of the front door's own refusals; may be NULL */
     void *on_refusal_arg;
-    unsigned live;    /* connections whose socket is open */
-    http_conn *conns; /* every connection with an open socket */
+    unsigned live;               /* connections whose socket is open */
+    struct http_conn_list conns; /* every connection with an open socket */
     http_address *addresses[HTTP_ADDRESS_BUCKETS];
     struct event *resume;     /* re-enables the listener paused after an accept error */
     int64_t accept_logged_ms; /* last accept error logged */

@@ -73,9 +73,9 @@ const char *http_status_reason(int status)
     }
 }
 
-/* The Date header's value for now (RFC 9110 IMF-fixdate, what evhttp writes), formatted once
- * a second: evhttp formats it for every answer (gmtime and a printf) unless one is there.
- * Only the loop thread answers, so one buffer does. NULL when the clock cannot be read. */
+/* The Date header's value for now (RFC 9110 IMF-fixdate), formatted once a second rather
+ * than per answer (a gmtime and a printf). Only the loop thread answers, so one buffer does.
+ * NULL when the clock cannot be read. */
 const char *http_date_now(void)
 {
     static const char days[] = "SunMonTueWedThuFriSat";
