@@ -43,7 +43,7 @@ non2xx=$(awk '/Non-2xx/ {print $NF}' "$W/wrk.txt")
 ok=$((total - ${non2xx:-0}))
 echo "$ok webhooks accepted (2XX) with instrumentation on, $CONNS connections"
 for f in "$W"/cg.out*; do
-  ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$f")
+  ir=$(awk '/^totals:/ {print $2; exit}' "$f")
   [ -n "$ir" ] && [ "$ir" -gt 0 ] &&
     echo "$(basename "$f"): $ir Ir, $((ir / ok)) Ir per webhook"
 done

@@ -84,6 +84,7 @@ struct http_conn {
     bool closing;               /* close once the output is out */
     bool linger;                /* and read (dropping) until the client closes too */
     bool body_coming;           /* the request being read declared a body */
+    bool handing;               /* req is with the handler (the state says so too, until a doom) */
     LIST_ENTRY(http_conn) link; /* in the server's list */
 };
 
@@ -118,7 +119,7 @@ static void conn_destroy(http_conn *c)
     if (evutil_closesocket(c->fd) != 0)
         log_debug("http", "close: %s", strerror(errno));
     conn_release(c);
-    if (c->req && c->state == C_HANDLER)
+    if (c->req && c->handing)
         c->req->conn = NULL; /* its handler answers it later; the answer is dropped */
     else if (c->req)
         http_request_free(c->req);
@@ -324,14 +325,24 @@ typedef struct head_scan {
     http_head_parsed parsed;
     http_fields fields; /* into data */
     http_method method;
-    const char *raw_path; /* into data, or a literal "/" */
-    const char *query;    /* into data, or NULL */
-    char *decoded;        /* the path decoded when it has escapes (libevent's malloc) */
+    const char *raw_path;   /* into data, or a literal "/" */
+    const char *query;      /* into data, or NULL */
+    char *decoded;          /* the path decoded when it has escapes (libevent's malloc) */
+    const char *connection; /* the first Connection header's value, or NULL */
+    const char *expect;     /* the first Expect header's value, or NULL */
 } head_scan;
 
+/* Keeps a header of the head; notes the two the connection itself reads (a lookup each
+ * per request otherwise). */
 static bool conn_keep_field(void *arg, const char *name, const char *value)
 {
-    http_fields *f = arg;
+    head_scan *h = arg;
+    http_fields *f = &h->fields;
+    size_t n = strlen(name);
+    if (n == 10 && !h->connection && strcasecmp(name, "Connection") == 0)
+        h->connection = value;
+    else if (n == 6 && !h->expect && strcasecmp(name, "Expect") == 0)
+        h->expect = value;
     if (f->count == f->cap) {
         f->cap *= 2;
         if (f->items == f->inline_items) {
@@ -341,7 +352,7 @@ static bool conn_keep_field(void *arg, const char *name, const char *value)
             f->items = xrealloc(f->items, f->cap * sizeof *f->items);
         }
     }
-    f->items[f->count++] = (http_field){.name = name, .value = value, .name_len = strlen(name)};
+    f->items[f->count++] = (http_field){.name = name, .value = value, .name_len = n};
     return true;
 }
 
@@ -439,7 +450,7 @@ static http_request *conn_request_new(http_conn *c, head_scan *h)
         f->items[i].name = rebase(f->items[i].name, h, req->text);
         f->items[i].value = rebase(f->items[i].value, h, req->text);
     }
-    const char *connection = http_fields_find(f, "Connection");
+    const char *connection = h->connection;
     req->close_asked = connection && strcasecmp(connection, "close") == 0;
     req->keep_alive =
         req->http10 ? connection && strcasecmp(connection, "keep-alive") == 0 : !req->close_asked;
@@ -453,6 +464,7 @@ static void conn_dispatch(http_conn *c)
     if (req->body)
         req->body[req->body_len] = '\0';
     c->state = C_HANDLER;
+    c->handing = true;
     c->started_ms = 0;
     c->body_coming = false;
     if (s->handler)
@@ -463,9 +475,9 @@ static void conn_dispatch(http_conn *c)
 
 /* Expect: 100-continue is answered when no byte of the body is here yet; any other
  * expectation is refused (417). False when refused. */
-static bool conn_expect(http_conn *c, const http_request *req, bool body_follows)
+static bool conn_expect(http_conn *c, const head_scan *h, bool body_follows)
 {
-    const char *expect = req->http10 ? NULL : http_fields_find(&req->headers, "Expect");
+    const char *expect = h->parsed.http10 ? NULL : h->expect;
     if (!expect)
         return true;
     if (strcasecmp(expect, "100-continue") != 0) {
@@ -489,7 +501,7 @@ static void conn_request_start(http_conn *c, head_scan *h)
     c->in_off += h->len;
     c->left = h->parsed.content_length;
     bool body_follows = h->parsed.chunked || c->left > 0;
-    if (!conn_expect(c, c->req, body_follows))
+    if (!conn_expect(c, h, body_follows))
         return;
     if (h->parsed.chunked)
         c->state = C_CHUNK_SIZE;
@@ -531,7 +543,7 @@ static bool conn_head(http_conn *c)
     char saved = h.data[h.len]; /* in the buffer: it has a byte past its end for this */
     h.data[h.len] = '\0';
     http_verdict v = {.status = 400, .code = "bad_request"};
-    const char *why = http_head_parse(h.data, h.len, &h.parsed, conn_keep_field, &h.fields);
+    const char *why = http_head_parse(h.data, h.len, &h.parsed, conn_keep_field, &h);
     h.data[h.len] = saved;
     c->body_coming = !why && (h.parsed.chunked || h.parsed.content_length > 0);
     if (why)
@@ -766,6 +778,7 @@ void http_conn_answered(http_conn *c, http_request *req)
 {
     conn_enter(c);
     c->req = NULL;
+    c->handing = false;
     conn_release(c);
     bool close = req->close_asked || req->close_after || (req->http10 && !req->keep_alive);
     http_request_free(req);
