@@ -112,7 +112,8 @@ static void http_size_text(size_t n, char *out)
 /* Appends n bytes at text to the answer being written at *at. */
 static char *put(char *at, const char *text, size_t n)
 {
-    memcpy(at, text, n);
+    if (n > 0) /* text may be NULL then (no headers added) */
+        memcpy(at, text, n);
     return at + n;
 }
 
