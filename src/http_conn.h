@@ -2,7 +2,8 @@
  * http_conn.h — the inside of http_server.h, shared by its three files: http_server.c (the
  * listener, the caps on connections, the settings), http_conn.c (one connection: reading,
  * the front door's checks, framing, deadlines, writing) and http_request.c (the request
- * accessors and the answers). Nothing else includes it.
+ * accessors and the answers). Nothing else in src/ includes it (the unit test does, to build
+ * a header list).
  *
  * Thread: loop thread only.
  */
