@@ -10,7 +10,6 @@
 #include "http_server.h"
 
 #include <ctype.h>
-#include <event2/http.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -13,7 +13,6 @@
 
 #include <ctype.h>
 #include <event2/buffer.h>
-#include <event2/http.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdio.h>

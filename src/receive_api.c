@@ -13,7 +13,6 @@
 #include "loop.h"
 #include "receive_store.h"
 
-#include <event2/http.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -25,7 +25,6 @@
 #include "loop.h"
 
 #include <errno.h>
-#include <event2/http.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>

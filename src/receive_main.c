@@ -23,7 +23,6 @@
 #include "sd_notify.h"
 
 #include <event2/event.h>
-#include <event2/http.h>
 #include <malloc.h>
 #include <openssl/sha.h>
 #include <stdio.h>

@@ -24,8 +24,6 @@
 
 #include <ctype.h>
 #include <stdarg.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>

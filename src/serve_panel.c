@@ -16,7 +16,6 @@
 #include "serve_access.h"
 #include "serve_panel_internal.h"
 
-#include <event2/http.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
