@@ -45,7 +45,8 @@
 #define DEFAULT_BODY_BUDGET ((size_t)32 * 1024 * 1024)
 #define CLOSE_GRACE_MS 2000
 #define MAX_CHUNK_LINE 1024
-#define INPUT_FIRST 4096 /* a webhook's head and body in one read */
+#define INPUT_FIRST 4096  /* a webhook's head and body in one read */
+#define OUTPUT_KEPT 65536 /* output room kept between answers */
 
 enum conn_state {
     C_HEAD,       /* waiting for (the rest of) a head */
@@ -250,6 +251,11 @@ static void conn_flush(http_conn *c)
         }
     }
     c->out_off = c->out_len = 0;
+    if (c->out_cap > OUTPUT_KEPT) { /* a big answer's room is not kept for the next one */
+        free(c->out);
+        c->out = NULL;
+        c->out_cap = 0;
+    }
     if (c->writing && event_del(c->on_write) != 0)
         abort();
     c->writing = false;
