@@ -10,7 +10,6 @@
 #include "http_server.h"
 
 #include <ctype.h>
-#include <event2/http.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,7 +116,7 @@ int api_store_error_status(int rc, const char **code)
     }
 }
 
-void api_reply_store_error(struct evhttp_request *req, int rc, const char *what, const char *why)
+void api_reply_store_error(http_request *req, int rc, const char *what, const char *why)
 {
     const char *code = NULL;
     int status = api_store_error_status(rc, &code);
@@ -138,35 +137,35 @@ void api_reply_store_error(struct evhttp_request *req, int rc, const char *what,
     }
 }
 
-void api_reply_unavailable(struct evhttp_request *req, const char *code, const char *message)
+void api_reply_unavailable(http_request *req, const char *code, const char *message)
 {
     char seconds[16];
     snprintf(seconds, sizeof seconds, "%d", API_RETRY_AFTER_SECONDS);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", seconds);
+    http_request_add_header(req, "Retry-After", seconds);
     http_reply_error(req, 503, code, "%s", message);
 }
 
 static void api_readyz_answer(void *arg, bool ready, const char *reason)
 {
-    struct evhttp_request *req = arg;
+    http_request *req = arg;
     if (ready) {
         http_reply_json(req, 200, json_pack("{s:s}", "status", "ready"));
         return;
     }
     char seconds[16];
     snprintf(seconds, sizeof seconds, "%d", API_RETRY_AFTER_SECONDS);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", seconds);
+    http_request_add_header(req, "Retry-After", seconds);
     http_reply_json(req, 503,
                     json_pack("{s:s, s:s}", "status", "unavailable", "reason",
                               reason && *reason ? reason : "the store is unavailable"));
 }
 
-void api_readyz(struct evhttp_request *req, struct db_worker *worker)
+void api_readyz(http_request *req, struct db_worker *worker)
 {
     db_worker_ready(worker, api_readyz_answer, req);
 }
 
-void api_reply_invalid_parameter(struct evhttp_request *req, const char *fmt, ...)
+void api_reply_invalid_parameter(http_request *req, const char *fmt, ...)
 {
     char message[256];
     va_list ap;
@@ -176,14 +175,14 @@ void api_reply_invalid_parameter(struct evhttp_request *req, const char *fmt, ..
     http_reply_error(req, 400, "invalid_parameter", "%s", message);
 }
 
-void api_reply_no_route(struct evhttp_request *req)
+void api_reply_no_route(http_request *req)
 {
     http_reply_error(req, 404, "not_found", "no such route");
 }
 
-void api_reply_method_not_allowed(struct evhttp_request *req, const char *allow)
+void api_reply_method_not_allowed(http_request *req, const char *allow)
 {
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+    http_request_add_header(req, "Allow", allow);
     http_reply_error(req, 405, "method_not_allowed", "use %s on this path", allow);
 }
 

@@ -8,7 +8,7 @@
  *   400 invalid_parameter       a malformed query parameter or page cursor (?limit=0,
  *                               ?status=bogus, ?after=garbage)
  *   400 invalid_idempotency_key the Idempotency-Key header is empty or too long
- *   400 bad_request             ambiguous or malformed framing (http_guard.c; closes)
+ *   400 bad_request             ambiguous or malformed framing (http_conn.c; closes)
  *   401 unauthorized            missing or wrong bearer token (with WWW-Authenticate)
  *   403 forbidden_host, forbidden_origin
  *                               the receiver's admin API named by another host or site
@@ -40,12 +40,12 @@
 #ifndef HOOKD_API_COMMON_H
 #define HOOKD_API_COMMON_H
 
+#include "http_server.h"
 #include "engine.h"
 
 #include <jansson.h>
 #include <stdint.h>
 
-struct evhttp_request;
 struct db_worker;
 
 #define API_TIME_LEN 24           /* strlen("2024-08-22T01:04:05.123Z") */
@@ -82,26 +82,26 @@ int api_store_error_status(int rc, const char **code);
 
 /* Answers a failed store job (see api_store_error_status). what names the object for the
  * 404 message ("webhook"); why, when not NULL or empty, is the 409's message. */
-void api_reply_store_error(struct evhttp_request *req, int rc, const char *what, const char *why);
+void api_reply_store_error(http_request *req, int rc, const char *what, const char *why);
 
 /* 503 with Retry-After: API_RETRY_AFTER_SECONDS, code and message. */
-void api_reply_unavailable(struct evhttp_request *req, const char *code, const char *message);
+void api_reply_unavailable(http_request *req, const char *code, const char *message);
 
 /* GET /readyz, on both sides: 200 {"status":"ready"} while the store answers and takes
  * writes (db_worker_ready), else 503 {"status":"unavailable","reason":…} with Retry-After,
  * so a load balancer stops sending requests only a 503 would answer. /healthz stays
  * liveness: 200 while the loop runs. */
-void api_readyz(struct evhttp_request *req, struct db_worker *worker);
+void api_readyz(http_request *req, struct db_worker *worker);
 
 /* 400 invalid_parameter with the message. */
-void api_reply_invalid_parameter(struct evhttp_request *req, const char *fmt, ...)
+void api_reply_invalid_parameter(http_request *req, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* 404 not_found "no such route". */
-void api_reply_no_route(struct evhttp_request *req);
+void api_reply_no_route(http_request *req);
 
 /* 405 method_not_allowed with Allow: allow ("GET", "GET, POST"). */
-void api_reply_method_not_allowed(struct evhttp_request *req, const char *allow);
+void api_reply_method_not_allowed(http_request *req, const char *allow);
 
 /* True when an Authorization header value is "Bearer <token>" whose SHA-256 is digest
  * (compared in constant time). NULL is false. */

@@ -1,7 +1,7 @@
 /*
  * http_head.c — the strict request-head parser (see http_head.h).
  *
- * It runs on every request before evhttp's own parser, so it is written for one pass:
+ * It runs on every request (the one parse of a head: http_conn.c), so it is written for one pass:
  * lines are found with memchr, each byte is classified by a few comparisons (no strchr or
  * strlen per byte), and the two framing headers are compared by length first. Measured
  * with callgrind on the receiver's ingest (docs/BENCHMARKS.md, 2026-11-30).
@@ -155,6 +155,7 @@ const char *http_head_parse(char *text, size_t len, http_head_parsed *p, http_he
         lf[-1] = '\0';
         why = head_header(p, line, (size_t)(lf - 1 - line), fn, arg);
     }
+    p->http10 = http10;
     if (!why && p->chunked && (p->has_length || http10))
         why = "Transfer-Encoding with Content-Length, or in HTTP/1.0";
     return why;

@@ -1,6 +1,6 @@
 /*
  * http_head.h — the strict parser of an HTTP/1.x request head used by the front door
- * (http_guard.c). Pure (libc only), so that it can be fuzzed alone (fuzz/fuzz_http_head.c).
+ * (http_conn.c). Pure (libc only), so that it can be fuzzed alone (fuzz/fuzz_http_head.c).
  *
  * Strict means what a proxy in front could read differently is refused: one Content-Length
  * of digits only, Transfer-Encoding only one "chunked" and never with a Content-Length or in
@@ -22,6 +22,7 @@ typedef struct http_head_parsed {
     int64_t content_length; /* 0 when none */
     bool has_length;
     bool chunked;
+    bool http10; /* the request line said HTTP/1.0 */
 } http_head_parsed;
 
 /* Receives each header (value trimmed); returns false to refuse the head. */

@@ -13,7 +13,6 @@
 
 #include <ctype.h>
 #include <event2/buffer.h>
-#include <event2/http.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -205,7 +204,7 @@ int panel_form_parse(panel_form *form, const char *body, size_t len)
     return 0;
 }
 
-int panel_form_of_request(panel_form *form, struct evhttp_request *req)
+int panel_form_of_request(panel_form *form, http_request *req)
 {
     size_t len = 0;
     const char *body = http_request_body(req, &len);
@@ -216,9 +215,9 @@ int panel_form_of_request(panel_form *form, struct evhttp_request *req)
     return panel_form_parse(form, body, len);
 }
 
-int panel_form_of_query(panel_form *form, struct evhttp_request *req)
+int panel_form_of_query(panel_form *form, http_request *req)
 {
-    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    const char *query = http_request_query_string(req);
     return panel_form_parse(form, query ? query : "", query ? strlen(query) : 0);
 }
 
@@ -303,9 +302,9 @@ static bool session_expired(const panel *p, const panel_session *s, int64_t now)
 }
 
 /* The value of the panel's cookie in the request's Cookie header, copied into out. */
-static bool cookie_value(const panel *p, struct evhttp_request *req, char *out, size_t outlen)
+static bool cookie_value(const panel *p, http_request *req, char *out, size_t outlen)
 {
-    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Cookie");
+    const char *h = http_request_header(req, "Cookie");
     size_t nlen = strlen(p->opt.cookie_name);
     while (h && *h) {
         h += strspn(h, " ;");
@@ -342,7 +341,7 @@ static size_t session_find(panel *p, const char *id)
     return found;
 }
 
-panel_session *panel_session_of(panel *p, struct evhttp_request *req)
+panel_session *panel_session_of(panel *p, http_request *req)
 {
     char id[PANEL_TOKEN_HEX + 2];
     if (!cookie_value(p, req, id, sizeof id))
@@ -370,18 +369,17 @@ static bool random_token(char out[PANEL_TOKEN_HEX + 1])
     return true;
 }
 
-static void set_cookie(panel *p, struct evhttp_request *req, const char *value, bool secure,
-                       bool clear)
+static void set_cookie(panel *p, http_request *req, const char *value, bool secure, bool clear)
 {
     char cookie[256];
     snprintf(cookie, sizeof cookie, "%s=%s; Path=%s; HttpOnly; SameSite=Strict%s%s",
              p->opt.cookie_name, value, p->opt.prefix, secure ? "; Secure" : "",
              clear ? "; Max-Age=0" : "");
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Set-Cookie", cookie);
+    http_request_add_header(req, "Set-Cookie", cookie);
 }
 
-panel_session *panel_session_start(panel *p, struct evhttp_request *req, const char *name,
-                                   void *who, void (*who_free)(void *), bool secure)
+panel_session *panel_session_start(panel *p, http_request *req, const char *name, void *who,
+                                   void (*who_free)(void *), bool secure)
 {
     panel_session_end(p, NULL, panel_session_of(p, req));
     panel_session *s = xcalloc(1, sizeof *s);
@@ -406,7 +404,7 @@ panel_session *panel_session_start(panel *p, struct evhttp_request *req, const c
     return s;
 }
 
-void panel_session_end(panel *p, struct evhttp_request *req, panel_session *s)
+void panel_session_end(panel *p, http_request *req, panel_session *s)
 {
     for (size_t i = 0; s && i < p->count; i++)
         if (p->sessions[i] == s) {
@@ -523,27 +521,26 @@ void panel_page_end(panel_html *h)
     panel_html_raw(h, "</main></body></html>\n");
 }
 
-void panel_security_headers(struct evhttp_request *req)
+void panel_security_headers(http_request *req)
 {
-    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-    evhttp_add_header(out, "Content-Security-Policy",
-                      "default-src 'self'; frame-ancestors 'none'; form-action 'self'");
-    evhttp_add_header(out, "X-Frame-Options", "DENY");
-    evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
-    evhttp_add_header(out, "Referrer-Policy", "same-origin");
+    http_request_add_header(req, "Content-Security-Policy",
+                            "default-src 'self'; frame-ancestors 'none'; form-action 'self'");
+    http_request_add_header(req, "X-Frame-Options", "DENY");
+    http_request_add_header(req, "X-Content-Type-Options", "nosniff");
+    http_request_add_header(req, "Referrer-Policy", "same-origin");
 }
 
-void panel_reply_html(struct evhttp_request *req, int status, panel_html *h)
+void panel_reply_html(http_request *req, int status, panel_html *h)
 {
     panel_security_headers(req);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
+    http_request_add_header(req, "Cache-Control", "no-store");
     size_t len = 0;
     const char *data = panel_html_data(h, &len);
     http_reply_text(req, status, "text/html; charset=utf-8", data, len);
     panel_html_free(h);
 }
 
-void panel_reply_message(panel *p, struct evhttp_request *req, int status, const panel_session *s,
+void panel_reply_message(panel *p, http_request *req, int status, const panel_session *s,
                          const char *title, const char *message)
 {
     panel_html *h = panel_html_new();
@@ -558,8 +555,7 @@ void panel_reply_message(panel *p, struct evhttp_request *req, int status, const
     panel_reply_html(req, status, h);
 }
 
-void panel_reply_sign_in(panel *p, struct evhttp_request *req, int status,
-                         const panel_sign_in *form)
+void panel_reply_sign_in(panel *p, http_request *req, int status, const panel_sign_in *form)
 {
     panel_html *h = panel_html_new();
     panel_page page = {.title = "Sign in"};
@@ -590,33 +586,31 @@ void panel_reply_sign_in(panel *p, struct evhttp_request *req, int status,
     panel_reply_html(req, status, h);
 }
 
-void panel_redirect(struct evhttp_request *req, const char *location)
+void panel_redirect(http_request *req, const char *location)
 {
     panel_security_headers(req);
-    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-    evhttp_add_header(out, "Cache-Control", "no-store");
-    evhttp_add_header(out, "Location", location);
-    evhttp_add_header(out, "Content-Type", "text/html; charset=utf-8");
-    evhttp_send_reply(req, 303, "See Other", NULL);
+    http_request_add_header(req, "Cache-Control", "no-store");
+    http_request_add_header(req, "Location", location);
+    http_reply_text(req, 303, "text/html; charset=utf-8", "", 0);
 }
 
-bool panel_serve_asset(panel *p, struct evhttp_request *req, const char *path)
+bool panel_serve_asset(panel *p, http_request *req, const char *path)
 {
     size_t plen = strlen(p->opt.prefix);
     if (strncmp(path, p->opt.prefix, plen) != 0 || strncmp(path + plen, "/assets/", 8) != 0)
         return false;
     const panel_asset *a = panel_asset_find(path + plen + 8);
     panel_security_headers(req);
-    if (!a || evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+    if (!a || http_request_method(req) != HTTP_GET) {
         http_reply_text(req, a ? 405 : 404, "text/plain; charset=utf-8", "not found\n", 10);
         return true;
     }
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", ASSET_MAX_AGE);
+    http_request_add_header(req, "Cache-Control", ASSET_MAX_AGE);
     http_reply_text(req, 200, a->content_type, a->body, a->len);
     return true;
 }
 
-bool panel_is_post(struct evhttp_request *req)
+bool panel_is_post(http_request *req)
 {
-    return evhttp_request_get_command(req) == EVHTTP_REQ_POST;
+    return http_request_method(req) == HTTP_POST;
 }

@@ -27,12 +27,12 @@
 #ifndef HOOKD_PANEL_H
 #define HOOKD_PANEL_H
 
+#include "http_server.h"
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-struct evhttp_request;
 struct evbuffer;
 
 #define PANEL_TOKEN_HEX 64              /* a session id or CSRF token: 256 bits as hex */
@@ -78,9 +78,9 @@ typedef struct panel_form {
  * form is always usable (empty on failure) and freed by panel_form_free. */
 int panel_form_parse(panel_form *form, const char *body, size_t len);
 /* The request's body (POST) parsed as above. */
-int panel_form_of_request(panel_form *form, struct evhttp_request *req);
+int panel_form_of_request(panel_form *form, http_request *req);
 /* The request's query string parsed as above (an empty form when there is none). */
-int panel_form_of_query(panel_form *form, struct evhttp_request *req);
+int panel_form_of_query(panel_form *form, http_request *req);
 void panel_form_free(panel_form *form);
 /* The first value of name, or NULL. */
 const char *panel_form_get(const panel_form *form, const char *name);
@@ -118,15 +118,15 @@ const panel_options *panel_options_of(const panel *p);
 
 /* The live session the request's cookie names, or NULL (none, unknown, expired: an expired
  * one is dropped). Marks it used. */
-panel_session *panel_session_of(panel *p, struct evhttp_request *req);
+panel_session *panel_session_of(panel *p, http_request *req);
 /* Starts a session for who (taking ownership: who_free frees it when the session ends) and
  * sets its cookie on the answer. secure: the request came over https (adds Secure). Any
  * session the request already had ends first (no session fixation). NULL (who freed) only
  * when the random source fails: answer 503. */
-panel_session *panel_session_start(panel *p, struct evhttp_request *req, const char *name,
-                                   void *who, void (*who_free)(void *), bool secure);
+panel_session *panel_session_start(panel *p, http_request *req, const char *name, void *who,
+                                   void (*who_free)(void *), bool secure);
 /* Ends the session (NULL: nothing) and clears the cookie on the answer. */
-void panel_session_end(panel *p, struct evhttp_request *req, panel_session *s);
+void panel_session_end(panel *p, http_request *req, panel_session *s);
 /* Live sessions (for tests and metrics). */
 size_t panel_session_count(panel *p);
 
@@ -164,11 +164,11 @@ void panel_page_begin(panel *p, panel_html *h, const panel_page *page);
 void panel_page_end(panel_html *h);
 
 /* The security headers of every panel answer (and Cache-Control: no-store). */
-void panel_security_headers(struct evhttp_request *req);
+void panel_security_headers(http_request *req);
 /* Answers the page with status (text/html, security headers, no-store). Frees h. */
-void panel_reply_html(struct evhttp_request *req, int status, panel_html *h);
+void panel_reply_html(http_request *req, int status, panel_html *h);
 /* A small page with a title and a message (errors: 403, 404, 400…). */
-void panel_reply_message(panel *p, struct evhttp_request *req, int status, const panel_session *s,
+void panel_reply_message(panel *p, http_request *req, int status, const panel_session *s,
                          const char *title, const char *message);
 /* What a sign-in page asks for: one secret field (its label is what people and screen
  * readers find), a hint under it, an error next to it, and where to go afterwards. */
@@ -180,20 +180,19 @@ typedef struct panel_sign_in {
     const char *next;      /* a hidden "next" field, or NULL */
 } panel_sign_in;
 /* Answers the sign-in page (a form posted to <prefix>/sign-in) with status. */
-void panel_reply_sign_in(panel *p, struct evhttp_request *req, int status,
-                         const panel_sign_in *form);
+void panel_reply_sign_in(panel *p, http_request *req, int status, const panel_sign_in *form);
 
 /* 303 See Other to location (redirect after POST), with the security headers. */
-void panel_redirect(struct evhttp_request *req, const char *location);
+void panel_redirect(http_request *req, const char *location);
 
 /* Serves <prefix>/assets/<name> when path is one (true: answered, else false). A GET of a
  * known asset is answered with a long cache; an unknown name is 404. */
-bool panel_serve_asset(panel *p, struct evhttp_request *req, const char *path);
+bool panel_serve_asset(panel *p, http_request *req, const char *path);
 
 /* The path of an asset with its version for cache busting: "/admin/assets/panel.css?v=…" */
 void panel_asset_href(panel *p, char *out, size_t outlen, const char *name);
 
 /* True when the request's method is POST. */
-bool panel_is_post(struct evhttp_request *req);
+bool panel_is_post(http_request *req);
 
 #endif

@@ -13,7 +13,6 @@
 #include "loop.h"
 #include "receive_store.h"
 
-#include <event2/http.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +45,7 @@ typedef struct receive_api_retry_op {
 /* One admin request waiting for the store; only the job matching the route is used. */
 typedef struct receive_api_query {
     receive_api *a;
-    struct evhttp_request *req;
+    http_request *req;
     char *id;     /* owned: the webhook id of the path */
     char *status; /* owned: ?status= */
     char *after;  /* owned: ?after= */
@@ -56,7 +55,7 @@ typedef struct receive_api_query {
     } job;
 } receive_api_query;
 
-static receive_api_query *receive_api_query_new(receive_api *a, struct evhttp_request *req)
+static receive_api_query *receive_api_query_new(receive_api *a, http_request *req)
 {
     receive_api_query *q = xcalloc(1, sizeof *q);
     q->a = a;
@@ -231,7 +230,7 @@ static void receive_api_retried(void *arg, int rc)
 
 /* ---- routes ---- */
 
-static void receive_api_list(receive_api *a, struct evhttp_request *req)
+static void receive_api_list(receive_api *a, http_request *req)
 {
     char *status = http_request_query(req, "status");
     if (status && strcmp(status, "pending") != 0 && strcmp(status, "done") != 0 &&
@@ -263,7 +262,7 @@ static void receive_api_list(receive_api *a, struct evhttp_request *req)
     db_worker_submit(a->worker, receive_api_list_work, receive_api_listed, q);
 }
 
-static void receive_api_get(receive_api *a, struct evhttp_request *req, const char *id)
+static void receive_api_get(receive_api *a, http_request *req, const char *id)
 {
     receive_api_query *q = receive_api_query_new(a, req);
     q->id = xstrdup(id);
@@ -271,14 +270,14 @@ static void receive_api_get(receive_api *a, struct evhttp_request *req, const ch
     db_worker_submit(a->worker, receive_api_get_work, receive_api_got, q);
 }
 
-static void receive_api_retry(receive_api *a, struct evhttp_request *req, const char *id)
+static void receive_api_retry(receive_api *a, http_request *req, const char *id)
 {
     receive_api_query *q = receive_api_query_new(a, req);
     q->id = xstrdup(id);
     receive_api_retry_webhook(a, id, receive_api_retried, q);
 }
 
-static void receive_api_metrics(receive_api *a, struct evhttp_request *req)
+static void receive_api_metrics(receive_api *a, http_request *req)
 {
     size_t len = 0;
     char *text = metrics_render(a->metrics, &len);
@@ -287,10 +286,10 @@ static void receive_api_metrics(receive_api *a, struct evhttp_request *req)
 }
 
 /* Routes one request by its path segments. */
-static void receive_api_route(receive_api *a, struct evhttp_request *req, char **seg, size_t n)
+static void receive_api_route(receive_api *a, http_request *req, char **seg, size_t n)
 {
-    bool get = evhttp_request_get_command(req) == EVHTTP_REQ_GET;
-    bool post = evhttp_request_get_command(req) == EVHTTP_REQ_POST;
+    bool get = http_request_method(req) == HTTP_GET;
+    bool post = http_request_method(req) == HTTP_POST;
     bool webhooks = n >= 1 && strcmp(seg[0], "webhooks") == 0;
     bool retry = webhooks && n == 3 && strcmp(seg[2], "retry") == 0;
     bool ready = n == 1 && strcmp(seg[0], "readyz") == 0;
@@ -324,7 +323,7 @@ static bool receive_api_mounted(const receive_api *a, const char *path)
     return strncmp(path, a->mount_prefix, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
-static void receive_api_request(struct evhttp_request *req, void *arg)
+static void receive_api_request(http_request *req, void *arg)
 {
     receive_api *a = arg;
     char *path = http_request_path(req);
@@ -377,13 +376,12 @@ static bool receive_api_deny(http_verdict *v, int status, const char *code, cons
 static bool receive_api_head(void *arg, const http_head *head, http_verdict *v)
 {
     const receive_api *a = arg;
-    const struct evkeyvalq *h = head->headers;
-    const char *host = evhttp_find_header(h, "Host");
+    const char *host = http_head_header(head, "Host");
     /* Unless the operator gave the token (and so may name the host as they like). */
     if (a->access.check_host && (!host || !receive_api_host_ok(a, host)))
         return receive_api_deny(v, 403, "forbidden_host",
                                 "the Host header does not name this admin API");
-    const char *origin = evhttp_find_header(h, "Origin");
+    const char *origin = http_head_header(head, "Origin");
     const char *scheme_end = origin ? strstr(origin, "://") : NULL;
     /* Same origin: the page was served by this listener under the name the request uses
      * (the panel's own forms, also off loopback). */
@@ -397,21 +395,21 @@ static bool receive_api_head(void *arg, const http_head *head, http_verdict *v)
         strcmp(head->path, "/healthz") == 0 || strcmp(head->path, "/readyz") == 0 || panel;
     /* A link to the panel followed from another site may open it: a GET that navigates
      * changes nothing, and the SameSite=Strict session cookie does not come along. */
-    const char *mode = evhttp_find_header(h, "Sec-Fetch-Mode");
+    const char *mode = http_head_header(head, "Sec-Fetch-Mode");
     bool navigation =
         panel && strcmp(head->method, "GET") == 0 && mode && strcmp(mode, "navigate") == 0;
-    const char *site = evhttp_find_header(h, "Sec-Fetch-Site");
+    const char *site = http_head_header(head, "Sec-Fetch-Site");
     if (site && strcmp(site, "cross-site") == 0 && !navigation)
         return receive_api_deny(v, 403, "forbidden_origin",
                                 "requests from another site's pages are refused");
     if (!open_route &&
-        !api_bearer_matches(evhttp_find_header(h, "Authorization"), a->access.token_digest))
+        !api_bearer_matches(http_head_header(head, "Authorization"), a->access.token_digest))
         return receive_api_deny(v, 401, "unauthorized",
                                 "a valid Authorization: Bearer <admin token> header is required");
     return http_head_utf8(head, v);
 }
 
-receive_api *receive_api_new(struct evhttp *http, db_worker *worker, receive_handler *h, metrics *m,
+receive_api *receive_api_new(http_server *http, db_worker *worker, receive_handler *h, metrics *m,
                              const receive_api_access *access)
 {
     receive_api *a = xcalloc(1, sizeof *a);
@@ -422,7 +420,7 @@ receive_api *receive_api_new(struct evhttp *http, db_worker *worker, receive_han
     a->worker = worker;
     a->receive_handler = h;
     a->metrics = m;
-    evhttp_set_gencb(http, receive_api_request, a);
+    http_server_set_handler(http, receive_api_request, a);
     return a;
 }
 

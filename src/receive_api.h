@@ -21,15 +21,13 @@
 #ifndef HOOKD_RECEIVE_API_H
 #define HOOKD_RECEIVE_API_H
 
+#include "http_server.h"
 #include "db.h"
 #include "receive_handler.h"
 #include "metrics.h"
 
 #include <stdbool.h>
 #include <stddef.h>
-
-struct evhttp;
-struct evhttp_request;
 
 typedef struct receive_api receive_api;
 
@@ -42,11 +40,11 @@ typedef struct receive_api_access {
 } receive_api_access;
 
 /* Serves the admin routes on http. m is rendered by /metrics. Never fails. */
-receive_api *receive_api_new(struct evhttp *http, db_worker *worker, receive_handler *h, metrics *m,
+receive_api *receive_api_new(http_server *http, db_worker *worker, receive_handler *h, metrics *m,
                              const receive_api_access *access);
 
 /* Handles a request under a mounted prefix; path is its decoded path (without the query). */
-typedef void (*receive_api_mount_fn)(void *arg, struct evhttp_request *req, const char *path);
+typedef void (*receive_api_mount_fn)(void *arg, http_request *req, const char *path);
 
 /* Hands every request whose path is prefix or below it ("/admin", "/admin/…") to fn: the
  * admin panel. Those skip the bearer token (fn signs its users in with the admin token and

@@ -12,7 +12,7 @@
  * into the next one — one job, one statement per 64 rows, no savepoint per request. The group's
  * done callback, which the store thread calls on the loop only after the batch committed, answers
  * each request: never a 2XX before the save is durable. A client that hangs up meanwhile is
- * harmless: evhttp keeps the request until it is answered. The sender takes its events in
+ * harmless: the server keeps the request until it is answered. The sender takes its events in
  * serve_api.c (POST /v1/events), which saves through the same store thread.
  */
 #include "receive_ingest.h"
@@ -25,7 +25,6 @@
 #include "loop.h"
 
 #include <errno.h>
-#include <event2/http.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,7 +102,7 @@ struct receive_ingest {
 /* One accepted request waiting for its save: one allocation, the strings after it. */
 typedef struct receive_ingest_save {
     struct receive_ingest_save *next;
-    struct evhttp_request *req;
+    http_request *req;
     char *event;                  /* the envelope's event type (malloc'd) */
     receive_store_insert_job job; /* points at event and into data */
     char data[];                  /* id, timestamp, signature, body: NUL-terminated copies */
@@ -121,7 +120,7 @@ typedef struct receive_ingest_group {
 static const char receive_ingest_accepted_body[] = "{\"status\":\"accepted\"}";
 static const char receive_ingest_duplicate_body[] = "{\"status\":\"duplicate\"}";
 
-static void receive_ingest_reject(receive_ingest *r, struct evhttp_request *req,
+static void receive_ingest_reject(receive_ingest *r, http_request *req,
                                   enum receive_ingest_reason why, int status, const char *message)
 {
     metric_add(r->rejected[why], 1);
@@ -193,7 +192,7 @@ static void receive_ingest_group_done(void *arg, int rc)
         r->in_flight--;
         if (rc != 0) {
             log_error("receive", "webhook %s: cannot save it: %s", s->job.id, hookd_strerror(rc));
-            evhttp_add_header(evhttp_request_get_output_headers(s->req), "Retry-After", "5");
+            http_request_add_header(s->req, "Retry-After", "5");
             receive_ingest_reject(r, s->req, REJECT_STORE, 503,
                                   "the webhook could not be saved; retry later");
         } else if (s->job.duplicate) {
@@ -226,7 +225,7 @@ static const char *receive_ingest_put(char **at, const char *src, size_t len)
 }
 
 /* Queues an accepted request's save, and a group job to take it unless one waits. */
-static void receive_ingest_queue(receive_ingest *r, struct evhttp_request *req, const char *id,
+static void receive_ingest_queue(receive_ingest *r, http_request *req, const char *id,
                                  const char *timestamp, const char *signature, char *event,
                                  const char *body, size_t body_len)
 {
@@ -259,15 +258,15 @@ static void receive_ingest_queue(receive_ingest *r, struct evhttp_request *req, 
 }
 
 /* 1. POST to the path, within --max-body. Answers and returns false otherwise. */
-static bool receive_ingest_check_target(receive_ingest *r, struct evhttp_request *req,
-                                        const char **body, size_t *body_len)
+static bool receive_ingest_check_target(receive_ingest *r, http_request *req, const char **body,
+                                        size_t *body_len)
 {
     if (!http_request_path_is(req, r->options.path)) {
         receive_ingest_reject(r, req, REJECT_PATH, 404, "no such path");
         return false;
     }
-    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
+    if (http_request_method(req) != HTTP_POST) {
+        http_request_add_header(req, "Allow", "POST");
         receive_ingest_reject(r, req, REJECT_METHOD, 405, "webhooks are POSTed");
         return false;
     }
@@ -282,12 +281,12 @@ static bool receive_ingest_check_target(receive_ingest *r, struct evhttp_request
 /* A header of the request, for the provider's checks. */
 static const char *receive_ingest_header(void *ctx, const char *name)
 {
-    return http_header_find(ctx, name);
+    return http_request_header(ctx, name);
 }
 
 /* 2.–5. the provider's checks: headers, timestamp window, signature, id, body. Answers
  * with the verdict's status and reason and returns false, or fills *out. */
-static bool receive_ingest_verify(receive_ingest *r, struct evhttp_request *req, const char *body,
+static bool receive_ingest_verify(receive_ingest *r, http_request *req, const char *body,
                                   size_t body_len, receive_provider_webhook *out)
 {
     static const struct {
@@ -303,7 +302,7 @@ static bool receive_ingest_verify(receive_ingest *r, struct evhttp_request *req,
         [RECEIVE_PROVIDER_BAD_BODY] = {REJECT_NOT_ENVELOPE, 400},
     };
     receive_provider_request in = {.header = receive_ingest_header,
-                                   .header_ctx = evhttp_request_get_input_headers(req),
+                                   .header_ctx = req,
                                    .body = body,
                                    .body_len = body_len,
                                    .secrets = r->options.secrets,
@@ -354,15 +353,14 @@ static bool receive_ingest_disk_full(receive_ingest *r)
 }
 
 /* 6. room in the store: under --max-pending waiting (when set), --min-free-disk free. */
-static bool receive_ingest_has_room(receive_ingest *r, struct evhttp_request *req)
+static bool receive_ingest_has_room(receive_ingest *r, http_request *req)
 {
     int64_t waiting = receive_handler_pending(r->receive_handler) + (int64_t)r->in_flight;
     bool busy = r->options.max_pending > 0 && waiting >= r->options.max_pending;
     bool full = !busy && receive_ingest_disk_full(r);
     if (!busy && !full)
         return true;
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
-                      RECEIVE_INGEST_FULL_RETRY_S);
+    http_request_add_header(req, "Retry-After", RECEIVE_INGEST_FULL_RETRY_S);
     if (busy)
         receive_ingest_reject(r, req, REJECT_BUSY, 503,
                               "too many webhooks wait for the handler; retry later");
@@ -372,15 +370,15 @@ static bool receive_ingest_has_room(receive_ingest *r, struct evhttp_request *re
     return false;
 }
 
-static void receive_ingest_request(struct evhttp_request *req, void *arg)
+static void receive_ingest_request(http_request *req, void *arg)
 {
     receive_ingest *r = arg;
     const char *body;
     size_t body_len = 0;
     /* A load balancer checks the port it sends traffic to: /readyz is answered here too
      * (issue 12), unless it is the webhook path itself. */
-    if (evhttp_request_get_command(req) == EVHTTP_REQ_GET &&
-        strcmp(r->options.path, "/readyz") != 0 && http_request_path_is(req, "/readyz")) {
+    if (http_request_method(req) == HTTP_GET && strcmp(r->options.path, "/readyz") != 0 &&
+        http_request_path_is(req, "/readyz")) {
         api_readyz(req, r->worker);
         return;
     }
@@ -434,7 +432,7 @@ static void receive_ingest_front_door(void *arg, const http_verdict *v)
             metric_add(r->rejected[i], 1);
 }
 
-receive_ingest *receive_ingest_new(struct evhttp *http, db_worker *worker, receive_handler *h,
+receive_ingest *receive_ingest_new(http_server *http, db_worker *worker, receive_handler *h,
                                    metrics *m, const receive_ingest_options *options)
 {
     receive_ingest *r = xcalloc(1, sizeof *r);
@@ -461,7 +459,7 @@ receive_ingest *receive_ingest_new(struct evhttp *http, db_worker *worker, recei
                                     "Webhooks whose id was already saved");
     metrics_counters(m, "hookd_receive_rejected_total", "reason", receive_ingest_reason_names,
                      REJECT_COUNT, "Requests refused, by reason", r->rejected);
-    evhttp_set_gencb(http, receive_ingest_request, r);
+    http_server_set_handler(http, receive_ingest_request, r);
     http_server_set_head_check(http, receive_ingest_head, r);
     http_server_set_refusal_hook(http, receive_ingest_front_door, r);
     return r;

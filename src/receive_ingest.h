@@ -10,6 +10,7 @@
 #ifndef HOOKD_RECEIVE_INGEST_H
 #define HOOKD_RECEIVE_INGEST_H
 
+#include "http_server.h"
 #include "db.h"
 #include "receive_handler.h"
 #include "hookd.h"
@@ -18,8 +19,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-
-struct evhttp;
 
 typedef struct receive_ingest receive_ingest;
 
@@ -43,7 +42,7 @@ typedef struct receive_ingest_options {
  * worker, tells h about each accepted webhook, counts in m. Never fails (allocation
  * failure aborts).
  */
-receive_ingest *receive_ingest_new(struct evhttp *http, db_worker *worker, receive_handler *h,
+receive_ingest *receive_ingest_new(http_server *http, db_worker *worker, receive_handler *h,
                                    metrics *m, const receive_ingest_options *options);
 
 /* Requests waiting for their save to commit. */

@@ -23,7 +23,6 @@
 #include "sd_notify.h"
 
 #include <event2/event.h>
-#include <event2/http.h>
 #include <malloc.h>
 #include <openssl/sha.h>
 #include <stdio.h>
@@ -278,9 +277,9 @@ typedef struct receive_state {
     db *conn; /* until the store thread owns it */
     bool postgres;
     struct event_base *base;
-    struct evhttp *public_http;
+    http_server *public_http;
     int public_port;
-    struct evhttp *admin_http;
+    http_server *admin_http;
     int admin_port;
     unsigned char admin_digest[32]; /* SHA-256 of the admin token */
     char owner[512];                /* this process's name in the leases it takes */
@@ -346,27 +345,6 @@ static int receive_check(receive_config *c)
 
 /* ---- stopping ---- */
 
-/* Bound sockets of one evhttp, collected so they can be removed outside the iteration. */
-typedef struct receive_sockets {
-    struct evhttp_bound_socket *list[16];
-    size_t count;
-} receive_sockets;
-
-static void receive_collect_socket(struct evhttp_bound_socket *bound, void *arg)
-{
-    receive_sockets *s = arg;
-    if (s->count < sizeof s->list / sizeof s->list[0])
-        s->list[s->count++] = bound;
-}
-
-static void receive_stop_listening(struct evhttp *http)
-{
-    receive_sockets s = {.count = 0};
-    evhttp_foreach_bound_socket(http, receive_collect_socket, &s);
-    for (size_t i = 0; i < s.count; i++)
-        evhttp_del_accept_socket(http, s.list[i]);
-}
-
 static void receive_drain(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -386,8 +364,8 @@ static void receive_on_stop(void *arg)
     receive_state *st = arg;
     log_info("receive", "stopping: finishing saves and handler runs under way");
     sd_notify_send("STOPPING=1");
-    receive_stop_listening(st->public_http);
-    receive_stop_listening(st->admin_http);
+    http_server_close_listener(st->public_http);
+    http_server_close_listener(st->admin_http);
     db_listener_close(st->listener);
     st->listener = NULL;
     receive_handler_stop(st->receive_handler);
@@ -475,10 +453,6 @@ static int receive_listen(receive_state *st)
         fprintf(stderr, "hookd receive: cannot listen on %s: %s\n", c->listen, err);
         return -1;
     }
-    /* Read (and drop) a body over --max-body before answering, so that the client, which
-     * is still sending, sees the 413 rather than a reset connection. */
-    if (evhttp_set_flags(st->public_http, EVHTTP_SERVER_LINGERING_CLOSE) != 0)
-        log_warn("receive", "no lingering close: a body over --max-body may see a reset");
     http_server_limits admin_limits = {.max_body = 64 * 1024};
     http_server_apply_flags(&admin_limits, &c->front_door);
     admin_limits.max_connections = 256; /* --max-connections is the public endpoint's */

@@ -41,7 +41,7 @@ struct receive_panel {
 typedef struct receive_panel_query receive_panel_query;
 struct receive_panel_query {
     receive_panel *rp;
-    struct evhttp_request *req;
+    http_request *req;
     char *id;     /* owned: the webhook of the path */
     char *status; /* owned: ?status=, NULL for all */
     char *after;  /* owned: ?after=, NULL for the first page */
@@ -61,7 +61,7 @@ static const struct {
 } receive_panel_tabs[] = {
     {NULL, "All"}, {"pending", "Pending"}, {"done", "Done"}, {"failed", "Failed"}};
 
-static receive_panel_query *receive_panel_query_new(receive_panel *rp, struct evhttp_request *req)
+static receive_panel_query *receive_panel_query_new(receive_panel *rp, http_request *req)
 {
     receive_panel_query *q = xcalloc(1, sizeof *q);
     q->rp = rp;
@@ -138,7 +138,7 @@ static void receive_panel_status(panel_html *h, const char *status)
 /* ---- sign-in ---- */
 
 /* The sign-in page; error: the message shown next to the field, or NULL. */
-static void receive_panel_sign_in_page(receive_panel *rp, struct evhttp_request *req, int status,
+static void receive_panel_sign_in_page(receive_panel *rp, http_request *req, int status,
                                        const char *error)
 {
     panel_reply_sign_in(
@@ -163,7 +163,7 @@ static bool receive_panel_token_ok(const receive_panel *rp, const char *token)
     return ok;
 }
 
-static void receive_panel_sign_in(receive_panel *rp, struct evhttp_request *req)
+static void receive_panel_sign_in(receive_panel *rp, http_request *req)
 {
     if (!panel_is_post(req)) {
         receive_panel_sign_in_page(rp, req, 200, NULL);
@@ -305,8 +305,7 @@ static void receive_panel_read_done(void *arg, int rc)
     receive_panel_query_free(q);
 }
 
-static void receive_panel_inbox(receive_panel *rp, struct evhttp_request *req,
-                                const panel_session *s)
+static void receive_panel_inbox(receive_panel *rp, http_request *req, const panel_session *s)
 {
     panel_form query;
     int bad = panel_form_of_query(&query, req);
@@ -458,8 +457,8 @@ static char *receive_panel_decode(const char *segment)
     return text;
 }
 
-static void receive_panel_webhook(receive_panel *rp, struct evhttp_request *req,
-                                  const panel_session *s, const char *segment)
+static void receive_panel_webhook(receive_panel *rp, http_request *req, const panel_session *s,
+                                  const char *segment)
 {
     char *id = receive_panel_decode(segment);
     if (!id) {
@@ -477,7 +476,7 @@ static void receive_panel_webhook(receive_panel *rp, struct evhttp_request *req,
 
 /* True when the posted form carries the session's CSRF token (the form is not kept: the
  * panel's forms hold nothing else). */
-static bool receive_panel_csrf_ok(struct evhttp_request *req, const panel_session *s)
+static bool receive_panel_csrf_ok(http_request *req, const panel_session *s)
 {
     panel_form form;
     bool ok = panel_form_of_request(&form, req) == 0 && panel_csrf_ok(s, &form);
@@ -506,7 +505,7 @@ static void receive_panel_retried(void *arg, int rc)
     receive_panel_query_free(q);
 }
 
-static void receive_panel_retry(receive_panel *rp, struct evhttp_request *req, panel_session *s,
+static void receive_panel_retry(receive_panel *rp, http_request *req, panel_session *s,
                                 const char *segment)
 {
     char *id = receive_panel_decode(segment);
@@ -524,7 +523,7 @@ static void receive_panel_retry(receive_panel *rp, struct evhttp_request *req, p
 
 /* ---- routes ---- */
 
-static void receive_panel_sign_out(receive_panel *rp, struct evhttp_request *req, panel_session *s)
+static void receive_panel_sign_out(receive_panel *rp, http_request *req, panel_session *s)
 {
     bool ok = receive_panel_csrf_ok(req, s);
     if (ok)
@@ -533,8 +532,8 @@ static void receive_panel_sign_out(receive_panel *rp, struct evhttp_request *req
 }
 
 /* Routes a signed-in request by the segments after /admin. */
-static void receive_panel_route(receive_panel *rp, struct evhttp_request *req, panel_session *s,
-                                char **seg, size_t n)
+static void receive_panel_route(receive_panel *rp, http_request *req, panel_session *s, char **seg,
+                                size_t n)
 {
     bool post = panel_is_post(req);
     bool webhook = n >= 2 && strcmp(seg[0], "webhooks") == 0;
@@ -558,7 +557,7 @@ static void receive_panel_route(receive_panel *rp, struct evhttp_request *req, p
         receive_panel_inbox(rp, req, s);
 }
 
-static void receive_panel_request(void *arg, struct evhttp_request *req, const char *path)
+static void receive_panel_request(void *arg, http_request *req, const char *path)
 {
     receive_panel *rp = arg;
     if (panel_serve_asset(rp->panel, req, path))
@@ -574,7 +573,7 @@ static void receive_panel_request(void *arg, struct evhttp_request *req, const c
         return;
     }
     /* Split before decoding: a webhook id may hold a '/' (sent as %2F). */
-    const char *raw = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    const char *raw = http_request_raw_path(req);
     size_t prefix_len = strlen(RECEIVE_PANEL_PREFIX);
     char *seg[4] = {0};
     size_t n = 0;

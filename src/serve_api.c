@@ -24,8 +24,6 @@
 
 #include <ctype.h>
 #include <stdarg.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
@@ -56,7 +54,7 @@ typedef struct account_series {
 } account_series;
 
 struct serve_api {
-    struct evhttp *http;
+    http_server *http;
     db_worker *worker;
     serve_deliver *dispatch;
     metrics *registry;
@@ -82,8 +80,8 @@ typedef struct caller {
 } caller;
 
 /* Starts an action on the request; id is the path's {id} or NULL. */
-typedef void (*action_fn)(serve_api *a, struct evhttp_request *req, const char *id,
-                          const action *act, const caller *who);
+typedef void (*action_fn)(serve_api *a, http_request *req, const char *id, const action *act,
+                          const caller *who);
 
 /* What one route does: its handler, and for a store job its work and its answer. */
 struct action {
@@ -107,14 +105,14 @@ enum reply_kind {
 /* One request waiting on the store. */
 typedef struct pending {
     serve_api *a;
-    struct evhttp_request *req;
+    http_request *req;
     serve_store_request *sr;
     db_work_fn work;
     enum reply_kind kind;
     const action *act; /* REPLY_RENDER, REPLY_EVENT: the route's action */
 } pending;
 
-static void authorized_route(serve_api *a, struct evhttp_request *req, int rc,
+static void authorized_route(serve_api *a, http_request *req, int rc,
                              const serve_store_request *sr);
 
 /* ---- store jobs ---- */
@@ -161,7 +159,7 @@ static void account_metrics_set(serve_api *a, const serve_store_request *sr)
     }
 }
 
-static void metrics_reply(serve_api *a, struct evhttp_request *req, const serve_store_request *sr)
+static void metrics_reply(serve_api *a, http_request *req, const serve_store_request *sr)
 {
     if (sr)
         account_metrics_set(a, sr);
@@ -225,8 +223,8 @@ static void job_done(void *arg, int rc)
     free(p);
 }
 
-static void submit(serve_api *a, struct evhttp_request *req, serve_store_request *sr,
-                   db_work_fn work, enum reply_kind kind, const action *act)
+static void submit(serve_api *a, http_request *req, serve_store_request *sr, db_work_fn work,
+                   enum reply_kind kind, const action *act)
 {
     pending *p = xcalloc(1, sizeof *p);
     p->a = a;
@@ -240,8 +238,8 @@ static void submit(serve_api *a, struct evhttp_request *req, serve_store_request
 }
 
 /* The action's store job on a request naming id (NULL for none). */
-static void submit_action(serve_api *a, struct evhttp_request *req, serve_store_request *sr,
-                          const char *id, const action *act)
+static void submit_action(serve_api *a, http_request *req, serve_store_request *sr, const char *id,
+                          const action *act)
 {
     if (id)
         sr->id = xstrdup(id);
@@ -261,8 +259,8 @@ static serve_store_request *request_new(const caller *who)
 }
 
 /* The action for routes that need no input but the path's id. */
-static void handle_plain(serve_api *a, struct evhttp_request *req, const char *id,
-                         const action *act, const caller *who)
+static void handle_plain(serve_api *a, http_request *req, const char *id, const action *act,
+                         const caller *who)
 {
     submit_action(a, req, request_new(who), id, act);
 }
@@ -270,7 +268,7 @@ static void handle_plain(serve_api *a, struct evhttp_request *req, const char *i
 /* ---- input checks ---- */
 
 /* Parses the body as a JSON object; answers 400 and returns NULL otherwise. */
-static json_t *body_object(struct evhttp_request *req)
+static json_t *body_object(http_request *req)
 {
     size_t len;
     const char *body = http_request_body(req, &len);
@@ -494,7 +492,7 @@ bool serve_api_destination_fields(const serve_api_options *opt, json_t *body, bo
 }
 
 /* The shared check above, answering 422 on the first bad field. */
-static bool destination_fields(serve_api *a, struct evhttp_request *req, json_t *body, bool create,
+static bool destination_fields(serve_api *a, http_request *req, json_t *body, bool create,
                                serve_store_request *sr)
 {
     serve_api_problem pb;
@@ -524,14 +522,14 @@ static int event_work(db *conn, void *arg)
 
 /* The body's size and the Idempotency-Key header; answers 413 / 400 and returns false when
  * either is refused. *key: the header or NULL. */
-static bool event_request_ok(struct evhttp_request *req, size_t len, const char **key)
+static bool event_request_ok(http_request *req, size_t len, const char **key)
 {
     if (len > SERVE_API_MAX_EVENT_BODY) {
         http_reply_error(req, 413, "too_large", "the event body is over %d bytes",
                          SERVE_API_MAX_EVENT_BODY);
         return false;
     }
-    *key = evhttp_find_header(evhttp_request_get_input_headers(req), "Idempotency-Key");
+    *key = http_request_header(req, "Idempotency-Key");
     if (*key && (strlen(*key) == 0 || strlen(*key) > MAX_IDEMPOTENCY_KEY)) {
         http_reply_error(req, 400, "invalid_idempotency_key",
                          "Idempotency-Key must be 1 to %d characters", MAX_IDEMPOTENCY_KEY);
@@ -542,7 +540,7 @@ static bool event_request_ok(struct evhttp_request *req, size_t len, const char 
 
 /* Checks the event body (raw, len bytes, parsed as body) against the catalog and builds its
  * envelope from data's exact bytes into sr. Answers 422 and returns false otherwise. */
-static bool event_envelope(serve_api *a, struct evhttp_request *req, const char *raw, size_t len,
+static bool event_envelope(serve_api *a, http_request *req, const char *raw, size_t len,
                            json_t *body, serve_store_request *sr)
 {
     json_t *type = json_object_get(body, "event");
@@ -601,8 +599,8 @@ static char *idempotency_key(const caller *who, const char *key)
     return stored;
 }
 
-static void handle_event_post(serve_api *a, struct evhttp_request *req, const char *id,
-                              const action *act, const caller *who)
+static void handle_event_post(serve_api *a, http_request *req, const char *id, const action *act,
+                              const caller *who)
 {
     (void)id;
     size_t len;
@@ -627,7 +625,7 @@ static void handle_event_post(serve_api *a, struct evhttp_request *req, const ch
 /* ---- destinations and webhooks ---- */
 
 /* create (no id) or PATCH (id): the body's destination fields, then the store job. */
-static void handle_destination_write(serve_api *a, struct evhttp_request *req, const char *id,
+static void handle_destination_write(serve_api *a, http_request *req, const char *id,
                                      const action *act, const caller *who)
 {
     json_t *body = body_object(req);
@@ -645,8 +643,8 @@ static void handle_destination_write(serve_api *a, struct evhttp_request *req, c
 
 /* POST …/secret/rotate: an optional body {"grace": "24h"} (a duration as on the command
  * line, at most SERVE_SECRET_MAX_GRACE_MS); no body, or no grace, replaces at once. */
-static void handle_rotate(serve_api *a, struct evhttp_request *req, const char *id,
-                          const action *act, const caller *who)
+static void handle_rotate(serve_api *a, http_request *req, const char *id, const action *act,
+                          const caller *who)
 {
     size_t len = 0;
     (void)http_request_body(req, &len);
@@ -674,8 +672,7 @@ static void handle_rotate(serve_api *a, struct evhttp_request *req, const char *
 
 /* A recover bound, "since" or "until": an ISO 8601 time or Unix seconds → *ms; answers 422
  * invalid_NAME otherwise. */
-static bool recover_time(struct evhttp_request *req, const char *name, const json_t *value,
-                         int64_t *ms)
+static bool recover_time(http_request *req, const char *name, const json_t *value, int64_t *ms)
 {
     if (json_is_string(value) && api_time_parse(json_string_value(value), ms) == 0)
         return true;
@@ -692,8 +689,8 @@ static bool recover_time(struct evhttp_request *req, const char *name, const jso
 }
 
 /* {"since": T[, "until": T]}: the failed webhooks created at or after since and before until. */
-static void handle_recover(serve_api *a, struct evhttp_request *req, const char *id,
-                           const action *act, const caller *who)
+static void handle_recover(serve_api *a, http_request *req, const char *id, const action *act,
+                           const caller *who)
 {
     json_t *body = body_object(req);
     if (!body)
@@ -716,7 +713,7 @@ static void handle_recover(serve_api *a, struct evhttp_request *req, const char 
 }
 
 /* Reads the list's query into sr; returns why it is refused, or NULL. */
-static const char *webhook_list_query(struct evhttp_request *req, serve_store_request *sr)
+static const char *webhook_list_query(http_request *req, serve_store_request *sr)
 {
     sr->filter_event_id = http_request_query(req, "event_id");
     sr->filter_destination_id = http_request_query(req, "destination_id");
@@ -747,8 +744,8 @@ static const char *webhook_list_query(struct evhttp_request *req, serve_store_re
     return NULL;
 }
 
-static void handle_webhook_list(serve_api *a, struct evhttp_request *req, const char *id,
-                                const action *act, const caller *who)
+static void handle_webhook_list(serve_api *a, http_request *req, const char *id, const action *act,
+                                const caller *who)
 {
     serve_store_request *sr = request_new(who);
     const char *bad = webhook_list_query(req, sr);
@@ -760,8 +757,8 @@ static void handle_webhook_list(serve_api *a, struct evhttp_request *req, const 
     submit_action(a, req, sr, id, act);
 }
 
-static void handle_event_types(serve_api *a, struct evhttp_request *req, const char *id,
-                               const action *act, const caller *who)
+static void handle_event_types(serve_api *a, http_request *req, const char *id, const action *act,
+                               const caller *who)
 {
     (void)id;
     (void)act;
@@ -778,7 +775,7 @@ static void handle_event_types(serve_api *a, struct evhttp_request *req, const c
 /* ---- accounts and access keys (SPEC §6) ---- */
 
 /* POST /v1/accounts {id, name}: only a key for every account creates accounts. */
-static void handle_account_create(serve_api *a, struct evhttp_request *req, const char *id,
+static void handle_account_create(serve_api *a, http_request *req, const char *id,
                                   const action *act, const caller *who)
 {
     (void)id;
@@ -810,8 +807,7 @@ static void handle_account_create(serve_api *a, struct evhttp_request *req, cons
 
 /* The new key's account from the body's member v (absent: the caller's own binding);
  * answers 422 or 403 and returns false when refused. *account: NULL for every account. */
-static bool key_account(struct evhttp_request *req, const json_t *v, const caller *who,
-                        const char **account)
+static bool key_account(http_request *req, const json_t *v, const caller *who, const char **account)
 {
     *account = !v ? (who->every_account ? NULL : who->account)
                   : (json_is_string(v) ? json_string_value(v) : NULL);
@@ -830,7 +826,7 @@ static bool key_account(struct evhttp_request *req, const json_t *v, const calle
 
 /* The new key's permissions from v; answers 422, or 403 naming the first permission the
  * caller does not hold itself, and returns false when refused. */
-static bool key_permissions(struct evhttp_request *req, const json_t *v, const caller *who)
+static bool key_permissions(http_request *req, const json_t *v, const caller *who)
 {
     unsigned mask = 0;
     size_t bad = 0;
@@ -853,8 +849,8 @@ static bool key_permissions(struct evhttp_request *req, const json_t *v, const c
 }
 
 /* POST /v1/access-keys {name, account, permissions}: a key grants at most what it holds. */
-static void handle_key_create(serve_api *a, struct evhttp_request *req, const char *id,
-                              const action *act, const caller *who)
+static void handle_key_create(serve_api *a, http_request *req, const char *id, const action *act,
+                              const caller *who)
 {
     (void)id;
     json_t *body = body_object(req);
@@ -1010,10 +1006,10 @@ static const action actions[SERVE_API_ACTION_COUNT] = {
                               false, false},
 };
 
-bool serve_api_authorize_headers(const serve_api *a, const struct evkeyvalq *headers)
+bool serve_api_authorize_head(const serve_api *a, const http_head *head)
 {
     (void)a;
-    const char *h = evhttp_find_header(headers, "Authorization");
+    const char *h = http_head_header(head, "Authorization");
     return h && strncasecmp(h, "Bearer ", 7) == 0 && h[7 + strspn(h + 7, " ")] != '\0';
 }
 
@@ -1026,7 +1022,7 @@ static bool serve_api_head(void *arg, const http_head *head, http_verdict *v)
     while (*p == '/')
         p++;
     bool v1 = strncmp(p, "v1", 2) == 0 && (p[2] == '\0' || p[2] == '/');
-    if (!v1 || serve_api_authorize_headers(a, head->headers))
+    if (!v1 || serve_api_authorize_head(a, head))
         return http_head_utf8(head, v);
     *v = (http_verdict){
         .status = 401, .code = "unauthorized", .extra_header = "WWW-Authenticate: Bearer"};
@@ -1043,9 +1039,9 @@ unsigned serve_api_route_permission(serve_api_action which)
     return SERVE_PERM_STAR; /* not routed: nothing grants it but "*" */
 }
 
-static void reply_unauthorized(struct evhttp_request *req)
+static void reply_unauthorized(http_request *req)
 {
-    evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+    http_request_add_header(req, "WWW-Authenticate", "Bearer");
     http_reply_error(req, 401, "unauthorized",
                      "a valid Authorization: Bearer <key> header is required");
 }
@@ -1057,10 +1053,9 @@ static void reply_unauthorized(struct evhttp_request *req)
  * Looking the key up on every request, rather than caching keys, is what makes a
  * revocation hold from the next request on every node.
  */
-static void authorize(serve_api *a, struct evhttp_request *req)
+static void authorize(serve_api *a, http_request *req)
 {
-    const struct evkeyvalq *headers = evhttp_request_get_input_headers(req);
-    const char *h = evhttp_find_header(headers, "Authorization");
+    const char *h = http_request_header(req, "Authorization");
     if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
         reply_unauthorized(req);
         return;
@@ -1074,7 +1069,7 @@ static void authorize(serve_api *a, struct evhttp_request *req)
     hookd_hex_encode(digest, sizeof digest, hex);
     serve_store_request *sr = serve_store_request_new(loop_now_ms());
     sr->digest = xstrdup(hex);
-    const char *asked = evhttp_find_header(headers, "X-Account-Id");
+    const char *asked = http_request_header(req, "X-Account-Id");
     if (asked) { /* a malformed id names no account: 404 for a key of every account */
         free(sr->account);
         sr->account = xstrdup(serve_account_id_valid(asked) ? asked : "");
@@ -1082,16 +1077,16 @@ static void authorize(serve_api *a, struct evhttp_request *req)
     submit(a, req, sr, serve_store_w_key_lookup, REPLY_AUTH, NULL);
 }
 
-static serve_api_method method_of(struct evhttp_request *req)
+static serve_api_method method_of(http_request *req)
 {
-    switch (evhttp_request_get_command(req)) {
-    case EVHTTP_REQ_GET:
+    switch (http_request_method(req)) {
+    case HTTP_GET:
         return SERVE_API_GET;
-    case EVHTTP_REQ_POST:
+    case HTTP_POST:
         return SERVE_API_POST;
-    case EVHTTP_REQ_PATCH:
+    case HTTP_PATCH:
         return SERVE_API_PATCH;
-    case EVHTTP_REQ_DELETE:
+    case HTTP_DELETE:
         return SERVE_API_DELETE;
     default:
         return SERVE_API_OTHER;
@@ -1101,8 +1096,7 @@ static serve_api_method method_of(struct evhttp_request *req)
 /* Routes /v1/… once the key is known: the route, then the permission it declares (403
  * naming it), then the account (404: a key for every account naming none), and only then
  * the action, so nothing about a resource is read for a caller who may not see it. */
-static void route_v1(serve_api *a, struct evhttp_request *req, const caller *who,
-                     bool account_exists)
+static void route_v1(serve_api *a, http_request *req, const caller *who, bool account_exists)
 {
     char *path = http_request_path(req);
     char *segs[8];
@@ -1130,8 +1124,7 @@ static void route_v1(serve_api *a, struct evhttp_request *req, const caller *who
 }
 
 /* The key lookup's answer (authorize): 401 without a live key, else the route. */
-static void authorized_route(serve_api *a, struct evhttp_request *req, int rc,
-                             const serve_store_request *sr)
+static void authorized_route(serve_api *a, http_request *req, int rc, const serve_store_request *sr)
 {
     if (rc == HOOKD_ENOTFOUND) {
         reply_unauthorized(req);
@@ -1150,7 +1143,7 @@ static void authorized_route(serve_api *a, struct evhttp_request *req, int rc,
 /* /metrics: counting webhooks by status reads the whole table, so a scrape within
  * STATS_EVERY_MS of the last count is answered with that count (the counters, the histogram
  * and the store queue are always current). */
-static void handle_metrics(serve_api *a, struct evhttp_request *req)
+static void handle_metrics(serve_api *a, http_request *req)
 {
     static const action metrics_action = {.what = "metrics"};
     if (a->stats_at != 0 && loop_monotonic_ms() - a->stats_at < STATS_EVERY_MS)
@@ -1160,11 +1153,11 @@ static void handle_metrics(serve_api *a, struct evhttp_request *req)
                &metrics_action);
 }
 
-static void serve_api_handle(struct evhttp_request *req, void *arg)
+static void serve_api_handle(http_request *req, void *arg)
 {
     serve_api *a = arg;
     if (a->stopping) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        http_request_add_header(req, "Connection", "close");
         api_reply_unavailable(req, "shutting_down", "the server is shutting down");
         return;
     }
@@ -1191,7 +1184,7 @@ static void serve_api_handle(struct evhttp_request *req, void *arg)
         free(segs[0]);
 }
 
-serve_api *serve_api_new(struct evhttp *http, db_worker *worker, serve_deliver *dispatch,
+serve_api *serve_api_new(http_server *http, db_worker *worker, serve_deliver *dispatch,
                          metrics *registry, const serve_api_options *options)
 {
     serve_api *a = xcalloc(1, sizeof *a);
@@ -1213,31 +1206,15 @@ serve_api *serve_api_new(struct evhttp *http, db_worker *worker, serve_deliver *
     a->events_total =
         metrics_counter(registry, "hookd_events_total", NULL, "Events accepted through the API.");
     a->panel = serve_panel_new(worker, dispatch, &a->opt);
-    evhttp_set_gencb(http, serve_api_handle, a);
+    http_server_set_handler(http, serve_api_handle, a);
     http_server_set_head_check(http, serve_api_head, a);
     return a;
-}
-
-/* Collects the bound sockets so they can be removed after the walk. */
-typedef struct socket_list {
-    struct evhttp_bound_socket *items[16];
-    size_t count;
-} socket_list;
-
-static void collect_socket(struct evhttp_bound_socket *s, void *arg)
-{
-    socket_list *l = arg;
-    if (l->count < sizeof l->items / sizeof l->items[0])
-        l->items[l->count++] = s;
 }
 
 void serve_api_stop(serve_api *a)
 {
     a->stopping = true;
-    socket_list l = {.count = 0};
-    evhttp_foreach_bound_socket(a->http, collect_socket, &l);
-    for (size_t i = 0; i < l.count; i++)
-        evhttp_del_accept_socket(a->http, l.items[i]);
+    http_server_close_listener(a->http);
 }
 
 size_t serve_api_pending(const serve_api *a)

@@ -1,7 +1,7 @@
 /*
  * serve_api.h — the REST API of `hookd serve` (SPEC §3): destinations, events, webhooks,
  * the event-type catalog, /healthz (liveness), /readyz (the store answers and takes writes:
- * api_readyz) and /metrics, on an evhttp server.
+ * api_readyz) and /metrics, on the HTTP server of http_server.h.
  *
  * Every /v1/ call needs `Authorization: Bearer <key>`: an access key (SPEC §6), looked up by
  * its SHA-256 in the store on every request (so a revocation holds from the next request on
@@ -17,6 +17,7 @@
 #ifndef HOOKD_SERVE_API_H
 #define HOOKD_SERVE_API_H
 
+#include "http_server.h"
 #include "db.h"
 #include "serve_deliver.h"
 #include "hookd.h"
@@ -27,8 +28,6 @@
 #include <jansson.h>
 
 #include <stddef.h>
-
-struct evhttp;
 
 #define SERVE_API_MAX_EVENT_BODY (256 * 1024) /* an event request over this is answered 413 */
 
@@ -56,7 +55,7 @@ bool serve_api_destination_fields(const serve_api_options *opt, json_t *body, bo
 
 /* Routes every request of http to the API. The worker, the deliveries and the registry must outlive
  * it. Never NULL (allocation failure aborts). */
-serve_api *serve_api_new(struct evhttp *http, db_worker *worker, serve_deliver *dispatch,
+serve_api *serve_api_new(http_server *http, db_worker *worker, serve_deliver *dispatch,
                          metrics *registry, const serve_api_options *options);
 
 /* Stops taking requests: closes the listening sockets and answers 503 to requests that still
@@ -115,11 +114,10 @@ typedef enum serve_api_action {
 int serve_api_route_match(const char *const *segs, size_t n, serve_api_method method,
                           const char **id, char *allow, size_t allow_len);
 
-struct evkeyvalq;
 /* True when the request headers carry a bearer key (Authorization: Bearer …): what the front
  * door checks before the body is read. Whether the key is valid, and what it may do, needs
  * the store: the API looks it up once the request is whole (serve_access.h). */
-bool serve_api_authorize_headers(const serve_api *a, const struct evkeyvalq *headers);
+bool serve_api_authorize_head(const serve_api *a, const http_head *head);
 /* The permission (serve_access.h bits) the route of action declares; SERVE_PERM_NONE for
  * one any valid key may call. */
 unsigned serve_api_route_permission(serve_api_action which);

@@ -240,7 +240,7 @@ typedef struct serve_state {
     serve_api_options api_options;
     retry_policy retry;
     struct event_base *base;
-    struct evhttp *http;
+    http_server *http;
     int port;          /* the port --listen resolved to */
     char node_id[400]; /* --node-id or "HOST ADDR:PORT", before the engine cleans it */
     http_client *client;

@@ -16,7 +16,6 @@
 #include "serve_access.h"
 #include "serve_panel_internal.h"
 
-#include <event2/http.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
@@ -196,7 +195,7 @@ static void job_submit(panel_job *j, const serve_who *who)
 
 /* ---- answers ---- */
 
-static void redirect_destination(struct evhttp_request *req, const char *id, const char *query)
+static void redirect_destination(http_request *req, const char *id, const char *query)
 {
     char location[256];
     snprintf(location, sizeof location, "%s/%s%s", LIST_PATH, id, query);
@@ -305,7 +304,7 @@ static void work_failed(panel_job *j, panel_session *s, int rc)
                             "There is no such destination or webhook in this account.");
     } else {
         log_warn("panel", "a store job failed: %s", hookd_strerror(rc));
-        evhttp_add_header(evhttp_request_get_output_headers(j->req), "Retry-After", "5");
+        http_request_add_header(j->req, "Retry-After", "5");
         panel_reply_message(sp->ui, j->req, 503, s, "Try again",
                             "The store did not answer. Try again in a few seconds.");
     }
@@ -491,7 +490,7 @@ static void who_free(void *who)
 
 typedef struct sign_in_job {
     serve_panel *sp;
-    struct evhttp_request *req;
+    http_request *req;
     serve_store_request *auth;
     char next[256];
 } sign_in_job;
@@ -534,7 +533,7 @@ static void next_path(const char *asked, char *out, size_t outlen)
 }
 
 /* POST /admin/sign-in {key, next}: the key's SHA-256 looked up as the API does. */
-static void sign_in(serve_panel *sp, struct evhttp_request *req)
+static void sign_in(serve_panel *sp, http_request *req)
 {
     panel_form form;
     int status = panel_form_of_request(&form, req);
@@ -563,7 +562,7 @@ static void sign_in(serve_panel *sp, struct evhttp_request *req)
 
 /* POST /admin/sign-out: ends the session (its CSRF token required, so another site cannot
  * sign a person out). */
-static void sign_out(serve_panel *sp, struct evhttp_request *req)
+static void sign_out(serve_panel *sp, http_request *req)
 {
     panel_session *s = panel_session_of(sp->ui, req);
     panel_form form;
@@ -581,7 +580,7 @@ static void sign_out(serve_panel *sp, struct evhttp_request *req)
 
 /* POST /admin/account {account}: the account a key of every account acts in (the next
  * request's lookup says whether it exists; a bound key keeps its own whatever is asked). */
-static void switch_account(serve_panel *sp, struct evhttp_request *req, panel_session *s,
+static void switch_account(serve_panel *sp, http_request *req, panel_session *s,
                            const panel_form *form)
 {
     const char *account = panel_form_get(form, "account");
@@ -596,8 +595,7 @@ static void switch_account(serve_panel *sp, struct evhttp_request *req, panel_se
 }
 
 /* A signed-in request: the CSRF token of a POST, the route, its input, the store job. */
-static void signed_in(serve_panel *sp, struct evhttp_request *req, panel_session *s, char **segs,
-                      size_t n)
+static void signed_in(serve_panel *sp, http_request *req, panel_session *s, char **segs, size_t n)
 {
     bool post = panel_is_post(req);
     const char *id = NULL;
@@ -634,7 +632,7 @@ static void signed_in(serve_panel *sp, struct evhttp_request *req, panel_session
     job_submit(j, s->who);
 }
 
-void serve_panel_handle(serve_panel *sp, struct evhttp_request *req)
+void serve_panel_handle(serve_panel *sp, http_request *req)
 {
     char *path = http_request_path(req);
     if (panel_serve_asset(sp->ui, req, path)) {
@@ -645,9 +643,9 @@ void serve_panel_handle(serve_panel *sp, struct evhttp_request *req)
     size_t n = http_path_split(path, segs, 6);
     free(path);
     bool post = panel_is_post(req);
-    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    http_method cmd = http_request_method(req);
     panel_session *s = panel_session_of(sp->ui, req);
-    if (!post && cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+    if (!post && cmd != HTTP_GET && cmd != HTTP_HEAD) {
         panel_reply_message(sp->ui, req, 405, s, "Not allowed", "Use the panel's links and forms.");
     } else if (n == 1) {
         panel_redirect(req, LIST_PATH);

@@ -17,14 +17,13 @@
 #ifndef HOOKD_SERVE_PANEL_H
 #define HOOKD_SERVE_PANEL_H
 
+#include "http_server.h"
 #include "db.h"
 #include "serve_api.h"
 #include "serve_deliver.h"
 
 #include <stdbool.h>
 #include <stddef.h>
-
-struct evhttp_request;
 
 typedef struct serve_panel serve_panel;
 
@@ -35,7 +34,7 @@ serve_panel *serve_panel_new(db_worker *worker, serve_deliver *dispatch,
 void serve_panel_free(serve_panel *sp);
 
 /* Answers a request whose path is /admin or below. */
-void serve_panel_handle(serve_panel *sp, struct evhttp_request *req);
+void serve_panel_handle(serve_panel *sp, http_request *req);
 
 /* Requests waiting on the store. */
 size_t serve_panel_pending(const serve_panel *sp);

@@ -5,6 +5,7 @@
 #ifndef HOOKD_SERVE_PANEL_INTERNAL_H
 #define HOOKD_SERVE_PANEL_INTERNAL_H
 
+#include "http_server.h"
 #include "panel.h"
 #include "serve_api.h"
 #include "serve_panel.h"
@@ -59,7 +60,7 @@ struct serve_panel {
 /* One request of a signed-in session, through its store job. */
 typedef struct panel_job {
     serve_panel *sp;
-    struct evhttp_request *req;
+    http_request *req;
     char sid[PANEL_TOKEN_HEX + 1]; /* the session, found again when the job is done */
     panel_route route;
     unsigned need;        /* the permission bits the route needs */
@@ -84,8 +85,8 @@ typedef struct panel_job {
 } panel_job;
 
 /* The pages (serve_panel_pages.c); each answers the request and frees nothing. */
-void serve_panel_page_sign_in(serve_panel *sp, struct evhttp_request *req, int status,
-                              const char *error, const char *next);
+void serve_panel_page_sign_in(serve_panel *sp, http_request *req, int status, const char *error,
+                              const char *next);
 void serve_panel_page_list(panel_job *j, panel_session *s);
 void serve_panel_page_form(panel_job *j, panel_session *s, const serve_store_destination *d);
 void serve_panel_page_show(panel_job *j, panel_session *s);

@@ -84,8 +84,8 @@ static panel_html *page_open(panel_job *j, panel_session *s, const char *title, 
     return h;
 }
 
-void serve_panel_page_sign_in(serve_panel *sp, struct evhttp_request *req, int status,
-                              const char *error, const char *next)
+void serve_panel_page_sign_in(serve_panel *sp, http_request *req, int status, const char *error,
+                              const char *next)
 {
     panel_reply_sign_in(sp->ui, req, status,
                         &(panel_sign_in){.label = "Access key",

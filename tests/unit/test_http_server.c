@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "http_conn.h"
 #include "http_server.h"
 #include "loop.h"
 
@@ -24,19 +25,31 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-typedef struct server {
+typedef struct server server;
+struct server {
     struct event_base *base;
-    struct evhttp *http;
+    http_server *http;
     int port;
     pthread_t thread;
     struct event *tick;
-} server;
+};
 
-static void handler(struct evhttp_request *req, void *arg)
+/* "/later": answered from a timer 300 ms on, as the receiver answers after its commit. */
+static void answer_later(evutil_socket_t fd, short what, void *arg)
 {
-    (void)arg;
+    (void)fd;
+    (void)what;
+    http_reply_text(arg, 200, "text/plain", "late", 4);
+}
+
+static void handler(http_request *req, void *arg)
+{
+    server *s = arg;
     char *path = http_request_path(req);
-    if (strcmp(path, "/err") == 0) {
+    if (strcmp(path, "/later") == 0) {
+        struct timeval tv = {0, 300000};
+        assert_int_equal(event_base_once(s->base, -1, EV_TIMEOUT, answer_later, req, &tv), 0);
+    } else if (strcmp(path, "/err") == 0) {
         http_reply_error(req, 404, "not_found", "no %s here", "thing");
     } else if (http_request_path_is(req, "/p q")) {
         http_reply_text(req, 200, "text/plain", "is", 2);
@@ -80,7 +93,7 @@ static server *server_start(const http_server_limits *limits)
     if (!s->http)
         fail_msg("listen: %s", err);
     assert_true(s->port > 0);
-    evhttp_set_gencb(s->http, handler, NULL);
+    http_server_set_handler(s->http, handler, s);
     /* A timer keeps the loop alive until the test asks it to exit. */
     s->tick = event_new(s->base, -1, EV_PERSIST, keepalive_cb, NULL);
     struct timeval tv = {1, 0};
@@ -196,7 +209,7 @@ static void test_listen_addresses(void **state)
     struct event_base *base = loop_new();
     char err[256];
     int port = -1;
-    struct evhttp *h = http_server_listen(base, ":0", NULL, &port, err, sizeof err);
+    http_server *h = http_server_listen(base, ":0", NULL, &port, err, sizeof err);
     assert_non_null(h);
     assert_true(port > 0);
     http_server_free(h);
@@ -270,8 +283,8 @@ static void test_json_and_errors(void **state)
     server_stop(s);
 }
 
-/* http_reply_text sets Date and Content-Length itself (so evhttp does not format them):
- * once each, in evhttp's own form, and no Content-Length where evhttp writes none (HEAD). */
+/* An answer carries Date and Content-Length once each, in the form evhttp wrote them, and
+ * no Content-Length where evhttp wrote none (HEAD). */
 static void test_answer_framing(void **state)
 {
     (void)state;
@@ -303,25 +316,103 @@ static void test_answer_framing(void **state)
     server_stop(s);
 }
 
-/* http_header_find: ASCII case ignored, the first of two, names that share a start or a
+/* http_fields_find: ASCII case ignored, the first of two, names that share a start or a
  * length not confused. */
 static void test_header_find(void **state)
 {
     (void)state;
-    struct evkeyvalq q;
-    memset(&q, 0, sizeof q);
-    assert_int_equal(evhttp_parse_query_str("Host=h&X-Webhook-Timestamp=t&x-webhook-signature=s&"
-                                            "X-Webhook-Id=1&x-webhook-id=2",
-                                            &q),
-                     0);
-    assert_string_equal(http_header_find(&q, "x-WEBHOOK-id"), "1");
-    assert_string_equal(http_header_find(&q, "X-Webhook-Signature"), "s");
-    assert_string_equal(http_header_find(&q, "X-Webhook-Timestamp"), "t");
-    assert_string_equal(http_header_find(&q, "host"), "h");
-    assert_null(http_header_find(&q, "X-Webhook-I"));
-    assert_null(http_header_find(&q, "X-Webhook-Ids"));
-    assert_null(http_header_find(&q, "X-Webhook-Timestamq"));
-    evhttp_clear_headers(&q);
+    static const char *const pairs[][2] = {
+        {"Host", "h"},         {"X-Webhook-Timestamp", "t"}, {"x-webhook-signature", "s"},
+        {"X-Webhook-Id", "1"}, {"x-webhook-id", "2"},
+    };
+    http_fields q = {.count = 5, .cap = HTTP_INLINE_FIELDS};
+    q.items = q.inline_items;
+    for (size_t i = 0; i < 5; i++)
+        q.items[i] = (http_field){pairs[i][0], pairs[i][1], strlen(pairs[i][0])};
+    assert_string_equal(http_fields_find(&q, "x-WEBHOOK-id"), "1");
+    assert_string_equal(http_fields_find(&q, "X-Webhook-Signature"), "s");
+    assert_string_equal(http_fields_find(&q, "X-Webhook-Timestamp"), "t");
+    assert_string_equal(http_fields_find(&q, "host"), "h");
+    assert_null(http_fields_find(&q, "X-Webhook-I"));
+    assert_null(http_fields_find(&q, "X-Webhook-Ids"));
+    assert_null(http_fields_find(&q, "X-Webhook-Timestamq"));
+}
+
+/* HTTP/1.0 answered in kind and closed unless it asked for keep-alive; Expect:
+ * 100-continue answered before the body; a chunked body de-chunked; answers to pipelined
+ * requests in order, the one with Connection: close the last. */
+static void test_protocol(void **state)
+{
+    (void)state;
+    server *s = server_start(NULL);
+    char *a = request(s->port, "GET /text HTTP/1.0\r\n\r\n");
+    assert_non_null(strstr(a, "HTTP/1.0 200 OK\r\n"));
+    assert_null(strstr(a, "Connection:"));
+    assert_string_equal(body_of(a), "hello");
+    free(a);
+
+    int fd = client_connect(s->port);
+    const char *ka = "GET /text HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+    client_send(fd, ka, strlen(ka));
+    char buf[512];
+    ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
+    assert_true(n > 0);
+    buf[n] = '\0';
+    assert_non_null(strstr(buf, "Connection: keep-alive\r\n"));
+    client_send(fd, ka, strlen(ka)); /* still open: a second answer */
+    n = recv(fd, buf, sizeof buf - 1, 0);
+    assert_true(n > 0);
+    close(fd);
+
+    fd = client_connect(s->port);
+    const char *head = "POST /b HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                       "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+    client_send(fd, head, strlen(head));
+    n = recv(fd, buf, sizeof buf - 1, 0);
+    assert_true(n > 0);
+    buf[n] = '\0';
+    assert_string_equal(buf, "HTTP/1.1 100 Continue\r\n\r\n");
+    const char *chunks = "3\r\nabc\r\n2;x=1\r\nde\r\n0\r\nTrailer: t\r\n\r\n";
+    client_send(fd, chunks, strlen(chunks));
+    a = client_read_all(fd, NULL);
+    close(fd);
+    json_t *v = json_loads(body_of(a), 0, NULL);
+    assert_non_null(v);
+    assert_string_equal(json_string_value(json_object_get(v, "body")), "abcde");
+    json_decref(v);
+    free(a);
+
+    a = request(s->port, "GET /later HTTP/1.1\r\nHost: x\r\n\r\n"
+                         "GET /text HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const char *late = strstr(a, "late");
+    assert_non_null(late);
+    assert_non_null(strstr(late, "hello"));
+    free(a);
+    server_stop(s);
+}
+
+/* A client gone before its asynchronous answer: the request stays valid until answered,
+ * the answer is dropped, and the server serves on (under ASan: no use after free). */
+static void test_answer_after_client_left(void **state)
+{
+    (void)state;
+    server *s = server_start(NULL);
+    for (int i = 0; i < 3; i++) {
+        int fd = client_connect(s->port);
+        const char *raw = "GET /later HTTP/1.1\r\nHost: x\r\n\r\n";
+        client_send(fd, raw, strlen(raw));
+        if (i == 2) { /* a reset rather than an end of file */
+            struct linger lg = {1, 0};
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        }
+        close(fd);
+    }
+    usleep(500000); /* the three answers went into the void */
+    char *a = request(s->port, "GET /text HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_string_equal(body_of(a), "hello");
+    free(a);
+    assert_int_equal(live_connections(s), 0);
+    server_stop(s);
 }
 
 static void test_body_cap(void **state)
@@ -507,6 +598,7 @@ int main(void)
         cmocka_unit_test(test_read_timeout),      cmocka_unit_test(test_connection_cap),
         cmocka_unit_test(test_request_deadlines), cmocka_unit_test(test_path_split),
         cmocka_unit_test(test_answer_framing),    cmocka_unit_test(test_header_find),
+        cmocka_unit_test(test_protocol),          cmocka_unit_test(test_answer_after_client_left),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
