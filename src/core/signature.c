@@ -7,7 +7,9 @@
  * other wire formats (wire_formats.c). Comparison is constant-time (CRYPTO_memcmp) against every
  * secret, without stopping at the first match, so timing does not reveal which secret matched.
  * A hookd_verifier holds each secret's HMAC context already keyed (the key schedule done
- * once); a check copies it per request. Both checks share one matching loop (match_any).
+ * once); a check borrows that secret's spare working context, reset to the keyed state, or
+ * copies the keyed one when another thread holds the spare (a copy and its free were a quarter
+ * of a check). Both checks share one matching loop (match_any).
  * A hookd_signer is the sender's twin: one secret's keyed context, reset (not keyed again)
  * for each signature.
  */
@@ -22,6 +24,7 @@
 #include <openssl/params.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -228,6 +231,9 @@ int hookd_verify(const hookd_secret *secrets, size_t secret_count, const char *i
 struct hookd_verifier {
     size_t count;
     EVP_MAC_CTX **keyed; /* per secret: initialized with its key, never fed; NULL: empty */
+    /* per secret: a working context a check borrows (NULL while borrowed or not made yet);
+     * atomic, since one verifier serves any number of threads */
+    _Atomic(EVP_MAC_CTX *) *spare;
 };
 
 void hookd_verifier_free(hookd_verifier *v)
@@ -235,9 +241,14 @@ void hookd_verifier_free(hookd_verifier *v)
     if (v == NULL)
         return;
     /* EVP_MAC_CTX_free wipes the key material it holds. */
-    for (size_t i = 0; i < v->count; i++)
-        EVP_MAC_CTX_free(v->keyed[i]);
+    for (size_t i = 0; i < v->count; i++) {
+        if (v->keyed != NULL)
+            EVP_MAC_CTX_free(v->keyed[i]);
+        if (v->spare != NULL)
+            EVP_MAC_CTX_free(atomic_load(&v->spare[i]));
+    }
     free(v->keyed);
+    free(v->spare);
     free(v);
 }
 
@@ -268,11 +279,14 @@ int hookd_verifier_new(const hookd_secret *secrets, size_t secret_count, hookd_v
     if (v == NULL)
         return HOOKD_ENOMEM;
     v->keyed = core_calloc(secret_count, sizeof *v->keyed);
-    if (v->keyed == NULL) {
-        free(v);
+    v->spare = core_calloc(secret_count, sizeof *v->spare);
+    v->count = secret_count;
+    if (v->keyed == NULL || v->spare == NULL) {
+        hookd_verifier_free(v);
         return HOOKD_ENOMEM;
     }
-    v->count = secret_count;
+    for (size_t i = 0; i < secret_count; i++)
+        atomic_init(&v->spare[i], NULL);
     for (size_t i = 0; i < secret_count; i++) {
         if (secrets[i].bytes == NULL || secrets[i].len == 0)
             continue; /* matches nothing */
@@ -286,31 +300,53 @@ int hookd_verifier_new(const hookd_secret *secrets, size_t secret_count, hookd_v
     return HOOKD_OK;
 }
 
-/* The MAC of in from a copy of secret number i's keyed context (an empty secret has none:
- * it matches nothing). */
+/* A working context for secret number i, in its keyed state: the spare when no other check
+ * holds it, else a copy of the keyed context. NULL when out of memory. */
+static EVP_MAC_CTX *keyed_borrow(const hookd_verifier *v, size_t i)
+{
+    EVP_MAC_CTX *ctx = atomic_exchange_explicit(&v->spare[i], NULL, memory_order_acquire);
+    /* no key: OpenSSL restarts from the key schedule the context keeps (HMAC_Init_ex's reuse) */
+    if (ctx != NULL && EVP_MAC_init(ctx, NULL, 0, NULL))
+        return ctx;
+    EVP_MAC_CTX_free(ctx);
+    return EVP_MAC_CTX_dup(v->keyed[i]);
+}
+
+/* Gives ctx back as secret number i's spare, or frees it when another check put one back. */
+static void keyed_return(const hookd_verifier *v, size_t i, EVP_MAC_CTX *ctx)
+{
+    EVP_MAC_CTX *none = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&v->spare[i], &none, ctx, memory_order_release,
+                                                 memory_order_relaxed))
+        EVP_MAC_CTX_free(ctx);
+}
+
+/* The MAC of in with secret number i's key (an empty secret has none: it matches nothing). */
 static int keyed_mac(const void *set, size_t i, const mac_input *in, unsigned char mac[MAC_LEN])
 {
-    const EVP_MAC_CTX *keyed = ((const hookd_verifier *)set)->keyed[i];
+    const hookd_verifier *v = set;
     const hookd__piece pieces[] = {{in->id, strlen(in->id)},
                                    {".", 1},
                                    {in->timestamp, strlen(in->timestamp)},
                                    {".", 1},
                                    {in->body, in->body_len}};
-    if (keyed == NULL || (in->body == NULL && in->body_len != 0))
+    if (v->keyed[i] == NULL || (in->body == NULL && in->body_len != 0))
         return HOOKD_EINVAL;
-    EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(keyed);
+    EVP_MAC_CTX *ctx = keyed_borrow(v, i);
     if (ctx == NULL)
         return HOOKD_ENOMEM;
-    int rc = HOOKD_EIO;
     size_t mac_len = 0;
     for (size_t k = 0; k < sizeof pieces / sizeof pieces[0]; k++)
-        if (pieces[k].len != 0 && !EVP_MAC_update(ctx, pieces[k].bytes, pieces[k].len))
-            goto done;
-    if (EVP_MAC_final(ctx, mac, &mac_len, MAC_LEN) && mac_len == MAC_LEN)
-        rc = HOOKD_OK;
-done:
-    EVP_MAC_CTX_free(ctx);
-    return rc;
+        if (pieces[k].len != 0 && !EVP_MAC_update(ctx, pieces[k].bytes, pieces[k].len)) {
+            EVP_MAC_CTX_free(ctx);
+            return HOOKD_EIO;
+        }
+    if (!EVP_MAC_final(ctx, mac, &mac_len, MAC_LEN) || mac_len != MAC_LEN) {
+        EVP_MAC_CTX_free(ctx);
+        return HOOKD_EIO;
+    }
+    keyed_return(v, i, ctx);
+    return HOOKD_OK;
 }
 
 int hookd_verifier_check(const hookd_verifier *v, const char *id, const char *timestamp,

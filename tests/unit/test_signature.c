@@ -8,6 +8,7 @@
 
 #include "hookd.h"
 
+#include <pthread.h>
 #include <string.h>
 
 static const char vector_id[] = "3f0e2f9b-8d44-4a7d-9c2a-1f5b2e7d9a6c";
@@ -297,6 +298,55 @@ static void test_verifier_answers_as_verify(void **state)
     hookd_verifier_free(NULL);
 }
 
+/* One verifier checked from several threads at once (its documented contract): every answer
+ * is right although the checks take turns with each secret's spare working context. */
+#define SHARED_THREADS 4
+#define SHARED_CHECKS 2000
+
+typedef struct shared_run {
+    const hookd_verifier *v;
+    const char *other_sig; /* the vector's message signed with the rotation's other secret */
+    unsigned wrong;        /* answers that were not the expected ones */
+} shared_run;
+
+static void *verifier_checks(void *arg)
+{
+    static const char zeros[] = "0000000000000000000000000000000000000000000000000000000000000000";
+    shared_run *run = arg;
+    size_t len = strlen(vector_body);
+    for (unsigned i = 0; i < SHARED_CHECKS; i++) {
+        const char *sig = i % 3 == 0 ? vector_sig : i % 3 == 1 ? run->other_sig : zeros;
+        int want = i % 3 == 2 ? HOOKD_ESIGNATURE : HOOKD_OK;
+        if (hookd_verifier_check(run->v, vector_id, vector_ts, sig, vector_body, len, vector_now,
+                                 300) != want)
+            run->wrong++;
+    }
+    return NULL;
+}
+
+static void test_verifier_shared_by_threads(void **state)
+{
+    hookd_secret rotation[] = {secret_of("whsec_new"), secret_of("whsec_test")};
+    char other_sig[HOOKD_SIGNATURE_HEX_LEN + 1];
+    (void)state;
+    assert_int_equal(hookd_sign("whsec_new", 9, vector_id, vector_ts, vector_body,
+                                strlen(vector_body), other_sig),
+                     HOOKD_OK);
+    hookd_verifier *v = NULL;
+    assert_int_equal(hookd_verifier_new(rotation, 2, &v), HOOKD_OK);
+    pthread_t threads[SHARED_THREADS];
+    shared_run runs[SHARED_THREADS];
+    for (size_t t = 0; t < SHARED_THREADS; t++) {
+        runs[t] = (shared_run){v, other_sig, 0};
+        assert_int_equal(pthread_create(&threads[t], NULL, verifier_checks, &runs[t]), 0);
+    }
+    for (size_t t = 0; t < SHARED_THREADS; t++) {
+        assert_int_equal(pthread_join(threads[t], NULL), 0);
+        assert_int_equal(runs[t].wrong, 0);
+    }
+    hookd_verifier_free(v);
+}
+
 /* A signer signs as hookd_sign, byte for byte: several secrets (one longer than SHA-256's
  * 64-byte block, so hashed first), several messages signed in turn through the same signer
  * (each starts again from the key), the attempt form, and the same refusals. */
@@ -406,6 +456,7 @@ int main(void)
         cmocka_unit_test(test_sign_attempt),
         cmocka_unit_test(test_sign_attempt_failures_leave_nothing_to_send),
         cmocka_unit_test(test_verifier_answers_as_verify),
+        cmocka_unit_test(test_verifier_shared_by_threads),
         cmocka_unit_test(test_signer_signs_as_sign),
         cmocka_unit_test(test_strerror),
     };
