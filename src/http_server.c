@@ -62,7 +62,9 @@
 #define DEFAULT_REQUEST_TIMEOUT_MS 60000
 #define ACCEPT_PAUSE_MS 100
 #define ACCEPT_LOG_EVERY_MS 10000
-#define LISTEN_BACKLOG 128 /* what evhttp_bind_socket asked for */
+/* Connections the kernel holds before accept: a burst of new clients waits there rather than
+ * being refused (evhttp asked 128, nginx asks 511; the kernel caps it at somaxconn). */
+#define LISTEN_BACKLOG 1024
 
 /* The codes the front door answers on its own (http_conn.c), the labels of
  * http_server_count_refusals' counters. */
