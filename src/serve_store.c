@@ -157,8 +157,10 @@ static const char *const migrations[] = {
 /* PostgreSQL alone (component serve_pg): storage settings SQLite has no words for. */
 static const char *const pg_migrations[] = {
     /* 1: room on each page for a webhook's new versions, so the claim's lease update stays
-     * on the row's page (HOT: no index entry, no index to vacuum). New pages only. */
-    "ALTER TABLE serve_webhooks SET (fillfactor = 70);",
+     * on the row's page (HOT: no index entry, no index to vacuum). Half a page: at 70 about
+     * half the lease updates found room, at 50 96 % (docs/BENCHMARKS.md, "The sender on
+     * PostgreSQL: HOT updates"). New pages only; existing ones fill as they empty. */
+    "ALTER TABLE serve_webhooks SET (fillfactor = 50);",
 };
 
 /* The columns dest_read reads, in its order. */
@@ -1127,8 +1129,9 @@ int serve_store_w_stats(db *conn, void *arg)
 #define CLAIM_SQL                                                                                  \
     "SELECT w.id, w.event_id, w.round_attempts, w.attempt_count, e.body, w.account_id "            \
     "FROM serve_webhooks w JOIN serve_events e ON e.id = w.event_id "                              \
-    "WHERE w.destination_id = $1 AND w.status = 'pending' AND " CLAIMABLE("$4") " "                \
-    "AND w.next_attempt_at <= $2 ORDER BY w.next_attempt_at LIMIT $3"
+    "WHERE w.destination_id = $1 AND w.status = 'pending' AND " CLAIMABLE(                         \
+        "$4") " "                                                                                  \
+              "AND w.next_attempt_at <= $2 ORDER BY w.next_attempt_at LIMIT $3"
 
 /* On PostgreSQL the claim and its leases in one statement: each statement costs the server
  * far more CPU than its execution (about 40 µs per round trip, measured with
@@ -1136,13 +1139,15 @@ int serve_store_w_stats(db *conn, void *arg)
  * of four per delivery. The rows come back in CLAIM_SQL's columns and order. */
 #define CLAIM_LEASE_PG_SQL                                                                         \
     "WITH c AS (SELECT w.id FROM serve_webhooks w "                                                \
-    "WHERE w.destination_id = $1 AND w.status = 'pending' AND " CLAIMABLE("$6") " "                \
-    "AND w.next_attempt_at <= $2 ORDER BY w.next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED), "    \
-    "u AS (UPDATE serve_webhooks w SET lease_owner = $4, lease_until = $5 FROM c "                 \
-    "WHERE w.id = c.id RETURNING w.id, w.event_id, w.round_attempts, w.attempt_count, "            \
-    "w.account_id, w.next_attempt_at) "                                                            \
-    "SELECT u.id, u.event_id, u.round_attempts, u.attempt_count, e.body, u.account_id "            \
-    "FROM u JOIN serve_events e ON e.id = u.event_id ORDER BY u.next_attempt_at"
+    "WHERE w.destination_id = $1 AND w.status = 'pending' AND " CLAIMABLE(                         \
+        "$6") " "                                                                                  \
+              "AND w.next_attempt_at <= $2 ORDER BY w.next_attempt_at LIMIT $3 FOR UPDATE SKIP "   \
+              "LOCKED), "                                                                          \
+              "u AS (UPDATE serve_webhooks w SET lease_owner = $4, lease_until = $5 FROM c "       \
+              "WHERE w.id = c.id RETURNING w.id, w.event_id, w.round_attempts, w.attempt_count, "  \
+              "w.account_id, w.next_attempt_at) "                                                  \
+              "SELECT u.id, u.event_id, u.round_attempts, u.attempt_count, e.body, u.account_id "  \
+              "FROM u JOIN serve_events e ON e.id = u.event_id ORDER BY u.next_attempt_at"
 
 /* The columns of a destination a claim reads, in claim_destination's order. */
 #define CLAIM_DEST_COLS "id, url, secret, headers, format, previous_secrets"
@@ -1175,7 +1180,7 @@ static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room)
     db_param p[] = {DB_S(id), DB_I(c->now), DB_I(room), DB_I(bound)};
     db_rows *rows = NULL;
     bool pg = db_kind(conn) == DB_POSTGRES;
-    db_param pp[] = {DB_S(id),      DB_I(c->now),         DB_I(room),
+    db_param pp[] = {DB_S(id),       DB_I(c->now),         DB_I(room),
                      DB_S(c->owner), DB_I(c->lease_until), DB_I(bound)};
     int rc = pg ? query(conn, CLAIM_LEASE_PG_SQL, pp, 6, &rows, NULL)
                 : query(conn, CLAIM_SQL, p, 4, &rows, NULL);

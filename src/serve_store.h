@@ -364,10 +364,10 @@ typedef struct serve_store_claimed {
  * limit sets next_cursor where it stopped); within one, oldest due first. Rows of a
  * destination with no room are never read, so a destination that hangs costs the claim
  * nothing however many of its webhooks wait. A lease expired before now (its holder died or
- * gave up) is taken over by the claim that meets it. On PostgreSQL rows locked by another claimer are skipped
- * (SKIP LOCKED).
- * Outputs: items (payload: a serve_store_claimed, key: its destination id), next_due (the
- * earliest next_attempt_at still pending after now, -1 if none), more (stopped at limit).
+ * gave up) is taken over by the claim that meets it. On PostgreSQL rows locked by another claimer
+ * are skipped (SKIP LOCKED). Outputs: items (payload: a serve_store_claimed, key: its destination
+ * id), next_due (the earliest next_attempt_at still pending after now, -1 if none), more (stopped
+ * at limit).
  */
 int serve_store_claim(db *conn, engine_claim *claim);
 
