@@ -142,6 +142,25 @@ static const char *const migrations[] = {
      * retention purge, which now walks events by age (serve_events_created, created with
      * it) and their webhooks by event: a webhook is created with its event, at its time. */
     "DROP INDEX IF EXISTS serve_webhooks_created;",
+    /* 7: no index reads a lease column, so taking a lease writes no index entry (on
+     * PostgreSQL a HOT update, with the room serve_pg's fillfactor leaves on each page).
+     * serve_webhooks_ready holds every pending row by destination and due time, leased or
+     * not: a claim walks past the destination's leased rows (its work in flight) and takes
+     * those whose lease ran out, so expired leases are found where they are claimed, at no
+     * cost when there are none. serve_webhooks_lease goes: nothing seeks by lease now. */
+    "DROP INDEX IF EXISTS serve_webhooks_lease;"
+    "DROP INDEX IF EXISTS serve_webhooks_ready;"
+    "CREATE INDEX serve_webhooks_ready ON serve_webhooks (destination_id, next_attempt_at) "
+    "  WHERE status = 'pending';",
+};
+
+/* PostgreSQL alone (component serve_pg): storage settings SQLite has no words for. */
+static const char *const pg_migrations[] = {
+    /* 1: room on each page for a webhook's new versions, so the claim's lease update stays
+     * on the row's page (HOT: no index entry, no index to vacuum). Half a page: at 70 about
+     * half the lease updates found room, at 50 96 % (docs/BENCHMARKS.md, "The sender on
+     * PostgreSQL: HOT updates"). New pages only; existing ones fill as they empty. */
+    "ALTER TABLE serve_webhooks SET (fillfactor = 50);",
 };
 
 /* The columns dest_read reads, in its order. */
@@ -190,6 +209,9 @@ const char *const *serve_store_migrations(size_t *count)
 int serve_store_migrate(db *conn)
 {
     int rc = db_migrate(conn, "serve", migrations, sizeof migrations / sizeof migrations[0]);
+    if (rc == 0 && db_kind(conn) == DB_POSTGRES)
+        rc = db_migrate(conn, "serve_pg", pg_migrations,
+                        sizeof pg_migrations / sizeof pg_migrations[0]);
     if (rc == 0)
         rc = serve_ops_migrate(conn);
     /* The sender's statements keep their plans (PostgreSQL's default, plan_cache_mode=auto)
@@ -222,11 +244,15 @@ int serve_store_bootstrap_key(db *conn, const unsigned char digest[32])
 
 int serve_store_release(db *conn, const char *prefix, int64_t *released)
 {
-    /* An exact prefix, not LIKE: SQLite's LIKE ignores case, and '_' would be a wildcard. */
+    /* An exact prefix, not LIKE: SQLite's LIKE ignores case, and '_' would be a wildcard.
+     * Only pending rows hold leases (every other status is written with the lease cleared),
+     * and they are what serve_webhooks_due holds: no index has the lease (migration 7), so
+     * this and serve_store_extend walk the pending rows, at start, stop and lease renewal. */
     db_param p[] = {DB_S(prefix), DB_I((int64_t)strlen(prefix))};
     return query(conn,
                  "UPDATE serve_webhooks SET lease_owner = NULL, lease_until = NULL "
-                 "WHERE lease_until IS NOT NULL AND substr(lease_owner, 1, $2) = $1",
+                 "WHERE status = 'pending' AND lease_until IS NOT NULL "
+                 "AND substr(lease_owner, 1, $2) = $1",
                  p, 2, NULL, released);
 }
 
@@ -1087,13 +1113,25 @@ int serve_store_w_stats(db *conn, void *arg)
 
 /* ---- the engine's store (serve_deliver.c) ---- */
 
-/* A destination's due, unleased webhooks, oldest due first: a seek into
- * serve_webhooks_ready, whose condition the WHERE repeats so both planners use it. */
+#define SERVE_STORE_LEASE_SKEW 2 /* leases ahead a claim still respects (CLAIMABLE) */
+
+/* A row the claim may take ($2 = now, $N = the bound of SERVE_STORE_LEASE_SKEW leases): no
+ * lease, or one that ran out (its holder is gone or gave up), or one ending beyond the bound,
+ * which no right clock wrote (a clock set back; the second lease leaves room for nodes whose
+ * clocks differ): it would hold the row forever (issue 12). Checked on the heap row, as no
+ * index holds the lease (migration 7). */
+#define CLAIMABLE(bound)                                                                           \
+    "(w.lease_until IS NULL OR w.lease_until < $2 OR w.lease_until > " bound ")"
+
+/* A destination's due, claimable webhooks, oldest due first: a seek into
+ * serve_webhooks_ready, whose condition the WHERE repeats so both planners use it, past the
+ * destination's leased rows (its work in flight, which comes first by due time). */
 #define CLAIM_SQL                                                                                  \
     "SELECT w.id, w.event_id, w.round_attempts, w.attempt_count, e.body, w.account_id "            \
     "FROM serve_webhooks w JOIN serve_events e ON e.id = w.event_id "                              \
-    "WHERE w.destination_id = $1 AND w.status = 'pending' AND w.lease_until IS NULL "              \
-    "AND w.next_attempt_at <= $2 ORDER BY w.next_attempt_at LIMIT $3"
+    "WHERE w.destination_id = $1 AND w.status = 'pending' AND " CLAIMABLE(                         \
+        "$4") " "                                                                                  \
+              "AND w.next_attempt_at <= $2 ORDER BY w.next_attempt_at LIMIT $3"
 
 /* On PostgreSQL the claim and its leases in one statement: each statement costs the server
  * far more CPU than its execution (about 40 µs per round trip, measured with
@@ -1101,13 +1139,15 @@ int serve_store_w_stats(db *conn, void *arg)
  * of four per delivery. The rows come back in CLAIM_SQL's columns and order. */
 #define CLAIM_LEASE_PG_SQL                                                                         \
     "WITH c AS (SELECT w.id FROM serve_webhooks w "                                                \
-    "WHERE w.destination_id = $1 AND w.status = 'pending' AND w.lease_until IS NULL "              \
-    "AND w.next_attempt_at <= $2 ORDER BY w.next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED), "    \
-    "u AS (UPDATE serve_webhooks w SET lease_owner = $4, lease_until = $5 FROM c "                 \
-    "WHERE w.id = c.id RETURNING w.id, w.event_id, w.round_attempts, w.attempt_count, "            \
-    "w.account_id, w.next_attempt_at) "                                                            \
-    "SELECT u.id, u.event_id, u.round_attempts, u.attempt_count, e.body, u.account_id "            \
-    "FROM u JOIN serve_events e ON e.id = u.event_id ORDER BY u.next_attempt_at"
+    "WHERE w.destination_id = $1 AND w.status = 'pending' AND " CLAIMABLE(                         \
+        "$6") " "                                                                                  \
+              "AND w.next_attempt_at <= $2 ORDER BY w.next_attempt_at LIMIT $3 FOR UPDATE SKIP "   \
+              "LOCKED), "                                                                          \
+              "u AS (UPDATE serve_webhooks w SET lease_owner = $4, lease_until = $5 FROM c "       \
+              "WHERE w.id = c.id RETURNING w.id, w.event_id, w.round_attempts, w.attempt_count, "  \
+              "w.account_id, w.next_attempt_at) "                                                  \
+              "SELECT u.id, u.event_id, u.round_attempts, u.attempt_count, e.body, u.account_id "  \
+              "FROM u JOIN serve_events e ON e.id = u.event_id ORDER BY u.next_attempt_at"
 
 /* The columns of a destination a claim reads, in claim_destination's order. */
 #define CLAIM_DEST_COLS "id, url, secret, headers, format, previous_secrets"
@@ -1136,12 +1176,14 @@ static void claim_format(serve_store_claimed *it, db_rows *dest, int64_t now)
 static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room)
 {
     const char *id = db_rows_text(dest, 0, NULL);
-    db_param p[] = {DB_S(id), DB_I(c->now), DB_I(room)};
+    int64_t bound = c->now + SERVE_STORE_LEASE_SKEW * (c->lease_until - c->now);
+    db_param p[] = {DB_S(id), DB_I(c->now), DB_I(room), DB_I(bound)};
     db_rows *rows = NULL;
     bool pg = db_kind(conn) == DB_POSTGRES;
-    db_param pp[] = {DB_S(id), DB_I(c->now), DB_I(room), DB_S(c->owner), DB_I(c->lease_until)};
-    int rc = pg ? query(conn, CLAIM_LEASE_PG_SQL, pp, 5, &rows, NULL)
-                : query(conn, CLAIM_SQL, p, 3, &rows, NULL);
+    db_param pp[] = {DB_S(id),       DB_I(c->now),         DB_I(room),
+                     DB_S(c->owner), DB_I(c->lease_until), DB_I(bound)};
+    int rc = pg ? query(conn, CLAIM_LEASE_PG_SQL, pp, 6, &rows, NULL)
+                : query(conn, CLAIM_SQL, p, 4, &rows, NULL);
     if (rc != 0)
         return rc;
     size_t first = c->count;
@@ -1184,15 +1226,16 @@ static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room)
 
 #define CLAIM_PAGE 512 /* destinations read per query */
 
-/* The next destination with claimable webhooks after r.id: one seek into
+/* The next destination with pending webhooks after r.id: one seek into
  * serve_webhooks_ready (whose condition it repeats so both planners use it), however many
- * rows that destination holds. */
+ * rows that destination holds. Its rows may all be leased (in flight): the claim then finds
+ * none after a walk past them, bounded by the work in flight. */
 #define READY_NEXT(after)                                                                          \
     "(SELECT destination_id FROM serve_webhooks WHERE status = 'pending' AND "                     \
-    "lease_until IS NULL AND destination_id > " after " ORDER BY destination_id LIMIT 1)"
+    "destination_id > " after " ORDER BY destination_id LIMIT 1)"
 
 /*
- * A page of the destinations that have claimable webhooks, id > $1 (and <= $3 in the
+ * A page of the destinations that have pending webhooks, id > $1 (and <= $3 in the
  * bounded form), in id order: a loose index scan (a recursive walk of READY_NEXT), so a pass
  * costs one seek per destination with work, not a query per active destination — 10,000
  * idle destinations cost nothing, and a destination's backlog (even 100,000 rows of an
@@ -1260,8 +1303,6 @@ static int claim_pass(db *conn, engine_claim *c, const char *after, const char *
     }
 }
 
-#define SERVE_STORE_LEASE_SKEW 2 /* leases ahead a claim still respects (see below) */
-
 int serve_store_claim(db *conn, engine_claim *c)
 {
     c->count = 0;
@@ -1270,26 +1311,10 @@ int serve_store_claim(db *conn, engine_claim *c)
     if (c->limit <= 0)
         return 0;
 
-    /* Leases that ran out: their holder is gone or gave up; the rows become claimable. So
-     * do leases ending beyond SERVE_STORE_LEASE_SKEW leases from now, which no right clock
-     * wrote (a clock set back; the second lease leaves room for nodes whose clocks differ):
-     * they would hold the row forever (issue 12). On
-     * PostgreSQL rows another transaction holds are left for later (SKIP LOCKED): waiting
-     * for them could deadlock with that transaction's own writes. */
-    db_param q[] = {DB_I(c->now),
-                    DB_I(c->now + SERVE_STORE_LEASE_SKEW * (c->lease_until - c->now))};
-    int rc = query(conn,
-                   db_kind(conn) == DB_POSTGRES
-                       ? "UPDATE serve_webhooks SET lease_owner = NULL, lease_until = NULL "
-                         "WHERE id IN (SELECT id FROM serve_webhooks WHERE lease_until IS NOT "
-                         "NULL AND (lease_until < $1 OR lease_until > $2) AND status = 'pending' "
-                         "FOR UPDATE SKIP LOCKED)"
-                       : "UPDATE serve_webhooks SET lease_owner = NULL, lease_until = NULL "
-                         "WHERE lease_until IS NOT NULL AND (lease_until < $1 OR lease_until > $2) "
-                         "AND status = 'pending'",
-                   q, 2, NULL, NULL);
-    if (rc != 0)
-        return rc;
+    /* Leases that ran out (a crashed node's) are taken where they lie, by the claim of their
+     * destination (CLAIMABLE): no statement of their own, no index to find them by. */
+    int rc;
+    db_param q[] = {DB_I(c->now)};
 
     /* Nothing due at all (the common idle case): one seek, no destination visited. */
     db_rows *rows = NULL;

@@ -355,7 +355,7 @@ typedef struct serve_store_claimed {
 } serve_store_claimed;
 
 /*
- * Claims due webhooks (pending, next_attempt_at <= now, no lease) of active destinations,
+ * Claims due webhooks (pending, next_attempt_at <= now, no live lease) of active destinations,
  * at most claim->limit in all and at most engine_claim_room(claim, destination id) of each,
  * setting lease_owner and lease_until. Only the destinations that have claimable webhooks
  * are visited (one index seek each, however many rows they hold: idle destinations cost
@@ -363,11 +363,11 @@ typedef struct serve_store_claimed {
  * order starting after claim->cursor (round robin across claims: a claim that stops at its
  * limit sets next_cursor where it stopped); within one, oldest due first. Rows of a
  * destination with no room are never read, so a destination that hangs costs the claim
- * nothing however many of its webhooks wait. Leases expired before now are dropped first
- * (their holder died or gave up). On PostgreSQL rows locked by another claimer are skipped
- * (SKIP LOCKED).
- * Outputs: items (payload: a serve_store_claimed, key: its destination id), next_due (the
- * earliest next_attempt_at still pending after now, -1 if none), more (stopped at limit).
+ * nothing however many of its webhooks wait. A lease expired before now (its holder died or
+ * gave up) is taken over by the claim that meets it. On PostgreSQL rows locked by another claimer
+ * are skipped (SKIP LOCKED). Outputs: items (payload: a serve_store_claimed, key: its destination
+ * id), next_due (the earliest next_attempt_at still pending after now, -1 if none), more (stopped
+ * at limit).
  */
 int serve_store_claim(db *conn, engine_claim *claim);
 

@@ -453,6 +453,75 @@ static int setup_pg_bare(void **state)
     return store_fixture_setup(state, DB_POSTGRES, drop_serve);
 }
 
+/* The rows webhook ids[i] leased by owner: how many. */
+static int64_t leased(store_fixture *f, const char *id, const char *owner)
+{
+    db_param p[] = {DB_S(id), DB_S(owner)};
+    db_rows *rows = NULL;
+    assert_int_equal(db_query(f->conn,
+                              "SELECT COUNT(*) FROM serve_webhooks WHERE id = $1 AND "
+                              "lease_owner = $2",
+                              p, 2, &rows, NULL),
+                     0);
+    assert_true(db_rows_next(rows));
+    int64_t n = db_rows_int(rows, 0);
+    db_rows_free(rows);
+    return n;
+}
+
+/* Claims for owner at now with a lease of lease_ms; returns how many it took and frees them. */
+static size_t claim_all(store_fixture *f, const char *owner, int64_t now, int64_t lease_ms,
+                        const char *first)
+{
+    engine_claim c = {
+        .owner = owner, .now = now, .lease_until = now + lease_ms, .limit = 10, .per_key = 10};
+    assert_int_equal(serve_store_claim(f->conn, &c), 0);
+    size_t n = c.count;
+    if (first) {
+        assert_true(n > 0);
+        assert_string_equal(((serve_store_claimed *)c.items[0].payload)->webhook_id, first);
+    }
+    for (size_t i = 0; i < n; i++)
+        serve_store_claimed_free(c.items[i].payload);
+    free(c.items);
+    free(c.next_cursor);
+    return n;
+}
+
+/* No index holds the lease (migration 7): the claim itself tells a live lease, which keeps
+ * its row from every other claimer, from one that ran out (a crashed node's) or one beyond
+ * two leases ahead (a clock set back), which it takes over, oldest due first. */
+static void test_claim_leases(void **state)
+{
+    STORE_FIXTURE(state);
+    char d[HOOKD_ID_LEN + 1];
+    make_destination(f->conn, "a", "[\"events.created\"]", true, d);
+    char ids[4][HOOKD_ID_LEN + 1];
+    for (int i = 0; i < 4; i++) {
+        serve_store_request *ev = insert_event(f->conn, "events.created", NULL, NOW + i);
+        snprintf(ids[i], sizeof ids[i], "%s", ev->webhooks[0].id);
+        serve_store_request_free(ev);
+    }
+    const int64_t now = NOW + 10000, lease = 60000;
+    /* 0: another node's live lease; 1: ran out; 2: beyond two leases ahead; 3: none */
+    const int64_t until[3] = {now + lease / 2, now - 1, now + 3 * lease};
+    for (int i = 0; i < 3; i++) {
+        char sql[256];
+        snprintf(sql, sizeof sql,
+                 "UPDATE serve_webhooks SET lease_owner = 'other/1', lease_until = %lld "
+                 "WHERE id = '%s'",
+                 (long long)until[i], ids[i]);
+        store_fixture_exec(f, sql);
+    }
+    assert_int_equal(claim_all(f, "me/1", now, lease, ids[1]), 3);
+    assert_int_equal(leased(f, ids[0], "other/1"), 1);
+    for (int i = 1; i < 4; i++)
+        assert_int_equal(leased(f, ids[i], "me/1"), 1);
+    /* every lease is live now: a second node takes nothing, until they run out */
+    assert_int_equal(claim_all(f, "you/1", now + 1, lease, NULL), 0);
+    assert_int_equal(claim_all(f, "you/1", now + lease + 1, lease, ids[0]), 4);
+}
+
 #define BOTH(fn)                                                                                   \
     cmocka_unit_test_setup_teardown(fn, setup_sqlite, store_fixture_teardown),                     \
         cmocka_unit_test_setup_teardown(fn, setup_pg, store_fixture_teardown)
@@ -465,6 +534,7 @@ int main(void)
         BOTH(test_webhook_list_cursor),
         BOTH(test_newest_first_and_event_list),
         BOTH(test_webhook_attempts_retry_recover),
+        BOTH(test_claim_leases),
         cmocka_unit_test_setup_teardown(test_upgrade_to_accounts, setup_sqlite_bare,
                                         store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_to_accounts, setup_pg_bare,
