@@ -485,11 +485,14 @@ static int receive_start_handler(receive_state *st)
 {
     const receive_config *c = st->config;
     char err[512];
-    if (db_worker_start(st->base, st->conn, 0, &st->worker) != 0) {
-        fprintf(stderr, "hookd receive: cannot start the store thread\n");
+    size_t n = st->postgres ? DB_WORKER_POSTGRES_UNITS : 1; /* SQLite: one writer */
+    db *conn = st->conn;
+    st->conn = NULL; /* the workers own it, also when they cannot start */
+    if (db_worker_open_pool(st->base, conn, c->db_url, n, receive_store_migrate, &st->worker) !=
+        0) {
+        fprintf(stderr, "hookd receive: cannot start the store threads\n");
         return -1;
     }
-    st->conn = NULL; /* the worker owns it */
     st->metrics = metrics_new();
     receive_handler_options ho = {.exec_command = c->exec_command,
                                   .forward_url = c->forward_url,
@@ -500,8 +503,8 @@ static int receive_start_handler(receive_state *st)
                                   .lease_ms = c->lease_ms,
                                   .node_id = st->owner};
     memcpy(ho.retry_delays_ms, c->retry_delays.ms, c->retry_delays.count * sizeof(int64_t));
-    st->receive_handler =
-        receive_handler_new(st->base, st->worker, st->metrics, &ho, st->pending, err, sizeof err);
+    st->receive_handler = receive_handler_new(st->base, db_worker_lane(st->worker, 0), st->metrics,
+                                              &ho, st->pending, err, sizeof err);
     if (!st->receive_handler) {
         fprintf(stderr, "hookd receive: %s\n", err);
         return -1;
