@@ -193,6 +193,9 @@ int db_worker_open_pool(struct event_base *base, db *conn, const char *url, size
  * and releases). Lives as long as the pool. */
 db_worker *db_worker_lane(db_worker *w, unsigned lane);
 
+/* The lane for key: jobs about one key (an Idempotency-Key) run in order on one thread. */
+db_worker *db_worker_lane_key(db_worker *w, const char *key);
+
 /* Queues a job; thread-safe. done may be NULL. Never fails (allocation failure aborts). */
 void db_worker_submit(db_worker *w, db_work_fn work, db_done_fn done, void *arg);
 

@@ -484,6 +484,14 @@ db_worker *db_worker_lane(db_worker *w, unsigned lane)
     return &w->pool->handles[1 + lane % w->pool->n];
 }
 
+db_worker *db_worker_lane_key(db_worker *w, const char *key)
+{
+    uint32_t h = 2166136261u; /* FNV-1a: any spread will do, it need only be stable */
+    for (const unsigned char *c = (const unsigned char *)key; *c; c++)
+        h = (h ^ *c) * 16777619u;
+    return db_worker_lane(w, h);
+}
+
 /* The unit a job submitted through w runs on: its lane's, or the one with the fewest jobs
  * pending (on a tie the last: lane 0 is the one pinned jobs use). */
 static db_unit *pool_pick(db_worker *w)

@@ -234,7 +234,11 @@ static void submit(serve_api *a, http_request *req, serve_store_request *sr, db_
     p->kind = kind;
     p->act = act;
     a->pending++;
-    db_worker_submit(a->worker, job_work, job_done, p);
+    /* Requests sharing an Idempotency-Key run on one store connection, in order: a second
+     * one sees the first's row and replays its answer, as with a single connection. */
+    db_worker *w =
+        sr && sr->idempotency_key ? db_worker_lane_key(a->worker, sr->idempotency_key) : a->worker;
+    db_worker_submit(w, job_work, job_done, p);
 }
 
 /* The action's store job on a request naming id (NULL for none). */
