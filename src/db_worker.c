@@ -4,6 +4,15 @@
  * writes), commits once, and hands the finished jobs back to the event loop, where their
  * done callbacks run.
  *
+ * A pool (db_worker_start_pool) runs several such threads, each with its own connection
+ * (PostgreSQL: a statement is a loopback round trip, so one connection's serial latency
+ * bounded the store, not the CPU). A job goes to the thread with the fewest jobs pending, or
+ * to the one its lane names (db_worker_lane): the work engine's jobs rely on each other's
+ * order and keep one lane, as do requests sharing an Idempotency-Key. Jobs on different
+ * threads are concurrent transactions, as those of several nodes already are; a deadlock
+ * between them fails the victim job alone (its savepoint), as between nodes. Readiness is
+ * every thread's; stop joins every thread, then runs what is left on any of them.
+ *
  * The loop is woken with event_active on an fd-less event; libevent's pthread support
  * (loop_new) makes that safe from this thread.
  *
