@@ -166,11 +166,15 @@ int db_worker_start(struct event_base *base, db *conn, size_t max_batch, db_work
 /*
  * The same with n connections (1 to DB_WORKER_MAX_UNITS), each with its own thread: on
  * PostgreSQL a statement is a round trip, so one connection's serial latency, not the CPU,
- * bounded the store. A job goes to the thread with the fewest jobs pending, unless it is
- * submitted through a lane (db_worker_lane). Jobs on different threads run in concurrent
- * transactions, so a job may rely only on jobs whose done has been called (committed), or
- * on earlier jobs of its own lane. SQLite has one writer: start it with n = 1 (which is
- * db_worker_start). Every handle of the pool is stopped, checked and counted as one.
+ * bounded the store. *out is the pool's first lane (db_worker_lane(w, 0)): its jobs run in
+ * submission order, one batch after another, exactly as with one thread, so every module
+ * keeps the order it relied on. Jobs submitted through db_worker_spread go to the thread
+ * with the fewest jobs pending and run in transactions concurrent with the lanes': only for
+ * jobs that rely on nothing that has not answered (committed) before they were submitted,
+ * and that nothing submitted later relies on before their done. SQLite has one writer:
+ * start it with n = 1 (which is db_worker_start). Every handle of a pool is checked
+ * (db_worker_ready: ready when every thread is), counted (db_worker_pending) and stopped as
+ * one.
  */
 #define DB_WORKER_MAX_UNITS 8
 /* How many a process opens on PostgreSQL (docs/BENCHMARKS.md, "PostgreSQL: more than one
@@ -187,11 +191,11 @@ int db_worker_start_pool(struct event_base *base, db **conns, size_t n, size_t m
 int db_worker_open_pool(struct event_base *base, db *conn, const char *url, size_t n,
                         int (*prepare)(db *conn), db_worker **out);
 
-/* A handle whose jobs all run on one thread of w's pool (lane modulo the pool's size), in
- * submission order, one batch after another as with a single thread: for a module whose
- * jobs rely on each other's order (the work engine's claims, outcomes, lease extensions
- * and releases). Lives as long as the pool. */
+/* A handle whose jobs all run on thread lane (modulo the pool's size) in submission order. */
 db_worker *db_worker_lane(db_worker *w, unsigned lane);
+
+/* The handle whose jobs go to the least loaded thread (see db_worker_start_pool). */
+db_worker *db_worker_spread(db_worker *w);
 
 /* The lane for key: jobs about one key (an Idempotency-Key) run in order on one thread. */
 db_worker *db_worker_lane_key(db_worker *w, const char *key);

@@ -459,7 +459,7 @@ int db_worker_start_pool(struct event_base *base, db **conns, size_t n, size_t m
         }
         p->n = i + 1;
     }
-    *out = &p->handles[0];
+    *out = &p->handles[1]; /* the first lane: in order, as one thread */
     return 0;
 }
 
@@ -491,6 +491,11 @@ int db_worker_open_pool(struct event_base *base, db *conn, const char *url, size
 db_worker *db_worker_lane(db_worker *w, unsigned lane)
 {
     return &w->pool->handles[1 + lane % w->pool->n];
+}
+
+db_worker *db_worker_spread(db_worker *w)
+{
+    return &w->pool->handles[0];
 }
 
 db_worker *db_worker_lane_key(db_worker *w, const char *key)

@@ -503,8 +503,8 @@ static int receive_start_handler(receive_state *st)
                                   .lease_ms = c->lease_ms,
                                   .node_id = st->owner};
     memcpy(ho.retry_delays_ms, c->retry_delays.ms, c->retry_delays.count * sizeof(int64_t));
-    st->receive_handler = receive_handler_new(st->base, db_worker_lane(st->worker, 0), st->metrics,
-                                              &ho, st->pending, err, sizeof err);
+    st->receive_handler =
+        receive_handler_new(st->base, st->worker, st->metrics, &ho, st->pending, err, sizeof err);
     if (!st->receive_handler) {
         fprintf(stderr, "hookd receive: %s\n", err);
         return -1;
@@ -528,8 +528,10 @@ static void receive_start_endpoints(receive_state *st)
                                  .max_pending = c->max_pending,
                                  .disk_path = db_sqlite_path(c->db_url),
                                  .min_free_disk = c->min_free_disk};
-    st->receive_ingest =
-        receive_ingest_new(st->public_http, st->worker, st->receive_handler, st->metrics, &ro);
+    /* A webhook's insert relies on nothing unanswered, and what follows it (the handoff, its
+     * run's outcome) waits for its done: any store connection takes it (db.h). */
+    st->receive_ingest = receive_ingest_new(st->public_http, db_worker_spread(st->worker),
+                                            st->receive_handler, st->metrics, &ro);
     /* With the token hookd generated, the Host must name the (loopback) listener; an
      * operator who gives --admin-token may name it as they like (a proxy passing its own). */
     receive_api_access access = {.check_host = c->admin_token == NULL};

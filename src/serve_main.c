@@ -494,10 +494,7 @@ static void serve_start_delivery(serve_state *st)
     dopt.max_per_destination = (int)c->max_per_destination;
     dopt.fail_window_ms = FAIL_WINDOW_MS;
     dopt.poll_ms = c->poll_ms > 0 ? c->poll_ms : st->postgres ? POLL_POSTGRES_MS : POLL_SQLITE_MS;
-    /* The engine's jobs rely on each other's order (claim, extend, record, release): one
-     * lane keeps them serial, as they were with one store thread. */
-    st->dispatch =
-        serve_deliver_new(st->base, db_worker_lane(st->worker, 0), st->client, st->registry, &dopt);
+    st->dispatch = serve_deliver_new(st->base, st->worker, st->client, st->registry, &dopt);
     if (st->postgres && c->max_in_flight > 0 &&
         db_listener_open(st->base, c->db_url, SERVE_STORE_NOTIFY_CHANNEL, notified_cb, st->dispatch,
                          &st->listener) != 0)

@@ -643,8 +643,8 @@ static void pool_ready_cb(void *arg, bool ready, const char *reason)
     assert_string_equal(reason, "");
 }
 
-/* db_worker_open_pool: a lane's jobs run in order on one connection; a job submitted to the
- * pool while a lane's thread is busy runs on another connection at once; the pool is ready
+/* db_worker_open_pool: a lane's jobs run in order on one connection; a job spread while the
+ * first lane's thread is busy runs on another connection at once; the pool is ready
  * when every thread is; stop runs what every thread still has queued. */
 static void test_worker_pool(void **state)
 {
@@ -654,7 +654,8 @@ static void test_worker_pool(void **state)
     fixture_open(f, &wconn);
     db_worker *w;
     assert_int_equal(db_worker_open_pool(base, wconn, f->url, 3, pool_prepare, &w), 0);
-    db_worker *lane = db_worker_lane(w, 0);
+    db_worker *lane = db_worker_lane(w, 0), *spread_w = db_worker_spread(w);
+    assert_ptr_equal(lane, w); /* the pool's own handle is its first lane */
     int total = 0, lane_runs = 0;
     pool_job slow = {.sleep_s = 0.5, .runs = &lane_runs, .done_total = &total};
     pool_job ordered[8], spread[6];
@@ -667,7 +668,7 @@ static void test_worker_pool(void **state)
     }
     for (int i = 0; i < 6; i++) {
         spread[i] = (pool_job){.done_total = &total};
-        db_worker_submit(w, pool_job_work, pool_job_done, &spread[i]);
+        db_worker_submit(spread_w, pool_job_work, pool_job_done, &spread[i]);
     }
     assert_int_equal(db_worker_pending(w), 15);
     run_until(base, &total, 15);
@@ -693,7 +694,7 @@ static void test_worker_pool(void **state)
     pool_job late[6];
     for (int i = 0; i < 6; i++) {
         late[i] = (pool_job){.done_total = &late_total};
-        db_worker_submit(i % 2 ? w : lane, pool_job_work, pool_job_done, &late[i]);
+        db_worker_submit(i % 2 ? spread_w : lane, pool_job_work, pool_job_done, &late[i]);
     }
     db_worker_stop(w);
     assert_int_equal(late_total, 6);
