@@ -6,9 +6,12 @@
  *
  * A pool (db_worker_start_pool) runs several such threads, each with its own connection
  * (PostgreSQL: a statement is a loopback round trip, so one connection's serial latency
- * bounded the store, not the CPU). A job goes to the thread with the fewest jobs pending, or
- * to the one its lane names (db_worker_lane): the work engine's jobs rely on each other's
- * order and keep one lane, as do requests sharing an Idempotency-Key. Jobs on different
+ * bounded the store, not the CPU). The handle a pool starts with is its first lane: its jobs
+ * keep one thread, in submission order, exactly as with a single thread (the work engine,
+ * the APIs, retention all rely on that). Only jobs that rely on nothing unanswered are
+ * submitted through db_worker_spread and go to the thread with the fewest jobs pending (the
+ * sender's event posts and key lookups, the receiver's inserts; posts sharing an
+ * Idempotency-Key keep one lane, db_worker_lane_key). Jobs on different
  * threads are concurrent transactions, as those of several nodes already are; a deadlock
  * between them fails the victim job alone (its savepoint), as between nodes. Readiness is
  * every thread's; stop joins every thread, then runs what is left on any of them.
