@@ -163,6 +163,43 @@ typedef void (*db_done_fn)(void *arg, int rc);
  */
 int db_worker_start(struct event_base *base, db *conn, size_t max_batch, db_worker **out);
 
+/*
+ * The same with n connections (1 to DB_WORKER_MAX_UNITS), each with its own thread: on
+ * PostgreSQL a statement is a round trip, so one connection's serial latency, not the CPU,
+ * bounded the store. *out is the pool's first lane (db_worker_lane(w, 0)): its jobs run in
+ * submission order, one batch after another, exactly as with one thread, so every module
+ * keeps the order it relied on. Jobs submitted through db_worker_spread go to the thread
+ * with the fewest jobs pending and run in transactions concurrent with the lanes': only for
+ * jobs that rely on nothing that has not answered (committed) before they were submitted,
+ * and that nothing submitted later relies on before their done. SQLite has one writer:
+ * start it with n = 1 (which is db_worker_start). Every handle of a pool is checked
+ * (db_worker_ready: ready when every thread is), counted (db_worker_pending) and stopped as
+ * one.
+ */
+#define DB_WORKER_MAX_UNITS 8
+/* How many a process opens on PostgreSQL (docs/BENCHMARKS.md, "PostgreSQL: more than one
+ * store connection", measured 1 to 4 on 2 cores). */
+#ifndef DB_WORKER_POSTGRES_UNITS
+#define DB_WORKER_POSTGRES_UNITS 2
+#endif
+int db_worker_start_pool(struct event_base *base, db **conns, size_t n, size_t max_batch,
+                         db_worker **out);
+
+/* db_worker_start_pool over conn and n - 1 more connections opened to url, each given to
+ * prepare (the migrations, which find nothing to do and set up the session as on conn).
+ * On failure every connection, conn too, is closed. */
+int db_worker_open_pool(struct event_base *base, db *conn, const char *url, size_t n,
+                        int (*prepare)(db *conn), db_worker **out);
+
+/* A handle whose jobs all run on thread lane (modulo the pool's size) in submission order. */
+db_worker *db_worker_lane(db_worker *w, unsigned lane);
+
+/* The handle whose jobs go to the least loaded thread (see db_worker_start_pool). */
+db_worker *db_worker_spread(db_worker *w);
+
+/* The lane for key: jobs about one key (an Idempotency-Key) run in order on one thread. */
+db_worker *db_worker_lane_key(db_worker *w, const char *key);
+
 /* Queues a job; thread-safe. done may be NULL. Never fails (allocation failure aborts). */
 void db_worker_submit(db_worker *w, db_work_fn work, db_done_fn done, void *arg);
 
@@ -171,7 +208,7 @@ void db_worker_submit(db_worker *w, db_work_fn work, db_done_fn done, void *arg)
  * its oldest job waited 10 ms (db_worker.c), so that bookkeeping rides along
  * with the next urgent job's commit (one fsync for both) instead of taking a commit of its
  * own that the urgent job would wait behind. Otherwise as db_worker_submit; the order of
- * runs and of done callbacks stays the order of submission. */
+ * runs and of done callbacks stays the order of submission (on one lane: db_worker_lane). */
 void db_worker_submit_lazy(db_worker *w, db_work_fn work, db_done_fn done, void *arg);
 
 /* Jobs queued or running, for metrics and back-pressure. */
@@ -183,8 +220,8 @@ size_t db_worker_pending(db_worker *w);
 typedef void (*db_ready_fn)(void *arg, bool ready, const char *reason);
 void db_worker_ready(db_worker *w, db_ready_fn fn, void *arg);
 
-/* Runs every queued job, stops the thread, closes its connection. Calls the remaining done
- * callbacks on the calling (loop) thread before returning. */
+/* Runs every queued job, stops the threads, closes their connections (given any handle). Calls the
+ * remaining done callbacks on the calling (loop) thread before returning. */
 void db_worker_stop(db_worker *w);
 
 #endif

@@ -4,6 +4,18 @@
  * writes), commits once, and hands the finished jobs back to the event loop, where their
  * done callbacks run.
  *
+ * A pool (db_worker_start_pool) runs several such threads, each with its own connection
+ * (PostgreSQL: a statement is a loopback round trip, so one connection's serial latency
+ * bounded the store, not the CPU). The handle a pool starts with is its first lane: its jobs
+ * keep one thread, in submission order, exactly as with a single thread (the work engine,
+ * the APIs, retention all rely on that). Only jobs that rely on nothing unanswered are
+ * submitted through db_worker_spread and go to the thread with the fewest jobs pending (the
+ * sender's event posts and key lookups, the receiver's inserts; posts sharing an
+ * Idempotency-Key keep one lane, db_worker_lane_key). Jobs on different
+ * threads are concurrent transactions, as those of several nodes already are; a deadlock
+ * between them fails the victim job alone (its savepoint), as between nodes. Readiness is
+ * every thread's; stop joins every thread, then runs what is left on any of them.
+ *
  * The loop is woken with event_active on an fd-less event; libevent's pthread support
  * (loop_new) makes that safe from this thread.
  *
@@ -54,7 +66,7 @@ typedef struct job_list {
     db_job *tail;
 } job_list;
 
-struct db_worker {
+typedef struct db_unit {
     struct event_base *base;
     db *conn; /* owned; used only by the thread until it is joined */
     size_t max_batch;
@@ -73,6 +85,20 @@ struct db_worker {
     int64_t last_done;     /* monotonic ms the last batch ended, 0: none yet */
     bool last_ok;          /* it committed and no job failed with HOOKD_ESTORE */
     char last_error[DB_ERRMSG_LEN];
+} db_unit;
+
+/* The pool: its units, and the handles given out — [0] spreads jobs over the units,
+ * [1 + i] pins them to unit i (db_worker_lane). */
+typedef struct db_pool {
+    size_t n;
+    db_unit **units;
+    db_worker *handles;
+} db_pool;
+
+/* What callers hold: a pool, and the unit its jobs go to (-1: the least loaded). */
+struct db_worker {
+    db_pool *pool;
+    int lane;
 };
 
 static void list_push(job_list *l, db_job *j)
@@ -199,7 +225,7 @@ static int64_t worker_mono_ms(void)
 }
 
 /* Notes how a batch ended, for db_worker_ready; caller holds the lock. */
-static void worker_note(db_worker *w, job_list *batch)
+static void worker_note(db_unit *w, job_list *batch)
 {
     bool ok = true;
     for (db_job *j = batch->head; j; j = j->next)
@@ -214,7 +240,7 @@ static void worker_note(db_worker *w, job_list *batch)
 
 /* With only lazy jobs queued while urgent ones keep coming: the monotonic ms until which
  * they wait for an urgent one; 0: start the batch now. Caller holds the lock. */
-static int64_t worker_linger_until(const db_worker *w)
+static int64_t worker_linger_until(const db_unit *w)
 {
     if (w->stopping || w->urgent > 0 || w->urgent_at == 0)
         return 0;
@@ -229,7 +255,7 @@ static int64_t worker_linger_until(const db_worker *w)
  * keeps the default clock (valgrind ignores another one): the deadline is the wall time
  * that far ahead; a clock step only ends the wait early or late, and the caller looks
  * again either way. */
-static void worker_wait_until(db_worker *w, int64_t until)
+static void worker_wait_until(db_unit *w, int64_t until)
 {
     int64_t left_ms = until - worker_mono_ms();
     if (left_ms <= 0)
@@ -244,7 +270,7 @@ static void worker_wait_until(db_worker *w, int64_t until)
 }
 
 /* Waits for a queue to run; false when stopping with nothing left. Caller holds the lock. */
-static bool worker_wait_batch(db_worker *w)
+static bool worker_wait_batch(db_unit *w)
 {
     for (;;) {
         while (!w->queue.head && !w->stopping)
@@ -262,7 +288,7 @@ static bool worker_wait_batch(db_worker *w)
 
 static void *worker_main(void *arg)
 {
-    db_worker *w = arg;
+    db_unit *w = arg;
     pthread_mutex_lock(&w->lock);
     for (;;) {
         if (!worker_wait_batch(w))
@@ -287,7 +313,7 @@ static void *worker_main(void *arg)
 }
 
 /* Calls done for every completed job; on the loop thread (or the stopping thread). */
-static void worker_deliver(db_worker *w)
+static void worker_deliver(db_unit *w)
 {
     pthread_mutex_lock(&w->lock);
     job_list done = w->completed;
@@ -312,10 +338,11 @@ static void worker_notify_cb(evutil_socket_t fd, short what, void *arg)
     worker_deliver(arg);
 }
 
-int db_worker_start(struct event_base *base, db *conn, size_t max_batch, db_worker **out)
+/* Starts one unit: its thread owns conn from here on. */
+static int unit_start(struct event_base *base, db *conn, size_t max_batch, db_unit **out)
 {
     *out = NULL;
-    db_worker *w = xcalloc(1, sizeof *w);
+    db_unit *w = xcalloc(1, sizeof *w);
     w->base = base;
     w->conn = conn;
     w->max_batch = max_batch ? max_batch : DB_WORKER_DEFAULT_BATCH;
@@ -339,7 +366,7 @@ int db_worker_start(struct event_base *base, db *conn, size_t max_batch, db_work
     return 0;
 }
 
-static void worker_submit(db_worker *w, db_work_fn work, db_done_fn done, void *arg, bool lazy)
+static void unit_submit(db_unit *w, db_work_fn work, db_done_fn done, void *arg, bool lazy)
 {
     db_job *j = xcalloc(1, sizeof *j);
     j->work = work;
@@ -361,17 +388,7 @@ static void worker_submit(db_worker *w, db_work_fn work, db_done_fn done, void *
     pthread_mutex_unlock(&w->lock);
 }
 
-void db_worker_submit(db_worker *w, db_work_fn work, db_done_fn done, void *arg)
-{
-    worker_submit(w, work, done, arg, false);
-}
-
-void db_worker_submit_lazy(db_worker *w, db_work_fn work, db_done_fn done, void *arg)
-{
-    worker_submit(w, work, done, arg, true);
-}
-
-size_t db_worker_pending(db_worker *w)
+static size_t unit_pending(db_unit *w)
 {
     pthread_mutex_lock(&w->lock);
     size_t n = w->pending;
@@ -379,32 +396,38 @@ size_t db_worker_pending(db_worker *w)
     return n;
 }
 
-void db_worker_stop(db_worker *w)
+/* Asks the thread to finish what is queued and joins it: the connection is the caller's. */
+static void unit_join(db_unit *w)
 {
-    if (!w)
-        return;
     pthread_mutex_lock(&w->lock);
     w->stopping = true;
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
+}
 
-    /* The thread is gone: the connection is ours. Done callbacks may queue more work;
-     * run it here until nothing is left. */
-    for (;;) {
-        worker_deliver(w);
-        pthread_mutex_lock(&w->lock);
-        job_list batch;
-        size_t n = list_take(&w->queue, w->max_batch, &batch);
-        w->urgent -= list_urgent(&batch);
-        pthread_mutex_unlock(&w->lock);
-        if (n == 0)
-            break;
-        batch_run(w->conn, &batch);
-        pthread_mutex_lock(&w->lock);
-        list_append(&w->completed, &batch);
-        pthread_mutex_unlock(&w->lock);
-    }
+/* After unit_join: calls the done of what completed, then runs one batch of what is still
+ * queued on the calling thread. Whether there was anything to do. */
+static bool unit_drain_step(db_unit *w)
+{
+    worker_deliver(w);
+    pthread_mutex_lock(&w->lock);
+    job_list batch;
+    size_t n = list_take(&w->queue, w->max_batch, &batch);
+    w->urgent -= list_urgent(&batch);
+    pthread_mutex_unlock(&w->lock);
+    if (n == 0)
+        return false;
+    batch_run(w->conn, &batch);
+    pthread_mutex_lock(&w->lock);
+    list_append(&w->completed, &batch);
+    pthread_mutex_unlock(&w->lock);
+    worker_deliver(w);
+    return true;
+}
+
+static void unit_free(db_unit *w)
+{
     event_free(w->notify);
     db_close(w->conn);
     pthread_cond_destroy(&w->wake);
@@ -412,13 +435,155 @@ void db_worker_stop(db_worker *w)
     free(w);
 }
 
+/* ---- the pool ---- */
+
+int db_worker_start_pool(struct event_base *base, db **conns, size_t n, size_t max_batch,
+                         db_worker **out)
+{
+    *out = NULL;
+    db_pool *p = xcalloc(1, sizeof *p);
+    if (n == 0 || n > DB_WORKER_MAX_UNITS) {
+        fprintf(stderr, "hookd: %zu store connections asked for\n", n);
+        abort();
+    }
+    p->units = xcalloc(n, sizeof *p->units);
+    p->handles = xcalloc(n + 1, sizeof *p->handles);
+    for (size_t i = 0; i <= n; i++) {
+        p->handles[i].pool = p;
+        p->handles[i].lane = (int)i - 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (unit_start(base, conns[i], max_batch, &p->units[i]) != 0) {
+            for (size_t k = i; k < n; k++)
+                db_close(conns[k]);
+            p->n = i;
+            db_worker_stop(&p->handles[0]);
+            return HOOKD_ESTORE;
+        }
+        p->n = i + 1;
+    }
+    *out = &p->handles[1]; /* the first lane: in order, as one thread */
+    return 0;
+}
+
+int db_worker_start(struct event_base *base, db *conn, size_t max_batch, db_worker **out)
+{
+    return db_worker_start_pool(base, &conn, 1, max_batch, out);
+}
+
+int db_worker_open_pool(struct event_base *base, db *conn, const char *url, size_t n,
+                        int (*prepare)(db *conn), db_worker **out)
+{
+    db *conns[DB_WORKER_MAX_UNITS] = {conn};
+    for (size_t i = 1; i < n; i++) {
+        char err[DB_ERRMSG_LEN];
+        int rc = db_open(url, &conns[i], err, sizeof err);
+        if (rc != 0)
+            log_error("db", "cannot open store connection %zu: %s", i + 1, err);
+        else if ((rc = prepare(conns[i])) != 0)
+            log_error("db", "cannot prepare store connection %zu: %s", i + 1, db_errmsg(conns[i]));
+        if (rc != 0) {
+            for (size_t k = 0; k <= i; k++)
+                db_close(conns[k]);
+            return HOOKD_ESTORE;
+        }
+    }
+    return db_worker_start_pool(base, conns, n, 0, out);
+}
+
+db_worker *db_worker_lane(db_worker *w, unsigned lane)
+{
+    return &w->pool->handles[1 + lane % w->pool->n];
+}
+
+db_worker *db_worker_spread(db_worker *w)
+{
+    return &w->pool->handles[0];
+}
+
+db_worker *db_worker_lane_key(db_worker *w, const char *key)
+{
+    uint32_t h = 2166136261u; /* FNV-1a: any spread will do, it need only be stable */
+    for (const unsigned char *c = (const unsigned char *)key; *c; c++)
+        h = (h ^ *c) * 16777619u;
+    return db_worker_lane(w, h);
+}
+
+/* The unit a job submitted through w runs on: its lane's, or the one with the fewest jobs
+ * pending (on a tie the last: lane 0 is the one pinned jobs use). */
+static db_unit *pool_pick(db_worker *w)
+{
+    db_pool *p = w->pool;
+    if (w->lane >= 0)
+        return p->units[w->lane];
+    db_unit *best = p->units[p->n - 1];
+    if (p->n == 1)
+        return best;
+    size_t least = unit_pending(best);
+    for (size_t i = p->n - 1; i-- > 0 && least > 0;) {
+        size_t n = unit_pending(p->units[i]);
+        if (n < least) {
+            least = n;
+            best = p->units[i];
+        }
+    }
+    return best;
+}
+
+void db_worker_submit(db_worker *w, db_work_fn work, db_done_fn done, void *arg)
+{
+    unit_submit(pool_pick(w), work, done, arg, false);
+}
+
+void db_worker_submit_lazy(db_worker *w, db_work_fn work, db_done_fn done, void *arg)
+{
+    unit_submit(pool_pick(w), work, done, arg, true);
+}
+
+size_t db_worker_pending(db_worker *w)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < w->pool->n; i++)
+        n += unit_pending(w->pool->units[i]);
+    return n;
+}
+
+void db_worker_stop(db_worker *w)
+{
+    if (!w)
+        return;
+    db_pool *p = w->pool;
+    for (size_t i = 0; i < p->n; i++)
+        unit_join(p->units[i]);
+    /* Every thread is gone: the connections are ours. Done callbacks may queue more work,
+     * on any unit; run it here until no unit has any left. */
+    for (bool more = true; more;) {
+        more = false;
+        for (size_t i = 0; i < p->n; i++)
+            more |= unit_drain_step(p->units[i]);
+    }
+    for (size_t i = 0; i < p->n; i++)
+        unit_free(p->units[i]);
+    free(p->units);
+    free(p->handles);
+    free(p);
+}
+
 /* ---- readiness ---- */
 
+/* One /readyz question: answered once every unit that needed a probe has run it. */
 typedef struct ready_job {
-    db_worker *w;
     db_ready_fn fn;
     void *arg;
+    size_t left; /* probes still running; on the loop thread only */
+    bool ok;
+    char reason[DB_ERRMSG_LEN + 64];
 } ready_job;
+
+typedef struct ready_probe {
+    ready_job *job;
+    db_unit *w;
+} ready_probe;
 
 static int ready_probe_work(db *conn, void *arg)
 {
@@ -428,40 +593,71 @@ static int ready_probe_work(db *conn, void *arg)
 
 static void ready_probe_done(void *arg, int rc)
 {
-    ready_job *job = arg;
-    char reason[DB_ERRMSG_LEN + 64] = "";
-    if (rc != 0) {
-        pthread_mutex_lock(&job->w->lock);
-        snprintf(reason, sizeof reason, "store error: %s", job->w->last_error);
-        pthread_mutex_unlock(&job->w->lock);
+    ready_probe *probe = arg;
+    ready_job *job = probe->job;
+    if (rc != 0 && job->ok) {
+        job->ok = false;
+        pthread_mutex_lock(&probe->w->lock);
+        snprintf(job->reason, sizeof job->reason, "store error: %s", probe->w->last_error);
+        pthread_mutex_unlock(&probe->w->lock);
     }
-    job->fn(job->arg, rc == 0, reason);
+    free(probe);
+    if (--job->left > 0)
+        return;
+    job->fn(job->arg, job->ok, job->ok ? "" : job->reason);
     free(job);
 }
 
-void db_worker_ready(db_worker *w, db_ready_fn fn, void *arg)
+/* One unit's health: false and reason when it is stuck or failed; *fresh when its last
+ * batch is recent enough to be the answer without a probe. */
+static bool unit_health(db_unit *w, int64_t now, bool *fresh, char *reason, size_t len)
 {
-    char reason[DB_ERRMSG_LEN + 64] = "";
-    int64_t now = worker_mono_ms();
     pthread_mutex_lock(&w->lock);
     int64_t started = w->batch_started, done = w->last_done;
     bool ok = w->last_ok;
     if (!ok)
-        snprintf(reason, sizeof reason, "store error: %s", w->last_error);
+        snprintf(reason, len, "store error: %s", w->last_error);
     pthread_mutex_unlock(&w->lock);
     if (started != 0 && now - started >= DB_WORKER_STUCK_MS) {
-        snprintf(reason, sizeof reason, "the store has not answered for %lld ms",
-                 (long long)(now - started));
-        fn(arg, false, reason);
-        return;
+        snprintf(reason, len, "the store has not answered for %lld ms", (long long)(now - started));
+        *fresh = true;
+        return false;
     }
-    if (done != 0 && now - done < DB_WORKER_FRESH_MS) {
-        fn(arg, ok, reason);
-        return;
-    }
+    *fresh = done != 0 && now - done < DB_WORKER_FRESH_MS;
+    return ok || !*fresh;
+}
+
+/* Ready when every unit is: a stuck or failed unit answers at once, the others without a
+ * recent batch run a probe write each. */
+void db_worker_ready(db_worker *w, db_ready_fn fn, void *arg)
+{
+    db_pool *p = w->pool;
+    int64_t now = worker_mono_ms();
     ready_job *job = xcalloc(1, sizeof *job);
-    job->w = w;
     job->fn = fn;
     job->arg = arg;
-    db_worker_submit(w, ready_probe_work, ready_probe_done, job);
+    job->ok = true;
+    bool fresh[DB_WORKER_MAX_UNITS];
+    for (size_t i = 0; i < p->n; i++) {
+        char reason[sizeof job->reason] = "";
+        if (!unit_health(p->units[i], now, &fresh[i], reason, sizeof reason) && fresh[i]) {
+            fn(arg, false, reason);
+            free(job);
+            return;
+        }
+        job->left += !fresh[i];
+    }
+    if (job->left == 0) {
+        fn(arg, true, "");
+        free(job);
+        return;
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        if (fresh[i])
+            continue;
+        ready_probe *probe = xcalloc(1, sizeof *probe);
+        probe->job = job;
+        probe->w = p->units[i];
+        unit_submit(p->units[i], ready_probe_work, ready_probe_done, probe, false);
+    }
 }

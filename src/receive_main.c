@@ -485,11 +485,18 @@ static int receive_start_handler(receive_state *st)
 {
     const receive_config *c = st->config;
     char err[512];
-    if (db_worker_start(st->base, st->conn, 0, &st->worker) != 0) {
-        fprintf(stderr, "hookd receive: cannot start the store thread\n");
+    /* One store connection on either backend. A second one on PostgreSQL took a burst's
+     * inserts 2-3x faster, but the handler's claims and outcomes, which must keep their order
+     * on one connection, then fell behind: handled end to end fell from 1.00x to 0.18x of the
+     * 2XX rate (docs/BENCHMARKS.md, "PostgreSQL: more than one store connection"). */
+    size_t n = 1;
+    db *conn = st->conn;
+    st->conn = NULL; /* the workers own it, also when they cannot start */
+    if (db_worker_open_pool(st->base, conn, c->db_url, n, receive_store_migrate, &st->worker) !=
+        0) {
+        fprintf(stderr, "hookd receive: cannot start the store threads\n");
         return -1;
     }
-    st->conn = NULL; /* the worker owns it */
     st->metrics = metrics_new();
     receive_handler_options ho = {.exec_command = c->exec_command,
                                   .forward_url = c->forward_url,

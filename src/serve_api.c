@@ -234,7 +234,17 @@ static void submit(serve_api *a, http_request *req, serve_store_request *sr, db_
     p->kind = kind;
     p->act = act;
     a->pending++;
-    db_worker_submit(a->worker, job_work, job_done, p);
+    /* Event posts and key lookups rely on no job before them that has not answered yet: any
+     * store connection takes them (db_worker_spread), those sharing an Idempotency-Key one and
+     * the same, in order (a second one replays the first's answer). Every other job stays on
+     * the pool's first lane, in order with the deliveries' bookkeeping: a webhook read after
+     * its destination answered shows the outcome, as with one connection. */
+    db_worker *w = a->worker;
+    if (kind == REPLY_EVENT && sr->idempotency_key)
+        w = db_worker_lane_key(a->worker, sr->idempotency_key);
+    else if (kind == REPLY_EVENT || kind == REPLY_AUTH)
+        w = db_worker_spread(a->worker);
+    db_worker_submit(w, job_work, job_done, p);
 }
 
 /* The action's store job on a request naming id (NULL for none). */

@@ -453,7 +453,14 @@ static void serve_node_id(serve_state *st)
              listen, st->port);
 }
 
-/* The HTTP client and the store thread (which takes the connection over). */
+/* A further store connection: the migrations find nothing to do and set the session up
+ * as on the first (db_keep_plans). */
+static int serve_prepare_conn(db *conn)
+{
+    return serve_store_migrate(conn) != 0 || serve_store_retention_migrate(conn) != 0 ? -1 : 0;
+}
+
+/* The HTTP client and the store threads (which take the connection over). */
 static int serve_start_workers(serve_state *st)
 {
     st->client = http_client_new(st->base, &st->client_options);
@@ -461,11 +468,14 @@ static int serve_start_workers(serve_state *st)
         fputs("hookd serve: cannot start the HTTP client\n", stderr);
         return -1;
     }
-    if (db_worker_start(st->base, st->conn, 0, &st->worker) != 0) {
-        fputs("hookd serve: cannot start the store thread\n", stderr);
+    size_t n = st->postgres ? DB_WORKER_POSTGRES_UNITS : 1; /* SQLite: one writer */
+    db *conn = st->conn;
+    st->conn = NULL; /* the workers own it, also when they cannot start */
+    if (db_worker_open_pool(st->base, conn, st->config->db_url, n, serve_prepare_conn,
+                            &st->worker) != 0) {
+        fputs("hookd serve: cannot start the store threads\n", stderr);
         return -1;
     }
-    st->conn = NULL; /* the worker owns it */
     st->registry = metrics_new();
     return 0;
 }

@@ -595,6 +595,112 @@ static void test_open_errors(void **state)
     assert_null(conn);
 }
 
+/* ---- a pool of store threads (PostgreSQL) ---- */
+
+typedef struct pool_job {
+    double sleep_s;  /* pg_sleep before answering */
+    int64_t pid;     /* the backend that ran it */
+    int ran_at;      /* order of runs on its thread (lane jobs) */
+    int done_at;     /* order of done callbacks */
+    int *runs;       /* the lane's run counter: only the lane's thread touches it */
+    int *done_total; /* done callbacks so far, on the loop */
+} pool_job;
+
+static int pool_job_work(db *conn, void *arg)
+{
+    pool_job *j = arg;
+    char sql[64];
+    snprintf(sql, sizeof sql, "SELECT pg_backend_pid(), pg_sleep(%.2f)", j->sleep_s);
+    db_rows *rows = NULL;
+    int rc = db_query(conn, sql, NULL, 0, &rows, NULL);
+    if (rc != 0)
+        return rc;
+    if (db_rows_next(rows))
+        j->pid = db_rows_int(rows, 0);
+    db_rows_free(rows);
+    if (j->runs)
+        j->ran_at = ++*j->runs;
+    return 0;
+}
+
+static void pool_job_done(void *arg, int rc)
+{
+    pool_job *j = arg;
+    assert_int_equal(rc, 0);
+    j->done_at = ++*j->done_total;
+}
+
+static int pool_prepare(db *conn)
+{
+    (void)conn;
+    return 0;
+}
+
+static void pool_ready_cb(void *arg, bool ready, const char *reason)
+{
+    int *answer = arg;
+    *answer = ready ? 1 : 2;
+    assert_string_equal(reason, "");
+}
+
+/* db_worker_open_pool: a lane's jobs run in order on one connection; a job spread while the
+ * first lane's thread is busy runs on another connection at once; the pool is ready
+ * when every thread is; stop runs what every thread still has queued. */
+static void test_worker_pool(void **state)
+{
+    FIXTURE(state);
+    struct event_base *base = loop_new();
+    db *wconn;
+    fixture_open(f, &wconn);
+    db_worker *w;
+    assert_int_equal(db_worker_open_pool(base, wconn, f->url, 3, pool_prepare, &w), 0);
+    db_worker *lane = db_worker_lane(w, 0), *spread_w = db_worker_spread(w);
+    assert_ptr_equal(lane, w); /* the pool's own handle is its first lane */
+    int total = 0, lane_runs = 0;
+    pool_job slow = {.sleep_s = 0.5, .runs = &lane_runs, .done_total = &total};
+    pool_job ordered[8], spread[6];
+    memset(ordered, 0, sizeof ordered);
+    memset(spread, 0, sizeof spread);
+    db_worker_submit(lane, pool_job_work, pool_job_done, &slow);
+    for (int i = 0; i < 8; i++) {
+        ordered[i] = (pool_job){.runs = &lane_runs, .done_total = &total};
+        db_worker_submit(lane, pool_job_work, pool_job_done, &ordered[i]);
+    }
+    for (int i = 0; i < 6; i++) {
+        spread[i] = (pool_job){.done_total = &total};
+        db_worker_submit(spread_w, pool_job_work, pool_job_done, &spread[i]);
+    }
+    assert_int_equal(db_worker_pending(w), 15);
+    run_until(base, &total, 15);
+    assert_int_equal(total, 15);
+    assert_int_equal(slow.ran_at, 1);
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(ordered[i].pid, slow.pid);
+        assert_int_equal(ordered[i].ran_at, i + 2);
+        assert_true(ordered[i].done_at > slow.done_at);
+    }
+    for (int i = 0; i < 6; i++) {
+        assert_true(spread[i].pid != slow.pid);
+        assert_true(spread[i].done_at < slow.done_at); /* did not wait behind the lane */
+    }
+    assert_int_equal(db_worker_pending(w), 0);
+
+    int answer = 0;
+    db_worker_ready(w, pool_ready_cb, &answer);
+    run_until(base, &answer, 1);
+    assert_int_equal(answer, 1);
+
+    int late_total = 0;
+    pool_job late[6];
+    for (int i = 0; i < 6; i++) {
+        late[i] = (pool_job){.done_total = &late_total};
+        db_worker_submit(i % 2 ? spread_w : lane, pool_job_work, pool_job_done, &late[i]);
+    }
+    db_worker_stop(w);
+    assert_int_equal(late_total, 6);
+    event_base_free(base);
+}
+
 #define BOTH(fn)                                                                                   \
     cmocka_unit_test_setup_teardown(fn, setup_sqlite, teardown),                                   \
         cmocka_unit_test_setup_teardown(fn, setup_pg, teardown)
@@ -614,6 +720,7 @@ int main(void)
         BOTH(test_worker_lazy_jobs),
         BOTH(test_worker_commit_failure),
         cmocka_unit_test_setup_teardown(test_worker_begin_failure, setup_sqlite, teardown),
+        cmocka_unit_test_setup_teardown(test_worker_pool, setup_pg, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
