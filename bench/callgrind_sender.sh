@@ -28,15 +28,7 @@ grind() {
     serve --listen "127.0.0.1:$g_port" --db "sqlite:$DB" --api-token "$TOKEN" --allow-http \
     --allow-private-addresses ${SERVE_ARGS:-} "$@"
   SERVE_PID=$BG_PID
-  python3 -c '
-import socket, sys, time
-deadline = time.time() + 60
-while time.time() < deadline:
-    try:
-        socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close(); sys.exit(0)
-    except OSError:
-        time.sleep(0.1)
-sys.exit("bench: hookd serve under valgrind did not start")' "$g_port"
+  wait_port "$g_port" 60
 }
 
 # table NAME N: the whole process's Ir per item and the big items' (inclusive).

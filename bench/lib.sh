@@ -44,18 +44,19 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# wait_port PORT: until something listens (bounded: 15 s).
+# wait_port PORT [SECONDS]: until something listens (bounded: 15 s, or SECONDS; a hookd
+# under valgrind takes longer to start).
 wait_port() {
   python3 -c '
 import socket, sys, time
-deadline = time.time() + 15
+deadline = time.time() + float(sys.argv[2])
 while time.time() < deadline:
     try:
         socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()
         sys.exit(0)
     except OSError:
         time.sleep(0.02)
-sys.exit("bench: nothing listens on %s" % sys.argv[1])' "$1"
+sys.exit("bench: nothing listens on %s" % sys.argv[1])' "$1" "${2:-15}"
 }
 
 # start_bg NAME CMD…: runs CMD in the background, output in $WORK/NAME.log; sets BG_PID.
