@@ -87,8 +87,14 @@ static const char *const receive_store_migrations[] = {
 
 int receive_store_migrate(db *conn)
 {
-    int rc = db_migrate(conn, "receive", receive_store_migrations,
-                        sizeof receive_store_migrations / sizeof receive_store_migrations[0]);
+    return receive_store_migrate_upto(conn, sizeof receive_store_migrations /
+                                                sizeof receive_store_migrations[0]);
+}
+
+int receive_store_migrate_upto(db *conn, size_t version)
+{
+    size_t all = sizeof receive_store_migrations / sizeof receive_store_migrations[0];
+    int rc = db_migrate(conn, "receive", receive_store_migrations, version < all ? version : all);
     if (rc != 0 || db_kind(conn) != DB_SQLITE)
         return rc;
     return db_exec(conn, RECEIVE_STORE_SQLITE_CACHE);

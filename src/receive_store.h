@@ -37,6 +37,10 @@
  * cache for the connection. 0 or HOOKD_ESTORE. */
 int receive_store_migrate(db *conn);
 
+/* The same up to schema version `version` only: a database as an older build left it (the
+ * migration tests; migrations are never edited once shipped). */
+int receive_store_migrate_upto(db *conn, size_t version);
+
 /* At start, before the store thread runs: the admin token's SHA-256 from receive_settings,
  * or a token generated now (into generated, genlen ≥ 80 bytes, to be printed once) whose
  * digest alone is stored (admin_token_load). 0 or a HOOKD_E* code. */

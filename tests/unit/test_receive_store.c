@@ -218,7 +218,7 @@ static void test_retry_and_purge(void **state)
 /* The admin token: generated once (only its digest stored), then read back. */
 static void test_admin_token(void **state)
 {
-    store_fixture *f = *state;
+    STORE_FIXTURE(state);
     unsigned char first[32], again[32];
     char generated[128], none[128] = "";
     bool was_generated = false;
@@ -444,51 +444,12 @@ static void test_runs_history(void **state)
     db_rows_free(rows);
 }
 
-/* The receiver's schema as the builds before migration 4 left it (migrations are never
- * edited afterwards: this is what such a database holds). */
-static const char *const old_migrations[] = {
-    "CREATE TABLE receive_webhooks ("
-    " id TEXT PRIMARY KEY,"
-    " webhook_timestamp TEXT NOT NULL,"
-    " signature TEXT NOT NULL,"
-    " event TEXT NOT NULL,"
-    " body TEXT NOT NULL,"
-    " received_at BIGINT NOT NULL,"
-    " status TEXT NOT NULL,"
-    " attempts BIGINT NOT NULL DEFAULT 0,"
-    " runs BIGINT NOT NULL DEFAULT 0,"
-    " next_attempt_at BIGINT NOT NULL,"
-    " lease_until BIGINT,"
-    " lease_token TEXT,"
-    " lease_owner TEXT,"
-    " updated_at BIGINT NOT NULL);"
-    "CREATE INDEX receive_webhooks_due ON receive_webhooks (status, next_attempt_at);"
-    "CREATE INDEX receive_webhooks_received ON receive_webhooks (received_at, id);"
-    "CREATE TABLE receive_runs ("
-    " webhook_id TEXT NOT NULL,"
-    " n BIGINT NOT NULL,"
-    " started_at BIGINT NOT NULL,"
-    " duration_ms BIGINT NOT NULL,"
-    " exit_status BIGINT,"
-    " http_status BIGINT,"
-    " error TEXT,"
-    " PRIMARY KEY (webhook_id, n));",
-    /* 2: the tail of an --exec handler's stdout and stderr (issue 12) */
-    "ALTER TABLE receive_runs ADD COLUMN output TEXT;",
-    /* 3: the admin token's SHA-256 when none is given (admin_token.h; issue 11) */
-    "CREATE TABLE IF NOT EXISTS receive_settings ("
-    " name TEXT PRIMARY KEY,"
-    " value TEXT NOT NULL);",
-};
-
 /* A database the previous build wrote: migrations 1 to 3 only. */
 static int setup_old_kind(void **state, enum db_kind kind)
 {
     int rc = store_fixture_setup(state, kind, drop_receive);
     if (*state)
-        assert_int_equal(db_migrate(((store_fixture *)*state)->conn, "receive", old_migrations,
-                                    sizeof old_migrations / sizeof old_migrations[0]),
-                         0);
+        assert_int_equal(receive_store_migrate_upto(((store_fixture *)*state)->conn, 3), 0);
     return rc;
 }
 
