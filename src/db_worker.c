@@ -10,8 +10,8 @@
  * keep one thread, in submission order, exactly as with a single thread (the work engine,
  * the APIs, retention all rely on that). Only jobs that rely on nothing unanswered are
  * submitted through db_worker_spread and go to the thread with the fewest jobs pending (the
- * sender's event posts and key lookups, the receiver's inserts; posts sharing an
- * Idempotency-Key keep one lane, db_worker_lane_key). Jobs on different
+ * sender's event posts and key lookups; posts sharing an Idempotency-Key keep one lane,
+ * db_worker_lane_key; the receiver runs one thread, see receive_main.c). Jobs on different
  * threads are concurrent transactions, as those of several nodes already are; a deadlock
  * between them fails the victim job alone (its savepoint), as between nodes. Readiness is
  * every thread's; stop joins every thread, then runs what is left on any of them.
