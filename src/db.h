@@ -177,9 +177,9 @@ int db_worker_start(struct event_base *base, db *conn, size_t max_batch, db_work
  * one.
  */
 #define DB_WORKER_MAX_UNITS 8
-/* How many the sender opens on PostgreSQL (docs/BENCHMARKS.md, "PostgreSQL: more than one
- * store connection": 2 against 1 measured on 2 cores, more not measured). The receiver keeps
- * one (receive_main.c says why). */
+/* How many the sender and the receiver open on PostgreSQL (docs/BENCHMARKS.md, "PostgreSQL:
+ * more than one store connection": 2 against 1 measured on 2 cores, more not measured). The
+ * receiver gives its second lane to the public endpoint's saves (receive_main.c). */
 #ifndef DB_WORKER_POSTGRES_UNITS
 #define DB_WORKER_POSTGRES_UNITS 2
 #endif

@@ -250,6 +250,12 @@ static int64_t lease_needed(const engine *e)
 static void run_start(engine *e, engine_run *r)
 {
     r->started_at = engine_now(e);
+    /* A key going busy again: whether it hangs is measured from now, not from its last run
+     * before it went idle (a key back from a second's idle looked hung: one round of slots
+     * deep, so the claim that followed its first asked nothing of it and, finding nothing,
+     * told the handoff that no backlog was left). */
+    if (r->key->running == 0)
+        r->key->last_done_at = r->started_at;
     e->running++;
     r->key->running++;
     r->prev_run = NULL;
@@ -611,6 +617,9 @@ static void records_flush(engine *e)
 {
     if (!e->to_record)
         return;
+    /* At the bound, this turn's outcomes join the next job, submitted by record_done. */
+    if (e->opt.max_recording > 0 && e->recording >= e->opt.max_recording && !e->stopping)
+        return;
     int64_t now = engine_now(e);
     int64_t soonest = -1;
     engine_run *due = NULL, **due_tail = &due;
@@ -816,16 +825,17 @@ static void claim_take(engine *e, engine_claim *c)
     c->count = 0;
 }
 
-/* After a claim: notes which keys got all they asked for, starts what can start, and
- * forgets keys idle for longer than a lease. */
-static void keys_after_claim(engine *e, int64_t now)
+/* After a claim: notes which keys got all they asked for (or may have more: a full claim
+ * stopped at its limit before it saw all of any key's due items), starts what can start,
+ * and forgets keys idle for longer than a lease. */
+static void keys_after_claim(engine *e, int64_t now, bool full)
 {
     for (size_t b = 0; b < ENGINE_BUCKETS; b++) {
         engine_key **pp = &e->buckets[b];
         while (*pp) {
             engine_key *k = *pp;
             if (k->asked >= 0)
-                k->maybe_more = k->asked == 0;
+                k->maybe_more = k->asked == 0 || full;
             k->asked = -1;
             if (k->head)
                 key_pump(e, k);
@@ -885,7 +895,7 @@ static void claim_done(void *arg, int rc)
          * notification), so no answer ever counted. */
         e->backlog = full;
         claim_take(e, c);
-        keys_after_claim(e, engine_now(e));
+        keys_after_claim(e, engine_now(e), full);
         if (c->next_due > 0)
             tick_arm(e, c->next_due - engine_now(e));
     }

@@ -175,6 +175,8 @@ typedef struct engine_options {
     int max_unrecorded;      /* ended runs whose outcomes are not yet committed, at most: no
                                 run starts past it (what a crash can repeat beyond the runs
                                 under way); 0: no bound */
+    int max_recording;       /* record jobs with the store at once; outcomes ending meanwhile
+                                wait for the next, larger one; 0: one job per loop turn */
     int64_t timeout_ms;      /* one run's limit (the runner enforces it) */
     int64_t lease_ms;        /* how long a claim holds; longer than timeout_ms */
     int64_t poll_ms;         /* claim at least this often */

@@ -54,6 +54,18 @@ extern char **environ;
  * at 8,100–13,300/s against 16,400/s at 4, with 15 % more CPU per webhook (smaller batches).
  * A crash repeats what this lets through, on top of the runs under way. */
 #define RECEIVE_HANDLER_UNRECORDED_PER_WORKER 4
+/* With a store connection of its own (own_lane), items held per worker, and record jobs with
+ * the store at once. The saves then commit concurrently on another connection, at up to 1.4x
+ * the rate of one shared connection, and more webhooks are in flight between their save and
+ * their recorded outcome than the default 8 per worker: with it, the handoff ran out of room
+ * within a second or two of a burst, and the rest of the burst went through claims, a second
+ * UPDATE per webhook on the handler's connection that fell behind. And one record job at a
+ * time: the outcomes ending meanwhile go together in the next, in fewer and larger
+ * statements, where one job per loop turn (~700 a second, ~19 outcomes each) kept the
+ * handler's connection busy enough that runs waited for max_unrecorded
+ * (docs/BENCHMARKS.md, "The receiver's handler on a store connection of its own"). */
+#define RECEIVE_HANDLER_OWN_LANE_HELD_PER_WORKER 16
+#define RECEIVE_HANDLER_OWN_LANE_RECORDING 1
 /* Every webhook's key: one queue, --workers slots. */
 #define RECEIVE_HANDLER_KEY ""
 
@@ -714,19 +726,22 @@ static void receive_handler_submit(void *ctx, db_work_fn work, db_done_fn done, 
 static engine *receive_handler_engine(receive_handler *h, db_worker *worker)
 {
     const receive_handler_options *o = &h->options;
-    engine_options eo = {.name = "receive",
-                         .node_id = o->node_id,
-                         .max_runs = (int)o->workers,
-                         .max_per_key = (int)o->workers,
-                         /* a crash repeats at most 5 × --workers runs */
-                         .max_unrecorded = RECEIVE_HANDLER_UNRECORDED_PER_WORKER * (int)o->workers,
-                         .timeout_ms = o->timeout_ms,
-                         .lease_ms = o->lease_ms,
-                         .poll_ms = RECEIVE_HANDLER_POLL_MS,
-                         .max_attempts = (int)o->max_attempts,
-                         .handoff = true,
-                         .submit = receive_handler_submit,
-                         .submit_ctx = worker};
+    engine_options eo = {
+        .name = "receive",
+        .node_id = o->node_id,
+        .max_runs = (int)o->workers,
+        .max_per_key = (int)o->workers,
+        /* a crash repeats at most 5 × --workers runs */
+        .max_unrecorded = RECEIVE_HANDLER_UNRECORDED_PER_WORKER * (int)o->workers,
+        .max_held = o->own_lane ? RECEIVE_HANDLER_OWN_LANE_HELD_PER_WORKER * (int)o->workers : 0,
+        .max_recording = o->own_lane ? RECEIVE_HANDLER_OWN_LANE_RECORDING : 0,
+        .timeout_ms = o->timeout_ms,
+        .lease_ms = o->lease_ms,
+        .poll_ms = RECEIVE_HANDLER_POLL_MS,
+        .max_attempts = (int)o->max_attempts,
+        .handoff = true,
+        .submit = receive_handler_submit,
+        .submit_ctx = worker};
     eo.retry.count = o->retry_delay_count;
     for (size_t i = 0; i < o->retry_delay_count; i++) {
         eo.retry.delays_ms[i] = o->retry_delays_ms[i];

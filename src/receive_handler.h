@@ -51,6 +51,8 @@ typedef struct receive_handler_options {
     int64_t lease_ms;    /* how long a claim holds; longer than timeout_ms */
     const char *node_id; /* this process's place (host and address); the engine makes
                             the lease owner "<node-id>/<random>" from it (copied) */
+    bool own_lane;       /* worker is the handler's own store connection: the saves commit
+                            on another, concurrently (PostgreSQL; receive_handler.c) */
 } receive_handler_options;
 
 /*

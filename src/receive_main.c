@@ -485,11 +485,13 @@ static int receive_start_handler(receive_state *st)
 {
     const receive_config *c = st->config;
     char err[512];
-    /* One store connection on either backend. A second one on PostgreSQL took a burst's
-     * inserts 2-3x faster, but the handler's claims and outcomes, which must keep their order
-     * on one connection, then fell behind: handled end to end fell from 1.00x to 0.18x of the
-     * 2XX rate (docs/BENCHMARKS.md, "PostgreSQL: more than one store connection"). */
-    size_t n = 1;
+    /* PostgreSQL: two store connections. The first lane is the handler's (claims, outcomes,
+     * handoffs, in order) with the admin API, the panel and retention, all as with one; the
+     * public endpoint's saves commit on the second (receive_start_endpoints), so that the
+     * handler's bookkeeping never waits behind a burst's commits nor they behind it
+     * (docs/BENCHMARKS.md, "The receiver's handler on a store connection of its own").
+     * SQLite has one writer: one connection, shared as before. */
+    size_t n = st->postgres ? DB_WORKER_POSTGRES_UNITS : 1;
     db *conn = st->conn;
     st->conn = NULL; /* the workers own it, also when they cannot start */
     if (db_worker_open_pool(st->base, conn, c->db_url, n, receive_store_migrate, &st->worker) !=
@@ -505,7 +507,8 @@ static int receive_start_handler(receive_state *st)
                                   .max_attempts = (unsigned)c->max_attempts,
                                   .retry_delay_count = c->retry_delays.count,
                                   .lease_ms = c->lease_ms,
-                                  .node_id = st->owner};
+                                  .node_id = st->owner,
+                                  .own_lane = n > 1};
     memcpy(ho.retry_delays_ms, c->retry_delays.ms, c->retry_delays.count * sizeof(int64_t));
     st->receive_handler =
         receive_handler_new(st->base, st->worker, st->metrics, &ho, st->pending, err, sizeof err);
@@ -532,8 +535,10 @@ static void receive_start_endpoints(receive_state *st)
                                  .max_pending = c->max_pending,
                                  .disk_path = db_sqlite_path(c->db_url),
                                  .min_free_disk = c->min_free_disk};
+    /* The saves' lane: the second connection (receive_start_handler), or with one the first. */
+    db_worker *saves = db_worker_lane(st->worker, 1);
     st->receive_ingest =
-        receive_ingest_new(st->public_http, st->worker, st->receive_handler, st->metrics, &ro);
+        receive_ingest_new(st->public_http, saves, st->receive_handler, st->metrics, &ro);
     /* With the token hookd generated, the Host must name the (loopback) listener; an
      * operator who gives --admin-token may name it as they like (a proxy passing its own). */
     receive_api_access access = {.check_host = c->admin_token == NULL};
