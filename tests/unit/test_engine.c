@@ -73,6 +73,7 @@ static struct {
     bool expire;         /* a claim takes items whose lease ended */
     int extends;         /* extension jobs that succeeded */
     bool handoff;        /* start_engine sets engine_options.handoff */
+    int max_recording;   /* start_engine sets engine_options.max_recording */
 } fake;
 
 static int64_t fake_now;
@@ -313,6 +314,7 @@ static engine *start_engine(int max_runs, int per_key, int max_held)
                         .clock = fake_clock,
                         .jitter = fake_jitter,
                         .handoff = fake.handoff,
+                        .max_recording = fake.max_recording,
                         .submit = fake_submit};
     assert_int_equal(retry_policy_parse(&o.retry, "10s,1m"), 0);
     engine_store store = {.claim_work = fake_claim,
@@ -429,6 +431,66 @@ static void test_claim_ahead_follows_the_pace(void **state)
     assert_true(fake.max_room >= 14);
     assert_int_equal(held_count(), 16); /* --max-held, 8 rounds of 2 */
     assert_int_equal(engine_running(e), 2);
+    engine_done(e);
+}
+
+/* Two quick runs (2 ms) of key "A" (2 slots): from then on it may hold 8 rounds of them. */
+static void run_two_quickly(void)
+{
+    add_item("A", 0);
+    add_item("A", 0);
+    settle();
+    fake_now += 2;
+    for (size_t i = 0; i < fake.count; i++)
+        if (fake.items[i].run)
+            finish(&fake.items[i], true);
+    settle();
+}
+
+/* A quick key idle for 2 s, then busy again: a claim while its first runs are under way
+ * still gives it its 8 rounds (it is not taken for a key whose runs hang). */
+static void test_key_back_from_idle_keeps_its_pace(void **state)
+{
+    (void)state;
+    engine *e = start_engine(2, 2, 40);
+    run_two_quickly();
+    fake_now += 2000;
+    for (int i = 0; i < 4; i++)
+        add_item("A", 0);
+    engine_wake(e);
+    settle();
+    assert_int_equal(engine_running(e), 2); /* and 2 waiting */
+    for (int i = 0; i < 20; i++)
+        add_item("A", 0);
+    engine_wake(e);
+    settle();
+    assert_int_equal(fake.last_room, 12); /* 16 less the 4 it holds */
+    assert_int_equal(held_count(), 16);
+    engine_done(e);
+}
+
+/* A claim that stopped at the engine's limit (max_held) may have left the key more: when a
+ * run of it ends, the freed room is claimed again, without waiting for the key to empty. */
+static void test_full_claim_claims_again_as_room_frees(void **state)
+{
+    (void)state;
+    engine *e = start_engine(2, 2, 6);
+    run_two_quickly();
+    for (int i = 0; i < 20; i++)
+        add_item("A", 0);
+    engine_wake(e);
+    settle();
+    assert_int_equal(held_count(), 6); /* max_held: the key itself had room for 16 */
+    int claims = fake.claims;
+    fake_now += 2;
+    for (size_t i = 0; i < fake.count; i++)
+        if (fake.items[i].run) {
+            finish(&fake.items[i], true);
+            break;
+        }
+    settle();
+    assert_int_equal(fake.claims, claims + 1);
+    assert_int_equal(held_count(), 6);
     engine_done(e);
 }
 
@@ -558,6 +620,32 @@ static void test_outcomes_batched(void **state)
     assert_int_equal(a->record_job, b->record_job);
     assert_int_equal(b->record_job, c->record_job);
     assert_int_not_equal(c->record_job, d->record_job);
+    engine_done(e);
+}
+
+/* With max_recording 1, outcomes that end while a record job is with the store wait for
+ * it, and go together in the next one. */
+static void test_record_jobs_bounded(void **state)
+{
+    (void)state;
+    fake_item *a = add_item("A", 0);
+    fake_item *b = add_item("B", 0);
+    fake_item *c = add_item("C", 0);
+    fake.max_recording = 1;
+    engine *e = start_engine(3, 1, 0);
+    settle();
+    assert_int_equal(engine_running(e), 3);
+    finish(a, true);
+    turn();          /* a's record job is with the store … */
+    finish(b, true); /* … so two more turns' outcomes wait for it */
+    turn();
+    finish(c, true);
+    turn();
+    settle();
+    assert_int_equal(a->records + b->records + c->records, 3);
+    assert_int_not_equal(a->record_job, b->record_job);
+    assert_int_equal(b->record_job, c->record_job); /* one job for both */
+    assert_true(engine_idle(e));
     engine_done(e);
 }
 
@@ -831,10 +919,10 @@ static void test_handoff_waits_while_a_claim_fills_its_room(void **state)
     settle();
     assert_int_equal(held_count(), 4); /* the claim filled max_held: more are due */
     finish(&fake.items[2], true);
-    settle(); /* its outcome recorded: room for one more */
-    assert_int_equal(held_count(), 3);
+    settle(); /* its outcome recorded: the room it freed goes to the older due ones first */
+    assert_int_equal(held_count(), 4);
     int64_t until = 0;
-    assert_int_equal(engine_reserve(e, "A", 1, &until), 0); /* the older due ones first */
+    assert_int_equal(engine_reserve(e, "A", 1, &until), 0); /* no room promised to new ones */
     engine_done(e);
 }
 
@@ -925,11 +1013,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_claim_ahead_follows_the_pace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_runs_claim_no_more_than_the_slots, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_key_back_from_idle_keeps_its_pace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_claim_claims_again_as_room_frees, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_retry_schedule, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slot_freed_before_the_outcome_is_recorded, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_unrecorded_outcomes_bound_new_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outcomes_batched, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_record_jobs_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_outcome_is_retried_not_rerun, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_until_the_lease_ends_is_dropped, setup,
                                         teardown),
