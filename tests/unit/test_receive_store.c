@@ -23,8 +23,8 @@
 #define NOW 1724288645123LL
 
 static const char drop_receive[] =
-    "DROP TABLE IF EXISTS receive_webhooks, receive_runs, receive_settings, receive_schema_version"
-    " CASCADE"; /* and the view over them */
+    "DROP TABLE IF EXISTS receive_webhooks, receive_runs, receive_settings, receive_schema_version,"
+    " receive_pg_schema_version CASCADE"; /* and the view over them */
 
 static int setup_kind(void **state, enum db_kind kind)
 {
@@ -486,6 +486,21 @@ static void test_migrate_keeps_runs(void **state)
     assert_runs(f, 3, "done");
 }
 
+/* PostgreSQL: the inbox's pages keep room for a claim's lease update (a HOT update). */
+static void test_pg_pages_keep_room(void **state)
+{
+    STORE_FIXTURE(state);
+    db_rows *rows = NULL;
+    assert_int_equal(db_query(f->conn,
+                              "SELECT array_to_string(reloptions, ',') FROM pg_class"
+                              " WHERE relname = 'receive_webhooks'",
+                              NULL, 0, &rows, NULL),
+                     0);
+    assert_true(db_rows_next(rows));
+    assert_string_equal(db_rows_text(rows, 0, NULL), "fillfactor=50");
+    db_rows_free(rows);
+}
+
 #define BOTH(fn)                                                                                   \
     cmocka_unit_test_setup_teardown(fn, setup_sqlite, store_fixture_teardown),                     \
         cmocka_unit_test_setup_teardown(fn, setup_pg, store_fixture_teardown)
@@ -505,6 +520,7 @@ int main(void)
                                         store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_migrate_keeps_runs, setup_old_pg,
                                         store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_pages_keep_room, setup_pg, store_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
