@@ -11,11 +11,11 @@
  * the APIs, retention all rely on that). Only jobs that rely on nothing unanswered are
  * submitted through db_worker_spread and go to the thread with the fewest jobs pending (the
  * sender's event posts and key lookups; posts sharing an Idempotency-Key keep one lane,
- * db_worker_lane_key; the receiver's saves take a lane of their own, db_worker_lane, see
- * receive_main.c). Jobs on different
- * threads are concurrent transactions, as those of several nodes already are; a deadlock
- * between them fails the victim job alone (its savepoint), as between nodes. Readiness is
- * every thread's; stop joins every thread, then runs what is left on any of them.
+ * db_worker_lane_key). The receiver gives its public endpoint's saves the second lane
+ * (db_worker_lane; receive_main.c). Jobs on different threads are concurrent transactions,
+ * as those of several nodes already are; a deadlock between them fails the victim job alone
+ * (its savepoint), as between nodes. Readiness is every thread's; stop joins every thread,
+ * then runs what is left on any of them.
  *
  * The loop is woken with event_active on an fd-less event; libevent's pthread support
  * (loop_new) makes that safe from this thread.

@@ -669,7 +669,10 @@ static int receive_handler_count_work(db *conn, void *arg)
 }
 
 /* Jobs' done callbacks run in the order they were submitted, so the count is exact as of
- * now: accepts and records that committed after it adjust it as usual. */
+ * now: accepts and records that committed after it adjust it as usual. With a lane of its
+ * own (own_lane) the saves commit on the other connection: a group committing while the count
+ * runs may be counted twice or missed, until the next count (RECEIVE_HANDLER_POLL_MS), as
+ * with other receivers sharing the store. */
 static void receive_handler_counted(void *arg, int rc)
 {
     receive_handler_count *c = arg;
