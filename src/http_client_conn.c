@@ -1,0 +1,898 @@
+/*
+ * http_client_conn.c — one connection of the HTTP client (see http_client_internal.h): it
+ * resolves its host (evdns; an address literal skips DNS), connects to the resolved
+ * addresses in order — each one that is about to be connected passes the address policy
+ * unless private addresses are allowed, refused ones are skipped — asks a proxy for a
+ * CONNECT tunnel when one is configured, runs TLS for https, then writes requests and reads
+ * their answers for as long as the server keeps it alive.
+ *
+ * Steady state costs one send and one recv per POST: the request is written as soon as it
+ * starts (EV_WRITE is waited for only after EAGAIN), and the socket stays registered for
+ * EV_READ (persistent) from connect to close, also while idle, so no epoll_ctl happens per
+ * request; an idle connection that becomes readable was closed by its server (or spoke out
+ * of turn) and is let go.
+ *
+ * The answer is parsed in one pass as it arrives: status line and headers (the final
+ * answer's header lines kept whole up to HC_HEADERS_CAP; 1XX answers skipped; a head over
+ * HC_HEAD_MAX fails), then the body by Content-Length, chunked, or until the server closes
+ * (the first HC_RESPONSE_CAP bytes kept; past HC_BODY_READ_MAX read, the answer ends with its
+ * status and the connection is closed rather than drained).
+ */
+#include "http_client_internal.h"
+#include "mem.h"
+
+#include "loop.h"
+#include "retry.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/util.h>
+#include <limits.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define IN_START 16384       /* a connection's first read buffer */
+#define PROXY_HEAD_MAX 16384 /* a proxy's answer to CONNECT larger than this fails */
+
+enum { IO_WAIT = -1, IO_FAIL = -2 };
+
+static void conn_event_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_connect_next(hc_conn *k);
+
+/* Sets what k's event waits for (EV_READ | EV_PERSIST, with EV_WRITE while a write waits):
+ * an epoll_ctl only when that changes. */
+static void conn_watch(hc_conn *k, short flags)
+{
+    if (k->ev_flags == flags)
+        return;
+    if (k->ev_flags && event_del(k->ev) != 0) {
+        fputs("hookd: cannot unwatch a socket\n", stderr);
+        abort();
+    }
+    k->ev_flags = flags;
+    if (!flags)
+        return;
+    if (event_assign(k->ev, k->client->base, k->fd, flags, conn_event_cb, k) != 0 ||
+        event_add(k->ev, NULL) != 0) {
+        fputs("hookd: cannot watch a socket\n", stderr);
+        abort();
+    }
+}
+
+#define WATCH_READ (EV_READ | EV_PERSIST)
+
+/* Fails k's request (which closes k): see hc_req_fail. */
+static void conn_fail(hc_conn *k, bool refused, bool retryable, const char *format, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void conn_fail(hc_conn *k, bool refused, bool retryable, const char *format, ...)
+{
+    char text[320];
+    va_list ap;
+    va_start(ap, format);
+    vsnprintf(text, sizeof text, format, ap);
+    va_end(ap);
+    hc_req_fail(k->req, text, refused, retryable);
+}
+
+/* One read or write: bytes moved, 0 at the end of the stream (reads), IO_WAIT (*want: the
+ * event to wait for) or IO_FAIL (*err: errno when a system error, why). */
+static ssize_t conn_io(hc_conn *k, bool writing, char *buf, size_t len, short *want, int *err,
+                       char *why, size_t whylen)
+{
+    SSL *ssl = k->ssl ? k->ssl : k->proxy_ssl;
+    *err = 0;
+    if (ssl) {
+        int n = len > INT_MAX ? INT_MAX : (int)len;
+        ERR_clear_error();
+        errno = 0;
+        int rc = writing ? SSL_write(ssl, buf, n) : SSL_read(ssl, buf, n);
+        if (rc > 0)
+            return rc;
+        int saved = errno;
+        short w = hc_tls_want(ssl, rc, why, whylen);
+        if (w > 0) {
+            *want = w;
+            return IO_WAIT;
+        }
+        *err = saved;
+        return w == 0 && !writing ? 0 : IO_FAIL;
+    }
+    ssize_t n = writing ? send(k->fd, buf, len, MSG_NOSIGNAL) : recv(k->fd, buf, len, 0);
+    if (n >= 0)
+        return n;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+        *want = writing ? EV_WRITE : EV_READ;
+        return IO_WAIT;
+    }
+    *err = errno;
+    snprintf(why, whylen, "%s", strerror(errno));
+    return IO_FAIL;
+}
+
+/* A system error that means the server dropped the connection. */
+static bool err_is_reset(int err)
+{
+    return err == ECONNRESET || err == EPIPE || err == ECONNABORTED;
+}
+
+/* ---- writing ---- */
+
+/* Writes buf[k->out_off..len): true once all is written; false when waiting (EV_WRITE
+ * armed) or failed (k closed: *failed). */
+static bool conn_write(hc_conn *k, const char *buf, size_t len, bool *failed)
+{
+    *failed = false;
+    while (k->out_off < len) {
+        short want = 0;
+        int err;
+        char why[256] = "";
+        ssize_t n = conn_io(k, true, (char *)buf + k->out_off, len - k->out_off, &want, &err, why,
+                            sizeof why);
+        if (n > 0) {
+            k->out_off += (size_t)n;
+            continue;
+        }
+        if (n == IO_WAIT) {
+            conn_watch(k, (short)(WATCH_READ | (want == EV_WRITE ? EV_WRITE : 0)));
+            return false;
+        }
+        *failed = true;
+        if (err_is_reset(err))
+            conn_fail(k, false, k->served > 0, "connection reset (send: %s)", why);
+        else
+            conn_fail(k, false, false, "send error (%s)", why);
+        return false;
+    }
+    if (k->ev_flags != WATCH_READ)
+        conn_watch(k, WATCH_READ);
+    return true;
+}
+
+static void conn_send_more(hc_conn *k)
+{
+    bool failed;
+    if (conn_write(k, k->req->out, k->req->out_len, &failed))
+        k->state = HC_RECEIVING;
+}
+
+void hc_conn_send(hc_conn *k, hc_req *r)
+{
+    k->req = r;
+    r->conn = k;
+    k->state = HC_SENDING;
+    k->out_off = 0;
+    memset(&k->answer, 0, sizeof k->answer);
+    conn_send_more(k);
+}
+
+/* ---- the answer ---- */
+
+/* The end of the head at the start of buf (just past its empty line), or 0 when it has not
+ * all arrived. Lines end in CRLF or a bare LF. */
+static size_t head_end(const char *buf, size_t len)
+{
+    const char *at = buf, *end = buf + len;
+    while (at < end) {
+        const char *lf = memchr(at, '\n', (size_t)(end - at));
+        if (!lf)
+            return 0;
+        if (lf + 1 < end && lf[1] == '\n')
+            return (size_t)(lf + 2 - buf);
+        if (lf + 2 < end && lf[1] == '\r' && lf[2] == '\n')
+            return (size_t)(lf + 3 - buf);
+        at = lf + 1;
+    }
+    return 0;
+}
+
+/* "HTTP/1.x NNN ..." into *status and *http10; false when not a status line. */
+static bool status_line(const char *line, size_t len, int *status, bool *http10)
+{
+    if (len < 12 || memcmp(line, "HTTP/1.", 7) != 0 || (line[7] != '0' && line[7] != '1') ||
+        line[8] != ' ')
+        return false;
+    int s = 0;
+    for (int i = 9; i < 12; i++) {
+        if (line[i] < '0' || line[i] > '9')
+            return false;
+        s = s * 10 + (line[i] - '0');
+    }
+    if (len > 12 && line[12] != ' ' && line[12] != '\r')
+        return false;
+    *status = s;
+    *http10 = line[7] == '0';
+    return s >= 100;
+}
+
+/* True when the comma-separated value holds token (any case). */
+static bool value_has_token(const char *v, size_t n, const char *token)
+{
+    size_t tl = strlen(token);
+    for (size_t i = 0; i < n;) {
+        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+            i++;
+        size_t start = i;
+        while (i < n && v[i] != ',')
+            i++;
+        size_t end = i;
+        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
+            end--;
+        if (end - start == tl && strncasecmp(v + start, token, tl) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* What the head says about framing, gathered line by line. */
+typedef struct head_info {
+    int64_t length;
+    bool has_length;
+    bool chunked;
+    bool other_coding; /* a Transfer-Encoding not ending in chunked: read until close */
+    bool close;
+    bool keep_alive;
+} head_info;
+
+/* One header line (name: value, without its line end). false: the head is refused. */
+static bool head_field(hc_req *r, head_info *h, const char *line, size_t len)
+{
+    const char *colon = memchr(line, ':', len);
+    if (!colon)
+        return true; /* a folded or broken line: kept, means nothing */
+    size_t nl = (size_t)(colon - line);
+    const char *v = colon + 1, *end = line + len;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    size_t vl = (size_t)(end - v);
+    if (nl == 14 && strncasecmp(line, "content-length", 14) == 0) {
+        if (vl == 0 || vl > 18 || strspn(v, "0123456789") < vl)
+            return false;
+        int64_t n = 0;
+        for (size_t i = 0; i < vl; i++)
+            n = n * 10 + (v[i] - '0');
+        if (h->has_length && n != h->length)
+            return false;
+        h->length = n;
+        h->has_length = true;
+    } else if (nl == 17 && strncasecmp(line, "transfer-encoding", 17) == 0) {
+        const char *last = v;
+        for (const char *p = v; p < end; p++)
+            if (*p == ',')
+                last = p + 1;
+        while (last < end && (*last == ' ' || *last == '\t'))
+            last++;
+        h->chunked = (size_t)(end - last) == 7 && strncasecmp(last, "chunked", 7) == 0;
+        h->other_coding = !h->chunked;
+    } else if (nl == 10 && strncasecmp(line, "connection", 10) == 0) {
+        h->close = h->close || value_has_token(v, vl, "close");
+        h->keep_alive = h->keep_alive || value_has_token(v, vl, "keep-alive");
+    } else if (nl == 11 && strncasecmp(line, "retry-after", 11) == 0 && vl < 128) {
+        char value[128];
+        int64_t delay_ms;
+        memcpy(value, v, vl);
+        value[vl] = '\0';
+        if (retry_after_parse(value, loop_now_ms(), &delay_ms) == 0)
+            r->retry_after_ms = delay_ms;
+    }
+    return true;
+}
+
+/* Parses the head in k->in[0..len): the status, the kept header lines, the framing. false
+ * when it is not an HTTP/1.x answer (k is failed). */
+static bool answer_head(hc_conn *k, size_t len)
+{
+    hc_req *r = k->req;
+    hc_answer *a = &k->answer;
+    const char *at = k->in, *end = k->in + len;
+    const char *lf = memchr(at, '\n', len);
+    bool http10;
+    if (!lf || !status_line(at, (size_t)(lf - at), &a->status, &http10)) {
+        conn_fail(k, false, false, "the answer is not HTTP/1.x");
+        return false;
+    }
+    r->headers_len = 0;
+    r->retry_after_ms = -1;
+    head_info h = {0};
+    for (at = lf + 1; at < end; at = lf + 1) {
+        lf = memchr(at, '\n', (size_t)(end - at));
+        size_t n = (size_t)(lf - at) + 1; /* with its line end */
+        size_t bare = n - 1 - (n >= 2 && lf[-1] == '\r');
+        if (bare == 0)
+            break;
+        if (!head_field(r, &h, at, bare)) {
+            conn_fail(k, false, false, "the answer's framing is invalid (Content-Length)");
+            return false;
+        }
+        if (n <= HC_HEADERS_CAP - r->headers_len) {
+            memcpy(r->headers + r->headers_len, at, n);
+            r->headers_len += n;
+        }
+    }
+    int s = a->status;
+    if (s == 204 || s == 304 || (s >= 100 && s < 200))
+        a->body = HC_BODY_NONE;
+    else if (h.chunked)
+        a->body = HC_BODY_CHUNKED;
+    else if (h.other_coding || !h.has_length)
+        a->body = HC_BODY_CLOSE;
+    else
+        a->body = h.length > 0 ? HC_BODY_LENGTH : HC_BODY_NONE;
+    a->left = h.length;
+    a->keep_alive = a->body != HC_BODY_CLOSE && !h.close && (!http10 || h.keep_alive);
+    r->status = s;
+    return true;
+}
+
+static void body_keep(hc_conn *k, const char *data, size_t n)
+{
+    hc_req *r = k->req;
+    k->answer.body_read += (int64_t)n;
+    size_t room = HC_RESPONSE_CAP - r->response_len;
+    size_t take = n < room ? n : room;
+    memcpy(r->response + r->response_len, data, take);
+    r->response_len += take;
+}
+
+/* The chunked body: consumes what it can of data[0..n); -1 when malformed. */
+static ssize_t body_chunked(hc_conn *k, const char *data, size_t n, bool *done)
+{
+    hc_answer *a = &k->answer;
+    size_t used = 0;
+    while (used < n && !*done) {
+        const char *p = data + used;
+        size_t left = n - used;
+        if (a->chunk_state == 1) { /* data */
+            size_t take = (int64_t)left < a->left ? left : (size_t)a->left;
+            body_keep(k, p, take);
+            a->left -= (int64_t)take;
+            used += take;
+            if (a->left == 0)
+                a->chunk_state = 2;
+            continue;
+        }
+        const char *lf = memchr(p, '\n', left);
+        if (!lf)
+            return left > 1024 ? -1 : (ssize_t)used; /* a partial line: wait for the rest */
+        size_t line = (size_t)(lf - p);
+        used += line + 1;
+        if (a->chunk_state == 2) { /* the CRLF after a chunk's data */
+            if (line > 1 || (line == 1 && p[0] != '\r'))
+                return -1;
+            a->chunk_state = 0;
+        } else if (a->chunk_state == 0) { /* the size line */
+            int64_t size = 0;
+            size_t i = 0;
+            for (; i < line && i < 15 && isxdigit((unsigned char)p[i]); i++)
+                size = size * 16 + (p[i] <= '9' ? p[i] - '0' : (p[i] | 0x20) - 'a' + 10);
+            if (i == 0 || (i < line && p[i] != ';' && p[i] != '\r' && p[i] != ' '))
+                return -1;
+            a->left = size;
+            a->chunk_state = size > 0 ? 1 : 3;
+        } else if (line == 0 || (line == 1 && p[0] == '\r')) { /* the trailers' end */
+            *done = true;
+        }
+    }
+    return (ssize_t)used;
+}
+
+/* The body bytes in data[0..n): how many were used (-1: malformed); *done at its end. */
+static ssize_t answer_body(hc_conn *k, const char *data, size_t n, bool *done)
+{
+    hc_answer *a = &k->answer;
+    switch (a->body) {
+    case HC_BODY_NONE:
+        *done = true;
+        return 0;
+    case HC_BODY_LENGTH: {
+        size_t take = (int64_t)n < a->left ? n : (size_t)a->left;
+        body_keep(k, data, take);
+        a->left -= (int64_t)take;
+        *done = a->left == 0;
+        return (ssize_t)take;
+    }
+    case HC_BODY_CHUNKED:
+        return body_chunked(k, data, n, done);
+    case HC_BODY_CLOSE:
+        body_keep(k, data, n);
+        return (ssize_t)n;
+    }
+    return -1;
+}
+
+/* Drops the first n bytes of k->in. */
+static void in_consume(hc_conn *k, size_t n)
+{
+    k->in_len -= n;
+    if (k->in_len)
+        memmove(k->in, k->in + n, k->in_len);
+}
+
+/* Parses what k->in holds: 1 when the answer is complete, 0 when more is needed, -1 when it
+ * failed (k closed). */
+static int answer_feed(hc_conn *k)
+{
+    hc_answer *a = &k->answer;
+    while (!a->in_body) {
+        size_t end = head_end(k->in, k->in_len);
+        if (!end) {
+            if (k->in_len < HC_HEAD_MAX)
+                return 0;
+            conn_fail(k, false, false, "the answer's head is larger than %d bytes", HC_HEAD_MAX);
+            return -1;
+        }
+        if (!answer_head(k, end))
+            return -1;
+        in_consume(k, end);
+        a->in_body = a->status >= 200; /* a 1XX: the final answer follows */
+    }
+    bool done = false;
+    ssize_t used = answer_body(k, k->in, k->in_len, &done);
+    if (used < 0) {
+        conn_fail(k, false, false, "the answer's chunked body is malformed");
+        return -1;
+    }
+    in_consume(k, (size_t)used);
+    if (!done && a->body_read <= HC_BODY_READ_MAX)
+        return 0;
+    if (!done) /* too long to drain: the status stands, the connection goes */
+        a->keep_alive = false;
+    return 1;
+}
+
+/* The answer is complete: the request has its outcome; k is kept when it may be. */
+static void answer_done(hc_conn *k)
+{
+    k->served++;
+    bool keep = k->answer.keep_alive && k->in_len == 0;
+    hc_req_answered(k->req, keep);
+}
+
+/* The server closed k while its answer was read. */
+static void answer_eof(hc_conn *k)
+{
+    hc_answer *a = &k->answer;
+    if (a->in_body && a->body == HC_BODY_CLOSE) {
+        k->answer.keep_alive = false;
+        answer_done(k);
+    } else if (!a->any_byte) {
+        conn_fail(k, false, k->served > 0, "empty reply (the server closed the connection)");
+    } else {
+        conn_fail(k, false, false, "the server closed the connection before the answer ended");
+    }
+}
+
+/* Room to read into: the buffer made or grown (a head may take HC_HEAD_MAX). */
+static size_t in_room(hc_conn *k)
+{
+    if (!k->in) {
+        k->in_cap = IN_START;
+        k->in = xmalloc(k->in_cap);
+    } else if (k->in_len == k->in_cap && k->in_cap < HC_HEAD_MAX) {
+        k->in_cap *= 2;
+        k->in = xrealloc(k->in, k->in_cap);
+    }
+    return k->in_cap - k->in_len;
+}
+
+static void conn_read_answer(hc_conn *k)
+{
+    for (;;) {
+        size_t room = in_room(k);
+        short want = 0;
+        int err;
+        char why[256] = "";
+        ssize_t n = conn_io(k, false, k->in + k->in_len, room, &want, &err, why, sizeof why);
+        if (n == IO_WAIT) {
+            conn_watch(k, (short)(WATCH_READ | (want == EV_WRITE ? EV_WRITE : 0)));
+            return;
+        }
+        if (n == IO_FAIL) {
+            bool retry = k->served > 0 && !k->answer.any_byte && err_is_reset(err);
+            if (err_is_reset(err))
+                conn_fail(k, false, retry, "connection reset (recv: %s)", why);
+            else
+                conn_fail(k, false, false, "receive error (%s)", why);
+            return;
+        }
+        if (n == 0) {
+            answer_eof(k);
+            return;
+        }
+        k->answer.any_byte = true;
+        k->in_len += (size_t)n;
+        int rc = answer_feed(k);
+        if (rc != 0) {
+            if (rc > 0)
+                answer_done(k);
+            return;
+        }
+        /* level-triggered: a short plain read means the socket is drained for now */
+        if (!k->ssl && !k->proxy_ssl && (size_t)n < room)
+            return;
+    }
+}
+
+/* An idle connection became readable: a TLS record the server sends unasked (a session
+ * ticket) keeps it; anything else (its close, stray bytes) ends it. */
+static void conn_idle_readable(hc_conn *k)
+{
+    if (k->ssl || k->proxy_ssl) {
+        char byte;
+        short want = 0;
+        int err;
+        char why[64];
+        if (conn_io(k, false, &byte, 1, &want, &err, why, sizeof why) == IO_WAIT && want == EV_READ)
+            return;
+    }
+    hc_conn_idle_lost(k);
+}
+
+/* ---- setting up: resolve, connect, tunnel, TLS ---- */
+
+static void conn_ready(hc_conn *k)
+{
+    conn_watch(k, WATCH_READ);
+    hc_conn_send(k, k->req);
+}
+
+static void conn_tls_start(hc_conn *k)
+{
+    http_client *c = k->client;
+    if (!c->tls) {
+        char why[256];
+        c->tls = hc_tls_context(c->ca_file, why, sizeof why);
+        if (!c->tls) {
+            conn_fail(k, false, false, "tls error (%s)", why);
+            return;
+        }
+    }
+    SSL *ssl = hc_tls_new(c->tls, k, k->origin->host, k->origin->host_is_ip, k->proxy_ssl);
+    if (!ssl) {
+        conn_fail(k, false, false, "tls error (the host %s cannot be verified)", k->origin->host);
+        return;
+    }
+    k->ssl = ssl;
+    if (k->origin->session)
+        SSL_set_session(ssl, k->origin->session);
+    k->state = HC_TLS;
+    conn_event_cb(k->fd, 0, k);
+}
+
+/* The proxy's TLS, made when the proxy is https://. */
+static void conn_proxy_tls_start(hc_conn *k)
+{
+    http_client *c = k->client;
+    if (!c->tls) {
+        char why[256];
+        c->tls = hc_tls_context(c->ca_file, why, sizeof why);
+        if (!c->tls) {
+            conn_fail(k, false, false, "tls error with the proxy (%s)", why);
+            return;
+        }
+    }
+    k->proxy_ssl = hc_tls_new(c->tls, k, c->proxy->host, c->proxy->host_is_ip, NULL);
+    if (!k->proxy_ssl) {
+        conn_fail(k, false, false, "tls error with the proxy (its host cannot be verified)");
+        return;
+    }
+    k->state = HC_PROXY_TLS;
+    conn_event_cb(k->fd, 0, k);
+}
+
+static void conn_proxy_start(hc_conn *k)
+{
+    http_client *c = k->client;
+    const char *t = k->origin->tunnel;
+    size_t len = 2 * strlen(t) + strlen(c->user_agent) + 64;
+    k->proxy_out = xmalloc(len);
+    snprintf(k->proxy_out, len, "CONNECT %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\n\r\n", t, t,
+             c->user_agent);
+    k->out_off = 0;
+    k->state = HC_PROXY_SEND;
+    conn_event_cb(k->fd, 0, k);
+}
+
+/* The tunnel is up (or there is no proxy): TLS with the destination, or the request. */
+static void conn_tunnel_ready(hc_conn *k)
+{
+    if (k->origin->https)
+        conn_tls_start(k);
+    else
+        conn_ready(k);
+}
+
+/* Reads the proxy's answer to CONNECT: a 2XX opens the tunnel. */
+static void conn_proxy_answer(hc_conn *k)
+{
+    size_t room = in_room(k);
+    short want = 0;
+    int err;
+    char why[256] = "";
+    ssize_t n = conn_io(k, false, k->in + k->in_len, room, &want, &err, why, sizeof why);
+    if (n == IO_WAIT)
+        return;
+    if (n <= 0) {
+        conn_fail(k, false, false, "the proxy closed the connection (%s)", n == 0 ? "EOF" : why);
+        return;
+    }
+    k->in_len += (size_t)n;
+    size_t end = head_end(k->in, k->in_len);
+    if (!end) {
+        if (k->in_len >= PROXY_HEAD_MAX)
+            conn_fail(k, false, false, "the proxy's answer to CONNECT is too large");
+        return;
+    }
+    int status = 0;
+    bool http10;
+    const char *lf = memchr(k->in, '\n', end);
+    if (!status_line(k->in, (size_t)(lf - k->in), &status, &http10) || status < 200 ||
+        status > 299) {
+        conn_fail(k, false, false, "the proxy refused the tunnel (CONNECT answered %d)", status);
+        return;
+    }
+    in_consume(k, end);
+    conn_tunnel_ready(k);
+}
+
+/* Connected to the address (or the proxy): on to the next step. */
+static void conn_connected(hc_conn *k)
+{
+    http_client *c = k->client;
+    int one = 1;
+    (void)setsockopt(k->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* a hint: unchecked */
+    conn_watch(k, WATCH_READ);
+    if (c->proxy && c->proxy->https)
+        conn_proxy_tls_start(k);
+    else if (c->proxy)
+        conn_proxy_start(k);
+    else
+        conn_tunnel_ready(k);
+}
+
+/* Every address was tried: refused by the policy, or the last connect's error. */
+static void conn_connect_failed(hc_conn *k, const char *address)
+{
+    if (k->refused > 0 && k->opened == 0)
+        conn_fail(k, true, false, "%s", k->refused_why);
+    else if (k->connect_errno == ECONNREFUSED)
+        conn_fail(k, false, false, "connection refused (connect to %s)", address);
+    else
+        conn_fail(k, false, false, "cannot connect: %s (connect to %s)", strerror(k->connect_errno),
+                  address);
+}
+
+/* Whether the policy lets a connection reach sa (refusals are counted and the first kept). */
+static bool conn_address_allowed(hc_conn *k, const struct sockaddr *sa)
+{
+    http_client *c = k->client;
+    char why[64], text[INET6_ADDRSTRLEN + 2];
+    /* through a proxy the socket goes to the proxy, the operator's choice: the destination
+     * was checked before (http_proxy.c) */
+    if (c->allow_private || c->proxy || !http_address_is_private(sa, why, sizeof why))
+        return true;
+    if (k->refused++ == 0) {
+        http_address_text(sa, false, text, sizeof text);
+        snprintf(k->refused_why, sizeof k->refused_why, "address refused: %s is %s", text, why);
+    }
+    return false;
+}
+
+static void conn_connect_next(hc_conn *k)
+{
+    char address[INET6_ADDRSTRLEN + 16] = "?";
+    while (k->addr_next < k->addr_count) {
+        const struct sockaddr *sa = (const struct sockaddr *)&k->addrs[k->addr_next++];
+        if (!conn_address_allowed(k, sa))
+            continue;
+        char ip[INET6_ADDRSTRLEN + 2];
+        http_address_text(sa, false, ip, sizeof ip);
+        snprintf(address, sizeof address, "%s port %u", ip,
+                 (unsigned)ntohs(((const struct sockaddr_in *)sa)->sin_port));
+        socklen_t len =
+            sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+        /* CLOEXEC: the receiver spawns handlers, which must not inherit our connections */
+        k->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (k->fd < 0) {
+            k->connect_errno = errno;
+            continue;
+        }
+        k->opened++;
+        if (connect(k->fd, sa, len) == 0) {
+            k->state = HC_CONNECTING;
+            conn_connected(k);
+            return;
+        }
+        if (errno == EINPROGRESS) {
+            k->state = HC_CONNECTING;
+            conn_watch(k, EV_WRITE | EV_PERSIST);
+            return;
+        }
+        k->connect_errno = errno;
+        close(k->fd);
+        k->fd = -1;
+    }
+    conn_connect_failed(k, address);
+}
+
+/* connect() ended: on, or the next address. */
+static void conn_connect_done(hc_conn *k)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(k->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        err = errno;
+    if (err == 0) {
+        conn_connected(k);
+        return;
+    }
+    k->connect_errno = err;
+    conn_watch(k, 0);
+    close(k->fd);
+    k->fd = -1;
+    conn_connect_next(k);
+}
+
+/* The answer to the lookup: the addresses to try, in order. */
+static void conn_resolved(void *arg, int result, const struct evutil_addrinfo *list)
+{
+    hc_conn *k = arg;
+    k->lookup = NULL;
+    const char *host = k->client->proxy ? k->client->proxy->host : k->origin->host;
+    if (result != 0) {
+        conn_fail(k, false, false, "dns error (cannot resolve %.200s: %s)", host,
+                  evutil_gai_strerror(result));
+        return;
+    }
+    for (const struct evutil_addrinfo *ai = list; ai && k->addr_count < HC_ADDRS_MAX;
+         ai = ai->ai_next)
+        if ((ai->ai_family == AF_INET || ai->ai_family == AF_INET6) &&
+            ai->ai_addrlen <= sizeof k->addrs[0])
+            memcpy(&k->addrs[k->addr_count++], ai->ai_addr, ai->ai_addrlen);
+    if (k->addr_count == 0) {
+        conn_fail(k, false, false, "dns error (%.200s has no internet address)", host);
+        return;
+    }
+    conn_connect_next(k);
+}
+
+/* An address literal as k's one address; false when host is not one. */
+static bool conn_literal(hc_conn *k, const char *host, uint16_t port)
+{
+    struct sockaddr_in *in = (struct sockaddr_in *)&k->addrs[0];
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&k->addrs[0];
+    memset(&k->addrs[0], 0, sizeof k->addrs[0]);
+    if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        in->sin_port = htons(port);
+    } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(port);
+    } else {
+        return false;
+    }
+    k->addr_count = 1;
+    return true;
+}
+
+void hc_conn_open(http_client *c, hc_origin *o, hc_req *r)
+{
+    hc_conn *k = xcalloc(1, sizeof *k);
+    k->client = c;
+    k->origin = o;
+    k->req = r;
+    r->conn = k;
+    k->fd = -1;
+    k->state = HC_RESOLVING;
+    k->ev = event_new(c->base, -1, 0, conn_event_cb, k);
+    if (!k->ev) {
+        fputs("hookd: cannot watch a socket\n", stderr);
+        abort();
+    }
+    /* through a proxy the connection goes to the proxy */
+    const char *host = c->proxy ? c->proxy->host : o->host;
+    uint16_t port = c->proxy ? c->proxy->port : o->port;
+    if (conn_literal(k, host, port)) {
+        conn_connect_next(k);
+        return;
+    }
+    struct evdns_base *dns = hc_client_dns(c);
+    if (!dns) {
+        conn_fail(k, false, false, "dns error (the resolver cannot start)");
+        return;
+    }
+    http_lookup *lookup = http_lookup_start(dns, host, port, conn_resolved, k);
+    if (lookup) /* else answered already, and k may be gone */
+        k->lookup = lookup;
+}
+
+void hc_conn_close(hc_conn *k)
+{
+    http_lookup_cancel(k->lookup);
+    conn_watch(k, 0);
+    event_free(k->ev);
+    if (k->ssl)
+        SSL_free(k->ssl); /* before the proxy's, which its BIO reads through */
+    if (k->proxy_ssl)
+        SSL_free(k->proxy_ssl);
+    if (k->fd >= 0)
+        close(k->fd);
+    free(k->in);
+    free(k->proxy_out);
+    http_client *c = k->client;
+    hc_origin *o = k->origin;
+    free(k);
+    hc_conn_gone(c, o);
+}
+
+/* A TLS handshake step on ssl; then next. */
+static void conn_handshake(hc_conn *k, SSL *ssl, bool proxy, void (*next)(hc_conn *))
+{
+    short want = 0;
+    char why[256] = "";
+    int rc = hc_tls_handshake(ssl, &want, why, sizeof why);
+    if (rc > 0) {
+        conn_watch(k, WATCH_READ);
+        next(k);
+    } else if (rc == 0) {
+        conn_watch(k, (short)(WATCH_READ | (want == EV_WRITE ? EV_WRITE : 0)));
+    } else {
+        conn_fail(k, false, false, "tls error%s (%s)", proxy ? " with the proxy" : "", why);
+    }
+}
+
+/* Writes the CONNECT request, then waits for the proxy's answer. */
+static void conn_proxy_send(hc_conn *k)
+{
+    bool failed;
+    if (!conn_write(k, k->proxy_out, strlen(k->proxy_out), &failed))
+        return;
+    free(k->proxy_out);
+    k->proxy_out = NULL;
+    k->state = HC_PROXY_RECV;
+}
+
+static void conn_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    hc_conn *k = arg;
+    switch (k->state) {
+    case HC_RESOLVING:
+        break;
+    case HC_CONNECTING:
+        conn_connect_done(k);
+        break;
+    case HC_PROXY_TLS:
+        conn_handshake(k, k->proxy_ssl, true, conn_proxy_start);
+        break;
+    case HC_PROXY_SEND:
+        conn_proxy_send(k);
+        break;
+    case HC_PROXY_RECV:
+        conn_proxy_answer(k);
+        break;
+    case HC_TLS:
+        conn_handshake(k, k->ssl, false, conn_ready);
+        break;
+    case HC_IDLE:
+        conn_idle_readable(k);
+        break;
+    case HC_SENDING:
+        conn_send_more(k);
+        break;
+    case HC_RECEIVING:
+        conn_read_answer(k);
+        break;
+    }
+}
