@@ -24,6 +24,7 @@
 #include <event2/keyvalq_struct.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -527,6 +528,7 @@ typedef struct script_server {
     int port;
     SSL_CTX *tls;    /* TLS with a test certificate, or NULL */
     int connections; /* accepted (atomic) */
+    int tunnels;     /* CONNECT requests served as a proxy (atomic) */
 } script_server;
 
 typedef struct script_conn {
@@ -558,15 +560,15 @@ static bool script_read_request(script_conn *sc, char *buf, size_t cap, char *pa
 {
     size_t len = 0;
     char *end = NULL;
-    while (!end ||
-           (size_t)(end + 4 - buf) + strtoul(strstr(buf, "Content-Length: ") + 16, NULL, 10) >
-               len) {
+    const char *length = NULL;
+    while (!end || (size_t)(end + 4 - buf) + (length ? strtoul(length + 16, NULL, 10) : 0) > len) {
         ssize_t n = script_io(sc, false, buf + len, cap - 1 - len);
         if (n <= 0)
             return false;
         len += (size_t)n;
         buf[len] = '\0';
         end = strstr(buf, "\r\n\r\n");
+        length = strstr(buf, "Content-Length: ");
     }
     const char *sp = strchr(buf, ' ');
     snprintf(path, plen, "%.*s", (int)strcspn(sp + 1, " "), sp + 1);
@@ -615,14 +617,55 @@ static bool script_answer(script_conn *sc, const char *path, int n)
     return script_send(sc, ok, sizeof ok - 1);
 }
 
+/* A CONNECT proxy's tunnel to 127.0.0.1:port: bytes copied both ways until one side
+ * closes. */
+static void script_tunnel(script_conn *sc, const char *target)
+{
+    const char *colon = strrchr(target, ':');
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons((uint16_t)atoi(colon + 1));
+    int up = socket(AF_INET, SOCK_STREAM, 0);
+    static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+    if (connect(up, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+        !script_send(sc, established, sizeof established - 1)) {
+        close(up);
+        return;
+    }
+    char buf[16384];
+    for (;;) {
+        struct pollfd p[2] = {{.fd = sc->fd, .events = POLLIN}, {.fd = up, .events = POLLIN}};
+        bool pending = sc->ssl && SSL_pending(sc->ssl) > 0;
+        if (!pending && poll(p, 2, 10000) <= 0)
+            break;
+        if (pending || p[0].revents) {
+            ssize_t n = script_io(sc, false, buf, sizeof buf);
+            if (n <= 0 || send(up, buf, (size_t)n, MSG_NOSIGNAL) != n)
+                break;
+        }
+        if (p[1].revents) {
+            ssize_t n = recv(up, buf, sizeof buf, 0);
+            if (n <= 0 || !script_send(sc, buf, (size_t)n))
+                break;
+        }
+    }
+    close(up);
+}
+
 static void *script_conn_run(void *arg)
 {
     script_conn *sc = arg;
     char buf[4096], path[256];
     if (!sc->ssl || SSL_accept(sc->ssl) == 1)
-        for (int n = 0; script_read_request(sc, buf, sizeof buf, path, sizeof path); n++)
+        for (int n = 0; script_read_request(sc, buf, sizeof buf, path, sizeof path); n++) {
+            if (strncmp(buf, "CONNECT ", 8) == 0) {
+                __atomic_add_fetch(&sc->server->tunnels, 1, __ATOMIC_SEQ_CST);
+                script_tunnel(sc, path);
+                break;
+            }
             if (!script_answer(sc, path, n))
                 break;
+        }
     if (sc->ssl)
         SSL_free(sc->ssl);
     close(sc->fd);
@@ -818,8 +861,8 @@ static void test_stale_keep_alive_retried(void **state)
 }
 
 /* https: trusted through ca_file (by address and by name, resolved through the hosts file,
- * the connection reused), untrusted without it, and refused for a certificate naming
- * another host. */
+ * the connection reused), untrusted without it, refused for a certificate naming another
+ * host; and through CONNECT proxies, http:// and https://. */
 static void test_tls(void **state)
 {
     (void)state;
@@ -863,6 +906,38 @@ static void test_tls(void **state)
         !strstr(mismatch.error, "mismatch"))
         fail_msg("error: %s", mismatch.error);
     http_client_free(c);
+
+    /* through proxies: an http:// one to the https server (TLS inside the tunnel), an
+     * https:// one (TLS with the proxy) to the https server (TLS inside TLS) and to the plain
+     * one; each tunnel reused for a second request */
+    struct {
+        const char *proxy_scheme;
+        script_server *proxy;
+        const char *scheme;
+        script_server *destination;
+    } routes[] = {{"http", plain_server(), "https", good},
+                  {"https", good, "https", good},
+                  {"https", good, "http", plain_server()}};
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        char proxy[64];
+        snprintf(proxy, sizeof proxy, "%s://127.0.0.1:%d", routes[i].proxy_scheme,
+                 routes[i].proxy->port);
+        http_client_options via = {.allow_http = true,
+                                   .allow_private_addresses = true,
+                                   .ca_file = good_cert,
+                                   .proxy = proxy};
+        c = http_client_new(E->base, &via);
+        int tunnels = __atomic_load_n(&routes[i].proxy->tunnels, __ATOMIC_SEQ_CST);
+        for (int k = 0; k < 2; k++) {
+            outcome t = {0};
+            post_to(c, routes[i].scheme, "127.0.0.1", routes[i].destination->port, "/chunked", &t);
+            if (t.status != 200)
+                fail_msg("route %zu: %ld %s", i, t.status, t.error);
+            assert_memory_equal(t.response, "hello world", 11);
+        }
+        assert_int_equal(__atomic_load_n(&routes[i].proxy->tunnels, __ATOMIC_SEQ_CST) - tunnels, 1);
+        http_client_free(c);
+    }
     unlink(good_cert);
     unlink(other_cert);
 }
