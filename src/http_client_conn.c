@@ -12,17 +12,17 @@
  * request; an idle connection that becomes readable was closed by its server (or spoke out
  * of turn) and is let go.
  *
- * The answer is parsed in one pass as it arrives: status line and headers (the final
- * answer's header lines kept whole up to HC_HEADERS_CAP; 1XX answers skipped; a head over
- * HC_HEAD_MAX fails), then the body by Content-Length, chunked, or until the server closes
- * (the first HC_RESPONSE_CAP bytes kept; past HC_BODY_READ_MAX read, the answer ends with its
- * status and the connection is closed rather than drained).
+ * The answer is parsed as it arrives by http_answer.c: the final answer's header lines kept
+ * whole up to HC_HEADERS_CAP, 1XX answers skipped, a head over HTTP_ANSWER_HEAD_MAX fails;
+ * the body by Content-Length, chunked, or until the server closes, its first
+ * HC_RESPONSE_CAP bytes kept; past HTTP_ANSWER_BODY_MAX the answer ends with its status and
+ * the connection is closed rather than drained.
  */
 #include "http_client_internal.h"
 #include "mem.h"
 
+#include "http_answer.h"
 #include "loop.h"
-#include "retry.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -170,315 +170,46 @@ void hc_conn_send(hc_conn *k, hc_req *r)
     r->conn = k;
     k->state = HC_SENDING;
     k->out_off = 0;
-    memset(&k->answer, 0, sizeof k->answer);
+    k->any_byte = false;
+    http_answer_init(&k->answer, r->response, HC_RESPONSE_CAP, r->headers, HC_HEADERS_CAP,
+                     loop_now_ms());
     conn_send_more(k);
 }
 
-/* ---- the answer ---- */
-
-/* The end of the head at the start of buf (just past its empty line), or 0 when it has not
- * all arrived. Lines end in CRLF or a bare LF. */
-static size_t head_end(const char *buf, size_t len)
-{
-    const char *at = buf, *end = buf + len;
-    while (at < end) {
-        const char *lf = memchr(at, '\n', (size_t)(end - at));
-        if (!lf)
-            return 0;
-        if (lf + 1 < end && lf[1] == '\n')
-            return (size_t)(lf + 2 - buf);
-        if (lf + 2 < end && lf[1] == '\r' && lf[2] == '\n')
-            return (size_t)(lf + 3 - buf);
-        at = lf + 1;
-    }
-    return 0;
-}
-
-/* "HTTP/1.x NNN ..." into *status and *http10; false when not a status line. */
-static bool status_line(const char *line, size_t len, int *status, bool *http10)
-{
-    if (len < 12 || memcmp(line, "HTTP/1.", 7) != 0 || (line[7] != '0' && line[7] != '1') ||
-        line[8] != ' ')
-        return false;
-    int s = 0;
-    for (int i = 9; i < 12; i++) {
-        if (line[i] < '0' || line[i] > '9')
-            return false;
-        s = s * 10 + (line[i] - '0');
-    }
-    if (len > 12 && line[12] != ' ' && line[12] != '\r')
-        return false;
-    *status = s;
-    *http10 = line[7] == '0';
-    return s >= 100;
-}
-
-/* True when the comma-separated value holds token (any case). */
-static bool value_has_token(const char *v, size_t n, const char *token)
-{
-    size_t tl = strlen(token);
-    for (size_t i = 0; i < n;) {
-        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-            i++;
-        size_t start = i;
-        while (i < n && v[i] != ',')
-            i++;
-        size_t end = i;
-        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
-            end--;
-        if (end - start == tl && strncasecmp(v + start, token, tl) == 0)
-            return true;
-    }
-    return false;
-}
-
-/* What the head says about framing, gathered line by line. */
-typedef struct head_info {
-    int64_t length;
-    bool has_length;
-    bool chunked;
-    bool other_coding; /* a Transfer-Encoding not ending in chunked: read until close */
-    bool close;
-    bool keep_alive;
-} head_info;
-
-/* One header line (name: value, without its line end). false: the head is refused. */
-static bool head_field(hc_req *r, head_info *h, const char *line, size_t len)
-{
-    const char *colon = memchr(line, ':', len);
-    if (!colon)
-        return true; /* a folded or broken line: kept, means nothing */
-    size_t nl = (size_t)(colon - line);
-    const char *v = colon + 1, *end = line + len;
-    while (v < end && (*v == ' ' || *v == '\t'))
-        v++;
-    while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
-        end--;
-    size_t vl = (size_t)(end - v);
-    if (nl == 14 && strncasecmp(line, "content-length", 14) == 0) {
-        if (vl == 0 || vl > 18 || strspn(v, "0123456789") < vl)
-            return false;
-        int64_t n = 0;
-        for (size_t i = 0; i < vl; i++)
-            n = n * 10 + (v[i] - '0');
-        if (h->has_length && n != h->length)
-            return false;
-        h->length = n;
-        h->has_length = true;
-    } else if (nl == 17 && strncasecmp(line, "transfer-encoding", 17) == 0) {
-        const char *last = v;
-        for (const char *p = v; p < end; p++)
-            if (*p == ',')
-                last = p + 1;
-        while (last < end && (*last == ' ' || *last == '\t'))
-            last++;
-        h->chunked = (size_t)(end - last) == 7 && strncasecmp(last, "chunked", 7) == 0;
-        h->other_coding = !h->chunked;
-    } else if (nl == 10 && strncasecmp(line, "connection", 10) == 0) {
-        h->close = h->close || value_has_token(v, vl, "close");
-        h->keep_alive = h->keep_alive || value_has_token(v, vl, "keep-alive");
-    } else if (nl == 11 && strncasecmp(line, "retry-after", 11) == 0 && vl < 128) {
-        char value[128];
-        int64_t delay_ms;
-        memcpy(value, v, vl);
-        value[vl] = '\0';
-        if (retry_after_parse(value, loop_now_ms(), &delay_ms) == 0)
-            r->retry_after_ms = delay_ms;
-    }
-    return true;
-}
-
-/* Parses the head in k->in[0..len): the status, the kept header lines, the framing. false
- * when it is not an HTTP/1.x answer (k is failed). */
-static bool answer_head(hc_conn *k, size_t len)
-{
-    hc_req *r = k->req;
-    hc_answer *a = &k->answer;
-    const char *at = k->in, *end = k->in + len;
-    const char *lf = memchr(at, '\n', len);
-    bool http10;
-    if (!lf || !status_line(at, (size_t)(lf - at), &a->status, &http10)) {
-        conn_fail(k, false, false, "the answer is not HTTP/1.x");
-        return false;
-    }
-    r->headers_len = 0;
-    r->retry_after_ms = -1;
-    head_info h = {0};
-    for (at = lf + 1; at < end; at = lf + 1) {
-        lf = memchr(at, '\n', (size_t)(end - at));
-        size_t n = (size_t)(lf - at) + 1; /* with its line end */
-        size_t bare = n - 1 - (n >= 2 && lf[-1] == '\r');
-        if (bare == 0)
-            break;
-        if (!head_field(r, &h, at, bare)) {
-            conn_fail(k, false, false, "the answer's framing is invalid (Content-Length)");
-            return false;
-        }
-        if (n <= HC_HEADERS_CAP - r->headers_len) {
-            memcpy(r->headers + r->headers_len, at, n);
-            r->headers_len += n;
-        }
-    }
-    int s = a->status;
-    if (s == 204 || s == 304 || (s >= 100 && s < 200))
-        a->body = HC_BODY_NONE;
-    else if (h.chunked)
-        a->body = HC_BODY_CHUNKED;
-    else if (h.other_coding || !h.has_length)
-        a->body = HC_BODY_CLOSE;
-    else
-        a->body = h.length > 0 ? HC_BODY_LENGTH : HC_BODY_NONE;
-    a->left = h.length;
-    a->keep_alive = a->body != HC_BODY_CLOSE && !h.close && (!http10 || h.keep_alive);
-    r->status = s;
-    return true;
-}
-
-static void body_keep(hc_conn *k, const char *data, size_t n)
-{
-    hc_req *r = k->req;
-    k->answer.body_read += (int64_t)n;
-    size_t room = HC_RESPONSE_CAP - r->response_len;
-    size_t take = n < room ? n : room;
-    memcpy(r->response + r->response_len, data, take);
-    r->response_len += take;
-}
-
-/* The chunked body: consumes what it can of data[0..n); -1 when malformed. */
-static ssize_t body_chunked(hc_conn *k, const char *data, size_t n, bool *done)
-{
-    hc_answer *a = &k->answer;
-    size_t used = 0;
-    while (used < n && !*done) {
-        const char *p = data + used;
-        size_t left = n - used;
-        if (a->chunk_state == 1) { /* data */
-            size_t take = (int64_t)left < a->left ? left : (size_t)a->left;
-            body_keep(k, p, take);
-            a->left -= (int64_t)take;
-            used += take;
-            if (a->left == 0)
-                a->chunk_state = 2;
-            continue;
-        }
-        const char *lf = memchr(p, '\n', left);
-        if (!lf)
-            return left > 1024 ? -1 : (ssize_t)used; /* a partial line: wait for the rest */
-        size_t line = (size_t)(lf - p);
-        used += line + 1;
-        if (a->chunk_state == 2) { /* the CRLF after a chunk's data */
-            if (line > 1 || (line == 1 && p[0] != '\r'))
-                return -1;
-            a->chunk_state = 0;
-        } else if (a->chunk_state == 0) { /* the size line */
-            int64_t size = 0;
-            size_t i = 0;
-            for (; i < line && i < 15 && isxdigit((unsigned char)p[i]); i++)
-                size = size * 16 + (p[i] <= '9' ? p[i] - '0' : (p[i] | 0x20) - 'a' + 10);
-            if (i == 0 || (i < line && p[i] != ';' && p[i] != '\r' && p[i] != ' '))
-                return -1;
-            a->left = size;
-            a->chunk_state = size > 0 ? 1 : 3;
-        } else if (line == 0 || (line == 1 && p[0] == '\r')) { /* the trailers' end */
-            *done = true;
-        }
-    }
-    return (ssize_t)used;
-}
-
-/* The body bytes in data[0..n): how many were used (-1: malformed); *done at its end. */
-static ssize_t answer_body(hc_conn *k, const char *data, size_t n, bool *done)
-{
-    hc_answer *a = &k->answer;
-    switch (a->body) {
-    case HC_BODY_NONE:
-        *done = true;
-        return 0;
-    case HC_BODY_LENGTH: {
-        size_t take = (int64_t)n < a->left ? n : (size_t)a->left;
-        body_keep(k, data, take);
-        a->left -= (int64_t)take;
-        *done = a->left == 0;
-        return (ssize_t)take;
-    }
-    case HC_BODY_CHUNKED:
-        return body_chunked(k, data, n, done);
-    case HC_BODY_CLOSE:
-        body_keep(k, data, n);
-        return (ssize_t)n;
-    }
-    return -1;
-}
-
-/* Drops the first n bytes of k->in. */
-static void in_consume(hc_conn *k, size_t n)
-{
-    k->in_len -= n;
-    if (k->in_len)
-        memmove(k->in, k->in + n, k->in_len);
-}
-
-/* Parses what k->in holds: 1 when the answer is complete, 0 when more is needed, -1 when it
- * failed (k closed). */
-static int answer_feed(hc_conn *k)
-{
-    hc_answer *a = &k->answer;
-    while (!a->in_body) {
-        size_t end = head_end(k->in, k->in_len);
-        if (!end) {
-            if (k->in_len < HC_HEAD_MAX)
-                return 0;
-            conn_fail(k, false, false, "the answer's head is larger than %d bytes", HC_HEAD_MAX);
-            return -1;
-        }
-        if (!answer_head(k, end))
-            return -1;
-        in_consume(k, end);
-        a->in_body = a->status >= 200; /* a 1XX: the final answer follows */
-    }
-    bool done = false;
-    ssize_t used = answer_body(k, k->in, k->in_len, &done);
-    if (used < 0) {
-        conn_fail(k, false, false, "the answer's chunked body is malformed");
-        return -1;
-    }
-    in_consume(k, (size_t)used);
-    if (!done && a->body_read <= HC_BODY_READ_MAX)
-        return 0;
-    if (!done) /* too long to drain: the status stands, the connection goes */
-        a->keep_alive = false;
-    return 1;
-}
+/* ---- the answer (http_answer.c parses it) ---- */
 
 /* The answer is complete: the request has its outcome; k is kept when it may be. */
 static void answer_done(hc_conn *k)
 {
+    hc_req *r = k->req;
+    const http_answer *a = &k->answer;
     k->served++;
-    bool keep = k->answer.keep_alive && k->in_len == 0;
-    hc_req_answered(k->req, keep);
+    r->status = a->status;
+    r->response_len = a->response_len;
+    r->headers_len = a->headers_len;
+    r->retry_after_ms = a->retry_after_ms;
+    hc_req_answered(r, a->keep_alive && k->in_len == 0);
 }
 
 /* The server closed k while its answer was read. */
 static void answer_eof(hc_conn *k)
 {
-    hc_answer *a = &k->answer;
-    if (a->in_body && a->body == HC_BODY_CLOSE) {
-        k->answer.keep_alive = false;
+    if (http_answer_ends_at_close(&k->answer)) {
         answer_done(k);
-    } else if (!a->any_byte) {
+    } else if (!k->any_byte) {
         conn_fail(k, false, k->served > 0, "empty reply (the server closed the connection)");
     } else {
         conn_fail(k, false, false, "the server closed the connection before the answer ended");
     }
 }
 
-/* Room to read into: the buffer made or grown (a head may take HC_HEAD_MAX). */
+/* Room to read into: the buffer made or grown (a head may take HTTP_ANSWER_HEAD_MAX). */
 static size_t in_room(hc_conn *k)
 {
     if (!k->in) {
         k->in_cap = IN_START;
         k->in = xmalloc(k->in_cap);
-    } else if (k->in_len == k->in_cap && k->in_cap < HC_HEAD_MAX) {
+    } else if (k->in_len == k->in_cap && k->in_cap < HTTP_ANSWER_HEAD_MAX) {
         k->in_cap *= 2;
         k->in = xrealloc(k->in, k->in_cap);
     }
@@ -498,7 +229,7 @@ static void conn_read_answer(hc_conn *k)
             return;
         }
         if (n == IO_FAIL) {
-            bool retry = k->served > 0 && !k->answer.any_byte && err_is_reset(err);
+            bool retry = k->served > 0 && !k->any_byte && err_is_reset(err);
             if (err_is_reset(err))
                 conn_fail(k, false, retry, "connection reset (recv: %s)", why);
             else
@@ -509,14 +240,16 @@ static void conn_read_answer(hc_conn *k)
             answer_eof(k);
             return;
         }
-        k->answer.any_byte = true;
+        k->any_byte = true;
         k->in_len += (size_t)n;
-        int rc = answer_feed(k);
-        if (rc != 0) {
-            if (rc > 0)
-                answer_done(k);
+        const char *bad = NULL;
+        int rc = http_answer_feed(&k->answer, k->in, &k->in_len, &bad);
+        if (rc > 0)
+            answer_done(k);
+        if (rc < 0)
+            conn_fail(k, false, false, "%s", bad);
+        if (rc != 0)
             return;
-        }
         /* level-triggered: a short plain read means the socket is drained for now */
         if (!k->ssl && !k->proxy_ssl && (size_t)n < room)
             return;
@@ -627,7 +360,7 @@ static void conn_proxy_answer(hc_conn *k)
         return;
     }
     k->in_len += (size_t)n;
-    size_t end = head_end(k->in, k->in_len);
+    size_t end = http_answer_head_end(k->in, k->in_len);
     if (!end) {
         if (k->in_len >= PROXY_HEAD_MAX)
             conn_fail(k, false, false, "the proxy's answer to CONNECT is too large");
@@ -636,12 +369,12 @@ static void conn_proxy_answer(hc_conn *k)
     int status = 0;
     bool http10;
     const char *lf = memchr(k->in, '\n', end);
-    if (!status_line(k->in, (size_t)(lf - k->in), &status, &http10) || status < 200 ||
+    if (!http_answer_status_line(k->in, (size_t)(lf - k->in), &status, &http10) || status < 200 ||
         status > 299) {
         conn_fail(k, false, false, "the proxy refused the tunnel (CONNECT answered %d)", status);
         return;
     }
-    in_consume(k, end);
+    k->in_len = 0; /* the proxy says nothing more before the tunnel carries ours */
     conn_tunnel_ready(k);
 }
 

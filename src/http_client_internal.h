@@ -7,8 +7,8 @@
  *                       total caps with their FIFO of waiting requests, timeouts, outcomes;
  *                       and the address policy.
  *   http_client_conn.c  one connection: resolve, connect (the address policy per address),
- *                       CONNECT through a proxy, TLS, write a request, read and parse its
- *                       answer, stay idle.
+ *                       CONNECT through a proxy, TLS, write a request, read its answer
+ *                       (parsed by http_answer.c, pure, fuzzed), stay idle.
  *   http_client_tls.c   OpenSSL: the client's SSL_CTX, one SSL per connection (SNI, name
  *                       check, ALPN, session resumption) and the BIO that runs TLS inside
  *                       TLS (an https:// proxy's tunnel).
@@ -18,6 +18,7 @@
 #ifndef HOOKD_HTTP_CLIENT_INTERNAL_H
 #define HOOKD_HTTP_CLIENT_INTERNAL_H
 
+#include "http_answer.h"
 #include "http_client.h"
 #include "http_proxy.h"
 
@@ -28,17 +29,14 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include <event2/util.h> /* struct evutil_addrinfo may be a macro for struct addrinfo */
+
 struct event;
 struct evdns_base;
-#include <event2/util.h> /* struct evutil_addrinfo may be a macro for struct addrinfo */
 
 #define HC_RESPONSE_CAP 4096 /* bytes of an answer's body kept */
 #define HC_HEADERS_CAP 8192  /* bytes of an answer's header lines kept (whole lines) */
-#define HC_HEAD_MAX 65536    /* an answer whose head is larger fails */
-#define HC_BODY_READ_MAX                                                                           \
-    (1024 * 1024)      /* body bytes read: past this the answer is cut short                       \
-                          (its status stands) and the connection closed */
-#define HC_ADDRS_MAX 8 /* resolved addresses tried, in order */
+#define HC_ADDRS_MAX 8       /* resolved addresses tried, in order */
 
 typedef struct hc_conn hc_conn;
 typedef struct hc_req hc_req;
@@ -91,26 +89,6 @@ typedef enum hc_state {
     HC_RECEIVING   /* reading its answer */
 } hc_state;
 
-/* How the answer's body ends. */
-typedef enum hc_body {
-    HC_BODY_NONE,   /* 204, 304, or Content-Length: 0 */
-    HC_BODY_LENGTH, /* Content-Length */
-    HC_BODY_CHUNKED,
-    HC_BODY_CLOSE /* read until the server closes */
-} hc_body;
-
-/* The answer parser's state (http_client_conn.c). */
-typedef struct hc_answer {
-    bool in_body;
-    int status;
-    bool keep_alive;
-    hc_body body;
-    int64_t left;      /* Content-Length bytes, or the current chunk's, still to come */
-    int chunk_state;   /* chunked: 0 size line, 1 data, 2 CRLF after data, 3 trailers */
-    int64_t body_read; /* body bytes read (the cap's count) */
-    bool any_byte;     /* a byte of the answer arrived */
-} hc_answer;
-
 struct hc_conn {
     http_client *client;
     hc_origin *origin;
@@ -134,7 +112,8 @@ struct hc_conn {
     char *proxy_out;       /* the CONNECT request while it is written */
     char *in;              /* bytes read and not yet parsed */
     size_t in_len, in_cap;
-    hc_answer answer;
+    http_answer answer;           /* the answer being read */
+    bool any_byte;                /* a byte of it arrived */
     hc_conn *idle_next;           /* the origin's idle stack */
     hc_conn *lru_prev, *lru_next; /* the client's idle list, the most recent first */
 };
