@@ -7,15 +7,20 @@
  * requests, one timer per request bounding the whole attempt, the outcome; and the address
  * policy every connection's address passes (http_address_is_private).
  *
- * Why not libcurl any more (issue 10, docs/BENCHMARKS.md "Own HTTP client"): with curl's
- * multi-socket API a keep-alive POST cost about 77 k instructions of curl's own — its printf
- * writes our header lines one byte at a time, it sets up and frees a connection record to
- * find the cached one, parses the URL again per lookup — three quarters of the receiver
- * loop's instructions per forwarded webhook and a quarter of a sender delivery. An evhttp
+ * Why not libcurl any more (issue 10, docs/BENCHMARKS.md "hookd's own HTTP client"): with
+ * curl's multi-socket API a keep-alive POST cost about 77-81 k instructions of curl's own —
+ * its printf writes our header lines one byte at a time, it sets up and frees a connection
+ * record to find the cached one, it parses the URL again per lookup — three quarters of the
+ * receiver loop's instructions per forwarded webhook and 40 % of a sender drain's. An evhttp
  * prototype did the same POST in about 40 k, but had no TLS, CONNECT or address hook. What
- * hookd needs is small: POST only, HTTP/1.1 without pipelining, no redirects, no cookies,
- * no auth, no compression; so this client writes a request as a few memcpy into a buffer it
- * keeps, and reads the answer with one strict pass. Measured: see the page's last section.
+ * hookd needs is small: POST only, HTTP/1.1 without pipelining, no redirects, cookies, auth
+ * or compression; so this client writes a request with a few memcpy into a buffer its
+ * record keeps, sends it with one send(), and parses the answer in one pass
+ * (http_answer.c). Measured with callgrind (300 events x 10 destinations, one keep-alive
+ * nginx): about 5.6 k instructions per POST, answer parsed and connection pooled again
+ * (http_client_post 3.7 k, the read side 1.9 k), against 83 k with curl; the sender's drain
+ * went from 193 k to 105 k instructions per delivery, the receiver loop's per forwarded
+ * webhook from 119 k to 38 k.
  */
 #include "http_client_internal.h"
 #include "mem.h"
