@@ -279,47 +279,36 @@ static void conn_ready(hc_conn *k)
     hc_conn_send(k, k->req);
 }
 
-static void conn_tls_start(hc_conn *k)
+/* Starts TLS on k: with the proxy (an https:// one, over the socket) or with the destination
+ * (over the socket, or inside the proxy's TLS). The client's context is made at the first. */
+static void conn_tls_start(hc_conn *k, bool with_proxy)
 {
     http_client *c = k->client;
+    const char *to = with_proxy ? " with the proxy" : "";
     if (!c->tls) {
         char why[256];
         c->tls = hc_tls_context(c->ca_file, why, sizeof why);
         if (!c->tls) {
-            conn_fail(k, false, false, "tls error (%s)", why);
+            conn_fail(k, false, false, "tls error%s (%s)", to, why);
             return;
         }
     }
-    SSL *ssl = hc_tls_new(c->tls, k, k->origin->host, k->origin->host_is_ip, k->proxy_ssl);
+    const char *host = with_proxy ? c->proxy->host : k->origin->host;
+    bool ip = with_proxy ? c->proxy->host_is_ip : k->origin->host_is_ip;
+    SSL *ssl = hc_tls_new(c->tls, k, host, ip, with_proxy ? NULL : k->proxy_ssl);
     if (!ssl) {
-        conn_fail(k, false, false, "tls error (the host %s cannot be verified)", k->origin->host);
+        conn_fail(k, false, false, "tls error%s (the host %.200s cannot be verified)", to, host);
         return;
     }
-    k->ssl = ssl;
-    if (k->origin->session)
-        SSL_set_session(ssl, k->origin->session);
-    k->state = HC_TLS;
-    conn_event_cb(k->fd, 0, k);
-}
-
-/* The proxy's TLS, made when the proxy is https://. */
-static void conn_proxy_tls_start(hc_conn *k)
-{
-    http_client *c = k->client;
-    if (!c->tls) {
-        char why[256];
-        c->tls = hc_tls_context(c->ca_file, why, sizeof why);
-        if (!c->tls) {
-            conn_fail(k, false, false, "tls error with the proxy (%s)", why);
-            return;
-        }
+    if (with_proxy) {
+        k->proxy_ssl = ssl;
+        k->state = HC_PROXY_TLS;
+    } else {
+        k->ssl = ssl;
+        if (k->origin->session)
+            SSL_set_session(ssl, k->origin->session);
+        k->state = HC_TLS;
     }
-    k->proxy_ssl = hc_tls_new(c->tls, k, c->proxy->host, c->proxy->host_is_ip, NULL);
-    if (!k->proxy_ssl) {
-        conn_fail(k, false, false, "tls error with the proxy (its host cannot be verified)");
-        return;
-    }
-    k->state = HC_PROXY_TLS;
     conn_event_cb(k->fd, 0, k);
 }
 
@@ -340,7 +329,7 @@ static void conn_proxy_start(hc_conn *k)
 static void conn_tunnel_ready(hc_conn *k)
 {
     if (k->origin->https)
-        conn_tls_start(k);
+        conn_tls_start(k, false);
     else
         conn_ready(k);
 }
@@ -386,7 +375,7 @@ static void conn_connected(hc_conn *k)
     (void)setsockopt(k->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* a hint: unchecked */
     conn_watch(k, WATCH_READ);
     if (c->proxy && c->proxy->https)
-        conn_proxy_tls_start(k);
+        conn_tls_start(k, true);
     else if (c->proxy)
         conn_proxy_start(k);
     else
