@@ -39,7 +39,7 @@ table() {
   echo "| function (inclusive) | Ir per delivery |"
   echo "|---|---|"
   callgrind_annotate --inclusive=yes --threshold=100 "$WORK/$1.cg" 2>/dev/null |
-    awk -v n="$2" -v pat="${FUNCS:-serve_store_[a-z_]*|db_commit|sqlite3_step|curl_multi_socket_action|http_client_post|hookd_sign_attempt|serve_api_event_answer_text|serve_api_handle|malloc|free}" '
+    awk -v n="$2" -v pat="${FUNCS:-serve_store_[a-z_]*|db_commit|sqlite3_step|http_client_post|conn_event_cb|hookd_sign_attempt|serve_api_event_answer_text|serve_api_handle|malloc|free}" '
       /^ *[0-9,]+ .*:/ {
         ir = $1; gsub(",", "", ir); fn = $0; sub(/^ *[0-9,]+ +(\([^)]*\) +)?/, "", fn)
         name = fn; sub(/^.*:/, "", name); sub(/ .*$/, "", name)

@@ -17,7 +17,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 out=${FUZZ_OUT:-$root/build-fuzz}
-targets=${FUZZ_TARGETS:-"fuzz_timestamp fuzz_verify fuzz_envelope fuzz_catalog fuzz_units fuzz_retry_after fuzz_api_body fuzz_wire_formats fuzz_http_head"}
+targets=${FUZZ_TARGETS:-"fuzz_timestamp fuzz_verify fuzz_envelope fuzz_catalog fuzz_units fuzz_retry_after fuzz_api_body fuzz_wire_formats fuzz_http_head fuzz_http_answer"}
 seconds=60
 smoke=0
 

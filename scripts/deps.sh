@@ -13,7 +13,7 @@
 # As root it installs what is missing; otherwise it prints the exact apt-get line and
 # exits 1. Only the sets asked for are checked, so `make` never needs a benchmark tool.
 set -eu
-build="build-essential cmake pkg-config libcurl4-openssl-dev libevent-dev libjansson-dev
+build="build-essential cmake pkg-config libevent-dev libjansson-dev
 libsqlite3-dev libssl-dev libpq-dev libcmocka-dev python3 python3-yaml"
 # python3 is in build: the configure step registers the Python black-box tests, and
 # python3-yaml turns docs/openapi.yaml into the JSON the binary serves.

@@ -1,12 +1,19 @@
 /*
- * http_client.h — outbound HTTP POSTs with libcurl's multi-socket API on the libevent loop.
+ * http_client.h — outbound HTTP/1.1 POSTs on the libevent loop: hookd's own client
+ * (http_client.c, http_client_conn.c, http_client_tls.c; OpenSSL for https).
  *
- * Used by the sender's deliveries (serve_deliver.c) and the receiver's --forward handler
- * (receive_handler.c). No thread
- * per request: every transfer is driven by the one event loop. Connections are kept alive and
- * reused per host. Redirects are never followed. The address a connection is about to reach
- * is checked when the socket is opened (CURLOPT_OPENSOCKETFUNCTION sees the resolved
- * address), so a DNS answer that changes after a URL was saved cannot reach a refused range.
+ * Used by the sender's deliveries (serve_deliver.c), the receiver's --forward handler
+ * (receive_handler.c) and `hookd send` (tools.c). No thread per request: every request is
+ * driven by the one event loop on nonblocking sockets. Connections are kept alive and reused
+ * per origin (scheme, host, port). Redirects are never followed. Every address a connection
+ * is about to reach is checked just before connect() (after DNS), so a DNS answer that
+ * changes after a URL was saved cannot reach a refused range.
+ *
+ * An answer is read whole (Content-Length, chunked, or until the server closes); 1XX answers
+ * are skipped; its head may not exceed 64 KiB (the request fails), and past 1 MiB of body the
+ * answer ends with its status (the rest is not drained: the connection is closed). A request
+ * sent on a kept-alive connection that the server had closed (no byte of an answer came
+ * back) is sent once more on a new connection.
  *
  * Thread: everything here is called on the loop thread only.
  */
@@ -26,12 +33,16 @@ typedef struct http_client_options {
     bool allow_private_addresses; /* permit loopback, private, link-local, CGNAT, multicast,
                                      unspecified (and their IPv4-mapped forms) */
     const char *ca_file;          /* extra PEM bundle to trust instead of the system's; NULL */
-    long max_total_connections;   /* curl's cap on open connections, also the number of idle
-                                     ones kept for reuse (0: 256) */
-    long max_host_connections;    /* per host (0: 16) */
+    long max_total_connections;   /* cap on open connections, idle ones included (0: 256);
+                                     at the cap, the connection idle the longest is closed
+                                     to open a new one */
+    long max_host_connections;    /* per origin (0: 16); more requests wait, oldest first,
+                                     their timeout counting from http_client_post */
     const char *user_agent;       /* "hookd/<version>" when NULL */
-    const char *proxy;            /* http(s)://HOST:PORT every request goes through, or NULL;
-                                     the destination is then checked by http_proxy.c */
+    const char *proxy;            /* http(s)://HOST:PORT every request goes through as a
+                                     CONNECT tunnel, or NULL; the destination is then checked
+                                     by http_proxy.c (an https:// proxy: TLS to the proxy, the
+                                     destination's TLS inside the tunnel) */
 } http_client_options;
 
 typedef struct http_header {
@@ -53,7 +64,9 @@ typedef struct http_result {
     int64_t duration_ms;  /* from the call to the end */
     const char *error;    /* NULL on an answer; otherwise why, e.g. "timeout after 10000 ms",
                              "address refused: 127.0.0.1 is loopback",
-                             "connection refused" */
+                             "connection refused (connect to 127.0.0.1 port 9)",
+                             "dns error (…)", "tls error (certificate verify failed: …)",
+                             "empty reply (the server closed the connection)" */
     bool address_refused; /* the connect-time policy refused every address */
     const char *response; /* the first 4 KiB of the answer's body (not NUL-terminated) */
     size_t response_len;
@@ -68,7 +81,8 @@ typedef struct http_result {
  * the call. */
 typedef void (*http_done_fn)(void *arg, const http_result *result);
 
-/* Creates a client on base. Returns NULL (and logs why) only if curl cannot initialise. */
+/* Creates a client on base. Returns NULL (and logs why) when the proxy is not a URL or, with
+ * a proxy and the address policy, the resolver cannot start. */
 http_client *http_client_new(struct event_base *base, const http_client_options *options);
 
 /*
@@ -88,25 +102,19 @@ int http_client_post(http_client *client, const http_request *request, http_done
 int http_client_check_url(const http_client_options *options, const char *url, char *why,
                           size_t whylen);
 
-/* Transfers under way. */
+/* Requests under way (posted, done not yet called). */
 size_t http_client_in_flight(const http_client *client);
 
-/* Aborts transfers under way without calling their done, and frees the client. Not from
- * within a done callback of the same client; with a proxy, only once the loop has ended (a
- * cancelled DNS lookup still holds a callback on it). */
+/* Aborts requests under way without calling their done, and frees the client. Not from
+ * within a done callback of the same client; when a DNS lookup may be under way (a host
+ * name, or a proxy), only once the loop has ended (a cancelled lookup still holds a callback
+ * on the loop). */
 void http_client_free(http_client *client);
 
 /* True when a destination may not configure a header of this name (any case): the headers
  * the transport sets on every request (see http_client_post) and the protocol's X-Webhook-*
  * names. The one list: the API checks destinations' custom headers with it. */
 bool http_header_reserved(const char *name);
-
-struct curl_slist;
-
-/* Appends a raw header line ("Name: value", or "Name:" to suppress curl's own) to a curl
- * header list; aborts with a message when curl cannot allocate (the memory rule of mem.h
- * for curl's lists). */
-struct curl_slist *http_header_list_add(struct curl_slist *list, const char *line);
 
 /* True when the address (struct sockaddr *) is in a range refused without
  * allow_private_addresses; writes the range's name ("loopback", "private", …) into why. */

@@ -3,7 +3,7 @@
  * engine.h): its runner runs the owner's handler for one claimed webhook, either as a child
  * process (fork + exec of /bin/sh in its own process group, the body written to its stdin
  * through a non-blocking pipe on the loop, its exit seen through SIGCHLD + waitpid(WNOHANG),
- * the whole group killed at --handler-timeout) or as a POST through a libcurl client; its
+ * the whole group killed at --handler-timeout) or as a POST through the HTTP client; its
  * store claims, records, gives back and releases through receive_store.c. Every webhook
  * has the same key: --workers is both the global and the per-key cap, so at most --workers
  * runs are under way. The engine claims ahead, retries on --retry-delays (with retry.c's

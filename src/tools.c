@@ -10,9 +10,10 @@
 #include "cli.h"
 #include "hookd.h"
 #include "http_client.h"
+#include "loop.h"
 #include "mem.h"
 
-#include <curl/curl.h>
+#include <event2/event.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -388,101 +389,64 @@ int cmd_verify(int argc, char **argv)
     return fflush(stdout) == 0 ? 0 : 1;
 }
 
-/* The first RESPONSE_SHOWN bytes of an answer; the rest is read and dropped. */
-struct response {
-    char bytes[RESPONSE_SHOWN];
-    size_t len;
-};
+/* The one POST of `hookd send` and its outcome. */
+typedef struct send_post {
+    struct event_base *base;
+    int exit_status;
+} send_post;
 
-static size_t keep_response(char *data, size_t size, size_t count, void *userdata)
+/* Prints the status and the start of the answer (the client keeps its first 4 KiB), or why
+ * there was none; ends the loop. Exit status 0 on a 2XX answer, 1 otherwise. */
+static void send_done(void *arg, const http_result *r)
 {
-    struct response *response = userdata;
-    size_t n = size * count, room = sizeof response->bytes - response->len;
-    memcpy(response->bytes + response->len, data, n < room ? n : room);
-    response->len += n < room ? n : room;
-    return n;
-}
-
-/* Appends "name: value" to a curl header list. */
-static struct curl_slist *header_add(struct curl_slist *list, const char *name, const char *value)
-{
-    char line[256];
-    snprintf(line, sizeof line, "%s: %s", name, value);
-    return http_header_list_add(list, line);
-}
-
-/* The request's headers: the content type, our agent, no 100-continue, the three signed. */
-static struct curl_slist *webhook_headers(const char *id, const tool_signed *sig)
-{
-    struct curl_slist *h = http_header_list_add(NULL, "Content-Type: application/json");
-    h = http_header_list_add(h, "User-Agent: hookd/" HOOKD_VERSION_STRING);
-    h = http_header_list_add(h, "Expect:");
-    h = header_add(h, sig->names[0], id);
-    h = header_add(h, sig->names[1], sig->timestamp);
-    return header_add(h, sig->names[2], sig->signature);
-}
-
-/* Performs the POST; prints the status and the start of the answer. Returns the exit
- * status: 0 on a 2XX answer, 1 otherwise. */
-static int perform_post(CURL *curl, const char *url, struct curl_slist *headers, const char *body,
-                        size_t body_len, int64_t timeout_ms)
-{
-    char errbuf[CURL_ERROR_SIZE] = "";
-    struct response response = {.len = 0};
-    bool set =
-        curl_easy_setopt(curl, CURLOPT_URL, url) == CURLE_OK &&
-        curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
-        curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
-        curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms) == CURLE_OK &&
-        curl_easy_setopt(curl, CURLOPT_POST, 1L) == CURLE_OK &&
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body) == CURLE_OK &&
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len) == CURLE_OK &&
-        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers) == CURLE_OK &&
-        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, keep_response) == CURLE_OK &&
-        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response) == CURLE_OK &&
-        curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK;
-    CURLcode code = set ? curl_easy_perform(curl) : CURLE_FAILED_INIT;
-    long status = 0;
-    if (code == CURLE_OK)
-        code = curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    if (code != CURLE_OK) {
-        fprintf(stderr, "hookd send: %s\n", errbuf[0] != '\0' ? errbuf : curl_easy_strerror(code));
-        return 1;
+    send_post *p = arg;
+    p->exit_status = 1;
+    event_base_loopbreak(p->base);
+    if (r->error) {
+        fprintf(stderr, "hookd send: %s\n", r->error);
+        return;
     }
-    printf("HTTP %ld\n", status);
-    if (response.len > 0) {
-        fwrite(response.bytes, 1, response.len, stdout);
-        if (response.bytes[response.len - 1] != '\n')
+    printf("HTTP %ld\n", r->status);
+    size_t shown = r->response_len < RESPONSE_SHOWN ? r->response_len : RESPONSE_SHOWN;
+    if (shown > 0) {
+        fwrite(r->response, 1, shown, stdout);
+        if (r->response[shown - 1] != '\n')
             putchar('\n');
     }
-    if (fflush(stdout) != 0)
-        return 1;
-    return status >= 200 && status <= 299 ? 0 : 1;
+    if (fflush(stdout) == 0 && r->status >= 200 && r->status <= 299)
+        p->exit_status = 0;
 }
 
-/* POSTs body to url signed now; prints the outcome; returns the exit status. */
+/* POSTs body to url signed now, with hookd's own client on a loop run until the answer (any
+ * URL: http allowed, private addresses too — the user typed it); prints the outcome;
+ * returns the exit status. */
 static int post_webhook(const char *url, const send_config *c, const char *body, size_t body_len)
 {
     tool_signed sig;
     if (sign_body("send", c->format, c->secret, c->id, NULL, body, body_len, &sig) != 0)
         return 1;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fputs("hookd send: cannot initialize libcurl\n", stderr);
-        return 1;
+    send_post p = {.base = loop_new(), .exit_status = 1};
+    http_client_options options = {.allow_http = true, .allow_private_addresses = true};
+    http_client *client = http_client_new(p.base, &options);
+    http_header headers[] = {
+        {sig.names[0], c->id}, {sig.names[1], sig.timestamp}, {sig.names[2], sig.signature}};
+    http_request req = {.url = url,
+                        .headers = headers,
+                        .header_count = 3,
+                        .body = body,
+                        .body_len = body_len,
+                        .timeout_ms = c->timeout_ms};
+    if (!client) {
+        fputs("hookd send: cannot start the HTTP client\n", stderr);
+    } else if (http_client_post(client, &req, send_done, &p) != 0) {
+        fprintf(stderr, "hookd send: %s is not a URL hookd can post to\n", url);
+    } else if (event_base_dispatch(p.base) < 0) {
+        fputs("hookd send: the event loop failed\n", stderr);
+        p.exit_status = 1;
     }
-    int exit_status = 1;
-    CURL *curl = curl_easy_init();
-    if (curl == NULL) {
-        fputs("hookd send: cannot initialize libcurl\n", stderr);
-    } else {
-        struct curl_slist *headers = webhook_headers(c->id, &sig);
-        exit_status = perform_post(curl, url, headers, body, body_len, c->timeout_ms);
-        curl_slist_free_all(headers);
-        curl_easy_cleanup(curl);
-    }
-    curl_global_cleanup();
-    return exit_status;
+    http_client_free(client);
+    event_base_free(p.base);
+    return p.exit_status;
 }
 
 /* Checks send's flags beyond their own syntax. CLI_CONTINUE, or 2 once reported. */

@@ -1,7 +1,11 @@
 /*
  * test_http_client.c — http_client.h against a small evhttp server on 127.0.0.1 on the same
  * loop: answers, non-2XX, redirects not followed, timeouts, the address policy, the URL
- * policy, Retry-After, the 4 KiB cap, headers sent, and connection reuse.
+ * policy, Retry-After, the 4 KiB cap, headers sent, and connection reuse; and against a
+ * scripted server on its own threads (plain, or TLS with test certificates made by the
+ * openssl command) for the answers evhttp does not write: chunked, read until close, 1XX
+ * first, a head too large, many header lines, a body too long to drain, a kept-alive
+ * connection the server drops, certificates trusted, untrusted and for another name.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +23,9 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +122,8 @@ typedef struct outcome {
     bool address_refused;
     char response[8192];
     size_t response_len;
+    char headers[9000];
+    size_t headers_len;
     int64_t retry_after_ms;
     int64_t duration_ms;
 } outcome;
@@ -132,6 +141,9 @@ static void on_done(void *arg, const http_result *r)
     o->response_len = r->response_len;
     if (r->response_len)
         memcpy(o->response, r->response, r->response_len);
+    o->headers_len = r->response_headers_len;
+    if (r->response_headers_len)
+        memcpy(o->headers, r->response_headers, r->response_headers_len);
     o->retry_after_ms = r->retry_after_ms;
     o->duration_ms = r->duration_ms;
 }
@@ -509,6 +521,427 @@ static void test_header_reserved(void **state)
             fail_msg("%s should be allowed", allowed[i]);
 }
 
+/* ---- a scripted server on its own threads (blocking sockets, a thread per connection) ---- */
+
+typedef struct script_server {
+    int fd;
+    int port;
+    SSL_CTX *tls;    /* TLS with a test certificate, or NULL */
+    int connections; /* accepted (atomic) */
+    int tunnels;     /* CONNECT requests served as a proxy (atomic) */
+} script_server;
+
+typedef struct script_conn {
+    script_server *server;
+    int fd;
+    SSL *ssl;
+} script_conn;
+
+static ssize_t script_io(script_conn *sc, bool writing, void *buf, size_t len)
+{
+    if (sc->ssl)
+        return writing ? SSL_write(sc->ssl, buf, (int)len) : SSL_read(sc->ssl, buf, (int)len);
+    return writing ? send(sc->fd, buf, len, MSG_NOSIGNAL) : recv(sc->fd, buf, len, 0);
+}
+
+static bool script_send(script_conn *sc, const char *text, size_t len)
+{
+    for (size_t at = 0; at < len;) {
+        ssize_t n = script_io(sc, true, (char *)text + at, len - at);
+        if (n <= 0)
+            return false;
+        at += (size_t)n;
+    }
+    return true;
+}
+
+/* Reads one request (head and Content-Length body) into buf; its path into path. */
+static bool script_read_request(script_conn *sc, char *buf, size_t cap, char *path, size_t plen)
+{
+    size_t len = 0;
+    char *end = NULL;
+    const char *length = NULL;
+    while (!end || (size_t)(end + 4 - buf) + (length ? strtoul(length + 16, NULL, 10) : 0) > len) {
+        ssize_t n = script_io(sc, false, buf + len, cap - 1 - len);
+        if (n <= 0)
+            return false;
+        len += (size_t)n;
+        buf[len] = '\0';
+        end = strstr(buf, "\r\n\r\n");
+        length = strstr(buf, "Content-Length: ");
+    }
+    const char *sp = strchr(buf, ' ');
+    snprintf(path, plen, "%.*s", (int)strcspn(sp + 1, " "), sp + 1);
+    return true;
+}
+
+/* The answer to path, n requests after the connection's first; false: close after it. */
+static bool script_answer(script_conn *sc, const char *path, int n)
+{
+    static char big[80000];
+    if (strcmp(path, "/chunked") == 0) {
+        static const char a[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n";
+        return script_send(sc, a, sizeof a - 1);
+    }
+    if (strcmp(path, "/close") == 0) {
+        static const char a[] = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close";
+        script_send(sc, a, sizeof a - 1);
+        return false;
+    }
+    if (strcmp(path, "/continue") == 0) {
+        static const char a[] =
+            "HTTP/1.1 100 Continue\r\nX-Early: 1\r\n\r\n"
+            "HTTP/1.1 201 Created\r\nX-Final: yes\r\nContent-Length: 2\r\n\r\nok";
+        return script_send(sc, a, sizeof a - 1);
+    }
+    if (strcmp(path, "/bighead") == 0 || strcmp(path, "/manyheaders") == 0) {
+        size_t lines = strcmp(path, "/bighead") == 0 ? 700 : 100, at = 0;
+        at += (size_t)sprintf(big, "HTTP/1.1 200 OK\r\n");
+        for (size_t i = 0; i < lines; i++) /* 100 bytes per line */
+            at += (size_t)sprintf(big + at, "X-Pad-%04zu: %086d\r\n", i, 0);
+        at += (size_t)sprintf(big + at, "Content-Length: 2\r\n\r\nok");
+        return script_send(sc, big, at);
+    }
+    if (strcmp(path, "/bigbody") == 0) {
+        static const char a[] = "HTTP/1.1 200 OK\r\nContent-Length: 3000000\r\n\r\n";
+        script_send(sc, a, sizeof a - 1);
+        memset(big, 'b', sizeof big);
+        for (int i = 0; i < 38 && script_send(sc, big, sizeof big); i++)
+            ;
+        return false;
+    }
+    if (strcmp(path, "/stale") == 0 && n > 0)
+        return false; /* a kept-alive connection dropped as the request arrives */
+    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst";
+    return script_send(sc, ok, sizeof ok - 1);
+}
+
+/* A CONNECT proxy's tunnel to 127.0.0.1:port: bytes copied both ways until one side
+ * closes. */
+static void script_tunnel(script_conn *sc, const char *target)
+{
+    const char *colon = strrchr(target, ':');
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons((uint16_t)atoi(colon + 1));
+    int up = socket(AF_INET, SOCK_STREAM, 0);
+    static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+    if (connect(up, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+        !script_send(sc, established, sizeof established - 1)) {
+        close(up);
+        return;
+    }
+    char buf[16384];
+    for (;;) {
+        struct pollfd p[2] = {{.fd = sc->fd, .events = POLLIN}, {.fd = up, .events = POLLIN}};
+        bool pending = sc->ssl && SSL_pending(sc->ssl) > 0;
+        if (!pending && poll(p, 2, 10000) <= 0)
+            break;
+        if (pending || p[0].revents) {
+            ssize_t n = script_io(sc, false, buf, sizeof buf);
+            if (n <= 0 || send(up, buf, (size_t)n, MSG_NOSIGNAL) != n)
+                break;
+        }
+        if (p[1].revents) {
+            ssize_t n = recv(up, buf, sizeof buf, 0);
+            if (n <= 0 || !script_send(sc, buf, (size_t)n))
+                break;
+        }
+    }
+    close(up);
+}
+
+static void *script_conn_run(void *arg)
+{
+    script_conn *sc = arg;
+    char buf[4096], path[256];
+    if (!sc->ssl || SSL_accept(sc->ssl) == 1)
+        for (int n = 0; script_read_request(sc, buf, sizeof buf, path, sizeof path); n++) {
+            if (strncmp(buf, "CONNECT ", 8) == 0) {
+                __atomic_add_fetch(&sc->server->tunnels, 1, __ATOMIC_SEQ_CST);
+                script_tunnel(sc, path);
+                break;
+            }
+            if (!script_answer(sc, path, n))
+                break;
+        }
+    if (sc->ssl)
+        SSL_free(sc->ssl);
+    close(sc->fd);
+    free(sc);
+    return NULL;
+}
+
+static void *script_accept_run(void *arg)
+{
+    script_server *s = arg;
+    for (;;) {
+        int fd = accept(s->fd, NULL, NULL);
+        if (fd < 0)
+            continue;
+        __atomic_add_fetch(&s->connections, 1, __ATOMIC_SEQ_CST);
+        script_conn *sc = calloc(1, sizeof *sc);
+        sc->server = s;
+        sc->fd = fd;
+        if (s->tls) {
+            sc->ssl = SSL_new(s->tls);
+            SSL_set_fd(sc->ssl, fd);
+        }
+        pthread_t t;
+        pthread_create(&t, NULL, script_conn_run, sc);
+        pthread_detach(t);
+    }
+    return NULL;
+}
+
+/* A test CA-less certificate for names (an openssl -addext subjectAltName list), made once
+ * per list into /tmp; its path in cert. */
+static void make_cert(const char *tag, const char *names, char *cert, char *key, size_t len)
+{
+    snprintf(cert, len, "/tmp/hookd-test-%d-%s.crt", (int)getpid(), tag);
+    snprintf(key, len, "/tmp/hookd-test-%d-%s.key", (int)getpid(), tag);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+             "-keyout %s -out %s -days 1 -subj /CN=hookd-test -addext subjectAltName=%s "
+             ">/dev/null 2>&1",
+             key, cert, names);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* A scripted server, TLS with a certificate for names when given. */
+static script_server *script_start(const char *tag, const char *names, char *cert, size_t len)
+{
+    script_server *s = calloc(1, sizeof *s);
+    if (names) {
+        char key[256];
+        make_cert(tag, names, cert, key, len);
+        s->tls = SSL_CTX_new(TLS_server_method());
+        assert_int_equal(SSL_CTX_use_certificate_file(s->tls, cert, SSL_FILETYPE_PEM), 1);
+        assert_int_equal(SSL_CTX_use_PrivateKey_file(s->tls, key, SSL_FILETYPE_PEM), 1);
+        unlink(key);
+    }
+    s->fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(s->fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(s->fd, 64), 0);
+    socklen_t sl = sizeof sa;
+    getsockname(s->fd, (struct sockaddr *)&sa, &sl);
+    s->port = ntohs(sa.sin_port);
+    pthread_t t;
+    pthread_create(&t, NULL, script_accept_run, s);
+    pthread_detach(t); /* lives until the process ends, like s */
+    return s;
+}
+
+static script_server *plain_server(void)
+{
+    static script_server *s;
+    if (!s)
+        s = script_start("plain", NULL, NULL, 0);
+    return s;
+}
+
+static int connections(script_server *s)
+{
+    return __atomic_load_n(&s->connections, __ATOMIC_SEQ_CST);
+}
+
+static void post_to(http_client *c, const char *scheme, const char *host, int port,
+                    const char *path, outcome *o)
+{
+    char url[256];
+    snprintf(url, sizeof url, "%s://%s:%d%s", scheme, host, port, path);
+    http_request req = {.url = url, .body = "{}", .body_len = 2, .timeout_ms = 5000};
+    in_post = true;
+    assert_int_equal(http_client_post(c, &req, on_done, o), 0);
+    in_post = false;
+    run_until_done(o, 1);
+}
+
+/* A chunked answer (extensions, trailers) is read whole, and its connection reused. */
+static void test_chunked_answer(void **state)
+{
+    (void)state;
+    script_server *s = plain_server();
+    outcome a = {0}, b = {0};
+    int before = connections(s);
+    post_to(E->client, "http", "127.0.0.1", s->port, "/chunked", &a);
+    post_to(E->client, "http", "127.0.0.1", s->port, "/chunked", &b);
+    assert_string_equal(a.error, "");
+    assert_int_equal(a.status, 200);
+    assert_int_equal(a.response_len, 11);
+    assert_memory_equal(a.response, "hello world", 11);
+    assert_int_equal(b.status, 200);
+    assert_int_equal(connections(s) - before, 1);
+}
+
+/* An HTTP/1.0 answer without a length ends when the server closes; the next request opens
+ * a new connection. */
+static void test_answer_until_close(void **state)
+{
+    (void)state;
+    script_server *s = plain_server();
+    outcome a = {0}, b = {0};
+    int before = connections(s);
+    post_to(E->client, "http", "127.0.0.1", s->port, "/close", &a);
+    assert_string_equal(a.error, "");
+    assert_int_equal(a.status, 200);
+    assert_int_equal(a.response_len, 11);
+    assert_memory_equal(a.response, "until close", 11);
+    post_to(E->client, "http", "127.0.0.1", s->port, "/ok", &b);
+    assert_int_equal(b.status, 200);
+    assert_int_equal(connections(s) - before, 2);
+}
+
+/* A 100 before the final answer is skipped: the final status, headers and body count. */
+static void test_informational_then_final(void **state)
+{
+    (void)state;
+    outcome a = {0};
+    post_to(E->client, "http", "127.0.0.1", plain_server()->port, "/continue", &a);
+    assert_int_equal(a.status, 201);
+    assert_memory_equal(a.response, "ok", 2);
+    a.headers[a.headers_len] = '\0';
+    assert_string_equal(a.headers, "X-Final: yes\r\nContent-Length: 2\r\n");
+}
+
+/* Header lines are kept whole up to 8 KiB; a head over 64 KiB fails the request. */
+static void test_head_caps(void **state)
+{
+    (void)state;
+    outcome many = {0}, big = {0};
+    post_to(E->client, "http", "127.0.0.1", plain_server()->port, "/manyheaders", &many);
+    assert_int_equal(many.status, 200);
+    assert_memory_equal(many.response, "ok", 2);
+    /* 81 whole lines of 100 bytes fit, then only the shorter last one */
+    assert_int_equal(many.headers_len, 81 * 100 + 19);
+    assert_memory_equal(many.headers, "X-Pad-0000: ", 12);
+    assert_memory_equal(many.headers + 8100, "Content-Length: 2\r\n", 19);
+    post_to(E->client, "http", "127.0.0.1", plain_server()->port, "/bighead", &big);
+    assert_int_equal(big.status, 0);
+    assert_string_equal(big.error, "the answer's head is larger than 65536 bytes");
+}
+
+/* A body past 1 MiB is not drained: the answer ends with its status and the first 4 KiB,
+ * and the connection is closed. */
+static void test_body_too_long_to_drain(void **state)
+{
+    (void)state;
+    script_server *s = plain_server();
+    outcome a = {0}, b = {0};
+    int before = connections(s);
+    post_to(E->client, "http", "127.0.0.1", s->port, "/bigbody", &a);
+    assert_string_equal(a.error, "");
+    assert_int_equal(a.status, 200);
+    assert_int_equal(a.response_len, 4096);
+    assert_int_equal(a.response[4095], 'b');
+    post_to(E->client, "http", "127.0.0.1", s->port, "/ok", &b);
+    assert_int_equal(b.status, 200);
+    assert_int_equal(connections(s) - before, 2);
+}
+
+/* The server drops a kept-alive connection as the next request arrives (before the client
+ * saw the close): the request is sent again once, on a new connection. */
+static void test_stale_keep_alive_retried(void **state)
+{
+    (void)state;
+    script_server *s = plain_server();
+    outcome a = {0}, b = {0};
+    int before = connections(s);
+    post_to(E->client, "http", "127.0.0.1", s->port, "/stale", &a);
+    assert_int_equal(a.status, 200);
+    post_to(E->client, "http", "127.0.0.1", s->port, "/stale", &b);
+    assert_string_equal(b.error, "");
+    assert_int_equal(b.status, 200);
+    assert_memory_equal(b.response, "first", 5);
+    assert_int_equal(connections(s) - before, 2);
+}
+
+/* https: trusted through ca_file (by address and by name, resolved through the hosts file,
+ * the connection reused), untrusted without it, refused for a certificate naming another
+ * host; and through CONNECT proxies, http:// and https://. */
+static void test_tls(void **state)
+{
+    (void)state;
+    static script_server *good, *other;
+    static char good_cert[256], other_cert[256];
+    if (!good) {
+        good = script_start("good", "IP:127.0.0.1,DNS:localhost", good_cert, sizeof good_cert);
+        other = script_start("other", "DNS:other.test", other_cert, sizeof other_cert);
+    }
+    http_client_options trusting = {.allow_private_addresses = true, .ca_file = good_cert};
+    http_client *c = http_client_new(E->base, &trusting);
+    outcome a = {0}, b = {0}, named = {0};
+    int before = connections(good);
+    post_to(c, "https", "127.0.0.1", good->port, "/chunked", &a);
+    post_to(c, "https", "127.0.0.1", good->port, "/chunked", &b);
+    assert_string_equal(a.error, "");
+    assert_int_equal(a.status, 200);
+    assert_memory_equal(a.response, "hello world", 11);
+    assert_int_equal(b.status, 200);
+    assert_int_equal(connections(good) - before, 1);
+    post_to(c, "https", "localhost", good->port, "/ok", &named);
+    assert_string_equal(named.error, "");
+    assert_int_equal(named.status, 200);
+    http_client_free(c);
+
+    http_client_options system_store = {.allow_private_addresses = true};
+    c = http_client_new(E->base, &system_store);
+    outcome untrusted = {0};
+    post_to(c, "https", "127.0.0.1", good->port, "/ok", &untrusted);
+    assert_int_equal(untrusted.status, 0);
+    if (!strstr(untrusted.error, "tls error (certificate verify failed: "))
+        fail_msg("error: %s", untrusted.error);
+    http_client_free(c);
+
+    http_client_options trusting_other = {.allow_private_addresses = true, .ca_file = other_cert};
+    c = http_client_new(E->base, &trusting_other);
+    outcome mismatch = {0};
+    post_to(c, "https", "127.0.0.1", other->port, "/ok", &mismatch);
+    assert_int_equal(mismatch.status, 0);
+    if (!strstr(mismatch.error, "tls error (certificate verify failed: ") ||
+        !strstr(mismatch.error, "mismatch"))
+        fail_msg("error: %s", mismatch.error);
+    http_client_free(c);
+
+    /* through proxies: an http:// one to the https server (TLS inside the tunnel), an
+     * https:// one (TLS with the proxy) to the https server (TLS inside TLS) and to the plain
+     * one; each tunnel reused for a second request */
+    struct {
+        const char *proxy_scheme;
+        script_server *proxy;
+        const char *scheme;
+        script_server *destination;
+    } routes[] = {{"http", plain_server(), "https", good},
+                  {"https", good, "https", good},
+                  {"https", good, "http", plain_server()}};
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        char proxy[64];
+        snprintf(proxy, sizeof proxy, "%s://127.0.0.1:%d", routes[i].proxy_scheme,
+                 routes[i].proxy->port);
+        http_client_options via = {.allow_http = true,
+                                   .allow_private_addresses = true,
+                                   .ca_file = good_cert,
+                                   .proxy = proxy};
+        c = http_client_new(E->base, &via);
+        int tunnels = __atomic_load_n(&routes[i].proxy->tunnels, __ATOMIC_SEQ_CST);
+        for (int k = 0; k < 2; k++) {
+            outcome t = {0};
+            post_to(c, routes[i].scheme, "127.0.0.1", routes[i].destination->port, "/chunked", &t);
+            if (t.status != 200)
+                fail_msg("route %zu: %ld %s", i, t.status, t.error);
+            assert_memory_equal(t.response, "hello world", 11);
+        }
+        assert_int_equal(__atomic_load_n(&routes[i].proxy->tunnels, __ATOMIC_SEQ_CST) - tunnels, 1);
+        http_client_free(c);
+    }
+    unlink(good_cert);
+    unlink(other_cert);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -524,6 +957,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_url_policy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_after, setup, teardown),
         cmocka_unit_test_setup_teardown(test_response_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chunked_answer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_answer_until_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_informational_then_final, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_head_caps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_body_too_long_to_drain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_keep_alive_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tls, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
