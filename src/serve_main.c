@@ -146,7 +146,8 @@ static const cli_option serve_options[] = {
      .kind = CLI_STRING,
      .offset = AT(proxy),
      .arg = "URL",
-     .help = "send every attempt through this HTTP proxy (http://HOST:PORT),\n"
+     .help = "send every attempt through this HTTP proxy (http://HOST:PORT,\n"
+             "or https://HOST:PORT to reach the proxy itself over TLS),\n"
              "tunnelled with CONNECT; the destination's address is resolved\n"
              "and checked first, and the proxy is asked for that address.\n"
              "http_proxy and the like in the environment are ignored",
