@@ -42,6 +42,35 @@ def free_port():
         return s.getsockname()[1]
 
 
+def listening_ports(pid):
+    """The TCP ports a process listens on (IPv4 and IPv6), from /proc: its sockets' inodes
+    matched against the kernel's LISTEN entries."""
+    inodes = set()
+    fd_dir = "/proc/%d/fd" % pid
+    try:
+        for fd in os.listdir(fd_dir):
+            try:
+                target = os.readlink(os.path.join(fd_dir, fd))
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    except OSError:
+        return set()
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                lines = f.readlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
 def now_ts(offset_seconds=0):
     t = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=offset_seconds)
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -194,11 +223,9 @@ class Hookd:
             if self.proc.poll() is not None:
                 raise AssertionError("hookd exited with %s:\n%s" % (self.proc.returncode,
                                                                       self.output()))
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    return True
-            except OSError:
-                return False
+            # the port must be this process's: under ctest -j another test's hookd may have
+            # taken the same free port first, and answering it would test the wrong process
+            return port in listening_ports(self.proc.pid)
         wait_until(ready, timeout, what="hookd listening on %d" % port)
 
     def output(self):
