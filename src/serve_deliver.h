@@ -42,6 +42,8 @@ typedef struct serve_deliver_options {
     int max_per_destination; /* attempts under way per destination */
     int64_t poll_ms;         /* claim at least this often (0: 250 ms) */
     int64_t fail_window_ms;  /* a destination failing this long is deactivated (5 days) */
+    bool leases_in_memory;   /* the store is this process's alone (SQLite, locked): no lease
+                                is written, the claim skips what is held (serve_held.h) */
 } serve_deliver_options;
 
 /* Creates the sender's engine: its first store job releases the leases of an earlier run

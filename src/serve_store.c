@@ -10,6 +10,7 @@
  */
 #include "serve_store.h"
 #include "mem.h"
+#include "serve_held.h"
 #include "serve_ops.h"
 
 #include "admin_token.h"
@@ -1173,11 +1174,14 @@ static void claim_format(serve_store_claimed *it, db_rows *dest, int64_t now)
 
 /* Claims up to room webhooks of the destination in the current row of dest
  * (CLAIM_DEST_COLS). */
-static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room)
+static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room, serve_held *held)
 {
     const char *id = db_rows_text(dest, 0, NULL);
     int64_t bound = c->now + SERVE_STORE_LEASE_SKEW * (c->lease_until - c->now);
-    db_param p[] = {DB_S(id), DB_I(c->now), DB_I(room), DB_I(bound)};
+    /* Leases in memory: the rows held come first or among the first by due time, so as
+     * many more are read as are held, and skipped. */
+    int skip = held ? serve_held_count(held, id) : 0;
+    db_param p[] = {DB_S(id), DB_I(c->now), DB_I(room + skip), DB_I(bound)};
     db_rows *rows = NULL;
     bool pg = db_kind(conn) == DB_POSTGRES;
     db_param pp[] = {DB_S(id),       DB_I(c->now),         DB_I(room),
@@ -1187,7 +1191,9 @@ static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room)
     if (rc != 0)
         return rc;
     size_t first = c->count;
-    while (db_rows_next(rows) && c->count < (size_t)c->limit) {
+    while (db_rows_next(rows) && c->count < (size_t)c->limit && (int)(c->count - first) < room) {
+        if (held && serve_held_has(held, db_rows_text(rows, 0, NULL)))
+            continue; /* in flight here */
         serve_store_claimed *it = xcalloc(1, sizeof *it);
         size_t blen;
         const char *body = db_rows_text(rows, 4, &blen);
@@ -1210,9 +1216,13 @@ static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room)
                                                 .key = it->destination_id,
                                                 .id = it->log_label,
                                                 .round_attempts = it->round_attempts};
+        if (held) {
+            serve_held_add(held, it->webhook_id, it->destination_id);
+            it->held = held;
+        }
     }
     db_rows_free(rows);
-    for (size_t i = pg ? c->count : first; i < c->count; i++) {
+    for (size_t i = pg || held ? c->count : first; i < c->count; i++) {
         const serve_store_claimed *it = c->items[i].payload;
         db_param u[] = {DB_S(c->owner), DB_I(c->lease_until), DB_S(it->webhook_id)};
         rc = query(conn,
@@ -1255,7 +1265,7 @@ static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room)
 
 /* Claims for the destination in the current row of dests (READY_PAGE_SQL) when it is active
  * and has room; *full is set when the claim reached its limit there. */
-static int claim_visit(db *conn, engine_claim *c, db_rows *dests, bool *full)
+static int claim_visit(db *conn, engine_claim *c, db_rows *dests, serve_held *held, bool *full)
 {
     if (db_rows_null(dests, 0))
         return 0; /* inactive or deleted: its webhooks wait */
@@ -1265,7 +1275,7 @@ static int claim_visit(db *conn, engine_claim *c, db_rows *dests, bool *full)
         return 0;
     if (room > c->limit - (int)c->count)
         room = c->limit - (int)c->count;
-    int rc = claim_destination(conn, c, dests, room);
+    int rc = claim_destination(conn, c, dests, room, held);
     if (rc == 0 && c->count >= (size_t)c->limit) {
         /* Full: the next claim starts with the destination after this one. */
         free(c->next_cursor);
@@ -1279,7 +1289,8 @@ static int claim_visit(db *conn, engine_claim *c, db_rows *dests, bool *full)
 /* Visits the destinations with claimable webhooks with id > after (and <= upto when upto is
  * not NULL), in id order, claiming for each active one that has room, until the claim is
  * full. */
-static int claim_pass(db *conn, engine_claim *c, const char *after, const char *upto)
+static int claim_pass(db *conn, engine_claim *c, const char *after, const char *upto,
+                      serve_held *held)
 {
     char last[256];
     snprintf(last, sizeof last, "%s", after);
@@ -1295,7 +1306,7 @@ static int claim_pass(db *conn, engine_claim *c, const char *after, const char *
         while (rc == 0 && !full && db_rows_next(dests)) {
             seen++;
             snprintf(last, sizeof last, "%s", db_rows_text(dests, 6, NULL));
-            rc = claim_visit(conn, c, dests, &full);
+            rc = claim_visit(conn, c, dests, held, &full);
         }
         db_rows_free(dests);
         if (rc != 0 || full || seen < CLAIM_PAGE)
@@ -1303,7 +1314,7 @@ static int claim_pass(db *conn, engine_claim *c, const char *after, const char *
     }
 }
 
-int serve_store_claim(db *conn, engine_claim *c)
+int serve_store_claim(db *conn, engine_claim *c, serve_held *held)
 {
     c->count = 0;
     c->next_due = -1;
@@ -1335,9 +1346,9 @@ int serve_store_claim(db *conn, engine_claim *c)
 
     c->items = xcalloc((size_t)c->limit, sizeof *c->items);
     char *start = c->cursor ? xstrdup(c->cursor) : xstrdup("");
-    rc = claim_pass(conn, c, start, NULL);
+    rc = claim_pass(conn, c, start, NULL, held);
     if (rc == 0 && !c->more && start[0] != '\0')
-        rc = claim_pass(conn, c, "", start); /* wrap around */
+        rc = claim_pass(conn, c, "", start, held); /* wrap around */
     free(start);
     if (rc != 0)
         return rc;
@@ -1358,6 +1369,8 @@ void serve_store_claimed_free(serve_store_claimed *it)
 {
     if (!it)
         return;
+    if (it->held)
+        serve_held_remove(it->held, it->webhook_id, it->destination_id);
     free(it->webhook_id);
     free(it->event_id);
     free(it->destination_id);
@@ -1470,26 +1483,30 @@ static int outcome_destination(db *conn, serve_store_outcome *o)
     return rc != 0 ? rc : serve_ops_failed(conn, o);
 }
 
+/* The webhook's move after its attempt, with a condition on the lease or none. */
+#define OUTCOME_ROW_SQL(lease)                                                                     \
+    "UPDATE serve_webhooks SET status = $1, attempt_count = attempt_count + 1, "                   \
+    "round_attempts = round_attempts + 1, next_attempt_at = $2, "                                  \
+    "lease_owner = NULL, lease_until = NULL, updated_at = $3 "                                     \
+    "WHERE id = $4 AND status = 'pending' AND attempt_count = $5 " lease
+
 /* The outcome's row changes, without the destination's: the webhook moved on only while
  * its lease is held (HOOKD_ELEASE and nothing written otherwise), then its attempt row. */
 static int outcome_row(db *conn, serve_store_outcome *o)
 {
     /* No RETURNING: n is known from the claim, and the WHERE checks it, so an outcome of an
-     * earlier lease of the same owner (the row was claimed again since) is refused too. */
+     * earlier lease of the same owner (the row was claimed again since) is refused too.
+     * Without an owner (leases in memory, serve_held.h) no lease is in the row: the process
+     * holds the store alone and the status and n say the row is still the one it ran. */
     db_param p[] = {DB_S(outcome_states[o->state]),
                     o->state == SERVE_STORE_RETRY ? DB_I(o->next_attempt_at) : DB_NUL,
                     DB_I(o->now),
                     DB_S(o->webhook_id),
-                    DB_S(o->owner),
-                    DB_I(o->attempt_number - 1)};
+                    DB_I(o->attempt_number - 1),
+                    o->owner ? DB_S(o->owner) : DB_NUL};
     int64_t changed = 0;
-    int rc = query(conn,
-                   "UPDATE serve_webhooks SET status = $1, attempt_count = attempt_count + 1, "
-                   "round_attempts = round_attempts + 1, next_attempt_at = $2, "
-                   "lease_owner = NULL, lease_until = NULL, updated_at = $3 "
-                   "WHERE id = $4 AND lease_owner = $5 AND status = 'pending' "
-                   "AND attempt_count = $6",
-                   p, 6, NULL, &changed);
+    int rc = query(conn, o->owner ? OUTCOME_ROW_SQL("AND lease_owner = $6") : OUTCOME_ROW_SQL(""),
+                   p, o->owner ? 6 : 5, NULL, &changed);
     if (rc != 0)
         return rc;
     if (changed == 0)

@@ -352,6 +352,7 @@ typedef struct serve_store_claimed {
     bool standard;
     char **previous;
     size_t previous_count;
+    struct serve_held *held; /* the set it is in until freed (leases in memory), or NULL */
 } serve_store_claimed;
 
 /*
@@ -368,8 +369,11 @@ typedef struct serve_store_claimed {
  * are skipped (SKIP LOCKED). Outputs: items (payload: a serve_store_claimed, key: its destination
  * id), next_due (the earliest next_attempt_at still pending after now, -1 if none), more (stopped
  * at limit).
+ * With held (SQLite held alone by this process: leases in memory, serve_held.h) no lease is
+ * written: the webhooks in held are skipped, and the ones claimed join it until their
+ * payload is freed. NULL: leases in the rows, as every node on a shared store needs.
  */
-int serve_store_claim(db *conn, engine_claim *claim);
+int serve_store_claim(db *conn, engine_claim *claim, struct serve_held *held);
 
 /* Frees a claimed webhook, its strings and its outcome. NULL is a no-op. */
 void serve_store_claimed_free(serve_store_claimed *item);
@@ -396,7 +400,7 @@ enum serve_store_outcome_state {
  */
 struct serve_store_outcome {
     /* inputs (strings owned by the outcome) */
-    const char *owner; /* not owned */
+    const char *owner; /* not owned; NULL: leases in memory, the row carries none */
     char *webhook_id;
     char *destination_id;
     int64_t now;
