@@ -38,6 +38,7 @@ struct serve_deliver {
     metric *transitions[3]; /* by the state an outcome leads to, from SERVE_STORE_SUCCEEDED */
     metric *latency, *in_flight_gauge, *lease_lost;
     serve_held *held; /* leases in memory (opt.leases_in_memory), or NULL: in the rows */
+    db *held_conn;    /* the store connection serve_held_has is registered on (store thread) */
 };
 
 /* A copy of bytes that is valid UTF-8 without NUL: anything else becomes '?'. */
@@ -86,6 +87,13 @@ static char *utf8_sanitize(const char *s, size_t len)
 static int deliver_claim_work(db *conn, void *ctx, engine_claim *claim)
 {
     serve_deliver *d = ctx;
+    if (d->held && d->held_conn != conn) {
+        /* the claim's SQL asks the set row by row (serve_store_claim) */
+        int rc = db_sqlite_predicate(conn, SERVE_STORE_HELD_FN, serve_held_has, d->held);
+        if (rc != 0)
+            return rc;
+        d->held_conn = conn;
+    }
     return serve_store_claim(conn, claim, d->held);
 }
 

@@ -1126,13 +1126,18 @@ int serve_store_w_stats(db *conn, void *arg)
 
 /* A destination's due, claimable webhooks, oldest due first: a seek into
  * serve_webhooks_ready, whose condition the WHERE repeats so both planners use it, past the
- * destination's leased rows (its work in flight, which comes first by due time). */
-#define CLAIM_SQL                                                                                  \
+ * destination's leased rows (its work in flight, which comes first by due time). held: more
+ * of the WHERE on the webhook's row, tested before the event's row is joined. */
+#define CLAIM_SQL_WHERE(held)                                                                      \
     "SELECT w.id, w.event_id, w.round_attempts, w.attempt_count, e.body, w.account_id "            \
     "FROM serve_webhooks w JOIN serve_events e ON e.id = w.event_id "                              \
-    "WHERE w.destination_id = $1 AND w.status = 'pending' AND " CLAIMABLE(                         \
-        "$4") " "                                                                                  \
-              "AND w.next_attempt_at <= $2 ORDER BY w.next_attempt_at LIMIT $3"
+    "WHERE w.destination_id = $1 AND w.status = 'pending' AND " CLAIMABLE("$4") held               \
+        " AND w.next_attempt_at <= $2 ORDER BY w.next_attempt_at LIMIT $3"
+#define CLAIM_SQL CLAIM_SQL_WHERE("")
+/* Leases in memory (SQLite held alone): the webhooks held are skipped by the predicate
+ * serve_deliver registers (db_sqlite_predicate → serve_held_has), on the webhook's row, so
+ * the walk past the work in flight reads no body. */
+#define CLAIM_HELD_SQL CLAIM_SQL_WHERE(" AND NOT " SERVE_STORE_HELD_FN "(w.id)")
 
 /* On PostgreSQL the claim and its leases in one statement: each statement costs the server
  * far more CPU than its execution (about 40 µs per round trip, measured with
@@ -1178,22 +1183,17 @@ static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room,
 {
     const char *id = db_rows_text(dest, 0, NULL);
     int64_t bound = c->now + SERVE_STORE_LEASE_SKEW * (c->lease_until - c->now);
-    /* Leases in memory: the rows held come first or among the first by due time, so as
-     * many more are read as are held, and skipped. */
-    int skip = held ? serve_held_count(held, id) : 0;
-    db_param p[] = {DB_S(id), DB_I(c->now), DB_I(room + skip), DB_I(bound)};
+    db_param p[] = {DB_S(id), DB_I(c->now), DB_I(room), DB_I(bound)};
     db_rows *rows = NULL;
     bool pg = db_kind(conn) == DB_POSTGRES;
     db_param pp[] = {DB_S(id),       DB_I(c->now),         DB_I(room),
                      DB_S(c->owner), DB_I(c->lease_until), DB_I(bound)};
     int rc = pg ? query(conn, CLAIM_LEASE_PG_SQL, pp, 6, &rows, NULL)
-                : query(conn, CLAIM_SQL, p, 4, &rows, NULL);
+                : query(conn, held ? CLAIM_HELD_SQL : CLAIM_SQL, p, 4, &rows, NULL);
     if (rc != 0)
         return rc;
     size_t first = c->count;
-    while (db_rows_next(rows) && c->count < (size_t)c->limit && (int)(c->count - first) < room) {
-        if (held && serve_held_has(held, db_rows_text(rows, 0, NULL)))
-            continue; /* in flight here */
+    while (db_rows_next(rows) && c->count < (size_t)c->limit) {
         serve_store_claimed *it = xcalloc(1, sizeof *it);
         size_t blen;
         const char *body = db_rows_text(rows, 4, &blen);
@@ -1217,7 +1217,7 @@ static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room,
                                                 .id = it->log_label,
                                                 .round_attempts = it->round_attempts};
         if (held) {
-            serve_held_add(held, it->webhook_id, it->destination_id);
+            serve_held_add(held, it->webhook_id);
             it->held = held;
         }
     }
@@ -1370,7 +1370,7 @@ void serve_store_claimed_free(serve_store_claimed *it)
     if (!it)
         return;
     if (it->held)
-        serve_held_remove(it->held, it->webhook_id, it->destination_id);
+        serve_held_remove(it->held, it->webhook_id);
     free(it->webhook_id);
     free(it->event_id);
     free(it->destination_id);

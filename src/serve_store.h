@@ -371,9 +371,14 @@ typedef struct serve_store_claimed {
  * at limit).
  * With held (SQLite held alone by this process: leases in memory, serve_held.h) no lease is
  * written: the webhooks in held are skipped, and the ones claimed join it until their
- * payload is freed. NULL: leases in the rows, as every node on a shared store needs.
+ * payload is freed; conn must have SERVE_STORE_HELD_FN registered for held
+ * (db_sqlite_predicate with serve_held_has). NULL: leases in the rows, as every node on a
+ * shared store needs.
  */
 int serve_store_claim(db *conn, engine_claim *claim, struct serve_held *held);
+
+/* The SQL function the claim with held calls on each webhook id: whether it is held. */
+#define SERVE_STORE_HELD_FN "hookd_held"
 
 /* Frees a claimed webhook, its strings and its outcome. NULL is a no-op. */
 void serve_store_claimed_free(serve_store_claimed *item);
