@@ -1177,6 +1177,48 @@ static void claim_format(serve_store_claimed *it, db_rows *dest, int64_t now)
     free(list);
 }
 
+/* Copies len bytes of text and a NUL to *at; returns the copy and moves *at past it. */
+static char *claimed_copy(char **at, const char *text, size_t len)
+{
+    char *copy = *at;
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    *at += len + 1;
+    return copy;
+}
+
+/* A claimed webhook of the current row of rows (CLAIM_SQL) and dest (CLAIM_DEST_COLS,
+ * destination id), its strings in the same allocation: one malloc and one free per
+ * delivery instead of ten. */
+static serve_store_claimed *claimed_new(db_rows *rows, db_rows *dest, const char *id)
+{
+    enum { WEBHOOK, EVENT, DEST, ACCOUNT, BODY, URL, SECRET, HEADERS, FIELDS };
+    const char *text[FIELDS];
+    size_t len[FIELDS];
+    const int row_col[] = {0, 1, -1, 5, 4};
+    for (int f = 0; f <= BODY; f++)
+        text[f] = f == DEST ? id : db_rows_text(rows, row_col[f], &len[f]);
+    len[DEST] = strlen(id);
+    for (int f = URL; f < FIELDS; f++)
+        text[f] = db_rows_text(dest, 1 + f - URL, &len[f]);
+    static const char label_a[] = "account ", label_b[] = " webhook ";
+    size_t total = len[ACCOUNT] + len[WEBHOOK] + sizeof label_a + sizeof label_b;
+    for (int f = 0; f < FIELDS; f++)
+        total += len[f] + 1;
+    serve_store_claimed *it = xcalloc(1, sizeof *it + total);
+    char *at = (char *)(it + 1);
+    char **field[FIELDS] = {&it->webhook_id, &it->event_id, &it->destination_id, &it->account_id,
+                            &it->body,       &it->url,      &it->secret,         &it->headers_json};
+    for (int f = 0; f < FIELDS; f++)
+        *field[f] = claimed_copy(&at, text[f], len[f]);
+    it->body_len = len[BODY];
+    it->log_label = at; /* "account A webhook W" */
+    at = stpcpy(stpcpy(stpcpy(stpcpy(at, label_a), it->account_id), label_b), it->webhook_id);
+    it->round_attempts = db_rows_int(rows, 2);
+    it->attempt_count = db_rows_int(rows, 3);
+    return it;
+}
+
 /* Claims up to room webhooks of the destination in the current row of dest
  * (CLAIM_DEST_COLS). */
 static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room, serve_held *held)
@@ -1194,24 +1236,8 @@ static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room,
         return rc;
     size_t first = c->count;
     while (db_rows_next(rows) && c->count < (size_t)c->limit) {
-        serve_store_claimed *it = xcalloc(1, sizeof *it);
-        size_t blen;
-        const char *body = db_rows_text(rows, 4, &blen);
-        it->webhook_id = xstrdup(db_rows_text(rows, 0, NULL));
-        it->event_id = xstrdup(db_rows_text(rows, 1, NULL));
-        it->destination_id = xstrdup(id);
-        it->account_id = xstrdup(db_rows_text(rows, 5, NULL));
-        it->round_attempts = db_rows_int(rows, 2);
-        it->attempt_count = db_rows_int(rows, 3);
-        it->body = xstrndup(body, blen);
-        it->body_len = blen;
-        it->url = xstrdup(db_rows_text(dest, 1, NULL));
-        it->secret = xstrdup(db_rows_text(dest, 2, NULL));
-        it->headers_json = xstrdup(db_rows_text(dest, 3, NULL));
+        serve_store_claimed *it = claimed_new(rows, dest, id);
         claim_format(it, dest, c->now);
-        char label[320];
-        snprintf(label, sizeof label, "account %s webhook %s", it->account_id, it->webhook_id);
-        it->log_label = xstrdup(label);
         c->items[c->count++] = (engine_claimed){.payload = it,
                                                 .key = it->destination_id,
                                                 .id = it->log_label,
@@ -1371,20 +1397,11 @@ void serve_store_claimed_free(serve_store_claimed *it)
         return;
     if (it->held)
         serve_held_remove(it->held, it->webhook_id);
-    free(it->webhook_id);
-    free(it->event_id);
-    free(it->destination_id);
-    free(it->account_id);
-    free(it->log_label);
-    free(it->url);
-    free(it->secret);
     for (size_t i = 0; i < it->previous_count; i++)
         free(it->previous[i]);
     free(it->previous);
-    free(it->headers_json);
-    free(it->body);
     serve_store_outcome_free(it->outcome);
-    free(it);
+    free(it); /* and its strings (claimed_new) */
 }
 
 int serve_store_unclaim(db *conn, const char *owner, void *const *items, size_t count)

@@ -332,7 +332,8 @@ void serve_store_access_outputs_free(serve_store_request *r);
 typedef struct serve_store_outcome serve_store_outcome;
 
 /* A claimed webhook, with everything needed to attempt it: the engine's payload. All
- * strings owned by it. */
+ * strings owned by it: the ones before `previous` share its allocation (read-only, never
+ * freed alone), previous and outcome are allocated apart. */
 typedef struct serve_store_claimed {
     char *webhook_id;
     char *event_id;
