@@ -211,10 +211,11 @@ static const cli_option serve_options[] = {
      .offset = AT(shared_sqlite),
      .arg = NULL,
      .help = "SQLite: let other hookd serve processes on this machine\n"
-             "use the same file, each writing its leases into it (every\n"
-             "one must be started so). Without it a sender holds the\n"
-             "file alone, keeps its leases in memory, and a second one\n"
-             "is refused. PostgreSQL is always shared"},
+             "deliver from the same file, each writing its leases into it\n"
+             "(every one must be started so). Without it a sender holds\n"
+             "the file alone, keeps its leases in memory, and a second\n"
+             "one is refused (one with --max-in-flight 0 may join either\n"
+             "kind). PostgreSQL is always shared"},
     {.name = "retention",
      .kind = CLI_DURATION,
      .offset = AT(retention_ms),
@@ -388,7 +389,9 @@ static int serve_open_store(serve_state *st)
 static int serve_lock_store(serve_state *st)
 {
     const char *path = db_sqlite_path(st->config->db_url);
-    if (st->postgres || !path || strcmp(path, ":memory:") == 0)
+    /* A sender that delivers nothing (--max-in-flight 0) claims nothing and reads no lease:
+     * it may serve the API beside either kind. */
+    if (st->postgres || !path || strcmp(path, ":memory:") == 0 || st->config->max_in_flight == 0)
         return 0;
     bool shared = st->config->shared_sqlite;
     st->lock_fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -3,7 +3,8 @@ HOOKD_BACKENDS: sqlite
 
 `hookd serve` on SQLite flocks the file: a second sender on it is refused with a message
 (without --shared-sqlite it would not see the first's claims, which are not in the file),
-and senders started with --shared-sqlite (leases in the rows) cannot join a sender alone.
+and senders started with --shared-sqlite (leases in the rows) cannot join a sender alone;
+an API-only node (--max-in-flight 0) claims nothing and may.
 After kill -9 nothing is leased in the file, so a restart, whatever its node id, sends what
 was pending at once instead of after the dead run's lease.
 """
@@ -40,6 +41,17 @@ class ServeAlone(ServeCase):
         self.assertEqual(a.terminate(), 0)
         b = self.start_serve()
         self.assertIsNone(b.proc.poll())
+
+    def test_api_only_node_joins_a_sender_alone(self):
+        rec = self.recorder()
+        a = self.start_serve()
+        api = self.start_serve(extra=["--max-in-flight", "0"])
+        self.destination(api, rec.url)
+        wid = self.event(api)["webhooks"][0]["id"]
+        harness.wait_until(lambda: rec.count() == 1, 10, what="the sender delivering")
+        self.wait_status(api, wid, "succeeded")
+        self.assertEqual([r["headers"]["x-webhook-id"] for r in rec.received()], [wid])
+        self.assertIsNone(a.proc.poll())
 
     def test_shared_senders_refuse_a_sender_alone(self):
         self.start_serve(extra=["--shared-sqlite"])
