@@ -48,6 +48,17 @@ static char *utf8_sanitize(const char *s, size_t len)
     size_t i = 0, o = 0;
     const unsigned char *u = (const unsigned char *)s;
     while (i < len) {
+        /* A run of ASCII (an answer's header lines, most bodies) is copied whole: the
+         * byte-by-byte check below was 2 k instructions per delivery (callgrind). */
+        size_t run = i;
+        while (run < len && u[run] >= 0x01 && u[run] < 0x80)
+            run++;
+        if (run > i) {
+            memcpy(out + o, s + i, run - i);
+            o += run - i;
+            i = run;
+            continue;
+        }
         unsigned c = u[i];
         size_t n = 0;
         unsigned cp = 0;
