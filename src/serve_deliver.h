@@ -47,8 +47,9 @@ typedef struct serve_deliver_options {
 } serve_deliver_options;
 
 /* Creates the sender's engine: its first store job releases the leases of an earlier run
- * of this node id, then it claims (at once, unless max_in_flight is 0). The worker, client
- * and metrics must outlive it. Never NULL (allocation failure aborts). */
+ * of this node id (with leases_in_memory: every lease in the file, whoever wrote it), then
+ * it claims (at once, unless max_in_flight is 0). The worker, client and metrics must
+ * outlive it. Never NULL (allocation failure aborts). */
 serve_deliver *serve_deliver_new(struct event_base *base, db_worker *worker, http_client *client,
                                  metrics *registry, const serve_deliver_options *options);
 

@@ -1213,7 +1213,7 @@ static serve_store_claimed *claimed_new(db_rows *rows, db_rows *dest, const char
         *field[f] = claimed_copy(&at, text[f], len[f]);
     it->body_len = len[BODY];
     it->log_label = at; /* "account A webhook W" */
-    at = stpcpy(stpcpy(stpcpy(stpcpy(at, label_a), it->account_id), label_b), it->webhook_id);
+    stpcpy(stpcpy(stpcpy(stpcpy(at, label_a), it->account_id), label_b), it->webhook_id);
     it->round_attempts = db_rows_int(rows, 2);
     it->attempt_count = db_rows_int(rows, 3);
     return it;

@@ -11,7 +11,8 @@
  *   serve_events         the event and its envelope, the exact bytes that are signed
  *   serve_webhooks       one per (event, destination): status, attempt counts, the next
  *                        attempt's time and the lease (lease_owner, lease_until) of whoever
- *                        is attempting it
+ *                        is attempting it — none when a sender holds its SQLite file alone
+ *                        and keeps its leases in memory (serve_held.h)
  *   serve_attempts       one per attempt: when, how long, status code, error, response
  *                        (the start of its body, and its header lines)
  *   serve_idempotency    Idempotency-Key → the first answer (kept at least 24 hours)
