@@ -56,6 +56,14 @@ enum db_kind db_kind(const db *conn);
 /* The file of a "sqlite:PATH" URL (a pointer into url), or NULL for any other URL. */
 const char *db_sqlite_path(const char *url);
 
+/* SQLite: makes name(text) callable in this connection's SQL, 1 when fn(ctx, text) is true
+ * (0 for NULL). Not deterministic: SQLite asks it for every row it tests, so a query can
+ * consult what the process keeps in memory (serve_held.h) before it joins or copies the
+ * row. fn runs on the thread of the query, ctx must outlive the connection. 0, or
+ * HOOKD_EINVAL on PostgreSQL (no such thing), HOOKD_ESTORE when SQLite refused. */
+int db_sqlite_predicate(db *conn, const char *name, bool (*fn)(void *ctx, const char *text),
+                        void *ctx);
+
 /* The last error's message from the backend, for logs. Never NULL. */
 const char *db_errmsg(const db *conn);
 

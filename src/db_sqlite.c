@@ -517,3 +517,33 @@ int db_sqlite_open(const char *url, db **out, char *err, size_t errlen)
     *out = &c->base;
     return 0;
 }
+
+/* A predicate registered by db_sqlite_predicate: its function and context. */
+typedef struct sqlite_predicate {
+    bool (*fn)(void *ctx, const char *text);
+    void *ctx;
+} sqlite_predicate;
+
+static void sqlite_predicate_call(sqlite3_context *cx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    const sqlite_predicate *p = sqlite3_user_data(cx);
+    const char *text = (const char *)sqlite3_value_text(argv[0]);
+    sqlite3_result_int(cx, text && p->fn(p->ctx, text));
+}
+
+int db_sqlite_predicate(db *conn, const char *name, bool (*fn)(void *ctx, const char *text),
+                        void *ctx)
+{
+    if (conn->backend != &sqlite_backend)
+        return HOOKD_EINVAL;
+    db_sqlite *c = (db_sqlite *)conn;
+    sqlite_predicate *p = xmalloc(sizeof *p);
+    p->fn = fn;
+    p->ctx = ctx;
+    /* SQLITE_UTF8 without SQLITE_DETERMINISTIC: the answer changes between calls; SQLite
+     * frees p with the connection (or at once when it refuses). */
+    int rc = sqlite3_create_function_v2(c->handle, name, 1, SQLITE_UTF8, p, sqlite_predicate_call,
+                                        NULL, NULL, free);
+    return rc == SQLITE_OK ? 0 : sqlite_error(c, "create function");
+}

@@ -489,6 +489,18 @@ static void record_result(engine *e, engine_run *r, int rc, int64_t now)
     e->unrecorded--;
 }
 
+/* Refused outcomes waiting out their backoff are due now, with their backoff reset: a
+ * store that took a record job takes them too, and a run whose outcome waits (its run
+ * over, its item held) is work a crash would repeat. */
+static void records_retry_now(engine *e, int64_t now)
+{
+    for (engine_run *r = e->to_record; r; r = r->next)
+        if (r->retry_at > now) {
+            r->retry_at = now;
+            r->backoff_ms = ENGINE_RECORD_BACKOFF_MS;
+        }
+}
+
 static void record_done(void *arg, int rc)
 {
     record_job *job = arg;
@@ -507,6 +519,8 @@ static void record_done(void *arg, int rc)
         record_result(e, r, run_rc, now);
         r = next;
     }
+    if (rc == 0)
+        records_retry_now(e, now); /* the store takes outcomes again */
     records_flush(e);
     if (e->queued > 0 && !e->stopping)
         event_active(e->pump, EV_TIMEOUT, 0); /* runs held back by max_unrecorded */

@@ -21,9 +21,10 @@
  * covers the gap. So a crash (kill -9, power loss) can repeat the runs under way AND the
  * runs whose outcomes were queued but not yet committed (a store batch or two; at most
  * max_unrecorded when set: past it new runs wait for the store to catch up). An outcome
- * the store refused (any error but HOOKD_ELEASE) is kept and retried with backoff, its
- * lease extended meanwhile (store.extend_work) and an expired one written before the next
- * claim can take the item again: only a process death (or another node taking an item
+ * the store refused (any error but HOOKD_ELEASE) is kept and retried with backoff (at once
+ * when a later record job commits: the store takes outcomes again), its lease extended
+ * meanwhile (store.extend_work) and an expired one written before the next claim can take
+ * the item again: only a process death (or another node taking an item
  * whose lease ran out while the store was down) makes a run happen twice. HOOKD_ELEASE
  * (another process holds it now) drops the outcome. A handed-off item is no different once
  * written: a crash between its commit and its run leaves it leased, and the next start's

@@ -42,11 +42,14 @@ typedef struct serve_deliver_options {
     int max_per_destination; /* attempts under way per destination */
     int64_t poll_ms;         /* claim at least this often (0: 250 ms) */
     int64_t fail_window_ms;  /* a destination failing this long is deactivated (5 days) */
+    bool leases_in_memory;   /* the store is this process's alone (SQLite, locked): no lease
+                                is written, the claim skips what is held (serve_held.h) */
 } serve_deliver_options;
 
 /* Creates the sender's engine: its first store job releases the leases of an earlier run
- * of this node id, then it claims (at once, unless max_in_flight is 0). The worker, client
- * and metrics must outlive it. Never NULL (allocation failure aborts). */
+ * of this node id (with leases_in_memory: every lease in the file, whoever wrote it), then
+ * it claims (at once, unless max_in_flight is 0). The worker, client and metrics must
+ * outlive it. Never NULL (allocation failure aborts). */
 serve_deliver *serve_deliver_new(struct event_base *base, db_worker *worker, http_client *client,
                                  metrics *registry, const serve_deliver_options *options);
 

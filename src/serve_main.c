@@ -23,13 +23,16 @@
 #include "serve_store.h"
 #include "serve_store_retention.h"
 
+#include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #define FAIL_WINDOW_MS (5LL * 24 * 3600 * 1000) /* deactivate after 5 days of failures */
@@ -62,6 +65,7 @@ typedef struct serve_config {
     int64_t poll_ms;           /* 0: by backend */
     cli_front_door front_door; /* --max-connections, --header-timeout, … */
     int64_t retention_ms;      /* --retention; 0: keep everything */
+    bool shared_sqlite;        /* --shared-sqlite: other senders may use the SQLite file */
 } serve_config;
 
 static const serve_config serve_config_defaults = {
@@ -203,6 +207,16 @@ static const cli_option serve_options[] = {
              "new events wake every node at once through LISTEN/NOTIFY)",
      .min = 10,
      .max = 3600000},
+    {.name = "shared-sqlite",
+     .kind = CLI_FLAG,
+     .offset = AT(shared_sqlite),
+     .arg = NULL,
+     .help = "SQLite: let other hookd serve processes on this machine\n"
+             "deliver from the same file, each writing its leases into it\n"
+             "(every one must be started so). Without it a sender holds\n"
+             "the file alone, keeps its leases in memory, and a second\n"
+             "one is refused (one with --max-in-flight 0 may join either\n"
+             "kind). PostgreSQL is always shared"},
     {.name = "retention",
      .kind = CLI_DURATION,
      .offset = AT(retention_ms),
@@ -252,6 +266,8 @@ typedef struct serve_state {
     serve_deliver *dispatch;
     retention *retention;   /* --retention's purge, or NULL */
     bool drained;           /* the deliveries' attempts are finished and recorded */
+    int lock_fd;            /* the SQLite file, flock'ed (serve_lock_store); -1: none */
+    bool leases_in_memory;  /* this process holds the SQLite file alone */
     struct event *finish;   /* polls for the end of shutdown */
     struct event *deadline; /* gives up waiting after the timeout */
     int64_t timeout_ms;     /* --timeout: attempts under way end within it */
@@ -361,6 +377,41 @@ static int serve_open_store(serve_state *st)
      * load: every miss is a pread. SQLITE_CACHE_PRAGMA bounds what it may grow to. */
     if (db_kind(st->conn) == DB_SQLITE && db_exec(st->conn, SQLITE_CACHE_PRAGMA) != 0)
         log_warn("serve", "cannot size the SQLite page cache: %s", db_errmsg(st->conn));
+    return 0;
+}
+
+/* SQLite: the file is flock'ed so that senders that keep their leases in memory (alone on
+ * it, LOCK_EX) and senders that write them (--shared-sqlite, LOCK_SH) never run on it
+ * together: a sender alone would not see the others' claims, nor they its. flock, not
+ * fcntl: SQLite's own locks on the file are fcntl's, which flock's do not touch on Linux;
+ * the descriptor is closed only after every connection (closing any descriptor of the
+ * file drops the process's fcntl locks on it). Taken after the migrations, which create
+ * the file and are serialised by SQLite itself. */
+static int serve_lock_store(serve_state *st)
+{
+    const char *path = db_sqlite_path(st->config->db_url);
+    /* A sender that delivers nothing (--max-in-flight 0) claims nothing and reads no lease:
+     * it may serve the API beside either kind. */
+    if (st->postgres || !path || strcmp(path, ":memory:") == 0 || st->config->max_in_flight == 0)
+        return 0;
+    bool shared = st->config->shared_sqlite;
+    st->lock_fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (st->lock_fd < 0 || flock(st->lock_fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK)
+            fprintf(stderr, "hookd serve: cannot lock %s: %s\n", path, strerror(errno));
+        else if (shared)
+            fprintf(stderr,
+                    "hookd serve: %s is in use by a hookd serve that holds it alone; "
+                    "stop it, or start every sender on this file with --shared-sqlite\n",
+                    path);
+        else
+            fprintf(stderr,
+                    "hookd serve: %s is in use by another hookd serve; one sender runs on a "
+                    "SQLite file, or every one on it with --shared-sqlite\n",
+                    path);
+        return -1;
+    }
+    st->leases_in_memory = !shared;
     return 0;
 }
 
@@ -494,6 +545,7 @@ static void serve_start_delivery(serve_state *st)
     dopt.max_in_flight = (int)c->max_in_flight;
     dopt.max_per_destination = (int)c->max_per_destination;
     dopt.fail_window_ms = FAIL_WINDOW_MS;
+    dopt.leases_in_memory = st->leases_in_memory;
     dopt.poll_ms = c->poll_ms > 0 ? c->poll_ms : st->postgres ? POLL_POSTGRES_MS : POLL_SQLITE_MS;
     st->dispatch = serve_deliver_new(st->base, st->worker, st->client, st->registry, &dopt);
     if (st->postgres && c->max_in_flight > 0 &&
@@ -559,6 +611,8 @@ static void serve_free(serve_state *st)
         hookd_catalog_free(st->catalog);
     if (st->base)
         event_base_free(st->base);
+    if (st->lock_fd >= 0)
+        close(st->lock_fd); /* after every connection to the file is closed */
 }
 
 int cmd_serve(int argc, char **argv)
@@ -571,6 +625,7 @@ int cmd_serve(int argc, char **argv)
         return rc;
     serve_state st = {
         .config = &c,
+        .lock_fd = -1,
         .client_options = {.allow_http = c.allow_http,
                            .allow_private_addresses = c.allow_private,
                            .ca_file = c.ca_file,
@@ -580,8 +635,8 @@ int cmd_serve(int argc, char **argv)
         return cli_usage_error(&serve_command, "--retry-delays: \"%s\" is not a list of durations",
                                c.retry_delays.text);
     int status = 1;
-    if (serve_load_catalog(&st) == 0 && serve_open_store(&st) == 0 && serve_token(&st) == 0 &&
-        serve_listen(&st) == 0 && serve_start_workers(&st) == 0) {
+    if (serve_load_catalog(&st) == 0 && serve_open_store(&st) == 0 && serve_lock_store(&st) == 0 &&
+        serve_token(&st) == 0 && serve_listen(&st) == 0 && serve_start_workers(&st) == 0) {
         serve_node_id(&st);
         serve_start_delivery(&st);
         status = serve_run(&st);

@@ -10,6 +10,7 @@
  */
 #include "serve_store.h"
 #include "mem.h"
+#include "serve_held.h"
 #include "serve_ops.h"
 
 #include "admin_token.h"
@@ -1125,13 +1126,18 @@ int serve_store_w_stats(db *conn, void *arg)
 
 /* A destination's due, claimable webhooks, oldest due first: a seek into
  * serve_webhooks_ready, whose condition the WHERE repeats so both planners use it, past the
- * destination's leased rows (its work in flight, which comes first by due time). */
-#define CLAIM_SQL                                                                                  \
+ * destination's leased rows (its work in flight, which comes first by due time). held: more
+ * of the WHERE on the webhook's row, tested before the event's row is joined. */
+#define CLAIM_SQL_WHERE(held)                                                                      \
     "SELECT w.id, w.event_id, w.round_attempts, w.attempt_count, e.body, w.account_id "            \
     "FROM serve_webhooks w JOIN serve_events e ON e.id = w.event_id "                              \
-    "WHERE w.destination_id = $1 AND w.status = 'pending' AND " CLAIMABLE(                         \
-        "$4") " "                                                                                  \
-              "AND w.next_attempt_at <= $2 ORDER BY w.next_attempt_at LIMIT $3"
+    "WHERE w.destination_id = $1 AND w.status = 'pending' AND " CLAIMABLE("$4") held               \
+        " AND w.next_attempt_at <= $2 ORDER BY w.next_attempt_at LIMIT $3"
+#define CLAIM_SQL CLAIM_SQL_WHERE("")
+/* Leases in memory (SQLite held alone): the webhooks held are skipped by the predicate
+ * serve_deliver registers (db_sqlite_predicate → serve_held_has), on the webhook's row, so
+ * the walk past the work in flight reads no body. */
+#define CLAIM_HELD_SQL CLAIM_SQL_WHERE(" AND NOT " SERVE_STORE_HELD_FN "(w.id)")
 
 /* On PostgreSQL the claim and its leases in one statement: each statement costs the server
  * far more CPU than its execution (about 40 µs per round trip, measured with
@@ -1171,9 +1177,51 @@ static void claim_format(serve_store_claimed *it, db_rows *dest, int64_t now)
     free(list);
 }
 
+/* Copies len bytes of text and a NUL to *at; returns the copy and moves *at past it. */
+static char *claimed_copy(char **at, const char *text, size_t len)
+{
+    char *copy = *at;
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    *at += len + 1;
+    return copy;
+}
+
+/* A claimed webhook of the current row of rows (CLAIM_SQL) and dest (CLAIM_DEST_COLS,
+ * destination id), its strings in the same allocation: one malloc and one free per
+ * delivery instead of ten. */
+static serve_store_claimed *claimed_new(db_rows *rows, db_rows *dest, const char *id)
+{
+    enum { WEBHOOK, EVENT, DEST, ACCOUNT, BODY, URL, SECRET, HEADERS, FIELDS };
+    const char *text[FIELDS];
+    size_t len[FIELDS];
+    const int row_col[] = {0, 1, -1, 5, 4};
+    for (int f = 0; f <= BODY; f++)
+        text[f] = f == DEST ? id : db_rows_text(rows, row_col[f], &len[f]);
+    len[DEST] = strlen(id);
+    for (int f = URL; f < FIELDS; f++)
+        text[f] = db_rows_text(dest, 1 + f - URL, &len[f]);
+    static const char label_a[] = "account ", label_b[] = " webhook ";
+    size_t total = len[ACCOUNT] + len[WEBHOOK] + sizeof label_a + sizeof label_b;
+    for (int f = 0; f < FIELDS; f++)
+        total += len[f] + 1;
+    serve_store_claimed *it = xcalloc(1, sizeof *it + total);
+    char *at = (char *)(it + 1);
+    char **field[FIELDS] = {&it->webhook_id, &it->event_id, &it->destination_id, &it->account_id,
+                            &it->body,       &it->url,      &it->secret,         &it->headers_json};
+    for (int f = 0; f < FIELDS; f++)
+        *field[f] = claimed_copy(&at, text[f], len[f]);
+    it->body_len = len[BODY];
+    it->log_label = at; /* "account A webhook W" */
+    stpcpy(stpcpy(stpcpy(stpcpy(at, label_a), it->account_id), label_b), it->webhook_id);
+    it->round_attempts = db_rows_int(rows, 2);
+    it->attempt_count = db_rows_int(rows, 3);
+    return it;
+}
+
 /* Claims up to room webhooks of the destination in the current row of dest
  * (CLAIM_DEST_COLS). */
-static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room)
+static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room, serve_held *held)
 {
     const char *id = db_rows_text(dest, 0, NULL);
     int64_t bound = c->now + SERVE_STORE_LEASE_SKEW * (c->lease_until - c->now);
@@ -1183,36 +1231,24 @@ static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room)
     db_param pp[] = {DB_S(id),       DB_I(c->now),         DB_I(room),
                      DB_S(c->owner), DB_I(c->lease_until), DB_I(bound)};
     int rc = pg ? query(conn, CLAIM_LEASE_PG_SQL, pp, 6, &rows, NULL)
-                : query(conn, CLAIM_SQL, p, 4, &rows, NULL);
+                : query(conn, held ? CLAIM_HELD_SQL : CLAIM_SQL, p, 4, &rows, NULL);
     if (rc != 0)
         return rc;
     size_t first = c->count;
     while (db_rows_next(rows) && c->count < (size_t)c->limit) {
-        serve_store_claimed *it = xcalloc(1, sizeof *it);
-        size_t blen;
-        const char *body = db_rows_text(rows, 4, &blen);
-        it->webhook_id = xstrdup(db_rows_text(rows, 0, NULL));
-        it->event_id = xstrdup(db_rows_text(rows, 1, NULL));
-        it->destination_id = xstrdup(id);
-        it->account_id = xstrdup(db_rows_text(rows, 5, NULL));
-        it->round_attempts = db_rows_int(rows, 2);
-        it->attempt_count = db_rows_int(rows, 3);
-        it->body = xstrndup(body, blen);
-        it->body_len = blen;
-        it->url = xstrdup(db_rows_text(dest, 1, NULL));
-        it->secret = xstrdup(db_rows_text(dest, 2, NULL));
-        it->headers_json = xstrdup(db_rows_text(dest, 3, NULL));
+        serve_store_claimed *it = claimed_new(rows, dest, id);
         claim_format(it, dest, c->now);
-        char label[320];
-        snprintf(label, sizeof label, "account %s webhook %s", it->account_id, it->webhook_id);
-        it->log_label = xstrdup(label);
         c->items[c->count++] = (engine_claimed){.payload = it,
                                                 .key = it->destination_id,
                                                 .id = it->log_label,
                                                 .round_attempts = it->round_attempts};
+        if (held) {
+            serve_held_add(held, it->webhook_id);
+            it->held = held;
+        }
     }
     db_rows_free(rows);
-    for (size_t i = pg ? c->count : first; i < c->count; i++) {
+    for (size_t i = pg || held ? c->count : first; i < c->count; i++) {
         const serve_store_claimed *it = c->items[i].payload;
         db_param u[] = {DB_S(c->owner), DB_I(c->lease_until), DB_S(it->webhook_id)};
         rc = query(conn,
@@ -1255,7 +1291,7 @@ static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room)
 
 /* Claims for the destination in the current row of dests (READY_PAGE_SQL) when it is active
  * and has room; *full is set when the claim reached its limit there. */
-static int claim_visit(db *conn, engine_claim *c, db_rows *dests, bool *full)
+static int claim_visit(db *conn, engine_claim *c, db_rows *dests, serve_held *held, bool *full)
 {
     if (db_rows_null(dests, 0))
         return 0; /* inactive or deleted: its webhooks wait */
@@ -1265,7 +1301,7 @@ static int claim_visit(db *conn, engine_claim *c, db_rows *dests, bool *full)
         return 0;
     if (room > c->limit - (int)c->count)
         room = c->limit - (int)c->count;
-    int rc = claim_destination(conn, c, dests, room);
+    int rc = claim_destination(conn, c, dests, room, held);
     if (rc == 0 && c->count >= (size_t)c->limit) {
         /* Full: the next claim starts with the destination after this one. */
         free(c->next_cursor);
@@ -1279,7 +1315,8 @@ static int claim_visit(db *conn, engine_claim *c, db_rows *dests, bool *full)
 /* Visits the destinations with claimable webhooks with id > after (and <= upto when upto is
  * not NULL), in id order, claiming for each active one that has room, until the claim is
  * full. */
-static int claim_pass(db *conn, engine_claim *c, const char *after, const char *upto)
+static int claim_pass(db *conn, engine_claim *c, const char *after, const char *upto,
+                      serve_held *held)
 {
     char last[256];
     snprintf(last, sizeof last, "%s", after);
@@ -1295,7 +1332,7 @@ static int claim_pass(db *conn, engine_claim *c, const char *after, const char *
         while (rc == 0 && !full && db_rows_next(dests)) {
             seen++;
             snprintf(last, sizeof last, "%s", db_rows_text(dests, 6, NULL));
-            rc = claim_visit(conn, c, dests, &full);
+            rc = claim_visit(conn, c, dests, held, &full);
         }
         db_rows_free(dests);
         if (rc != 0 || full || seen < CLAIM_PAGE)
@@ -1303,7 +1340,7 @@ static int claim_pass(db *conn, engine_claim *c, const char *after, const char *
     }
 }
 
-int serve_store_claim(db *conn, engine_claim *c)
+int serve_store_claim(db *conn, engine_claim *c, serve_held *held)
 {
     c->count = 0;
     c->next_due = -1;
@@ -1335,9 +1372,9 @@ int serve_store_claim(db *conn, engine_claim *c)
 
     c->items = xcalloc((size_t)c->limit, sizeof *c->items);
     char *start = c->cursor ? xstrdup(c->cursor) : xstrdup("");
-    rc = claim_pass(conn, c, start, NULL);
+    rc = claim_pass(conn, c, start, NULL, held);
     if (rc == 0 && !c->more && start[0] != '\0')
-        rc = claim_pass(conn, c, "", start); /* wrap around */
+        rc = claim_pass(conn, c, "", start, held); /* wrap around */
     free(start);
     if (rc != 0)
         return rc;
@@ -1358,20 +1395,13 @@ void serve_store_claimed_free(serve_store_claimed *it)
 {
     if (!it)
         return;
-    free(it->webhook_id);
-    free(it->event_id);
-    free(it->destination_id);
-    free(it->account_id);
-    free(it->log_label);
-    free(it->url);
-    free(it->secret);
+    if (it->held)
+        serve_held_remove(it->held, it->webhook_id);
     for (size_t i = 0; i < it->previous_count; i++)
         free(it->previous[i]);
     free(it->previous);
-    free(it->headers_json);
-    free(it->body);
     serve_store_outcome_free(it->outcome);
-    free(it);
+    free(it); /* and its strings (claimed_new) */
 }
 
 int serve_store_unclaim(db *conn, const char *owner, void *const *items, size_t count)
@@ -1470,26 +1500,30 @@ static int outcome_destination(db *conn, serve_store_outcome *o)
     return rc != 0 ? rc : serve_ops_failed(conn, o);
 }
 
+/* The webhook's move after its attempt, with a condition on the lease or none. */
+#define OUTCOME_ROW_SQL(lease)                                                                     \
+    "UPDATE serve_webhooks SET status = $1, attempt_count = attempt_count + 1, "                   \
+    "round_attempts = round_attempts + 1, next_attempt_at = $2, "                                  \
+    "lease_owner = NULL, lease_until = NULL, updated_at = $3 "                                     \
+    "WHERE id = $4 AND status = 'pending' AND attempt_count = $5 " lease
+
 /* The outcome's row changes, without the destination's: the webhook moved on only while
  * its lease is held (HOOKD_ELEASE and nothing written otherwise), then its attempt row. */
 static int outcome_row(db *conn, serve_store_outcome *o)
 {
     /* No RETURNING: n is known from the claim, and the WHERE checks it, so an outcome of an
-     * earlier lease of the same owner (the row was claimed again since) is refused too. */
+     * earlier lease of the same owner (the row was claimed again since) is refused too.
+     * Without an owner (leases in memory, serve_held.h) no lease is in the row: the process
+     * holds the store alone and the status and n say the row is still the one it ran. */
     db_param p[] = {DB_S(outcome_states[o->state]),
                     o->state == SERVE_STORE_RETRY ? DB_I(o->next_attempt_at) : DB_NUL,
                     DB_I(o->now),
                     DB_S(o->webhook_id),
-                    DB_S(o->owner),
-                    DB_I(o->attempt_number - 1)};
+                    DB_I(o->attempt_number - 1),
+                    o->owner ? DB_S(o->owner) : DB_NUL};
     int64_t changed = 0;
-    int rc = query(conn,
-                   "UPDATE serve_webhooks SET status = $1, attempt_count = attempt_count + 1, "
-                   "round_attempts = round_attempts + 1, next_attempt_at = $2, "
-                   "lease_owner = NULL, lease_until = NULL, updated_at = $3 "
-                   "WHERE id = $4 AND lease_owner = $5 AND status = 'pending' "
-                   "AND attempt_count = $6",
-                   p, 6, NULL, &changed);
+    int rc = query(conn, o->owner ? OUTCOME_ROW_SQL("AND lease_owner = $6") : OUTCOME_ROW_SQL(""),
+                   p, o->owner ? 6 : 5, NULL, &changed);
     if (rc != 0)
         return rc;
     if (changed == 0)

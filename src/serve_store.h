@@ -11,7 +11,8 @@
  *   serve_events         the event and its envelope, the exact bytes that are signed
  *   serve_webhooks       one per (event, destination): status, attempt counts, the next
  *                        attempt's time and the lease (lease_owner, lease_until) of whoever
- *                        is attempting it
+ *                        is attempting it — none when a sender holds its SQLite file alone
+ *                        and keeps its leases in memory (serve_held.h)
  *   serve_attempts       one per attempt: when, how long, status code, error, response
  *                        (the start of its body, and its header lines)
  *   serve_idempotency    Idempotency-Key → the first answer (kept at least 24 hours)
@@ -332,7 +333,8 @@ void serve_store_access_outputs_free(serve_store_request *r);
 typedef struct serve_store_outcome serve_store_outcome;
 
 /* A claimed webhook, with everything needed to attempt it: the engine's payload. All
- * strings owned by it. */
+ * strings owned by it: the ones before `previous` share its allocation (read-only, never
+ * freed alone), previous and outcome are allocated apart. */
 typedef struct serve_store_claimed {
     char *webhook_id;
     char *event_id;
@@ -352,6 +354,7 @@ typedef struct serve_store_claimed {
     bool standard;
     char **previous;
     size_t previous_count;
+    struct serve_held *held; /* the set it is in until freed (leases in memory), or NULL */
 } serve_store_claimed;
 
 /*
@@ -368,8 +371,16 @@ typedef struct serve_store_claimed {
  * are skipped (SKIP LOCKED). Outputs: items (payload: a serve_store_claimed, key: its destination
  * id), next_due (the earliest next_attempt_at still pending after now, -1 if none), more (stopped
  * at limit).
+ * With held (SQLite held alone by this process: leases in memory, serve_held.h) no lease is
+ * written: the webhooks in held are skipped, and the ones claimed join it until their
+ * payload is freed; conn must have SERVE_STORE_HELD_FN registered for held
+ * (db_sqlite_predicate with serve_held_has). NULL: leases in the rows, as every node on a
+ * shared store needs.
  */
-int serve_store_claim(db *conn, engine_claim *claim);
+int serve_store_claim(db *conn, engine_claim *claim, struct serve_held *held);
+
+/* The SQL function the claim with held calls on each webhook id: whether it is held. */
+#define SERVE_STORE_HELD_FN "hookd_held"
 
 /* Frees a claimed webhook, its strings and its outcome. NULL is a no-op. */
 void serve_store_claimed_free(serve_store_claimed *item);
@@ -396,7 +407,7 @@ enum serve_store_outcome_state {
  */
 struct serve_store_outcome {
     /* inputs (strings owned by the outcome) */
-    const char *owner; /* not owned */
+    const char *owner; /* not owned; NULL: leases in memory, the row carries none */
     char *webhook_id;
     char *destination_id;
     int64_t now;

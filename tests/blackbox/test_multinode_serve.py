@@ -16,6 +16,9 @@ import harness
 from serve_support import ServeCase
 
 LEASE = ["--lease", "3s", "--timeout", "2s"]
+# Several senders on one SQLite file must each be started so (alone, a sender keeps its
+# leases in memory and refuses company); PostgreSQL is always shared and accepts the flag.
+SHARED = ["--shared-sqlite"]
 
 
 def metric(port, name, labels=""):
@@ -37,7 +40,7 @@ class MultinodeServe(ServeCase):
         self.db = self.database()
 
     def node(self, extra=(), port=None):
-        return self.start_serve(extra=list(LEASE) + list(extra), port=port)
+        return self.start_serve(extra=list(LEASE) + SHARED + list(extra), port=port)
 
     def ids(self, rec):
         return [r["headers"].get("x-webhook-id") for r in rec.received()]
@@ -176,16 +179,16 @@ class MultinodeServe(ServeCase):
     def test_default_node_ids_do_not_steal_leases(self):
         # A slow answer keeps A's attempt under way while B restarts on the same host.
         rec = self.recorder(lambda req: (200, {}, b"ok", 2.5))
-        a = self.start_serve(extra=["--lease", "30s", "--timeout", "5s"])
+        a = self.start_serve(extra=["--lease", "30s", "--timeout", "5s"] + SHARED)
         b_port = harness.free_port()
         b = self.start_serve(extra=["--lease", "30s", "--timeout", "5s", "--max-in-flight",
-                                    "0"], port=b_port)
+                                    "0"] + SHARED, port=b_port)
         self.destination(a, rec.url)
         wid = self.event(a)["webhooks"][0]["id"]
         harness.wait_until(lambda: rec.count() == 1, 5, what="A's attempt under way")
         self.assertEqual(b.terminate(), 0)
         # B's restart releases only its own node id's leases, never A's.
-        self.start_serve(extra=["--lease", "30s", "--timeout", "5s"], port=b_port)
+        self.start_serve(extra=["--lease", "30s", "--timeout", "5s"] + SHARED, port=b_port)
         self.wait_status(a, wid, "succeeded", timeout=10)
         time.sleep(0.3)
         self.assertEqual(self.ids(rec), [wid])

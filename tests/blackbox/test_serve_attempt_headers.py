@@ -36,6 +36,16 @@ class AttemptHeadersTest(ServeCase):
                 self.assertEqual(value, big)  # never a line cut short
         self.assertLess(kept.count("X-Big-"), 4)  # the cap dropped at least one
 
+    def test_answer_not_utf8_is_kept_with_marks(self):
+        # Bytes that are not UTF-8 become '?', the ASCII and UTF-8 around them are kept.
+        body = b"ok \xff\xfe caf\xc3\xa9 \xe2\x82 end"
+        rec = self.recorder(lambda req: (200, {}, body, 0))
+        p = self.start_serve()
+        self.destination(p, rec.url)
+        wid = self.event(p)["webhooks"][0]["id"]
+        w = self.wait_status(p, wid, "succeeded")
+        self.assertEqual(w["attempts"][0]["response"], "ok ?? caf\u00e9 ?? end")
+
     def test_no_answer_no_headers(self):
         p = self.start_serve(extra=["--max-attempts", "1"])
         self.destination(p, "http://127.0.0.1:%d/hook" % harness.free_port())

@@ -14,6 +14,7 @@
 #include "store_fixture.h"
 
 #include "hookd.h"
+#include "serve_held.h"
 #include "serve_store.h"
 #include "serve_store_retention.h"
 
@@ -475,7 +476,7 @@ static size_t claim_all(store_fixture *f, const char *owner, int64_t now, int64_
 {
     engine_claim c = {
         .owner = owner, .now = now, .lease_until = now + lease_ms, .limit = 10, .per_key = 10};
-    assert_int_equal(serve_store_claim(f->conn, &c), 0);
+    assert_int_equal(serve_store_claim(f->conn, &c, NULL), 0);
     size_t n = c.count;
     if (first) {
         assert_true(n > 0);
@@ -522,6 +523,93 @@ static void test_claim_leases(void **state)
     assert_int_equal(claim_all(f, "you/1", now + lease + 1, lease, ids[0]), 4);
 }
 
+/* How many webhooks match where. */
+static int64_t count_where(store_fixture *f, const char *where)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM serve_webhooks WHERE %s", where);
+    db_rows *rows = NULL;
+    assert_int_equal(db_query(f->conn, sql, NULL, 0, &rows, NULL), 0);
+    assert_true(db_rows_next(rows));
+    int64_t n = db_rows_int(rows, 0);
+    db_rows_free(rows);
+    return n;
+}
+
+/* Claims (leases in memory: held) at now, at most 2 of a destination; their payloads into
+ * items (4 at most); returns how many. */
+static size_t claim_held(store_fixture *f, serve_held *held, int64_t now,
+                         serve_store_claimed **items)
+{
+    engine_claim c = {
+        .owner = "me/1", .now = now, .lease_until = now + 60000, .limit = 10, .per_key = 2};
+    assert_int_equal(serve_store_claim(f->conn, &c, held), 0);
+    assert_true(c.count <= 4);
+    for (size_t i = 0; i < c.count; i++)
+        items[i] = c.items[i].payload;
+    size_t n = c.count;
+    free(c.items);
+    free(c.next_cursor);
+    return n;
+}
+
+/* Leases in memory (a SQLite store held alone): the claim writes no lease, skips what the
+ * process holds, and takes a webhook again once its payload is freed; the outcome, with no
+ * owner, moves the row on only while it still has the attempts the claim saw. */
+static void test_claim_held(void **state)
+{
+    STORE_FIXTURE(state);
+    char d[HOOKD_ID_LEN + 1];
+    make_destination(f->conn, "a", "[\"events.created\"]", true, d);
+    char ids[4][HOOKD_ID_LEN + 1];
+    for (int i = 0; i < 4; i++) {
+        serve_store_request *ev = insert_event(f->conn, "events.created", NULL, NOW + i);
+        snprintf(ids[i], sizeof ids[i], "%s", ev->webhooks[0].id);
+        serve_store_request_free(ev);
+    }
+    serve_held *held = serve_held_new();
+    assert_int_equal(db_sqlite_predicate(f->conn, SERVE_STORE_HELD_FN, serve_held_has, held), 0);
+    serve_store_claimed *a[4], *b[4], *c[4];
+    const int64_t now = NOW + 10000;
+    assert_int_equal(claim_held(f, held, now, a), 2);
+    assert_string_equal(a[0]->webhook_id, ids[0]);
+    assert_string_equal(a[1]->webhook_id, ids[1]);
+    assert_true(serve_held_has(held, ids[0]) && serve_held_has(held, ids[1]));
+    assert_int_equal(count_where(f, "lease_owner IS NOT NULL OR lease_until IS NOT NULL"), 0);
+    /* the two held are skipped: the next two are taken, then nothing is left */
+    assert_int_equal(claim_held(f, held, now, b), 2);
+    assert_string_equal(b[0]->webhook_id, ids[2]);
+    assert_string_equal(b[1]->webhook_id, ids[3]);
+    assert_int_equal(claim_held(f, held, now, c), 0);
+    /* given back (payload freed): claimable again */
+    serve_store_claimed_free(a[0]);
+    assert_int_equal(claim_held(f, held, now, c), 1);
+    assert_string_equal(c[0]->webhook_id, ids[0]);
+    /* an outcome without owner is written; a stale one (wrong n) is refused */
+    serve_store_outcome ok = {.webhook_id = ids[1],
+                              .destination_id = d,
+                              .now = now,
+                              .started_at = now,
+                              .status_code = 200,
+                              .state = SERVE_STORE_SUCCEEDED,
+                              .attempt_number = 1};
+    serve_store_outcome stale = ok;
+    stale.webhook_id = ids[2];
+    stale.attempt_number = 2;
+    serve_store_outcome *os[] = {&ok, &stale};
+    int rcs[2];
+    assert_int_equal(serve_store_outcomes(f->conn, os, rcs, 2), 0);
+    assert_int_equal(rcs[0], 0);
+    assert_int_equal(rcs[1], HOOKD_ELEASE);
+    assert_int_equal(count_where(f, "status = 'succeeded'"), 1);
+    serve_store_claimed *all[] = {a[1], b[0], b[1], c[0]};
+    for (size_t i = 0; i < 4; i++)
+        serve_store_claimed_free(all[i]);
+    for (int i = 0; i < 4; i++)
+        assert_false(serve_held_has(held, ids[i]));
+    serve_held_free(held);
+}
+
 #define BOTH(fn)                                                                                   \
     cmocka_unit_test_setup_teardown(fn, setup_sqlite, store_fixture_teardown),                     \
         cmocka_unit_test_setup_teardown(fn, setup_pg, store_fixture_teardown)
@@ -535,6 +623,7 @@ int main(void)
         BOTH(test_newest_first_and_event_list),
         BOTH(test_webhook_attempts_retry_recover),
         BOTH(test_claim_leases),
+        cmocka_unit_test_setup_teardown(test_claim_held, setup_sqlite, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_to_accounts, setup_sqlite_bare,
                                         store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_to_accounts, setup_pg_bare,
