@@ -49,9 +49,15 @@ class ReceiveStoreFailure(harness.TestCase):
         status, _, data = harness.request("POST", port, "/", BODY,
                                           harness.signed_headers(SECRET, BODY, wid=wid))
         self.assertEqual((status, json.loads(data)), (200, {"status": "accepted"}))
-        harness.wait_until(lambda: os.path.exists(handled), what="the handler run")
-        with open(handled) as f:
-            self.assertEqual(f.read().split(), [wid])
+        def lines():
+            if not os.path.exists(handled):
+                return []
+            with open(handled) as f:
+                return f.read().split()
+        # the shell creates the file before echo writes into it: wait for the line itself
+        harness.wait_until(lambda: lines(), what="the handler run")
+        time.sleep(0.5)  # room for a second run, which must not come
+        self.assertEqual(lines(), [wid])
 
 
 if __name__ == "__main__":
