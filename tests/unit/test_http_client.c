@@ -578,7 +578,7 @@ static bool script_read_request(script_conn *sc, char *buf, size_t cap, char *pa
 /* The answer to path, n requests after the connection's first; false: close after it. */
 static bool script_answer(script_conn *sc, const char *path, int n)
 {
-    static char big[80000];
+    static _Thread_local char big[80000]; /* one per connection thread: each writes into it */
     if (strcmp(path, "/chunked") == 0) {
         static const char a[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                                 "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n";
