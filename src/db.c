@@ -64,6 +64,12 @@ int db_exec(db *conn, const char *sql)
     return conn->backend->exec(conn, sql);
 }
 
+void db_background_checkpoints(db *conn)
+{
+    if (conn->backend->background_checkpoints)
+        conn->backend->background_checkpoints(conn);
+}
+
 int db_keep_plans(db *conn)
 {
     return conn->backend->keep_plans ? conn->backend->keep_plans(conn) : 0;

@@ -76,6 +76,11 @@ int db_exec(db *conn, const char *sql);
  * are all seeks by key. SQLite: nothing to do. 0 or HOOKD_ESTORE. */
 int db_keep_plans(db *conn);
 
+/* For a connection a store thread keeps for itself (db_worker.c): SQLite copies its WAL back
+ * into the database file on a thread of its own, off the commits' path
+ * (db_sqlite_checkpoint.c); nothing on PostgreSQL. Stopped by db_close. */
+void db_background_checkpoints(db *conn);
+
 /*
  * Runs one statement with n parameters. When rows is not NULL, *rows receives the result
  * to read with db_rows_next and free with db_rows_free; otherwise the result is dropped.

@@ -28,7 +28,8 @@ typedef struct db_backend {
     /* Takes the lock that serialises migrations, inside the current transaction (a no-op
      * where BEGIN already serialises writers, as on SQLite). */
     int (*migration_lock)(db *conn, const char *component);
-    int (*keep_plans)(db *conn); /* NULL: nothing to do (db_keep_plans) */
+    int (*keep_plans)(db *conn);              /* NULL: nothing to do (db_keep_plans) */
+    void (*background_checkpoints)(db *conn); /* NULL: nothing to do */
     bool (*rows_next)(db_rows *rows);
     bool (*rows_null)(db_rows *rows, int col);
     int64_t (*rows_int)(db_rows *rows, int col);

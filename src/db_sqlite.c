@@ -5,6 +5,7 @@
  * with RETURNING).
  */
 #include "db_internal.h"
+#include "db_sqlite_checkpoint.h"
 
 #include "hookd.h"
 #include "log.h"
@@ -36,7 +37,8 @@ typedef struct db_sqlite {
         const char *sql;
         stmt_entry *entry;
     } fast[STMT_FAST];
-    size_t cached; /* entries in the cache */
+    size_t cached;                     /* entries in the cache */
+    sqlite_checkpointer *checkpointer; /* db_background_checkpoints; NULL: SQLite's own */
 } db_sqlite;
 
 /* One column of one row: text lives in the result's arena, at an offset (the arena moves). */
@@ -392,9 +394,17 @@ static const char *sqlite_rows_text(db_rows *rows, int col, size_t *len)
 static void sqlite_close(db *conn)
 {
     db_sqlite *c = (db_sqlite *)conn;
+    sqlite_checkpointer_stop(c->checkpointer);
     sqlite_cache_clear(c);
     sqlite3_close_v2(c->handle);
     free(c);
+}
+
+static void sqlite_background_checkpoints(db *conn)
+{
+    db_sqlite *c = (db_sqlite *)conn;
+    if (!c->checkpointer)
+        c->checkpointer = sqlite_checkpointer_start(c->handle);
 }
 
 static const db_backend sqlite_backend = {
@@ -406,6 +416,7 @@ static const db_backend sqlite_backend = {
     .commit = sqlite_commit,
     .rollback = sqlite_rollback,
     .migration_lock = sqlite_migration_lock,
+    .background_checkpoints = sqlite_background_checkpoints,
     .rows_next = sqlite_rows_next,
     .rows_null = sqlite_rows_null,
     .rows_int = sqlite_rows_int,

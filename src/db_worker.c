@@ -347,6 +347,7 @@ static int unit_start(struct event_base *base, db *conn, size_t max_batch, db_un
     w->base = base;
     w->conn = conn;
     w->max_batch = max_batch ? max_batch : DB_WORKER_DEFAULT_BATCH;
+    db_background_checkpoints(conn);
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->wake, NULL);
     w->notify = event_new(base, -1, 0, worker_notify_cb, w);

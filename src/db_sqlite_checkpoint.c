@@ -1,0 +1,177 @@
+/*
+ * db_sqlite_checkpoint.c — a store thread's WAL checkpoints, moved to a thread of their own.
+ *
+ * SQLite copies its write-ahead log back into the database file (a checkpoint) in whichever
+ * connection commits when the log passes 1000 pages. For hookd that is a store thread,
+ * between two batches: the copy and the database file's fsync ran while every webhook
+ * waiting for the next batch's commit waited for them too (docs/BENCHMARKS.md, "WAL
+ * checkpoints off the commit path"). Here a store connection's commits only look at the
+ * log's length (sqlite3_wal_hook, which replaces the automatic checkpoint); past CKPT_PAGES a
+ * thread with a connection of its own runs a PASSIVE checkpoint, which takes no lock a
+ * writer needs, so the store thread goes on committing while the pages are copied.
+ *
+ * A passive checkpoint alone cannot keep the log short under a steady load: SQLite starts
+ * the log over from its beginning only when a write transaction begins with every page
+ * already copied, and the store commits new pages while the background copies. So past
+ * CKPT_INLINE pages the store connection copies what is left itself, right after its
+ * commit (the pages of the last background pass or two, where the automatic checkpoint
+ * copied them all), and its next transaction starts the log over: the file stays near
+ * CKPT_INLINE pages. A failing checkpoint (a full disk) is logged once until one succeeds;
+ * the commits themselves report their own errors as before.
+ */
+#include "db_sqlite_checkpoint.h"
+
+#include "log.h"
+#include "mem.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CKPT_STRIDE 4000 /* a background pass each time the log grows by this many pages */
+#define CKPT_INLINE 8000 /* 32 MiB of 4 KiB pages: the log is to start over … */
+#define CKPT_LEFT 1000   /* … once the background left at most this many to the store thread */
+#define CKPT_HARD 32000  /* or, when the background cannot keep up, at once */
+#define CKPT_AUTO 1000   /* SQLite's automatic checkpoint, given back at stop */
+
+struct sqlite_checkpointer {
+    sqlite3 *writer; /* the store thread's connection; the hook runs on its thread */
+    sqlite3 *own;    /* the checkpoint thread's connection */
+    pthread_t thread;
+    int seen;             /* the log's pages at the writer's last commit; the writer's alone */
+    pthread_mutex_t lock; /* guards the fields below */
+    pthread_cond_t wake;
+    int copied;    /* the log's pages the last background pass copied (0: the log restarted) */
+    bool running;  /* a background pass is under way */
+    bool wanted;   /* a pass is asked for */
+    bool stopping; /* sqlite_checkpointer_stop was called */
+    bool failing;  /* the last checkpoint failed, and was logged */
+};
+
+/* Logs a failed checkpoint once, until one succeeds again. */
+static void checkpoint_note(sqlite_checkpointer *k, sqlite3 *handle, int rc)
+{
+    if (rc == SQLITE_BUSY)
+        return; /* the other side is copying right now: the next commit asks again */
+    pthread_mutex_lock(&k->lock);
+    bool report = rc != SQLITE_OK && !k->failing;
+    k->failing = rc != SQLITE_OK;
+    pthread_mutex_unlock(&k->lock);
+    if (report)
+        log_warn("db", "sqlite: WAL checkpoint failed (the log grows until one succeeds): %s",
+                 sqlite3_errmsg(handle));
+}
+
+/* sqlite3_wal_hook: after each commit of the store connection, pages in the log. Asks for a
+ * background pass at every CKPT_STRIDE, and past CKPT_INLINE until the passes have caught up
+ * to CKPT_LEFT pages; then copies those itself, so that its next transaction starts the log
+ * over. */
+static int checkpoint_hook(void *arg, sqlite3 *handle, const char *name, int pages)
+{
+    sqlite_checkpointer *k = arg;
+    bool restarted = pages < k->seen;
+    bool crossed = pages / CKPT_STRIDE > k->seen / CKPT_STRIDE;
+    k->seen = pages;
+    pthread_mutex_lock(&k->lock);
+    if (restarted)
+        k->copied = 0;
+    bool idle = !k->running && !k->wanted;
+    bool finish =
+        pages >= CKPT_HARD || (pages >= CKPT_INLINE && idle && pages - k->copied <= CKPT_LEFT);
+    if (!finish && (crossed || (pages >= CKPT_INLINE && idle))) {
+        k->wanted = true;
+        pthread_cond_signal(&k->wake);
+    }
+    pthread_mutex_unlock(&k->lock);
+    if (finish) {
+        int rc = sqlite3_wal_checkpoint_v2(handle, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        checkpoint_note(k, handle, rc);
+    }
+    return SQLITE_OK; /* an error here would fail a statement whose commit already happened */
+}
+
+static void *checkpoint_main(void *arg)
+{
+    sqlite_checkpointer *k = arg;
+    pthread_mutex_lock(&k->lock);
+    for (;;) {
+        while (!k->wanted && !k->stopping)
+            pthread_cond_wait(&k->wake, &k->lock);
+        if (k->stopping)
+            break;
+        k->wanted = false;
+        k->running = true;
+        pthread_mutex_unlock(&k->lock);
+        int copied = 0;
+        int rc =
+            sqlite3_wal_checkpoint_v2(k->own, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, &copied);
+        checkpoint_note(k, k->own, rc);
+        pthread_mutex_lock(&k->lock);
+        k->running = false;
+        if (rc == SQLITE_OK)
+            k->copied = copied;
+    }
+    pthread_mutex_unlock(&k->lock);
+    return NULL;
+}
+
+/* The checkpoint thread's connection to writer's file: synchronous=FULL as the writer's, so
+ * that its checkpoints sync the log before copying and the database file after. */
+static sqlite3 *checkpoint_open(sqlite3 *writer)
+{
+    const char *path = sqlite3_db_filename(writer, "main");
+    if (!path || !*path)
+        return NULL; /* a temporary or in-memory database: no log to copy */
+    sqlite3 *own = NULL;
+    int rc = sqlite3_open_v2(path, &own, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(own, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        log_warn("db", "sqlite: %s: checkpoints stay in the store thread: %s", path,
+                 own ? sqlite3_errmsg(own) : sqlite3_errstr(rc));
+        sqlite3_close_v2(own);
+        return NULL;
+    }
+    return own;
+}
+
+sqlite_checkpointer *sqlite_checkpointer_start(sqlite3 *writer)
+{
+    sqlite3 *own = checkpoint_open(writer);
+    if (!own)
+        return NULL;
+    sqlite_checkpointer *k = xcalloc(1, sizeof *k);
+    k->writer = writer;
+    k->own = own;
+    pthread_mutex_init(&k->lock, NULL);
+    pthread_cond_init(&k->wake, NULL);
+    int rc = pthread_create(&k->thread, NULL, checkpoint_main, k);
+    if (rc != 0) {
+        log_warn("db", "sqlite: checkpoints stay in the store thread: %s", strerror(rc));
+        pthread_cond_destroy(&k->wake);
+        pthread_mutex_destroy(&k->lock);
+        sqlite3_close_v2(own);
+        free(k);
+        return NULL;
+    }
+    sqlite3_wal_hook(writer, checkpoint_hook, k); /* in place of the automatic checkpoint */
+    return k;
+}
+
+void sqlite_checkpointer_stop(sqlite_checkpointer *k)
+{
+    if (!k)
+        return;
+    pthread_mutex_lock(&k->lock);
+    k->stopping = true;
+    pthread_cond_signal(&k->wake);
+    pthread_mutex_unlock(&k->lock);
+    pthread_join(k->thread, NULL);
+    /* Back to the automatic checkpoint, which the writer's close runs one last time. */
+    sqlite3_wal_autocheckpoint(k->writer, CKPT_AUTO);
+    sqlite3_close_v2(k->own);
+    pthread_cond_destroy(&k->wake);
+    pthread_mutex_destroy(&k->lock);
+    free(k);
+}
