@@ -39,6 +39,7 @@
 
 #include "hookd.h"
 #include "log.h"
+#include "loop.h"
 
 #include <event2/event.h>
 #include <pthread.h>
@@ -351,7 +352,7 @@ static int unit_start(struct event_base *base, db *conn, size_t max_batch, db_un
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->wake, NULL);
     w->notify = event_new(base, -1, 0, worker_notify_cb, w);
-    if (!w->notify) {
+    if (!w->notify || event_priority_set(w->notify, LOOP_PRIORITY_FIRST) != 0) {
         fprintf(stderr, "hookd: cannot create the store thread's event\n");
         abort();
     }

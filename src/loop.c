@@ -56,6 +56,12 @@ struct event_base *loop_new(void)
         fprintf(stderr, "hookd: cannot create the event loop\n");
         abort();
     }
+    /* Two priorities: LOOP_PRIORITY_FIRST for what answers requests already decided, every
+     * other event in the second (libevent's default for a base of two: n / 2). */
+    if (event_base_priority_init(base, 2) != 0) {
+        fprintf(stderr, "hookd: cannot set the event loop's priorities\n");
+        abort();
+    }
     return base;
 }
 

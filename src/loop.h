@@ -16,6 +16,11 @@ struct event;
  * Aborts with a message if libevent cannot start. SIGPIPE is ignored. */
 struct event_base *loop_new(void);
 
+/* The priority of events that finish work already decided (the store thread's finished
+ * jobs: each answers the requests waiting on its commit), run before any other event
+ * that is ready in the same turn of the loop. */
+#define LOOP_PRIORITY_FIRST 0
+
 /* Calls on_stop(arg) on the loop the first time SIGTERM or SIGINT arrives; a second one
  * exits at once with status 1. The signal events stay registered (for that second signal),
  * so the loop never runs out of events by itself: end it with event_base_loopexit once the
