@@ -2,7 +2,8 @@
 # scripts/deps.sh [SET...] — the Debian packages hookd needs, by what you want to do:
 #   build   compile hookd and its unit tests (make, make run)         — the default
 #   test    build + what the tests start or call (make test, make sanitize, make tsan):
-#           PostgreSQL, python3, curl, clang-format, man-db, systemd-analyze, chromium (the
+#           PostgreSQL, python3, curl, clang-format, man-db, systemd-analyze, strace (the
+#           fsync-before-2XX test watches hookd's system calls), chromium (the
 #           admin panel's browser tests, driven by playwright-core from npm), and wrk + nginx +
 #           adnanh/webhook for the benchmark smoke test that make test runs; and Node.js 20
 #           with npm (not Debian packages here: checked, not installed), which the provider
@@ -19,7 +20,7 @@ libsqlite3-dev libssl-dev libpq-dev libcmocka-dev python3 python3-yaml"
 # python3-yaml turns docs/openapi.yaml into the JSON the binary serves.
 # man-db renders the man pages, systemd gives systemd-analyze verify (the units are checked,
 # not run), dpkg-dev (from build-essential) builds the package in the test of make deb.
-test_only="postgresql curl openssl clang-format wrk nginx-light webhook man-db systemd chromium"
+test_only="postgresql curl openssl clang-format wrk nginx-light webhook man-db systemd chromium strace"
 bench_only="curl wrk nginx-light webhook gnuplot-nox postgresql"
 
 pkgs=""
