@@ -709,15 +709,21 @@ static int subscribers(db *conn, const char *account, const char *type, char ***
 
 /* Inserts r->webhooks[from .. from + n) in one statement: $1 the event, $2 now, $3 the
  * account, then an id and a destination per row. n is a power of two ≤ FANOUT_CHUNK, so
- * the statement cache holds at most 7 forms of it. */
+ * the statement cache holds at most 7 forms of it. On SQLite OR FAIL: a multi-row INSERT
+ * that may abort (ON CONFLICT ABORT, the default) opens a statement journal and copies every
+ * page it changes into it first, ~20 pages of 4 KiB per event, about 10 k instructions per
+ * webhook (callgrind); a failure here fails the whole job, whose transaction or savepoint
+ * (db_worker.c) undoes the rows written before it, so the statement's own undo is not
+ * needed. */
 static int webhooks_insert_rows(db *conn, const serve_store_request *r, size_t from, size_t n)
 {
     char sql[256 + FANOUT_CHUNK * 64]; /* a row's text: ≤ 52 bytes */
     db_param p[3 + 2 * FANOUT_CHUNK] = {DB_S(r->event.id), DB_I(r->now), DB_S(r->account)};
     int len = snprintf(sql, sizeof sql,
-                       "INSERT INTO serve_webhooks (id, event_id, destination_id, status, "
+                       "INSERT %sINTO serve_webhooks (id, event_id, destination_id, status, "
                        "attempt_count, round_attempts, next_attempt_at, created_at, updated_at, "
-                       "account_id) VALUES ");
+                       "account_id) VALUES ",
+                       db_kind(conn) == DB_SQLITE ? "OR FAIL " : "");
     for (size_t i = 0; i < n; i++) {
         const serve_store_webhook *w = &r->webhooks[from + i];
         p[3 + 2 * i] = DB_S(w->id);
@@ -1129,7 +1135,7 @@ int serve_store_w_stats(db *conn, void *arg)
  * destination's leased rows (its work in flight, which comes first by due time). held: more
  * of the WHERE on the webhook's row, tested before the event's row is joined. */
 #define CLAIM_SQL_WHERE(held)                                                                      \
-    "SELECT w.id, w.event_id, w.round_attempts, w.attempt_count, e.body, w.account_id "            \
+    "SELECT w.id, w.event_id, w.round_attempts, w.attempt_count, e.body, w.account_id, w.rowid "   \
     "FROM serve_webhooks w JOIN serve_events e ON e.id = w.event_id "                              \
     "WHERE w.destination_id = $1 AND w.status = 'pending' AND " CLAIMABLE("$4") held               \
         " AND w.next_attempt_at <= $2 ORDER BY w.next_attempt_at LIMIT $3"
@@ -1237,6 +1243,7 @@ static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room,
     size_t first = c->count;
     while (db_rows_next(rows) && c->count < (size_t)c->limit) {
         serve_store_claimed *it = claimed_new(rows, dest, id);
+        it->row = pg ? 0 : db_rows_int(rows, 6);
         claim_format(it, dest, c->now);
         c->items[c->count++] = (engine_claimed){.payload = it,
                                                 .key = it->destination_id,
@@ -1500,12 +1507,27 @@ static int outcome_destination(db *conn, serve_store_outcome *o)
     return rc != 0 ? rc : serve_ops_failed(conn, o);
 }
 
-/* The webhook's move after its attempt, with a condition on the lease or none. */
-#define OUTCOME_ROW_SQL(lease)                                                                     \
+/* The webhook's move after its attempt: its row found by where ($4 its id, $6 the lease's
+ * owner, $7 its rowid), still pending with the attempts it had when claimed ($5). */
+#define OUTCOME_ROW_SQL(where)                                                                     \
     "UPDATE serve_webhooks SET status = $1, attempt_count = attempt_count + 1, "                   \
     "round_attempts = round_attempts + 1, next_attempt_at = $2, "                                  \
     "lease_owner = NULL, lease_until = NULL, updated_at = $3 "                                     \
-    "WHERE id = $4 AND status = 'pending' AND attempt_count = $5 " lease
+    "WHERE " where " AND status = 'pending' AND attempt_count = $5"
+
+/* outcome_row's statement for o: by rowid when the claim read it (SQLite: the primary key
+ * is a separate index on the 36-byte text id, one more B-tree seek per delivery; the id is
+ * checked on the row, so a rowid that changed since, after a VACUUM, matches nothing and
+ * the outcome counts as a lost lease), with the lease's owner when the row holds one. */
+static const char *outcome_row_sql(const serve_store_outcome *o, size_t *nparams)
+{
+    static const char *const forms[2][2] = {
+        {OUTCOME_ROW_SQL("id = $4"), OUTCOME_ROW_SQL("id = $4 AND lease_owner = $6")},
+        {OUTCOME_ROW_SQL("rowid = $7 AND id = $4"),
+         OUTCOME_ROW_SQL("rowid = $7 AND id = $4 AND lease_owner = $6")}};
+    *nparams = o->row > 0 ? 7 : o->owner ? 6 : 5;
+    return forms[o->row > 0][o->owner != NULL];
+}
 
 /* The outcome's row changes, without the destination's: the webhook moved on only while
  * its lease is held (HOOKD_ELEASE and nothing written otherwise), then its attempt row. */
@@ -1520,10 +1542,12 @@ static int outcome_row(db *conn, serve_store_outcome *o)
                     DB_I(o->now),
                     DB_S(o->webhook_id),
                     DB_I(o->attempt_number - 1),
-                    o->owner ? DB_S(o->owner) : DB_NUL};
+                    o->owner ? DB_S(o->owner) : DB_NUL,
+                    DB_I(o->row)};
+    size_t n = 0;
+    const char *sql = outcome_row_sql(o, &n);
     int64_t changed = 0;
-    int rc = query(conn, o->owner ? OUTCOME_ROW_SQL("AND lease_owner = $6") : OUTCOME_ROW_SQL(""),
-                   p, o->owner ? 6 : 5, NULL, &changed);
+    int rc = query(conn, sql, p, n, NULL, &changed);
     if (rc != 0)
         return rc;
     if (changed == 0)
