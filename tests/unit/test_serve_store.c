@@ -610,6 +610,47 @@ static void test_claim_held(void **state)
     serve_held_free(held);
 }
 
+/* SQLite: the claim reads each webhook's rowid and its outcome reaches the row by it; the id
+ * is still checked, so an outcome whose rowid points at another webhook writes nothing
+ * (HOOKD_ELEASE), and the webhook it named stays pending. */
+static void test_outcome_by_rowid(void **state)
+{
+    STORE_FIXTURE(state);
+    char d[HOOKD_ID_LEN + 1];
+    make_destination(f->conn, "a", "[\"events.created\"]", true, d);
+    for (int i = 0; i < 2; i++)
+        serve_store_request_free(insert_event(f->conn, "events.created", NULL, NOW + i));
+    serve_held *held = serve_held_new();
+    assert_int_equal(db_sqlite_predicate(f->conn, SERVE_STORE_HELD_FN, serve_held_has, held), 0);
+    serve_store_claimed *a[4];
+    const int64_t now = NOW + 10000;
+    assert_int_equal(claim_held(f, held, now, a), 2);
+    assert_true(a[0]->row > 0 && a[1]->row > 0 && a[0]->row != a[1]->row);
+    serve_store_outcome ok = {.webhook_id = a[0]->webhook_id,
+                              .destination_id = d,
+                              .now = now,
+                              .started_at = now,
+                              .status_code = 200,
+                              .state = SERVE_STORE_SUCCEEDED,
+                              .attempt_number = 1,
+                              .row = a[0]->row};
+    serve_store_outcome wrong = ok;
+    wrong.webhook_id = a[1]->webhook_id; /* a[1]'s id with a[0]'s rowid */
+    serve_store_outcome *os[] = {&wrong, &ok};
+    int rcs[2];
+    assert_int_equal(serve_store_outcomes(f->conn, os, rcs, 2), 0);
+    assert_int_equal(rcs[0], HOOKD_ELEASE);
+    assert_int_equal(rcs[1], 0);
+    char where[128];
+    snprintf(where, sizeof where, "status = 'succeeded' AND id = '%s'", a[0]->webhook_id);
+    assert_int_equal(count_where(f, where), 1);
+    snprintf(where, sizeof where, "status = 'pending' AND id = '%s'", a[1]->webhook_id);
+    assert_int_equal(count_where(f, where), 1);
+    serve_store_claimed_free(a[0]);
+    serve_store_claimed_free(a[1]);
+    serve_held_free(held);
+}
+
 #define BOTH(fn)                                                                                   \
     cmocka_unit_test_setup_teardown(fn, setup_sqlite, store_fixture_teardown),                     \
         cmocka_unit_test_setup_teardown(fn, setup_pg, store_fixture_teardown)
@@ -624,6 +665,8 @@ int main(void)
         BOTH(test_webhook_attempts_retry_recover),
         BOTH(test_claim_leases),
         cmocka_unit_test_setup_teardown(test_claim_held, setup_sqlite, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_outcome_by_rowid, setup_sqlite,
+                                        store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_to_accounts, setup_sqlite_bare,
                                         store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_to_accounts, setup_pg_bare,
