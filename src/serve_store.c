@@ -19,6 +19,7 @@
 
 #include <inttypes.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1529,9 +1530,9 @@ static const char *outcome_row_sql(const serve_store_outcome *o, size_t *nparams
     return forms[o->row > 0][o->owner != NULL];
 }
 
-/* The outcome's row changes, without the destination's: the webhook moved on only while
- * its lease is held (HOOKD_ELEASE and nothing written otherwise), then its attempt row. */
-static int outcome_row(db *conn, serve_store_outcome *o)
+/* The webhook of o moved on, only while its lease is held (HOOKD_ELEASE and nothing
+ * written otherwise). */
+static int outcome_webhook(db *conn, const serve_store_outcome *o)
 {
     /* No RETURNING: n is known from the claim, and the WHERE checks it, so an outcome of an
      * earlier lease of the same owner (the row was claimed again since) is refused too.
@@ -1548,10 +1549,16 @@ static int outcome_row(db *conn, serve_store_outcome *o)
     const char *sql = outcome_row_sql(o, &n);
     int64_t changed = 0;
     int rc = query(conn, sql, p, n, NULL, &changed);
+    return rc != 0 ? rc : changed == 0 ? HOOKD_ELEASE : 0;
+}
+
+/* The outcome's row changes, without the destination's: its webhook (outcome_webhook),
+ * then its attempt row. */
+static int outcome_row(db *conn, serve_store_outcome *o)
+{
+    int rc = outcome_webhook(conn, o);
     if (rc != 0)
         return rc;
-    if (changed == 0)
-        return HOOKD_ELEASE;
     db_param a[OUTCOME_ATTEMPT_PARAMS];
     attempt_params(o, a);
     return query(conn,
@@ -1584,28 +1591,54 @@ static void rows_sql(char *sql, size_t size, int *len, const char *form, size_t 
     }
 }
 
+#define ATTEMPT_FORMS 7                             /* 1, 2, 4 … OUTCOME_CHUNK rows */
+#define ATTEMPT_SQL_SIZE (160 + OUTCOME_CHUNK * 56) /* a row: ≤ 50 bytes */
+
+/* The multi-row attempt INSERTs, [SQLite?][log2 of the rows], built once: the statement
+ * cache finds its prepared statement by the text, and building 64 rows of it per batch (a
+ * snprintf per character) cost more than the rows saved. SQLite's is OR FAIL: a multi-row
+ * INSERT that may abort copies each page it changes into a statement journal first, and a
+ * failure here fails the whole job, which its transaction or savepoint undoes. */
+static char attempt_sql[2][ATTEMPT_FORMS][ATTEMPT_SQL_SIZE];
+static pthread_once_t attempt_sql_once = PTHREAD_ONCE_INIT;
+
+static void attempt_sql_build(void)
+{
+    for (int lite = 0; lite < 2; lite++)
+        for (size_t j = 0; j < ATTEMPT_FORMS; j++) {
+            char *sql = attempt_sql[lite][j];
+            int len = snprintf(sql, ATTEMPT_SQL_SIZE,
+                               "INSERT %sINTO serve_attempts (webhook_id, n, started_at, "
+                               "duration_ms, status_code, error, response, response_headers) "
+                               "VALUES ",
+                               lite ? "OR FAIL " : "");
+            rows_sql(sql, ATTEMPT_SQL_SIZE, &len, "(?, ?, ?, ?, ?, ?, ?, ?)", (size_t)1 << j,
+                     OUTCOME_ATTEMPT_PARAMS);
+        }
+}
+
 /* The attempt rows of os[0..n) whose rcs are 0, in one INSERT per power-of-two piece. */
 static int outcome_attempts_insert(db *conn, serve_store_outcome *const *os, const int *rcs,
                                    size_t n)
 {
+    if (pthread_once(&attempt_sql_once, attempt_sql_build) != 0)
+        return HOOKD_ESTORE;
+    bool lite = db_kind(conn) == DB_SQLITE;
     serve_store_outcome *kept[OUTCOME_CHUNK];
     size_t count = 0;
     for (size_t i = 0; i < n; i++)
         if (rcs[i] == 0)
             kept[count++] = os[i];
     for (size_t done = 0; done < count;) {
-        size_t k = OUTCOME_CHUNK;
-        while (k > count - done)
+        size_t k = OUTCOME_CHUNK, j = ATTEMPT_FORMS - 1;
+        while (k > count - done) {
             k /= 2;
-        char sql[160 + OUTCOME_CHUNK * 48];
-        int len = snprintf(sql, sizeof sql,
-                           "INSERT INTO serve_attempts (webhook_id, n, started_at, duration_ms, "
-                           "status_code, error, response, response_headers) VALUES ");
-        rows_sql(sql, sizeof sql, &len, "(?, ?, ?, ?, ?, ?, ?, ?)", k, OUTCOME_ATTEMPT_PARAMS);
+            j--;
+        }
         db_param p[OUTCOME_CHUNK * OUTCOME_ATTEMPT_PARAMS];
         for (size_t i = 0; i < k; i++)
             attempt_params(kept[done + i], &p[i * OUTCOME_ATTEMPT_PARAMS]);
-        int rc = query(conn, sql, p, k * OUTCOME_ATTEMPT_PARAMS, NULL, NULL);
+        int rc = query(conn, attempt_sql[lite][j], p, k * OUTCOME_ATTEMPT_PARAMS, NULL, NULL);
         if (rc != 0)
             return rc;
         done += k;
@@ -1760,10 +1793,12 @@ int serve_store_outcomes(db *conn, serve_store_outcome *const *os, int *rcs, siz
         if (pg)
             rc = outcome_rows_pg(conn, os + done, rcs + done, k);
         for (size_t i = 0; !pg && rc == 0 && i < k; i++) {
-            rcs[done + i] = outcome_row(conn, os[done + i]);
+            rcs[done + i] = outcome_webhook(conn, os[done + i]);
             if (rcs[done + i] != HOOKD_ELEASE)
                 rc = rcs[done + i];
         }
+        if (!pg && rc == 0)
+            rc = outcome_attempts_insert(conn, os + done, rcs + done, k);
         if (rc == 0)
             rc = outcome_destinations(conn, os + done, rcs + done, k);
         if (rc != 0)
