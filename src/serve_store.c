@@ -165,6 +165,26 @@ static const char *const pg_migrations[] = {
     "ALTER TABLE serve_webhooks SET (fillfactor = 50);",
 };
 
+/* SQLite alone (component serve_sqlite). */
+static const char *const sqlite_migrations[] = {
+    /* 1: one index less to write per webhook. An event's webhooks are created with it, in its
+     * account and at its time (serve_store_event_insert), so (account_id, created_at) of
+     * serve_webhooks_account finds them among the few made in the same millisecond; the
+     * index by event_id cost ~3–4.5k instructions per webhook at ingest, its B-tree insert
+     * and its WAL page (docs/BENCHMARKS.md, "B-tree work out of the sender's store"). Any
+     * row written otherwise is made to agree first, while the index to find its event is
+     * there. PostgreSQL keeps the index: there it costs the server, not hookd, and without
+     * it the planner, misjudging the three-column join, read the whole table into a hash
+     * for each retention batch. */
+    "UPDATE serve_webhooks SET "
+    "  created_at = (SELECT e.created_at FROM serve_events e WHERE e.id = serve_webhooks.event_id),"
+    "  account_id = (SELECT e.account_id FROM serve_events e WHERE e.id = serve_webhooks.event_id) "
+    "WHERE EXISTS (SELECT 1 FROM serve_events e WHERE e.id = serve_webhooks.event_id "
+    "  AND (e.created_at <> serve_webhooks.created_at "
+    "       OR e.account_id <> serve_webhooks.account_id));"
+    "DROP INDEX IF EXISTS serve_webhooks_event;",
+};
+
 /* The columns dest_read reads, in its order. */
 #define DEST_COLS                                                                                  \
     "id, name, url, description, events, headers, active, disabled_reason, created_at, "           \
@@ -214,6 +234,9 @@ int serve_store_migrate(db *conn)
     if (rc == 0 && db_kind(conn) == DB_POSTGRES)
         rc = db_migrate(conn, "serve_pg", pg_migrations,
                         sizeof pg_migrations / sizeof pg_migrations[0]);
+    if (rc == 0 && db_kind(conn) == DB_SQLITE)
+        rc = db_migrate(conn, "serve_sqlite", sqlite_migrations,
+                        sizeof sqlite_migrations / sizeof sqlite_migrations[0]);
     if (rc == 0)
         rc = serve_ops_migrate(conn);
     /* The sender's statements keep their plans (PostgreSQL's default, plan_cache_mode=auto)
@@ -842,7 +865,6 @@ int serve_store_w_event_get(db *conn, void *arg)
 {
     serve_store_request *r = arg;
     db_rows *rows = NULL;
-    db_param p[] = {DB_S(r->id)};
     int rc = owned_row(conn,
                        "SELECT id, type, body, created_at FROM serve_events "
                        "WHERE id = $1 AND account_id = $2",
@@ -855,10 +877,12 @@ int serve_store_w_event_get(db *conn, void *arg)
     r->event.body = xstrndup(body, r->event.body_len);
     r->event.created_at = db_rows_int(rows, 3);
     db_rows_free(rows);
+    /* its webhooks: in its account and at its time (serve_sqlite's migration 1) */
+    db_param p[] = {DB_S(r->event.id), DB_S(r->account), DB_I(r->event.created_at)};
     rc = query(conn,
-               "SELECT " WEBHOOK_COLS " FROM serve_webhooks WHERE event_id = $1 "
-               "ORDER BY created_at, id",
-               p, 1, &rows, NULL);
+               "SELECT " WEBHOOK_COLS " FROM serve_webhooks WHERE account_id = $2 "
+               "AND created_at = $3 AND event_id = $1 ORDER BY created_at, id",
+               p, 3, &rows, NULL);
     if (rc != 0)
         return rc;
     bool more;
@@ -895,9 +919,14 @@ int serve_store_w_event_list(db *conn, void *arg)
 /* ---- webhooks ---- */
 
 /* Appends " AND …" for each filter and the cursor of r to sql (len bytes used), with their
- * parameters at p[*n…]. HOOKD_EINVAL for a malformed cursor. */
-static int webhook_list_where(const serve_store_request *r, char *sql, size_t size, int *len,
-                              db_param *p, size_t *n, char *after_id)
+ * parameters at p[*n…]. event_at: the time of the filter's event (its webhooks are all at it,
+ * serve_sqlite's migration 1), which makes the list a seek into serve_webhooks_account (account_id,
+ * created_at, id); the cursor is then written on id alone, as a range on created_at next to
+ * the equality made SQLite walk the account's later rows. *empty is set when no row can
+ * match. HOOKD_EINVAL for a malformed cursor. */
+static int webhook_list_where(const serve_store_request *r, int64_t event_at, char *sql,
+                              size_t size, int *len, db_param *p, size_t *n, char *after_id,
+                              bool *empty)
 {
     const struct {
         const char *column;
@@ -913,6 +942,10 @@ static int webhook_list_where(const serve_store_request *r, char *sql, size_t si
         p[(*n)++] = DB_S(filters[i].value);
         *len += snprintf(sql + *len, size - (size_t)*len, " AND %s = $%zu", filters[i].column, *n);
     }
+    if (r->filter_event_id) {
+        p[(*n)++] = DB_I(event_at);
+        *len += snprintf(sql + *len, size - (size_t)*len, " AND created_at = $%zu", *n);
+    }
     if (!r->after)
         return 0;
     /* cursor: "<created_at ms>.<id>" */
@@ -921,6 +954,14 @@ static int webhook_list_where(const serve_store_request *r, char *sql, size_t si
     if (!end || *end != '.' || strlen(end + 1) != HOOKD_ID_LEN || !hookd_id_valid(end + 1))
         return HOOKD_EINVAL;
     memcpy(after_id, end + 1, HOOKD_ID_LEN + 1);
+    if (r->filter_event_id) {
+        *empty = created > event_at;
+        if (created == event_at) {
+            p[(*n)++] = DB_S(after_id);
+            *len += snprintf(sql + *len, size - (size_t)*len, " AND id > $%zu", *n);
+        }
+        return 0; /* before the event's time: every one of its webhooks is after the cursor */
+    }
     p[*n] = DB_I(created);
     p[*n + 1] = DB_S(after_id);
     *len += snprintf(sql + *len, size - (size_t)*len,
@@ -930,6 +971,19 @@ static int webhook_list_where(const serve_store_request *r, char *sql, size_t si
     return 0;
 }
 
+/* The time of the event id (*at), or *found false when there is none. */
+static int event_time(db *conn, const char *id, int64_t *at, bool *found)
+{
+    db_rows *rows = NULL;
+    db_param p[] = {DB_S(id)};
+    int rc = query(conn, "SELECT created_at FROM serve_events WHERE id = $1", p, 1, &rows, NULL);
+    *found = rc == 0 && db_rows_next(rows);
+    if (*found)
+        *at = db_rows_int(rows, 0);
+    db_rows_free(rows);
+    return rc;
+}
+
 int serve_store_w_webhook_list(db *conn, void *arg)
 {
     serve_store_request *r = arg;
@@ -937,12 +991,17 @@ int serve_store_w_webhook_list(db *conn, void *arg)
     db_param p[8];
     size_t n = 0;
     char after_id[HOOKD_ID_LEN + 1];
+    int64_t event_at = 0;
+    bool found = true, empty = false;
+    int rc = r->filter_event_id ? event_time(conn, r->filter_event_id, &event_at, &found) : 0;
+    if (rc != 0)
+        return rc;
     p[n++] = DB_S(r->account);
     int len = snprintf(sql, sizeof sql,
                        "SELECT " WEBHOOK_COLS " FROM serve_webhooks WHERE account_id = $1");
-    int rc = webhook_list_where(r, sql, sizeof sql, &len, p, &n, after_id);
-    if (rc != 0)
-        return rc;
+    rc = webhook_list_where(r, event_at, sql, sizeof sql, &len, p, &n, after_id, &empty);
+    if (rc != 0 || !found || empty)
+        return rc;             /* no such event, or past its last webhook: an empty page */
     p[n] = DB_I(r->limit + 1); /* one more than asked: whether there is a next page */
     n++;
     snprintf(sql + len, sizeof sql - (size_t)len, " ORDER BY created_at%s, id%s LIMIT $%zu",
