@@ -168,20 +168,25 @@ static const char *const pg_migrations[] = {
 /* SQLite alone (component serve_sqlite). */
 static const char *const sqlite_migrations[] = {
     /* 1: one index less to write per webhook. An event's webhooks are created with it, in its
-     * account and at its time (serve_store_event_insert), so (account_id, created_at) of
-     * serve_webhooks_account finds them among the few made in the same millisecond; the
-     * index by event_id cost ~3–4.5k instructions per webhook at ingest, its B-tree insert
-     * and its WAL page (docs/BENCHMARKS.md, "B-tree work out of the sender's store"). Any
-     * row written otherwise is made to agree first, while the index to find its event is
-     * there. PostgreSQL keeps the index: there it costs the server, not hookd, and without
-     * it the planner, misjudging the three-column join, read the whole table into a hash
-     * for each retention batch. */
+     * account and at its time (serve_store_event_insert), so the account's index, with the
+     * event after the time, finds them: (account_id, created_at, event_id, id) replaces
+     * serve_webhooks_account (account_id, created_at, id) and serve_webhooks_event
+     * (event_id), which cost ~3k instructions per webhook at ingest, its B-tree insert and
+     * its WAL page (docs/BENCHMARKS.md, "B-tree work out of the sender's store"). The event
+     * in the key keeps it a seek when many events share a millisecond. Any row written
+     * otherwise is made to agree first, while the index to find its event is there.
+     * PostgreSQL keeps both: there they cost the server, not hookd, and without the event's
+     * index its planner, misjudging the join, hashed the whole table for each retention
+     * batch. */
     "UPDATE serve_webhooks SET "
     "  created_at = (SELECT e.created_at FROM serve_events e WHERE e.id = serve_webhooks.event_id),"
     "  account_id = (SELECT e.account_id FROM serve_events e WHERE e.id = serve_webhooks.event_id) "
     "WHERE EXISTS (SELECT 1 FROM serve_events e WHERE e.id = serve_webhooks.event_id "
     "  AND (e.created_at <> serve_webhooks.created_at "
     "       OR e.account_id <> serve_webhooks.account_id));"
+    "CREATE INDEX serve_webhooks_account_event ON serve_webhooks "
+    "  (account_id, created_at, event_id, id);"
+    "DROP INDEX IF EXISTS serve_webhooks_account;"
     "DROP INDEX IF EXISTS serve_webhooks_event;",
 };
 
@@ -920,9 +925,9 @@ int serve_store_w_event_list(db *conn, void *arg)
 
 /* Appends " AND …" for each filter and the cursor of r to sql (len bytes used), with their
  * parameters at p[*n…]. event_at: the time of the filter's event (its webhooks are all at it,
- * serve_sqlite's migration 1), which makes the list a seek into serve_webhooks_account (account_id,
- * created_at, id); the cursor is then written on id alone, as a range on created_at next to
- * the equality made SQLite walk the account's later rows. *empty is set when no row can
+ * serve_sqlite's migration 1), which makes the list a seek by (account_id, created_at,
+ * event_id); the cursor is then written on id alone, as a range on created_at next to the
+ * equality made SQLite walk the account's later rows. *empty is set when no row can
  * match. HOOKD_EINVAL for a malformed cursor. */
 static int webhook_list_where(const serve_store_request *r, int64_t event_at, char *sql,
                               size_t size, int *len, db_param *p, size_t *n, char *after_id,
@@ -997,8 +1002,12 @@ int serve_store_w_webhook_list(db *conn, void *arg)
     if (rc != 0)
         return rc;
     p[n++] = DB_S(r->account);
-    int len = snprintf(sql, sizeof sql,
-                       "SELECT " WEBHOOK_COLS " FROM serve_webhooks WHERE account_id = $1");
+    /* One destination's: its index is the one to walk. On SQLite the account's scope is then
+     * written so that no index serves it: without statistics it took the account's index
+     * (serve_sqlite's migration 1) and would have read all the account's webhooks. */
+    bool by_dest = r->filter_destination_id && db_kind(conn) == DB_SQLITE;
+    int len = snprintf(sql, sizeof sql, "SELECT " WEBHOOK_COLS " FROM serve_webhooks WHERE %s = $1",
+                       by_dest ? "account_id || ''" : "account_id");
     rc = webhook_list_where(r, event_at, sql, sizeof sql, &len, p, &n, after_id, &empty);
     if (rc != 0 || !found || empty)
         return rc;             /* no such event, or past its last webhook: an empty page */

@@ -24,11 +24,11 @@ int serve_store_retention_migrate(db *conn)
 
 /* Oldest first through the events (serve_events_created), then each event's webhooks:
  * webhooks have no index by age of their own, since each one is created with its event and
- * at its time (serve_store.c's migration 6). On SQLite no index by event either (serve_sqlite's
- * migration 1): they are found in the event's account at its time, through
- * serve_webhooks_account (account_id, created_at, …); the unary + keeps SQLite from carrying
- * e.created_at < $1 over to w (a transitive constraint), which it then preferred to the
- * equality, walking the account's older webhooks for each event, and for the same reason
+ * at its time (serve_store.c's migration 6). On SQLite no index by event alone either
+ * (serve_sqlite's migration 1): they are found in the event's account at its time, through
+ * serve_webhooks_account_event (account_id, created_at, event_id, id); the unary + keeps SQLite
+ * from carrying e.created_at < $1 over to w (a transitive constraint), which it then preferred to
+ * the equality, walking the account's older webhooks for each event, and for the same reason
  * w.created_at < $1 is left to the equality. PostgreSQL keeps
  * serve_webhooks_event (its planner, misjudging the three-column join, chose a hash join over
  * the whole table). */

@@ -707,9 +707,9 @@ static void test_event_webhooks_by_time(void **state)
     list_event(f, "00000000-0000-4000-8000-000000000000", NULL, 10, 0, false);
 }
 
-/* SQLite's serve_sqlite migration 1 drops serve_webhooks_event from a store of serve
- * migration 7, first moving a webhook whose time disagrees with its event's to the event's;
- * the event then lists both its webhooks. */
+/* SQLite's serve_sqlite migration 1 replaces serve_webhooks_event and serve_webhooks_account
+ * by one index in a store of serve migration 7, first moving a webhook whose time disagrees with
+ * its event's to the event's; the event then lists both its webhooks. */
 static void test_upgrade_drops_event_index(void **state)
 {
     STORE_FIXTURE(state);
@@ -725,6 +725,8 @@ static void test_upgrade_drops_event_index(void **state)
                           "('w-2', 'e-1', 'd', 'pending', 1001, 1500)");
     assert_int_equal(serve_store_migrate(f->conn), 0);
     assert_int_equal(index_count(f, "serve_webhooks_event"), 0);
+    assert_int_equal(index_count(f, "serve_webhooks_account"), 0);
+    assert_int_equal(index_count(f, "serve_webhooks_account_event"), 1);
     serve_store_request *r = serve_store_request_new(NOW);
     r->id = strdup("e-1");
     assert_int_equal(serve_store_w_event_get(f->conn, r), 0);
