@@ -156,16 +156,31 @@ static const char *const migrations[] = {
     "  WHERE status = 'pending';",
 };
 
-/* PostgreSQL alone (component serve_pg): storage settings SQLite has no words for. */
+/* Moves each webhook whose account or time differs from its event's to the event's. */
+#define SERVE_STORE_EVENT_TIME_FIX                                                                 \
+    "UPDATE serve_webhooks SET created_at = (SELECT e.created_at FROM serve_events e "             \
+    "  WHERE e.id = serve_webhooks.event_id), account_id = (SELECT e.account_id "                  \
+    "  FROM serve_events e WHERE e.id = serve_webhooks.event_id) "                                 \
+    "WHERE EXISTS (SELECT 1 FROM serve_events e WHERE e.id = serve_webhooks.event_id "             \
+    "  AND (e.created_at <> serve_webhooks.created_at "                                            \
+    "       OR e.account_id <> serve_webhooks.account_id));"
+
+/* PostgreSQL alone (component serve_pg): storage settings SQLite has no words for, and data
+ * fixes where its schema differs from SQLite's. */
 static const char *const pg_migrations[] = {
     /* 1: room on each page for a webhook's new versions, so the claim's lease update stays
      * on the row's page (HOT: no index entry, no index to vacuum). Half a page: at 70 about
      * half the lease updates found room, at 50 96 % (docs/BENCHMARKS.md, "The sender on
      * PostgreSQL: HOT updates"). New pages only; existing ones fill as they empty. */
     "ALTER TABLE serve_webhooks SET (fillfactor = 50);",
+    /* 2: an event's webhooks are in its account and at its time, as serve_store_event_insert
+     * writes them and as the queries for them now say (serve_store_w_event_get, the list's
+     * event filter); any row written otherwise is made to agree (serve_sqlite's migration 1
+     * does the same, where it also drops the index by event). */
+    SERVE_STORE_EVENT_TIME_FIX,
 };
 
-/* SQLite alone (component serve_sqlite). */
+/* SQLite alone (component serve_sqlite): indexes that only SQLite's hookd pays for. */
 static const char *const sqlite_migrations[] = {
     /* 1: one index less to write per webhook. An event's webhooks are created with it, in its
      * account and at its time (serve_store_event_insert), so the account's index, with the
@@ -178,16 +193,10 @@ static const char *const sqlite_migrations[] = {
      * PostgreSQL keeps both: there they cost the server, not hookd, and without the event's
      * index its planner, misjudging the join, hashed the whole table for each retention
      * batch. */
-    "UPDATE serve_webhooks SET "
-    "  created_at = (SELECT e.created_at FROM serve_events e WHERE e.id = serve_webhooks.event_id),"
-    "  account_id = (SELECT e.account_id FROM serve_events e WHERE e.id = serve_webhooks.event_id) "
-    "WHERE EXISTS (SELECT 1 FROM serve_events e WHERE e.id = serve_webhooks.event_id "
-    "  AND (e.created_at <> serve_webhooks.created_at "
-    "       OR e.account_id <> serve_webhooks.account_id));"
-    "CREATE INDEX serve_webhooks_account_event ON serve_webhooks "
-    "  (account_id, created_at, event_id, id);"
-    "DROP INDEX IF EXISTS serve_webhooks_account;"
-    "DROP INDEX IF EXISTS serve_webhooks_event;",
+    SERVE_STORE_EVENT_TIME_FIX "CREATE INDEX serve_webhooks_account_event ON serve_webhooks "
+                               "  (account_id, created_at, event_id, id);"
+                               "DROP INDEX IF EXISTS serve_webhooks_account;"
+                               "DROP INDEX IF EXISTS serve_webhooks_event;",
 };
 
 /* The columns dest_read reads, in its order. */
