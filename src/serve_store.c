@@ -234,6 +234,95 @@ static int update_one(db *conn, const char *sql, const db_param *params, size_t 
     return rc;
 }
 
+/* ---- multi-row statements ---- */
+
+#define ROW_FORMS 7 /* 1, 2, 4 … 64 rows: the powers of two a multi-row statement is cut into */
+
+/* Appends to sql (of size size, *len used, kept below size) n rows of form, whose k-th "?"
+ * becomes $<first + row × per_row + k>, separated by ", ". A character at a time, not a
+ * snprintf each: row_forms_init writes some 25 KiB of it. */
+static void rows_sql(char *sql, size_t size, int *len, const char *form, size_t n, size_t per_row,
+                     size_t first)
+{
+    size_t at = (size_t)*len;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        for (const char *c = i ? ", " : ""; *c && at + 1 < size; c++)
+            sql[at++] = *c;
+        for (const char *c = form; *c && at + 1 < size; c++) {
+            if (*c != '?') {
+                sql[at++] = *c;
+                continue;
+            }
+            char digits[24];
+            size_t d = 0;
+            for (size_t v = first + i * per_row + k++; d == 0 || v > 0; v /= 10)
+                digits[d++] = (char)('0' + v % 10);
+            if (at + 1 < size)
+                sql[at++] = '$';
+            while (d > 0 && at + 1 < size)
+                sql[at++] = digits[--d];
+        }
+    }
+    sql[at] = '\0';
+    *len = (int)at;
+}
+
+/*
+ * Fills forms (2 × ROW_FORMS texts of size bytes each: [SQLite?][log2 of the rows]) with
+ * "INSERT " (and "OR FAIL " on SQLite), into, then 1, 2, 4 … rows of row (rows_sql). Built
+ * once per process: the statement cache finds its prepared statement by the text, and
+ * writing 64 rows of it at each call (a snprintf per character) cost more than the rows
+ * saved. SQLite's INSERTs are OR FAIL: a multi-row INSERT that may abort (ON CONFLICT ABORT,
+ * the default) opens a statement journal and copies each page it changes into it first, ~20
+ * pages of 4 KiB per event of 10 webhooks; a failure fails the whole job, whose transaction
+ * or savepoint (db_worker.c) undoes the rows written before it.
+ */
+static void row_forms_build(char *forms, size_t size, const char *into, const char *row,
+                            size_t per_row, size_t first)
+{
+    for (int lite = 0; lite < 2; lite++)
+        for (size_t j = 0; j < ROW_FORMS; j++) {
+            char *sql = forms + ((size_t)lite * ROW_FORMS + j) * size;
+            int len = snprintf(sql, size, "INSERT %s%s", lite ? "OR FAIL " : "", into);
+            rows_sql(sql, size, &len, row, (size_t)1 << j, per_row, first);
+        }
+}
+
+/* The form of forms (row_forms_build) for conn and n rows (a power of two). */
+static const char *row_form(const char *forms, size_t size, db *conn, size_t n)
+{
+    size_t j = 0;
+    while (((size_t)1 << j) < n)
+        j++;
+    return forms + ((size_t)(db_kind(conn) == DB_SQLITE) * ROW_FORMS + j) * size;
+}
+
+#define FANOUT_CHUNK 64                             /* webhook rows per INSERT at most */
+#define FANOUT_SQL_SIZE (256 + FANOUT_CHUNK * 56)   /* a row: ≤ 50 bytes */
+#define OUTCOME_CHUNK 64                            /* outcomes per multi-row statement at most */
+#define ATTEMPT_SQL_SIZE (160 + OUTCOME_CHUNK * 56) /* a row: ≤ 50 bytes */
+#define OUTCOME_ATTEMPT_PARAMS 8
+
+static char fanout_sql[2][ROW_FORMS][FANOUT_SQL_SIZE];
+static char attempt_sql[2][ROW_FORMS][ATTEMPT_SQL_SIZE];
+static pthread_once_t row_forms_once = PTHREAD_ONCE_INIT;
+
+/* The fan-out's rows: $1 the event, $2 now, $3 the account, then an id and a destination
+ * per row; the attempts': OUTCOME_ATTEMPT_PARAMS per row (attempt_params). */
+static void row_forms_init(void)
+{
+    row_forms_build(&fanout_sql[0][0][0], FANOUT_SQL_SIZE,
+                    "INTO serve_webhooks (id, event_id, destination_id, status, "
+                    "attempt_count, round_attempts, next_attempt_at, created_at, updated_at, "
+                    "account_id) VALUES ",
+                    "(?, $1, ?, 'pending', 0, 0, $2, $2, $2, $3)", 2, 4);
+    row_forms_build(&attempt_sql[0][0][0], ATTEMPT_SQL_SIZE,
+                    "INTO serve_attempts (webhook_id, n, started_at, duration_ms, "
+                    "status_code, error, response, response_headers) VALUES ",
+                    "(?, ?, ?, ?, ?, ?, ?, ?)", OUTCOME_ATTEMPT_PARAMS, 1);
+}
+
 /* ---- startup ---- */
 
 const char *const *serve_store_migrations(size_t *count)
@@ -743,34 +832,19 @@ static int subscribers(db *conn, const char *account, const char *type, char ***
     return 0;
 }
 
-#define FANOUT_CHUNK 64 /* webhook rows per INSERT at most (a power of two) */
-
-/* Inserts r->webhooks[from .. from + n) in one statement: $1 the event, $2 now, $3 the
- * account, then an id and a destination per row. n is a power of two ≤ FANOUT_CHUNK, so
- * the statement cache holds at most 7 forms of it. On SQLite OR FAIL: a multi-row INSERT
- * that may abort (ON CONFLICT ABORT, the default) opens a statement journal and copies every
- * page it changes into it first, ~20 pages of 4 KiB per event, about 10 k instructions per
- * webhook (callgrind); a failure here fails the whole job, whose transaction or savepoint
- * (db_worker.c) undoes the rows written before it, so the statement's own undo is not
- * needed. */
+/* Inserts r->webhooks[from .. from + n) in one statement (fanout_sql: n is a power of two
+ * ≤ FANOUT_CHUNK). */
 static int webhooks_insert_rows(db *conn, const serve_store_request *r, size_t from, size_t n)
 {
-    char sql[256 + FANOUT_CHUNK * 64]; /* a row's text: ≤ 52 bytes */
+    if (pthread_once(&row_forms_once, row_forms_init) != 0)
+        return HOOKD_ESTORE;
     db_param p[3 + 2 * FANOUT_CHUNK] = {DB_S(r->event.id), DB_I(r->now), DB_S(r->account)};
-    int len = snprintf(sql, sizeof sql,
-                       "INSERT %sINTO serve_webhooks (id, event_id, destination_id, status, "
-                       "attempt_count, round_attempts, next_attempt_at, created_at, updated_at, "
-                       "account_id) VALUES ",
-                       db_kind(conn) == DB_SQLITE ? "OR FAIL " : "");
     for (size_t i = 0; i < n; i++) {
-        const serve_store_webhook *w = &r->webhooks[from + i];
-        p[3 + 2 * i] = DB_S(w->id);
-        p[4 + 2 * i] = DB_S(w->destination_id);
-        len += snprintf(sql + len, sizeof sql - (size_t)len,
-                        "%s($%zu, $1, $%zu, 'pending', 0, 0, $2, $2, $2, $3)", i ? ", " : "",
-                        4 + 2 * i, 5 + 2 * i);
+        p[3 + 2 * i] = DB_S(r->webhooks[from + i].id);
+        p[4 + 2 * i] = DB_S(r->webhooks[from + i].destination_id);
     }
-    return query(conn, sql, p, 3 + 2 * n, NULL, NULL);
+    return query(conn, row_form(&fanout_sql[0][0][0], FANOUT_SQL_SIZE, conn, n), p, 3 + 2 * n, NULL,
+                 NULL);
 }
 
 /* Inserts one pending webhook of the event for each destination in ids (taking the id
@@ -1506,9 +1580,7 @@ int serve_store_unclaim(db *conn, const char *owner, void *const *items, size_t 
 
 static const char *const outcome_states[] = {"", "succeeded", "pending", "failed"};
 
-#define OUTCOME_CHUNK 64 /* outcomes per multi-row statement at most (a power of two) */
 #define OUTCOME_UPDATE_PARAMS 6
-#define OUTCOME_ATTEMPT_PARAMS 8
 
 /* The attempt row's parameters of o into a (OUTCOME_ATTEMPT_PARAMS). */
 static void attempt_params(const serve_store_outcome *o, db_param *a)
@@ -1652,70 +1724,26 @@ int serve_store_w_outcome(db *conn, void *arg)
     return rc != 0 ? rc : outcome_destination(conn, o);
 }
 
-/* Appends to sql (of size size, *len used) n rows of form, whose k-th "?" becomes
- * $<first + row × per_row + k>, separated by ", ". */
-static void rows_sql(char *sql, size_t size, int *len, const char *form, size_t n, size_t per_row)
-{
-    for (size_t i = 0; i < n; i++) {
-        size_t k = 0;
-        *len += snprintf(sql + *len, size - (size_t)*len, "%s", i ? ", " : "");
-        for (const char *c = form; *c; c++) {
-            if (*c == '?')
-                *len += snprintf(sql + *len, size - (size_t)*len, "$%zu", 1 + i * per_row + k++);
-            else
-                *len += snprintf(sql + *len, size - (size_t)*len, "%c", *c);
-        }
-    }
-}
-
-#define ATTEMPT_FORMS 7                             /* 1, 2, 4 … OUTCOME_CHUNK rows */
-#define ATTEMPT_SQL_SIZE (160 + OUTCOME_CHUNK * 56) /* a row: ≤ 50 bytes */
-
-/* The multi-row attempt INSERTs, [SQLite?][log2 of the rows], built once: the statement
- * cache finds its prepared statement by the text, and building 64 rows of it per batch (a
- * snprintf per character) cost more than the rows saved. SQLite's is OR FAIL: a multi-row
- * INSERT that may abort copies each page it changes into a statement journal first, and a
- * failure here fails the whole job, which its transaction or savepoint undoes. */
-static char attempt_sql[2][ATTEMPT_FORMS][ATTEMPT_SQL_SIZE];
-static pthread_once_t attempt_sql_once = PTHREAD_ONCE_INIT;
-
-static void attempt_sql_build(void)
-{
-    for (int lite = 0; lite < 2; lite++)
-        for (size_t j = 0; j < ATTEMPT_FORMS; j++) {
-            char *sql = attempt_sql[lite][j];
-            int len = snprintf(sql, ATTEMPT_SQL_SIZE,
-                               "INSERT %sINTO serve_attempts (webhook_id, n, started_at, "
-                               "duration_ms, status_code, error, response, response_headers) "
-                               "VALUES ",
-                               lite ? "OR FAIL " : "");
-            rows_sql(sql, ATTEMPT_SQL_SIZE, &len, "(?, ?, ?, ?, ?, ?, ?, ?)", (size_t)1 << j,
-                     OUTCOME_ATTEMPT_PARAMS);
-        }
-}
-
 /* The attempt rows of os[0..n) whose rcs are 0, in one INSERT per power-of-two piece. */
 static int outcome_attempts_insert(db *conn, serve_store_outcome *const *os, const int *rcs,
                                    size_t n)
 {
-    if (pthread_once(&attempt_sql_once, attempt_sql_build) != 0)
+    if (pthread_once(&row_forms_once, row_forms_init) != 0)
         return HOOKD_ESTORE;
-    bool lite = db_kind(conn) == DB_SQLITE;
     serve_store_outcome *kept[OUTCOME_CHUNK];
     size_t count = 0;
     for (size_t i = 0; i < n; i++)
         if (rcs[i] == 0)
             kept[count++] = os[i];
     for (size_t done = 0; done < count;) {
-        size_t k = OUTCOME_CHUNK, j = ATTEMPT_FORMS - 1;
-        while (k > count - done) {
+        size_t k = OUTCOME_CHUNK;
+        while (k > count - done)
             k /= 2;
-            j--;
-        }
         db_param p[OUTCOME_CHUNK * OUTCOME_ATTEMPT_PARAMS];
         for (size_t i = 0; i < k; i++)
             attempt_params(kept[done + i], &p[i * OUTCOME_ATTEMPT_PARAMS]);
-        int rc = query(conn, attempt_sql[lite][j], p, k * OUTCOME_ATTEMPT_PARAMS, NULL, NULL);
+        int rc = query(conn, row_form(&attempt_sql[0][0][0], ATTEMPT_SQL_SIZE, conn, k), p,
+                       k * OUTCOME_ATTEMPT_PARAMS, NULL, NULL);
         if (rc != 0)
             return rc;
         done += k;
@@ -1806,7 +1834,7 @@ static int clean_read(db *conn, serve_store_outcome *const *os, const int *rcs, 
         k *= 2;
     char sql[200 + OUTCOME_CHUNK * 8];
     int len = snprintf(sql, sizeof sql, "SELECT id FROM serve_destinations WHERE id IN (");
-    rows_sql(sql, sizeof sql, &len, "?", k, 1);
+    rows_sql(sql, sizeof sql, &len, "?", k, 1, 1);
     snprintf(sql + len, sizeof sql - (size_t)len,
              ") AND (failing_since IS NOT NULL OR ops_alerted_at IS NOT NULL)");
     db_param p[OUTCOME_CHUNK];
