@@ -186,6 +186,7 @@ static serve_store_outcome *outcome_new(serve_deliver *d, const serve_store_clai
     o->webhook_id = xstrdup(it->webhook_id);
     o->destination_id = xstrdup(it->destination_id);
     o->attempt_number = it->attempt_count + 1;
+    o->row = it->row;
     o->duration_ms = res->duration_ms;
     o->status_code = res->status;
     o->fail_window_ms = d->opt.fail_window_ms;

@@ -19,6 +19,7 @@
 
 #include <inttypes.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,13 +156,47 @@ static const char *const migrations[] = {
     "  WHERE status = 'pending';",
 };
 
-/* PostgreSQL alone (component serve_pg): storage settings SQLite has no words for. */
+/* Moves each webhook whose account or time differs from its event's to the event's. */
+#define SERVE_STORE_EVENT_TIME_FIX                                                                 \
+    "UPDATE serve_webhooks SET created_at = (SELECT e.created_at FROM serve_events e "             \
+    "  WHERE e.id = serve_webhooks.event_id), account_id = (SELECT e.account_id "                  \
+    "  FROM serve_events e WHERE e.id = serve_webhooks.event_id) "                                 \
+    "WHERE EXISTS (SELECT 1 FROM serve_events e WHERE e.id = serve_webhooks.event_id "             \
+    "  AND (e.created_at <> serve_webhooks.created_at "                                            \
+    "       OR e.account_id <> serve_webhooks.account_id));"
+
+/* PostgreSQL alone (component serve_pg): storage settings SQLite has no words for, and data
+ * fixes where its schema differs from SQLite's. */
 static const char *const pg_migrations[] = {
     /* 1: room on each page for a webhook's new versions, so the claim's lease update stays
      * on the row's page (HOT: no index entry, no index to vacuum). Half a page: at 70 about
      * half the lease updates found room, at 50 96 % (docs/BENCHMARKS.md, "The sender on
      * PostgreSQL: HOT updates"). New pages only; existing ones fill as they empty. */
     "ALTER TABLE serve_webhooks SET (fillfactor = 50);",
+    /* 2: an event's webhooks are in its account and at its time, as serve_store_event_insert
+     * writes them and as the queries for them now say (serve_store_w_event_get, the list's
+     * event filter); any row written otherwise is made to agree (serve_sqlite's migration 1
+     * does the same, where it also drops the index by event). */
+    SERVE_STORE_EVENT_TIME_FIX,
+};
+
+/* SQLite alone (component serve_sqlite): indexes that only SQLite's hookd pays for. */
+static const char *const sqlite_migrations[] = {
+    /* 1: one index less to write per webhook. An event's webhooks are created with it, in its
+     * account and at its time (serve_store_event_insert), so the account's index, with the
+     * event after the time, finds them: (account_id, created_at, event_id, id) replaces
+     * serve_webhooks_account (account_id, created_at, id) and serve_webhooks_event
+     * (event_id), which cost ~3k instructions per webhook at ingest, its B-tree insert and
+     * its WAL page (docs/BENCHMARKS.md, "B-tree work out of the sender's store"). The event
+     * in the key keeps it a seek when many events share a millisecond. Any row written
+     * otherwise is made to agree first, while the index to find its event is there.
+     * PostgreSQL keeps both: there they cost the server, not hookd, and without the event's
+     * index its planner, misjudging the join, hashed the whole table for each retention
+     * batch. */
+    SERVE_STORE_EVENT_TIME_FIX "CREATE INDEX serve_webhooks_account_event ON serve_webhooks "
+                               "  (account_id, created_at, event_id, id);"
+                               "DROP INDEX IF EXISTS serve_webhooks_account;"
+                               "DROP INDEX IF EXISTS serve_webhooks_event;",
 };
 
 /* The columns dest_read reads, in its order. */
@@ -199,6 +234,95 @@ static int update_one(db *conn, const char *sql, const db_param *params, size_t 
     return rc;
 }
 
+/* ---- multi-row statements ---- */
+
+#define ROW_FORMS 7 /* 1, 2, 4 … 64 rows: the powers of two a multi-row statement is cut into */
+
+/* Appends to sql (of size size, *len used, kept below size) n rows of form, whose k-th "?"
+ * becomes $<first + row × per_row + k>, separated by ", ". A character at a time, not a
+ * snprintf each: row_forms_init writes some 25 KiB of it. */
+static void rows_sql(char *sql, size_t size, int *len, const char *form, size_t n, size_t per_row,
+                     size_t first)
+{
+    size_t at = (size_t)*len;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        for (const char *c = i ? ", " : ""; *c && at + 1 < size; c++)
+            sql[at++] = *c;
+        for (const char *c = form; *c && at + 1 < size; c++) {
+            if (*c != '?') {
+                sql[at++] = *c;
+                continue;
+            }
+            char digits[24];
+            size_t d = 0;
+            for (size_t v = first + i * per_row + k++; d == 0 || v > 0; v /= 10)
+                digits[d++] = (char)('0' + v % 10);
+            if (at + 1 < size)
+                sql[at++] = '$';
+            while (d > 0 && at + 1 < size)
+                sql[at++] = digits[--d];
+        }
+    }
+    sql[at] = '\0';
+    *len = (int)at;
+}
+
+/*
+ * Fills forms (2 × ROW_FORMS texts of size bytes each: [SQLite?][log2 of the rows]) with
+ * "INSERT " (and "OR FAIL " on SQLite), into, then 1, 2, 4 … rows of row (rows_sql). Built
+ * once per process: the statement cache finds its prepared statement by the text, and
+ * writing 64 rows of it at each call (a snprintf per character) cost more than the rows
+ * saved. SQLite's INSERTs are OR FAIL: a multi-row INSERT that may abort (ON CONFLICT ABORT,
+ * the default) opens a statement journal and copies each page it changes into it first, ~20
+ * pages of 4 KiB per event of 10 webhooks; a failure fails the whole job, whose transaction
+ * or savepoint (db_worker.c) undoes the rows written before it.
+ */
+static void row_forms_build(char *forms, size_t size, const char *into, const char *row,
+                            size_t per_row, size_t first)
+{
+    for (int lite = 0; lite < 2; lite++)
+        for (size_t j = 0; j < ROW_FORMS; j++) {
+            char *sql = forms + ((size_t)lite * ROW_FORMS + j) * size;
+            int len = snprintf(sql, size, "INSERT %s%s", lite ? "OR FAIL " : "", into);
+            rows_sql(sql, size, &len, row, (size_t)1 << j, per_row, first);
+        }
+}
+
+/* The form of forms (row_forms_build) for conn and n rows (a power of two). */
+static const char *row_form(const char *forms, size_t size, db *conn, size_t n)
+{
+    size_t j = 0;
+    while (((size_t)1 << j) < n)
+        j++;
+    return forms + ((size_t)(db_kind(conn) == DB_SQLITE) * ROW_FORMS + j) * size;
+}
+
+#define FANOUT_CHUNK 64                             /* webhook rows per INSERT at most */
+#define FANOUT_SQL_SIZE (256 + FANOUT_CHUNK * 56)   /* a row: ≤ 50 bytes */
+#define OUTCOME_CHUNK 64                            /* outcomes per multi-row statement at most */
+#define ATTEMPT_SQL_SIZE (160 + OUTCOME_CHUNK * 56) /* a row: ≤ 50 bytes */
+#define OUTCOME_ATTEMPT_PARAMS 8
+
+static char fanout_sql[2][ROW_FORMS][FANOUT_SQL_SIZE];
+static char attempt_sql[2][ROW_FORMS][ATTEMPT_SQL_SIZE];
+static pthread_once_t row_forms_once = PTHREAD_ONCE_INIT;
+
+/* The fan-out's rows: $1 the event, $2 now, $3 the account, then an id and a destination
+ * per row; the attempts': OUTCOME_ATTEMPT_PARAMS per row (attempt_params). */
+static void row_forms_init(void)
+{
+    row_forms_build(&fanout_sql[0][0][0], FANOUT_SQL_SIZE,
+                    "INTO serve_webhooks (id, event_id, destination_id, status, "
+                    "attempt_count, round_attempts, next_attempt_at, created_at, updated_at, "
+                    "account_id) VALUES ",
+                    "(?, $1, ?, 'pending', 0, 0, $2, $2, $2, $3)", 2, 4);
+    row_forms_build(&attempt_sql[0][0][0], ATTEMPT_SQL_SIZE,
+                    "INTO serve_attempts (webhook_id, n, started_at, duration_ms, "
+                    "status_code, error, response, response_headers) VALUES ",
+                    "(?, ?, ?, ?, ?, ?, ?, ?)", OUTCOME_ATTEMPT_PARAMS, 1);
+}
+
 /* ---- startup ---- */
 
 const char *const *serve_store_migrations(size_t *count)
@@ -213,6 +337,9 @@ int serve_store_migrate(db *conn)
     if (rc == 0 && db_kind(conn) == DB_POSTGRES)
         rc = db_migrate(conn, "serve_pg", pg_migrations,
                         sizeof pg_migrations / sizeof pg_migrations[0]);
+    if (rc == 0 && db_kind(conn) == DB_SQLITE)
+        rc = db_migrate(conn, "serve_sqlite", sqlite_migrations,
+                        sizeof sqlite_migrations / sizeof sqlite_migrations[0]);
     if (rc == 0)
         rc = serve_ops_migrate(conn);
     /* The sender's statements keep their plans (PostgreSQL's default, plan_cache_mode=auto)
@@ -705,28 +832,19 @@ static int subscribers(db *conn, const char *account, const char *type, char ***
     return 0;
 }
 
-#define FANOUT_CHUNK 64 /* webhook rows per INSERT at most (a power of two) */
-
-/* Inserts r->webhooks[from .. from + n) in one statement: $1 the event, $2 now, $3 the
- * account, then an id and a destination per row. n is a power of two ≤ FANOUT_CHUNK, so
- * the statement cache holds at most 7 forms of it. */
+/* Inserts r->webhooks[from .. from + n) in one statement (fanout_sql: n is a power of two
+ * ≤ FANOUT_CHUNK). */
 static int webhooks_insert_rows(db *conn, const serve_store_request *r, size_t from, size_t n)
 {
-    char sql[256 + FANOUT_CHUNK * 64]; /* a row's text: ≤ 52 bytes */
+    if (pthread_once(&row_forms_once, row_forms_init) != 0)
+        return HOOKD_ESTORE;
     db_param p[3 + 2 * FANOUT_CHUNK] = {DB_S(r->event.id), DB_I(r->now), DB_S(r->account)};
-    int len = snprintf(sql, sizeof sql,
-                       "INSERT INTO serve_webhooks (id, event_id, destination_id, status, "
-                       "attempt_count, round_attempts, next_attempt_at, created_at, updated_at, "
-                       "account_id) VALUES ");
     for (size_t i = 0; i < n; i++) {
-        const serve_store_webhook *w = &r->webhooks[from + i];
-        p[3 + 2 * i] = DB_S(w->id);
-        p[4 + 2 * i] = DB_S(w->destination_id);
-        len += snprintf(sql + len, sizeof sql - (size_t)len,
-                        "%s($%zu, $1, $%zu, 'pending', 0, 0, $2, $2, $2, $3)", i ? ", " : "",
-                        4 + 2 * i, 5 + 2 * i);
+        p[3 + 2 * i] = DB_S(r->webhooks[from + i].id);
+        p[4 + 2 * i] = DB_S(r->webhooks[from + i].destination_id);
     }
-    return query(conn, sql, p, 3 + 2 * n, NULL, NULL);
+    return query(conn, row_form(&fanout_sql[0][0][0], FANOUT_SQL_SIZE, conn, n), p, 3 + 2 * n, NULL,
+                 NULL);
 }
 
 /* Inserts one pending webhook of the event for each destination in ids (taking the id
@@ -835,7 +953,6 @@ int serve_store_w_event_get(db *conn, void *arg)
 {
     serve_store_request *r = arg;
     db_rows *rows = NULL;
-    db_param p[] = {DB_S(r->id)};
     int rc = owned_row(conn,
                        "SELECT id, type, body, created_at FROM serve_events "
                        "WHERE id = $1 AND account_id = $2",
@@ -848,10 +965,12 @@ int serve_store_w_event_get(db *conn, void *arg)
     r->event.body = xstrndup(body, r->event.body_len);
     r->event.created_at = db_rows_int(rows, 3);
     db_rows_free(rows);
+    /* its webhooks: in its account and at its time (serve_sqlite's migration 1) */
+    db_param p[] = {DB_S(r->event.id), DB_S(r->account), DB_I(r->event.created_at)};
     rc = query(conn,
-               "SELECT " WEBHOOK_COLS " FROM serve_webhooks WHERE event_id = $1 "
-               "ORDER BY created_at, id",
-               p, 1, &rows, NULL);
+               "SELECT " WEBHOOK_COLS " FROM serve_webhooks WHERE account_id = $2 "
+               "AND created_at = $3 AND event_id = $1 ORDER BY created_at, id",
+               p, 3, &rows, NULL);
     if (rc != 0)
         return rc;
     bool more;
@@ -888,9 +1007,14 @@ int serve_store_w_event_list(db *conn, void *arg)
 /* ---- webhooks ---- */
 
 /* Appends " AND …" for each filter and the cursor of r to sql (len bytes used), with their
- * parameters at p[*n…]. HOOKD_EINVAL for a malformed cursor. */
-static int webhook_list_where(const serve_store_request *r, char *sql, size_t size, int *len,
-                              db_param *p, size_t *n, char *after_id)
+ * parameters at p[*n…]. event_at: the time of the filter's event (its webhooks are all at it,
+ * serve_sqlite's migration 1), which makes the list a seek by (account_id, created_at,
+ * event_id); the cursor is then written on id alone, as a range on created_at next to the
+ * equality made SQLite walk the account's later rows. *empty is set when no row can
+ * match. HOOKD_EINVAL for a malformed cursor. */
+static int webhook_list_where(const serve_store_request *r, int64_t event_at, char *sql,
+                              size_t size, int *len, db_param *p, size_t *n, char *after_id,
+                              bool *empty)
 {
     const struct {
         const char *column;
@@ -906,6 +1030,10 @@ static int webhook_list_where(const serve_store_request *r, char *sql, size_t si
         p[(*n)++] = DB_S(filters[i].value);
         *len += snprintf(sql + *len, size - (size_t)*len, " AND %s = $%zu", filters[i].column, *n);
     }
+    if (r->filter_event_id) {
+        p[(*n)++] = DB_I(event_at);
+        *len += snprintf(sql + *len, size - (size_t)*len, " AND created_at = $%zu", *n);
+    }
     if (!r->after)
         return 0;
     /* cursor: "<created_at ms>.<id>" */
@@ -914,6 +1042,14 @@ static int webhook_list_where(const serve_store_request *r, char *sql, size_t si
     if (!end || *end != '.' || strlen(end + 1) != HOOKD_ID_LEN || !hookd_id_valid(end + 1))
         return HOOKD_EINVAL;
     memcpy(after_id, end + 1, HOOKD_ID_LEN + 1);
+    if (r->filter_event_id) {
+        *empty = created > event_at;
+        if (created == event_at) {
+            p[(*n)++] = DB_S(after_id);
+            *len += snprintf(sql + *len, size - (size_t)*len, " AND id > $%zu", *n);
+        }
+        return 0; /* before the event's time: every one of its webhooks is after the cursor */
+    }
     p[*n] = DB_I(created);
     p[*n + 1] = DB_S(after_id);
     *len += snprintf(sql + *len, size - (size_t)*len,
@@ -923,6 +1059,19 @@ static int webhook_list_where(const serve_store_request *r, char *sql, size_t si
     return 0;
 }
 
+/* The time of the event id (*at), or *found false when there is none. */
+static int event_time(db *conn, const char *id, int64_t *at, bool *found)
+{
+    db_rows *rows = NULL;
+    db_param p[] = {DB_S(id)};
+    int rc = query(conn, "SELECT created_at FROM serve_events WHERE id = $1", p, 1, &rows, NULL);
+    *found = rc == 0 && db_rows_next(rows);
+    if (*found)
+        *at = db_rows_int(rows, 0);
+    db_rows_free(rows);
+    return rc;
+}
+
 int serve_store_w_webhook_list(db *conn, void *arg)
 {
     serve_store_request *r = arg;
@@ -930,12 +1079,21 @@ int serve_store_w_webhook_list(db *conn, void *arg)
     db_param p[8];
     size_t n = 0;
     char after_id[HOOKD_ID_LEN + 1];
-    p[n++] = DB_S(r->account);
-    int len = snprintf(sql, sizeof sql,
-                       "SELECT " WEBHOOK_COLS " FROM serve_webhooks WHERE account_id = $1");
-    int rc = webhook_list_where(r, sql, sizeof sql, &len, p, &n, after_id);
+    int64_t event_at = 0;
+    bool found = true, empty = false;
+    int rc = r->filter_event_id ? event_time(conn, r->filter_event_id, &event_at, &found) : 0;
     if (rc != 0)
         return rc;
+    p[n++] = DB_S(r->account);
+    /* One destination's: its index is the one to walk. On SQLite the account's scope is then
+     * written so that no index serves it: without statistics it took the account's index
+     * (serve_sqlite's migration 1) and would have read all the account's webhooks. */
+    bool by_dest = r->filter_destination_id && db_kind(conn) == DB_SQLITE;
+    int len = snprintf(sql, sizeof sql, "SELECT " WEBHOOK_COLS " FROM serve_webhooks WHERE %s = $1",
+                       by_dest ? "account_id || ''" : "account_id");
+    rc = webhook_list_where(r, event_at, sql, sizeof sql, &len, p, &n, after_id, &empty);
+    if (rc != 0 || !found || empty)
+        return rc;             /* no such event, or past its last webhook: an empty page */
     p[n] = DB_I(r->limit + 1); /* one more than asked: whether there is a next page */
     n++;
     snprintf(sql + len, sizeof sql - (size_t)len, " ORDER BY created_at%s, id%s LIMIT $%zu",
@@ -1129,7 +1287,7 @@ int serve_store_w_stats(db *conn, void *arg)
  * destination's leased rows (its work in flight, which comes first by due time). held: more
  * of the WHERE on the webhook's row, tested before the event's row is joined. */
 #define CLAIM_SQL_WHERE(held)                                                                      \
-    "SELECT w.id, w.event_id, w.round_attempts, w.attempt_count, e.body, w.account_id "            \
+    "SELECT w.id, w.event_id, w.round_attempts, w.attempt_count, e.body, w.account_id, w.rowid "   \
     "FROM serve_webhooks w JOIN serve_events e ON e.id = w.event_id "                              \
     "WHERE w.destination_id = $1 AND w.status = 'pending' AND " CLAIMABLE("$4") held               \
         " AND w.next_attempt_at <= $2 ORDER BY w.next_attempt_at LIMIT $3"
@@ -1237,6 +1395,7 @@ static int claim_destination(db *conn, engine_claim *c, db_rows *dest, int room,
     size_t first = c->count;
     while (db_rows_next(rows) && c->count < (size_t)c->limit) {
         serve_store_claimed *it = claimed_new(rows, dest, id);
+        it->row = pg ? 0 : db_rows_int(rows, 6);
         claim_format(it, dest, c->now);
         c->items[c->count++] = (engine_claimed){.payload = it,
                                                 .key = it->destination_id,
@@ -1421,9 +1580,7 @@ int serve_store_unclaim(db *conn, const char *owner, void *const *items, size_t 
 
 static const char *const outcome_states[] = {"", "succeeded", "pending", "failed"};
 
-#define OUTCOME_CHUNK 64 /* outcomes per multi-row statement at most (a power of two) */
 #define OUTCOME_UPDATE_PARAMS 6
-#define OUTCOME_ATTEMPT_PARAMS 8
 
 /* The attempt row's parameters of o into a (OUTCOME_ATTEMPT_PARAMS). */
 static void attempt_params(const serve_store_outcome *o, db_param *a)
@@ -1500,16 +1657,31 @@ static int outcome_destination(db *conn, serve_store_outcome *o)
     return rc != 0 ? rc : serve_ops_failed(conn, o);
 }
 
-/* The webhook's move after its attempt, with a condition on the lease or none. */
-#define OUTCOME_ROW_SQL(lease)                                                                     \
+/* The webhook's move after its attempt: its row found by where ($4 its id, $6 the lease's
+ * owner, $7 its rowid), still pending with the attempts it had when claimed ($5). */
+#define OUTCOME_ROW_SQL(where)                                                                     \
     "UPDATE serve_webhooks SET status = $1, attempt_count = attempt_count + 1, "                   \
     "round_attempts = round_attempts + 1, next_attempt_at = $2, "                                  \
     "lease_owner = NULL, lease_until = NULL, updated_at = $3 "                                     \
-    "WHERE id = $4 AND status = 'pending' AND attempt_count = $5 " lease
+    "WHERE " where " AND status = 'pending' AND attempt_count = $5"
 
-/* The outcome's row changes, without the destination's: the webhook moved on only while
- * its lease is held (HOOKD_ELEASE and nothing written otherwise), then its attempt row. */
-static int outcome_row(db *conn, serve_store_outcome *o)
+/* outcome_row's statement for o: by rowid when the claim read it (SQLite: the primary key
+ * is a separate index on the 36-byte text id, one more B-tree seek per delivery; the id is
+ * checked on the row, so a rowid that changed since, after a VACUUM, matches nothing and
+ * the outcome counts as a lost lease), with the lease's owner when the row holds one. */
+static const char *outcome_row_sql(const serve_store_outcome *o, size_t *nparams)
+{
+    static const char *const forms[2][2] = {
+        {OUTCOME_ROW_SQL("id = $4"), OUTCOME_ROW_SQL("id = $4 AND lease_owner = $6")},
+        {OUTCOME_ROW_SQL("rowid = $7 AND id = $4"),
+         OUTCOME_ROW_SQL("rowid = $7 AND id = $4 AND lease_owner = $6")}};
+    *nparams = o->row > 0 ? 7 : o->owner ? 6 : 5;
+    return forms[o->row > 0][o->owner != NULL];
+}
+
+/* The webhook of o moved on, only while its lease is held (HOOKD_ELEASE and nothing
+ * written otherwise). */
+static int outcome_webhook(db *conn, const serve_store_outcome *o)
 {
     /* No RETURNING: n is known from the claim, and the WHERE checks it, so an outcome of an
      * earlier lease of the same owner (the row was claimed again since) is refused too.
@@ -1520,14 +1692,22 @@ static int outcome_row(db *conn, serve_store_outcome *o)
                     DB_I(o->now),
                     DB_S(o->webhook_id),
                     DB_I(o->attempt_number - 1),
-                    o->owner ? DB_S(o->owner) : DB_NUL};
+                    o->owner ? DB_S(o->owner) : DB_NUL,
+                    DB_I(o->row)};
+    size_t n = 0;
+    const char *sql = outcome_row_sql(o, &n);
     int64_t changed = 0;
-    int rc = query(conn, o->owner ? OUTCOME_ROW_SQL("AND lease_owner = $6") : OUTCOME_ROW_SQL(""),
-                   p, o->owner ? 6 : 5, NULL, &changed);
+    int rc = query(conn, sql, p, n, NULL, &changed);
+    return rc != 0 ? rc : changed == 0 ? HOOKD_ELEASE : 0;
+}
+
+/* The outcome's row changes, without the destination's: its webhook (outcome_webhook),
+ * then its attempt row. */
+static int outcome_row(db *conn, serve_store_outcome *o)
+{
+    int rc = outcome_webhook(conn, o);
     if (rc != 0)
         return rc;
-    if (changed == 0)
-        return HOOKD_ELEASE;
     db_param a[OUTCOME_ATTEMPT_PARAMS];
     attempt_params(o, a);
     return query(conn,
@@ -1544,26 +1724,12 @@ int serve_store_w_outcome(db *conn, void *arg)
     return rc != 0 ? rc : outcome_destination(conn, o);
 }
 
-/* Appends to sql (of size size, *len used) n rows of form, whose k-th "?" becomes
- * $<first + row × per_row + k>, separated by ", ". */
-static void rows_sql(char *sql, size_t size, int *len, const char *form, size_t n, size_t per_row)
-{
-    for (size_t i = 0; i < n; i++) {
-        size_t k = 0;
-        *len += snprintf(sql + *len, size - (size_t)*len, "%s", i ? ", " : "");
-        for (const char *c = form; *c; c++) {
-            if (*c == '?')
-                *len += snprintf(sql + *len, size - (size_t)*len, "$%zu", 1 + i * per_row + k++);
-            else
-                *len += snprintf(sql + *len, size - (size_t)*len, "%c", *c);
-        }
-    }
-}
-
 /* The attempt rows of os[0..n) whose rcs are 0, in one INSERT per power-of-two piece. */
 static int outcome_attempts_insert(db *conn, serve_store_outcome *const *os, const int *rcs,
                                    size_t n)
 {
+    if (pthread_once(&row_forms_once, row_forms_init) != 0)
+        return HOOKD_ESTORE;
     serve_store_outcome *kept[OUTCOME_CHUNK];
     size_t count = 0;
     for (size_t i = 0; i < n; i++)
@@ -1573,15 +1739,11 @@ static int outcome_attempts_insert(db *conn, serve_store_outcome *const *os, con
         size_t k = OUTCOME_CHUNK;
         while (k > count - done)
             k /= 2;
-        char sql[160 + OUTCOME_CHUNK * 48];
-        int len = snprintf(sql, sizeof sql,
-                           "INSERT INTO serve_attempts (webhook_id, n, started_at, duration_ms, "
-                           "status_code, error, response, response_headers) VALUES ");
-        rows_sql(sql, sizeof sql, &len, "(?, ?, ?, ?, ?, ?, ?, ?)", k, OUTCOME_ATTEMPT_PARAMS);
         db_param p[OUTCOME_CHUNK * OUTCOME_ATTEMPT_PARAMS];
         for (size_t i = 0; i < k; i++)
             attempt_params(kept[done + i], &p[i * OUTCOME_ATTEMPT_PARAMS]);
-        int rc = query(conn, sql, p, k * OUTCOME_ATTEMPT_PARAMS, NULL, NULL);
+        int rc = query(conn, row_form(&attempt_sql[0][0][0], ATTEMPT_SQL_SIZE, conn, k), p,
+                       k * OUTCOME_ATTEMPT_PARAMS, NULL, NULL);
         if (rc != 0)
             return rc;
         done += k;
@@ -1672,7 +1834,7 @@ static int clean_read(db *conn, serve_store_outcome *const *os, const int *rcs, 
         k *= 2;
     char sql[200 + OUTCOME_CHUNK * 8];
     int len = snprintf(sql, sizeof sql, "SELECT id FROM serve_destinations WHERE id IN (");
-    rows_sql(sql, sizeof sql, &len, "?", k, 1);
+    rows_sql(sql, sizeof sql, &len, "?", k, 1, 1);
     snprintf(sql + len, sizeof sql - (size_t)len,
              ") AND (failing_since IS NOT NULL OR ops_alerted_at IS NOT NULL)");
     db_param p[OUTCOME_CHUNK];
@@ -1736,10 +1898,12 @@ int serve_store_outcomes(db *conn, serve_store_outcome *const *os, int *rcs, siz
         if (pg)
             rc = outcome_rows_pg(conn, os + done, rcs + done, k);
         for (size_t i = 0; !pg && rc == 0 && i < k; i++) {
-            rcs[done + i] = outcome_row(conn, os[done + i]);
+            rcs[done + i] = outcome_webhook(conn, os[done + i]);
             if (rcs[done + i] != HOOKD_ELEASE)
                 rc = rcs[done + i];
         }
+        if (!pg && rc == 0)
+            rc = outcome_attempts_insert(conn, os + done, rcs + done, k);
         if (rc == 0)
             rc = outcome_destinations(conn, os + done, rcs + done, k);
         if (rc != 0)

@@ -346,8 +346,9 @@ typedef struct serve_store_claimed {
     char *headers_json; /* its custom headers, a JSON object of strings */
     char *body;         /* the envelope, the exact bytes to sign and send */
     size_t body_len;
-    int64_t round_attempts;       /* attempts already made in the current round */
-    int64_t attempt_count;        /* attempts made in all */
+    int64_t round_attempts; /* attempts already made in the current round */
+    int64_t attempt_count;  /* attempts made in all */
+    int64_t row; /* SQLite: the webhook's rowid when claimed, which its outcome seeks; else 0 */
     serve_store_outcome *outcome; /* set when its attempt ended (owned), else NULL */
     /* its format is SERVE_FORMAT_STANDARD; then previous holds the previous secrets still
      * valid at the claim (a rotation's grace), signed too: previous_count of them */
@@ -424,6 +425,9 @@ struct serve_store_outcome {
     /* n of the attempt: the claimed attempt_count + 1; written only while the webhook still
      * has attempt_number - 1 attempts (else HOOKD_ELEASE: a stale outcome) */
     int64_t attempt_number;
+    /* SQLite: the webhook's rowid read at its claim (serve_store_claimed.row), so the UPDATE
+     * reaches the row without a seek by its text id (which the WHERE still checks); 0: by id */
+    int64_t row;
     /* outputs */
     bool deactivated;
     int64_t ops_webhooks; /* operational webhooks it created (serve_ops.h) */

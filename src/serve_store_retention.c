@@ -22,28 +22,44 @@ int serve_store_retention_migrate(db *conn)
                       sizeof migrations / sizeof migrations[0]);
 }
 
-/* Oldest first through the events (serve_events_created), then each event's webhooks
- * (serve_webhooks_event): webhooks have no index by age of their own, since each one is
- * created with its event and at its time (serve_store.c's migration 6). */
-#define FINISHED_SQL                                                                               \
-    "SELECT w.id FROM serve_events e JOIN serve_webhooks w ON w.event_id = e.id "                  \
-    "WHERE e.created_at < $1 AND w.created_at < $1 AND w.updated_at < $1 "                         \
+/* Oldest first through the events (serve_events_created), then each event's webhooks:
+ * webhooks have no index by age of their own, since each one is created with its event and
+ * at its time (serve_store.c's migration 6). On SQLite no index by event alone either
+ * (serve_sqlite's migration 1): they are found in the event's account at its time, through
+ * serve_webhooks_account_event (account_id, created_at, event_id, id); the unary + keeps SQLite
+ * from carrying e.created_at < $1 over to w (a transitive constraint), which it then preferred to
+ * the equality, walking the account's older webhooks for each event, and for the same reason
+ * w.created_at < $1 is left to the equality. PostgreSQL keeps
+ * serve_webhooks_event (its planner, misjudging the three-column join, chose a hash join over
+ * the whole table). */
+#define EVENT_WEBHOOK_SQLITE                                                                       \
+    "w.account_id = e.account_id AND w.created_at = +e.created_at AND w.event_id = e.id"
+#define EVENT_WEBHOOK_PG "w.event_id = e.id"
+#define FINISHED_SQL(join, more)                                                                   \
+    "SELECT w.id FROM serve_events e JOIN serve_webhooks w ON " join " "                           \
+    "WHERE e.created_at < $1 " more " AND w.updated_at < $1 "                                      \
     "AND w.status IN ('succeeded', 'failed', 'cancelled') ORDER BY e.created_at LIMIT $2"
+#define EVENTS_SQL(join)                                                                           \
+    "DELETE FROM serve_events WHERE id IN (SELECT e.id FROM serve_events e "                       \
+    "WHERE e.created_at < $1 AND NOT EXISTS (SELECT 1 FROM serve_webhooks w WHERE " join ") "      \
+    "ORDER BY e.created_at LIMIT $2)"
 
 int serve_store_retention_batch(db *conn, retention_batch *batch)
 {
     static const char *const deletes[] = {"DELETE FROM serve_attempts WHERE webhook_id IN ",
                                           "DELETE FROM serve_webhooks WHERE id IN "};
-    int rc = retention_purge_ids(conn, batch, FINISHED_SQL, deletes, 2);
+    bool pg = db_kind(conn) == DB_POSTGRES;
+    int rc = retention_purge_ids(conn, batch,
+                                 pg ? FINISHED_SQL(EVENT_WEBHOOK_PG, "AND w.created_at < $1")
+                                    : FINISHED_SQL(EVENT_WEBHOOK_SQLITE, ""),
+                                 deletes, 2);
     if (rc != 0)
         return rc;
     int64_t webhooks = batch->deleted, events = 0;
     db_param p[] = {DB_I(batch->before), DB_I(batch->limit)};
     rc = serve_store_query(conn,
-                           "DELETE FROM serve_events WHERE id IN (SELECT e.id FROM serve_events e "
-                           "WHERE e.created_at < $1 AND NOT EXISTS (SELECT 1 FROM serve_webhooks "
-                           "w WHERE w.event_id = e.id) ORDER BY e.created_at LIMIT $2)",
-                           p, 2, NULL, &events);
+                           pg ? EVENTS_SQL(EVENT_WEBHOOK_PG) : EVENTS_SQL(EVENT_WEBHOOK_SQLITE), p,
+                           2, NULL, &events);
     if (rc != 0)
         return rc;
     batch->deleted = webhooks + events;

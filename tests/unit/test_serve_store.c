@@ -28,7 +28,7 @@ static const char drop_serve[] =
     "DROP TABLE IF EXISTS serve_destinations, serve_subscriptions, serve_events, "
     "serve_webhooks, serve_attempts, serve_idempotency, serve_settings, "
     "serve_accounts, serve_access_keys, serve_schema_version, serve_ops_schema_version, "
-    "serve_retention_schema_version";
+    "serve_retention_schema_version, serve_sqlite_schema_version, serve_pg_schema_version";
 
 static int setup_sqlite(void **state)
 {
@@ -610,6 +610,135 @@ static void test_claim_held(void **state)
     serve_held_free(held);
 }
 
+/* SQLite: the claim reads each webhook's rowid and its outcome reaches the row by it; the id
+ * is still checked, so an outcome whose rowid points at another webhook writes nothing
+ * (HOOKD_ELEASE), and the webhook it named stays pending. */
+static void test_outcome_by_rowid(void **state)
+{
+    STORE_FIXTURE(state);
+    char d[HOOKD_ID_LEN + 1];
+    make_destination(f->conn, "a", "[\"events.created\"]", true, d);
+    for (int i = 0; i < 2; i++)
+        serve_store_request_free(insert_event(f->conn, "events.created", NULL, NOW + i));
+    serve_held *held = serve_held_new();
+    assert_int_equal(db_sqlite_predicate(f->conn, SERVE_STORE_HELD_FN, serve_held_has, held), 0);
+    serve_store_claimed *a[4];
+    const int64_t now = NOW + 10000;
+    assert_int_equal(claim_held(f, held, now, a), 2);
+    assert_true(a[0]->row > 0 && a[1]->row > 0 && a[0]->row != a[1]->row);
+    serve_store_outcome ok = {.webhook_id = a[0]->webhook_id,
+                              .destination_id = d,
+                              .now = now,
+                              .started_at = now,
+                              .status_code = 200,
+                              .state = SERVE_STORE_SUCCEEDED,
+                              .attempt_number = 1,
+                              .row = a[0]->row};
+    serve_store_outcome wrong = ok;
+    wrong.webhook_id = a[1]->webhook_id; /* a[1]'s id with a[0]'s rowid */
+    serve_store_outcome *os[] = {&wrong, &ok};
+    int rcs[2];
+    assert_int_equal(serve_store_outcomes(f->conn, os, rcs, 2), 0);
+    assert_int_equal(rcs[0], HOOKD_ELEASE);
+    assert_int_equal(rcs[1], 0);
+    char where[128];
+    snprintf(where, sizeof where, "status = 'succeeded' AND id = '%s'", a[0]->webhook_id);
+    assert_int_equal(count_where(f, where), 1);
+    snprintf(where, sizeof where, "status = 'pending' AND id = '%s'", a[1]->webhook_id);
+    assert_int_equal(count_where(f, where), 1);
+    serve_store_claimed_free(a[0]);
+    serve_store_claimed_free(a[1]);
+    serve_held_free(held);
+}
+
+/* The list of one event's webhooks, page by page (found at its time, in its account): only
+ * its own, although another event shares its millisecond; a cursor before its time takes
+ * them all, one after it none, and an unknown event lists nothing. */
+static void list_event(store_fixture *f, const char *event, const char *after, int64_t limit,
+                       size_t want, bool more)
+{
+    serve_store_request *r = serve_store_request_new(NOW);
+    r->limit = limit;
+    r->filter_event_id = strdup(event);
+    r->after = after ? strdup(after) : NULL;
+    assert_int_equal(serve_store_w_webhook_list(f->conn, r), 0);
+    assert_int_equal(r->webhook_count, want);
+    for (size_t i = 0; i < r->webhook_count; i++)
+        assert_string_equal(r->webhooks[i].event_id, event);
+    assert_true((r->next != NULL) == more);
+    serve_store_request_free(r);
+}
+
+static void test_event_webhooks_by_time(void **state)
+{
+    STORE_FIXTURE(state);
+    char d[3][HOOKD_ID_LEN + 1];
+    for (int i = 0; i < 3; i++)
+        make_destination(f->conn, "d", "[\"events.created\"]", true, d[i]);
+    char ids[3][HOOKD_ID_LEN + 1];
+    const int64_t at[] = {NOW, NOW, NOW + 1};
+    for (int i = 0; i < 3; i++) {
+        serve_store_request *e = insert_event(f->conn, "events.created", NULL, at[i]);
+        snprintf(ids[i], sizeof ids[i], "%s", e->event.id);
+        serve_store_request_free(e);
+    }
+    serve_store_request *r = serve_store_request_new(NOW);
+    r->id = strdup(ids[0]);
+    assert_int_equal(serve_store_w_event_get(f->conn, r), 0);
+    assert_int_equal(r->webhook_count, 3);
+    for (size_t i = 0; i < 3; i++)
+        assert_string_equal(r->webhooks[i].event_id, ids[0]);
+    serve_store_request_free(r);
+
+    r = serve_store_request_new(NOW);
+    r->limit = 2;
+    r->filter_event_id = strdup(ids[1]);
+    assert_int_equal(serve_store_w_webhook_list(f->conn, r), 0);
+    assert_int_equal(r->webhook_count, 2);
+    assert_non_null(r->next);
+    list_event(f, ids[1], r->next, 2, 1, false);
+    serve_store_request_free(r);
+
+    char cursor[64];
+    snprintf(cursor, sizeof cursor, "%lld.%s", (long long)NOW, ids[0]);
+    list_event(f, ids[2], cursor, 10, 3, false); /* before its time: all */
+    snprintf(cursor, sizeof cursor, "%lld.%s", (long long)(NOW + 5), ids[0]);
+    list_event(f, ids[2], cursor, 10, 0, false); /* after it: none */
+    list_event(f, "00000000-0000-4000-8000-000000000000", NULL, 10, 0, false);
+}
+
+/* From a store of serve migration 7, a webhook whose time disagrees with its event's is
+ * moved to the event's (serve_sqlite's migration 1, serve_pg's 2), and the event then lists
+ * both its webhooks; on SQLite one index replaces serve_webhooks_event and
+ * serve_webhooks_account. */
+static void test_upgrade_drops_event_index(void **state)
+{
+    STORE_FIXTURE(state);
+    size_t count = 0;
+    const char *const *migrations = serve_store_migrations(&count);
+    assert_int_equal(db_migrate(f->conn, "serve", migrations, 7), 0);
+    assert_int_equal(index_count(f, "serve_webhooks_event"), 1);
+    store_fixture_exec(f, "INSERT INTO serve_events (id, type, body, created_at) VALUES "
+                          "('e-1', 'events.created', '{}', 1000)");
+    store_fixture_exec(f, "INSERT INTO serve_webhooks (id, event_id, destination_id, status, "
+                          "created_at, updated_at) VALUES "
+                          "('w-1', 'e-1', 'd', 'succeeded', 1000, 1500), "
+                          "('w-2', 'e-1', 'd', 'pending', 1001, 1500)");
+    assert_int_equal(serve_store_migrate(f->conn), 0);
+    bool lite = f->kind == DB_SQLITE; /* PostgreSQL keeps both indexes */
+    assert_int_equal(index_count(f, "serve_webhooks_event"), lite ? 0 : 1);
+    assert_int_equal(index_count(f, "serve_webhooks_account"), lite ? 0 : 1);
+    assert_int_equal(index_count(f, "serve_webhooks_account_event"), lite ? 1 : 0);
+    serve_store_request *r = serve_store_request_new(NOW);
+    r->id = strdup("e-1");
+    assert_int_equal(serve_store_w_event_get(f->conn, r), 0);
+    assert_int_equal(r->webhook_count, 2);
+    assert_string_equal(r->webhooks[0].id, "w-1");
+    assert_string_equal(r->webhooks[1].id, "w-2");
+    assert_int_equal(r->webhooks[1].created_at, 1000);
+    serve_store_request_free(r);
+}
+
 #define BOTH(fn)                                                                                   \
     cmocka_unit_test_setup_teardown(fn, setup_sqlite, store_fixture_teardown),                     \
         cmocka_unit_test_setup_teardown(fn, setup_pg, store_fixture_teardown)
@@ -623,7 +752,10 @@ int main(void)
         BOTH(test_newest_first_and_event_list),
         BOTH(test_webhook_attempts_retry_recover),
         BOTH(test_claim_leases),
+        BOTH(test_event_webhooks_by_time),
         cmocka_unit_test_setup_teardown(test_claim_held, setup_sqlite, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_outcome_by_rowid, setup_sqlite,
+                                        store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_to_accounts, setup_sqlite_bare,
                                         store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_to_accounts, setup_pg_bare,
@@ -631,6 +763,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_upgrade_drops_created_index, setup_sqlite_bare,
                                         store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_drops_created_index, setup_pg_bare,
+                                        store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_drops_event_index, setup_sqlite_bare,
+                                        store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_drops_event_index, setup_pg_bare,
                                         store_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
