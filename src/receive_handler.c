@@ -79,11 +79,13 @@ struct receive_handler {
     int64_t pending;     /* pending webhooks in the store, as we know them */
     bool counting;       /* a count of pending webhooks is under way */
     db_worker *worker;
-    struct receive_handler_run *children; /* --exec runs whose process may be alive */
-    struct event *poll;                   /* periodic recount of pending webhooks */
-    struct event *sigchld;                /* children ended */
-    char handoff_token[HOOKD_ID_LEN + 1]; /* the lease token of rows written leased … */
-    int64_t handoff_token_until;          /* … until this (wall ms), then a new one */
+    struct receive_handler_run *children;    /* --exec runs whose process may be alive */
+    struct event *poll;                      /* periodic recount of pending webhooks */
+    struct event *sigchld;                   /* children ended */
+    char handoff_token[HOOKD_ID_LEN + 1];    /* the lease token of rows written leased … */
+    int64_t handoff_token_until;             /* … until this (wall ms), then a new one */
+    struct receive_handler_run *saved;       /* handed off, committed, not yet adopted … */
+    struct receive_handler_run **saved_tail; /* … in order (receive_handler_start_saved) */
     metric *pending_gauge;
     metric *runs[3]; /* by result: receive_handler_results */
     metric *latency;
@@ -95,19 +97,21 @@ struct receive_handler {
  * and a handed-off webhook's strings follow the struct in the same allocation. */
 struct receive_handler_run {
     receive_handler *h;
-    engine_run *run;                  /* while running: the engine's handle */
-    struct receive_handler_run *next; /* in h->children */
-    receive_store_item item;          /* the webhook (owned) */
-    bool item_inline;                 /* item's strings are in data[], not allocated apart */
-    char token[40];                   /* the claim's lease token */
-    pid_t pid;                        /* --exec: the child, 0 once reaped */
-    int stdin_fd;                     /* --exec: our end of the child's stdin, -1 when closed */
-    struct event *stdin_event;        /* writes the body as the pipe accepts it */
-    size_t written;                   /* body bytes written to the pipe */
-    struct event *timer;              /* --handler-timeout */
-    bool timed_out;                   /* the timer fired and the process group was killed */
-    int output_fd;                    /* --exec: our end of its stdout+stderr, -1 when closed */
-    struct event *output_event;       /* reads it as it comes */
+    engine_run *run;                        /* while running: the engine's handle */
+    struct receive_handler_run *next;       /* in h->children */
+    receive_store_item item;                /* the webhook (owned) */
+    bool item_inline;                       /* item's strings are in data[], not allocated apart */
+    struct receive_handler_run *saved_next; /* in h->saved */
+    int64_t saved_until;                    /* a handed-off run's lease end (wall ms) */
+    char token[40];                         /* the claim's lease token */
+    pid_t pid;                              /* --exec: the child, 0 once reaped */
+    int stdin_fd;               /* --exec: our end of the child's stdin, -1 when closed */
+    struct event *stdin_event;  /* writes the body as the pipe accepts it */
+    size_t written;             /* body bytes written to the pipe */
+    struct event *timer;        /* --handler-timeout */
+    bool timed_out;             /* the timer fired and the process group was killed */
+    int output_fd;              /* --exec: our end of its stdout+stderr, -1 when closed */
+    struct event *output_event; /* reads it as it comes */
     char *output; /* --exec: its last bytes (RECEIVE_HANDLER_OUTPUT_MAX + 1), then UTF-8 */
     size_t output_len;
     receive_store_run_job job; /* the outcome to record */
@@ -805,6 +809,7 @@ receive_handler *receive_handler_new(struct event_base *base, db_worker *worker,
         }
     }
     receive_handler *h = xcalloc(1, sizeof *h);
+    h->saved_tail = &h->saved;
     h->base = base;
     h->worker = worker;
     h->options = *options;
@@ -872,14 +877,15 @@ void receive_handler_saved(receive_handler *h, const receive_store_insert_job *j
         return;
     }
     receive_handler_set_pending(h, h->pending + 1);
-    /* the webhook's strings in the run's own allocation: one copy, no malloc each */
+    /* the webhook's strings in the run's own allocation: one copy, no malloc each (job's
+     * may point into the request, which its answer frees) */
     const char *from[] = {job->id, job->timestamp, job->signature, job->event, job->body};
     size_t len[] = {strlen(job->id), strlen(job->timestamp), strlen(job->signature),
                     strlen(job->event), job->body_len};
     size_t extra = len[0] + len[1] + len[2] + len[3] + len[4] + 5;
     engine_claimed claimed =
         receive_handler_run_new(h, &(receive_store_item){0}, job->lease_token, extra);
-    struct receive_handler_run *run = claimed.payload;
+    struct receive_handler_run *run = claimed.payload; /* adopted by receive_handler_start_saved */
     char *to[5], *at = run->data;
     for (size_t i = 0; i < 5; i++) {
         to[i] = at;
@@ -894,8 +900,23 @@ void receive_handler_saved(receive_handler *h, const receive_store_insert_job *j
                                      .event = to[3],
                                      .body = to[4],
                                      .body_len = job->body_len};
-    claimed.id = run->item.id;
-    engine_adopt(h->engine, &claimed, 1, job->lease_until);
+    run->saved_until = job->lease_until;
+    *h->saved_tail = run;
+    h->saved_tail = &run->saved_next;
+}
+
+void receive_handler_start_saved(receive_handler *h)
+{
+    struct receive_handler_run *run = h->saved;
+    h->saved = NULL;
+    h->saved_tail = &h->saved;
+    while (run) {
+        struct receive_handler_run *next = run->saved_next;
+        engine_claimed claimed = {
+            .payload = run, .key = RECEIVE_HANDLER_KEY, .id = run->item.id, .round_attempts = 0};
+        engine_adopt(h->engine, &claimed, 1, run->saved_until);
+        run = next;
+    }
 }
 
 void receive_handler_requeued(receive_handler *h)
@@ -929,6 +950,11 @@ void receive_handler_free(receive_handler *h)
 {
     if (!h)
         return;
+    while (h->saved) { /* none by then: each batch starts its own */
+        struct receive_handler_run *next = h->saved->saved_next;
+        receive_handler_run_free(h->saved);
+        h->saved = next;
+    }
     engine_free(h->engine);
     if (h->client)
         http_client_free(h->client);
