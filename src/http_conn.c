@@ -47,6 +47,7 @@
 #define MAX_CHUNK_LINE 1024
 #define INPUT_FIRST 4096  /* a webhook's head and body in one read */
 #define OUTPUT_KEPT 65536 /* output room kept between answers */
+#define SPARE_KEPT 16384  /* an answered request's allocation kept for the next one, at most */
 
 enum conn_state {
     C_HEAD,       /* waiting for (the rest of) a head */
@@ -71,6 +72,7 @@ struct http_conn {
     size_t out_off, out_len, out_cap;
     enum conn_state state;
     http_request *req;          /* being read, or with the handler */
+    http_request *spare;        /* the last answered request's allocation, for the next one */
     int64_t left;               /* body or chunk bytes still to read */
     size_t reserved;            /* body budget this connection holds */
     int64_t started_ms;         /* monotonic start of the request being read, 0 between */
@@ -124,6 +126,7 @@ static void conn_destroy(http_conn *c)
         c->req->conn = NULL; /* its handler answers it later; the answer is dropped */
     else if (c->req)
         http_request_free(c->req);
+    free(c->spare);
     free(c->in);
     free(c->out);
     free(c);
@@ -433,12 +436,25 @@ static const char *rebase(const char *p, const head_scan *h, char *to)
 }
 
 /* The request of an admitted head: one allocation for it, its head's text and a
- * Content-Length body. */
+ * Content-Length body; the connection's spare one when it is large enough (a malloc and a
+ * free of a kilobyte or more per request otherwise). */
 static http_request *conn_request_new(http_conn *c, head_scan *h)
 {
     size_t body = h->parsed.chunked ? 0 : (size_t)h->parsed.content_length + 1;
-    http_request *req = xmalloc(sizeof *req + h->len + 1 + body);
-    memset(req, 0, sizeof *req);
+    size_t size = sizeof(http_request) + h->len + 1 + body;
+    http_request *req = c->spare;
+    c->spare = NULL;
+    if (req && req->size >= size) {
+        size = req->size;
+    } else {
+        free(req);
+        req = xmalloc(size);
+    }
+    /* all but the inline headers, of which those used are copied below */
+    memset(req, 0, offsetof(http_request, headers));
+    memset((char *)req + offsetof(http_request, body), 0,
+           offsetof(http_request, text) - offsetof(http_request, body));
+    req->size = size;
     memcpy(req->text, h->data, h->len);
     req->text[h->len] = '\0';
     req->conn = c;
@@ -449,9 +465,13 @@ static http_request *conn_request_new(http_conn *c, head_scan *h)
     req->path = h->decoded;
     req->body = body ? req->text + h->len + 1 : NULL;
     http_fields *f = &req->headers;
-    *f = h->fields;
-    if (h->fields.items == h->fields.inline_items)
+    f->count = h->fields.count;
+    f->cap = h->fields.cap;
+    f->items = h->fields.items;
+    if (h->fields.items == h->fields.inline_items) {
         f->items = f->inline_items;
+        memcpy(f->inline_items, h->fields.inline_items, f->count * sizeof *f->items);
+    }
     for (size_t i = 0; i < f->count; i++) {
         f->items[i].name = rebase(f->items[i].name, h, req->text);
         f->items[i].value = rebase(f->items[i].value, h, req->text);
@@ -787,7 +807,13 @@ void http_conn_answered(http_conn *c, http_request *req)
     c->handing = false;
     conn_release(c);
     bool close = req->close_asked || req->close_after || (req->http10 && !req->keep_alive);
-    http_request_free(req);
+    http_request_clear(req);
+    if (!close && req->size <= SPARE_KEPT) { /* the next request on it reuses the bytes */
+        free(c->spare);
+        c->spare = req;
+    } else {
+        free(req);
+    }
     if (close) {
         c->state = C_DEAD;
         c->closing = true;

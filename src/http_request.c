@@ -201,7 +201,7 @@ void http_request_add_header(http_request *req, const char *name, const char *va
     req->out_len = (size_t)(at - req->out_headers);
 }
 
-void http_request_free(http_request *req)
+void http_request_clear(http_request *req)
 {
     free(req->path);
     if (req->body_cap > 0)
@@ -209,6 +209,11 @@ void http_request_free(http_request *req)
     if (req->headers.items != req->headers.inline_items)
         free(req->headers.items);
     free(req->out_headers);
+}
+
+void http_request_free(http_request *req)
+{
+    http_request_clear(req);
     free(req);
 }
 
