@@ -10,7 +10,10 @@
  * within --request-timeout (trickled bytes do not reset them: 408), and a connection with no
  * progress for the idle timeout is closed without a word; the handler's time is not the
  * client's. One timer per connection, re-armed only when a deadline comes sooner than the
- * one it is set for: a request that arrives whole costs no timer operation.
+ * one it is set for: a request that arrives whole costs no timer operation. The times are the
+ * coarse monotonic clock's (loop_coarse_ms, up to a tick behind): read three times per
+ * request, where a deadline in seconds needs no better; a timer that fires before the
+ * clock has ticked past its deadline finds nothing due and is set again.
  *
  * A refusal is answered as JSON with Connection: close; the rest of the input is dropped
  * and the connection closed once the answer is out (or after a grace). When the client is
@@ -141,7 +144,7 @@ static void conn_doom(http_conn *c)
 static void conn_arm(http_conn *c, int64_t at_ms)
 {
     c->armed_ms = at_ms;
-    int64_t wait = at_ms - loop_monotonic_ms();
+    int64_t wait = at_ms - loop_coarse_ms();
     if (wait < 0)
         wait = 0;
     struct timeval tv = {.tv_sec = (time_t)(wait / 1000),
@@ -242,7 +245,7 @@ static void conn_flush(http_conn *c)
         ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
         if (n > 0) {
             c->out_off += (size_t)n;
-            c->active_ms = loop_monotonic_ms();
+            c->active_ms = loop_coarse_ms();
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             if (!c->writing && event_add(c->on_write, NULL) != 0)
                 abort(); /* only on a corrupt event base */
@@ -298,7 +301,7 @@ static void conn_refuse_verdict(http_conn *c, const http_verdict *v, bool own)
      * once */
     c->linger = c->body_coming;
     c->body_coming = false;
-    c->close_by_ms = loop_monotonic_ms() + CLOSE_GRACE_MS;
+    c->close_by_ms = loop_coarse_ms() + CLOSE_GRACE_MS;
     conn_flush(c);
 }
 
@@ -553,7 +556,7 @@ static bool conn_head(http_conn *c)
 {
     http_server *s = c->server;
     if (c->started_ms == 0)
-        c->started_ms = loop_monotonic_ms();
+        c->started_ms = loop_coarse_ms();
     head_scan h = {.data = c->in + c->in_off};
     size_t avail = c->in_len - c->in_off;
     size_t look = avail < s->max_headers ? avail : s->max_headers;
@@ -705,7 +708,7 @@ static void conn_process(http_conn *c)
         c->state = C_DEAD;
         c->closing = true;
         c->linger = false;
-        c->close_by_ms = loop_monotonic_ms() + CLOSE_GRACE_MS;
+        c->close_by_ms = loop_coarse_ms() + CLOSE_GRACE_MS;
         conn_flush(c);
     }
 }
@@ -752,7 +755,7 @@ static void conn_readable(evutil_socket_t fd, short what, void *arg)
     ssize_t n = read(fd, c->in + c->in_len, c->in_cap - c->in_len);
     if (n > 0) {
         c->in_len += (size_t)n;
-        c->active_ms = loop_monotonic_ms();
+        c->active_ms = loop_coarse_ms();
         conn_process(c);
     } else if (n == 0) {
         c->peer_done = true;
@@ -785,7 +788,7 @@ static void conn_timer(evutil_socket_t fd, short what, void *arg)
     http_server *s = c->server;
     c->armed_ms = 0;
     conn_enter(c);
-    int64_t now = loop_monotonic_ms();
+    int64_t now = loop_coarse_ms();
     bool idle = c->state != C_HANDLER || c->out_off < c->out_len;
     if (c->state == C_DEAD) {
         if (now >= conn_deadline(c))
@@ -818,7 +821,7 @@ void http_conn_answered(http_conn *c, http_request *req)
         c->state = C_DEAD;
         c->closing = true;
         c->linger = c->in_off < c->in_len; /* unread bytes: a reset could lose the answer */
-        c->close_by_ms = loop_monotonic_ms() + CLOSE_GRACE_MS;
+        c->close_by_ms = loop_coarse_ms() + CLOSE_GRACE_MS;
     } else {
         c->state = C_HEAD;
     }
@@ -867,7 +870,7 @@ void http_conn_open(http_server *s, evutil_socket_t fd, const char *address)
     c->reading = true;
     c->in_cap = INPUT_FIRST;
     c->in = xmalloc(c->in_cap + 1);
-    c->active_ms = loop_monotonic_ms();
+    c->active_ms = loop_coarse_ms();
     LIST_INSERT_HEAD(&s->conns, c, link);
     s->live++;
     conn_schedule(c);

@@ -328,7 +328,7 @@ static bool receive_ingest_disk_full(receive_ingest *r)
 {
     if (!r->options.disk_path || r->options.min_free_disk == 0)
         return false;
-    int64_t now = loop_monotonic_ms();
+    int64_t now = loop_coarse_ms(); /* a rate limit: the last tick will do */
     if (r->disk_checked_at != 0 && now - r->disk_checked_at < RECEIVE_INGEST_DISK_EVERY_MS)
         return r->disk_full;
     r->disk_checked_at = now;
