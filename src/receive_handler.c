@@ -851,7 +851,8 @@ void receive_handler_reserve(receive_handler *h, receive_store_insert_job *job)
         return;
     /* One token per lease period: the (id, token) pair of a handed-off row is unique
      * anyway, since a webhook is inserted once; a claim's batch shares one the same way. */
-    int64_t now = loop_now_ms();
+    /* engine_reserve's own now (its lease ends now + the lease length): no clock read here */
+    int64_t now = lease_until - h->options.lease_ms;
     if (now >= h->handoff_token_until) {
         if (hookd_id_new(h->handoff_token) != 0) {
             engine_unreserve(h->engine, RECEIVE_HANDLER_KEY, 1);

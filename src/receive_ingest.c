@@ -35,6 +35,9 @@
 
 /* The store's free space is read again at most this often (one statvfs). */
 #define RECEIVE_INGEST_DISK_EVERY_MS 100
+/* Answered saves kept for the next ones (a batch holds tens: more than malloc's per-thread
+ * cache of 7 per size, so each would otherwise go through the arena). */
+#define RECEIVE_INGEST_SAVES_KEPT 256
 /* Retry-After of a 503 for want of room: a burst drains or the owner makes room. */
 #define RECEIVE_INGEST_FULL_RETRY_S "60"
 
@@ -94,7 +97,9 @@ struct receive_ingest {
     pthread_mutex_t lock;     /* guards the queue, shared with the store thread */
     struct receive_ingest_save *queue; /* saves no group has taken yet, oldest first */
     struct receive_ingest_save **queue_tail;
-    bool group_queued; /* a group job waits to take the queue */
+    bool group_queued;                       /* a group job waits to take the queue */
+    struct receive_ingest_save *spare_saves; /* answered saves for reuse (loop thread only) */
+    size_t spare_count;
     metric *accepted;
     metric *duplicates;
     metric *rejected[REJECT_COUNT];
@@ -214,7 +219,13 @@ static void receive_ingest_group_done(void *arg, int rc)
                             sizeof receive_ingest_accepted_body - 1);
         }
         free(s->event);
-        free(s);
+        if (r->spare_count < RECEIVE_INGEST_SAVES_KEPT) {
+            s->next = r->spare_saves;
+            r->spare_saves = s;
+            r->spare_count++;
+        } else {
+            free(s);
+        }
         s = next;
     }
     free(g);
@@ -227,7 +238,13 @@ static void receive_ingest_queue(receive_ingest *r, http_request *req,
                                  const receive_provider_webhook *w, const char *body,
                                  size_t body_len)
 {
-    receive_ingest_save *s = xmalloc(sizeof *s);
+    receive_ingest_save *s = r->spare_saves;
+    if (s) {
+        r->spare_saves = s->next;
+        r->spare_count--;
+    } else {
+        s = xmalloc(sizeof *s);
+    }
     s->next = NULL;
     s->req = req;
     s->event = w->event;
@@ -473,6 +490,11 @@ void receive_ingest_free(receive_ingest *r)
     if (!r)
         return;
     pthread_mutex_destroy(&r->lock);
+    while (r->spare_saves) {
+        receive_ingest_save *next = r->spare_saves->next;
+        free(r->spare_saves);
+        r->spare_saves = next;
+    }
     hookd_verifier_free(r->verifier);
     free(r->path_copy);
     free(r->disk_path_copy);
