@@ -408,7 +408,8 @@ static void receive_handler_exec_watch(receive_handler *h, struct receive_handle
 {
     run->next = h->children;
     h->children = run;
-    run->output = xmalloc(RECEIVE_HANDLER_OUTPUT_MAX + 1);
+    if (!run->output) /* a payload runs once (the engine frees it once recorded) */
+        run->output = xmalloc(RECEIVE_HANDLER_OUTPUT_MAX + 1);
     run->stdin_fd = stdin_fd;
     fcntl(stdin_fd, F_SETFL, fcntl(stdin_fd, F_GETFL) | O_NONBLOCK);
     run->stdin_event =
@@ -567,7 +568,7 @@ static engine_claimed receive_handler_run_new(receive_handler *h, const receive_
     memset(run, 0, sizeof *run); /* not the extra bytes: the caller fills them */
     run->h = h;
     run->item = *item;
-    size_t token_len = strnlen(token, sizeof run->token - 1); /* calloc'd: NUL-terminated */
+    size_t token_len = strnlen(token, sizeof run->token - 1); /* zeroed: NUL-terminated */
     memcpy(run->token, token, token_len);
     run->stdin_fd = -1;
     run->output_fd = -1;
