@@ -6,18 +6,27 @@
 # for a warm-up, then instrumentation is switched on for a second run of DURATION; each
 # thread's Ir is divided by that run's 2XX count. HOOKD_BIN picks the build. Not part of
 # `make bench` (valgrind runs ~50× slower).
-# env: HOOKD_BIN, CONNS (16), DURATION (5s), KEEP_WORK=1 (keeps the callgrind files)
+# FORWARD=1 runs the handler instead: `--forward` (default flags) to a local nginx answering 204,
+# so the loop thread's figure includes the forward and its outcome.
+# env: HOOKD_BIN, CONNS (16), DURATION (5s), FORWARD=1, KEEP_WORK=1 (keeps the callgrind files)
 . "$(dirname "$0")/lib.sh"
 
 PORT=$(free_port)
 CONNS=${CONNS:-16}
 DURATION=${DURATION:-5s}
 command -v valgrind >/dev/null || { echo "bench: valgrind is missing" >&2; exit 2; }
-printf '#!/bin/sh\nexec sleep 1000\n' > "$WORK/park.sh"; chmod +x "$WORK/park.sh"
+if [ "${FORWARD:-0}" = 1 ]; then
+  NGP=$(free_port)
+  start_nginx "$NGP" 204
+  set -- --forward "http://127.0.0.1:$NGP/hook"
+else
+  printf '#!/bin/sh\nexec sleep 1000\n' > "$WORK/park.sh"; chmod +x "$WORK/park.sh"
+  set -- --exec "$WORK/park.sh" --workers 1
+fi
 start_bg hookd valgrind --tool=callgrind --instr-atstart=no --separate-threads=yes \
   --callgrind-out-file="$WORK/cg.out" "$HOOKD" receive --listen "127.0.0.1:$PORT" \
   --admin-listen "127.0.0.1:$(free_port)" --db "sqlite:$WORK/r.db" --secret "$SECRET" \
-  --exec "$WORK/park.sh" --workers 1
+  "$@"
 VP=$BG_PID
 wait_port "$PORT" 60
 cd "$BENCH_DIR"

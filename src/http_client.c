@@ -318,6 +318,7 @@ static void url_unref(hc_url *u)
     free(u->authority);
     free(u->target);
     free(u->origin_key);
+    free(u->head);
     free(u);
 }
 
@@ -359,6 +360,18 @@ static hc_url *url_new(const char *url)
     return u;
 }
 
+/* u's requests' head up to the Content-Length value, for request_write. */
+static void url_head(hc_url *u, const char *user_agent)
+{
+    static const char ctype[] = "\r\nContent-Type: application/json\r\nContent-Length: ";
+    size_t len =
+        5 + strlen(u->target) + 17 + strlen(u->authority) + 14 + strlen(user_agent) + sizeof ctype;
+    u->head = xmalloc(len);
+    int n = snprintf(u->head, len, "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s%s", u->target,
+                     u->authority, user_agent, ctype);
+    u->head_len = n > 0 ? (size_t)n : 0;
+}
+
 /* url's entry when it passed the policy recently (the policy is fixed per client), or a new
  * one in place of the oldest; NULL when refused. */
 static hc_url *url_get(http_client *c, const char *url)
@@ -373,6 +386,7 @@ static hc_url *url_get(http_client *c, const char *url)
     hc_url *u = url_new(url);
     if (!u)
         return NULL;
+    url_head(u, c->user_agent);
     url_unref(c->checked[c->checked_next]);
     c->checked[c->checked_next] = u;
     c->checked_next = (c->checked_next + 1) % URL_CHECKED_MAX;
@@ -410,17 +424,19 @@ bool http_header_reserved(const char *name)
            strncasecmp(name, "webhook-", 8) == 0;
 }
 
-static bool header_valid(const http_header *h)
+/* Whether h may be written as a header line; *name_len and *value_len get the lengths (the
+ * request's writer uses them rather than measuring each string again). */
+static bool header_valid(const http_header *h, size_t *name_len, size_t *value_len)
 {
     if (!h->name || !*h->name || !h->value)
         return false;
-    for (const char *p = h->name; *p; p++)
+    const char *p = h->name;
+    for (; *p; p++)
         if ((unsigned char)*p <= 0x20 || *p == ':' || *p == 0x7f)
             return false;
-    for (const char *p = h->value; *p; p++)
-        if (*p == '\r' || *p == '\n')
-            return false;
-    return true;
+    *name_len = (size_t)(p - h->name);
+    *value_len = strcspn(h->value, "\r\n");
+    return h->value[*value_len] == '\0';
 }
 
 /* Appends n bytes at *at. */
@@ -431,29 +447,19 @@ static inline char *put(char *at, const char *s, size_t n)
 }
 
 /* Writes the whole request into r->out (a buffer the record keeps): the head, the caller's
- * extra headers but those the transport sets, the blank line, the body. Sent as is. */
-static void request_write(http_client *c, hc_req *r, const http_request *req)
+ * extra headers but those the transport sets, the blank line, the body. Sent as is. lens:
+ * each header's name and value lengths (2 × header_count), and headers_len their sum. */
+static void request_write(hc_req *r, const http_request *req, const size_t *lens,
+                          size_t headers_len)
 {
-    static const char ctype[] = "\r\nContent-Type: application/json\r\nContent-Length: ";
     const hc_url *u = r->url;
-    size_t target_len = strlen(u->target), auth_len = strlen(u->authority);
-    size_t ua_len = strlen(c->user_agent);
-    size_t need =
-        5 + target_len + 17 + auth_len + 14 + ua_len + sizeof ctype + 20 + 4 + req->body_len;
-    for (size_t i = 0; i < req->header_count; i++)
-        need += strlen(req->headers[i].name) + strlen(req->headers[i].value) + 4;
+    size_t need = u->head_len + 20 + 4 + req->body_len + headers_len + 4 * req->header_count;
     if (need > r->out_cap) {
         free(r->out);
         r->out_cap = need + 256;
         r->out = xmalloc(r->out_cap);
     }
-    char *at = put(r->out, "POST ", 5);
-    at = put(at, u->target, target_len);
-    at = put(at, " HTTP/1.1\r\nHost: ", 17);
-    at = put(at, u->authority, auth_len);
-    at = put(at, "\r\nUser-Agent: ", 14);
-    at = put(at, c->user_agent, ua_len);
-    at = put(at, ctype, sizeof ctype - 1);
+    char *at = put(r->out, u->head, u->head_len);
     char digits[24];
     size_t nd = 0;
     for (size_t v = req->body_len; nd == 0 || v; v /= 10)
@@ -464,9 +470,9 @@ static void request_write(http_client *c, hc_req *r, const http_request *req)
         const http_header *h = &req->headers[i];
         if (header_owned_by_transport(h->name))
             continue;
-        at = put(at, h->name, strlen(h->name));
+        at = put(at, h->name, lens[2 * i]);
         at = put(at, ": ", 2);
-        at = put(at, h->value, strlen(h->value));
+        at = put(at, h->value, lens[2 * i + 1]);
         at = put(at, "\r\n", 2);
     }
     at = put(at, "\r\n", 2);
@@ -888,9 +894,18 @@ int http_client_post(http_client *c, const http_request *req, http_done_fn done,
     hc_url *u = url_get(c, req->url);
     if (!u)
         return HOOKD_EINVAL;
-    for (size_t i = 0; i < req->header_count; i++)
-        if (!header_valid(&req->headers[i]))
+    /* the headers' lengths, measured once by the check (on the stack for a usual count) */
+    size_t stack_lens[2 * 16], headers_len = 0;
+    size_t *lens =
+        req->header_count <= 16 ? stack_lens : xmalloc(2 * req->header_count * sizeof *lens);
+    for (size_t i = 0; i < req->header_count; i++) {
+        if (!header_valid(&req->headers[i], &lens[2 * i], &lens[2 * i + 1])) {
+            if (lens != stack_lens)
+                free(lens);
             return HOOKD_EINVAL;
+        }
+        headers_len += lens[2 * i] + lens[2 * i + 1];
+    }
     hc_req *r = req_get(c);
     u->refs++;
     r->url = u;
@@ -898,7 +913,9 @@ int http_client_post(http_client *c, const http_request *req, http_done_fn done,
     r->arg = arg;
     r->started_ms = loop_monotonic_ms();
     r->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : 10000;
-    request_write(c, r, req);
+    request_write(r, req, lens, headers_len);
+    if (lens != stack_lens)
+        free(lens);
     loop_timer_add(r->timer, r->timeout_ms);
     if (c->proxy_check) {
         r->check = http_proxy_check_start(c->dns, u->host, u->port, req_checked, r);

@@ -134,7 +134,8 @@ static bool conn_write(hc_conn *k, const char *buf, size_t len, bool *failed)
     while (k->out_off < len) {
         short want = 0;
         int err;
-        char why[256] = "";
+        char why[256]; /* read only after a failure: not zeroed whole per POST */
+        why[0] = '\0';
         ssize_t n = conn_io(k, true, (char *)buf + k->out_off, len - k->out_off, &want, &err, why,
                             sizeof why);
         if (n > 0) {
@@ -222,7 +223,8 @@ static void conn_read_answer(hc_conn *k)
         size_t room = in_room(k);
         short want = 0;
         int err;
-        char why[256] = "";
+        char why[256];
+        why[0] = '\0';
         ssize_t n = conn_io(k, false, k->in + k->in_len, room, &want, &err, why, sizeof why);
         if (n == IO_WAIT) {
             conn_watch(k, (short)(WATCH_READ | (want == EV_WRITE ? EV_WRITE : 0)));

@@ -53,6 +53,9 @@ typedef struct hc_url {
                          scheme's default */
     char *target;     /* path and query ("/" at least) */
     char *origin_key; /* "scheme://host:port": the pool the URL's connections go to */
+    char *head;       /* every request's head up to the Content-Length value (request line, Host,
+                         User-Agent, Content-Type): written once per URL, not per request */
+    size_t head_len;
     unsigned refs;
 } hc_url;
 

@@ -10,7 +10,10 @@
  * within --request-timeout (trickled bytes do not reset them: 408), and a connection with no
  * progress for the idle timeout is closed without a word; the handler's time is not the
  * client's. One timer per connection, re-armed only when a deadline comes sooner than the
- * one it is set for: a request that arrives whole costs no timer operation.
+ * one it is set for: a request that arrives whole costs no timer operation. The times are the
+ * coarse monotonic clock's (loop_coarse_ms, up to a tick behind): read three times per
+ * request, where a deadline in seconds needs no better; a timer that fires before the
+ * clock has ticked past its deadline finds nothing due and is set again.
  *
  * A refusal is answered as JSON with Connection: close; the rest of the input is dropped
  * and the connection closed once the answer is out (or after a grace). When the client is
@@ -47,6 +50,7 @@
 #define MAX_CHUNK_LINE 1024
 #define INPUT_FIRST 4096  /* a webhook's head and body in one read */
 #define OUTPUT_KEPT 65536 /* output room kept between answers */
+#define SPARE_KEPT 16384  /* an answered request's allocation kept for the next one, at most */
 
 enum conn_state {
     C_HEAD,       /* waiting for (the rest of) a head */
@@ -71,6 +75,7 @@ struct http_conn {
     size_t out_off, out_len, out_cap;
     enum conn_state state;
     http_request *req;          /* being read, or with the handler */
+    http_request *spare;        /* the last answered request's allocation, for the next one */
     int64_t left;               /* body or chunk bytes still to read */
     size_t reserved;            /* body budget this connection holds */
     int64_t started_ms;         /* monotonic start of the request being read, 0 between */
@@ -124,6 +129,7 @@ static void conn_destroy(http_conn *c)
         c->req->conn = NULL; /* its handler answers it later; the answer is dropped */
     else if (c->req)
         http_request_free(c->req);
+    free(c->spare);
     free(c->in);
     free(c->out);
     free(c);
@@ -138,7 +144,7 @@ static void conn_doom(http_conn *c)
 static void conn_arm(http_conn *c, int64_t at_ms)
 {
     c->armed_ms = at_ms;
-    int64_t wait = at_ms - loop_monotonic_ms();
+    int64_t wait = at_ms - loop_coarse_ms();
     if (wait < 0)
         wait = 0;
     struct timeval tv = {.tv_sec = (time_t)(wait / 1000),
@@ -239,7 +245,7 @@ static void conn_flush(http_conn *c)
         ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
         if (n > 0) {
             c->out_off += (size_t)n;
-            c->active_ms = loop_monotonic_ms();
+            c->active_ms = loop_coarse_ms();
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             if (!c->writing && event_add(c->on_write, NULL) != 0)
                 abort(); /* only on a corrupt event base */
@@ -295,7 +301,7 @@ static void conn_refuse_verdict(http_conn *c, const http_verdict *v, bool own)
      * once */
     c->linger = c->body_coming;
     c->body_coming = false;
-    c->close_by_ms = loop_monotonic_ms() + CLOSE_GRACE_MS;
+    c->close_by_ms = loop_coarse_ms() + CLOSE_GRACE_MS;
     conn_flush(c);
 }
 
@@ -433,12 +439,25 @@ static const char *rebase(const char *p, const head_scan *h, char *to)
 }
 
 /* The request of an admitted head: one allocation for it, its head's text and a
- * Content-Length body. */
+ * Content-Length body; the connection's spare one when it is large enough (a malloc and a
+ * free of a kilobyte or more per request otherwise). */
 static http_request *conn_request_new(http_conn *c, head_scan *h)
 {
     size_t body = h->parsed.chunked ? 0 : (size_t)h->parsed.content_length + 1;
-    http_request *req = xmalloc(sizeof *req + h->len + 1 + body);
-    memset(req, 0, sizeof *req);
+    size_t size = sizeof(http_request) + h->len + 1 + body;
+    http_request *req = c->spare;
+    c->spare = NULL;
+    if (req && req->size >= size) {
+        size = req->size;
+    } else {
+        free(req);
+        req = xmalloc(size);
+    }
+    /* all but the inline headers, of which those used are copied below */
+    memset(req, 0, offsetof(http_request, headers));
+    memset((char *)req + offsetof(http_request, body), 0,
+           offsetof(http_request, text) - offsetof(http_request, body));
+    req->size = size;
     memcpy(req->text, h->data, h->len);
     req->text[h->len] = '\0';
     req->conn = c;
@@ -449,9 +468,13 @@ static http_request *conn_request_new(http_conn *c, head_scan *h)
     req->path = h->decoded;
     req->body = body ? req->text + h->len + 1 : NULL;
     http_fields *f = &req->headers;
-    *f = h->fields;
-    if (h->fields.items == h->fields.inline_items)
+    f->count = h->fields.count;
+    f->cap = h->fields.cap;
+    f->items = h->fields.items;
+    if (h->fields.items == h->fields.inline_items) {
         f->items = f->inline_items;
+        memcpy(f->inline_items, h->fields.inline_items, f->count * sizeof *f->items);
+    }
     for (size_t i = 0; i < f->count; i++) {
         f->items[i].name = rebase(f->items[i].name, h, req->text);
         f->items[i].value = rebase(f->items[i].value, h, req->text);
@@ -533,7 +556,7 @@ static bool conn_head(http_conn *c)
 {
     http_server *s = c->server;
     if (c->started_ms == 0)
-        c->started_ms = loop_monotonic_ms();
+        c->started_ms = loop_coarse_ms();
     head_scan h = {.data = c->in + c->in_off};
     size_t avail = c->in_len - c->in_off;
     size_t look = avail < s->max_headers ? avail : s->max_headers;
@@ -685,7 +708,7 @@ static void conn_process(http_conn *c)
         c->state = C_DEAD;
         c->closing = true;
         c->linger = false;
-        c->close_by_ms = loop_monotonic_ms() + CLOSE_GRACE_MS;
+        c->close_by_ms = loop_coarse_ms() + CLOSE_GRACE_MS;
         conn_flush(c);
     }
 }
@@ -732,7 +755,7 @@ static void conn_readable(evutil_socket_t fd, short what, void *arg)
     ssize_t n = read(fd, c->in + c->in_len, c->in_cap - c->in_len);
     if (n > 0) {
         c->in_len += (size_t)n;
-        c->active_ms = loop_monotonic_ms();
+        c->active_ms = loop_coarse_ms();
         conn_process(c);
     } else if (n == 0) {
         c->peer_done = true;
@@ -765,7 +788,7 @@ static void conn_timer(evutil_socket_t fd, short what, void *arg)
     http_server *s = c->server;
     c->armed_ms = 0;
     conn_enter(c);
-    int64_t now = loop_monotonic_ms();
+    int64_t now = loop_coarse_ms();
     bool idle = c->state != C_HANDLER || c->out_off < c->out_len;
     if (c->state == C_DEAD) {
         if (now >= conn_deadline(c))
@@ -787,12 +810,18 @@ void http_conn_answered(http_conn *c, http_request *req)
     c->handing = false;
     conn_release(c);
     bool close = req->close_asked || req->close_after || (req->http10 && !req->keep_alive);
-    http_request_free(req);
+    http_request_clear(req);
+    if (!close && req->size <= SPARE_KEPT) { /* the next request on it reuses the bytes */
+        free(c->spare);
+        c->spare = req;
+    } else {
+        free(req);
+    }
     if (close) {
         c->state = C_DEAD;
         c->closing = true;
         c->linger = c->in_off < c->in_len; /* unread bytes: a reset could lose the answer */
-        c->close_by_ms = loop_monotonic_ms() + CLOSE_GRACE_MS;
+        c->close_by_ms = loop_coarse_ms() + CLOSE_GRACE_MS;
     } else {
         c->state = C_HEAD;
     }
@@ -841,7 +870,7 @@ void http_conn_open(http_server *s, evutil_socket_t fd, const char *address)
     c->reading = true;
     c->in_cap = INPUT_FIRST;
     c->in = xmalloc(c->in_cap + 1);
-    c->active_ms = loop_monotonic_ms();
+    c->active_ms = loop_coarse_ms();
     LIST_INSERT_HEAD(&s->conns, c, link);
     s->live++;
     conn_schedule(c);

@@ -88,6 +88,7 @@ struct http_request {
     size_t body_len, body_cap;
     char *out_headers; /* "Name: value\r\n" lines added by the handler (owned) */
     size_t out_len, out_cap;
+    size_t size; /* bytes allocated for it (its connection reuses them for the next one) */
     char text[]; /* the head as sent (parsed in place), then a Content-Length body */
 };
 
@@ -111,6 +112,10 @@ void http_conn_answered(http_conn *conn, http_request *req);
 
 /* Frees a request (never a connection). */
 void http_request_free(http_request *req);
+
+/* Frees what a request owns apart from its own allocation (decoded path, chunked body,
+ * header array, added headers). */
+void http_request_clear(http_request *req);
 
 /* The Date header's value for now (RFC 9110 IMF-fixdate), formatted once a second, or NULL. */
 const char *http_date_now(void);

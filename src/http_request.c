@@ -95,8 +95,8 @@ const char *http_date_now(void)
     return text;
 }
 
-/* The decimal digits of n into out (at least 21 bytes), NUL-terminated. */
-static void http_size_text(size_t n, char *out)
+/* The decimal digits of n into out (at least 21 bytes), NUL-terminated; returns their count. */
+static size_t http_size_text(size_t n, char *out)
 {
     char rev[24];
     size_t k = 0;
@@ -107,6 +107,7 @@ static void http_size_text(size_t n, char *out)
     for (size_t i = 0; i < k; i++)
         out[i] = rev[k - 1 - i];
     out[k] = '\0';
+    return k;
 }
 
 /* Appends n bytes at text to the answer being written at *at. */
@@ -126,14 +127,13 @@ static bool reply_has_body(const http_request *req, int status)
 }
 
 /* The answer's head into *at (room reckoned by the caller): status line, Date, the body's
- * framing, Connection, the handler's headers. */
+ * framing, Connection, the handler's headers. type_len: content_type's length. */
 static char *reply_head(char *at, const http_request *req, int status, const char *content_type,
-                        size_t len)
+                        size_t type_len, size_t len)
 {
     at = req->http10 ? PUT_LITERAL(at, "HTTP/1.0 ") : PUT_LITERAL(at, "HTTP/1.1 ");
     char digits[24];
-    http_size_text((size_t)status, digits);
-    at = put(at, digits, strlen(digits));
+    at = put(at, digits, http_size_text((size_t)status, digits));
     *at++ = ' ';
     const char *reason = http_status_reason(status);
     at = put(at, reason, strlen(reason));
@@ -143,16 +143,17 @@ static char *reply_head(char *at, const http_request *req, int status, const cha
         at = put(at, date, strlen(date));
     }
     bool body = reply_has_body(req, status);
-    if (!content_type && body)
+    if (!content_type && body) {
         content_type = "application/json";
+        type_len = sizeof "application/json" - 1;
+    }
     if (content_type) {
         at = PUT_LITERAL(at, "\r\nContent-Type: ");
-        at = put(at, content_type, strlen(content_type));
+        at = put(at, content_type, type_len);
     }
     if (body) {
         at = PUT_LITERAL(at, "\r\nContent-Length: ");
-        http_size_text(len, digits);
-        at = put(at, digits, strlen(digits));
+        at = put(at, digits, http_size_text(len, digits));
     }
     if (req->close_asked || req->close_after)
         at = PUT_LITERAL(at, "\r\nConnection: close");
@@ -173,9 +174,10 @@ void http_reply_text(http_request *req, int status, const char *content_type, co
     }
     if (!reply_has_body(req, status))
         len = 0;
-    size_t room = 256 + (content_type ? strlen(content_type) : 0) + req->out_len + len;
+    size_t type_len = content_type ? strlen(content_type) : 0;
+    size_t room = 256 + type_len + req->out_len + len;
     char *start = http_conn_output(c, room);
-    char *at = reply_head(start, req, status, content_type, len);
+    char *at = reply_head(start, req, status, content_type, type_len, len);
     at = put(at, body, len);
     http_conn_output_commit(c, (size_t)(at - start));
     http_conn_answered(c, req);
@@ -201,7 +203,7 @@ void http_request_add_header(http_request *req, const char *name, const char *va
     req->out_len = (size_t)(at - req->out_headers);
 }
 
-void http_request_free(http_request *req)
+void http_request_clear(http_request *req)
 {
     free(req->path);
     if (req->body_cap > 0)
@@ -209,6 +211,11 @@ void http_request_free(http_request *req)
     if (req->headers.items != req->headers.inline_items)
         free(req->headers.items);
     free(req->out_headers);
+}
+
+void http_request_free(http_request *req)
+{
+    http_request_clear(req);
     free(req);
 }
 

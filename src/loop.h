@@ -48,4 +48,10 @@ void loop_exit(struct event_base *base, int64_t ms);
 int64_t loop_now_ms(void);
 int64_t loop_monotonic_ms(void);
 
+/* Monotonic ms as of the kernel's last tick (up to 4 ms behind at HZ=250, never ahead): for
+ * deadlines in seconds read several times per request (the inbound server's), where a
+ * precise read costs four times as much (~36 ns against ~8 in this VM). Never for a
+ * duration that is reported. */
+int64_t loop_coarse_ms(void);
+
 #endif

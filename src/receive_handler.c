@@ -79,35 +79,44 @@ struct receive_handler {
     int64_t pending;     /* pending webhooks in the store, as we know them */
     bool counting;       /* a count of pending webhooks is under way */
     db_worker *worker;
-    struct receive_handler_run *children; /* --exec runs whose process may be alive */
-    struct event *poll;                   /* periodic recount of pending webhooks */
-    struct event *sigchld;                /* children ended */
-    char handoff_token[HOOKD_ID_LEN + 1]; /* the lease token of rows written leased … */
-    int64_t handoff_token_until;          /* … until this (wall ms), then a new one */
+    struct receive_handler_run *children;    /* --exec runs whose process may be alive */
+    struct event *poll;                      /* periodic recount of pending webhooks */
+    struct event *sigchld;                   /* children ended */
+    char handoff_token[HOOKD_ID_LEN + 1];    /* the lease token of rows written leased … */
+    int64_t handoff_token_until;             /* … until this (wall ms), then a new one */
+    struct receive_handler_run *saved;       /* handed off, committed, not yet adopted … */
+    struct receive_handler_run **saved_tail; /* … in order (receive_handler_start_saved) */
     metric *pending_gauge;
     metric *runs[3]; /* by result: receive_handler_results */
     metric *latency;
 };
 
-/* One claimed webhook (the engine's payload) and, once started, its run. */
+/* One claimed webhook (the engine's payload) and, once started, its run. Small: one is made
+ * per webhook, so the --exec output tail (4 KiB) is allocated only for an --exec run (the
+ * calloc of a run holding it was 5k of a forwarded webhook's ~38k instructions on the loop),
+ * and a handed-off webhook's strings follow the struct in the same allocation. */
 struct receive_handler_run {
     receive_handler *h;
-    engine_run *run;                  /* while running: the engine's handle */
-    struct receive_handler_run *next; /* in h->children */
-    receive_store_item item;          /* the webhook (owned) */
-    char token[40];                   /* the claim's lease token */
-    pid_t pid;                        /* --exec: the child, 0 once reaped */
-    int stdin_fd;                     /* --exec: our end of the child's stdin, -1 when closed */
-    struct event *stdin_event;        /* writes the body as the pipe accepts it */
-    size_t written;                   /* body bytes written to the pipe */
-    struct event *timer;              /* --handler-timeout */
-    bool timed_out;                   /* the timer fired and the process group was killed */
-    int output_fd;                    /* --exec: our end of its stdout+stderr, -1 when closed */
-    struct event *output_event;       /* reads it as it comes */
-    char output[RECEIVE_HANDLER_OUTPUT_MAX + 1]; /* its last bytes, then made UTF-8 */
+    engine_run *run;                        /* while running: the engine's handle */
+    struct receive_handler_run *next;       /* in h->children */
+    receive_store_item item;                /* the webhook (owned) */
+    bool item_inline;                       /* item's strings are in data[], not allocated apart */
+    struct receive_handler_run *saved_next; /* in h->saved */
+    int64_t saved_until;                    /* a handed-off run's lease end (wall ms) */
+    char token[40];                         /* the claim's lease token */
+    pid_t pid;                              /* --exec: the child, 0 once reaped */
+    int stdin_fd;               /* --exec: our end of the child's stdin, -1 when closed */
+    struct event *stdin_event;  /* writes the body as the pipe accepts it */
+    size_t written;             /* body bytes written to the pipe */
+    struct event *timer;        /* --handler-timeout */
+    bool timed_out;             /* the timer fired and the process group was killed */
+    int output_fd;              /* --exec: our end of its stdout+stderr, -1 when closed */
+    struct event *output_event; /* reads it as it comes */
+    char *output; /* --exec: its last bytes (RECEIVE_HANDLER_OUTPUT_MAX + 1), then UTF-8 */
     size_t output_len;
     receive_store_run_job job; /* the outcome to record */
-    char error[256];           /* job.error's storage */
+    char error[256];           /* job.error's storage (written only for a failed run) */
+    char data[];               /* item_inline: id, timestamp, signature, event, body */
 };
 
 static void receive_handler_set_pending(receive_handler *h, int64_t value)
@@ -150,11 +159,14 @@ static void receive_handler_run_close(struct receive_handler_run *run)
 static void receive_handler_run_free(struct receive_handler_run *run)
 {
     receive_handler_run_close(run);
-    free(run->item.id);
-    free(run->item.timestamp);
-    free(run->item.signature);
-    free(run->item.event);
-    free(run->item.body);
+    if (!run->item_inline) {
+        free(run->item.id);
+        free(run->item.timestamp);
+        free(run->item.signature);
+        free(run->item.event);
+        free(run->item.body);
+    }
+    free(run->output);
     free(run);
 }
 
@@ -396,6 +408,8 @@ static void receive_handler_exec_watch(receive_handler *h, struct receive_handle
 {
     run->next = h->children;
     h->children = run;
+    if (!run->output) /* a payload runs once (the engine frees it once recorded) */
+        run->output = xmalloc(RECEIVE_HANDLER_OUTPUT_MAX + 1);
     run->stdin_fd = stdin_fd;
     fcntl(stdin_fd, F_SETFL, fcntl(stdin_fd, F_GETFL) | O_NONBLOCK);
     run->stdin_event =
@@ -462,7 +476,7 @@ static void receive_handler_forward_done(void *arg, const http_result *result)
     if (result->error) {
         snprintf(run->error, sizeof run->error, "%s", result->error);
         timeout = strstr(result->error, "timeout") != NULL;
-    } else {
+    } else if (!success) { /* a success records no error: no printf per webhook */
         snprintf(run->error, sizeof run->error, "HTTP %ld", result->status);
     }
     receive_handler_finish(run, success, timeout);
@@ -545,15 +559,17 @@ static void receive_handler_cancel(void *ctx, void *payload)
 
 /* ---- the store side (engine_store) ---- */
 
-/* A webhook held under the lease token: a run to be (the engine's payload). item's strings
- * are taken. */
+/* A run (extra bytes of data after it) for a webhook held under the lease token: the
+ * engine's payload. item's strings are taken (or point into the extra bytes). */
 static engine_claimed receive_handler_run_new(receive_handler *h, const receive_store_item *item,
-                                              const char *token)
+                                              const char *token, size_t extra)
 {
-    struct receive_handler_run *run = xcalloc(1, sizeof *run);
+    struct receive_handler_run *run = xmalloc(sizeof *run + extra);
+    memset(run, 0, sizeof *run); /* not the extra bytes: the caller fills them */
     run->h = h;
     run->item = *item;
-    snprintf(run->token, sizeof run->token, "%s", token);
+    size_t token_len = strnlen(token, sizeof run->token - 1); /* zeroed: NUL-terminated */
+    memcpy(run->token, token, token_len);
     run->stdin_fd = -1;
     run->output_fd = -1;
     run->job.exit_status = -1;
@@ -579,7 +595,7 @@ static int receive_handler_claim_work(db *conn, void *ctx, engine_claim *c)
     }
     c->items = xcalloc(job.count ? job.count : 1, sizeof *c->items);
     for (size_t i = 0; i < job.count; i++)
-        c->items[i] = receive_handler_run_new(ctx, &job.items[i], job.token);
+        c->items[i] = receive_handler_run_new(ctx, &job.items[i], job.token, 0);
     c->count = job.count;
     c->more = job.count == limit;
     free(job.items); /* the strings moved into the runs */
@@ -794,6 +810,7 @@ receive_handler *receive_handler_new(struct event_base *base, db_worker *worker,
         }
     }
     receive_handler *h = xcalloc(1, sizeof *h);
+    h->saved_tail = &h->saved;
     h->base = base;
     h->worker = worker;
     h->options = *options;
@@ -835,7 +852,8 @@ void receive_handler_reserve(receive_handler *h, receive_store_insert_job *job)
         return;
     /* One token per lease period: the (id, token) pair of a handed-off row is unique
      * anyway, since a webhook is inserted once; a claim's batch shares one the same way. */
-    int64_t now = loop_now_ms();
+    /* engine_reserve's own now (its lease ends now + the lease length): no clock read here */
+    int64_t now = lease_until - h->options.lease_ms;
     if (now >= h->handoff_token_until) {
         if (hookd_id_new(h->handoff_token) != 0) {
             engine_unreserve(h->engine, RECEIVE_HANDLER_KEY, 1);
@@ -861,14 +879,46 @@ void receive_handler_saved(receive_handler *h, const receive_store_insert_job *j
         return;
     }
     receive_handler_set_pending(h, h->pending + 1);
-    receive_store_item item = {.id = xstrdup(job->id),
-                               .timestamp = xstrdup(job->timestamp),
-                               .signature = xstrdup(job->signature),
-                               .event = xstrdup(job->event),
-                               .body = xstrndup(job->body, job->body_len),
-                               .body_len = job->body_len};
-    engine_claimed run = receive_handler_run_new(h, &item, job->lease_token);
-    engine_adopt(h->engine, &run, 1, job->lease_until);
+    /* the webhook's strings in the run's own allocation: one copy, no malloc each (job's
+     * may point into the request, which its answer frees) */
+    const char *from[] = {job->id, job->timestamp, job->signature, job->event, job->body};
+    size_t len[] = {strlen(job->id), strlen(job->timestamp), strlen(job->signature),
+                    strlen(job->event), job->body_len};
+    size_t extra = len[0] + len[1] + len[2] + len[3] + len[4] + 5;
+    engine_claimed claimed =
+        receive_handler_run_new(h, &(receive_store_item){0}, job->lease_token, extra);
+    struct receive_handler_run *run = claimed.payload; /* adopted by receive_handler_start_saved */
+    char *to[5], *at = run->data;
+    for (size_t i = 0; i < 5; i++) {
+        to[i] = at;
+        memcpy(at, from[i], len[i]);
+        at[len[i]] = '\0';
+        at += len[i] + 1;
+    }
+    run->item_inline = true;
+    run->item = (receive_store_item){.id = to[0],
+                                     .timestamp = to[1],
+                                     .signature = to[2],
+                                     .event = to[3],
+                                     .body = to[4],
+                                     .body_len = job->body_len};
+    run->saved_until = job->lease_until;
+    *h->saved_tail = run;
+    h->saved_tail = &run->saved_next;
+}
+
+void receive_handler_start_saved(receive_handler *h)
+{
+    struct receive_handler_run *run = h->saved;
+    h->saved = NULL;
+    h->saved_tail = &h->saved;
+    while (run) {
+        struct receive_handler_run *next = run->saved_next;
+        engine_claimed claimed = {
+            .payload = run, .key = RECEIVE_HANDLER_KEY, .id = run->item.id, .round_attempts = 0};
+        engine_adopt(h->engine, &claimed, 1, run->saved_until);
+        run = next;
+    }
 }
 
 void receive_handler_requeued(receive_handler *h)
@@ -902,6 +952,11 @@ void receive_handler_free(receive_handler *h)
 {
     if (!h)
         return;
+    while (h->saved) { /* none by then: each batch starts its own */
+        struct receive_handler_run *next = h->saved->saved_next;
+        receive_handler_run_free(h->saved);
+        h->saved = next;
+    }
     engine_free(h->engine);
     if (h->client)
         http_client_free(h->client);

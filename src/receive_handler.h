@@ -82,10 +82,15 @@ void receive_handler_accepted(receive_handler *h);
 void receive_handler_reserve(receive_handler *h, receive_store_insert_job *job);
 
 /* The save of job ended: saved (committed; job->duplicate tells whether it was new) or
- * not. A new leased row is run without a claim; a new free one is counted and looked for
+ * not. A new leased row is run without a claim, from a copy of job's strings, once
+ * receive_handler_start_saved is called; a new free one is counted and looked for
  * (receive_handler_accepted); a reservation not written is given back. Call it for every
  * job that went through receive_handler_reserve, only after its batch committed or failed. */
 void receive_handler_saved(receive_handler *h, const receive_store_insert_job *job, bool saved);
+
+/* Starts the runs of the webhooks receive_handler_saved took since the last call: after a
+ * batch's answers went out, so that the batch's answers do not wait for its runs' starts. */
+void receive_handler_start_saved(receive_handler *h);
 
 /* A finished webhook was made pending again by a manual retry: counts it, looks for work. */
 void receive_handler_requeued(receive_handler *h);

@@ -5,15 +5,16 @@
  * headers and body are the provider's (receive_provider.h: meetbit, Standard Webhooks,
  * GitHub, Stripe), every provider's failures answered with the same statuses and codes; MeetBit's
  * signature is checked with the secrets' HMAC keys computed once, at start (hookd_verifier). An
- * accepted request is copied (the request itself is left alone until its answer) onto the
- * receiver's queue of saves. At most one store job (a "group") waits for the store thread at a
- * time: when it runs it takes every save queued so far and inserts them with
- * receive_store_insert_many, so the saves that arrive while a batch is being committed go together
- * into the next one — one job, one statement per 64 rows, no savepoint per request. The group's
- * done callback, which the store thread calls on the loop only after the batch committed, answers
- * each request: never a 2XX before the save is durable. A client that hangs up meanwhile is
- * harmless: the server keeps the request until it is answered. The sender takes its events in
- * serve_api.c (POST /v1/events), which saves through the same store thread.
+ * accepted request goes onto the receiver's queue of saves without a copy of its body or
+ * signature: the request itself stays whole until its answer, which comes after the save. At most
+ * one store job (a "group") waits for the store thread at a time: when it runs it takes every save
+ * queued so far and inserts them with receive_store_insert_many, so the saves that arrive while a
+ * batch is being committed go together into the next one — one job, one statement per 64 rows, no
+ * savepoint per request. The group's done callback, which the store thread calls on the loop only
+ * after the batch committed, answers each request: never a 2XX before the save is durable. A client
+ * that hangs up meanwhile is harmless: the server keeps the request until it is answered. The
+ * sender takes its events in serve_api.c (POST /v1/events), which saves through the same store
+ * thread.
  */
 #include "receive_ingest.h"
 #include "mem.h"
@@ -34,6 +35,9 @@
 
 /* The store's free space is read again at most this often (one statvfs). */
 #define RECEIVE_INGEST_DISK_EVERY_MS 100
+/* Answered saves kept for the next ones (a batch holds tens: more than malloc's per-thread
+ * cache of 7 per size, so each would otherwise go through the arena). */
+#define RECEIVE_INGEST_SAVES_KEPT 256
 /* Retry-After of a 503 for want of room: a burst drains or the owner makes room. */
 #define RECEIVE_INGEST_FULL_RETRY_S "60"
 
@@ -93,19 +97,24 @@ struct receive_ingest {
     pthread_mutex_t lock;     /* guards the queue, shared with the store thread */
     struct receive_ingest_save *queue; /* saves no group has taken yet, oldest first */
     struct receive_ingest_save **queue_tail;
-    bool group_queued; /* a group job waits to take the queue */
+    bool group_queued;                       /* a group job waits to take the queue */
+    struct receive_ingest_save *spare_saves; /* answered saves for reuse (loop thread only) */
+    size_t spare_count;
     metric *accepted;
     metric *duplicates;
     metric *rejected[REJECT_COUNT];
 };
 
-/* One accepted request waiting for its save: one allocation, the strings after it. */
+/* One accepted request waiting for its save. The request stays whole until it is answered
+ * (after the commit), so the job points into it for the signature and the body: no copy of
+ * the body per webhook, and a save of one size. */
 typedef struct receive_ingest_save {
     struct receive_ingest_save *next;
     http_request *req;
     char *event;                  /* the envelope's event type (malloc'd) */
-    receive_store_insert_job job; /* points at event and into data */
-    char data[];                  /* id, timestamp, signature, body: NUL-terminated copies */
+    receive_store_insert_job job; /* points at event, id, timestamp and into req */
+    char id[RECEIVE_PROVIDER_MAX_ID + 1];
+    char timestamp[HOOKD_TIMESTAMP_LEN + 1];
 } receive_ingest_save;
 
 /* One store job: the saves queued before it ran, inserted together. */
@@ -190,6 +199,9 @@ static void receive_ingest_group_done(void *arg, int rc)
     while (s) {
         receive_ingest_save *next = s->next;
         r->in_flight--;
+        /* before the answer, which frees the request its job points into; the runs start
+         * once every answer is out (receive_handler_start_saved) */
+        receive_handler_saved(r->receive_handler, &s->job, rc == 0); /* after the commit */
         if (rc != 0) {
             log_error("receive", "webhook %s: cannot save it: %s", s->job.id, hookd_strerror(rc));
             http_request_add_header(s->req, "Retry-After", "5");
@@ -206,40 +218,43 @@ static void receive_ingest_group_done(void *arg, int rc)
             http_reply_text(s->req, 200, "application/json", receive_ingest_accepted_body,
                             sizeof receive_ingest_accepted_body - 1);
         }
-        receive_handler_saved(r->receive_handler, &s->job, rc == 0); /* after the commit */
         free(s->event);
-        free(s);
+        if (r->spare_count < RECEIVE_INGEST_SAVES_KEPT) {
+            s->next = r->spare_saves;
+            r->spare_saves = s;
+            r->spare_count++;
+        } else {
+            free(s);
+        }
         s = next;
     }
     free(g);
+    receive_handler_start_saved(r->receive_handler);
 }
 
-/* Copies len bytes of src at *at in a save's data, NUL-terminated; returns the copy. */
-static const char *receive_ingest_put(char **at, const char *src, size_t len)
+/* Queues an accepted request's save, and a group job to take it unless one waits. w's
+ * signature and body point into req. */
+static void receive_ingest_queue(receive_ingest *r, http_request *req,
+                                 const receive_provider_webhook *w, const char *body,
+                                 size_t body_len)
 {
-    char *dst = *at;
-    memcpy(dst, src, len);
-    dst[len] = '\0';
-    *at += len + 1;
-    return dst;
-}
-
-/* Queues an accepted request's save, and a group job to take it unless one waits. */
-static void receive_ingest_queue(receive_ingest *r, http_request *req, const char *id,
-                                 const char *timestamp, const char *signature, char *event,
-                                 const char *body, size_t body_len)
-{
-    size_t id_len = strlen(id), ts_len = strlen(timestamp), sig_len = strlen(signature);
-    receive_ingest_save *s = xmalloc(sizeof *s + id_len + ts_len + sig_len + body_len + 4);
-    char *at = s->data;
+    receive_ingest_save *s = r->spare_saves;
+    if (s) {
+        r->spare_saves = s->next;
+        r->spare_count--;
+    } else {
+        s = xmalloc(sizeof *s);
+    }
     s->next = NULL;
     s->req = req;
-    s->event = event;
-    s->job = (receive_store_insert_job){.id = receive_ingest_put(&at, id, id_len),
-                                        .timestamp = receive_ingest_put(&at, timestamp, ts_len),
-                                        .signature = receive_ingest_put(&at, signature, sig_len),
-                                        .event = event,
-                                        .body = receive_ingest_put(&at, body, body_len),
+    s->event = w->event;
+    memcpy(s->id, w->id, strlen(w->id) + 1); /* the provider bounds it by the buffer */
+    memcpy(s->timestamp, w->timestamp, sizeof s->timestamp);
+    s->job = (receive_store_insert_job){.id = s->id,
+                                        .timestamp = s->timestamp,
+                                        .signature = w->signature,
+                                        .event = w->event,
+                                        .body = body,
                                         .body_len = body_len,
                                         .received_at = loop_now_ms()};
     receive_handler_reserve(r->receive_handler, &s->job); /* written leased: a handoff */
@@ -330,7 +345,7 @@ static bool receive_ingest_disk_full(receive_ingest *r)
 {
     if (!r->options.disk_path || r->options.min_free_disk == 0)
         return false;
-    int64_t now = loop_monotonic_ms();
+    int64_t now = loop_coarse_ms(); /* a rate limit: the last tick will do */
     if (r->disk_checked_at != 0 && now - r->disk_checked_at < RECEIVE_INGEST_DISK_EVERY_MS)
         return r->disk_full;
     r->disk_checked_at = now;
@@ -393,7 +408,7 @@ static void receive_ingest_request(http_request *req, void *arg)
         free(w.event);
         return;
     }
-    receive_ingest_queue(r, req, w.id, w.timestamp, w.signature, w.event, body, body_len);
+    receive_ingest_queue(r, req, &w, body, body_len);
 }
 
 /* The front door's check of a head (http_server.h), before the body is read: SPEC §4's
@@ -475,6 +490,11 @@ void receive_ingest_free(receive_ingest *r)
     if (!r)
         return;
     pthread_mutex_destroy(&r->lock);
+    while (r->spare_saves) {
+        receive_ingest_save *next = r->spare_saves->next;
+        free(r->spare_saves);
+        r->spare_saves = next;
+    }
     hookd_verifier_free(r->verifier);
     free(r->path_copy);
     free(r->disk_path_copy);

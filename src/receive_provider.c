@@ -33,8 +33,10 @@ struct receive_provider {
     const char *timestamp_words; /* "X-Webhook-Timestamp is not …": the malformed message */
     bool windowed;               /* the request carries a timestamp to check */
     /* Runs the core's verification: a HOOKD_E* code; *sent_at gets the request's time
-     * (Unix seconds) when it carries one. */
-    int (*verify)(const receive_provider_request *in, const provider_headers *h, int64_t *sent_at);
+     * (Unix seconds) when it carries one, and *text that time already written as
+     * YYYY-MM-DDTHH:MM:SSZ when the request carries it so (else left NULL). */
+    int (*verify)(const receive_provider_request *in, const provider_headers *h, int64_t *sent_at,
+                  const char **text);
     /* Reads the body: the event type (malloc'd) and, for a provider whose id is in the
      * body, the id (into id, RECEIVE_PROVIDER_MAX_ID + 1 bytes; "" when too long).
      * false when the body is not what the provider sends. */
@@ -46,36 +48,42 @@ struct receive_provider {
 /* ---- verification ---- */
 
 static int verify_meetbit(const receive_provider_request *in, const provider_headers *h,
-                          int64_t *sent_at)
+                          int64_t *sent_at, const char **text)
 {
+    (void)sent_at;
     int rc = in->verifier
                  ? hookd_verifier_check(in->verifier, h->value[0], h->value[1], h->value[2],
                                         in->body, in->body_len, in->now, in->tolerance_s)
                  : hookd_verify(in->secrets, in->secret_count, h->value[0], h->value[1],
                                 h->value[2], in->body, in->body_len, in->now, in->tolerance_s);
-    if (rc == HOOKD_OK && hookd_timestamp_parse(h->value[1], sent_at) != HOOKD_OK)
-        rc = HOOKD_ETIMESTAMP;
+    /* verified, the header is a strict timestamp (hookd_timestamp_parse): the stored time
+     * is its text as sent, not parsed a second time and formatted back */
+    if (rc == HOOKD_OK)
+        *text = h->value[1];
     return rc;
 }
 
 static int verify_standard(const receive_provider_request *in, const provider_headers *h,
-                           int64_t *sent_at)
+                           int64_t *sent_at, const char **text)
 {
+    (void)text;
     return hookd_standard_verify(in->secrets, in->secret_count, h->value[0], h->value[1],
                                  h->value[2], in->body, in->body_len, in->now, in->tolerance_s,
                                  sent_at);
 }
 
 static int verify_github(const receive_provider_request *in, const provider_headers *h,
-                         int64_t *sent_at)
+                         int64_t *sent_at, const char **text)
 {
+    (void)text;
     *sent_at = in->now; /* no timestamp on the wire: the time of receipt */
     return hookd_github_verify(in->secrets, in->secret_count, h->value[0], in->body, in->body_len);
 }
 
 static int verify_stripe(const receive_provider_request *in, const provider_headers *h,
-                         int64_t *sent_at)
+                         int64_t *sent_at, const char **text)
 {
+    (void)text;
     return hookd_stripe_verify(in->secrets, in->secret_count, h->value[0], in->body, in->body_len,
                                in->now, in->tolerance_s, sent_at);
 }
@@ -303,11 +311,12 @@ receive_provider_verdict receive_provider_check(const receive_provider *p,
 {
     provider_headers h;
     int64_t sent_at = in->now;
+    const char *sent_text = NULL;
     out->event = NULL;
     out->id[0] = '\0';
     if (!headers_present(p, in, &h, message, len))
         return RECEIVE_PROVIDER_MISSING_HEADER;
-    int rc = p->verify(in, &h, &sent_at);
+    int rc = p->verify(in, &h, &sent_at, &sent_text);
     if (rc != HOOKD_OK)
         return verify_failed(p, rc, in, message, len);
     if (p->id_header < MAX_REQUIRED) {
@@ -323,6 +332,8 @@ receive_provider_verdict receive_provider_check(const receive_provider *p,
     receive_provider_verdict verdict = RECEIVE_PROVIDER_OK;
     if (!id_ok(out->id))
         verdict = bad_id(p, message, len);
+    else if (sent_text && strlen(sent_text) == HOOKD_TIMESTAMP_LEN)
+        memcpy(out->timestamp, sent_text, HOOKD_TIMESTAMP_LEN + 1);
     else if (hookd_timestamp_format(sent_at, out->timestamp) != HOOKD_OK)
         verdict = verify_failed(p, HOOKD_ETIMESTAMP, in, message, len);
     if (verdict != RECEIVE_PROVIDER_OK) {

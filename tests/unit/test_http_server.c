@@ -391,6 +391,51 @@ static void test_protocol(void **state)
     server_stop(s);
 }
 
+/* Requests of growing and shrinking sizes on one connection, one after the other: each is
+ * read whole into the connection's reused allocation (or a larger one), whatever the one
+ * before it held (a long body, a chunked body, more headers than are kept inline). */
+static void test_requests_reuse(void **state)
+{
+    (void)state;
+    server *s = server_start(NULL);
+    static const size_t sizes[] = {3000, 10, 5000, 0, 7};
+    char *raw = malloc(65536), *at = raw;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        at += sprintf(at, "POST /r%zu HTTP/1.1\r\nHost: x\r\n", i);
+        for (size_t k = 0; i == 4 && k < 30; k++) /* past the inline headers */
+            at += sprintf(at, "X-H-%zu: %zu\r\n", k, k);
+        if (i == 3) { /* chunked, after a Content-Length body larger than it */
+            at += sprintf(at, "Transfer-Encoding: chunked\r\n\r\n3\r\nxyz\r\n0\r\n\r\n");
+            continue;
+        }
+        at += sprintf(at, "Content-Length: %zu\r\n%s\r\n", sizes[i],
+                      i == 4 ? "Connection: close\r\n" : "");
+        memset(at, (int)('a' + i), sizes[i]);
+        at += sizes[i];
+    }
+    int fd = client_connect(s->port);
+    client_send(fd, raw, (size_t)(at - raw));
+    char *answers = client_read_all(fd, NULL);
+    close(fd);
+    const char *from = answers;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        char *want = malloc(sizes[i] + 64);
+        int n = sprintf(want, "\"body\":\"");
+        memset(want + n, (int)('a' + i), sizes[i]);
+        strcpy(want + n + sizes[i], "\"");
+        if (i == 3)
+            strcpy(want, "\"body\":\"xyz\"");
+        const char *found = strstr(from, want);
+        if (!found)
+            fail_msg("answer %zu lacks its body", i);
+        from = found + strlen(want);
+        free(want);
+    }
+    free(answers);
+    free(raw);
+    server_stop(s);
+}
+
 /* A client gone before its asynchronous answer: the request stays valid until answered,
  * the answer is dropped, and the server serves on (under ASan: no use after free). */
 static void test_answer_after_client_left(void **state)
@@ -599,6 +644,7 @@ int main(void)
         cmocka_unit_test(test_request_deadlines), cmocka_unit_test(test_path_split),
         cmocka_unit_test(test_answer_framing),    cmocka_unit_test(test_header_find),
         cmocka_unit_test(test_protocol),          cmocka_unit_test(test_answer_after_client_left),
+        cmocka_unit_test(test_requests_reuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
