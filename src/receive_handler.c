@@ -99,8 +99,7 @@ struct receive_handler_run {
     receive_handler *h;
     engine_run *run;                        /* while running: the engine's handle */
     struct receive_handler_run *next;       /* in h->children */
-    receive_store_item item;                /* the webhook (owned) */
-    bool item_inline;                       /* item's strings are in data[], not allocated apart */
+    receive_store_item item;                /* the webhook; its strings in data[] */
     struct receive_handler_run *saved_next; /* in h->saved */
     int64_t saved_until;                    /* a handed-off run's lease end (wall ms) */
     char token[40];                         /* the claim's lease token */
@@ -116,7 +115,7 @@ struct receive_handler_run {
     size_t output_len;
     receive_store_run_job job; /* the outcome to record */
     char error[256];           /* job.error's storage (written only for a failed run) */
-    char data[];               /* item_inline: id, timestamp, signature, event, body */
+    char data[];               /* id, timestamp, signature, event, body, NUL-terminated */
 };
 
 static void receive_handler_set_pending(receive_handler *h, int64_t value)
@@ -159,13 +158,6 @@ static void receive_handler_run_close(struct receive_handler_run *run)
 static void receive_handler_run_free(struct receive_handler_run *run)
 {
     receive_handler_run_close(run);
-    if (!run->item_inline) {
-        free(run->item.id);
-        free(run->item.timestamp);
-        free(run->item.signature);
-        free(run->item.event);
-        free(run->item.body);
-    }
     free(run->output);
     free(run);
 }
@@ -559,20 +551,42 @@ static void receive_handler_cancel(void *ctx, void *payload)
 
 /* ---- the store side (engine_store) ---- */
 
-/* A run (extra bytes of data after it) for a webhook held under the lease token: the
- * engine's payload. item's strings are taken (or point into the extra bytes). */
-static engine_claimed receive_handler_run_new(receive_handler *h, const receive_store_item *item,
-                                              const char *token, size_t extra)
+/* A run for a webhook held under the lease token: the engine's payload. Its strings (id,
+ * timestamp, signature, event, body, in that order in from and len) are copied into the
+ * run's own allocation: one copy and no malloc each, and the caller's may go (a handed-off
+ * webhook's point into its request, which its answer frees). */
+static struct receive_handler_run *receive_handler_run_new(receive_handler *h,
+                                                           const char *const from[5],
+                                                           const size_t len[5], const char *token)
 {
+    size_t extra = len[0] + len[1] + len[2] + len[3] + len[4] + 5;
     struct receive_handler_run *run = xmalloc(sizeof *run + extra);
-    memset(run, 0, sizeof *run); /* not the extra bytes: the caller fills them */
+    memset(run, 0, sizeof *run); /* not the strings' bytes: written below */
+    char *to[5], *at = run->data;
+    for (size_t i = 0; i < 5; i++) {
+        to[i] = at;
+        memcpy(at, from[i], len[i]);
+        at[len[i]] = '\0';
+        at += len[i] + 1;
+    }
     run->h = h;
-    run->item = *item;
+    run->item = (receive_store_item){.id = to[0],
+                                     .timestamp = to[1],
+                                     .signature = to[2],
+                                     .event = to[3],
+                                     .body = to[4],
+                                     .body_len = len[4]};
     size_t token_len = strnlen(token, sizeof run->token - 1); /* zeroed: NUL-terminated */
     memcpy(run->token, token, token_len);
     run->stdin_fd = -1;
     run->output_fd = -1;
     run->job.exit_status = -1;
+    return run;
+}
+
+/* The engine's handle of a run. */
+static engine_claimed receive_handler_claimed(struct receive_handler_run *run)
+{
     return (engine_claimed){.payload = run,
                             .key = RECEIVE_HANDLER_KEY,
                             .id = run->item.id,
@@ -594,11 +608,19 @@ static int receive_handler_claim_work(db *conn, void *ctx, engine_claim *c)
         return rc;
     }
     c->items = xcalloc(job.count ? job.count : 1, sizeof *c->items);
-    for (size_t i = 0; i < job.count; i++)
-        c->items[i] = receive_handler_run_new(ctx, &job.items[i], job.token, 0);
+    for (size_t i = 0; i < job.count; i++) {
+        const receive_store_item *it = &job.items[i];
+        const char *from[] = {it->id, it->timestamp, it->signature, it->event, it->body};
+        size_t len[] = {strlen(it->id), strlen(it->timestamp), strlen(it->signature),
+                        strlen(it->event), it->body_len};
+        struct receive_handler_run *run = receive_handler_run_new(ctx, from, len, job.token);
+        run->item.attempts = it->attempts;
+        run->item.runs = it->runs;
+        c->items[i] = receive_handler_claimed(run);
+    }
     c->count = job.count;
     c->more = job.count == limit;
-    free(job.items); /* the strings moved into the runs */
+    receive_store_claim_job_clear(&job); /* the strings were copied into the runs */
     return 0;
 }
 
@@ -879,29 +901,11 @@ void receive_handler_saved(receive_handler *h, const receive_store_insert_job *j
         return;
     }
     receive_handler_set_pending(h, h->pending + 1);
-    /* the webhook's strings in the run's own allocation: one copy, no malloc each (job's
-     * may point into the request, which its answer frees) */
     const char *from[] = {job->id, job->timestamp, job->signature, job->event, job->body};
     size_t len[] = {strlen(job->id), strlen(job->timestamp), strlen(job->signature),
                     strlen(job->event), job->body_len};
-    size_t extra = len[0] + len[1] + len[2] + len[3] + len[4] + 5;
-    engine_claimed claimed =
-        receive_handler_run_new(h, &(receive_store_item){0}, job->lease_token, extra);
-    struct receive_handler_run *run = claimed.payload; /* adopted by receive_handler_start_saved */
-    char *to[5], *at = run->data;
-    for (size_t i = 0; i < 5; i++) {
-        to[i] = at;
-        memcpy(at, from[i], len[i]);
-        at[len[i]] = '\0';
-        at += len[i] + 1;
-    }
-    run->item_inline = true;
-    run->item = (receive_store_item){.id = to[0],
-                                     .timestamp = to[1],
-                                     .signature = to[2],
-                                     .event = to[3],
-                                     .body = to[4],
-                                     .body_len = job->body_len};
+    /* adopted by receive_handler_start_saved, once the batch's answers are out */
+    struct receive_handler_run *run = receive_handler_run_new(h, from, len, job->lease_token);
     run->saved_until = job->lease_until;
     *h->saved_tail = run;
     h->saved_tail = &run->saved_next;
@@ -914,8 +918,7 @@ void receive_handler_start_saved(receive_handler *h)
     h->saved_tail = &h->saved;
     while (run) {
         struct receive_handler_run *next = run->saved_next;
-        engine_claimed claimed = {
-            .payload = run, .key = RECEIVE_HANDLER_KEY, .id = run->item.id, .round_attempts = 0};
+        engine_claimed claimed = receive_handler_claimed(run);
         engine_adopt(h->engine, &claimed, 1, run->saved_until);
         run = next;
     }
