@@ -424,19 +424,15 @@ bool http_header_reserved(const char *name)
            strncasecmp(name, "webhook-", 8) == 0;
 }
 
-/* Whether h may be written as a header line; *name_len and *value_len get the lengths (the
- * request's writer uses them rather than measuring each string again). */
-static bool header_valid(const http_header *h, size_t *name_len, size_t *value_len)
+/* Whether h may be written as a header line. */
+static bool header_valid(const http_header *h)
 {
     if (!h->name || !*h->name || !h->value)
         return false;
-    const char *p = h->name;
-    for (; *p; p++)
+    for (const char *p = h->name; *p; p++)
         if ((unsigned char)*p <= 0x20 || *p == ':' || *p == 0x7f)
             return false;
-    *name_len = (size_t)(p - h->name);
-    *value_len = strcspn(h->value, "\r\n");
-    return h->value[*value_len] == '\0';
+    return h->value[strcspn(h->value, "\r\n")] == '\0';
 }
 
 /* Appends n bytes at *at. */
@@ -447,13 +443,13 @@ static inline char *put(char *at, const char *s, size_t n)
 }
 
 /* Writes the whole request into r->out (a buffer the record keeps): the head, the caller's
- * extra headers but those the transport sets, the blank line, the body. Sent as is. lens:
- * each header's name and value lengths (2 × header_count), and headers_len their sum. */
-static void request_write(hc_req *r, const http_request *req, const size_t *lens,
-                          size_t headers_len)
+ * extra headers but those the transport sets, the blank line, the body. Sent as is. */
+static void request_write(hc_req *r, const http_request *req)
 {
     const hc_url *u = r->url;
-    size_t need = u->head_len + 20 + 4 + req->body_len + headers_len + 4 * req->header_count;
+    size_t need = u->head_len + 20 + 4 + req->body_len;
+    for (size_t i = 0; i < req->header_count; i++)
+        need += strlen(req->headers[i].name) + strlen(req->headers[i].value) + 4;
     if (need > r->out_cap) {
         free(r->out);
         r->out_cap = need + 256;
@@ -470,9 +466,9 @@ static void request_write(hc_req *r, const http_request *req, const size_t *lens
         const http_header *h = &req->headers[i];
         if (header_owned_by_transport(h->name))
             continue;
-        at = put(at, h->name, lens[2 * i]);
+        at = put(at, h->name, strlen(h->name));
         at = put(at, ": ", 2);
-        at = put(at, h->value, lens[2 * i + 1]);
+        at = put(at, h->value, strlen(h->value));
         at = put(at, "\r\n", 2);
     }
     at = put(at, "\r\n", 2);
@@ -894,18 +890,9 @@ int http_client_post(http_client *c, const http_request *req, http_done_fn done,
     hc_url *u = url_get(c, req->url);
     if (!u)
         return HOOKD_EINVAL;
-    /* the headers' lengths, measured once by the check (on the stack for a usual count) */
-    size_t stack_lens[2 * 16], headers_len = 0;
-    size_t *lens =
-        req->header_count <= 16 ? stack_lens : xmalloc(2 * req->header_count * sizeof *lens);
-    for (size_t i = 0; i < req->header_count; i++) {
-        if (!header_valid(&req->headers[i], &lens[2 * i], &lens[2 * i + 1])) {
-            if (lens != stack_lens)
-                free(lens);
+    for (size_t i = 0; i < req->header_count; i++)
+        if (!header_valid(&req->headers[i]))
             return HOOKD_EINVAL;
-        }
-        headers_len += lens[2 * i] + lens[2 * i + 1];
-    }
     hc_req *r = req_get(c);
     u->refs++;
     r->url = u;
@@ -913,9 +900,7 @@ int http_client_post(http_client *c, const http_request *req, http_done_fn done,
     r->arg = arg;
     r->started_ms = loop_monotonic_ms();
     r->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : 10000;
-    request_write(r, req, lens, headers_len);
-    if (lens != stack_lens)
-        free(lens);
+    request_write(r, req);
     loop_timer_add(r->timer, r->timeout_ms);
     if (c->proxy_check) {
         r->check = http_proxy_check_start(c->dns, u->host, u->port, req_checked, r);
