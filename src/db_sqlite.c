@@ -6,6 +6,7 @@
  */
 #include "db_internal.h"
 #include "db_sqlite_checkpoint.h"
+#include "db_sqlite_wal.h"
 
 #include "hookd.h"
 #include "log.h"
@@ -499,8 +500,9 @@ int db_sqlite_open(const char *url, db **out, char *err, size_t errlen)
         return HOOKD_EINVAL;
     }
     sqlite3 *handle = NULL;
-    int rc = sqlite3_open_v2(
-        path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = sqlite3_open_v2(path, &handle,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             sqlite_wal_vfs());
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "sqlite: cannot open %s: %s%s", path,
                  handle ? sqlite_full(handle, rc) : "",
@@ -509,6 +511,7 @@ int db_sqlite_open(const char *url, db **out, char *err, size_t errlen)
         return HOOKD_ESTORE;
     }
     sqlite3_extended_result_codes(handle, 1);
+    sqlite_wal_watch(handle);
     char *msg = NULL;
     rc = sqlite3_exec(handle,
                       "PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL; "

@@ -749,6 +749,61 @@ static void test_sqlite_background_checkpoints(void **state)
     assert_int_equal(count_rows(f->conn, "SELECT COUNT(*) FROM ut_log"), COMMITS * ROWS);
 }
 
+static void insert_notes(db *conn, int64_t first, int n, const char *note)
+{
+    for (int i = 0; i < n; i++) {
+        db_param p[] = {DB_I(first + i), DB_S(note)};
+        assert_int_equal(
+            db_query(conn, "INSERT INTO ut_log (id, what) VALUES ($1, $2)", p, 2, NULL, NULL), 0);
+    }
+}
+
+/*
+ * The SQLite store gathers a transaction's log writes and writes them at its commit
+ * (db_sqlite_wal.c). What a user would see if that went wrong: a commit another connection
+ * cannot read at once, or a rolled-back transaction's pages written late over the pages of a
+ * transaction that another connection committed in the meantime — rows lost when the log
+ * is read again. A small page cache makes the rolled-back transaction spill its pages into
+ * the log before its end, as a large one does.
+ */
+static void test_sqlite_log_writes_gathered(void **state)
+{
+    FIXTURE(state);
+    db *other = NULL;
+    fixture_open(f, &other);
+    static char note[3000];
+    memset(note, 'y', sizeof note - 1);
+    assert_int_equal(db_exec(f->conn, "PRAGMA cache_size=20"), 0);
+
+    insert_notes(f->conn, 0, 5, note);
+    assert_int_equal(count_rows(other, "SELECT COUNT(*) FROM ut_log"), 5);
+
+    assert_int_equal(db_begin(f->conn), 0);
+    insert_notes(f->conn, 1000, 300, note);
+    assert_int_equal(db_rollback(f->conn), 0);
+    assert_int_equal(db_begin(other), 0);
+    insert_notes(other, 2000, 500, note);
+    assert_int_equal(db_commit(other), 0);
+    insert_notes(f->conn, 3000, 1, note);
+
+    assert_int_equal(db_begin(f->conn), 0);
+    insert_notes(f->conn, 4000, 300, note);
+    assert_int_equal(db_exec(f->conn, "SAVEPOINT s"), 0);
+    insert_notes(f->conn, 5000, 300, note);
+    assert_int_equal(db_exec(f->conn, "ROLLBACK TO s"), 0);
+    assert_int_equal(db_exec(f->conn, "RELEASE s"), 0);
+    assert_int_equal(db_commit(f->conn), 0);
+    assert_int_equal(count_rows(other, "SELECT COUNT(*) FROM ut_log"), 5 + 500 + 1 + 300);
+
+    db_close(other);
+    db_close(f->conn);
+    fixture_open(f, &f->conn); /* the last to close checkpointed; read the file afresh */
+    assert_int_equal(count_rows(f->conn, "SELECT COUNT(*) FROM ut_log"), 5 + 500 + 1 + 300);
+    assert_int_equal(count_rows(f->conn, "SELECT COUNT(*) FROM pragma_integrity_check "
+                                         "WHERE integrity_check <> 'ok'"),
+                     0);
+}
+
 #define BOTH(fn)                                                                                   \
     cmocka_unit_test_setup_teardown(fn, setup_sqlite, teardown),                                   \
         cmocka_unit_test_setup_teardown(fn, setup_pg, teardown)
@@ -770,6 +825,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_worker_begin_failure, setup_sqlite, teardown),
         cmocka_unit_test_setup_teardown(test_worker_pool, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_background_checkpoints, setup_sqlite, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_log_writes_gathered, setup_sqlite, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
