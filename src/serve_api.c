@@ -180,6 +180,15 @@ static int job_work(db *conn, void *arg)
     return p->work(conn, p->sr);
 }
 
+/* job_work for a job that may run twice (DB_JOB_RERUNNABLE, db.h): an event post or a key
+ * lookup, whose work writes nothing but the request's outputs and rows, starts from none. */
+static int job_work_again(db *conn, void *arg)
+{
+    pending *p = arg;
+    serve_store_request_reset(p->sr);
+    return p->work(conn, p->sr);
+}
+
 /* Answers a job that succeeded. */
 static void job_reply(pending *p)
 {
@@ -244,7 +253,10 @@ static void submit(serve_api *a, http_request *req, serve_store_request *sr, db_
         w = db_worker_lane_key(a->worker, sr->idempotency_key);
     else if (kind == REPLY_EVENT || kind == REPLY_AUTH)
         w = db_worker_spread(a->worker);
-    db_worker_submit(w, job_work, job_done, p);
+    if (kind == REPLY_EVENT || kind == REPLY_AUTH)
+        db_worker_submit_flags(w, DB_JOB_RERUNNABLE, job_work_again, job_done, p);
+    else
+        db_worker_submit(w, job_work, job_done, p);
 }
 
 /* The action's store job on a request naming id (NULL for none). */
