@@ -732,7 +732,9 @@ static void receive_handler_poll(evutil_socket_t fd, short what, void *arg)
     receive_handler_count *c = xcalloc(1, sizeof *c);
     c->h = h;
     h->counting = true;
-    db_worker_submit(h->worker, receive_handler_count_work, receive_handler_counted, c);
+    /* a read whose count is assigned: it may run twice (db.h) */
+    db_worker_submit_flags(h->worker, DB_JOB_RERUNNABLE, receive_handler_count_work,
+                           receive_handler_counted, c);
 }
 
 /* ---- public ---- */
