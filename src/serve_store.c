@@ -19,8 +19,8 @@
 
 #include <inttypes.h>
 #include <jansson.h>
-#include <stddef.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
