@@ -160,8 +160,7 @@ typedef struct db_worker db_worker;
 
 /*
  * Work run on the store thread inside the batch's transaction. Returns 0 or a HOOKD_E*
- * code; a non-zero return rolls back only this job's own writes (a savepoint), the batch
- * goes on.
+ * code; a non-zero return rolls back only this job's own writes, the batch goes on.
  */
 typedef int (*db_work_fn)(db *conn, void *arg);
 
@@ -224,6 +223,22 @@ void db_worker_submit(db_worker *w, db_work_fn work, db_done_fn done, void *arg)
  * own that the urgent job would wait behind. Otherwise as db_worker_submit; the order of
  * runs and of done callbacks stays the order of submission (on one lane: db_worker_lane). */
 void db_worker_submit_lazy(db_worker *w, db_work_fn work, db_done_fn done, void *arg);
+
+/* What a job may be (db_worker_submit_flags), or'ed. */
+#define DB_JOB_LAZY 1u /* as db_worker_submit_lazy */
+/* Its work may run twice in one batch: once, then — after a later job of the batch failed
+ * and the transaction was rolled back — again from the start, in a new transaction. The
+ * second run must give what one run would: it resets every output at its start (frees and
+ * forgets what the first run allocated, assigns instead of adding) and changes nothing
+ * outside the transaction that it would then find changed (an in-memory set, a queue taken,
+ * a counter). Its done is still called once, with the last run's result. In return it runs
+ * without a savepoint of its own, which on SQLite copies every page it changes
+ * (db_worker.c). Without the flag a job runs exactly once. */
+#define DB_JOB_RERUNNABLE 2u
+
+/* db_worker_submit with flags (DB_JOB_*). */
+void db_worker_submit_flags(db_worker *w, unsigned flags, db_work_fn work, db_done_fn done,
+                            void *arg);
 
 /* Jobs queued or running, for metrics and back-pressure. */
 size_t db_worker_pending(db_worker *w);

@@ -1,8 +1,8 @@
 /*
  * db_worker.c — the store thread: takes every job queued since its last batch, runs them in
- * one transaction (each inside its own savepoint, so one failing job undoes only its own
- * writes), commits once, and hands the finished jobs back to the event loop, where their
- * done callbacks run.
+ * one transaction (so that one failing job undoes only its own writes, see "Savepoints"
+ * below), commits once, and hands the finished jobs back to the event loop, where their done
+ * callbacks run.
  *
  * A pool (db_worker_start_pool) runs several such threads, each with its own connection
  * (PostgreSQL: a statement is a loopback round trip, so one connection's serial latency
@@ -14,8 +14,28 @@
  * db_worker_lane_key). The receiver gives its public endpoint's saves the second lane
  * (db_worker_lane; receive_main.c). Jobs on different threads are concurrent transactions,
  * as those of several nodes already are; a deadlock between them fails the victim job alone
- * (its savepoint), as between nodes. Readiness is every thread's; stop joins every thread,
+ * (see "Savepoints"), as between nodes. Readiness is every thread's; stop joins every thread,
  * then runs what is left on any of them.
+ *
+ * Savepoints, and jobs that run twice: a job's failure must undo its own writes and no
+ * other job's. A savepoint per job does that, but on SQLite it is not free: inside a
+ * savepoint every page a job changes is first copied into a statement journal, and a sender
+ * fan-out paid ~8 k instructions per webhook for those copies plus the savepoint statements
+ * (docs/BENCHMARKS.md, "savepoint"). Jobs almost never fail. So a batch whose jobs all say
+ * they may run again (DB_JOB_RERUNNABLE, db.h) runs them without savepoints; if all succeed
+ * it commits, exactly as with savepoints; if one fails, the whole transaction is rolled back
+ * and the batch runs again from its first job, a savepoint per job, as before: each job's
+ * result and the rows committed are those of a savepoint per job from the start. That is
+ * safe only because such a job's second run, after the rollback, gives what one run gives
+ * (its outputs reset at its start, nothing outside the transaction left changed by the first
+ * run that the second would trip on); db.h states the contract, and each job that opts in
+ * says why it holds (engine.c's claims free the first run's items, which also takes them out
+ * of serve_held's set; receive_ingest takes its queue once; serve_api's event posts and key
+ * lookups reset their request's outputs; outcomes reassign their flags). A job that does not
+ * opt in runs exactly once: a batch holding one runs a savepoint per job from the start.
+ * PostgreSQL: a failed statement aborts the whole transaction there, which the savepoints
+ * of the second pass contain as before; a deadlock victim of the first pass fails the pass,
+ * and in the second it either succeeds (the other transaction went on) or fails alone.
  *
  * The loop is woken with event_active on an fd-less event; libevent's pthread support
  * (loop_new) makes that safe from this thread.
@@ -58,6 +78,7 @@ typedef struct db_job {
     void *arg;
     int rc; /* the work's result, or HOOKD_ESTORE when the batch failed */
     bool lazy;
+    bool rerunnable;   /* DB_JOB_RERUNNABLE: its work may run twice (db.h) */
     int64_t queued_at; /* monotonic ms it was submitted */
     struct db_job *next;
 } db_job;
@@ -163,60 +184,105 @@ static int batch_sql(db *conn, const char *sql)
     return db_query(conn, sql, NULL, 0, NULL, NULL);
 }
 
+/* Begins a batch's transaction; false, every job failed, when it cannot. */
+static bool batch_begin(db *conn, job_list *batch)
+{
+    if (db_begin(conn) == 0)
+        return true;
+    log_error("db", "cannot begin a transaction: %s", db_errmsg(conn));
+    db_rollback(conn);
+    batch_fail(batch);
+    return false;
+}
+
+/* Commits the batch's transaction; every job failed when it cannot. */
+static void batch_commit(db *conn, job_list *batch)
+{
+    if (db_commit(conn) == 0)
+        return;
+    log_error("db", "commit failed: %s", db_errmsg(conn));
+    db_rollback(conn);
+    batch_fail(batch);
+}
+
+/* Whether every job of the batch may run again (DB_JOB_RERUNNABLE). */
+static bool batch_rerunnable(const job_list *batch)
+{
+    for (const db_job *j = batch->head; j; j = j->next)
+        if (!j->rerunnable)
+            return false;
+    return true;
+}
+
+/* The optimistic pass: every job without a savepoint, until one fails. True when every job
+ * succeeded; otherwise the failing job's writes, and its elders', are in the transaction. */
+static bool batch_run_plain(db *conn, job_list *batch)
+{
+    for (db_job *j = batch->head; j; j = j->next)
+        if ((j->rc = j->work(conn, j->arg)) != 0)
+            return false;
+    return true;
+}
+
+/* Every job inside a savepoint of its own, so that a failing job undoes only its own writes.
+ * False, the transaction rolled back and every job failed, when a savepoint could not be
+ * taken or ended (the transaction is then in no known state). */
+static bool batch_run_savepoints(db *conn, job_list *batch)
+{
+    for (db_job *j = batch->head; j; j = j->next) {
+        bool ok = batch_sql(conn, "SAVEPOINT j") == 0;
+        if (ok) {
+            j->rc = j->work(conn, j->arg);
+            ok = j->rc == 0
+                     ? batch_sql(conn, "RELEASE j") == 0
+                     : batch_sql(conn, "ROLLBACK TO j") == 0 && batch_sql(conn, "RELEASE j") == 0;
+        }
+        if (!ok) {
+            log_error("db", "cannot take or end a job's savepoint: %s", db_errmsg(conn));
+            db_rollback(conn);
+            batch_fail(batch);
+            return false;
+        }
+    }
+    return true;
+}
+
 /*
- * Runs one batch in one transaction on conn. Each job runs inside a savepoint so that a
- * failing job undoes only its own writes; a batch of one job needs none (its failure rolls
- * back the whole transaction, which is the same thing).
+ * Runs one batch in one transaction on conn, with the result of a savepoint per job: a
+ * failing job undoes only its own writes. A batch of one job needs none (its failure rolls
+ * back the whole transaction, which is the same thing); a batch of jobs that may all run
+ * again (DB_JOB_RERUNNABLE) runs first without any, and only when one fails is it rolled
+ * back and run again with them (see the top of the file).
  */
 static void batch_run(db *conn, job_list *batch)
 {
-    if (db_begin(conn) != 0) {
-        log_error("db", "cannot begin a transaction: %s", db_errmsg(conn));
-        db_rollback(conn);
-        batch_fail(batch);
+    if (!batch_begin(conn, batch))
         return;
-    }
     db_job *only = batch->head && !batch->head->next ? batch->head : NULL;
     if (only) {
         only->rc = only->work(conn, only->arg);
-        if (only->rc != 0) {
-            if (db_rollback(conn) != 0)
-                log_error("db", "rollback failed: %s", db_errmsg(conn));
-            return;
-        }
-    }
-    bool broken = false;
-    for (db_job *j = only ? NULL : batch->head; j; j = j->next) {
-        if (broken) {
-            j->rc = HOOKD_ESTORE;
-            continue;
-        }
-        if (batch_sql(conn, "SAVEPOINT j") != 0) {
-            log_error("db", "savepoint: %s", db_errmsg(conn));
-            broken = true;
-            j->rc = HOOKD_ESTORE;
-            continue;
-        }
-        j->rc = j->work(conn, j->arg);
-        if (j->rc == 0) {
-            if (batch_sql(conn, "RELEASE j") != 0)
-                broken = true;
-        } else if (batch_sql(conn, "ROLLBACK TO j") != 0 || batch_sql(conn, "RELEASE j") != 0) {
-            broken = true;
-        }
-        if (broken)
-            log_error("db", "cannot end a job's savepoint: %s", db_errmsg(conn));
-    }
-    if (broken) {
-        db_rollback(conn);
-        batch_fail(batch);
+        if (only->rc == 0)
+            batch_commit(conn, batch);
+        else if (db_rollback(conn) != 0)
+            log_error("db", "rollback failed: %s", db_errmsg(conn));
         return;
     }
-    if (db_commit(conn) != 0) {
-        log_error("db", "commit failed: %s", db_errmsg(conn));
-        db_rollback(conn);
-        batch_fail(batch);
+    if (batch_rerunnable(batch)) {
+        if (batch_run_plain(conn, batch)) {
+            batch_commit(conn, batch);
+            return;
+        }
+        if (db_rollback(conn) != 0) {
+            log_error("db", "rollback failed: %s", db_errmsg(conn));
+            batch_fail(batch);
+            return;
+        }
+        log_debug("db", "a job of a batch failed: the batch runs again, a savepoint per job");
+        if (!batch_begin(conn, batch))
+            return;
     }
+    if (batch_run_savepoints(conn, batch))
+        batch_commit(conn, batch);
 }
 
 static int64_t worker_mono_ms(void)
@@ -369,13 +435,15 @@ static int unit_start(struct event_base *base, db *conn, size_t max_batch, db_un
     return 0;
 }
 
-static void unit_submit(db_unit *w, db_work_fn work, db_done_fn done, void *arg, bool lazy)
+static void unit_submit(db_unit *w, db_work_fn work, db_done_fn done, void *arg, unsigned flags)
 {
+    bool lazy = flags & DB_JOB_LAZY;
     db_job *j = xcalloc(1, sizeof *j);
     j->work = work;
     j->done = done;
     j->arg = arg;
     j->lazy = lazy;
+    j->rerunnable = flags & DB_JOB_RERUNNABLE;
     j->queued_at = worker_mono_ms();
     pthread_mutex_lock(&w->lock);
     list_push(&w->queue, j);
@@ -535,12 +603,18 @@ static db_unit *pool_pick(db_worker *w)
 
 void db_worker_submit(db_worker *w, db_work_fn work, db_done_fn done, void *arg)
 {
-    unit_submit(pool_pick(w), work, done, arg, false);
+    unit_submit(pool_pick(w), work, done, arg, 0);
 }
 
 void db_worker_submit_lazy(db_worker *w, db_work_fn work, db_done_fn done, void *arg)
 {
-    unit_submit(pool_pick(w), work, done, arg, true);
+    unit_submit(pool_pick(w), work, done, arg, DB_JOB_LAZY);
+}
+
+void db_worker_submit_flags(db_worker *w, unsigned flags, db_work_fn work, db_done_fn done,
+                            void *arg)
+{
+    unit_submit(pool_pick(w), work, done, arg, flags);
 }
 
 size_t db_worker_pending(db_worker *w)
@@ -661,6 +735,7 @@ void db_worker_ready(db_worker *w, db_ready_fn fn, void *arg)
         ready_probe *probe = xcalloc(1, sizeof *probe);
         probe->job = job;
         probe->w = p->units[i];
-        unit_submit(p->units[i], ready_probe_work, ready_probe_done, probe, false);
+        /* the probe writes a row with its own value: once or twice, the same */
+        unit_submit(p->units[i], ready_probe_work, ready_probe_done, probe, DB_JOB_RERUNNABLE);
     }
 }

@@ -141,9 +141,11 @@ static int64_t engine_now(const engine *e)
     return e->opt.clock();
 }
 
+/* Every job of the engine may run twice (db.h): each *_work below sets its outputs, and
+ * claim_work frees a first run's items before it claims again. */
 static void default_submit(void *ctx, db_work_fn work, db_done_fn done, void *arg)
 {
-    db_worker_submit(ctx, work, done, arg);
+    db_worker_submit_flags(ctx, DB_JOB_RERUNNABLE, work, done, arg);
 }
 
 static void submit(engine *e, db_work_fn work, db_done_fn done, void *arg)
@@ -790,10 +792,29 @@ int engine_claim_room(const engine_claim *c, const char *key)
     return r ? r->room : c->per_key;
 }
 
+static void claim_items_free(engine *e, engine_claim *c)
+{
+    for (size_t i = 0; i < c->count; i++)
+        e->store.payload_free(e->store.ctx, c->items[i].payload);
+    c->count = 0;
+}
+
 static int claim_work(db *conn, void *arg)
 {
     claim_job *job = arg;
-    return job->e->store.claim_work(conn, job->e->store.ctx, &job->claim);
+    engine *e = job->e;
+    engine_claim *c = &job->claim;
+    /* Run again after its batch rolled back (DB_JOB_RERUNNABLE): the first run's items are
+     * claimed in no row now; freeing them also takes them out of a set kept in memory
+     * (serve_held.h), so that the second run can claim them again. */
+    claim_items_free(e, c);
+    free(c->items);
+    free(c->next_cursor);
+    c->items = NULL;
+    c->next_cursor = NULL;
+    c->next_due = -1;
+    c->more = false;
+    return e->store.claim_work(conn, e->store.ctx, c);
 }
 
 static engine_run *run_new(engine *e, const engine_claimed *it)
@@ -863,13 +884,6 @@ static void keys_after_claim(engine *e, int64_t now, bool full)
             }
         }
     }
-}
-
-static void claim_items_free(engine *e, engine_claim *c)
-{
-    for (size_t i = 0; i < c->count; i++)
-        e->store.payload_free(e->store.ctx, c->items[i].payload);
-    c->count = 0;
 }
 
 /* Items claimed while stopping are given back at once. */

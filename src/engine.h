@@ -123,7 +123,9 @@ typedef struct engine_result {
 } engine_result;
 
 /* The side's store. The *_work functions run on the store thread inside a batch
- * transaction and return 0 or a HOOKD_E* code; the others run on the loop. */
+ * transaction and return 0 or a HOOKD_E* code; the others run on the loop. The engine's jobs
+ * may run twice (DB_JOB_RERUNNABLE, db.h): a *_work function sets its outputs, never adds
+ * to them, and claim_work's items of a first run are freed (payload_free) before a second. */
 typedef struct engine_store {
     void *ctx;
     /* Claims due items of free keys (engine_claim_room) under the lease. */
@@ -148,6 +150,8 @@ typedef struct engine_store {
                        int64_t *extended);
     /* Loop, optional: an outcome was committed (rc 0), refused for good, or its lease lost. */
     void (*recorded)(void *ctx, void *payload, const engine_outcome *outcome, int rc);
+    /* Loop, and the store thread for a claim's items before it runs again (claim_work's
+     * payloads only, nothing the loop has seen). */
     void (*payload_free)(void *ctx, void *payload);
 } engine_store;
 
@@ -164,7 +168,8 @@ typedef struct engine_runner {
     void (*cancel)(void *ctx, void *payload);
 } engine_runner;
 
-/* Runs store work: db_worker_submit's shape. A test passes a fake that runs it later. */
+/* Runs store work: db_worker_submit's shape (the jobs may run twice: DB_JOB_RERUNNABLE). A
+ * test passes a fake that runs it later. */
 typedef void (*engine_submit_fn)(void *submit_ctx, db_work_fn work, db_done_fn done, void *arg);
 
 typedef struct engine_options {
@@ -187,7 +192,7 @@ typedef struct engine_options {
     double (*jitter)(void);  /* [0, 1); NULL: retry_jitter */
     bool handoff;            /* the side hands new items over (engine_reserve, engine_adopt):
                                 a key gone idle claims only if the store may hold due items */
-    engine_submit_fn submit; /* NULL: db_worker_submit(worker, …) */
+    engine_submit_fn submit; /* NULL: db_worker_submit_flags(worker, DB_JOB_RERUNNABLE, …) */
     void *submit_ctx;        /* the db_worker, or the fake's context */
 } engine_options;
 

@@ -732,7 +732,9 @@ static void receive_handler_poll(evutil_socket_t fd, short what, void *arg)
     receive_handler_count *c = xcalloc(1, sizeof *c);
     c->h = h;
     h->counting = true;
-    db_worker_submit(h->worker, receive_handler_count_work, receive_handler_counted, c);
+    /* a read whose count is assigned: it may run twice (db.h) */
+    db_worker_submit_flags(h->worker, DB_JOB_RERUNNABLE, receive_handler_count_work,
+                           receive_handler_counted, c);
 }
 
 /* ---- public ---- */
@@ -757,10 +759,10 @@ static void receive_handler_metrics(receive_handler *h, metrics *m)
 
 /* The engine's store jobs are lazy (db.h): during a burst its claims and outcomes ride
  * along with the next ingest commit instead of taking commits of their own that each
- * webhook's 200 would wait behind. */
+ * webhook's 200 would wait behind. They may run twice, as every engine job (engine.h). */
 static void receive_handler_submit(void *ctx, db_work_fn work, db_done_fn done, void *arg)
 {
-    db_worker_submit_lazy(ctx, work, done, arg);
+    db_worker_submit_flags(ctx, DB_JOB_LAZY | DB_JOB_RERUNNABLE, work, done, arg);
 }
 
 /* The engine, with this side's store and runner. */

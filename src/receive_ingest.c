@@ -162,12 +162,16 @@ static void receive_ingest_group_take(receive_ingest_group *g)
     pthread_mutex_unlock(&r->lock);
 }
 
-/* Store-thread work: takes the queue and inserts it. */
+/* Store-thread work: takes the queue and inserts it. It may run twice (DB_JOB_RERUNNABLE):
+ * the queue is taken once, by the first run, and the second inserts what the first took
+ * (each save's duplicate flag is assigned, not added to). */
 static int receive_ingest_group_work(db *conn, void *arg)
 {
     receive_ingest_group *g = arg;
-    receive_ingest_group_take(g);
+    if (!g->taken)
+        receive_ingest_group_take(g);
     g->taken = true;
+    g->count = 0;
     for (receive_ingest_save *s = g->saves; s; s = s->next)
         g->count++;
     if (g->count == 0)
@@ -268,7 +272,8 @@ static void receive_ingest_queue(receive_ingest *r, http_request *req,
     if (submit) {
         receive_ingest_group *g = xcalloc(1, sizeof *g);
         g->r = r;
-        db_worker_submit(r->worker, receive_ingest_group_work, receive_ingest_group_done, g);
+        db_worker_submit_flags(r->worker, DB_JOB_RERUNNABLE, receive_ingest_group_work,
+                               receive_ingest_group_done, g);
     }
 }
 

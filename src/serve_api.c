@@ -110,6 +110,7 @@ typedef struct pending {
     db_work_fn work;
     enum reply_kind kind;
     const action *act; /* REPLY_RENDER, REPLY_EVENT: the route's action */
+    bool no_key;       /* REPLY_AUTH: the key was not found (the job itself succeeded) */
 } pending;
 
 static void authorized_route(serve_api *a, http_request *req, int rc,
@@ -180,6 +181,20 @@ static int job_work(db *conn, void *arg)
     return p->work(conn, p->sr);
 }
 
+/* job_work for a job that may run twice (DB_JOB_RERUNNABLE, db.h): an event post or a key
+ * lookup, whose work writes nothing but the request's outputs and rows, starts from none. An
+ * unknown key is the lookup's answer, not its failure: no statement failed and nothing was
+ * written, so it does not make its batch run again (db_worker.c) — or a client sending
+ * wrong keys would. */
+static int job_work_again(db *conn, void *arg)
+{
+    pending *p = arg;
+    serve_store_request_reset(p->sr);
+    int rc = p->work(conn, p->sr);
+    p->no_key = p->kind == REPLY_AUTH && rc == HOOKD_ENOTFOUND;
+    return p->no_key ? 0 : rc;
+}
+
 /* Answers a job that succeeded. */
 static void job_reply(pending *p)
 {
@@ -207,7 +222,7 @@ static void job_done(void *arg, int rc)
         if (a->stopping)
             api_reply_unavailable(p->req, "shutting_down", "the server is shutting down");
         else
-            authorized_route(a, p->req, rc, p->sr);
+            authorized_route(a, p->req, p->no_key ? HOOKD_ENOTFOUND : rc, p->sr);
     } else if (p->kind == REPLY_METRICS) {
         if (rc != 0)
             log_warn("api", "metrics: cannot count webhooks: %s", hookd_strerror(rc));
@@ -244,7 +259,10 @@ static void submit(serve_api *a, http_request *req, serve_store_request *sr, db_
         w = db_worker_lane_key(a->worker, sr->idempotency_key);
     else if (kind == REPLY_EVENT || kind == REPLY_AUTH)
         w = db_worker_spread(a->worker);
-    db_worker_submit(w, job_work, job_done, p);
+    if (kind == REPLY_EVENT || kind == REPLY_AUTH)
+        db_worker_submit_flags(w, DB_JOB_RERUNNABLE, job_work_again, job_done, p);
+    else
+        db_worker_submit(w, job_work, job_done, p);
 }
 
 /* The action's store job on a request naming id (NULL for none). */

@@ -20,6 +20,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -486,6 +487,12 @@ void serve_store_request_free(serve_store_request *r)
     free(r->permissions);
     request_outputs_free(r);
     free(r);
+}
+
+void serve_store_request_reset(serve_store_request *r)
+{
+    request_outputs_free(r);
+    memset(&r->destination, 0, sizeof *r - offsetof(serve_store_request, destination));
 }
 
 /* Fills d from the current row (DEST_COLS), with the secrets when asked (every previous one
@@ -1602,6 +1609,7 @@ static int outcome_destination(db *conn, serve_store_outcome *o)
 {
     int rc;
     int64_t changed = 0;
+    o->deactivated = false; /* set by this run alone: the job may run twice (db.h) */
     if (o->deactivate_reason) {
         db_param d[] = {DB_S(o->destination_id), DB_S(o->deactivate_reason), DB_I(o->now)};
         rc = query(conn,

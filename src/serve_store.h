@@ -211,7 +211,7 @@ typedef struct serve_store_request {
     bool newest_first; /* webhook_list: newest first, one page only (after must be NULL) */
     int64_t since;     /* destination_recover: ms */
     int64_t until;     /* destination_recover: ms, exclusive (INT64_MAX: none) */
-    /* outputs */
+    /* outputs: every field from here to the end (serve_store_request_reset) */
     serve_store_destination destination;   /* one destination */
     serve_store_destination *destinations; /* destination_list: destination_count of them */
     size_t destination_count;
@@ -243,6 +243,9 @@ typedef struct serve_store_request {
 /* A zeroed request with now set. Never NULL (allocation failure aborts). */
 serve_store_request *serve_store_request_new(int64_t now);
 void serve_store_request_free(serve_store_request *request);
+/* Frees and zeroes the request's outputs, its inputs kept: for a job that may run again
+ * (DB_JOB_RERUNNABLE, db.h), at the start of its work. */
+void serve_store_request_reset(serve_store_request *request);
 
 /* Creates a destination (inactive, fresh secret of its format) from name, url, events_json,
  * description, headers_json, format (NULL: meetbit) → destination, with its secret. */

@@ -296,11 +296,13 @@ typedef struct job_state {
     int done_calls;
     pthread_t done_thread;
     int *done_total;
+    int runs; /* times its work ran (store thread) */
 } job_state;
 
 static int job_insert(db *conn, void *arg)
 {
     job_state *j = arg;
+    __atomic_add_fetch(&j->runs, 1, __ATOMIC_SEQ_CST);
     db_param p[] = {DB_I(j->id), DB_S("x")};
     int rc = db_query(conn, "INSERT INTO ut_worker (id, v) VALUES ($1, $2)", p, 2, NULL, NULL);
     if (rc != 0)
@@ -448,6 +450,106 @@ static int job_gate(db *conn, void *arg)
     for (int i = 0; i < 5000 && !__atomic_load_n(&gate_open, __ATOMIC_SEQ_CST); i++)
         usleep(1000);
     return 0;
+}
+
+/* Starts a worker on a connection of f's and holds its thread in a gate job, so that the
+ * jobs submitted next make one batch once gate_release opens it. */
+static db_worker *gated_worker(fixture *f, struct event_base *base, job_state *gate)
+{
+    db *wconn;
+    fixture_open(f, &wconn);
+    db_worker *w;
+    assert_int_equal(db_worker_start(base, wconn, 0, &w), 0);
+    __atomic_store_n(&gate_open, 0, __ATOMIC_SEQ_CST);
+    db_worker_submit(w, job_gate, job_done, gate);
+    usleep(20000); /* the thread takes the gate job alone and waits in it */
+    return w;
+}
+
+/* Jobs that may run twice (DB_JOB_RERUNNABLE) run without savepoints; when one fails the
+ * batch is undone and run again with a savepoint per job: the same rows and results as a
+ * savepoint per job from the start, each row once, each done called once. */
+static void test_worker_rerun(void **state)
+{
+    FIXTURE(state);
+    struct event_base *base = loop_new();
+    int total = 0, gate_total = 0;
+    job_state gate = {.done_total = &gate_total};
+    db_worker *w = gated_worker(f, base, &gate);
+    job_state jobs[5];
+    memset(jobs, 0, sizeof jobs);
+    for (int i = 0; i < 5; i++) {
+        jobs[i].id = 600 + i;
+        jobs[i].done_total = &total;
+    }
+    jobs[2].fail_with = HOOKD_EINVAL; /* inserts, then fails: its row must vanish */
+    jobs[3].id = 601;                 /* duplicate of job 1: conflict, its own failure */
+    for (int i = 0; i < 5; i++)
+        db_worker_submit_flags(w, DB_JOB_RERUNNABLE, job_insert, job_done, &jobs[i]);
+    __atomic_store_n(&gate_open, 1, __ATOMIC_SEQ_CST);
+    run_until(base, &total, 5);
+    assert_int_equal(total, 5);
+    int want[] = {0, 0, HOOKD_EINVAL, HOOKD_ECONFLICT, 0};
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(jobs[i].rc, want[i]);
+        assert_int_equal(jobs[i].done_calls, 1);
+    }
+    /* the first pass stopped at job 2; the second ran every job */
+    int runs[] = {2, 2, 2, 1, 1};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(jobs[i].runs, runs[i]);
+    assert_int_equal(count_rows(f->conn, "SELECT COUNT(*) FROM ut_worker WHERE id >= 600"), 3);
+    assert_int_equal(count_rows(f->conn, "SELECT COUNT(*) FROM ut_worker WHERE id = 602"), 0);
+    assert_int_equal(count_rows(f->conn, "SELECT COUNT(*) FROM ut_worker WHERE id = 601"), 1);
+
+    /* A batch of jobs that all succeed commits after one run each. */
+    job_state ok[2] = {{.id = 610, .done_total = &total}, {.id = 611, .done_total = &total}};
+    gate.done_calls = 0;
+    __atomic_store_n(&gate_open, 0, __ATOMIC_SEQ_CST);
+    db_worker_submit(w, job_gate, job_done, &gate);
+    usleep(20000);
+    for (int i = 0; i < 2; i++)
+        db_worker_submit_flags(w, DB_JOB_RERUNNABLE, job_insert, job_done, &ok[i]);
+    __atomic_store_n(&gate_open, 1, __ATOMIC_SEQ_CST);
+    run_until(base, &total, 7);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(ok[i].rc, 0);
+        assert_int_equal(ok[i].runs, 1);
+    }
+    db_worker_stop(w);
+    assert_int_equal(count_rows(f->conn, "SELECT COUNT(*) FROM ut_worker WHERE id >= 610"), 2);
+    event_base_free(base);
+}
+
+/* A job that has not said it may run twice runs once: a batch holding one keeps a savepoint
+ * per job, and a failing job there undoes only its own writes. */
+static void test_worker_rerun_mixed(void **state)
+{
+    FIXTURE(state);
+    struct event_base *base = loop_new();
+    int total = 0, gate_total = 0;
+    job_state gate = {.done_total = &gate_total};
+    db_worker *w = gated_worker(f, base, &gate);
+    job_state a = {.id = 700, .done_total = &total};
+    job_state once = {.id = 701, .done_total = &total};
+    job_state bad = {.id = 702, .fail_with = HOOKD_EINVAL, .done_total = &total};
+    job_state b = {.id = 703, .done_total = &total};
+    db_worker_submit_flags(w, DB_JOB_RERUNNABLE, job_insert, job_done, &a);
+    db_worker_submit(w, job_insert, job_done, &once);
+    db_worker_submit_flags(w, DB_JOB_RERUNNABLE, job_insert, job_done, &bad);
+    db_worker_submit_flags(w, DB_JOB_RERUNNABLE, job_insert, job_done, &b);
+    __atomic_store_n(&gate_open, 1, __ATOMIC_SEQ_CST);
+    run_until(base, &total, 4);
+    assert_int_equal(a.rc, 0);
+    assert_int_equal(once.rc, 0);
+    assert_int_equal(bad.rc, HOOKD_EINVAL);
+    assert_int_equal(b.rc, 0);
+    assert_int_equal(once.runs, 1);
+    assert_int_equal(a.runs, 1);
+    db_worker_stop(w);
+    assert_int_equal(count_rows(f->conn, "SELECT COUNT(*) FROM ut_worker WHERE id >= 700"), 3);
+    assert_int_equal(count_rows(f->conn, "SELECT COUNT(*) FROM ut_worker WHERE id = 702"), 0);
+    event_base_free(base);
 }
 
 /* Inserts a child whose parent does not exist: accepted now (the foreign key is deferred),
@@ -820,6 +922,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pg_keep_plans, setup_pg, teardown),
         BOTH(test_returning_and_conflicts),
         BOTH(test_worker_batches),
+        BOTH(test_worker_rerun),
+        BOTH(test_worker_rerun_mixed),
         BOTH(test_worker_lazy_jobs),
         BOTH(test_worker_commit_failure),
         cmocka_unit_test_setup_teardown(test_worker_begin_failure, setup_sqlite, teardown),
