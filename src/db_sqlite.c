@@ -426,13 +426,15 @@ static const db_backend sqlite_backend = {
 };
 
 /*
- * Blocks of a savepoint's journal, kept for reuse. Inside a batch every job runs in a
- * savepoint (db_worker.c), and SQLite copies each page a job changes into an in-memory
- * journal of 1 KiB blocks (its fixed size with temp_store=MEMORY), freed at the job's end: a
- * fan-out of 10 webhooks copies some 20 pages, 80 malloc and free calls of 1 KiB, about
- * 12 k instructions per webhook in glibc. Freed blocks of that size wait here (at most
- * JOURNAL_BLOCKS, under a mutex: the store threads share SQLite's allocator) for the next
- * request of the same size; every other size goes straight to SQLite's own allocator.
+ * Blocks of a statement journal, kept for reuse. Inside a savepoint, or a statement that may
+ * fail half-way inside a transaction, SQLite copies each page it changes into an in-memory
+ * journal of 1 KiB blocks (its fixed size with temp_store=MEMORY), freed at its end: with a
+ * savepoint per job a fan-out of 10 webhooks copied some 20 pages, 80 malloc and free calls
+ * of 1 KiB, about 12 k instructions per webhook in glibc. Most batches now run without
+ * savepoints (db_worker.c); batches that run again after a failure, jobs that keep theirs,
+ * and SQLite's multi-row statements still journal. Freed blocks of that size wait here (at
+ * most JOURNAL_BLOCKS, under a mutex: the store threads share SQLite's allocator) for the
+ * next request of the same size; every other size goes straight to SQLite's own allocator.
  * (Larger blocks through SQLITE_CONFIG_STMTJRNL_SPILL with temp_store=FILE were tried:
  * SQLite 3.40 then failed the retention purge's large DELETEs with SQLITE_FULL.)
  */
