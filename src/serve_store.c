@@ -1580,8 +1580,6 @@ int serve_store_unclaim(db *conn, const char *owner, void *const *items, size_t 
 
 static const char *const outcome_states[] = {"", "succeeded", "pending", "failed"};
 
-#define OUTCOME_UPDATE_PARAMS 6
-
 /* The attempt row's parameters of o into a (OUTCOME_ATTEMPT_PARAMS). */
 static void attempt_params(const serve_store_outcome *o, db_param *a)
 {
@@ -1751,61 +1749,6 @@ static int outcome_attempts_insert(db *conn, serve_store_outcome *const *os, con
     return 0;
 }
 
-/* PostgreSQL: the rows of os[0..n) (n a power of two ≤ OUTCOME_CHUNK) in two statements,
- * as outcome_row each: rcs[i] is HOOKD_ELEASE for a webhook not moved on. The webhooks move
- * by one UPDATE per row, each a CTE of one statement, not one UPDATE … FROM (VALUES …): the
- * sender keeps its plans (db_keep_plans), and the join's plan, made while the table was
- * small, read the whole table into a hash at every batch once it had grown (1.7 ms for 4
- * rows at 12,000 webhooks, docs/BENCHMARKS.md "round 3"); a primary-key equality stays a
- * probe whatever the statistics said when it was planned. A batch never holds two outcomes
- * of one webhook (one run at a time under its lease), so no row is updated twice. */
-static int outcome_rows_pg(db *conn, serve_store_outcome *const *os, int *rcs, size_t n)
-{
-    size_t size = 64 + n * 400;
-    char *sql = xmalloc(size);
-    int len = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t b = i * OUTCOME_UPDATE_PARAMS;
-        len += snprintf(sql + len, size - (size_t)len,
-                        "%su%zu AS (UPDATE serve_webhooks SET status = $%zu, attempt_count = "
-                        "attempt_count + 1, round_attempts = round_attempts + 1, "
-                        "next_attempt_at = $%zu, lease_owner = NULL, lease_until = NULL, "
-                        "updated_at = $%zu WHERE id = $%zu AND lease_owner = $%zu AND "
-                        "status = 'pending' AND attempt_count = $%zu RETURNING id)",
-                        i ? ", " : "WITH ", i, b + 2, b + 3, b + 4, b + 1, b + 5, b + 6);
-    }
-    for (size_t i = 0; i < n; i++)
-        len += snprintf(sql + len, size - (size_t)len, "%sSELECT id FROM u%zu",
-                        i ? " UNION ALL " : " ", i);
-    db_param p[OUTCOME_CHUNK * OUTCOME_UPDATE_PARAMS];
-    for (size_t i = 0; i < n; i++) {
-        const serve_store_outcome *o = os[i];
-        db_param *q = &p[i * OUTCOME_UPDATE_PARAMS];
-        q[0] = DB_S(o->webhook_id);
-        q[1] = DB_S(outcome_states[o->state]);
-        q[2] = o->state == SERVE_STORE_RETRY ? DB_I(o->next_attempt_at) : DB_NUL;
-        q[3] = DB_I(o->now);
-        q[4] = DB_S(o->owner);
-        q[5] = DB_I(o->attempt_number - 1);
-        rcs[i] = HOOKD_ELEASE;
-    }
-    db_rows *rows = NULL;
-    int rc = query(conn, sql, p, n * OUTCOME_UPDATE_PARAMS, &rows, NULL);
-    free(sql);
-    if (rc != 0)
-        return rc;
-    while (db_rows_next(rows)) {
-        const char *id = db_rows_text(rows, 0, NULL);
-        for (size_t i = 0; i < n; i++)
-            if (rcs[i] != 0 && strcmp(os[i]->webhook_id, id) == 0) {
-                rcs[i] = 0;
-                break;
-            }
-    }
-    db_rows_free(rows);
-    return outcome_attempts_insert(conn, os, rcs, n);
-}
-
 /* Whether id is among the n destinations of clean. */
 static bool clean_has(const char *const *clean, size_t n, const char *id)
 {
@@ -1815,65 +1758,179 @@ static bool clean_has(const char *const *clean, size_t n, const char *id)
     return false;
 }
 
-/* Into clean (*nclean of them): the destinations of the successes among os[0..n) (rcs 0)
- * with no failing streak and no alert open, read in one SELECT (its id list padded to a
- * power of two by repeating the last, so the statement cache holds at most 7 forms). */
-static int clean_read(db *conn, serve_store_outcome *const *os, const int *rcs, size_t n,
-                      const char **clean, size_t *nclean)
+/* Whether o, when its row was written, may leave its destination untouched: a success
+ * that deactivates nothing (outcome_destination's path for it only ends a streak). */
+static bool outcome_clean_candidate(const serve_store_outcome *o)
 {
-    const char *ids[OUTCOME_CHUNK];
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (rcs[i] == 0 && os[i]->state == SERVE_STORE_SUCCEEDED && !os[i]->deactivate_reason &&
-            !clean_has(ids, m, os[i]->destination_id))
-            ids[m++] = os[i]->destination_id;
-    if (m == 0)
-        return 0;
-    size_t k = 1;
-    while (k < m)
-        k *= 2;
-    char sql[200 + OUTCOME_CHUNK * 8];
-    int len = snprintf(sql, sizeof sql, "SELECT id FROM serve_destinations WHERE id IN (");
-    rows_sql(sql, sizeof sql, &len, "?", k, 1, 1);
-    snprintf(sql + len, sizeof sql - (size_t)len,
-             ") AND (failing_since IS NOT NULL OR ops_alerted_at IS NOT NULL)");
-    db_param p[OUTCOME_CHUNK];
-    for (size_t i = 0; i < k; i++)
-        p[i] = DB_S(ids[i < m ? i : m - 1]);
-    db_rows *rows = NULL;
-    int rc = query(conn, sql, p, k, &rows, NULL);
+    return o->state == SERVE_STORE_SUCCEEDED && !o->deactivate_reason;
+}
+
+#define OUTCOME_PG_PARAMS 14 /* per row of OUTCOME_PG_ROW */
+
+/* One outcome of the PostgreSQL batch (outcome_pg_init): the webhook moved on as
+ * OUTCOME_ROW_SQL, only while its lease is held (its parameters: status, next attempt, now,
+ * id, the lease's owner, the attempts it had when claimed), and its attempt row (the 7
+ * columns after the id) written from the UPDATE's RETURNING, so only when the webhook moved.
+ * The 14th parameter, its destination for the clean read, follows in the statement's answer.
+ * rows_sql numbers the "?"s; outcome_pg_init the CTEs' "#". */
+#define OUTCOME_PG_ROW                                                                             \
+    "u# AS (UPDATE serve_webhooks SET status = ?, attempt_count = attempt_count + 1, "             \
+    "round_attempts = round_attempts + 1, next_attempt_at = ?, lease_owner = NULL, "               \
+    "lease_until = NULL, updated_at = ? WHERE id = ? AND lease_owner = ? AND "                     \
+    "status = 'pending' AND attempt_count = ? RETURNING id), "                                     \
+    "a# AS (INSERT INTO serve_attempts (webhook_id, n, started_at, duration_ms, status_code, "     \
+    "error, response, response_headers) SELECT id, ?::bigint, ?::bigint, ?::bigint, ?::bigint, "   \
+    "?::text, ?::text, ?::text FROM u#)"
+#define OUTCOME_PG_PARAMS 14
+
+static char *outcome_pg_forms[ROW_FORMS];
+static pthread_once_t outcome_pg_once = PTHREAD_ONCE_INIT;
+
+/* Appends to sql (size bytes, *len used) row i of OUTCOME_PG_ROW: its CTEs numbered i, its
+ * parameters from 1 + i × OUTCOME_PG_PARAMS. */
+static void outcome_pg_row(char *sql, size_t size, int *len, size_t i)
+{
+    char form[sizeof OUTCOME_PG_ROW + 64];
+    size_t at = 0;
+    for (const char *c = OUTCOME_PG_ROW; *c && at + 24 < sizeof form; c++) {
+        if (*c == '#')
+            at += (size_t)snprintf(form + at, sizeof form - at, "%zu", i);
+        else
+            form[at++] = *c;
+    }
+    form[at] = '\0';
+    rows_sql(sql, size, len, form, 1, OUTCOME_PG_PARAMS, 1 + i * OUTCOME_PG_PARAMS);
+}
+
+/*
+ * Builds outcome_pg_forms: for 1, 2, 4 … 64 rows, "WITH" and OUTCOME_PG_ROW per row, then
+ * the statement's answer: (0, id) for each webhook moved on, then (1, id) for each
+ * destination of the batch's successes with a failing streak or an alert open (the clean
+ * read, in the same statement: the rows' writes do not touch destinations). Built once per
+ * process: the statement cache finds its prepared statement by the text.
+ */
+static void outcome_pg_init(void)
+{
+    for (size_t j = 0; j < ROW_FORMS; j++) {
+        size_t n = (size_t)1 << j, size = 256 + n * (sizeof OUTCOME_PG_ROW + 120);
+        char *sql = xmalloc(size);
+        int len = snprintf(sql, size, "WITH ");
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                len += snprintf(sql + len, size - (size_t)len, ", ");
+            outcome_pg_row(sql, size, &len, i);
+        }
+        for (size_t i = 0; i < n; i++)
+            len += snprintf(sql + len, size - (size_t)len, "%sSELECT 0, id FROM u%zu",
+                            i ? " UNION ALL " : " ", i);
+        len += snprintf(sql + len, size - (size_t)len,
+                        " UNION ALL SELECT 1, id FROM serve_destinations WHERE id IN (");
+        for (size_t i = 0; i < n; i++)
+            len += snprintf(sql + len, size - (size_t)len, "%s$%zu", i ? ", " : "",
+                            (i + 1) * OUTCOME_PG_PARAMS);
+        snprintf(sql + len, size - (size_t)len,
+                 ") AND (failing_since IS NOT NULL OR ops_alerted_at IS NOT NULL)");
+        outcome_pg_forms[j] = sql;
+    }
+}
+
+/* The OUTCOME_PG_PARAMS parameters of o at q; o NULL: a row padding the statement to its
+ * form's size, which matches no webhook (no id is empty) and no destination. */
+static void outcome_pg_params(const serve_store_outcome *o, db_param *q)
+{
+    if (!o) {
+        for (int i = 0; i < OUTCOME_PG_PARAMS; i++)
+            q[i] = DB_NUL;
+        q[3] = DB_S("");
+        q[OUTCOME_PG_PARAMS - 1] = DB_S("");
+        return;
+    }
+    q[0] = DB_S(outcome_states[o->state]);
+    q[1] = o->state == SERVE_STORE_RETRY ? DB_I(o->next_attempt_at) : DB_NUL;
+    q[2] = DB_I(o->now);
+    q[3] = DB_S(o->webhook_id);
+    q[4] = DB_S(o->owner);
+    q[5] = DB_I(o->attempt_number - 1);
+    db_param a[OUTCOME_ATTEMPT_PARAMS];
+    attempt_params(o, a);
+    memcpy(&q[6], &a[1], (OUTCOME_ATTEMPT_PARAMS - 1) * sizeof *a); /* its id is the UPDATE's */
+    q[OUTCOME_PG_PARAMS - 1] = outcome_clean_candidate(o) ? DB_S(o->destination_id) : DB_S("");
+}
+
+/*
+ * PostgreSQL: the rows of os[0..n) (n ≤ OUTCOME_CHUNK) in one statement (outcome_pg_init),
+ * padded to a power of two: rcs[i] is HOOKD_ELEASE for a webhook not moved on; into open
+ * (*nopen, pointing into *rows, which the caller frees) the destinations among the batch's
+ * successes with a streak or an alert open. The webhooks move by one UPDATE per row, each a
+ * CTE, not one UPDATE … FROM (VALUES …): the sender keeps its plans (db_keep_plans), and the
+ * join's plan, made while the table was small, read the whole table into a hash at every
+ * batch once it had grown (1.7 ms for 4 rows at 12,000 webhooks, docs/BENCHMARKS.md "round
+ * 3"); a primary-key equality stays a probe whatever the statistics said when it was
+ * planned. A batch never holds two outcomes of one webhook (one run at a time under its
+ * lease), so no row is updated twice. Before, the attempts and the clean read were two more
+ * statements per power-of-two piece of the batch ("The sender on PostgreSQL: fewer
+ * statements", docs/BENCHMARKS.md).
+ */
+static int outcome_rows_pg(db *conn, serve_store_outcome *const *os, int *rcs, size_t n,
+                           db_rows **rows, const char **open, size_t *nopen)
+{
+    if (pthread_once(&outcome_pg_once, outcome_pg_init) != 0)
+        return HOOKD_ESTORE;
+    size_t j = 0;
+    while (((size_t)1 << j) < n)
+        j++;
+    size_t k = (size_t)1 << j;
+    db_param p[OUTCOME_CHUNK * OUTCOME_PG_PARAMS];
+    for (size_t i = 0; i < k; i++) {
+        outcome_pg_params(i < n ? os[i] : NULL, &p[i * OUTCOME_PG_PARAMS]);
+        if (i < n)
+            rcs[i] = HOOKD_ELEASE;
+    }
+    int rc = query(conn, outcome_pg_forms[j], p, k * OUTCOME_PG_PARAMS, rows, NULL);
     if (rc != 0)
         return rc;
-    bool open[OUTCOME_CHUNK] = {false};
-    while (db_rows_next(rows))
-        for (size_t i = 0; i < m; i++)
-            if (strcmp(ids[i], db_rows_text(rows, 0, NULL)) == 0)
-                open[i] = true;
-    db_rows_free(rows);
-    for (size_t i = 0; i < m; i++)
-        if (!open[i])
-            clean[(*nclean)++] = ids[i];
+    while (db_rows_next(*rows)) {
+        const char *id = db_rows_text(*rows, 1, NULL);
+        if (db_rows_int(*rows, 0) == 1) {
+            open[(*nopen)++] = id;
+            continue;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (rcs[i] != 0 && strcmp(os[i]->webhook_id, id) == 0) {
+                rcs[i] = 0;
+                break;
+            }
+    }
     return 0;
 }
 
-/* The destinations' side of os[0..n) whose rows were written (rcs 0), in order, with the
- * same writes as outcome_destination for each, but one lookup per batch (PostgreSQL) or per
- * destination (SQLite) instead of one per delivery: a success of a destination known clean
- * (read so at the start, or made so by an earlier success in the batch, with no failure of
- * it since) needs none. */
-static int outcome_destinations(db *conn, serve_store_outcome *const *os, const int *rcs, size_t n)
+/* Into clean (*nclean of them): the destinations of the successes among os[0..n) (rcs 0)
+ * with no failing streak and no alert open, i.e. not among open[0..nopen). */
+static void clean_pick(serve_store_outcome *const *os, const int *rcs, size_t n,
+                       const char *const *open, size_t nopen, const char **clean, size_t *nclean)
 {
-    const char *clean[OUTCOME_CHUNK];
-    size_t nclean = 0;
-    /* SQLite: a lookup per destination through the static statement (its cache's fast
-     * path) cost fewer instructions than the id list's (callgrind: 32.6 k against 35.7 k per
-     * delivery); PostgreSQL: one round trip instead of one per destination. */
-    int rc = db_kind(conn) == DB_POSTGRES ? clean_read(conn, os, rcs, n, clean, &nclean) : 0;
+    for (size_t i = 0; i < n; i++)
+        if (rcs[i] == 0 && outcome_clean_candidate(os[i]) &&
+            !clean_has(clean, *nclean, os[i]->destination_id) &&
+            !clean_has(open, nopen, os[i]->destination_id))
+            clean[(*nclean)++] = os[i]->destination_id;
+}
+
+/* The destinations' side of os[0..n) whose rows were written (rcs 0), in order, with the
+ * same writes as outcome_destination for each, but no lookup for a success of a destination
+ * known clean (clean[0..nclean): read so with the rows on PostgreSQL, or made so by an
+ * earlier success in the batch, with no failure of it since). SQLite looks each destination
+ * up once (its static statement's fast path cost fewer instructions than an id list's,
+ * callgrind: 32.6 k against 35.7 k per delivery). */
+static int outcome_destinations(db *conn, serve_store_outcome *const *os, const int *rcs, size_t n,
+                                const char **clean, size_t nclean)
+{
+    int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         serve_store_outcome *o = os[i];
         if (rcs[i] != 0)
             continue;
-        bool success = o->state == SERVE_STORE_SUCCEEDED && !o->deactivate_reason;
+        bool success = outcome_clean_candidate(o);
         rc = success && clean_has(clean, nclean, o->destination_id)
                  ? serve_ops_recovered(conn, o, -1)
                  : outcome_destination(conn, o);
@@ -1887,25 +1944,47 @@ static int outcome_destinations(db *conn, serve_store_outcome *const *os, const 
     return rc;
 }
 
+/* PostgreSQL: os[0..n) (n ≤ OUTCOME_CHUNK) in one statement for their rows
+ * (outcome_rows_pg), then the destinations' writes the outcomes call for. */
+static int outcomes_pg(db *conn, serve_store_outcome *const *os, int *rcs, size_t n)
+{
+    db_rows *rows = NULL;
+    const char *open[OUTCOME_CHUNK], *clean[OUTCOME_CHUNK];
+    size_t nopen = 0, nclean = 0;
+    int rc = outcome_rows_pg(conn, os, rcs, n, &rows, open, &nopen);
+    if (rc == 0) {
+        clean_pick(os, rcs, n, open, nopen, clean, &nclean);
+        rc = outcome_destinations(conn, os, rcs, n, clean, nclean);
+    }
+    db_rows_free(rows);
+    return rc;
+}
+
 int serve_store_outcomes(db *conn, serve_store_outcome *const *os, int *rcs, size_t n)
 {
     bool pg = db_kind(conn) == DB_POSTGRES;
     for (size_t done = 0; done < n;) {
         size_t k = OUTCOME_CHUNK;
         while (k > n - done)
-            k /= 2;
+            k = pg ? n - done : k / 2;
+        if (pg) {
+            int rc = outcomes_pg(conn, os + done, rcs + done, k);
+            if (rc != 0)
+                return rc;
+            done += k;
+            continue;
+        }
         int rc = 0;
-        if (pg)
-            rc = outcome_rows_pg(conn, os + done, rcs + done, k);
-        for (size_t i = 0; !pg && rc == 0 && i < k; i++) {
+        for (size_t i = 0; rc == 0 && i < k; i++) {
             rcs[done + i] = outcome_webhook(conn, os[done + i]);
             if (rcs[done + i] != HOOKD_ELEASE)
                 rc = rcs[done + i];
         }
-        if (!pg && rc == 0)
-            rc = outcome_attempts_insert(conn, os + done, rcs + done, k);
         if (rc == 0)
-            rc = outcome_destinations(conn, os + done, rcs + done, k);
+            rc = outcome_attempts_insert(conn, os + done, rcs + done, k);
+        const char *clean[OUTCOME_CHUNK];
+        if (rc == 0)
+            rc = outcome_destinations(conn, os + done, rcs + done, k, clean, 0);
         if (rc != 0)
             return rc;
         done += k;
