@@ -178,6 +178,18 @@ static const char *const pg_migrations[] = {
      * event filter); any row written otherwise is made to agree (serve_sqlite's migration 1
      * does the same, where it also drops the index by event). */
     SERVE_STORE_EVENT_TIME_FIX,
+    /* 3: one index entry less per webhook at its insert and again at its outcome (an update
+     * that cannot be HOT: its status leaves serve_webhooks_ready), now that PostgreSQL's own
+     * CPU bounds the sender (docs/BENCHMARKS.md, "The sender on PostgreSQL: fewer
+     * statements"): serve_sqlite's migration 1's index, (account_id, created_at, event_id,
+     * id), replaces serve_webhooks_account and serve_webhooks_event, as it did on SQLite. An
+     * event's webhooks are in its account and at its time (migration 2), and the queries for
+     * them say so; the retention purge's form keeps its plan a probe per event
+     * (serve_store_retention.c). */
+    "CREATE INDEX serve_webhooks_account_event ON serve_webhooks "
+    "  (account_id, created_at, event_id, id);"
+    "DROP INDEX IF EXISTS serve_webhooks_account;"
+    "DROP INDEX IF EXISTS serve_webhooks_event;",
 };
 
 /* SQLite alone (component serve_sqlite): indexes that only SQLite's hookd pays for. */
@@ -190,9 +202,8 @@ static const char *const sqlite_migrations[] = {
      * its WAL page (docs/BENCHMARKS.md, "B-tree work out of the sender's store"). The event
      * in the key keeps it a seek when many events share a millisecond. Any row written
      * otherwise is made to agree first, while the index to find its event is there.
-     * PostgreSQL keeps both: there they cost the server, not hookd, and without the event's
-     * index its planner, misjudging the join, hashed the whole table for each retention
-     * batch. */
+     * PostgreSQL kept both until serve_pg's migration 3 (its planner, misjudging the join,
+     * hashed the whole table for each retention batch; the purge's SQL now rules that out). */
     SERVE_STORE_EVENT_TIME_FIX "CREATE INDEX serve_webhooks_account_event ON serve_webhooks "
                                "  (account_id, created_at, event_id, id);"
                                "DROP INDEX IF EXISTS serve_webhooks_account;"

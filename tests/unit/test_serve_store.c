@@ -709,8 +709,8 @@ static void test_event_webhooks_by_time(void **state)
 
 /* From a store of serve migration 7, a webhook whose time disagrees with its event's is
  * moved to the event's (serve_sqlite's migration 1, serve_pg's 2), and the event then lists
- * both its webhooks; on SQLite one index replaces serve_webhooks_event and
- * serve_webhooks_account. */
+ * both its webhooks; one index replaces serve_webhooks_event and serve_webhooks_account
+ * (serve_sqlite's migration 1, serve_pg's 3). */
 static void test_upgrade_drops_event_index(void **state)
 {
     STORE_FIXTURE(state);
@@ -725,10 +725,9 @@ static void test_upgrade_drops_event_index(void **state)
                           "('w-1', 'e-1', 'd', 'succeeded', 1000, 1500), "
                           "('w-2', 'e-1', 'd', 'pending', 1001, 1500)");
     assert_int_equal(serve_store_migrate(f->conn), 0);
-    bool lite = f->kind == DB_SQLITE; /* PostgreSQL keeps both indexes */
-    assert_int_equal(index_count(f, "serve_webhooks_event"), lite ? 0 : 1);
-    assert_int_equal(index_count(f, "serve_webhooks_account"), lite ? 0 : 1);
-    assert_int_equal(index_count(f, "serve_webhooks_account_event"), lite ? 1 : 0);
+    assert_int_equal(index_count(f, "serve_webhooks_event"), 0);
+    assert_int_equal(index_count(f, "serve_webhooks_account"), 0);
+    assert_int_equal(index_count(f, "serve_webhooks_account_event"), 1);
     serve_store_request *r = serve_store_request_new(NOW);
     r->id = strdup("e-1");
     assert_int_equal(serve_store_w_event_get(f->conn, r), 0);
