@@ -1828,14 +1828,12 @@ static bool outcome_clean_candidate(const serve_store_outcome *o)
     return o->state == SERVE_STORE_SUCCEEDED && !o->deactivate_reason;
 }
 
-#define OUTCOME_PG_PARAMS 14 /* per row of OUTCOME_PG_ROW */
-
 /* One outcome of the PostgreSQL batch (outcome_pg_init): the webhook moved on as
  * OUTCOME_ROW_SQL, only while its lease is held (its parameters: status, next attempt, now,
  * id, the lease's owner, the attempts it had when claimed), and its attempt row (the 7
  * columns after the id) written from the UPDATE's RETURNING, so only when the webhook moved.
- * The 14th parameter, its destination for the clean read, follows in the statement's answer.
- * rows_sql numbers the "?"s; outcome_pg_init the CTEs' "#". */
+ * A 14th parameter per row, its destination, is in the clean read's list (outcome_pg_init).
+ * rows_sql numbers the "?"s; outcome_pg_row the CTEs' "#". */
 #define OUTCOME_PG_ROW                                                                             \
     "u# AS (UPDATE serve_webhooks SET status = ?, attempt_count = attempt_count + 1, "             \
     "round_attempts = round_attempts + 1, next_attempt_at = ?, lease_owner = NULL, "               \
@@ -1844,7 +1842,7 @@ static bool outcome_clean_candidate(const serve_store_outcome *o)
     "a# AS (INSERT INTO serve_attempts (webhook_id, n, started_at, duration_ms, status_code, "     \
     "error, response, response_headers) SELECT id, ?::bigint, ?::bigint, ?::bigint, ?::bigint, "   \
     "?::text, ?::text, ?::text FROM u#)"
-#define OUTCOME_PG_PARAMS 14
+#define OUTCOME_PG_PARAMS 14 /* per row: OUTCOME_PG_ROW's 13 and the destination */
 
 static char *outcome_pg_forms[ROW_FORMS];
 static pthread_once_t outcome_pg_once = PTHREAD_ONCE_INIT;
