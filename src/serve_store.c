@@ -3,10 +3,10 @@
  * every query the REST API (serve_api.c) and the deliveries (serve_deliver.c, for the work
  * engine) need; the receiver's twin is receive_store.c. The SQL is PostgreSQL's dialect that SQLite
  * also runs ($n placeholders, BIGINT milliseconds, TEXT ids and JSON); PostgreSQL alone gets
- * the claim with its leases in one statement (FOR UPDATE SKIP LOCKED) and the outcomes of a
- * batch in multi-row statements, where a round trip costs more than the rows. Work functions run on
- * the db_worker's thread inside its batch transaction; a non-zero return undoes only that job's
- * writes.
+ * the claim with its leases in one statement (FOR UPDATE SKIP LOCKED), a batch of outcomes
+ * in one, and an event with its webhooks in one, where a round trip costs more than the rows.
+ * Work functions run on the db_worker's thread inside its batch transaction; a non-zero return
+ * undoes only that job's writes.
  */
 #include "serve_store.h"
 #include "mem.h"
