@@ -28,6 +28,12 @@
 
 #define MAX_CUSTOM_HEADERS 32 /* a destination's headers sent, at most */
 #define DEFAULT_POLL_MS 250
+/* Record jobs at once when the leases are in the rows (PostgreSQL, or a shared SQLite file):
+ * one, so outcomes ending while it runs wait for the next, larger one. On PostgreSQL every
+ * job is a savepoint and its release around a statement, each a round trip the server pays
+ * for; with a job per loop turn, a third of the batches held one outcome (docs/BENCHMARKS.md,
+ * "The sender on PostgreSQL: fewer statements"). */
+#define DELIVER_RECORDING_SHARED 1
 
 struct serve_deliver {
     http_client *client;
@@ -388,6 +394,7 @@ serve_deliver *serve_deliver_new(struct event_base *base, db_worker *worker, htt
         .max_runs = options->max_in_flight,
         .max_per_key = options->max_per_destination,
         .max_held = options->max_in_flight,
+        .max_recording = options->leases_in_memory ? 0 : DELIVER_RECORDING_SHARED,
         .timeout_ms = options->timeout_ms,
         .lease_ms = options->lease_ms,
         .poll_ms = options->poll_ms > 0 ? options->poll_ms : DEFAULT_POLL_MS,

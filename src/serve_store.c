@@ -3,10 +3,10 @@
  * every query the REST API (serve_api.c) and the deliveries (serve_deliver.c, for the work
  * engine) need; the receiver's twin is receive_store.c. The SQL is PostgreSQL's dialect that SQLite
  * also runs ($n placeholders, BIGINT milliseconds, TEXT ids and JSON); PostgreSQL alone gets
- * the claim with its leases in one statement (FOR UPDATE SKIP LOCKED) and the outcomes of a
- * batch in multi-row statements, where a round trip costs more than the rows. Work functions run on
- * the db_worker's thread inside its batch transaction; a non-zero return undoes only that job's
- * writes.
+ * the claim with its leases in one statement (FOR UPDATE SKIP LOCKED), a batch of outcomes
+ * in one, and an event with its webhooks in one, where a round trip costs more than the rows.
+ * Work functions run on the db_worker's thread inside its batch transaction; a non-zero return
+ * undoes only that job's writes.
  */
 #include "serve_store.h"
 #include "mem.h"
@@ -179,6 +179,18 @@ static const char *const pg_migrations[] = {
      * event filter); any row written otherwise is made to agree (serve_sqlite's migration 1
      * does the same, where it also drops the index by event). */
     SERVE_STORE_EVENT_TIME_FIX,
+    /* 3: one index entry less per webhook at its insert and again at its outcome (an update
+     * that cannot be HOT: its status leaves serve_webhooks_ready), now that PostgreSQL's own
+     * CPU bounds the sender (docs/BENCHMARKS.md, "The sender on PostgreSQL: fewer
+     * statements"): serve_sqlite's migration 1's index, (account_id, created_at, event_id,
+     * id), replaces serve_webhooks_account and serve_webhooks_event, as it did on SQLite. An
+     * event's webhooks are in its account and at its time (migration 2), and the queries for
+     * them say so; the retention purge's form keeps its plan a probe per event
+     * (serve_store_retention.c). */
+    "CREATE INDEX serve_webhooks_account_event ON serve_webhooks "
+    "  (account_id, created_at, event_id, id);"
+    "DROP INDEX IF EXISTS serve_webhooks_account;"
+    "DROP INDEX IF EXISTS serve_webhooks_event;",
 };
 
 /* SQLite alone (component serve_sqlite): indexes that only SQLite's hookd pays for. */
@@ -191,9 +203,8 @@ static const char *const sqlite_migrations[] = {
      * its WAL page (docs/BENCHMARKS.md, "B-tree work out of the sender's store"). The event
      * in the key keeps it a seek when many events share a millisecond. Any row written
      * otherwise is made to agree first, while the index to find its event is there.
-     * PostgreSQL keeps both: there they cost the server, not hookd, and without the event's
-     * index its planner, misjudging the join, hashed the whole table for each retention
-     * batch. */
+     * PostgreSQL kept both until serve_pg's migration 3 (its planner, misjudging the join,
+     * hashed the whole table for each retention batch; the purge's SQL now rules that out). */
     SERVE_STORE_EVENT_TIME_FIX "CREATE INDEX serve_webhooks_account_event ON serve_webhooks "
                                "  (account_id, created_at, event_id, id);"
                                "DROP INDEX IF EXISTS serve_webhooks_account;"
@@ -854,9 +865,9 @@ static int webhooks_insert_rows(db *conn, const serve_store_request *r, size_t f
                  NULL);
 }
 
-/* Inserts one pending webhook of the event for each destination in ids (taking the id
- * strings) into r->webhooks: a few multi-row INSERTs, not one per webhook. */
-static int webhooks_insert(db *conn, serve_store_request *r, char **ids, size_t count)
+/* Fills r->webhooks with one pending webhook of the event for each destination in ids
+ * (taking the id strings), each with a new id. */
+static int webhooks_new(serve_store_request *r, char **ids, size_t count)
 {
     int rc = 0;
     r->webhooks = xcalloc(count, sizeof *r->webhooks);
@@ -871,13 +882,63 @@ static int webhooks_insert(db *conn, serve_store_request *r, char **ids, size_t 
         if (rc == 0)
             rc = hookd_id_new_v7(r->now, w->id);
     }
-    for (size_t done = 0; rc == 0 && done < count;) {
+    return rc;
+}
+
+/* Inserts r->webhooks: a few multi-row INSERTs, not one per webhook. */
+static int webhooks_insert(db *conn, serve_store_request *r)
+{
+    int rc = 0;
+    for (size_t done = 0; rc == 0 && done < r->webhook_count;) {
         size_t n = FANOUT_CHUNK;
-        while (n > count - done)
+        while (n > r->webhook_count - done)
             n /= 2;
         rc = webhooks_insert_rows(conn, r, done, n);
         done += n;
     }
+    return rc;
+}
+
+/* A PostgreSQL text array literal (xmalloc'd) of the ids of w[0..count), or of their
+ * destinations' ids: ids made by hookd_id_new, with no quote or backslash to escape. */
+static char *pg_array(const serve_store_webhook *w, size_t count, bool destination)
+{
+    size_t size = 3 + count * (HOOKD_ID_LEN + 4);
+    for (size_t i = 0; destination && i < count; i++)
+        size += strlen(w[i].destination_id);
+    char *text = xmalloc(size);
+    size_t at = 0;
+    text[at++] = '{';
+    for (size_t i = 0; i < count; i++)
+        at += (size_t)snprintf(text + at, size - at, "%s\"%s\"", i ? "," : "",
+                               destination ? w[i].destination_id : w[i].id);
+    snprintf(text + at, size - at, "}");
+    return text;
+}
+
+/*
+ * PostgreSQL: the event, its webhooks (r->webhooks, from two arrays: one statement whatever
+ * their number, and no plan to choose) and the notification to the idle nodes, in one
+ * statement instead of one per piece of each (each statement costs the server its round
+ * trip; docs/BENCHMARKS.md, "The sender on PostgreSQL: fewer statements").
+ */
+static int event_insert_pg(db *conn, serve_store_request *r)
+{
+    char *ids = pg_array(r->webhooks, r->webhook_count, false);
+    char *dests = pg_array(r->webhooks, r->webhook_count, true);
+    db_param p[] = {DB_S(r->event.id), DB_S(r->event_type), DB_SN(r->body, r->body_len),
+                    DB_I(r->now),      DB_S(r->account),    DB_S(ids),
+                    DB_S(dests)};
+    int rc = query(conn,
+                   "WITH e AS (INSERT INTO serve_events (id, type, body, created_at, account_id) "
+                   "VALUES ($1, $2, $3, $4, $5)), w AS (INSERT INTO serve_webhooks (id, "
+                   "event_id, destination_id, status, attempt_count, round_attempts, "
+                   "next_attempt_at, created_at, updated_at, account_id) SELECT "
+                   "unnest($6::text[]), $1, unnest($7::text[]), 'pending', 0, 0, $4, $4, $4, $5) "
+                   "SELECT pg_notify('" SERVE_STORE_NOTIFY_CHANNEL "', '')",
+                   p, 7, NULL, NULL);
+    free(ids);
+    free(dests);
     return rc;
 }
 
@@ -889,28 +950,30 @@ int serve_store_event_insert(db *conn, serve_store_request *r)
     int rc = hookd_id_new_v7(r->now, r->event.id);
     if (rc != 0)
         return rc;
-    db_param e[] = {DB_S(r->event.id), DB_S(r->event_type), DB_SN(r->body, r->body_len),
-                    DB_I(r->now), DB_S(r->account)};
-    rc = query(conn,
-               "INSERT INTO serve_events (id, type, body, created_at, account_id) "
-               "VALUES ($1, $2, $3, $4, $5)",
-               e, 5, NULL, NULL);
-    if (rc != 0)
-        return rc;
     /* The subscribed active destinations, read whole before writing. */
     char **ids = NULL;
     size_t count = 0;
     rc = subscribers(conn, r->account, r->event_type, &ids, &count);
     if (rc == 0 && count > 0)
-        rc = webhooks_insert(conn, r, ids, count);
+        rc = webhooks_new(r, ids, count);
     for (size_t i = 0; i < count; i++)
         free(ids[i]);
     free(ids);
     if (rc != 0)
         return rc;
     r->count = (int64_t)r->webhook_count;
+    if (r->count > 0 && db_kind(conn) == DB_POSTGRES)
+        return event_insert_pg(conn, r);
+    db_param e[] = {DB_S(r->event.id), DB_S(r->event_type), DB_SN(r->body, r->body_len),
+                    DB_I(r->now), DB_S(r->account)};
+    rc = query(conn,
+               "INSERT INTO serve_events (id, type, body, created_at, account_id) "
+               "VALUES ($1, $2, $3, $4, $5)",
+               e, 5, NULL, NULL);
+    if (rc == 0 && r->count > 0)
+        rc = webhooks_insert(conn, r);
     /* Idle nodes claim at once when this commits (one notification per transaction). */
-    return r->count > 0 ? db_notify(conn, SERVE_STORE_NOTIFY_CHANNEL) : 0;
+    return rc == 0 && r->count > 0 ? db_notify(conn, SERVE_STORE_NOTIFY_CHANNEL) : rc;
 }
 
 int serve_store_event_remember(db *conn, serve_store_request *r)
@@ -1587,8 +1650,6 @@ int serve_store_unclaim(db *conn, const char *owner, void *const *items, size_t 
 
 static const char *const outcome_states[] = {"", "succeeded", "pending", "failed"};
 
-#define OUTCOME_UPDATE_PARAMS 6
-
 /* The attempt row's parameters of o into a (OUTCOME_ATTEMPT_PARAMS). */
 static void attempt_params(const serve_store_outcome *o, db_param *a)
 {
@@ -1759,61 +1820,6 @@ static int outcome_attempts_insert(db *conn, serve_store_outcome *const *os, con
     return 0;
 }
 
-/* PostgreSQL: the rows of os[0..n) (n a power of two ≤ OUTCOME_CHUNK) in two statements,
- * as outcome_row each: rcs[i] is HOOKD_ELEASE for a webhook not moved on. The webhooks move
- * by one UPDATE per row, each a CTE of one statement, not one UPDATE … FROM (VALUES …): the
- * sender keeps its plans (db_keep_plans), and the join's plan, made while the table was
- * small, read the whole table into a hash at every batch once it had grown (1.7 ms for 4
- * rows at 12,000 webhooks, docs/BENCHMARKS.md "round 3"); a primary-key equality stays a
- * probe whatever the statistics said when it was planned. A batch never holds two outcomes
- * of one webhook (one run at a time under its lease), so no row is updated twice. */
-static int outcome_rows_pg(db *conn, serve_store_outcome *const *os, int *rcs, size_t n)
-{
-    size_t size = 64 + n * 400;
-    char *sql = xmalloc(size);
-    int len = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t b = i * OUTCOME_UPDATE_PARAMS;
-        len += snprintf(sql + len, size - (size_t)len,
-                        "%su%zu AS (UPDATE serve_webhooks SET status = $%zu, attempt_count = "
-                        "attempt_count + 1, round_attempts = round_attempts + 1, "
-                        "next_attempt_at = $%zu, lease_owner = NULL, lease_until = NULL, "
-                        "updated_at = $%zu WHERE id = $%zu AND lease_owner = $%zu AND "
-                        "status = 'pending' AND attempt_count = $%zu RETURNING id)",
-                        i ? ", " : "WITH ", i, b + 2, b + 3, b + 4, b + 1, b + 5, b + 6);
-    }
-    for (size_t i = 0; i < n; i++)
-        len += snprintf(sql + len, size - (size_t)len, "%sSELECT id FROM u%zu",
-                        i ? " UNION ALL " : " ", i);
-    db_param p[OUTCOME_CHUNK * OUTCOME_UPDATE_PARAMS];
-    for (size_t i = 0; i < n; i++) {
-        const serve_store_outcome *o = os[i];
-        db_param *q = &p[i * OUTCOME_UPDATE_PARAMS];
-        q[0] = DB_S(o->webhook_id);
-        q[1] = DB_S(outcome_states[o->state]);
-        q[2] = o->state == SERVE_STORE_RETRY ? DB_I(o->next_attempt_at) : DB_NUL;
-        q[3] = DB_I(o->now);
-        q[4] = DB_S(o->owner);
-        q[5] = DB_I(o->attempt_number - 1);
-        rcs[i] = HOOKD_ELEASE;
-    }
-    db_rows *rows = NULL;
-    int rc = query(conn, sql, p, n * OUTCOME_UPDATE_PARAMS, &rows, NULL);
-    free(sql);
-    if (rc != 0)
-        return rc;
-    while (db_rows_next(rows)) {
-        const char *id = db_rows_text(rows, 0, NULL);
-        for (size_t i = 0; i < n; i++)
-            if (rcs[i] != 0 && strcmp(os[i]->webhook_id, id) == 0) {
-                rcs[i] = 0;
-                break;
-            }
-    }
-    db_rows_free(rows);
-    return outcome_attempts_insert(conn, os, rcs, n);
-}
-
 /* Whether id is among the n destinations of clean. */
 static bool clean_has(const char *const *clean, size_t n, const char *id)
 {
@@ -1823,65 +1829,177 @@ static bool clean_has(const char *const *clean, size_t n, const char *id)
     return false;
 }
 
-/* Into clean (*nclean of them): the destinations of the successes among os[0..n) (rcs 0)
- * with no failing streak and no alert open, read in one SELECT (its id list padded to a
- * power of two by repeating the last, so the statement cache holds at most 7 forms). */
-static int clean_read(db *conn, serve_store_outcome *const *os, const int *rcs, size_t n,
-                      const char **clean, size_t *nclean)
+/* Whether o, when its row was written, may leave its destination untouched: a success
+ * that deactivates nothing (outcome_destination's path for it only ends a streak). */
+static bool outcome_clean_candidate(const serve_store_outcome *o)
 {
-    const char *ids[OUTCOME_CHUNK];
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (rcs[i] == 0 && os[i]->state == SERVE_STORE_SUCCEEDED && !os[i]->deactivate_reason &&
-            !clean_has(ids, m, os[i]->destination_id))
-            ids[m++] = os[i]->destination_id;
-    if (m == 0)
-        return 0;
-    size_t k = 1;
-    while (k < m)
-        k *= 2;
-    char sql[200 + OUTCOME_CHUNK * 8];
-    int len = snprintf(sql, sizeof sql, "SELECT id FROM serve_destinations WHERE id IN (");
-    rows_sql(sql, sizeof sql, &len, "?", k, 1, 1);
-    snprintf(sql + len, sizeof sql - (size_t)len,
-             ") AND (failing_since IS NOT NULL OR ops_alerted_at IS NOT NULL)");
-    db_param p[OUTCOME_CHUNK];
-    for (size_t i = 0; i < k; i++)
-        p[i] = DB_S(ids[i < m ? i : m - 1]);
-    db_rows *rows = NULL;
-    int rc = query(conn, sql, p, k, &rows, NULL);
+    return o->state == SERVE_STORE_SUCCEEDED && !o->deactivate_reason;
+}
+
+/* One outcome of the PostgreSQL batch (outcome_pg_init): the webhook moved on as
+ * OUTCOME_ROW_SQL, only while its lease is held (its parameters: status, next attempt, now,
+ * id, the lease's owner, the attempts it had when claimed), and its attempt row (the 7
+ * columns after the id) written from the UPDATE's RETURNING, so only when the webhook moved.
+ * A 14th parameter per row, its destination, is in the clean read's list (outcome_pg_init).
+ * rows_sql numbers the "?"s; outcome_pg_row the CTEs' "#". */
+#define OUTCOME_PG_ROW                                                                             \
+    "u# AS (UPDATE serve_webhooks SET status = ?, attempt_count = attempt_count + 1, "             \
+    "round_attempts = round_attempts + 1, next_attempt_at = ?, lease_owner = NULL, "               \
+    "lease_until = NULL, updated_at = ? WHERE id = ? AND lease_owner = ? AND "                     \
+    "status = 'pending' AND attempt_count = ? RETURNING id), "                                     \
+    "a# AS (INSERT INTO serve_attempts (webhook_id, n, started_at, duration_ms, status_code, "     \
+    "error, response, response_headers) SELECT id, ?::bigint, ?::bigint, ?::bigint, ?::bigint, "   \
+    "?::text, ?::text, ?::text FROM u#)"
+#define OUTCOME_PG_PARAMS 14 /* per row: OUTCOME_PG_ROW's 13 and the destination */
+
+static char *outcome_pg_forms[ROW_FORMS];
+static pthread_once_t outcome_pg_once = PTHREAD_ONCE_INIT;
+
+/* Appends to sql (size bytes, *len used) row i of OUTCOME_PG_ROW: its CTEs numbered i, its
+ * parameters from 1 + i × OUTCOME_PG_PARAMS. */
+static void outcome_pg_row(char *sql, size_t size, int *len, size_t i)
+{
+    char form[sizeof OUTCOME_PG_ROW + 64];
+    size_t at = 0;
+    for (const char *c = OUTCOME_PG_ROW; *c && at + 24 < sizeof form; c++) {
+        if (*c == '#')
+            at += (size_t)snprintf(form + at, sizeof form - at, "%zu", i);
+        else
+            form[at++] = *c;
+    }
+    form[at] = '\0';
+    rows_sql(sql, size, len, form, 1, OUTCOME_PG_PARAMS, 1 + i * OUTCOME_PG_PARAMS);
+}
+
+/*
+ * Builds outcome_pg_forms: for 1, 2, 4 … 64 rows, "WITH" and OUTCOME_PG_ROW per row, then
+ * the statement's answer: (0, id) for each webhook moved on, then (1, id) for each
+ * destination of the batch's successes with a failing streak or an alert open (the clean
+ * read, in the same statement: the rows' writes do not touch destinations). Built once per
+ * process: the statement cache finds its prepared statement by the text.
+ */
+static void outcome_pg_init(void)
+{
+    for (size_t j = 0; j < ROW_FORMS; j++) {
+        size_t n = (size_t)1 << j, size = 256 + n * (sizeof OUTCOME_PG_ROW + 120);
+        char *sql = xmalloc(size);
+        int len = snprintf(sql, size, "WITH ");
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                len += snprintf(sql + len, size - (size_t)len, ", ");
+            outcome_pg_row(sql, size, &len, i);
+        }
+        for (size_t i = 0; i < n; i++)
+            len += snprintf(sql + len, size - (size_t)len, "%sSELECT 0, id FROM u%zu",
+                            i ? " UNION ALL " : " ", i);
+        len += snprintf(sql + len, size - (size_t)len,
+                        " UNION ALL SELECT 1, id FROM serve_destinations WHERE id IN (");
+        for (size_t i = 0; i < n; i++)
+            len += snprintf(sql + len, size - (size_t)len, "%s$%zu", i ? ", " : "",
+                            (i + 1) * OUTCOME_PG_PARAMS);
+        snprintf(sql + len, size - (size_t)len,
+                 ") AND (failing_since IS NOT NULL OR ops_alerted_at IS NOT NULL)");
+        outcome_pg_forms[j] = sql;
+    }
+}
+
+/* The OUTCOME_PG_PARAMS parameters of o at q; o NULL: a row padding the statement to its
+ * form's size, which matches no webhook (no id is empty) and no destination. */
+static void outcome_pg_params(const serve_store_outcome *o, db_param *q)
+{
+    if (!o) {
+        for (int i = 0; i < OUTCOME_PG_PARAMS; i++)
+            q[i] = DB_NUL;
+        q[3] = DB_S("");
+        q[OUTCOME_PG_PARAMS - 1] = DB_S("");
+        return;
+    }
+    q[0] = DB_S(outcome_states[o->state]);
+    q[1] = o->state == SERVE_STORE_RETRY ? DB_I(o->next_attempt_at) : DB_NUL;
+    q[2] = DB_I(o->now);
+    q[3] = DB_S(o->webhook_id);
+    q[4] = DB_S(o->owner);
+    q[5] = DB_I(o->attempt_number - 1);
+    db_param a[OUTCOME_ATTEMPT_PARAMS];
+    attempt_params(o, a);
+    memcpy(&q[6], &a[1], (OUTCOME_ATTEMPT_PARAMS - 1) * sizeof *a); /* its id is the UPDATE's */
+    q[OUTCOME_PG_PARAMS - 1] = outcome_clean_candidate(o) ? DB_S(o->destination_id) : DB_S("");
+}
+
+/*
+ * PostgreSQL: the rows of os[0..n) (n ≤ OUTCOME_CHUNK) in one statement (outcome_pg_init),
+ * padded to a power of two: rcs[i] is HOOKD_ELEASE for a webhook not moved on; into open
+ * (*nopen, pointing into *rows, which the caller frees) the destinations among the batch's
+ * successes with a streak or an alert open. The webhooks move by one UPDATE per row, each a
+ * CTE, not one UPDATE … FROM (VALUES …): the sender keeps its plans (db_keep_plans), and the
+ * join's plan, made while the table was small, read the whole table into a hash at every
+ * batch once it had grown (1.7 ms for 4 rows at 12,000 webhooks, docs/BENCHMARKS.md "round
+ * 3"); a primary-key equality stays a probe whatever the statistics said when it was
+ * planned. A batch never holds two outcomes of one webhook (one run at a time under its
+ * lease), so no row is updated twice. Before, the attempts and the clean read were two more
+ * statements per power-of-two piece of the batch ("The sender on PostgreSQL: fewer
+ * statements", docs/BENCHMARKS.md).
+ */
+static int outcome_rows_pg(db *conn, serve_store_outcome *const *os, int *rcs, size_t n,
+                           db_rows **rows, const char **open, size_t *nopen)
+{
+    if (pthread_once(&outcome_pg_once, outcome_pg_init) != 0)
+        return HOOKD_ESTORE;
+    size_t j = 0;
+    while (((size_t)1 << j) < n)
+        j++;
+    size_t k = (size_t)1 << j;
+    db_param p[OUTCOME_CHUNK * OUTCOME_PG_PARAMS];
+    for (size_t i = 0; i < k; i++) {
+        outcome_pg_params(i < n ? os[i] : NULL, &p[i * OUTCOME_PG_PARAMS]);
+        if (i < n)
+            rcs[i] = HOOKD_ELEASE;
+    }
+    int rc = query(conn, outcome_pg_forms[j], p, k * OUTCOME_PG_PARAMS, rows, NULL);
     if (rc != 0)
         return rc;
-    bool open[OUTCOME_CHUNK] = {false};
-    while (db_rows_next(rows))
-        for (size_t i = 0; i < m; i++)
-            if (strcmp(ids[i], db_rows_text(rows, 0, NULL)) == 0)
-                open[i] = true;
-    db_rows_free(rows);
-    for (size_t i = 0; i < m; i++)
-        if (!open[i])
-            clean[(*nclean)++] = ids[i];
+    while (db_rows_next(*rows)) {
+        const char *id = db_rows_text(*rows, 1, NULL);
+        if (db_rows_int(*rows, 0) == 1) {
+            open[(*nopen)++] = id;
+            continue;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (rcs[i] != 0 && strcmp(os[i]->webhook_id, id) == 0) {
+                rcs[i] = 0;
+                break;
+            }
+    }
     return 0;
 }
 
-/* The destinations' side of os[0..n) whose rows were written (rcs 0), in order, with the
- * same writes as outcome_destination for each, but one lookup per batch (PostgreSQL) or per
- * destination (SQLite) instead of one per delivery: a success of a destination known clean
- * (read so at the start, or made so by an earlier success in the batch, with no failure of
- * it since) needs none. */
-static int outcome_destinations(db *conn, serve_store_outcome *const *os, const int *rcs, size_t n)
+/* Into clean (*nclean of them): the destinations of the successes among os[0..n) (rcs 0)
+ * with no failing streak and no alert open, i.e. not among open[0..nopen). */
+static void clean_pick(serve_store_outcome *const *os, const int *rcs, size_t n,
+                       const char *const *open, size_t nopen, const char **clean, size_t *nclean)
 {
-    const char *clean[OUTCOME_CHUNK];
-    size_t nclean = 0;
-    /* SQLite: a lookup per destination through the static statement (its cache's fast
-     * path) cost fewer instructions than the id list's (callgrind: 32.6 k against 35.7 k per
-     * delivery); PostgreSQL: one round trip instead of one per destination. */
-    int rc = db_kind(conn) == DB_POSTGRES ? clean_read(conn, os, rcs, n, clean, &nclean) : 0;
+    for (size_t i = 0; i < n; i++)
+        if (rcs[i] == 0 && outcome_clean_candidate(os[i]) &&
+            !clean_has(clean, *nclean, os[i]->destination_id) &&
+            !clean_has(open, nopen, os[i]->destination_id))
+            clean[(*nclean)++] = os[i]->destination_id;
+}
+
+/* The destinations' side of os[0..n) whose rows were written (rcs 0), in order, with the
+ * same writes as outcome_destination for each, but no lookup for a success of a destination
+ * known clean (clean[0..nclean): read so with the rows on PostgreSQL, or made so by an
+ * earlier success in the batch, with no failure of it since). SQLite looks each destination
+ * up once (its static statement's fast path cost fewer instructions than an id list's,
+ * callgrind: 32.6 k against 35.7 k per delivery). */
+static int outcome_destinations(db *conn, serve_store_outcome *const *os, const int *rcs, size_t n,
+                                const char **clean, size_t nclean)
+{
+    int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         serve_store_outcome *o = os[i];
         if (rcs[i] != 0)
             continue;
-        bool success = o->state == SERVE_STORE_SUCCEEDED && !o->deactivate_reason;
+        bool success = outcome_clean_candidate(o);
         rc = success && clean_has(clean, nclean, o->destination_id)
                  ? serve_ops_recovered(conn, o, -1)
                  : outcome_destination(conn, o);
@@ -1895,25 +2013,47 @@ static int outcome_destinations(db *conn, serve_store_outcome *const *os, const 
     return rc;
 }
 
+/* PostgreSQL: os[0..n) (n ≤ OUTCOME_CHUNK) in one statement for their rows
+ * (outcome_rows_pg), then the destinations' writes the outcomes call for. */
+static int outcomes_pg(db *conn, serve_store_outcome *const *os, int *rcs, size_t n)
+{
+    db_rows *rows = NULL;
+    const char *open[OUTCOME_CHUNK], *clean[OUTCOME_CHUNK];
+    size_t nopen = 0, nclean = 0;
+    int rc = outcome_rows_pg(conn, os, rcs, n, &rows, open, &nopen);
+    if (rc == 0) {
+        clean_pick(os, rcs, n, open, nopen, clean, &nclean);
+        rc = outcome_destinations(conn, os, rcs, n, clean, nclean);
+    }
+    db_rows_free(rows);
+    return rc;
+}
+
 int serve_store_outcomes(db *conn, serve_store_outcome *const *os, int *rcs, size_t n)
 {
     bool pg = db_kind(conn) == DB_POSTGRES;
     for (size_t done = 0; done < n;) {
         size_t k = OUTCOME_CHUNK;
         while (k > n - done)
-            k /= 2;
+            k = pg ? n - done : k / 2;
+        if (pg) {
+            int rc = outcomes_pg(conn, os + done, rcs + done, k);
+            if (rc != 0)
+                return rc;
+            done += k;
+            continue;
+        }
         int rc = 0;
-        if (pg)
-            rc = outcome_rows_pg(conn, os + done, rcs + done, k);
-        for (size_t i = 0; !pg && rc == 0 && i < k; i++) {
+        for (size_t i = 0; rc == 0 && i < k; i++) {
             rcs[done + i] = outcome_webhook(conn, os[done + i]);
             if (rcs[done + i] != HOOKD_ELEASE)
                 rc = rcs[done + i];
         }
-        if (!pg && rc == 0)
-            rc = outcome_attempts_insert(conn, os + done, rcs + done, k);
         if (rc == 0)
-            rc = outcome_destinations(conn, os + done, rcs + done, k);
+            rc = outcome_attempts_insert(conn, os + done, rcs + done, k);
+        const char *clean[OUTCOME_CHUNK];
+        if (rc == 0)
+            rc = outcome_destinations(conn, os + done, rcs + done, k, clean, 0);
         if (rc != 0)
             return rc;
         done += k;

@@ -78,21 +78,27 @@ int serve_store_w_key_lookup(db *conn, void *arg)
 {
     serve_store_request *r = arg;
     db_rows *rows = NULL;
-    db_param p[] = {DB_S(r->digest)};
-    int rc = db_rows_first(serve_store_query(conn,
-                                             "SELECT " KEY_COLS " FROM serve_access_keys "
-                                             "WHERE digest = $1 AND revoked_at IS NULL",
-                                             p, 1, &rows, NULL),
-                           &rows);
+    /* The key and whether its account exists, in one statement (one round trip less per
+     * request on PostgreSQL): a key bound to an account acts in it, whatever the header said
+     * ($2), so the account checked is the key's, or else the header's. */
+    db_param p[] = {DB_S(r->digest), DB_S(r->account)};
+    int rc = db_rows_first(
+        serve_store_query(conn,
+                          "SELECT " KEY_COLS ", CASE WHEN EXISTS (SELECT 1 FROM serve_accounts a "
+                          "WHERE a.id = COALESCE(k.account_id, $2)) THEN 1 ELSE 0 END "
+                          "FROM serve_access_keys k WHERE digest = $1 AND revoked_at IS NULL",
+                          p, 2, &rows, NULL),
+        &rows);
     if (rc != 0)
         return rc;
     key_read(rows, &r->key);
+    r->account_exists = db_rows_int(rows, 5) != 0;
     db_rows_free(rows);
     if (r->key.account) { /* bound: its own account, whatever the header said */
         free(r->account);
         r->account = xstrdup(r->key.account);
     }
-    return account_exists(conn, r->account, &r->account_exists);
+    return 0;
 }
 
 int serve_store_w_key_create(db *conn, void *arg)

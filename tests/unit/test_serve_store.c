@@ -610,6 +610,93 @@ static void test_claim_held(void **state)
     serve_held_free(held);
 }
 
+/* How many rows of the query sql (a SELECT COUNT(*)) there are. */
+static int64_t count_sql(store_fixture *f, const char *sql)
+{
+    db_rows *rows = NULL;
+    assert_int_equal(db_query(f->conn, sql, NULL, 0, &rows, NULL), 0);
+    assert_true(db_rows_next(rows));
+    int64_t n = db_rows_int(rows, 0);
+    db_rows_free(rows);
+    return n;
+}
+
+/* An outcome by owner me/1 of the first attempt of webhook id at now. */
+static serve_store_outcome lease_outcome(char *id, char *d, int64_t now,
+                                         enum serve_store_outcome_state state)
+{
+    return (serve_store_outcome){.owner = "me/1",
+                                 .webhook_id = id,
+                                 .destination_id = d,
+                                 .now = now,
+                                 .started_at = now,
+                                 .status_code = state == SERVE_STORE_SUCCEEDED ? 200 : 500,
+                                 .state = state,
+                                 .next_attempt_at = now + 5000,
+                                 .fail_window_ms = 5LL * 24 * 3600 * 1000,
+                                 .attempt_number = 1};
+}
+
+/* A batch of outcomes under leases in the rows (PostgreSQL's one statement): each is written
+ * only while its lease is held, with its attempt row; one whose lease another node holds
+ * writes nothing (HOOKD_ELEASE). A failure opens the destination's failing streak, and the
+ * next batch's success closes it (the open streak is read with the rows). */
+static void test_outcomes_leased(void **state)
+{
+    STORE_FIXTURE(state);
+    char d[HOOKD_ID_LEN + 1];
+    make_destination(f->conn, "a", "[\"events.created\"]", true, d);
+    char ids[3][HOOKD_ID_LEN + 1];
+    for (int i = 0; i < 3; i++) {
+        serve_store_request *ev = insert_event(f->conn, "events.created", NULL, NOW + i);
+        snprintf(ids[i], sizeof ids[i], "%s", ev->webhooks[0].id);
+        serve_store_request_free(ev);
+    }
+    const int64_t now = NOW + 10000;
+    store_fixture_exec(f, "UPDATE serve_webhooks SET lease_owner = 'me/1', lease_until = 1");
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE serve_webhooks SET lease_owner = 'other/1' WHERE id = '%s'",
+             ids[2]);
+    store_fixture_exec(f, sql);
+    serve_store_outcome ok = lease_outcome(ids[0], d, now, SERVE_STORE_SUCCEEDED);
+    serve_store_outcome retry = lease_outcome(ids[1], d, now, SERVE_STORE_RETRY);
+    serve_store_outcome lost = lease_outcome(ids[2], d, now, SERVE_STORE_SUCCEEDED);
+    serve_store_outcome *os[] = {&ok, &retry, &lost};
+    int rcs[3];
+    assert_int_equal(serve_store_outcomes(f->conn, os, rcs, 3), 0);
+    assert_int_equal(rcs[0], 0);
+    assert_int_equal(rcs[1], 0);
+    assert_int_equal(rcs[2], HOOKD_ELEASE);
+    snprintf(sql, sizeof sql, "status = 'succeeded' AND lease_owner IS NULL AND id = '%s'", ids[0]);
+    assert_int_equal(count_where(f, sql), 1);
+    snprintf(sql, sizeof sql,
+             "status = 'pending' AND lease_owner IS NULL AND attempt_count = 1 AND "
+             "next_attempt_at = %lld AND id = '%s'",
+             (long long)(now + 5000), ids[1]);
+    assert_int_equal(count_where(f, sql), 1);
+    snprintf(sql, sizeof sql, "attempt_count = 0 AND lease_owner = 'other/1' AND id = '%s'",
+             ids[2]);
+    assert_int_equal(count_where(f, sql), 1);
+    assert_int_equal(count_sql(f, "SELECT COUNT(*) FROM serve_attempts"), 2);
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM serve_attempts WHERE webhook_id = '%s'",
+             ids[2]);
+    assert_int_equal(count_sql(f, sql), 0);
+    const char *open = "SELECT COUNT(*) FROM serve_destinations WHERE failing_since IS NOT NULL";
+    assert_int_equal(count_sql(f, open), 1);
+
+    /* the retried webhook claimed again and delivered: the streak closes */
+    snprintf(sql, sizeof sql, "UPDATE serve_webhooks SET lease_owner = 'me/1' WHERE id = '%s'",
+             ids[1]);
+    store_fixture_exec(f, sql);
+    serve_store_outcome again = lease_outcome(ids[1], d, now + 6000, SERVE_STORE_SUCCEEDED);
+    again.attempt_number = 2;
+    serve_store_outcome *second[] = {&again};
+    assert_int_equal(serve_store_outcomes(f->conn, second, rcs, 1), 0);
+    assert_int_equal(rcs[0], 0);
+    assert_int_equal(count_sql(f, open), 0);
+    assert_int_equal(count_sql(f, "SELECT COUNT(*) FROM serve_attempts"), 3);
+}
+
 /* SQLite: the claim reads each webhook's rowid and its outcome reaches the row by it; the id
  * is still checked, so an outcome whose rowid points at another webhook writes nothing
  * (HOOKD_ELEASE), and the webhook it named stays pending. */
@@ -709,8 +796,8 @@ static void test_event_webhooks_by_time(void **state)
 
 /* From a store of serve migration 7, a webhook whose time disagrees with its event's is
  * moved to the event's (serve_sqlite's migration 1, serve_pg's 2), and the event then lists
- * both its webhooks; on SQLite one index replaces serve_webhooks_event and
- * serve_webhooks_account. */
+ * both its webhooks; one index replaces serve_webhooks_event and serve_webhooks_account
+ * (serve_sqlite's migration 1, serve_pg's 3). */
 static void test_upgrade_drops_event_index(void **state)
 {
     STORE_FIXTURE(state);
@@ -725,10 +812,9 @@ static void test_upgrade_drops_event_index(void **state)
                           "('w-1', 'e-1', 'd', 'succeeded', 1000, 1500), "
                           "('w-2', 'e-1', 'd', 'pending', 1001, 1500)");
     assert_int_equal(serve_store_migrate(f->conn), 0);
-    bool lite = f->kind == DB_SQLITE; /* PostgreSQL keeps both indexes */
-    assert_int_equal(index_count(f, "serve_webhooks_event"), lite ? 0 : 1);
-    assert_int_equal(index_count(f, "serve_webhooks_account"), lite ? 0 : 1);
-    assert_int_equal(index_count(f, "serve_webhooks_account_event"), lite ? 1 : 0);
+    assert_int_equal(index_count(f, "serve_webhooks_event"), 0);
+    assert_int_equal(index_count(f, "serve_webhooks_account"), 0);
+    assert_int_equal(index_count(f, "serve_webhooks_account_event"), 1);
     serve_store_request *r = serve_store_request_new(NOW);
     r->id = strdup("e-1");
     assert_int_equal(serve_store_w_event_get(f->conn, r), 0);
@@ -753,6 +839,7 @@ int main(void)
         BOTH(test_webhook_attempts_retry_recover),
         BOTH(test_claim_leases),
         BOTH(test_event_webhooks_by_time),
+        BOTH(test_outcomes_leased),
         cmocka_unit_test_setup_teardown(test_claim_held, setup_sqlite, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_outcome_by_rowid, setup_sqlite,
                                         store_fixture_teardown),
