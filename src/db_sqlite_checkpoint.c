@@ -18,7 +18,12 @@
  * few hundred pages where the automatic checkpoint copied a thousand, and a thousand only
  * covered 4 MiB), and its next transaction starts the log over: the file stays near
  * CKPT_INLINE pages. A copy of up to 1000 pages on the store thread was measured to stall
- * its batches (1 % over 5 ms, the receiver's p99 17-22 ms); of 200, p99 14-16 ms. A failing
+ * its batches (1 % over 5 ms, the receiver's p99 17-22 ms); of 200, p99 14-16 ms. Even 200
+ * pages stall them for the fdatasync of the database file that makes the restart safe: 1-10
+ * ms (the file grows, so the sync commits ext4's journal). With the log starting over at 32
+ * MiB that came 2.5 times a second in a burst; at 128 MiB it comes every second or so, and
+ * the burst's p99 fell from 15.4-16.6 ms to 13.0-13.9 ms (docs/BENCHMARKS.md, "One write
+ * per commit"): 128 MiB of disk, beside a database that is growing by as much. A failing
  * checkpoint (a full disk) is logged once until one succeeds; the commits themselves report their
  * own errors as before.
  */
@@ -32,12 +37,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CKPT_STRIDE 4000 /* a background pass each time the log grows by this many pages */
-#define CKPT_INLINE 8000 /* 32 MiB of 4 KiB pages: the log is to start over … */
-#define CKPT_LEFT 200    /* … once the background left at most this many to the store thread, */
-#define CKPT_CHASE 8     /* or asked this many passes past CKPT_INLINE without getting there, */
-#define CKPT_HARD 32000  /* or, when the background cannot keep up at all, at once */
-#define CKPT_AUTO 1000   /* SQLite's automatic checkpoint, given back at stop */
+#define CKPT_STRIDE 4000  /* a background pass each time the log grows by this many pages */
+#define CKPT_INLINE 32000 /* 128 MiB of 4 KiB pages: the log is to start over … */
+#define CKPT_LEFT 200     /* … once the background left at most this many to the store thread, */
+#define CKPT_CHASE 8      /* or asked this many passes past CKPT_INLINE without getting there, */
+#define CKPT_HARD 64000   /* or, when the background cannot keep up at all, at once */
+#define CKPT_AUTO 1000    /* SQLite's automatic checkpoint, given back at stop */
 
 struct sqlite_checkpointer {
     sqlite3 *writer; /* the store thread's connection; the hook runs on its thread */

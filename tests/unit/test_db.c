@@ -826,7 +826,7 @@ static void test_sqlite_background_checkpoints(void **state)
     snprintf(main_file, sizeof main_file, "%s/test.db", f->dir);
     static char note[3000];
     memset(note, 'x', sizeof note - 1);
-    enum { COMMITS = 2000, ROWS = 10 };
+    enum { COMMITS = 6000, ROWS = 20 };
     int64_t written = (int64_t)COMMITS * ROWS * (int64_t)sizeof note, wal_max = 0;
     for (int c = 0; c < COMMITS; c++) {
         assert_int_equal(db_begin(f->conn), 0);
@@ -840,11 +840,11 @@ static void test_sqlite_background_checkpoints(void **state)
         int64_t size = file_size(wal);
         wal_max = size > wal_max ? size : wal_max;
     }
-    /* The log was reused from its start: about 35 MB of the 60 written, where SQLite's own
+    /* The log was reused from its start: about 135 MB of the 360 written, where SQLite's own
      * checkpoint, copying in the committing thread every 1000 pages, keeps it near 4 MB. The
      * database file took most of the data while the writes went on. */
-    assert_true(wal_max < written * 3 / 4);
-    assert_true(wal_max > 16 << 20);
+    assert_true(wal_max < written / 2);
+    assert_true(wal_max > 64 << 20);
     assert_true(file_size(main_file) > written / 4);
     db_close(f->conn);
     fixture_open(f, &f->conn);
