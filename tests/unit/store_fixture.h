@@ -84,4 +84,16 @@ static inline void store_fixture_exec(store_fixture *f, const char *sql)
         fail_msg("%s: %s", sql, db_errmsg(f->conn));
 }
 
+/* The single integer a query must answer (a SELECT COUNT(*)), with its n parameters. */
+static inline int64_t store_fixture_count(db *conn, const char *sql, const db_param *params,
+                                          size_t n)
+{
+    db_rows *rows = NULL;
+    assert_int_equal(db_query(conn, sql, params, n, &rows, NULL), 0);
+    assert_true(db_rows_next(rows));
+    int64_t count = db_rows_int(rows, 0);
+    db_rows_free(rows);
+    return count;
+}
+
 #endif

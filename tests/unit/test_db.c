@@ -69,12 +69,7 @@ static int setup_pg(void **state)
 
 static int64_t count_rows(db *conn, const char *sql)
 {
-    db_rows *rows = NULL;
-    assert_int_equal(db_query(conn, sql, NULL, 0, &rows, NULL), 0);
-    assert_true(db_rows_next(rows));
-    int64_t n = db_rows_int(rows, 0);
-    db_rows_free(rows);
-    return n;
+    return store_fixture_count(conn, sql, NULL, 0);
 }
 
 static void test_migrations_once(void **state)

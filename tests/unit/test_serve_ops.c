@@ -123,12 +123,7 @@ static int64_t outcome(store_fixture *f, const char *wid, const char *dest,
 
 static int64_t count(store_fixture *f, const char *sql)
 {
-    db_rows *rows = NULL;
-    assert_int_equal(db_query(f->conn, sql, NULL, 0, &rows, NULL), 0);
-    assert_true(db_rows_next(rows));
-    int64_t n = db_rows_int(rows, 0);
-    db_rows_free(rows);
-    return n;
+    return store_fixture_count(f->conn, sql, NULL, 0);
 }
 
 static void test_failed_and_gone(void **state)

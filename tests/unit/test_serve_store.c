@@ -458,16 +458,8 @@ static int setup_pg_bare(void **state)
 static int64_t leased(store_fixture *f, const char *id, const char *owner)
 {
     db_param p[] = {DB_S(id), DB_S(owner)};
-    db_rows *rows = NULL;
-    assert_int_equal(db_query(f->conn,
-                              "SELECT COUNT(*) FROM serve_webhooks WHERE id = $1 AND "
-                              "lease_owner = $2",
-                              p, 2, &rows, NULL),
-                     0);
-    assert_true(db_rows_next(rows));
-    int64_t n = db_rows_int(rows, 0);
-    db_rows_free(rows);
-    return n;
+    return store_fixture_count(
+        f->conn, "SELECT COUNT(*) FROM serve_webhooks WHERE id = $1 AND lease_owner = $2", p, 2);
 }
 
 /* Claims for owner at now with a lease of lease_ms; returns how many it took and frees them. */
@@ -528,12 +520,7 @@ static int64_t count_where(store_fixture *f, const char *where)
 {
     char sql[256];
     snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM serve_webhooks WHERE %s", where);
-    db_rows *rows = NULL;
-    assert_int_equal(db_query(f->conn, sql, NULL, 0, &rows, NULL), 0);
-    assert_true(db_rows_next(rows));
-    int64_t n = db_rows_int(rows, 0);
-    db_rows_free(rows);
-    return n;
+    return store_fixture_count(f->conn, sql, NULL, 0);
 }
 
 /* Claims (leases in memory: held) at now, at most 2 of a destination; their payloads into
@@ -613,12 +600,7 @@ static void test_claim_held(void **state)
 /* How many rows of the query sql (a SELECT COUNT(*)) there are. */
 static int64_t count_sql(store_fixture *f, const char *sql)
 {
-    db_rows *rows = NULL;
-    assert_int_equal(db_query(f->conn, sql, NULL, 0, &rows, NULL), 0);
-    assert_true(db_rows_next(rows));
-    int64_t n = db_rows_int(rows, 0);
-    db_rows_free(rows);
-    return n;
+    return store_fixture_count(f->conn, sql, NULL, 0);
 }
 
 /* An outcome by owner me/1 of the first attempt of webhook id at now. */
