@@ -301,23 +301,6 @@ static int pg_exec(db *conn, const char *sql)
     return rc;
 }
 
-/* Writes v in decimal at out (at least 21 bytes) with its NUL; returns the length. */
-static size_t pg_itoa(int64_t v, char *out)
-{
-    char digits[24];
-    size_t d = 0, at = 0;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do
-        digits[d++] = (char)('0' + u % 10);
-    while ((u /= 10) > 0);
-    if (v < 0)
-        out[at++] = '-';
-    while (d > 0)
-        out[at++] = digits[--d];
-    out[at] = '\0';
-    return at;
-}
-
 /* The parameters as libpq's NUL-terminated texts (values[i], NULL for SQL NULL), written
  * into one allocation (returned; the caller frees it): a batch's statement carries hundreds
  * of parameters, and a malloc and a free for each was most of the allocator's work on the
@@ -332,7 +315,7 @@ static char *pg_param_texts(const db_param *params, size_t n, const char **value
         values[i] = NULL;
         if (params[i].type == DB_INT) {
             values[i] = at;
-            at += pg_itoa(params[i].i, at) + 1;
+            at += snprintf(at, 24, "%" PRId64, params[i].i) + 1;
         } else if (params[i].type == DB_TEXT) {
             /* libpq wants NUL-terminated text; the caller's bytes need not be. */
             values[i] = at;
