@@ -18,6 +18,7 @@
 
 #include "admin_token.h"
 #include "hookd.h"
+#include "log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,20 +176,82 @@ static char *receive_store_rows_sql(const char *head, const char *row, size_t n,
 #define RECEIVE_STORE_INSERT_CHUNK 64
 #define RECEIVE_STORE_INSERT_PARAMS 11
 
-/* The multi-row INSERT for n rows (1..RECEIVE_STORE_INSERT_CHUNK); malloc'd. */
-static char *receive_store_insert_sql(size_t n)
+/* The multi-row INSERT for n rows (1..RECEIVE_STORE_INSERT_CHUNK), with RETURNING id or
+ * without; malloc'd. */
+static char *receive_store_insert_sql(size_t n, bool returning)
 {
     return receive_store_rows_sql(
         "INSERT INTO receive_webhooks (id, webhook_timestamp, signature, event, body,"
         " received_at, status, attempts, runs, next_attempt_at, updated_at, lease_until,"
         " lease_token, lease_owner) VALUES ",
         "(?, ?, ?, ?, ?, ?, 'pending', 0, 0, ?, ?, ?, ?, ?)", n,
-        " ON CONFLICT (id) DO NOTHING RETURNING id");
+        returning ? " ON CONFLICT (id) DO NOTHING RETURNING id" : " ON CONFLICT (id) DO NOTHING");
 }
 
-/* Inserts jobs[0..n) with one statement; marks each as duplicate unless its id came back
+/* Marks jobs[0..n) written whose id is among rows (each id there at most once; it belongs to
+ * the first job holding it); the others stay duplicates. The number of ids matched. */
+static size_t receive_store_mark_written(receive_store_insert_job *jobs, size_t n, db_rows *rows,
+                                         size_t *inserted)
+{
+    size_t lens[RECEIVE_STORE_INSERT_CHUNK];
+    for (size_t i = 0; i < n; i++)
+        lens[i] = strlen(jobs[i].id);
+    size_t matched = 0;
+    while (db_rows_next(rows)) {
+        size_t len = 0;
+        const char *id = db_rows_text(rows, 0, &len);
+        for (size_t k = 0; k < n; k++) {
+            if (jobs[k].duplicate && lens[k] == len && memcmp(jobs[k].id, id, len) == 0) {
+                jobs[k].duplicate = false;
+                *inserted += jobs[k].lease_owner == NULL;
+                matched++;
+                break;
+            }
+        }
+    }
+    return matched;
+}
+
+/* SQLite: the chunk's INSERT ran without RETURNING, and wrote `written` of its n rows. All of
+ * them: none is a duplicate. Some: the statement's rows took consecutive rowids ending at
+ * last_insert_rowid() (a new rowid is the largest + 1, and a row skipped by DO NOTHING
+ * takes none), so that range names the ids written; a range that does not hold exactly
+ * `written` of the chunk's ids is an error, never a guess. */
+static int receive_store_sqlite_written(db *conn, receive_store_insert_job *jobs, size_t n,
+                                        int64_t written, size_t *inserted)
+{
+    if (written <= 0)
+        return 0;
+    if ((size_t)written == n) {
+        for (size_t k = 0; k < n; k++) {
+            jobs[k].duplicate = false;
+            *inserted += jobs[k].lease_owner == NULL;
+        }
+        return 0;
+    }
+    db_param p[] = {DB_I(written)};
+    db_rows *rows = NULL;
+    int rc = db_query(conn,
+                      "SELECT id FROM receive_webhooks WHERE rowid > last_insert_rowid() - $1"
+                      " AND rowid <= last_insert_rowid()",
+                      p, 1, &rows, NULL);
+    if (rc != 0)
+        return rc;
+    size_t matched = receive_store_mark_written(jobs, n, rows, inserted);
+    db_rows_free(rows);
+    if (matched == (size_t)written)
+        return 0;
+    log_error("receive", "sqlite: %lld webhooks written, but %zu of them found by rowid",
+              (long long)written, matched);
+    return HOOKD_ESTORE;
+}
+
+/* Inserts jobs[0..n) with one statement; marks each as duplicate unless its row was written
  * (the first job holding an id takes it). *inserted grows by the rows written without a
- * lease (those other handlers may claim). */
+ * lease (those other handlers may claim). PostgreSQL names the rows written with RETURNING;
+ * SQLite's RETURNING buffers them in a temporary table, which cost the store thread a fifth
+ * of its instructions per webhook (docs/BENCHMARKS.md), so there the count of rows written
+ * tells, and only a chunk holding a duplicate reads which (receive_store_sqlite_written). */
 static int receive_store_insert_chunk(db *conn, receive_store_insert_job *jobs, size_t n,
                                       size_t *inserted)
 {
@@ -209,27 +272,16 @@ static int receive_store_insert_chunk(db *conn, receive_store_insert_job *jobs, 
         q[10] = DB_SOPT(j->lease_owner);
         j->duplicate = true;
     }
-    char *sql = receive_store_insert_sql(n);
+    bool returning = db_kind(conn) == DB_POSTGRES;
+    char *sql = receive_store_insert_sql(n, returning);
     db_rows *rows = NULL;
-    int rc = db_query(conn, sql, p, n * RECEIVE_STORE_INSERT_PARAMS, &rows, NULL);
+    int64_t written = 0;
+    int rc =
+        db_query(conn, sql, p, n * RECEIVE_STORE_INSERT_PARAMS, returning ? &rows : NULL, &written);
     free(sql);
-    if (rc != 0)
-        return rc;
-    /* Each id comes back at most once; it belongs to the first job holding it. */
-    size_t lens[RECEIVE_STORE_INSERT_CHUNK];
-    for (size_t i = 0; i < n; i++)
-        lens[i] = strlen(jobs[i].id);
-    while (db_rows_next(rows)) {
-        size_t len = 0;
-        const char *id = db_rows_text(rows, 0, &len);
-        for (size_t k = 0; k < n; k++) {
-            if (lens[k] == len && memcmp(jobs[k].id, id, len) == 0) {
-                jobs[k].duplicate = false;
-                *inserted += jobs[k].lease_owner == NULL;
-                break;
-            }
-        }
-    }
+    if (rc != 0 || !returning)
+        return rc != 0 ? rc : receive_store_sqlite_written(conn, jobs, n, written, inserted);
+    receive_store_mark_written(jobs, n, rows, inserted);
     db_rows_free(rows);
     return 0;
 }

@@ -237,6 +237,84 @@ static void test_admin_token(void **state)
 /* A handoff: a webhook saved already leased is not claimed by anyone while the lease holds;
  * its holder records its runs with the token (numbered by the caller), a stale token is
  * refused, and a retry's run after a claim is numbered from the claimed count. */
+/* A batch's saves in one call (receive_store_insert_many, chunks of a power of two): a
+ * webhook already stored, and an id twice in one batch, are duplicates; the first save
+ * holding an id is the one written. Chunks of 4, 2 and 1 here: two new ids and two
+ * duplicates, then duplicates only, then a new id (SQLite tells them apart by rowid,
+ * PostgreSQL by RETURNING: receive_store_insert_chunk). */
+static void test_insert_many_duplicates(void **state)
+{
+    STORE_FIXTURE(state);
+    receive_store_insert_job first = {.id = ids[0],
+                                      .timestamp = "2024-08-22T01:04:05Z",
+                                      .signature = "earlier",
+                                      .event = "events.created",
+                                      .body = "{}",
+                                      .body_len = 2,
+                                      .received_at = NOW};
+    assert_int_equal(receive_store_insert(f->conn, &first), 0);
+    assert_false(first.duplicate);
+
+    static const size_t order[] = {1, 0, 2, 1, 2, 0, 3};
+    static const bool duplicate[] = {false, true, false, true, true, true, false};
+    enum { N = sizeof order / sizeof order[0] };
+    receive_store_insert_job in[N];
+    char sigs[N][16];
+    for (size_t i = 0; i < N; i++) {
+        snprintf(sigs[i], sizeof sigs[i], "sig%zu", i);
+        in[i] = (receive_store_insert_job){.id = ids[order[i]],
+                                           .timestamp = "2024-08-22T01:04:06Z",
+                                           .signature = sigs[i],
+                                           .event = "events.created",
+                                           .body = "{}",
+                                           .body_len = 2,
+                                           .received_at = NOW + 1};
+    }
+    receive_store_insert_many_job many = {.jobs = in, .count = N};
+    assert_int_equal(receive_store_insert_many(f->conn, &many), 0);
+    for (size_t i = 0; i < N; i++) {
+        if (in[i].duplicate != duplicate[i])
+            fail_msg("save %zu (%s): duplicate %d, expected %d", i, in[i].id, in[i].duplicate,
+                     duplicate[i]);
+    }
+    assert_int_equal(store_fixture_count(f->conn, "SELECT COUNT(*) FROM receive_webhooks", NULL, 0),
+                     4);
+    /* each id's row is its first save's */
+    static const char *const want[] = {"earlier", "sig0", "sig2", "sig6"};
+    for (size_t k = 0; k < 4; k++) {
+        db_param p[] = {DB_S(ids[k]), DB_S(want[k])};
+        assert_int_equal(store_fixture_count(f->conn,
+                                             "SELECT COUNT(*) FROM receive_webhooks"
+                                             " WHERE id = $1 AND signature = $2",
+                                             p, 2),
+                         1);
+    }
+
+    /* a batch of new ids only */
+    receive_store_insert_job fresh[2] = {
+        {.id = ids[4],
+         .timestamp = "t",
+         .signature = "s",
+         .event = "e",
+         .body = "{}",
+         .body_len = 2,
+         .received_at = NOW + 2},
+        {.id = "00000000-0000-4000-8000-000000000006",
+         .timestamp = "t",
+         .signature = "s",
+         .event = "e",
+         .body = "{}",
+         .body_len = 2,
+         .received_at = NOW + 2},
+    };
+    receive_store_insert_many_job two = {.jobs = fresh, .count = 2};
+    assert_int_equal(receive_store_insert_many(f->conn, &two), 0);
+    assert_false(fresh[0].duplicate);
+    assert_false(fresh[1].duplicate);
+    assert_int_equal(store_fixture_count(f->conn, "SELECT COUNT(*) FROM receive_webhooks", NULL, 0),
+                     6);
+}
+
 static void test_leased_insert_and_record_run(void **state)
 {
     STORE_FIXTURE(state);
@@ -513,6 +591,7 @@ int main(void)
         BOTH(test_get_with_runs),
         BOTH(test_retry_and_purge),
         BOTH(test_admin_token),
+        BOTH(test_insert_many_duplicates),
         BOTH(test_leased_insert_and_record_run),
         BOTH(test_record_runs_together),
         BOTH(test_runs_history),
