@@ -249,7 +249,7 @@ static int receive_store_sqlite_written(db *conn, receive_store_insert_job *jobs
 /* Inserts jobs[0..n) with one statement; marks each as duplicate unless its row was written
  * (the first job holding an id takes it). *inserted grows by the rows written without a
  * lease (those other handlers may claim). PostgreSQL names the rows written with RETURNING;
- * SQLite's RETURNING buffers them in a temporary table, which cost the store thread a fifth
+ * SQLite's RETURNING buffers them in a temporary table, which cost the store thread a sixth
  * of its instructions per webhook (docs/BENCHMARKS.md), so there the count of rows written
  * tells, and only a chunk holding a duplicate reads which (receive_store_sqlite_written). */
 static int receive_store_insert_chunk(db *conn, receive_store_insert_job *jobs, size_t n,
@@ -279,8 +279,10 @@ static int receive_store_insert_chunk(db *conn, receive_store_insert_job *jobs, 
     int rc =
         db_query(conn, sql, p, n * RECEIVE_STORE_INSERT_PARAMS, returning ? &rows : NULL, &written);
     free(sql);
-    if (rc != 0 || !returning)
-        return rc != 0 ? rc : receive_store_sqlite_written(conn, jobs, n, written, inserted);
+    if (rc != 0)
+        return rc;
+    if (!returning)
+        return receive_store_sqlite_written(conn, jobs, n, written, inserted);
     receive_store_mark_written(jobs, n, rows, inserted);
     db_rows_free(rows);
     return 0;
