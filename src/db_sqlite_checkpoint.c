@@ -23,9 +23,18 @@
  * ms (the file grows, so the sync commits ext4's journal). With the log starting over at 32
  * MiB that came 2.5 times a second in a burst; at 128 MiB it comes every second or so, and
  * the burst's p99 fell from 15.4-16.6 ms to 13.0-13.9 ms (docs/BENCHMARKS.md, "One write
- * per commit"): 128 MiB of disk, beside a database that is growing by as much. A failing
- * checkpoint (a full disk) is logged once until one succeeds; the commits themselves report their
- * own errors as before.
+ * per commit"): 128 MiB of disk, beside a database that is growing by as much.
+ *
+ * That sync was the finish's real cost: a passive checkpoint syncs the database file only
+ * when it copied the whole log, so the background passes left every page they copied in
+ * the page cache, and the finish's one fdatasync wrote all of them, 20 ms at the median on
+ * a virtio disk (docs/BENCHMARKS.md, "The database file synced before the finish"). So the
+ * first background pass past CKPT_INLINE syncs the database file itself, on its own
+ * thread, while the store thread goes on committing; the finish then writes only what the
+ * last passes copied (2-9 ms). Once per cycle: a sync after every pass kept the disk busy
+ * under the log's own fdatasync eight times as often, and the burst's slow batches tripled.
+ * A failing checkpoint (a full disk) is logged once until one succeeds; the commits
+ * themselves report their own errors as before.
  */
 #include "db_sqlite_checkpoint.h"
 
@@ -48,13 +57,15 @@ struct sqlite_checkpointer {
     sqlite3 *writer; /* the store thread's connection; the hook runs on its thread */
     sqlite3 *own;    /* the checkpoint thread's connection */
     pthread_t thread;
-    int seen;   /* the log's pages at the writer's last commit; the writer's alone */
-    int chased; /* passes asked past CKPT_INLINE since the log started over; the writer's */
+    int seen;     /* the log's pages at the writer's last commit; the writer's alone */
+    int chased;   /* passes asked past CKPT_INLINE since the log started over; the writer's */
+    bool flushed; /* this cycle's sync of the database file was asked for; the writer's */
     pthread_mutex_t lock; /* guards the fields below */
     pthread_cond_t wake;
     int copied;    /* the log's pages the last background pass copied (0: the log restarted) */
     bool running;  /* a background pass is under way */
     bool wanted;   /* a pass is asked for */
+    bool flush;    /* … and it is to sync the database file after (once per cycle) */
     bool stopping; /* sqlite_checkpointer_stop was called */
     bool failing;  /* the last checkpoint failed, and was logged */
 };
@@ -84,8 +95,10 @@ static int checkpoint_hook(void *arg, sqlite3 *handle, const char *name, int pag
     bool restarted = pages < k->seen;
     bool crossed = pages / CKPT_STRIDE > k->seen / CKPT_STRIDE;
     k->seen = pages;
-    if (restarted)
+    if (restarted) {
         k->chased = 0;
+        k->flushed = false;
+    }
     pthread_mutex_lock(&k->lock);
     if (restarted)
         k->copied = 0;
@@ -95,6 +108,8 @@ static int checkpoint_hook(void *arg, sqlite3 *handle, const char *name, int pag
     if (!finish && (crossed || (pages >= CKPT_INLINE && idle))) {
         k->wanted = true;
         k->chased += pages >= CKPT_INLINE;
+        k->flush = k->flush || (pages >= CKPT_INLINE && !k->flushed);
+        k->flushed = k->flushed || k->flush;
         pthread_cond_signal(&k->wake);
     }
     pthread_mutex_unlock(&k->lock);
@@ -103,6 +118,17 @@ static int checkpoint_hook(void *arg, sqlite3 *handle, const char *name, int pag
         checkpoint_note(k, handle, rc);
     }
     return SQLITE_OK; /* an error here would fail a statement whose commit already happened */
+}
+
+/* Syncs the database file the connection checkpoints into, as its checkpoint would after
+ * copying the whole log. */
+static int checkpoint_sync(sqlite3 *own)
+{
+    sqlite3_file *file = NULL;
+    int rc = sqlite3_file_control(own, "main", SQLITE_FCNTL_FILE_POINTER, &file);
+    if (rc != SQLITE_OK || !file || !file->pMethods)
+        return rc != SQLITE_OK ? rc : SQLITE_ERROR;
+    return file->pMethods->xSync(file, SQLITE_SYNC_NORMAL);
 }
 
 static void *checkpoint_main(void *arg)
@@ -114,12 +140,16 @@ static void *checkpoint_main(void *arg)
             pthread_cond_wait(&k->wake, &k->lock);
         if (k->stopping)
             break;
+        bool flush = k->flush;
         k->wanted = false;
+        k->flush = false;
         k->running = true;
         pthread_mutex_unlock(&k->lock);
         int copied = 0;
         int rc =
             sqlite3_wal_checkpoint_v2(k->own, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, &copied);
+        if (rc == SQLITE_OK && flush)
+            rc = checkpoint_sync(k->own);
         checkpoint_note(k, k->own, rc);
         pthread_mutex_lock(&k->lock);
         k->running = false;
