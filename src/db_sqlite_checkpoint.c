@@ -31,7 +31,7 @@
  * a virtio disk (docs/BENCHMARKS.md, "The database file synced before the finish"). So the
  * first background pass past CKPT_INLINE syncs the database file itself, on its own
  * thread, while the store thread goes on committing; the finish then writes only what the
- * last passes copied (2-9 ms). Once per cycle: a sync after every pass kept the disk busy
+ * last passes copied (1-9 ms). Once per cycle: a sync after every pass kept the disk busy
  * under the log's own fdatasync eight times as often, and the burst's slow batches tripled.
  * A failing checkpoint (a full disk) is logged once until one succeeds; the commits
  * themselves report their own errors as before.
@@ -79,9 +79,12 @@ static void checkpoint_note(sqlite_checkpointer *k, sqlite3 *handle, int rc)
     bool report = rc != SQLITE_OK && !k->failing;
     k->failing = rc != SQLITE_OK;
     pthread_mutex_unlock(&k->lock);
+    /* A failed sync of the database file (checkpoint_sync) leaves no message on the
+     * connection: then its code says what. */
     if (report)
         log_warn("db", "sqlite: WAL checkpoint failed (the log grows until one succeeds): %s",
-                 sqlite3_errmsg(handle));
+                 sqlite3_errcode(handle) != SQLITE_OK ? sqlite3_errmsg(handle)
+                                                      : sqlite3_errstr(rc));
 }
 
 /* sqlite3_wal_hook: after each commit of the store connection, pages in the log. Asks for a
@@ -148,9 +151,8 @@ static void *checkpoint_main(void *arg)
         int copied = 0;
         int rc =
             sqlite3_wal_checkpoint_v2(k->own, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, &copied);
-        if (rc == SQLITE_OK && flush)
-            rc = checkpoint_sync(k->own);
-        checkpoint_note(k, k->own, rc);
+        int synced = rc == SQLITE_OK && flush ? checkpoint_sync(k->own) : SQLITE_OK;
+        checkpoint_note(k, k->own, rc != SQLITE_OK ? rc : synced);
         pthread_mutex_lock(&k->lock);
         k->running = false;
         if (rc == SQLITE_OK)
