@@ -1,5 +1,6 @@
 """test_receive_e2e.py — `hookd serve` delivering to `hookd receive`, end to end: every event
-reaches the receiver's handler exactly once, even when the sender retries by hand.
+reaches the receiver's handler exactly once, even when the sender retries by hand. Also: the
+receiver's threads carry their names (top -H, ps -L).
 HOOKD_BACKENDS: sqlite postgres
 
 Both processes share one database, as SPEC §2 allows: their tables must not collide.
@@ -79,6 +80,30 @@ class ReceiveEndToEnd(harness.TestCase):
         self.assertEqual(len(lines()), len(webhooks))
         status, out = harness.json_request("GET", radmin, "/webhooks?status=done")
         self.assertEqual(sorted(x["id"] for x in out["data"]), sorted(webhooks))
+
+    def test_threads_carry_their_names(self):
+        """An operator's `top -H` or `ps -L` tells the loop from the store threads (and, on
+        SQLite, from the WAL checkpoints' thread)."""
+        db = self.database()
+        port = harness.free_port()
+        p = self.hookd(["receive", "--listen", "127.0.0.1:%d" % port,
+                        "--admin-listen", "127.0.0.1:%d" % harness.free_port(),
+                        "--db", db.url, "--secret", "whsec_names", "--exec", "true"],
+                       wait_port=port, name="receive")
+        task = "/proc/%d/task" % p.proc.pid
+
+        def names():
+            found = []
+            for tid in os.listdir(task):
+                with open(os.path.join(task, tid, "comm")) as f:
+                    found.append(f.read().strip())
+            return sorted(found)
+        # the store connection on PostgreSQL is two (saves, handler), each a thread
+        want = (["hookd", "hookd-checkpt", "hookd-store"] if db.backend == "sqlite"
+                else ["hookd", "hookd-store", "hookd-store"])
+        # (the port may listen before the store's threads are up: PostgreSQL connects first)
+        harness.wait_until(lambda: len(names()) >= len(want), 10, what="the store's threads")
+        self.assertEqual(names(), want)
 
 
 if __name__ == "__main__":
