@@ -655,6 +655,11 @@ static void script_tunnel(script_conn *sc, const char *target)
     close(up);
 }
 
+/* The scripted servers' connection threads still running: main waits for them before it
+ * returns, so that none is inside OpenSSL while OpenSSL's exit handler frees its locks
+ * (ThreadSanitizer reported that race on a slow machine). */
+static int script_conns_live;
+
 static void *script_conn_run(void *arg)
 {
     script_conn *sc = arg;
@@ -673,6 +678,8 @@ static void *script_conn_run(void *arg)
         SSL_free(sc->ssl);
     close(sc->fd);
     free(sc);
+    OPENSSL_thread_stop(); /* now, not in a destructor at the thread's exit */
+    __atomic_sub_fetch(&script_conns_live, 1, __ATOMIC_SEQ_CST);
     return NULL;
 }
 
@@ -692,8 +699,11 @@ static void *script_accept_run(void *arg)
             SSL_set_fd(sc->ssl, fd);
         }
         pthread_t t;
-        pthread_create(&t, NULL, script_conn_run, sc);
-        pthread_detach(t);
+        __atomic_add_fetch(&script_conns_live, 1, __ATOMIC_SEQ_CST);
+        if (pthread_create(&t, NULL, script_conn_run, sc) == 0)
+            pthread_detach(t);
+        else
+            __atomic_sub_fetch(&script_conns_live, 1, __ATOMIC_SEQ_CST);
     }
     return NULL;
 }
@@ -968,5 +978,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stale_keep_alive_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tls, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    /* The clients closed their connections: each connection thread ends within its read or
+     * poll timeout (10 s at most); wait a bounded while for them. */
+    for (int i = 0; i < 1200 && __atomic_load_n(&script_conns_live, __ATOMIC_SEQ_CST) > 0; i++)
+        usleep(10000);
+    return failed;
 }
