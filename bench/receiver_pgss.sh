@@ -2,10 +2,10 @@
 # receiver_pgss.sh — what `hookd receive` asks of PostgreSQL per webhook in burst.sh's burst
 # (wrk posting freshly signed webhooks at BURST_CONNS connections for DUR s, default flags,
 # --forward to a local nginx 204, until the inbox drains), on a PostgreSQL with
-# pg_stat_statements: per stored webhook, each statement's calls, rows and execution time, the
-# table writes (and how many updates were HOT, which write no index entry), WAL records and
-# bytes, and the CPU of hookd and of PostgreSQL; with the burst's 2XX/s, p99 and handled/s end
-# to end. HOOKD_BINS="A B A B" runs those builds in turn on one server, each on a fresh
+# pg_stat_statements: per stored webhook, each statement's calls, rows and execution time,
+# the planning time, the table writes (and how many updates were HOT, which write no index
+# entry), WAL records and bytes, and the CPU of hookd and of PostgreSQL; with the burst's
+# 2XX/s, p99 and handled/s end to end. HOOKD_BINS="A B A B" runs those builds in turn on one server, each on a fresh
 # database (alternating builds is how to compare them on a shared machine); default: build/hookd.
 # The CHECKs are burst.sh's: every 2XX stored, every stored webhook forwarded exactly once.
 # Not part of `make bench`.
@@ -27,6 +27,10 @@ if [ "$(id -u)" = 0 ]; then
 else
   "$bindir/pg_ctl" -D "$PGDATA_DIR" -w restart >/dev/null
 fi
+# planning time per statement too (pg_stat_statements.track_planning: only once the library
+# is loaded)
+psql -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres -tAq \
+  -c "ALTER SYSTEM SET pg_stat_statements.track_planning = on" -c "SELECT pg_reload_conf()" >/dev/null
 pg_describe
 echo "client: wrk -t$WRK_THREADS -c$WRK_CONNS -d${DUR}s, wrk-signed.lua; hookd receive with default flags${RECEIVE_ARGS:+ and $RECEIVE_ARGS}"
 CHECKS=""
@@ -52,6 +56,10 @@ for bin in $BINS; do
   psql "$B_DB" -tA -F' ' -c "SELECT round(SUM(calls)::numeric / $N, 2), round((SUM(total_exec_time) * 1000 / $N)::numeric, 1)
     FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat%'" | while read -r c t; do
     echo "statements per webhook: $c (BEGIN, COMMIT and savepoints included), executing for $t µs"
+  done
+  psql "$B_DB" -tA -F' ' -c "SELECT round((SUM(total_plan_time) * 1000 / $N)::numeric, 1), SUM(plans)
+    FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat%'" | while read -r t p; do
+    echo "planning per webhook: $t µs ($p plans)"
   done
   echo
   echo "| calls per webhook | rows per call | exec µs per webhook | statement |"

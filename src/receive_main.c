@@ -480,6 +480,18 @@ static int receive_take_back(receive_state *st)
     return 0;
 }
 
+/* The saves' store connection (PostgreSQL's second, receive_start_handler) keeps its
+ * plans (db_keep_plans). Its one statement, the chunk INSERT, has the same plan for every
+ * chunk of a size, and planning it again each time cost PostgreSQL ~6 µs of CPU per webhook
+ * (docs/BENCHMARKS.md, "The saves' plans kept"). The handler's connection plans each
+ * execution: generic plans of its chunk UPDATE tripled PostgreSQL's CPU (same page, "SQLite
+ * saves without RETURNING, and the p99 on this VM's disk"). */
+static int receive_prepare_saves(db *conn)
+{
+    int rc = receive_store_migrate(conn);
+    return rc != 0 ? rc : db_keep_plans(conn);
+}
+
 /* The store thread (which takes the connection over) and the handler pool. */
 static int receive_start_handler(receive_state *st)
 {
@@ -494,7 +506,7 @@ static int receive_start_handler(receive_state *st)
     size_t n = st->postgres ? DB_WORKER_POSTGRES_UNITS : 1;
     db *conn = st->conn;
     st->conn = NULL; /* the workers own it, also when they cannot start */
-    if (db_worker_open_pool(st->base, conn, c->db_url, n, receive_store_migrate, &st->worker) !=
+    if (db_worker_open_pool(st->base, conn, c->db_url, n, receive_prepare_saves, &st->worker) !=
         0) {
         fprintf(stderr, "hookd receive: cannot start the store threads\n");
         return -1;
