@@ -61,9 +61,12 @@ class OpsTest(ServeCase):
         # the 410 also failed the webhook for good
         [failed] = self.ops_of(op, "webhook.failed")
         self.assertEqual(body_json(failed)["data"]["webhook_id"], wid)
-        # they are ordinary webhooks of the operator destination, succeeded
-        ops = self.ok(p, "GET", "/v1/webhooks?destination_id=" + opd["id"])["data"]
-        self.assertEqual(sorted(w["status"] for w in ops), ["succeeded", "succeeded"])
+        # they are ordinary webhooks of the operator destination, succeeded once their outcome
+        # is recorded, which comes after the operator's answer
+        listing = "/v1/webhooks?destination_id=" + opd["id"]
+        harness.wait_until(
+            lambda: sorted(w["status"] for w in self.ok(p, "GET", listing)["data"]) ==
+            ["succeeded", "succeeded"], 10.0, what="both alerts recorded as succeeded")
         self.assertFalse(self.ok(p, "GET", "/v1/destinations/" + d["id"])["active"])
 
     def test_exhausted_attempts_emit_webhook_failed(self):
