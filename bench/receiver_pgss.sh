@@ -5,8 +5,9 @@
 # pg_stat_statements: per stored webhook, each statement's calls, rows and execution time,
 # the planning time, the table writes (and how many updates were HOT, which write no index
 # entry), WAL records and bytes, and the CPU of hookd and of PostgreSQL; with the burst's
-# 2XX/s, p99 and handled/s end to end. HOOKD_BINS="A B A B" runs those builds in turn on one server, each on a fresh
-# database (alternating builds is how to compare them on a shared machine); default: build/hookd.
+# 2XX/s, p99 and handled/s end to end. HOOKD_BINS="A B A B" runs those builds in turn on one
+# server, each on a fresh database (alternating builds is how to compare them on a shared
+# machine); default: build/hookd.
 # The CHECKs are burst.sh's: every 2XX stored, every stored webhook forwarded exactly once.
 # Not part of `make bench`.
 . "$(dirname "$0")/lib.sh"
