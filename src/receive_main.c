@@ -484,8 +484,8 @@ static int receive_take_back(receive_state *st)
  * plans (db_keep_plans). Its one statement, the chunk INSERT, has the same plan for every
  * chunk of a size, and planning it again each time cost PostgreSQL ~6 µs of CPU per webhook
  * (docs/BENCHMARKS.md, "The saves' plans kept"). The handler's connection plans each
- * execution: generic plans of its chunk UPDATE tripled PostgreSQL's CPU (same page, "SQLite
- * saves without RETURNING, and the p99 on this VM's disk"). */
+ * execution: with generic plans, its claim (LIMIT $6, a guess of 1,023 rows) hashed a scan
+ * of the whole table, and PostgreSQL's CPU tripled (same page, "The saves' plans kept"). */
 static int receive_prepare_saves(db *conn)
 {
     int rc = receive_store_migrate(conn);
