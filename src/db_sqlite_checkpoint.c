@@ -193,8 +193,6 @@ sqlite_checkpointer *sqlite_checkpointer_start(sqlite3 *writer)
     pthread_mutex_init(&k->lock, NULL);
     pthread_cond_init(&k->wake, NULL);
     int rc = pthread_create(&k->thread, NULL, checkpoint_main, k);
-    if (rc == 0)
-        (void)pthread_setname_np(k->thread, "hookd-checkpt"); /* in top -H, ps -L, perf */
     if (rc != 0) {
         log_warn("db", "sqlite: checkpoints stay in the store thread: %s", strerror(rc));
         pthread_cond_destroy(&k->wake);
@@ -203,7 +201,8 @@ sqlite_checkpointer *sqlite_checkpointer_start(sqlite3 *writer)
         free(k);
         return NULL;
     }
-    sqlite3_wal_hook(writer, checkpoint_hook, k); /* in place of the automatic checkpoint */
+    (void)pthread_setname_np(k->thread, "hookd-checkpt"); /* in top -H, ps -L, perf */
+    sqlite3_wal_hook(writer, checkpoint_hook, k);         /* in place of the automatic checkpoint */
     return k;
 }
 

@@ -423,8 +423,6 @@ static int unit_start(struct event_base *base, db *conn, size_t max_batch, db_un
         abort();
     }
     int rc = pthread_create(&w->thread, NULL, worker_main, w);
-    if (rc == 0)
-        (void)pthread_setname_np(w->thread, "hookd-store"); /* in top -H, ps -L, perf */
     if (rc != 0) {
         log_error("db", "cannot start the store thread: %s", strerror(rc));
         event_free(w->notify);
@@ -433,6 +431,7 @@ static int unit_start(struct event_base *base, db *conn, size_t max_batch, db_un
         free(w);
         return HOOKD_ESTORE;
     }
+    (void)pthread_setname_np(w->thread, "hookd-store"); /* in top -H, ps -L, perf */
     *out = w;
     return 0;
 }

@@ -482,10 +482,10 @@ static int receive_take_back(receive_state *st)
 
 /* The saves' store connection (PostgreSQL's second, receive_start_handler) keeps its
  * plans (db_keep_plans). Its one statement, the chunk INSERT, has the same plan for every
- * chunk of a size, and planning it again each time cost PostgreSQL ~6 µs of CPU per webhook
- * (docs/BENCHMARKS.md, "The saves' plans kept"). The handler's connection plans each
- * execution: with generic plans, its claim (LIMIT $6, a guess of 1,023 rows) hashed a scan
- * of the whole table, and PostgreSQL's CPU tripled (same page, "The saves' plans kept"). */
+ * chunk of a size, and planning it again each time cost PostgreSQL ~6 µs of CPU per webhook.
+ * The handler's connection plans each execution: with generic plans, its claim (LIMIT $6, a
+ * guess of 1,023 rows) hashed a scan of the whole table, and PostgreSQL's CPU tripled. Both
+ * measured in docs/BENCHMARKS.md, "The saves' plans kept". */
 static int receive_prepare_saves(db *conn)
 {
     int rc = receive_store_migrate(conn);
