@@ -107,6 +107,7 @@ typedef struct db_unit {
     int64_t batch_started; /* monotonic ms the batch under way started, 0: none */
     int64_t last_done;     /* monotonic ms the last batch ended, 0: none yet */
     bool last_ok;          /* it committed and no job failed with HOOKD_ESTORE */
+    int64_t last_failed;   /* monotonic ms the last batch that was not ok ended, 0: none */
     char last_error[DB_ERRMSG_LEN];
 } db_unit;
 
@@ -302,8 +303,10 @@ static void worker_note(db_unit *w, job_list *batch)
     w->batch_started = 0;
     w->last_done = worker_mono_ms();
     w->last_ok = ok;
-    if (!ok)
+    if (!ok) {
+        w->last_failed = w->last_done;
         snprintf(w->last_error, sizeof w->last_error, "%s", db_errmsg(w->conn));
+    }
 }
 
 /* With only lazy jobs queued while urgent ones keep coming: the monotonic ms until which
@@ -687,12 +690,16 @@ static void ready_probe_done(void *arg, int rc)
 }
 
 /* One unit's health: false and reason when it is stuck or failed; *fresh when its last
- * batch is recent enough to be the answer without a probe. */
+ * batch is recent enough to be the answer without a probe. A failure within
+ * DB_WORKER_FRESH_MS is the answer whatever succeeded after it: on a full disk a batch that
+ * only reads (a claim that finds nothing) still commits, and said "ready" between the
+ * refused writes. */
 static bool unit_health(db_unit *w, int64_t now, bool *fresh, char *reason, size_t len)
 {
     pthread_mutex_lock(&w->lock);
     int64_t started = w->batch_started, done = w->last_done;
-    bool ok = w->last_ok;
+    bool failed_lately = w->last_failed != 0 && now - w->last_failed < DB_WORKER_FRESH_MS;
+    bool ok = w->last_ok && !failed_lately;
     if (!ok)
         snprintf(reason, len, "store error: %s", w->last_error);
     pthread_mutex_unlock(&w->lock);
@@ -701,7 +708,7 @@ static bool unit_health(db_unit *w, int64_t now, bool *fresh, char *reason, size
         *fresh = true;
         return false;
     }
-    *fresh = done != 0 && now - done < DB_WORKER_FRESH_MS;
+    *fresh = failed_lately || (done != 0 && now - done < DB_WORKER_FRESH_MS);
     return ok || !*fresh;
 }
 

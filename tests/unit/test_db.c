@@ -676,6 +676,71 @@ static void test_worker_begin_failure(void **state)
     event_base_free(base);
 }
 
+static int job_store_error(db *conn, void *arg)
+{
+    (void)conn;
+    (void)arg;
+    return HOOKD_ESTORE;
+}
+
+static int job_read_only(db *conn, void *arg)
+{
+    (void)arg;
+    return db_query(conn, "SELECT 1", NULL, 0, NULL, NULL);
+}
+
+static void job_count_done(void *arg, int rc)
+{
+    (void)rc;
+    ++*(int *)arg;
+}
+
+typedef struct ready_answer {
+    int answers;
+    bool ready;
+    char reason[256];
+} ready_answer;
+
+static void ready_answer_cb(void *arg, bool ready, const char *reason)
+{
+    ready_answer *a = arg;
+    a->answers++;
+    a->ready = ready;
+    snprintf(a->reason, sizeof a->reason, "%s", reason);
+}
+
+/* /readyz after a failed batch: not ready while the failure is recent, even when a batch
+ * that only read committed after it (on a full disk that one succeeds too); once it is
+ * older, a probe write answers. */
+static void test_worker_ready_after_failure(void **state)
+{
+    FIXTURE(state);
+    struct event_base *base = loop_new();
+    db *wconn;
+    fixture_open(f, &wconn);
+    db_worker *w;
+    assert_int_equal(db_worker_start(base, wconn, 0, &w), 0);
+    int done = 0;
+    db_worker_submit(w, job_store_error, job_count_done, &done);
+    run_until(base, &done, 1);
+    db_worker_submit(w, job_read_only, job_count_done, &done);
+    run_until(base, &done, 2);
+    assert_int_equal(done, 2);
+    ready_answer a = {0};
+    db_worker_ready(w, ready_answer_cb, &a);
+    run_until(base, &a.answers, 1);
+    assert_int_equal(a.answers, 1);
+    assert_false(a.ready);
+    assert_non_null(strstr(a.reason, "store error"));
+    usleep(1100 * 1000); /* DB_WORKER_FRESH_MS has passed: the probe writes */
+    db_worker_ready(w, ready_answer_cb, &a);
+    run_until(base, &a.answers, 2);
+    assert_int_equal(a.answers, 2);
+    assert_true(a.ready);
+    db_worker_stop(w);
+    event_base_free(base);
+}
+
 static void test_open_errors(void **state)
 {
     (void)state;
@@ -922,6 +987,7 @@ int main(void)
         BOTH(test_worker_lazy_jobs),
         BOTH(test_worker_commit_failure),
         cmocka_unit_test_setup_teardown(test_worker_begin_failure, setup_sqlite, teardown),
+        BOTH(test_worker_ready_after_failure),
         cmocka_unit_test_setup_teardown(test_worker_pool, setup_pg, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_background_checkpoints, setup_sqlite, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_log_writes_gathered, setup_sqlite, teardown),
